@@ -1,0 +1,54 @@
+# Ferry — run `make` (or `make help`) to see the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+CARGO ?= cargo
+SAMPLES ?= config/samples/healthcare
+HTTP_PORT ?= 8290
+ADMIN_PORT ?= 9201
+
+##@ Run
+
+.PHONY: run
+run: ## Run Ferry on the healthcare sample (HTTP :8290, admin :9201)
+	$(CARGO) run --release -p ferry -- run $(SAMPLES) --http-port $(HTTP_PORT) --admin-port $(ADMIN_PORT)
+
+.PHONY: validate
+validate: ## Validate every bundled sample with `ferry validate`
+	$(CARGO) run -q -p ferry -- validate config/samples
+
+##@ Test
+
+.PHONY: test
+test: services ## Run all tests (unit, schema, black-box) — the README's test command
+	$(CARGO) test --workspace --all-targets --no-fail-fast
+
+.PHONY: lint
+lint: ## cargo fmt --check and clippy with warnings denied
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+.PHONY: fmt
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+.PHONY: services
+services: ## Make sure the local RabbitMQ and PostgreSQL used by store tests are running
+	@bash .ci/services.sh
+
+##@ Generated files
+
+.PHONY: crds
+crds: ## Regenerate the CRD YAML and the editor JSON schema under crds/yaml
+	$(CARGO) run -q -p ferry -- crds --out crds/yaml
+
+.PHONY: check-generated
+check-generated: crds ## Fail when the checked-in CRDs differ from the Rust types
+	git diff --exit-code -- crds/yaml
+
+##@ Help
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} \
+	  /^[a-zA-Z0-9_-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } \
+	  /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)

@@ -1,0 +1,181 @@
+//! Documents to typed resources: the part of loading that knows the resource kinds.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::{Origin, Source, read_sources, yaml};
+use crate::diagnostic::Diagnostic;
+use crate::resources::Resource;
+
+/// A resource with its origin.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The typed resource.
+    pub resource: Resource,
+    /// Where it came from.
+    pub origin: Origin,
+}
+
+impl Loaded {
+    /// `Kind/name`, as diagnostics name resources.
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.resource.kind(), self.resource.name())
+    }
+
+    /// An error about `field` of this resource.
+    pub fn error(&self, field: &str, message: impl Into<String>) -> Diagnostic {
+        self.origin.diagnostic(&self.id(), field, message)
+    }
+}
+
+/// Every resource that loaded, in source order.
+#[derive(Debug, Clone, Default)]
+pub struct Bundle {
+    /// The resources, in the order of their sources and documents.
+    pub resources: Vec<Loaded>,
+}
+
+impl Bundle {
+    /// The resources of one runtime group.
+    pub fn for_runtime<'a>(&'a self, runtime: &'a str) -> impl Iterator<Item = &'a Loaded> + 'a {
+        self.resources
+            .iter()
+            .filter(move |r| r.resource.runtime() == runtime)
+    }
+}
+
+/// Loads sources into a bundle. Documents that fail are reported and left out; the others
+/// load. Documents of other API groups (a Secret beside the integrations, say) are skipped
+/// with a warning.
+pub fn load(sources: &[Source]) -> (Bundle, Vec<Diagnostic>) {
+    let mut bundle = Bundle::default();
+    let mut diagnostics = Vec::new();
+    for source in sources {
+        let documents = match yaml::parse_documents(&source.text) {
+            Ok(documents) => documents,
+            Err(e) => {
+                diagnostics.push(
+                    Diagnostic::error(format!("invalid YAML: {} (column {})", e.message, e.column))
+                        .in_file(&source.name)
+                        .at_line(e.line),
+                );
+                continue;
+            }
+        };
+        let file: Arc<str> = Arc::from(source.name.as_str());
+        for doc in documents {
+            let origin = Origin {
+                file: file.clone(),
+                line: doc.line,
+                spans: Arc::new(doc.spans),
+            };
+            match load_document(doc.value, &origin) {
+                Ok(Some(resource)) => bundle.resources.push(Loaded { resource, origin }),
+                Ok(None) => {}
+                Err(d) => diagnostics.push(*d),
+            }
+        }
+    }
+    (bundle, diagnostics)
+}
+
+/// Loads the YAML files under `paths`: [`read_sources`] then [`load`].
+pub fn load_paths(paths: &[PathBuf]) -> (Bundle, Vec<Diagnostic>) {
+    let (sources, mut diagnostics) = read_sources(paths);
+    let (bundle, more) = load(&sources);
+    diagnostics.extend(more);
+    (bundle, diagnostics)
+}
+
+/// One document to one resource. `Ok(None)`: not ours, skipped (a warning was not worth an
+/// error). The `Err` is boxed to keep the happy path small.
+fn load_document(value: Value, origin: &Origin) -> Result<Option<Resource>, Box<Diagnostic>> {
+    let located = |field: &str, message: String| {
+        Box::new(
+            Diagnostic::error(message)
+                .in_file(origin.file.as_ref())
+                .at_line(origin.line_of(field))
+                .at_field(field),
+        )
+    };
+    let Value::Object(fields) = &value else {
+        return Err(located(
+            "",
+            "a resource must be a mapping with apiVersion, kind, metadata and spec".into(),
+        ));
+    };
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
+    let api_version = text(fields.get("apiVersion"));
+    let kind = text(fields.get("kind"));
+    let name = text(fields.get("metadata").and_then(|m| m.get("name")));
+    let (api_version, kind, name) = (api_version.as_deref(), kind.as_deref(), name.as_deref());
+    let (Some(api_version), Some(kind)) = (api_version, kind) else {
+        return Err(located("", "a resource needs apiVersion and kind".into()));
+    };
+    if !api_version.starts_with(crate::GROUP) || !api_version.contains('/') {
+        return Ok(None);
+    }
+    let id = format!("{kind}/{}", name.unwrap_or("?"));
+    if api_version != crate::API_VERSION {
+        return Err(Box::new(
+            located(
+                "apiVersion",
+                format!(
+                    "unsupported apiVersion \"{api_version}\" (this Ferry reads {})",
+                    crate::API_VERSION
+                ),
+            )
+            .for_resource(id),
+        ));
+    }
+    if !crate::resources::KINDS.contains(&kind) {
+        return Err(Box::new(
+            located(
+                "kind",
+                format!(
+                    "unknown kind \"{kind}\" (known: {})",
+                    crate::resources::KINDS.join(", ")
+                ),
+            )
+            .for_resource(id),
+        ));
+    }
+    let Some(name) = name else {
+        return Err(Box::new(
+            located("metadata", "metadata.name is required".into()).for_resource(id),
+        ));
+    };
+    if let Err(message) = check_name(name) {
+        return Err(Box::new(located("metadata.name", message).for_resource(id)));
+    }
+    Resource::from_value(kind, value).map(Some).map_err(|e| {
+        let field = e.path().to_string();
+        let field = if field == "." { String::new() } else { field };
+        Box::new(located(&field, e.inner().to_string()).for_resource(id))
+    })
+}
+
+/// Kubernetes object names: a DNS subdomain (RFC 1123), so the same file applies to a
+/// cluster unchanged. Synapse names such as `GrandOakEP` become `grand-oak-ep`.
+fn check_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "metadata.name \"{name}\" is not a valid Kubernetes name: use lower-case letters, digits, '-' and '.', starting and ending with a letter or digit"
+        ))
+    }
+}

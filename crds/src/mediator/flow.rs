@@ -1,0 +1,518 @@
+//! Mediators that branch, split, join or guard the flow: filter, switch, clone, iterate,
+//! aggregate, foreach, scatterGather, throttle, cache and validate. Each holds nested
+//! mediator lists, which [`super::Mediator::children`] exposes to the validator and compiler.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Mediator, nested, nested_lists};
+use crate::resources::common::{Feature, any_value, default_true};
+use crate::resources::endpoint::{EndpointRef, endpoint_ref_schema};
+
+// === filter, switch ===
+
+/// `filter`: runs `then` when the condition holds, `else` otherwise. The condition is one of
+/// `expression` (a boolean `${...}`), `xpath` (a boolean XPath), or `source` + `regex`
+/// (the source's string value fully matches the regular expression).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FilterSpec {
+    /// An expression whose string value is matched against `regex`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The regular expression `source` must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
+    /// A boolean XPath condition (Synapse `xpath`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xpath: Option<String>,
+    /// A boolean Synapse expression, e.g. `${payload.total > 100}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expression: Option<String>,
+    /// Mediators run when the condition holds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "nested")]
+    pub then: Vec<Mediator>,
+    /// Mediators run when it does not.
+    #[serde(default, rename = "else", skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "nested")]
+    pub else_: Vec<Mediator>,
+}
+
+/// `switch`: runs the first case whose `regex` fully matches the source's string value, or
+/// `default` when none does.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SwitchSpec {
+    /// The expression whose string value picks the case.
+    pub source: String,
+    /// The cases, tried in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cases: Vec<SwitchCase>,
+    /// Mediators run when no case matches.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "nested")]
+    pub default: Vec<Mediator>,
+}
+
+/// One case of a switch.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SwitchCase {
+    /// The regular expression the whole source value must match.
+    pub regex: String,
+    /// Mediators run for this case.
+    #[serde(default)]
+    #[schemars(schema_with = "nested")]
+    pub sequence: Vec<Mediator>,
+}
+
+// === clone, iterate ===
+
+/// Where a copy made by clone or iterate goes: an inline sequence, an endpoint, or both
+/// (the sequence runs first).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Target {
+    /// Mediators run on the copy (a named Sequence is `[{sequence: {key: Name}}]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "nested")]
+    pub sequence: Vec<Mediator>,
+    /// The endpoint the copy is sent to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "endpoint_ref_schema")]
+    pub endpoint: Option<EndpointRef>,
+    /// The SOAP action set on the copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soap_action: Option<String>,
+    /// The `To` address set on the copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+}
+
+/// `clone`: sends a copy of the message to each target; pair with `aggregate`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CloneSpec {
+    /// An id that the matching `aggregate` names, to tell nested splits apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Run the targets one after the other instead of concurrently. Default false.
+    #[serde(default)]
+    pub sequential: bool,
+    /// Continue the original flow after the copies are sent. Default false (it stops).
+    #[serde(default)]
+    pub continue_parent: bool,
+    /// The targets, one copy each.
+    pub targets: Vec<Target>,
+}
+
+/// `iterate`: splits the message into one message per item the expression selects.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IterateSpec {
+    /// An id that the matching `aggregate` names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Selects the items to split on (a JSON array or repeated XML elements).
+    pub expression: String,
+    /// Process the items one after the other. Default false (concurrently).
+    #[serde(default)]
+    pub sequential: bool,
+    /// Continue the original flow after splitting. Default false.
+    #[serde(default)]
+    pub continue_parent: bool,
+    /// Keep the original envelope and attach each item under `attachPath`. Default false.
+    #[serde(default)]
+    pub preserve_payload: bool,
+    /// Where each item is attached when `preservePayload` is true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attach_path: Option<String>,
+    /// What each item goes through.
+    pub target: Target,
+}
+
+// === aggregate ===
+
+/// `aggregate`: collects the responses of a clone or iterate into one message.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AggregateSpec {
+    /// The id of the clone or iterate whose messages this collects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// An expression correlating messages into one aggregation (Synapse `correlateOn`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlate_on: Option<String>,
+    /// When the aggregation is complete.
+    #[serde(default)]
+    pub complete_condition: CompleteCondition,
+    /// What to do with the aggregated message.
+    pub on_complete: OnComplete,
+}
+
+/// When an aggregation completes: after `timeout`, or when `messageCount` is reached.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CompleteCondition {
+    /// Milliseconds to wait before completing with what arrived (Synapse: seconds).
+    /// Default: no timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
+    /// How many messages complete the aggregation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_count: Option<MessageCount>,
+}
+
+/// Message counts of an aggregation; -1 or absent means "every message that was split".
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MessageCount {
+    /// Complete once at least this many arrived (and the timeout passed, if set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<i64>,
+    /// Complete as soon as this many arrived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<i64>,
+}
+
+/// What an aggregation produces.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OnComplete {
+    /// Selects the fragment of each message that is merged.
+    pub expression: String,
+    /// Mediators run on the aggregated message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "nested")]
+    pub sequence: Vec<Mediator>,
+    /// A property holding the element that encloses the merged fragments (XML).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enclosing_element_property: Option<String>,
+    /// Aggregate into a new `root` element (default) or as `child`ren of the first message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aggregate_element_type: Option<AggregateElementType>,
+}
+
+/// How aggregated XML fragments are combined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[schemars(transform = crate::resources::common::field_describes)]
+pub enum AggregateElementType {
+    /// Wrap the fragments in a new root.
+    Root,
+    /// Add them as children of the first message's element.
+    Child,
+}
+
+// === foreach ===
+
+/// `foreach`: runs `sequence` on each item and writes the results back. Two forms, as in
+/// Micro Integrator: the legacy one with `expression` (results replace the items; no
+/// call/send inside), and the 4.4 one with `collection` (parallel execution, result
+/// targets, calls allowed). Exactly one of `expression` and `collection` is set.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ForeachSpec {
+    /// Legacy form: selects the items (XPath or JSONPath).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expression: Option<String>,
+    /// Legacy form: an id for nested foreach mediators.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// 4.4 form: a `${...}` expression selecting the collection to loop over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection: Option<String>,
+    /// 4.4 form: run iterations concurrently. Default true.
+    #[serde(default = "default_true")]
+    pub parallel_execution: bool,
+    /// 4.4 form: write the results back into the original collection. Default true; when
+    /// false, the results go to the variable `resultTarget`.
+    #[serde(default = "default_true")]
+    pub update_original: bool,
+    /// 4.4 form: the variable that receives the results when `updateOriginal` is false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_target: Option<String>,
+    /// 4.4 form: the type of the result variable, JSON (default) or XML.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_type: Option<ContentKind>,
+    /// 4.4 form: a variable holding the current index (from 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counter_variable: Option<String>,
+    /// 4.4 form: continue without waiting for the iterations. Default false.
+    #[serde(default)]
+    pub continue_without_aggregation: bool,
+    /// Mediators run for each item.
+    #[schemars(schema_with = "nested")]
+    pub sequence: Vec<Mediator>,
+}
+
+/// JSON or XML, for results built by foreach and scatterGather.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+#[schemars(transform = crate::resources::common::field_describes)]
+pub enum ContentKind {
+    /// A JSON array.
+    #[default]
+    Json,
+    /// An XML element.
+    Xml,
+}
+
+// === scatterGather ===
+
+/// `scatterGather`: runs each sequence on a copy of the message and aggregates the results.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScatterGatherSpec {
+    /// Run the sequences concurrently. Default true.
+    #[serde(default = "default_true")]
+    pub parallel_execution: bool,
+    /// Where the aggregate goes: `body` (default) replaces the payload, or `variable` (the
+    /// variable `targetVariable`).
+    #[serde(default = "default_result_target")]
+    pub result_target: String,
+    /// The variable receiving the result when `resultTarget` is `variable`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_variable: Option<String>,
+    /// The aggregate's format: JSON (default, an array) or XML.
+    #[serde(default = "default_content_kind")]
+    pub content_type: ContentKind,
+    /// The root element name of an XML aggregate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_element: Option<String>,
+    /// How results are merged and when gathering completes.
+    pub aggregation: ScatterAggregation,
+    /// The sequences, one copy each.
+    #[schemars(schema_with = "nested_lists")]
+    pub sequences: Vec<Vec<Mediator>>,
+}
+
+fn default_result_target() -> String {
+    "body".to_string()
+}
+
+fn default_content_kind() -> ContentKind {
+    ContentKind::Json
+}
+
+/// The aggregation of scatterGather.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScatterAggregation {
+    /// Selects what each result contributes, e.g. `${payload}`.
+    pub expression: String,
+    /// Only results for which this boolean expression holds are kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+    /// Milliseconds to wait for results. Default: no timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
+    /// Results needed before completing on timeout. Default: all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_messages: Option<i64>,
+    /// Results after which gathering completes. Default: all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_messages: Option<i64>,
+}
+
+// === throttle ===
+
+/// `throttle`: admits or rejects messages by rate and concurrency limits.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ThrottleSpec {
+    /// The throttle's id; mediators with the same id share counters.
+    pub id: String,
+    /// The limits.
+    #[serde(default)]
+    pub policy: ThrottlePolicy,
+    /// Mediators run for admitted messages.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "nested")]
+    pub on_accept: Vec<Mediator>,
+    /// Mediators run for rejected messages.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "nested")]
+    pub on_reject: Vec<Mediator>,
+}
+
+/// Throttle limits: Synapse's WS-Policy throttle assertions as fields.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ThrottlePolicy {
+    /// Messages allowed in flight at once through this throttle. Default: unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_access: Option<u32>,
+    /// Per-caller rate rules, the first matching one applies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<ThrottleRule>,
+}
+
+/// One throttle rule.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ThrottleRule {
+    /// What callers are identified by: `IP` (default) or `DOMAIN`.
+    #[serde(default = "default_throttle_type", rename = "type")]
+    pub type_: ThrottleRuleType,
+    /// The callers the rule covers: an address, a range `a-b`, a domain, or `other`.
+    pub range: String,
+    /// `control` (limit; the default), `allow` (never limit) or `deny` (always reject).
+    #[serde(default = "default_throttle_access")]
+    pub access: ThrottleAccess,
+    /// Requests allowed per `unitTime`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_count: Option<u32>,
+    /// The counting window, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_time: Option<u64>,
+    /// Milliseconds a caller stays rejected after exceeding the limit. Default: until the
+    /// window ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prohibit_time_period: Option<u64>,
+}
+
+fn default_throttle_type() -> ThrottleRuleType {
+    ThrottleRuleType::Ip
+}
+
+fn default_throttle_access() -> ThrottleAccess {
+    ThrottleAccess::Control
+}
+
+/// How a throttle rule identifies callers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+#[schemars(transform = crate::resources::common::field_describes)]
+pub enum ThrottleRuleType {
+    /// By client address.
+    #[default]
+    Ip,
+    /// By client domain.
+    Domain,
+}
+
+/// What a throttle rule does with the callers it covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[schemars(transform = crate::resources::common::field_describes)]
+pub enum ThrottleAccess {
+    /// Apply the limits.
+    #[default]
+    Control,
+    /// Never limit.
+    Allow,
+    /// Always reject.
+    Deny,
+}
+
+// === cache ===
+
+/// `cache`: answers repeated requests from a response cache (Micro Integrator 4.x form:
+/// one mediator in the request flow with `collector: false`, one in the response flow with
+/// `collector: true`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CacheSpec {
+    /// True for the mediator in the response flow that stores responses. Default false.
+    #[serde(default)]
+    pub collector: bool,
+    /// Milliseconds a cached response stays valid (Synapse: seconds). Default 5000.
+    #[serde(default = "default_cache_timeout")]
+    pub timeout: u64,
+    /// Responses larger than this many bytes are not cached. Default: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_message_size: Option<u64>,
+    /// Mediators run on a cache hit (default: respond with the cached response).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "nested")]
+    pub on_cache_hit: Vec<Mediator>,
+    /// What makes two requests the same.
+    #[serde(default)]
+    pub protocol: CacheProtocol,
+    /// Entries kept in memory. Default 1000.
+    #[serde(default = "default_cache_max_size")]
+    pub max_size: u32,
+}
+
+fn default_cache_timeout() -> u64 {
+    5000
+}
+
+fn default_cache_max_size() -> u32 {
+    1000
+}
+
+/// The HTTP side of caching.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CacheProtocol {
+    /// HTTP methods whose responses are cached. Default `[GET]`; `*` means all.
+    #[serde(default = "default_cache_methods")]
+    pub methods: Vec<String>,
+    /// Headers left out of the request hash.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers_to_exclude_in_hash: Vec<String>,
+    /// Headers included in the request hash (default: all but the excluded ones).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers_to_include_in_hash: Vec<String>,
+    /// A regular expression of response status codes that are cached. Default `.*`.
+    #[serde(default = "default_cache_codes")]
+    pub response_codes: String,
+    /// Honour `Cache-Control` (`no-store`, `max-age`) of responses. Default false.
+    #[serde(default)]
+    pub enable_cache_control: bool,
+    /// Add an `Age` header to cached responses. Default false.
+    #[serde(default)]
+    pub include_age_header: bool,
+}
+
+fn default_cache_methods() -> Vec<String> {
+    vec!["GET".to_string()]
+}
+
+fn default_cache_codes() -> String {
+    ".*".to_string()
+}
+
+// === validate ===
+
+/// `validate`: checks the payload (or a part of it) against XML Schemas or a JSON Schema,
+/// running `onFail` when it does not conform.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ValidateSpec {
+    /// Selects what is validated. Default: the whole payload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Keys of the schemas to validate against (XSD or JSON Schema resources).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schemas: Vec<String>,
+    /// A JSON Schema given inline (Ferry addition; Synapse takes schemas only by key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "any_value")]
+    pub json_schema: Option<serde_json::Value>,
+    /// XML parser features.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<Feature>,
+    /// Imported schema locations mapped to keys.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<SchemaResource>,
+    /// Cache compiled schemas. Default true.
+    #[serde(default = "default_true")]
+    pub cache_schema: bool,
+    /// Mediators run when validation fails (`ERROR_MESSAGE` holds the reason).
+    #[schemars(schema_with = "nested")]
+    pub on_fail: Vec<Mediator>,
+}
+
+/// A schema import location resolved to a key.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SchemaResource {
+    /// The location as written in the importing schema.
+    pub location: String,
+    /// The key that holds it.
+    pub key: String,
+}

@@ -1,0 +1,266 @@
+//! The IntegrationRuntime kind: a runtime group, i.e. how the pods that host a group's
+//! artifacts run. The operator renders one bundle and one workload per group; a group with
+//! no IntegrationRuntime runs with the operator's defaults.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{
+    Affinity, EnvFromSource, EnvVar, LocalObjectReference, ResourceRequirements, Toleration,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::Condition;
+
+/// A runtime group.
+// kube's printcolumn(...) syntax repeats `type_` and `json_path` per column by design.
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "ferry.dev",
+    version = "v1alpha1",
+    kind = "IntegrationRuntime",
+    namespaced,
+    derive = "PartialEq",
+    shortname = "irt",
+    category = "ferry",
+    status = "IntegrationRuntimeStatus",
+    doc = "A runtime group: how the pods hosting the group's APIs, sequences, endpoints, stores, processors and tasks run (the Micro Integrator server or cluster).",
+    scale(
+        spec_replicas_path = ".spec.replicas",
+        status_replicas_path = ".status.replicas",
+        label_selector_path = ".status.selector"
+    ),
+    printcolumn(name = "Mode", type_ = "string", json_path = ".spec.mode"),
+    printcolumn(name = "Replicas", type_ = "integer", json_path = ".spec.replicas"),
+    printcolumn(name = "Ready", type_ = "integer", json_path = ".status.readyReplicas"),
+    printcolumn(name = "Config", type_ = "string", json_path = ".status.configHash"),
+    printcolumn(
+        name = "Artifacts",
+        type_ = "integer",
+        json_path = ".status.artifacts",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IntegrationRuntimeSpec {
+    /// `deployment` (a Deployment and Service of its own; the default) or `sidecar`
+    /// (injected into application pods matching `sidecar.selector`).
+    #[serde(default)]
+    pub mode: RuntimeMode,
+    /// Pods of a `deployment`. Default 1. Ignored while autoscaling is enabled.
+    #[serde(default = "default_replicas")]
+    pub replicas: i32,
+    /// The runtime image. Default: the operator's configured image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// `Always`, `IfNotPresent` or `Never`. Default: Kubernetes' rule for the tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<ImagePullPolicy>,
+    /// Secrets for pulling the image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_pull_secrets: Vec<LocalObjectReference>,
+    /// CPU and memory requests and limits of the runtime container. Default: the
+    /// operator's configured resources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+    /// A HorizontalPodAutoscaler for the group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<Autoscaling>,
+    /// A PodDisruptionBudget for the group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_disruption_budget: Option<PodDisruptionBudget>,
+    /// Environment variables of the runtime container (`${config.x}` expressions and
+    /// `env` secret sources read them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<EnvVar>,
+    /// Environment variables from ConfigMaps and Secrets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_from: Vec<EnvFromSource>,
+    /// The HTTP port APIs are served on. Default 8290.
+    #[serde(default = "default_http_port")]
+    pub http_port: u16,
+    /// The admin port (`/livez`, `/readyz`, `/metrics`, management). Default 9201.
+    #[serde(default = "default_admin_port")]
+    pub admin_port: u16,
+    /// The runtime's log filter (`info`, `debug`, `ferry=debug,hyper=warn`, ...).
+    /// Default `info`.
+    #[serde(default = "default_log_level")]
+    pub log_level: String,
+    /// Request bodies larger than this many bytes are refused with 413. Default
+    /// 10485760 (10 MiB).
+    #[serde(default = "default_max_body")]
+    pub max_request_body_bytes: u64,
+    /// Node labels the pods must run on.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    /// Tolerations of the pods.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
+    /// Affinity rules of the pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Affinity>,
+    /// Annotations added to the pods.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pod_annotations: BTreeMap<String, String>,
+    /// Labels added to the pods.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pod_labels: BTreeMap<String, String>,
+    /// The Service in front of a `deployment`.
+    #[serde(default)]
+    pub service: ServiceSettings,
+    /// Sidecar mode: which application pods get the runtime injected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sidecar: Option<SidecarSettings>,
+}
+
+fn default_replicas() -> i32 {
+    1
+}
+
+fn default_http_port() -> u16 {
+    8290
+}
+
+fn default_admin_port() -> u16 {
+    9201
+}
+
+fn default_log_level() -> String {
+    "info".to_string()
+}
+
+fn default_max_body() -> u64 {
+    10 * 1024 * 1024
+}
+
+/// How a runtime group is deployed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[schemars(transform = crate::resources::common::field_describes)]
+pub enum RuntimeMode {
+    /// Its own Deployment and Service.
+    #[default]
+    Deployment,
+    /// A container injected into application pods.
+    Sidecar,
+}
+
+/// Kubernetes image pull policies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = crate::resources::common::field_describes)]
+pub enum ImagePullPolicy {
+    /// Always pull.
+    Always,
+    /// Pull when absent.
+    IfNotPresent,
+    /// Never pull.
+    Never,
+}
+
+/// Horizontal autoscaling of a group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Autoscaling {
+    /// Whether the HorizontalPodAutoscaler exists. Default true.
+    #[serde(default = "super::common::default_true")]
+    pub enabled: bool,
+    /// The fewest pods. Default 1.
+    #[serde(default = "default_replicas")]
+    pub min_replicas: i32,
+    /// The most pods.
+    pub max_replicas: i32,
+    /// Average CPU use, in percent of requests, the autoscaler aims at. Default 75 when
+    /// neither target is set.
+    #[serde(
+        default,
+        rename = "targetCPUUtilizationPercentage",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub target_cpu_utilization_percentage: Option<i32>,
+    /// Average memory use, in percent of requests, the autoscaler aims at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_memory_utilization_percentage: Option<i32>,
+}
+
+/// A PodDisruptionBudget: exactly one of the two fields.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PodDisruptionBudget {
+    /// Pods (a number or a percentage such as `50%`) that must stay available.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_available: Option<IntOrString>,
+    /// Pods (a number or a percentage) that may be unavailable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_unavailable: Option<IntOrString>,
+}
+
+/// The Service of a group.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServiceSettings {
+    /// `ClusterIP` (default), `NodePort` or `LoadBalancer`.
+    #[serde(default, rename = "type")]
+    pub type_: ServiceType,
+    /// Annotations of the Service (load-balancer settings, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// Kubernetes Service types offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = crate::resources::common::field_describes)]
+pub enum ServiceType {
+    /// Cluster-internal.
+    #[default]
+    ClusterIP,
+    /// A port on every node.
+    NodePort,
+    /// A cloud load balancer.
+    LoadBalancer,
+}
+
+/// Sidecar injection settings.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SidecarSettings {
+    /// Application pods matching this selector (in the group's namespace) get the
+    /// runtime container. Default: pods labelled `ferry.dev/runtime: <group name>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<LabelSelector>,
+}
+
+/// Status of an IntegrationRuntime.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IntegrationRuntimeStatus {
+    /// The generation the status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Pods of the group's workload (the scale subresource reads it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+    /// Pods that are ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_replicas: Option<i32>,
+    /// The label selector of the pods, as a string (the scale subresource reads it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
+    /// The hash of the rendered bundle the pods run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_hash: Option<String>,
+    /// Artifacts in the group's bundle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifacts: Option<i32>,
+    /// `Ready`, `Progressing` and `Degraded`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}

@@ -1,0 +1,217 @@
+use super::*;
+use crate::bundle::{Source, load};
+
+fn check(yaml: &str) -> Vec<String> {
+    let (bundle, mut diagnostics) = load(&[Source {
+        name: "test.yaml".into(),
+        text: yaml.into(),
+    }]);
+    diagnostics.extend(validate(&bundle));
+    diagnostics.iter().map(ToString::to_string).collect()
+}
+
+const API: &str = "apiVersion: ferry.dev/v1alpha1
+kind: IntegrationAPI
+metadata:
+  name: shop
+spec:
+  context: /shop
+  resources:
+    - methods: [GET]
+      uriTemplate: /orders/{id}
+      inSequence:
+        - respond: {}
+";
+
+#[test]
+fn a_valid_api_has_no_diagnostics() {
+    assert_eq!(check(API), Vec::<String>::new());
+}
+
+#[test]
+fn an_undefined_endpoint_is_reported_at_its_line_and_path() {
+    let yaml = API.replace(
+        "        - respond: {}\n",
+        "        - log: {}\n        - call:\n            endpoint: {key: settle-payment-ep}\n",
+    );
+    assert_eq!(
+        check(&yaml),
+        vec![
+            "test.yaml:13: IntegrationAPI/shop spec.resources[0].inSequence[1].call.endpoint.key: \
+             endpoint \"settle-payment-ep\" is not defined"
+        ]
+    );
+}
+
+#[test]
+fn undefined_sequences_are_reported_inside_nested_branches() {
+    let yaml = API.replace(
+        "        - respond: {}\n",
+        "        - filter:\n            expression: ${true}\n            then:\n              - sequence: {key: missing}\n",
+    );
+    let d = check(&yaml);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(
+        d[0].starts_with("test.yaml:14: IntegrationAPI/shop spec.resources[0].inSequence[0].filter.then[0].sequence.key: sequence \"missing\" is not defined"),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn expression_syntax_errors_are_located() {
+    let yaml = API.replace(
+        "        - respond: {}\n",
+        "        - variable: {name: x, expression: \"${payload.a +}\"}\n",
+    );
+    let d = check(&yaml);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(
+        d[0].starts_with("test.yaml:11: IntegrationAPI/shop spec.resources[0].inSequence[0].variable.expression: invalid expression \"${payload.a +}\": unexpected end of expression at column 14"),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn bad_regexes_are_reported() {
+    let yaml = API.replace(
+        "        - respond: {}\n",
+        "        - switch:\n            source: ${payload.a}\n            cases:\n              - regex: \"(\"\n                sequence: []\n",
+    );
+    let d = check(&yaml);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(
+        d[0].contains("switch.cases[0].regex: invalid regex"),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn unsupported_mediators_are_errors_not_silently_skipped() {
+    let yaml = API.replace(
+        "        - respond: {}\n",
+        "        - script: {language: js, inline: \"mc.x()\"}\n",
+    );
+    let d = check(&yaml);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(
+        d[0].contains("the script mediator is not supported"),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn duplicate_names_and_contexts_are_reported_once_each() {
+    let yaml = format!("{API}---\n{API}");
+    let d = check(&yaml);
+    assert_eq!(d.len(), 2, "{d:?}");
+    assert!(d.iter().any(|d| {
+        d.contains("duplicate IntegrationAPI name \"shop\" (first defined at test.yaml:1)")
+    }));
+    assert!(
+        d.iter()
+            .any(|d| d.contains("context /shop is already used by IntegrationAPI/shop"))
+    );
+}
+
+#[test]
+fn conflicting_routes_in_one_api_are_reported() {
+    let yaml = format!(
+        "{API}    - methods: [GET, POST]\n      uriTemplate: /orders/{{order}}\n      inSequence: [{{respond: {{}}}}]\n"
+    );
+    let d = check(&yaml);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(
+        d[0].contains("spec.resources[1]: GET /orders/{} is already served by spec.resources[0]"),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn contexts_must_be_plain_absolute_paths() {
+    let d = check(&API.replace("context: /shop", "context: shop"));
+    assert!(
+        d[0].contains("spec.context: context \"shop\" must start with /"),
+        "{d:?}"
+    );
+    let d = check(&API.replace("context: /shop", "context: /shop/"));
+    assert!(d[0].contains("must not end with /"), "{d:?}");
+}
+
+#[test]
+fn references_resolve_within_the_runtime_group() {
+    let yaml = format!(
+        "{}---\napiVersion: ferry.dev/v1alpha1\nkind: Sequence\nmetadata:\n  name: audit\nspec:\n  runtime: other\n  mediators: [{{log: {{}}}}]\n",
+        API.replace(
+            "        - respond: {}\n",
+            "        - sequence: {key: audit}\n"
+        )
+    );
+    let d = check(&yaml);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(d[0].contains("sequence \"audit\" is not defined"), "{d:?}");
+}
+
+#[test]
+fn unknown_fields_are_reported_with_their_path_and_line() {
+    let yaml = API.replace(
+        "      uriTemplate:",
+        "      uriTemplates: /x\n      uriTemplate:",
+    );
+    let d = check(&yaml);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(
+        d[0].starts_with("test.yaml:9: IntegrationAPI/shop spec.resources[0]"),
+        "{d:?}"
+    );
+    assert!(d[0].contains("unknown field `uriTemplates`"), "{d:?}");
+}
+
+#[test]
+fn kubernetes_names_are_required() {
+    let d = check(&API.replace("name: shop", "name: Shop_API"));
+    assert!(
+        d[0].contains("metadata.name: metadata.name \"Shop_API\" is not a valid Kubernetes name"),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn other_api_groups_are_skipped_and_wrong_versions_reported() {
+    let secret = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n---\n";
+    assert_eq!(check(&format!("{secret}{API}")), Vec::<String>::new());
+    let d = check(&API.replace("ferry.dev/v1alpha1", "ferry.dev/v2"));
+    assert!(
+        d[0].contains("apiVersion: unsupported apiVersion \"ferry.dev/v2\""),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn stores_are_not_run_yet_and_say_so() {
+    let yaml = "apiVersion: ferry.dev/v1alpha1\nkind: MessageStore\nmetadata:\n  name: s\nspec:\n  type: memory\n";
+    let d = check(yaml);
+    assert!(
+        d.iter()
+            .any(|d| d
+                .contains("MessageStore resources are not supported by this Ferry runtime yet")),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn an_endpoint_group_cannot_contain_itself() {
+    let yaml = "apiVersion: ferry.dev/v1alpha1\nkind: Endpoint\nmetadata:\n  name: lb\nspec:\n  failover:\n    endpoints:\n      - key: lb\n";
+    let d = check(yaml);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(
+        d[0].contains("spec.failover.endpoints[0].key: an endpoint group cannot contain itself"),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn templates_are_normalized_for_conflicts() {
+    assert_eq!(normalize_template("/a/{x}/b?q={q}"), "/a/{}/b");
+    assert_eq!(normalize_template("/a/"), "/a");
+    assert_eq!(normalize_template("/"), "/");
+}

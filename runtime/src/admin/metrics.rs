@@ -1,0 +1,514 @@
+//! Ferry's Prometheus metrics: one [`Metrics`] created at startup, shared by `Arc` with the
+//! HTTP dispatcher, the endpoints and the reloader, and scraped at the admin port's
+//! `/metrics`.
+//!
+//! Labels are typed and bounded: API names, resource templates and endpoint names come from
+//! the configuration, methods are a closed set, and no raw path or message value ever
+//! becomes a label (a client could otherwise grow the series without limit).
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use http::Method;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::{Registry, Unit};
+
+/// The `Content-Type` of [`Metrics::encode`]'s output (OpenMetrics text, which Prometheus
+/// scrapes natively).
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Latency buckets in seconds, 100 µs to 10 s: mediation alone takes microseconds, a slow
+/// backend seconds.
+const LATENCY_BUCKETS: [f64; 16] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+// === labels ===
+
+/// An HTTP method as a label: the standard methods, everything else folded into `OTHER`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MethodLabel {
+    /// GET
+    Get,
+    /// HEAD
+    Head,
+    /// POST
+    Post,
+    /// PUT
+    Put,
+    /// DELETE
+    Delete,
+    /// PATCH
+    Patch,
+    /// OPTIONS
+    Options,
+    /// Any extension method.
+    Other,
+}
+
+impl MethodLabel {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MethodLabel::Get => "GET",
+            MethodLabel::Head => "HEAD",
+            MethodLabel::Post => "POST",
+            MethodLabel::Put => "PUT",
+            MethodLabel::Delete => "DELETE",
+            MethodLabel::Patch => "PATCH",
+            MethodLabel::Options => "OPTIONS",
+            MethodLabel::Other => "OTHER",
+        }
+    }
+}
+
+impl From<&Method> for MethodLabel {
+    fn from(method: &Method) -> Self {
+        match *method {
+            Method::GET => MethodLabel::Get,
+            Method::HEAD => MethodLabel::Head,
+            Method::POST => MethodLabel::Post,
+            Method::PUT => MethodLabel::Put,
+            Method::DELETE => MethodLabel::Delete,
+            Method::PATCH => MethodLabel::Patch,
+            Method::OPTIONS => MethodLabel::Options,
+            _ => MethodLabel::Other,
+        }
+    }
+}
+
+impl EncodeLabelValue for MethodLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), fmt::Error> {
+        EncodeLabelValue::encode(&self.as_str(), encoder)
+    }
+}
+
+/// How an endpoint call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EndpointOutcome {
+    /// The backend answered (whatever the status).
+    Success,
+    /// The call failed (connection, timeout, protocol); see `endpoint_errors_total`.
+    Failure,
+    /// The endpoint was suspended and not called.
+    Suspended,
+}
+
+impl EndpointOutcome {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndpointOutcome::Success => "success",
+            EndpointOutcome::Failure => "failure",
+            EndpointOutcome::Suspended => "suspended",
+        }
+    }
+}
+
+impl EncodeLabelValue for EndpointOutcome {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), fmt::Error> {
+        EncodeLabelValue::encode(&self.as_str(), encoder)
+    }
+}
+
+/// Whether a reload installed a new configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum ReloadResult {
+    Success,
+    Failure,
+}
+
+impl EncodeLabelValue for ReloadResult {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), fmt::Error> {
+        let text = match self {
+            ReloadResult::Success => "success",
+            ReloadResult::Failure => "failure",
+        };
+        EncodeLabelValue::encode(&text, encoder)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RequestLabels {
+    api: Arc<str>,
+    resource: Arc<str>,
+    method: MethodLabel,
+    status: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ResourceLabels {
+    api: Arc<str>,
+    resource: Arc<str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct EndpointLabels {
+    endpoint: Arc<str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct EndpointCallLabels {
+    endpoint: Arc<str>,
+    outcome: EndpointOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct EndpointErrorLabels {
+    endpoint: Arc<str>,
+    code: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ReloadLabels {
+    result: ReloadResult,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS)
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+// === impl Metrics ===
+
+/// Every metric Ferry exports, registered under the `ferry_` prefix.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    http_requests: Family<RequestLabels, Counter>,
+    http_duration: HistogramFamily<ResourceLabels>,
+    endpoint_calls: Family<EndpointCallLabels, Counter>,
+    endpoint_errors: Family<EndpointErrorLabels, Counter>,
+    endpoint_duration: HistogramFamily<EndpointLabels>,
+    config_reloads: Family<ReloadLabels, Counter>,
+    last_reload_success: Gauge<f64, AtomicU64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every metric. Call once per process.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("ferry");
+        let http_requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by API, resource, method and status",
+            http_requests.clone(),
+        );
+        let http_duration: HistogramFamily<ResourceLabels> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register_with_unit(
+            "http_request_duration",
+            "Time from routing a request to its response, by API and resource",
+            Unit::Seconds,
+            http_duration.clone(),
+        );
+        let endpoint_calls = Family::<EndpointCallLabels, Counter>::default();
+        registry.register(
+            "endpoint_calls",
+            "Calls to backend endpoints, by endpoint and outcome",
+            endpoint_calls.clone(),
+        );
+        let endpoint_errors = Family::<EndpointErrorLabels, Counter>::default();
+        registry.register(
+            "endpoint_errors",
+            "Failed endpoint calls, by endpoint and Synapse error code",
+            endpoint_errors.clone(),
+        );
+        let endpoint_duration: HistogramFamily<EndpointLabels> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register_with_unit(
+            "endpoint_duration",
+            "Time a backend call took, by endpoint",
+            Unit::Seconds,
+            endpoint_duration.clone(),
+        );
+        let config_reloads = Family::<ReloadLabels, Counter>::default();
+        registry.register(
+            "config_reloads",
+            "Configuration reloads, by result",
+            config_reloads.clone(),
+        );
+        let last_reload_success = Gauge::<f64, AtomicU64>::default();
+        registry.register_with_unit(
+            "config_last_reload_success_timestamp",
+            "When a configuration was last installed, as a Unix timestamp",
+            Unit::Seconds,
+            last_reload_success.clone(),
+        );
+        registry.register(
+            "build",
+            "Build information",
+            Info::new([("version", env!("CARGO_PKG_VERSION"))]),
+        );
+        Self {
+            registry,
+            http_requests,
+            http_duration,
+            endpoint_calls,
+            endpoint_errors,
+            endpoint_duration,
+            config_reloads,
+            last_reload_success,
+        }
+    }
+
+    /// Counts one answered request and records its latency.
+    pub fn record_request(
+        &self,
+        api: &Arc<str>,
+        resource: &Arc<str>,
+        method: &Method,
+        status: u16,
+        elapsed: Duration,
+    ) {
+        self.http_requests
+            .get_or_create(&RequestLabels {
+                api: Arc::clone(api),
+                resource: Arc::clone(resource),
+                method: method.into(),
+                status,
+            })
+            .inc();
+        self.request_histogram(api, resource)
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// A guard that records a request's latency when dropped, for code paths with many
+    /// exits. Count the request itself with [`Metrics::count_request`].
+    pub fn request_timer(&self, api: &Arc<str>, resource: &Arc<str>) -> DurationGuard {
+        DurationGuard::start(self.request_histogram(api, resource))
+    }
+
+    /// Counts one answered request without recording latency (see
+    /// [`Metrics::request_timer`]).
+    pub fn count_request(&self, api: &Arc<str>, resource: &Arc<str>, method: &Method, status: u16) {
+        self.http_requests
+            .get_or_create(&RequestLabels {
+                api: Arc::clone(api),
+                resource: Arc::clone(resource),
+                method: method.into(),
+                status,
+            })
+            .inc();
+    }
+
+    /// Counts one endpoint call and records how long it took.
+    pub fn record_endpoint_call(
+        &self,
+        endpoint: &Arc<str>,
+        outcome: EndpointOutcome,
+        elapsed: Duration,
+    ) {
+        self.endpoint_calls
+            .get_or_create(&EndpointCallLabels {
+                endpoint: Arc::clone(endpoint),
+                outcome,
+            })
+            .inc();
+        if outcome != EndpointOutcome::Suspended {
+            self.endpoint_histogram(endpoint)
+                .observe(elapsed.as_secs_f64());
+        }
+    }
+
+    /// Counts one failed endpoint call under its Synapse error code.
+    pub fn record_endpoint_error(&self, endpoint: &Arc<str>, code: u32) {
+        self.endpoint_errors
+            .get_or_create(&EndpointErrorLabels {
+                endpoint: Arc::clone(endpoint),
+                code,
+            })
+            .inc();
+    }
+
+    /// A guard that records an endpoint call's latency when dropped.
+    pub fn endpoint_timer(&self, endpoint: &Arc<str>) -> DurationGuard {
+        DurationGuard::start(self.endpoint_histogram(endpoint))
+    }
+
+    /// Counts a reload; a successful one also stamps the last-success time.
+    pub fn record_reload(&self, success: bool) {
+        let result = if success {
+            ReloadResult::Success
+        } else {
+            ReloadResult::Failure
+        };
+        self.config_reloads
+            .get_or_create(&ReloadLabels { result })
+            .inc();
+        if success {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
+            self.last_reload_success.set(now.as_secs_f64());
+        }
+    }
+
+    /// The whole registry in the OpenMetrics text format (see [`CONTENT_TYPE`]).
+    pub fn encode(&self) -> Result<String, fmt::Error> {
+        let mut out = String::with_capacity(4096);
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+
+    fn request_histogram(&self, api: &Arc<str>, resource: &Arc<str>) -> Histogram {
+        let labels = ResourceLabels {
+            api: Arc::clone(api),
+            resource: Arc::clone(resource),
+        };
+        self.http_duration.get_or_create_owned(&labels)
+    }
+
+    fn endpoint_histogram(&self, endpoint: &Arc<str>) -> Histogram {
+        self.endpoint_duration.get_or_create_owned(&EndpointLabels {
+            endpoint: Arc::clone(endpoint),
+        })
+    }
+}
+
+// === impl DurationGuard ===
+
+/// Observes the time since it was created into a histogram when dropped, so every return
+/// path of the timed code is measured.
+#[must_use = "the duration is recorded when the guard is dropped"]
+#[derive(Debug)]
+pub struct DurationGuard {
+    histogram: Histogram,
+    started: Instant,
+}
+
+impl DurationGuard {
+    fn start(histogram: Histogram) -> Self {
+        Self {
+            histogram,
+            started: Instant::now(),
+        }
+    }
+}
+
+impl Drop for DurationGuard {
+    fn drop(&mut self) {
+        self.histogram.observe(self.started.elapsed().as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(s: &str) -> Arc<str> {
+        Arc::from(s)
+    }
+
+    fn scrape(metrics: &Metrics) -> String {
+        metrics.encode().unwrap()
+    }
+
+    #[test]
+    fn a_recorded_request_appears_as_counter_and_histogram_series() {
+        let metrics = Metrics::new();
+        let (api, resource) = (name("healthcare"), name("/doctors/{category}"));
+        metrics.record_request(&api, &resource, &Method::GET, 200, Duration::from_millis(3));
+        metrics.record_request(&api, &resource, &Method::GET, 200, Duration::from_millis(3));
+        let text = scrape(&metrics);
+        assert!(text.contains(
+            "ferry_http_requests_total{api=\"healthcare\",resource=\"/doctors/{category}\",method=\"GET\",status=\"200\"} 2"
+        ), "{text}");
+        assert!(text.contains(
+            "ferry_http_request_duration_seconds_count{api=\"healthcare\",resource=\"/doctors/{category}\"} 2"
+        ), "{text}");
+        assert!(text.contains(
+            "ferry_http_request_duration_seconds_bucket{le=\"0.005\",api=\"healthcare\",resource=\"/doctors/{category}\"} 2"
+        ), "{text}");
+    }
+
+    #[test]
+    fn extension_methods_fold_into_one_label_value() {
+        let metrics = Metrics::new();
+        let purge = Method::from_bytes(b"PURGE").unwrap();
+        let (api, resource) = (name("a"), name("/r"));
+        metrics.count_request(&api, &resource, &purge, 404);
+        assert!(scrape(&metrics).contains("method=\"OTHER\",status=\"404\"} 1"));
+    }
+
+    #[test]
+    fn endpoint_calls_errors_and_latency_are_exported() {
+        let metrics = Metrics::new();
+        let ep = name("SettlePaymentEP");
+        metrics.record_endpoint_call(&ep, EndpointOutcome::Success, Duration::from_millis(20));
+        metrics.record_endpoint_call(&ep, EndpointOutcome::Failure, Duration::from_secs(1));
+        metrics.record_endpoint_error(&ep, 101504);
+        metrics.record_endpoint_call(&ep, EndpointOutcome::Suspended, Duration::ZERO);
+        let text = scrape(&metrics);
+        for series in [
+            "ferry_endpoint_calls_total{endpoint=\"SettlePaymentEP\",outcome=\"success\"} 1",
+            "ferry_endpoint_calls_total{endpoint=\"SettlePaymentEP\",outcome=\"failure\"} 1",
+            "ferry_endpoint_calls_total{endpoint=\"SettlePaymentEP\",outcome=\"suspended\"} 1",
+            "ferry_endpoint_errors_total{endpoint=\"SettlePaymentEP\",code=\"101504\"} 1",
+            // A suspended call never reached the backend, so it has no latency.
+            "ferry_endpoint_duration_seconds_count{endpoint=\"SettlePaymentEP\"} 2",
+        ] {
+            assert!(text.contains(series), "missing {series} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn a_duration_guard_records_once_when_dropped() {
+        let metrics = Metrics::new();
+        let ep = name("ep");
+        {
+            let _timer = metrics.endpoint_timer(&ep);
+        }
+        let (api, resource) = (name("a"), name("/r"));
+        drop(metrics.request_timer(&api, &resource));
+        let text = scrape(&metrics);
+        assert!(text.contains("ferry_endpoint_duration_seconds_count{endpoint=\"ep\"} 1"));
+        assert!(
+            text.contains("ferry_http_request_duration_seconds_count{api=\"a\",resource=\"/r\"} 1")
+        );
+    }
+
+    #[test]
+    fn reloads_are_counted_by_result_and_success_is_timestamped() {
+        let metrics = Metrics::new();
+        metrics.record_reload(false);
+        assert!(scrape(&metrics).contains("ferry_config_last_reload_success_timestamp_seconds 0"));
+        metrics.record_reload(true);
+        let text = scrape(&metrics);
+        assert!(text.contains("ferry_config_reloads_total{result=\"failure\"} 1"));
+        assert!(text.contains("ferry_config_reloads_total{result=\"success\"} 1"));
+        let stamp: f64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("ferry_config_last_reload_success_timestamp_seconds "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(stamp > 1.6e9, "{stamp}");
+    }
+
+    #[test]
+    fn build_info_carries_the_crate_version() {
+        let text = scrape(&Metrics::new());
+        let expected = format!(
+            "ferry_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(text.contains(&expected), "{text}");
+        assert!(text.ends_with("# EOF\n"));
+    }
+}

@@ -1,0 +1,182 @@
+//! The admin listener's routes: `GET /livez`, `GET /readyz`, `GET /metrics`, and everything
+//! under `/management/` handed to a [`ManagementApi`] when one is installed.
+//!
+//! `ferry run` creates one [`AdminState`], marks it ready once the first configuration
+//! compiled and the API listener is serving, and marks it shutting down before draining, so
+//! Kubernetes stops routing to a pod before its connections close.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use tokio::net::TcpListener;
+
+use super::metrics::{CONTENT_TYPE, Metrics};
+use crate::transports::http::body::{self, Body};
+use crate::transports::http::server::{self, Handler, ServerOptions, Shutdown};
+
+/// The management API, mounted under `/management/` on the admin port.
+///
+/// Object-safe (boxed future) so the runtime can install any implementation at startup.
+pub trait ManagementApi: Send + Sync + 'static {
+    /// Answers a request whose path starts with `/management/` (or is `/management`).
+    fn handle(
+        &self,
+        req: Request<Body>,
+    ) -> Pin<Box<dyn Future<Output = Response<Body>> + Send + '_>>;
+}
+
+/// What the admin port reports on, shared with the rest of the runtime.
+pub struct AdminState {
+    /// True while the runtime serves a compiled configuration and is not shutting down.
+    /// Prefer [`AdminState::set_ready`] and [`AdminState::set_shutting_down`], which also
+    /// keep the reason `/readyz` gives.
+    pub ready: AtomicBool,
+    shutting_down: AtomicBool,
+    /// The registry `/metrics` exposes.
+    pub metrics: Arc<Metrics>,
+    management: Option<Arc<dyn ManagementApi>>,
+}
+
+impl std::fmt::Debug for AdminState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminState")
+            .field("ready", &self.ready)
+            .field("shutting_down", &self.shutting_down)
+            .field("management", &self.management.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AdminState {
+    /// A state that is not ready yet, exposing `metrics`.
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self {
+            ready: AtomicBool::new(false),
+            shutting_down: AtomicBool::new(false),
+            metrics,
+            management: None,
+        }
+    }
+
+    /// Installs the management API under `/management/`.
+    pub fn with_management(mut self, api: Arc<dyn ManagementApi>) -> Self {
+        self.management = Some(api);
+        self
+    }
+
+    /// Marks the runtime ready: a configuration is compiled and the API listener serves.
+    pub fn set_ready(&self) {
+        if !self.shutting_down.load(Ordering::SeqCst) {
+            self.ready.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Marks the runtime as draining; readiness fails from now on.
+    pub fn set_shutting_down(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        self.ready.store(false, Ordering::SeqCst);
+    }
+
+    /// Whether `/readyz` answers 200.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+
+    /// Why the runtime is not ready, or `None` when it is.
+    fn not_ready_reason(&self) -> Option<&'static str> {
+        if self.is_ready() {
+            None
+        } else if self.shutting_down.load(Ordering::SeqCst) {
+            Some("shutting down: finishing in-flight requests")
+        } else {
+            Some("starting: no configuration is serving yet")
+        }
+    }
+}
+
+/// Serves the admin routes on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AdminState>,
+    shutdown: impl Future<Output = ()>,
+) -> Shutdown {
+    let opts = ServerOptions {
+        // Probes and scrapes carry no bodies; the management API gets a modest allowance.
+        max_body_bytes: 1024 * 1024,
+        header_read_timeout: Some(Duration::from_secs(10)),
+        graceful_timeout: Duration::from_secs(5),
+        keep_alive: true,
+    };
+    server::serve(listener, Arc::new(AdminHandler { state }), opts, shutdown).await
+}
+
+/// Routes admin requests; see the module docs.
+#[derive(Debug)]
+pub struct AdminHandler {
+    state: Arc<AdminState>,
+}
+
+impl AdminHandler {
+    /// A handler over `state` (for embedding the admin routes in another listener).
+    pub fn new(state: Arc<AdminState>) -> Self {
+        Self { state }
+    }
+}
+
+impl Handler for AdminHandler {
+    async fn handle(&self, req: Request<Body>) -> Response<Body> {
+        let path = req.uri().path();
+        if path == "/management" || path.starts_with("/management/") {
+            return match &self.state.management {
+                Some(api) => api.handle(req).await,
+                None => text(StatusCode::NOT_FOUND, "no management API is installed"),
+            };
+        }
+        let probe = matches!(path, "/livez" | "/readyz" | "/metrics");
+        if probe && !matches!(*req.method(), Method::GET | Method::HEAD) {
+            let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "use GET");
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            return response;
+        }
+        match path {
+            "/livez" => text(StatusCode::OK, "ok"),
+            "/readyz" => match self.state.not_ready_reason() {
+                None => text(StatusCode::OK, "ready"),
+                Some(reason) => text(StatusCode::SERVICE_UNAVAILABLE, reason),
+            },
+            "/metrics" => match self.state.metrics.encode() {
+                Ok(exposition) => {
+                    let mut response = Response::new(body::full(exposition));
+                    response
+                        .headers_mut()
+                        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+                    response
+                }
+                Err(_) => text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "encoding the metrics failed",
+                ),
+            },
+            _ => text(StatusCode::NOT_FOUND, "not found"),
+        }
+    }
+}
+
+fn text(status: StatusCode, message: &'static str) -> Response<Body> {
+    let mut response = Response::new(body::full(message));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,92 @@
+//! The command line: one binary for people and pipelines.
+//!
+//! `ferry run PATH...` serves a bundle, `ferry validate PATH...` checks one and exits non-zero
+//! with located errors, `ferry crds` prints the CustomResourceDefinitions.
+
+mod crds;
+mod logging;
+mod run;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub use run::RunArgs;
+
+/// Ferry: a lean integration runtime.
+#[derive(Debug, Parser)]
+#[command(name = "ferry", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "FERRY_LOG_FORMAT")]
+    pub log_format: LogFormat,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (for log collectors).
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the integrations in PATH... (files or folders of YAML resources).
+    Run(RunArgs),
+    /// Check the resources in PATH... and report every error with file, line and field.
+    Validate(ValidateArgs),
+    /// Print the CustomResourceDefinitions (or write them, and the editor JSON schema, to --out).
+    Crds(CrdsArgs),
+}
+
+/// Arguments of `ferry validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Files or folders of YAML resources.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Configuration properties (`${config.KEY}`) the resources expect, as KEY=VALUE.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+/// Arguments of `ferry crds`.
+#[derive(Debug, Args)]
+pub struct CrdsArgs {
+    /// Write one file per CRD and `ferry.schema.json` into this folder instead of printing.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Runs a parsed command line; the exit code says how it went.
+pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run(args) => {
+            logging::init(cli.log_format)?;
+            run::main(args)
+        }
+        Command::Validate(args) => validate::main(&args),
+        Command::Crds(args) => crds::main(&args),
+    }
+}
+
+/// Parses `KEY=VALUE` configuration properties.
+pub fn parse_properties(pairs: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    pairs
+        .iter()
+        .map(|pair| {
+            pair.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+                .filter(|(k, _)| !k.is_empty())
+                .ok_or_else(|| anyhow::anyhow!("--set {pair:?}: expected KEY=VALUE"))
+        })
+        .collect()
+}

@@ -1,0 +1,179 @@
+//! `ferry run PATH...`: binds the HTTP and admin listeners, compiles the configuration,
+//! serves it, reloads it on change, and shuts down gracefully on SIGTERM or Ctrl-C.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use arc_swap::ArcSwap;
+use clap::Args;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::admin::metrics::Metrics;
+use crate::admin::server::AdminState;
+use crate::compile::CompileEnv;
+use crate::dispatch::Dispatcher;
+use crate::endpoints::client::EndpointClient;
+use crate::transports::http::server::{self, ServerOptions};
+
+/// Arguments of `ferry run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Files or folders of YAML resources.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0", env = "FERRY_HOST")]
+    pub host: String,
+    /// Port of the HTTP listener serving the APIs (0 picks a free one).
+    #[arg(long, default_value_t = 8290, env = "FERRY_HTTP_PORT")]
+    pub http_port: u16,
+    /// Port of the admin listener: /livez, /readyz, /metrics (0 picks a free one).
+    #[arg(long, default_value_t = 9201, env = "FERRY_ADMIN_PORT")]
+    pub admin_port: u16,
+    /// Configuration properties read by `${config.KEY}`, as KEY=VALUE (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Largest request body accepted, in bytes; larger ones get 413.
+    #[arg(long, default_value_t = 10 * 1024 * 1024, env = "FERRY_MAX_BODY_BYTES")]
+    pub max_body_bytes: usize,
+    /// Seconds in-flight requests may take to finish after SIGTERM.
+    #[arg(long, default_value_t = 30, env = "FERRY_SHUTDOWN_TIMEOUT")]
+    pub shutdown_timeout: u64,
+    /// Do not reload when the files change (SIGHUP still reloads).
+    #[arg(long)]
+    pub no_watch: bool,
+    /// Write the bound addresses as JSON (`{"http": "...", "admin": "..."}`) to this file once
+    /// serving: how scripts and tests find ports chosen with 0.
+    #[arg(long)]
+    pub ports_file: Option<PathBuf>,
+}
+
+/// Runs until shut down.
+pub fn main(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(run(args))
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let http = TcpListener::bind((args.host.as_str(), args.http_port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", args.host, args.http_port))?;
+    let admin = TcpListener::bind((args.host.as_str(), args.admin_port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", args.host, args.admin_port))?;
+    let http_addr = http.local_addr()?;
+    let admin_addr = admin.local_addr()?;
+
+    let mut config: HashMap<String, String> = super::parse_properties(&args.set)?.into_iter().collect();
+    config.insert("http.port".into(), http_addr.port().to_string());
+    config.insert("admin.port".into(), admin_addr.port().to_string());
+    let metrics = Arc::new(Metrics::new());
+    let env = CompileEnv {
+        config: Arc::new(config),
+        client: EndpointClient::new(Default::default()),
+        metrics: metrics.clone(),
+    };
+
+    let compiled = match crate::reload::load(&args.paths, &env) {
+        Ok(c) => c,
+        Err(diagnostics) => {
+            for d in &diagnostics {
+                tracing::error!("{d}");
+            }
+            eprintln!(
+                "ferry: the configuration has {} error(s); nothing is served",
+                diagnostics.iter().filter(|d| d.is_error()).count()
+            );
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let resources = compiled.resource_count;
+    let current = Arc::new(ArcSwap::from_pointee(compiled));
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+
+    let admin_state = Arc::new(AdminState::new(metrics.clone()));
+    let admin_task = tokio::spawn(crate::admin::server::serve(
+        admin,
+        admin_state.clone(),
+        stopped(stop_rx.clone()),
+    ));
+    let options = ServerOptions {
+        max_body_bytes: args.max_body_bytes,
+        graceful_timeout: Duration::from_secs(args.shutdown_timeout),
+        ..ServerOptions::default()
+    };
+    let dispatcher = Arc::new(Dispatcher::new(current.clone(), metrics.clone(), args.max_body_bytes));
+    let http_task = tokio::spawn(server::serve(http, dispatcher, options, stopped(stop_rx.clone())));
+
+    let watch_task = tokio::spawn(crate::reload::watch(
+        args.paths.clone(),
+        env,
+        current,
+        metrics,
+        if args.no_watch {
+            Box::pin(std::future::pending()) as std::pin::Pin<Box<dyn Future<Output = ()> + Send>>
+        } else {
+            Box::pin(stopped(stop_rx.clone()))
+        },
+    ));
+
+    if let Some(file) = &args.ports_file {
+        write_ports(file, http_addr, admin_addr)?;
+    }
+    admin_state.ready.store(true, Ordering::SeqCst);
+    tracing::info!(http = %http_addr, admin = %admin_addr, resources, "serving");
+
+    wait_for_shutdown_signal().await;
+    tracing::info!("shutting down: finishing in-flight requests");
+    admin_state.ready.store(false, Ordering::SeqCst);
+    let _ = stop_tx.send(true);
+    if let Ok(outcome) = http_task.await {
+        tracing::info!(?outcome, "HTTP listener closed");
+    }
+    watch_task.abort();
+    let _ = admin_task.await;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_ports(file: &std::path::Path, http: SocketAddr, admin: SocketAddr) -> anyhow::Result<()> {
+    let text = serde_json::json!({"http": http.to_string(), "admin": admin.to_string()}).to_string();
+    // Write then rename, so a reader never sees half a file.
+    let tmp = file.with_extension("tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, file).with_context(|| format!("cannot write {}", file.display()))?;
+    Ok(())
+}
+
+async fn wait_for_shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM");
+            None
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        Some(()) = async {
+            match term.as_mut() {
+                Some(t) => t.recv().await,
+                None => std::future::pending().await,
+            }
+        } => {}
+    }
+}

@@ -1,0 +1,245 @@
+//! The API dispatcher: the HTTP handler that routes a request to an API resource, runs its
+//! sequences on the message, and turns the outcome into the response.
+//!
+//! It reads the configuration through an `ArcSwap` once per request: a reload swaps in a new
+//! configuration for the next requests while this one finishes on the one it started with.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode};
+use serde_json::{Value, json};
+use tracing::Instrument;
+
+use crate::admin::metrics::Metrics;
+use crate::compile::Compiled;
+use crate::expr::context::PropertyScope;
+use crate::fault::{Fault, codes};
+use crate::message::Message;
+use crate::sequence::{self, Env, Flow};
+use crate::transports::http::body::{self, Body, BodyError};
+use crate::transports::http::router::RouteMatch;
+use crate::transports::http::server::Handler;
+
+/// Serves the APIs of the current configuration.
+pub struct Dispatcher {
+    current: Arc<ArcSwap<Compiled>>,
+    metrics: Arc<Metrics>,
+    max_body_bytes: usize,
+}
+
+impl Dispatcher {
+    /// A dispatcher over `current`, reading request bodies up to `max_body_bytes`.
+    pub fn new(current: Arc<ArcSwap<Compiled>>, metrics: Arc<Metrics>, max_body_bytes: usize) -> Self {
+        Self {
+            current,
+            metrics,
+            max_body_bytes,
+        }
+    }
+
+    /// Answers one request.
+    pub async fn dispatch(&self, req: Request<Body>) -> Response<Body> {
+        let compiled = self.current.load_full();
+        let (parts, body) = req.into_parts();
+        let path = parts.uri.path().to_string();
+        let found = compiled.routes.route(&parts.method, &path, parts.uri.query());
+        let (api_index, resource_index, uri_params, query_params, url_postfix) = match found {
+            RouteMatch::Found {
+                api,
+                resource,
+                uri_params,
+                query_params,
+                url_postfix,
+            } => (api, resource, uri_params, query_params, url_postfix),
+            RouteMatch::MethodNotAllowed { allow, .. } => {
+                let allow = allow.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ");
+                let mut resp = error_response(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    &format!("{} is not allowed on {path}", parts.method),
+                );
+                if let Ok(v) = HeaderValue::from_str(&allow) {
+                    resp.headers_mut().insert(header::ALLOW, v);
+                }
+                return resp;
+            }
+            RouteMatch::NotFound { .. } => {
+                return error_response(StatusCode::NOT_FOUND, &format!("no API matches {path}"));
+            }
+        };
+        let api = &compiled.apis[api_index];
+        let resource = &api.resources[resource_index];
+        let started = Instant::now();
+        let span = tracing::debug_span!("message", api = %api.name, resource = %resource.label);
+        let method = parts.method.clone();
+        let response = async {
+            let bytes = match body::read_body_limited(body, self.max_body_bytes).await {
+                Ok(b) => b,
+                Err(BodyError::TooLarge { .. }) => {
+                    return error_response(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        &format!("the request body is larger than {} bytes", self.max_body_bytes),
+                    );
+                }
+                Err(e) => {
+                    return error_response(StatusCode::BAD_REQUEST, &format!("cannot read the request body: {e}"));
+                }
+            };
+            let mut msg = Message::from_request(parts.method, parts.uri, parts.headers, bytes);
+            msg.set_config(compiled.config.clone());
+            msg.set_params(uri_params, query_params);
+            msg.set_property(PropertyScope::Axis2, "REST_URL_POSTFIX", Value::String(url_postfix));
+            msg.set_property(PropertyScope::Default, "SYNAPSE_REST_API", Value::from(api.name.as_ref()));
+            let env = Env {
+                compiled: &compiled,
+                out_sequence: resource.out_sequence.as_ref(),
+                depth: 0,
+            };
+            let flow = match sequence::run(&resource.in_sequence.mediators, &mut msg, env).await {
+                Ok(flow) => flow,
+                Err(fault) => {
+                    let handler = resource.fault_sequence.as_ref().or(api.fault_sequence.as_ref());
+                    match handler {
+                        Some(h) => {
+                            match sequence::run_fault_sequence(&h.mediators, &fault, &mut msg, env).await {
+                                Ok(flow) => flow,
+                                Err(again) => {
+                                    tracing::warn!(error = %again, first = %fault, "the fault sequence failed too");
+                                    return fault_response(&again);
+                                }
+                            }
+                        }
+                        None => {
+                            log_fault(&fault);
+                            return fault_response(&fault);
+                        }
+                    }
+                }
+            };
+            match flow {
+                Flow::Drop => empty_response(StatusCode::ACCEPTED),
+                Flow::Continue | Flow::Respond => message_response(&msg),
+            }
+        }
+        .instrument(span)
+        .await;
+        self.metrics.record_request(
+            &api.name,
+            &resource.label,
+            &method,
+            response.status().as_u16(),
+            started.elapsed(),
+        );
+        response
+    }
+}
+
+impl Handler for Dispatcher {
+    fn handle(&self, req: Request<Body>) -> impl Future<Output = Response<Body>> + Send {
+        self.dispatch(req)
+    }
+}
+
+fn log_fault(fault: &Fault) {
+    match fault.source {
+        crate::fault::FaultSource::Downstream => tracing::debug!(error = %fault, "bad request"),
+        _ => tracing::warn!(error = %fault, "message failed and no fault sequence handled it"),
+    }
+}
+
+/// Request headers that describe the client's request, not the answer; they are not
+/// echoed back when a flow answers with the request message itself.
+fn request_only(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "host"
+            | "authorization"
+            | "proxy-authorization"
+            | "cookie"
+            | "accept"
+            | "accept-encoding"
+            | "accept-language"
+            | "accept-charset"
+            | "user-agent"
+            | "expect"
+            | "origin"
+            | "referer"
+            | "content-length"
+            | "transfer-encoding"
+            | "connection"
+            | "keep-alive"
+            | "te"
+            | "upgrade"
+            | "if-match"
+            | "if-none-match"
+            | "if-modified-since"
+            | "if-unmodified-since"
+            | "range"
+    )
+}
+
+/// The response a finished flow sends: the message's status, headers and payload.
+pub fn message_response(msg: &Message) -> Response<Body> {
+    let status = msg.status();
+    let no_body = msg
+        .property(PropertyScope::Axis2, "NO_ENTITY_BODY")
+        .is_some_and(|v| v == Value::Bool(true) || v == Value::String("true".into()));
+    let (bytes, content_type) = if no_body || status == StatusCode::NO_CONTENT {
+        (Bytes::new(), String::new())
+    } else {
+        match msg.body_bytes() {
+            Ok(b) => b,
+            Err(e) => {
+                return fault_response(&Fault::internal(
+                    codes::CUSTOM,
+                    format!("cannot write the answer: {e}"),
+                ));
+            }
+        }
+    };
+    let mut headers = HeaderMap::with_capacity(msg.headers.len() + 1);
+    for (name, value) in msg.headers.iter() {
+        if !request_only(name) && name != header::CONTENT_TYPE {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    if !bytes.is_empty() && !content_type.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(&content_type) {
+            headers.insert(header::CONTENT_TYPE, v);
+        }
+    }
+    let mut resp = Response::new(body::full(bytes));
+    *resp.status_mut() = status;
+    *resp.headers_mut() = headers;
+    resp
+}
+
+/// The answer for a fault no fault sequence handled.
+pub fn fault_response(fault: &Fault) -> Response<Body> {
+    json_response(fault.http_status(), fault.default_body())
+}
+
+/// A JSON error body `{"error": {"code": status, "message": ...}}`.
+pub fn error_response(status: StatusCode, message: &str) -> Response<Body> {
+    let body = json!({"error": {"code": status.as_u16(), "message": message}}).to_string();
+    json_response(status, Bytes::from(body))
+}
+
+fn json_response(status: StatusCode, body: Bytes) -> Response<Body> {
+    let mut resp = Response::new(body::full(body));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+fn empty_response(status: StatusCode) -> Response<Body> {
+    let mut resp = Response::new(body::empty());
+    *resp.status_mut() = status;
+    resp
+}

@@ -1,0 +1,142 @@
+//! The pooled HTTP client every endpoint calls backends through.
+//!
+//! One [`EndpointClient`] is built at startup and shared (it is a cheap clone) by every
+//! compiled configuration, so reloads keep warm connections. It keeps connections alive per
+//! host, speaks HTTP/1.1 or HTTP/2 with prior knowledge, and reports each failure as a
+//! [`CallError`] carrying Synapse's error code. Retries, suspension and failover live above
+//! it, in the endpoint layer.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::time::Instant;
+
+pub use super::error::{CallError, CallErrorKind};
+use super::error::{classify_body, classify_send};
+use crate::transports::http::body::{self, Body, BodyError, read_body_limited};
+
+/// Connection settings shared by all endpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientOptions {
+    /// How long establishing a TCP connection may take (101508 past it); `None` leaves it
+    /// to the operating system.
+    pub connect_timeout: Option<Duration>,
+    /// How long an idle pooled connection is kept.
+    pub pool_idle_timeout: Duration,
+    /// How many idle connections are kept per backend host; 0 disables reuse.
+    pub max_idle_per_host: usize,
+    /// Speak HTTP/2 without negotiation (h2c prior knowledge) instead of HTTP/1.1.
+    pub http2_prior_knowledge: bool,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Some(Duration::from_secs(30)),
+            pool_idle_timeout: Duration::from_secs(90),
+            max_idle_per_host: 64,
+            http2_prior_knowledge: false,
+        }
+    }
+}
+
+/// A pooled keep-alive HTTP client. Clones share the pool.
+#[derive(Clone, Debug)]
+pub struct EndpointClient {
+    inner: Client<HttpConnector, Body>,
+}
+
+impl Default for EndpointClient {
+    fn default() -> Self {
+        Self::new(ClientOptions::default())
+    }
+}
+
+impl EndpointClient {
+    /// Builds the client and its (initially empty) connection pool.
+    pub fn new(opts: ClientOptions) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(opts.connect_timeout);
+        let inner = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .pool_idle_timeout(opts.pool_idle_timeout)
+            .pool_max_idle_per_host(opts.max_idle_per_host)
+            .http2_only(opts.http2_prior_knowledge)
+            .build(connector);
+        Self { inner }
+    }
+
+    /// Sends `req` and returns the response as soon as its head has arrived; the body
+    /// streams from the backend. `timeout` bounds the wait for the head (101504 past it).
+    pub async fn send(
+        &self,
+        req: Request<Body>,
+        timeout: Option<Duration>,
+    ) -> Result<Response<Incoming>, CallError> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        self.send_until(req, deadline, timeout).await
+    }
+
+    /// Sends a buffered request and reads the whole response body, at most `limit` bytes,
+    /// all within `timeout`. A buffered request can be cloned for retries.
+    pub async fn send_buffered(
+        &self,
+        req: Request<Bytes>,
+        timeout: Option<Duration>,
+        limit: usize,
+    ) -> Result<Response<Bytes>, CallError> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let response = self
+            .send_until(req.map(body::full), deadline, timeout)
+            .await?;
+        let (parts, incoming) = response.into_parts();
+        let read = read_body_limited(incoming, limit);
+        let bytes = match deadline {
+            Some(at) => match tokio::time::timeout_at(at, read).await {
+                Ok(read) => read,
+                Err(_) => return Err(timed_out(timeout, "no complete response body")),
+            },
+            None => read.await,
+        };
+        match bytes {
+            Ok(bytes) => Ok(Response::from_parts(parts, bytes)),
+            Err(BodyError::TooLarge { limit }) => Err(CallError::new(
+                CallErrorKind::ResponseProcessing,
+                format!("the response body exceeds {limit} bytes"),
+            )),
+            Err(BodyError::Io(e)) => Err(classify_body(&*e)),
+        }
+    }
+
+    async fn send_until(
+        &self,
+        req: Request<Body>,
+        deadline: Option<Instant>,
+        timeout: Option<Duration>,
+    ) -> Result<Response<Incoming>, CallError> {
+        let pending = self.inner.request(req);
+        let result = match deadline {
+            Some(at) => match tokio::time::timeout_at(at, pending).await {
+                Ok(result) => result,
+                Err(_) => return Err(timed_out(timeout, "no response")),
+            },
+            None => pending.await,
+        };
+        result.map_err(|e| classify_send(&e))
+    }
+}
+
+fn timed_out(timeout: Option<Duration>, what: &str) -> CallError {
+    let after = timeout.map_or_else(String::new, |t| format!(" within {} ms", t.as_millis()));
+    CallError::new(CallErrorKind::ResponseTimeout, format!("{what}{after}"))
+}
+
+#[cfg(test)]
+mod tests;

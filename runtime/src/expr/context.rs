@@ -1,0 +1,69 @@
+//! What an expression can read: the seam between the expression engine and the message.
+//!
+//! `crate::message::Message` implements this trait; tests may implement it on fixtures.
+
+use serde_json::Value;
+
+use crate::message::xml::Element;
+
+/// The scopes a property lives in (Synapse's `scope` attribute).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PropertyScope {
+    /// The message context (`default`/`synapse`): lives for the whole flow.
+    Default,
+    /// Transport headers (`transport`): read and written as headers.
+    Transport,
+    /// The Axis2 message context (`axis2`): `HTTP_SC`, `messageType`, `ContentType`, ...
+    Axis2,
+    /// Axis2 client options (`axis2-client`).
+    Axis2Client,
+    /// The operation context (`operation`): survives clone/iterate.
+    Operation,
+    /// Process environment (`env`), read-only.
+    Env,
+    /// System properties (`system`); in Ferry the runtime's configuration properties.
+    System,
+}
+
+/// The payload as the expression engine sees it.
+#[derive(Debug, Clone, Copy)]
+pub enum PayloadView<'a> {
+    /// A JSON payload, parsed.
+    Json(&'a Value),
+    /// An XML payload, parsed (the document element).
+    Xml(&'a Element),
+    /// A text payload.
+    Text(&'a str),
+    /// Binary or no payload.
+    None,
+}
+
+/// Errors reading the payload (the body is not what its content type says).
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct PayloadError(pub String);
+
+/// Everything an expression may read. Lookups that find nothing return `None`.
+pub trait ExprContext {
+    /// The payload in its native form, parsed on first access.
+    fn payload(&self) -> Result<PayloadView<'_>, PayloadError>;
+    /// The payload seen as JSON: parsed JSON as is, XML converted by the Synapse rules,
+    /// text as a JSON string. Cached after the first call.
+    fn payload_json(&self) -> Result<Option<&Value>, PayloadError>;
+    /// The payload seen as XML: parsed XML as is, JSON converted by the Synapse rules.
+    fn payload_xml(&self) -> Result<Option<&Element>, PayloadError>;
+    /// A flow variable (`${var.name}`).
+    fn variable(&self, name: &str) -> Option<&Value>;
+    /// A property in a scope (`${props.synapse.x}`, `get-property('axis2','x')`, `$ctx:x`).
+    fn property(&self, scope: PropertyScope, name: &str) -> Option<Value>;
+    /// A transport header, case-insensitively (`${headers["Content-Type"]}`, `$trp:x`).
+    fn header(&self, name: &str) -> Option<&str>;
+    /// A URI template parameter (`${params.uriParams.id}`, `uri.var.id`).
+    fn uri_param(&self, name: &str) -> Option<&str>;
+    /// A query parameter (`${params.queryParams.q}`, `$url:q`).
+    fn query_param(&self, name: &str) -> Option<&str>;
+    /// A sequence-template parameter (`${params.functionParams.p}`, `$func:p`).
+    fn function_param(&self, name: &str) -> Option<&Value>;
+    /// A configuration value (`${config.x}`): the runtime's configuration properties.
+    fn config(&self, name: &str) -> Option<&str>;
+}

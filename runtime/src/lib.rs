@@ -1,0 +1,15 @@
+//! Ferry's runtime: loads a bundle of resources, compiles it once into an immutable form,
+//! and serves it (HTTP APIs, endpoints, and the admin port).
+
+pub mod admin;
+pub mod cli;
+pub mod compile;
+pub mod dispatch;
+pub mod endpoints;
+pub mod expr;
+pub mod fault;
+pub mod mediators;
+pub mod message;
+pub mod reload;
+pub mod sequence;
+pub mod transports;

@@ -1,0 +1,156 @@
+//! Running sequences: mediators one after another, and the fault chain around them.
+//!
+//! A mediator answers [`Flow::Continue`] (go on), or ends the flow (`respond`, `drop`,
+//! `send`). A failure is a [`Fault`]: it travels outward through the enclosing sequences until
+//! one has a fault handler (a named sequence's `onError`, then the resource's and the API's
+//! `faultSequence`), which runs with `ERROR_CODE`/`ERROR_MESSAGE`/`ERROR_DETAIL` set. When a
+//! fault sequence finishes without answering, the flow ends with the message as it is.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::compile::Compiled;
+use crate::expr::context::PropertyScope;
+use crate::fault::{Fault, codes};
+use crate::mediators::Mediator;
+use crate::message::Message;
+
+/// Index of a named sequence in [`Compiled::sequences`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SeqId(pub usize);
+
+/// How a mediator (or a sequence) left the flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Go on with the next mediator.
+    Continue,
+    /// The flow is over: answer the client with the message as it is now.
+    Respond,
+    /// The flow is over without an answer (`drop`): the client gets 202 and no body.
+    Drop,
+}
+
+/// A compiled list of mediators with its fault handler.
+pub struct Sequence {
+    /// The name, for named sequences (logs).
+    pub name: Option<Arc<str>>,
+    /// The mediators, in order.
+    pub mediators: Vec<Mediator>,
+    /// The named sequence that handles faults raised inside this one.
+    pub on_error: Option<SeqId>,
+}
+
+impl Sequence {
+    /// An inline sequence (an API resource's in/out/fault sequence).
+    pub fn anonymous(mediators: Vec<Mediator>) -> Self {
+        Self {
+            name: None,
+            mediators,
+            on_error: None,
+        }
+    }
+}
+
+/// Named sequences may call each other (even themselves); this bounds the depth so a
+/// configuration loop ends in a fault instead of a stack overflow.
+pub const MAX_DEPTH: u32 = 64;
+
+/// What a running flow can see besides the message: the configuration it runs on, and the
+/// out-sequence that `send` and `loopback` continue in.
+#[derive(Clone, Copy)]
+pub struct Env<'a> {
+    /// The configuration this message runs on (a reload does not change it mid-flight).
+    pub compiled: &'a Compiled,
+    /// The current resource's out-sequence.
+    pub out_sequence: Option<&'a Sequence>,
+    /// How deep named-sequence calls are nested.
+    pub depth: u32,
+}
+
+/// The boxed future of a sequence run (sequences nest, so the recursion must be boxed).
+pub type FlowFuture<'a> = Pin<Box<dyn Future<Output = Result<Flow, Fault>> + Send + 'a>>;
+
+/// Runs mediators in order until one ends the flow or fails.
+pub fn run<'a>(mediators: &'a [Mediator], msg: &'a mut Message, env: Env<'a>) -> FlowFuture<'a> {
+    Box::pin(async move {
+        for mediator in mediators {
+            match mediator.mediate(msg, env).await? {
+                Flow::Continue => {}
+                done => return Ok(done),
+            }
+        }
+        Ok(Flow::Continue)
+    })
+}
+
+/// Runs a named sequence, handing a fault to its `onError` sequence when it has one.
+pub fn run_named<'a>(id: crate::sequence::SeqId, msg: &'a mut Message, env: Env<'a>) -> FlowFuture<'a> {
+    Box::pin(async move {
+        if env.depth >= MAX_DEPTH {
+            return Err(Fault::internal(
+                codes::CUSTOM,
+                format!("sequences nested deeper than {MAX_DEPTH}: is there a loop?"),
+            ));
+        }
+        let seq = env.compiled.sequence(id);
+        let inner = Env {
+            depth: env.depth + 1,
+            ..env
+        };
+        match run(&seq.mediators, msg, inner).await {
+            Ok(flow) => Ok(flow),
+            Err(fault) => match seq.on_error {
+                Some(handler) => {
+                    let handler = env.compiled.sequence(handler);
+                    run_fault_sequence(&handler.mediators, &fault, msg, inner).await
+                }
+                None => Err(fault),
+            },
+        }
+    })
+}
+
+/// Runs a fault sequence for `fault`. The flow ends afterwards: a fault sequence that
+/// finishes without answering answers with the message as it is.
+pub async fn run_fault_sequence(
+    mediators: &[Mediator],
+    fault: &Fault,
+    msg: &mut Message,
+    env: Env<'_>,
+) -> Result<Flow, Fault> {
+    record_fault(msg, fault);
+    // The fault's status, unless the fault sequence sets its own: a status left over from
+    // an earlier backend response (a 200, say) must not dress up the error as success.
+    msg.set_property(
+        PropertyScope::Axis2,
+        "HTTP_SC",
+        Value::from(fault.http_status().as_u16()),
+    );
+    match run(mediators, msg, env).await? {
+        Flow::Continue => Ok(Flow::Respond),
+        done => Ok(done),
+    }
+}
+
+/// Sets the properties fault sequences read.
+pub fn record_fault(msg: &mut Message, fault: &Fault) {
+    msg.set_property(PropertyScope::Default, "ERROR_CODE", fault.code.to_value());
+    msg.set_property(
+        PropertyScope::Default,
+        "ERROR_MESSAGE",
+        Value::String(fault.message.clone()),
+    );
+    match &fault.detail {
+        Some(detail) => msg.set_property(
+            PropertyScope::Default,
+            "ERROR_DETAIL",
+            Value::String(detail.clone()),
+        ),
+        None => {
+            msg.remove_property(PropertyScope::Default, "ERROR_DETAIL");
+        }
+    }
+}

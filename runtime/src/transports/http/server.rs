@@ -1,0 +1,197 @@
+//! The HTTP listener: accepts connections, speaks HTTP/1.1 (keep-alive) and h2c, and hands
+//! each request to a [`Handler`].
+//!
+//! `ferry run` binds the API port and calls [`serve`] with the handler that routes into the
+//! compiled configuration; the admin port uses the same function with its own handler. The
+//! server owns the transport concerns only: body size limit, header read timeout, a panic
+//! in a handler becoming a 500, and graceful shutdown with a deadline.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::Limited;
+use hyper::body::{Body as _, Incoming};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tracing::{debug, error, warn};
+
+use super::body::{self, Body};
+
+/// What answers requests. Implemented by the runtime's dispatcher and by the admin port.
+pub trait Handler: Send + Sync + 'static {
+    /// Answers one request. Errors are the handler's to turn into responses; the server
+    /// only adds a 500 when the handler panics.
+    fn handle(&self, req: Request<Body>) -> impl Future<Output = Response<Body>> + Send;
+}
+
+/// The peer's address, put into every request's extensions by the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemoteAddr(pub SocketAddr);
+
+/// Transport settings of one listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerOptions {
+    /// Largest request body accepted. A larger declared Content-Length is answered 413
+    /// before the handler runs; a larger chunked body fails the handler's read.
+    pub max_body_bytes: usize,
+    /// How long a client may take to send the request head (slowloris protection,
+    /// HTTP/1 only); `None` waits forever.
+    pub header_read_timeout: Option<Duration>,
+    /// How long in-flight requests may run after shutdown starts before their connections
+    /// are cut.
+    pub graceful_timeout: Duration,
+    /// Whether HTTP/1.1 connections are kept open between requests.
+    pub keep_alive: bool,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 16 * 1024 * 1024,
+            header_read_timeout: Some(Duration::from_secs(30)),
+            graceful_timeout: Duration::from_secs(30),
+            keep_alive: true,
+        }
+    }
+}
+
+/// How [`serve`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shutdown {
+    /// Every in-flight request finished before the deadline.
+    Drained,
+    /// The deadline passed; this many connections were cut.
+    DeadlineExceeded {
+        /// Connections still open at the deadline.
+        aborted: usize,
+    },
+}
+
+/// Serves `listener` until `shutdown` resolves, then stops accepting, lets in-flight
+/// requests finish for up to [`ServerOptions::graceful_timeout`], and returns.
+///
+/// Accept and connection errors are logged, never fatal: a client that misbehaves or a
+/// momentary lack of file descriptors does not stop the listener.
+pub async fn serve<H: Handler>(
+    listener: TcpListener,
+    handler: Arc<H>,
+    opts: ServerOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Shutdown {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(opts.header_read_timeout)
+        .keep_alive(opts.keep_alive);
+    builder.http2().timer(TokioTimer::new());
+
+    let graceful = GracefulShutdown::new();
+    let mut connections = JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let (stream, remote) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning on the error.
+                        warn!(error = %e, "accepting a connection failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                if let Err(e) = stream.set_nodelay(true) {
+                    debug!(%remote, error = %e, "setting TCP_NODELAY failed");
+                }
+                let service = {
+                    let handler = Arc::clone(&handler);
+                    let limit = opts.max_body_bytes;
+                    service_fn(move |req| respond(Arc::clone(&handler), req, remote, limit))
+                };
+                let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                let conn = graceful.watch(conn);
+                connections.spawn(async move {
+                    if let Err(e) = conn.await {
+                        debug!(%remote, error = %e, "connection ended with an error");
+                    }
+                });
+                // Reap finished connections so the set only holds live ones.
+                while connections.try_join_next().is_some() {}
+            }
+        }
+    }
+
+    drop(listener);
+    debug!(
+        connections = connections.len(),
+        "listener closed, draining connections"
+    );
+    tokio::select! {
+        () = graceful.shutdown() => Shutdown::Drained,
+        () = tokio::time::sleep(opts.graceful_timeout) => {
+            while connections.try_join_next().is_some() {}
+            let aborted = connections.len();
+            warn!(aborted, "graceful shutdown deadline passed, cutting connections");
+            connections.abort_all();
+            Shutdown::DeadlineExceeded { aborted }
+        }
+    }
+}
+
+/// Runs the handler for one request, after the checks the transport owns.
+async fn respond<H: Handler>(
+    handler: Arc<H>,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+    limit: usize,
+) -> Result<Response<Body>, Infallible> {
+    // Content-Length is what the size hint reports; refuse before reading a byte.
+    if req.body().size_hint().lower() > limit as u64 {
+        return Ok(plain(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body exceeds {limit} bytes"),
+        ));
+    }
+    let mut req = req.map(|incoming| body::boxed(Limited::new(incoming, limit)));
+    req.extensions_mut().insert(RemoteAddr(remote));
+    let method = req.method().clone();
+    // Cheap clones (shared bytes), kept only to name the request if the handler panics.
+    let uri = req.uri().clone();
+    match AssertUnwindSafe(handler.handle(req)).catch_unwind().await {
+        Ok(response) => Ok(response),
+        Err(_) => {
+            error!(%method, path = uri.path(), "request handler panicked");
+            Ok(plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error".to_owned(),
+            ))
+        }
+    }
+}
+
+/// A short plain-text response for errors the transport answers itself.
+fn plain(status: StatusCode, text: String) -> Response<Body> {
+    let mut response = Response::new(body::full(text));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,227 @@
+//! Harness for the black-box tests: start the built `ferry` binary on ephemeral ports,
+//! start real HTTP backends on 127.0.0.1, and talk to both over real sockets.
+
+pub mod backend;
+pub mod behavior;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub use backend::{Backend, Recorded};
+
+/// The workspace root (the folder holding `config/`, `crds/`, `tests/`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(".."))
+}
+
+/// The `ferry` binary under test: `$FERRY_BIN`, or the one cargo built beside this test
+/// (built now with `cargo build -p ferry` if it is missing).
+pub fn ferry_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("FERRY_BIN") {
+            return PathBuf::from(bin);
+        }
+        // target/<profile>/deps/<test-binary> -> target/<profile>/ferry
+        let exe = std::env::current_exe().expect("the test binary has a path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("test binaries live in target/<profile>/deps");
+        let bin = profile_dir.join("ferry");
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "ferry", "--bin", "ferry"])
+            .current_dir(workspace_root())
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the ferry binary failed");
+        assert!(bin.exists(), "no ferry binary at {}", bin.display());
+        bin
+    })
+    .clone()
+}
+
+/// Runs `ferry validate` on paths and returns its output.
+pub fn validate(paths: &[&Path]) -> Output {
+    Command::new(ferry_bin())
+        .arg("validate")
+        .args(paths)
+        .output()
+        .expect("ferry runs")
+}
+
+/// A running `ferry run`, killed when dropped.
+pub struct Ferry {
+    child: Child,
+    /// The HTTP listener.
+    pub http: SocketAddr,
+    /// The admin listener (`/livez`, `/readyz`, `/metrics`).
+    pub admin: SocketAddr,
+    log: tempfile::NamedTempFile,
+    _ports: tempfile::TempDir,
+}
+
+impl Ferry {
+    /// Starts `ferry run` on `paths` with extra arguments, on ephemeral ports, and waits until
+    /// `/readyz` answers 200.
+    pub fn start(paths: &[&Path], extra: &[&str]) -> Ferry {
+        Self::try_start(paths, extra).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Like [`Ferry::start`], but returns the reason (with ferry's log) when it fails.
+    pub fn try_start(paths: &[&Path], extra: &[&str]) -> Result<Ferry, String> {
+        let ports = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let ports_file = ports.path().join("ports.json");
+        let log = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
+        let stderr = log.reopen().map_err(|e| e.to_string())?;
+        let mut child = Command::new(ferry_bin())
+            .arg("run")
+            .args(paths)
+            .args([
+                "--http-port",
+                "0",
+                "--admin-port",
+                "0",
+                "--host",
+                "127.0.0.1",
+            ])
+            .arg("--ports-file")
+            .arg(&ports_file)
+            .args(extra)
+            .env(
+                "FERRY_LOG",
+                std::env::var("FERRY_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .map_err(|e| format!("cannot start ferry: {e}"))?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let (http, admin) = loop {
+            if let Ok(text) = std::fs::read_to_string(&ports_file) {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+                    let http = v["http"].as_str().and_then(|s| s.parse().ok());
+                    let admin = v["admin"].as_str().and_then(|s| s.parse().ok());
+                    if let (Some(h), Some(a)) = (http, admin) {
+                        break (h, a);
+                    }
+                }
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let log = std::fs::read_to_string(log.path()).unwrap_or_default();
+                return Err(format!("ferry exited with {status} before serving:\n{log}"));
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let log = std::fs::read_to_string(log.path()).unwrap_or_default();
+                return Err(format!("ferry did not write its ports in time:\n{log}"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let ferry = Ferry {
+            child,
+            http,
+            admin,
+            log,
+            _ports: ports,
+        };
+        ferry.wait_ready(Duration::from_secs(20))?;
+        Ok(ferry)
+    }
+
+    /// Polls `/readyz` until it answers 200.
+    pub fn wait_ready(&self, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(200) = blocking_status(self.admin, "/readyz") {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("ferry never became ready:\n{}", self.log()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `http://127.0.0.1:port` of the HTTP listener, plus `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.http, path)
+    }
+
+    /// `http://127.0.0.1:port` of the admin listener, plus `path`.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.admin, path)
+    }
+
+    /// Everything ferry logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+
+    /// The process id, to send signals.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal (`TERM`, `HUP`, `KILL`) with `kill(1)`.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits for the process to exit and returns its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Ferry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal blocking GET used while waiting for readiness (no runtime needed).
+fn blocking_status(addr: SocketAddr, path: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut stream =
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = Vec::new();
+    stream.read_to_end(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf);
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A reqwest client that never uses a proxy (tests only talk to 127.0.0.1).
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client builds")
+}

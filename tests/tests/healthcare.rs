@@ -1,0 +1,80 @@
+//! The healthcare sample, end to end: the README's first command serves exactly this.
+
+use ferry_tests::{Ferry, client, workspace_root};
+use serde_json::{Value, json};
+
+fn reservation(hospital: &str) -> Value {
+    json!({
+        "name": "John Doe",
+        "dob": "1940-03-19",
+        "ssn": "234-23-525",
+        "address": "California",
+        "phone": "8770586755",
+        "email": "johndoe@gmail.com",
+        "doctor": "thomas collins",
+        "hospital": hospital,
+        "cardNo": "7844481124110331",
+        "appointment_date": "2025-04-02"
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reservations_are_routed_to_each_hospital_and_confirmed() {
+    let sample = workspace_root().join("config/samples/healthcare");
+    let ferry = Ferry::start(&[&sample], &[]);
+    let http = client();
+    for (hospital, fee) in [
+        ("grand oak community hospital", 7000.0),
+        ("clemency medical center", 12000.0),
+        ("pine valley community hospital", 8000.0),
+    ] {
+        let resp = http
+            .post(ferry.url("/healthcare/categories/surgery/reserve"))
+            .json(&reservation(hospital))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{hospital}: {}", ferry.log());
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["doctor"]["hospital"], json!(hospital));
+        assert_eq!(body["doctor"]["category"], json!("surgery"));
+        assert_eq!(body["doctor"]["name"], json!("thomas collins"));
+        assert_eq!(body["fee"], json!(fee));
+        assert_eq!(body["appointmentDate"], json!("2025-04-02"));
+        assert_eq!(body["confirmed"], json!(false));
+        // The hospital got the patient grouped, without the card number.
+        assert_eq!(body["patient"]["name"], json!("John Doe"));
+        assert_eq!(body["patient"]["ssn"], json!("234-23-525"));
+        assert!(body["patient"].get("cardNo").is_none(), "{body}");
+        assert!(body["appointmentNumber"].is_number(), "{body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_hospital_gets_a_json_error() {
+    let sample = workspace_root().join("config/samples/healthcare");
+    let ferry = Ferry::start(&[&sample], &[]);
+    let resp = client()
+        .post(ferry.url("/healthcare/categories/surgery/reserve"))
+        .json(&reservation("st. nowhere"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], json!("unknown hospital 'st. nowhere'"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_json_gets_a_400_not_a_500() {
+    let sample = workspace_root().join("config/samples/healthcare");
+    let ferry = Ferry::start(&[&sample], &[]);
+    let resp = client()
+        .post(ferry.url("/healthcare/categories/surgery/reserve"))
+        .header("content-type", "application/json")
+        .body("{\"name\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400, "{}", ferry.log());
+}

@@ -1,0 +1,144 @@
+//! The runtime as an operator sees it: probes, metrics, reload, and graceful shutdown.
+
+use std::time::Duration;
+
+use ferry_tests::backend::Reply;
+use ferry_tests::{Backend, Ferry, client};
+
+const API: &str = "apiVersion: ferry.dev/v1alpha1
+kind: IntegrationAPI
+metadata:
+  name: hello
+spec:
+  context: /hello
+  resources:
+    - methods: [GET]
+      uriTemplate: /
+      inSequence:
+        - payloadFactory: {mediaType: text, format: VERSION}
+        - respond: {}
+";
+
+fn api(version: &str) -> String {
+    API.replace("VERSION", version)
+}
+
+async fn get_text(url: &str) -> (u16, String) {
+    let resp = client().get(url).send().await.unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_and_metrics_answer_on_the_admin_port() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("api.yaml"), api("one")).unwrap();
+    let ferry = Ferry::start(&[dir.path()], &[]);
+    assert_eq!(get_text(&ferry.admin_url("/livez")).await.0, 200);
+    assert_eq!(get_text(&ferry.admin_url("/readyz")).await.0, 200);
+    assert_eq!(get_text(&ferry.url("/hello")).await, (200, "one".into()));
+    let (status, metrics) = get_text(&ferry.admin_url("/metrics")).await;
+    assert_eq!(status, 200);
+    assert!(metrics.contains("ferry_http_requests_total"), "{metrics}");
+    assert!(metrics.contains("api=\"hello\""), "{metrics}");
+    assert!(metrics.contains("ferry_http_request_duration_seconds"), "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_file_is_reloaded_and_a_broken_one_is_not_installed() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("api.yaml");
+    std::fs::write(&file, api("one")).unwrap();
+    let ferry = Ferry::start(&[dir.path()], &[]);
+    assert_eq!(get_text(&ferry.url("/hello")).await.1, "one");
+
+    std::fs::write(&file, api("two")).unwrap();
+    let mut seen = String::new();
+    for _ in 0..100 {
+        seen = get_text(&ferry.url("/hello")).await.1;
+        if seen == "two" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen, "two", "the change was not picked up:\n{}", ferry.log());
+
+    // A broken config is reported and the running one keeps serving.
+    std::fs::write(&file, api("three").replace("uriTemplate", "uriTemplat")).unwrap();
+    for _ in 0..40 {
+        if ferry.log().contains("still serving the previous one") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ferry.log().contains("unknown field `uriTemplat`"), "{}", ferry.log());
+    assert!(ferry.log().contains("still serving the previous one"), "{}", ferry.log());
+    assert_eq!(get_text(&ferry.url("/hello")).await, (200, "two".into()));
+    assert_eq!(get_text(&ferry.admin_url("/readyz")).await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_without_watching() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("api.yaml");
+    std::fs::write(&file, api("one")).unwrap();
+    let ferry = Ferry::start(&[dir.path()], &["--no-watch"]);
+    std::fs::write(&file, api("two")).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(get_text(&ferry.url("/hello")).await.1, "one", "--no-watch must not reload");
+    ferry.signal("HUP");
+    let mut seen = String::new();
+    for _ in 0..100 {
+        seen = get_text(&ferry.url("/hello")).await.1;
+        if seen == "two" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen, "two", "{}", ferry.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_in_flight_requests_finish() {
+    let slow = Backend::start(|_| Reply::with_status(200, "text/plain", "slow answer").delayed(Duration::from_millis(800)));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("api.yaml"),
+        "apiVersion: ferry.dev/v1alpha1
+kind: IntegrationAPI
+metadata:
+  name: slow
+spec:
+  context: /slow
+  resources:
+    - methods: [GET]
+      inSequence:
+        - call:
+            endpoint:
+              http: {uriTemplate: \"http://127.0.0.1:${config.backend.port}/\"}
+        - respond: {}
+",
+    )
+    .unwrap();
+    let port = slow.port().to_string();
+    let set = format!("backend.port={port}");
+    let mut ferry = Ferry::start(&[dir.path()], &["--set", &set]);
+    let url = ferry.url("/slow");
+    let in_flight = tokio::spawn(async move { get_text(&url).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    ferry.signal("TERM");
+    let (status, body) = in_flight.await.unwrap();
+    assert_eq!((status, body.as_str()), (200, "slow answer"));
+    assert_eq!(ferry.wait_exit(Duration::from_secs(10)), Some(0), "{}", ferry.log());
+}
+
+#[test]
+fn an_invalid_configuration_is_refused_at_start_with_its_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("api.yaml"), api("x").replace("context: /hello", "context: hello")).unwrap();
+    let err = match Ferry::try_start(&[dir.path()], &[]) {
+        Ok(_) => panic!("an invalid configuration must not be served"),
+        Err(e) => e,
+    };
+    assert!(err.contains("exited with exit status: 1"), "{err}");
+    assert!(err.contains("spec.context: context \"hello\" must start with /"), "{err}");
+}

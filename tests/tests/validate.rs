@@ -1,0 +1,106 @@
+//! `ferry validate`: every bundled sample is valid; a broken copy gets located errors.
+
+use std::path::Path;
+
+use ferry_tests::{validate, workspace_root};
+
+#[test]
+fn every_bundled_sample_validates() {
+    let samples = workspace_root().join("config/samples");
+    let out = validate(&[&samples]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stderr.contains("valid"), "{stderr}");
+}
+
+#[test]
+fn every_behaviour_file_validates() {
+    let dir = workspace_root().join("tests/behavior");
+    let out = validate(&[&dir]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Copies the healthcare sample and applies text replacements to one of its files.
+fn broken_copy(dir: &Path, file: &str, edits: &[(&str, &str)]) {
+    let sample = workspace_root().join("config/samples/healthcare");
+    for entry in std::fs::read_dir(&sample).unwrap() {
+        let path = entry.unwrap().path();
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        if path.file_name().unwrap() == file {
+            for (from, to) in edits {
+                assert!(text.contains(from), "{from:?} not in {file}");
+                text = text.replacen(from, to, 1);
+            }
+        }
+        std::fs::write(dir.join(path.file_name().unwrap()), text).unwrap();
+    }
+}
+
+#[test]
+fn a_broken_sample_gets_every_error_located_and_exit_status_1() {
+    let dir = tempfile::tempdir().unwrap();
+    broken_copy(
+        dir.path(),
+        "healthcare-api.yaml",
+        &[
+            ("{key: clemency-ep}", "{key: clemency-typo}"),
+            ("expression: ${payload.hospital}", "expression: ${payload.hospital +}"),
+            ("      uriTemplate: /categories", "      uriTemplat: /categories"),
+        ],
+    );
+    let out = validate(&[dir.path()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let file = dir.path().join("healthcare-api.yaml");
+    let file = file.display();
+    // The unknown field stops that document from loading; its line and path are given.
+    assert!(
+        stdout.contains(&format!("{file}:")) && stdout.contains("IntegrationAPI/healthcare spec.resources[0]"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("unknown field `uriTemplat`"), "{stdout}");
+}
+
+#[test]
+fn reference_and_expression_errors_are_all_reported_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    broken_copy(
+        dir.path(),
+        "healthcare-api.yaml",
+        &[
+            ("{key: clemency-ep}", "{key: clemency-typo}"),
+            ("expression: ${payload.hospital}", "expression: ${payload.hospital +}"),
+        ],
+    );
+    let out = validate(&[dir.path()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    let file = dir.path().join("healthcare-api.yaml").display().to_string();
+    assert!(
+        lines.iter().any(|l| l.starts_with(&format!("{file}:19: IntegrationAPI/healthcare spec.resources[0].inSequence[1].variable.expression: invalid expression"))),
+        "{stdout}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with(&format!("{file}:45: IntegrationAPI/healthcare spec.resources[0].inSequence[3].switch.cases[1].sequence[0].call.endpoint.key: endpoint \"clemency-typo\" is not defined"))),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn yaml_syntax_errors_are_located() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.yaml"), "apiVersion: ferry.dev/v1alpha1\nkind: [\n").unwrap();
+    let out = validate(&[dir.path()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("bad.yaml:"), "{stdout}");
+    assert!(stdout.contains("invalid YAML"), "{stdout}");
+}
