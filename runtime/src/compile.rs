@@ -187,7 +187,10 @@ impl<'a> CompileCx<'a> {
 
 /// Loads, validates and compiles `paths`; returns the diagnostics and the resource count.
 /// This is `ferry validate`: exactly what `ferry run` would reject.
-pub fn check_paths(paths: &[PathBuf], properties: Vec<(String, String)>) -> (Vec<Diagnostic>, usize) {
+pub fn check_paths(
+    paths: &[PathBuf],
+    properties: Vec<(String, String)>,
+) -> (Vec<Diagnostic>, usize) {
     let (bundle, mut diagnostics) = bundle::load_paths(paths);
     let count = bundle.resources.len();
     let env = CompileEnv {
@@ -265,7 +268,9 @@ pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagno
             let methods = res
                 .methods
                 .iter()
-                .filter_map(|m| http::Method::from_bytes(ferry_api::validate::method_name(m).as_bytes()).ok())
+                .filter_map(|m| {
+                    http::Method::from_bytes(ferry_api::validate::method_name(m).as_bytes()).ok()
+                })
                 .collect();
             route_resources.push(router::ResourceRoute { methods, pattern });
             resources.push(CompiledResource {

@@ -33,7 +33,11 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     /// A dispatcher over `current`, reading request bodies up to `max_body_bytes`.
-    pub fn new(current: Arc<ArcSwap<Compiled>>, metrics: Arc<Metrics>, max_body_bytes: usize) -> Self {
+    pub fn new(
+        current: Arc<ArcSwap<Compiled>>,
+        metrics: Arc<Metrics>,
+        max_body_bytes: usize,
+    ) -> Self {
         Self {
             current,
             metrics,
@@ -46,7 +50,9 @@ impl Dispatcher {
         let compiled = self.current.load_full();
         let (parts, body) = req.into_parts();
         let path = parts.uri.path().to_string();
-        let found = compiled.routes.route(&parts.method, &path, parts.uri.query());
+        let found = compiled
+            .routes
+            .route(&parts.method, &path, parts.uri.query());
         let (api_index, resource_index, uri_params, query_params, url_postfix) = match found {
             RouteMatch::Found {
                 api,
@@ -56,7 +62,11 @@ impl Dispatcher {
                 url_postfix,
             } => (api, resource, uri_params, query_params, url_postfix),
             RouteMatch::MethodNotAllowed { allow, .. } => {
-                let allow = allow.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ");
+                let allow = allow
+                    .iter()
+                    .map(|m| m.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 let mut resp = error_response(
                     StatusCode::METHOD_NOT_ALLOWED,
                     &format!("{} is not allowed on {path}", parts.method),

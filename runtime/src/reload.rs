@@ -37,7 +37,12 @@ pub fn load(paths: &[PathBuf], env: &CompileEnv) -> Result<Compiled, Vec<Diagnos
 
 /// Compiles anew and swaps the result in; on failure logs why and keeps the running one.
 /// Returns whether the new configuration was installed.
-pub fn reload(paths: &[PathBuf], env: &CompileEnv, current: &ArcSwap<Compiled>, metrics: &Metrics) -> bool {
+pub fn reload(
+    paths: &[PathBuf],
+    env: &CompileEnv,
+    current: &ArcSwap<Compiled>,
+    metrics: &Metrics,
+) -> bool {
     match load(paths, env) {
         Ok(compiled) => {
             let count = compiled.resource_count;
@@ -74,8 +79,10 @@ pub async fn watch(
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let relevant = match &event {
             Ok(e) => {
-                matches!(e.kind, EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_))
-                    && e.paths.iter().any(|p| is_watched(p, &watched))
+                matches!(
+                    e.kind,
+                    EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_)
+                ) && e.paths.iter().any(|p| is_watched(p, &watched))
             }
             Err(_) => true,
         };
@@ -97,7 +104,10 @@ pub async fn watch(
             let (target, mode) = if path.is_dir() {
                 (path.clone(), RecursiveMode::Recursive)
             } else {
-                let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+                let parent = path
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
                 (parent.to_path_buf(), RecursiveMode::NonRecursive)
             };
             if let Err(e) = w.watch(&target, mode) {
@@ -130,7 +140,8 @@ pub async fn watch(
                 tracing::info!("SIGHUP: reloading the configuration");
             }
         }
-        let (paths, env, current, metrics) = (paths.clone(), env.clone(), current.clone(), metrics.clone());
+        let (paths, env, current, metrics) =
+            (paths.clone(), env.clone(), current.clone(), metrics.clone());
         // Compiling is CPU work; keep it off the threads serving requests.
         let _ = tokio::task::spawn_blocking(move || reload(&paths, &env, &current, &metrics)).await;
     }
@@ -143,7 +154,10 @@ fn is_watched(path: &Path, roots: &[PathBuf]) -> bool {
         .and_then(|e| e.to_str())
         .is_some_and(|e| e == "yaml" || e == "yml");
     // Kubernetes ConfigMap volumes swap a `..data` symlink; treat that as a change too.
-    let configmap_swap = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("..data"));
+    let configmap_swap = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("..data"));
     (yaml || configmap_swap || path.is_dir())
         && roots.iter().any(|root| {
             path.starts_with(root) || root.parent().is_some_and(|p| path.starts_with(p))

@@ -87,7 +87,11 @@ pub fn run<'a>(mediators: &'a [Mediator], msg: &'a mut Message, env: Env<'a>) ->
 }
 
 /// Runs a named sequence, handing a fault to its `onError` sequence when it has one.
-pub fn run_named<'a>(id: crate::sequence::SeqId, msg: &'a mut Message, env: Env<'a>) -> FlowFuture<'a> {
+pub fn run_named<'a>(
+    id: crate::sequence::SeqId,
+    msg: &'a mut Message,
+    env: Env<'a>,
+) -> FlowFuture<'a> {
     Box::pin(async move {
         if env.depth >= MAX_DEPTH {
             return Err(Fault::internal(

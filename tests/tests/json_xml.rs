@@ -16,7 +16,12 @@ async fn json_becomes_xml_and_xml_becomes_json() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("application/xml"));
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/xml")
+    );
     let xml = resp.text().await.unwrap();
     assert!(xml.contains("<jsonObject><order><id>7</id>"), "{xml}");
     assert!(xml.contains("<items>tea</items>"), "{xml}");

@@ -40,7 +40,10 @@ async fn probes_and_metrics_answer_on_the_admin_port() {
     assert_eq!(status, 200);
     assert!(metrics.contains("ferry_http_requests_total"), "{metrics}");
     assert!(metrics.contains("api=\"hello\""), "{metrics}");
-    assert!(metrics.contains("ferry_http_request_duration_seconds"), "{metrics}");
+    assert!(
+        metrics.contains("ferry_http_request_duration_seconds"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -60,7 +63,12 @@ async fn a_changed_file_is_reloaded_and_a_broken_one_is_not_installed() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(seen, "two", "the change was not picked up:\n{}", ferry.log());
+    assert_eq!(
+        seen,
+        "two",
+        "the change was not picked up:\n{}",
+        ferry.log()
+    );
 
     // A broken config is reported and the running one keeps serving.
     std::fs::write(&file, api("three").replace("uriTemplate", "uriTemplat")).unwrap();
@@ -70,8 +78,16 @@ async fn a_changed_file_is_reloaded_and_a_broken_one_is_not_installed() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(ferry.log().contains("unknown field `uriTemplat`"), "{}", ferry.log());
-    assert!(ferry.log().contains("still serving the previous one"), "{}", ferry.log());
+    assert!(
+        ferry.log().contains("unknown field `uriTemplat`"),
+        "{}",
+        ferry.log()
+    );
+    assert!(
+        ferry.log().contains("still serving the previous one"),
+        "{}",
+        ferry.log()
+    );
     assert_eq!(get_text(&ferry.url("/hello")).await, (200, "two".into()));
     assert_eq!(get_text(&ferry.admin_url("/readyz")).await.0, 200);
 }
@@ -84,7 +100,11 @@ async fn sighup_reloads_without_watching() {
     let ferry = Ferry::start(&[dir.path()], &["--no-watch"]);
     std::fs::write(&file, api("two")).unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(get_text(&ferry.url("/hello")).await.1, "one", "--no-watch must not reload");
+    assert_eq!(
+        get_text(&ferry.url("/hello")).await.1,
+        "one",
+        "--no-watch must not reload"
+    );
     ferry.signal("HUP");
     let mut seen = String::new();
     for _ in 0..100 {
@@ -99,7 +119,9 @@ async fn sighup_reloads_without_watching() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_in_flight_requests_finish() {
-    let slow = Backend::start(|_| Reply::with_status(200, "text/plain", "slow answer").delayed(Duration::from_millis(800)));
+    let slow = Backend::start(|_| {
+        Reply::with_status(200, "text/plain", "slow answer").delayed(Duration::from_millis(800))
+    });
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("api.yaml"),
@@ -128,17 +150,29 @@ spec:
     ferry.signal("TERM");
     let (status, body) = in_flight.await.unwrap();
     assert_eq!((status, body.as_str()), (200, "slow answer"));
-    assert_eq!(ferry.wait_exit(Duration::from_secs(10)), Some(0), "{}", ferry.log());
+    assert_eq!(
+        ferry.wait_exit(Duration::from_secs(10)),
+        Some(0),
+        "{}",
+        ferry.log()
+    );
 }
 
 #[test]
 fn an_invalid_configuration_is_refused_at_start_with_its_errors() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("api.yaml"), api("x").replace("context: /hello", "context: hello")).unwrap();
+    std::fs::write(
+        dir.path().join("api.yaml"),
+        api("x").replace("context: /hello", "context: hello"),
+    )
+    .unwrap();
     let err = match Ferry::try_start(&[dir.path()], &[]) {
         Ok(_) => panic!("an invalid configuration must not be served"),
         Err(e) => e,
     };
     assert!(err.contains("exited with exit status: 1"), "{err}");
-    assert!(err.contains("spec.context: context \"hello\" must start with /"), "{err}");
+    assert!(
+        err.contains("spec.context: context \"hello\" must start with /"),
+        "{err}"
+    );
 }

@@ -50,8 +50,14 @@ fn a_broken_sample_gets_every_error_located_and_exit_status_1() {
         "healthcare-api.yaml",
         &[
             ("{key: clemency-ep}", "{key: clemency-typo}"),
-            ("expression: ${payload.hospital}", "expression: ${payload.hospital +}"),
-            ("      uriTemplate: /categories", "      uriTemplat: /categories"),
+            (
+                "expression: ${payload.hospital}",
+                "expression: ${payload.hospital +}",
+            ),
+            (
+                "      uriTemplate: /categories",
+                "      uriTemplat: /categories",
+            ),
         ],
     );
     let out = validate(&[dir.path()]);
@@ -61,7 +67,8 @@ fn a_broken_sample_gets_every_error_located_and_exit_status_1() {
     let file = file.display();
     // The unknown field stops that document from loading; its line and path are given.
     assert!(
-        stdout.contains(&format!("{file}:")) && stdout.contains("IntegrationAPI/healthcare spec.resources[0]"),
+        stdout.contains(&format!("{file}:"))
+            && stdout.contains("IntegrationAPI/healthcare spec.resources[0]"),
         "{stdout}"
     );
     assert!(stdout.contains("unknown field `uriTemplat`"), "{stdout}");
@@ -75,7 +82,10 @@ fn reference_and_expression_errors_are_all_reported_at_once() {
         "healthcare-api.yaml",
         &[
             ("{key: clemency-ep}", "{key: clemency-typo}"),
-            ("expression: ${payload.hospital}", "expression: ${payload.hospital +}"),
+            (
+                "expression: ${payload.hospital}",
+                "expression: ${payload.hospital +}",
+            ),
         ],
     );
     let out = validate(&[dir.path()]);
@@ -97,7 +107,11 @@ fn reference_and_expression_errors_are_all_reported_at_once() {
 #[test]
 fn yaml_syntax_errors_are_located() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("bad.yaml"), "apiVersion: ferry.dev/v1alpha1\nkind: [\n").unwrap();
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "apiVersion: ferry.dev/v1alpha1\nkind: [\n",
+    )
+    .unwrap();
     let out = validate(&[dir.path()]);
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);

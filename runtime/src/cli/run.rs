@@ -74,7 +74,8 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let http_addr = http.local_addr()?;
     let admin_addr = admin.local_addr()?;
 
-    let mut config: HashMap<String, String> = super::parse_properties(&args.set)?.into_iter().collect();
+    let mut config: HashMap<String, String> =
+        super::parse_properties(&args.set)?.into_iter().collect();
     config.insert("http.port".into(), http_addr.port().to_string());
     config.insert("admin.port".into(), admin_addr.port().to_string());
     let metrics = Arc::new(Metrics::new());
@@ -116,8 +117,17 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         graceful_timeout: Duration::from_secs(args.shutdown_timeout),
         ..ServerOptions::default()
     };
-    let dispatcher = Arc::new(Dispatcher::new(current.clone(), metrics.clone(), args.max_body_bytes));
-    let http_task = tokio::spawn(server::serve(http, dispatcher, options, stopped(stop_rx.clone())));
+    let dispatcher = Arc::new(Dispatcher::new(
+        current.clone(),
+        metrics.clone(),
+        args.max_body_bytes,
+    ));
+    let http_task = tokio::spawn(server::serve(
+        http,
+        dispatcher,
+        options,
+        stopped(stop_rx.clone()),
+    ));
 
     let watch_task = tokio::spawn(crate::reload::watch(
         args.paths.clone(),
@@ -150,7 +160,8 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn write_ports(file: &std::path::Path, http: SocketAddr, admin: SocketAddr) -> anyhow::Result<()> {
-    let text = serde_json::json!({"http": http.to_string(), "admin": admin.to_string()}).to_string();
+    let text =
+        serde_json::json!({"http": http.to_string(), "admin": admin.to_string()}).to_string();
     // Write then rename, so a reader never sees half a file.
     let tmp = file.with_extension("tmp");
     std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;

@@ -25,7 +25,10 @@ pub fn main(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
         );
         Ok(ExitCode::from(1))
     } else {
-        eprintln!("{count} resource{} valid", if count == 1 { "" } else { "s" });
+        eprintln!(
+            "{count} resource{} valid",
+            if count == 1 { "" } else { "s" }
+        );
         Ok(ExitCode::SUCCESS)
     }
 }

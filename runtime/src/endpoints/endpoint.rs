@@ -87,7 +87,10 @@ enum UriPart {
     Literal(String),
     /// `{uri.var.x}`, `{query.param.x}` or `{x}`: a message value, percent-encoded
     /// unless `raw` (`{+x}` or `legacyEncoding`).
-    Var { source: VarSource, raw: bool },
+    Var {
+        source: VarSource,
+        raw: bool,
+    },
     /// `${...}`: the value as text, inserted as is.
     Expr(Expression),
 }
@@ -243,7 +246,10 @@ impl Endpoint {
                 &format!("{field}.loadbalance"),
             )?)
         } else {
-            cx.error(field, "an endpoint needs exactly one of http, address, failover, loadbalance");
+            cx.error(
+                field,
+                "an endpoint needs exactly one of http, address, failover, loadbalance",
+            );
             return None;
         };
         Some(Endpoint {
@@ -285,7 +291,12 @@ impl Endpoint {
     }
 }
 
-fn group_has_no_leaf_settings(spec: &EndpointSpec, cx: &mut CompileCx<'_>, field: &str, group: &str) {
+fn group_has_no_leaf_settings(
+    spec: &EndpointSpec,
+    cx: &mut CompileCx<'_>,
+    field: &str,
+    group: &str,
+) {
     let settings = [
         (spec.timeout.is_some(), "timeout"),
         (spec.retry.is_some(), "retry"),
@@ -482,7 +493,10 @@ impl Leaf {
             let name = match HeaderName::from_bytes(h.name.as_bytes()) {
                 Ok(n) => n,
                 Err(_) => {
-                    cx.error(&format!("{hf}.name"), format!("{:?} is not a valid header name", h.name));
+                    cx.error(
+                        &format!("{hf}.name"),
+                        format!("{:?} is not a valid header name", h.name),
+                    );
                     ok = false;
                     continue;
                 }
@@ -502,17 +516,19 @@ impl Leaf {
                         ok = false;
                         None
                     }
-                    Some(var) => match std::env::var(&var) {
-                        Ok(password) => basic_authorization(&auth.username, &password),
-                        Err(_) => {
-                            cx.error(
+                    Some(var) => {
+                        match std::env::var(&var) {
+                            Ok(password) => basic_authorization(&auth.username, &password),
+                            Err(_) => {
+                                cx.error(
                                 &af,
                                 format!("the environment variable {var} holding the password is not set"),
                             );
-                            ok = false;
-                            None
+                                ok = false;
+                                None
+                            }
                         }
-                    },
+                    }
                 }
             }
         };
@@ -603,8 +619,7 @@ impl Leaf {
                     self.metrics
                         .record_endpoint_call(name, EndpointOutcome::Failure, elapsed);
                     self.metrics.record_endpoint_error(name, err.synapse_code);
-                    if attempt < self.retry.count && self.retry.codes.contains(&err.synapse_code)
-                    {
+                    if attempt < self.retry.count && self.retry.codes.contains(&err.synapse_code) {
                         attempt += 1;
                         tracing::debug!(endpoint = %name, attempt, error = %err, "retrying");
                         if !self.retry.delay.is_zero() {
@@ -709,7 +724,10 @@ fn error_codes(codes: &[i32], cx: &mut CompileCx<'_>, field: &str) -> Option<Vec
         match u32::try_from(*c) {
             Ok(c) => out.push(c),
             Err(_) => {
-                cx.error(&format!("{field}[{i}]"), "an error code is a positive number");
+                cx.error(
+                    &format!("{field}[{i}]"),
+                    "an error code is a positive number",
+                );
                 return None;
             }
         }
@@ -775,7 +793,10 @@ fn children(
     field: &str,
 ) -> Option<Vec<Arc<Endpoint>>> {
     if refs.is_empty() {
-        cx.error(&format!("{field}.endpoints"), "a group needs at least one endpoint");
+        cx.error(
+            &format!("{field}.endpoints"),
+            "a group needs at least one endpoint",
+        );
         return None;
     }
     let mut out = Vec::with_capacity(refs.len());

@@ -81,7 +81,9 @@ impl Suspension {
         } else if !suspends {
             return;
         }
-        let factor = p.progression_factor.powi(i32::try_from(state.suspensions).unwrap_or(i32::MAX));
+        let factor = p
+            .progression_factor
+            .powi(i32::try_from(state.suspensions).unwrap_or(i32::MAX));
         let mut length = p.initial.mul_f64(factor.min(1e9));
         if let Some(max) = p.maximum {
             length = length.min(max);

@@ -61,8 +61,12 @@ impl Call {
                         &format!("{sf}.expression"),
                         s.expression.as_deref().unwrap_or_default(),
                     )?),
-                    CallSourceType::Property => Source::Property(required(cx, &sf, "property", &s.property)?),
-                    CallSourceType::Variable => Source::Variable(required(cx, &sf, "variable", &s.variable)?),
+                    CallSourceType::Property => {
+                        Source::Property(required(cx, &sf, "property", &s.property)?)
+                    }
+                    CallSourceType::Variable => {
+                        Source::Variable(required(cx, &sf, "variable", &s.variable)?)
+                    }
                     CallSourceType::Inline => match &s.inline {
                         Some(v) => Source::Inline(v.clone()),
                         None => {
@@ -90,8 +94,12 @@ impl Call {
                 let tf = format!("{field}.target");
                 match t.type_ {
                     CallTargetType::Body => Target::Body,
-                    CallTargetType::Property => Target::Property(required(cx, &tf, "name", &t.name)?),
-                    CallTargetType::Variable => Target::Variable(required(cx, &tf, "name", &t.name)?),
+                    CallTargetType::Property => {
+                        Target::Property(required(cx, &tf, "name", &t.name)?)
+                    }
+                    CallTargetType::Variable => {
+                        Target::Variable(required(cx, &tf, "name", &t.name)?)
+                    }
                 }
             }
         };
@@ -119,7 +127,10 @@ impl Call {
         let content = match &self.source {
             Source::Body => None,
             Source::Expr(e) => Some(eval(e, msg)?),
-            Source::Property(p) => Some(msg.property(PropertyScope::Default, p).unwrap_or(Value::Null)),
+            Source::Property(p) => Some(
+                msg.property(PropertyScope::Default, p)
+                    .unwrap_or(Value::Null),
+            ),
             Source::Variable(v) => Some(msg.variable(v).cloned().unwrap_or(Value::Null)),
             Source::Inline(v) => Some(v.clone()),
         };
@@ -140,14 +151,21 @@ impl Call {
         }
         match &self.target {
             Target::Body => *msg = work,
-            Target::Property(name) => msg.set_property(PropertyScope::Default, name, answer(&work)?),
+            Target::Property(name) => {
+                msg.set_property(PropertyScope::Default, name, answer(&work)?)
+            }
             Target::Variable(name) => msg.set_variable(name, answer(&work)?),
         }
         Ok(Flow::Continue)
     }
 }
 
-fn required(cx: &mut CompileCx<'_>, field: &str, what: &str, value: &Option<String>) -> Option<String> {
+fn required(
+    cx: &mut CompileCx<'_>,
+    field: &str,
+    what: &str,
+    value: &Option<String>,
+) -> Option<String> {
     match value {
         Some(v) if !v.is_empty() => Some(v.clone()),
         _ => {

@@ -6,9 +6,7 @@
 //! and registry keys are not supported yet and are rejected by validation.
 
 use ferry_api::expr::Expression;
-use ferry_api::mediator::{
-    EnrichAction, EnrichSourceType, EnrichSpec, EnrichTargetType,
-};
+use ferry_api::mediator::{EnrichAction, EnrichSourceType, EnrichSpec, EnrichTargetType};
 use serde_json::Value;
 
 use super::value::eval;
@@ -142,7 +140,9 @@ impl Enrich {
         let value = match &self.source {
             Source::Body => body_value(msg)?,
             Source::Expr(e) => eval(e, msg)?,
-            Source::Property(p) => msg.property(PropertyScope::Default, p).unwrap_or(Value::Null),
+            Source::Property(p) => msg
+                .property(PropertyScope::Default, p)
+                .unwrap_or(Value::Null),
             Source::Variable(v) => msg.variable(v).cloned().unwrap_or(Value::Null),
             Source::Inline(v) => v.clone(),
         };
@@ -203,12 +203,21 @@ fn body_value(msg: &Message) -> Result<Value, Fault> {
     match msg.payload_json() {
         Ok(Some(v)) => Ok(v.clone()),
         Ok(None) => Ok(Value::Null),
-        Err(e) => Err(Fault::bad_request(codes::PARSE_ERROR, format!("cannot read the payload: {e}"))),
+        Err(e) => Err(Fault::bad_request(
+            codes::PARSE_ERROR,
+            format!("cannot read the payload: {e}"),
+        )),
     }
 }
 
 fn body_json(msg: &Message) -> Result<Value, Fault> {
-    body_value(msg).map(|v| if v.is_null() { Value::Object(Default::default()) } else { v })
+    body_value(msg).map(|v| {
+        if v.is_null() {
+            Value::Object(Default::default())
+        } else {
+            v
+        }
+    })
 }
 
 /// Replaces the body: JSON values as JSON, a string holding XML as XML, other text as text.
@@ -216,7 +225,10 @@ fn set_body(msg: &mut Message, value: Value) -> Result<(), Fault> {
     match value {
         Value::String(text) if text.trim_start().starts_with('<') => {
             let element = Element::parse(text.as_bytes()).map_err(|e| {
-                Fault::internal(codes::CUSTOM, format!("enrich: the new body is not valid XML: {e}"))
+                Fault::internal(
+                    codes::CUSTOM,
+                    format!("enrich: the new body is not valid XML: {e}"),
+                )
             })?;
             msg.set_xml(element);
         }
@@ -309,7 +321,10 @@ pub fn json_path_steps(src: &str) -> Option<Vec<Step>> {
         inner
             .strip_prefix("payload")
             .or_else(|| inner.strip_prefix('$'))?
-    } else if let Some(inner) = src.strip_prefix("json-eval(").and_then(|s| s.strip_suffix(')')) {
+    } else if let Some(inner) = src
+        .strip_prefix("json-eval(")
+        .and_then(|s| s.strip_suffix(')'))
+    {
         inner.trim().strip_prefix('$')?
     } else {
         src.strip_prefix('$')?
@@ -351,9 +366,19 @@ mod tests {
 
     #[test]
     fn simple_paths_parse_into_steps() {
-        let want = vec![Step::Key("a".into()), Step::Key("b c".into()), Step::Index(2)];
-        assert_eq!(json_path_steps("${payload.a[\"b c\"][2]}"), Some(want.clone()));
-        assert_eq!(json_path_steps("json-eval($.a['b c'][2])"), Some(want.clone()));
+        let want = vec![
+            Step::Key("a".into()),
+            Step::Key("b c".into()),
+            Step::Index(2),
+        ];
+        assert_eq!(
+            json_path_steps("${payload.a[\"b c\"][2]}"),
+            Some(want.clone())
+        );
+        assert_eq!(
+            json_path_steps("json-eval($.a['b c'][2])"),
+            Some(want.clone())
+        );
         assert_eq!(json_path_steps("$.a['b c'][2]"), Some(want));
         assert_eq!(json_path_steps("${payload}"), Some(vec![]));
     }

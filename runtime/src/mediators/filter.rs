@@ -51,7 +51,9 @@ impl Filter {
                 cx.expression(&format!("{field}.source"), source)?,
                 whole_match_regex(cx, &format!("{field}.regex"), regex)?,
             ),
-            (None, None, Some(x), None) => Condition::Holds(cx.expression(&format!("{field}.xpath"), x)?),
+            (None, None, Some(x), None) => {
+                Condition::Holds(cx.expression(&format!("{field}.xpath"), x)?)
+            }
             (None, None, None, Some(e)) => {
                 Condition::Holds(cx.expression(&format!("{field}.expression"), e)?)
             }

@@ -32,15 +32,22 @@ impl Header {
         let name = match HeaderName::from_bytes(spec.name.as_bytes()) {
             Ok(n) => n,
             Err(_) => {
-                cx.error(&format!("{field}.name"), format!("{:?} is not a valid header name", spec.name));
+                cx.error(
+                    &format!("{field}.name"),
+                    format!("{:?} is not a valid header name", spec.name),
+                );
                 return None;
             }
         };
         let value = match spec.action {
             SetOrRemove::Remove => None,
             SetOrRemove::Set => {
-                let source =
-                    ValueSource::compile(cx, field, spec.value.as_deref(), spec.expression.as_deref())?;
+                let source = ValueSource::compile(
+                    cx,
+                    field,
+                    spec.value.as_deref(),
+                    spec.expression.as_deref(),
+                )?;
                 if let ValueSource::Literal(v) = &source {
                     if HeaderValue::from_str(v).is_err() {
                         cx.error(&format!("{field}.value"), "not a valid header value");

@@ -99,7 +99,10 @@ impl Mediator {
             other => {
                 cx.error(
                     field,
-                    format!("the {} mediator is not supported by this Ferry runtime yet", other.name()),
+                    format!(
+                        "the {} mediator is not supported by this Ferry runtime yet",
+                        other.name()
+                    ),
                 );
                 return None;
             }

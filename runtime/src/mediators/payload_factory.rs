@@ -25,9 +25,15 @@ use crate::sequence::Flow;
 enum Piece {
     Text(String),
     /// `$n` (0-based index into the arguments).
-    Arg { index: usize, in_string: bool },
+    Arg {
+        index: usize,
+        in_string: bool,
+    },
     /// `${...}`.
-    Expr { expr: Expression, in_string: bool },
+    Expr {
+        expr: Expression,
+        in_string: bool,
+    },
 }
 
 /// A compiled argument.
@@ -86,7 +92,11 @@ impl PayloadFactory {
                 if *index >= args.len() {
                     cx.error(
                         &format!("{field}.format"),
-                        format!("${} is used but only {} args are given", index + 1, args.len()),
+                        format!(
+                            "${} is used but only {} args are given",
+                            index + 1,
+                            args.len()
+                        ),
                     );
                     return None;
                 }
@@ -123,16 +133,22 @@ impl PayloadFactory {
         let content_type = match self.media_type {
             MediaType::Json => {
                 let value: Value = serde_json::from_str(&out).map_err(|e| {
-                    Fault::internal(codes::CUSTOM, format!("payloadFactory built invalid JSON: {e}"))
-                        .with_detail(out.clone())
+                    Fault::internal(
+                        codes::CUSTOM,
+                        format!("payloadFactory built invalid JSON: {e}"),
+                    )
+                    .with_detail(out.clone())
                 })?;
                 msg.set_json(value);
                 "application/json"
             }
             MediaType::Xml => {
                 let element = Element::parse(out.as_bytes()).map_err(|e| {
-                    Fault::internal(codes::CUSTOM, format!("payloadFactory built invalid XML: {e}"))
-                        .with_detail(out.clone())
+                    Fault::internal(
+                        codes::CUSTOM,
+                        format!("payloadFactory built invalid XML: {e}"),
+                    )
+                    .with_detail(out.clone())
                 })?;
                 msg.set_xml(element);
                 "application/xml"
@@ -143,8 +159,16 @@ impl PayloadFactory {
             }
         };
         // As in Synapse, the new payload decides the outgoing format.
-        msg.set_property(PropertyScope::Axis2, "messageType", Value::from(content_type));
-        msg.set_property(PropertyScope::Axis2, "ContentType", Value::from(content_type));
+        msg.set_property(
+            PropertyScope::Axis2,
+            "messageType",
+            Value::from(content_type),
+        );
+        msg.set_property(
+            PropertyScope::Axis2,
+            "ContentType",
+            Value::from(content_type),
+        );
         Ok(Flow::Continue)
     }
 

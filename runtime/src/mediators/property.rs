@@ -58,8 +58,12 @@ impl Property {
                 Action::Remove
             }
             SetOrRemove::Set => {
-                let source =
-                    ValueSource::compile(cx, field, spec.value.as_deref(), spec.expression.as_deref())?;
+                let source = ValueSource::compile(
+                    cx,
+                    field,
+                    spec.value.as_deref(),
+                    spec.expression.as_deref(),
+                )?;
                 let extract = match (&spec.pattern, spec.group) {
                     (Some(p), group) => Some((
                         cx.regex(&format!("{field}.pattern"), p)?,

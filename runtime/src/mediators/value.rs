@@ -167,12 +167,30 @@ mod tests {
 
     #[test]
     fn values_convert_to_the_declared_type() {
-        assert_eq!(convert(json!("42"), PropertyType::Integer, "p").unwrap(), json!(42));
-        assert_eq!(convert(json!(" 7 "), PropertyType::Long, "p").unwrap(), json!(7));
-        assert_eq!(convert(json!("1.5"), PropertyType::Double, "p").unwrap(), json!(1.5));
-        assert_eq!(convert(json!("TRUE"), PropertyType::Boolean, "p").unwrap(), json!(true));
-        assert_eq!(convert(json!("no"), PropertyType::Boolean, "p").unwrap(), json!(false));
-        assert_eq!(convert(json!(12), PropertyType::String, "p").unwrap(), json!("12"));
+        assert_eq!(
+            convert(json!("42"), PropertyType::Integer, "p").unwrap(),
+            json!(42)
+        );
+        assert_eq!(
+            convert(json!(" 7 "), PropertyType::Long, "p").unwrap(),
+            json!(7)
+        );
+        assert_eq!(
+            convert(json!("1.5"), PropertyType::Double, "p").unwrap(),
+            json!(1.5)
+        );
+        assert_eq!(
+            convert(json!("TRUE"), PropertyType::Boolean, "p").unwrap(),
+            json!(true)
+        );
+        assert_eq!(
+            convert(json!("no"), PropertyType::Boolean, "p").unwrap(),
+            json!(false)
+        );
+        assert_eq!(
+            convert(json!(12), PropertyType::String, "p").unwrap(),
+            json!("12")
+        );
         assert_eq!(
             convert(json!("{\"a\":1}"), PropertyType::Json, "p").unwrap(),
             json!({"a": 1})

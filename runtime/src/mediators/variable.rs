@@ -39,8 +39,12 @@ impl Variable {
         let set = match spec.action {
             SetOrRemove::Remove => None,
             SetOrRemove::Set => {
-                let source =
-                    ValueSource::compile(cx, field, spec.value.as_deref(), spec.expression.as_deref())?;
+                let source = ValueSource::compile(
+                    cx,
+                    field,
+                    spec.value.as_deref(),
+                    spec.expression.as_deref(),
+                )?;
                 let ty = spec.type_.map(as_property_type);
                 if let (Some(ty), ValueSource::Literal(v)) = (ty, &source) {
                     if let Err(e) = convert(Value::String(v.clone()), ty, &spec.name) {
