@@ -277,10 +277,10 @@ impl Check<'_, '_> {
                 if let Some(e) = &s.source.expression {
                     self.expression(&format!("{f}.source.expression"), e);
                 }
-                if let Some(p) = &s.source.property {
-                    if p.is_empty() {
-                        self.error(&format!("{f}.source.property"), "must not be empty");
-                    }
+                if let Some(p) = &s.source.property
+                    && p.is_empty()
+                {
+                    self.error(&format!("{f}.source.property"), "must not be empty");
                 }
             }
             Mediator::Call(s) => {
@@ -343,13 +343,13 @@ impl Check<'_, '_> {
                 },
             );
         }
-        if let Some(http) = &spec.http {
-            if let Err(e) = Template::parse(&http.uri_template) {
-                self.error(
-                    &format!("{field}.http.uriTemplate"),
-                    format!("invalid template: {e}"),
-                );
-            }
+        if let Some(http) = &spec.http
+            && let Err(e) = Template::parse(&http.uri_template)
+        {
+            self.error(
+                &format!("{field}.http.uriTemplate"),
+                format!("invalid template: {e}"),
+            );
         }
         for (i, h) in spec.headers.iter().enumerate() {
             if let Some(e) = &h.expression {

@@ -1,6 +1,9 @@
 //! The generated CRDs: checked-in files match the Rust types, every schema is structural,
 //! printer columns point at real fields, and representative documents of every kind load.
 
+// Test code: a panic here is a failed test, with its message and backtrace.
+#![allow(clippy::unwrap_used)]
+
 use std::path::PathBuf;
 
 use ferry_api::crd;

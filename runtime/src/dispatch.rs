@@ -216,10 +216,11 @@ pub fn message_response(msg: &Message) -> Response<Body> {
             headers.append(name.clone(), value.clone());
         }
     }
-    if !bytes.is_empty() && !content_type.is_empty() {
-        if let Ok(v) = HeaderValue::from_str(&content_type) {
-            headers.insert(header::CONTENT_TYPE, v);
-        }
+    if !bytes.is_empty()
+        && !content_type.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&content_type)
+    {
+        headers.insert(header::CONTENT_TYPE, v);
     }
     let mut resp = Response::new(body::full(bytes));
     *resp.status_mut() = status;

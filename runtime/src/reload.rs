@@ -65,10 +65,12 @@ pub fn reload(
     }
 }
 
-/// Watches `paths` (and SIGHUP) until `stop` resolves, reloading on every change. Bursts of
-/// file events (an editor saving, `kubectl` updating a ConfigMap volume) become one reload.
+/// Reloads on SIGHUP, and with `watch_files` on every change to `paths`, until `stop`
+/// resolves. Bursts of file events (an editor saving, `kubectl` updating a ConfigMap volume)
+/// become one reload.
 pub async fn watch(
     paths: Vec<PathBuf>,
+    watch_files: bool,
     env: CompileEnv,
     current: Arc<ArcSwap<Compiled>>,
     metrics: Arc<Metrics>,
@@ -76,24 +78,27 @@ pub async fn watch(
 ) {
     let (tx, mut rx) = mpsc::channel::<()>(1);
     let watched: Vec<PathBuf> = paths.clone();
-    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        let relevant = match &event {
-            Ok(e) => {
-                matches!(
-                    e.kind,
-                    EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_)
-                ) && e.paths.iter().any(|p| is_watched(p, &watched))
+    let watcher = watch_files.then(|| {
+        notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            let relevant = match &event {
+                Ok(e) => {
+                    matches!(
+                        e.kind,
+                        EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_)
+                    ) && e.paths.iter().any(|p| is_watched(p, &watched))
+                }
+                Err(_) => true,
+            };
+            if relevant {
+                // A full channel means a reload is already pending; that one will see this change.
+                let _ = tx.try_send(());
             }
-            Err(_) => true,
-        };
-        if relevant {
-            // A full channel means a reload is already pending; that one will see this change.
-            let _ = tx.try_send(());
-        }
+        })
     });
     let mut watcher = match watcher {
-        Ok(w) => Some(w),
-        Err(e) => {
+        None => None,
+        Some(Ok(w)) => Some(w),
+        Some(Err(e)) => {
             tracing::warn!(error = %e, "cannot watch the configuration files; reload with SIGHUP");
             None
         }

@@ -252,10 +252,10 @@ async fn run_case(
             return Err(format!("JSON body {got}, expected {want}"));
         }
     }
-    if let Some(want) = &e.body {
-        if &text != want {
-            return Err(format!("body {text:?}, expected {want:?}"));
-        }
+    if let Some(want) = &e.body
+        && &text != want
+    {
+        return Err(format!("body {text:?}, expected {want:?}"));
     }
     for want in &e.body_contains {
         if !text.contains(want.as_str()) {
@@ -268,35 +268,35 @@ async fn run_case(
             .ok_or_else(|| format!("no backend named {}", b.name))?;
         let seen = backend.requests();
         let new = &seen[before.get(&b.name).copied().unwrap_or(0).min(seen.len())..];
-        if let Some(count) = b.count {
-            if new.len() != count {
-                return Err(format!(
-                    "backend {} got {} requests, expected {count}",
-                    b.name,
-                    new.len()
-                ));
-            }
+        if let Some(count) = b.count
+            && new.len() != count
+        {
+            return Err(format!(
+                "backend {} got {} requests, expected {count}",
+                b.name,
+                new.len()
+            ));
         }
         if let Some(last) = new.last() {
-            if let Some(path) = &b.path {
-                if &last.uri != path {
-                    return Err(format!("backend path {:?}, expected {path:?}", last.uri));
-                }
+            if let Some(path) = &b.path
+                && &last.uri != path
+            {
+                return Err(format!("backend path {:?}, expected {path:?}", last.uri));
             }
-            if let Some(method) = &b.method {
-                if &last.method != method {
-                    return Err(format!("backend method {}, expected {method}", last.method));
-                }
+            if let Some(method) = &b.method
+                && &last.method != method
+            {
+                return Err(format!("backend method {}, expected {method}", last.method));
             }
-            if let Some(want) = &b.json {
-                if &last.json() != want {
-                    return Err(format!("backend got JSON {}, expected {want}", last.json()));
-                }
+            if let Some(want) = &b.json
+                && &last.json() != want
+            {
+                return Err(format!("backend got JSON {}, expected {want}", last.json()));
             }
-            if let Some(want) = &b.body {
-                if &last.text() != want {
-                    return Err(format!("backend got {:?}, expected {want:?}", last.text()));
-                }
+            if let Some(want) = &b.body
+                && &last.text() != want
+            {
+                return Err(format!("backend got {:?}, expected {want:?}", last.text()));
             }
             for (name, want) in &b.headers {
                 let got = last.header(name).unwrap_or("<absent>");

@@ -1,6 +1,9 @@
 //! Harness for the black-box tests: start the built `ferry` binary on ephemeral ports,
 //! start real HTTP backends on 127.0.0.1, and talk to both over real sockets.
 
+// Test code: a panic here is a failed test, with its message and backtrace.
+#![allow(clippy::unwrap_used)]
+
 pub mod backend;
 pub mod behavior;
 
@@ -104,13 +107,13 @@ impl Ferry {
             .map_err(|e| format!("cannot start ferry: {e}"))?;
         let deadline = Instant::now() + Duration::from_secs(20);
         let (http, admin) = loop {
-            if let Ok(text) = std::fs::read_to_string(&ports_file) {
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
-                    let http = v["http"].as_str().and_then(|s| s.parse().ok());
-                    let admin = v["admin"].as_str().and_then(|s| s.parse().ok());
-                    if let (Some(h), Some(a)) = (http, admin) {
-                        break (h, a);
-                    }
+            if let Ok(text) = std::fs::read_to_string(&ports_file)
+                && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+            {
+                let http = v["http"].as_str().and_then(|s| s.parse().ok());
+                let admin = v["admin"].as_str().and_then(|s| s.parse().ok());
+                if let (Some(h), Some(a)) = (http, admin) {
+                    break (h, a);
                 }
             }
             if let Ok(Some(status)) = child.try_wait() {

@@ -1,5 +1,8 @@
 //! Runs every data-driven behaviour file in `tests/behavior/` against the built binary.
 
+// Test code: a panic here is a failed test, with its message and backtrace.
+#![allow(clippy::unwrap_used)]
+
 use ferry_tests::behavior;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,8 @@
 //! The healthcare sample, end to end: the README's first command serves exactly this.
 
+// Test code: a panic here is a failed test, with its message and backtrace.
+#![allow(clippy::unwrap_used)]
+
 use ferry_tests::{Ferry, client, workspace_root};
 use serde_json::{Value, json};
 

@@ -1,5 +1,8 @@
 //! The runtime as an operator sees it: probes, metrics, reload, and graceful shutdown.
 
+// Test code: a panic here is a failed test, with its message and backtrace.
+#![allow(clippy::unwrap_used)]
+
 use std::time::Duration;
 
 use ferry_tests::backend::Reply;
@@ -24,8 +27,11 @@ fn api(version: &str) -> String {
 }
 
 async fn get_text(url: &str) -> (u16, String) {
-    let resp = client().get(url).send().await.unwrap();
-    (resp.status().as_u16(), resp.text().await.unwrap())
+    let resp = client().get(url).send().await.expect("request to ferry");
+    (
+        resp.status().as_u16(),
+        resp.text().await.expect("response body"),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

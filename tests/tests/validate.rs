@@ -1,5 +1,8 @@
 //! `ferry validate`: every bundled sample is valid; a broken copy gets located errors.
 
+// Test code: a panic here is a failed test, with its message and backtrace.
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 
 use ferry_tests::{validate, workspace_root};

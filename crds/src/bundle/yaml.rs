@@ -227,10 +227,10 @@ fn scalar_value(text: String, style: TScalarStyle, tag: Option<&Tag>) -> Value {
     if let Some(n) = parse_int(&text) {
         return Value::Number(n.into());
     }
-    if looks_like_float(&text) {
-        if let Some(n) = text.parse::<f64>().ok().and_then(Number::from_f64) {
-            return Value::Number(n);
-        }
+    if looks_like_float(&text)
+        && let Some(n) = text.parse::<f64>().ok().and_then(Number::from_f64)
+    {
+        return Value::Number(n);
     }
     Value::String(text)
 }
@@ -286,14 +286,14 @@ impl MarkedEventReceiver for Builder {
                 self.doc_line = None;
             }
             Event::DocumentEnd => {
-                if let Some(value) = self.root.take() {
-                    if !value.is_null() {
-                        self.documents.push(YamlDocument {
-                            value,
-                            line: self.doc_line.unwrap_or(1),
-                            spans: std::mem::take(&mut self.spans),
-                        });
-                    }
+                if let Some(value) = self.root.take()
+                    && !value.is_null()
+                {
+                    self.documents.push(YamlDocument {
+                        value,
+                        line: self.doc_line.unwrap_or(1),
+                        spans: std::mem::take(&mut self.spans),
+                    });
                 }
             }
             Event::Scalar(text, style, anchor, tag) => {

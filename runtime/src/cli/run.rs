@@ -131,14 +131,11 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     let watch_task = tokio::spawn(crate::reload::watch(
         args.paths.clone(),
+        !args.no_watch,
         env,
         current,
         metrics,
-        if args.no_watch {
-            Box::pin(std::future::pending()) as std::pin::Pin<Box<dyn Future<Output = ()> + Send>>
-        } else {
-            Box::pin(stopped(stop_rx.clone()))
-        },
+        stopped(stop_rx.clone()),
     ));
 
     if let Some(file) = &args.ports_file {

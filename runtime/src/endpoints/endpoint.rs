@@ -377,16 +377,15 @@ impl Target {
                 ..
             } => {
                 let mut url = uri.clone();
-                if *append_postfix {
-                    if let Some(postfix) =
+                if *append_postfix
+                    && let Some(postfix) =
                         msg.property(PropertyScope::Axis2, properties::REST_URL_POSTFIX)
-                    {
-                        let postfix = to_text(&postfix);
-                        if !postfix.is_empty() && !postfix.starts_with(['/', '?']) {
-                            url.push('/');
-                        }
-                        url.push_str(&postfix);
+                {
+                    let postfix = to_text(&postfix);
+                    if !postfix.is_empty() && !postfix.starts_with(['/', '?']) {
+                        url.push('/');
                     }
+                    url.push_str(&postfix);
                 }
                 Ok((method.clone().unwrap_or_else(|| msg.method.clone()), url))
             }
@@ -579,19 +578,19 @@ impl Leaf {
     }
 
     async fn call(&self, name: &Arc<str>, msg: &mut Message) -> Result<Delivery, Fault> {
-        if let Some(s) = &self.suspension {
-            if let Some(left) = s.remaining(Instant::now()) {
-                self.metrics
-                    .record_endpoint_call(name, EndpointOutcome::Suspended, Duration::ZERO);
-                return Err(Fault::upstream(
-                    codes::ENDPOINT_SUSPENDED,
-                    format!(
-                        "endpoint {name} is suspended for another {} ms after failures",
-                        left.as_millis()
-                    ),
-                    false,
-                ));
-            }
+        if let Some(s) = &self.suspension
+            && let Some(left) = s.remaining(Instant::now())
+        {
+            self.metrics
+                .record_endpoint_call(name, EndpointOutcome::Suspended, Duration::ZERO);
+            return Err(Fault::upstream(
+                codes::ENDPOINT_SUSPENDED,
+                format!(
+                    "endpoint {name} is suspended for another {} ms after failures",
+                    left.as_millis()
+                ),
+                false,
+            ));
         }
         let request = self.request(msg)?;
         let mut attempt = 0;
@@ -668,10 +667,10 @@ impl Leaf {
         let mut headers = msg.headers.clone();
         strip_hop_by_hop(&mut headers);
         headers.remove(header::CONTENT_TYPE);
-        if !content_type.is_empty() {
-            if let Ok(v) = HeaderValue::from_str(&content_type) {
-                headers.insert(header::CONTENT_TYPE, v);
-            }
+        if !content_type.is_empty()
+            && let Ok(v) = HeaderValue::from_str(&content_type)
+        {
+            headers.insert(header::CONTENT_TYPE, v);
         }
         for (name, value) in &self.headers {
             let text = value.eval_string(msg)?;

@@ -113,13 +113,14 @@ impl Call {
 
     /// Calls the endpoint.
     pub async fn mediate(&self, msg: &mut Message, _env: Env<'_>) -> Result<Flow, Fault> {
-        if matches!(self.source, Source::Body) && self.content_type.is_none() {
-            if let Target::Body = self.target {
-                return Ok(match self.endpoint.call(msg).await? {
-                    Delivery::Answered => Flow::Continue,
-                    Delivery::Discarded => Flow::Drop,
-                });
-            }
+        if matches!(self.source, Source::Body)
+            && self.content_type.is_none()
+            && let Target::Body = self.target
+        {
+            return Ok(match self.endpoint.call(msg).await? {
+                Delivery::Answered => Flow::Continue,
+                Delivery::Discarded => Flow::Drop,
+            });
         }
         // A part of the message goes out, or the answer goes aside: work on a copy so the
         // message keeps its payload.

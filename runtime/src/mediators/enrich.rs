@@ -190,10 +190,10 @@ fn missing<T>(cx: &mut CompileCx<'_>, field: &str, what: &str) -> Option<T> {
 /// Inline text that is JSON becomes JSON; anything else stays text.
 fn parse_inline(text: &str) -> Value {
     let trimmed = text.trim_start();
-    if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        if let Ok(v) = serde_json::from_str(text) {
-            return v;
-        }
+    if (trimmed.starts_with('{') || trimmed.starts_with('['))
+        && let Ok(v) = serde_json::from_str(text)
+    {
+        return v;
     }
     Value::String(text.to_string())
 }

@@ -48,11 +48,11 @@ impl Header {
                     spec.value.as_deref(),
                     spec.expression.as_deref(),
                 )?;
-                if let ValueSource::Literal(v) = &source {
-                    if HeaderValue::from_str(v).is_err() {
-                        cx.error(&format!("{field}.value"), "not a valid header value");
-                        return None;
-                    }
+                if let ValueSource::Literal(v) = &source
+                    && HeaderValue::from_str(v).is_err()
+                {
+                    cx.error(&format!("{field}.value"), "not a valid header value");
+                    return None;
                 }
                 Some(source)
             }

@@ -88,18 +88,18 @@ impl PayloadFactory {
             args.push(compile_arg(a, cx, &format!("{field}.args[{i}]"))?);
         }
         for piece in &pieces {
-            if let Piece::Arg { index, .. } = piece {
-                if *index >= args.len() {
-                    cx.error(
-                        &format!("{field}.format"),
-                        format!(
-                            "${} is used but only {} args are given",
-                            index + 1,
-                            args.len()
-                        ),
-                    );
-                    return None;
-                }
+            if let Piece::Arg { index, .. } = piece
+                && *index >= args.len()
+            {
+                cx.error(
+                    &format!("{field}.format"),
+                    format!(
+                        "${} is used but only {} args are given",
+                        index + 1,
+                        args.len()
+                    ),
+                );
+                return None;
             }
         }
         Some(PayloadFactory {
@@ -199,14 +199,16 @@ fn compile_arg(a: &PayloadArg, cx: &mut CompileCx<'_>, field: &str) -> Option<Ar
     if a.evaluator.is_some() {
         // The evaluator only tells Synapse how to read a legacy path; our expressions say so
         // themselves (`json-eval(...)` vs XPath), so a mismatch is worth an error.
-        if let (Some(Evaluator::Json), Some(e)) = (a.evaluator, &a.expression) {
-            if !e.starts_with("json-eval(") && !e.starts_with("${") && !e.starts_with("$.") {
-                cx.error(
-                    &format!("{field}.evaluator"),
-                    "evaluator json needs a json-eval(...) or ${...} expression",
-                );
-                return None;
-            }
+        if let (Some(Evaluator::Json), Some(e)) = (a.evaluator, &a.expression)
+            && !e.starts_with("json-eval(")
+            && !e.starts_with("${")
+            && !e.starts_with("$.")
+        {
+            cx.error(
+                &format!("{field}.evaluator"),
+                "evaluator json needs a json-eval(...) or ${...} expression",
+            );
+            return None;
         }
     }
     Some(Arg {

@@ -75,20 +75,20 @@ impl Property {
                     }
                     (None, None) => None,
                 };
-                if let Some((re, group)) = &extract {
-                    if *group >= re.captures_len() {
-                        cx.error(
-                            &format!("{field}.group"),
-                            format!("the pattern has no group {group}"),
-                        );
-                        return None;
-                    }
+                if let Some((re, group)) = &extract
+                    && *group >= re.captures_len()
+                {
+                    cx.error(
+                        &format!("{field}.group"),
+                        format!("the pattern has no group {group}"),
+                    );
+                    return None;
                 }
-                if let (Some(ty), ValueSource::Literal(v)) = (spec.type_, &source) {
-                    if let Err(e) = convert(Value::String(v.clone()), ty, &spec.name) {
-                        cx.error(&format!("{field}.value"), e.message);
-                        return None;
-                    }
+                if let (Some(ty), ValueSource::Literal(v)) = (spec.type_, &source)
+                    && let Err(e) = convert(Value::String(v.clone()), ty, &spec.name)
+                {
+                    cx.error(&format!("{field}.value"), e.message);
+                    return None;
                 }
                 Action::Set {
                     source,

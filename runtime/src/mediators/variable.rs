@@ -46,11 +46,11 @@ impl Variable {
                     spec.expression.as_deref(),
                 )?;
                 let ty = spec.type_.map(as_property_type);
-                if let (Some(ty), ValueSource::Literal(v)) = (ty, &source) {
-                    if let Err(e) = convert(Value::String(v.clone()), ty, &spec.name) {
-                        cx.error(&format!("{field}.value"), e.message);
-                        return None;
-                    }
+                if let (Some(ty), ValueSource::Literal(v)) = (ty, &source)
+                    && let Err(e) = convert(Value::String(v.clone()), ty, &spec.name)
+                {
+                    cx.error(&format!("{field}.value"), e.message);
+                    return None;
                 }
                 Some((source, ty))
             }
