@@ -2,14 +2,14 @@
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 CARGO ?= cargo
-SAMPLES ?= config/samples/healthcare
+SAMPLES ?= config/samples
 HTTP_PORT ?= 8290
 ADMIN_PORT ?= 9201
 
 ##@ Run
 
 .PHONY: run
-run: ## Run Ferry on the healthcare sample (HTTP :8290, admin :9201)
+run: ## Run Ferry on the bundled samples (HTTP :8290, admin :9201)
 	$(CARGO) run --release -p ferry -- run $(SAMPLES) --http-port $(HTTP_PORT) --admin-port $(ADMIN_PORT)
 
 .PHONY: validate

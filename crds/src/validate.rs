@@ -110,6 +110,7 @@ pub fn validate(bundle: &Bundle) -> Vec<Diagnostic> {
 /// the group that hosts the resource.
 struct Index<'a> {
     names: HashMap<(&'static str, &'a str), HashSet<&'a str>>,
+    unreadable: &'a [(String, String)],
 }
 
 impl<'a> Index<'a> {
@@ -121,7 +122,15 @@ impl<'a> Index<'a> {
                 .or_default()
                 .insert(l.resource.name());
         }
-        Index { names }
+        Index {
+            names,
+            unreadable: &bundle.unreadable,
+        }
+    }
+
+    /// Whether a document of this kind and name failed to load (and was reported).
+    fn unreadable(&self, kind: &str, name: &str) -> bool {
+        self.unreadable.iter().any(|(k, n)| k == kind && n == name)
     }
 
     fn has(&self, kind: &'static str, runtime: &str, name: &str) -> bool {
@@ -146,7 +155,7 @@ impl Check<'_, '_> {
     /// A reference by name to another resource of `kind` in the same runtime group.
     fn reference(&mut self, field: &str, kind: &'static str, name: &str) {
         let runtime = self.loaded.resource.runtime();
-        if !self.index.has(kind, runtime, name) {
+        if !self.index.has(kind, runtime, name) && !self.index.unreadable(kind, name) {
             let group = if runtime == crate::resources::DEFAULT_RUNTIME {
                 String::new()
             } else {

@@ -192,13 +192,17 @@ pub fn check_paths(
     properties: Vec<(String, String)>,
 ) -> (Vec<Diagnostic>, usize) {
     let (bundle, mut diagnostics) = bundle::load_paths(paths);
-    let count = bundle.resources.len();
+    let count = bundle.resources.len() + bundle.unreadable.len();
     let env = CompileEnv {
         config: Arc::new(properties.into_iter().collect()),
         client: EndpointClient::new(Default::default()),
         metrics: Arc::new(Metrics::new()),
     };
-    if let Err(more) = compile(&bundle, &env) {
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        // Compiling would report what failed to load a second time (as undefined names);
+        // the bundle's own checks still add what else is wrong.
+        diagnostics.extend(ferry_api::validate::validate(&bundle));
+    } else if let Err(more) = compile(&bundle, &env) {
         diagnostics.extend(more);
     }
     diagnostics.dedup();

@@ -12,4 +12,5 @@ pub mod mediators;
 pub mod message;
 pub mod reload;
 pub mod sequence;
+pub mod stores;
 pub mod transports;

@@ -35,6 +35,9 @@ impl Loaded {
 pub struct Bundle {
     /// The resources, in the order of their sources and documents.
     pub resources: Vec<Loaded>,
+    /// `(kind, name)` of documents that name a resource but failed to load (already
+    /// reported): references to them are not reported a second time as undefined.
+    pub unreadable: Vec<(String, String)>,
 }
 
 impl Bundle {
@@ -71,14 +74,24 @@ pub fn load(sources: &[Source]) -> (Bundle, Vec<Diagnostic>) {
                 line: doc.line,
                 spans: Arc::new(doc.spans),
             };
+            let kind_and_name = kind_and_name(&doc.value);
             match load_document(doc.value, &origin) {
                 Ok(Some(resource)) => bundle.resources.push(Loaded { resource, origin }),
                 Ok(None) => {}
-                Err(d) => diagnostics.push(*d),
+                Err(d) => {
+                    diagnostics.push(*d);
+                    bundle.unreadable.extend(kind_and_name);
+                }
             }
         }
     }
     (bundle, diagnostics)
+}
+
+fn kind_and_name(value: &Value) -> Option<(String, String)> {
+    let kind = value.get("kind")?.as_str()?;
+    let name = value.get("metadata")?.get("name")?.as_str()?;
+    Some((kind.to_string(), name.to_string()))
 }
 
 /// Loads the YAML files under `paths`: [`read_sources`] then [`load`].

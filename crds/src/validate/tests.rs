@@ -215,3 +215,21 @@ fn templates_are_normalized_for_conflicts() {
     assert_eq!(normalize_template("/a/"), "/a");
     assert_eq!(normalize_template("/"), "/");
 }
+
+#[test]
+fn a_reference_to_a_resource_that_failed_to_load_is_not_reported_twice() {
+    let yaml = API.replace(
+        "        - respond: {}\n",
+        "        - call:\n            endpoint: {key: broken-ep}\n",
+    ) + "---
+apiVersion: ferry.dev/v1alpha1
+kind: Endpoint
+metadata:
+  name: broken-ep
+spec:
+  http: {uriTemplat: http://127.0.0.1/}
+";
+    let diagnostics = check(&yaml);
+    assert_eq!(diagnostics.len(), 1, "{diagnostics:#?}");
+    assert!(diagnostics[0].contains("Endpoint/broken-ep spec.http.uriTemplat: unknown field"));
+}
