@@ -10,6 +10,7 @@ pub mod expr;
 pub mod fault;
 pub mod mediators;
 pub mod message;
+pub mod processors;
 pub mod reload;
 pub mod sequence;
 pub mod stores;

@@ -13,6 +13,7 @@
 //!   that will be retried keeps its place: order holds).
 //! - Errors are [`StoreError`]s that say whether trying again may help.
 
+pub mod convert;
 pub mod factory;
 pub mod failover;
 pub mod memory;
