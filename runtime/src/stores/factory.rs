@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use ferry_api::bundle::{Bundle, Loaded};
 use ferry_api::diagnostic::Diagnostic;
 use ferry_api::resources::Resource;
-use ferry_api::resources::message_store::{MessageStoreSpec, StoreType};
+use ferry_api::resources::message_store::{
+    MessageStoreSpec, SqliteStore as SqliteSettings, StoreType,
+};
 
 use super::MessageStore;
 use super::failover::FailoverStore;
@@ -131,11 +133,20 @@ impl StoreRegistry {
     }
 }
 
+/// The `sqlite` block, or its defaults when absent (the type defaults to sqlite, so a
+/// store with no block at all is common).
+fn sqlite_settings(spec: &MessageStoreSpec) -> SqliteSettings {
+    spec.sqlite.clone().unwrap_or_else(|| {
+        serde_json::from_value(serde_json::json!({}))
+            .unwrap_or_else(|_| unreachable!("every sqlite setting has a default"))
+    })
+}
+
 fn sqlite_path(reg: &Registry, name: &str, spec: &MessageStoreSpec) -> Option<PathBuf> {
     if spec.type_ != StoreType::Sqlite {
         return None;
     }
-    let settings = spec.sqlite.clone().unwrap_or_default();
+    let settings = sqlite_settings(spec);
     match settings.path {
         Some(p) => Some(PathBuf::from(p)),
         None => reg.data_dir.as_ref().map(|d| sqlite::default_path(d, name)),
@@ -171,7 +182,7 @@ fn open_leaf(
             spec.memory.as_ref().and_then(|m| m.capacity),
         ))),
         StoreType::Sqlite => {
-            let settings = spec.sqlite.clone().unwrap_or_default();
+            let settings = sqlite_settings(spec);
             if !sqlite::valid_table_name(&settings.table) {
                 return Err(loaded.error(
                     "spec.sqlite.table",
@@ -207,5 +218,44 @@ fn open_leaf(
             "spec.type",
             "postgres message stores are not supported in this build yet",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bundle(yaml: &str) -> Bundle {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("s.yaml"), yaml).unwrap();
+        let (bundle, d) = ferry_api::bundle::load_paths(&[dir.path().to_path_buf()]);
+        assert!(d.is_empty(), "{d:?}");
+        bundle
+    }
+
+    const STORES: &str = "apiVersion: ferry.dev/v1alpha1\nkind: MessageStore\nmetadata:\n  name: a\nspec: {}\n---\napiVersion: ferry.dev/v1alpha1\nkind: MessageStore\nmetadata:\n  name: m\nspec:\n  type: memory\n";
+
+    #[test]
+    fn a_reload_with_the_same_spec_gets_the_same_store_instances() {
+        let data = tempfile::tempdir().unwrap();
+        let reg = StoreRegistry::new(data.path().to_path_buf());
+        let b = bundle(STORES);
+        let mut d = Vec::new();
+        let first = reg.open_all(&b, &mut d);
+        let second = reg.open_all(&b, &mut d);
+        assert!(d.is_empty(), "{d:?}");
+        assert!(data.path().join("stores/a.db").exists());
+        for name in ["a", "m"] {
+            assert!(Arc::ptr_eq(&first[name], &second[name]), "{name}");
+        }
+    }
+
+    #[test]
+    fn broker_stores_are_refused_until_this_build_has_them() {
+        let reg = StoreRegistry::check_only();
+        let b = bundle("apiVersion: ferry.dev/v1alpha1\nkind: MessageStore\nmetadata:\n  name: r\nspec:\n  type: rabbitmq\n  rabbitmq: {host: localhost}\n");
+        let mut d = Vec::new();
+        assert!(reg.open_all(&b, &mut d).is_empty());
+        assert!(d[0].to_string().contains("not supported in this build yet"), "{d:?}");
     }
 }
