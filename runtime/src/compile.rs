@@ -23,6 +23,7 @@ use crate::processors::CompiledProcessor;
 use crate::sequence::{SeqId, Sequence};
 use crate::stores::MessageStore;
 use crate::stores::factory::StoreRegistry;
+use crate::tasks::CompiledTask;
 use crate::transports::http::router::{self, RouteTable};
 
 /// What compiling needs from outside the bundle.
@@ -76,6 +77,8 @@ pub struct Compiled {
     pub stores: HashMap<String, Arc<dyn MessageStore>>,
     /// Message processors, to be started when this configuration is installed.
     pub processors: Vec<Arc<CompiledProcessor>>,
+    /// Scheduled tasks, to be started when this configuration is installed.
+    pub tasks: Vec<Arc<CompiledTask>>,
     /// Configuration properties.
     pub config: Arc<HashMap<String, String>>,
     /// How many resources went into this configuration.
@@ -333,6 +336,22 @@ pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagno
         }
     }
 
+    let api_prefixes: HashMap<String, String> = route_specs
+        .iter()
+        .filter_map(|r| Some((r.name.clone(), router::resolve_prefix(r).ok()?)))
+        .collect();
+    let mut tasks = Vec::new();
+    for loaded in &bundle.resources {
+        if let Resource::ScheduledTask(t) = &loaded.resource {
+            let mut cx = CompileCx::new(env, &sequence_ids, &endpoints, &stores, loaded);
+            let name = loaded.resource.name();
+            if let Some(t) = CompiledTask::compile(name, &t.spec, &api_prefixes, &mut cx) {
+                tasks.push(Arc::new(t));
+            }
+            diagnostics.append(&mut cx.diagnostics);
+        }
+    }
+
     let routes = match RouteTable::build(&route_specs) {
         Ok(routes) => Some(routes),
         Err(errors) => {
@@ -357,6 +376,7 @@ pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagno
         endpoints,
         stores,
         processors,
+        tasks,
         config: env.config.clone(),
         resource_count: bundle.resources.len(),
     })

@@ -14,4 +14,5 @@ pub mod processors;
 pub mod reload;
 pub mod sequence;
 pub mod stores;
+pub mod tasks;
 pub mod transports;

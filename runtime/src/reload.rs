@@ -18,6 +18,31 @@ use tokio::sync::mpsc;
 use crate::admin::metrics::Metrics;
 use crate::compile::{self, CompileEnv, Compiled};
 use crate::processors::runner::Processors;
+use crate::tasks::runner::Tasks;
+
+/// What runs beside the request path: message processors and scheduled tasks. A new
+/// configuration restarts them (the old ones finish what they are doing first).
+#[derive(Clone)]
+pub struct Runners {
+    /// The message processors.
+    pub processors: Arc<Processors>,
+    /// The scheduled tasks.
+    pub tasks: Arc<Tasks>,
+}
+
+impl Runners {
+    /// Stops the running processors and tasks and starts those of `compiled`.
+    pub async fn install(&self, compiled: Arc<Compiled>) {
+        self.processors.install(compiled.clone()).await;
+        self.tasks.install(compiled).await;
+    }
+
+    /// Stops them all.
+    pub async fn stop(&self) {
+        self.tasks.stop().await;
+        self.processors.stop().await;
+    }
+}
 
 /// Loads, validates and compiles the resources under `paths`. Any error — a file that is not
 /// YAML included — fails the whole load: a broken file must not silently drop its APIs.
@@ -75,7 +100,7 @@ pub async fn watch(
     env: CompileEnv,
     current: Arc<ArcSwap<Compiled>>,
     metrics: Arc<Metrics>,
-    processors: Arc<Processors>,
+    runners: Runners,
     stop: impl Future<Output = ()>,
 ) {
     let (tx, mut rx) = mpsc::channel::<()>(1);
@@ -155,7 +180,7 @@ pub async fn watch(
         if matches!(swapped, Ok(true)) {
             // The old processors finish their in-flight deliveries before the new ones
             // start: never two readers on one store.
-            processors.install(current.load_full()).await;
+            runners.install(current.load_full()).await;
         }
     }
     drop(watcher);

@@ -122,7 +122,10 @@ async fn a_stored_message_is_answered_at_once_and_forwarded_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
     write(dir.path(), &config(backend.port(), "  type: sqlite", ""));
-    let ferry = Ferry::start(&[dir.path()], &["--data-dir", data.path().to_str().unwrap()]);
+    let ferry = Ferry::start(
+        &[dir.path()],
+        &["--data-dir", data.path().to_str().unwrap()],
+    );
     for n in 0..5 {
         assert_eq!(pay(&ferry, n).await.unwrap(), 202);
     }
@@ -203,8 +206,15 @@ async fn chaos_sigkill_mid_stream_loses_no_accepted_message() {
     for n in received(&backend) {
         *counts.entry(n).or_default() += 1;
     }
-    let lost: Vec<_> = accepted.iter().filter(|n| !counts.contains_key(n)).collect();
-    let duplicated: Vec<_> = counts.iter().filter(|(_, c)| **c > 1).map(|(n, _)| *n).collect();
+    let lost: Vec<_> = accepted
+        .iter()
+        .filter(|n| !counts.contains_key(n))
+        .collect();
+    let duplicated: Vec<_> = counts
+        .iter()
+        .filter(|(_, c)| **c > 1)
+        .map(|(n, _)| *n)
+        .collect();
     eprintln!(
         "chaos: {} accepted, {} delivered, {} lost, {} duplicated {:?}",
         accepted.len(),
@@ -330,13 +340,18 @@ async fn a_poison_message_fails_at_once_on_a_non_retry_status_and_is_dropped() {
         ),
     );
     let data = tempfile::tempdir().unwrap();
-    let ferry = Ferry::start(&[dir.path()], &["--data-dir", data.path().to_str().unwrap()]);
+    let ferry = Ferry::start(
+        &[dir.path()],
+        &["--data-dir", data.path().to_str().unwrap()],
+    );
     for n in [12, 13, 14] {
         assert_eq!(pay(&ferry, n).await.unwrap(), 202);
     }
-    wait_for("the messages after the poison", Duration::from_secs(10), || {
-        received(&backend).contains(&14)
-    })
+    wait_for(
+        "the messages after the poison",
+        Duration::from_secs(10),
+        || received(&backend).contains(&14),
+    )
     .await;
     assert_eq!(received(&backend), [12, 13, 14], "the poison is tried once");
     let state = processor(&ferry, "forward").await;

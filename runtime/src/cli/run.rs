@@ -22,7 +22,9 @@ use crate::dispatch::Dispatcher;
 use crate::endpoints::client::EndpointClient;
 use crate::processors::management::ProcessorsApi;
 use crate::processors::runner::Processors;
+use crate::reload::Runners;
 use crate::stores::factory::StoreRegistry;
+use crate::tasks::runner::Tasks;
 use crate::transports::http::server::{self, ServerOptions};
 
 /// Arguments of `ferry run`.
@@ -135,6 +137,11 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         metrics.clone(),
         args.max_body_bytes,
     ));
+    let runners = Runners {
+        processors: processors.clone(),
+        tasks: Arc::new(Tasks::new(dispatcher.clone())),
+    };
+    runners.tasks.install(current.load_full()).await;
     let http_task = tokio::spawn(server::serve(
         http,
         dispatcher,
@@ -148,7 +155,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         env,
         current,
         metrics,
-        processors.clone(),
+        runners.clone(),
         stopped(stop_rx.clone()),
     ));
 
@@ -168,7 +175,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     watch_task.abort();
     // After the listener: a message stored by a last request still gets its processor's
     // attention until here; in-flight deliveries finish, leased messages are released.
-    processors.stop().await;
+    runners.stop().await;
     tracing::info!("message processors stopped");
     let _ = admin_task.await;
     Ok(ExitCode::SUCCESS)

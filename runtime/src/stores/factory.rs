@@ -253,9 +253,14 @@ mod tests {
     #[test]
     fn broker_stores_are_refused_until_this_build_has_them() {
         let reg = StoreRegistry::check_only();
-        let b = bundle("apiVersion: ferry.dev/v1alpha1\nkind: MessageStore\nmetadata:\n  name: r\nspec:\n  type: rabbitmq\n  rabbitmq: {host: localhost}\n");
+        let b = bundle(
+            "apiVersion: ferry.dev/v1alpha1\nkind: MessageStore\nmetadata:\n  name: r\nspec:\n  type: rabbitmq\n  rabbitmq: {host: localhost}\n",
+        );
         let mut d = Vec::new();
         assert!(reg.open_all(&b, &mut d).is_empty());
-        assert!(d[0].to_string().contains("not supported in this build yet"), "{d:?}");
+        assert!(
+            d[0].to_string().contains("not supported in this build yet"),
+            "{d:?}"
+        );
     }
 }
