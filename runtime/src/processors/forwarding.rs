@@ -19,7 +19,7 @@ use super::{OnExhausted, Target};
 /// How one attempt ended.
 enum Outcome {
     /// Delivered; for an endpoint, its response.
-    Delivered(Option<Message>),
+    Delivered(Option<Box<Message>>),
     /// Failed; worth another attempt.
     Retry(Fault),
     /// Failed in a way retrying does not mend.
@@ -93,7 +93,7 @@ async fn attempt(cx: &RunCx, lease: &Lease) -> Outcome {
                 Ok(Delivery::Answered) => {
                     let status = msg.status().as_u16();
                     if status < 400 {
-                        Outcome::Delivered(Some(msg))
+                        Outcome::Delivered(Some(Box::new(msg)))
                     } else {
                         let f = Fault::upstream(
                             codes::SENDING_FAILED,

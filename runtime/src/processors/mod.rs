@@ -181,10 +181,10 @@ impl CompiledProcessor {
         let fault_sequence = seq(cx, "spec.faultSequence", &spec.fault_sequence);
         let deactivate_sequence = seq(cx, "spec.deactivateSequence", &spec.deactivate_sequence);
         let on_exhausted = match &spec.fail_messages_store {
-            Some(s) => match cx.stores.get(s) {
-                Some(store) => Some(OnExhausted::Park(store.clone())),
-                None => None,
-            },
+            Some(s) => cx
+                .stores
+                .get(s)
+                .map(|store| OnExhausted::Park(store.clone())),
             None if spec.drop_message_after_max_delivery_attempts => Some(OnExhausted::Drop),
             None => Some(OnExhausted::Deactivate),
         };
