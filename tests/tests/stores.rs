@@ -140,6 +140,20 @@ async fn a_stored_message_is_answered_at_once_and_forwarded_in_order() {
     let state = processor(&ferry, "forward").await;
     assert_eq!(state["state"], "Active", "{state}");
     assert_eq!(state["delivered"], 5, "{state}");
+    let metrics = client()
+        .get(ferry.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "ferry_processor_messages_total{processor=\"forward\",outcome=\"delivered\"} 5",
+        "ferry_processor_active{processor=\"forward\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -110,7 +110,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let resources = compiled.resource_count;
     let current = Arc::new(ArcSwap::from_pointee(compiled));
-    let processors = Arc::new(Processors::new());
+    let processors = Arc::new(Processors::new(metrics.clone()));
     processors.install(current.load_full()).await;
 
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -137,6 +137,7 @@ async fn exhausted(cx: &mut RunCx, lease: Lease, fault: &Fault) {
                     tracing::error!(processor = %p.name, id = %lease.message.id, error = %e, "parked the message, but cannot remove it from the store; it will be delivered again");
                 }
                 tracing::warn!(processor = %p.name, id = %lease.message.id, parked_in = store.name(), "delivery failed for good; the message was parked");
+                cx.state.record_parked();
                 cx.state.set_attempts(0);
             }
             Err(e) => {

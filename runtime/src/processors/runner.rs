@@ -11,12 +11,13 @@ use tokio::task::JoinHandle;
 
 use super::state::ProcessorState;
 use super::{CompiledProcessor, Target, forwarding, sampling};
+use crate::admin::metrics::Metrics;
 use crate::compile::Compiled;
 use crate::stores::Lease;
 
 /// Runs the processors of the installed configuration.
-#[derive(Default)]
 pub struct Processors {
+    metrics: Arc<Metrics>,
     running: Mutex<Running>,
     states: RwLock<Vec<Arc<ProcessorState>>>,
 }
@@ -28,9 +29,13 @@ struct Running {
 }
 
 impl Processors {
-    /// No processors running.
-    pub fn new() -> Self {
-        Self::default()
+    /// No processors running; their state goes to `metrics` too.
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self {
+            metrics,
+            running: Mutex::default(),
+            states: RwLock::default(),
+        }
     }
 
     /// Stops the running processors (each finishes its in-flight delivery), then starts
@@ -46,7 +51,13 @@ impl Processors {
                 Target::Store(_) => "failoverForwarding",
                 Target::Sequence(_) => "sampling",
             };
-            let state = Arc::new(ProcessorState::new(&p.name, kind, p.store.name(), p.active));
+            let state = Arc::new(ProcessorState::new(
+                &p.name,
+                kind,
+                p.store.name(),
+                p.active,
+                self.metrics.clone(),
+            ));
             states.push(state.clone());
             let cx = RunCx {
                 processor: p.clone(),
@@ -95,7 +106,7 @@ impl Processors {
 
     /// The live state of processor `name`.
     pub fn state(&self, name: &str) -> Option<Arc<ProcessorState>> {
-        self.states().into_iter().find(|s| s.name == name)
+        self.states().into_iter().find(|s| &*s.name == name)
     }
 }
 

@@ -1,15 +1,19 @@
 //! A running processor's state, shared with the admin port: whether it is active, the
 //! attempts made on the message at the head, the backlog, and delivery counts.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
+use crate::admin::metrics::Metrics;
+
 /// The live state of one processor.
 pub struct ProcessorState {
     /// The processor's name.
-    pub name: String,
+    pub name: Arc<str>,
+    metrics: Arc<Metrics>,
     /// Its type, as written in the spec.
     pub kind: &'static str,
     /// The store it reads.
@@ -26,9 +30,17 @@ pub struct ProcessorState {
 
 impl ProcessorState {
     /// A state, active or not.
-    pub fn new(name: &str, kind: &'static str, store: &str, active: bool) -> Self {
+    pub fn new(
+        name: &Arc<str>,
+        kind: &'static str,
+        store: &str,
+        active: bool,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        metrics.set_processor_active(name, active);
         Self {
-            name: name.to_string(),
+            name: name.clone(),
+            metrics,
             kind,
             store: store.to_string(),
             active: AtomicBool::new(active),
@@ -49,6 +61,7 @@ impl ProcessorState {
     /// Activates (true) or deactivates it; an active processor resumes at once.
     pub fn set_active(&self, active: bool) {
         self.active.store(active, Ordering::SeqCst);
+        self.metrics.set_processor_active(&self.name, active);
         self.wake.notify_one();
     }
 
@@ -57,26 +70,36 @@ impl ProcessorState {
     }
 
     pub(crate) fn set_backlog(&self, n: u64) {
-        self.backlog
-            .store(i64::try_from(n).unwrap_or(i64::MAX), Ordering::Relaxed);
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        self.backlog.store(n, Ordering::Relaxed);
+        self.metrics.set_processor_backlog(&self.name, n);
     }
 
     pub(crate) fn record_delivered(&self) {
         self.delivered.fetch_add(1, Ordering::Relaxed);
+        self.metrics
+            .count_processor_message(&self.name, "delivered");
     }
 
     pub(crate) fn record_failed_attempt(&self) {
         self.failed_attempts.fetch_add(1, Ordering::Relaxed);
+        self.metrics
+            .count_processor_message(&self.name, "failed_attempt");
     }
 
     pub(crate) fn record_dropped(&self) {
         self.dropped.fetch_add(1, Ordering::Relaxed);
+        self.metrics.count_processor_message(&self.name, "dropped");
+    }
+
+    pub(crate) fn record_parked(&self) {
+        self.metrics.count_processor_message(&self.name, "parked");
     }
 
     /// The state as the admin API shows it.
     pub fn to_json(&self) -> Value {
         json!({
-            "name": self.name,
+            "name": &*self.name,
             "type": self.kind,
             "messageStore": self.store,
             "state": if self.is_active() { "Active" } else { "Inactive" },
