@@ -372,3 +372,27 @@ async fn a_poison_message_fails_at_once_on_a_non_retry_status_and_is_dropped() {
     assert_eq!(state["state"], "Active", "{state}");
     assert_eq!(state["dropped"], 1, "{state}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_keeps_the_stored_messages_and_restarts_the_processor() {
+    let backend = Backend::start(|_| Reply::json(json!({})));
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &config(backend.port(), "  type: sqlite", "  active: false"),
+    );
+    let ferry = Ferry::start(&[dir.path()], &[]);
+    for n in 0..3 {
+        assert_eq!(pay(&ferry, n).await.unwrap(), 202);
+    }
+    let state = processor(&ferry, "forward").await;
+    assert_eq!(state["state"], "Inactive", "{state}");
+    // Same store spec, processor now active: the reload reuses the open store.
+    write(dir.path(), &config(backend.port(), "  type: sqlite", ""));
+    wait_for("the reloaded processor", Duration::from_secs(15), || {
+        received(&backend).len() >= 3
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(received(&backend), [0, 1, 2], "{}", ferry.log());
+}
