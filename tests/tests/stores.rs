@@ -396,3 +396,106 @@ async fn a_reload_keeps_the_stored_messages_and_restarts_the_processor() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(received(&backend), [0, 1, 2], "{}", ferry.log());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_primary_spills_to_its_failover_store_and_failover_forwarding_brings_it_back() {
+    let backend = Backend::start(|_| Reply::json(json!({})).delayed(Duration::from_millis(20)));
+    let mover = "---
+apiVersion: ferry.dev/v1alpha1
+kind: MessageProcessor
+metadata:
+  name: move-back
+spec:
+  type: failoverForwarding
+  messageStore: dead
+  targetStore: payments
+  interval: 20
+  clientRetryInterval: 20
+  maxDeliveryAttempts: -1";
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &config(
+            backend.port(),
+            "  type: memory\n  memory: {capacity: 1}\n  failoverStore: dead",
+            mover,
+        ),
+    );
+    let ferry = Ferry::start(&[dir.path()], &[]);
+    for n in 0..5 {
+        assert_eq!(pay(&ferry, n).await.unwrap(), 202, "{}", ferry.log());
+    }
+    wait_for(
+        "all five, some through the failover store",
+        Duration::from_secs(15),
+        || received(&backend).len() >= 5,
+    )
+    .await;
+    let mut got = received(&backend);
+    got.sort_unstable();
+    assert_eq!(got, [0, 1, 2, 3, 4]);
+    let moved = processor(&ferry, "move-back").await;
+    assert!(moved["delivered"].as_u64().unwrap() >= 1, "{moved}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sampling_processor_runs_each_message_through_its_sequence() {
+    let backend = Backend::start(|_| Reply::json(json!({})));
+    let text = format!(
+        "apiVersion: ferry.dev/v1alpha1
+kind: IntegrationAPI
+metadata:
+  name: pay
+spec:
+  context: /pay
+  resources:
+    - methods: [POST]
+      uriTemplate: /
+      inSequence:
+        - store: {{messageStore: samples}}
+        - respond: {{}}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: MessageStore
+metadata:
+  name: samples
+spec:
+  type: memory
+---
+apiVersion: ferry.dev/v1alpha1
+kind: Sequence
+metadata:
+  name: sample-out
+spec:
+  mediators:
+    - call: {{endpoint: {{http: {{uriTemplate: 'http://127.0.0.1:{}/sampled', method: post}}}}}}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: MessageProcessor
+metadata:
+  name: sampler
+spec:
+  type: sampling
+  messageStore: samples
+  sequence: sample-out
+  interval: 20
+  concurrency: 2
+",
+        backend.port()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), &text);
+    let ferry = Ferry::start(&[dir.path()], &[]);
+    for n in 0..4 {
+        assert_eq!(pay(&ferry, n).await.unwrap(), 200, "{}", ferry.log());
+    }
+    wait_for("four samples", Duration::from_secs(10), || {
+        received(&backend).len() >= 4
+    })
+    .await;
+    let mut got = received(&backend);
+    got.sort_unstable();
+    assert_eq!(got, [0, 1, 2, 3]);
+    let state = processor(&ferry, "sampler").await;
+    assert_eq!(state["type"], "sampling", "{state}");
+}
