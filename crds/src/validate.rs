@@ -32,11 +32,12 @@ pub const SUPPORTED_MEDIATORS: &[&str] = &[
     "drop",
     "loopback",
     "sequence",
+    "store",
     "throwError",
 ];
 
 /// Kinds this version of the runtime does not run yet (the operator still renders them).
-pub const KINDS_NOT_YET_RUN: &[&str] = &["MessageStore", "MessageProcessor", "ScheduledTask"];
+pub const KINDS_NOT_YET_RUN: &[&str] = &[];
 
 /// Runs every check on the bundle.
 pub fn validate(bundle: &Bundle) -> Vec<Diagnostic> {

@@ -19,7 +19,11 @@ use crate::admin::metrics::Metrics;
 use crate::endpoints::Endpoint;
 use crate::endpoints::client::EndpointClient;
 use crate::mediators::Mediator;
+use crate::processors::CompiledProcessor;
 use crate::sequence::{SeqId, Sequence};
+use crate::stores::MessageStore;
+use crate::stores::factory::StoreRegistry;
+use crate::tasks::CompiledTask;
 use crate::transports::http::router::{self, RouteTable};
 
 /// What compiling needs from outside the bundle.
@@ -31,6 +35,8 @@ pub struct CompileEnv {
     pub client: EndpointClient,
     /// Where endpoints and APIs record metrics.
     pub metrics: Arc<Metrics>,
+    /// Opens message stores, and keeps them open across reloads.
+    pub stores: StoreRegistry,
 }
 
 /// An API resource, ready to run.
@@ -67,6 +73,12 @@ pub struct Compiled {
     pub sequence_ids: HashMap<String, SeqId>,
     /// Named endpoints.
     pub endpoints: HashMap<String, Arc<Endpoint>>,
+    /// Message stores by name.
+    pub stores: HashMap<String, Arc<dyn MessageStore>>,
+    /// Message processors, to be started when this configuration is installed.
+    pub processors: Vec<Arc<CompiledProcessor>>,
+    /// Scheduled tasks, to be started when this configuration is installed.
+    pub tasks: Vec<Arc<CompiledTask>>,
     /// Configuration properties.
     pub config: Arc<HashMap<String, String>>,
     /// How many resources went into this configuration.
@@ -93,6 +105,8 @@ pub struct CompileCx<'a> {
     pub sequence_ids: &'a HashMap<String, SeqId>,
     /// Named endpoints by name.
     pub endpoints: &'a HashMap<String, Arc<Endpoint>>,
+    /// Message stores by name.
+    pub stores: &'a HashMap<String, Arc<dyn MessageStore>>,
     /// Where the resource came from.
     origin: &'a Origin,
     /// `Kind/name` of the resource being compiled.
@@ -107,12 +121,14 @@ impl<'a> CompileCx<'a> {
         env: &'a CompileEnv,
         sequence_ids: &'a HashMap<String, SeqId>,
         endpoints: &'a HashMap<String, Arc<Endpoint>>,
+        stores: &'a HashMap<String, Arc<dyn MessageStore>>,
         loaded: &'a Loaded,
     ) -> Self {
         Self {
             env,
             sequence_ids,
             endpoints,
+            stores,
             origin: &loaded.origin,
             resource: loaded.id(),
             diagnostics: Vec::new(),
@@ -197,6 +213,7 @@ pub fn check_paths(
         config: Arc::new(properties.into_iter().collect()),
         client: EndpointClient::new(Default::default()),
         metrics: Arc::new(Metrics::new()),
+        stores: StoreRegistry::check_only(),
     };
     if diagnostics.iter().any(Diagnostic::is_error) {
         // Compiling would report what failed to load a second time (as undefined names);
@@ -227,11 +244,12 @@ pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagno
         }
     }
 
-    let endpoints = compile_endpoints(bundle, env, &sequence_ids, &mut diagnostics);
+    let stores = env.stores.open_all(bundle, &mut diagnostics);
+    let endpoints = compile_endpoints(bundle, env, &sequence_ids, &stores, &mut diagnostics);
 
     let mut sequences = Vec::with_capacity(sequence_specs.len());
     for (loaded, seq) in &sequence_specs {
-        let mut cx = CompileCx::new(env, &sequence_ids, &endpoints, loaded);
+        let mut cx = CompileCx::new(env, &sequence_ids, &endpoints, &stores, loaded);
         let mediators = cx.sequence("spec.mediators", &seq.spec.mediators);
         let on_error = seq
             .spec
@@ -253,7 +271,7 @@ pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagno
         let Resource::IntegrationApi(api) = &loaded.resource else {
             continue;
         };
-        let mut cx = CompileCx::new(env, &sequence_ids, &endpoints, loaded);
+        let mut cx = CompileCx::new(env, &sequence_ids, &endpoints, &stores, loaded);
         let spec = &api.spec;
         let mut resources = Vec::with_capacity(spec.resources.len());
         let mut route_resources = Vec::with_capacity(spec.resources.len());
@@ -307,6 +325,33 @@ pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagno
         });
     }
 
+    let mut processors = Vec::new();
+    for loaded in &bundle.resources {
+        if let Resource::MessageProcessor(p) = &loaded.resource {
+            let mut cx = CompileCx::new(env, &sequence_ids, &endpoints, &stores, loaded);
+            if let Some(p) = CompiledProcessor::compile(loaded.resource.name(), &p.spec, &mut cx) {
+                processors.push(Arc::new(p));
+            }
+            diagnostics.append(&mut cx.diagnostics);
+        }
+    }
+
+    let api_prefixes: HashMap<String, String> = route_specs
+        .iter()
+        .filter_map(|r| Some((r.name.clone(), router::resolve_prefix(r).ok()?)))
+        .collect();
+    let mut tasks = Vec::new();
+    for loaded in &bundle.resources {
+        if let Resource::ScheduledTask(t) = &loaded.resource {
+            let mut cx = CompileCx::new(env, &sequence_ids, &endpoints, &stores, loaded);
+            let name = loaded.resource.name();
+            if let Some(t) = CompiledTask::compile(name, &t.spec, &api_prefixes, &mut cx) {
+                tasks.push(Arc::new(t));
+            }
+            diagnostics.append(&mut cx.diagnostics);
+        }
+    }
+
     let routes = match RouteTable::build(&route_specs) {
         Ok(routes) => Some(routes),
         Err(errors) => {
@@ -329,6 +374,9 @@ pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagno
         sequences,
         sequence_ids,
         endpoints,
+        stores,
+        processors,
+        tasks,
         config: env.config.clone(),
         resource_count: bundle.resources.len(),
     })
@@ -340,6 +388,7 @@ fn compile_endpoints(
     bundle: &Bundle,
     env: &CompileEnv,
     sequence_ids: &HashMap<String, SeqId>,
+    stores: &HashMap<String, Arc<dyn MessageStore>>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> HashMap<String, Arc<Endpoint>> {
     let mut pending: Vec<(&Loaded, &EndpointSpec, Vec<String>)> = bundle
@@ -366,7 +415,7 @@ fn compile_endpoints(
                 waiting.push((loaded, spec, refs));
                 continue;
             }
-            let mut cx = CompileCx::new(env, sequence_ids, &endpoints, loaded);
+            let mut cx = CompileCx::new(env, sequence_ids, &endpoints, stores, loaded);
             let endpoint = Endpoint::compile(&name, spec, &mut cx, "spec");
             diagnostics.append(&mut cx.diagnostics);
             match endpoint {

@@ -17,6 +17,32 @@ use tokio::sync::mpsc;
 
 use crate::admin::metrics::Metrics;
 use crate::compile::{self, CompileEnv, Compiled};
+use crate::processors::runner::Processors;
+use crate::tasks::runner::Tasks;
+
+/// What runs beside the request path: message processors and scheduled tasks. A new
+/// configuration restarts them (the old ones finish what they are doing first).
+#[derive(Clone)]
+pub struct Runners {
+    /// The message processors.
+    pub processors: Arc<Processors>,
+    /// The scheduled tasks.
+    pub tasks: Arc<Tasks>,
+}
+
+impl Runners {
+    /// Stops the running processors and tasks and starts those of `compiled`.
+    pub async fn install(&self, compiled: Arc<Compiled>) {
+        self.processors.install(compiled.clone()).await;
+        self.tasks.install(compiled).await;
+    }
+
+    /// Stops them all.
+    pub async fn stop(&self) {
+        self.tasks.stop().await;
+        self.processors.stop().await;
+    }
+}
 
 /// Loads, validates and compiles the resources under `paths`. Any error — a file that is not
 /// YAML included — fails the whole load: a broken file must not silently drop its APIs.
@@ -74,6 +100,7 @@ pub async fn watch(
     env: CompileEnv,
     current: Arc<ArcSwap<Compiled>>,
     metrics: Arc<Metrics>,
+    runners: Runners,
     stop: impl Future<Output = ()>,
 ) {
     let (tx, mut rx) = mpsc::channel::<()>(1);
@@ -145,10 +172,16 @@ pub async fn watch(
                 tracing::info!("SIGHUP: reloading the configuration");
             }
         }
-        let (paths, env, current, metrics) =
+        let (paths, env, installed, metrics) =
             (paths.clone(), env.clone(), current.clone(), metrics.clone());
         // Compiling is CPU work; keep it off the threads serving requests.
-        let _ = tokio::task::spawn_blocking(move || reload(&paths, &env, &current, &metrics)).await;
+        let swapped =
+            tokio::task::spawn_blocking(move || reload(&paths, &env, &installed, &metrics)).await;
+        if matches!(swapped, Ok(true)) {
+            // The old processors finish their in-flight deliveries before the new ones
+            // start: never two readers on one store.
+            runners.install(current.load_full()).await;
+        }
     }
     drop(watcher);
 }

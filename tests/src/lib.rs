@@ -97,6 +97,15 @@ impl Ferry {
             .arg("--ports-file")
             .arg(&ports_file)
             .args(extra)
+            // Durable stores go to a fresh folder unless the test picks one (to restart on it).
+            .args(if extra.contains(&"--data-dir") {
+                Vec::new()
+            } else {
+                vec![
+                    std::ffi::OsString::from("--data-dir"),
+                    ports.path().join("data").into_os_string(),
+                ]
+            })
             .env(
                 "FERRY_LOG",
                 std::env::var("FERRY_LOG").unwrap_or_else(|_| "info".into()),

@@ -81,3 +81,58 @@ async fn malformed_json_gets_a_400_not_a_500() {
         .unwrap();
     assert_eq!(resp.status(), 400, "{}", ferry.log());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_is_stored_answered_at_once_and_settled_by_the_processor() {
+    let sample = workspace_root().join("config/samples/healthcare");
+    let ferry = Ferry::start(&[&sample], &[]);
+    let http = client();
+    let pay = |body: Value| {
+        http.post(ferry.url("/healthcare/payments"))
+            .json(&body)
+            .send()
+    };
+    let resp = pay(json!({"name": "John Doe", "amount": 7000.0}))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202, "{}", ferry.log());
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        body["message"],
+        json!(
+            "Payment request successfully submitted. Payment confirmation will be sent via email."
+        )
+    );
+    // A malformed payment: the backend answers 400, a non-retry status, so it is parked
+    // in failed-payments and the processor goes on.
+    let resp = pay(json!({"name": "No Amount"})).await.unwrap();
+    assert_eq!(resp.status(), 202);
+
+    let state_url = ferry.admin_url("/management/message-processors/payment-processor");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let state: Value = http
+            .get(&state_url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if state["delivered"] == json!(1) && state["failedAttempts"] == json!(1) {
+            assert_eq!(state["state"], json!("Active"), "{state}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{state}\n{}",
+            ferry.log()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let log = ferry.log();
+    assert!(
+        log.contains("payment settled: settled for John Doe"),
+        "{log}"
+    );
+}

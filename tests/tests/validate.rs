@@ -121,3 +121,35 @@ fn yaml_syntax_errors_are_located() {
     assert!(stdout.contains("bad.yaml:"), "{stdout}");
     assert!(stdout.contains("invalid YAML"), "{stdout}");
 }
+
+#[test]
+fn messaging_settings_this_build_cannot_honour_are_located_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    broken_copy(
+        dir.path(),
+        "payments.yaml",
+        &[
+            (
+                "  interval: 1000\n",
+                "  cronExpression: \"0 0/5 * * * ?\"\n",
+            ),
+            (
+                "  name: failed-payments\nspec:\n  type: sqlite\n",
+                "  name: failed-payments\nspec:\n  type: rabbitmq\n  rabbitmq: {host: localhost}\n",
+            ),
+        ],
+    );
+    let out = validate(&[dir.path()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let all = format!("{stdout}{stderr}");
+    assert!(!out.status.success(), "{all}");
+    assert!(
+        all.contains("MessageProcessor/payment-processor spec.cronExpression: cron schedules are not supported"),
+        "{all}"
+    );
+    assert!(
+        all.contains("MessageStore/failed-payments spec.type: rabbitmq message stores are not supported in this build yet"),
+        "{all}"
+    );
+}

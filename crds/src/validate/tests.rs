@@ -187,13 +187,12 @@ fn other_api_groups_are_skipped_and_wrong_versions_reported() {
 }
 
 #[test]
-fn stores_are_not_run_yet_and_say_so() {
-    let yaml = "apiVersion: ferry.dev/v1alpha1\nkind: MessageStore\nmetadata:\n  name: s\nspec:\n  type: memory\n";
+fn every_kind_is_run_now() {
+    let yaml = "apiVersion: ferry.dev/v1alpha1\nkind: ScheduledTask\nmetadata:\n  name: t\nspec:\n  trigger:\n    once: true\n  inject:\n    sequence: s\n";
     let d = check(yaml);
     assert!(
-        d.iter()
-            .any(|d| d
-                .contains("MessageStore resources are not supported by this Ferry runtime yet")),
+        !d.iter()
+            .any(|d| d.contains("not supported by this Ferry runtime yet")),
         "{d:?}"
     );
 }

@@ -168,6 +168,17 @@ struct EndpointErrorLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ProcessorLabels {
+    processor: Arc<str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ProcessorOutcomeLabels {
+    processor: Arc<str>,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct ReloadLabels {
     result: ReloadResult,
 }
@@ -190,6 +201,9 @@ pub struct Metrics {
     endpoint_errors: Family<EndpointErrorLabels, Counter>,
     endpoint_duration: HistogramFamily<EndpointLabels>,
     config_reloads: Family<ReloadLabels, Counter>,
+    processor_active: Family<ProcessorLabels, Gauge>,
+    processor_backlog: Family<ProcessorLabels, Gauge>,
+    processor_messages: Family<ProcessorOutcomeLabels, Counter>,
     last_reload_success: Gauge<f64, AtomicU64>,
 }
 
@@ -250,6 +264,24 @@ impl Metrics {
             Unit::Seconds,
             last_reload_success.clone(),
         );
+        let processor_active = Family::<ProcessorLabels, Gauge>::default();
+        registry.register(
+            "processor_active",
+            "Whether a message processor is active (1) or deactivated (0)",
+            processor_active.clone(),
+        );
+        let processor_backlog = Family::<ProcessorLabels, Gauge>::default();
+        registry.register(
+            "processor_backlog",
+            "Messages waiting in a processor's store, as last seen",
+            processor_backlog.clone(),
+        );
+        let processor_messages = Family::<ProcessorOutcomeLabels, Counter>::default();
+        registry.register(
+            "processor_messages",
+            "Messages handled by processors, by outcome (delivered, failed_attempt, dropped, parked)",
+            processor_messages.clone(),
+        );
         registry.register(
             "build",
             "Build information",
@@ -263,6 +295,9 @@ impl Metrics {
             endpoint_errors,
             endpoint_duration,
             config_reloads,
+            processor_active,
+            processor_backlog,
+            processor_messages,
             last_reload_success,
         }
     }
@@ -357,6 +392,35 @@ impl Metrics {
                 .unwrap_or_default();
             self.last_reload_success.set(now.as_secs_f64());
         }
+    }
+
+    /// Sets whether processor `name` is active.
+    pub fn set_processor_active(&self, processor: &Arc<str>, active: bool) {
+        self.processor_active
+            .get_or_create(&ProcessorLabels {
+                processor: Arc::clone(processor),
+            })
+            .set(i64::from(active));
+    }
+
+    /// Sets the backlog processor `name` last saw.
+    pub fn set_processor_backlog(&self, processor: &Arc<str>, backlog: i64) {
+        self.processor_backlog
+            .get_or_create(&ProcessorLabels {
+                processor: Arc::clone(processor),
+            })
+            .set(backlog);
+    }
+
+    /// Counts a message a processor handled: `delivered`, `failed_attempt`, `dropped`,
+    /// `parked`.
+    pub fn count_processor_message(&self, processor: &Arc<str>, outcome: &'static str) {
+        self.processor_messages
+            .get_or_create(&ProcessorOutcomeLabels {
+                processor: Arc::clone(processor),
+                outcome,
+            })
+            .inc();
     }
 
     /// The whole registry in the OpenMetrics text format (see [`CONTENT_TYPE`]).

@@ -20,6 +20,11 @@ use crate::admin::server::AdminState;
 use crate::compile::CompileEnv;
 use crate::dispatch::Dispatcher;
 use crate::endpoints::client::EndpointClient;
+use crate::processors::management::ProcessorsApi;
+use crate::processors::runner::Processors;
+use crate::reload::Runners;
+use crate::stores::factory::StoreRegistry;
+use crate::tasks::runner::Tasks;
 use crate::transports::http::server::{self, ServerOptions};
 
 /// Arguments of `ferry run`.
@@ -49,6 +54,10 @@ pub struct RunArgs {
     /// Do not reload when the files change (SIGHUP still reloads).
     #[arg(long)]
     pub no_watch: bool,
+    /// Where durable state lives: SQLite message stores default to `<data dir>/stores/<name>.db`
+    /// (a volume in Kubernetes).
+    #[arg(long, default_value = ".ferry-data", env = "FERRY_DATA_DIR")]
+    pub data_dir: PathBuf,
     /// Write the bound addresses as JSON (`{"http": "...", "admin": "..."}`) to this file once
     /// serving: how scripts and tests find ports chosen with 0.
     #[arg(long)]
@@ -83,6 +92,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         config: Arc::new(config),
         client: EndpointClient::new(Default::default()),
         metrics: metrics.clone(),
+        stores: StoreRegistry::new(args.data_dir.clone()),
     };
 
     let compiled = match crate::reload::load(&args.paths, &env) {
@@ -100,13 +110,18 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let resources = compiled.resource_count;
     let current = Arc::new(ArcSwap::from_pointee(compiled));
+    let processors = Arc::new(Processors::new(metrics.clone()));
+    processors.install(current.load_full()).await;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
 
-    let admin_state = Arc::new(AdminState::new(metrics.clone()));
+    let admin_state = Arc::new(
+        AdminState::new(metrics.clone())
+            .with_management(Arc::new(ProcessorsApi::new(processors.clone()))),
+    );
     let admin_task = tokio::spawn(crate::admin::server::serve(
         admin,
         admin_state.clone(),
@@ -122,6 +137,11 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         metrics.clone(),
         args.max_body_bytes,
     ));
+    let runners = Runners {
+        processors: processors.clone(),
+        tasks: Arc::new(Tasks::new(dispatcher.clone())),
+    };
+    runners.tasks.install(current.load_full()).await;
     let http_task = tokio::spawn(server::serve(
         http,
         dispatcher,
@@ -135,6 +155,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         env,
         current,
         metrics,
+        runners.clone(),
         stopped(stop_rx.clone()),
     ));
 
@@ -152,6 +173,10 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         tracing::info!(?outcome, "HTTP listener closed");
     }
     watch_task.abort();
+    // After the listener: a message stored by a last request still gets its processor's
+    // attention until here; in-flight deliveries finish, leased messages are released.
+    runners.stop().await;
+    tracing::info!("message processors stopped");
     let _ = admin_task.await;
     Ok(ExitCode::SUCCESS)
 }

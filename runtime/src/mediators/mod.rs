@@ -17,6 +17,7 @@ pub mod property;
 pub mod respond;
 pub mod send;
 pub mod sequence;
+pub mod store;
 pub mod switch;
 pub mod throw_error;
 pub mod value;
@@ -59,6 +60,8 @@ pub enum Mediator {
     Loopback(loopback::Loopback),
     /// `sequence`
     Sequence(sequence::SequenceRef),
+    /// `store`
+    Store(store::Store),
     /// `throwError`
     ThrowError(throw_error::ThrowError),
     /// `propertyGroup`: its properties, in order.
@@ -93,6 +96,7 @@ impl Mediator {
             Spec::Drop(s) => Mediator::Drop(drop::Drop::compile(s, cx, field)?),
             Spec::Loopback(s) => Mediator::Loopback(loopback::Loopback::compile(s, cx, field)?),
             Spec::Sequence(s) => Mediator::Sequence(sequence::SequenceRef::compile(s, cx, field)?),
+            Spec::Store(s) => Mediator::Store(store::Store::compile(s, cx, field)?),
             Spec::ThrowError(s) => {
                 Mediator::ThrowError(throw_error::ThrowError::compile(s, cx, field)?)
             }
@@ -126,6 +130,7 @@ impl Mediator {
             Mediator::Drop(m) => m.mediate(msg),
             Mediator::Loopback(m) => m.mediate(msg, env).await,
             Mediator::Sequence(m) => m.mediate(msg, env).await,
+            Mediator::Store(m) => m.mediate(msg, env).await,
             Mediator::ThrowError(m) => m.mediate(msg),
             Mediator::Group(props) => {
                 for p in props {

@@ -136,6 +136,25 @@ impl Message {
         )
     }
 
+    /// Takes the id `id` (as [`Message::id`] writes it) so a message rebuilt from a store
+    /// keeps the id it was stored with; returns false, keeping its own id, when `id` is
+    /// not one Ferry wrote.
+    pub fn set_id(&mut self, id: &str) -> bool {
+        let hex: String = id
+            .strip_prefix("urn:uuid:")
+            .unwrap_or(id)
+            .chars()
+            .filter(|c| *c != '-')
+            .collect();
+        match u128::from_str_radix(&hex, 16) {
+            Ok(n) if hex.len() == 32 => {
+                self.id = n;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Gives the message a fresh id (a clone sent on its own way is a new message).
     pub fn renew_id(&mut self) {
         self.id = next_id();

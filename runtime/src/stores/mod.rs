@@ -13,6 +13,15 @@
 //!   that will be retried keeps its place: order holds).
 //! - Errors are [`StoreError`]s that say whether trying again may help.
 
+pub mod convert;
+pub mod factory;
+pub mod failover;
+pub mod memory;
+pub mod sqlite;
+
+#[cfg(test)]
+pub(crate) mod contract;
+
 use std::fmt;
 
 use bytes::Bytes;

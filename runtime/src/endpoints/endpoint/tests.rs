@@ -109,6 +109,7 @@ fn compile_with_metrics(yaml: &str, metrics: Arc<Metrics>) -> Result<Compiled, S
         config: Arc::new(HashMap::new()),
         client: EndpointClient::default(),
         metrics,
+        stores: crate::stores::factory::StoreRegistry::check_only(),
     };
     compile::compile(&bundle, &env).map_err(|d| {
         d.iter()

@@ -403,7 +403,7 @@ impl RouteTable {
 }
 
 /// The context as it appears in request paths: version applied, no trailing slash.
-fn resolve_prefix(api: &ApiRoute) -> Result<String, String> {
+pub fn resolve_prefix(api: &ApiRoute) -> Result<String, String> {
     const PLACEHOLDER: &str = "{version}";
     let context = api.context.trim();
     if !context.starts_with('/') {

@@ -1,0 +1,124 @@
+//! A running processor's state, shared with the admin port: whether it is active, the
+//! attempts made on the message at the head, the backlog, and delivery counts.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+use crate::admin::metrics::Metrics;
+
+/// The live state of one processor.
+pub struct ProcessorState {
+    /// The processor's name.
+    pub name: Arc<str>,
+    metrics: Arc<Metrics>,
+    /// Its type, as written in the spec.
+    pub kind: &'static str,
+    /// The store it reads.
+    pub store: String,
+    active: AtomicBool,
+    attempts: AtomicI64,
+    backlog: AtomicI64,
+    delivered: AtomicU64,
+    failed_attempts: AtomicU64,
+    dropped: AtomicU64,
+    /// Wakes the processor when it is activated (or asked to stop).
+    pub(crate) wake: Notify,
+}
+
+impl ProcessorState {
+    /// A state, active or not.
+    pub fn new(
+        name: &Arc<str>,
+        kind: &'static str,
+        store: &str,
+        active: bool,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        metrics.set_processor_active(name, active);
+        Self {
+            name: name.clone(),
+            metrics,
+            kind,
+            store: store.to_string(),
+            active: AtomicBool::new(active),
+            attempts: AtomicI64::new(0),
+            backlog: AtomicI64::new(0),
+            delivered: AtomicU64::new(0),
+            failed_attempts: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            wake: Notify::new(),
+        }
+    }
+
+    /// Whether it takes messages.
+    pub fn is_active(&self) -> bool {
+        self.active.load(Ordering::SeqCst)
+    }
+
+    /// Activates (true) or deactivates it; an active processor resumes at once.
+    pub fn set_active(&self, active: bool) {
+        self.active.store(active, Ordering::SeqCst);
+        self.metrics.set_processor_active(&self.name, active);
+        self.wake.notify_one();
+    }
+
+    pub(crate) fn set_attempts(&self, n: u32) {
+        self.attempts.store(i64::from(n), Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_backlog(&self, n: u64) {
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        self.backlog.store(n, Ordering::Relaxed);
+        self.metrics.set_processor_backlog(&self.name, n);
+    }
+
+    pub(crate) fn record_delivered(&self) {
+        self.delivered.fetch_add(1, Ordering::Relaxed);
+        self.metrics
+            .count_processor_message(&self.name, "delivered");
+    }
+
+    pub(crate) fn record_failed_attempt(&self) {
+        self.failed_attempts.fetch_add(1, Ordering::Relaxed);
+        self.metrics
+            .count_processor_message(&self.name, "failed_attempt");
+    }
+
+    pub(crate) fn record_dropped(&self) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+        self.metrics.count_processor_message(&self.name, "dropped");
+    }
+
+    pub(crate) fn record_parked(&self) {
+        self.metrics.count_processor_message(&self.name, "parked");
+    }
+
+    /// The state as the admin API shows it.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "name": &*self.name,
+            "type": self.kind,
+            "messageStore": self.store,
+            "state": if self.is_active() { "Active" } else { "Inactive" },
+            "attempts": self.attempts.load(Ordering::Relaxed),
+            "backlog": self.backlog.load(Ordering::Relaxed),
+            "delivered": self.delivered.load(Ordering::Relaxed),
+            "failedAttempts": self.failed_attempts.load(Ordering::Relaxed),
+            "dropped": self.dropped.load(Ordering::Relaxed),
+        })
+    }
+
+    /// (active, backlog, delivered, failed attempts, dropped) for metrics.
+    pub fn snapshot(&self) -> (bool, i64, u64, u64, u64) {
+        (
+            self.is_active(),
+            self.backlog.load(Ordering::Relaxed),
+            self.delivered.load(Ordering::Relaxed),
+            self.failed_attempts.load(Ordering::Relaxed),
+            self.dropped.load(Ordering::Relaxed),
+        )
+    }
+}

@@ -1,0 +1,140 @@
+//! The task supervisor: runs the tasks of the installed configuration and stops them when
+//! it is replaced or Ferry shuts down (a run in progress finishes first).
+
+use std::sync::Arc;
+
+use http::{Request, Uri};
+use tokio::sync::{Mutex, watch};
+use tokio::task::JoinHandle;
+
+use super::{CompiledTask, Injection, Schedule};
+use crate::compile::Compiled;
+use crate::dispatch::Dispatcher;
+use crate::message::Message;
+use crate::sequence::{self, Env};
+use crate::transports::http::body;
+
+/// Runs the scheduled tasks of the installed configuration.
+pub struct Tasks {
+    dispatcher: Arc<Dispatcher>,
+    running: Mutex<Running>,
+}
+
+#[derive(Default)]
+struct Running {
+    stop: Option<watch::Sender<bool>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Tasks {
+    /// No tasks running; API injections go through `dispatcher`.
+    pub fn new(dispatcher: Arc<Dispatcher>) -> Self {
+        Self {
+            dispatcher,
+            running: Mutex::new(Running::default()),
+        }
+    }
+
+    /// Stops the running tasks, then starts those of `compiled`.
+    pub async fn install(&self, compiled: Arc<Compiled>) {
+        let mut running = self.running.lock().await;
+        stop_running(&mut running).await;
+        let (tx, rx) = watch::channel(false);
+        for (i, task) in compiled.tasks.iter().enumerate() {
+            let (compiled, dispatcher, rx) =
+                (compiled.clone(), self.dispatcher.clone(), rx.clone());
+            let task = task.clone();
+            running.tasks.push(tokio::spawn(async move {
+                run(task, i, compiled, dispatcher, rx).await;
+            }));
+        }
+        running.stop = Some(tx);
+    }
+
+    /// Stops every task.
+    pub async fn stop(&self) {
+        stop_running(&mut *self.running.lock().await).await;
+    }
+}
+
+async fn stop_running(running: &mut Running) {
+    if let Some(tx) = running.stop.take() {
+        let _ = tx.send(true);
+    }
+    for t in running.tasks.drain(..) {
+        if let Err(e) = t.await {
+            tracing::error!(error = %e, "a scheduled task failed");
+        }
+    }
+}
+
+async fn run(
+    task: Arc<CompiledTask>,
+    _index: usize,
+    compiled: Arc<Compiled>,
+    dispatcher: Arc<Dispatcher>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let (every, count) = match task.schedule {
+        Schedule::Once => (None, Some(1)),
+        Schedule::Interval { every, count } => (Some(every), count),
+    };
+    let mut ticker = every.map(|e| {
+        let mut t = tokio::time::interval(e);
+        // A slow run delays the next one rather than bunching runs up afterwards.
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        t
+    });
+    let mut runs = 0u64;
+    while count.is_none_or(|c| runs < c) {
+        if let Some(t) = ticker.as_mut() {
+            tokio::select! {
+                _ = t.tick() => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+        if *stop.borrow() {
+            return;
+        }
+        fire(&task, &compiled, &dispatcher).await;
+        runs += 1;
+    }
+}
+
+async fn fire(task: &CompiledTask, compiled: &Compiled, dispatcher: &Dispatcher) {
+    match &task.inject {
+        Injection::Sequence(id) => {
+            let mut msg = Message::from_request(
+                http::Method::POST,
+                Uri::from_static("/"),
+                task.headers.clone(),
+                task.payload.clone(),
+            );
+            msg.set_config(compiled.config.clone());
+            let env = Env {
+                compiled,
+                out_sequence: None,
+                depth: 0,
+            };
+            if let Err(fault) = sequence::run_named(*id, &mut msg, env).await {
+                tracing::warn!(task = %task.name, error = %fault.message, "the task's sequence failed");
+            }
+        }
+        Injection::Api { method, path } => {
+            let mut req = Request::new(body::full(task.payload.clone()));
+            *req.method_mut() = method.clone();
+            match path.parse::<Uri>() {
+                Ok(uri) => *req.uri_mut() = uri,
+                Err(e) => {
+                    tracing::warn!(task = %task.name, error = %e, "the task's path is not a URI");
+                    return;
+                }
+            }
+            *req.headers_mut() = task.headers.clone();
+            let resp = dispatcher.dispatch(req).await;
+            if !resp.status().is_success() {
+                tracing::warn!(task = %task.name, status = resp.status().as_u16(), "the API answered the task with an error");
+            }
+        }
+    }
+}

@@ -1,0 +1,501 @@
+//! Message stores and processors, black box: the store-and-forward flow end to end, a
+//! SIGKILL in mid-stream on the SQLite store, a backend down past the attempt limit
+//! (deactivate vs dead-letter), and a poison message.
+
+// Test code: a panic here is a failed test, with its message and backtrace.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use ferry_tests::backend::Reply;
+use ferry_tests::{Backend, Ferry, client};
+use serde_json::{Value, json};
+
+/// An API storing every `POST /pay` into `payments`, a processor forwarding it to the
+/// backend on `PORT`, with `EXTRA` processor settings and `STORE` as the store spec.
+const CONFIG: &str = "apiVersion: ferry.dev/v1alpha1
+kind: IntegrationAPI
+metadata:
+  name: pay
+spec:
+  context: /pay
+  resources:
+    - methods: [POST]
+      uriTemplate: /
+      inSequence:
+        - store: {messageStore: payments}
+        - payloadFactory: {mediaType: json, format: '{\"message\":\"accepted\"}'}
+        - property: {name: HTTP_SC, value: '202', scope: axis2}
+        - respond: {}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: MessageStore
+metadata:
+  name: payments
+spec:
+STORE
+---
+apiVersion: ferry.dev/v1alpha1
+kind: MessageStore
+metadata:
+  name: dead
+spec:
+  type: memory
+---
+apiVersion: ferry.dev/v1alpha1
+kind: Endpoint
+metadata:
+  name: settle
+spec:
+  http:
+    uriTemplate: http://127.0.0.1:PORT/settle
+    method: post
+---
+apiVersion: ferry.dev/v1alpha1
+kind: MessageProcessor
+metadata:
+  name: forward
+spec:
+  type: forwarding
+  messageStore: payments
+  targetEndpoint: settle
+  interval: 20
+  clientRetryInterval: 30
+EXTRA
+";
+
+fn config(port: u16, store: &str, extra: &str) -> String {
+    CONFIG
+        .replace("PORT", &port.to_string())
+        .replace("STORE", store)
+        .replace("EXTRA", extra)
+}
+
+fn write(dir: &Path, text: &str) {
+    std::fs::write(dir.join("config.yaml"), text).unwrap();
+}
+
+async fn pay(ferry: &Ferry, n: u64) -> Result<u16, reqwest::Error> {
+    client()
+        .post(ferry.url("/pay"))
+        .json(&json!({"n": n}))
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+}
+
+/// The `n` of each request the backend received, in order.
+fn received(backend: &Backend) -> Vec<u64> {
+    backend
+        .requests()
+        .iter()
+        .filter_map(|r| r.json()["n"].as_u64())
+        .collect()
+}
+
+async fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn processor(ferry: &Ferry, name: &str) -> Value {
+    client()
+        .get(ferry.admin_url(&format!("/management/message-processors/{name}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_message_is_answered_at_once_and_forwarded_in_order() {
+    let backend = Backend::start(|_| Reply::json(json!({"settled": true})));
+    let dir = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    write(dir.path(), &config(backend.port(), "  type: sqlite", ""));
+    let ferry = Ferry::start(
+        &[dir.path()],
+        &["--data-dir", data.path().to_str().unwrap()],
+    );
+    for n in 0..5 {
+        assert_eq!(pay(&ferry, n).await.unwrap(), 202);
+    }
+    wait_for("5 deliveries", Duration::from_secs(10), || {
+        received(&backend).len() >= 5
+    })
+    .await;
+    assert_eq!(received(&backend), [0, 1, 2, 3, 4]);
+    let r = &backend.requests()[0];
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert!(data.path().join("stores/payments.db").exists());
+    let state = processor(&ferry, "forward").await;
+    assert_eq!(state["state"], "Active", "{state}");
+    assert_eq!(state["delivered"], 5, "{state}");
+    let metrics = client()
+        .get(ferry.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "ferry_processor_messages_total{processor=\"forward\",outcome=\"delivered\"} 5",
+        "ferry_processor_active{processor=\"forward\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_cannot_accept_sends_the_request_to_the_fault_sequence() {
+    let backend = Backend::start(|_| Reply::json(json!({})));
+    let dir = tempfile::tempdir().unwrap();
+    // A full store, and a processor that is off, so it stays full.
+    write(
+        dir.path(),
+        &config(
+            backend.port(),
+            "  type: memory\n  memory: {capacity: 1}",
+            "  active: false",
+        ),
+    );
+    let ferry = Ferry::start(&[dir.path()], &[]);
+    assert_eq!(pay(&ferry, 1).await.unwrap(), 202);
+    let resp = client()
+        .post(ferry.url("/pay"))
+        .json(&json!({"n": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 500);
+    let body = resp.text().await.unwrap();
+    assert!(body.contains("full"), "{body}");
+    assert!(backend.requests().is_empty());
+}
+
+/// Sends messages while the backend is slow, SIGKILLs ferry in the middle, restarts it on
+/// the same data directory, and counts per message: every accepted one must arrive (0
+/// lost); duplicates (delivered, killed before the ack) are allowed and reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_sigkill_mid_stream_loses_no_accepted_message() {
+    let backend =
+        Backend::start(|_| Reply::json(json!({"ok": true})).delayed(Duration::from_millis(5)));
+    let dir = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let data_arg = data.path().to_str().unwrap().to_string();
+    write(dir.path(), &config(backend.port(), "  type: sqlite", ""));
+    let ferry = Ferry::start(&[dir.path()], &["--data-dir", &data_arg]);
+
+    let mut accepted = Vec::new();
+    let total = 150u64;
+    for n in 0..total {
+        if n == total / 2 {
+            ferry.signal("KILL");
+        }
+        if let Ok(202) = pay(&ferry, n).await {
+            accepted.push(n);
+        }
+    }
+    drop(ferry);
+    assert!(!accepted.is_empty());
+
+    let ferry = Ferry::start(&[dir.path()], &["--data-dir", &data_arg]);
+    let want = accepted.clone();
+    wait_for("every accepted message", Duration::from_secs(30), || {
+        let got = received(&backend);
+        want.iter().all(|n| got.contains(n))
+    })
+    .await;
+    let mut counts: HashMap<u64, usize> = HashMap::new();
+    for n in received(&backend) {
+        *counts.entry(n).or_default() += 1;
+    }
+    let lost: Vec<_> = accepted
+        .iter()
+        .filter(|n| !counts.contains_key(n))
+        .collect();
+    let duplicated: Vec<_> = counts
+        .iter()
+        .filter(|(_, c)| **c > 1)
+        .map(|(n, _)| *n)
+        .collect();
+    eprintln!(
+        "chaos: {} accepted, {} delivered, {} lost, {} duplicated {:?}",
+        accepted.len(),
+        counts.len(),
+        lost.len(),
+        duplicated.len(),
+        duplicated
+    );
+    assert!(lost.is_empty(), "lost {lost:?}");
+    drop(ferry);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_down_past_the_attempt_limit_deactivates_and_keeps_the_message() {
+    let healthy = Arc::new(AtomicBool::new(false));
+    let h = healthy.clone();
+    let backend = Backend::start(move |_| {
+        if h.load(Ordering::SeqCst) {
+            Reply::json(json!({}))
+        } else {
+            Reply::with_status(503, "text/plain", "down")
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &config(backend.port(), "  type: memory", "  maxDeliveryAttempts: 3"),
+    );
+    let ferry = Ferry::start(&[dir.path()], &[]);
+    assert_eq!(pay(&ferry, 7).await.unwrap(), 202);
+    let mut state = json!({});
+    for _ in 0..200 {
+        state = processor(&ferry, "forward").await;
+        if state["state"] == "Inactive" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(state["state"], "Inactive", "{state}");
+    assert_eq!(state["failedAttempts"], 3, "{state}");
+    assert_eq!(backend.requests().len(), 3);
+
+    // The message was kept: once the backend is back and the processor activated, it goes.
+    healthy.store(true, Ordering::SeqCst);
+    let resp = client()
+        .post(ferry.admin_url("/management/message-processors/forward/activate"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    wait_for("the kept message", Duration::from_secs(10), || {
+        received(&backend).len() == 4
+    })
+    .await;
+    assert_eq!(received(&backend), [7, 7, 7, 7]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_down_past_the_attempt_limit_parks_the_message_in_the_dead_letter_store() {
+    let backend = Backend::start(|r| {
+        if r.json()["n"] == 1 {
+            Reply::with_status(500, "text/plain", "boom")
+        } else {
+            Reply::json(json!({}))
+        }
+    });
+    let dead_letters = Backend::start(|_| Reply::json(json!({})));
+    let dlq = format!(
+        "  maxDeliveryAttempts: 2
+  failMessagesStore: dead
+---
+apiVersion: ferry.dev/v1alpha1
+kind: Endpoint
+metadata:
+  name: dlq
+spec:
+  http:
+    uriTemplate: http://127.0.0.1:{}/dlq
+    method: post
+---
+apiVersion: ferry.dev/v1alpha1
+kind: MessageProcessor
+metadata:
+  name: dead-letters
+spec:
+  type: forwarding
+  messageStore: dead
+  targetEndpoint: dlq
+  interval: 20",
+        dead_letters.port()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), &config(backend.port(), "  type: memory", &dlq));
+    let ferry = Ferry::start(&[dir.path()], &[]);
+    for n in 1..=2 {
+        assert_eq!(pay(&ferry, n).await.unwrap(), 202);
+    }
+    wait_for("the parked message", Duration::from_secs(10), || {
+        received(&dead_letters) == [1] && received(&backend).contains(&2)
+    })
+    .await;
+    assert_eq!(received(&backend), [1, 1, 2]);
+    let state = processor(&ferry, "forward").await;
+    assert_eq!(state["state"], "Active", "{state}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_message_fails_at_once_on_a_non_retry_status_and_is_dropped() {
+    let backend = Backend::start(|r| {
+        if r.json()["n"] == 13 {
+            Reply::with_status(400, "text/plain", "poison")
+        } else {
+            Reply::json(json!({}))
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &config(
+            backend.port(),
+            "  type: sqlite",
+            "  maxDeliveryAttempts: 5\n  nonRetryStatusCodes: [400]\n  dropMessageAfterMaxDeliveryAttempts: true",
+        ),
+    );
+    let data = tempfile::tempdir().unwrap();
+    let ferry = Ferry::start(
+        &[dir.path()],
+        &["--data-dir", data.path().to_str().unwrap()],
+    );
+    for n in [12, 13, 14] {
+        assert_eq!(pay(&ferry, n).await.unwrap(), 202);
+    }
+    wait_for(
+        "the messages after the poison",
+        Duration::from_secs(10),
+        || received(&backend).contains(&14),
+    )
+    .await;
+    assert_eq!(received(&backend), [12, 13, 14], "the poison is tried once");
+    let state = processor(&ferry, "forward").await;
+    assert_eq!(state["state"], "Active", "{state}");
+    assert_eq!(state["dropped"], 1, "{state}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_keeps_the_stored_messages_and_restarts_the_processor() {
+    let backend = Backend::start(|_| Reply::json(json!({})));
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &config(backend.port(), "  type: sqlite", "  active: false"),
+    );
+    let ferry = Ferry::start(&[dir.path()], &[]);
+    for n in 0..3 {
+        assert_eq!(pay(&ferry, n).await.unwrap(), 202);
+    }
+    let state = processor(&ferry, "forward").await;
+    assert_eq!(state["state"], "Inactive", "{state}");
+    // Same store spec, processor now active: the reload reuses the open store.
+    write(dir.path(), &config(backend.port(), "  type: sqlite", ""));
+    wait_for("the reloaded processor", Duration::from_secs(15), || {
+        received(&backend).len() >= 3
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(received(&backend), [0, 1, 2], "{}", ferry.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_primary_spills_to_its_failover_store_and_failover_forwarding_brings_it_back() {
+    let backend = Backend::start(|_| Reply::json(json!({})).delayed(Duration::from_millis(20)));
+    let mover = "---
+apiVersion: ferry.dev/v1alpha1
+kind: MessageProcessor
+metadata:
+  name: move-back
+spec:
+  type: failoverForwarding
+  messageStore: dead
+  targetStore: payments
+  interval: 20
+  clientRetryInterval: 20
+  maxDeliveryAttempts: -1";
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &config(
+            backend.port(),
+            "  type: memory\n  memory: {capacity: 1}\n  failoverStore: dead",
+            mover,
+        ),
+    );
+    let ferry = Ferry::start(&[dir.path()], &[]);
+    for n in 0..5 {
+        assert_eq!(pay(&ferry, n).await.unwrap(), 202, "{}", ferry.log());
+    }
+    wait_for(
+        "all five, some through the failover store",
+        Duration::from_secs(15),
+        || received(&backend).len() >= 5,
+    )
+    .await;
+    let mut got = received(&backend);
+    got.sort_unstable();
+    assert_eq!(got, [0, 1, 2, 3, 4]);
+    let moved = processor(&ferry, "move-back").await;
+    assert!(moved["delivered"].as_u64().unwrap() >= 1, "{moved}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sampling_processor_runs_each_message_through_its_sequence() {
+    let backend = Backend::start(|_| Reply::json(json!({})));
+    let text = format!(
+        "apiVersion: ferry.dev/v1alpha1
+kind: IntegrationAPI
+metadata:
+  name: pay
+spec:
+  context: /pay
+  resources:
+    - methods: [POST]
+      uriTemplate: /
+      inSequence:
+        - store: {{messageStore: samples}}
+        - respond: {{}}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: MessageStore
+metadata:
+  name: samples
+spec:
+  type: memory
+---
+apiVersion: ferry.dev/v1alpha1
+kind: Sequence
+metadata:
+  name: sample-out
+spec:
+  mediators:
+    - call: {{endpoint: {{http: {{uriTemplate: 'http://127.0.0.1:{}/sampled', method: post}}}}}}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: MessageProcessor
+metadata:
+  name: sampler
+spec:
+  type: sampling
+  messageStore: samples
+  sequence: sample-out
+  interval: 20
+  concurrency: 2
+",
+        backend.port()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), &text);
+    let ferry = Ferry::start(&[dir.path()], &[]);
+    for n in 0..4 {
+        assert_eq!(pay(&ferry, n).await.unwrap(), 200, "{}", ferry.log());
+    }
+    wait_for("four samples", Duration::from_secs(10), || {
+        received(&backend).len() >= 4
+    })
+    .await;
+    let mut got = received(&backend);
+    got.sort_unstable();
+    assert_eq!(got, [0, 1, 2, 3]);
+    let state = processor(&ferry, "sampler").await;
+    assert_eq!(state["type"], "sampling", "{state}");
+}

@@ -1,0 +1,99 @@
+//! Scheduled tasks, black box: an interval task with a count injecting into an API, and a
+//! once-at-start task injecting into a sequence, both reaching a real backend.
+
+// Test code: a panic here is a failed test, with its message and backtrace.
+#![allow(clippy::unwrap_used)]
+
+use std::time::{Duration, Instant};
+
+use ferry_tests::backend::Reply;
+use ferry_tests::{Backend, Ferry};
+use serde_json::json;
+
+const CONFIG: &str = "apiVersion: ferry.dev/v1alpha1
+kind: Endpoint
+metadata:
+  name: backend
+spec:
+  http:
+    uriTemplate: http://127.0.0.1:PORT/hit
+    method: post
+---
+apiVersion: ferry.dev/v1alpha1
+kind: Sequence
+metadata:
+  name: forward
+spec:
+  mediators:
+    - call: {endpoint: {key: backend}}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: IntegrationAPI
+metadata:
+  name: ticks
+spec:
+  context: /ticks
+  version: v1
+  versionType: url
+  resources:
+    - methods: [PUT]
+      uriTemplate: /in
+      inSequence:
+        - sequence: {key: forward}
+        - respond: {}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: ScheduledTask
+metadata:
+  name: every-50ms
+spec:
+  trigger: {interval: 50, count: 3}
+  message:
+    payload: '{\"from\":\"interval\"}'
+    headers: {x-task: every-50ms}
+  inject: {api: ticks, path: /in, method: PUT}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: ScheduledTask
+metadata:
+  name: at-start
+spec:
+  trigger: {once: true}
+  message:
+    payload: '<hello/>'
+    contentType: application/xml
+  inject: {sequence: forward}
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_fire_on_their_schedule_into_apis_and_sequences() {
+    let backend = Backend::start(|_| Reply::json(json!({"ok": true})));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("tasks.yaml"),
+        CONFIG.replace("PORT", &backend.port().to_string()),
+    )
+    .unwrap();
+    let _ferry = Ferry::start(&[dir.path()], &[]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while backend.requests().len() < 4 {
+        assert!(Instant::now() < deadline, "{:?}", backend.requests().len());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The count holds: no fifth request comes.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let requests = backend.requests();
+    assert_eq!(requests.len(), 4);
+    let from_api: Vec<_> = requests
+        .iter()
+        .filter(|r| r.header("x-task") == Some("every-50ms"))
+        .collect();
+    assert_eq!(from_api.len(), 3);
+    assert_eq!(from_api[0].json(), json!({"from": "interval"}));
+    let once: Vec<_> = requests
+        .iter()
+        .filter(|r| r.header("content-type") == Some("application/xml"))
+        .collect();
+    assert_eq!(once.len(), 1);
+    assert_eq!(once[0].text(), "<hello/>");
+}
