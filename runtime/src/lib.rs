@@ -12,6 +12,7 @@ pub mod mediators;
 pub mod message;
 pub mod processors;
 pub mod reload;
+pub mod schedule;
 pub mod sequence;
 pub mod stores;
 pub mod tasks;

@@ -499,3 +499,44 @@ spec:
     let state = processor(&ferry, "sampler").await;
     assert_eq!(state["type"], "sampling", "{state}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cron_processor_drains_the_store_at_each_fire_time_only() {
+    let delivered_at = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = delivered_at.clone();
+    let backend = Backend::start(move |_| {
+        seen.lock().unwrap().push(Instant::now());
+        Reply::json(json!({"settled": true}))
+    });
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &config(
+            backend.port(),
+            "  type: memory",
+            "  cronExpression: \"*/3 * * * * ?\"",
+        ),
+    );
+    let ferry = Ferry::start(&[dir.path()], &[]);
+    for n in 0..3 {
+        assert_eq!(pay(&ferry, n).await.unwrap(), 202);
+    }
+    wait_for("the first fire time", Duration::from_secs(10), || {
+        received(&backend).len() >= 3
+    })
+    .await;
+    assert_eq!(pay(&ferry, 3).await.unwrap(), 202);
+    wait_for("the next fire time", Duration::from_secs(10), || {
+        received(&backend).len() >= 4
+    })
+    .await;
+    assert_eq!(received(&backend), [0, 1, 2, 3]);
+    let times = delivered_at.lock().unwrap().clone();
+    // The first three went in one window; the fourth waited for the next fire time,
+    // three seconds after the first.
+    assert!(times[2] - times[0] < Duration::from_secs(1), "{times:?}");
+    assert!(
+        times[3] - times[0] >= Duration::from_millis(2500),
+        "{times:?}"
+    );
+}

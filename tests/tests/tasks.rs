@@ -97,3 +97,33 @@ async fn tasks_fire_on_their_schedule_into_apis_and_sequences() {
     assert_eq!(once.len(), 1);
     assert_eq!(once[0].text(), "<hello/>");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cron_task_fires_at_each_time_of_its_schedule() {
+    let backend = Backend::start(|_| Reply::json(json!({"ok": true})));
+    let dir = tempfile::tempdir().unwrap();
+    let config = CONFIG.replace("PORT", &backend.port().to_string());
+    // Keep the endpoint and the sequence, replace the tasks with one firing every second.
+    let base = config
+        .split("---\napiVersion: ferry.dev/v1alpha1\nkind: ScheduledTask")
+        .next()
+        .unwrap();
+    std::fs::write(
+        dir.path().join("tasks.yaml"),
+        format!(
+            "{base}---\napiVersion: ferry.dev/v1alpha1\nkind: ScheduledTask\nmetadata:\n  name: every-second\nspec:\n  trigger: {{cron: \"* * * * * ?\"}}\n  message:\n    payload: '{{\"from\":\"cron\"}}'\n  inject: {{sequence: forward}}\n"
+        ),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let _ferry = Ferry::start(&[dir.path()], &[]);
+    let deadline = started + Duration::from_secs(10);
+    while backend.requests().len() < 3 {
+        assert!(Instant::now() < deadline, "{:?}", backend.requests().len());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let elapsed = started.elapsed();
+    // Three fire times one second apart cannot come sooner than two seconds.
+    assert!(elapsed >= Duration::from_millis(1900), "{elapsed:?}");
+    assert_eq!(backend.requests()[0].json(), json!({"from": "cron"}));
+}

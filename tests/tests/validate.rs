@@ -123,16 +123,13 @@ fn yaml_syntax_errors_are_located() {
 }
 
 #[test]
-fn messaging_settings_this_build_cannot_honour_are_located_errors() {
+fn wrong_or_unsupported_messaging_settings_are_located_errors() {
     let dir = tempfile::tempdir().unwrap();
     broken_copy(
         dir.path(),
         "payments.yaml",
         &[
-            (
-                "  interval: 1000\n",
-                "  cronExpression: \"0 0/5 * * * ?\"\n",
-            ),
+            ("  interval: 1000\n", "  cronExpression: \"0 61 * * * ?\"\n"),
             (
                 "  name: failed-payments\nspec:\n  type: sqlite\n",
                 "  name: failed-payments\nspec:\n  type: rabbitmq\n  rabbitmq: {host: localhost}\n",
@@ -145,7 +142,9 @@ fn messaging_settings_this_build_cannot_honour_are_located_errors() {
     let all = format!("{stdout}{stderr}");
     assert!(!out.status.success(), "{all}");
     assert!(
-        all.contains("MessageProcessor/payment-processor spec.cronExpression: cron schedules are not supported"),
+        all.contains(
+            "MessageProcessor/payment-processor spec.cronExpression: invalid cron expression"
+        ),
         "{all}"
     );
     assert!(

@@ -20,6 +20,7 @@ use ferry_api::resources::message_processor::{MessageProcessorSpec, ProcessorTyp
 
 use crate::compile::CompileCx;
 use crate::endpoints::endpoint::Endpoint;
+use crate::schedule::CronSchedule;
 use crate::sequence::SeqId;
 use crate::stores::MessageStore;
 
@@ -54,6 +55,9 @@ pub struct CompiledProcessor {
     pub target: Target,
     /// Pause between polls of an empty store.
     pub interval: Duration,
+    /// With a cron schedule, the processor wakes at its fire times (instead of every
+    /// `interval`) and works until the store is empty.
+    pub cron: Option<Arc<CronSchedule>>,
     /// sampling: messages taken per poll.
     pub concurrency: u32,
     /// Pause between two attempts to deliver one message.
@@ -96,13 +100,17 @@ impl CompiledProcessor {
                 format!("message store \"{}\" is not available", spec.message_store),
             );
         }
-        if spec.cron_expression.is_some() {
-            cx.error(
-                "spec.cronExpression",
-                "cron schedules are not supported by this Ferry runtime yet; use interval",
-            );
-            ok = false;
-        }
+        let cron = match &spec.cron_expression {
+            Some(expr) => match CronSchedule::parse(expr) {
+                Ok(c) => Some(Arc::new(c)),
+                Err(e) => {
+                    cx.error("spec.cronExpression", e);
+                    ok = false;
+                    None
+                }
+            },
+            None => None,
+        };
         let seq = |cx: &mut CompileCx<'_>, field: &str, name: &Option<String>| match name {
             Some(n) => cx.sequence_id(field, n).map(Some).ok_or(()),
             None => Ok(None),
@@ -226,6 +234,7 @@ impl CompiledProcessor {
             store,
             target,
             interval: Duration::from_millis(spec.interval),
+            cron,
             concurrency: spec.concurrency,
             retry_interval: Duration::from_millis(spec.client_retry_interval),
             max_attempts: attempts(spec.max_delivery_attempts),

@@ -64,6 +64,7 @@ impl Processors {
                 compiled: compiled.clone(),
                 state,
                 stop: Stop(rx.clone()),
+                cron_window_open: false,
             };
             running.tasks.push(tokio::spawn(async move {
                 match cx.processor.target {
@@ -116,6 +117,8 @@ pub(crate) struct RunCx {
     pub compiled: Arc<Compiled>,
     pub state: Arc<ProcessorState>,
     pub stop: Stop,
+    /// With a cron schedule: a fire time came and the store is not drained yet.
+    pub cron_window_open: bool,
 }
 
 /// The stop signal of one installation.
@@ -162,6 +165,20 @@ impl RunCx {
             if !self.wait_active().await {
                 return None;
             }
+            if let Some(cron) = &p.cron
+                && !self.cron_window_open
+            {
+                let Some(wait) = cron.until_next() else {
+                    tracing::info!(processor = %p.name, cron = cron.source(), "the cron schedule has no more fire times");
+                    return None;
+                };
+                if !self.stop.sleep(wait).await {
+                    return None;
+                }
+                self.cron_window_open = true;
+                // Deactivated while waiting: check again before working.
+                continue;
+            }
             if let Ok(n) = p.store.count().await {
                 self.state.set_backlog(n);
             }
@@ -169,6 +186,11 @@ impl RunCx {
                 Ok(Some(lease)) => return Some(lease),
                 Ok(None) => {
                     failures = 0;
+                    if p.cron.is_some() {
+                        // Drained: wait for the next fire time.
+                        self.cron_window_open = false;
+                        continue;
+                    }
                     if !self.stop.sleep(p.interval).await {
                         return None;
                     }

@@ -1,7 +1,6 @@
 //! Scheduled tasks: inject a message (payload, headers, content type) into a sequence or
-//! an API resource on an interval (optionally `count` times) or once at start. A
-//! standalone `ferry run` is the one runner of its tasks; a cron trigger is refused,
-//! located, until this runtime has a cron scheduler.
+//! an API resource on an interval (optionally `count` times), on a cron schedule, or once
+//! at start. A standalone `ferry run` is the one runner of its tasks.
 //!
 //! Tasks are compiled with the configuration ([`CompiledTask`]) and started by the
 //! [`runner::Tasks`] supervisor when it is installed, stopped when it is replaced.
@@ -16,10 +15,11 @@ use ferry_api::resources::scheduled_task::ScheduledTaskSpec;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
 use crate::compile::CompileCx;
+use crate::schedule::CronSchedule;
 use crate::sequence::SeqId;
 
 /// When a task fires.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Schedule {
     /// Every `every`, the first at start, `count` times in all (no limit when `None`).
     Interval {
@@ -28,6 +28,8 @@ pub enum Schedule {
         /// How many runs in total.
         count: Option<u64>,
     },
+    /// At the times of a cron expression (UTC).
+    Cron(Arc<CronSchedule>),
     /// Once, at start.
     Once,
 }
@@ -75,27 +77,27 @@ impl CompiledTask {
             cx.error("spec.trigger", "set exactly one of interval, cron and once");
             return None;
         }
-        if t.cron.is_some() {
-            cx.error(
-                "spec.trigger.cron",
-                "cron triggers are not supported by this Ferry runtime yet; use interval",
-            );
-            return None;
-        }
         if t.count.is_some() && t.interval.is_none() {
             cx.error("spec.trigger.count", "count goes with interval");
             return None;
         }
-        let schedule = match t.interval {
-            Some(0) => {
+        let schedule = match (t.interval, &t.cron) {
+            (Some(0), _) => {
                 cx.error("spec.trigger.interval", "must be at least 1 millisecond");
                 return None;
             }
-            Some(ms) => Schedule::Interval {
+            (Some(ms), _) => Schedule::Interval {
                 every: Duration::from_millis(ms),
                 count: t.count,
             },
-            None => Schedule::Once,
+            (None, Some(expr)) => match CronSchedule::parse(expr) {
+                Ok(c) => Schedule::Cron(Arc::new(c)),
+                Err(e) => {
+                    cx.error("spec.trigger.cron", e);
+                    return None;
+                }
+            },
+            (None, None) => Schedule::Once,
         };
         let mut headers = HeaderMap::new();
         for (k, v) in &spec.message.headers {

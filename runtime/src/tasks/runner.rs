@@ -11,6 +11,7 @@ use super::{CompiledTask, Injection, Schedule};
 use crate::compile::Compiled;
 use crate::dispatch::Dispatcher;
 use crate::message::Message;
+use crate::schedule::CronSchedule;
 use crate::sequence::{self, Env};
 use crate::transports::http::body;
 
@@ -75,9 +76,13 @@ async fn run(
     dispatcher: Arc<Dispatcher>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let (every, count) = match task.schedule {
+    let (every, count) = match &task.schedule {
         Schedule::Once => (None, Some(1)),
-        Schedule::Interval { every, count } => (Some(every), count),
+        Schedule::Interval { every, count } => (Some(*every), *count),
+        Schedule::Cron(cron) => {
+            run_cron(&task, cron, &compiled, &dispatcher, stop).await;
+            return;
+        }
     };
     let mut ticker = every.map(|e| {
         let mut t = tokio::time::interval(e);
@@ -98,6 +103,31 @@ async fn run(
         }
         fire(&task, &compiled, &dispatcher).await;
         runs += 1;
+    }
+}
+
+/// Fires at each time of the cron schedule until stopped. A run that overlaps the next
+/// fire time makes that one late rather than running twice at once.
+async fn run_cron(
+    task: &CompiledTask,
+    cron: &CronSchedule,
+    compiled: &Compiled,
+    dispatcher: &Dispatcher,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let Some(wait) = cron.until_next() else {
+            tracing::info!(task = %task.name, cron = cron.source(), "the cron schedule has no more fire times");
+            return;
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+        fire(task, compiled, dispatcher).await;
     }
 }
 
