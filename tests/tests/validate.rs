@@ -121,3 +121,15 @@ fn yaml_syntax_errors_are_located() {
     assert!(stdout.contains("bad.yaml:"), "{stdout}");
     assert!(stdout.contains("invalid YAML"), "{stdout}");
 }
+
+#[test]
+fn every_benchmark_api_validates() {
+    let dir = workspace_root().join("tests/bench/apis");
+    let out = validate(&[&dir]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
