@@ -229,6 +229,7 @@ def measure(name, target, size, pid, url, script, body_file):
         "socket_errors": r["connect"] + r["read"] + r["write"] + r["timeout"],
         "peak_rss": sampler.peak,
         "cpu": sampler.cpu,
+        "load": os.getloadavg()[0],
     }
     log(
         f"  {rps:,.0f} req/s, p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms, "
@@ -407,13 +408,16 @@ def report(m, results, times, idle, nginx_version):
         "- errors: HTTP errors are responses with status >= 400 (as wrk counts them); socket "
         "errors are connect, read, write and timeout errors",
         "- RSS and CPU are of the proxy process (of the backend for `direct`), sampled from "
-        "/proc during the measured time; CPU is in % of one core",
+        "/proc during the measured time; CPU is in % of one core (below 100 % for a proxy "
+        "that is the bottleneck means something else ran on its CPU); load avg is the "
+        "machine's 1-minute load average after the scenario (the benchmark itself accounts "
+        "for about 2; more means other work shared the 2 CPUs)",
         "",
         "## Throughput and latency",
         "",
         "| scenario | via | body | req/s | vs nginx | p50 ms | vs nginx | p99 ms | vs nginx "
-        "| errors (HTTP + socket) | peak RSS MiB | vs nginx | CPU % | vs nginx |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| errors (HTTP + socket) | peak RSS MiB | vs nginx | CPU % | vs nginx | load avg |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         n = ref.get(r["size"])
@@ -424,7 +428,7 @@ def report(m, results, times, idle, nginx_version):
             f"{ratio(r['p99_ms'], n and n['p99_ms'])} | "
             f"{r['http_errors']} + {r['socket_errors']} | {mib(r['peak_rss'])} | "
             f"{ratio(r['peak_rss'], n and n['peak_rss'])} | {r['cpu'] * 100:.0f} | "
-            f"{ratio(r['cpu'], n and n['cpu'])} |"
+            f"{ratio(r['cpu'], n and n['cpu'])} | {r['load']:.2f} |"
         )
     med_start = statistics.median(times)
     med_idle = statistics.median(idle)
