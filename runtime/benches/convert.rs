@@ -5,7 +5,7 @@
 
 use std::hint::black_box;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 use ferry::message::convert::{ConversionOptions, json_to_xml, xml_to_json};
 use ferry::message::xml;
 use serde_json::{Value, json};
@@ -61,4 +61,13 @@ fn bench(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+/// `cargo test --all-targets` builds this and runs it without `--bench`: then it does
+/// nothing, so benchmarks never run as tests. `cargo bench -p ferry -- --test` runs each
+/// benchmark once as a smoke test.
+fn main() {
+    if std::env::args().any(|a| a == "--bench") {
+        benches();
+        Criterion::default().configure_from_args().final_summary();
+    }
+}

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 use ferry::admin::metrics::Metrics;
 use ferry::compile::CompileEnv;
 use ferry::dispatch::Dispatcher;
@@ -141,4 +141,13 @@ fn bench(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+/// `cargo test --all-targets` builds this and runs it without `--bench`: then it does
+/// nothing, so benchmarks never run as tests. `cargo bench -p ferry -- --test` runs each
+/// benchmark once as a smoke test.
+fn main() {
+    if std::env::args().any(|a| a == "--bench") {
+        benches();
+        Criterion::default().configure_from_args().final_summary();
+    }
+}
