@@ -40,7 +40,7 @@ services: ## Make sure the local RabbitMQ and PostgreSQL used by store tests are
 BENCH_TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 
 .PHONY: bench
-bench: bench-tools ## Load benchmark vs nginx and the bare backend, writes docs/benchmarks.md (BENCH_SECONDS=10)
+bench: bench-tools ## Load benchmark vs nginx and the bare backend, writes docs/benchmarks.md (BENCH_SECONDS=10 BENCH_ROUNDS=1)
 	$(CARGO) build --release -p ferry -p ferry-bench
 	python3 tests/bench/run.py --ferry $(BENCH_TARGET_DIR)/release/ferry \
 	  --backend $(BENCH_TARGET_DIR)/release/echo-backend --out docs/benchmarks.md

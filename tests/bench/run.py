@@ -10,7 +10,7 @@ sample, and writes everything to docs/benchmarks.md (and prints it).
 Pinning: the proxy under test (Ferry or nginx, one at a time) runs on BENCH_FERRY_CPU (0);
 wrk and the backend share BENCH_LOAD_CPU (1). Only 127.0.0.1 is ever used.
 
-Environment: BENCH_SECONDS (10), BENCH_WARMUP (3), BENCH_CONNECTIONS (100),
+Environment: BENCH_SECONDS (10), BENCH_WARMUP (3), BENCH_ROUNDS (1), BENCH_CONNECTIONS (100),
 BENCH_STARTUP_RUNS (20), BENCH_FERRY_CPU (0), BENCH_LOAD_CPU (1).
 """
 
@@ -40,6 +40,7 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 WARMUP = int(os.environ.get("BENCH_WARMUP", "3"))
+ROUNDS = max(1, int(os.environ.get("BENCH_ROUNDS", "1")))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "100"))
 STARTUP_RUNS = int(os.environ.get("BENCH_STARTUP_RUNS", "20"))
 PROXY_CPU = os.environ.get("BENCH_FERRY_CPU", "0")
@@ -210,10 +211,10 @@ def run_wrk(script, body_file, url, seconds):
     raise RuntimeError(f"wrk printed no result:\n{out}")
 
 
-def measure(name, target, size, pid, url, script, body_file):
-    log(f"{name} via {target} ({size}): warm-up {WARMUP}s, measure {SECONDS}s")
-    if WARMUP > 0:
-        run_wrk(script, body_file, url, WARMUP)
+def measure(name, target, size, pid, url, script, body_file, warmup):
+    log(f"{name} via {target} ({size}): warm-up {warmup}s, measure {SECONDS}s")
+    if warmup > 0:
+        run_wrk(script, body_file, url, warmup)
     with Sampler(pid) as sampler:
         r = run_wrk(script, body_file, url, SECONDS)
     rps = r["requests"] / (r["duration_us"] / 1e6)
@@ -237,6 +238,18 @@ def measure(name, target, size, pid, url, script, body_file):
         f"RSS {sampler.peak / 2**20:.1f} MiB, CPU {sampler.cpu * 100:.0f}%"
     )
     return result
+
+
+def combine(rounds):
+    """One scenario over its rounds: the median of each rate, latency and CPU share, the
+    largest RSS, the sum of errors."""
+    out = dict(rounds[0])
+    for key in ("rps", "p50_ms", "p99_ms", "cpu", "load"):
+        out[key] = statistics.median(r[key] for r in rounds)
+    out["peak_rss"] = max(r["peak_rss"] for r in rounds)
+    for key in ("requests", "http_errors", "socket_errors"):
+        out[key] = sum(r[key] for r in rounds)
+    return out
 
 
 def wait_for(predicate, what, timeout=20.0):
@@ -398,7 +411,9 @@ def report(m, results, times, idle, nginx_version):
         f"load average at start {m['load']}",
         f"- tools: {m['wrk']}; {nginx_version}",
         f"- load: wrk, 1 thread, {CONNECTIONS} keep-alive connections, POST with a JSON body, "
-        f"{WARMUP} s warm-up then {SECONDS} s measured per scenario",
+        f"{WARMUP} s warm-up then {SECONDS} s measured per scenario"
+        + (f", in {ROUNDS} interleaved rounds: the medians of req/s, latency and CPU, the "
+           "largest RSS, all errors" if ROUNDS > 1 else ""),
         f"- pinning: the proxy under test (Ferry or nginx, never both at once) on CPU {PROXY_CPU}; "
         f"wrk and the echo backend (one thread, `tests/bench/src/bin/echo-backend.rs`) "
         f"on CPU {LOAD_CPU}",
@@ -528,21 +543,27 @@ def main():
             if code != 200 or "xml" not in ctype or not body.startswith(b"<order"):
                 raise RuntimeError(f"json-to-xml answered {code} {ctype}: {body[:200]!r}")
 
+            runs = []
             for size in (1024, 100 * 1024):
-                b = bodies[size]
-                runs = [
+                runs += [(name, target, size, pid, url) for name, target, pid, url in [
                     ("passthrough", "direct", backend.pid, f"http://127.0.0.1:{backend_port}/echo"),
                     ("passthrough", "nginx", ngx.pid, f"http://127.0.0.1:{nginx_port}/echo"),
                     ("passthrough", "ferry", ferry.pid,
                      f"http://127.0.0.1:{ferry_port}/bench/passthrough"),
                     ("json routing", "ferry", ferry.pid,
                      f"http://127.0.0.1:{ferry_port}/bench/route"),
-                ]
+                ]]
                 if size == 1024:
-                    runs.append(("json → xml", "ferry", ferry.pid,
+                    runs.append(("json → xml", "ferry", size, ferry.pid,
                                  f"http://127.0.0.1:{ferry_port}/bench/json-to-xml"))
-                for name, target, pid, url in runs:
-                    results.append(measure(name, target, size, pid, url, script, b))
+            # Rounds interleave the scenarios, so a burst of outside load hits them alike;
+            # each scenario is warmed up in the first round only.
+            rounds = [[] for _ in runs]
+            for i in range(ROUNDS):
+                for j, (name, target, size, pid, url) in enumerate(runs):
+                    rounds[j].append(measure(name, target, size, pid, url, script,
+                                             bodies[size], WARMUP if i == 0 else 0))
+            results = [combine(r) for r in rounds]
         finally:
             for p in reversed(procs):
                 stop(p)
