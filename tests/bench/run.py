@@ -412,8 +412,8 @@ def report(m, results, times, idle, nginx_version):
         f"- tools: {m['wrk']}; {nginx_version}",
         f"- load: wrk, 1 thread, {CONNECTIONS} keep-alive connections, POST with a JSON body, "
         f"{WARMUP} s warm-up then {SECONDS} s measured per scenario"
-        + (f", in {ROUNDS} interleaved rounds: the medians of req/s, latency and CPU, the "
-           "largest RSS, all errors" if ROUNDS > 1 else ""),
+        + (f", in {ROUNDS} rounds interleaving the scenarios of one body size: the medians "
+           "of req/s, latency and CPU, the largest RSS, all errors" if ROUNDS > 1 else ""),
         f"- pinning: the proxy under test (Ferry or nginx, never both at once) on CPU {PROXY_CPU}; "
         f"wrk and the echo backend (one thread, `tests/bench/src/bin/echo-backend.rs`) "
         f"on CPU {LOAD_CPU}",
@@ -556,13 +556,16 @@ def main():
                 if size == 1024:
                     runs.append(("json → xml", "ferry", size, ferry.pid,
                                  f"http://127.0.0.1:{ferry_port}/bench/json-to-xml"))
-            # Rounds interleave the scenarios, so a burst of outside load hits them alike;
-            # each scenario is warmed up in the first round only.
+            # Rounds interleave the scenarios of one body size, so a burst of outside load
+            # hits them alike; each is warmed up in its first round only. The 1 KiB rounds
+            # all come first: a process keeps the memory the 100 KiB bodies made it take.
             rounds = [[] for _ in runs]
-            for i in range(ROUNDS):
-                for j, (name, target, size, pid, url) in enumerate(runs):
-                    rounds[j].append(measure(name, target, size, pid, url, script,
-                                             bodies[size], WARMUP if i == 0 else 0))
+            for size in (1024, 100 * 1024):
+                for i in range(ROUNDS):
+                    for j, (name, target, s, pid, url) in enumerate(runs):
+                        if s == size:
+                            rounds[j].append(measure(name, target, size, pid, url, script,
+                                                     bodies[size], WARMUP if i == 0 else 0))
             results = [combine(r) for r in rounds]
         finally:
             for p in reversed(procs):
