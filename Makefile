@@ -35,6 +35,27 @@ fmt: ## Format the code
 services: ## Make sure the local RabbitMQ and PostgreSQL used by store tests are running
 	@bash .ci/services.sh
 
+##@ Benchmarks
+
+BENCH_TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
+
+.PHONY: bench
+bench: bench-tools ## Load benchmark vs nginx and the bare backend, writes docs/benchmarks.md (BENCH_SECONDS=10 BENCH_ROUNDS=1)
+	$(CARGO) build --release -p ferry -p ferry-bench
+	python3 tests/bench/run.py --ferry $(BENCH_TARGET_DIR)/release/ferry \
+	  --backend $(BENCH_TARGET_DIR)/release/echo-backend --out docs/benchmarks.md
+
+.PHONY: bench-tools
+bench-tools: ## Install wrk and nginx from Debian when they are missing
+	@if ! command -v wrk >/dev/null || ! PATH="$$PATH:/usr/sbin" command -v nginx >/dev/null; then \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk nginx-light; \
+	fi
+
+.PHONY: bench-micro
+bench-micro: ## Criterion micro-benchmarks: expressions, JSON<->XML, mediator pipeline
+	$(CARGO) bench -p ferry
+
 ##@ Generated files
 
 .PHONY: crds

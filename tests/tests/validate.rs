@@ -152,3 +152,15 @@ fn wrong_or_unsupported_messaging_settings_are_located_errors() {
         "{all}"
     );
 }
+
+#[test]
+fn every_benchmark_api_validates() {
+    let dir = workspace_root().join("tests/bench/apis");
+    let out = validate(&[&dir]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -69,6 +69,8 @@ impl EndpointClient {
             .pool_idle_timeout(opts.pool_idle_timeout)
             .pool_max_idle_per_host(opts.max_idle_per_host)
             .http2_only(opts.http2_prior_knowledge)
+            // Pooled connections keep their read buffer: bound it as the server does.
+            .http1_max_buf_size(crate::transports::http::server::READ_BUFFER_MAX)
             .build(connector);
         Self { inner }
     }

@@ -650,20 +650,25 @@ impl Leaf {
             )
         })?;
         let (body, content_type) = if matches!(method, Method::GET | Method::HEAD) {
-            (Bytes::new(), String::new())
-        } else {
+            Ok((Bytes::new(), String::new()))
+        } else if let Target::Address {
+            message_type: Some(mt),
+            ..
+        } = &self.target
+        {
+            // The endpoint's format decides the message type: write from a copy so the
+            // message itself keeps its own.
             let mut out = msg.clone();
-            if let Target::Address {
-                message_type: Some(mt),
-                ..
-            } = &self.target
-            {
-                out.set_property(PropertyScope::Axis2, properties::MESSAGE_TYPE, (*mt).into());
-            }
-            out.body_bytes().map_err(|e| {
-                Fault::bad_request(codes::PARSE_ERROR, format!("cannot write the payload: {e}"))
-            })?
-        };
+            out.set_property(PropertyScope::Axis2, properties::MESSAGE_TYPE, (*mt).into());
+            out.body_bytes()
+        } else {
+            // No copy of the message: cloning it would deep-copy a parsed payload (100 KiB
+            // of JSON after a switch on one field) only to serialise the unchanged bytes.
+            msg.body_bytes()
+        }
+        .map_err(|e| {
+            Fault::bad_request(codes::PARSE_ERROR, format!("cannot write the payload: {e}"))
+        })?;
         let mut headers = msg.headers.clone();
         strip_hop_by_hop(&mut headers);
         headers.remove(header::CONTENT_TYPE);

@@ -27,6 +27,12 @@ use tracing::{debug, error, warn};
 
 use super::body::{self, Body};
 
+/// The most a connection's read buffer grows to (hyper's default is about 400 KiB). Each
+/// keep-alive connection keeps its buffer between requests, so with large bodies and many
+/// connections this bounds the resident memory; it also caps a request head at 64 KiB
+/// (nginx allows 32 KiB by default).
+pub const READ_BUFFER_MAX: usize = 64 * 1024;
+
 /// What answers requests. Implemented by the runtime's dispatcher and by the admin port.
 pub trait Handler: Send + Sync + 'static {
     /// Answers one request. Errors are the handler's to turn into responses; the server
@@ -93,7 +99,8 @@ pub async fn serve<H: Handler>(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(opts.header_read_timeout)
-        .keep_alive(opts.keep_alive);
+        .keep_alive(opts.keep_alive)
+        .max_buf_size(READ_BUFFER_MAX);
     builder.http2().timer(TokioTimer::new());
 
     let graceful = GracefulShutdown::new();
