@@ -540,3 +540,50 @@ async fn a_cron_processor_drains_the_store_at_each_fire_time_only() {
         "{times:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_and_forward_runs_on_postgresql_and_survives_a_restart() {
+    if std::net::TcpStream::connect("127.0.0.1:5432").is_err() {
+        eprintln!("skipped: no PostgreSQL on 127.0.0.1:5432 (make services starts it)");
+        return;
+    }
+    let table = format!("ferry_bb_{}", std::process::id());
+    let store = format!(
+        "  type: postgres\n  postgres: {{url: \"postgres://postgres@127.0.0.1:5432/test\", table: {table}}}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    // First run: the backend is down, so everything stays in the table.
+    let down = Backend::start(|_| Reply::with_status(503, "text/plain", "down"));
+    write(
+        dir.path(),
+        &config(down.port(), &store, "  maxDeliveryAttempts: -1"),
+    );
+    let ferry = Ferry::start(&[dir.path()], &[]);
+    for n in 0..5 {
+        assert_eq!(pay(&ferry, n).await.unwrap(), 202);
+    }
+    wait_for("a failed attempt", Duration::from_secs(10), || {
+        !down.requests().is_empty()
+    })
+    .await;
+    let mut ferry = ferry;
+    ferry.signal("KILL");
+    ferry.wait_exit(Duration::from_secs(5));
+    // Second run against a working backend: every message arrives, in order.
+    let up = Backend::start(|_| Reply::json(json!({"settled": true})));
+    write(
+        dir.path(),
+        &config(up.port(), &store, "  maxDeliveryAttempts: -1"),
+    );
+    let _ferry = Ferry::start(&[dir.path()], &[]);
+    wait_for("5 deliveries", Duration::from_secs(15), || {
+        received(&up).len() >= 5
+    })
+    .await;
+    assert_eq!(received(&up), [0, 1, 2, 3, 4]);
+    // Tidy up the test database; a leftover table is harmless, so a failure is ignored.
+    let _ = std::process::Command::new("psql")
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-qc"])
+        .arg(format!("DROP TABLE IF EXISTS {table}"))
+        .status();
+}

@@ -11,12 +11,13 @@ use ferry_api::bundle::{Bundle, Loaded};
 use ferry_api::diagnostic::Diagnostic;
 use ferry_api::resources::Resource;
 use ferry_api::resources::message_store::{
-    MessageStoreSpec, SqliteStore as SqliteSettings, StoreType,
+    MessageStoreSpec, PostgresStore as PostgresSpec, SqliteStore as SqliteSettings, StoreType,
 };
 
 use super::MessageStore;
 use super::failover::FailoverStore;
 use super::memory::MemoryStore;
+use super::postgres::PostgresStore;
 use super::sqlite::{self, SqliteStore};
 
 /// Opens and keeps the runtime's message stores. Cheap to clone (shared).
@@ -206,18 +207,31 @@ fn open_leaf(
             .map(|s| Arc::new(s) as Arc<dyn MessageStore>)
             .map_err(|e| loaded.error("spec.sqlite", e.message))
         }
-        // === MERGE POINT: broker and database stores ===
-        // Wire `RabbitMqStore::new(name, &spec.rabbitmq)` and
-        // `PostgresStore::new(name, &spec.postgres)` here; until then a configuration
-        // naming them is refused, located, rather than half-run.
+        // RabbitMQ is the one store type this build does not run yet: a configuration
+        // naming it is refused, located, rather than half-run.
         StoreType::Rabbitmq => Err(loaded.error(
             "spec.type",
             "rabbitmq message stores are not supported in this build yet",
         )),
-        StoreType::Postgres => Err(loaded.error(
-            "spec.type",
-            "postgres message stores are not supported in this build yet",
-        )),
+        StoreType::Postgres => {
+            let settings = spec.postgres.clone().unwrap_or_else(|| PostgresSpec {
+                url: None,
+                url_from: None,
+                password_from: None,
+                table: "ferry_messages".into(),
+                pool_size: 4,
+            });
+            if reg.data_dir.is_none() {
+                // Checking only: the settings are fine, nothing is opened.
+                return PostgresStore::check(&settings)
+                    .map(|_| Arc::new(MemoryStore::new(name, None)) as Arc<dyn MessageStore>)
+                    .map_err(|e| loaded.error("spec.postgres", e));
+            }
+            // The pool connects lazily: a database that is down does not stop Ferry.
+            PostgresStore::new(name, &settings)
+                .map(|s| Arc::new(s) as Arc<dyn MessageStore>)
+                .map_err(|e| loaded.error("spec.postgres", e))
+        }
     }
 }
 

@@ -17,6 +17,7 @@ pub mod convert;
 pub mod factory;
 pub mod failover;
 pub mod memory;
+pub mod postgres;
 pub mod sqlite;
 
 #[cfg(test)]
