@@ -587,3 +587,106 @@ async fn store_and_forward_runs_on_postgresql_and_survives_a_restart() {
         .arg(format!("DROP TABLE IF EXISTS {table}"))
         .status();
 }
+
+/// Restarts the RabbitMQ application when dropped, so a failing test never leaves the
+/// broker stopped for the tests after it.
+struct BrokerRestart;
+
+impl Drop for BrokerRestart {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("rabbitmqctl")
+            .arg("start_app")
+            .status();
+    }
+}
+
+fn rabbitmqctl(action: &str) {
+    let status = std::process::Command::new("rabbitmqctl")
+        .arg(action)
+        .status()
+        .expect("rabbitmqctl runs");
+    assert!(status.success(), "rabbitmqctl {action} failed");
+}
+
+/// Sends a stream of payments to a RabbitMQ store while the broker application is stopped
+/// and started again in the middle, and counts per message: every accepted (202) one must
+/// be delivered (0 lost); duplicates are reported. This is the only test that stops the
+/// broker, and the other RabbitMQ tests live in another test binary (cargo runs those one
+/// after another), so nothing else loses its broker meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_rabbitmq_stopped_and_started_mid_stream_loses_no_accepted_message() {
+    if std::net::TcpStream::connect("127.0.0.1:5672").is_err() {
+        eprintln!("skipped: no RabbitMQ on 127.0.0.1:5672 (make services starts it)");
+        return;
+    }
+    if std::process::Command::new("rabbitmqctl")
+        .arg("status")
+        .output()
+        .map_or(true, |o| !o.status.success())
+    {
+        eprintln!("skipped: rabbitmqctl cannot control the local broker");
+        return;
+    }
+    let backend = Backend::start(|_| Reply::json(json!({"ok": true})));
+    let queue = format!("ferry-chaos-{}", std::process::id());
+    let store = format!(
+        "  type: rabbitmq\n  rabbitmq: {{host: 127.0.0.1, queue: {queue}, connectionRetry: {{initialDelay: 200, maxDelay: 1000}}}}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &config(
+            backend.port(),
+            &store,
+            "  storeConnectionRetryInterval: 200\n  maxDeliveryAttempts: -1",
+        ),
+    );
+    let ferry = Ferry::start(&[dir.path()], &[]);
+    let _restart = BrokerRestart;
+    let mut accepted = Vec::new();
+    let mut refused = 0;
+    let total = 120u64;
+    for n in 0..total {
+        if n == total / 3 {
+            rabbitmqctl("stop_app");
+        }
+        if n == 2 * total / 3 {
+            rabbitmqctl("start_app");
+        }
+        match pay(&ferry, n).await {
+            Ok(202) => accepted.push(n),
+            _ => refused += 1,
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let want = accepted.clone();
+    wait_for("every accepted message", Duration::from_secs(60), || {
+        let got = received(&backend);
+        want.iter().all(|n| got.contains(n))
+    })
+    .await;
+    let mut counts: HashMap<u64, usize> = HashMap::new();
+    for n in received(&backend) {
+        *counts.entry(n).or_default() += 1;
+    }
+    let lost: Vec<_> = accepted
+        .iter()
+        .filter(|n| !counts.contains_key(n))
+        .collect();
+    let duplicated: Vec<_> = counts
+        .iter()
+        .filter(|(_, c)| **c > 1)
+        .map(|(n, _)| *n)
+        .collect();
+    eprintln!(
+        "chaos (rabbitmq): {} accepted, {refused} refused while the broker was down, {} delivered, {} lost, {} duplicated {:?}",
+        accepted.len(),
+        counts.len(),
+        lost.len(),
+        duplicated.len(),
+        duplicated
+    );
+    assert!(lost.is_empty(), "lost {lost:?}");
+    assert!(refused > 0, "the broker outage was not noticed");
+    drop(ferry);
+}

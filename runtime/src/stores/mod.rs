@@ -18,6 +18,7 @@ pub mod factory;
 pub mod failover;
 pub mod memory;
 pub mod postgres;
+pub mod rabbitmq;
 pub mod sqlite;
 
 #[cfg(test)]

@@ -398,7 +398,7 @@ mod tests {
         .unwrap();
         assert!(unset.contains("FERRY_TEST_UNSET_URL"), "{unset}");
         let url = PostgresStore::check(&PostgresSpec {
-            url: Some("mysql://nope".into()),
+            url: Some("postgres://127.0.0.1:notaport/db".into()),
             ..spec("t")
         })
         .err()
