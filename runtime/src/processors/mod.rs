@@ -136,7 +136,11 @@ impl CompiledProcessor {
                 }
             },
             ProcessorType::FailoverForwarding => match &spec.target_store {
-                Some(s) => cx.stores.get(s).cloned().map(Target::Store),
+                Some(s) => cx
+                    .stores
+                    .get(s)
+                    .map(|store| store.primary_only().unwrap_or_else(|| store.clone()))
+                    .map(Target::Store),
                 None => {
                     cx.error(
                         "spec.targetStore",

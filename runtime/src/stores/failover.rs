@@ -27,6 +27,10 @@ impl MessageStore for FailoverStore {
         self.primary.name()
     }
 
+    fn primary_only(&self) -> Option<Arc<dyn MessageStore>> {
+        Some(Arc::clone(&self.primary))
+    }
+
     fn store(&self, message: StoredMessage) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
             match self.primary.store(message.clone()).await {

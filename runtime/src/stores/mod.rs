@@ -25,6 +25,7 @@ pub mod sqlite;
 pub(crate) mod contract;
 
 use std::fmt;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -118,6 +119,13 @@ pub trait MessageStore: Send + Sync {
 
     /// How many messages the store holds (leased ones included), for status and metrics.
     fn count(&self) -> BoxFuture<'_, Result<u64, StoreError>>;
+
+    /// For a store with a failover store: the primary alone. A `failoverForwarding`
+    /// processor moving messages back must write to the primary only, or a message would
+    /// go round into the failover store again while the primary is still down.
+    fn primary_only(&self) -> Option<Arc<dyn MessageStore>> {
+        None
+    }
 }
 
 mod body_base64 {
