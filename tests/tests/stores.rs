@@ -690,3 +690,43 @@ async fn chaos_rabbitmq_stopped_and_started_mid_stream_loses_no_accepted_message
     assert!(refused > 0, "the broker outage was not noticed");
     drop(ferry);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_does_not_wait_past_its_timeout_for_a_slow_delivery_and_loses_nothing() {
+    let slow =
+        Backend::start(|_| Reply::json(json!({"ok": true})).delayed(Duration::from_secs(20)));
+    let dir = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let data_arg = data.path().to_str().unwrap().to_string();
+    write(dir.path(), &config(slow.port(), "  type: sqlite", ""));
+    let mut ferry = Ferry::start(
+        &[dir.path()],
+        &["--data-dir", &data_arg, "--shutdown-timeout", "1"],
+    );
+    assert_eq!(pay(&ferry, 7).await.unwrap(), 202);
+    wait_for("the delivery to start", Duration::from_secs(10), || {
+        !slow.requests().is_empty()
+    })
+    .await;
+    let asked = Instant::now();
+    ferry.signal("TERM");
+    assert_eq!(
+        ferry.wait_exit(Duration::from_secs(10)),
+        Some(0),
+        "{}",
+        ferry.log()
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        asked.elapsed()
+    );
+
+    let fast = Backend::start(|_| Reply::json(json!({"ok": true})));
+    write(dir.path(), &config(fast.port(), "  type: sqlite", ""));
+    let _ferry = Ferry::start(&[dir.path()], &["--data-dir", &data_arg]);
+    wait_for("the redelivery", Duration::from_secs(10), || {
+        received(&fast) == [7]
+    })
+    .await;
+}

@@ -175,8 +175,18 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     watch_task.abort();
     // After the listener: a message stored by a last request still gets its processor's
     // attention until here; in-flight deliveries finish, leased messages are released.
-    runners.stop().await;
-    tracing::info!("message processors stopped");
+    // Bounded like the listener: a delivery still waiting on a slow backend past the
+    // shutdown timeout is abandoned unacknowledged, so its message is delivered again
+    // after the restart (at least once) rather than holding up the exit.
+    let grace = Duration::from_secs(args.shutdown_timeout);
+    if tokio::time::timeout(grace, runners.stop()).await.is_err() {
+        tracing::warn!(
+            seconds = args.shutdown_timeout,
+            "message processors did not stop in time; their in-flight messages stay in their stores"
+        );
+    } else {
+        tracing::info!("message processors stopped");
+    }
     let _ = admin_task.await;
     Ok(ExitCode::SUCCESS)
 }
