@@ -59,12 +59,13 @@ bench-micro: ## Criterion micro-benchmarks: expressions, JSON<->XML, mediator pi
 ##@ Generated files
 
 .PHONY: crds
-crds: ## Regenerate the CRD YAML and the editor JSON schema under crds/yaml
+crds: ## Regenerate the CRD YAML and the editor JSON schema under crds/yaml, and the chart's copy
 	$(CARGO) run -q -p ferry -- crds --out crds/yaml
+	cp crds/yaml/*.ferry.dev.yaml charts/ferry/crds/
 
 .PHONY: check-generated
 check-generated: crds ## Fail when the checked-in CRDs differ from the Rust types
-	git diff --exit-code -- crds/yaml
+	git diff --exit-code -- crds/yaml charts/ferry/crds
 
 ##@ Help
 

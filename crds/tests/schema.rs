@@ -711,3 +711,24 @@ fn an_unknown_kind_is_an_error_at_kind() {
         err.inner()
     );
 }
+
+#[test]
+fn helm_chart_ships_the_same_crds_as_crds_yaml() {
+    // The chart installs CRDs from its own `crds/` folder (Helm cannot reach outside the
+    // chart), so the copy must track the generated files or `helm install` ships stale schemas.
+    let chart = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../charts/ferry/crds");
+    let mut stale = Vec::new();
+    for (name, expected) in crd::rendered_files() {
+        if !name.ends_with(".ferry.dev.yaml") {
+            continue;
+        }
+        let actual = std::fs::read_to_string(chart.join(&name)).unwrap_or_default();
+        if actual != expected {
+            stale.push(name);
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "charts/ferry/crds is out of date ({stale:?}): run `make crds`"
+    );
+}
