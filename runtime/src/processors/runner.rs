@@ -183,8 +183,16 @@ impl RunCx {
                 self.state.set_backlog(n);
             }
             match p.store.next().await {
-                Ok(Some(lease)) => return Some(lease),
+                Ok(Some(lease)) => {
+                    if failures > 0 {
+                        tracing::info!(processor = %p.name, "the message store is reachable again");
+                    }
+                    return Some(lease);
+                }
                 Ok(None) => {
+                    if failures > 0 {
+                        tracing::info!(processor = %p.name, "the message store is reachable again");
+                    }
                     failures = 0;
                     if p.cron.is_some() {
                         // Drained: wait for the next fire time.
@@ -197,7 +205,13 @@ impl RunCx {
                 }
                 Err(e) => {
                     failures += 1;
-                    tracing::warn!(processor = %p.name, error = %e, attempt = failures, "cannot read the message store");
+                    // The first failure and every tenth are warnings: a store that stays
+                    // down (no broker on a developer's machine) must not flood the log.
+                    if failures == 1 || failures.is_multiple_of(10) {
+                        tracing::warn!(processor = %p.name, error = %e, attempt = failures, "cannot read the message store");
+                    } else {
+                        tracing::debug!(processor = %p.name, error = %e, attempt = failures, "cannot read the message store");
+                    }
                     if p.max_store_attempts.is_some_and(|max| failures >= max) {
                         tracing::error!(processor = %p.name, "the message store stays unreachable; deactivating the processor");
                         self.state.set_active(false);

@@ -58,6 +58,8 @@ struct Link {
     generation: u64,
     retry_at: Option<Instant>,
     delay: Duration,
+    /// Why the last connection attempt failed, repeated while waiting to retry.
+    last_error: String,
 }
 
 struct Open {
@@ -144,7 +146,8 @@ impl RabbitMqStore {
                 return Err(StoreError::transient(
                     &self.name,
                     format!(
-                        "the broker is unreachable; reconnecting in {} ms",
+                        "the broker is unreachable ({}); reconnecting in {} ms",
+                        link.last_error,
                         (at - now).as_millis()
                     ),
                 ));
@@ -167,6 +170,7 @@ impl RabbitMqStore {
                     (link.delay * 2).min(self.max_delay)
                 };
                 link.retry_at = Some(Instant::now() + link.delay);
+                link.last_error = e.message.clone();
                 Err(e)
             }
         }
