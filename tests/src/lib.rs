@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod behavior;
+pub mod broker;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

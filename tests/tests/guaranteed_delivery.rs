@@ -5,39 +5,14 @@
 // Test code: a panic here is a failed test, with its message and backtrace.
 #![allow(clippy::unwrap_used)]
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ferry_tests::{Ferry, client, workspace_root};
+use ferry_tests::{Ferry, broker, client, workspace_root};
 use serde_json::json;
-
-/// Restarts the RabbitMQ application when dropped, so a failing test never leaves the
-/// broker stopped.
-struct BrokerRestart;
-
-impl Drop for BrokerRestart {
-    fn drop(&mut self) {
-        let _ = Command::new("rabbitmqctl").arg("start_app").status();
-    }
-}
-
-fn rabbitmqctl(action: &str) {
-    let status = Command::new("rabbitmqctl")
-        .arg(action)
-        .status()
-        .expect("rabbitmqctl runs");
-    assert!(status.success(), "rabbitmqctl {action} failed");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_order_accepted_while_the_broker_was_down_arrives_once_it_is_back() {
-    if std::net::TcpStream::connect("127.0.0.1:5672").is_err()
-        || Command::new("rabbitmqctl")
-            .arg("status")
-            .output()
-            .map_or(true, |o| !o.status.success())
-    {
-        eprintln!("skipped: no controllable RabbitMQ on 127.0.0.1:5672 (make services starts it)");
+    if !broker::controllable() {
         return;
     }
     let sample = workspace_root().join("config/samples/guaranteed-delivery");
@@ -60,8 +35,8 @@ async fn every_order_accepted_while_the_broker_was_down_arrives_once_it_is_back(
     };
     assert_eq!(send(base).await, 202, "{}", ferry.log());
 
-    let _restart = BrokerRestart;
-    rabbitmqctl("stop_app");
+    let _restart = broker::RestartOnDrop;
+    broker::rabbitmqctl("stop_app");
     for id in base + 1..base + 6 {
         assert_eq!(
             send(id).await,
@@ -71,7 +46,7 @@ async fn every_order_accepted_while_the_broker_was_down_arrives_once_it_is_back(
         );
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    rabbitmqctl("start_app");
+    broker::rabbitmqctl("start_app");
 
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {

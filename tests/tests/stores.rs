@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use ferry_tests::backend::Reply;
-use ferry_tests::{Backend, Ferry, client};
+use ferry_tests::{Backend, Ferry, broker, client};
 use serde_json::{Value, json};
 
 /// An API storing every `POST /pay` into `payments`, a processor forwarding it to the
@@ -116,6 +116,57 @@ async fn processor(ferry: &Ferry, name: &str) -> Value {
         .unwrap()
 }
 
+/// Per message id of a chaos run: which accepted ones never arrived, which arrived twice.
+struct Tally {
+    accepted: usize,
+    delivered: usize,
+    lost: Vec<u64>,
+    duplicated: Vec<u64>,
+}
+
+impl std::fmt::Display for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} accepted, {} delivered, {} lost, {} duplicated {:?}",
+            self.accepted,
+            self.delivered,
+            self.lost.len(),
+            self.duplicated.len(),
+            self.duplicated
+        )
+    }
+}
+
+/// Waits (up to `timeout`) until every accepted message reached the backend, then counts.
+async fn tally_deliveries(backend: &Backend, accepted: &[u64], timeout: Duration) -> Tally {
+    wait_for("every accepted message", timeout, || {
+        let got = received(backend);
+        accepted.iter().all(|n| got.contains(n))
+    })
+    .await;
+    let mut counts: HashMap<u64, usize> = HashMap::new();
+    for n in received(backend) {
+        *counts.entry(n).or_default() += 1;
+    }
+    let mut duplicated: Vec<u64> = counts
+        .iter()
+        .filter(|(_, c)| **c > 1)
+        .map(|(n, _)| *n)
+        .collect();
+    duplicated.sort_unstable();
+    Tally {
+        accepted: accepted.len(),
+        delivered: counts.len(),
+        lost: accepted
+            .iter()
+            .copied()
+            .filter(|n| !counts.contains_key(n))
+            .collect(),
+        duplicated,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stored_message_is_answered_at_once_and_forwarded_in_order() {
     let backend = Backend::start(|_| Reply::json(json!({"settled": true})));
@@ -210,34 +261,9 @@ async fn chaos_sigkill_mid_stream_loses_no_accepted_message() {
     assert!(!accepted.is_empty());
 
     let ferry = Ferry::start(&[dir.path()], &["--data-dir", &data_arg]);
-    let want = accepted.clone();
-    wait_for("every accepted message", Duration::from_secs(30), || {
-        let got = received(&backend);
-        want.iter().all(|n| got.contains(n))
-    })
-    .await;
-    let mut counts: HashMap<u64, usize> = HashMap::new();
-    for n in received(&backend) {
-        *counts.entry(n).or_default() += 1;
-    }
-    let lost: Vec<_> = accepted
-        .iter()
-        .filter(|n| !counts.contains_key(n))
-        .collect();
-    let duplicated: Vec<_> = counts
-        .iter()
-        .filter(|(_, c)| **c > 1)
-        .map(|(n, _)| *n)
-        .collect();
-    eprintln!(
-        "chaos: {} accepted, {} delivered, {} lost, {} duplicated {:?}",
-        accepted.len(),
-        counts.len(),
-        lost.len(),
-        duplicated.len(),
-        duplicated
-    );
-    assert!(lost.is_empty(), "lost {lost:?}");
+    let tally = tally_deliveries(&backend, &accepted, Duration::from_secs(30)).await;
+    eprintln!("chaos: {tally}");
+    assert!(tally.lost.is_empty(), "lost {:?}", tally.lost);
     drop(ferry);
 }
 
@@ -588,26 +614,6 @@ async fn store_and_forward_runs_on_postgresql_and_survives_a_restart() {
         .status();
 }
 
-/// Restarts the RabbitMQ application when dropped, so a failing test never leaves the
-/// broker stopped for the tests after it.
-struct BrokerRestart;
-
-impl Drop for BrokerRestart {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("rabbitmqctl")
-            .arg("start_app")
-            .status();
-    }
-}
-
-fn rabbitmqctl(action: &str) {
-    let status = std::process::Command::new("rabbitmqctl")
-        .arg(action)
-        .status()
-        .expect("rabbitmqctl runs");
-    assert!(status.success(), "rabbitmqctl {action} failed");
-}
-
 /// Sends a stream of payments to a RabbitMQ store while the broker application is stopped
 /// and started again in the middle, and counts per message: every accepted (202) one must
 /// be delivered (0 lost); duplicates are reported. This is the only test that stops the
@@ -615,16 +621,7 @@ fn rabbitmqctl(action: &str) {
 /// after another), so nothing else loses its broker meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_rabbitmq_stopped_and_started_mid_stream_loses_no_accepted_message() {
-    if std::net::TcpStream::connect("127.0.0.1:5672").is_err() {
-        eprintln!("skipped: no RabbitMQ on 127.0.0.1:5672 (make services starts it)");
-        return;
-    }
-    if std::process::Command::new("rabbitmqctl")
-        .arg("status")
-        .output()
-        .map_or(true, |o| !o.status.success())
-    {
-        eprintln!("skipped: rabbitmqctl cannot control the local broker");
+    if !broker::controllable() {
         return;
     }
     let backend = Backend::start(|_| Reply::json(json!({"ok": true})));
@@ -642,16 +639,16 @@ async fn chaos_rabbitmq_stopped_and_started_mid_stream_loses_no_accepted_message
         ),
     );
     let ferry = Ferry::start(&[dir.path()], &[]);
-    let _restart = BrokerRestart;
+    let _restart = broker::RestartOnDrop;
     let mut accepted = Vec::new();
     let mut refused = 0;
     let total = 120u64;
     for n in 0..total {
         if n == total / 3 {
-            rabbitmqctl("stop_app");
+            broker::rabbitmqctl("stop_app");
         }
         if n == 2 * total / 3 {
-            rabbitmqctl("start_app");
+            broker::rabbitmqctl("start_app");
         }
         match pay(&ferry, n).await {
             Ok(202) => accepted.push(n),
@@ -659,34 +656,9 @@ async fn chaos_rabbitmq_stopped_and_started_mid_stream_loses_no_accepted_message
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let want = accepted.clone();
-    wait_for("every accepted message", Duration::from_secs(60), || {
-        let got = received(&backend);
-        want.iter().all(|n| got.contains(n))
-    })
-    .await;
-    let mut counts: HashMap<u64, usize> = HashMap::new();
-    for n in received(&backend) {
-        *counts.entry(n).or_default() += 1;
-    }
-    let lost: Vec<_> = accepted
-        .iter()
-        .filter(|n| !counts.contains_key(n))
-        .collect();
-    let duplicated: Vec<_> = counts
-        .iter()
-        .filter(|(_, c)| **c > 1)
-        .map(|(n, _)| *n)
-        .collect();
-    eprintln!(
-        "chaos (rabbitmq): {} accepted, {refused} refused while the broker was down, {} delivered, {} lost, {} duplicated {:?}",
-        accepted.len(),
-        counts.len(),
-        lost.len(),
-        duplicated.len(),
-        duplicated
-    );
-    assert!(lost.is_empty(), "lost {lost:?}");
+    let tally = tally_deliveries(&backend, &accepted, Duration::from_secs(60)).await;
+    eprintln!("chaos (rabbitmq): {refused} refused while the broker was down; {tally}");
+    assert!(tally.lost.is_empty(), "lost {:?}", tally.lost);
     assert!(refused > 0, "the broker outage was not noticed");
     drop(ferry);
 }

@@ -19,14 +19,7 @@ fn every_bundled_sample_validates() {
 
 #[test]
 fn every_behaviour_file_validates() {
-    let dir = workspace_root().join("tests/behavior");
-    let out = validate(&[&dir]);
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_validates("tests/behavior");
 }
 
 /// Copies the healthcare sample and applies text replacements to one of its files.
@@ -155,8 +148,12 @@ fn wrong_or_unsupported_messaging_settings_are_located_errors() {
 
 #[test]
 fn every_benchmark_api_validates() {
-    let dir = workspace_root().join("tests/bench/apis");
-    let out = validate(&[&dir]);
+    assert_validates("tests/bench/apis");
+}
+
+/// `ferry validate` accepts the folder `path` (relative to the workspace).
+fn assert_validates(path: &str) {
+    let out = validate(&[&workspace_root().join(path)]);
     assert!(
         out.status.success(),
         "{}{}",

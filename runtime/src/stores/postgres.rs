@@ -37,6 +37,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct PostgresStore {
     name: String,
     table: String,
+    sql: Statements,
     pool: PgPool,
     owner: String,
     ready: OnceCell<()>,
@@ -54,6 +55,7 @@ impl PostgresStore {
         Ok(Self {
             name: name.to_string(),
             table: spec.table.clone(),
+            sql: Statements::for_table(&spec.table),
             pool,
             owner: owner_id(),
             ready: OnceCell::new(),
@@ -155,6 +157,48 @@ fn owner_id() -> String {
     )
 }
 
+impl PostgresStore {
+    /// Runs `sql` (ack or release) on a row this instance holds; a row it no longer holds
+    /// is left alone.
+    async fn settle(&self, sql: &str, token: u64) -> Result<(), StoreError> {
+        let seq = i64::try_from(token).unwrap_or(i64::MAX);
+        sqlx::query(sql)
+            .bind(seq)
+            .bind(&self.owner)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+}
+
+/// The statements of one table, written once when the store is made.
+struct Statements {
+    insert: String,
+    lease: String,
+    ack: String,
+    release: String,
+    count: String,
+}
+
+impl Statements {
+    fn for_table(t: &str) -> Self {
+        Self {
+            insert: format!("INSERT INTO {t} (store, message) VALUES ($1, $2)"),
+            lease: format!(
+                "UPDATE {t} SET leased_by = $2, deliveries = deliveries + 1
+                 WHERE seq = (
+                     SELECT seq FROM {t} WHERE store = $1 AND leased_by IS NULL
+                     ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
+                 RETURNING seq, message, deliveries - 1"
+            ),
+            ack: format!("DELETE FROM {t} WHERE seq = $1 AND leased_by = $2"),
+            release: format!("UPDATE {t} SET leased_by = NULL WHERE seq = $1 AND leased_by = $2"),
+            count: format!("SELECT count(*) FROM {t} WHERE store = $1"),
+        }
+    }
+}
+
 impl MessageStore for PostgresStore {
     fn name(&self) -> &str {
         &self.name
@@ -165,15 +209,12 @@ impl MessageStore for PostgresStore {
             self.ensure().await?;
             let json =
                 serde_json::to_value(&message).map_err(|e| StoreError::permanent(&self.name, e))?;
-            sqlx::query(&format!(
-                "INSERT INTO {} (store, message) VALUES ($1, $2)",
-                self.table
-            ))
-            .bind(&self.name)
-            .bind(json)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.error(e))?;
+            sqlx::query(&self.sql.insert)
+                .bind(&self.name)
+                .bind(json)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| self.error(e))?;
             Ok(())
         })
     }
@@ -181,19 +222,12 @@ impl MessageStore for PostgresStore {
     fn next(&self) -> BoxFuture<'_, Result<Option<Lease>, StoreError>> {
         Box::pin(async move {
             self.ensure().await?;
-            let t = &self.table;
-            let row: Option<(i64, serde_json::Value, i32)> = sqlx::query_as(&format!(
-                "UPDATE {t} SET leased_by = $2, deliveries = deliveries + 1
-                 WHERE seq = (
-                     SELECT seq FROM {t} WHERE store = $1 AND leased_by IS NULL
-                     ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
-                 RETURNING seq, message, deliveries - 1"
-            ))
-            .bind(&self.name)
-            .bind(&self.owner)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.error(e))?;
+            let row: Option<(i64, serde_json::Value, i32)> = sqlx::query_as(&self.sql.lease)
+                .bind(&self.name)
+                .bind(&self.owner)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| self.error(e))?;
             let Some((seq, json, previous)) = row else {
                 return Ok(None);
             };
@@ -212,48 +246,21 @@ impl MessageStore for PostgresStore {
     }
 
     fn ack(&self, lease: &Lease) -> BoxFuture<'_, Result<(), StoreError>> {
-        let seq = i64::try_from(lease.token).unwrap_or(i64::MAX);
-        Box::pin(async move {
-            sqlx::query(&format!(
-                "DELETE FROM {} WHERE seq = $1 AND leased_by = $2",
-                self.table
-            ))
-            .bind(seq)
-            .bind(&self.owner)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.error(e))?;
-            Ok(())
-        })
+        Box::pin(self.settle(&self.sql.ack, lease.token))
     }
 
     fn release(&self, lease: &Lease) -> BoxFuture<'_, Result<(), StoreError>> {
-        let seq = i64::try_from(lease.token).unwrap_or(i64::MAX);
-        Box::pin(async move {
-            sqlx::query(&format!(
-                "UPDATE {} SET leased_by = NULL WHERE seq = $1 AND leased_by = $2",
-                self.table
-            ))
-            .bind(seq)
-            .bind(&self.owner)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.error(e))?;
-            Ok(())
-        })
+        Box::pin(self.settle(&self.sql.release, lease.token))
     }
 
     fn count(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
         Box::pin(async move {
             self.ensure().await?;
-            let (n,): (i64,) = sqlx::query_as(&format!(
-                "SELECT count(*) FROM {} WHERE store = $1",
-                self.table
-            ))
-            .bind(&self.name)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| self.error(e))?;
+            let (n,): (i64,) = sqlx::query_as(&self.sql.count)
+                .bind(&self.name)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| self.error(e))?;
             Ok(u64::try_from(n).unwrap_or(0))
         })
     }
