@@ -12,6 +12,7 @@ pub mod expr;
 pub mod mediator;
 pub mod resources;
 pub mod validate;
+pub mod yaml_writer;
 
 /// The API group of every Ferry resource.
 pub const GROUP: &str = "ferry.dev";

@@ -1,0 +1,216 @@
+//! Admission: which artifacts of a group go into its bundle. Each artifact is read and
+//! validated by the same code as `ferry validate` and `ferry run`; one that fails is left
+//! out with its located message (for its `Accepted` condition), and the rest of the group
+//! keeps running. Leaving one out can break another that refers to it, so validation
+//! repeats until what remains is consistent: the runtime never receives a bundle it would
+//! refuse.
+
+use std::collections::BTreeMap;
+
+use ferry_api::bundle::{Bundle, Loaded, Origin};
+use ferry_api::resources::{IntegrationRuntimeSpec, Resource, RuntimeMode};
+
+use crate::group::{Artifact, Group};
+
+/// Condition messages are capped by the API server (32 KiB); ours stay readable.
+const MAX_MESSAGE: usize = 2000;
+
+/// The outcome of admitting one group.
+#[derive(Debug)]
+pub struct Admission<'g> {
+    /// The group's runtime settings (its IntegrationRuntime's, completed from the
+    /// operator's defaults, or the defaults), or why its IntegrationRuntime was refused:
+    /// then nothing of the group is changed, so a broken runtime never replaces a working
+    /// one.
+    pub spec: Result<IntegrationRuntimeSpec, String>,
+    /// Artifacts that go into the bundle, in bundle order.
+    pub accepted: Vec<&'g Artifact>,
+    /// Why each refused artifact was refused, by `Kind/name`.
+    pub rejected: BTreeMap<String, String>,
+}
+
+impl Admission<'_> {
+    /// Why the artifact was refused; `None` when it was accepted.
+    pub fn rejection(&self, artifact: &Artifact) -> Option<&str> {
+        if artifact.kind == "IntegrationRuntime" {
+            return self.spec.as_ref().err().map(String::as_str);
+        }
+        self.rejected.get(&artifact.id()).map(String::as_str)
+    }
+}
+
+/// Validates a group's objects against each other.
+pub fn admit<'g>(group: &'g Group, defaults: &IntegrationRuntimeSpec) -> Admission<'g> {
+    let spec = match &group.runtime {
+        None => Ok(defaults.clone()),
+        Some(runtime) => runtime_spec(runtime, defaults),
+    };
+    let mut rejected: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let group_problem = check_group_name(&group.key.name);
+    let mut candidates: Vec<(&Artifact, Resource)> = Vec::new();
+    for artifact in &group.artifacts {
+        if let Some(problem) = &group_problem {
+            rejected.entry(artifact.id()).or_default().push(problem.clone());
+            continue;
+        }
+        match Resource::from_value(artifact.kind, artifact.document.clone()) {
+            Ok(resource) => candidates.push((artifact, resource)),
+            Err(e) => rejected
+                .entry(artifact.id())
+                .or_default()
+                .push(format!("{}: {}", e.path(), e.inner())),
+        }
+    }
+    loop {
+        let bundle = Bundle {
+            resources: candidates
+                .iter()
+                .map(|(artifact, resource)| Loaded {
+                    resource: resource.clone(),
+                    origin: Origin::synthetic(&artifact.id()),
+                })
+                .collect(),
+            unreadable: Vec::new(),
+        };
+        let mut refused_now = Vec::new();
+        for d in ferry_api::validate::validate(&bundle) {
+            if !d.is_error() {
+                continue;
+            }
+            let id = d.resource.clone().unwrap_or_default();
+            let mut message = d.without_location();
+            let names_refused = rejected.keys().any(|id| {
+                id.split_once('/')
+                    .is_some_and(|(_, name)| message.contains(&format!("\"{name}\" is not defined")))
+            });
+            if names_refused {
+                message.push_str(" (it exists but was not accepted: see its status)");
+            }
+            rejected.entry(id.clone()).or_default().push(message);
+            refused_now.push(id);
+        }
+        if refused_now.is_empty() {
+            break;
+        }
+        candidates.retain(|(artifact, _)| !refused_now.contains(&artifact.id()));
+    }
+    Admission {
+        spec,
+        accepted: candidates.into_iter().map(|(artifact, _)| artifact).collect(),
+        rejected: rejected
+            .into_iter()
+            .map(|(id, messages)| (id, cap(messages.join("; "))))
+            .collect(),
+    }
+}
+
+/// The IntegrationRuntime's settings with the operator's defaults for what it leaves out.
+fn runtime_spec(
+    runtime: &Artifact,
+    defaults: &IntegrationRuntimeSpec,
+) -> Result<IntegrationRuntimeSpec, String> {
+    let resource = Resource::from_value(runtime.kind, runtime.document.clone())
+        .map_err(|e| cap(format!("{}: {}", e.path(), e.inner())))?;
+    let Resource::IntegrationRuntime(runtime) = resource else {
+        return Err("not an IntegrationRuntime".into());
+    };
+    let mut spec = runtime.spec;
+    let problems = check_runtime(&spec);
+    if !problems.is_empty() {
+        return Err(cap(problems.join("; ")));
+    }
+    if spec.image.is_none() {
+        spec.image.clone_from(&defaults.image);
+    }
+    if spec.image_pull_policy.is_none() {
+        spec.image_pull_policy = defaults.image_pull_policy;
+    }
+    if spec.resources.is_none() {
+        spec.resources.clone_from(&defaults.resources);
+    }
+    if spec.image_pull_secrets.is_empty() {
+        spec.image_pull_secrets.clone_from(&defaults.image_pull_secrets);
+    }
+    Ok(spec)
+}
+
+/// What the CRD schema cannot say about a runtime's settings.
+pub fn check_runtime(spec: &IntegrationRuntimeSpec) -> Vec<String> {
+    let mut problems = Vec::new();
+    if spec.mode == RuntimeMode::Sidecar {
+        problems.push(
+            "spec.mode: sidecar mode is not rendered by this operator yet; use deployment".into(),
+        );
+    }
+    if spec.replicas < 0 {
+        problems.push(format!("spec.replicas: {} is negative", spec.replicas));
+    }
+    if spec.http_port == 0 || spec.admin_port == 0 {
+        problems.push("spec.httpPort, spec.adminPort: ports must not be 0".into());
+    }
+    if spec.http_port == spec.admin_port {
+        problems.push(format!(
+            "spec.adminPort: {} is also the httpPort; the two need different ports",
+            spec.admin_port
+        ));
+    }
+    if let Some(a) = spec.autoscaling.as_ref().filter(|a| a.enabled) {
+        if a.min_replicas < 1 {
+            problems.push("spec.autoscaling.minReplicas: must be at least 1".into());
+        }
+        if a.max_replicas < a.min_replicas {
+            problems.push(format!(
+                "spec.autoscaling.maxReplicas: {} is below minReplicas {}",
+                a.max_replicas, a.min_replicas
+            ));
+        }
+        for (field, target) in [
+            ("targetCPUUtilizationPercentage", a.target_cpu_utilization_percentage),
+            (
+                "targetMemoryUtilizationPercentage",
+                a.target_memory_utilization_percentage,
+            ),
+        ] {
+            if target.is_some_and(|t| t < 1) {
+                problems.push(format!("spec.autoscaling.{field}: must be at least 1"));
+            }
+        }
+    }
+    if let Some(pdb) = &spec.pod_disruption_budget
+        && pdb.min_available.is_some() == pdb.max_unavailable.is_some()
+    {
+        problems.push(
+            "spec.podDisruptionBudget: set exactly one of minAvailable and maxUnavailable".into(),
+        );
+    }
+    problems
+}
+
+/// The group's objects are named `ferry-<group>`; a Service name must be a DNS label.
+fn check_group_name(name: &str) -> Option<String> {
+    let ok = name.len() <= 57
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.ends_with('-');
+    (!ok).then(|| {
+        format!(
+            "spec.runtime: group name \"{name}\" cannot name a Service (ferry-{name}): use at most 57 lower-case letters, digits and '-'"
+        )
+    })
+}
+
+fn cap(mut message: String) -> String {
+    if message.len() > MAX_MESSAGE {
+        let mut cut = MAX_MESSAGE;
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        message.truncate(cut);
+        message.push_str(" ...");
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests;

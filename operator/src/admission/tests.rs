@@ -1,0 +1,104 @@
+use super::*;
+use crate::config::OperatorConfig;
+use crate::testing::group;
+
+const GOOD: &str = r#"
+apiVersion: ferry.dev/v1alpha1
+kind: Endpoint
+metadata: {name: backend}
+spec:
+  http: {uriTemplate: "http://127.0.0.1:9000/api", method: get}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: IntegrationAPI
+metadata: {name: api}
+spec:
+  context: /api
+  resources:
+    - methods: [GET]
+      uriTemplate: /x
+      inSequence:
+        - call: {endpoint: {key: backend}}
+        - respond: {}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: Sequence
+metadata: {name: lonely}
+spec:
+  mediators:
+    - log: {message: hi}
+"#;
+
+fn defaults() -> IntegrationRuntimeSpec {
+    OperatorConfig::default().defaults
+}
+
+#[test]
+fn a_valid_group_is_accepted_whole_with_the_default_runtime() {
+    let g = group(GOOD, "default");
+    let a = admit(&g, &defaults());
+    assert!(a.rejected.is_empty(), "{:?}", a.rejected);
+    assert_eq!(a.accepted.len(), 3);
+    assert_eq!(a.spec.as_ref().unwrap(), &defaults());
+}
+
+#[test]
+fn a_broken_artifact_is_refused_with_its_field_path_and_the_rest_stays() {
+    let yaml = format!(
+        "{GOOD}---\napiVersion: ferry.dev/v1alpha1\nkind: Sequence\nmetadata: {{name: broken}}\nspec:\n  mediators:\n    - lgo: {{message: typo}}\n"
+    );
+    let g = group(&yaml, "default");
+    let a = admit(&g, &defaults());
+    let message = a.rejected.get("Sequence/broken").expect("refused");
+    assert!(message.starts_with("spec.mediators[0]"), "{message}");
+    assert_eq!(a.accepted.len(), 3, "the others are untouched");
+    let broken = g.artifacts.iter().find(|x| x.name == "broken").unwrap();
+    assert_eq!(a.rejection(broken), Some(message.as_str()));
+}
+
+#[test]
+fn refusing_an_artifact_refuses_what_refers_to_it() {
+    let yaml = GOOD.replace("method: get", "method: fly");
+    let g = group(&yaml, "default");
+    let a = admit(&g, &defaults());
+    assert!(a.rejected.contains_key("Endpoint/backend"), "{:?}", a.rejected);
+    let api = a.rejected.get("IntegrationAPI/api").expect("the API that calls it goes too");
+    assert!(api.contains("backend"), "{api}");
+    assert!(api.contains("it exists but was not accepted"), "{api}");
+    let ids: Vec<String> = a.accepted.iter().map(|x| x.id()).collect();
+    assert_eq!(ids, ["Sequence/lonely"]);
+}
+
+#[test]
+fn the_runtime_fills_image_and_resources_from_the_defaults() {
+    let yaml = "apiVersion: ferry.dev/v1alpha1\nkind: IntegrationRuntime\nmetadata: {name: default}\nspec:\n  replicas: 3\n";
+    let g = group(yaml, "default");
+    let mut d = defaults();
+    d.image = Some("registry.local/ferry:9".into());
+    let a = admit(&g, &d);
+    let spec = a.spec.unwrap();
+    assert_eq!(spec.replicas, 3);
+    assert_eq!(spec.image.as_deref(), Some("registry.local/ferry:9"));
+}
+
+#[test]
+fn a_runtime_the_operator_cannot_render_is_refused_with_every_reason() {
+    let yaml = "apiVersion: ferry.dev/v1alpha1\nkind: IntegrationRuntime\nmetadata: {name: default}\nspec:\n  mode: sidecar\n  adminPort: 8290\n  autoscaling: {minReplicas: 3, maxReplicas: 2}\n  podDisruptionBudget: {}\n";
+    let g = group(yaml, "default");
+    let a = admit(&g, &defaults());
+    let why = a.spec.clone().unwrap_err();
+    for part in ["spec.mode", "spec.adminPort", "spec.autoscaling.maxReplicas", "spec.podDisruptionBudget"] {
+        assert!(why.contains(part), "{part} in {why}");
+    }
+    let runtime = g.runtime.as_ref().unwrap();
+    assert_eq!(a.rejection(runtime), Some(why.as_str()));
+}
+
+#[test]
+fn a_group_name_that_cannot_name_a_service_refuses_its_artifacts() {
+    let yaml = "apiVersion: ferry.dev/v1alpha1\nkind: Sequence\nmetadata: {name: s}\nspec:\n  runtime: a.b\n  mediators: []\n";
+    let g = group(yaml, "a.b");
+    let a = admit(&g, &defaults());
+    assert!(a.rejected["Sequence/s"].contains("cannot name a Service"));
+    assert!(a.accepted.is_empty());
+}

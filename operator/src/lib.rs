@@ -1,0 +1,17 @@
+//! `ferry-operator`: reconciles ferry.dev resources, one runtime group at a time, into the
+//! Kubernetes objects that run them, and reports on every resource whether it was accepted
+//! and is running.
+//!
+//! The pipeline of one reconcile: collect the group's objects ([`group`]) → admit them
+//! with the validator `ferry validate` uses ([`admission`]) → render the objects, purely
+//! ([`render`]) → server-side apply them → write status ([`status`]). [`controller`] runs
+//! it on watch events; [`reconcile`] is one pass.
+
+pub mod admission;
+pub mod config;
+pub mod group;
+pub mod render;
+pub mod status;
+
+#[cfg(test)]
+pub(crate) mod testing;

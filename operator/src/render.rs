@@ -1,0 +1,459 @@
+//! Rendering: a group's admitted artifacts and runtime settings to the Kubernetes objects
+//! that run them. Pure — no API calls, no clock — so every object is checked by golden
+//! tests, and reconciling the same input twice writes the same bytes.
+
+use std::collections::BTreeMap;
+
+use ferry_api::resources::{IntegrationRuntimeSpec, SecretKeyRef};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::group::{Artifact, GroupKey};
+
+/// The field manager of every object the operator applies.
+pub const MANAGER: &str = "ferry-operator";
+/// Label naming the group an object belongs to.
+pub const GROUP_LABEL: &str = "ferry.dev/runtime";
+/// Label marking objects this operator made (the child watch selects on it).
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+/// Pod-template annotation carrying the bundle hash, so a changed bundle rolls the pods.
+pub const CONFIG_HASH_ANNOTATION: &str = "ferry.dev/config-hash";
+/// Where the bundle is mounted in the runtime container.
+pub const BUNDLE_DIR: &str = "/etc/ferry/bundle";
+/// The runtime's writable data directory (embedded stores).
+pub const DATA_DIR: &str = "/var/lib/ferry";
+/// A ConfigMap holds at most 1 MiB.
+pub const MAX_BUNDLE_BYTES: usize = 1024 * 1024;
+/// The non-root user of the runtime image.
+const RUNTIME_UID: i64 = 65532;
+
+/// Everything a group runs on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    /// Hash of the bundle's content (16 hex digits).
+    pub config_hash: String,
+    /// The bundle.
+    pub config_map: ConfigMap,
+    /// The pods' identity.
+    pub service_account: ServiceAccount,
+    /// What the pods may do: hold the group's Lease so one replica runs tasks and
+    /// processors.
+    pub role: Role,
+    /// Grants the role to the service account.
+    pub role_binding: RoleBinding,
+    /// The runtime pods.
+    pub deployment: Deployment,
+    /// The HTTP and admin ports.
+    pub service: Service,
+    /// Present when autoscaling is enabled.
+    pub hpa: Option<HorizontalPodAutoscaler>,
+    /// Present when a disruption budget is set.
+    pub pdb: Option<PodDisruptionBudget>,
+}
+
+/// Who owns the rendered objects: deleting the owners deletes them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Owner {
+    /// `Kind` of the owner.
+    pub kind: String,
+    /// Its name.
+    pub name: String,
+    /// Its uid.
+    pub uid: String,
+    /// True for the IntegrationRuntime, which controls its group.
+    pub controller: bool,
+}
+
+impl Owner {
+    /// The owners of a group's objects: its IntegrationRuntime when it has one; otherwise
+    /// every artifact, so the objects go when the last artifact of the group goes.
+    pub fn for_group<'a>(
+        runtime: Option<&'a Artifact>,
+        artifacts: impl IntoIterator<Item = &'a Artifact>,
+    ) -> Vec<Owner> {
+        let owner = |a: &Artifact, controller: bool| {
+            a.uid.as_ref().map(|uid| Owner {
+                kind: a.kind.to_string(),
+                name: a.name.clone(),
+                uid: uid.clone(),
+                controller,
+            })
+        };
+        match runtime {
+            Some(runtime) => owner(runtime, true).into_iter().collect(),
+            None => artifacts.into_iter().filter_map(|a| owner(a, false)).collect(),
+        }
+    }
+}
+
+/// Names of a group's objects.
+pub fn object_name(group: &str) -> String {
+    format!("ferry-{group}")
+}
+
+/// Name of a group's bundle ConfigMap.
+pub fn bundle_name(group: &str) -> String {
+    format!("ferry-{group}-bundle")
+}
+
+/// The labels on every object of a group (and the pods' selector: the first two).
+pub fn labels(group: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("app.kubernetes.io/name".to_string(), "ferry".to_string()),
+        (GROUP_LABEL.to_string(), group.to_string()),
+        ("app.kubernetes.io/component".to_string(), "runtime".to_string()),
+        (MANAGED_BY_LABEL.to_string(), MANAGER.to_string()),
+    ])
+}
+
+/// The pods' selector.
+pub fn selector(group: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("app.kubernetes.io/name".to_string(), "ferry".to_string()),
+        (GROUP_LABEL.to_string(), group.to_string()),
+    ])
+}
+
+/// The selector as `kubectl get -l` takes it (the scale subresource reports it).
+pub fn selector_string(group: &str) -> String {
+    selector(group)
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The bundle: one key per artifact (`<kind>-<name>.yaml`), in key order, and its hash.
+pub fn bundle(artifacts: &[&Artifact]) -> (BTreeMap<String, String>, String) {
+    let mut data = BTreeMap::new();
+    for artifact in artifacts {
+        let mut text = format!("# {} (rendered by ferry-operator)\n", artifact.id());
+        ferry_api::yaml_writer::document(&mut text, &artifact.document);
+        data.insert(
+            format!("{}-{}.yaml", artifact.kind.to_ascii_lowercase(), artifact.name),
+            text,
+        );
+    }
+    let mut hasher = Sha256::new();
+    for (key, value) in &data {
+        hasher.update(key.as_bytes());
+        hasher.update([0]);
+        hasher.update(value.as_bytes());
+        hasher.update([0]);
+    }
+    let hash: String = hasher.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    (data, hash)
+}
+
+/// Every Secret key the artifacts refer to (`secretKeyRef: {name, key}` anywhere in a
+/// spec), sorted and without repeats: each becomes an environment variable of the pods.
+pub fn secret_refs(artifacts: &[&Artifact]) -> Vec<SecretKeyRef> {
+    fn walk(value: &Value, out: &mut Vec<SecretKeyRef>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(r) = map.get("secretKeyRef") {
+                    let text = |f: &str| r.get(f).and_then(Value::as_str).map(str::to_string);
+                    if let (Some(name), Some(key)) = (text("name"), text("key")) {
+                        out.push(SecretKeyRef { name, key });
+                    }
+                }
+                map.values().for_each(|v| walk(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for artifact in artifacts {
+        walk(&artifact.document["spec"], &mut out);
+    }
+    out.sort_by(|a, b| (&a.name, &a.key).cmp(&(&b.name, &b.key)));
+    out.dedup();
+    out
+}
+
+/// Why a group cannot be rendered.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RenderError {
+    /// The bundle does not fit in a ConfigMap.
+    #[error("the group's bundle is {0} bytes; a ConfigMap holds at most 1 MiB: split the group")]
+    TooLarge(usize),
+    /// A rendered object did not convert to its Kubernetes type (a bug, reported).
+    #[error("rendering {0} failed: {1}")]
+    Object(&'static str, String),
+}
+
+/// Renders a group.
+pub fn render(
+    key: &GroupKey,
+    spec: &IntegrationRuntimeSpec,
+    artifacts: &[&Artifact],
+    owners: &[Owner],
+) -> Result<Rendered, RenderError> {
+    let (data, config_hash) = bundle(artifacts);
+    let size: usize = data.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if size > MAX_BUNDLE_BYTES {
+        return Err(RenderError::TooLarge(size));
+    }
+    let group = key.name.as_str();
+    let name = object_name(group);
+    let meta = |name: &str| {
+        json!({
+            "name": name,
+            "namespace": key.namespace,
+            "labels": labels(group),
+            "ownerReferences": owners.iter().map(|o| json!({
+                "apiVersion": ferry_api::API_VERSION,
+                "kind": o.kind,
+                "name": o.name,
+                "uid": o.uid,
+                "controller": o.controller,
+                "blockOwnerDeletion": o.controller,
+            })).collect::<Vec<_>>(),
+        })
+    };
+    let config_map = json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": meta(&bundle_name(group)),
+        "data": data,
+    });
+    let service_account = json!({
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": meta(&name),
+    });
+    let role = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": meta(&name),
+        "rules": [{
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "verbs": ["get", "create", "update", "patch"],
+        }],
+    });
+    let role_binding = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": meta(&name),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": key.namespace}],
+    });
+    let deployment = deployment(key, spec, artifacts, &config_hash, meta(&name));
+    let mut service_meta = meta(&name);
+    if !spec.service.annotations.is_empty() {
+        service_meta["annotations"] = json!(spec.service.annotations);
+    }
+    let service = json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": service_meta,
+        "spec": {
+            "type": spec.service.type_,
+            "selector": selector(group),
+            "ports": [
+                {"name": "http", "port": spec.http_port, "targetPort": "http", "protocol": "TCP"},
+                {"name": "admin", "port": spec.admin_port, "targetPort": "admin", "protocol": "TCP"},
+            ],
+        },
+    });
+    let hpa = spec.autoscaling.as_ref().filter(|a| a.enabled).map(|a| {
+        let utilization = |resource: &str, percent: i32| {
+            json!({"type": "Resource", "resource": {"name": resource,
+                "target": {"type": "Utilization", "averageUtilization": percent}}})
+        };
+        let mut metrics = Vec::new();
+        let cpu = match (
+            a.target_cpu_utilization_percentage,
+            a.target_memory_utilization_percentage,
+        ) {
+            (None, None) => Some(75),
+            (cpu, _) => cpu,
+        };
+        if let Some(cpu) = cpu {
+            metrics.push(utilization("cpu", cpu));
+        }
+        if let Some(memory) = a.target_memory_utilization_percentage {
+            metrics.push(utilization("memory", memory));
+        }
+        json!({
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": meta(&name),
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                "minReplicas": a.min_replicas,
+                "maxReplicas": a.max_replicas,
+                "metrics": metrics,
+            },
+        })
+    });
+    let pdb = spec.pod_disruption_budget.as_ref().map(|p| {
+        let mut spec = json!({"selector": {"matchLabels": selector(group)}});
+        if let Some(min) = &p.min_available {
+            spec["minAvailable"] = json!(min);
+        }
+        if let Some(max) = &p.max_unavailable {
+            spec["maxUnavailable"] = json!(max);
+        }
+        json!({
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": meta(&name),
+            "spec": spec,
+        })
+    });
+    Ok(Rendered {
+        config_hash,
+        config_map: typed("ConfigMap", config_map)?,
+        service_account: typed("ServiceAccount", service_account)?,
+        role: typed("Role", role)?,
+        role_binding: typed("RoleBinding", role_binding)?,
+        deployment: typed("Deployment", deployment)?,
+        service: typed("Service", service)?,
+        hpa: hpa.map(|h| typed("HorizontalPodAutoscaler", h)).transpose()?,
+        pdb: pdb.map(|p| typed("PodDisruptionBudget", p)).transpose()?,
+    })
+}
+
+fn deployment(
+    key: &GroupKey,
+    spec: &IntegrationRuntimeSpec,
+    artifacts: &[&Artifact],
+    config_hash: &str,
+    metadata: Value,
+) -> Value {
+    let group = key.name.as_str();
+    let name = object_name(group);
+    let mut pod_labels = spec.pod_labels.clone();
+    pod_labels.extend(labels(group));
+    let mut pod_annotations = spec.pod_annotations.clone();
+    pod_annotations.insert(CONFIG_HASH_ANNOTATION.into(), config_hash.into());
+
+    // Ours first; a variable the IntegrationRuntime sets itself replaces ours.
+    let field_ref = |path: &str| json!({"fieldRef": {"fieldPath": path}});
+    let mut env: Vec<Value> = vec![
+        json!({"name": "FERRY_HTTP_PORT", "value": spec.http_port.to_string()}),
+        json!({"name": "FERRY_ADMIN_PORT", "value": spec.admin_port.to_string()}),
+        json!({"name": "FERRY_LOG", "value": spec.log_level}),
+        json!({"name": "FERRY_LOG_FORMAT", "value": "json"}),
+        json!({"name": "FERRY_MAX_BODY_BYTES", "value": spec.max_request_body_bytes.to_string()}),
+        json!({"name": "FERRY_DATA_DIR", "value": DATA_DIR}),
+        json!({"name": "FERRY_LEASE_NAME", "value": name}),
+        json!({"name": "POD_NAMESPACE", "valueFrom": field_ref("metadata.namespace")}),
+        json!({"name": "POD_NAME", "valueFrom": field_ref("metadata.name")}),
+    ];
+    for secret in secret_refs(artifacts) {
+        let source = ferry_api::resources::SecretSource {
+            secret_key_ref: Some(secret.clone()),
+            env: None,
+        };
+        if let Some(var) = source.env_var() {
+            env.push(json!({"name": var, "valueFrom": {"secretKeyRef": {
+                "name": secret.name, "key": secret.key}}}));
+        }
+    }
+    let own: Vec<&str> = spec.env.iter().map(|e| e.name.as_str()).collect();
+    env.retain(|e| !own.contains(&e["name"].as_str().unwrap_or_default()));
+    env.extend(spec.env.iter().map(|e| json!(e)));
+
+    let probe = |path: &str, period: i32| {
+        json!({"httpGet": {"path": path, "port": "admin"}, "periodSeconds": period,
+            "timeoutSeconds": 2, "failureThreshold": 3})
+    };
+    let mut container = json!({
+        "name": "ferry",
+        "image": spec.image,
+        "args": ["run", BUNDLE_DIR, "--no-watch"],
+        "env": env,
+        "ports": [
+            {"name": "http", "containerPort": spec.http_port, "protocol": "TCP"},
+            {"name": "admin", "containerPort": spec.admin_port, "protocol": "TCP"},
+        ],
+        "readinessProbe": probe("/readyz", 5),
+        "livenessProbe": probe("/livez", 10),
+        "securityContext": {
+            "allowPrivilegeEscalation": false,
+            "readOnlyRootFilesystem": true,
+            "runAsNonRoot": true,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": [
+            {"name": "bundle", "mountPath": BUNDLE_DIR, "readOnly": true},
+            {"name": "data", "mountPath": DATA_DIR},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+    });
+    if let Some(policy) = spec.image_pull_policy {
+        container["imagePullPolicy"] = json!(policy);
+    }
+    if let Some(resources) = &spec.resources {
+        container["resources"] = json!(resources);
+    }
+    if !spec.env_from.is_empty() {
+        container["envFrom"] = json!(spec.env_from);
+    }
+    let mut pod = json!({
+        "serviceAccountName": name,
+        // The runtime stops within its 30 s shutdown timeout; the rest is margin.
+        "terminationGracePeriodSeconds": 40,
+        "securityContext": {
+            "runAsNonRoot": true,
+            "runAsUser": RUNTIME_UID,
+            "runAsGroup": RUNTIME_UID,
+            "fsGroup": RUNTIME_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": [
+            {"name": "bundle", "configMap": {"name": bundle_name(group)}},
+            {"name": "data", "emptyDir": {}},
+            {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}},
+        ],
+    });
+    if !spec.image_pull_secrets.is_empty() {
+        pod["imagePullSecrets"] = json!(spec.image_pull_secrets);
+    }
+    if !spec.node_selector.is_empty() {
+        pod["nodeSelector"] = json!(spec.node_selector);
+    }
+    if !spec.tolerations.is_empty() {
+        pod["tolerations"] = json!(spec.tolerations);
+    }
+    if let Some(affinity) = &spec.affinity {
+        pod["affinity"] = json!(affinity);
+    }
+    let mut deployment_spec = json!({
+        "selector": {"matchLabels": selector(group)},
+        "template": {
+            "metadata": {"labels": pod_labels, "annotations": pod_annotations},
+            "spec": pod,
+        },
+    });
+    // With autoscaling on, the HPA owns the replica count: applying one would fight it.
+    if !spec.autoscaling.as_ref().is_some_and(|a| a.enabled) {
+        deployment_spec["replicas"] = json!(spec.replicas);
+    }
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata,
+        "spec": deployment_spec,
+    })
+}
+
+fn typed<T: serde::de::DeserializeOwned>(what: &'static str, value: Value) -> Result<T, RenderError> {
+    serde_json::from_value(value).map_err(|e| RenderError::Object(what, e.to_string()))
+}
+
+#[cfg(test)]
+mod tests;

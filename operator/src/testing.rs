@@ -1,0 +1,63 @@
+//! Test fixtures: groups from inline YAML, as the watch would deliver them.
+
+use std::collections::BTreeMap;
+
+use kube::api::DynamicObject;
+use serde_json::{Value, json};
+
+use crate::group::{Artifact, Group, GroupKey, collect};
+
+/// Objects from multi-document YAML, placed in namespace `ns` with a uid and generation 1
+/// unless the document sets them.
+pub fn objects(yaml: &str) -> Vec<DynamicObject> {
+    let docs = ferry_api::bundle::yaml::parse_documents(yaml).expect("test YAML parses");
+    docs.into_iter()
+        .map(|doc| {
+            let mut value = doc.value;
+            let name = value["metadata"]["name"].as_str().unwrap_or("x").to_string();
+            let kind = value["kind"].as_str().unwrap_or("X").to_string();
+            let meta = value["metadata"].as_object_mut().expect("metadata");
+            meta.entry("namespace").or_insert(json!("ns"));
+            meta.entry("uid").or_insert(json!(format!("uid-{kind}-{name}")));
+            meta.entry("generation").or_insert(json!(1));
+            serde_json::from_value(value).expect("a Kubernetes object")
+        })
+        .collect()
+}
+
+/// All groups of the objects in the YAML.
+pub fn groups(yaml: &str) -> BTreeMap<GroupKey, Group> {
+    collect(objects(yaml).iter().filter_map(Artifact::from_object))
+}
+
+/// The one group `ns/<name>` of the objects in the YAML.
+pub fn group(yaml: &str, name: &str) -> Group {
+    groups(yaml)
+        .remove(&GroupKey::new("ns", name))
+        .unwrap_or_else(|| Group::empty(GroupKey::new("ns", name)))
+}
+
+/// A value's YAML text, for golden files.
+pub fn to_yaml(value: &impl serde::Serialize) -> String {
+    let mut out = String::new();
+    ferry_api::yaml_writer::document(&mut out, &serde_json::to_value(value).unwrap_or(Value::Null));
+    out
+}
+
+/// Compares `actual` with the golden file `operator/tests/golden/<name>.yaml`; with
+/// `UPDATE_GOLDEN=1` in the environment, rewrites the file instead.
+pub fn golden(name: &str, actual: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(format!("{name}.yaml"));
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).expect("golden file written");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        expected == actual,
+        "{} differs from the rendering (rerun with UPDATE_GOLDEN=1 to accept):\n{actual}",
+        path.display()
+    );
+}
