@@ -50,15 +50,19 @@ pub fn admit<'g>(group: &'g Group, defaults: &IntegrationRuntimeSpec) -> Admissi
     let mut candidates: Vec<(&Artifact, Resource)> = Vec::new();
     for artifact in &group.artifacts {
         if let Some(problem) = &group_problem {
-            rejected.entry(artifact.id()).or_default().push(problem.clone());
+            rejected
+                .entry(artifact.id())
+                .or_default()
+                .push(problem.clone());
             continue;
         }
         match Resource::from_value(artifact.kind, artifact.document.clone()) {
             Ok(resource) => candidates.push((artifact, resource)),
-            Err(e) => rejected
-                .entry(artifact.id())
-                .or_default()
-                .push(format!("{}: {}", e.path(), e.inner())),
+            Err(e) => rejected.entry(artifact.id()).or_default().push(format!(
+                "{}: {}",
+                e.path(),
+                e.inner()
+            )),
         }
     }
     loop {
@@ -80,8 +84,9 @@ pub fn admit<'g>(group: &'g Group, defaults: &IntegrationRuntimeSpec) -> Admissi
             let id = d.resource.clone().unwrap_or_default();
             let mut message = d.without_location();
             let names_refused = rejected.keys().any(|id| {
-                id.split_once('/')
-                    .is_some_and(|(_, name)| message.contains(&format!("\"{name}\" is not defined")))
+                id.split_once('/').is_some_and(|(_, name)| {
+                    message.contains(&format!("\"{name}\" is not defined"))
+                })
             });
             if names_refused {
                 message.push_str(" (it exists but was not accepted: see its status)");
@@ -96,7 +101,10 @@ pub fn admit<'g>(group: &'g Group, defaults: &IntegrationRuntimeSpec) -> Admissi
     }
     Admission {
         spec,
-        accepted: candidates.into_iter().map(|(artifact, _)| artifact).collect(),
+        accepted: candidates
+            .into_iter()
+            .map(|(artifact, _)| artifact)
+            .collect(),
         rejected: rejected
             .into_iter()
             .map(|(id, messages)| (id, cap(messages.join("; "))))
@@ -129,7 +137,8 @@ fn runtime_spec(
         spec.resources.clone_from(&defaults.resources);
     }
     if spec.image_pull_secrets.is_empty() {
-        spec.image_pull_secrets.clone_from(&defaults.image_pull_secrets);
+        spec.image_pull_secrets
+            .clone_from(&defaults.image_pull_secrets);
     }
     Ok(spec)
 }
@@ -165,7 +174,10 @@ pub fn check_runtime(spec: &IntegrationRuntimeSpec) -> Vec<String> {
             ));
         }
         for (field, target) in [
-            ("targetCPUUtilizationPercentage", a.target_cpu_utilization_percentage),
+            (
+                "targetCPUUtilizationPercentage",
+                a.target_cpu_utilization_percentage,
+            ),
             (
                 "targetMemoryUtilizationPercentage",
                 a.target_memory_utilization_percentage,

@@ -9,7 +9,8 @@ use serde::Deserialize;
 
 /// The image a group runs when neither its IntegrationRuntime nor the configuration names
 /// one: the runtime image of the same release as this operator.
-pub const DEFAULT_RUNTIME_IMAGE: &str = concat!("ghcr.io/ferry-dev/ferry:", env!("CARGO_PKG_VERSION"));
+pub const DEFAULT_RUNTIME_IMAGE: &str =
+    concat!("ghcr.io/ferry-dev/ferry:", env!("CARGO_PKG_VERSION"));
 
 /// The configuration file.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -48,9 +49,8 @@ impl OperatorConfig {
 
     /// Parses the configuration from YAML text, naming the line and field of an error.
     pub fn parse(text: &str) -> anyhow::Result<Self> {
-        let docs = ferry_api::bundle::yaml::parse_documents(text).map_err(|e| {
-            anyhow::anyhow!("line {}: invalid YAML: {}", e.line, e.message)
-        })?;
+        let docs = ferry_api::bundle::yaml::parse_documents(text)
+            .map_err(|e| anyhow::anyhow!("line {}: invalid YAML: {}", e.line, e.message))?;
         let Some(doc) = docs.into_iter().next() else {
             return Ok(Self::default());
         };
@@ -77,7 +77,10 @@ mod tests {
         assert_eq!(config, OperatorConfig::default());
         assert_eq!(config.defaults.replicas, 1);
         assert_eq!(config.defaults.http_port, 8290);
-        assert_eq!(config.defaults.image.as_deref(), Some(DEFAULT_RUNTIME_IMAGE));
+        assert_eq!(
+            config.defaults.image.as_deref(),
+            Some(DEFAULT_RUNTIME_IMAGE)
+        );
     }
 
     #[test]
@@ -86,7 +89,10 @@ mod tests {
             "defaults:\n  image: registry.local/ferry:1\n  replicas: 3\n  resources:\n    limits: {memory: 64Mi}\n",
         )
         .unwrap();
-        assert_eq!(config.defaults.image.as_deref(), Some("registry.local/ferry:1"));
+        assert_eq!(
+            config.defaults.image.as_deref(),
+            Some("registry.local/ferry:1")
+        );
         assert_eq!(config.defaults.replicas, 3);
         assert!(config.defaults.resources.is_some());
     }

@@ -169,16 +169,24 @@ mod tests {
     #[test]
     fn artifacts_join_the_group_their_spec_names_and_runtimes_their_own() {
         let objects = [
-            object(json!({"apiVersion": "ferry.dev/v1alpha1", "kind": "Sequence",
+            object(
+                json!({"apiVersion": "ferry.dev/v1alpha1", "kind": "Sequence",
                 "metadata": {"name": "s", "namespace": "ns", "uid": "u1", "generation": 2},
-                "spec": {"mediators": []}})),
-            object(json!({"apiVersion": "ferry.dev/v1alpha1", "kind": "Endpoint",
+                "spec": {"mediators": []}}),
+            ),
+            object(
+                json!({"apiVersion": "ferry.dev/v1alpha1", "kind": "Endpoint",
                 "metadata": {"name": "e", "namespace": "ns"},
-                "spec": {"runtime": "payments", "http": {"uri": "http://x"}}})),
-            object(json!({"apiVersion": "ferry.dev/v1alpha1", "kind": "IntegrationRuntime",
-                "metadata": {"name": "payments", "namespace": "ns"}, "spec": {}})),
-            object(json!({"apiVersion": "ferry.dev/v1alpha1", "kind": "IntegrationAPI",
-                "metadata": {"name": "a", "namespace": "ns"}, "spec": {"context": "/a"}})),
+                "spec": {"runtime": "payments", "http": {"uri": "http://x"}}}),
+            ),
+            object(
+                json!({"apiVersion": "ferry.dev/v1alpha1", "kind": "IntegrationRuntime",
+                "metadata": {"name": "payments", "namespace": "ns"}, "spec": {}}),
+            ),
+            object(
+                json!({"apiVersion": "ferry.dev/v1alpha1", "kind": "IntegrationAPI",
+                "metadata": {"name": "a", "namespace": "ns"}, "spec": {"context": "/a"}}),
+            ),
         ];
         let groups = collect(objects.iter().filter_map(Artifact::from_object));
         let default = &groups[&GroupKey::new("ns", "default")];
@@ -192,13 +200,17 @@ mod tests {
                 "metadata": {"name": "s"}, "spec": {"mediators": []}})
         );
         let payments = &groups[&GroupKey::new("ns", "payments")];
-        assert_eq!(payments.runtime.as_ref().map(Artifact::id).as_deref(), Some("IntegrationRuntime/payments"));
+        assert_eq!(
+            payments.runtime.as_ref().map(Artifact::id).as_deref(),
+            Some("IntegrationRuntime/payments")
+        );
         assert_eq!(payments.artifacts.len(), 1);
     }
 
     #[test]
     fn objects_of_other_kinds_are_not_artifacts() {
-        let cm = object(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}));
+        let cm =
+            object(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}));
         assert!(Artifact::from_object(&cm).is_none());
     }
 }

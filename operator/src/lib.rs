@@ -10,6 +10,7 @@
 pub mod admission;
 pub mod config;
 pub mod group;
+pub mod reconcile;
 pub mod render;
 pub mod status;
 

@@ -86,7 +86,10 @@ impl Owner {
         };
         match runtime {
             Some(runtime) => owner(runtime, true).into_iter().collect(),
-            None => artifacts.into_iter().filter_map(|a| owner(a, false)).collect(),
+            None => artifacts
+                .into_iter()
+                .filter_map(|a| owner(a, false))
+                .collect(),
         }
     }
 }
@@ -106,7 +109,10 @@ pub fn labels(group: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("app.kubernetes.io/name".to_string(), "ferry".to_string()),
         (GROUP_LABEL.to_string(), group.to_string()),
-        ("app.kubernetes.io/component".to_string(), "runtime".to_string()),
+        (
+            "app.kubernetes.io/component".to_string(),
+            "runtime".to_string(),
+        ),
         (MANAGED_BY_LABEL.to_string(), MANAGER.to_string()),
     ])
 }
@@ -135,7 +141,11 @@ pub fn bundle(artifacts: &[&Artifact]) -> (BTreeMap<String, String>, String) {
         let mut text = format!("# {} (rendered by ferry-operator)\n", artifact.id());
         ferry_api::yaml_writer::document(&mut text, &artifact.document);
         data.insert(
-            format!("{}-{}.yaml", artifact.kind.to_ascii_lowercase(), artifact.name),
+            format!(
+                "{}-{}.yaml",
+                artifact.kind.to_ascii_lowercase(),
+                artifact.name
+            ),
             text,
         );
     }
@@ -320,7 +330,9 @@ pub fn render(
         role_binding: typed("RoleBinding", role_binding)?,
         deployment: typed("Deployment", deployment)?,
         service: typed("Service", service)?,
-        hpa: hpa.map(|h| typed("HorizontalPodAutoscaler", h)).transpose()?,
+        hpa: hpa
+            .map(|h| typed("HorizontalPodAutoscaler", h))
+            .transpose()?,
         pdb: pdb.map(|p| typed("PodDisruptionBudget", p)).transpose()?,
     })
 }
@@ -451,7 +463,10 @@ fn deployment(
     })
 }
 
-fn typed<T: serde::de::DeserializeOwned>(what: &'static str, value: Value) -> Result<T, RenderError> {
+fn typed<T: serde::de::DeserializeOwned>(
+    what: &'static str,
+    value: Value,
+) -> Result<T, RenderError> {
     serde_json::from_value(value).map_err(|e| RenderError::Object(what, e.to_string()))
 }
 

@@ -77,7 +77,14 @@ pub enum GroupState {
 }
 
 /// One status condition, as JSON (`metav1.Condition`).
-fn condition(kind: &str, ok: bool, reason: &str, message: &str, generation: Option<i64>, now: &str) -> Value {
+fn condition(
+    kind: &str,
+    ok: bool,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    now: &str,
+) -> Value {
     let mut c = json!({
         "type": kind,
         "status": if ok { "True" } else { "False" },
@@ -97,22 +104,35 @@ fn ready(state: &GroupState, group: &str, generation: Option<i64>, now: &str) ->
         GroupState::RuntimeRefused(_) => (
             false,
             "RuntimeNotAccepted",
-            format!("IntegrationRuntime/{group} is not accepted; the group's workload is left as it was"),
+            format!(
+                "IntegrationRuntime/{group} is not accepted; the group's workload is left as it was"
+            ),
         ),
         GroupState::RenderFailed(why) => (false, "RenderFailed", why.clone()),
         GroupState::Applied { workload: w, .. } => {
             if w.desired == 0 {
                 (false, "ScaledToZero", "the group runs no pods".to_string())
             } else if w.only_current() && w.ready > 0 {
-                (true, "Running", format!("{} of {} pods ready", w.ready, w.desired))
+                (
+                    true,
+                    "Running",
+                    format!("{} of {} pods ready", w.ready, w.desired),
+                )
             } else if w.ready > 0 {
                 (
                     false,
                     "Progressing",
-                    format!("rolling out: {} of {} pods run the current configuration", w.updated, w.desired),
+                    format!(
+                        "rolling out: {} of {} pods run the current configuration",
+                        w.updated, w.desired
+                    ),
                 )
             } else {
-                (false, "Unavailable", format!("0 of {} pods ready", w.desired))
+                (
+                    false,
+                    "Unavailable",
+                    format!("0 of {} pods ready", w.desired),
+                )
             }
         }
     };
@@ -168,51 +188,103 @@ pub fn runtime(runtime: &Artifact, state: &GroupState, selector: &str, now: &str
     let (accepted, progressing, degraded) = match state {
         GroupState::RuntimeRefused(why) => (
             condition("Accepted", false, "Invalid", why, generation, now),
-            condition("Progressing", false, "NotAccepted", "nothing is rolled out while the runtime is not accepted", generation, now),
+            condition(
+                "Progressing",
+                false,
+                "NotAccepted",
+                "nothing is rolled out while the runtime is not accepted",
+                generation,
+                now,
+            ),
             condition("Degraded", true, "RuntimeNotAccepted", why, generation, now),
         ),
         GroupState::RenderFailed(why) => (
-            condition("Accepted", true, "Valid", "runtime settings accepted", generation, now),
+            condition(
+                "Accepted",
+                true,
+                "Valid",
+                "runtime settings accepted",
+                generation,
+                now,
+            ),
             condition("Progressing", false, "RenderFailed", why, generation, now),
             condition("Degraded", true, "RenderFailed", why, generation, now),
         ),
-        GroupState::Applied { workload: w, config_hash, accepted, refused } => {
+        GroupState::Applied {
+            workload: w,
+            config_hash,
+            accepted,
+            refused,
+        } => {
             status["replicas"] = json!(w.replicas);
             status["readyReplicas"] = json!(w.ready);
             status["configHash"] = json!(config_hash);
             status["artifacts"] = json!(accepted);
             let progressing = if w.rolled_out() {
-                condition("Progressing", false, "RolledOut", "every pod runs the current configuration", generation, now)
+                condition(
+                    "Progressing",
+                    false,
+                    "RolledOut",
+                    "every pod runs the current configuration",
+                    generation,
+                    now,
+                )
             } else {
                 condition(
                     "Progressing",
                     true,
                     "RollingOut",
-                    &format!("{} of {} pods run the current configuration", w.updated, w.desired),
+                    &format!(
+                        "{} of {} pods run the current configuration",
+                        w.updated, w.desired
+                    ),
                     generation,
                     now,
                 )
             };
             let degraded = if refused.is_empty() {
-                condition("Degraded", false, "AllAccepted", "every artifact of the group is accepted", generation, now)
+                condition(
+                    "Degraded",
+                    false,
+                    "AllAccepted",
+                    "every artifact of the group is accepted",
+                    generation,
+                    now,
+                )
             } else {
                 condition(
                     "Degraded",
                     true,
                     "ArtifactsNotAccepted",
-                    &format!("{} artifact(s) not accepted: {}", refused.len(), refused.join(", ")),
+                    &format!(
+                        "{} artifact(s) not accepted: {}",
+                        refused.len(),
+                        refused.join(", ")
+                    ),
                     generation,
                     now,
                 )
             };
             (
-                condition("Accepted", true, "Valid", "runtime settings accepted", generation, now),
+                condition(
+                    "Accepted",
+                    true,
+                    "Valid",
+                    "runtime settings accepted",
+                    generation,
+                    now,
+                ),
                 progressing,
                 degraded,
             )
         }
     };
-    status["conditions"] = json!([accepted, ready(state, group, generation, now), progressing, degraded]);
+    status["conditions"] = json!([
+        accepted,
+        ready(state, group, generation, now),
+        progressing,
+        degraded
+    ]);
     status
 }
 

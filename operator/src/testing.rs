@@ -14,11 +14,15 @@ pub fn objects(yaml: &str) -> Vec<DynamicObject> {
     docs.into_iter()
         .map(|doc| {
             let mut value = doc.value;
-            let name = value["metadata"]["name"].as_str().unwrap_or("x").to_string();
+            let name = value["metadata"]["name"]
+                .as_str()
+                .unwrap_or("x")
+                .to_string();
             let kind = value["kind"].as_str().unwrap_or("X").to_string();
             let meta = value["metadata"].as_object_mut().expect("metadata");
             meta.entry("namespace").or_insert(json!("ns"));
-            meta.entry("uid").or_insert(json!(format!("uid-{kind}-{name}")));
+            meta.entry("uid")
+                .or_insert(json!(format!("uid-{kind}-{name}")));
             meta.entry("generation").or_insert(json!(1));
             serde_json::from_value(value).expect("a Kubernetes object")
         })
@@ -40,7 +44,10 @@ pub fn group(yaml: &str, name: &str) -> Group {
 /// A value's YAML text, for golden files.
 pub fn to_yaml(value: &impl serde::Serialize) -> String {
     let mut out = String::new();
-    ferry_api::yaml_writer::document(&mut out, &serde_json::to_value(value).unwrap_or(Value::Null));
+    ferry_api::yaml_writer::document(
+        &mut out,
+        &serde_json::to_value(value).unwrap_or(Value::Null),
+    );
     out
 }
 

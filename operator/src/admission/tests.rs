@@ -61,8 +61,15 @@ fn refusing_an_artifact_refuses_what_refers_to_it() {
     let yaml = GOOD.replace("method: get", "method: fly");
     let g = group(&yaml, "default");
     let a = admit(&g, &defaults());
-    assert!(a.rejected.contains_key("Endpoint/backend"), "{:?}", a.rejected);
-    let api = a.rejected.get("IntegrationAPI/api").expect("the API that calls it goes too");
+    assert!(
+        a.rejected.contains_key("Endpoint/backend"),
+        "{:?}",
+        a.rejected
+    );
+    let api = a
+        .rejected
+        .get("IntegrationAPI/api")
+        .expect("the API that calls it goes too");
     assert!(api.contains("backend"), "{api}");
     assert!(api.contains("it exists but was not accepted"), "{api}");
     let ids: Vec<String> = a.accepted.iter().map(|x| x.id()).collect();
@@ -87,7 +94,12 @@ fn a_runtime_the_operator_cannot_render_is_refused_with_every_reason() {
     let g = group(yaml, "default");
     let a = admit(&g, &defaults());
     let why = a.spec.clone().unwrap_err();
-    for part in ["spec.mode", "spec.adminPort", "spec.autoscaling.maxReplicas", "spec.podDisruptionBudget"] {
+    for part in [
+        "spec.mode",
+        "spec.adminPort",
+        "spec.autoscaling.maxReplicas",
+        "spec.podDisruptionBudget",
+    ] {
         assert!(why.contains(part), "{part} in {why}");
     }
     let runtime = g.runtime.as_ref().unwrap();

@@ -72,7 +72,10 @@ fn a_group_with_a_runtime_renders_every_object_golden() {
     golden("payments-service", &to_yaml(&r.service));
     golden("payments-hpa", &to_yaml(&r.hpa));
     golden("payments-pdb", &to_yaml(&r.pdb));
-    golden("payments-rbac", &to_yaml(&(&r.service_account, &r.role, &r.role_binding)));
+    golden(
+        "payments-rbac",
+        &to_yaml(&(&r.service_account, &r.role, &r.role_binding)),
+    );
 }
 
 #[test]
@@ -82,7 +85,10 @@ fn a_group_without_a_runtime_runs_on_the_defaults_owned_by_its_artifacts() {
     golden("default-deployment", &to_yaml(&r.deployment));
     let owners = r.config_map.metadata.owner_references.unwrap();
     assert_eq!(owners.len(), 1);
-    assert_eq!((owners[0].kind.as_str(), owners[0].controller), ("Sequence", Some(false)));
+    assert_eq!(
+        (owners[0].kind.as_str(), owners[0].controller),
+        ("Sequence", Some(false))
+    );
     assert!(r.hpa.is_none() && r.pdb.is_none());
     assert_eq!(r.deployment.spec.unwrap().replicas, Some(1));
 }
@@ -93,16 +99,27 @@ fn the_bundle_reads_back_as_the_same_resources() {
     let data = r.config_map.data.unwrap();
     let sources: Vec<ferry_api::bundle::Source> = data
         .iter()
-        .map(|(k, v)| ferry_api::bundle::Source { name: k.clone(), text: v.clone() })
+        .map(|(k, v)| ferry_api::bundle::Source {
+            name: k.clone(),
+            text: v.clone(),
+        })
         .collect();
     let (bundle, diagnostics) = ferry_api::bundle::load(&sources);
     assert!(diagnostics.is_empty(), "{diagnostics:?}");
     assert!(ferry_api::validate::validate(&bundle).is_empty());
     let g = group(SAMPLE, "payments");
     for artifact in &g.artifacts {
-        let loaded = bundle.resources.iter().find(|l| l.resource.name() == artifact.name).unwrap();
+        let loaded = bundle
+            .resources
+            .iter()
+            .find(|l| l.resource.name() == artifact.name)
+            .unwrap();
         assert_eq!(serde_json::to_value(&loaded.resource).unwrap()["spec"], {
-            let r = ferry_api::resources::Resource::from_value(artifact.kind, artifact.document.clone()).unwrap();
+            let r = ferry_api::resources::Resource::from_value(
+                artifact.kind,
+                artifact.document.clone(),
+            )
+            .unwrap();
             serde_json::to_value(r).unwrap()["spec"].clone()
         });
     }
@@ -116,11 +133,28 @@ fn the_hash_follows_the_content_only() {
     let changed = rendered(&SAMPLE.replace("accepted: ", "queued: "), "payments");
     assert_ne!(a.config_hash, changed.config_hash);
     let annotations = |r: &Rendered| {
-        r.deployment.spec.clone().unwrap().template.metadata.unwrap().annotations.unwrap()
+        r.deployment
+            .spec
+            .clone()
+            .unwrap()
+            .template
+            .metadata
+            .unwrap()
+            .annotations
+            .unwrap()
     };
-    assert_eq!(annotations(&changed)[CONFIG_HASH_ANNOTATION], changed.config_hash);
-    let more_replicas = rendered(&SAMPLE.replace("replicas: 2\n", "replicas: 5\n"), "payments");
-    assert_eq!(a.config_hash, more_replicas.config_hash, "runtime settings are not in the bundle");
+    assert_eq!(
+        annotations(&changed)[CONFIG_HASH_ANNOTATION],
+        changed.config_hash
+    );
+    let more_replicas = rendered(
+        &SAMPLE.replace("replicas: 2\n", "replicas: 5\n"),
+        "payments",
+    );
+    assert_eq!(
+        a.config_hash, more_replicas.config_hash,
+        "runtime settings are not in the bundle"
+    );
 }
 
 #[test]
@@ -128,9 +162,21 @@ fn secrets_become_env_vars_from_their_secret_never_values() {
     let r = rendered(SAMPLE, "payments");
     let pod = r.deployment.spec.unwrap().template.spec.unwrap();
     let env = pod.containers[0].env.clone().unwrap();
-    let var = env.iter().find(|e| e.name == "FERRY_SECRET_RABBIT_PASSWORD").expect("injected");
-    let from = var.value_from.as_ref().unwrap().secret_key_ref.as_ref().unwrap();
-    assert_eq!((from.name.as_str(), from.key.as_str()), ("rabbit", "password"));
+    let var = env
+        .iter()
+        .find(|e| e.name == "FERRY_SECRET_RABBIT_PASSWORD")
+        .expect("injected");
+    let from = var
+        .value_from
+        .as_ref()
+        .unwrap()
+        .secret_key_ref
+        .as_ref()
+        .unwrap();
+    assert_eq!(
+        (from.name.as_str(), from.key.as_str()),
+        ("rabbit", "password")
+    );
     let log: Vec<_> = env.iter().filter(|e| e.name == "FERRY_LOG").collect();
     assert_eq!(log.len(), 1, "the runtime's own env replaces ours");
     assert_eq!(log[0].value.as_deref(), Some("info,ferry=trace"));
@@ -160,7 +206,9 @@ fn autoscaling_leaves_the_replica_count_to_the_hpa() {
 #[test]
 fn an_oversized_bundle_is_refused() {
     let big = "x".repeat(MAX_BUNDLE_BYTES);
-    let yaml = format!("apiVersion: ferry.dev/v1alpha1\nkind: Sequence\nmetadata: {{name: s}}\nspec:\n  mediators: [{{log: {{message: {big}}}}}]\n");
+    let yaml = format!(
+        "apiVersion: ferry.dev/v1alpha1\nkind: Sequence\nmetadata: {{name: s}}\nspec:\n  mediators: [{{log: {{message: {big}}}}}]\n"
+    );
     let g = group(&yaml, "default");
     let a = admit(&g, &OperatorConfig::default().defaults);
     let err = render(&g.key, a.spec.as_ref().unwrap(), &a.accepted, &[]).unwrap_err();

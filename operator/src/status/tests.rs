@@ -10,7 +10,14 @@ const YAML: &str = "apiVersion: ferry.dev/v1alpha1\nkind: IntegrationAPI\nmetada
 
 fn running(ready: i32) -> GroupState {
     GroupState::Applied {
-        workload: Workload { desired: 2, replicas: 2, updated: 2, ready, available: ready, observed: true },
+        workload: Workload {
+            desired: 2,
+            replicas: 2,
+            updated: 2,
+            ready,
+            available: ready,
+            observed: true,
+        },
         config_hash: "abc".into(),
         accepted: 1,
         refused: vec![],
@@ -18,7 +25,12 @@ fn running(ready: i32) -> GroupState {
 }
 
 fn condition_of<'a>(status: &'a Value, kind: &str) -> &'a Value {
-    status["conditions"].as_array().unwrap().iter().find(|c| c["type"] == kind).unwrap()
+    status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == kind)
+        .unwrap()
 }
 
 #[test]
@@ -37,9 +49,18 @@ fn an_accepted_artifact_served_by_ready_pods_is_ready() {
 #[test]
 fn a_refused_artifact_says_why_and_is_not_ready() {
     let g = group(YAML, "default");
-    let s = artifact(&g.artifacts[0], Some("spec.context: must start with /"), &running(2), None, T0);
+    let s = artifact(
+        &g.artifacts[0],
+        Some("spec.context: must start with /"),
+        &running(2),
+        None,
+        T0,
+    );
     let accepted = condition_of(&s, "Accepted");
-    assert_eq!((accepted["status"].as_str(), accepted["reason"].as_str()), (Some("False"), Some("Invalid")));
+    assert_eq!(
+        (accepted["status"].as_str(), accepted["reason"].as_str()),
+        (Some("False"), Some("Invalid"))
+    );
     assert_eq!(accepted["message"], "spec.context: must start with /");
     assert_eq!(condition_of(&s, "Ready")["reason"], "NotAccepted");
 }
@@ -50,7 +71,14 @@ fn pods_not_ready_yet_are_reported_as_such() {
     let s = artifact(&g.artifacts[0], None, &running(0), None, T0);
     assert_eq!(condition_of(&s, "Ready")["reason"], "Unavailable");
     let rolling = GroupState::Applied {
-        workload: Workload { desired: 2, replicas: 3, updated: 1, ready: 2, available: 2, observed: true },
+        workload: Workload {
+            desired: 2,
+            replicas: 3,
+            updated: 1,
+            ready: 2,
+            available: 2,
+            observed: true,
+        },
         config_hash: "abc".into(),
         accepted: 1,
         refused: vec![],
@@ -64,22 +92,52 @@ fn the_runtime_reports_counts_hash_and_refused_artifacts() {
     let g = group(YAML, "default");
     let rt = g.runtime.as_ref().unwrap();
     let state = GroupState::Applied {
-        workload: Workload { desired: 2, replicas: 2, updated: 2, ready: 1, available: 1, observed: true },
+        workload: Workload {
+            desired: 2,
+            replicas: 2,
+            updated: 2,
+            ready: 1,
+            available: 1,
+            observed: true,
+        },
         config_hash: "abc".into(),
         accepted: 4,
         refused: vec!["Sequence/broken".into()],
     };
     let s = runtime(rt, &state, "app=ferry", T0);
-    assert_eq!((s["replicas"].as_i64(), s["readyReplicas"].as_i64()), (Some(2), Some(1)));
-    assert_eq!((s["configHash"].as_str(), s["artifacts"].as_i64()), (Some("abc"), Some(4)));
+    assert_eq!(
+        (s["replicas"].as_i64(), s["readyReplicas"].as_i64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(
+        (s["configHash"].as_str(), s["artifacts"].as_i64()),
+        (Some("abc"), Some(4))
+    );
     assert_eq!(s["selector"], "app=ferry");
-    assert_eq!(condition_of(&s, "Progressing")["status"], "True", "one pod not available yet");
+    assert_eq!(
+        condition_of(&s, "Progressing")["status"],
+        "True",
+        "one pod not available yet"
+    );
     let degraded = condition_of(&s, "Degraded");
     assert_eq!(degraded["status"], "True");
-    assert!(degraded["message"].as_str().unwrap().contains("Sequence/broken"));
-    let refused = runtime(rt, &GroupState::RuntimeRefused("spec.mode: no".into()), "app=ferry", T0);
+    assert!(
+        degraded["message"]
+            .as_str()
+            .unwrap()
+            .contains("Sequence/broken")
+    );
+    let refused = runtime(
+        rt,
+        &GroupState::RuntimeRefused("spec.mode: no".into()),
+        "app=ferry",
+        T0,
+    );
     assert_eq!(condition_of(&refused, "Accepted")["status"], "False");
-    assert!(refused.get("configHash").is_none(), "nothing applied, nothing claimed");
+    assert!(
+        refused.get("configHash").is_none(),
+        "nothing applied, nothing claimed"
+    );
 }
 
 #[test]
@@ -89,28 +147,46 @@ fn an_unchanged_status_is_not_written_again_and_transition_times_stay() {
     let first = artifact(api, None, &running(2), None, T0);
     let written = patch(&Value::Null, first.clone()).expect("first write");
     let current = written["status"].clone();
-    assert_eq!(patch(&current, artifact(api, None, &running(2), None, T1)), None);
+    assert_eq!(
+        patch(&current, artifact(api, None, &running(2), None, T1)),
+        None
+    );
 
     let refused = artifact(api, Some("bad"), &running(2), None, T1);
     let p = patch(&current, refused).expect("a change is written");
     let accepted = condition_of(&p["status"], "Accepted");
-    assert_eq!((accepted["status"].as_str(), accepted["lastTransitionTime"].as_str()), (Some("False"), Some(T1)));
+    assert_eq!(
+        (
+            accepted["status"].as_str(),
+            accepted["lastTransitionTime"].as_str()
+        ),
+        (Some("False"), Some(T1))
+    );
     let ready_then = condition_of(&current, "Ready").clone();
     let fewer = artifact(api, None, &running(1), None, T1);
     let p = patch(&current, fewer).expect("message changed");
     let ready_now = condition_of(&p["status"], "Ready");
-    assert_eq!(ready_now["lastTransitionTime"], ready_then["lastTransitionTime"], "still True: same transition");
+    assert_eq!(
+        ready_now["lastTransitionTime"], ready_then["lastTransitionTime"],
+        "still True: same transition"
+    );
     assert_eq!(ready_now["message"], "1 of 2 pods ready");
 }
 
 #[test]
 fn api_urls_name_the_group_service() {
     let g = group(YAML, "default");
-    assert_eq!(api_url(&g.artifacts[0], "ns", 8290).as_deref(), Some("http://ferry-default.ns.svc:8290/hc/1.0.0"));
+    assert_eq!(
+        api_url(&g.artifacts[0], "ns", 8290).as_deref(),
+        Some("http://ferry-default.ns.svc:8290/hc/1.0.0")
+    );
     let url = group(
         "apiVersion: ferry.dev/v1alpha1\nkind: IntegrationAPI\nmetadata: {name: a}\nspec: {context: '/v/{version}/x', version: '2', versionType: url}\n",
         "default",
     );
-    assert_eq!(api_url(&url.artifacts[0], "ns", 80).as_deref(), Some("http://ferry-default.ns.svc:80/v/2/x"));
+    assert_eq!(
+        api_url(&url.artifacts[0], "ns", 80).as_deref(),
+        Some("http://ferry-default.ns.svc:80/v/2/x")
+    );
     let _ = json!(null);
 }

@@ -1,0 +1,268 @@
+//! One reconcile of one group: admit → render → server-side apply → status. Idempotent:
+//! applying the same rendering changes nothing, and status is written only when it differs,
+//! so a group can be reconciled any number of times, after a restart, a relist or a
+//! conflict, with the same result.
+
+use std::sync::Arc;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams,
+};
+use kube::{Client, Resource};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::admission::admit;
+use crate::config::OperatorConfig;
+use crate::group::{Artifact, Group, GroupKey};
+use crate::render::{self, MANAGER, Owner, Rendered};
+use crate::status::{self, GroupState, Workload};
+
+/// What a reconcile needs.
+#[derive(Clone)]
+pub struct Context {
+    /// The API client.
+    pub client: Client,
+    /// The operator's configuration.
+    pub config: Arc<OperatorConfig>,
+}
+
+/// Why a reconcile failed; the group is retried with backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Applying a rendered object failed.
+    #[error("applying {kind} {namespace}/{name}: {source}")]
+    Apply {
+        /// Kind of the object.
+        kind: &'static str,
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+        /// The API error.
+        source: kube::Error,
+    },
+    /// Deleting an object the group no longer needs failed.
+    #[error("deleting {kind} {namespace}/{name}: {source}")]
+    Delete {
+        /// Kind of the object.
+        kind: &'static str,
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+        /// The API error.
+        source: kube::Error,
+    },
+    /// Writing a resource's status failed.
+    #[error("writing the status of {id} in {namespace}: {source}")]
+    Status {
+        /// `Kind/name`.
+        id: String,
+        /// Its namespace.
+        namespace: String,
+        /// The API error.
+        source: kube::Error,
+    },
+}
+
+impl Error {
+    /// The metrics label: what failed, and `conflict` for a 409 (someone else wrote first).
+    pub fn category(&self) -> &'static str {
+        let (Error::Apply { source, .. }
+        | Error::Delete { source, .. }
+        | Error::Status { source, .. }) = self;
+        if let kube::Error::Api(status) = source
+            && status.is_conflict()
+        {
+            return "conflict";
+        }
+        match self {
+            Error::Apply { .. } => "apply",
+            Error::Delete { .. } => "delete",
+            Error::Status { .. } => "status",
+        }
+    }
+}
+
+/// What a reconcile did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The group has no objects left: what it made was deleted.
+    Removed,
+    /// The group was reconciled to this state.
+    Reconciled(GroupState),
+}
+
+/// Reconciles one group. `now` stamps condition transitions (RFC 3339).
+pub async fn reconcile(ctx: &Context, group: &Group, now: &str) -> Result<Outcome, Error> {
+    if group.is_empty() {
+        remove(&ctx.client, &group.key).await?;
+        return Ok(Outcome::Removed);
+    }
+    let admission = admit(group, &ctx.config.defaults);
+    let state = match &admission.spec {
+        Err(why) => GroupState::RuntimeRefused(why.clone()),
+        Ok(spec) => {
+            let owners = Owner::for_group(group.runtime.as_ref(), group.artifacts.iter());
+            match render::render(&group.key, spec, &admission.accepted, &owners) {
+                Err(e) => GroupState::RenderFailed(e.to_string()),
+                Ok(rendered) => {
+                    let workload = apply(&ctx.client, &group.key, &rendered).await?;
+                    GroupState::Applied {
+                        workload,
+                        config_hash: rendered.config_hash,
+                        accepted: admission.accepted.len(),
+                        refused: admission.rejected.keys().cloned().collect(),
+                    }
+                }
+            }
+        }
+    };
+    let http_port = admission
+        .spec
+        .as_ref()
+        .map_or(ctx.config.defaults.http_port, |s| s.http_port);
+    for artifact in &group.artifacts {
+        let url = status::api_url(artifact, &group.key.namespace, http_port);
+        let desired = status::artifact(artifact, admission.rejection(artifact), &state, url, now);
+        write_status(&ctx.client, artifact, desired).await?;
+    }
+    if let Some(runtime) = &group.runtime {
+        let desired = status::runtime(
+            runtime,
+            &state,
+            &render::selector_string(&group.key.name),
+            now,
+        );
+        write_status(&ctx.client, runtime, desired).await?;
+    }
+    Ok(Outcome::Reconciled(state))
+}
+
+/// Applies a rendering, children before the Deployment that mounts and runs as them; returns
+/// the Deployment's rollout as the API server reports it.
+async fn apply(client: &Client, key: &GroupKey, r: &Rendered) -> Result<Workload, Error> {
+    apply_one(client, key, &r.config_map).await?;
+    apply_one(client, key, &r.service_account).await?;
+    apply_one(client, key, &r.role).await?;
+    apply_one(client, key, &r.role_binding).await?;
+    apply_one(client, key, &r.service).await?;
+    let deployment = apply_one(client, key, &r.deployment).await?;
+    let name = render::object_name(&key.name);
+    match &r.hpa {
+        Some(hpa) => drop(apply_one(client, key, hpa).await?),
+        None => delete::<HorizontalPodAutoscaler>(client, key, &name).await?,
+    }
+    match &r.pdb {
+        Some(pdb) => drop(apply_one(client, key, pdb).await?),
+        None => delete::<PodDisruptionBudget>(client, key, &name).await?,
+    }
+    Ok(Workload::from_deployment(&deployment))
+}
+
+async fn apply_one<K>(client: &Client, key: &GroupKey, object: &K) -> Result<K, Error>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + k8s_openapi::Resource
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + std::fmt::Debug,
+{
+    let name = object.meta().name.clone().unwrap_or_default();
+    let api: Api<K> = Api::namespaced(client.clone(), &key.namespace);
+    api.patch(
+        &name,
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(object),
+    )
+    .await
+    .map_err(|source| Error::Apply {
+        kind: <K as k8s_openapi::Resource>::KIND,
+        namespace: key.namespace.clone(),
+        name,
+        source,
+    })
+}
+
+async fn delete<K>(client: &Client, key: &GroupKey, name: &str) -> Result<(), Error>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + k8s_openapi::Resource
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), &key.namespace);
+    match api.delete(name, &DeleteParams::background()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.is_not_found() => Ok(()),
+        Err(source) => Err(Error::Delete {
+            kind: <K as k8s_openapi::Resource>::KIND,
+            namespace: key.namespace.clone(),
+            name: name.to_string(),
+            source,
+        }),
+    }
+}
+
+/// Deletes what a group made. Owner references let Kubernetes' garbage collector do the
+/// same; deleting here makes it immediate and does not depend on it.
+async fn remove(client: &Client, key: &GroupKey) -> Result<(), Error> {
+    let name = render::object_name(&key.name);
+    delete::<Deployment>(client, key, &name).await?;
+    delete::<HorizontalPodAutoscaler>(client, key, &name).await?;
+    delete::<PodDisruptionBudget>(client, key, &name).await?;
+    delete::<Service>(client, key, &name).await?;
+    delete::<RoleBinding>(client, key, &name).await?;
+    delete::<Role>(client, key, &name).await?;
+    delete::<ServiceAccount>(client, key, &name).await?;
+    delete::<ConfigMap>(client, key, &render::bundle_name(&key.name)).await
+}
+
+/// The API resource of a ferry.dev kind.
+pub fn api_resource(kind: &str) -> ApiResource {
+    let gvk = GroupVersionKind::gvk(ferry_api::GROUP, ferry_api::VERSION, kind);
+    ApiResource::from_gvk_with_plural(&gvk, &format!("{}s", kind.to_ascii_lowercase()))
+}
+
+async fn write_status(
+    client: &Client,
+    artifact: &Artifact,
+    desired: serde_json::Value,
+) -> Result<(), Error> {
+    let Some(patch) = status::patch(&artifact.status, desired) else {
+        return Ok(());
+    };
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &artifact.namespace,
+        &api_resource(artifact.kind),
+    );
+    match api
+        .patch_status(
+            &artifact.name,
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        // Deleted since the snapshot: its group is reconciled again on the delete event.
+        Err(kube::Error::Api(status)) if status.is_not_found() => Ok(()),
+        Err(source) => Err(Error::Status {
+            id: artifact.id(),
+            namespace: artifact.namespace.clone(),
+            source,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests;

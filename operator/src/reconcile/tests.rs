@@ -1,0 +1,433 @@
+//! Reconcile against a mocked API server (tower-test): every request the operator sends is
+//! recorded and answered like the API server would, so a test reads as the conversation.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use http::{Request, Response};
+use kube::client::Body;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::testing::group;
+
+/// One request as the fake API server saw it.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    path: String,
+    query: String,
+    body: Value,
+}
+
+impl Seen {
+    fn line(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+}
+
+#[derive(Default)]
+struct State {
+    objects: HashMap<String, Value>,
+    seen: Vec<Seen>,
+    /// (method, path suffix, status code) answered instead of the normal response.
+    failures: Vec<(String, String, u16)>,
+    ready_replicas: i32,
+}
+
+type Fake = Arc<Mutex<State>>;
+
+fn client() -> (Client, Fake) {
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let state: Fake = Arc::default();
+    let server = state.clone();
+    tokio::spawn(async move {
+        while let Some((request, send)) = handle.next_request().await {
+            let (parts, body) = request.into_parts();
+            let bytes = body.collect_bytes().await.unwrap_or_default();
+            let seen = Seen {
+                method: parts.method.to_string(),
+                path: parts.uri.path().to_string(),
+                query: parts.uri.query().unwrap_or_default().to_string(),
+                body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            };
+            let (code, answer) = answer(&mut server.lock().unwrap(), seen);
+            let response = Response::builder()
+                .status(code)
+                .header("content-type", "application/json")
+                .body(Body::from(answer.to_string().into_bytes()))
+                .unwrap();
+            send.send_response(response);
+        }
+    });
+    (Client::new(service, "default"), state)
+}
+
+fn status(code: u16, reason: &str) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": reason, "reason": reason, "code": code})
+}
+
+fn answer(state: &mut State, seen: Seen) -> (u16, Value) {
+    state.seen.push(seen.clone());
+    let failure = state
+        .failures
+        .iter()
+        .find(|(m, p, _)| *m == seen.method && seen.path.ends_with(p.as_str()))
+        .map(|f| f.2);
+    if let Some(code) = failure {
+        return (
+            code,
+            status(
+                code,
+                if code == 409 {
+                    "Conflict"
+                } else {
+                    "InternalError"
+                },
+            ),
+        );
+    }
+    match seen.method.as_str() {
+        "PATCH" if seen.path.ends_with("/status") => {
+            let name = seen.path.rsplit('/').nth(1).unwrap_or_default().to_string();
+            let kind = seen.path.rsplit('/').nth(2).unwrap_or_default().to_string();
+            (
+                200,
+                json!({"apiVersion": "ferry.dev/v1alpha1", "kind": kind,
+                "metadata": {"name": name, "namespace": "ns"}, "status": seen.body["status"]}),
+            )
+        }
+        "PATCH" => {
+            let mut object = seen.body.clone();
+            object["metadata"]["generation"] = json!(1);
+            if object["kind"] == "Deployment" {
+                let replicas = object["spec"]["replicas"].as_i64().unwrap_or(1);
+                object["status"] = json!({"observedGeneration": 1, "replicas": replicas,
+                    "updatedReplicas": replicas, "readyReplicas": state.ready_replicas,
+                    "availableReplicas": state.ready_replicas});
+            }
+            state.objects.insert(seen.path.clone(), object.clone());
+            (200, object)
+        }
+        "DELETE" => match state.objects.remove(&seen.path) {
+            Some(object) => (200, object),
+            None => (404, status(404, "NotFound")),
+        },
+        _ => (405, status(405, "MethodNotAllowed")),
+    }
+}
+
+fn context(client: Client) -> Context {
+    Context {
+        client,
+        config: Arc::new(OperatorConfig::default()),
+    }
+}
+
+const GROUP: &str = r#"
+apiVersion: ferry.dev/v1alpha1
+kind: IntegrationRuntime
+metadata: {name: default}
+spec:
+  replicas: 2
+  podDisruptionBudget: {maxUnavailable: 1}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: IntegrationAPI
+metadata: {name: hello}
+spec:
+  context: /hello
+  resources:
+    - methods: [GET]
+      inSequence:
+        - sequence: {key: greet}
+        - respond: {}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: Sequence
+metadata: {name: greet}
+spec:
+  mediators:
+    - payloadFactory: {mediaType: json, format: '{"hello": "world"}'}
+"#;
+
+const NOW: &str = "2026-11-29T12:00:00Z";
+
+fn lines(fake: &Fake) -> Vec<String> {
+    fake.lock().unwrap().seen.iter().map(Seen::line).collect()
+}
+
+fn status_writes(fake: &Fake) -> HashMap<String, Value> {
+    fake.lock()
+        .unwrap()
+        .seen
+        .iter()
+        .filter(|s| s.path.ends_with("/status"))
+        .map(|s| (s.path.clone(), s.body["status"].clone()))
+        .collect()
+}
+
+fn condition<'a>(status: &'a Value, kind: &str) -> &'a Value {
+    status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == kind)
+        .unwrap()
+}
+
+const APPLIED: &[&str] = &[
+    "PATCH /api/v1/namespaces/ns/configmaps/ferry-default-bundle",
+    "PATCH /api/v1/namespaces/ns/serviceaccounts/ferry-default",
+    "PATCH /apis/rbac.authorization.k8s.io/v1/namespaces/ns/roles/ferry-default",
+    "PATCH /apis/rbac.authorization.k8s.io/v1/namespaces/ns/rolebindings/ferry-default",
+    "PATCH /api/v1/namespaces/ns/services/ferry-default",
+    "PATCH /apis/apps/v1/namespaces/ns/deployments/ferry-default",
+    "DELETE /apis/autoscaling/v2/namespaces/ns/horizontalpodautoscalers/ferry-default",
+    "PATCH /apis/policy/v1/namespaces/ns/poddisruptionbudgets/ferry-default",
+];
+
+#[tokio::test]
+async fn a_group_is_applied_with_one_field_manager_then_its_status_written() {
+    let (client, fake) = client();
+    fake.lock().unwrap().ready_replicas = 2;
+    let g = group(GROUP, "default");
+    let outcome = reconcile(&context(client), &g, NOW).await.unwrap();
+    assert!(matches!(
+        outcome,
+        Outcome::Reconciled(GroupState::Applied { accepted: 2, .. })
+    ));
+
+    let mut expected: Vec<String> = APPLIED.iter().map(|s| s.to_string()).collect();
+    expected.extend([
+        "PATCH /apis/ferry.dev/v1alpha1/namespaces/ns/integrationapis/hello/status".to_string(),
+        "PATCH /apis/ferry.dev/v1alpha1/namespaces/ns/sequences/greet/status".to_string(),
+        "PATCH /apis/ferry.dev/v1alpha1/namespaces/ns/integrationruntimes/default/status"
+            .to_string(),
+    ]);
+    assert_eq!(lines(&fake), expected);
+    for seen in fake
+        .lock()
+        .unwrap()
+        .seen
+        .iter()
+        .filter(|s| s.method == "PATCH" && !s.path.ends_with("/status"))
+    {
+        assert!(
+            seen.query.contains("fieldManager=ferry-operator"),
+            "{}",
+            seen.query
+        );
+        assert!(seen.query.contains("force=true"), "{}", seen.query);
+    }
+
+    let written = status_writes(&fake);
+    let api = &written["/apis/ferry.dev/v1alpha1/namespaces/ns/integrationapis/hello/status"];
+    assert_eq!(condition(api, "Accepted")["status"], "True");
+    assert_eq!(condition(api, "Ready")["status"], "True");
+    assert_eq!(api["url"], "http://ferry-default.ns.svc:8290/hello");
+    let runtime =
+        &written["/apis/ferry.dev/v1alpha1/namespaces/ns/integrationruntimes/default/status"];
+    assert_eq!(runtime["readyReplicas"], 2);
+    assert_eq!(runtime["artifacts"], 2);
+    assert_eq!(runtime["configHash"].as_str().map(str::len), Some(16));
+    assert_eq!(condition(runtime, "Degraded")["status"], "False");
+}
+
+#[tokio::test]
+async fn reconciling_an_unchanged_group_again_writes_no_status() {
+    let (client, fake) = client();
+    fake.lock().unwrap().ready_replicas = 2;
+    let ctx = context(client);
+    let mut g = group(GROUP, "default");
+    reconcile(&ctx, &g, NOW).await.unwrap();
+    // The watch delivers the objects with the status just written.
+    let written = status_writes(&fake);
+    for artifact in g.artifacts.iter_mut().chain(g.runtime.as_mut()) {
+        let path = format!(
+            "/apis/ferry.dev/v1alpha1/namespaces/ns/{}s/{}/status",
+            artifact.kind.to_ascii_lowercase(),
+            artifact.name
+        );
+        artifact.status = written[&path].clone();
+    }
+    fake.lock().unwrap().seen.clear();
+    reconcile(&ctx, &g, "2026-11-29T13:00:00Z").await.unwrap();
+    assert_eq!(
+        lines(&fake),
+        APPLIED,
+        "only the (idempotent) applies; no status write"
+    );
+}
+
+#[tokio::test]
+async fn a_broken_artifact_is_left_out_and_reported_while_the_rest_runs() {
+    let (client, fake) = client();
+    fake.lock().unwrap().ready_replicas = 1;
+    let yaml = format!(
+        "{GROUP}---\napiVersion: ferry.dev/v1alpha1\nkind: Sequence\nmetadata: {{name: broken}}\nspec:\n  mediators:\n    - log: {{level: loud}}\n"
+    );
+    let g = group(&yaml, "default");
+    reconcile(&context(client), &g, NOW).await.unwrap();
+    let state = fake.lock().unwrap();
+    let cm = state
+        .seen
+        .iter()
+        .find(|s| s.path.ends_with("/configmaps/ferry-default-bundle"))
+        .unwrap();
+    let keys: Vec<&String> = cm.body["data"].as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["integrationapi-hello.yaml", "sequence-greet.yaml"]);
+    drop(state);
+    let written = status_writes(&fake);
+    let broken = &written["/apis/ferry.dev/v1alpha1/namespaces/ns/sequences/broken/status"];
+    let accepted = condition(broken, "Accepted");
+    assert_eq!(accepted["status"], "False");
+    assert!(
+        accepted["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("spec.mediators[0].log.level"),
+        "{accepted}"
+    );
+    let greet = &written["/apis/ferry.dev/v1alpha1/namespaces/ns/sequences/greet/status"];
+    assert_eq!(condition(greet, "Ready")["status"], "True");
+    let runtime =
+        &written["/apis/ferry.dev/v1alpha1/namespaces/ns/integrationruntimes/default/status"];
+    let degraded = condition(runtime, "Degraded");
+    assert_eq!(degraded["status"], "True");
+    assert!(
+        degraded["message"]
+            .as_str()
+            .unwrap()
+            .contains("Sequence/broken")
+    );
+}
+
+#[tokio::test]
+async fn a_refused_runtime_leaves_the_group_as_it_was() {
+    let (client, fake) = client();
+    let g = group(
+        &GROUP.replace("replicas: 2", "replicas: 2\n  mode: sidecar"),
+        "default",
+    );
+    let outcome = reconcile(&context(client), &g, NOW).await.unwrap();
+    assert!(matches!(
+        outcome,
+        Outcome::Reconciled(GroupState::RuntimeRefused(_))
+    ));
+    assert!(
+        lines(&fake).iter().all(|l| l.ends_with("/status")),
+        "{:?}",
+        lines(&fake)
+    );
+    let written = status_writes(&fake);
+    let runtime =
+        &written["/apis/ferry.dev/v1alpha1/namespaces/ns/integrationruntimes/default/status"];
+    assert_eq!(condition(runtime, "Accepted")["status"], "False");
+    assert!(
+        condition(runtime, "Accepted")["message"]
+            .as_str()
+            .unwrap()
+            .contains("sidecar")
+    );
+}
+
+#[tokio::test]
+async fn a_conflict_fails_the_reconcile_with_its_category() {
+    let (client, fake) = client();
+    fake.lock()
+        .unwrap()
+        .failures
+        .push(("PATCH".into(), "/sequences/greet/status".into(), 409));
+    let g = group(GROUP, "default");
+    let err = reconcile(&context(client), &g, NOW).await.unwrap_err();
+    assert_eq!(err.category(), "conflict");
+    assert!(err.to_string().contains("Sequence/greet"), "{err}");
+}
+
+#[tokio::test]
+async fn an_api_server_error_on_apply_stops_before_the_deployment() {
+    let (client, fake) = client();
+    fake.lock().unwrap().failures.push((
+        "PATCH".into(),
+        "/configmaps/ferry-default-bundle".into(),
+        500,
+    ));
+    let err = reconcile(&context(client), &group(GROUP, "default"), NOW)
+        .await
+        .unwrap_err();
+    assert_eq!(err.category(), "apply");
+    assert_eq!(
+        lines(&fake).len(),
+        1,
+        "nothing after the failed bundle: pods never see a half-applied group"
+    );
+}
+
+#[tokio::test]
+async fn an_emptied_group_deletes_everything_it_made() {
+    let (client, fake) = client();
+    let ctx = context(client);
+    reconcile(&ctx, &group(GROUP, "default"), NOW)
+        .await
+        .unwrap();
+    fake.lock().unwrap().seen.clear();
+    let outcome = reconcile(&ctx, &Group::empty(GroupKey::new("ns", "default")), NOW)
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::Removed);
+    let deleted = lines(&fake);
+    assert!(
+        deleted.iter().all(|l| l.starts_with("DELETE ")),
+        "{deleted:?}"
+    );
+    assert_eq!(deleted.len(), 8);
+    assert!(
+        fake.lock().unwrap().objects.is_empty(),
+        "{:?}",
+        fake.lock().unwrap().objects.keys()
+    );
+}
+
+#[tokio::test]
+async fn turning_autoscaling_on_and_off_applies_and_deletes_the_hpa() {
+    let (client, fake) = client();
+    let ctx = context(client);
+    let scaled = GROUP.replace(
+        "replicas: 2",
+        "replicas: 2\n  autoscaling: {maxReplicas: 4}",
+    );
+    reconcile(&ctx, &group(&scaled, "default"), NOW)
+        .await
+        .unwrap();
+    let deployment = fake
+        .lock()
+        .unwrap()
+        .seen
+        .iter()
+        .find(|s| s.path.ends_with("/deployments/ferry-default"))
+        .unwrap()
+        .body
+        .clone();
+    assert!(
+        deployment["spec"].get("replicas").is_none(),
+        "the HPA owns the count"
+    );
+    assert!(
+        lines(&fake).contains(
+            &"PATCH /apis/autoscaling/v2/namespaces/ns/horizontalpodautoscalers/ferry-default"
+                .to_string()
+        )
+    );
+    reconcile(&ctx, &group(GROUP, "default"), NOW)
+        .await
+        .unwrap();
+    let state = fake.lock().unwrap();
+    assert!(
+        !state
+            .objects
+            .keys()
+            .any(|k| k.contains("horizontalpodautoscalers"))
+    );
+}
