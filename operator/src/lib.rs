@@ -9,7 +9,10 @@
 
 pub mod admission;
 pub mod config;
+pub mod controller;
 pub mod group;
+pub mod health;
+pub mod metrics;
 pub mod reconcile;
 pub mod render;
 pub mod status;

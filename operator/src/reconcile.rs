@@ -7,12 +7,14 @@ use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams,
 };
+use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Client, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -30,6 +32,8 @@ pub struct Context {
     pub client: Client,
     /// The operator's configuration.
     pub config: Arc<OperatorConfig>,
+    /// Publishes Kubernetes Events (a resource refused, say); `None` in tests.
+    pub recorder: Option<Recorder>,
 }
 
 /// Why a reconcile failed; the group is retried with backoff.
@@ -131,7 +135,7 @@ pub async fn reconcile(ctx: &Context, group: &Group, now: &str) -> Result<Outcom
     for artifact in &group.artifacts {
         let url = status::api_url(artifact, &group.key.namespace, http_port);
         let desired = status::artifact(artifact, admission.rejection(artifact), &state, url, now);
-        write_status(&ctx.client, artifact, desired).await?;
+        write_status(ctx, artifact, desired).await?;
     }
     if let Some(runtime) = &group.runtime {
         let desired = status::runtime(
@@ -140,7 +144,7 @@ pub async fn reconcile(ctx: &Context, group: &Group, now: &str) -> Result<Outcom
             &render::selector_string(&group.key.name),
             now,
         );
-        write_status(&ctx.client, runtime, desired).await?;
+        write_status(ctx, runtime, desired).await?;
     }
     Ok(Outcome::Reconciled(state))
 }
@@ -233,7 +237,7 @@ pub fn api_resource(kind: &str) -> ApiResource {
 }
 
 async fn write_status(
-    client: &Client,
+    ctx: &Context,
     artifact: &Artifact,
     desired: serde_json::Value,
 ) -> Result<(), Error> {
@@ -241,7 +245,7 @@ async fn write_status(
         return Ok(());
     };
     let api: Api<DynamicObject> = Api::namespaced_with(
-        client.clone(),
+        ctx.client.clone(),
         &artifact.namespace,
         &api_resource(artifact.kind),
     );
@@ -253,14 +257,72 @@ async fn write_status(
         )
         .await
     {
-        Ok(_) => Ok(()),
+        Ok(_) => {}
         // Deleted since the snapshot: its group is reconciled again on the delete event.
-        Err(kube::Error::Api(status)) if status.is_not_found() => Ok(()),
-        Err(source) => Err(Error::Status {
-            id: artifact.id(),
-            namespace: artifact.namespace.clone(),
-            source,
-        }),
+        Err(kube::Error::Api(status)) if status.is_not_found() => return Ok(()),
+        Err(source) => {
+            return Err(Error::Status {
+                id: artifact.id(),
+                namespace: artifact.namespace.clone(),
+                source,
+            });
+        }
+    }
+    if let Some(why) = newly_refused(&artifact.status, &patch["status"]) {
+        announce(ctx, artifact, why).await;
+    }
+    Ok(())
+}
+
+/// The message of an `Accepted=False` condition that was not there before.
+fn newly_refused<'a>(before: &serde_json::Value, after: &'a serde_json::Value) -> Option<&'a str> {
+    let accepted = |status: &serde_json::Value| {
+        status
+            .get("conditions")
+            .and_then(serde_json::Value::as_array)
+            .and_then(|cs| cs.iter().find(|c| c["type"] == "Accepted"))
+            .cloned()
+    };
+    let now = accepted(after)?;
+    if now["status"] != "False" {
+        return None;
+    }
+    let then = accepted(before);
+    let same = then.is_some_and(|t| t["status"] == "False" && t["message"] == now["message"]);
+    if same {
+        return None;
+    }
+    after
+        .get("conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Accepted")?["message"]
+        .as_str()
+}
+
+/// A Warning Event on a refused resource, so `kubectl describe` and event-based alerting
+/// see it. Best effort: a failed Event never fails the reconcile.
+async fn announce(ctx: &Context, artifact: &Artifact, why: &str) {
+    let Some(recorder) = &ctx.recorder else {
+        return;
+    };
+    let reference = ObjectReference {
+        api_version: Some(ferry_api::API_VERSION.to_string()),
+        kind: Some(artifact.kind.to_string()),
+        name: Some(artifact.name.clone()),
+        namespace: Some(artifact.namespace.clone()),
+        uid: artifact.uid.clone(),
+        ..ObjectReference::default()
+    };
+    let event = Event {
+        type_: EventType::Warning,
+        reason: "NotAccepted".into(),
+        note: Some(why.chars().take(1000).collect()),
+        action: "Validate".into(),
+        secondary: None,
+    };
+    if let Err(e) = recorder.publish(&event, &reference).await {
+        tracing::warn!(resource = %artifact.id(), error = %e, "publishing an Event failed");
     }
 }
 

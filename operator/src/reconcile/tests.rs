@@ -122,6 +122,7 @@ fn context(client: Client) -> Context {
     Context {
         client,
         config: Arc::new(OperatorConfig::default()),
+        recorder: None,
     }
 }
 
@@ -301,6 +302,31 @@ async fn a_broken_artifact_is_left_out_and_reported_while_the_rest_runs() {
             .as_str()
             .unwrap()
             .contains("Sequence/broken")
+    );
+}
+
+#[test]
+fn an_event_is_due_only_when_a_resource_becomes_refused_or_its_reason_changes() {
+    let accepted = |status: &str, message: &str| json!({"conditions": [{"type": "Accepted", "status": status, "message": message}]});
+    assert_eq!(
+        newly_refused(&Value::Null, &accepted("False", "bad")),
+        Some("bad")
+    );
+    assert_eq!(
+        newly_refused(&accepted("True", ""), &accepted("False", "bad")),
+        Some("bad")
+    );
+    assert_eq!(
+        newly_refused(&accepted("False", "bad"), &accepted("False", "bad")),
+        None
+    );
+    assert_eq!(
+        newly_refused(&accepted("False", "bad"), &accepted("False", "worse")),
+        Some("worse")
+    );
+    assert_eq!(
+        newly_refused(&accepted("False", "bad"), &accepted("True", "")),
+        None
     );
 }
 

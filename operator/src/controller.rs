@@ -1,0 +1,381 @@
+//! The control loop. The unit of work is a runtime group, which may have no object of its
+//! own (a group without an IntegrationRuntime), so kube-runtime's `Controller` — one
+//! reconcile per object of one main kind — does not fit; instead its watchers and
+//! reflectors cache every ferry.dev kind and the Deployments the operator made, each event
+//! queues the group it touches, and a worker reconciles queued groups from the caches.
+//!
+//! Robustness, by construction: objects are watched untyped, so one that does not
+//! deserialize is reported on its own status instead of failing the list; watch errors
+//! (410 Gone, a dropped connection) restart the watch with backoff and relist; a failed
+//! reconcile is retried with exponential backoff; every group is reconciled again every
+//! few minutes; only the replica holding the Lease writes.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::{Api, DynamicObject};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::{WatchStreamExt, reflector::store::Writer};
+use tokio::sync::{Notify, watch};
+
+use crate::group::{Artifact, Group, GroupKey, collect};
+use crate::health::Health;
+use crate::metrics::Metrics;
+use crate::reconcile::{self, Context, Outcome};
+use crate::render::{GROUP_LABEL, MANAGED_BY_LABEL, MANAGER};
+
+/// How often every group is reconciled even without events (drift from hand edits).
+const RESYNC: Duration = Duration::from_secs(300);
+/// Events arriving together (an `kubectl apply -f dir/`) become one reconcile.
+const DEBOUNCE: Duration = Duration::from_millis(200);
+/// Retries of a failing group start here and double up to [`MAX_BACKOFF`].
+const MIN_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// Groups waiting for a reconcile.
+#[derive(Default)]
+pub struct Queue {
+    pending: Mutex<BTreeSet<GroupKey>>,
+    notify: Notify,
+}
+
+impl Queue {
+    /// Queues a group (once, however often it is pushed before the worker takes it).
+    pub fn push(&self, key: GroupKey) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key);
+        self.notify.notify_one();
+    }
+
+    /// Takes every queued group.
+    pub fn drain(&self) -> Vec<GroupKey> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))
+            .into_iter()
+            .collect()
+    }
+
+    /// Waits until something is queued.
+    pub async fn wait(&self) {
+        self.notify.notified().await;
+    }
+}
+
+/// The caches the worker reads groups from.
+#[derive(Clone)]
+pub struct Caches {
+    kinds: Vec<Store<DynamicObject>>,
+    deployments: Store<Deployment>,
+}
+
+impl Caches {
+    /// Every artifact of every kind (optionally of one namespace).
+    fn artifacts(&self) -> impl Iterator<Item = Artifact> + '_ {
+        self.kinds
+            .iter()
+            .flat_map(|store| store.state())
+            .filter_map(|obj| Artifact::from_object(&obj))
+    }
+
+    /// The objects of one group as cached now.
+    pub fn group(&self, key: &GroupKey) -> Group {
+        collect(
+            self.artifacts()
+                .filter(|a| a.namespace == key.namespace && a.runtime == key.name),
+        )
+        .remove(key)
+        .unwrap_or_else(|| Group::empty(key.clone()))
+    }
+
+    /// Every group that has objects or still has a Deployment of ours.
+    pub fn keys(&self) -> BTreeSet<GroupKey> {
+        let mut keys: BTreeSet<GroupKey> = self.artifacts().map(|a| a.group()).collect();
+        keys.extend(
+            self.deployments
+                .state()
+                .iter()
+                .filter_map(|d| deployment_group(d)),
+        );
+        keys
+    }
+}
+
+fn deployment_group(d: &Deployment) -> Option<GroupKey> {
+    let group = d.metadata.labels.as_ref()?.get(GROUP_LABEL)?;
+    Some(GroupKey::new(d.metadata.namespace.clone()?, group.clone()))
+}
+
+/// uid -> (group, generation) of every artifact seen, per kind.
+type Homes = HashMap<String, (GroupKey, Option<i64>)>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Listed,
+    Applied,
+    Deleted,
+}
+
+/// What the operator was started with.
+pub struct Settings {
+    /// Watch one namespace, or all when `None`.
+    pub namespace: Option<String>,
+}
+
+/// Runs the operator until `leader` closes. Reconciles only while `*leader` is true.
+pub async fn run(
+    ctx: Context,
+    settings: Settings,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    mut leader: watch::Receiver<bool>,
+) {
+    let queue = Arc::new(Queue::default());
+    let mut streams = Vec::new();
+    let mut kinds = Vec::new();
+    // uid -> group, so an object that moves to another group (spec.runtime edited) also
+    // queues the group it left, and a deleted one the group it was in.
+    let homes: Arc<Mutex<Homes>> = Arc::default();
+    for kind in ferry_api::resources::KINDS {
+        let resource = reconcile::api_resource(kind);
+        let api: Api<DynamicObject> = match &settings.namespace {
+            Some(ns) => Api::namespaced_with(ctx.client.clone(), ns, &resource),
+            None => Api::all_with(ctx.client.clone(), &resource),
+        };
+        let writer = Writer::new(resource);
+        kinds.push(writer.as_reader());
+        let stream = reflector::reflector(
+            writer,
+            watcher::watcher(api, watcher::Config::default()).default_backoff(),
+        );
+        streams.push(route(kind, stream, queue.clone(), homes.clone(), metrics.clone()).boxed());
+    }
+    let deployments: Api<Deployment> = match &settings.namespace {
+        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+        None => Api::all(ctx.client.clone()),
+    };
+    let (reader, writer) = reflector::store();
+    let config = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGER}"));
+    let owned = reflector::reflector(
+        writer,
+        watcher::watcher(deployments, config).default_backoff(),
+    );
+    streams.push(route_owned(owned, queue.clone(), metrics.clone()).boxed());
+    let caches = Caches {
+        kinds,
+        deployments: reader,
+    };
+
+    let watches = futures::stream::select_all(streams);
+    let listed = Arc::new(Mutex::new(0usize));
+    let total = ferry_api::resources::KINDS.len() + 1;
+    let watching = {
+        let (health, listed, caches, queue) = (
+            health.clone(),
+            listed.clone(),
+            caches.clone(),
+            queue.clone(),
+        );
+        watches.for_each(move |first_list| {
+            if first_list {
+                let mut n = listed.lock().unwrap_or_else(|p| p.into_inner());
+                *n += 1;
+                if *n == total {
+                    health.set_ready();
+                    tracing::info!("every watched kind is listed; reconciling all groups");
+                    caches.keys().into_iter().for_each(|k| queue.push(k));
+                }
+            }
+            futures::future::ready(())
+        })
+    };
+    let working = work(ctx, caches, queue, metrics, health, &mut leader);
+    tokio::select! {
+        () = watching => tracing::error!("the watches ended"),
+        () = working => tracing::info!("leadership channel closed; stopping"),
+    }
+}
+
+/// Turns a kind's watch events into queued groups. Yields `true` once per completed list
+/// that is the first of this watch (for readiness).
+fn route(
+    kind: &'static str,
+    events: impl Stream<Item = Result<Event<DynamicObject>, watcher::Error>> + Send + 'static,
+    queue: Arc<Queue>,
+    homes: Arc<Mutex<Homes>>,
+    metrics: Arc<Metrics>,
+) -> impl Stream<Item = bool> + Send {
+    let mut listed = false;
+    events.map(move |event| {
+        // What changes a group is a spec (generation) or membership; the status writes
+        // the operator itself makes are not worth a reconcile.
+        let touch = |obj: &DynamicObject, change: Change| {
+            let Some(artifact) = Artifact::from_object(obj) else {
+                return;
+            };
+            let key = artifact.group();
+            let home = (key.clone(), artifact.generation);
+            let mut homes = homes.lock().unwrap_or_else(|p| p.into_inner());
+            let before = match (&artifact.uid, change) {
+                (Some(uid), Change::Deleted) => homes.remove(uid),
+                (Some(uid), _) => homes.insert(uid.clone(), home.clone()),
+                (None, _) => None,
+            };
+            if change == Change::Applied && before.as_ref() == Some(&home) {
+                return;
+            }
+            if let Some((before, _)) = before.filter(|(b, _)| *b != key) {
+                queue.push(before);
+            }
+            queue.push(key);
+        };
+        match event {
+            Ok(Event::Apply(obj)) => touch(&obj, Change::Applied),
+            Ok(Event::InitApply(obj)) => touch(&obj, Change::Listed),
+            Ok(Event::Delete(obj)) => touch(&obj, Change::Deleted),
+            Ok(Event::Init) => {}
+            Ok(Event::InitDone) => {
+                let first = !listed;
+                listed = true;
+                // A relist may have dropped objects without delete events: queue every
+                // group this kind knew, so emptied groups are cleaned up.
+                let known: Vec<GroupKey> = homes
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .values()
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                known.into_iter().for_each(|k| queue.push(k));
+                return first;
+            }
+            Err(e) => {
+                metrics.watch_error(kind);
+                tracing::warn!(kind, error = %e, "watch failed; retrying with backoff");
+            }
+        }
+        false
+    })
+}
+
+fn route_owned(
+    events: impl Stream<Item = Result<Event<Deployment>, watcher::Error>> + Send + 'static,
+    queue: Arc<Queue>,
+    metrics: Arc<Metrics>,
+) -> impl Stream<Item = bool> + Send {
+    let mut listed = false;
+    events.map(move |event| {
+        match event {
+            Ok(Event::Apply(d) | Event::InitApply(d) | Event::Delete(d)) => {
+                if let Some(key) = deployment_group(&d) {
+                    queue.push(key);
+                }
+            }
+            Ok(Event::Init) => {}
+            Ok(Event::InitDone) => {
+                let first = !listed;
+                listed = true;
+                return first;
+            }
+            Err(e) => {
+                metrics.watch_error("Deployment");
+                tracing::warn!(error = %e, "watch of Deployments failed; retrying with backoff");
+            }
+        }
+        false
+    })
+}
+
+/// The worker: reconciles queued groups while leading, retries failures with backoff and
+/// queues every group every [`RESYNC`].
+async fn work(
+    ctx: Context,
+    caches: Caches,
+    queue: Arc<Queue>,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    leader: &mut watch::Receiver<bool>,
+) {
+    let mut failures: BTreeMap<GroupKey, u32> = BTreeMap::new();
+    let mut resync = tokio::time::interval(RESYNC);
+    let mut leading = *leader.borrow_and_update();
+    metrics.set_leader(leading);
+    loop {
+        tokio::select! {
+            () = queue.wait() => {}
+            _ = resync.tick() => caches.keys().into_iter().for_each(|k| queue.push(k)),
+            changed = leader.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                leading = *leader.borrow_and_update();
+                metrics.set_leader(leading);
+                tracing::info!(leading, "leadership changed");
+                if leading {
+                    caches.keys().into_iter().for_each(|k| queue.push(k));
+                }
+            }
+        }
+        if !leading || !health.is_ready() {
+            // Queued groups wait: becoming leader or ready queues everything anyway.
+            continue;
+        }
+        tokio::time::sleep(DEBOUNCE).await;
+        metrics.set_groups(caches.keys().len());
+        for key in queue.drain() {
+            let group = caches.group(&key);
+            let started = Instant::now();
+            let now = k8s_openapi::jiff::Timestamp::now().to_string();
+            match reconcile::reconcile(&ctx, &group, &now).await {
+                Ok(outcome) => {
+                    metrics.reconciled(started.elapsed(), None);
+                    failures.remove(&key);
+                    match outcome {
+                        Outcome::Removed => {
+                            tracing::info!(group = %key, "group emptied; its objects are deleted")
+                        }
+                        Outcome::Reconciled(state) => {
+                            tracing::debug!(group = %key, ?state, "reconciled")
+                        }
+                    }
+                }
+                Err(e) => {
+                    metrics.reconciled(started.elapsed(), Some(e.category()));
+                    let n = failures.entry(key.clone()).or_insert(0);
+                    *n = n.saturating_add(1);
+                    let delay = MIN_BACKOFF
+                        .saturating_mul(2u32.saturating_pow(*n - 1))
+                        .min(MAX_BACKOFF);
+                    tracing::warn!(group = %key, error = %e, retry_in = ?delay, "reconcile failed");
+                    let queue = queue.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        queue.push(key);
+                    });
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_pushed_many_times_is_reconciled_once() {
+        let queue = Queue::default();
+        for _ in 0..3 {
+            queue.push(GroupKey::new("ns", "a"));
+        }
+        queue.push(GroupKey::new("ns", "b"));
+        assert_eq!(
+            queue.drain(),
+            [GroupKey::new("ns", "a"), GroupKey::new("ns", "b")]
+        );
+        assert!(queue.drain().is_empty());
+    }
+}

@@ -1,0 +1,161 @@
+//! `ferry-operator`: the Kubernetes operator binary. A binary of its own (not a `ferry`
+//! subcommand) so the runtime image carries no Kubernetes client and the operator image no
+//! integration engine.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Parser;
+use ferry_operator::config::OperatorConfig;
+use ferry_operator::controller::{self, Settings};
+use ferry_operator::health::{self, Health};
+use ferry_operator::metrics::Metrics;
+use ferry_operator::reconcile::Context;
+use ferry_operator::render::MANAGER;
+use kube::runtime::events::{Recorder, Reporter};
+use kube_lease_manager::LeaseManagerBuilder;
+use tokio::sync::watch;
+
+/// Reconciles ferry.dev resources into per-group ConfigMaps, Deployments, Services, HPAs
+/// and PDBs, and reports their status.
+#[derive(Debug, Parser)]
+#[command(name = "ferry-operator", version)]
+struct Args {
+    /// The operator's configuration file (runtime defaults). Absent: built-in defaults.
+    #[arg(long, env = "FERRY_OPERATOR_CONFIG")]
+    config: Option<PathBuf>,
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "FERRY_OPERATOR_WATCH_NAMESPACE")]
+    namespace: Option<String>,
+    /// Address of /livez, /readyz and /metrics.
+    #[arg(long, env = "FERRY_OPERATOR_LISTEN", default_value = "0.0.0.0:8080")]
+    listen: SocketAddr,
+    /// Take a Lease before writing, so only one of several replicas reconciles.
+    #[arg(long, env = "FERRY_OPERATOR_LEADER_ELECTION")]
+    leader_election: bool,
+    /// The Lease's name.
+    #[arg(
+        long,
+        env = "FERRY_OPERATOR_LEASE_NAME",
+        default_value = "ferry-operator"
+    )]
+    lease_name: String,
+    /// The Lease's namespace (default: the pod's, from POD_NAMESPACE).
+    #[arg(long, env = "POD_NAMESPACE")]
+    lease_namespace: Option<String>,
+    /// `json` (structured, for log collectors) or `text`.
+    #[arg(long, env = "FERRY_LOG_FORMAT", default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    logging(args.log_format);
+    match run(args).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "ferry-operator stopped");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let config = match &args.config {
+        Some(path) => OperatorConfig::load(path)?,
+        None => OperatorConfig::default(),
+    };
+    let client = kube::Client::try_default().await.map_err(|e| {
+        anyhow::anyhow!("no Kubernetes API to talk to (in-cluster or KUBECONFIG): {e}")
+    })?;
+    let metrics = Arc::new(Metrics::new());
+    let health = Arc::new(Health::default());
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
+    tokio::spawn(health::serve(listener, health.clone(), metrics.clone()));
+
+    let identity = std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| format!("ferry-operator-{}", std::process::id()));
+    // Without leader election this process always leads; the sender lives as long as run().
+    let mut _standalone = None;
+    let leader = if args.leader_election {
+        let namespace = args.lease_namespace.clone().ok_or_else(|| {
+            anyhow::anyhow!("--leader-election needs --lease-namespace or POD_NAMESPACE")
+        })?;
+        let manager = LeaseManagerBuilder::new(client.clone(), &args.lease_name)
+            .with_namespace(namespace)
+            .with_identity(identity.clone())
+            .with_duration(15)
+            .with_grace(5)
+            .build()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot use Lease {}: {e}", args.lease_name))?;
+        let (leader, _task) = manager.watch().await;
+        leader
+    } else {
+        let (tx, rx) = watch::channel(true);
+        _standalone = Some(tx);
+        rx
+    };
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: MANAGER.into(),
+            instance: Some(identity),
+        },
+    );
+    let ctx = Context {
+        client,
+        config: Arc::new(config),
+        recorder: Some(recorder),
+    };
+    tracing::info!(
+        namespace = args.namespace.as_deref().unwrap_or("(all)"),
+        listen = %args.listen,
+        leader_election = args.leader_election,
+        "ferry-operator starting"
+    );
+    let settings = Settings {
+        namespace: args.namespace,
+    };
+    tokio::select! {
+        () = controller::run(ctx, settings, metrics, health, leader) => Ok(()),
+        () = shutdown() => {
+            tracing::info!("stopping on signal");
+            Ok(())
+        }
+    }
+}
+
+async fn shutdown() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
