@@ -362,20 +362,4 @@ async fn work(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_group_pushed_many_times_is_reconciled_once() {
-        let queue = Queue::default();
-        for _ in 0..3 {
-            queue.push(GroupKey::new("ns", "a"));
-        }
-        queue.push(GroupKey::new("ns", "b"));
-        assert_eq!(
-            queue.drain(),
-            [GroupKey::new("ns", "a"), GroupKey::new("ns", "b")]
-        );
-        assert!(queue.drain().is_empty());
-    }
-}
+mod tests;

@@ -1,122 +1,13 @@
-//! Reconcile against a mocked API server (tower-test): every request the operator sends is
-//! recorded and answered like the API server would, so a test reads as the conversation.
+//! Reconcile against a mocked API server (tower-test, [`crate::testing::fake_api`]): a test
+//! reads as the conversation between the operator and the API server.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 
-use http::{Request, Response};
-use kube::client::Body;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::testing::fake_api::{Fake, Seen, client};
 use crate::testing::group;
-
-/// One request as the fake API server saw it.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    path: String,
-    query: String,
-    body: Value,
-}
-
-impl Seen {
-    fn line(&self) -> String {
-        format!("{} {}", self.method, self.path)
-    }
-}
-
-#[derive(Default)]
-struct State {
-    objects: HashMap<String, Value>,
-    seen: Vec<Seen>,
-    /// (method, path suffix, status code) answered instead of the normal response.
-    failures: Vec<(String, String, u16)>,
-    ready_replicas: i32,
-}
-
-type Fake = Arc<Mutex<State>>;
-
-fn client() -> (Client, Fake) {
-    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let state: Fake = Arc::default();
-    let server = state.clone();
-    tokio::spawn(async move {
-        while let Some((request, send)) = handle.next_request().await {
-            let (parts, body) = request.into_parts();
-            let bytes = body.collect_bytes().await.unwrap_or_default();
-            let seen = Seen {
-                method: parts.method.to_string(),
-                path: parts.uri.path().to_string(),
-                query: parts.uri.query().unwrap_or_default().to_string(),
-                body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-            };
-            let (code, answer) = answer(&mut server.lock().unwrap(), seen);
-            let response = Response::builder()
-                .status(code)
-                .header("content-type", "application/json")
-                .body(Body::from(answer.to_string().into_bytes()))
-                .unwrap();
-            send.send_response(response);
-        }
-    });
-    (Client::new(service, "default"), state)
-}
-
-fn status(code: u16, reason: &str) -> Value {
-    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": reason, "reason": reason, "code": code})
-}
-
-fn answer(state: &mut State, seen: Seen) -> (u16, Value) {
-    state.seen.push(seen.clone());
-    let failure = state
-        .failures
-        .iter()
-        .find(|(m, p, _)| *m == seen.method && seen.path.ends_with(p.as_str()))
-        .map(|f| f.2);
-    if let Some(code) = failure {
-        return (
-            code,
-            status(
-                code,
-                if code == 409 {
-                    "Conflict"
-                } else {
-                    "InternalError"
-                },
-            ),
-        );
-    }
-    match seen.method.as_str() {
-        "PATCH" if seen.path.ends_with("/status") => {
-            let name = seen.path.rsplit('/').nth(1).unwrap_or_default().to_string();
-            let kind = seen.path.rsplit('/').nth(2).unwrap_or_default().to_string();
-            (
-                200,
-                json!({"apiVersion": "ferry.dev/v1alpha1", "kind": kind,
-                "metadata": {"name": name, "namespace": "ns"}, "status": seen.body["status"]}),
-            )
-        }
-        "PATCH" => {
-            let mut object = seen.body.clone();
-            object["metadata"]["generation"] = json!(1);
-            if object["kind"] == "Deployment" {
-                let replicas = object["spec"]["replicas"].as_i64().unwrap_or(1);
-                object["status"] = json!({"observedGeneration": 1, "replicas": replicas,
-                    "updatedReplicas": replicas, "readyReplicas": state.ready_replicas,
-                    "availableReplicas": state.ready_replicas});
-            }
-            state.objects.insert(seen.path.clone(), object.clone());
-            (200, object)
-        }
-        "DELETE" => match state.objects.remove(&seen.path) {
-            Some(object) => (200, object),
-            None => (404, status(404, "NotFound")),
-        },
-        _ => (405, status(405, "MethodNotAllowed")),
-    }
-}
 
 fn context(client: Client) -> Context {
     Context {

@@ -1,5 +1,3 @@
-use serde_json::json;
-
 use super::*;
 use crate::testing::group;
 
@@ -188,5 +186,4 @@ fn api_urls_name_the_group_service() {
         api_url(&url.artifacts[0], "ns", 80).as_deref(),
         Some("http://ferry-default.ns.svc:80/v/2/x")
     );
-    let _ = json!(null);
 }

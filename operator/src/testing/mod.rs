@@ -68,3 +68,5 @@ pub fn golden(name: &str, actual: &str) {
         path.display()
     );
 }
+
+pub mod fake_api;
