@@ -56,6 +56,17 @@ bench-tools: ## Install wrk and nginx from Debian when they are missing
 bench-micro: ## Criterion micro-benchmarks: expressions, JSON<->XML, mediator pipeline
 	$(CARGO) bench -p ferry
 
+##@ Images
+
+IMAGE_TAG ?= 0.1.0
+RUNTIME_IMAGE ?= ghcr.io/ferry-dev/ferry
+OPERATOR_IMAGE ?= ghcr.io/ferry-dev/ferry-operator
+
+.PHONY: images
+images: ## Build the runtime and operator images (needs a Docker engine; IMAGE_TAG=0.1.0)
+	docker build -f runtime/Dockerfile -t $(RUNTIME_IMAGE):$(IMAGE_TAG) .
+	docker build -f operator/Dockerfile -t $(OPERATOR_IMAGE):$(IMAGE_TAG) .
+
 ##@ Generated files
 
 .PHONY: crds
