@@ -13,11 +13,11 @@ use kube::core::CustomResourceExt;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
-use crate::yaml_writer;
 use crate::resources::{
     Endpoint, IntegrationAPI, IntegrationRuntime, KINDS, MessageProcessor, MessageStore,
     ScheduledTask, Sequence,
 };
+use crate::yaml_writer;
 
 /// The name of the editor schema file written by [`write_all`].
 pub const EDITOR_SCHEMA_FILE: &str = "ferry.schema.json";
