@@ -350,6 +350,7 @@ async fn work(
                         .saturating_mul(2u32.saturating_pow(*n - 1))
                         .min(MAX_BACKOFF);
                     tracing::warn!(group = %key, error = %e, retry_in = ?delay, "reconcile failed");
+                    reconcile::announce_failure(&ctx, &group, &e).await;
                     let queue = queue.clone();
                     tokio::spawn(async move {
                         tokio::time::sleep(delay).await;

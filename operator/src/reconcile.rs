@@ -303,6 +303,25 @@ fn newly_refused<'a>(before: &serde_json::Value, after: &'a serde_json::Value) -
 /// A Warning Event on a refused resource, so `kubectl describe` and event-based alerting
 /// see it. Best effort: a failed Event never fails the reconcile.
 async fn announce(ctx: &Context, artifact: &Artifact, why: &str) {
+    warn(ctx, artifact, "NotAccepted", "Validate", why).await;
+}
+
+/// A Warning Event about a failed reconcile, on the group's IntegrationRuntime (or, for a
+/// group without one, its first artifact): the failure shows where users look.
+pub async fn announce_failure(ctx: &Context, group: &Group, error: &Error) {
+    if let Some(target) = group.all().next() {
+        warn(
+            ctx,
+            target,
+            "ReconcileFailed",
+            "Reconcile",
+            &error.to_string(),
+        )
+        .await;
+    }
+}
+
+async fn warn(ctx: &Context, artifact: &Artifact, reason: &str, action: &str, note: &str) {
     let Some(recorder) = &ctx.recorder else {
         return;
     };
@@ -316,9 +335,9 @@ async fn announce(ctx: &Context, artifact: &Artifact, why: &str) {
     };
     let event = Event {
         type_: EventType::Warning,
-        reason: "NotAccepted".into(),
-        note: Some(why.chars().take(1000).collect()),
-        action: "Validate".into(),
+        reason: reason.into(),
+        note: Some(note.chars().take(1000).collect()),
+        action: action.into(),
         secondary: None,
     };
     if let Err(e) = recorder.publish(&event, &reference).await {

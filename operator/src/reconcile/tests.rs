@@ -222,6 +222,49 @@ fn an_event_is_due_only_when_a_resource_becomes_refused_or_its_reason_changes() 
 }
 
 #[tokio::test]
+async fn a_refused_artifact_gets_a_warning_event_once() {
+    let (client, fake) = client();
+    let recorder = Recorder::new(
+        client.clone(),
+        kube::runtime::events::Reporter {
+            controller: MANAGER.into(),
+            instance: None,
+        },
+    );
+    let ctx = Context {
+        recorder: Some(recorder),
+        ..context(client)
+    };
+    let yaml = format!(
+        "{GROUP}---\napiVersion: ferry.dev/v1alpha1\nkind: Sequence\nmetadata: {{name: broken}}\nspec:\n  mediators:\n    - lgo: {{}}\n"
+    );
+    let mut g = group(&yaml, "default");
+    reconcile(&ctx, &g, NOW).await.unwrap();
+    let events = |fake: &Fake| -> Vec<Value> {
+        fake.lock()
+            .unwrap()
+            .seen
+            .iter()
+            .filter(|s| s.method == "POST" && s.path.ends_with("/events"))
+            .map(|s| s.body.clone())
+            .collect()
+    };
+    let first = events(&fake);
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0]["reason"], "NotAccepted");
+    assert_eq!(first[0]["type"], "Warning");
+    assert_eq!(first[0]["regarding"]["name"], "broken");
+    assert!(first[0]["note"].as_str().unwrap().contains("lgo"));
+    // Once its status says so, reconciling again announces nothing new.
+    let written = status_writes(&fake);
+    let broken = g.artifacts.iter_mut().find(|a| a.name == "broken").unwrap();
+    broken.status =
+        written["/apis/ferry.dev/v1alpha1/namespaces/ns/sequences/broken/status"].clone();
+    reconcile(&ctx, &g, NOW).await.unwrap();
+    assert_eq!(events(&fake).len(), 1);
+}
+
+#[tokio::test]
 async fn a_refused_runtime_leaves_the_group_as_it_was() {
     let (client, fake) = client();
     let g = group(

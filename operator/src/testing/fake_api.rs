@@ -143,6 +143,7 @@ fn answer(state: &mut State, seen: Seen) -> Option<(u16, String)> {
             state.objects.insert(seen.path.clone(), object.clone());
             (200, object)
         }
+        "POST" => (201, seen.body.clone()),
         "DELETE" => match state.objects.remove(&seen.path) {
             Some(object) => (200, object),
             None => (404, status(404, "NotFound")),
