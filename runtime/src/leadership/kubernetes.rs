@@ -148,4 +148,6 @@ fn publish(tx: &watch::Sender<bool>, leader: bool, lease: &str, identity: &str) 
 }
 
 #[cfg(test)]
+mod fake_api;
+#[cfg(test)]
 mod tests;
