@@ -154,6 +154,9 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let resources = compiled.resource_count;
+    if election.is_elected() {
+        warn_local_stores(&compiled);
+    }
     let current = Arc::new(ArcSwap::from_pointee(compiled));
     let processors = Processors::new(metrics.clone(), election.leadership());
     processors.install(current.load_full()).await;
@@ -236,6 +239,18 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     election.leave().await;
     let _ = admin_task.await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// With several replicas, a processor on a store in one pod's memory or disk drains only
+/// that pod's messages: what the standby replicas store waits until they lead.
+fn warn_local_stores(compiled: &crate::compile::Compiled) {
+    for p in compiled.processors.iter().filter(|p| p.store.is_local()) {
+        tracing::warn!(
+            processor = %p.name,
+            store = p.store.name(),
+            "the processor reads a memory or sqlite store, local to this replica: messages other replicas store there wait until they lead; use a rabbitmq or postgres store with several replicas"
+        );
+    }
 }
 
 fn write_ports(file: &std::path::Path, http: SocketAddr, admin: SocketAddr) -> anyhow::Result<()> {

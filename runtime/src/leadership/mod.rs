@@ -174,6 +174,12 @@ impl Election {
         Err(LeadershipError::FeatureMissing(settings.name))
     }
 
+    /// Whether this process competes with other replicas (a Lease), rather than standing
+    /// alone.
+    pub fn is_elected(&self) -> bool {
+        self.stop.is_some()
+    }
+
     /// Whether this process leads, as it changes.
     pub fn leadership(&self) -> Leadership {
         self.leadership.clone()
