@@ -495,3 +495,24 @@ fn route_diagnostic(e: &router::RouteError, apis: &[&Loaded]) -> Diagnostic {
         None => Diagnostic::error(message),
     }
 }
+
+/// Compiles `yaml` for a unit test (stores in memory), failing the test with every
+/// diagnostic when it does not compile.
+#[cfg(test)]
+pub(crate) fn compile_test_yaml(yaml: &str, metrics: Arc<Metrics>) -> Compiled {
+    let (bundle, diagnostics) = ferry_api::bundle::load(&[ferry_api::bundle::Source {
+        name: "test.yaml".into(),
+        text: yaml.into(),
+    }]);
+    assert!(diagnostics.is_empty(), "{diagnostics:?}");
+    let env = CompileEnv {
+        config: Arc::new(HashMap::new()),
+        client: EndpointClient::default(),
+        metrics,
+        stores: crate::stores::factory::StoreRegistry::check_only(),
+    };
+    match compile(&bundle, &env) {
+        Ok(c) => c,
+        Err(d) => panic!("does not compile: {d:?}"),
+    }
+}

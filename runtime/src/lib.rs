@@ -8,6 +8,7 @@ pub mod dispatch;
 pub mod endpoints;
 pub mod expr;
 pub mod fault;
+pub mod leadership;
 pub mod mediators;
 pub mod message;
 pub mod processors;

@@ -205,6 +205,7 @@ pub struct Metrics {
     processor_backlog: Family<ProcessorLabels, Gauge>,
     processor_messages: Family<ProcessorOutcomeLabels, Counter>,
     last_reload_success: Gauge<f64, AtomicU64>,
+    leader: Gauge,
 }
 
 impl Default for Metrics {
@@ -282,6 +283,12 @@ impl Metrics {
             "Messages handled by processors, by outcome (delivered, failed_attempt, dropped, parked)",
             processor_messages.clone(),
         );
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "Whether this process leads its group and runs the scheduled tasks and message processors (1), or stands by (0)",
+            leader.clone(),
+        );
         registry.register(
             "build",
             "Build information",
@@ -299,6 +306,7 @@ impl Metrics {
             processor_backlog,
             processor_messages,
             last_reload_success,
+            leader,
         }
     }
 
@@ -392,6 +400,11 @@ impl Metrics {
                 .unwrap_or_default();
             self.last_reload_success.set(now.as_secs_f64());
         }
+    }
+
+    /// Sets whether this process leads its group (runs tasks and processors).
+    pub fn set_leader(&self, leader: bool) {
+        self.leader.set(i64::from(leader));
     }
 
     /// Sets whether processor `name` is active.

@@ -1,5 +1,7 @@
 //! `ferry run PATH...`: binds the HTTP and admin listeners, compiles the configuration,
-//! serves it, reloads it on change, and shuts down gracefully on SIGTERM or Ctrl-C.
+//! serves it, reloads it on change, and shuts down gracefully on SIGTERM or Ctrl-C. With
+//! `--lease-name` (the operator sets `FERRY_LEASE_NAME`), the replicas of a group elect one
+//! runner of their scheduled tasks and message processors through a Kubernetes Lease.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -20,6 +22,9 @@ use crate::admin::server::AdminState;
 use crate::compile::CompileEnv;
 use crate::dispatch::Dispatcher;
 use crate::endpoints::client::EndpointClient;
+use crate::leadership::{
+    DEFAULT_LEASE_DURATION_SECS, DEFAULT_LEASE_GRACE_SECS, Election, LeadershipError, LeaseSettings,
+};
 use crate::processors::management::ProcessorsApi;
 use crate::processors::runner::Processors;
 use crate::reload::Runners;
@@ -62,6 +67,43 @@ pub struct RunArgs {
     /// serving: how scripts and tests find ports chosen with 0.
     #[arg(long)]
     pub ports_file: Option<PathBuf>,
+    /// Run scheduled tasks and message processors only while holding this Kubernetes Lease,
+    /// so one replica of the group runs them (needs a build with `--features kubernetes`).
+    #[arg(long, env = "FERRY_LEASE_NAME")]
+    pub lease_name: Option<String>,
+    /// Namespace of the Lease; falls back to `POD_NAMESPACE`, then the client's default.
+    #[arg(long, env = "FERRY_LEASE_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+    /// This replica's identity in the Lease; falls back to the host name.
+    #[arg(long, env = "POD_NAME")]
+    pub lease_identity: Option<String>,
+    /// Seconds the Lease lasts without renewal: how long a vanished leader blocks the others.
+    #[arg(long, default_value_t = DEFAULT_LEASE_DURATION_SECS, env = "FERRY_LEASE_DURATION")]
+    pub lease_duration: u32,
+    /// Seconds before expiry the leader renews the Lease (less than the duration).
+    #[arg(long, default_value_t = DEFAULT_LEASE_GRACE_SECS, env = "FERRY_LEASE_GRACE")]
+    pub lease_grace: u32,
+}
+
+impl RunArgs {
+    /// The Lease to hold, when one is asked for.
+    fn lease_settings(&self) -> Result<Option<LeaseSettings>, LeadershipError> {
+        let Some(name) = &self.lease_name else {
+            return Ok(None);
+        };
+        let namespace = self
+            .lease_namespace
+            .clone()
+            .or_else(|| std::env::var("POD_NAMESPACE").ok());
+        LeaseSettings::new(
+            name,
+            namespace,
+            self.lease_identity.clone(),
+            self.lease_duration,
+            self.lease_grace,
+        )
+        .map(Some)
+    }
 }
 
 /// Runs until shut down.
@@ -74,6 +116,8 @@ pub fn main(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    // First: a Lease this binary cannot hold must stop the start, before anything binds.
+    let election = Election::start(args.lease_settings()?).await?;
     let http = TcpListener::bind((args.host.as_str(), args.http_port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", args.host, args.http_port))?;
@@ -105,12 +149,16 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 "ferry: the configuration has {} error(s); nothing is served",
                 diagnostics.iter().filter(|d| d.is_error()).count()
             );
+            election.leave().await;
             return Ok(ExitCode::from(1));
         }
     };
     let resources = compiled.resource_count;
+    if election.is_elected() {
+        warn_local_stores(&compiled);
+    }
     let current = Arc::new(ArcSwap::from_pointee(compiled));
-    let processors = Arc::new(Processors::new(metrics.clone()));
+    let processors = Processors::new(metrics.clone(), election.leadership());
     processors.install(current.load_full()).await;
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -139,7 +187,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     ));
     let runners = Runners {
         processors: processors.clone(),
-        tasks: Arc::new(Tasks::new(dispatcher.clone())),
+        tasks: Tasks::new(dispatcher.clone(), election.leadership()),
     };
     runners.tasks.install(current.load_full()).await;
     let http_task = tokio::spawn(server::serve(
@@ -187,8 +235,22 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         tracing::info!("message processors stopped");
     }
+    // After the runners: the Lease goes to another replica only once nothing runs here.
+    election.leave().await;
     let _ = admin_task.await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// With several replicas, a processor on a store in one pod's memory or disk drains only
+/// that pod's messages: what the standby replicas store waits until they lead.
+fn warn_local_stores(compiled: &crate::compile::Compiled) {
+    for p in compiled.processors.iter().filter(|p| p.store.is_local()) {
+        tracing::warn!(
+            processor = %p.name,
+            store = p.store.name(),
+            "the processor reads a memory or sqlite store, local to this replica: messages other replicas store there wait until they lead; use a rabbitmq or postgres store with several replicas"
+        );
+    }
 }
 
 fn write_ports(file: &std::path::Path, http: SocketAddr, admin: SocketAddr) -> anyhow::Result<()> {

@@ -1,7 +1,13 @@
-//! The supervisor: starts the processors of an installed configuration, stops them when it
-//! is replaced or Ferry shuts down, and keeps their live state for the admin port. Also the
-//! waiting helpers every processor loop shares (sleep unless stopped, poll the store with
-//! its own retry budget).
+//! The supervisor: starts the processors of an installed configuration while this process
+//! leads its group, stops them when the configuration is replaced, the lead is lost, or
+//! Ferry shuts down, and keeps their live state for the admin port. Also the waiting helpers
+//! every processor loop shares (sleep unless stopped, poll the store with its own retry
+//! budget).
+//!
+//! Losing the lead stops the processors exactly as shutdown does: each finishes its
+//! in-flight delivery or releases the message unacknowledged, so it stays in its store for
+//! the new leader. Their states stay (with `leader: false`), and they start again, with the
+//! same activation, when the lead comes back.
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -13,52 +19,100 @@ use super::state::ProcessorState;
 use super::{CompiledProcessor, Target, forwarding, sampling};
 use crate::admin::metrics::Metrics;
 use crate::compile::Compiled;
+use crate::leadership::Leadership;
 use crate::stores::Lease;
 
-/// Runs the processors of the installed configuration.
+/// Runs the processors of the installed configuration while this process leads.
 pub struct Processors {
     metrics: Arc<Metrics>,
+    leadership: Leadership,
     running: Mutex<Running>,
     states: RwLock<Vec<Arc<ProcessorState>>>,
 }
 
 #[derive(Default)]
 struct Running {
+    /// The installed configuration: what runs while leading.
+    compiled: Option<Arc<Compiled>>,
     stop: Option<watch::Sender<bool>>,
     tasks: Vec<JoinHandle<()>>,
+    /// Stopped for good (shutdown): a regained lead starts nothing.
+    closed: bool,
 }
 
 impl Processors {
-    /// No processors running; their state goes to `metrics` too.
-    pub fn new(metrics: Arc<Metrics>) -> Self {
-        Self {
+    /// No processors installed yet; they run while `leadership` says so, and their state
+    /// goes to `metrics` too. Follows the leadership from a task of its own, so it must be
+    /// called within a Tokio runtime.
+    pub fn new(metrics: Arc<Metrics>, leadership: Leadership) -> Arc<Self> {
+        let this = Arc::new(Self {
             metrics,
+            leadership,
             running: Mutex::default(),
             states: RwLock::default(),
-        }
+        });
+        let weak = Arc::downgrade(&this);
+        let mut changes = this.leadership.subscribe();
+        tokio::spawn(async move {
+            // Ends when the election ends (or at once standalone, where nothing changes).
+            while changes.changed().await.is_ok() {
+                let Some(this) = weak.upgrade() else { return };
+                let mut running = this.running.lock().await;
+                this.follow_leadership(&mut running).await;
+            }
+        });
+        this
     }
 
-    /// Stops the running processors (each finishes its in-flight delivery), then starts
-    /// those of `compiled`.
+    /// Stops the running processors (each finishes its in-flight delivery), then installs
+    /// those of `compiled`, starting them if this process leads.
     pub async fn install(&self, compiled: Arc<Compiled>) {
         let mut running = self.running.lock().await;
         self.stop_running(&mut running).await;
+        let states = compiled
+            .processors
+            .iter()
+            .map(|p| {
+                let kind = match p.target {
+                    Target::Endpoint(_) => "forwarding",
+                    Target::Store(_) => "failoverForwarding",
+                    Target::Sequence(_) => "sampling",
+                };
+                Arc::new(ProcessorState::new(
+                    &p.name,
+                    kind,
+                    p.store.name(),
+                    p.active,
+                    self.metrics.clone(),
+                ))
+            })
+            .collect();
+        *self.states.write().unwrap_or_else(|p| p.into_inner()) = states;
+        running.compiled = Some(compiled);
+        self.follow_leadership(&mut running).await;
+    }
+
+    /// Starts or stops the installed processors to match the current leadership.
+    async fn follow_leadership(&self, running: &mut Running) {
+        let lead = self.leadership.is_leader() && !running.closed;
+        self.metrics.set_leader(lead);
+        match (lead, running.stop.is_some()) {
+            (true, false) => self.start(running),
+            (false, true) => {
+                tracing::info!("standing by: stopping the message processors");
+                self.stop_running(running).await;
+            }
+            _ => {}
+        }
+    }
+
+    fn start(&self, running: &mut Running) {
+        let Some(compiled) = running.compiled.clone() else {
+            return;
+        };
         let (tx, rx) = watch::channel(false);
-        let mut states = Vec::new();
-        for p in &compiled.processors {
-            let kind = match p.target {
-                Target::Endpoint(_) => "forwarding",
-                Target::Store(_) => "failoverForwarding",
-                Target::Sequence(_) => "sampling",
-            };
-            let state = Arc::new(ProcessorState::new(
-                &p.name,
-                kind,
-                p.store.name(),
-                p.active,
-                self.metrics.clone(),
-            ));
-            states.push(state.clone());
+        for (p, state) in compiled.processors.iter().zip(self.states()) {
+            state.set_leader(true);
             let cx = RunCx {
                 processor: p.clone(),
                 compiled: compiled.clone(),
@@ -74,12 +128,13 @@ impl Processors {
             }));
         }
         running.stop = Some(tx);
-        *self.states.write().unwrap_or_else(|p| p.into_inner()) = states;
     }
 
-    /// Stops every processor, waiting for in-flight deliveries.
+    /// Stops every processor, waiting for in-flight deliveries; a regained lead does not
+    /// start them again.
     pub async fn stop(&self) {
         let mut running = self.running.lock().await;
+        running.closed = true;
         self.stop_running(&mut running).await;
     }
 
@@ -88,6 +143,7 @@ impl Processors {
             let _ = tx.send(true);
         }
         for state in self.states() {
+            state.set_leader(false);
             state.wake.notify_one();
         }
         for task in running.tasks.drain(..) {
@@ -97,7 +153,7 @@ impl Processors {
         }
     }
 
-    /// The live state of each running processor.
+    /// The live state of each installed processor (running, or on standby).
     pub fn states(&self) -> Vec<Arc<ProcessorState>> {
         self.states
             .read()
@@ -225,3 +281,6 @@ impl RunCx {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

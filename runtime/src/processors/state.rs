@@ -1,5 +1,6 @@
 //! A running processor's state, shared with the admin port: whether it is active, the
-//! attempts made on the message at the head, the backlog, and delivery counts.
+//! attempts made on the message at the head, the backlog, delivery counts, and whether it
+//! runs here (this process leads its group) or stands by.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -19,6 +20,7 @@ pub struct ProcessorState {
     /// The store it reads.
     pub store: String,
     active: AtomicBool,
+    leader: AtomicBool,
     attempts: AtomicI64,
     backlog: AtomicI64,
     delivered: AtomicU64,
@@ -44,6 +46,7 @@ impl ProcessorState {
             kind,
             store: store.to_string(),
             active: AtomicBool::new(active),
+            leader: AtomicBool::new(false),
             attempts: AtomicI64::new(0),
             backlog: AtomicI64::new(0),
             delivered: AtomicU64::new(0),
@@ -63,6 +66,15 @@ impl ProcessorState {
         self.active.store(active, Ordering::SeqCst);
         self.metrics.set_processor_active(&self.name, active);
         self.wake.notify_one();
+    }
+
+    /// Whether it runs in this process (which leads its group) rather than standing by.
+    pub fn is_leader(&self) -> bool {
+        self.leader.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn set_leader(&self, leader: bool) {
+        self.leader.store(leader, Ordering::SeqCst);
     }
 
     pub(crate) fn set_attempts(&self, n: u32) {
@@ -103,6 +115,8 @@ impl ProcessorState {
             "type": self.kind,
             "messageStore": self.store,
             "state": if self.is_active() { "Active" } else { "Inactive" },
+            // false: another replica of the group runs it; this one stands by.
+            "leader": self.is_leader(),
             "attempts": self.attempts.load(Ordering::Relaxed),
             "backlog": self.backlog.load(Ordering::Relaxed),
             "delivered": self.delivered.load(Ordering::Relaxed),

@@ -31,6 +31,12 @@ impl MessageStore for FailoverStore {
         Some(Arc::clone(&self.primary))
     }
 
+    fn is_local(&self) -> bool {
+        // Processors read the primary; what lands in the failover store is moved back by
+        // a processor of its own, which answers for that store.
+        self.primary.is_local()
+    }
+
     fn store(&self, message: StoredMessage) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
             match self.primary.store(message.clone()).await {

@@ -50,6 +50,10 @@ impl MessageStore for MemoryStore {
         &self.name
     }
 
+    fn is_local(&self) -> bool {
+        true
+    }
+
     fn store(&self, message: StoredMessage) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
             let mut state = self.lock()?;

@@ -126,6 +126,13 @@ pub trait MessageStore: Send + Sync {
     fn primary_only(&self) -> Option<Arc<dyn MessageStore>> {
         None
     }
+
+    /// Whether its messages live in this process or on its disk (memory, SQLite), out of
+    /// reach of the group's other replicas: with several replicas, what a standby replica
+    /// stores there waits until that replica leads.
+    fn is_local(&self) -> bool {
+        false
+    }
 }
 
 mod body_base64 {

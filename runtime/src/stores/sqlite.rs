@@ -145,6 +145,10 @@ impl MessageStore for SqliteStore {
         &self.name
     }
 
+    fn is_local(&self) -> bool {
+        true
+    }
+
     fn store(&self, message: StoredMessage) -> BoxFuture<'_, Result<(), StoreError>> {
         self.with(move |inner, state| {
             let text = serde_json::to_string(&message)

@@ -1,5 +1,9 @@
-//! The task supervisor: runs the tasks of the installed configuration and stops them when
-//! it is replaced or Ferry shuts down (a run in progress finishes first).
+//! The task supervisor: runs the tasks of the installed configuration while this process
+//! leads its group, and stops them when the configuration is replaced, the lead is lost, or
+//! Ferry shuts down (a run in progress finishes first).
+//!
+//! A task starts afresh each time the lead comes (here or on another replica): an interval
+//! fires at once, `count` and `once` count from there, as on a restart.
 
 use std::sync::Arc;
 
@@ -10,36 +14,78 @@ use tokio::task::JoinHandle;
 use super::{CompiledTask, Injection, Schedule};
 use crate::compile::Compiled;
 use crate::dispatch::Dispatcher;
+use crate::leadership::Leadership;
 use crate::message::Message;
 use crate::schedule::CronSchedule;
 use crate::sequence::{self, Env};
 use crate::transports::http::body;
 
-/// Runs the scheduled tasks of the installed configuration.
+/// Runs the scheduled tasks of the installed configuration while this process leads.
 pub struct Tasks {
     dispatcher: Arc<Dispatcher>,
+    leadership: Leadership,
     running: Mutex<Running>,
 }
 
 #[derive(Default)]
 struct Running {
+    /// The installed configuration: what runs while leading.
+    compiled: Option<Arc<Compiled>>,
     stop: Option<watch::Sender<bool>>,
     tasks: Vec<JoinHandle<()>>,
+    /// Stopped for good (shutdown): a regained lead starts nothing.
+    closed: bool,
 }
 
 impl Tasks {
-    /// No tasks running; API injections go through `dispatcher`.
-    pub fn new(dispatcher: Arc<Dispatcher>) -> Self {
-        Self {
+    /// No tasks installed yet; they run while `leadership` says so, and API injections go
+    /// through `dispatcher`. Follows the leadership from a task of its own, so it must be
+    /// called within a Tokio runtime.
+    pub fn new(dispatcher: Arc<Dispatcher>, leadership: Leadership) -> Arc<Self> {
+        let this = Arc::new(Self {
             dispatcher,
+            leadership,
             running: Mutex::new(Running::default()),
-        }
+        });
+        let weak = Arc::downgrade(&this);
+        let mut changes = this.leadership.subscribe();
+        tokio::spawn(async move {
+            // Ends when the election ends (or at once standalone, where nothing changes).
+            while changes.changed().await.is_ok() {
+                let Some(this) = weak.upgrade() else { return };
+                let mut running = this.running.lock().await;
+                this.follow_leadership(&mut running).await;
+            }
+        });
+        this
     }
 
-    /// Stops the running tasks, then starts those of `compiled`.
+    /// Stops the running tasks, then installs those of `compiled`, starting them if this
+    /// process leads.
     pub async fn install(&self, compiled: Arc<Compiled>) {
         let mut running = self.running.lock().await;
         stop_running(&mut running).await;
+        running.compiled = Some(compiled);
+        self.follow_leadership(&mut running).await;
+    }
+
+    /// Starts or stops the installed tasks to match the current leadership.
+    async fn follow_leadership(&self, running: &mut Running) {
+        let lead = self.leadership.is_leader() && !running.closed;
+        match (lead, running.stop.is_some()) {
+            (true, false) => self.start(running),
+            (false, true) => {
+                tracing::info!("standing by: stopping the scheduled tasks");
+                stop_running(running).await;
+            }
+            _ => {}
+        }
+    }
+
+    fn start(&self, running: &mut Running) {
+        let Some(compiled) = running.compiled.clone() else {
+            return;
+        };
         let (tx, rx) = watch::channel(false);
         for (i, task) in compiled.tasks.iter().enumerate() {
             let (compiled, dispatcher, rx) =
@@ -52,9 +98,11 @@ impl Tasks {
         running.stop = Some(tx);
     }
 
-    /// Stops every task.
+    /// Stops every task; a regained lead does not start them again.
     pub async fn stop(&self) {
-        stop_running(&mut *self.running.lock().await).await;
+        let mut running = self.running.lock().await;
+        running.closed = true;
+        stop_running(&mut running).await;
     }
 }
 
@@ -168,3 +216,6 @@ async fn fire(task: &CompiledTask, compiled: &Compiled, dispatcher: &Dispatcher)
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
