@@ -21,11 +21,14 @@ validate: ## Validate every bundled sample with `ferry validate`
 .PHONY: test
 test: services ## Run all tests (unit, schema, black-box) — the README's test command
 	$(CARGO) test --workspace --all-targets --no-fail-fast
+	# The runtime's Lease code only exists with the kubernetes feature (as the image builds it).
+	$(CARGO) test -p ferry --features kubernetes --lib --no-fail-fast leadership
 
 .PHONY: lint
 lint: ## cargo fmt --check and clippy with warnings denied
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p ferry --features kubernetes --all-targets -- -D warnings
 
 .PHONY: fmt
 fmt: ## Format the code
