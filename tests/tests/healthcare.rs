@@ -3,7 +3,7 @@
 // Test code: a panic here is a failed test, with its message and backtrace.
 #![allow(clippy::unwrap_used)]
 
-use ferry_tests::{Ferry, client, workspace_root};
+use ferry_tests::{Ferry, broker, client, workspace_root};
 use serde_json::{Value, json};
 
 fn reservation(hospital: &str) -> Value {
@@ -82,10 +82,10 @@ async fn malformed_json_gets_a_400_not_a_500() {
     assert_eq!(resp.status(), 400, "{}", ferry.log());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_payment_is_stored_answered_at_once_and_settled_by_the_processor() {
-    let sample = workspace_root().join("config/samples/healthcare");
-    let ferry = Ferry::start(&[&sample], &[]);
+/// The tutorial's store-and-forward flow on whatever store `paths` configure: a payment is
+/// answered at once, settled by the processor, and a malformed one is parked.
+async fn payments_are_answered_at_once_and_settled(paths: &[&std::path::Path]) {
+    let ferry = Ferry::start(paths, &[]);
     let http = client();
     let pay = |body: Value| {
         http.post(ferry.url("/healthcare/payments"))
@@ -135,4 +135,29 @@ async fn a_payment_is_stored_answered_at_once_and_settled_by_the_processor() {
         log.contains("payment settled: settled for John Doe"),
         "{log}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_is_stored_answered_at_once_and_settled_by_the_processor() {
+    let sample = workspace_root().join("config/samples/healthcare");
+    payments_are_answered_at_once_and_settled(&[&sample]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rabbitmq_variant_settles_payments_through_the_broker() {
+    if !broker::controllable() {
+        return;
+    }
+    // Messages a crashed earlier run left in the durable queue would count as deliveries.
+    broker::rabbitmqctl_args(&["purge_queue", "ferry-healthcare-payments"]);
+    let root = workspace_root();
+    let sample = root.join("config/samples/healthcare");
+    let files: Vec<std::path::PathBuf> = ["endpoints", "healthcare-api", "hospitals", "payments"]
+        .iter()
+        .map(|f| sample.join(format!("{f}.yaml")))
+        .collect();
+    let variant = root.join("config/variants/healthcare-rabbitmq");
+    let mut paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
+    paths.push(&variant);
+    payments_are_answered_at_once_and_settled(&paths).await;
 }
