@@ -19,6 +19,7 @@ use crate::admin::metrics::Metrics;
 use crate::endpoints::Endpoint;
 use crate::endpoints::client::EndpointClient;
 use crate::mediators::Mediator;
+use crate::passthrough::Passthrough;
 use crate::processors::CompiledProcessor;
 use crate::sequence::{SeqId, Sequence};
 use crate::stores::MessageStore;
@@ -49,6 +50,9 @@ pub struct CompiledResource {
     pub out_sequence: Option<Sequence>,
     /// The resource's fault sequence.
     pub fault_sequence: Option<Sequence>,
+    /// Set when the flow only forwards the request and answers with the reply: such a
+    /// request streams through without buffering either body.
+    pub passthrough: Option<Passthrough>,
 }
 
 /// An IntegrationAPI, ready to run.
@@ -295,9 +299,12 @@ pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagno
                 })
                 .collect();
             route_resources.push(router::ResourceRoute { methods, pattern });
+            let in_sequence = Sequence::anonymous(in_sequence);
+            let fault_handled = fault_sequence.is_some() || !spec.fault_sequence.is_empty();
             resources.push(CompiledResource {
                 label: Arc::from(label.as_str()),
-                in_sequence: Sequence::anonymous(in_sequence),
+                passthrough: Passthrough::plan(&in_sequence, fault_handled),
+                in_sequence,
                 out_sequence: out_sequence.map(Sequence::anonymous),
                 fault_sequence: fault_sequence.map(Sequence::anonymous),
             });

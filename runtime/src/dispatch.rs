@@ -16,9 +16,11 @@ use tracing::Instrument;
 
 use crate::admin::metrics::Metrics;
 use crate::compile::Compiled;
+use crate::endpoints::endpoint::Forwarded;
 use crate::expr::context::PropertyScope;
 use crate::fault::{Fault, codes};
 use crate::message::Message;
+use crate::passthrough::Passthrough;
 use crate::sequence::{self, Env, Flow};
 use crate::transports::http::body::{self, Body, BodyError};
 use crate::transports::http::router::RouteMatch;
@@ -86,6 +88,28 @@ impl Dispatcher {
         let span = tracing::debug_span!("message", api = %api.name, resource = %resource.label);
         let method = parts.method.clone();
         let response = async {
+            if let Some(pass) = &resource.passthrough
+                && Passthrough::fits(&parts.headers, self.max_body_bytes)
+            {
+                let mut msg = Message::from_request(parts.method, parts.uri, parts.headers, Bytes::new());
+                prepare(&mut msg, &compiled, &api.name, uri_params, query_params, url_postfix);
+                let request = match pass.endpoint().forward_request(&msg, body) {
+                    Ok(request) => request,
+                    Err(fault) => {
+                        log_fault(&fault);
+                        return fault_response(&fault);
+                    }
+                };
+                drop(msg);
+                return match pass.endpoint().forward(request).await {
+                    Ok(Forwarded::Answered(answer)) => streamed_response(answer),
+                    Ok(Forwarded::Discarded) => empty_response(StatusCode::ACCEPTED),
+                    Err(fault) => {
+                        log_fault(&fault);
+                        fault_response(&fault)
+                    }
+                };
+            }
             let bytes = match body::read_body_limited(body, self.max_body_bytes).await {
                 Ok(b) => b,
                 Err(BodyError::TooLarge { .. }) => {
@@ -99,10 +123,7 @@ impl Dispatcher {
                 }
             };
             let mut msg = Message::from_request(parts.method, parts.uri, parts.headers, bytes);
-            msg.set_config(compiled.config.clone());
-            msg.set_params(uri_params, query_params);
-            msg.set_property(PropertyScope::Axis2, "REST_URL_POSTFIX", Value::String(url_postfix));
-            msg.set_property(PropertyScope::Default, "SYNAPSE_REST_API", Value::from(api.name.as_ref()));
+            prepare(&mut msg, &compiled, &api.name, uri_params, query_params, url_postfix);
             let env = Env {
                 compiled: &compiled,
                 out_sequence: resource.out_sequence.as_ref(),
@@ -151,6 +172,26 @@ impl Handler for Dispatcher {
     fn handle(&self, req: Request<Body>) -> impl Future<Output = Response<Body>> + Send {
         self.dispatch(req)
     }
+}
+
+/// What every flow finds on a new message besides the request: configuration, path and
+/// query parameters, and the properties Synapse sets for REST APIs.
+fn prepare(
+    msg: &mut Message,
+    compiled: &Compiled,
+    api: &str,
+    uri_params: Vec<(String, String)>,
+    query_params: Vec<(String, String)>,
+    url_postfix: String,
+) {
+    msg.set_config(compiled.config.clone());
+    msg.set_params(uri_params, query_params);
+    msg.set_property(
+        PropertyScope::Axis2,
+        "REST_URL_POSTFIX",
+        Value::String(url_postfix),
+    );
+    msg.set_property(PropertyScope::Default, "SYNAPSE_REST_API", Value::from(api));
 }
 
 fn log_fault(fault: &Fault) {
@@ -226,6 +267,22 @@ pub fn message_response(msg: &Message) -> Response<Body> {
     *resp.status_mut() = status;
     *resp.headers_mut() = headers;
     resp
+}
+
+/// The backend's answer of a streamed passthrough, as `message_response` would have written
+/// it after a buffered call: the same status and headers, the body streaming through.
+fn streamed_response(answer: Response<Body>) -> Response<Body> {
+    let (mut parts, body) = answer.into_parts();
+    let names: Vec<HeaderName> = parts
+        .headers
+        .keys()
+        .filter(|name| request_only(name))
+        .cloned()
+        .collect();
+    for name in names {
+        parts.headers.remove(name);
+    }
+    Response::from_parts(parts, body)
 }
 
 /// The answer for a fault no fault sequence handled.

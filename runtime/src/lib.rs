@@ -11,6 +11,7 @@ pub mod fault;
 pub mod leadership;
 pub mod mediators;
 pub mod message;
+pub mod passthrough;
 pub mod processors;
 pub mod reload;
 pub mod schedule;

@@ -18,7 +18,7 @@ use ferry_api::resources::endpoint::{
     SuspendOnFailure,
 };
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Method, Request, Uri};
+use http::{Method, Request, Response, Uri};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use tokio::time::Instant;
 
@@ -30,6 +30,7 @@ use crate::expr::context::PropertyScope;
 use crate::fault::{Fault, codes};
 use crate::mediators::value::{ValueSource, eval, to_text};
 use crate::message::{Message, properties};
+use crate::transports::http::body::{self, Body};
 
 /// How long a call may take when its endpoint sets no timeout (Synapse's global default).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -52,6 +53,14 @@ pub enum Delivery {
     /// The backend answered; the message now holds the response.
     Answered,
     /// The call timed out with `responseAction: discard`: the flow ends without an answer.
+    Discarded,
+}
+
+/// How a streamed call ended.
+pub enum Forwarded {
+    /// The backend answered; its body streams.
+    Answered(Response<Body>),
+    /// The call timed out with `responseAction: discard`.
     Discarded,
 }
 
@@ -277,6 +286,38 @@ impl Endpoint {
         }
     }
 
+    /// Whether [`Endpoint::forward`] can serve this endpoint: a single leaf that sends the
+    /// body once and never computes anything from it (groups resend the body to the next
+    /// child, so they need it buffered).
+    pub fn streams(&self) -> bool {
+        matches!(&self.kind, Kind::Leaf(leaf) if leaf.streams())
+    }
+
+    /// The request [`Endpoint::forward`] sends for `msg` (method, URI, headers; its payload
+    /// is not read), with `body` streaming behind it. Only for endpoints that
+    /// [`Endpoint::streams`].
+    pub fn forward_request(&self, msg: &Message, body: Body) -> Result<Request<Body>, Fault> {
+        match &self.kind {
+            Kind::Leaf(leaf) => leaf.forward_request(&self.name, msg, body),
+            _ => Err(Fault::internal(
+                codes::SENDING_FAILED,
+                format!("endpoint {} cannot stream a body", self.name),
+            )),
+        }
+    }
+
+    /// Sends a request from [`Endpoint::forward_request`] and returns the backend's answer
+    /// with its body streaming back.
+    pub async fn forward(&self, request: Request<Body>) -> Result<Forwarded, Fault> {
+        match &self.kind {
+            Kind::Leaf(leaf) => leaf.forward(&self.name, request).await,
+            _ => Err(Fault::internal(
+                codes::SENDING_FAILED,
+                format!("endpoint {} cannot stream a body", self.name),
+            )),
+        }
+    }
+
     /// Whether a call now would be tried (a suspended leaf, or a group of only suspended
     /// children, is not ready).
     fn is_ready(&self) -> bool {
@@ -414,6 +455,27 @@ impl VarSource {
     }
 }
 
+/// The value of an expression that is exactly `${config.key}` with the key set.
+fn config_value<'a>(
+    e: &Expression,
+    config: &'a std::collections::HashMap<String, String>,
+) -> Option<&'a str> {
+    let Expression::Synapse(e) = e else {
+        return None;
+    };
+    let ferry_api::expr::Node::Path {
+        root: ferry_api::expr::Root::Config(key),
+        segments,
+    } = &e.root
+    else {
+        return None;
+    };
+    if !segments.is_empty() {
+        return None;
+    }
+    config.get(key).map(String::as_str)
+}
+
 /// Splits an `http` URI template into literals, `{variables}` and `${expressions}`.
 fn parse_uri_template(
     src: &str,
@@ -426,7 +488,12 @@ fn parse_uri_template(
     let mut parts = Vec::new();
     for part in template.parts {
         match part {
-            Part::Expr(e) => parts.push(UriPart::Expr(e)),
+            // `${config.x}` is fixed for the life of a configuration: resolved here, not
+            // per request.
+            Part::Expr(e) => match config_value(&e, &cx.env.config) {
+                Some(value) => parts.push(UriPart::Literal(value.to_string())),
+                None => parts.push(UriPart::Expr(e)),
+            },
             Part::Arg(_) => {}
             Part::Literal(text) => {
                 let mut rest = text.as_str();
@@ -578,20 +645,7 @@ impl Leaf {
     }
 
     async fn call(&self, name: &Arc<str>, msg: &mut Message) -> Result<Delivery, Fault> {
-        if let Some(s) = &self.suspension
-            && let Some(left) = s.remaining(Instant::now())
-        {
-            self.metrics
-                .record_endpoint_call(name, EndpointOutcome::Suspended, Duration::ZERO);
-            return Err(Fault::upstream(
-                codes::ENDPOINT_SUSPENDED,
-                format!(
-                    "endpoint {name} is suspended for another {} ms after failures",
-                    left.as_millis()
-                ),
-                false,
-            ));
-        }
+        self.check_suspension(name)?;
         let request = self.request(msg)?;
         let mut attempt = 0;
         loop {
@@ -641,14 +695,7 @@ impl Leaf {
 
     /// The request for `msg`; built once per call so retries resend the same bytes.
     fn request(&self, msg: &Message) -> Result<Request<Bytes>, Fault> {
-        let (method, url) = self.target.resolve(msg)?;
-        let uri: Uri = url.parse().map_err(|e| {
-            Fault::upstream(
-                codes::SENDING_FAILED,
-                format!("the endpoint URL {url:?} is not valid: {e}"),
-                false,
-            )
-        })?;
+        let (method, uri) = self.method_and_uri(msg)?;
         let (body, content_type) = if matches!(method, Method::GET | Method::HEAD) {
             Ok((Bytes::new(), String::new()))
         } else if let Target::Address {
@@ -670,13 +717,35 @@ impl Leaf {
             Fault::bad_request(codes::PARSE_ERROR, format!("cannot write the payload: {e}"))
         })?;
         let mut headers = msg.headers.clone();
-        strip_hop_by_hop(&mut headers);
         headers.remove(header::CONTENT_TYPE);
         if !content_type.is_empty()
             && let Ok(v) = HeaderValue::from_str(&content_type)
         {
             headers.insert(header::CONTENT_TYPE, v);
         }
+        self.finish_headers(msg, &mut headers)?;
+        let mut request = Request::new(body);
+        *request.method_mut() = method;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+        Ok(request)
+    }
+
+    fn method_and_uri(&self, msg: &Message) -> Result<(Method, Uri), Fault> {
+        let (method, url) = self.target.resolve(msg)?;
+        let uri: Uri = url.parse().map_err(|e| {
+            Fault::upstream(
+                codes::SENDING_FAILED,
+                format!("the endpoint URL {url:?} is not valid: {e}"),
+                false,
+            )
+        })?;
+        Ok((method, uri))
+    }
+
+    /// Connection headers out, the endpoint's own headers and credentials in.
+    fn finish_headers(&self, msg: &Message, headers: &mut HeaderMap) -> Result<(), Fault> {
+        strip_hop_by_hop(headers);
         for (name, value) in &self.headers {
             let text = value.eval_string(msg)?;
             let value = HeaderValue::from_str(&text).map_err(|_| {
@@ -690,11 +759,106 @@ impl Leaf {
         if let Some(auth) = &self.authorization {
             headers.insert(header::AUTHORIZATION, auth.clone());
         }
+        Ok(())
+    }
+
+    /// Whether this leaf can forward a body it never sees: it sends once (no retries, which
+    /// would need the body again), converts no format, and computes neither its URL nor its
+    /// headers from the payload.
+    fn streams(&self) -> bool {
+        let target = match &self.target {
+            Target::Http { uri, .. } => !uri
+                .iter()
+                .any(|p| matches!(p, UriPart::Expr(e) if e.uses_payload())),
+            Target::Address { message_type, .. } => message_type.is_none(),
+        };
+        target
+            && self.retry.count == 0
+            && self
+                .headers
+                .iter()
+                .all(|(_, v)| !matches!(v, ValueSource::Expr(e) if e.uses_payload()))
+    }
+
+    /// The request for `msg` with `body` streaming behind it (built before anything is
+    /// awaited: a message is not shared across threads).
+    fn forward_request(
+        &self,
+        name: &Arc<str>,
+        msg: &Message,
+        body: Body,
+    ) -> Result<Request<Body>, Fault> {
+        self.check_suspension(name)?;
+        let (method, uri) = self.method_and_uri(msg)?;
+        let body = if matches!(method, Method::GET | Method::HEAD) {
+            body::empty()
+        } else {
+            body
+        };
+        let mut headers = msg.headers.clone();
+        self.finish_headers(msg, &mut headers)?;
         let mut request = Request::new(body);
         *request.method_mut() = method;
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
         Ok(request)
+    }
+
+    /// Sends a streamed request and returns the answer with its body streaming back,
+    /// bounded by the endpoint's timeout.
+    async fn forward(&self, name: &Arc<str>, request: Request<Body>) -> Result<Forwarded, Fault> {
+        let started = Instant::now();
+        let deadline = started + self.timeout;
+        match self.client.send(request, Some(self.timeout)).await {
+            Ok(response) => {
+                self.metrics.record_endpoint_call(
+                    name,
+                    EndpointOutcome::Success,
+                    started.elapsed(),
+                );
+                if let Some(s) = &self.suspension {
+                    s.on_success();
+                }
+                let (mut parts, incoming) = response.into_parts();
+                strip_hop_by_hop(&mut parts.headers);
+                let body = body::with_deadline(body::boxed(incoming), deadline);
+                Ok(Forwarded::Answered(Response::from_parts(parts, body)))
+            }
+            Err(err) => {
+                self.metrics.record_endpoint_call(
+                    name,
+                    EndpointOutcome::Failure,
+                    started.elapsed(),
+                );
+                self.metrics.record_endpoint_error(name, err.synapse_code);
+                if let Some(s) = &self.suspension {
+                    s.on_failure(err.synapse_code, Instant::now());
+                }
+                if self.discard_on_timeout && err.synapse_code == codes::TIMEOUT {
+                    tracing::info!(endpoint = %name, "call timed out; response discarded as configured");
+                    return Ok(Forwarded::Discarded);
+                }
+                Err(call_fault(name, &err))
+            }
+        }
+    }
+
+    fn check_suspension(&self, name: &Arc<str>) -> Result<(), Fault> {
+        if let Some(s) = &self.suspension
+            && let Some(left) = s.remaining(Instant::now())
+        {
+            self.metrics
+                .record_endpoint_call(name, EndpointOutcome::Suspended, Duration::ZERO);
+            return Err(Fault::upstream(
+                codes::ENDPOINT_SUSPENDED,
+                format!(
+                    "endpoint {name} is suspended for another {} ms after failures",
+                    left.as_millis()
+                ),
+                false,
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -112,6 +112,15 @@ impl Call {
     }
 
     /// Calls the endpoint.
+    /// The endpoint, when this call sends the message's own body and headers and makes the
+    /// answer the message: the shape a streaming passthrough can replace.
+    pub fn forwards_as_is(&self) -> Option<&Arc<Endpoint>> {
+        (matches!(self.source, Source::Body)
+            && self.content_type.is_none()
+            && matches!(self.target, Target::Body))
+        .then_some(&self.endpoint)
+    }
+
     pub async fn mediate(&self, msg: &mut Message, _env: Env<'_>) -> Result<Flow, Fault> {
         if matches!(self.source, Source::Body)
             && self.content_type.is_none()

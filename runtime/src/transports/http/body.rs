@@ -41,6 +41,53 @@ where
     body.map_err(Into::into).boxed()
 }
 
+/// `body`, failing with a timeout error if it has not ended by `deadline`: a streamed
+/// backend answer keeps the endpoint's timeout for its whole body, as a buffered one does.
+/// The size hint passes through, so a known length is still sent as `Content-Length`.
+pub fn with_deadline(body: Body, deadline: tokio::time::Instant) -> Body {
+    Deadline {
+        inner: body,
+        sleep: Box::pin(tokio::time::sleep_until(deadline)),
+    }
+    .boxed()
+}
+
+struct Deadline {
+    inner: Body,
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+/// The deadline passed before a streamed body ended.
+#[derive(Debug, thiserror::Error)]
+#[error("the body did not arrive within the endpoint timeout")]
+pub struct BodyTimeout;
+
+impl HttpBody for Deadline {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, BoxError>>> {
+        if let std::task::Poll::Ready(frame) = std::pin::Pin::new(&mut self.inner).poll_frame(cx) {
+            return std::task::Poll::Ready(frame);
+        }
+        match self.sleep.as_mut().poll(cx) {
+            std::task::Poll::Ready(()) => std::task::Poll::Ready(Some(Err(Box::new(BodyTimeout)))),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// Why a body could not be read in full.
 #[derive(Debug, thiserror::Error)]
 pub enum BodyError {

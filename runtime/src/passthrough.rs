@@ -1,0 +1,197 @@
+//! Streaming passthrough. A resource whose whole flow is "call one endpoint with the
+//! request as it came, answer with the reply" never looks at either body, so neither is
+//! buffered: the request body streams to the backend as it arrives and the answer streams
+//! back to the client. Memory per request stays at the connection buffers whatever the
+//! body size, and nothing is copied.
+//!
+//! Which resources qualify is decided once, at load time, from the compiled flow: the
+//! in-sequence is exactly `call` (body in, body out, no content-type override) then
+//! `respond`; the endpoint is a single leaf that sends once and derives nothing from the
+//! payload ([`Endpoint::streams`]); and no fault sequence could ask for the payload after a
+//! failure. Everything else takes the buffered path, unchanged.
+
+use std::sync::Arc;
+
+use crate::endpoints::Endpoint;
+use crate::mediators::Mediator;
+use crate::sequence::Sequence;
+
+/// The streamed plan of a resource.
+pub struct Passthrough {
+    endpoint: Arc<Endpoint>,
+}
+
+impl Passthrough {
+    /// The plan of a resource with this in-sequence, or `None` when it must buffer.
+    /// `fault_handled`: a resource or API fault sequence exists.
+    pub fn plan(in_sequence: &Sequence, fault_handled: bool) -> Option<Passthrough> {
+        if fault_handled {
+            return None;
+        }
+        let [Mediator::Call(call), Mediator::Respond(_)] = in_sequence.mediators.as_slice() else {
+            return None;
+        };
+        let endpoint = call.forwards_as_is()?;
+        endpoint.streams().then(|| Passthrough {
+            endpoint: Arc::clone(endpoint),
+        })
+    }
+
+    /// The endpoint the request goes to.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Whether this request can stream: its length is declared and within the limit, so an
+    /// oversized body is still refused with 413 before anything is sent (a chunked request
+    /// takes the buffered path, which counts as it reads).
+    pub fn fits(headers: &http::HeaderMap, max_body_bytes: usize) -> bool {
+        headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|len| len <= max_body_bytes as u64)
+            && !headers.contains_key(http::header::TRANSFER_ENCODING)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use ferry_api::bundle::{self, Source};
+
+    use super::*;
+    use crate::admin::metrics::Metrics;
+    use crate::compile::{self, CompileEnv, Compiled};
+    use crate::endpoints::client::EndpointClient;
+
+    const ENDPOINTS: &str = r#"
+apiVersion: ferry.dev/v1alpha1
+kind: Endpoint
+metadata: {name: plain}
+spec:
+  http: {uriTemplate: "http://127.0.0.1:9/x/{uri.var.id}"}
+  headers: [{name: x-a, value: b}]
+---
+apiVersion: ferry.dev/v1alpha1
+kind: Endpoint
+metadata: {name: configured}
+spec:
+  http: {uriTemplate: "http://127.0.0.1:${config.port}/x?q=${params.queryParams.q}"}
+  headers: [{name: x-b, expression: "${headers.accept}"}]
+---
+apiVersion: ferry.dev/v1alpha1
+kind: Endpoint
+metadata: {name: retrying}
+spec:
+  http: {uriTemplate: "http://127.0.0.1:9/x"}
+  retry: {count: 2}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: Endpoint
+metadata: {name: computed}
+spec:
+  http: {uriTemplate: "http://127.0.0.1:9/x/${payload.id}"}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: Endpoint
+metadata: {name: group}
+spec:
+  failover: {endpoints: [{key: plain}, {key: retrying}]}
+"#;
+
+    fn compiled(resources: &str, api_fault: &str) -> Compiled {
+        let yaml = format!(
+            "{ENDPOINTS}---\napiVersion: ferry.dev/v1alpha1\nkind: IntegrationAPI\nmetadata: {{name: a}}\nspec:\n  context: /a\n{api_fault}  resources:\n{resources}"
+        );
+        let (bundle, diagnostics) = bundle::load(&[Source {
+            name: "t.yaml".into(),
+            text: yaml,
+        }]);
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        let env = CompileEnv {
+            config: Arc::new(HashMap::from([("port".to_string(), "9".to_string())])),
+            client: EndpointClient::default(),
+            metrics: Arc::new(Metrics::new()),
+            stores: crate::stores::factory::StoreRegistry::check_only(),
+        };
+        match compile::compile(&bundle, &env) {
+            Ok(c) => c,
+            Err(d) => panic!("{d:?}"),
+        }
+    }
+
+    fn streams(resource: &str) -> bool {
+        compiled(resource, "").apis[0].resources[0]
+            .passthrough
+            .is_some()
+    }
+
+    #[test]
+    fn call_then_respond_to_a_plain_endpoint_streams() {
+        assert!(streams(
+            "    - uriTemplate: /{id}\n      inSequence: [{call: {endpoint: {key: plain}}}, {respond: {}}]\n"
+        ));
+    }
+
+    #[test]
+    fn anything_that_could_read_the_body_keeps_it_buffered() {
+        for resource in [
+            // a mediator before the call
+            "    - inSequence: [{log: {level: simple}}, {call: {endpoint: {key: plain}}}, {respond: {}}]\n",
+            // the answer goes on through more mediators
+            "    - inSequence: [{call: {endpoint: {key: plain}}}, {log: {level: full}}, {respond: {}}]\n",
+            // a call that sends something else, or keeps the answer aside
+            "    - inSequence: [{call: {endpoint: {key: plain}, source: {type: inline, inline: {a: 1}}}}, {respond: {}}]\n",
+            "    - inSequence: [{call: {endpoint: {key: plain}, target: {type: variable, name: v}}}, {respond: {}}]\n",
+            // endpoints that need the body again or compute from it
+            "    - inSequence: [{call: {endpoint: {key: retrying}}}, {respond: {}}]\n",
+            "    - inSequence: [{call: {endpoint: {key: computed}}}, {respond: {}}]\n",
+            "    - inSequence: [{call: {endpoint: {key: group}}}, {respond: {}}]\n",
+            // a fault sequence could read the payload after a failure
+            "    - inSequence: [{call: {endpoint: {key: plain}}}, {respond: {}}]\n      faultSequence: [{respond: {}}]\n",
+        ] {
+            assert!(!streams(resource), "{resource}");
+        }
+        let api_fault = "  faultSequence: [{respond: {}}]\n";
+        let c = compiled(
+            "    - inSequence: [{call: {endpoint: {key: plain}}}, {respond: {}}]\n",
+            api_fault,
+        );
+        assert!(
+            c.apis[0].resources[0].passthrough.is_none(),
+            "the API's fault sequence counts too"
+        );
+    }
+
+    #[test]
+    fn only_a_declared_length_within_the_limit_streams() {
+        let headers = |pairs: &[(&str, &str)]| {
+            let mut h = http::HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(
+                    http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                    v.parse().unwrap(),
+                );
+            }
+            h
+        };
+        assert!(Passthrough::fits(
+            &headers(&[("content-length", "100")]),
+            100
+        ));
+        assert!(!Passthrough::fits(
+            &headers(&[("content-length", "101")]),
+            100
+        ));
+        assert!(
+            !Passthrough::fits(&headers(&[]), 100),
+            "no length: chunked or none"
+        );
+        assert!(!Passthrough::fits(
+            &headers(&[("content-length", "5"), ("transfer-encoding", "chunked")]),
+            100
+        ));
+    }
+}
