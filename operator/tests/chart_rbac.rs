@@ -1,0 +1,153 @@
+//! The Helm chart's ClusterRole grants what the operator does — no less (every call it makes
+//! would fail with 403 on a cluster) and, for what it hands to runtime groups, at least what
+//! the group Roles grant (Kubernetes lets a subject grant only what it holds).
+//!
+//! `NEEDED` lists the API calls in `src/reconcile.rs`, `src/controller.rs` and `src/main.rs`;
+//! a new call there belongs here too.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+
+use serde_json::Value;
+
+/// (API group, resource, verbs) the operator uses.
+const NEEDED: &[(&str, &str, &[&str])] = &[
+    // watches of every ferry.dev kind, status writes
+    ("ferry.dev", "integrationapis", &["get", "list", "watch"]),
+    ("ferry.dev", "sequences", &["get", "list", "watch"]),
+    ("ferry.dev", "endpoints", &["get", "list", "watch"]),
+    ("ferry.dev", "messagestores", &["get", "list", "watch"]),
+    ("ferry.dev", "messageprocessors", &["get", "list", "watch"]),
+    ("ferry.dev", "scheduledtasks", &["get", "list", "watch"]),
+    (
+        "ferry.dev",
+        "integrationruntimes",
+        &["get", "list", "watch"],
+    ),
+    ("ferry.dev", "integrationapis/status", &["patch"]),
+    ("ferry.dev", "sequences/status", &["patch"]),
+    ("ferry.dev", "endpoints/status", &["patch"]),
+    ("ferry.dev", "messagestores/status", &["patch"]),
+    ("ferry.dev", "messageprocessors/status", &["patch"]),
+    ("ferry.dev", "scheduledtasks/status", &["patch"]),
+    ("ferry.dev", "integrationruntimes/status", &["patch"]),
+    // server-side apply (create when absent) and deletes of what a group owns
+    ("", "configmaps", &["create", "patch", "delete"]),
+    ("", "serviceaccounts", &["create", "patch", "delete"]),
+    ("", "services", &["create", "patch", "delete"]),
+    (
+        "apps",
+        "deployments",
+        &["create", "patch", "delete", "list", "watch"],
+    ),
+    (
+        "autoscaling",
+        "horizontalpodautoscalers",
+        &["create", "patch", "delete"],
+    ),
+    (
+        "policy",
+        "poddisruptionbudgets",
+        &["create", "patch", "delete"],
+    ),
+    (
+        "rbac.authorization.k8s.io",
+        "roles",
+        &["create", "patch", "delete"],
+    ),
+    (
+        "rbac.authorization.k8s.io",
+        "rolebindings",
+        &["create", "patch", "delete"],
+    ),
+    // leader election (kube-lease-manager) and Events
+    ("coordination.k8s.io", "leases", &["get", "create", "patch"]),
+    ("events.k8s.io", "events", &["create", "patch"]),
+];
+
+/// The ClusterRole template's rules, with Helm's template actions taken out.
+fn chart_rules() -> Vec<Value> {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../charts/ferry/templates/clusterrole.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut yaml = String::new();
+    let mut in_comment = false;
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with("{{- /*") || trimmed.starts_with("{{/*") {
+            in_comment = !trimmed.ends_with("*/}}");
+            continue;
+        }
+        if in_comment {
+            in_comment = !trimmed.ends_with("*/}}");
+            continue;
+        }
+        if trimmed.starts_with("{{") && trimmed.ends_with("}}") {
+            continue;
+        }
+        let mut line = line.to_string();
+        while let (Some(open), Some(close)) = (line.find("{{"), line.find("}}")) {
+            line.replace_range(open..close + 2, "templated");
+        }
+        yaml.push_str(&line);
+        yaml.push('\n');
+    }
+    let docs = ferry_api::bundle::yaml::parse_documents(&yaml).unwrap();
+    docs[0].value["rules"].as_array().unwrap().clone()
+}
+
+fn grants(rules: &[Value], group: &str, resource: &str, verb: &str) -> bool {
+    let has = |v: &Value, key: &str, want: &str| {
+        v[key]
+            .as_array()
+            .is_some_and(|items| items.iter().any(|i| i == want || i == "*"))
+    };
+    rules.iter().any(|r| {
+        has(r, "apiGroups", group) && has(r, "resources", resource) && has(r, "verbs", verb)
+    })
+}
+
+#[test]
+fn the_cluster_role_grants_every_call_the_operator_makes() {
+    let rules = chart_rules();
+    let mut missing = Vec::new();
+    for (group, resource, verbs) in NEEDED {
+        for verb in *verbs {
+            if !grants(&rules, group, resource, verb) {
+                missing.push(format!("{group}/{resource} {verb}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "charts/ferry/templates/clusterrole.yaml lacks: {missing:?}"
+    );
+}
+
+#[test]
+fn the_cluster_role_holds_what_each_group_role_grants() {
+    let rules = chart_rules();
+    let yaml = "apiVersion: ferry.dev/v1alpha1\nkind: Sequence\nmetadata: {name: s, namespace: ns, uid: u}\nspec: {mediators: []}\n";
+    let doc = ferry_api::bundle::yaml::parse_documents(yaml)
+        .unwrap()
+        .remove(0)
+        .value;
+    let obj: kube::api::DynamicObject = serde_json::from_value(doc).unwrap();
+    let artifact = ferry_operator::group::Artifact::from_object(&obj).unwrap();
+    let spec = ferry_operator::config::OperatorConfig::default().defaults;
+    let key = artifact.group();
+    let rendered = ferry_operator::render::render(&key, &spec, &[&artifact], &[]).unwrap();
+    for rule in rendered.role.rules.unwrap() {
+        for group in rule.api_groups.unwrap_or_default() {
+            for resource in rule.resources.clone().unwrap_or_default() {
+                for verb in &rule.verbs {
+                    assert!(
+                        grants(&rules, &group, &resource, verb),
+                        "{group}/{resource} {verb}"
+                    );
+                }
+            }
+        }
+    }
+}
