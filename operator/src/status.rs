@@ -185,6 +185,14 @@ pub fn runtime(runtime: &Artifact, state: &GroupState, selector: &str, now: &str
         "observedGeneration": generation,
         "selector": selector,
     });
+    let settings_valid = condition(
+        "Accepted",
+        true,
+        "Valid",
+        "runtime settings accepted",
+        generation,
+        now,
+    );
     let (accepted, progressing, degraded) = match state {
         GroupState::RuntimeRefused(why) => (
             condition("Accepted", false, "Invalid", why, generation, now),
@@ -199,14 +207,7 @@ pub fn runtime(runtime: &Artifact, state: &GroupState, selector: &str, now: &str
             condition("Degraded", true, "RuntimeNotAccepted", why, generation, now),
         ),
         GroupState::RenderFailed(why) => (
-            condition(
-                "Accepted",
-                true,
-                "Valid",
-                "runtime settings accepted",
-                generation,
-                now,
-            ),
+            settings_valid.clone(),
             condition("Progressing", false, "RenderFailed", why, generation, now),
             condition("Degraded", true, "RenderFailed", why, generation, now),
         ),
@@ -265,18 +266,7 @@ pub fn runtime(runtime: &Artifact, state: &GroupState, selector: &str, now: &str
                     now,
                 )
             };
-            (
-                condition(
-                    "Accepted",
-                    true,
-                    "Valid",
-                    "runtime settings accepted",
-                    generation,
-                    now,
-                ),
-                progressing,
-                degraded,
-            )
+            (settings_valid, progressing, degraded)
         }
     };
     status["conditions"] = json!([

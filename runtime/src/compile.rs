@@ -507,13 +507,23 @@ fn route_diagnostic(e: &router::RouteError, apis: &[&Loaded]) -> Diagnostic {
 /// diagnostic when it does not compile.
 #[cfg(test)]
 pub(crate) fn compile_test_yaml(yaml: &str, metrics: Arc<Metrics>) -> Compiled {
+    compile_test_yaml_with(yaml, metrics, HashMap::new())
+}
+
+/// [`compile_test_yaml`] with configuration properties (`${config.x}`).
+#[cfg(test)]
+pub(crate) fn compile_test_yaml_with(
+    yaml: &str,
+    metrics: Arc<Metrics>,
+    config: HashMap<String, String>,
+) -> Compiled {
     let (bundle, diagnostics) = ferry_api::bundle::load(&[ferry_api::bundle::Source {
         name: "test.yaml".into(),
         text: yaml.into(),
     }]);
     assert!(diagnostics.is_empty(), "{diagnostics:?}");
     let env = CompileEnv {
-        config: Arc::new(HashMap::new()),
+        config: Arc::new(config),
         client: EndpointClient::default(),
         metrics,
         stores: crate::stores::factory::StoreRegistry::check_only(),

@@ -59,12 +59,9 @@ impl Passthrough {
 mod tests {
     use std::collections::HashMap;
 
-    use ferry_api::bundle::{self, Source};
-
     use super::*;
     use crate::admin::metrics::Metrics;
-    use crate::compile::{self, CompileEnv, Compiled};
-    use crate::endpoints::client::EndpointClient;
+    use crate::compile::{self, Compiled};
 
     const ENDPOINTS: &str = r#"
 apiVersion: ferry.dev/v1alpha1
@@ -105,21 +102,8 @@ spec:
         let yaml = format!(
             "{ENDPOINTS}---\napiVersion: ferry.dev/v1alpha1\nkind: IntegrationAPI\nmetadata: {{name: a}}\nspec:\n  context: /a\n{api_fault}  resources:\n{resources}"
         );
-        let (bundle, diagnostics) = bundle::load(&[Source {
-            name: "t.yaml".into(),
-            text: yaml,
-        }]);
-        assert!(diagnostics.is_empty(), "{diagnostics:?}");
-        let env = CompileEnv {
-            config: Arc::new(HashMap::from([("port".to_string(), "9".to_string())])),
-            client: EndpointClient::default(),
-            metrics: Arc::new(Metrics::new()),
-            stores: crate::stores::factory::StoreRegistry::check_only(),
-        };
-        match compile::compile(&bundle, &env) {
-            Ok(c) => c,
-            Err(d) => panic!("{d:?}"),
-        }
+        let config = HashMap::from([("port".to_string(), "9".to_string())]);
+        compile::compile_test_yaml_with(&yaml, Arc::new(Metrics::new()), config)
     }
 
     fn streams(resource: &str) -> bool {

@@ -103,12 +103,7 @@ async fn status_written(fake: &Fake, path_end: &str) -> Value {
 }
 
 fn accepted(status: &Value) -> &Value {
-    status["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "Accepted")
-        .unwrap()
+    crate::testing::condition(status, "Accepted")
 }
 
 #[tokio::test]

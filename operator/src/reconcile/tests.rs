@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::testing::fake_api::{Fake, Seen, client};
-use crate::testing::group;
+use crate::testing::{condition, group};
 
 fn context(client: Client) -> Context {
     Context {
@@ -58,15 +58,6 @@ fn status_writes(fake: &Fake) -> HashMap<String, Value> {
         .filter(|s| s.path.ends_with("/status"))
         .map(|s| (s.path.clone(), s.body["status"].clone()))
         .collect()
-}
-
-fn condition<'a>(status: &'a Value, kind: &str) -> &'a Value {
-    status["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == kind)
-        .unwrap()
 }
 
 const APPLIED: &[&str] = &[

@@ -1,5 +1,5 @@
 use super::*;
-use crate::testing::group;
+use crate::testing::{condition, group};
 
 const T0: &str = "2026-11-29T10:00:00Z";
 const T1: &str = "2026-11-29T11:00:00Z";
@@ -22,25 +22,16 @@ fn running(ready: i32) -> GroupState {
     }
 }
 
-fn condition_of<'a>(status: &'a Value, kind: &str) -> &'a Value {
-    status["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == kind)
-        .unwrap()
-}
-
 #[test]
 fn an_accepted_artifact_served_by_ready_pods_is_ready() {
     let g = group(YAML, "default");
     let api = &g.artifacts[0];
     let s = artifact(api, None, &running(2), Some("http://x".into()), T0);
     assert_eq!(s["observedGeneration"], 3);
-    assert_eq!(condition_of(&s, "Accepted")["status"], "True");
-    assert_eq!(condition_of(&s, "Ready")["status"], "True");
-    assert_eq!(condition_of(&s, "Ready")["message"], "2 of 2 pods ready");
-    assert_eq!(condition_of(&s, "Ready")["observedGeneration"], 3);
+    assert_eq!(condition(&s, "Accepted")["status"], "True");
+    assert_eq!(condition(&s, "Ready")["status"], "True");
+    assert_eq!(condition(&s, "Ready")["message"], "2 of 2 pods ready");
+    assert_eq!(condition(&s, "Ready")["observedGeneration"], 3);
     assert_eq!(s["url"], "http://x");
 }
 
@@ -54,20 +45,20 @@ fn a_refused_artifact_says_why_and_is_not_ready() {
         None,
         T0,
     );
-    let accepted = condition_of(&s, "Accepted");
+    let accepted = condition(&s, "Accepted");
     assert_eq!(
         (accepted["status"].as_str(), accepted["reason"].as_str()),
         (Some("False"), Some("Invalid"))
     );
     assert_eq!(accepted["message"], "spec.context: must start with /");
-    assert_eq!(condition_of(&s, "Ready")["reason"], "NotAccepted");
+    assert_eq!(condition(&s, "Ready")["reason"], "NotAccepted");
 }
 
 #[test]
 fn pods_not_ready_yet_are_reported_as_such() {
     let g = group(YAML, "default");
     let s = artifact(&g.artifacts[0], None, &running(0), None, T0);
-    assert_eq!(condition_of(&s, "Ready")["reason"], "Unavailable");
+    assert_eq!(condition(&s, "Ready")["reason"], "Unavailable");
     let rolling = GroupState::Applied {
         workload: Workload {
             desired: 2,
@@ -82,7 +73,7 @@ fn pods_not_ready_yet_are_reported_as_such() {
         refused: vec![],
     };
     let s = artifact(&g.artifacts[0], None, &rolling, None, T0);
-    assert_eq!(condition_of(&s, "Ready")["reason"], "Progressing");
+    assert_eq!(condition(&s, "Ready")["reason"], "Progressing");
 }
 
 #[test]
@@ -113,11 +104,11 @@ fn the_runtime_reports_counts_hash_and_refused_artifacts() {
     );
     assert_eq!(s["selector"], "app=ferry");
     assert_eq!(
-        condition_of(&s, "Progressing")["status"],
+        condition(&s, "Progressing")["status"],
         "True",
         "one pod not available yet"
     );
-    let degraded = condition_of(&s, "Degraded");
+    let degraded = condition(&s, "Degraded");
     assert_eq!(degraded["status"], "True");
     assert!(
         degraded["message"]
@@ -131,7 +122,7 @@ fn the_runtime_reports_counts_hash_and_refused_artifacts() {
         "app=ferry",
         T0,
     );
-    assert_eq!(condition_of(&refused, "Accepted")["status"], "False");
+    assert_eq!(condition(&refused, "Accepted")["status"], "False");
     assert!(
         refused.get("configHash").is_none(),
         "nothing applied, nothing claimed"
@@ -152,7 +143,7 @@ fn an_unchanged_status_is_not_written_again_and_transition_times_stay() {
 
     let refused = artifact(api, Some("bad"), &running(2), None, T1);
     let p = patch(&current, refused).expect("a change is written");
-    let accepted = condition_of(&p["status"], "Accepted");
+    let accepted = condition(&p["status"], "Accepted");
     assert_eq!(
         (
             accepted["status"].as_str(),
@@ -160,10 +151,10 @@ fn an_unchanged_status_is_not_written_again_and_transition_times_stay() {
         ),
         (Some("False"), Some(T1))
     );
-    let ready_then = condition_of(&current, "Ready").clone();
+    let ready_then = condition(&current, "Ready").clone();
     let fewer = artifact(api, None, &running(1), None, T1);
     let p = patch(&current, fewer).expect("message changed");
-    let ready_now = condition_of(&p["status"], "Ready");
+    let ready_now = condition(&p["status"], "Ready");
     assert_eq!(
         ready_now["lastTransitionTime"], ready_then["lastTransitionTime"],
         "still True: same transition"

@@ -41,6 +41,14 @@ pub fn group(yaml: &str, name: &str) -> Group {
         .unwrap_or_else(|| Group::empty(GroupKey::new("ns", name)))
 }
 
+/// The condition of type `kind` in a status (panics when absent: a failed test).
+pub fn condition<'a>(status: &'a Value, kind: &str) -> &'a Value {
+    status["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == kind))
+        .unwrap_or_else(|| panic!("no {kind} condition in {status}"))
+}
+
 /// A value's YAML text, for golden files.
 pub fn to_yaml(value: &impl serde::Serialize) -> String {
     let mut out = String::new();
