@@ -50,6 +50,11 @@ pub trait ExprContext {
     /// The payload seen as JSON: parsed JSON as is, XML converted by the Synapse rules,
     /// text as a JSON string. Cached after the first call.
     fn payload_json(&self) -> Result<Option<&Value>, PayloadError>;
+    /// The member `key` of a JSON object payload when it can be read without parsing the
+    /// whole body; `None` when not (then [`ExprContext::payload_json`] is the way).
+    fn payload_json_member(&self, _key: &str) -> Option<Option<Value>> {
+        None
+    }
     /// The payload seen as XML: parsed XML as is, JSON converted by the Synapse rules.
     fn payload_xml(&self) -> Result<Option<&Element>, PayloadError>;
     /// A flow variable (`${var.name}`).

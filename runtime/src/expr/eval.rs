@@ -9,7 +9,7 @@ use std::cmp::Ordering;
 
 use serde_json::Value;
 
-use ferry_api::expr::ast::{BinaryOp, Node, ParamKind, PropertyScope, Root, UnaryOp};
+use ferry_api::expr::ast::{BinaryOp, Node, ParamKind, PropertyScope, Root, Segment, UnaryOp};
 use ferry_api::expr::{JsonEval, JsonEvalTarget};
 
 use super::context::{self, ExprContext};
@@ -90,6 +90,17 @@ impl<'c> Evaluator<'c> {
         let cx = self.cx;
         let owned = match root {
             Root::Payload => {
+                // `payload.kind...`: only the first member matters to the path, so a
+                // one-member object stands for the document and the body is not parsed.
+                if let Some(Segment::Child(first)) = segments.first()
+                    && let Some(member) = cx.payload_json_member(first)
+                {
+                    let mut object = serde_json::Map::new();
+                    if let Some(value) = member {
+                        object.insert(first.clone(), value);
+                    }
+                    return path::apply(self, &Value::Object(object), segments, current);
+                }
                 let payload = cx
                     .payload_json()?
                     .ok_or_else(|| EvalError::NotFound("the message has no payload".into()))?;

@@ -545,3 +545,57 @@ fn a_payload_that_cannot_be_read_is_a_payload_error() {
     let r = evaluate(&Expression::parse("${payload.a}").unwrap(), &m);
     assert!(matches!(r, Err(EvalError::Payload(_))));
 }
+
+/// A path starting with a member of a raw JSON body is read by a scan of the bytes instead of
+/// a full parse; it must give exactly what the parsed document gives.
+#[test]
+fn member_paths_on_raw_json_match_the_parsed_document() {
+    use crate::message::Message;
+    let body =
+        r#"{"kind": "a", "n": 3, "items": [{"id": 1}, {"id": 2}], "o": {"p": {"q": "deep"}}}"#;
+    let raw = || {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            "application/json".parse().unwrap(),
+        );
+        Message::from_request(
+            http::Method::POST,
+            "/".parse().unwrap(),
+            headers,
+            body.into(),
+        )
+    };
+    let mut parsed = raw();
+    parsed.set_json(serde_json::from_str(body).unwrap());
+    for src in [
+        "${payload.kind}",
+        "${payload.n + 1}",
+        "${payload.items[1].id}",
+        "${payload.items.length()}",
+        "${payload.items[*].id}",
+        "${payload.o.p.q}",
+        "${payload.missing}",
+        "${payload.kind.nothing}",
+        "${payload.kind == 'a' ? 'yes' : 'no'}",
+    ] {
+        let e = Expression::parse(src).unwrap();
+        let fast = evaluate(&e, &raw());
+        let full = evaluate(&e, &parsed);
+        assert_eq!(format!("{fast:?}"), format!("{full:?}"), "{src}");
+    }
+    // A raw body that is not an object, or not JSON at all, takes the full parse.
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        "application/json".parse().unwrap(),
+    );
+    let broken = Message::from_request(
+        http::Method::POST,
+        "/".parse().unwrap(),
+        headers,
+        "{\"kind\": ".into(),
+    );
+    let err = evaluate(&Expression::parse("${payload.kind}").unwrap(), &broken).unwrap_err();
+    assert!(err.to_string().contains("malformed JSON"), "{err}");
+}

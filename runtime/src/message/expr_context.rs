@@ -18,6 +18,10 @@ impl ExprContext for Message {
         self.payload.json()
     }
 
+    fn payload_json_member(&self, key: &str) -> Option<Option<Value>> {
+        self.payload.json_member(key)
+    }
+
     fn payload_xml(&self) -> Result<Option<&Element>, PayloadError> {
         self.payload.xml()
     }

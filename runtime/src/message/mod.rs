@@ -15,6 +15,7 @@ pub mod convert;
 mod expr_context;
 pub mod payload;
 pub mod properties;
+pub mod scan;
 pub mod xml;
 
 use std::collections::HashMap;

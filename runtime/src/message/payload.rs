@@ -237,6 +237,24 @@ impl Payload {
         })
     }
 
+    /// The member `key` of a JSON object body, read from the received bytes without
+    /// building the document ([`super::scan::member`]). `None` when that shortcut does not
+    /// apply — the body was parsed or replaced already (the tree is at hand), is not JSON,
+    /// is not an object or is malformed (the full parse reports it): use [`Payload::json`].
+    pub fn json_member(&self, key: &str) -> Option<Option<Value>> {
+        let Body::Raw {
+            bytes,
+            kind: PayloadKind::Json,
+        } = &self.body
+        else {
+            return None;
+        };
+        if self.native.get().is_some() {
+            return None;
+        }
+        super::scan::member(bytes, key)
+    }
+
     /// The body seen as JSON: JSON as is, XML converted by the Synapse rules, text as a
     /// JSON string; `None` for binary and empty bodies.
     pub fn json(&self) -> Result<Option<&Value>, PayloadError> {

@@ -385,3 +385,21 @@ fn params_are_looked_up_by_name() {
     assert_eq!(m.query_param("x"), None);
     assert!(m.is_payload_empty());
 }
+
+#[test]
+fn a_member_of_a_raw_json_body_is_read_without_parsing_it() {
+    let p = payload::Payload::from_bytes(
+        Bytes::from_static(br#"{"kind": "a", "rest": [1, 2, 3]}"#),
+        Some("application/json"),
+    );
+    assert_eq!(p.json_member("kind"), Some(Some(json!("a"))));
+    assert_eq!(p.json_member("none"), Some(None));
+    p.json().unwrap();
+    assert_eq!(p.json_member("kind"), None, "once parsed, the tree answers");
+    let xml = payload::Payload::from_bytes(Bytes::from_static(b"<a/>"), Some("application/xml"));
+    assert_eq!(
+        xml.json_member("a"),
+        None,
+        "XML goes through the conversion rules"
+    );
+}
