@@ -13,6 +13,7 @@ pub mod controller;
 pub mod group;
 pub mod health;
 pub mod metrics;
+pub mod offline;
 pub mod reconcile;
 pub mod render;
 pub mod status;

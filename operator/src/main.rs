@@ -47,6 +47,22 @@ struct Args {
     /// `json` (structured, for log collectors) or `text`.
     #[arg(long, env = "FERRY_LOG_FORMAT", default_value = "text")]
     log_format: LogFormat,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Print the objects the operator would apply for the ferry.dev resources in files and
+    /// folders, without a cluster; refused resources are reported on stderr (exit 1).
+    Render {
+        /// Files or folders of YAML resources.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The namespace of resources that name none.
+        #[arg(long, default_value = "default")]
+        namespace: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -58,6 +74,9 @@ enum LogFormat {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    if let Some(Command::Render { paths, namespace }) = &args.command {
+        return render(args.config.as_deref(), paths, namespace);
+    }
     logging(args.log_format);
     match run(args).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -65,6 +84,30 @@ async fn main() -> std::process::ExitCode {
             tracing::error!(error = format!("{e:#}"), "ferry-operator stopped");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+fn render(
+    config: Option<&std::path::Path>,
+    paths: &[PathBuf],
+    namespace: &str,
+) -> std::process::ExitCode {
+    let config = match config.map(OperatorConfig::load).transpose() {
+        Ok(config) => config.unwrap_or_default(),
+        Err(e) => {
+            eprintln!("{e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let out = ferry_operator::offline::render_files(paths, namespace, &config);
+    print!("{}", out.yaml);
+    for problem in &out.problems {
+        eprintln!("{problem}");
+    }
+    if out.problems.is_empty() {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
     }
 }
 

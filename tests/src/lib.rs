@@ -28,27 +28,37 @@ pub fn workspace_root() -> PathBuf {
 /// (built now with `cargo build -p ferry` if it is missing).
 pub fn ferry_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Some(bin) = std::env::var_os("FERRY_BIN") {
-            return PathBuf::from(bin);
-        }
-        // target/<profile>/deps/<test-binary> -> target/<profile>/ferry
-        let exe = std::env::current_exe().expect("the test binary has a path");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("test binaries live in target/<profile>/deps");
-        let bin = profile_dir.join("ferry");
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "ferry", "--bin", "ferry"])
-            .current_dir(workspace_root())
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the ferry binary failed");
-        assert!(bin.exists(), "no ferry binary at {}", bin.display());
-        bin
+    BIN.get_or_init(|| match std::env::var_os("FERRY_BIN") {
+        Some(bin) => PathBuf::from(bin),
+        None => workspace_bin("ferry", "ferry"),
     })
     .clone()
+}
+
+/// The `ferry-operator` binary, built beside this test like [`ferry_bin`].
+pub fn operator_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| workspace_bin("ferry-operator", "ferry-operator"))
+        .clone()
+}
+
+/// A binary of a workspace package, built (or found up to date) in this test's profile.
+fn workspace_bin(package: &str, bin: &str) -> PathBuf {
+    // target/<profile>/deps/<test-binary> -> target/<profile>/<bin>
+    let exe = std::env::current_exe().expect("the test binary has a path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binaries live in target/<profile>/deps");
+    let path = profile_dir.join(bin);
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "-q", "-p", package, "--bin", bin])
+        .current_dir(workspace_root())
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building the {bin} binary failed");
+    assert!(path.exists(), "no {bin} binary at {}", path.display());
+    path
 }
 
 /// Runs `ferry validate` on paths and returns its output.

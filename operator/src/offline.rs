@@ -1,0 +1,138 @@
+//! Rendering without a cluster: `ferry-operator render PATH...` runs the operator's own
+//! pipeline (groups, admission, rendering) on YAML files and prints the Kubernetes objects
+//! it would apply, so a GitOps pipeline can review them, or apply them where no operator
+//! runs. Objects carry no owner references (there are no owners yet).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use kube::api::DynamicObject;
+use serde_json::{Value, json};
+
+use crate::admission::admit;
+use crate::config::OperatorConfig;
+use crate::group::{Artifact, collect};
+use crate::render::{Owner, render};
+
+/// What rendering files produced.
+#[derive(Debug, Default)]
+pub struct Offline {
+    /// Every object, as a YAML stream (`---` before each document).
+    pub yaml: String,
+    /// What was refused or could not be read, one line each.
+    pub problems: Vec<String>,
+}
+
+/// Renders the ferry.dev resources in `paths` as if applied to `namespace` (documents that
+/// name a namespace keep it).
+pub fn render_files(paths: &[PathBuf], namespace: &str, config: &OperatorConfig) -> Offline {
+    let mut out = Offline::default();
+    let (sources, diagnostics) = ferry_api::bundle::read_sources(paths);
+    out.problems
+        .extend(diagnostics.iter().map(ToString::to_string));
+    let mut artifacts = Vec::new();
+    for source in &sources {
+        let documents = match ferry_api::bundle::yaml::parse_documents(&source.text) {
+            Ok(documents) => documents,
+            Err(e) => {
+                out.problems.push(format!(
+                    "{}:{}: invalid YAML: {}",
+                    source.name, e.line, e.message
+                ));
+                continue;
+            }
+        };
+        for doc in documents {
+            let mut value = doc.value;
+            let ours = value["apiVersion"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("ferry.dev/"));
+            if !ours {
+                continue;
+            }
+            if value["metadata"]["namespace"].is_null()
+                && let Some(meta) = value["metadata"].as_object_mut()
+            {
+                meta.insert("namespace".into(), json!(namespace));
+            }
+            let object: Result<DynamicObject, _> = serde_json::from_value(value);
+            match object.ok().as_ref().and_then(Artifact::from_object) {
+                Some(artifact) => artifacts.push(artifact),
+                None => out.problems.push(format!(
+                    "{}:{}: not a ferry.dev resource with a kind and a name",
+                    source.name, doc.line
+                )),
+            }
+        }
+    }
+    for group in collect(artifacts).values() {
+        let admission = admit(group, &config.defaults);
+        for (id, why) in &admission.rejected {
+            out.problems
+                .push(format!("group {}: {id}: {why}", group.key));
+        }
+        let spec = match &admission.spec {
+            Ok(spec) => spec,
+            Err(why) => {
+                out.problems.push(format!(
+                    "group {}: IntegrationRuntime/{}: {why}",
+                    group.key, group.key.name
+                ));
+                continue;
+            }
+        };
+        let owners: Vec<Owner> = Vec::new();
+        match render(&group.key, spec, &admission.accepted, &owners) {
+            Ok(r) => {
+                let mut objects: Vec<Value> = vec![
+                    to_value(&r.config_map),
+                    to_value(&r.service_account),
+                    to_value(&r.role),
+                    to_value(&r.role_binding),
+                    to_value(&r.service),
+                    to_value(&r.deployment),
+                ];
+                objects.extend(r.hpa.as_ref().map(to_value));
+                objects.extend(r.pdb.as_ref().map(to_value));
+                for object in objects {
+                    out.yaml.push_str("---\n");
+                    ferry_api::yaml_writer::document(&mut out.yaml, &without_empty_owners(object));
+                }
+            }
+            Err(e) => out.problems.push(format!("group {}: {e}", group.key)),
+        }
+    }
+    out
+}
+
+fn to_value(object: &impl serde::Serialize) -> Value {
+    serde_json::to_value(object).unwrap_or(Value::Null)
+}
+
+fn without_empty_owners(mut object: Value) -> Value {
+    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut)
+        && meta
+            .get("ownerReferences")
+            .and_then(Value::as_array)
+            .is_some_and(Vec::is_empty)
+    {
+        meta.remove("ownerReferences");
+    }
+    object
+}
+
+/// Kinds and names of a rendered stream, for tests and summaries.
+pub fn summary(yaml: &str) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    if let Ok(docs) = ferry_api::bundle::yaml::parse_documents(yaml) {
+        for doc in docs {
+            let kind = doc.value["kind"].as_str().unwrap_or_default().to_string();
+            let name = doc.value["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            out.entry(kind).or_default().push(name);
+        }
+    }
+    out
+}
