@@ -89,7 +89,7 @@ impl Dispatcher {
         let method = parts.method.clone();
         let response = async {
             if let Some(pass) = &resource.passthrough
-                && Passthrough::fits(&parts.headers, self.max_body_bytes)
+                && Passthrough::fits(parts.version, &parts.headers, self.max_body_bytes)
             {
                 let mut msg = Message::from_request(parts.method, parts.uri, parts.headers, Bytes::new());
                 prepare(&mut msg, &compiled, &api.name, uri_params, query_params, url_postfix);

@@ -43,15 +43,22 @@ impl Passthrough {
     }
 
     /// Whether this request can stream: its length is declared and within the limit, so an
-    /// oversized body is still refused with 413 before anything is sent (a chunked request
-    /// takes the buffered path, which counts as it reads).
-    pub fn fits(headers: &http::HeaderMap, max_body_bytes: usize) -> bool {
-        headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .is_some_and(|len| len <= max_body_bytes as u64)
-            && !headers.contains_key(http::header::TRANSFER_ENCODING)
+    /// oversized body is still refused with 413 before anything is sent; or it is an
+    /// HTTP/1 request with neither a length nor chunks, which has no body (a GET: its answer
+    /// still streams back). A chunked request, or an HTTP/2 one of unknown length, takes the
+    /// buffered path, which counts as it reads.
+    pub fn fits(version: http::Version, headers: &http::HeaderMap, max_body_bytes: usize) -> bool {
+        if headers.contains_key(http::header::TRANSFER_ENCODING) {
+            return false;
+        }
+        match headers.get(http::header::CONTENT_LENGTH) {
+            Some(length) => length
+                .to_str()
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                .is_some_and(|len| len <= max_body_bytes as u64),
+            None => version <= http::Version::HTTP_11,
+        }
     }
 }
 
@@ -150,7 +157,7 @@ spec:
     }
 
     #[test]
-    fn only_a_declared_length_within_the_limit_streams() {
+    fn only_a_declared_length_within_the_limit_or_no_body_streams() {
         let headers = |pairs: &[(&str, &str)]| {
             let mut h = http::HeaderMap::new();
             for (k, v) in pairs {
@@ -161,19 +168,32 @@ spec:
             }
             h
         };
+        let h1 = http::Version::HTTP_11;
         assert!(Passthrough::fits(
+            h1,
             &headers(&[("content-length", "100")]),
             100
         ));
         assert!(!Passthrough::fits(
+            h1,
             &headers(&[("content-length", "101")]),
             100
         ));
+        assert!(!Passthrough::fits(
+            h1,
+            &headers(&[("content-length", "x")]),
+            100
+        ));
         assert!(
-            !Passthrough::fits(&headers(&[]), 100),
-            "no length: chunked or none"
+            Passthrough::fits(h1, &headers(&[]), 100),
+            "HTTP/1 without a length: no body"
+        );
+        assert!(
+            !Passthrough::fits(http::Version::HTTP_2, &headers(&[]), 100),
+            "HTTP/2 without a length: a body of unknown size"
         );
         assert!(!Passthrough::fits(
+            h1,
             &headers(&[("content-length", "5"), ("transfer-encoding", "chunked")]),
             100
         ));

@@ -110,6 +110,40 @@ async fn a_large_body_streams_without_growing_ferry_s_memory() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_answer_to_a_get_streams_back() {
+    let answer = bytes::Bytes::from(body(40 * 1024 * 1024));
+    let served = answer.clone();
+    let backend = Backend::start(move |_| {
+        Reply::with_status(200, "application/octet-stream", served.clone())
+    });
+    let ferry = start(&backend, &[]);
+    let http = client();
+    let warm = http
+        .get(ferry.url("/pass/stream/warm"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(warm.bytes().await.unwrap().len(), answer.len());
+    let before = peak_rss_kib(ferry.pid());
+    let resp = http
+        .get(ferry.url("/pass/stream/file"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()["content-length"],
+        answer.len().to_string().as_str()
+    );
+    assert_eq!(resp.bytes().await.unwrap(), answer);
+    let after = peak_rss_kib(ferry.pid());
+    assert!(
+        after < before + 16 * 1024,
+        "peak RSS {before} KiB -> {after} KiB: the answer was buffered"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_body_is_refused_before_anything_is_sent() {
     let backend = Backend::echo();
     let ferry = start(&backend, &["--max-body-bytes", "1000"]);
