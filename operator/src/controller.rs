@@ -69,17 +69,19 @@ impl Queue {
 /// The caches the worker reads groups from.
 #[derive(Clone)]
 pub struct Caches {
-    kinds: Vec<Store<DynamicObject>>,
+    kinds: Vec<(&'static str, Store<DynamicObject>)>,
     deployments: Store<Deployment>,
 }
 
 impl Caches {
     /// Every artifact of every kind (optionally of one namespace).
     fn artifacts(&self) -> impl Iterator<Item = Artifact> + '_ {
-        self.kinds
-            .iter()
-            .flat_map(|store| store.state())
-            .filter_map(|obj| Artifact::from_object(&obj))
+        self.kinds.iter().flat_map(|(kind, store)| {
+            store
+                .state()
+                .into_iter()
+                .filter_map(move |obj| Artifact::from_object_as(kind, &obj))
+        })
     }
 
     /// The objects of one group as cached now.
@@ -147,7 +149,7 @@ pub async fn run(
             None => Api::all_with(ctx.client.clone(), &resource),
         };
         let writer = Writer::new(resource);
-        kinds.push(writer.as_reader());
+        kinds.push((*kind, writer.as_reader()));
         let stream = reflector::reflector(
             writer,
             watcher::watcher(api, watcher::Config::default()).default_backoff(),
@@ -214,7 +216,7 @@ fn route(
         // What changes a group is a spec (generation) or membership; the status writes
         // the operator itself makes are not worth a reconcile.
         let touch = |obj: &DynamicObject, change: Change| {
-            let Some(artifact) = Artifact::from_object(obj) else {
+            let Some(artifact) = Artifact::from_object_as(kind, obj) else {
                 return;
             };
             let key = artifact.group();

@@ -74,7 +74,13 @@ impl Artifact {
     /// reports it, so one bad object never stops the others.
     pub fn from_object(obj: &DynamicObject) -> Option<Self> {
         let types = obj.types.as_ref()?;
-        let kind = KINDS.iter().copied().find(|k| *k == types.kind)?;
+        Self::from_object_as(&types.kind, obj)
+    }
+
+    /// Like [`Artifact::from_object`] for an object known to be of `kind` (a watch of that
+    /// kind), whether or not the object repeats its `kind`.
+    pub fn from_object_as(kind: &str, obj: &DynamicObject) -> Option<Self> {
+        let kind = KINDS.iter().copied().find(|k| *k == kind)?;
         let name = obj.metadata.name.clone()?;
         let spec = obj.data.get("spec").cloned().unwrap_or(Value::Null);
         let runtime = if kind == "IntegrationRuntime" {
@@ -205,6 +211,19 @@ mod tests {
             Some("IntegrationRuntime/payments")
         );
         assert_eq!(payments.artifacts.len(), 1);
+    }
+
+    #[test]
+    fn a_listed_object_without_its_kind_takes_the_watch_s_kind() {
+        let mut obj = object(
+            json!({"apiVersion": "ferry.dev/v1alpha1", "kind": "Sequence",
+            "metadata": {"name": "s", "namespace": "ns"}, "spec": {}}),
+        );
+        obj.types = None;
+        assert!(Artifact::from_object(&obj).is_none());
+        let artifact = Artifact::from_object_as("Sequence", &obj).unwrap();
+        assert_eq!(artifact.id(), "Sequence/s");
+        assert_eq!(artifact.document["kind"], "Sequence");
     }
 
     #[test]

@@ -48,8 +48,12 @@ fn seeded() -> (Context, Fake) {
     let (client, fake) = client();
     let mut state = fake.lock().unwrap();
     for obj in objects(CLUSTER) {
-        let value = serde_json::to_value(&obj).unwrap();
+        let mut value = serde_json::to_value(&obj).unwrap();
         let plural = format!("{}s", value["kind"].as_str().unwrap().to_ascii_lowercase());
+        // List items need not repeat their kind: the watch knows it.
+        let item = value.as_object_mut().unwrap();
+        item.remove("kind");
+        item.remove("apiVersion");
         state.lists.entry(plural).or_default().push(value);
     }
     state.ready_replicas = 1;
