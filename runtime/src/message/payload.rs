@@ -104,7 +104,14 @@ pub struct Payload {
     native: OnceCell<Result<Native, PayloadError>>,
     json_view: OnceCell<Result<Option<Value>, PayloadError>>,
     xml_view: OnceCell<Result<Option<Element>, PayloadError>>,
+    /// Member scans made so far ([`Payload::json_member`]): past [`MAX_MEMBER_SCANS`], a
+    /// flow that reads many fields is better served by one parse.
+    member_scans: std::cell::Cell<u8>,
 }
+
+/// A routing decision reads one or two fields; a template reading more parses once instead
+/// of scanning the body once per field.
+const MAX_MEMBER_SCANS: u8 = 2;
 
 impl std::fmt::Debug for Payload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -139,6 +146,7 @@ impl Payload {
             native: OnceCell::new(),
             json_view: OnceCell::new(),
             xml_view: OnceCell::new(),
+            member_scans: std::cell::Cell::new(0),
         }
     }
 
@@ -249,9 +257,11 @@ impl Payload {
         else {
             return None;
         };
-        if self.native.get().is_some() {
+        let scans = self.member_scans.get();
+        if self.native.get().is_some() || scans >= MAX_MEMBER_SCANS {
             return None;
         }
+        self.member_scans.set(scans + 1);
         super::scan::member(bytes, key)
     }
 

@@ -394,6 +394,11 @@ fn a_member_of_a_raw_json_body_is_read_without_parsing_it() {
     );
     assert_eq!(p.json_member("kind"), Some(Some(json!("a"))));
     assert_eq!(p.json_member("none"), Some(None));
+    assert_eq!(
+        p.json_member("rest"),
+        None,
+        "a third field: one parse beats more scans"
+    );
     p.json().unwrap();
     assert_eq!(p.json_member("kind"), None, "once parsed, the tree answers");
     let xml = payload::Payload::from_bytes(Bytes::from_static(b"<a/>"), Some("application/xml"));
