@@ -93,14 +93,13 @@ impl Dispatcher {
             {
                 let mut msg = Message::from_request(parts.method, parts.uri, parts.headers, Bytes::new());
                 prepare(&mut msg, &compiled, &api.name, uri_params, query_params, url_postfix);
-                let request = match pass.endpoint().forward_request(&msg, body) {
+                let request = match pass.endpoint().forward_request(msg, body) {
                     Ok(request) => request,
                     Err(fault) => {
                         log_fault(&fault);
                         return fault_response(&fault);
                     }
                 };
-                drop(msg);
                 return match pass.endpoint().forward(request).await {
                     Ok(Forwarded::Answered(answer)) => streamed_response(answer),
                     Ok(Forwarded::Discarded) => empty_response(StatusCode::ACCEPTED),

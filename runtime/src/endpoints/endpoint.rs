@@ -115,6 +115,8 @@ enum VarSource {
 
 struct Leaf {
     target: Target,
+    /// The target's URL when it is the same for every message.
+    fixed_uri: Option<Uri>,
     headers: Vec<(HeaderName, ValueSource)>,
     authorization: Option<HeaderValue>,
     timeout: Duration,
@@ -294,9 +296,9 @@ impl Endpoint {
     }
 
     /// The request [`Endpoint::forward`] sends for `msg` (method, URI, headers; its payload
-    /// is not read), with `body` streaming behind it. Only for endpoints that
-    /// [`Endpoint::streams`].
-    pub fn forward_request(&self, msg: &Message, body: Body) -> Result<Request<Body>, Fault> {
+    /// is not read), with `body` streaming behind it; the message is used up. Only for
+    /// endpoints that [`Endpoint::streams`].
+    pub fn forward_request(&self, msg: Message, body: Body) -> Result<Request<Body>, Fault> {
         match &self.kind {
             Kind::Leaf(leaf) => leaf.forward_request(&self.name, msg, body),
             _ => Err(Fault::internal(
@@ -430,6 +432,38 @@ impl Target {
                 }
                 Ok((method.clone().unwrap_or_else(|| msg.method.clone()), url))
             }
+        }
+    }
+}
+
+impl Target {
+    /// The URL when it does not depend on the message (literal parts only, `${config.x}`
+    /// already folded in; an address without the REST postfix), parsed once at load time.
+    fn fixed_uri(&self) -> Option<Uri> {
+        let url = match self {
+            Target::Http { uri, .. } => {
+                let mut url = String::new();
+                for part in uri {
+                    let UriPart::Literal(text) = part else {
+                        return None;
+                    };
+                    url.push_str(text);
+                }
+                url
+            }
+            Target::Address {
+                uri,
+                append_postfix: false,
+                ..
+            } => uri.clone(),
+            Target::Address { .. } => return None,
+        };
+        url.parse().ok()
+    }
+
+    fn method(&self) -> Option<&Method> {
+        match self {
+            Target::Http { method, .. } | Target::Address { method, .. } => method.as_ref(),
         }
     }
 }
@@ -632,6 +666,7 @@ impl Leaf {
             return None;
         }
         Some(Leaf {
+            fixed_uri: target.fixed_uri(),
             target,
             headers,
             authorization,
@@ -732,6 +767,10 @@ impl Leaf {
     }
 
     fn method_and_uri(&self, msg: &Message) -> Result<(Method, Uri), Fault> {
+        if let Some(uri) = &self.fixed_uri {
+            let method = self.target.method().unwrap_or(&msg.method).clone();
+            return Ok((method, uri.clone()));
+        }
         let (method, url) = self.target.resolve(msg)?;
         let uri: Uri = url.parse().map_err(|e| {
             Fault::upstream(
@@ -745,7 +784,14 @@ impl Leaf {
 
     /// Connection headers out, the endpoint's own headers and credentials in.
     fn finish_headers(&self, msg: &Message, headers: &mut HeaderMap) -> Result<(), Fault> {
-        strip_hop_by_hop(headers);
+        let own = self.own_headers(msg)?;
+        add_headers(headers, own);
+        Ok(())
+    }
+
+    /// The endpoint's own headers for `msg`, with the credentials.
+    fn own_headers(&self, msg: &Message) -> Result<Vec<(HeaderName, HeaderValue)>, Fault> {
+        let mut own = Vec::with_capacity(self.headers.len() + 1);
         for (name, value) in &self.headers {
             let text = value.eval_string(msg)?;
             let value = HeaderValue::from_str(&text).map_err(|_| {
@@ -754,12 +800,12 @@ impl Leaf {
                     format!("header {name}: {text:?} is not a valid header value"),
                 )
             })?;
-            headers.insert(name.clone(), value);
+            own.push((name.clone(), value));
         }
         if let Some(auth) = &self.authorization {
-            headers.insert(header::AUTHORIZATION, auth.clone());
+            own.push((header::AUTHORIZATION, auth.clone()));
         }
-        Ok(())
+        Ok(own)
     }
 
     /// Whether this leaf can forward a body it never sees: it sends once (no retries, which
@@ -785,18 +831,20 @@ impl Leaf {
     fn forward_request(
         &self,
         name: &Arc<str>,
-        msg: &Message,
+        mut msg: Message,
         body: Body,
     ) -> Result<Request<Body>, Fault> {
         self.check_suspension(name)?;
-        let (method, uri) = self.method_and_uri(msg)?;
+        let (method, uri) = self.method_and_uri(&msg)?;
         let body = if matches!(method, Method::GET | Method::HEAD) {
             body::empty()
         } else {
             body
         };
-        let mut headers = msg.headers.clone();
-        self.finish_headers(msg, &mut headers)?;
+        // The message ends here: its headers move into the request instead of being copied.
+        let own = self.own_headers(&msg)?;
+        let mut headers = std::mem::take(&mut msg.headers);
+        add_headers(&mut headers, own);
         let mut request = Request::new(body);
         *request.method_mut() = method;
         *request.uri_mut() = uri;
@@ -868,6 +916,14 @@ fn basic_authorization(user: &str, password: &str) -> Option<HeaderValue> {
     let mut value = HeaderValue::from_str(&format!("Basic {token}")).ok()?;
     value.set_sensitive(true);
     Some(value)
+}
+
+/// Connection headers out, the endpoint's own headers in.
+fn add_headers(headers: &mut HeaderMap, own: Vec<(HeaderName, HeaderValue)>) {
+    strip_hop_by_hop(headers);
+    for (name, value) in own {
+        headers.insert(name, value);
+    }
 }
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {

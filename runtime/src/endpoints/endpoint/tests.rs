@@ -470,3 +470,38 @@ fn unsupported_settings_and_bad_groups_are_located_errors() {
         );
     }
 }
+
+#[test]
+fn a_url_that_does_not_depend_on_the_message_is_parsed_once_at_load() {
+    let yaml = r#"
+apiVersion: ferry.dev/v1alpha1
+kind: Endpoint
+metadata: {name: literal}
+spec:
+  http: {uriTemplate: "http://127.0.0.1:${config.port}/x?y=1"}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: Endpoint
+metadata: {name: templated}
+spec:
+  http: {uriTemplate: "http://127.0.0.1:9/x/{uri.var.id}"}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: Endpoint
+metadata: {name: computed}
+spec:
+  http: {uriTemplate: "http://127.0.0.1:9/${props.synapse.where}"}
+"#;
+    let config = HashMap::from([("port".to_string(), "9".to_string())]);
+    let c = crate::compile::compile_test_yaml_with(yaml, Arc::new(Metrics::new()), config);
+    let fixed = |name: &str| match &endpoint(&c, name).kind {
+        Kind::Leaf(leaf) => leaf.fixed_uri.as_ref().map(ToString::to_string),
+        _ => None,
+    };
+    assert_eq!(
+        fixed("literal").as_deref(),
+        Some("http://127.0.0.1:9/x?y=1")
+    );
+    assert_eq!(fixed("templated"), None);
+    assert_eq!(fixed("computed"), None);
+}
