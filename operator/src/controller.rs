@@ -112,7 +112,7 @@ fn deployment_group(d: &Deployment) -> Option<GroupKey> {
     Some(GroupKey::new(d.metadata.namespace.clone()?, group.clone()))
 }
 
-/// uid -> (group, generation) of every artifact seen, per kind.
+/// uid -> (group, generation) of every artifact seen (uids are unique across kinds).
 type Homes = HashMap<String, (GroupKey, Option<i64>)>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
