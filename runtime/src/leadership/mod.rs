@@ -51,6 +51,26 @@ impl Leadership {
     pub fn subscribe(&self) -> watch::Receiver<bool> {
         self.rx.clone()
     }
+
+    /// Runs `on_change(owner)` after every change of the lead, from a task of its own,
+    /// until the election ends or `owner` is dropped (the task holds it weakly, so it never
+    /// keeps its owner alive). Must be called within a Tokio runtime.
+    pub fn follow<T, F, Fut>(&self, owner: &std::sync::Arc<T>, on_change: F)
+    where
+        T: Send + Sync + 'static,
+        F: Fn(std::sync::Arc<T>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        let weak = std::sync::Arc::downgrade(owner);
+        let mut changes = self.subscribe();
+        tokio::spawn(async move {
+            // Ends when the election ends (or at once standalone, where nothing changes).
+            while changes.changed().await.is_ok() {
+                let Some(owner) = weak.upgrade() else { return };
+                on_change(owner).await;
+            }
+        });
+    }
 }
 
 /// Where and as whom to hold the group's Lease (from `ferry run`'s flags and environment).

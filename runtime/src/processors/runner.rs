@@ -51,15 +51,9 @@ impl Processors {
             running: Mutex::default(),
             states: RwLock::default(),
         });
-        let weak = Arc::downgrade(&this);
-        let mut changes = this.leadership.subscribe();
-        tokio::spawn(async move {
-            // Ends when the election ends (or at once standalone, where nothing changes).
-            while changes.changed().await.is_ok() {
-                let Some(this) = weak.upgrade() else { return };
-                let mut running = this.running.lock().await;
-                this.follow_leadership(&mut running).await;
-            }
+        this.leadership.follow(&this, |this| async move {
+            let mut running = this.running.lock().await;
+            this.follow_leadership(&mut running).await;
         });
         this
     }
