@@ -1,6 +1,7 @@
-//! The Helm chart's ClusterRole grants what the operator does — no less (every call it makes
-//! would fail with 403 on a cluster) and, for what it hands to runtime groups, at least what
-//! the group Roles grant (Kubernetes lets a subject grant only what it holds).
+//! The Helm chart agrees with the operator: its ClusterRole grants what the operator does —
+//! no less (every call it makes would fail with 403 on a cluster) and, for what it hands to
+//! runtime groups, at least what the group Roles grant (Kubernetes lets a subject grant
+//! only what it holds) — and its `runtimeDefaults` are a configuration the operator reads.
 //!
 //! `NEEDED` lists the API calls in `src/reconcile.rs`, `src/controller.rs` and `src/main.rs`;
 //! a new call there belongs here too.
@@ -150,4 +151,24 @@ fn the_cluster_role_holds_what_each_group_role_grants() {
             }
         }
     }
+}
+
+/// The chart's `runtimeDefaults` become the operator's `defaults:`: they must be fields the
+/// operator reads (an IntegrationRuntime spec), or the operator would refuse to start.
+#[test]
+fn the_chart_s_runtime_defaults_are_a_config_the_operator_reads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../charts/ferry/values.yaml");
+    let values = ferry_api::bundle::yaml::parse_documents(&std::fs::read_to_string(path).unwrap())
+        .unwrap()
+        .remove(0)
+        .value;
+    let mut config = String::new();
+    ferry_api::yaml_writer::document(
+        &mut config,
+        &serde_json::json!({"defaults": values["runtimeDefaults"]}),
+    );
+    let parsed = ferry_operator::config::OperatorConfig::parse(&config)
+        .unwrap_or_else(|e| panic!("{e}\n{config}"));
+    assert_eq!(parsed.defaults.replicas, 1);
+    assert!(parsed.defaults.resources.is_some());
 }
