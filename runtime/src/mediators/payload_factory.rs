@@ -259,14 +259,39 @@ fn mark_json_strings(pieces: &mut [Piece]) {
 }
 
 fn escape_xml(text: &str, out: &mut String) {
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
+    // Runs between special characters are copied whole (they are ASCII, so slicing at them
+    // keeps UTF-8 intact).
+    let mut last = 0;
+    for (i, b) in text.bytes().enumerate() {
+        let rep = match b {
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'&' => "&amp;",
+            b'"' => "&quot;",
+            b'\'' => "&apos;",
+            _ => continue,
+        };
+        out.push_str(&text[last..i]);
+        out.push_str(rep);
+        last = i + 1;
+    }
+    out.push_str(&text[last..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_xml;
+
+    #[test]
+    fn markup_characters_are_escaped_and_the_rest_copied_as_is() {
+        let mut out = String::from("<a>");
+        escape_xml("1 < 2 & \"x\" > 'y' — é", &mut out);
+        assert_eq!(
+            out,
+            "<a>1 &lt; 2 &amp; &quot;x&quot; &gt; &apos;y&apos; — é"
+        );
+        let mut plain = String::new();
+        escape_xml("nothing to do", &mut plain);
+        assert_eq!(plain, "nothing to do");
     }
 }
