@@ -155,6 +155,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .build()
             .await
             .map_err(|e| anyhow::anyhow!("cannot use Lease {}: {e}", args.lease_name))?;
+        // The manager keeps its last state while the API server is unreachable; for the
+        // operator that is harmless, because everything it does goes through that same API
+        // server (the runtime's Lease, whose tasks act outside it, steps down instead).
         let (leader, _task) = manager.watch().await;
         leader
     } else {
