@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use ferry_tests::backend::Reply;
-use ferry_tests::{Backend, Ferry, client};
+use ferry_tests::{Backend, Ferry, client, workspace_root};
+use serde_json::json;
 
 const API: &str = "apiVersion: ferry.dev/v1alpha1
 kind: IntegrationAPI
@@ -180,5 +181,37 @@ fn an_invalid_configuration_is_refused_at_start_with_its_errors() {
     assert!(
         err.contains("spec.context: context \"hello\" must start with /"),
         "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_closes_the_broker_connection_cleanly() {
+    if std::net::TcpStream::connect("127.0.0.1:5672").is_err() {
+        eprintln!("skipped: no RabbitMQ on 127.0.0.1:5672 (make services starts it)");
+        return;
+    }
+    let sample = workspace_root().join("config/samples/guaranteed-delivery");
+    let mut ferry = Ferry::start(&[&sample], &[]);
+    // An order opens the store's connection. (Not beside the broker-stopping tests: cargo runs
+    // test binaries one after another, so the broker stays up for this one.)
+    let status = client()
+        .post(ferry.url("/shop/orders"))
+        .json(&json!({"id": u64::from(std::process::id()) * 1000 + 999}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 202, "{}", ferry.log());
+    ferry.signal("TERM");
+    assert_eq!(
+        ferry.wait_exit(Duration::from_secs(20)),
+        Some(0),
+        "{}",
+        ferry.log()
+    );
+    let log = ferry.log();
+    assert!(
+        !log.contains("ERROR"),
+        "a clean shutdown logs no error:\n{log}"
     );
 }

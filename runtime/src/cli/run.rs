@@ -197,6 +197,8 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         stopped(stop_rx.clone()),
     ));
 
+    // The registry is shared (a cheap clone): reloads open stores in it, shutdown closes them.
+    let stores = env.stores.clone();
     let watch_task = tokio::spawn(crate::reload::watch(
         args.paths.clone(),
         !args.no_watch,
@@ -237,6 +239,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     // After the runners: the Lease goes to another replica only once nothing runs here.
     election.leave().await;
+    stores.close_all().await;
     let _ = admin_task.await;
     Ok(ExitCode::SUCCESS)
 }

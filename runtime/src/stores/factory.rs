@@ -55,6 +55,20 @@ impl StoreRegistry {
         }
     }
 
+    /// Closes every open store's connections (at shutdown, after the processors stopped).
+    pub async fn close_all(&self) {
+        let open: Vec<Arc<dyn MessageStore>> = {
+            let reg = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            reg.open
+                .values()
+                .map(|(_, store)| Arc::clone(store))
+                .collect()
+        };
+        for store in open {
+            store.close().await;
+        }
+    }
+
     /// The stores of `bundle` by name, opened or reused; errors are located diagnostics.
     pub fn open_all(
         &self,

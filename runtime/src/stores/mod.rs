@@ -133,6 +133,12 @@ pub trait MessageStore: Send + Sync {
     fn is_local(&self) -> bool {
         false
     }
+
+    /// Closes its connections at shutdown, so a broker or database sees a clean goodbye
+    /// instead of a dropped socket. Nothing to do for embedded stores.
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }
 
 mod body_base64 {

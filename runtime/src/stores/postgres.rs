@@ -204,6 +204,10 @@ impl MessageStore for PostgresStore {
         &self.name
     }
 
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move { self.pool.close().await })
+    }
+
     fn store(&self, message: StoredMessage) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
             self.ensure().await?;

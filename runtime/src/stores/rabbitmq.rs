@@ -64,7 +64,7 @@ struct Link {
 
 struct Open {
     // Kept so the connection lives as long as its channel is used.
-    _connection: Connection,
+    connection: Connection,
     channel: Channel,
 }
 
@@ -240,7 +240,7 @@ impl RabbitMqStore {
                 .map_err(|e| self.permanent(e))?;
         }
         Ok(Open {
-            _connection: connection,
+            connection,
             channel,
         })
     }
@@ -307,6 +307,17 @@ impl RabbitMqStore {
 impl MessageStore for RabbitMqStore {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let open = self.link.lock().await.open.take();
+            if let Some(open) = open {
+                // Unacknowledged deliveries go back to the queue on close, as on a drop.
+                let _ = open.channel.close(200, "ferry shutting down").await;
+                let _ = open.connection.close(200, "ferry shutting down").await;
+            }
+        })
     }
 
     fn store(&self, message: StoredMessage) -> BoxFuture<'_, Result<(), StoreError>> {
