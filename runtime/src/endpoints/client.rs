@@ -2,15 +2,17 @@
 //!
 //! One [`EndpointClient`] is built at startup and shared (it is a cheap clone) by every
 //! compiled configuration, so reloads keep warm connections. It keeps connections alive per
-//! host, speaks HTTP/1.1 or HTTP/2 with prior knowledge, and reports each failure as a
-//! [`CallError`] carrying Synapse's error code. Retries, suspension and failover live above
-//! it, in the endpoint layer.
+//! host, speaks HTTP/1.1 (through [`super::pool`], which runs each call in the caller's
+//! task) or HTTP/2 with prior knowledge (through hyper's pooled client, which multiplexes
+//! calls over one connection), and reports each failure as a [`CallError`] carrying
+//! Synapse's error code. Retries, suspension and failover live above it, in the endpoint
+//! layer.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
-use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -18,6 +20,7 @@ use tokio::time::Instant;
 
 pub use super::error::{CallError, CallErrorKind};
 use super::error::{classify_body, classify_send};
+use super::pool::{Pool, PoolOptions};
 use crate::transports::http::body::{self, Body, BodyError, read_body_limited};
 
 /// Connection settings shared by all endpoints.
@@ -46,9 +49,27 @@ impl Default for ClientOptions {
 }
 
 /// A pooled keep-alive HTTP client. Clones share the pool.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct EndpointClient {
-    inner: Client<HttpConnector, Body>,
+    transport: Transport,
+}
+
+#[derive(Clone)]
+enum Transport {
+    Http1(Arc<Pool>),
+    H2c(Box<Client<HttpConnector, Body>>),
+}
+
+impl std::fmt::Debug for EndpointClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let protocol = match self.transport {
+            Transport::Http1(_) => "http/1.1",
+            Transport::H2c(_) => "h2c",
+        };
+        f.debug_struct("EndpointClient")
+            .field("protocol", &protocol)
+            .finish()
+    }
 }
 
 impl Default for EndpointClient {
@@ -60,6 +81,17 @@ impl Default for EndpointClient {
 impl EndpointClient {
     /// Builds the client and its (initially empty) connection pool.
     pub fn new(opts: ClientOptions) -> Self {
+        if !opts.http2_prior_knowledge {
+            return Self {
+                transport: Transport::Http1(Pool::new(PoolOptions {
+                    connect_timeout: opts.connect_timeout,
+                    idle_timeout: opts.pool_idle_timeout,
+                    max_idle_per_host: opts.max_idle_per_host,
+                    // Pooled connections keep their read buffer: bound it as the server does.
+                    max_buf_size: crate::transports::http::server::READ_BUFFER_MAX,
+                })),
+            };
+        }
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(opts.connect_timeout);
@@ -68,11 +100,11 @@ impl EndpointClient {
             .timer(TokioTimer::new())
             .pool_idle_timeout(opts.pool_idle_timeout)
             .pool_max_idle_per_host(opts.max_idle_per_host)
-            .http2_only(opts.http2_prior_knowledge)
-            // Pooled connections keep their read buffer: bound it as the server does.
-            .http1_max_buf_size(crate::transports::http::server::READ_BUFFER_MAX)
+            .http2_only(true)
             .build(connector);
-        Self { inner }
+        Self {
+            transport: Transport::H2c(Box::new(inner)),
+        }
     }
 
     /// Sends `req` and returns the response as soon as its head has arrived; the body
@@ -81,7 +113,7 @@ impl EndpointClient {
         &self,
         req: Request<Body>,
         timeout: Option<Duration>,
-    ) -> Result<Response<Incoming>, CallError> {
+    ) -> Result<Response<Body>, CallError> {
         let deadline = timeout.map(|t| Instant::now() + t);
         self.send_until(req, deadline, timeout).await
     }
@@ -122,16 +154,24 @@ impl EndpointClient {
         req: Request<Body>,
         deadline: Option<Instant>,
         timeout: Option<Duration>,
-    ) -> Result<Response<Incoming>, CallError> {
-        let pending = self.inner.request(req);
-        let result = match deadline {
+    ) -> Result<Response<Body>, CallError> {
+        let pending = async {
+            match &self.transport {
+                Transport::Http1(pool) => pool.send(req).await.map(|r| r.map(body::boxed)),
+                Transport::H2c(client) => client
+                    .request(req)
+                    .await
+                    .map(|r| r.map(body::boxed))
+                    .map_err(|e| classify_send(&e)),
+            }
+        };
+        match deadline {
             Some(at) => match tokio::time::timeout_at(at, pending).await {
                 Ok(result) => result,
-                Err(_) => return Err(timed_out(timeout, "no response")),
+                Err(_) => Err(timed_out(timeout, "no response")),
             },
             None => pending.await,
-        };
-        result.map_err(|e| classify_send(&e))
+        }
     }
 }
 

@@ -119,6 +119,14 @@ pub(crate) fn classify_send(err: &hyper_util::client::legacy::Error) -> CallErro
 }
 
 /// Classifies a failure while reading the response body.
+/// A failure of an HTTP/1.1 exchange on a connection Ferry drives itself.
+pub(crate) fn classify_hyper(err: &hyper::Error) -> CallError {
+    CallError::new(
+        classify_exchange(err).unwrap_or(CallErrorKind::SendFailed),
+        chain_text(err),
+    )
+}
+
 pub(crate) fn classify_body(err: &(dyn StdError + 'static)) -> CallError {
     let kind = classify_exchange(err).unwrap_or(CallErrorKind::ResponseProcessing);
     CallError::new(

@@ -8,6 +8,7 @@
 pub mod client;
 pub mod endpoint;
 pub mod error;
+mod pool;
 pub mod suspension;
 
 pub use endpoint::Endpoint;

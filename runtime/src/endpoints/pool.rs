@@ -1,0 +1,426 @@
+//! HTTP/1.1 connections to backends, kept alive per host and driven by the task that uses
+//! them.
+//!
+//! hyper's pooled client runs every connection in a task of its own, so each call crosses a
+//! channel into that task and the answer crosses back (two task switches and a pool lookup
+//! that hashes the host with SipHash, per call). Here the task that makes a call owns the
+//! connection while the call lasts: it polls the connection while it waits for the answer's
+//! head, and the answer's body polls it while the body is read. A connection whose answer
+//! was read to the end goes back to its host's idle list; a body dropped before its end
+//! closes the connection (what is left of it would otherwise be read as the next answer).
+//!
+//! Nobody polls an idle connection, so a backend may close one unnoticed: taking it out of
+//! the list polls it once (a closed socket shows at once), and a request that could not be
+//! sent because the connection closed meanwhile is sent again on a new one — only when
+//! nothing of it was written.
+
+use std::collections::HashMap;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::uri::{Authority, PathAndQuery};
+use http::{HeaderValue, Request, Response, Uri, header};
+use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use sync_wrapper::SyncWrapper;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::error::{CallError, CallErrorKind};
+use crate::transports::http::body::Body;
+
+type Connection = http1::Connection<TokioIo<TcpStream>, Body>;
+
+/// How connections are opened and kept.
+#[derive(Debug, Clone)]
+pub(crate) struct PoolOptions {
+    pub connect_timeout: Option<Duration>,
+    pub idle_timeout: Duration,
+    pub max_idle_per_host: usize,
+    pub max_buf_size: usize,
+}
+
+/// Keep-alive connections per backend host. Shared by every endpoint (reloads included).
+pub(crate) struct Pool {
+    opts: PoolOptions,
+    hosts: Mutex<HashMap<Box<str>, Arc<Host>, foldhash::fast::RandomState>>,
+    reaper_started: AtomicBool,
+}
+
+/// One backend `host:port` and its idle connections, most recently used last.
+struct Host {
+    /// What to connect to: `host:port`.
+    address: Box<str>,
+    /// The `Host` header for requests that carry none.
+    host_header: HeaderValue,
+    idle: Mutex<Vec<Idle>>,
+}
+
+struct Idle {
+    conn: Pooled,
+    since: Instant,
+}
+
+/// A connection and the handle requests are sent through.
+struct Pooled {
+    sender: http1::SendRequest<Body>,
+    // The connection is only ever touched through `&mut` (by the one task that owns it), so
+    // it can live in a `Sync` body although hyper's type is not `Sync`.
+    conn: SyncWrapper<Pin<Box<Connection>>>,
+}
+
+impl Pooled {
+    /// Drives the connection's I/O; `Ready` means the connection is over.
+    fn poll_conn(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), hyper::Error>> {
+        self.conn.get_mut().as_mut().poll(cx)
+    }
+
+    /// Whether an idle connection can take a request now, polling it once without a waker
+    /// to notice a close that came while nobody watched.
+    fn is_usable(&mut self) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        if self.poll_conn(&mut cx).is_ready() {
+            return false;
+        }
+        matches!(self.sender.poll_ready(&mut cx), Poll::Ready(Ok(())))
+    }
+}
+
+impl Pool {
+    pub(crate) fn new(opts: PoolOptions) -> Arc<Self> {
+        Arc::new(Self {
+            opts,
+            hosts: Mutex::new(HashMap::default()),
+            reaper_started: AtomicBool::new(false),
+        })
+    }
+
+    /// Sends `req` (an absolute `http://` URI) and returns the answer once its head has
+    /// arrived; the body reads from the connection as it is polled.
+    pub(crate) async fn send(
+        self: &Arc<Self>,
+        mut req: Request<Body>,
+    ) -> Result<Response<PooledBody>, CallError> {
+        let host = self.host(req.uri())?;
+        origin_form(&mut req);
+        if !req.headers().contains_key(header::HOST) {
+            req.headers_mut()
+                .insert(header::HOST, host.host_header.clone());
+        }
+        // A reused connection may turn out closed before the request went out; then the
+        // request comes back unsent and goes out once more on a new connection.
+        let mut req = req;
+        loop {
+            let (conn, reused) = match self.checkout(&host) {
+                Some(conn) => (conn, true),
+                None => (self.connect(&host).await?, false),
+            };
+            match exchange(conn, req).await {
+                Ok((response, conn)) => {
+                    let (parts, incoming) = response.into_parts();
+                    let body = PooledBody {
+                        incoming,
+                        conn: Some(conn),
+                        home: Arc::downgrade(&host),
+                        pool: Arc::downgrade(self),
+                    };
+                    return Ok(Response::from_parts(parts, body));
+                }
+                Err(Failed::Unsent(back, _)) if reused => req = *back,
+                Err(Failed::Unsent(_, err) | Failed::Sent(err)) => return Err(send_error(&err)),
+            }
+        }
+    }
+
+    fn host(&self, uri: &Uri) -> Result<Arc<Host>, CallError> {
+        match uri.scheme_str() {
+            Some("http") => {}
+            Some(other) => {
+                return Err(CallError::new(
+                    CallErrorKind::SendFailed,
+                    format!("the {other} scheme is not supported for backend calls"),
+                ));
+            }
+            None => {
+                return Err(CallError::new(
+                    CallErrorKind::SendFailed,
+                    format!("{uri} is not an absolute http:// URI"),
+                ));
+            }
+        }
+        let Some(authority) = uri.authority() else {
+            return Err(CallError::new(
+                CallErrorKind::SendFailed,
+                format!("{uri} names no host"),
+            ));
+        };
+        let mut hosts = lock(&self.hosts);
+        if let Some(host) = hosts.get(authority.as_str()) {
+            return Ok(Arc::clone(host));
+        }
+        let host = Arc::new(Host::new(authority)?);
+        hosts.insert(authority.as_str().into(), Arc::clone(&host));
+        Ok(host)
+    }
+
+    fn checkout(&self, host: &Host) -> Option<Pooled> {
+        let now = Instant::now();
+        let mut idle = lock(&host.idle);
+        while let Some(mut candidate) = idle.pop() {
+            if now.duration_since(candidate.since) < self.opts.idle_timeout
+                && candidate.conn.is_usable()
+            {
+                return Some(candidate.conn);
+            }
+        }
+        None
+    }
+
+    fn checkin(self: &Arc<Self>, host: &Host, conn: Pooled) {
+        // Whether the connection can take another request is checked when it is taken out
+        // (polling it here as well would cost a second read attempt per call).
+        if self.opts.max_idle_per_host == 0 || conn.sender.is_closed() {
+            return;
+        }
+        {
+            let mut idle = lock(&host.idle);
+            if idle.len() >= self.opts.max_idle_per_host {
+                return;
+            }
+            idle.push(Idle {
+                conn,
+                since: Instant::now(),
+            });
+        }
+        self.start_reaper();
+    }
+
+    async fn connect(&self, host: &Host) -> Result<Pooled, CallError> {
+        let connecting = connect_tcp(&host.address);
+        let stream = match self.opts.connect_timeout {
+            Some(limit) => match tokio::time::timeout(limit, connecting).await {
+                Ok(result) => result,
+                Err(_) => {
+                    return Err(CallError::new(
+                        CallErrorKind::ConnectTimeout,
+                        format!(
+                            "connecting to {} took longer than {} ms",
+                            host.address,
+                            limit.as_millis()
+                        ),
+                    ));
+                }
+            },
+            None => connecting.await,
+        }
+        .map_err(|e| {
+            let kind = if e.kind() == std::io::ErrorKind::TimedOut {
+                CallErrorKind::ConnectTimeout
+            } else {
+                CallErrorKind::ConnectFailed
+            };
+            CallError::new(kind, format!("cannot connect to {}: {e}", host.address))
+        })?;
+        let (sender, conn) = http1::Builder::new()
+            .max_buf_size(self.opts.max_buf_size)
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| send_error(&e))?;
+        Ok(Pooled {
+            sender,
+            conn: SyncWrapper::new(Box::pin(conn)),
+        })
+    }
+
+    /// Closes connections idle past the timeout even when their host gets no more calls.
+    fn start_reaper(self: &Arc<Self>) {
+        if self.reaper_started.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.reaper_started.store(false, Ordering::Relaxed);
+            return;
+        };
+        let pool = Arc::downgrade(self);
+        let every = self
+            .opts
+            .idle_timeout
+            .clamp(Duration::from_millis(100), Duration::from_secs(30));
+        runtime.spawn(reap(pool, every));
+    }
+}
+
+async fn reap(pool: Weak<Pool>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(pool) = pool.upgrade() else { return };
+        let hosts: Vec<Arc<Host>> = lock(&pool.hosts).values().cloned().collect();
+        let now = Instant::now();
+        for host in hosts {
+            // Dropped outside the lock: closing a socket is a system call.
+            let expired: Vec<Idle> = {
+                let mut idle = lock(&host.idle);
+                let (keep, expired) = std::mem::take(&mut *idle)
+                    .into_iter()
+                    .partition(|i| now.duration_since(i.since) < pool.opts.idle_timeout);
+                *idle = keep;
+                expired
+            };
+            drop(expired);
+        }
+    }
+}
+
+impl Host {
+    fn new(authority: &Authority) -> Result<Self, CallError> {
+        let port = authority.port_u16().unwrap_or(80);
+        let name = authority.host();
+        let address = format!("{name}:{port}").into_boxed_str();
+        let header = match authority.port() {
+            Some(p) if p.as_u16() != 80 => format!("{name}:{p}"),
+            _ => name.to_owned(),
+        };
+        let host_header = HeaderValue::from_str(&header).map_err(|_| {
+            CallError::new(
+                CallErrorKind::SendFailed,
+                format!("{authority} is not a valid host"),
+            )
+        })?;
+        Ok(Self {
+            address,
+            host_header,
+            idle: Mutex::new(Vec::new()),
+        })
+    }
+}
+
+/// A backend sees the path and query, not the absolute URI the endpoint resolved.
+fn origin_form(req: &mut Request<Body>) {
+    let path = req
+        .uri()
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    *req.uri_mut() = Uri::from(path);
+}
+
+async fn connect_tcp(address: &str) -> std::io::Result<TcpStream> {
+    let mut last = None;
+    for addr in tokio::net::lookup_host(address).await? {
+        match TcpStream::connect(addr).await {
+            Ok(stream) => {
+                stream.set_nodelay(true)?;
+                return Ok(stream);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{address} resolves to no address"),
+        )
+    }))
+}
+
+enum Failed {
+    /// Nothing was written: the request can go out on another connection.
+    Unsent(Box<Request<Body>>, hyper::Error),
+    Sent(hyper::Error),
+}
+
+/// Sends the request on `conn`, driving the connection until the answer's head is in.
+async fn exchange(
+    mut conn: Pooled,
+    req: Request<Body>,
+) -> Result<(Response<Incoming>, Pooled), Failed> {
+    let mut answer = std::pin::pin!(conn.sender.try_send_request(req));
+    let mut conn_done = false;
+    let result = poll_fn(|cx| {
+        if !conn_done && conn.poll_conn(cx).is_ready() {
+            // The connection ended; hyper fails the pending request, which the next poll
+            // of `answer` reports.
+            conn_done = true;
+        }
+        answer.as_mut().poll(cx)
+    })
+    .await;
+    match result {
+        Ok(response) => Ok((response, conn)),
+        Err(mut e) => match e.take_message() {
+            Some(req) => Err(Failed::Unsent(Box::new(req), e.into_error())),
+            None => Err(Failed::Sent(e.into_error())),
+        },
+    }
+}
+
+/// An answer's body, reading from its connection; puts the connection back into the pool
+/// once the body has ended.
+pub(crate) struct PooledBody {
+    incoming: Incoming,
+    conn: Option<Pooled>,
+    home: Weak<Host>,
+    pool: Weak<Pool>,
+}
+
+impl PooledBody {
+    fn release(&mut self) {
+        let Some(conn) = self.conn.take() else { return };
+        if let (Some(pool), Some(host)) = (self.pool.upgrade(), self.home.upgrade()) {
+            pool.checkin(&host, conn);
+        }
+    }
+}
+
+impl HttpBody for PooledBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = &mut *self;
+        if let Some(conn) = this.conn.as_mut()
+            && conn.poll_conn(cx).is_ready()
+        {
+            // Over (closed or failed): whatever the body still lacks, `incoming` reports.
+            this.conn = None;
+        }
+        let frame = Pin::new(&mut this.incoming).poll_frame(cx);
+        if let Poll::Ready(None) = frame {
+            this.release();
+        } else if this.incoming.is_end_stream() && matches!(frame, Poll::Ready(Some(Ok(_)))) {
+            this.release();
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.incoming.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.incoming.size_hint()
+    }
+}
+
+fn send_error(err: &hyper::Error) -> CallError {
+    super::error::classify_hyper(err)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The lists stay consistent whatever panicked while holding them.
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests;
