@@ -15,7 +15,7 @@ use ferry_api::mediator::Mediator as MediatorSpec;
 use ferry_api::resources::Resource;
 use ferry_api::resources::endpoint::EndpointSpec;
 
-use crate::admin::metrics::Metrics;
+use crate::admin::metrics::{Metrics, ResourceMetrics};
 use crate::endpoints::Endpoint;
 use crate::endpoints::client::EndpointClient;
 use crate::mediators::Mediator;
@@ -53,6 +53,8 @@ pub struct CompiledResource {
     /// Set when the flow only forwards the request and answers with the reply: such a
     /// request streams through without buffering either body.
     pub passthrough: Option<Passthrough>,
+    /// This resource's request counters and latency histogram.
+    pub metrics: ResourceMetrics,
 }
 
 /// An IntegrationAPI, ready to run.
@@ -307,6 +309,7 @@ pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagno
                 in_sequence,
                 out_sequence: out_sequence.map(Sequence::anonymous),
                 fault_sequence: fault_sequence.map(Sequence::anonymous),
+                metrics: ResourceMetrics::default(),
             });
         }
         let fault_sequence = (!spec.fault_sequence.is_empty())

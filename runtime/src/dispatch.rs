@@ -156,7 +156,8 @@ impl Dispatcher {
         }
         .instrument(span)
         .await;
-        self.metrics.record_request(
+        resource.metrics.record(
+            &self.metrics,
             &api.name,
             &resource.label,
             &method,
@@ -185,12 +186,7 @@ fn prepare(
 ) {
     msg.set_config(compiled.config.clone());
     msg.set_params(uri_params, query_params);
-    msg.set_property(
-        PropertyScope::Axis2,
-        "REST_URL_POSTFIX",
-        Value::String(url_postfix),
-    );
-    msg.set_property(PropertyScope::Default, "SYNAPSE_REST_API", Value::from(api));
+    msg.set_rest_properties(api, url_postfix);
 }
 
 fn log_fault(fault: &Fault) {

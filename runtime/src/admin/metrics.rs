@@ -7,8 +7,8 @@
 //! becomes a label (a client could otherwise grow the series without limit).
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http::Method;
@@ -188,6 +188,94 @@ fn latency_histogram() -> Histogram {
 }
 
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// The request metrics of one API resource, kept with the compiled resource. Finding a
+/// series in the registry hashes all its labels under a lock; a resource does that once per
+/// method and status it answers with, not on every request.
+#[derive(Debug, Default)]
+pub struct ResourceMetrics {
+    latency: OnceLock<Histogram>,
+    counts: RwLock<Vec<(Method, u16, Counter)>>,
+}
+
+impl ResourceMetrics {
+    /// Counts one answered request and records its latency (as [`Metrics::record_request`]).
+    pub fn record(
+        &self,
+        metrics: &Metrics,
+        api: &Arc<str>,
+        resource: &Arc<str>,
+        method: &Method,
+        status: u16,
+        elapsed: Duration,
+    ) {
+        let counted = {
+            let counts = self.counts.read().unwrap_or_else(PoisonError::into_inner);
+            counts
+                .iter()
+                .find(|(m, s, _)| *s == status && m == method)
+                .map(|(_, _, counter)| counter.inc())
+                .is_some()
+        };
+        if !counted {
+            let counter = metrics.http_requests.get_or_create_owned(&RequestLabels {
+                api: Arc::clone(api),
+                resource: Arc::clone(resource),
+                method: method.into(),
+                status,
+            });
+            counter.inc();
+            self.counts
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push((method.clone(), status, counter));
+        }
+        self.latency
+            .get_or_init(|| metrics.request_histogram(api, resource))
+            .observe(elapsed.as_secs_f64());
+    }
+}
+
+/// The call metrics of one endpoint, kept with the compiled endpoint and looked up in the
+/// registry on first use only (see [`ResourceMetrics`]).
+#[derive(Debug, Default)]
+pub struct EndpointMetrics {
+    success: OnceLock<Counter>,
+    failure: OnceLock<Counter>,
+    suspended: OnceLock<Counter>,
+    latency: OnceLock<Histogram>,
+}
+
+impl EndpointMetrics {
+    /// Counts one call and records how long it took (as [`Metrics::record_endpoint_call`]).
+    pub fn record(
+        &self,
+        metrics: &Metrics,
+        endpoint: &Arc<str>,
+        outcome: EndpointOutcome,
+        elapsed: Duration,
+    ) {
+        let cell = match outcome {
+            EndpointOutcome::Success => &self.success,
+            EndpointOutcome::Failure => &self.failure,
+            EndpointOutcome::Suspended => &self.suspended,
+        };
+        cell.get_or_init(|| {
+            metrics
+                .endpoint_calls
+                .get_or_create_owned(&EndpointCallLabels {
+                    endpoint: Arc::clone(endpoint),
+                    outcome,
+                })
+        })
+        .inc();
+        if outcome != EndpointOutcome::Suspended {
+            self.latency
+                .get_or_init(|| metrics.endpoint_histogram(endpoint))
+                .observe(elapsed.as_secs_f64());
+        }
+    }
+}
 
 // === impl Metrics ===
 

@@ -24,7 +24,7 @@ use tokio::time::Instant;
 
 use super::client::{CallError, EndpointClient};
 use super::suspension::{SuspendPolicy, Suspension};
-use crate::admin::metrics::{EndpointOutcome, Metrics};
+use crate::admin::metrics::{EndpointMetrics, EndpointOutcome, Metrics};
 use crate::compile::CompileCx;
 use crate::expr::context::PropertyScope;
 use crate::fault::{Fault, codes};
@@ -125,6 +125,7 @@ struct Leaf {
     suspension: Option<Suspension>,
     client: EndpointClient,
     metrics: Arc<Metrics>,
+    call_metrics: EndpointMetrics,
 }
 
 struct Retry {
@@ -676,6 +677,7 @@ impl Leaf {
             suspension,
             client: cx.env.client.clone(),
             metrics: Arc::clone(&cx.env.metrics),
+            call_metrics: EndpointMetrics::default(),
         })
     }
 
@@ -692,8 +694,12 @@ impl Leaf {
             let elapsed = started.elapsed();
             match result {
                 Ok(response) => {
-                    self.metrics
-                        .record_endpoint_call(name, EndpointOutcome::Success, elapsed);
+                    self.call_metrics.record(
+                        &self.metrics,
+                        name,
+                        EndpointOutcome::Success,
+                        elapsed,
+                    );
                     if let Some(s) = &self.suspension {
                         s.on_success();
                     }
@@ -704,8 +710,12 @@ impl Leaf {
                     return Ok(Delivery::Answered);
                 }
                 Err(err) => {
-                    self.metrics
-                        .record_endpoint_call(name, EndpointOutcome::Failure, elapsed);
+                    self.call_metrics.record(
+                        &self.metrics,
+                        name,
+                        EndpointOutcome::Failure,
+                        elapsed,
+                    );
                     self.metrics.record_endpoint_error(name, err.synapse_code);
                     if attempt < self.retry.count && self.retry.codes.contains(&err.synapse_code) {
                         attempt += 1;
@@ -859,7 +869,8 @@ impl Leaf {
         let deadline = started + self.timeout;
         match self.client.send(request, Some(self.timeout)).await {
             Ok(response) => {
-                self.metrics.record_endpoint_call(
+                self.call_metrics.record(
+                    &self.metrics,
                     name,
                     EndpointOutcome::Success,
                     started.elapsed(),
@@ -873,7 +884,8 @@ impl Leaf {
                 Ok(Forwarded::Answered(Response::from_parts(parts, body)))
             }
             Err(err) => {
-                self.metrics.record_endpoint_call(
+                self.call_metrics.record(
+                    &self.metrics,
                     name,
                     EndpointOutcome::Failure,
                     started.elapsed(),
@@ -895,8 +907,12 @@ impl Leaf {
         if let Some(s) = &self.suspension
             && let Some(left) = s.remaining(Instant::now())
         {
-            self.metrics
-                .record_endpoint_call(name, EndpointOutcome::Suspended, Duration::ZERO);
+            self.call_metrics.record(
+                &self.metrics,
+                name,
+                EndpointOutcome::Suspended,
+                Duration::ZERO,
+            );
             return Err(Fault::upstream(
                 codes::ENDPOINT_SUSPENDED,
                 format!(
@@ -927,11 +943,23 @@ fn add_headers(headers: &mut HeaderMap, own: Vec<(HeaderName, HeaderValue)>) {
 }
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    for name in &HOP_BY_HOP {
+    // Looking at the few names a message has is cheaper than removing each of the ten
+    // (every removal hashes its name); usually only Host and Content-Length are there.
+    let mut found: [Option<HeaderName>; 10] = Default::default();
+    let mut count = 0;
+    for name in headers.keys() {
+        if count < found.len() && is_hop_by_hop(name) {
+            found[count] = Some(name.clone());
+            count += 1;
+        }
+    }
+    for name in found.into_iter().flatten() {
         headers.remove(name);
     }
-    headers.remove("keep-alive");
-    headers.remove("proxy-connection");
+}
+
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    HOP_BY_HOP.contains(name) || name == "keep-alive" || name == "proxy-connection"
 }
 
 fn call_fault(name: &str, err: &CallError) -> Fault {

@@ -335,6 +335,11 @@ impl Message {
         }
     }
 
+    /// Sets `SYNAPSE_REST_API` and `REST_URL_POSTFIX`, which every REST request starts with.
+    pub fn set_rest_properties(&mut self, api: &str, url_postfix: String) {
+        self.properties.set_rest(api, url_postfix);
+    }
+
     /// The stored properties (all scopes but the views).
     pub fn properties(&self) -> &Properties {
         &self.properties

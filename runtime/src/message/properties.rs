@@ -56,17 +56,51 @@ pub const ERROR_DETAIL: &str = "ERROR_DETAIL";
 /// `default`: the error behind the last fault.
 pub const ERROR_EXCEPTION: &str = "ERROR_EXCEPTION";
 
+/// One scope's properties. Names come from the configuration, not from requests, so a fast
+/// hash is safe here (every request sets and reads a few of them).
+type Scope = HashMap<String, Value, foldhash::fast::RandomState>;
+
 /// The stored property scopes. Each map allocates only when first written.
 #[derive(Debug, Clone, Default)]
 pub struct Properties {
-    default: HashMap<String, Value>,
-    axis2: HashMap<String, Value>,
-    axis2_client: HashMap<String, Value>,
-    operation: HashMap<String, Value>,
+    default: Scope,
+    axis2: Scope,
+    axis2_client: Scope,
+    operation: Scope,
+    /// `SYNAPSE_REST_API` and `REST_URL_POSTFIX`, which every REST request gets, kept out of
+    /// the maps so that a request pays for no map unless its flow sets properties. They
+    /// behave as any other property of their scope.
+    rest_api: Option<Value>,
+    url_postfix: Option<Value>,
 }
 
+/// `default`: the name of the REST API the message came through.
+pub const SYNAPSE_REST_API: &str = "SYNAPSE_REST_API";
+
 impl Properties {
-    fn scope(&self, scope: PropertyScope) -> Option<&HashMap<String, Value>> {
+    /// Sets the two properties every REST request starts with.
+    pub fn set_rest(&mut self, api: &str, url_postfix: String) {
+        self.rest_api = Some(Value::from(api));
+        self.url_postfix = Some(Value::String(url_postfix));
+    }
+
+    fn slot(&self, scope: PropertyScope, name: &str) -> Option<&Option<Value>> {
+        match scope {
+            PropertyScope::Default if name == SYNAPSE_REST_API => Some(&self.rest_api),
+            PropertyScope::Axis2 if name == REST_URL_POSTFIX => Some(&self.url_postfix),
+            _ => None,
+        }
+    }
+
+    fn slot_mut(&mut self, scope: PropertyScope, name: &str) -> Option<&mut Option<Value>> {
+        match scope {
+            PropertyScope::Default if name == SYNAPSE_REST_API => Some(&mut self.rest_api),
+            PropertyScope::Axis2 if name == REST_URL_POSTFIX => Some(&mut self.url_postfix),
+            _ => None,
+        }
+    }
+
+    fn scope(&self, scope: PropertyScope) -> Option<&Scope> {
         match scope {
             PropertyScope::Default => Some(&self.default),
             PropertyScope::Axis2 => Some(&self.axis2),
@@ -76,7 +110,7 @@ impl Properties {
         }
     }
 
-    fn scope_mut(&mut self, scope: PropertyScope) -> Option<&mut HashMap<String, Value>> {
+    fn scope_mut(&mut self, scope: PropertyScope) -> Option<&mut Scope> {
         match scope {
             PropertyScope::Default => Some(&mut self.default),
             PropertyScope::Axis2 => Some(&mut self.axis2),
@@ -88,11 +122,18 @@ impl Properties {
 
     /// A stored property; `None` for unset names and for the view scopes.
     pub fn get(&self, scope: PropertyScope, name: &str) -> Option<&Value> {
+        if let Some(slot) = self.slot(scope, name) {
+            return slot.as_ref();
+        }
         self.scope(scope)?.get(name)
     }
 
     /// Stores a property; returns `false` (and stores nothing) for the view scopes.
     pub fn set(&mut self, scope: PropertyScope, name: &str, value: Value) -> bool {
+        if let Some(slot) = self.slot_mut(scope, name) {
+            *slot = Some(value);
+            return true;
+        }
         match self.scope_mut(scope) {
             Some(map) => {
                 map.insert(name.to_owned(), value);
@@ -104,20 +145,30 @@ impl Properties {
 
     /// Removes a stored property, returning it.
     pub fn remove(&mut self, scope: PropertyScope, name: &str) -> Option<Value> {
+        if let Some(slot) = self.slot_mut(scope, name) {
+            return slot.take();
+        }
         self.scope_mut(scope)?.remove(name)
     }
 
     /// The stored properties of a scope, in no particular order.
     pub fn iter(&self, scope: PropertyScope) -> impl Iterator<Item = (&str, &Value)> {
+        let (name, slot) = match scope {
+            PropertyScope::Default => (SYNAPSE_REST_API, &self.rest_api),
+            PropertyScope::Axis2 => (REST_URL_POSTFIX, &self.url_postfix),
+            _ => ("", &None),
+        };
         self.scope(scope)
             .into_iter()
             .flatten()
             .map(|(k, v)| (k.as_str(), v))
+            .chain(slot.iter().map(move |v| (name, v)))
     }
 
     /// Forgets the whole axis2 scope (a new direction starts).
     pub fn clear_axis2(&mut self) {
         self.axis2.clear();
+        self.url_postfix = None;
     }
 }
 
@@ -321,5 +372,41 @@ mod tests {
         assert_eq!(value_to_string(&json!(1)), "1");
         assert_eq!(value_to_string(&json!(null)), "");
         assert_eq!(value_to_string(&json!({"a": true})), r#"{"a":true}"#);
+    }
+
+    #[test]
+    fn the_rest_properties_behave_as_stored_ones() {
+        let mut p = Properties::default();
+        p.set_rest("orders", "/7".to_owned());
+        assert_eq!(
+            p.get(PropertyScope::Default, SYNAPSE_REST_API),
+            Some(&json!("orders"))
+        );
+        assert_eq!(
+            p.get(PropertyScope::Axis2, REST_URL_POSTFIX),
+            Some(&json!("/7"))
+        );
+        // Only in their own scope.
+        assert_eq!(p.get(PropertyScope::Axis2, SYNAPSE_REST_API), None);
+        assert_eq!(p.get(PropertyScope::Default, REST_URL_POSTFIX), None);
+        let names: Vec<&str> = p.iter(PropertyScope::Default).map(|(k, _)| k).collect();
+        assert_eq!(names, [SYNAPSE_REST_API]);
+
+        assert!(p.set(PropertyScope::Axis2, REST_URL_POSTFIX, json!("/8")));
+        assert_eq!(
+            p.get(PropertyScope::Axis2, REST_URL_POSTFIX),
+            Some(&json!("/8"))
+        );
+        assert_eq!(p.iter(PropertyScope::Axis2).count(), 1);
+
+        assert_eq!(
+            p.remove(PropertyScope::Default, SYNAPSE_REST_API),
+            Some(json!("orders"))
+        );
+        assert_eq!(p.get(PropertyScope::Default, SYNAPSE_REST_API), None);
+        assert_eq!(p.iter(PropertyScope::Default).count(), 0);
+
+        p.clear_axis2();
+        assert_eq!(p.get(PropertyScope::Axis2, REST_URL_POSTFIX), None);
     }
 }
