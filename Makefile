@@ -55,6 +55,15 @@ bench-tools: ## Install wrk and nginx from Debian when they are missing
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk nginx-light; \
 	fi
 
+.PHONY: bench-instructions
+bench-instructions: bench-tools ## Instructions per request under callgrind (repeatable; BENCH_PATH=/bench/passthrough)
+	@command -v valgrind >/dev/null || { SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; $$SUDO apt-get install -y -qq valgrind; }
+	$(CARGO) build --release -p ferry -p ferry-bench
+	for path in $(or $(BENCH_PATH),/bench/passthrough /bench/route /bench/json-to-xml); do \
+	  python3 tests/bench/instructions.py --ferry $(BENCH_TARGET_DIR)/release/ferry \
+	    --backend $(BENCH_TARGET_DIR)/release/echo-backend --path $$path || exit 1; \
+	done
+
 .PHONY: bench-micro
 bench-micro: ## Criterion micro-benchmarks: expressions, JSON<->XML, mediator pipeline
 	$(CARGO) bench -p ferry
