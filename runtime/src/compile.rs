@@ -301,8 +301,11 @@ pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagno
                 })
                 .collect();
             route_resources.push(router::ResourceRoute { methods, pattern });
-            let in_sequence = Sequence::anonymous(in_sequence);
+            let mut in_sequence = Sequence::anonymous(in_sequence);
             let fault_handled = fault_sequence.is_some() || !spec.fault_sequence.is_empty();
+            if !fault_handled && out_sequence.is_none() {
+                crate::passthrough::stream_final_answers(&mut in_sequence.mediators);
+            }
             resources.push(CompiledResource {
                 label: Arc::from(label.as_str()),
                 passthrough: Passthrough::plan(&in_sequence, fault_handled),

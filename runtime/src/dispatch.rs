@@ -151,7 +151,10 @@ impl Dispatcher {
             };
             match flow {
                 Flow::Drop => empty_response(StatusCode::ACCEPTED),
-                Flow::Continue | Flow::Respond => message_response(&msg),
+                Flow::Continue | Flow::Respond => match msg.take_answer_body() {
+                    Some(body) => streamed_message_response(&msg, body),
+                    None => message_response(&msg),
+                },
             }
         }
         .instrument(span)
@@ -259,6 +262,27 @@ pub fn message_response(msg: &Message) -> Response<Body> {
         headers.insert(header::CONTENT_TYPE, v);
     }
     let mut resp = Response::new(body::full(bytes));
+    *resp.status_mut() = status;
+    *resp.headers_mut() = headers;
+    resp
+}
+
+/// The answer of a flow whose last call left the backend's body streaming: the message's
+/// status and headers (the backend's, as a buffered call would have set them), that body.
+fn streamed_message_response(msg: &Message, body: Body) -> Response<Body> {
+    let status = msg.status();
+    let body = if msg.no_entity_body() || status == StatusCode::NO_CONTENT {
+        body::empty()
+    } else {
+        body
+    };
+    let mut headers = HeaderMap::with_capacity(msg.headers.len());
+    for (name, value) in msg.headers.iter() {
+        if !request_only(name) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    let mut resp = Response::new(body);
     *resp.status_mut() = status;
     *resp.headers_mut() = headers;
     resp

@@ -21,6 +21,45 @@ pub struct Passthrough {
     endpoint: Arc<Endpoint>,
 }
 
+/// Marks the calls of a resource's in-sequence after which nothing but the answer to the
+/// client happens (a `respond`, or the end of the flow, possibly through the end of a
+/// `switch` case or `filter` branch): their answer's body is not read into memory but
+/// streams to the client as it arrives. The request body may still be read (a switch on a
+/// payload field does). Only for resources without a fault or out-sequence: a body that
+/// breaks off mid-stream cannot be handed to a fault sequence once the head has gone out.
+pub fn stream_final_answers(mediators: &mut [Mediator]) {
+    mark_final(mediators, true);
+}
+
+/// `final_`: whether the answer goes out when these mediators are done.
+fn mark_final(mediators: &mut [Mediator], mut final_: bool) {
+    for mediator in mediators.iter_mut().rev() {
+        match mediator {
+            Mediator::Respond(_) => final_ = true,
+            Mediator::Call(call) => {
+                if final_ {
+                    call.stream_answer();
+                }
+                final_ = false;
+            }
+            Mediator::Switch(switch) => {
+                for branch in switch.branches_mut() {
+                    mark_final(branch, final_);
+                }
+                final_ = false;
+            }
+            Mediator::Filter(filter) => {
+                for branch in filter.branches_mut() {
+                    mark_final(branch, final_);
+                }
+                final_ = false;
+            }
+            // Anything else may read or replace the payload.
+            _ => final_ = false,
+        }
+    }
+}
+
 impl Passthrough {
     /// The plan of a resource with this in-sequence, or `None` when it must buffer.
     /// `fault_handled`: a resource or API fault sequence exists.
@@ -154,6 +193,60 @@ spec:
             c.apis[0].resources[0].passthrough.is_none(),
             "the API's fault sequence counts too"
         );
+    }
+
+    /// For each call of the resource's in-sequence (depth first, in order), whether its
+    /// answer streams.
+    fn streamed_answers(resource: &str, api_fault: &str) -> Vec<bool> {
+        fn walk(mediators: &[Mediator], out: &mut Vec<bool>) {
+            for mediator in mediators {
+                match mediator {
+                    Mediator::Call(call) => out.push(call.streams_answer()),
+                    Mediator::Switch(s) => s.branches().for_each(|b| walk(b, out)),
+                    Mediator::Filter(f) => f.branches().for_each(|b| walk(b, out)),
+                    _ => {}
+                }
+            }
+        }
+        let c = compiled(resource, api_fault);
+        let mut out = Vec::new();
+        walk(&c.apis[0].resources[0].in_sequence.mediators, &mut out);
+        out
+    }
+
+    #[test]
+    fn a_call_whose_answer_goes_straight_to_the_client_streams_it() {
+        // In each branch of a switch, then respond (the JSON routing shape).
+        let switch = "    - inSequence:\n        - switch:\n            source: ${payload.kind}\n            cases: [{regex: a, sequence: [{call: {endpoint: {key: plain}}}]}]\n            default: [{call: {endpoint: {key: plain}}}]\n        - respond: {}\n";
+        assert_eq!(streamed_answers(switch, ""), [true, true]);
+        // The end of the flow answers too; filter branches count as switch cases do.
+        let filter = "    - inSequence:\n        - filter:\n            source: ${headers.x}\n            regex: a\n            then: [{call: {endpoint: {key: plain}}}]\n            else: [{call: {endpoint: {key: plain}}}, {log: {level: full}}]\n";
+        assert_eq!(streamed_answers(filter, ""), [true, false]);
+        // Only the last of two calls: the first one's answer is the second one's request.
+        let two = "    - inSequence: [{call: {endpoint: {key: plain}}}, {call: {endpoint: {key: plain}}}, {respond: {}}]\n";
+        assert_eq!(streamed_answers(two, ""), [false, true]);
+    }
+
+    #[test]
+    fn an_answer_anything_could_read_is_read_into_the_message() {
+        for resource in [
+            // a mediator after the call (inside or after the switch)
+            "    - inSequence: [{call: {endpoint: {key: plain}}}, {log: {level: simple}}, {respond: {}}]\n",
+            "    - inSequence:\n        - switch:\n            source: ${payload.kind}\n            cases: [{regex: a, sequence: [{call: {endpoint: {key: plain}}}]}]\n        - property: {name: p, value: v}\n        - respond: {}\n",
+            // the answer is kept aside, or something else is sent
+            "    - inSequence: [{call: {endpoint: {key: plain}, target: {type: variable, name: v}}}, {respond: {}}]\n",
+            // a fault sequence or an out-sequence could still read it
+            "    - inSequence: [{call: {endpoint: {key: plain}}}, {respond: {}}]\n      faultSequence: [{respond: {}}]\n",
+            "    - inSequence: [{call: {endpoint: {key: plain}}}, {respond: {}}]\n      outSequence: [{respond: {}}]\n",
+        ] {
+            assert!(
+                streamed_answers(resource, "").iter().all(|s| !s),
+                "{resource}"
+            );
+        }
+        let api_fault = "  faultSequence: [{respond: {}}]\n";
+        let resource = "    - inSequence: [{call: {endpoint: {key: plain}}}, {respond: {}}]\n";
+        assert_eq!(streamed_answers(resource, api_fault), [false]);
     }
 
     #[test]

@@ -144,6 +144,51 @@ async fn a_large_answer_to_a_get_streams_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_routed_request_streams_the_answer_when_nothing_reads_it() {
+    let answer = bytes::Bytes::from(body(40 * 1024 * 1024));
+    let served = answer.clone();
+    let backend = Backend::start(move |_| {
+        Reply::with_status(201, "application/octet-stream", served.clone())
+    });
+    let ferry = start(&backend, &[]);
+    let http = client();
+    let post = |path: &str| {
+        http.post(ferry.url(path))
+            .header("content-type", "application/json")
+            .body(r#"{"kind": "a", "id": 7}"#)
+            .send()
+    };
+    let warm = post("/pass/routed/warm").await.unwrap();
+    assert_eq!(warm.bytes().await.unwrap().len(), answer.len());
+    let before = peak_rss_kib(ferry.pid());
+    let resp = post("/pass/routed/file").await.unwrap();
+    assert_eq!(resp.status(), 201);
+    assert_eq!(resp.headers()["content-type"], "application/octet-stream");
+    assert_eq!(
+        resp.headers()["content-length"],
+        answer.len().to_string().as_str()
+    );
+    assert_eq!(resp.bytes().await.unwrap(), answer);
+    let after = peak_rss_kib(ferry.pid());
+    assert!(
+        after < before + 16 * 1024,
+        "peak RSS {before} KiB -> {after} KiB: the answer was buffered"
+    );
+    // The backend got the request the switch read, whole.
+    let seen = backend.requests();
+    let last = seen.last().unwrap();
+    assert_eq!(last.uri, "/in/file");
+    assert_eq!(&last.body[..], br#"{"kind": "a", "id": 7}"#);
+
+    // With a mediator after the call the answer is read into the message: the comparison
+    // shows the test can see a buffered answer.
+    let resp = post("/pass/routed-read/file").await.unwrap();
+    assert_eq!(resp.status(), 201);
+    assert_eq!(resp.bytes().await.unwrap(), answer);
+    assert!(peak_rss_kib(ferry.pid()) > after + 32 * 1024);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_body_is_refused_before_anything_is_sent() {
     let backend = Backend::echo();
     let ferry = start(&backend, &["--max-body-bytes", "1000"]);

@@ -321,6 +321,29 @@ impl Endpoint {
         }
     }
 
+    /// Sends `msg` as [`Endpoint::call`] does, but leaves the answer's body streaming from
+    /// the backend ([`Message::set_streamed_response`]) instead of reading it: for a call
+    /// whose answer nothing reads before it goes to the client. Endpoints that do not
+    /// [`Endpoint::streams`] read the answer as `call` does.
+    pub async fn call_streaming_answer(&self, msg: &mut Message) -> Result<Delivery, Fault> {
+        let Kind::Leaf(leaf) = &self.kind else {
+            return self.call(msg).await;
+        };
+        if !leaf.streams() {
+            return self.call(msg).await;
+        }
+        leaf.check_suspension(&self.name)?;
+        let request = leaf.request(msg)?.map(body::full);
+        match leaf.forward(&self.name, request).await? {
+            Forwarded::Answered(answer) => {
+                let (parts, body) = answer.into_parts();
+                msg.set_streamed_response(parts.status, parts.headers, body);
+                Ok(Delivery::Answered)
+            }
+            Forwarded::Discarded => Ok(Delivery::Discarded),
+        }
+    }
+
     /// Whether a call now would be tried (a suspended leaf, or a group of only suspended
     /// children, is not ready).
     fn is_ready(&self) -> bool {

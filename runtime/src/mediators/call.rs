@@ -41,6 +41,8 @@ pub struct Call {
     source: Source,
     content_type: Option<HeaderValue>,
     target: Target,
+    /// Nothing reads the answer before it goes to the client: leave its body streaming.
+    stream_answer: bool,
 }
 
 impl Call {
@@ -108,10 +110,10 @@ impl Call {
             source,
             content_type,
             target,
+            stream_answer: false,
         })
     }
 
-    /// Calls the endpoint.
     /// The endpoint, when this call sends the message's own body and headers and makes the
     /// answer the message: the shape a streaming passthrough can replace.
     pub fn forwards_as_is(&self) -> Option<&Arc<Endpoint>> {
@@ -121,7 +123,26 @@ impl Call {
         .then_some(&self.endpoint)
     }
 
+    /// Marks this call as the last thing before the answer goes out (see
+    /// [`crate::passthrough::stream_final_answers`]); only a call that makes the answer the
+    /// message can leave it streaming.
+    pub fn stream_answer(&mut self) {
+        self.stream_answer = self.forwards_as_is().is_some();
+    }
+
+    /// Whether this call leaves its answer's body streaming to the client.
+    pub fn streams_answer(&self) -> bool {
+        self.stream_answer
+    }
+
+    /// Calls the endpoint.
     pub async fn mediate(&self, msg: &mut Message, _env: Env<'_>) -> Result<Flow, Fault> {
+        if self.stream_answer {
+            return Ok(match self.endpoint.call_streaming_answer(msg).await? {
+                Delivery::Answered => Flow::Continue,
+                Delivery::Discarded => Flow::Drop,
+            });
+        }
         if matches!(self.source, Source::Body)
             && self.content_type.is_none()
             && let Target::Body = self.target

@@ -44,6 +44,16 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// The `then` and `else` sequences.
+    pub fn branches(&self) -> impl Iterator<Item = &Vec<Mediator>> {
+        [&self.then, &self.otherwise].into_iter()
+    }
+
+    /// The `then` and `else` sequences, for load-time analysis.
+    pub fn branches_mut(&mut self) -> impl Iterator<Item = &mut Vec<Mediator>> {
+        [&mut self.then, &mut self.otherwise].into_iter()
+    }
+
     /// Compiles the spec: exactly one of `source`+`regex`, `xpath` or `expression`.
     pub fn compile(spec: &FilterSpec, cx: &mut CompileCx<'_>, field: &str) -> Option<Self> {
         let condition = match (&spec.source, &spec.regex, &spec.xpath, &spec.expression) {

@@ -21,6 +21,22 @@ pub struct Switch {
 }
 
 impl Switch {
+    /// The case sequences and the default.
+    pub fn branches(&self) -> impl Iterator<Item = &Vec<Mediator>> {
+        self.cases
+            .iter()
+            .map(|(_, mediators)| mediators)
+            .chain(std::iter::once(&self.default))
+    }
+
+    /// The case sequences and the default, for load-time analysis.
+    pub fn branches_mut(&mut self) -> impl Iterator<Item = &mut Vec<Mediator>> {
+        self.cases
+            .iter_mut()
+            .map(|(_, mediators)| mediators)
+            .chain(std::iter::once(&mut self.default))
+    }
+
     /// Compiles the spec.
     pub fn compile(spec: &SwitchSpec, cx: &mut CompileCx<'_>, field: &str) -> Option<Self> {
         let source = cx.expression(&format!("{field}.source"), &spec.source);

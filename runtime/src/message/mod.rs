@@ -35,6 +35,7 @@ use properties::{Properties, value_to_string};
 use xml::Element;
 
 use crate::expr::context::{PayloadError, PropertyScope};
+use crate::transports::http::body::Body;
 
 /// A change to the message that cannot be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -84,6 +85,29 @@ pub struct Message {
     /// Parameters of the sequence template being run (`$func:x`).
     pub function_params: Vec<(String, Value)>,
     config: Arc<HashMap<String, String>>,
+    /// A backend's answer body left streaming (see [`Message::set_streamed_response`]).
+    answer_body: AnswerBody,
+}
+
+/// The body of a backend answer that goes to the client unread. A copy of the message does
+/// not carry it (a stream can be read once); any new payload drops it.
+#[derive(Default)]
+struct AnswerBody(Option<Body>);
+
+impl Clone for AnswerBody {
+    fn clone(&self) -> Self {
+        Self(None)
+    }
+}
+
+impl std::fmt::Debug for AnswerBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "streaming"
+        } else {
+            "none"
+        })
+    }
 }
 
 static EMPTY_CONFIG: LazyLock<Arc<HashMap<String, String>>> = LazyLock::new(Default::default);
@@ -106,6 +130,7 @@ impl Message {
             query_params,
             function_params: Vec::new(),
             config: Arc::clone(&EMPTY_CONFIG),
+            answer_body: AnswerBody::default(),
         }
     }
 
@@ -190,6 +215,7 @@ impl Message {
 
     /// The payload, mutably (for `json_mut`, `xml_mut`, `set_bytes` ...).
     pub fn payload_mut(&mut self) -> &mut Payload {
+        self.answer_body = AnswerBody::default();
         &mut self.payload
     }
 
@@ -235,21 +261,25 @@ impl Message {
     /// Replaces the payload with JSON. The content type follows unless `messageType` says
     /// otherwise.
     pub fn set_json(&mut self, value: Value) {
+        self.answer_body = AnswerBody::default();
         self.payload.set_json(value);
     }
 
     /// Replaces the payload with XML.
     pub fn set_xml(&mut self, element: Element) {
+        self.answer_body = AnswerBody::default();
         self.payload.set_xml(element);
     }
 
     /// Replaces the payload with text.
     pub fn set_text(&mut self, text: impl Into<String>) {
+        self.answer_body = AnswerBody::default();
         self.payload.set_text(text);
     }
 
     /// Replaces the payload with bytes of a content type.
     pub fn set_bytes(&mut self, bytes: Bytes, content_type: Option<&str>) {
+        self.answer_body = AnswerBody::default();
         self.payload.set_bytes(bytes, content_type);
     }
 
@@ -453,6 +483,7 @@ impl Message {
     /// Switches to the response of a backend call: its headers and body replace the
     /// current ones, the axis2 scope starts afresh and `HTTP_SC` is the backend's status.
     pub fn set_response(&mut self, status: StatusCode, headers: HeaderMap, body: Bytes) {
+        self.answer_body = AnswerBody::default();
         let content_type = headers
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -465,6 +496,20 @@ impl Message {
             properties::HTTP_SC,
             Value::from(status.as_u16()),
         );
+    }
+
+    /// Switches to the response of a backend call as [`Message::set_response`] does, with
+    /// the answer's body left streaming: the payload stays empty and the body goes to the
+    /// client as it arrives ([`Message::take_answer_body`]). Only for calls whose answer no
+    /// mediator reads (decided at load time).
+    pub fn set_streamed_response(&mut self, status: StatusCode, headers: HeaderMap, body: Body) {
+        self.set_response(status, headers, Bytes::new());
+        self.answer_body = AnswerBody(Some(body));
+    }
+
+    /// The streaming answer body, if the last call left one and no payload replaced it.
+    pub fn take_answer_body(&mut self) -> Option<Body> {
+        self.answer_body.0.take()
     }
 
     pub(crate) fn config_value(&self, name: &str) -> Option<&str> {
