@@ -8,7 +8,9 @@
 //! Synapse's error code. Retries, suspension and failover live above it, in the endpoint
 //! layer.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -21,7 +23,7 @@ use tokio::time::Instant;
 pub use super::error::{CallError, CallErrorKind};
 use super::error::{classify_body, classify_send};
 use super::pool::{Pool, PoolOptions};
-use crate::transports::http::body::{self, Body, BodyError, read_body_limited};
+use crate::transports::http::body::{self, Body, BodyError, CallTimer, read_body_limited};
 
 /// Connection settings shared by all endpoints.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,22 +151,48 @@ impl EndpointClient {
         }
     }
 
+    /// Sends `req` and returns the response once its head has arrived, unless `timer`
+    /// (the call's `timeout`) fires first; the timer comes back with the response, so the
+    /// caller bounds the body with the same deadline.
+    pub async fn send_timed(
+        &self,
+        req: Request<Body>,
+        mut timer: CallTimer,
+        timeout: Duration,
+    ) -> Result<(Response<Body>, CallTimer), CallError> {
+        let mut pending = std::pin::pin!(self.dispatch(req));
+        let head = std::future::poll_fn(|cx| {
+            if let Poll::Ready(result) = pending.as_mut().poll(cx) {
+                return Poll::Ready(Some(result));
+            }
+            timer.as_mut().poll(cx).map(|()| None)
+        })
+        .await;
+        match head {
+            Some(Ok(response)) => Ok((response, timer)),
+            Some(Err(err)) => Err(err),
+            None => Err(timed_out(Some(timeout), "no response")),
+        }
+    }
+
+    async fn dispatch(&self, req: Request<Body>) -> Result<Response<Body>, CallError> {
+        match &self.transport {
+            Transport::Http1(pool) => pool.send(req).await.map(|r| r.map(body::boxed)),
+            Transport::H2c(client) => client
+                .request(req)
+                .await
+                .map(|r| r.map(body::boxed))
+                .map_err(|e| classify_send(&e)),
+        }
+    }
+
     async fn send_until(
         &self,
         req: Request<Body>,
         deadline: Option<Instant>,
         timeout: Option<Duration>,
     ) -> Result<Response<Body>, CallError> {
-        let pending = async {
-            match &self.transport {
-                Transport::Http1(pool) => pool.send(req).await.map(|r| r.map(body::boxed)),
-                Transport::H2c(client) => client
-                    .request(req)
-                    .await
-                    .map(|r| r.map(body::boxed))
-                    .map_err(|e| classify_send(&e)),
-            }
-        };
+        let pending = self.dispatch(req);
         match deadline {
             Some(at) => match tokio::time::timeout_at(at, pending).await {
                 Ok(result) => result,

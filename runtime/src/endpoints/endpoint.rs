@@ -333,7 +333,7 @@ impl Endpoint {
             return self.call(msg).await;
         }
         leaf.check_suspension(&self.name)?;
-        let request = leaf.request(msg)?.map(body::full);
+        let request = leaf.final_request(msg)?.map(body::full);
         match leaf.forward(&self.name, request).await? {
             Forwarded::Answered(answer) => {
                 let (parts, body) = answer.into_parts();
@@ -763,6 +763,30 @@ impl Leaf {
 
     /// The request for `msg`; built once per call so retries resend the same bytes.
     fn request(&self, msg: &Message) -> Result<Request<Bytes>, Fault> {
+        let (method, uri, body, content_type) = self.request_parts(msg)?;
+        let own = self.own_headers(msg)?;
+        Ok(assemble(
+            method,
+            uri,
+            body,
+            &content_type,
+            msg.headers.clone(),
+            own,
+        ))
+    }
+
+    /// The request for a call whose answer replaces the message and after which no fault
+    /// sequence can run ([`Endpoint::call_streaming_answer`]): the message's headers move
+    /// into it instead of being copied.
+    fn final_request(&self, msg: &mut Message) -> Result<Request<Bytes>, Fault> {
+        let (method, uri, body, content_type) = self.request_parts(msg)?;
+        let own = self.own_headers(msg)?;
+        let headers = std::mem::take(&mut msg.headers);
+        Ok(assemble(method, uri, body, &content_type, headers, own))
+    }
+
+    /// Method, URI, body and the body's content type of the request for `msg`.
+    fn request_parts(&self, msg: &Message) -> Result<(Method, Uri, Bytes, String), Fault> {
         let (method, uri) = self.method_and_uri(msg)?;
         let (body, content_type) = if matches!(method, Method::GET | Method::HEAD) {
             Ok((Bytes::new(), String::new()))
@@ -784,19 +808,7 @@ impl Leaf {
         .map_err(|e| {
             Fault::bad_request(codes::PARSE_ERROR, format!("cannot write the payload: {e}"))
         })?;
-        let mut headers = msg.headers.clone();
-        headers.remove(header::CONTENT_TYPE);
-        if !content_type.is_empty()
-            && let Ok(v) = HeaderValue::from_str(&content_type)
-        {
-            headers.insert(header::CONTENT_TYPE, v);
-        }
-        self.finish_headers(msg, &mut headers)?;
-        let mut request = Request::new(body);
-        *request.method_mut() = method;
-        *request.uri_mut() = uri;
-        *request.headers_mut() = headers;
-        Ok(request)
+        Ok((method, uri, body, content_type))
     }
 
     fn method_and_uri(&self, msg: &Message) -> Result<(Method, Uri), Fault> {
@@ -813,13 +825,6 @@ impl Leaf {
             )
         })?;
         Ok((method, uri))
-    }
-
-    /// Connection headers out, the endpoint's own headers and credentials in.
-    fn finish_headers(&self, msg: &Message, headers: &mut HeaderMap) -> Result<(), Fault> {
-        let own = self.own_headers(msg)?;
-        add_headers(headers, own);
-        Ok(())
     }
 
     /// The endpoint's own headers for `msg`, with the credentials.
@@ -889,9 +894,9 @@ impl Leaf {
     /// bounded by the endpoint's timeout.
     async fn forward(&self, name: &Arc<str>, request: Request<Body>) -> Result<Forwarded, Fault> {
         let started = Instant::now();
-        let deadline = started + self.timeout;
-        match self.client.send(request, Some(self.timeout)).await {
-            Ok(response) => {
+        let timer = Box::pin(tokio::time::sleep_until(started + self.timeout));
+        match self.client.send_timed(request, timer, self.timeout).await {
+            Ok((response, timer)) => {
                 self.call_metrics.record(
                     &self.metrics,
                     name,
@@ -903,7 +908,7 @@ impl Leaf {
                 }
                 let (mut parts, incoming) = response.into_parts();
                 strip_hop_by_hop(&mut parts.headers);
-                let body = body::with_deadline(body::boxed(incoming), deadline);
+                let body = body::with_timer(incoming, timer);
                 Ok(Forwarded::Answered(Response::from_parts(parts, body)))
             }
             Err(err) => {
@@ -955,6 +960,30 @@ fn basic_authorization(user: &str, password: &str) -> Option<HeaderValue> {
     let mut value = HeaderValue::from_str(&format!("Basic {token}")).ok()?;
     value.set_sensitive(true);
     Some(value)
+}
+
+/// A backend request: the message's headers with the body's content type, connection
+/// headers out and the endpoint's own headers in.
+fn assemble(
+    method: Method,
+    uri: Uri,
+    body: Bytes,
+    content_type: &str,
+    mut headers: HeaderMap,
+    own: Vec<(HeaderName, HeaderValue)>,
+) -> Request<Bytes> {
+    headers.remove(header::CONTENT_TYPE);
+    if !content_type.is_empty()
+        && let Ok(v) = HeaderValue::from_str(content_type)
+    {
+        headers.insert(header::CONTENT_TYPE, v);
+    }
+    add_headers(&mut headers, own);
+    let mut request = Request::new(body);
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    *request.headers_mut() = headers;
+    request
 }
 
 /// Connection headers out, the endpoint's own headers in.
