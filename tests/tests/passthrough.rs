@@ -21,6 +21,38 @@ fn body(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i % 251) as u8).collect()
 }
 
+/// A backend answering every request with the same 40 MiB body and `status`.
+fn large_answer_backend(status: u16) -> (Backend, bytes::Bytes) {
+    let answer = bytes::Bytes::from(body(40 * 1024 * 1024));
+    let served = answer.clone();
+    let backend = Backend::start(move |_| {
+        Reply::with_status(status, "application/octet-stream", served.clone())
+    });
+    (backend, answer)
+}
+
+/// Reads `resp` and checks it is `answer`, whole and with its length declared, while
+/// Ferry's peak RSS (`before` when the request went out) did not grow by the answer's
+/// size; returns the peak after.
+async fn assert_streamed_answer(
+    resp: reqwest::Response,
+    answer: &bytes::Bytes,
+    pid: u32,
+    before: u64,
+) -> u64 {
+    assert_eq!(
+        resp.headers()["content-length"],
+        answer.len().to_string().as_str()
+    );
+    assert_eq!(resp.bytes().await.unwrap(), *answer);
+    let after = peak_rss_kib(pid);
+    assert!(
+        after < before + 16 * 1024,
+        "peak RSS {before} KiB -> {after} KiB: the answer was buffered"
+    );
+    after
+}
+
 /// Peak resident memory of a process, in KiB.
 fn peak_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -111,11 +143,7 @@ async fn a_large_body_streams_without_growing_ferry_s_memory() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_answer_to_a_get_streams_back() {
-    let answer = bytes::Bytes::from(body(40 * 1024 * 1024));
-    let served = answer.clone();
-    let backend = Backend::start(move |_| {
-        Reply::with_status(200, "application/octet-stream", served.clone())
-    });
+    let (backend, answer) = large_answer_backend(200);
     let ferry = start(&backend, &[]);
     let http = client();
     let warm = http
@@ -131,25 +159,12 @@ async fn a_large_answer_to_a_get_streams_back() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    assert_eq!(
-        resp.headers()["content-length"],
-        answer.len().to_string().as_str()
-    );
-    assert_eq!(resp.bytes().await.unwrap(), answer);
-    let after = peak_rss_kib(ferry.pid());
-    assert!(
-        after < before + 16 * 1024,
-        "peak RSS {before} KiB -> {after} KiB: the answer was buffered"
-    );
+    assert_streamed_answer(resp, &answer, ferry.pid(), before).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_routed_request_streams_the_answer_when_nothing_reads_it() {
-    let answer = bytes::Bytes::from(body(40 * 1024 * 1024));
-    let served = answer.clone();
-    let backend = Backend::start(move |_| {
-        Reply::with_status(201, "application/octet-stream", served.clone())
-    });
+    let (backend, answer) = large_answer_backend(201);
     let ferry = start(&backend, &[]);
     let http = client();
     let post = |path: &str| {
@@ -164,16 +179,7 @@ async fn a_routed_request_streams_the_answer_when_nothing_reads_it() {
     let resp = post("/pass/routed/file").await.unwrap();
     assert_eq!(resp.status(), 201);
     assert_eq!(resp.headers()["content-type"], "application/octet-stream");
-    assert_eq!(
-        resp.headers()["content-length"],
-        answer.len().to_string().as_str()
-    );
-    assert_eq!(resp.bytes().await.unwrap(), answer);
-    let after = peak_rss_kib(ferry.pid());
-    assert!(
-        after < before + 16 * 1024,
-        "peak RSS {before} KiB -> {after} KiB: the answer was buffered"
-    );
+    let after = assert_streamed_answer(resp, &answer, ferry.pid(), before).await;
     // The backend got the request the switch read, whole.
     let seen = backend.requests();
     let last = seen.last().unwrap();

@@ -79,6 +79,13 @@ async fn scripted(
     (addr, rx)
 }
 
+/// Asserts how many connections the scripted backend has accepted so far.
+fn assert_connections(seen: &mut tokio::sync::mpsc::UnboundedReceiver<String>, expected: usize) {
+    let events: Vec<String> = std::iter::from_fn(|| seen.try_recv().ok()).collect();
+    let connects = events.iter().filter(|e| *e == "connect").count();
+    assert_eq!(connects, expected, "{events:?}");
+}
+
 async fn text(pool: &Arc<Pool>, addr: SocketAddr) -> String {
     let response = pool.send(get(addr)).await.unwrap();
     let bytes = read_body_limited(response.into_body(), 1024).await.unwrap();
@@ -109,12 +116,7 @@ async fn a_connection_the_backend_closed_while_idle_is_replaced_without_an_error
     assert_eq!(text(&pool, addr).await, "ok");
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(text(&pool, addr).await, "ok");
-    let events: Vec<String> = std::iter::from_fn(|| seen.try_recv().ok()).collect();
-    assert_eq!(
-        events.iter().filter(|e| *e == "connect").count(),
-        2,
-        "{events:?}"
-    );
+    assert_connections(&mut seen, 2);
 }
 
 #[tokio::test]
@@ -124,12 +126,7 @@ async fn an_answer_marked_connection_close_is_not_reused() {
     let pool = pool(8);
     assert_eq!(text(&pool, addr).await, "ok");
     assert_eq!(text(&pool, addr).await, "ok");
-    let events: Vec<String> = std::iter::from_fn(|| seen.try_recv().ok()).collect();
-    assert_eq!(
-        events.iter().filter(|e| *e == "connect").count(),
-        2,
-        "{events:?}"
-    );
+    assert_connections(&mut seen, 2);
 }
 
 #[tokio::test]
@@ -140,12 +137,7 @@ async fn a_body_dropped_before_its_end_does_not_return_the_connection() {
     let response = pool.send(get(addr)).await.unwrap();
     drop(response);
     assert_eq!(text(&pool, addr).await, "ok");
-    let events: Vec<String> = std::iter::from_fn(|| seen.try_recv().ok()).collect();
-    assert_eq!(
-        events.iter().filter(|e| *e == "connect").count(),
-        2,
-        "{events:?}"
-    );
+    assert_connections(&mut seen, 2);
 }
 
 #[tokio::test]
