@@ -44,7 +44,7 @@ impl Default for ClientOptions {
         Self {
             connect_timeout: Some(Duration::from_secs(30)),
             pool_idle_timeout: Duration::from_secs(90),
-            max_idle_per_host: 64,
+            max_idle_per_host: 128,
             http2_prior_knowledge: false,
         }
     }
