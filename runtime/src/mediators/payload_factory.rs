@@ -17,6 +17,7 @@ use crate::compile::CompileCx;
 use crate::expr::context::PropertyScope;
 use crate::fault::{Fault, codes};
 use crate::message::Message;
+use crate::message::payload::MAX_MEMBER_SCANS;
 use crate::message::xml::Element;
 use crate::sequence::Flow;
 
@@ -49,6 +50,8 @@ pub struct PayloadFactory {
     media_type: MediaType,
     pieces: Vec<Piece>,
     args: Vec<Arg>,
+    /// The template reads the payload more often than member scans pay off: parse it once.
+    reads_many: bool,
 }
 
 impl PayloadFactory {
@@ -102,15 +105,27 @@ impl PayloadFactory {
                 return None;
             }
         }
+        let payload_reads = args
+            .iter()
+            .filter(|a| matches!(&a.source, ValueSource::Expr(e) if e.uses_payload()))
+            .count()
+            + pieces
+                .iter()
+                .filter(|p| matches!(p, Piece::Expr { expr, .. } if expr.uses_payload()))
+                .count();
         Some(PayloadFactory {
             media_type: spec.media_type,
             pieces,
             args,
+            reads_many: payload_reads > usize::from(MAX_MEMBER_SCANS),
         })
     }
 
     /// Builds the new payload.
     pub fn mediate(&self, msg: &mut Message) -> Result<Flow, Fault> {
+        if self.reads_many {
+            msg.payload().expect_many_reads();
+        }
         let mut arg_values = Vec::with_capacity(self.args.len());
         for arg in &self.args {
             arg_values.push(arg.source.eval(msg)?);

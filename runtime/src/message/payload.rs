@@ -111,7 +111,7 @@ pub struct Payload {
 
 /// A routing decision reads one or two fields; a template reading more parses once instead
 /// of scanning the body once per field.
-const MAX_MEMBER_SCANS: u8 = 2;
+pub const MAX_MEMBER_SCANS: u8 = 2;
 
 impl std::fmt::Debug for Payload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -249,6 +249,12 @@ impl Payload {
     /// building the document ([`super::scan::member`]). `None` when that shortcut does not
     /// apply — the body was parsed or replaced already (the tree is at hand), is not JSON,
     /// is not an object or is malformed (the full parse reports it): use [`Payload::json`].
+    /// Tells the payload that more fields than [`MAX_MEMBER_SCANS`] will be read: parse
+    /// once on first need instead of scanning for the first fields (known at load time).
+    pub fn expect_many_reads(&self) {
+        self.member_scans.set(MAX_MEMBER_SCANS);
+    }
+
     pub fn json_member(&self, key: &str) -> Option<Option<Value>> {
         let Body::Raw {
             bytes,

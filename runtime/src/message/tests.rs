@@ -408,3 +408,14 @@ fn a_member_of_a_raw_json_body_is_read_without_parsing_it() {
         "XML goes through the conversion rules"
     );
 }
+
+#[test]
+fn a_reader_of_many_fields_skips_the_scans() {
+    let p = payload::Payload::from_bytes(
+        Bytes::from_static(br#"{"kind": "a", "id": 7}"#),
+        Some("application/json"),
+    );
+    p.expect_many_reads();
+    assert_eq!(p.json_member("kind"), None, "no scan: the full parse answers");
+    assert_eq!(p.json().unwrap(), Some(&json!({"kind": "a", "id": 7})));
+}
