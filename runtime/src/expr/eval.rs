@@ -81,6 +81,46 @@ impl<'c> Evaluator<'c> {
         }
     }
 
+    /// `f` applied to the value of `node`. A path of names and fixed indices into the
+    /// payload is not copied out of the parsed document (`length(payload.items)` needs a
+    /// length, not a copy of the array); anything else is evaluated as by [`Self::node`].
+    pub(crate) fn inspect<R>(
+        &self,
+        node: &Node,
+        current: Option<&Value>,
+        f: impl FnOnce(&Value) -> R,
+    ) -> Result<R, EvalError> {
+        if let Node::Path {
+            root: Root::Payload,
+            segments,
+        } = node
+            && segments
+                .iter()
+                .all(|s| matches!(s, Segment::Child(_) | Segment::Index(_)))
+        {
+            // As `path` does: a member scan when it applies, else the parsed document.
+            if let Some(Segment::Child(first)) = segments.first()
+                && let Some(member) = self.cx.payload_json_member(first)
+            {
+                let mut object = serde_json::Map::new();
+                if let Some(value) = member {
+                    object.insert(first.clone(), value);
+                }
+                let root = Value::Object(object);
+                let found = path::select(self, &root, segments, current)?;
+                return Ok(f(found.unwrap_or(&Value::Null)));
+            }
+            let payload = self
+                .cx
+                .payload_json()?
+                .ok_or_else(|| EvalError::NotFound("the message has no payload".into()))?;
+            let found = path::select(self, payload, segments, current)?;
+            return Ok(f(found.unwrap_or(&Value::Null)));
+        }
+        let value = self.node(node, current)?;
+        Ok(f(&value))
+    }
+
     fn path(
         &self,
         root: &Root,

@@ -43,6 +43,27 @@ pub(crate) fn apply(
     Ok(collect(&items, definite))
 }
 
+/// The value a path of names and fixed indices selects in `root`, borrowed (`None` when a
+/// step is missing a value it does not fail on); `apply` copies it out, a caller that only
+/// inspects the value need not.
+pub(crate) fn select<'v>(
+    ev: &Evaluator<'_>,
+    root: &'v Value,
+    segments: &[Segment],
+    current: Option<&Value>,
+) -> Result<Option<&'v Value>, EvalError> {
+    let mut items: Vec<&'v Value> = vec![root];
+    for segment in segments {
+        debug_assert!(matches!(segment, Segment::Child(_) | Segment::Index(_)));
+        let mut next = Vec::new();
+        for item in items {
+            step(ev, item, segment, true, current, &mut next)?;
+        }
+        items = next;
+    }
+    Ok(items.first().copied())
+}
+
 fn collect(items: &[&Value], definite: bool) -> Value {
     if definite {
         items.first().map(|v| (*v).clone()).unwrap_or(Value::Null)

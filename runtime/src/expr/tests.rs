@@ -290,6 +290,11 @@ fn every_function_behaves_as_in_mi() {
     let cases = [
         ("${length('héllo')}", json!(5)),
         ("${length(var.order.items)}", json!(3)),
+        // Read in place from the payload (no copy of the array); same results and errors.
+        ("${length(payload.store.book)}", json!(3)),
+        ("${length(payload.store.book[1].title)}", json!(9)),
+        ("${length(payload.user.tags)}", json!(2)),
+        ("${length(payload.user.empty)}", json!(0)),
         ("${toUpper('abc')}", json!("ABC")),
         ("${toLower('AbC')}", json!("abc")),
         ("${subString('hello', 1)}", json!("ello")),
@@ -365,6 +370,9 @@ fn function_argument_errors_are_reported() {
         "${urlDecode('%zz')}",
         "${toUpper(var.order)}",
         "${length(5)}",
+        "${length(payload.expensive)}",
+        "${length(payload.user)}",
+        "${length(payload.nothing)}",
         "${not('x')}",
         "${trim(headers.Missing)}",
         "${base64encode('x', 'EBCDIC')}",

@@ -416,6 +416,28 @@ fn a_reader_of_many_fields_skips_the_scans() {
         Some("application/json"),
     );
     p.expect_many_reads();
-    assert_eq!(p.json_member("kind"), None, "no scan: the full parse answers");
+    assert_eq!(
+        p.json_member("kind"),
+        None,
+        "no scan: the full parse answers"
+    );
     assert_eq!(p.json().unwrap(), Some(&json!({"kind": "a", "id": 7})));
+}
+
+#[test]
+fn length_of_a_payload_array_reads_the_same_scanned_or_parsed() {
+    let expr = ferry_api::expr::Expression::parse("${length(payload.items)}").unwrap();
+    let body = Bytes::from_static(br#"{"kind": "a", "items": [1, 2, 3]}"#);
+    let fresh = || {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        Message::from_request(Method::POST, Uri::from_static("/"), headers, body.clone())
+    };
+    // The first read of a raw body scans for the member.
+    let scanned = fresh();
+    assert_eq!(crate::expr::evaluate(&expr, &scanned).unwrap(), json!(3));
+    // Once parsed, the array is read in place.
+    let parsed = fresh();
+    parsed.payload_json().unwrap();
+    assert_eq!(crate::expr::evaluate(&expr, &parsed).unwrap(), json!(3));
 }
