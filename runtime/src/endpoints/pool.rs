@@ -32,7 +32,7 @@ use sync_wrapper::SyncWrapper;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::error::{CallError, CallErrorKind};
+use super::error::{CallError, CallErrorKind, classify_hyper};
 use crate::transports::http::body::Body;
 
 type Connection = http1::Connection<TokioIo<TcpStream>, Body>;
@@ -115,7 +115,6 @@ impl Pool {
         }
         // A reused connection may turn out closed before the request went out; then the
         // request comes back unsent and goes out once more on a new connection.
-        let mut req = req;
         loop {
             let (conn, reused) = match self.checkout(&host) {
                 Some(conn) => (conn, true),
@@ -133,7 +132,9 @@ impl Pool {
                     return Ok(Response::from_parts(parts, body));
                 }
                 Err(Failed::Unsent(back, _)) if reused => req = *back,
-                Err(Failed::Unsent(_, err) | Failed::Sent(err)) => return Err(send_error(&err)),
+                Err(Failed::Unsent(_, err) | Failed::Sent(err)) => {
+                    return Err(classify_hyper(&err));
+                }
             }
         }
     }
@@ -231,7 +232,7 @@ impl Pool {
             .max_buf_size(self.opts.max_buf_size)
             .handshake(TokioIo::new(stream))
             .await
-            .map_err(|e| send_error(&e))?;
+            .map_err(|e| classify_hyper(&e))?;
         Ok(Pooled {
             sender,
             conn: SyncWrapper::new(Box::pin(conn)),
@@ -409,10 +410,6 @@ impl HttpBody for PooledBody {
     fn size_hint(&self) -> SizeHint {
         self.incoming.size_hint()
     }
-}
-
-fn send_error(err: &hyper::Error) -> CallError {
-    super::error::classify_hyper(err)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

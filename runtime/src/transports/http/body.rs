@@ -41,18 +41,13 @@ where
     body.map_err(Into::into).boxed()
 }
 
-/// `body`, failing with a timeout error if it has not ended by `deadline`: a streamed
-/// backend answer keeps the endpoint's timeout for its whole body, as a buffered one does.
-/// The size hint passes through, so a known length is still sent as `Content-Length`.
-pub fn with_deadline(body: Body, deadline: tokio::time::Instant) -> Body {
-    with_timer(body, Box::pin(tokio::time::sleep_until(deadline)))
-}
-
 /// A call's deadline as a timer, made once and shared by the wait for the answer's head
 /// and its body (one timer per call instead of two).
 pub type CallTimer = std::pin::Pin<Box<tokio::time::Sleep>>;
 
-/// [`with_deadline`] with the call's timer.
+/// `body`, failing with a timeout error if it has not ended when `sleep` fires: a streamed
+/// backend answer keeps the endpoint's timeout for its whole body, as a buffered one does.
+/// The size hint passes through, so a known length is still sent as `Content-Length`.
 pub fn with_timer(body: Body, sleep: CallTimer) -> Body {
     Deadline { inner: body, sleep }.boxed()
 }
