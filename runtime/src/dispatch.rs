@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use tracing::Instrument;
 
 use crate::admin::metrics::Metrics;
-use crate::compile::Compiled;
+use crate::compile::{Compiled, CompiledApi, CompiledResource};
 use crate::endpoints::endpoint::Forwarded;
 use crate::expr::context::PropertyScope;
 use crate::fault::{Fault, codes};
@@ -25,6 +25,9 @@ use crate::sequence::{self, Env, Flow};
 use crate::transports::http::body::{self, Body, BodyError};
 use crate::transports::http::router::RouteMatch;
 use crate::transports::http::server::Handler;
+
+/// Path parameters, query parameters and the URL postfix of a routed request.
+type RouteParams = (Vec<(String, String)>, Vec<(String, String)>, String);
 
 /// Serves the APIs of the current configuration.
 pub struct Dispatcher {
@@ -91,8 +94,16 @@ impl Dispatcher {
             if let Some(pass) = &resource.passthrough
                 && Passthrough::fits(parts.version, &parts.headers, self.max_body_bytes)
             {
-                let mut msg = Message::from_request(parts.method, parts.uri, parts.headers, Bytes::new());
-                prepare(&mut msg, &compiled, &api.name, uri_params, query_params, url_postfix);
+                let mut msg =
+                    Message::from_request(parts.method, parts.uri, parts.headers, Bytes::new());
+                prepare(
+                    &mut msg,
+                    &compiled,
+                    &api.name,
+                    uri_params,
+                    query_params,
+                    url_postfix,
+                );
                 let request = match pass.endpoint().forward_request(msg, body) {
                     Ok(request) => request,
                     Err(fault) => {
@@ -109,53 +120,18 @@ impl Dispatcher {
                     }
                 };
             }
-            let bytes = match body::read_body_limited(body, self.max_body_bytes).await {
-                Ok(b) => b,
-                Err(BodyError::TooLarge { .. }) => {
-                    return error_response(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        &format!("the request body is larger than {} bytes", self.max_body_bytes),
-                    );
-                }
-                Err(e) => {
-                    return error_response(StatusCode::BAD_REQUEST, &format!("cannot read the request body: {e}"));
-                }
-            };
-            let mut msg = Message::from_request(parts.method, parts.uri, parts.headers, bytes);
-            prepare(&mut msg, &compiled, &api.name, uri_params, query_params, url_postfix);
-            let env = Env {
-                compiled: &compiled,
-                out_sequence: resource.out_sequence.as_ref(),
-                depth: 0,
-            };
-            let flow = match sequence::run(&resource.in_sequence.mediators, &mut msg, env).await {
-                Ok(flow) => flow,
-                Err(fault) => {
-                    let handler = resource.fault_sequence.as_ref().or(api.fault_sequence.as_ref());
-                    match handler {
-                        Some(h) => {
-                            match sequence::run_fault_sequence(&h.mediators, &fault, &mut msg, env).await {
-                                Ok(flow) => flow,
-                                Err(again) => {
-                                    tracing::warn!(error = %again, first = %fault, "the fault sequence failed too");
-                                    return fault_response(&again);
-                                }
-                            }
-                        }
-                        None => {
-                            log_fault(&fault);
-                            return fault_response(&fault);
-                        }
-                    }
-                }
-            };
-            match flow {
-                Flow::Drop => empty_response(StatusCode::ACCEPTED),
-                Flow::Continue | Flow::Respond => match msg.take_answer_body() {
-                    Some(body) => streamed_message_response(&msg, body),
-                    None => message_response(&msg),
-                },
-            }
+            // Boxed: the mediation's future is many times the size of the passthrough's, and
+            // hyper moves the request's future into place by value; unboxed, every request,
+            // passthrough too, would copy the larger one.
+            Box::pin(self.mediate(
+                &compiled,
+                api,
+                resource,
+                parts,
+                body,
+                (uri_params, query_params, url_postfix),
+            ))
+            .await
         }
         .instrument(span)
         .await;
@@ -169,10 +145,91 @@ impl Dispatcher {
         );
         response
     }
+
+    /// Reads the request into a message and runs the resource's sequences on it.
+    async fn mediate(
+        &self,
+        compiled: &Compiled,
+        api: &CompiledApi,
+        resource: &CompiledResource,
+        parts: http::request::Parts,
+        body: Body,
+        (uri_params, query_params, url_postfix): RouteParams,
+    ) -> Response<Body> {
+        let bytes = match body::read_body_limited(body, self.max_body_bytes).await {
+            Ok(b) => b,
+            Err(BodyError::TooLarge { .. }) => {
+                return error_response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &format!(
+                        "the request body is larger than {} bytes",
+                        self.max_body_bytes
+                    ),
+                );
+            }
+            Err(e) => {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    &format!("cannot read the request body: {e}"),
+                );
+            }
+        };
+        let mut msg = Message::from_request(parts.method, parts.uri, parts.headers, bytes);
+        prepare(
+            &mut msg,
+            compiled,
+            &api.name,
+            uri_params,
+            query_params,
+            url_postfix,
+        );
+        let env = Env {
+            compiled,
+            out_sequence: resource.out_sequence.as_ref(),
+            depth: 0,
+        };
+        let flow = match sequence::run(&resource.in_sequence.mediators, &mut msg, env).await {
+            Ok(flow) => flow,
+            Err(fault) => {
+                let handler = resource
+                    .fault_sequence
+                    .as_ref()
+                    .or(api.fault_sequence.as_ref());
+                match handler {
+                    Some(h) => {
+                        match sequence::run_fault_sequence(&h.mediators, &fault, &mut msg, env)
+                            .await
+                        {
+                            Ok(flow) => flow,
+                            Err(again) => {
+                                tracing::warn!(error = %again, first = %fault, "the fault sequence failed too");
+                                return fault_response(&again);
+                            }
+                        }
+                    }
+                    None => {
+                        log_fault(&fault);
+                        return fault_response(&fault);
+                    }
+                }
+            }
+        };
+        match flow {
+            Flow::Drop => empty_response(StatusCode::ACCEPTED),
+            Flow::Continue | Flow::Respond => match msg.take_answer_body() {
+                Some(body) => streamed_message_response(&msg, body),
+                None => message_response(&msg),
+            },
+        }
+    }
 }
 
 impl Handler for Dispatcher {
-    fn handle(&self, req: Request<Body>) -> impl Future<Output = Response<Body>> + Send {
+    fn handle(
+        &self,
+        req: Request<Body>,
+        _remote: std::net::SocketAddr,
+    ) -> impl Future<Output = Response<Body>> + Send {
         self.dispatch(req)
     }
 }

@@ -128,7 +128,7 @@ impl AdminHandler {
 }
 
 impl Handler for AdminHandler {
-    async fn handle(&self, req: Request<Body>) -> Response<Body> {
+    async fn handle(&self, req: Request<Body>, _remote: std::net::SocketAddr) -> Response<Body> {
         let path = req.uri().path();
         if path == "/management" || path.starts_with("/management/") {
             return match &self.state.management {

@@ -83,6 +83,11 @@ pub struct RunArgs {
     /// Seconds before expiry the leader renews the Lease (less than the duration).
     #[arg(long, default_value_t = DEFAULT_LEASE_GRACE_SECS, env = "FERRY_LEASE_GRACE")]
     pub lease_grace: u32,
+    /// Threads that run requests, processors and tasks; by default one per CPU the process
+    /// may use (its affinity and cgroup CPU limit). With one, everything runs on the main
+    /// thread.
+    #[arg(long, env = "FERRY_WORKERS", value_parser = clap::value_parser!(u16).range(1..))]
+    pub workers: Option<u16>,
 }
 
 impl RunArgs {
@@ -108,11 +113,32 @@ impl RunArgs {
 
 /// Runs until shut down.
 pub fn main(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(run(args))
+    let workers = args.workers.map_or_else(available_cpus, usize::from);
+    runtime(workers)
+        .context("cannot start the async runtime")?
+        .block_on(run(args))
+}
+
+/// The async runtime for `workers` threads. One worker gets the current-thread scheduler:
+/// with a single CPU (`taskset`, a Kubernetes limit of one core) a work-stealing pool has
+/// nothing to steal from, and its queues and wake-ups cost instructions on every request.
+fn runtime(workers: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    if workers <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+    }
+}
+
+/// CPUs this process may run on, as the standard library counts them (affinity mask and
+/// cgroup quota).
+fn available_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {

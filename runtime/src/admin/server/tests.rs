@@ -4,6 +4,10 @@ use hyper_util::rt::TokioExecutor;
 use super::*;
 use crate::transports::http::body::read_body_limited;
 
+/// The peer the handler is told about; the admin handler does not look at it.
+const PEER: std::net::SocketAddr =
+    std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 40000);
+
 fn state() -> Arc<AdminState> {
     Arc::new(AdminState::new(Arc::new(Metrics::new())))
 }
@@ -14,7 +18,7 @@ async fn call(state: &Arc<AdminState>, method: Method, path: &str) -> (StatusCod
         .uri(path)
         .body(body::empty())
         .unwrap();
-    let response = AdminHandler::new(Arc::clone(state)).handle(req).await;
+    let response = AdminHandler::new(Arc::clone(state)).handle(req, PEER).await;
     let status = response.status();
     let bytes = read_body_limited(response.into_body(), 1 << 20)
         .await
@@ -85,7 +89,9 @@ async fn metrics_are_exposed_in_openmetrics_text_with_its_content_type() {
         Duration::from_millis(1),
     );
     let req = Request::get("/metrics").body(body::empty()).unwrap();
-    let response = AdminHandler::new(Arc::clone(&state)).handle(req).await;
+    let response = AdminHandler::new(Arc::clone(&state))
+        .handle(req, PEER)
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()[header::CONTENT_TYPE], CONTENT_TYPE);
     let text = read_body_limited(response.into_body(), 1 << 20)

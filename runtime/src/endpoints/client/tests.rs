@@ -8,7 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 use super::*;
-use crate::transports::http::server::{self, Handler, RemoteAddr, ServerOptions};
+use crate::transports::http::server::{self, Handler, ServerOptions};
 
 fn get(addr: SocketAddr, path: &str) -> Request<Bytes> {
     Request::builder()
@@ -60,11 +60,8 @@ where
 struct PeerPort;
 
 impl Handler for PeerPort {
-    async fn handle(&self, req: http::Request<Body>) -> http::Response<Body> {
-        let port = req
-            .extensions()
-            .get::<RemoteAddr>()
-            .map_or(0, |a| a.0.port());
+    async fn handle(&self, req: http::Request<Body>, remote: SocketAddr) -> http::Response<Body> {
+        let port = remote.port();
         let body = read_body_limited(req.into_body(), 1024)
             .await
             .unwrap_or_default();

@@ -32,7 +32,7 @@ struct Backend {
 }
 
 impl Handler for Arc<Backend> {
-    async fn handle(&self, req: Request<Body>) -> Response<Body> {
+    async fn handle(&self, req: Request<Body>, _remote: std::net::SocketAddr) -> Response<Body> {
         let (parts, incoming) = req.into_parts();
         let body = read_body_limited(incoming, 1 << 20)
             .await

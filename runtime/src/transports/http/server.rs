@@ -20,12 +20,12 @@ use hyper::body::{Body as _, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tracing::{debug, error, warn};
 
 use super::body::{self, Body};
+use super::drain::Drain;
 
 /// The most a connection's read buffer grows to (hyper's default is about 400 KiB). Each
 /// keep-alive connection keeps its buffer between requests, so with large bodies and many
@@ -35,14 +35,17 @@ pub const READ_BUFFER_MAX: usize = 64 * 1024;
 
 /// What answers requests. Implemented by the runtime's dispatcher and by the admin port.
 pub trait Handler: Send + Sync + 'static {
-    /// Answers one request. Errors are the handler's to turn into responses; the server
-    /// only adds a 500 when the handler panics.
-    fn handle(&self, req: Request<Body>) -> impl Future<Output = Response<Body>> + Send;
+    /// Answers one request from the peer at `remote`. Errors are the handler's to turn into
+    /// responses; the server only adds a 500 when the handler panics.
+    ///
+    /// The peer's address is an argument rather than a request extension: the first
+    /// extension allocates a map, on every request.
+    fn handle(
+        &self,
+        req: Request<Body>,
+        remote: SocketAddr,
+    ) -> impl Future<Output = Response<Body>> + Send;
 }
-
-/// The peer's address, put into every request's extensions by the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RemoteAddr(pub SocketAddr);
 
 /// Transport settings of one listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,7 +106,7 @@ pub async fn serve<H: Handler>(
         .max_buf_size(READ_BUFFER_MAX);
     builder.http2().timer(TokioTimer::new());
 
-    let graceful = GracefulShutdown::new();
+    let drain = Drain::new();
     let mut connections = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
 
@@ -129,7 +132,7 @@ pub async fn serve<H: Handler>(
                     service_fn(move |req| respond(Arc::clone(&handler), req, remote, limit))
                 };
                 let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                let conn = graceful.watch(conn);
+                let conn = Arc::clone(&drain).watch(conn);
                 connections.spawn(async move {
                     if let Err(e) = conn.await {
                         debug!(%remote, error = %e, "connection ended with an error");
@@ -146,14 +149,23 @@ pub async fn serve<H: Handler>(
         connections = connections.len(),
         "listener closed, draining connections"
     );
-    tokio::select! {
-        () = graceful.shutdown() => Shutdown::Drained,
-        () = tokio::time::sleep(opts.graceful_timeout) => {
-            while connections.try_join_next().is_some() {}
-            let aborted = connections.len();
-            warn!(aborted, "graceful shutdown deadline passed, cutting connections");
-            connections.abort_all();
-            Shutdown::DeadlineExceeded { aborted }
+    drain.start();
+    let deadline = tokio::time::sleep(opts.graceful_timeout);
+    let mut deadline = std::pin::pin!(deadline);
+    loop {
+        tokio::select! {
+            joined = connections.join_next() => {
+                if joined.is_none() {
+                    return Shutdown::Drained;
+                }
+            }
+            () = &mut deadline => {
+                while connections.try_join_next().is_some() {}
+                let aborted = connections.len();
+                warn!(aborted, "graceful shutdown deadline passed, cutting connections");
+                connections.abort_all();
+                return Shutdown::DeadlineExceeded { aborted };
+            }
         }
     }
 }
@@ -172,12 +184,14 @@ async fn respond<H: Handler>(
             format!("request body exceeds {limit} bytes"),
         ));
     }
-    let mut req = req.map(|incoming| body::boxed(Limited::new(incoming, limit)));
-    req.extensions_mut().insert(RemoteAddr(remote));
+    let req = req.map(|incoming| body::boxed(Limited::new(incoming, limit)));
     let method = req.method().clone();
     // Cheap clones (shared bytes), kept only to name the request if the handler panics.
     let uri = req.uri().clone();
-    match AssertUnwindSafe(handler.handle(req)).catch_unwind().await {
+    match AssertUnwindSafe(handler.handle(req, remote))
+        .catch_unwind()
+        .await
+    {
         Ok(response) => Ok(response),
         Err(_) => {
             error!(%method, path = uri.path(), "request handler panicked");

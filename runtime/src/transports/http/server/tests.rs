@@ -18,7 +18,7 @@ struct Echo {
 }
 
 impl Handler for Echo {
-    async fn handle(&self, req: Request<Body>) -> Response<Body> {
+    async fn handle(&self, req: Request<Body>, remote: SocketAddr) -> Response<Body> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let path = req.uri().path().to_owned();
         if let Some(ms) = path.strip_prefix("/slow/") {
@@ -30,10 +30,7 @@ impl Handler for Echo {
         if path == "/hang" {
             std::future::pending::<()>().await;
         }
-        let port = req
-            .extensions()
-            .get::<RemoteAddr>()
-            .map_or(0, |a| a.0.port());
+        let port = remote.port();
         let method = req.method().clone();
         match read_body_limited(req.into_body(), usize::MAX).await {
             Ok(bytes) => {
@@ -267,4 +264,31 @@ async fn graceful_shutdown_cuts_requests_still_running_at_the_deadline() {
         hung.await.unwrap().is_err(),
         "the cut request fails on the client"
     );
+}
+
+#[tokio::test]
+async fn graceful_shutdown_closes_idle_keep_alive_connections_at_once() {
+    let opts = ServerOptions {
+        graceful_timeout: Duration::from_secs(30),
+        ..Default::default()
+    };
+    let server = start(opts).await;
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"GET /idle HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = [0u8; 64];
+    let n = stream.read(&mut head).await.unwrap();
+    assert!(head[..n].starts_with(b"HTTP/1.1 200"));
+    // Answered and idle (kept alive): shutting down must not wait for the 30 s deadline.
+    server.stop.send(()).unwrap();
+
+    let outcome = tokio::time::timeout(Duration::from_secs(5), server.done)
+        .await
+        .expect("an idle connection should not hold up the shutdown");
+    assert_eq!(outcome.unwrap(), Shutdown::Drained);
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "the server should close the idle connection");
 }
