@@ -165,6 +165,77 @@ spec:
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_worker_thread_or_several_serve_calls_and_shut_down_cleanly() {
+    let backend = Backend::start(|r| {
+        Reply::with_status(200, "text/plain", format!("got {}", r.uri))
+            .delayed(Duration::from_millis(50))
+    });
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("api.yaml"),
+        "apiVersion: ferry.dev/v1alpha1
+kind: IntegrationAPI
+metadata:
+  name: calls
+spec:
+  context: /calls
+  resources:
+    - methods: [GET]
+      uriTemplate: /{n}
+      inSequence:
+        - call:
+            endpoint:
+              http: {uriTemplate: \"http://127.0.0.1:${config.backend.port}/n/{uri.var.n}\"}
+        - respond: {}
+",
+    )
+    .unwrap();
+    let set = format!("backend.port={}", backend.port());
+    for workers in ["1", "3"] {
+        let args = ["--set", &set, "--workers", workers, "--log-format", "json"];
+        let mut ferry = Ferry::start(&[dir.path()], &args);
+        assert!(
+            ferry.log().contains(&format!("\"workers\":{workers}")),
+            "{}",
+            ferry.log()
+        );
+        // Concurrent calls, all waiting on the backend at once, each with its own answer.
+        let calls: Vec<_> = (0..20)
+            .map(|n| {
+                let url = ferry.url(&format!("/calls/{n}"));
+                tokio::spawn(async move { (n, get_text(&url).await) })
+            })
+            .collect();
+        for call in calls {
+            let (n, answer) = call.await.unwrap();
+            assert_eq!(answer, (200, format!("got /n/{n}")), "workers {workers}");
+        }
+        let url = ferry.url("/calls/last");
+        let in_flight = tokio::spawn(async move { get_text(&url).await });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        ferry.signal("TERM");
+        assert_eq!(in_flight.await.unwrap(), (200, "got /n/last".into()));
+        assert_eq!(
+            ferry.wait_exit(Duration::from_secs(10)),
+            Some(0),
+            "{}",
+            ferry.log()
+        );
+    }
+}
+
+#[test]
+fn zero_worker_threads_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("api.yaml"), api("x")).unwrap();
+    let err = match Ferry::try_start(&[dir.path()], &["--workers", "0"]) {
+        Ok(_) => panic!("--workers 0 must be refused"),
+        Err(e) => e,
+    };
+    assert!(err.contains("--workers"), "{err}");
+}
+
 #[test]
 fn an_invalid_configuration_is_refused_at_start_with_its_errors() {
     let dir = tempfile::tempdir().unwrap();

@@ -116,7 +116,7 @@ pub fn main(args: RunArgs) -> anyhow::Result<ExitCode> {
     let workers = args.workers.map_or_else(available_cpus, usize::from);
     runtime(workers)
         .context("cannot start the async runtime")?
-        .block_on(run(args))
+        .block_on(run(args, workers))
 }
 
 /// The async runtime for `workers` threads. One worker gets the current-thread scheduler:
@@ -141,7 +141,7 @@ fn available_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
-async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+async fn run(args: RunArgs, workers: usize) -> anyhow::Result<ExitCode> {
     // First: a Lease this binary cannot hold must stop the start, before anything binds.
     let election = Election::start(args.lease_settings()?).await?;
     let http = TcpListener::bind((args.host.as_str(), args.http_port))
@@ -239,7 +239,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         write_ports(file, http_addr, admin_addr)?;
     }
     admin_state.ready.store(true, Ordering::SeqCst);
-    tracing::info!(http = %http_addr, admin = %admin_addr, resources, "serving");
+    tracing::info!(http = %http_addr, admin = %admin_addr, resources, workers, "serving");
 
     wait_for_shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight requests");
