@@ -1,23 +1,26 @@
 #!/usr/bin/env python3
-"""Instructions Ferry executes per request, counted by callgrind: a repeatable measure.
+"""Instructions per request, counted by callgrind: a repeatable measure, beside nginx's.
 
 Requests per second move 20-35 % between runs on a shared 2-CPU machine; the instructions a
 request costs do not (callgrind counts them, whatever else runs). Use this to compare two
-builds of a change to the request path; use `make bench` for throughput, latency and memory.
+builds of a change to the request path, and Ferry with nginx on the same load; use
+`make bench` for throughput, latency and memory (it also prints this table).
 
     python3 tests/bench/instructions.py --ferry target/release/ferry \\
-        --backend target/release/echo-backend [--path /bench/route] [--size 1024]
+        --backend target/release/echo-backend [--path /bench/route] [--size 1024] [--nginx]
 
 Starts the echo backend and Ferry (under `valgrind --tool=callgrind`) on the bench APIs,
 warms up with wrk, zeroes the counters, loads for --seconds with 20 connections, and
 prints instructions per request (the whole process: server, mediation, client, runtime).
-The callgrind file is kept (--out) for `callgrind_annotate`; a binary built with
-`CARGO_PROFILE_RELEASE_STRIP=none` gives function names.
+With --nginx, nginx (the `make bench` configuration) is measured the same way first. The
+callgrind file is kept (--out) for `callgrind_annotate`: the release profile keeps function
+names.
 """
 
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,6 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as bench  # noqa: E402  (the harness's helpers: backend, bodies, wrk script)
+
+TOOLS = ("valgrind", "callgrind_control", "wrk", "taskset")
 
 
 def wrk(script, body, url, seconds):
@@ -38,54 +43,40 @@ def wrk(script, body, url, seconds):
     raise RuntimeError(f"wrk printed no result:\n{out}")
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--ferry", required=True, type=Path)
-    ap.add_argument("--backend", required=True, type=Path)
-    ap.add_argument("--path", default="/bench/passthrough")
-    ap.add_argument("--size", type=int, default=1024)
-    ap.add_argument("--seconds", type=int, default=8)
-    ap.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "ferry.callgrind")
-    args = ap.parse_args()
-    for tool in ("valgrind", "callgrind_control", "wrk", "taskset"):
-        if not subprocess.run(["which", tool], capture_output=True).returncode == 0:
-            raise SystemExit(f"instructions: {tool} is not installed (make bench-tools)")
+def missing_tools():
+    return [t for t in TOOLS if shutil.which(t) is None]
 
-    with tempfile.TemporaryDirectory(prefix="ferry-instr-") as t:
-        tmp = Path(t)
-        script = tmp / "post.lua"
-        script.write_text(bench.WRK_SCRIPT)
-        body = tmp / "body.json"
-        body.write_bytes(bench.json_body(args.size))
-        backend, backend_port = bench.start_backend(args.backend)
-        ports_file = tmp / "ports.json"
-        cmd = ["taskset", "-c", bench.PROXY_CPU, "valgrind", "--tool=callgrind",
-               f"--callgrind-out-file={args.out}", str(args.ferry), "run", str(bench.BENCH_APIS),
-               "--host", "127.0.0.1", "--http-port", "0", "--admin-port", "0",
-               "--ports-file", str(ports_file), "--no-watch",
-               "--set", f"bench.backend.port={backend_port}"]
-        ferry = subprocess.Popen(cmd, env=dict(os.environ, FERRY_LOG="warn"),
-                                 stdout=subprocess.DEVNULL, stderr=open(tmp / "valgrind.log", "wb"))
-        try:
-            def ports():
-                if ferry.poll() is not None:
-                    raise RuntimeError((tmp / "valgrind.log").read_text())
-                try:
-                    return json.loads(ports_file.read_text())
-                except (OSError, ValueError):
-                    return None
 
-            p = bench.wait_for(ports, "ferry's ports file", timeout=60)
-            url = f"http://127.0.0.1:{int(p['http'].rsplit(':', 1)[1])}{args.path}"
-            wrk(script, body, url, 3)
-            subprocess.run(["callgrind_control", "-z", str(ferry.pid)], capture_output=True, check=True)
-            result = wrk(script, body, url, args.seconds)
-            subprocess.run(["callgrind_control", "-d", str(ferry.pid)], capture_output=True, check=True)
-        finally:
-            bench.stop(ferry)
-            bench.stop(backend)
+def count(cmd, url_of, size, seconds, out, tmp, env=None):
+    """Runs `cmd` under callgrind on CPU PROXY_CPU; `url_of()` returns the URL to load once
+    the process serves (None while it does not). Returns (requests, errors, instructions per
+    request)."""
+    script = tmp / "post.lua"
+    script.write_text(bench.WRK_SCRIPT)
+    body = tmp / f"instr-body-{size}.json"
+    body.write_bytes(bench.json_body(size))
+    log = tmp / f"valgrind-{out.name}.log"
+    for old in out.parent.glob(out.name + ".*"):
+        old.unlink()
+    full = ["taskset", "-c", bench.PROXY_CPU, "valgrind", "--tool=callgrind",
+            f"--callgrind-out-file={out}"] + cmd
+    proc = subprocess.Popen(full, env=env or os.environ, stdout=subprocess.DEVNULL,
+                            stderr=open(log, "wb"))
+    try:
+        def ready():
+            if proc.poll() is not None:
+                raise RuntimeError(log.read_text())
+            return url_of()
 
-    dumps = sorted(args.out.parent.glob(args.out.name + ".*"), key=os.path.getmtime)
+        url = bench.wait_for(ready, f"{cmd[0]} under valgrind", timeout=60)
+        wrk(script, body, url, 3)
+        subprocess.run(["callgrind_control", "-z", str(proc.pid)], capture_output=True, check=True)
+        result = wrk(script, body, url, seconds)
+        subprocess.run(["callgrind_control", "-d", str(proc.pid)], capture_output=True, check=True)
+    finally:
+        bench.stop(proc)
+
+    dumps = sorted(out.parent.glob(out.name + ".*"), key=os.path.getmtime)
     total = None
     for line in dumps[-1].read_text(errors="replace").splitlines():
         if line.startswith(("summary:", "totals:")):
@@ -93,9 +84,72 @@ def main():
     requests = result["requests"]
     errors = result["status"] + result["connect"] + result["read"] + result["write"] + result["timeout"]
     if total is None or requests == 0:
-        raise SystemExit("instructions: no requests were counted")
-    print(f"{args.path} {args.size} B: {requests} requests, {errors} errors, "
-          f"{total / requests:,.0f} instructions per request ({dumps[-1]})")
+        raise RuntimeError(f"no requests were counted for {cmd[0]}")
+    return requests, errors, total / requests
+
+
+def ferry(ferry_bin, backend_port, path, size, seconds, out, tmp):
+    ports_file = tmp / "instr-ports.json"
+    ports_file.unlink(missing_ok=True)
+    cmd = [str(ferry_bin), "run", str(bench.BENCH_APIS), "--host", "127.0.0.1",
+           "--http-port", "0", "--admin-port", "0", "--ports-file", str(ports_file),
+           "--no-watch", "--data-dir", str(tmp / "instr-data"),
+           "--set", f"bench.backend.port={backend_port}"]
+
+    def url_of():
+        try:
+            p = json.loads(ports_file.read_text())
+        except (OSError, ValueError):
+            return None
+        return f"http://127.0.0.1:{int(p['http'].rsplit(':', 1)[1])}{path}"
+
+    return count(cmd, url_of, size, seconds, out, tmp, env=dict(os.environ, FERRY_LOG="warn"))
+
+
+def nginx(nginx_bin, backend_port, size, seconds, out, tmp):
+    port = bench.free_port()
+    ndir = tmp / "instr-nginx"
+    shutil.rmtree(ndir, ignore_errors=True)
+    ndir.mkdir()
+    conf = ndir / "nginx.conf"
+    conf.write_text(bench.NGINX_CONF.format(tmp=ndir, backend_port=backend_port, port=port))
+    cmd = [nginx_bin, "-p", str(ndir), "-e", str(ndir / "error.log"), "-c", str(conf)]
+
+    def url_of():
+        return f"http://127.0.0.1:{port}/echo" if bench.status(port, "/") is not None else None
+
+    return count(cmd, url_of, size, seconds, out, tmp)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ferry", required=True, type=Path)
+    ap.add_argument("--backend", required=True, type=Path)
+    ap.add_argument("--path", default="/bench/passthrough")
+    ap.add_argument("--size", type=int, default=1024)
+    ap.add_argument("--seconds", type=int, default=8)
+    ap.add_argument("--nginx", action="store_true", help="measure nginx's passthrough first")
+    ap.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "ferry.callgrind")
+    args = ap.parse_args()
+    if missing_tools():
+        raise SystemExit(f"instructions: {', '.join(missing_tools())} not installed (make bench-tools)")
+
+    with tempfile.TemporaryDirectory(prefix="ferry-instr-") as t:
+        tmp = Path(t)
+        backend, backend_port = bench.start_backend(args.backend)
+        try:
+            if args.nginx:
+                nginx_bin = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
+                out = args.out.with_name(args.out.name.replace("ferry", "nginx"))
+                r, e, per = nginx(nginx_bin, backend_port, args.size, args.seconds, out, tmp)
+                print(f"nginx {args.size} B: {r} requests, {e} errors, "
+                      f"{per:,.0f} instructions per request ({out}.*)")
+            r, e, per = ferry(args.ferry, backend_port, args.path, args.size, args.seconds,
+                              args.out, tmp)
+        finally:
+            bench.stop(backend)
+    print(f"{args.path} {args.size} B: {r} requests, {e} errors, "
+          f"{per:,.0f} instructions per request ({args.out}.*)")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ Pinning: the proxy under test (Ferry or nginx, one at a time) runs on BENCH_FERR
 wrk and the backend share BENCH_LOAD_CPU (1). Only 127.0.0.1 is ever used.
 
 Environment: BENCH_SECONDS (10), BENCH_WARMUP (3), BENCH_ROUNDS (1), BENCH_CONNECTIONS (100),
-BENCH_STARTUP_RUNS (20), BENCH_FERRY_CPU (0), BENCH_LOAD_CPU (1).
+BENCH_STARTUP_RUNS (20), BENCH_FERRY_CPU (0), BENCH_LOAD_CPU (1), BENCH_INSTRUCTIONS (1: also
+count instructions per request under callgrind, nginx beside Ferry; 0 skips it),
+BENCH_INSTRUCTION_SECONDS (8).
 """
 
 import argparse
@@ -43,6 +45,8 @@ WARMUP = int(os.environ.get("BENCH_WARMUP", "3"))
 ROUNDS = max(1, int(os.environ.get("BENCH_ROUNDS", "1")))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "100"))
 STARTUP_RUNS = int(os.environ.get("BENCH_STARTUP_RUNS", "20"))
+INSTRUCTIONS = os.environ.get("BENCH_INSTRUCTIONS", "1") != "0"
+INSTRUCTION_SECONDS = int(os.environ.get("BENCH_INSTRUCTION_SECONDS", "8"))
 PROXY_CPU = os.environ.get("BENCH_FERRY_CPU", "0")
 LOAD_CPU = os.environ.get("BENCH_LOAD_CPU", "1")
 
@@ -195,7 +199,8 @@ class Sampler:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
-        self.cpu = (proc_cpu_seconds(self.pid) - self.cpu0) / (time.monotonic() - self.t0)
+        self.cpu_seconds = proc_cpu_seconds(self.pid) - self.cpu0
+        self.cpu = self.cpu_seconds / (time.monotonic() - self.t0)
 
 
 def run_wrk(script, body_file, url, seconds):
@@ -230,6 +235,9 @@ def measure(name, target, size, pid, url, script, body_file, warmup):
         "socket_errors": r["connect"] + r["read"] + r["write"] + r["timeout"],
         "peak_rss": sampler.peak,
         "cpu": sampler.cpu,
+        # User and system time of the process per request: unlike req/s, not lowered when
+        # another tenant of the machine takes the CPU away.
+        "cpu_us": sampler.cpu_seconds * 1e6 / max(r["requests"], 1),
         "load": os.getloadavg()[0],
     }
     log(
@@ -244,7 +252,7 @@ def combine(rounds):
     """One scenario over its rounds: the median of each rate, latency and CPU share, the
     largest RSS, the sum of errors."""
     out = dict(rounds[0])
-    for key in ("rps", "p50_ms", "p99_ms", "cpu", "load"):
+    for key in ("rps", "p50_ms", "p99_ms", "cpu", "cpu_us", "load"):
         out[key] = statistics.median(r[key] for r in rounds)
     out["peak_rss"] = max(r["peak_rss"] for r in rounds)
     for key in ("requests", "http_errors", "socket_errors"):
@@ -398,7 +406,70 @@ def verdict(ok, how):
     return ("**met**" if ok else "**not met**") + f" ({how})"
 
 
-def report(m, results, times, idle, nginx_version):
+INSTRUCTION_RUNS = [
+    # (scenario, via, body size, path on Ferry)
+    ("passthrough", "nginx", 1024, None),
+    ("passthrough", "ferry", 1024, "/bench/passthrough"),
+    ("json routing", "ferry", 1024, "/bench/route"),
+    ("json → xml", "ferry", 1024, "/bench/json-to-xml"),
+    ("passthrough", "nginx", 100 * 1024, None),
+    ("passthrough", "ferry", 100 * 1024, "/bench/passthrough"),
+    ("json routing", "ferry", 100 * 1024, "/bench/route"),
+]
+
+
+def count_instructions(ferry, nginx, backend_port, tmp):
+    """Instructions per request under callgrind, nginx and Ferry on the same load; [] when
+    valgrind is missing or BENCH_INSTRUCTIONS=0."""
+    import instructions as ins  # noqa: PLC0415  (it imports this module)
+
+    if not INSTRUCTIONS or ins.missing_tools():
+        log("instructions: skipped (BENCH_INSTRUCTIONS=0 or valgrind missing)")
+        return []
+    rows = []
+    for scenario, via, size, path in INSTRUCTION_RUNS:
+        log(f"instructions: {scenario} via {via}, {size // 1024} KiB")
+        out = tmp / f"callgrind-{via}-{len(rows)}"
+        if via == "nginx":
+            r, e, per = ins.nginx(nginx, backend_port, size, INSTRUCTION_SECONDS, out, tmp)
+        else:
+            r, e, per = ins.ferry(ferry, backend_port, path, size, INSTRUCTION_SECONDS, out, tmp)
+        rows.append({"scenario": scenario, "target": via, "size": size, "requests": r,
+                     "errors": e, "per_request": per})
+    return rows
+
+
+def instruction_lines(rows):
+    if not rows:
+        return []
+    ref = {r["size"]: r for r in rows if r["target"] == "nginx"}
+    lines = [
+        "",
+        "## Instructions per request (callgrind)",
+        "",
+        "User-space instructions the proxy executes per request (all of it: HTTP server, "
+        "mediation, backend client, runtime, allocator), counted by "
+        "`valgrind --tool=callgrind` over "
+        f"{INSTRUCTION_SECONDS} s of wrk load with 20 connections after a 3 s warm-up, on "
+        "CPU 0. Unlike req/s on this shared machine, the count repeats from run to run; "
+        "kernel time (system calls, TCP) is not in it. `make bench-instructions` runs the "
+        "same measurement alone.",
+        "",
+        "| scenario | via | body | requests counted | errors | instructions per request "
+        "| vs nginx |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        n = ref.get(r["size"])
+        lines.append(
+            f"| {r['scenario']} | {r['target']} | {r['size'] // 1024} KiB | {r['requests']:,} | "
+            f"{r['errors']} | {r['per_request']:,.0f} | "
+            f"{ratio(r['per_request'], n and n['per_request'])} |"
+        )
+    return lines
+
+
+def report(m, results, times, idle, nginx_version, instructions):
     ref = {r["size"]: r for r in results if r["target"] == "nginx"}
     lines = [
         "# Benchmarks",
@@ -424,15 +495,18 @@ def report(m, results, times, idle, nginx_version):
         "errors are connect, read, write and timeout errors",
         "- RSS and CPU are of the proxy process (of the backend for `direct`), sampled from "
         "/proc during the measured time; CPU is in % of one core (below 100 % for a proxy "
-        "that is the bottleneck means something else ran on its CPU); load avg is the "
+        "that is the bottleneck means something else ran on its CPU); CPU µs/req is the "
+        "process's user and system time per request, the cost of a request that the "
+        "machine's other tenants do not change as much as they change req/s; load avg is the "
         "machine's 1-minute load average after the scenario (the benchmark itself accounts "
         "for about 2; more means other work shared the 2 CPUs)",
         "",
         "## Throughput and latency",
         "",
         "| scenario | via | body | req/s | vs nginx | p50 ms | vs nginx | p99 ms | vs nginx "
-        "| errors (HTTP + socket) | peak RSS MiB | vs nginx | CPU % | vs nginx | load avg |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| errors (HTTP + socket) | peak RSS MiB | vs nginx | CPU % | CPU µs/req | vs nginx "
+        "| load avg |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         n = ref.get(r["size"])
@@ -443,8 +517,9 @@ def report(m, results, times, idle, nginx_version):
             f"{ratio(r['p99_ms'], n and n['p99_ms'])} | "
             f"{r['http_errors']} + {r['socket_errors']} | {mib(r['peak_rss'])} | "
             f"{ratio(r['peak_rss'], n and n['peak_rss'])} | {r['cpu'] * 100:.0f} | "
-            f"{ratio(r['cpu'], n and n['cpu'])} | {r['load']:.2f} |"
+            f"{r['cpu_us']:.1f} | {ratio(r['cpu_us'], n and n['cpu_us'])} | {r['load']:.2f} |"
         )
+    lines += instruction_lines(instructions)
     med_start = statistics.median(times)
     med_idle = statistics.median(idle)
     lines += [
@@ -567,13 +642,14 @@ def main():
                             rounds[j].append(measure(name, target, size, pid, url, script,
                                                      bodies[size], WARMUP if i == 0 else 0))
             results = [combine(r) for r in rounds]
+            instructions = count_instructions(args.ferry, nginx, backend_port, tmp)
         finally:
             for p in reversed(procs):
                 stop(p)
 
     log(f"start-up: {STARTUP_RUNS} runs on the healthcare sample")
     times, idle = startup(args.ferry)
-    text = report(m, results, times, idle, nginx_version)
+    text = report(m, results, times, idle, nginx_version, instructions)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)
