@@ -245,16 +245,17 @@ impl Payload {
         })
     }
 
-    /// The member `key` of a JSON object body, read from the received bytes without
-    /// building the document ([`super::scan::member`]). `None` when that shortcut does not
-    /// apply — the body was parsed or replaced already (the tree is at hand), is not JSON,
-    /// is not an object or is malformed (the full parse reports it): use [`Payload::json`].
     /// Tells the payload that more fields than [`MAX_MEMBER_SCANS`] will be read: parse
     /// once on first need instead of scanning for the first fields (known at load time).
     pub fn expect_many_reads(&self) {
         self.member_scans.set(MAX_MEMBER_SCANS);
     }
 
+    /// The member `key` of a JSON object body, read from the received bytes without
+    /// building the document ([`super::scan::member`]). `None` when that shortcut does not
+    /// apply — the body was parsed or replaced already (the tree is at hand), is not JSON,
+    /// is not an object, is malformed or holds what only the full parse can judge (the full
+    /// parse answers): use [`Payload::json`].
     pub fn json_member(&self, key: &str) -> Option<Option<Value>> {
         let Body::Raw {
             bytes,
