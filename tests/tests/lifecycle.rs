@@ -27,6 +27,28 @@ fn api(version: &str) -> String {
     API.replace("VERSION", version)
 }
 
+/// An API at `/NAME` whose GET resource (at `resource`, or any path) calls the backend on
+/// port `${config.backend.port}` at `backend_path` and answers with its reply.
+fn calling_api(name: &str, resource: Option<&str>, backend_path: &str) -> String {
+    let template = resource.map_or_else(String::new, |t| format!("\n      uriTemplate: {t}"));
+    format!(
+        "apiVersion: ferry.dev/v1alpha1
+kind: IntegrationAPI
+metadata:
+  name: {name}
+spec:
+  context: /{name}
+  resources:
+    - methods: [GET]{template}
+      inSequence:
+        - call:
+            endpoint:
+              http: {{uriTemplate: \"http://127.0.0.1:${{config.backend.port}}{backend_path}\"}}
+        - respond: {{}}
+"
+    )
+}
+
 async fn get_text(url: &str) -> (u16, String) {
     let resp = client().get(url).send().await.expect("request to ferry");
     (
@@ -130,24 +152,7 @@ async fn sigterm_lets_in_flight_requests_finish() {
         Reply::with_status(200, "text/plain", "slow answer").delayed(Duration::from_millis(800))
     });
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("api.yaml"),
-        "apiVersion: ferry.dev/v1alpha1
-kind: IntegrationAPI
-metadata:
-  name: slow
-spec:
-  context: /slow
-  resources:
-    - methods: [GET]
-      inSequence:
-        - call:
-            endpoint:
-              http: {uriTemplate: \"http://127.0.0.1:${config.backend.port}/\"}
-        - respond: {}
-",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("api.yaml"), calling_api("slow", None, "/")).unwrap();
     let port = slow.port().to_string();
     let set = format!("backend.port={port}");
     let mut ferry = Ferry::start(&[dir.path()], &["--set", &set]);
@@ -172,25 +177,8 @@ async fn one_worker_thread_or_several_serve_calls_and_shut_down_cleanly() {
             .delayed(Duration::from_millis(50))
     });
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("api.yaml"),
-        "apiVersion: ferry.dev/v1alpha1
-kind: IntegrationAPI
-metadata:
-  name: calls
-spec:
-  context: /calls
-  resources:
-    - methods: [GET]
-      uriTemplate: /{n}
-      inSequence:
-        - call:
-            endpoint:
-              http: {uriTemplate: \"http://127.0.0.1:${config.backend.port}/n/{uri.var.n}\"}
-        - respond: {}
-",
-    )
-    .unwrap();
+    let api = calling_api("calls", Some("/{n}"), "/n/{uri.var.n}");
+    std::fs::write(dir.path().join("api.yaml"), api).unwrap();
     let set = format!("backend.port={}", backend.port());
     for workers in ["1", "3"] {
         let args = ["--set", &set, "--workers", workers, "--log-format", "json"];
