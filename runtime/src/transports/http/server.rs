@@ -4,7 +4,9 @@
 //! `ferry run` binds the API port and calls [`serve`] with the handler that routes into the
 //! compiled configuration; the admin port uses the same function with its own handler. The
 //! server owns the transport concerns only: body size limit, header read timeout, a panic
-//! in a handler becoming a 500, and graceful shutdown with a deadline.
+//! in a handler becoming a 500 (where panics unwind: debug builds and tests; the release
+//! profile aborts instead, see the workspace `Cargo.toml`), and graceful shutdown with a
+//! deadline.
 
 use std::convert::Infallible;
 use std::future::Future;
