@@ -6,11 +6,14 @@
 //! Kubernetes client: the operator adds that on top.
 
 pub mod bundle;
+pub mod check;
 pub mod crd;
 pub mod diagnostic;
 pub mod expr;
 pub mod mediator;
 pub mod resources;
+pub mod routes;
+pub mod schedule;
 pub mod validate;
 pub mod yaml_writer;
 

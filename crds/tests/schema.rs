@@ -294,7 +294,7 @@ fn top_level_mediator_lists_carry_the_full_schema_and_nested_ones_are_cut() {
     );
     assert_eq!(
         items["oneOf"].as_array().unwrap().len(),
-        ferry_api::mediator::MEDIATOR_NAMES.len()
+        ferry_api::mediator::MEDIATORS.len()
     );
 }
 

@@ -23,8 +23,8 @@ use crate::message::Message;
 use crate::passthrough::Passthrough;
 use crate::sequence::{self, Env, Flow};
 use crate::transports::http::body::{self, Body, BodyError};
-use crate::transports::http::router::RouteMatch;
 use crate::transports::http::server::Handler;
+use ferry_api::routes::RouteMatch;
 
 /// Path parameters, query parameters and the URL postfix of a routed request.
 type RouteParams = (Vec<(String, String)>, Vec<(String, String)>, String);

@@ -14,7 +14,6 @@ pub mod message;
 pub mod passthrough;
 pub mod processors;
 pub mod reload;
-pub mod schedule;
 pub mod sequence;
 pub mod stores;
 pub mod tasks;

@@ -551,3 +551,58 @@ impl Segment {
         }
     }
 }
+
+// === configuration keys read ===
+
+impl Node {
+    /// Adds the configuration keys (`${config.x}`) this expression reads to `out`.
+    pub fn config_keys<'a>(&'a self, out: &mut Vec<&'a str>) {
+        match self {
+            Node::Literal(_) | Node::Regex(_) => {}
+            Node::Array(items) => items.iter().for_each(|n| n.config_keys(out)),
+            Node::Path { root, segments } => {
+                if let Root::Config(key) = root {
+                    out.push(key);
+                }
+                segments.iter().for_each(|s| s.config_keys(out));
+            }
+            Node::Call { args, segments, .. } => {
+                args.iter().for_each(|n| n.config_keys(out));
+                segments.iter().for_each(|s| s.config_keys(out));
+            }
+            Node::Group { inner, segments } => {
+                inner.config_keys(out);
+                segments.iter().for_each(|s| s.config_keys(out));
+            }
+            Node::Unary { operand, .. } => operand.config_keys(out),
+            Node::Binary { left, right, .. } => {
+                left.config_keys(out);
+                right.config_keys(out);
+            }
+            Node::Conditional {
+                condition,
+                then,
+                otherwise,
+            } => {
+                condition.config_keys(out);
+                then.config_keys(out);
+                otherwise.config_keys(out);
+            }
+        }
+    }
+}
+
+impl Segment {
+    fn config_keys<'a>(&'a self, out: &mut Vec<&'a str>) {
+        match self {
+            Segment::Dynamic(n) => n.config_keys(out),
+            Segment::Filter(n) => n.config_keys(out),
+            Segment::Union(items) => items.iter().for_each(|n| n.config_keys(out)),
+            Segment::Slice { start, end, step } => [start, end, step]
+                .into_iter()
+                .flatten()
+                .for_each(|n| n.config_keys(out)),
+            _ => {}
+        }
+    }
+}

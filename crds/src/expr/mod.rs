@@ -169,6 +169,15 @@ impl Expression {
         matches!(self, Expression::Synapse(_))
     }
 
+    /// The configuration keys (`${config.x}`) it reads; legacy JSONPath and XPath read none.
+    pub fn config_keys(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        if let Expression::Synapse(e) = self {
+            e.root.config_keys(&mut out);
+        }
+        out
+    }
+
     /// Whether evaluating it reads the payload, so a mediator using it needs the body parsed.
     pub fn uses_payload(&self) -> bool {
         match self {

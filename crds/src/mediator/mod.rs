@@ -24,243 +24,232 @@ pub use core::*;
 pub use flow::*;
 pub use transform::*;
 
-/// One step of a sequence. The YAML tag is the Synapse mediator's name in camelCase.
-///
-/// Not modelled: the `class` mediator (custom Java code has no place in a native runtime),
-/// `dataServiceCall` (Ferry has no data services), and the rarely used builder,
-/// transaction, ejb, bean, ntlm, oauth, entitlement and smooks mediators.
-// Variants differ in size, but mediators are built once per load and never moved on the
-// request path; boxing every variant would only make matches and construction noisier.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum Mediator {
+/// Whether this version of the runtime runs a mediator. The others are valid resources (the
+/// types cover all of Synapse) but the checker refuses them, so a configuration never
+/// half-runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    /// The runtime runs it.
+    Runs,
+    /// Modelled for validation and import, not run yet.
+    NotYet,
+}
+
+/// Declares every mediator once: its enum variant, spec type, YAML tag, whether the runtime
+/// runs it, and whether it holds nested mediator lists (`nested`: the spec has a
+/// `children()` method) or not (`leaf`). The enum, [`MEDIATORS`], [`Mediator::name`] and
+/// [`Mediator::children`] all come from this one list, so a new mediator is one line here
+/// (plus its spec type); every `match` over the enum is exhaustive, so the compiler then
+/// points at the checker and the runtime.
+macro_rules! declare_mediators {
+    ($( $(#[doc = $doc:literal])* $variant:ident($spec:ty) = $name:literal, $support:ident, $shape:ident; )*) => {
+        /// One step of a sequence. The YAML tag is the Synapse mediator's name in camelCase.
+        ///
+        /// Not modelled: the `class` mediator (custom Java code has no place in a native runtime),
+        /// `dataServiceCall` (Ferry has no data services), and the rarely used builder,
+        /// transaction, ejb, bean, ntlm, oauth, entitlement and smooks mediators.
+        // Variants differ in size, but mediators are built once per load and never moved on
+        // the request path; boxing every variant would only make matches and construction
+        // noisier.
+        #[allow(clippy::large_enum_variant)]
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+        pub enum Mediator {
+            $(
+                $(#[doc = $doc])*
+                #[serde(rename = $name)]
+                $variant($spec),
+            )*
+        }
+
+        /// Every mediator's YAML tag and support, in declaration order.
+        pub const MEDIATORS: &[(&str, Support)] = &[$(($name, Support::$support)),*];
+
+        impl Mediator {
+            /// The YAML tag of this mediator (`log`, `payloadFactory`, ...).
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $(Mediator::$variant(_) => $name,)*
+                }
+            }
+
+            /// Whether this version of the runtime runs this mediator.
+            pub fn support(&self) -> Support {
+                match self {
+                    $(Mediator::$variant(_) => Support::$support,)*
+                }
+            }
+
+            /// The mediator lists nested in this mediator, each with its field path relative
+            /// to the mediator's body: for `- switch: {cases: [{sequence: [...]}]}` that is
+            /// `cases[0].sequence`, so a validator at `inSequence[2]` reports
+            /// `inSequence[2].switch.cases[0].sequence[1]`. Empty lists are included, in
+            /// field order.
+            pub fn children(&self) -> Vec<(String, &[Mediator])> {
+                match self {
+                    $(Mediator::$variant(_spec) => declare_mediators!(@children $shape _spec),)*
+                }
+            }
+        }
+    };
+    (@children leaf $spec:ident) => { Vec::new() };
+    (@children nested $spec:ident) => { $spec.children() };
+}
+
+declare_mediators! {
     /// Logs a message template and/or properties.
-    Log(LogSpec),
+    Log(LogSpec) = "log", Runs, leaf;
     /// Sets or removes a message-context property.
-    Property(PropertySpec),
+    Property(PropertySpec) = "property", Runs, leaf;
     /// Several property operations at once.
-    PropertyGroup(PropertyGroupSpec),
+    PropertyGroup(PropertyGroupSpec) = "propertyGroup", Runs, leaf;
     /// Sets or removes a typed variable (`${var.name}`).
-    Variable(VariableSpec),
+    Variable(VariableSpec) = "variable", Runs, leaf;
     /// Sets or removes a transport or SOAP header.
-    Header(HeaderSpec),
+    Header(HeaderSpec) = "header", Runs, leaf;
     /// If / else on a condition.
-    Filter(FilterSpec),
+    Filter(FilterSpec) = "filter", Runs, nested;
     /// Picks the first case whose regular expression matches.
-    Switch(SwitchSpec),
+    Switch(SwitchSpec) = "switch", Runs, nested;
     /// Replaces the payload with a rendered template.
-    PayloadFactory(PayloadFactorySpec),
+    PayloadFactory(PayloadFactorySpec) = "payloadFactory", Runs, leaf;
     /// Copies or moves a fragment of the message.
-    Enrich(EnrichSpec),
+    Enrich(EnrichSpec) = "enrich", Runs, leaf;
     /// Calls an endpoint and continues with the response.
-    Call(CallSpec),
+    Call(CallSpec) = "call", Runs, leaf;
     /// Sends to an endpoint; the response goes to the out-flow.
-    Send(SendSpec),
+    Send(SendSpec) = "send", Runs, leaf;
     /// Sends the current message back to the client and stops.
-    Respond(RespondSpec),
+    Respond(RespondSpec) = "respond", Runs, leaf;
     /// Stops the flow without responding.
-    Drop(DropSpec),
+    Drop(DropSpec) = "drop", Runs, leaf;
     /// Jumps to the out-flow.
-    Loopback(LoopbackSpec),
+    Loopback(LoopbackSpec) = "loopback", Runs, leaf;
     /// Runs a named Sequence.
-    Sequence(SequenceRefSpec),
+    Sequence(SequenceRefSpec) = "sequence", Runs, leaf;
     /// Runs a sequence template with parameters.
-    CallTemplate(CallTemplateSpec),
+    CallTemplate(CallTemplateSpec) = "callTemplate", NotYet, leaf;
     /// Puts the message into a MessageStore.
-    Store(StoreSpec),
+    Store(StoreSpec) = "store", Runs, leaf;
     /// Raises an error to the fault sequence.
-    ThrowError(ThrowErrorSpec),
+    ThrowError(ThrowErrorSpec) = "throwError", Runs, leaf;
     /// Sends copies of the message to several targets.
-    Clone(CloneSpec),
+    Clone(CloneSpec) = "clone", NotYet, nested;
     /// Splits the message into one message per item.
-    Iterate(IterateSpec),
+    Iterate(IterateSpec) = "iterate", NotYet, nested;
     /// Merges the responses of a clone or iterate.
-    Aggregate(AggregateSpec),
+    Aggregate(AggregateSpec) = "aggregate", NotYet, nested;
     /// Runs a sequence for each item of a collection.
-    Foreach(ForeachSpec),
+    Foreach(ForeachSpec) = "foreach", NotYet, nested;
     /// Runs sequences on copies and gathers the results.
-    ScatterGather(ScatterGatherSpec),
+    ScatterGather(ScatterGatherSpec) = "scatterGather", NotYet, nested;
     /// Legacy blocking SOAP call.
-    Callout(CalloutSpec),
+    Callout(CalloutSpec) = "callout", NotYet, leaf;
     /// Rate and concurrency limits.
-    Throttle(ThrottleSpec),
+    Throttle(ThrottleSpec) = "throttle", NotYet, nested;
     /// Response cache.
-    Cache(CacheSpec),
+    Cache(CacheSpec) = "cache", NotYet, nested;
     /// Schema validation.
-    Validate(ValidateSpec),
+    Validate(ValidateSpec) = "validate", NotYet, nested;
     /// XSLT transformation.
-    Xslt(XsltSpec),
+    Xslt(XsltSpec) = "xslt", NotYet, leaf;
     /// XQuery transformation.
-    Xquery(XquerySpec),
+    Xquery(XquerySpec) = "xquery", NotYet, leaf;
     /// Runs a script.
-    Script(ScriptSpec),
+    Script(ScriptSpec) = "script", NotYet, leaf;
     /// Schema-to-schema mapping.
-    Datamapper(DatamapperSpec),
+    Datamapper(DatamapperSpec) = "datamapper", NotYet, leaf;
     /// Conversion to JSON with per-flow settings.
-    JsonTransform(JsonTransformSpec),
+    JsonTransform(JsonTransformSpec) = "jsonTransform", NotYet, leaf;
     /// SQL lookup into properties.
-    DbLookup(DbLookupSpec),
+    DbLookup(DbLookupSpec) = "dbLookup", NotYet, leaf;
     /// SQL writes.
-    DbReport(DbReportSpec),
+    DbReport(DbReportSpec) = "dbReport", NotYet, leaf;
     /// Builds a SOAP or POX fault.
-    Makefault(MakefaultSpec),
+    Makefault(MakefaultSpec) = "makefault", NotYet, leaf;
     /// Rewrites the target URL.
-    Rewrite(RewriteSpec),
+    Rewrite(RewriteSpec) = "rewrite", NotYet, leaf;
 }
 
 /// Every mediator's YAML tag, in declaration order.
-pub const MEDIATOR_NAMES: &[&str] = &[
-    "log",
-    "property",
-    "propertyGroup",
-    "variable",
-    "header",
-    "filter",
-    "switch",
-    "payloadFactory",
-    "enrich",
-    "call",
-    "send",
-    "respond",
-    "drop",
-    "loopback",
-    "sequence",
-    "callTemplate",
-    "store",
-    "throwError",
-    "clone",
-    "iterate",
-    "aggregate",
-    "foreach",
-    "scatterGather",
-    "callout",
-    "throttle",
-    "cache",
-    "validate",
-    "xslt",
-    "xquery",
-    "script",
-    "datamapper",
-    "jsonTransform",
-    "dbLookup",
-    "dbReport",
-    "makefault",
-    "rewrite",
-];
+pub fn mediator_names() -> impl Iterator<Item = &'static str> {
+    MEDIATORS.iter().map(|(name, _)| *name)
+}
 
-// === impl Mediator ===
+// === nested lists of each mediator ===
 
-impl Mediator {
-    /// The YAML tag of this mediator (`log`, `payloadFactory`, ...).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Mediator::Log(_) => "log",
-            Mediator::Property(_) => "property",
-            Mediator::PropertyGroup(_) => "propertyGroup",
-            Mediator::Variable(_) => "variable",
-            Mediator::Header(_) => "header",
-            Mediator::Filter(_) => "filter",
-            Mediator::Switch(_) => "switch",
-            Mediator::PayloadFactory(_) => "payloadFactory",
-            Mediator::Enrich(_) => "enrich",
-            Mediator::Call(_) => "call",
-            Mediator::Send(_) => "send",
-            Mediator::Respond(_) => "respond",
-            Mediator::Drop(_) => "drop",
-            Mediator::Loopback(_) => "loopback",
-            Mediator::Sequence(_) => "sequence",
-            Mediator::CallTemplate(_) => "callTemplate",
-            Mediator::Store(_) => "store",
-            Mediator::ThrowError(_) => "throwError",
-            Mediator::Clone(_) => "clone",
-            Mediator::Iterate(_) => "iterate",
-            Mediator::Aggregate(_) => "aggregate",
-            Mediator::Foreach(_) => "foreach",
-            Mediator::ScatterGather(_) => "scatterGather",
-            Mediator::Callout(_) => "callout",
-            Mediator::Throttle(_) => "throttle",
-            Mediator::Cache(_) => "cache",
-            Mediator::Validate(_) => "validate",
-            Mediator::Xslt(_) => "xslt",
-            Mediator::Xquery(_) => "xquery",
-            Mediator::Script(_) => "script",
-            Mediator::Datamapper(_) => "datamapper",
-            Mediator::JsonTransform(_) => "jsonTransform",
-            Mediator::DbLookup(_) => "dbLookup",
-            Mediator::DbReport(_) => "dbReport",
-            Mediator::Makefault(_) => "makefault",
-            Mediator::Rewrite(_) => "rewrite",
-        }
+impl FilterSpec {
+    fn children(&self) -> Vec<(String, &[Mediator])> {
+        vec![("then".into(), &self.then), ("else".into(), &self.else_)]
     }
+}
 
-    /// The mediator lists nested in this mediator, each with its field path relative to
-    /// the mediator's body: for `- switch: {cases: [{sequence: [...]}]}` that is
-    /// `cases[0].sequence`, so a validator at `inSequence[2]` reports
-    /// `inSequence[2].switch.cases[0].sequence[1]`. Empty lists are included, in field
-    /// order.
-    pub fn children(&self) -> Vec<(String, &[Mediator])> {
+impl SwitchSpec {
+    fn children(&self) -> Vec<(String, &[Mediator])> {
         let mut out: Vec<(String, &[Mediator])> = Vec::new();
-        match self {
-            Mediator::Filter(f) => {
-                out.push(("then".into(), &f.then));
-                out.push(("else".into(), &f.else_));
-            }
-            Mediator::Switch(s) => {
-                for (i, case) in s.cases.iter().enumerate() {
-                    out.push((format!("cases[{i}].sequence"), &case.sequence));
-                }
-                out.push(("default".into(), &s.default));
-            }
-            Mediator::Clone(c) => {
-                for (i, target) in c.targets.iter().enumerate() {
-                    out.push((format!("targets[{i}].sequence"), &target.sequence));
-                }
-            }
-            Mediator::Iterate(it) => out.push(("target.sequence".into(), &it.target.sequence)),
-            Mediator::Aggregate(a) => {
-                out.push(("onComplete.sequence".into(), &a.on_complete.sequence))
-            }
-            Mediator::Foreach(f) => out.push(("sequence".into(), &f.sequence)),
-            Mediator::ScatterGather(s) => {
-                for (i, seq) in s.sequences.iter().enumerate() {
-                    out.push((format!("sequences[{i}]"), seq));
-                }
-            }
-            Mediator::Throttle(t) => {
-                out.push(("onAccept".into(), &t.on_accept));
-                out.push(("onReject".into(), &t.on_reject));
-            }
-            Mediator::Cache(c) => out.push(("onCacheHit".into(), &c.on_cache_hit)),
-            Mediator::Validate(v) => out.push(("onFail".into(), &v.on_fail)),
-            Mediator::Log(_)
-            | Mediator::Property(_)
-            | Mediator::PropertyGroup(_)
-            | Mediator::Variable(_)
-            | Mediator::Header(_)
-            | Mediator::PayloadFactory(_)
-            | Mediator::Enrich(_)
-            | Mediator::Call(_)
-            | Mediator::Send(_)
-            | Mediator::Respond(_)
-            | Mediator::Drop(_)
-            | Mediator::Loopback(_)
-            | Mediator::Sequence(_)
-            | Mediator::CallTemplate(_)
-            | Mediator::Store(_)
-            | Mediator::ThrowError(_)
-            | Mediator::Callout(_)
-            | Mediator::Xslt(_)
-            | Mediator::Xquery(_)
-            | Mediator::Script(_)
-            | Mediator::Datamapper(_)
-            | Mediator::JsonTransform(_)
-            | Mediator::DbLookup(_)
-            | Mediator::DbReport(_)
-            | Mediator::Makefault(_)
-            | Mediator::Rewrite(_) => {}
+        for (i, case) in self.cases.iter().enumerate() {
+            out.push((format!("cases[{i}].sequence"), &case.sequence));
+        }
+        out.push(("default".into(), &self.default));
+        out
+    }
+}
+
+impl CloneSpec {
+    fn children(&self) -> Vec<(String, &[Mediator])> {
+        let mut out: Vec<(String, &[Mediator])> = Vec::new();
+        for (i, target) in self.targets.iter().enumerate() {
+            out.push((format!("targets[{i}].sequence"), &target.sequence));
         }
         out
+    }
+}
+
+impl IterateSpec {
+    fn children(&self) -> Vec<(String, &[Mediator])> {
+        vec![("target.sequence".into(), &self.target.sequence)]
+    }
+}
+
+impl AggregateSpec {
+    fn children(&self) -> Vec<(String, &[Mediator])> {
+        vec![("onComplete.sequence".into(), &self.on_complete.sequence)]
+    }
+}
+
+impl ForeachSpec {
+    fn children(&self) -> Vec<(String, &[Mediator])> {
+        vec![("sequence".into(), &self.sequence)]
+    }
+}
+
+impl ScatterGatherSpec {
+    fn children(&self) -> Vec<(String, &[Mediator])> {
+        let mut out: Vec<(String, &[Mediator])> = Vec::new();
+        for (i, seq) in self.sequences.iter().enumerate() {
+            out.push((format!("sequences[{i}]"), seq));
+        }
+        out
+    }
+}
+
+impl ThrottleSpec {
+    fn children(&self) -> Vec<(String, &[Mediator])> {
+        vec![
+            ("onAccept".into(), &self.on_accept),
+            ("onReject".into(), &self.on_reject),
+        ]
+    }
+}
+
+impl CacheSpec {
+    fn children(&self) -> Vec<(String, &[Mediator])> {
+        vec![("onCacheHit".into(), &self.on_cache_hit)]
+    }
+}
+
+impl ValidateSpec {
+    fn children(&self) -> Vec<(String, &[Mediator])> {
+        vec![("onFail".into(), &self.on_fail)]
     }
 }
 

@@ -1,14 +1,20 @@
 //! Endpoints: how a message leaves Ferry for a backend.
 //!
 //! [`client`] is the pooled HTTP client and [`error`] classifies its failures into Synapse's
-//! codes. The endpoint layer on top builds requests from messages and adds retries,
-//! suspension, failover and load balancing; mediators (`call`, `send`) and message
+//! codes. The endpoint layer on top ([`endpoint`]) builds requests from messages
+//! (`target`, `headers`) and adds retries and suspension (`leaf`), failover and load
+//! balancing (`failover`, `loadbalance`); mediators (`call`, `send`) and message
 //! processors go through it.
 
 pub mod client;
 pub mod endpoint;
 pub mod error;
+mod failover;
+mod headers;
+mod leaf;
+mod loadbalance;
 mod pool;
 pub mod suspension;
+mod target;
 
 pub use endpoint::Endpoint;

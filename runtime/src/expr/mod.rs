@@ -18,6 +18,7 @@ mod eval;
 mod functions;
 mod number;
 mod path;
+pub mod value;
 mod xpath;
 
 #[cfg(test)]

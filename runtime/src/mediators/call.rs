@@ -6,110 +6,36 @@
 
 use std::sync::Arc;
 
-use ferry_api::expr::Expression;
-use ferry_api::mediator::{CallSourceType, CallSpec, CallTargetType};
+use ferry_api::check::mediator::{self as checked, CallSource, CallTarget};
 use http::HeaderValue;
 use serde_json::Value;
 
-use super::value::eval;
-use crate::compile::CompileCx;
+use crate::compile::cx::BuildCx;
 use crate::endpoints::endpoint::{Delivery, Endpoint};
 use crate::expr::context::PropertyScope;
+use crate::expr::value::eval;
 use crate::fault::{Fault, codes};
 use crate::message::Message;
 use crate::sequence::{Env, Flow};
 
-/// What is sent.
-enum Source {
-    Body,
-    Expr(Expression),
-    Property(String),
-    Variable(String),
-    Inline(Value),
-}
-
-/// Where the answer goes.
-enum Target {
-    Body,
-    Property(String),
-    Variable(String),
-}
-
-/// A compiled `call` mediator.
+/// A `call` mediator.
 pub struct Call {
     endpoint: Arc<Endpoint>,
-    source: Source,
+    source: CallSource,
     content_type: Option<HeaderValue>,
-    target: Target,
+    target: CallTarget,
     /// Nothing reads the answer before it goes to the client: leave its body streaming.
     stream_answer: bool,
 }
 
 impl Call {
-    /// Compiles the spec.
-    pub fn compile(spec: &CallSpec, cx: &mut CompileCx<'_>, field: &str) -> Option<Self> {
-        let Some(reference) = &spec.endpoint else {
-            cx.error(&format!("{field}.endpoint"), "endpoint is required");
-            return None;
-        };
-        let endpoint = Endpoint::resolve(reference, cx, &format!("{field}.endpoint"))?;
-        let (source, content_type) = match &spec.source {
-            None => (Source::Body, None),
-            Some(s) => {
-                let sf = format!("{field}.source");
-                let source = match s.type_ {
-                    CallSourceType::Body => Source::Body,
-                    CallSourceType::Custom => Source::Expr(cx.expression(
-                        &format!("{sf}.expression"),
-                        s.expression.as_deref().unwrap_or_default(),
-                    )?),
-                    CallSourceType::Property => {
-                        Source::Property(required(cx, &sf, "property", &s.property)?)
-                    }
-                    CallSourceType::Variable => {
-                        Source::Variable(required(cx, &sf, "variable", &s.variable)?)
-                    }
-                    CallSourceType::Inline => match &s.inline {
-                        Some(v) => Source::Inline(v.clone()),
-                        None => {
-                            cx.error(&sf, "inline is required for type inline");
-                            return None;
-                        }
-                    },
-                };
-                let content_type = match &s.content_type {
-                    Some(ct) => match HeaderValue::from_str(ct) {
-                        Ok(v) => Some(v),
-                        Err(_) => {
-                            cx.error(&format!("{sf}.contentType"), "not a valid content type");
-                            return None;
-                        }
-                    },
-                    None => None,
-                };
-                (source, content_type)
-            }
-        };
-        let target = match &spec.target {
-            None => Target::Body,
-            Some(t) => {
-                let tf = format!("{field}.target");
-                match t.type_ {
-                    CallTargetType::Body => Target::Body,
-                    CallTargetType::Property => {
-                        Target::Property(required(cx, &tf, "name", &t.name)?)
-                    }
-                    CallTargetType::Variable => {
-                        Target::Variable(required(cx, &tf, "name", &t.name)?)
-                    }
-                }
-            }
-        };
+    /// Builds the mediator: its endpoint resolves (or, inline, is built) now.
+    pub fn build(c: &checked::Call, cx: &mut BuildCx<'_>) -> Option<Self> {
         Some(Call {
-            endpoint,
-            source,
-            content_type,
-            target,
+            endpoint: Endpoint::build_ref(&c.endpoint, cx)?,
+            source: c.source.clone(),
+            content_type: c.content_type.clone(),
+            target: c.target.clone(),
             stream_answer: false,
         })
     }
@@ -117,9 +43,9 @@ impl Call {
     /// The endpoint, when this call sends the message's own body and headers and makes the
     /// answer the message: the shape a streaming passthrough can replace.
     pub fn forwards_as_is(&self) -> Option<&Arc<Endpoint>> {
-        (matches!(self.source, Source::Body)
+        (matches!(self.source, CallSource::Body)
             && self.content_type.is_none()
-            && matches!(self.target, Target::Body))
+            && matches!(self.target, CallTarget::Body))
         .then_some(&self.endpoint)
     }
 
@@ -143,9 +69,9 @@ impl Call {
                 Delivery::Discarded => Flow::Drop,
             });
         }
-        if matches!(self.source, Source::Body)
+        if matches!(self.source, CallSource::Body)
             && self.content_type.is_none()
-            && let Target::Body = self.target
+            && let CallTarget::Body = self.target
         {
             return Ok(match self.endpoint.call(msg).await? {
                 Delivery::Answered => Flow::Continue,
@@ -156,14 +82,14 @@ impl Call {
         // message keeps its payload.
         let mut work = msg.clone();
         let content = match &self.source {
-            Source::Body => None,
-            Source::Expr(e) => Some(eval(e, msg)?),
-            Source::Property(p) => Some(
+            CallSource::Body => None,
+            CallSource::Expr(e) => Some(eval(e, msg)?),
+            CallSource::Property(p) => Some(
                 msg.property(PropertyScope::Default, p)
                     .unwrap_or(Value::Null),
             ),
-            Source::Variable(v) => Some(msg.variable(v).cloned().unwrap_or(Value::Null)),
-            Source::Inline(v) => Some(v.clone()),
+            CallSource::Variable(v) => Some(msg.variable(v).cloned().unwrap_or(Value::Null)),
+            CallSource::Inline(v) => Some(v.clone()),
         };
         if let Some(content) = content {
             match content {
@@ -181,28 +107,13 @@ impl Call {
             return Ok(Flow::Drop);
         }
         match &self.target {
-            Target::Body => *msg = work,
-            Target::Property(name) => {
+            CallTarget::Body => *msg = work,
+            CallTarget::Property(name) => {
                 msg.set_property(PropertyScope::Default, name, answer(&work)?)
             }
-            Target::Variable(name) => msg.set_variable(name, answer(&work)?),
+            CallTarget::Variable(name) => msg.set_variable(name, answer(&work)?),
         }
         Ok(Flow::Continue)
-    }
-}
-
-fn required(
-    cx: &mut CompileCx<'_>,
-    field: &str,
-    what: &str,
-    value: &Option<String>,
-) -> Option<String> {
-    match value {
-        Some(v) if !v.is_empty() => Some(v.clone()),
-        _ => {
-            cx.error(field, format!("{what} is required for this type"));
-            None
-        }
     }
 }
 

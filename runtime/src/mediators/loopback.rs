@@ -1,22 +1,14 @@
 //! `loopback`: moves the message to the out-flow without calling a backend: the resource's
 //! `outSequence` runs on it (as Synapse does), then the client gets the answer.
 
-use ferry_api::mediator::LoopbackSpec;
-
-use crate::compile::CompileCx;
 use crate::fault::Fault;
 use crate::message::Message;
 use crate::sequence::{self, Env, Flow};
 
-/// A compiled `loopback` mediator.
+/// The `loopback` mediator.
 pub struct Loopback;
 
 impl Loopback {
-    /// Compiles the spec (it has no attributes).
-    pub fn compile(_: &LoopbackSpec, _: &mut CompileCx<'_>, _: &str) -> Option<Self> {
-        Some(Loopback)
-    }
-
     /// Runs the out-sequence, then ends the flow with an answer.
     pub async fn mediate(&self, msg: &mut Message, env: Env<'_>) -> Result<Flow, Fault> {
         let Some(out) = env.out_sequence else {

@@ -1,9 +1,9 @@
-//! Mediators: the compiled form of each `ferry_api::mediator::Mediator`, and the one
-//! exhaustive `match` that compiles and runs them.
+//! Mediators: the runtime form of each checked mediator (`ferry_api::check::mediator`), and
+//! the exhaustive `match`es that build and run them.
 //!
-//! Each mediator is a module (named as in Synapse) with a type built once by `compile` from
-//! its spec, and a `mediate` that works on a message. Adding a mediator touches its spec in
-//! `ferry-api`, one file here plus the two match arms below, and one behaviour test.
+//! Each mediator is a module (named as in Synapse) with a type built once from its checked
+//! form, and a `mediate` that works on a message. The checker has judged the spec; building
+//! only resolves names into runtime objects. docs/development.md walks through adding one.
 
 pub mod call;
 pub mod drop;
@@ -20,12 +20,12 @@ pub mod sequence;
 pub mod store;
 pub mod switch;
 pub mod throw_error;
-pub mod value;
+
 pub mod variable;
 
-use ferry_api::mediator::Mediator as Spec;
+use ferry_api::check::mediator::Mediator as Checked;
 
-use crate::compile::CompileCx;
+use crate::compile::cx::BuildCx;
 use crate::fault::Fault;
 use crate::message::Message;
 use crate::sequence::{Env, Flow};
@@ -69,47 +69,34 @@ pub enum Mediator {
 }
 
 impl Mediator {
-    /// Compiles one mediator at `field`; `None` when it has errors (recorded in `cx`).
-    pub fn compile(spec: &Spec, cx: &mut CompileCx<'_>, field: &str) -> Option<Mediator> {
-        Some(match spec {
-            Spec::Log(s) => Mediator::Log(log::Log::compile(s, cx, field)?),
-            Spec::Property(s) => Mediator::Property(property::Property::compile(s, cx, field)?),
-            Spec::PropertyGroup(g) => {
-                let mut props = Vec::with_capacity(g.properties.len());
-                for (i, s) in g.properties.iter().enumerate() {
-                    let f = format!("{field}.properties[{i}]");
-                    props.push(Mediator::Property(property::Property::compile(s, cx, &f)?));
-                }
-                Mediator::Group(props)
+    /// Builds one mediator from its checked form; `None` when something it needs could not
+    /// be had (recorded in `cx`).
+    pub fn build(checked: &Checked, cx: &mut BuildCx<'_>) -> Option<Mediator> {
+        Some(match checked {
+            Checked::Log(m) => Mediator::Log(log::Log(m.clone())),
+            Checked::Property(m) => Mediator::Property(property::Property::build(m)),
+            Checked::PropertyGroup(props) => Mediator::Group(
+                props
+                    .iter()
+                    .map(|p| Mediator::Property(property::Property::build(p)))
+                    .collect(),
+            ),
+            Checked::Variable(m) => Mediator::Variable(variable::Variable(m.clone())),
+            Checked::Header(m) => Mediator::Header(header::Header(m.clone())),
+            Checked::Filter(m) => Mediator::Filter(filter::Filter::build(m, cx)),
+            Checked::Switch(m) => Mediator::Switch(switch::Switch::build(m, cx)),
+            Checked::PayloadFactory(m) => {
+                Mediator::PayloadFactory(payload_factory::PayloadFactory::build(m))
             }
-            Spec::Variable(s) => Mediator::Variable(variable::Variable::compile(s, cx, field)?),
-            Spec::Header(s) => Mediator::Header(header::Header::compile(s, cx, field)?),
-            Spec::Filter(s) => Mediator::Filter(filter::Filter::compile(s, cx, field)?),
-            Spec::Switch(s) => Mediator::Switch(switch::Switch::compile(s, cx, field)?),
-            Spec::PayloadFactory(s) => {
-                Mediator::PayloadFactory(payload_factory::PayloadFactory::compile(s, cx, field)?)
-            }
-            Spec::Enrich(s) => Mediator::Enrich(enrich::Enrich::compile(s, cx, field)?),
-            Spec::Call(s) => Mediator::Call(call::Call::compile(s, cx, field)?),
-            Spec::Send(s) => Mediator::Send(send::Send::compile(s, cx, field)?),
-            Spec::Respond(s) => Mediator::Respond(respond::Respond::compile(s, cx, field)?),
-            Spec::Drop(s) => Mediator::Drop(drop::Drop::compile(s, cx, field)?),
-            Spec::Loopback(s) => Mediator::Loopback(loopback::Loopback::compile(s, cx, field)?),
-            Spec::Sequence(s) => Mediator::Sequence(sequence::SequenceRef::compile(s, cx, field)?),
-            Spec::Store(s) => Mediator::Store(store::Store::compile(s, cx, field)?),
-            Spec::ThrowError(s) => {
-                Mediator::ThrowError(throw_error::ThrowError::compile(s, cx, field)?)
-            }
-            other => {
-                cx.error(
-                    field,
-                    format!(
-                        "the {} mediator is not supported by this Ferry runtime yet",
-                        other.name()
-                    ),
-                );
-                return None;
-            }
+            Checked::Enrich(m) => Mediator::Enrich(enrich::Enrich(m.clone())),
+            Checked::Call(m) => Mediator::Call(call::Call::build(m, cx)?),
+            Checked::Send(m) => Mediator::Send(send::Send::build(m, cx)?),
+            Checked::Respond => Mediator::Respond(respond::Respond),
+            Checked::Drop => Mediator::Drop(drop::Drop),
+            Checked::Loopback => Mediator::Loopback(loopback::Loopback),
+            Checked::Sequence(m) => Mediator::Sequence(sequence::SequenceRef::build(m, cx)?),
+            Checked::Store(m) => Mediator::Store(store::Store::build(m, cx)?),
+            Checked::ThrowError(m) => Mediator::ThrowError(throw_error::ThrowError(m.clone())),
         })
     }
 

@@ -8,117 +8,48 @@
 //! and a quote in a value can never break the document. `literal: true` on an argument
 //! inserts its text as is.
 
-use ferry_api::expr::{Expression, Part, Template};
-use ferry_api::mediator::{Evaluator, MediaType, PayloadArg, PayloadFactorySpec, TemplateType};
+use ferry_api::check::mediator::{self as checked, PayloadArg, Piece};
+use ferry_api::expr::Expression;
+use ferry_api::mediator::MediaType;
 use serde_json::Value;
 
-use super::value::{ValueSource, to_text};
-use crate::compile::CompileCx;
 use crate::expr::context::PropertyScope;
+use crate::expr::value::{Evaluate, to_text};
 use crate::fault::{Fault, codes};
 use crate::message::Message;
 use crate::message::payload::MAX_MEMBER_SCANS;
 use crate::message::xml::Element;
 use crate::sequence::Flow;
 
-/// One piece of the template.
-#[derive(Debug)]
-enum Piece {
-    Text(String),
-    /// `$n` (0-based index into the arguments).
-    Arg {
-        index: usize,
-        in_string: bool,
-    },
-    /// `${...}`.
-    Expr {
-        expr: Expression,
-        in_string: bool,
-    },
-}
-
-/// A compiled argument.
-#[derive(Debug)]
-struct Arg {
-    source: ValueSource,
-    literal: bool,
-}
-
-/// A compiled `payloadFactory` mediator.
+/// A `payloadFactory` mediator.
 #[derive(Debug)]
 pub struct PayloadFactory {
     media_type: MediaType,
     pieces: Vec<Piece>,
-    args: Vec<Arg>,
+    args: Vec<PayloadArg>,
     /// The template reads the payload more often than member scans pay off: parse it once.
     reads_many: bool,
 }
 
 impl PayloadFactory {
-    /// Compiles the spec.
-    pub fn compile(spec: &PayloadFactorySpec, cx: &mut CompileCx<'_>, field: &str) -> Option<Self> {
-        if spec.template_type == TemplateType::Freemarker {
-            cx.error(
-                &format!("{field}.templateType"),
-                "FreeMarker templates are not supported yet; use the default template type",
-            );
-            return None;
-        }
-        if spec.format_key.is_some() {
-            cx.error(
-                &format!("{field}.formatKey"),
-                "registry formats are not supported yet; put the format inline",
-            );
-            return None;
-        }
-        let Some(format) = &spec.format else {
-            cx.error(&format!("{field}.format"), "format is required");
-            return None;
-        };
-        let template = match Template::parse_payload_format(format) {
-            Ok(t) => t,
-            Err(e) => {
-                cx.error(&format!("{field}.format"), format!("invalid template: {e}"));
-                return None;
-            }
-        };
-        let mut pieces = pieces_of(template);
-        if spec.media_type == MediaType::Json {
-            mark_json_strings(&mut pieces);
-        }
-        let mut args = Vec::with_capacity(spec.args.len());
-        for (i, a) in spec.args.iter().enumerate() {
-            args.push(compile_arg(a, cx, &format!("{field}.args[{i}]"))?);
-        }
-        for piece in &pieces {
-            if let Piece::Arg { index, .. } = piece
-                && *index >= args.len()
-            {
-                cx.error(
-                    &format!("{field}.format"),
-                    format!(
-                        "${} is used but only {} args are given",
-                        index + 1,
-                        args.len()
-                    ),
-                );
-                return None;
-            }
-        }
-        let payload_reads = args
+    /// Builds the mediator; a template that reads the payload more often than member
+    /// scans pay off has it parsed once per message.
+    pub fn build(c: &checked::PayloadFactory) -> Self {
+        let payload_reads = c
+            .args
             .iter()
-            .filter(|a| matches!(&a.source, ValueSource::Expr(e) if e.uses_payload()))
+            .filter(|a| a.source.expression().is_some_and(Expression::uses_payload))
             .count()
-            + pieces
+            + c.pieces
                 .iter()
                 .filter(|p| matches!(p, Piece::Expr { expr, .. } if expr.uses_payload()))
                 .count();
-        Some(PayloadFactory {
-            media_type: spec.media_type,
-            pieces,
-            args,
+        PayloadFactory {
+            media_type: c.media_type,
+            pieces: c.pieces.clone(),
+            args: c.args.clone(),
             reads_many: payload_reads > usize::from(MAX_MEMBER_SCANS),
-        })
+        }
     }
 
     /// Builds the new payload.
@@ -140,7 +71,7 @@ impl PayloadFactory {
                     self.insert(&mut out, value, *in_string, literal);
                 }
                 Piece::Expr { expr, in_string } => {
-                    let value = super::value::eval(expr, msg)?;
+                    let value = crate::expr::value::eval(expr, msg)?;
                     self.insert(&mut out, &value, *in_string, false);
                 }
             }
@@ -205,70 +136,6 @@ impl PayloadFactory {
                 }
             }
             MediaType::Text => out.push_str(&to_text(value)),
-        }
-    }
-}
-
-fn compile_arg(a: &PayloadArg, cx: &mut CompileCx<'_>, field: &str) -> Option<Arg> {
-    let source = ValueSource::compile(cx, field, a.value.as_deref(), a.expression.as_deref())?;
-    if a.evaluator.is_some() {
-        // The evaluator only tells Synapse how to read a legacy path; our expressions say so
-        // themselves (`json-eval(...)` vs XPath), so a mismatch is worth an error.
-        if let (Some(Evaluator::Json), Some(e)) = (a.evaluator, &a.expression)
-            && !e.starts_with("json-eval(")
-            && !e.starts_with("${")
-            && !e.starts_with("$.")
-        {
-            cx.error(
-                &format!("{field}.evaluator"),
-                "evaluator json needs a json-eval(...) or ${...} expression",
-            );
-            return None;
-        }
-    }
-    Some(Arg {
-        source,
-        literal: a.literal,
-    })
-}
-
-/// The template's parts as pieces (`$n` becomes a 0-based argument index).
-fn pieces_of(template: Template) -> Vec<Piece> {
-    template
-        .parts
-        .into_iter()
-        .map(|part| match part {
-            Part::Literal(text) => Piece::Text(text),
-            Part::Expr(expr) => Piece::Expr {
-                expr,
-                in_string: false,
-            },
-            Part::Arg(n) => Piece::Arg {
-                index: n.saturating_sub(1),
-                in_string: false,
-            },
-        })
-        .collect()
-}
-
-/// Notes for each insertion whether it sits inside a JSON string literal.
-fn mark_json_strings(pieces: &mut [Piece]) {
-    let mut in_string = false;
-    let mut escaped = false;
-    for piece in pieces {
-        match piece {
-            Piece::Text(t) => {
-                for c in t.chars() {
-                    if escaped {
-                        escaped = false;
-                    } else if in_string && c == '\\' {
-                        escaped = true;
-                    } else if c == '"' {
-                        in_string = !in_string;
-                    }
-                }
-            }
-            Piece::Arg { in_string: s, .. } | Piece::Expr { in_string: s, .. } => *s = in_string,
         }
     }
 }

@@ -2,33 +2,21 @@
 //! `transport` properties are headers; axis2 ones such as `HTTP_SC` and `messageType` change
 //! the answer (see `message::properties`).
 
-use ferry_api::mediator::{PropertyScope as SpecScope, PropertySpec, PropertyType};
-use ferry_api::resources::common::SetOrRemove;
-use regex::Regex;
+use ferry_api::check::mediator::{self as checked, PropertyAction};
+use ferry_api::mediator::PropertyScope as SpecScope;
 use serde_json::Value;
 
-use super::value::{ValueSource, convert, to_text};
-use crate::compile::CompileCx;
 use crate::expr::context::PropertyScope;
+use crate::expr::value::{Evaluate, convert, to_text};
 use crate::fault::Fault;
 use crate::message::Message;
 use crate::sequence::Flow;
 
-/// A compiled `property` mediator.
+/// A `property` mediator (or one entry of a `propertyGroup`), built from its checked form.
 pub struct Property {
     name: String,
     scope: PropertyScope,
-    action: Action,
-}
-
-enum Action {
-    Set {
-        source: ValueSource,
-        ty: Option<PropertyType>,
-        /// `pattern` and `group`: keep only that group of the value's first match.
-        extract: Option<(Regex, usize)>,
-    },
-    Remove,
+    action: PropertyAction,
 }
 
 /// The runtime scope of a spec scope.
@@ -43,74 +31,22 @@ pub fn scope(s: SpecScope) -> PropertyScope {
 }
 
 impl Property {
-    /// Compiles the spec.
-    pub fn compile(spec: &PropertySpec, cx: &mut CompileCx<'_>, field: &str) -> Option<Self> {
-        if spec.name.is_empty() {
-            cx.error(&format!("{field}.name"), "name must not be empty");
-            return None;
+    /// Builds the mediator.
+    pub fn build(c: &checked::Property) -> Self {
+        Property {
+            name: c.name.clone(),
+            scope: scope(c.scope),
+            action: c.action.clone(),
         }
-        let action = match spec.action {
-            SetOrRemove::Remove => {
-                if spec.value.is_some() || spec.expression.is_some() {
-                    cx.error(field, "action remove takes no value or expression");
-                    return None;
-                }
-                Action::Remove
-            }
-            SetOrRemove::Set => {
-                let source = ValueSource::compile(
-                    cx,
-                    field,
-                    spec.value.as_deref(),
-                    spec.expression.as_deref(),
-                )?;
-                let extract = match (&spec.pattern, spec.group) {
-                    (Some(p), group) => Some((
-                        cx.regex(&format!("{field}.pattern"), p)?,
-                        group.unwrap_or(0) as usize,
-                    )),
-                    (None, Some(_)) => {
-                        cx.error(&format!("{field}.group"), "group needs a pattern");
-                        return None;
-                    }
-                    (None, None) => None,
-                };
-                if let Some((re, group)) = &extract
-                    && *group >= re.captures_len()
-                {
-                    cx.error(
-                        &format!("{field}.group"),
-                        format!("the pattern has no group {group}"),
-                    );
-                    return None;
-                }
-                if let (Some(ty), ValueSource::Literal(v)) = (spec.type_, &source)
-                    && let Err(e) = convert(Value::String(v.clone()), ty, &spec.name)
-                {
-                    cx.error(&format!("{field}.value"), e.message);
-                    return None;
-                }
-                Action::Set {
-                    source,
-                    ty: spec.type_,
-                    extract,
-                }
-            }
-        };
-        Some(Property {
-            name: spec.name.clone(),
-            scope: scope(spec.scope),
-            action,
-        })
     }
 
     /// Sets or removes the property.
     pub fn mediate(&self, msg: &mut Message) -> Result<Flow, Fault> {
         match &self.action {
-            Action::Remove => {
+            PropertyAction::Remove => {
                 msg.remove_property(self.scope, &self.name);
             }
-            Action::Set {
+            PropertyAction::Set {
                 source,
                 ty,
                 extract,

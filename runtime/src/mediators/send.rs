@@ -3,34 +3,26 @@
 
 use std::sync::Arc;
 
-use ferry_api::mediator::SendSpec;
+use ferry_api::check::mediator as checked;
 
-use crate::compile::CompileCx;
+use crate::compile::cx::BuildCx;
 use crate::endpoints::endpoint::{Delivery, Endpoint};
 use crate::fault::Fault;
 use crate::message::Message;
 use crate::sequence::{self, Env, Flow, SeqId};
 
-/// A compiled `send` mediator.
+/// A `send` mediator.
 pub struct Send {
     endpoint: Arc<Endpoint>,
     receive: Option<SeqId>,
 }
 
 impl Send {
-    /// Compiles the spec. `buildMessage` asks Synapse to parse the body before sending; Ferry
-    /// parses only what a mediator reads, so the flag changes nothing and is accepted.
-    pub fn compile(spec: &SendSpec, cx: &mut CompileCx<'_>, field: &str) -> Option<Self> {
-        let Some(reference) = &spec.endpoint else {
-            cx.error(
-                &format!("{field}.endpoint"),
-                "endpoint is required (Ferry has no implicit To address)",
-            );
-            return None;
-        };
-        let endpoint = Endpoint::resolve(reference, cx, &format!("{field}.endpoint"))?;
-        let receive = match &spec.receive {
-            Some(name) => Some(cx.sequence_id(&format!("{field}.receive"), name)?),
+    /// Builds the mediator: its endpoint and `receive` sequence resolve now.
+    pub fn build(c: &checked::Send, cx: &mut BuildCx<'_>) -> Option<Self> {
+        let endpoint = Endpoint::build_ref(&c.endpoint, cx)?;
+        let receive = match &c.receive {
+            Some(name) => Some(cx.sequence_id(name)?),
             None => None,
         };
         Some(Send { endpoint, receive })

@@ -1,16 +1,16 @@
 //! `sequence`: runs a named sequence (by `key`, or by a `keyExpression` evaluated per
 //! message) and continues after it unless it ended the flow.
 
+use ferry_api::check::mediator as checked;
 use ferry_api::expr::Expression;
-use ferry_api::mediator::SequenceRefSpec;
 
-use super::value::{eval, to_text};
-use crate::compile::CompileCx;
+use crate::compile::cx::BuildCx;
+use crate::expr::value::{eval, to_text};
 use crate::fault::{Fault, codes};
 use crate::message::Message;
 use crate::sequence::{self, Env, Flow, SeqId};
 
-/// A compiled `sequence` mediator.
+/// A `sequence` mediator.
 pub enum SequenceRef {
     /// A sequence resolved at load time.
     Static(SeqId),
@@ -19,20 +19,12 @@ pub enum SequenceRef {
 }
 
 impl SequenceRef {
-    /// Compiles the spec: exactly one of `key` and `keyExpression`.
-    pub fn compile(spec: &SequenceRefSpec, cx: &mut CompileCx<'_>, field: &str) -> Option<Self> {
-        match (&spec.key, &spec.key_expression) {
-            (Some(key), None) => Some(SequenceRef::Static(
-                cx.sequence_id(&format!("{field}.key"), key)?,
-            )),
-            (None, Some(e)) => Some(SequenceRef::Dynamic(
-                cx.expression(&format!("{field}.keyExpression"), e)?,
-            )),
-            _ => {
-                cx.error(field, "set either key or keyExpression");
-                None
-            }
-        }
+    /// Builds the mediator: a named sequence resolves to its id now.
+    pub fn build(c: &checked::SequenceRef, cx: &mut BuildCx<'_>) -> Option<Self> {
+        Some(match c {
+            checked::SequenceRef::Named(name) => SequenceRef::Static(cx.sequence_id(name)?),
+            checked::SequenceRef::Dynamic(e) => SequenceRef::Dynamic(e.clone()),
+        })
     }
 
     /// Runs the sequence.

@@ -5,11 +5,11 @@
 
 use std::sync::Arc;
 
+use ferry_api::check::mediator::{self as checked, StoreTarget};
 use ferry_api::expr::Template;
-use ferry_api::mediator::StoreSpec;
 
-use super::value::render;
-use crate::compile::CompileCx;
+use crate::compile::cx::BuildCx;
+use crate::expr::value::render;
 use crate::fault::{Fault, codes};
 use crate::message::Message;
 use crate::sequence::{self, Env, Flow, SeqId};
@@ -22,35 +22,21 @@ enum Target {
     Expr(Template),
 }
 
-/// A compiled `store` mediator.
+/// A `store` mediator.
 pub struct Store {
     target: Target,
     sequence: Option<SeqId>,
 }
 
 impl Store {
-    /// Compiles the spec.
-    pub fn compile(spec: &StoreSpec, cx: &mut CompileCx<'_>, field: &str) -> Option<Self> {
-        let src = spec.message_store.trim();
-        let target = match src.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-            Some(inner) if inner.starts_with("${") => {
-                Target::Expr(cx.template(&format!("{field}.messageStore"), inner)?)
-            }
-            _ => match cx.stores.get(src) {
-                Some(s) => Target::Named(s.clone()),
-                None => {
-                    // An undefined name was reported by validation; a store that failed
-                    // to open was reported by the registry.
-                    cx.error(
-                        &format!("{field}.messageStore"),
-                        format!("message store \"{src}\" is not available"),
-                    );
-                    return None;
-                }
-            },
+    /// Builds the mediator: a named store and sequence resolve now.
+    pub fn build(c: &checked::Store, cx: &mut BuildCx<'_>) -> Option<Self> {
+        let target = match &c.target {
+            StoreTarget::Named(name) => Target::Named(cx.store(name)?),
+            StoreTarget::Expr(t) => Target::Expr(t.clone()),
         };
-        let sequence = match &spec.sequence {
-            Some(name) => Some(cx.sequence_id(&format!("{field}.sequence"), name)?),
+        let sequence = match &c.sequence {
+            Some(name) => Some(cx.sequence_id(name)?),
             None => None,
         };
         Some(Store { target, sequence })

@@ -1,19 +1,18 @@
 //! `switch`: evaluates `source` once and runs the first case whose regex matches the whole
 //! value, or `default`.
 
+use ferry_api::check::mediator as checked;
 use ferry_api::expr::Expression;
-use ferry_api::mediator::SwitchSpec;
 use regex::Regex;
 
 use super::Mediator;
-use super::filter::whole_match_regex;
-use super::value::{eval, to_text};
-use crate::compile::CompileCx;
+use crate::compile::cx::BuildCx;
+use crate::expr::value::{eval, to_text};
 use crate::fault::Fault;
 use crate::message::Message;
 use crate::sequence::{self, Env, Flow};
 
-/// A compiled `switch` mediator.
+/// A `switch` mediator.
 pub struct Switch {
     source: Expression,
     cases: Vec<(Regex, Vec<Mediator>)>,
@@ -37,26 +36,17 @@ impl Switch {
             .chain(std::iter::once(&mut self.default))
     }
 
-    /// Compiles the spec.
-    pub fn compile(spec: &SwitchSpec, cx: &mut CompileCx<'_>, field: &str) -> Option<Self> {
-        let source = cx.expression(&format!("{field}.source"), &spec.source);
-        let mut cases = Vec::with_capacity(spec.cases.len());
-        let mut ok = true;
-        for (i, case) in spec.cases.iter().enumerate() {
-            let f = format!("{field}.cases[{i}]");
-            let re = whole_match_regex(cx, &format!("{f}.regex"), &case.regex);
-            let body = cx.sequence(&format!("{f}.sequence"), &case.sequence);
-            match re {
-                Some(re) => cases.push((re, body)),
-                None => ok = false,
-            }
+    /// Builds the mediator and its branches.
+    pub fn build(c: &checked::Switch, cx: &mut BuildCx<'_>) -> Self {
+        Switch {
+            source: c.source.clone(),
+            cases: c
+                .cases
+                .iter()
+                .map(|(re, body)| (re.clone(), cx.sequence(body)))
+                .collect(),
+            default: cx.sequence(&c.default),
         }
-        let default = cx.sequence(&format!("{field}.default"), &spec.default);
-        Some(Switch {
-            source: source.filter(|_| ok)?,
-            cases,
-            default,
-        })
     }
 
     /// Runs the matching case.

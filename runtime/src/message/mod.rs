@@ -117,7 +117,10 @@ impl Message {
     pub fn from_request(method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Self {
         let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
         let payload = Payload::from_bytes(body, content_type);
-        let query_params = uri.query().map(parse_query).unwrap_or_default();
+        let query_params = uri
+            .query()
+            .map(ferry_api::routes::parse_query)
+            .unwrap_or_default();
         Message {
             id: next_id(),
             method,
@@ -524,25 +527,6 @@ fn status_of(value: &Value) -> Option<StatusCode> {
         _ => return None,
     };
     StatusCode::from_u16(code).ok()
-}
-
-/// Splits and percent-decodes a query string (`+` is a space, as in forms).
-pub fn parse_query(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode_component(k), decode_component(v))
-        })
-        .collect()
-}
-
-fn decode_component(raw: &str) -> String {
-    let spaced = raw.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced)
-        .decode_utf8_lossy()
-        .into_owned()
 }
 
 /// A process-unique id: a counter mixed with a per-process random seed, so ids neither

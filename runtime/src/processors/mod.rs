@@ -16,13 +16,13 @@ pub mod state;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_api::resources::message_processor::{MessageProcessorSpec, ProcessorType};
+use ferry_api::check::processor::{self as checked, ProcessorTarget};
 
-use crate::compile::CompileCx;
+use crate::compile::cx::BuildCx;
 use crate::endpoints::endpoint::Endpoint;
-use crate::schedule::CronSchedule;
 use crate::sequence::SeqId;
 use crate::stores::MessageStore;
+use ferry_api::schedule::CronSchedule;
 
 /// Where a processor's messages go.
 pub enum Target {
@@ -85,176 +85,50 @@ pub struct CompiledProcessor {
 }
 
 impl CompiledProcessor {
-    /// Compiles a MessageProcessor spec; every problem is a located error.
-    pub fn compile(
-        name: &str,
-        spec: &MessageProcessorSpec,
-        cx: &mut CompileCx<'_>,
-    ) -> Option<Self> {
-        let mut ok = true;
-        let store = cx.stores.get(&spec.message_store).cloned();
-        if store.is_none() {
-            // An undefined name was reported by validation; this one failed to open.
-            cx.error(
-                "spec.messageStore",
-                format!("message store \"{}\" is not available", spec.message_store),
-            );
-        }
-        let cron = match &spec.cron_expression {
-            Some(expr) => match CronSchedule::parse(expr) {
-                Ok(c) => Some(Arc::new(c)),
-                Err(e) => {
-                    cx.error("spec.cronExpression", e);
-                    ok = false;
-                    None
-                }
-            },
-            None => None,
+    /// Builds a processor from its checked form: its store, target and sequences resolve
+    /// now.
+    pub fn build(name: &str, c: &checked::Processor, cx: &mut BuildCx<'_>) -> Option<Self> {
+        let store = cx.store(&c.message_store);
+        let target = match &c.target {
+            ProcessorTarget::Endpoint(ep) => cx.endpoint(ep).map(Target::Endpoint),
+            // A failover store as the target is written to its primary: the target's own
+            // failover would hide that the primary is down.
+            ProcessorTarget::Store(s) => cx
+                .store(s)
+                .map(|store| store.primary_only().unwrap_or_else(|| store.clone()))
+                .map(Target::Store),
+            ProcessorTarget::Sequence(s) => cx.sequence_id(s).map(Target::Sequence),
         };
-        let seq = |cx: &mut CompileCx<'_>, field: &str, name: &Option<String>| match name {
-            Some(n) => cx.sequence_id(field, n).map(Some).ok_or(()),
-            None => Ok(None),
+        let on_exhausted = match &c.on_exhausted {
+            checked::OnExhausted::Deactivate => Some(OnExhausted::Deactivate),
+            checked::OnExhausted::Drop => Some(OnExhausted::Drop),
+            checked::OnExhausted::Park(s) => cx.store(s).map(OnExhausted::Park),
         };
-        let target = match spec.type_ {
-            ProcessorType::Forwarding => match &spec.target_endpoint {
-                Some(ep) => match cx.endpoints.get(ep) {
-                    Some(e) => Some(Target::Endpoint(e.clone())),
-                    None => {
-                        cx.error(
-                            "spec.targetEndpoint",
-                            format!("endpoint \"{ep}\" is not defined"),
-                        );
-                        None
-                    }
-                },
-                None => {
-                    cx.error(
-                        "spec.targetEndpoint",
-                        "a forwarding processor needs targetEndpoint",
-                    );
-                    None
-                }
-            },
-            ProcessorType::FailoverForwarding => match &spec.target_store {
-                Some(s) => cx
-                    .stores
-                    .get(s)
-                    .map(|store| store.primary_only().unwrap_or_else(|| store.clone()))
-                    .map(Target::Store),
-                None => {
-                    cx.error(
-                        "spec.targetStore",
-                        "a failoverForwarding processor needs targetStore",
-                    );
-                    None
-                }
-            },
-            ProcessorType::Sampling => match &spec.sequence {
-                Some(s) => cx.sequence_id("spec.sequence", s).map(Target::Sequence),
-                None => {
-                    cx.error("spec.sequence", "a sampling processor needs sequence");
-                    None
-                }
-            },
+        let mut seq = |name: &Option<String>| match name {
+            Some(n) => cx.sequence_id(n).map(Some),
+            None => Some(None),
         };
-        let wrong_kind = |cx: &mut CompileCx<'_>, field: &str, set: bool, kinds: &str| {
-            if set {
-                cx.error(field, format!("only {kinds} processors use {field}"));
-            }
-            !set
-        };
-        let sampling = spec.type_ == ProcessorType::Sampling;
-        let forwarding = spec.type_ == ProcessorType::Forwarding;
-        ok &= wrong_kind(
-            cx,
-            "spec.sequence",
-            !sampling && spec.sequence.is_some(),
-            "sampling",
-        );
-        ok &= wrong_kind(
-            cx,
-            "spec.targetEndpoint",
-            !forwarding && spec.target_endpoint.is_some(),
-            "forwarding",
-        );
-        ok &= wrong_kind(
-            cx,
-            "spec.replySequence",
-            !forwarding && spec.reply_sequence.is_some(),
-            "forwarding",
-        );
-        ok &= wrong_kind(
-            cx,
-            "spec.nonRetryStatusCodes",
-            !forwarding && !spec.non_retry_status_codes.is_empty(),
-            "forwarding",
-        );
-        let reply_sequence = seq(cx, "spec.replySequence", &spec.reply_sequence);
-        let fault_sequence = seq(cx, "spec.faultSequence", &spec.fault_sequence);
-        let deactivate_sequence = seq(cx, "spec.deactivateSequence", &spec.deactivate_sequence);
-        let on_exhausted = match &spec.fail_messages_store {
-            Some(s) => cx
-                .stores
-                .get(s)
-                .map(|store| OnExhausted::Park(store.clone())),
-            None if spec.drop_message_after_max_delivery_attempts => Some(OnExhausted::Drop),
-            None => Some(OnExhausted::Deactivate),
-        };
-        if spec.max_delivery_attempts == 0 || spec.max_delivery_attempts < -1 {
-            cx.error(
-                "spec.maxDeliveryAttempts",
-                "must be at least 1, or -1 to retry forever",
-            );
-            ok = false;
-        }
-        if spec.max_store_connection_attempts == 0 || spec.max_store_connection_attempts < -1 {
-            cx.error(
-                "spec.maxStoreConnectionAttempts",
-                "must be at least 1, or -1 to retry forever",
-            );
-            ok = false;
-        }
-        if spec.concurrency == 0 {
-            cx.error("spec.concurrency", "must be at least 1");
-            ok = false;
-        }
-        if spec.interval == 0 {
-            cx.error("spec.interval", "must be at least 1 millisecond");
-            ok = false;
-        }
-        let (Some(store), Some(target), Ok(reply_sequence), Ok(fault_sequence)) =
-            (store, target, reply_sequence, fault_sequence)
-        else {
-            return None;
-        };
-        let (Ok(deactivate_sequence), Some(on_exhausted), true) =
-            (deactivate_sequence, on_exhausted, ok)
-        else {
-            return None;
-        };
-        let attempts = |n: i32| u32::try_from(n).ok().filter(|n| *n > 0);
+        let reply_sequence = seq(&c.reply_sequence)?;
+        let fault_sequence = seq(&c.fault_sequence)?;
+        let deactivate_sequence = seq(&c.deactivate_sequence)?;
         Some(Self {
             name: Arc::from(name),
-            store,
-            target,
-            interval: Duration::from_millis(spec.interval),
-            cron,
-            concurrency: spec.concurrency,
-            retry_interval: Duration::from_millis(spec.client_retry_interval),
-            max_attempts: attempts(spec.max_delivery_attempts),
-            on_exhausted,
-            non_retry_status_codes: spec.non_retry_status_codes.clone(),
+            store: store?,
+            target: target?,
+            interval: c.interval,
+            cron: c.cron.clone().map(Arc::new),
+            concurrency: c.concurrency,
+            retry_interval: c.retry_interval,
+            max_attempts: c.max_attempts,
+            on_exhausted: on_exhausted?,
+            non_retry_status_codes: c.non_retry_status_codes.clone(),
             reply_sequence,
             fault_sequence,
             deactivate_sequence,
-            throttle: spec
-                .throttle
-                .as_ref()
-                .filter(|t| t.enabled)
-                .map(|t| Duration::from_millis(t.interval)),
-            max_store_attempts: attempts(spec.max_store_connection_attempts),
-            store_retry_interval: Duration::from_millis(spec.store_connection_retry_interval),
-            active: spec.active,
+            throttle: c.throttle,
+            max_store_attempts: c.max_store_attempts,
+            store_retry_interval: c.store_retry_interval,
+            active: c.active,
         })
     }
 }

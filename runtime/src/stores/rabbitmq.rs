@@ -69,27 +69,9 @@ struct Open {
 }
 
 impl RabbitMqStore {
-    /// Checks the settings; nothing is connected yet.
+    /// Prepares the store from checked settings, reading the password from the
+    /// environment; nothing is connected yet.
     pub fn new(name: &str, spec: &RabbitMqSpec) -> Result<Self, String> {
-        if spec.tls {
-            return Err(
-                "tls: TLS connections to RabbitMQ are not supported in this build yet".into(),
-            );
-        }
-        if spec.host.trim().is_empty() {
-            return Err("host is required".into());
-        }
-        if spec.prefetch == 0 {
-            return Err("prefetch must be at least 1".into());
-        }
-        if spec.connection_retry.initial_delay == 0
-            || spec.connection_retry.max_delay < spec.connection_retry.initial_delay
-        {
-            return Err(
-                "connectionRetry: initialDelay must be at least 1 and maxDelay at least initialDelay"
-                    .into(),
-            );
-        }
         let user = spec.username.clone().unwrap_or_else(|| "guest".into());
         let password = match &spec.password_from {
             Some(from) => {

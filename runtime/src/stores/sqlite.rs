@@ -39,16 +39,6 @@ struct State {
     leased: HashSet<i64>,
 }
 
-/// Whether `table` can be used as an SQL identifier as it is.
-pub fn valid_table_name(table: &str) -> bool {
-    let mut chars = table.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && table.len() <= 64
-}
-
 impl SqliteStore {
     /// Opens (creating if needed) the store's database at `path`.
     pub fn open(
@@ -61,7 +51,7 @@ impl SqliteStore {
         let err = |e: &dyn std::fmt::Display| {
             StoreError::permanent(name, format!("cannot open {}: {e}", path.display()))
         };
-        if !valid_table_name(table) {
+        if !ferry_api::check::store::valid_table_name(table) {
             return Err(StoreError::permanent(
                 name,
                 format!("table {table:?} is not a plain SQL name (letters, digits, _)"),

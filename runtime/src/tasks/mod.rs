@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use ferry_api::resources::scheduled_task::ScheduledTaskSpec;
-use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use ferry_api::check::task as checked;
+use http::{HeaderMap, Method};
 
-use crate::compile::CompileCx;
-use crate::schedule::CronSchedule;
+use crate::compile::cx::BuildCx;
 use crate::sequence::SeqId;
+use ferry_api::schedule::CronSchedule;
 
 /// When a task fires.
 #[derive(Debug, Clone)]
@@ -62,120 +62,28 @@ pub struct CompiledTask {
 }
 
 impl CompiledTask {
-    /// Compiles a ScheduledTask spec; `api_prefixes` maps API names to their resolved
-    /// context. Every problem is a located error.
-    pub fn compile(
-        name: &str,
-        spec: &ScheduledTaskSpec,
-        api_prefixes: &std::collections::HashMap<String, String>,
-        cx: &mut CompileCx<'_>,
-    ) -> Option<Self> {
-        let t = &spec.trigger;
-        let set =
-            usize::from(t.interval.is_some()) + usize::from(t.cron.is_some()) + usize::from(t.once);
-        if set != 1 {
-            cx.error("spec.trigger", "set exactly one of interval, cron and once");
-            return None;
-        }
-        if t.count.is_some() && t.interval.is_none() {
-            cx.error("spec.trigger.count", "count goes with interval");
-            return None;
-        }
-        let schedule = match (t.interval, &t.cron) {
-            (Some(0), _) => {
-                cx.error("spec.trigger.interval", "must be at least 1 millisecond");
-                return None;
-            }
-            (Some(ms), _) => Schedule::Interval {
-                every: Duration::from_millis(ms),
-                count: t.count,
+    /// Builds a task from its checked form: a sequence it injects into resolves now.
+    pub fn build(name: &str, c: &checked::Task, cx: &mut BuildCx<'_>) -> Option<Self> {
+        let schedule = match &c.schedule {
+            checked::Schedule::Interval { every, count } => Schedule::Interval {
+                every: *every,
+                count: *count,
             },
-            (None, Some(expr)) => match CronSchedule::parse(expr) {
-                Ok(c) => Schedule::Cron(Arc::new(c)),
-                Err(e) => {
-                    cx.error("spec.trigger.cron", e);
-                    return None;
-                }
-            },
-            (None, None) => Schedule::Once,
+            checked::Schedule::Cron(cron) => Schedule::Cron(Arc::new((**cron).clone())),
+            checked::Schedule::Once => Schedule::Once,
         };
-        let mut headers = HeaderMap::new();
-        for (k, v) in &spec.message.headers {
-            match (
-                HeaderName::from_bytes(k.as_bytes()),
-                HeaderValue::from_str(v),
-            ) {
-                (Ok(n), Ok(v)) => {
-                    headers.insert(n, v);
-                }
-                _ => {
-                    cx.error(
-                        &format!("spec.message.headers.{k}"),
-                        "not a valid HTTP header",
-                    );
-                    return None;
-                }
-            }
-        }
-        match HeaderValue::from_str(&spec.message.content_type) {
-            Ok(ct) => {
-                headers.insert(http::header::CONTENT_TYPE, ct);
-            }
-            Err(_) => {
-                cx.error("spec.message.contentType", "not a valid content type");
-                return None;
-            }
-        }
-        let i = &spec.inject;
-        let inject = match (&i.sequence, &i.api) {
-            (Some(seq), None) => {
-                if i.path.is_some() || i.method.is_some() {
-                    cx.error("spec.inject", "path and method go with api, not sequence");
-                    return None;
-                }
-                Injection::Sequence(cx.sequence_id("spec.inject.sequence", seq)?)
-            }
-            (None, Some(api)) => {
-                let Some(prefix) = api_prefixes.get(api) else {
-                    cx.error(
-                        "spec.inject.api",
-                        format!("IntegrationAPI \"{api}\" is not defined"),
-                    );
-                    return None;
-                };
-                let rest = i.path.as_deref().unwrap_or("/");
-                if !rest.starts_with('/') {
-                    cx.error("spec.inject.path", "must start with '/'");
-                    return None;
-                }
-                let path = if prefix == "/" {
-                    rest.to_string()
-                } else if rest == "/" {
-                    prefix.clone()
-                } else {
-                    format!("{prefix}{rest}")
-                };
-                let method = i
-                    .method
-                    .as_ref()
-                    .map(ferry_api::validate::method_name)
-                    .unwrap_or_else(|| "POST".to_string());
-                let Ok(method) = Method::from_bytes(method.as_bytes()) else {
-                    cx.error("spec.inject.method", "not an HTTP method");
-                    return None;
-                };
-                Injection::Api { method, path }
-            }
-            _ => {
-                cx.error("spec.inject", "set exactly one of sequence and api");
-                return None;
-            }
+        let inject = match &c.inject {
+            checked::Injection::Sequence(s) => Injection::Sequence(cx.sequence_id(s)?),
+            checked::Injection::Api { method, path } => Injection::Api {
+                method: method.clone(),
+                path: path.clone(),
+            },
         };
         Some(Self {
             name: Arc::from(name),
             schedule,
-            payload: Bytes::from(spec.message.payload.clone().unwrap_or_default()),
-            headers,
+            payload: Bytes::from(c.payload.clone()),
+            headers: c.headers.clone(),
             inject,
         })
     }

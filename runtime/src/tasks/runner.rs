@@ -16,9 +16,9 @@ use crate::compile::Compiled;
 use crate::dispatch::Dispatcher;
 use crate::leadership::Leadership;
 use crate::message::Message;
-use crate::schedule::CronSchedule;
 use crate::sequence::{self, Env};
 use crate::transports::http::body;
+use ferry_api::schedule::CronSchedule;
 
 /// Runs the scheduled tasks of the installed configuration while this process leads.
 pub struct Tasks {

@@ -9,8 +9,17 @@ use http::{HeaderMap, Response, StatusCode};
 use serde_json::json;
 use tokio::net::TcpListener;
 
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Uri};
+
+use super::super::loadbalance::weighted_schedule;
 use super::*;
+use crate::admin::metrics::Metrics;
 use crate::compile::{self, CompileEnv, Compiled};
+use crate::endpoints::client::EndpointClient;
+use crate::expr::context::PropertyScope;
+use crate::message::properties;
 use crate::transports::http::body::{self, Body, read_body_limited};
 use crate::transports::http::server::{self, Handler, ServerOptions};
 

@@ -6,7 +6,7 @@ fn check(yaml: &str) -> Vec<String> {
         name: "test.yaml".into(),
         text: yaml.into(),
     }]);
-    diagnostics.extend(validate(&bundle));
+    diagnostics.extend(crate::validate::validate(&bundle));
     diagnostics.iter().map(ToString::to_string).collect()
 }
 

@@ -1,7 +1,8 @@
 //! The route table: from a request's method, path and query to one API resource.
 //!
-//! Built once per compiled configuration from plain [`ApiRoute`]s (the compiler translates
-//! `IntegrationAPI` resources into them) and consulted by the HTTP handler for every request.
+//! Built once per configuration by the checker (`crate::check`, which translates
+//! `IntegrationAPI` resources into plain [`ApiRoute`]s, so a route that cannot be built is a
+//! located validation error) and consulted by the runtime's HTTP handler for every request.
 //! Nothing is parsed on lookup; the only allocations are the parameters it returns.
 //!
 //! Dispatch follows Synapse:

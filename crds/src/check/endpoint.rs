@@ -1,0 +1,610 @@
+//! Endpoint checks: one type per endpoint, what the runtime cannot do refused, URI
+//! templates split into literals, variables and expressions, settings in range, and group
+//! members that exist. The runtime builds its pooled clients, suspension state and
+//! metrics from the checked form.
+
+use std::time::Duration;
+
+use http::{HeaderName, Uri};
+
+use super::cx::Cx;
+use super::value::ValueSource;
+use crate::expr::{Expression, Part};
+use crate::resources::endpoint::{
+    AddressEndpoint, AddressFormat, EndpointRef as RefSpec, EndpointSpec, HttpEndpoint, HttpMethod,
+    LoadbalanceAlgorithm, LoadbalanceEndpoint, ResponseAction, SuspendOnFailure,
+};
+
+/// A checked endpoint.
+#[derive(Debug, Clone)]
+pub enum Endpoint {
+    /// `http` or `address`: one backend.
+    Leaf(Box<Leaf>),
+    /// `failover`: children tried in order.
+    Failover {
+        /// The children.
+        children: Vec<EndpointRef>,
+        /// Start from the first child every time (else from the one that last worked).
+        dynamic: bool,
+    },
+    /// `loadbalance`: children take turns.
+    Loadbalance {
+        /// The children.
+        children: Vec<EndpointRef>,
+        /// One weight per child (`weightedRoundRobin`); `None` for plain round robin.
+        weights: Option<Vec<u32>>,
+        /// A failed child passes the message on to the next.
+        failover: bool,
+    },
+}
+
+/// A checked reference to an endpoint.
+#[derive(Debug, Clone)]
+pub enum EndpointRef {
+    /// A named Endpoint of the same runtime group, which exists.
+    Key(String),
+    /// An endpoint defined in place.
+    Inline {
+        /// Where it is defined (`spec.resources[0].inSequence[1].call.endpoint`): with the
+        /// resource, its name in metrics and logs.
+        field: String,
+        /// The endpoint.
+        endpoint: Box<Endpoint>,
+    },
+}
+
+/// A checked `http` or `address` endpoint.
+#[derive(Debug, Clone)]
+pub struct Leaf {
+    /// Where it sends.
+    pub target: Target,
+    /// Headers added to every request.
+    pub headers: Vec<(HeaderName, ValueSource)>,
+    /// `basicAuth`: the user and the environment variable holding the password.
+    pub basic_auth: Option<(String, String)>,
+    /// How long a call may take; `None`: the runtime's default.
+    pub timeout: Option<Duration>,
+    /// A late answer is dropped instead of failing the call.
+    pub discard_on_timeout: bool,
+    /// Retries of a failed call.
+    pub retry: Option<Retry>,
+    /// When the endpoint is taken out of use after failures.
+    pub suspension: Option<Suspension>,
+}
+
+/// Where a leaf sends.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// `http`: a URI template.
+    Http {
+        /// The template, split.
+        uri: Vec<UriPart>,
+        /// The method; `None`: the message's.
+        method: Option<HttpMethod>,
+    },
+    /// `address`: a fixed URL.
+    Address {
+        /// The URL, without a trailing `/`.
+        uri: String,
+        /// Synapse appends the resource path (`REST_URL_POSTFIX`) to an address.
+        append_postfix: bool,
+        /// The method; `None`: the message's.
+        method: Option<HttpMethod>,
+        /// The Content-Type sent, when the format fixes it.
+        message_type: Option<&'static str>,
+    },
+}
+
+/// A piece of an `http` URI template.
+#[derive(Debug, Clone)]
+pub enum UriPart {
+    /// Copied as is.
+    Literal(String),
+    /// `{uri.var.x}`, `{query.param.x}` or `{x}`: a message value, percent-encoded unless
+    /// `raw` (`{+x}` or `legacyEncoding`).
+    Var {
+        /// Which value.
+        source: VarSource,
+        /// Inserted without percent-encoding.
+        raw: bool,
+    },
+    /// `${...}`: the value as text, inserted as is.
+    Expr(Expression),
+}
+
+/// Which message value a URI template variable reads.
+#[derive(Debug, Clone)]
+pub enum VarSource {
+    /// `uri.var.x`: the property `uri.var.x`, else the API's path parameter `x`.
+    UriVar(String),
+    /// `query.param.x`: the request's query parameter `x`.
+    QueryParam(String),
+    /// Any other name: a property of that name.
+    Property(String),
+}
+
+/// Retries of a failed call.
+#[derive(Debug, Clone)]
+pub struct Retry {
+    /// Retries after the first try.
+    pub count: u32,
+    /// Pause between tries.
+    pub delay: Duration,
+    /// Synapse error codes that are retried; `None`: the runtime's default set.
+    pub codes: Option<Vec<u32>>,
+}
+
+/// When an endpoint is suspended after failures.
+#[derive(Debug, Clone)]
+pub struct Suspension {
+    /// Codes that count towards suspension; `None`: the runtime's default set.
+    pub mark_codes: Option<Vec<u32>>,
+    /// Codes that suspend at once; `None`: every code not in `mark_codes`.
+    pub suspend_codes: Option<Vec<u32>>,
+    /// Marked failures tolerated before suspending.
+    pub retries_before_suspension: u32,
+    /// The first suspension's length.
+    pub initial: Duration,
+    /// Growth of each next suspension in a row.
+    pub progression_factor: f64,
+    /// The longest suspension.
+    pub maximum: Option<Duration>,
+}
+
+/// Checks a mediator's (or group's) endpoint reference at `field`.
+pub fn check_ref(cx: &mut Cx<'_>, field: &str, reference: &RefSpec) -> Option<EndpointRef> {
+    if let Some(e) = &reference.key_expression {
+        // Parsed anyway, so a syntax error is reported beside the missing support.
+        cx.expression(&format!("{field}.keyExpression"), e);
+        cx.error(
+            &format!("{field}.keyExpression"),
+            "keyExpression is not supported yet; name the endpoint with key",
+        );
+        return None;
+    }
+    let inline = reference.inline();
+    match (&reference.key, inline) {
+        (Some(_), Some(_)) => {
+            cx.error(field, "set either key or an inline endpoint, not both");
+            None
+        }
+        (Some(key), None) => {
+            let own = matches!(
+                &cx.loaded().resource,
+                crate::resources::Resource::Endpoint(_)
+            ) && cx.loaded().resource.name() == key;
+            if own {
+                cx.error(
+                    &format!("{field}.key"),
+                    "an endpoint group cannot contain itself",
+                );
+                return None;
+            }
+            cx.reference(&format!("{field}.key"), "Endpoint", key)
+                .then(|| EndpointRef::Key(key.clone()))
+        }
+        (None, Some(spec)) => check(cx, field, &spec).map(|e| EndpointRef::Inline {
+            field: field.to_string(),
+            endpoint: Box::new(e),
+        }),
+        (None, None) => {
+            cx.error(field, "an endpoint needs key or an inline definition");
+            None
+        }
+    }
+}
+
+/// Checks an endpoint body at `field` (`spec` for an Endpoint resource).
+pub fn check(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec) -> Option<Endpoint> {
+    let types = spec.types();
+    if types.len() != 1 {
+        cx.error(
+            field,
+            if types.is_empty() {
+                "an endpoint needs exactly one of http, address, failover, loadbalance".to_string()
+            } else {
+                format!(
+                    "an endpoint has exactly one type, not {}",
+                    types.join(" and ")
+                )
+            },
+        );
+        return None;
+    }
+    let unsupported = [
+        (spec.wsdl.is_some(), "wsdl", "wsdl endpoints"),
+        (
+            spec.recipient_list.is_some(),
+            "recipientList",
+            "recipientList endpoints",
+        ),
+        (spec.oauth.is_some(), "oauth", "OAuth"),
+        (spec.tls.is_some(), "tls", "TLS settings"),
+        (spec.http2, "http2", "per-endpoint HTTP/2"),
+    ];
+    let mut ok = true;
+    for (set, at, what) in unsupported {
+        if set {
+            cx.error(
+                &format!("{field}.{at}"),
+                format!("{what} are not supported yet"),
+            );
+            ok = false;
+        }
+    }
+    if !ok {
+        return None;
+    }
+    if let Some(http) = &spec.http {
+        let target = http_target(cx, &format!("{field}.http"), http);
+        leaf(cx, field, spec, target?).map(|l| Endpoint::Leaf(Box::new(l)))
+    } else if let Some(address) = &spec.address {
+        let target = address_target(cx, &format!("{field}.address"), address);
+        leaf(cx, field, spec, target?).map(|l| Endpoint::Leaf(Box::new(l)))
+    } else if let Some(group) = &spec.failover {
+        let settings_ok = group_has_no_leaf_settings(cx, field, spec, "failover");
+        let children = children(cx, &format!("{field}.failover"), &group.endpoints);
+        settings_ok.then_some(())?;
+        Some(Endpoint::Failover {
+            children: children?,
+            dynamic: group.dynamic,
+        })
+    } else if let Some(group) = &spec.loadbalance {
+        let settings_ok = group_has_no_leaf_settings(cx, field, spec, "loadbalance");
+        let lb = loadbalance(cx, &format!("{field}.loadbalance"), group);
+        settings_ok.then_some(())?;
+        lb
+    } else {
+        // Only the unsupported kinds are left, and they were reported above.
+        None
+    }
+}
+
+/// Settings that only a leaf uses are an error on a group (where they would do nothing).
+fn group_has_no_leaf_settings(
+    cx: &mut Cx<'_>,
+    field: &str,
+    spec: &EndpointSpec,
+    group: &str,
+) -> bool {
+    let settings = [
+        (spec.timeout.is_some(), "timeout"),
+        (spec.retry.is_some(), "retry"),
+        (spec.mark_for_suspension.is_some(), "markForSuspension"),
+        (spec.suspend_on_failure.is_some(), "suspendOnFailure"),
+        (!spec.headers.is_empty(), "headers"),
+        (spec.basic_auth.is_some(), "basicAuth"),
+    ];
+    let mut ok = true;
+    for (set, at) in settings {
+        if set {
+            cx.error(
+                &format!("{field}.{at}"),
+                format!("{at} belongs on the leaf endpoints of a {group} group, not on the group"),
+            );
+            ok = false;
+        }
+    }
+    ok
+}
+
+fn children(cx: &mut Cx<'_>, field: &str, refs: &[RefSpec]) -> Option<Vec<EndpointRef>> {
+    if refs.is_empty() {
+        cx.error(
+            &format!("{field}.endpoints"),
+            "a group needs at least one endpoint",
+        );
+        return None;
+    }
+    let mut out = Vec::with_capacity(refs.len());
+    let mut ok = true;
+    for (i, r) in refs.iter().enumerate() {
+        match check_ref(cx, &format!("{field}.endpoints[{i}]"), r) {
+            Some(ep) => out.push(ep),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn loadbalance(cx: &mut Cx<'_>, field: &str, spec: &LoadbalanceEndpoint) -> Option<Endpoint> {
+    if spec.session.is_some() {
+        cx.error(
+            &format!("{field}.session"),
+            "session affinity is not supported yet",
+        );
+        return None;
+    }
+    let children = children(cx, field, &spec.endpoints)?;
+    let weights = match spec.algorithm {
+        LoadbalanceAlgorithm::RoundRobin => None,
+        LoadbalanceAlgorithm::WeightedRoundRobin => {
+            if spec.weights.len() != children.len() || spec.weights.iter().all(|w| *w == 0) {
+                cx.error(
+                    &format!("{field}.weights"),
+                    format!(
+                        "weightedRoundRobin needs one weight per endpoint ({} endpoints, {} weights), not all 0",
+                        children.len(),
+                        spec.weights.len()
+                    ),
+                );
+                return None;
+            }
+            Some(spec.weights.clone())
+        }
+    };
+    Some(Endpoint::Loadbalance {
+        children,
+        weights,
+        failover: spec.failover,
+    })
+}
+
+fn leaf(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec, target: Target) -> Option<Leaf> {
+    let mut ok = true;
+    let mut headers = Vec::with_capacity(spec.headers.len());
+    for (i, h) in spec.headers.iter().enumerate() {
+        let hf = format!("{field}.headers[{i}]");
+        let name = HeaderName::from_bytes(h.name.as_bytes()).ok();
+        if name.is_none() {
+            cx.error(
+                &format!("{hf}.name"),
+                format!("{:?} is not a valid header name", h.name),
+            );
+        }
+        let value = cx.value_source(&hf, h.value.as_deref(), h.expression.as_deref());
+        match name.zip(value) {
+            Some(header) => headers.push(header),
+            None => ok = false,
+        }
+    }
+    let basic_auth = match &spec.basic_auth {
+        None => None,
+        Some(auth) => match auth.password_from.env_var() {
+            Some(var) => Some((auth.username.clone(), var)),
+            None => {
+                cx.error(
+                    &format!("{field}.basicAuth.passwordFrom"),
+                    "set env or secretKeyRef",
+                );
+                ok = false;
+                None
+            }
+        },
+    };
+    let (timeout, discard_on_timeout) = match &spec.timeout {
+        None => (None, false),
+        Some(t) => (
+            t.duration.map(Duration::from_millis),
+            t.response_action == ResponseAction::Discard,
+        ),
+    };
+    let retry = match &spec.retry {
+        None => None,
+        Some(r) => {
+            let codes = if r.error_codes.is_empty() {
+                Some(None)
+            } else {
+                error_codes(cx, &format!("{field}.retry.errorCodes"), &r.error_codes).map(Some)
+            };
+            codes.map(|codes| Retry {
+                count: r.count,
+                delay: Duration::from_millis(r.delay),
+                codes,
+            })
+        }
+    };
+    ok &= spec.retry.is_none() || retry.is_some();
+    let suspension = suspension(cx, field, spec);
+    ok.then_some(())?;
+    Some(Leaf {
+        target,
+        headers,
+        basic_auth,
+        timeout,
+        discard_on_timeout,
+        retry,
+        suspension: suspension?,
+    })
+}
+
+/// Refuses a URL scheme the runtime cannot call (only plain `http://` today), so an
+/// `https://` endpoint fails when it loads instead of on every call.
+fn scheme_supported(cx: &mut Cx<'_>, field: &str, url: &str) -> bool {
+    let Some((scheme, _)) = url.split_once("://") else {
+        return true;
+    };
+    if scheme.eq_ignore_ascii_case("http") {
+        return true;
+    }
+    let message = if scheme.eq_ignore_ascii_case("https") {
+        "https endpoints are not supported yet (the runtime has no TLS client); use http"
+            .to_string()
+    } else {
+        format!("the {scheme} scheme is not supported; endpoints call http:// URLs")
+    };
+    cx.error(field, message);
+    false
+}
+
+fn http_target(cx: &mut Cx<'_>, field: &str, spec: &HttpEndpoint) -> Option<Target> {
+    let uri = uri_template(cx, &format!("{field}.uriTemplate"), spec)?;
+    Some(Target::Http {
+        uri,
+        method: spec.method,
+    })
+}
+
+fn address_target(cx: &mut Cx<'_>, field: &str, spec: &AddressEndpoint) -> Option<Target> {
+    let uf = format!("{field}.uri");
+    if let Err(e) = spec.uri.parse::<Uri>() {
+        cx.error(&uf, format!("not a valid URL: {e}"));
+        return None;
+    }
+    if !scheme_supported(cx, &uf, &spec.uri) {
+        return None;
+    }
+    let (append_postfix, method, message_type) = match spec.format {
+        None | Some(AddressFormat::Rest) => (true, None, None),
+        Some(AddressFormat::Get) => (true, Some(HttpMethod::Get), None),
+        Some(AddressFormat::Pox) => (false, None, Some("application/xml")),
+        Some(AddressFormat::Soap11 | AddressFormat::Soap12) => {
+            cx.error(
+                &format!("{field}.format"),
+                "SOAP formats are not supported yet; use pox or rest",
+            );
+            return None;
+        }
+    };
+    Some(Target::Address {
+        uri: spec.uri.trim_end_matches('/').to_string(),
+        append_postfix,
+        method,
+        message_type,
+    })
+}
+
+/// Splits an `http` URI template into literals, `{variables}` and `${expressions}`.
+fn uri_template(cx: &mut Cx<'_>, field: &str, spec: &HttpEndpoint) -> Option<Vec<UriPart>> {
+    let src = &spec.uri_template;
+    let template = cx.template(field, src)?;
+    if let Some(Part::Literal(first)) = template.parts.first()
+        && !scheme_supported(cx, field, first)
+    {
+        return None;
+    }
+    let mut parts = Vec::new();
+    for part in template.parts {
+        match part {
+            Part::Expr(e) => parts.push(UriPart::Expr(e)),
+            Part::Arg(_) => {}
+            Part::Literal(text) => {
+                let mut rest = text.as_str();
+                while let Some(open) = rest.find('{') {
+                    let Some(close) = rest[open..].find('}').map(|c| open + c) else {
+                        cx.error(field, format!("unclosed {{ in {src:?}"));
+                        return None;
+                    };
+                    if open > 0 {
+                        parts.push(UriPart::Literal(rest[..open].to_string()));
+                    }
+                    let var = &rest[open + 1..close];
+                    let (raw, var) = match var.strip_prefix('+') {
+                        Some(v) => (true, v),
+                        None => (spec.legacy_encoding, var),
+                    };
+                    if var.is_empty() {
+                        cx.error(field, format!("empty variable {{}} in {src:?}"));
+                        return None;
+                    }
+                    let source = if let Some(n) = var.strip_prefix("uri.var.") {
+                        VarSource::UriVar(n.to_string())
+                    } else if let Some(n) = var.strip_prefix("query.param.") {
+                        VarSource::QueryParam(n.to_string())
+                    } else {
+                        VarSource::Property(var.to_string())
+                    };
+                    parts.push(UriPart::Var { source, raw });
+                    rest = &rest[close + 1..];
+                }
+                if !rest.is_empty() {
+                    parts.push(UriPart::Literal(rest.to_string()));
+                }
+            }
+        }
+    }
+    Some(parts)
+}
+
+fn error_codes(cx: &mut Cx<'_>, field: &str, codes: &[i32]) -> Option<Vec<u32>> {
+    let mut out = Vec::with_capacity(codes.len());
+    let mut ok = true;
+    for (i, c) in codes.iter().enumerate() {
+        match u32::try_from(*c) {
+            Ok(c) => out.push(c),
+            Err(_) => {
+                cx.error(
+                    &format!("{field}[{i}]"),
+                    "an error code is a positive number",
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+/// The suspension policy, when the endpoint asks for one (`Some(None)` when it does not).
+/// Ferry suspends an endpoint only when `suspendOnFailure` or `markForSuspension` is
+/// written: a single backend behind an API should not be taken out by one failure unless
+/// the user said so.
+fn suspension(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec) -> Option<Option<Suspension>> {
+    let (mark, suspend) = (
+        spec.mark_for_suspension.as_ref(),
+        spec.suspend_on_failure.as_ref(),
+    );
+    if mark.is_none() && suspend.is_none() {
+        return Some(None);
+    }
+    let mark_codes = match mark {
+        Some(m) if !m.error_codes.is_empty() => Some(error_codes(
+            cx,
+            &format!("{field}.markForSuspension.errorCodes"),
+            &m.error_codes,
+        )),
+        _ => None,
+    };
+    let suspend_codes = match suspend {
+        Some(s) if !s.error_codes.is_empty() => Some(error_codes(
+            cx,
+            &format!("{field}.suspendOnFailure.errorCodes"),
+            &s.error_codes,
+        )),
+        _ => None,
+    };
+    let defaults = SuspendOnFailure {
+        error_codes: Vec::new(),
+        initial_duration: 30_000,
+        progression_factor: 1.0,
+        maximum_duration: None,
+    };
+    let s = suspend.unwrap_or(&defaults);
+    let factor_ok = s.progression_factor.is_finite() && s.progression_factor >= 1.0;
+    if !factor_ok {
+        cx.error(
+            &format!("{field}.suspendOnFailure.progressionFactor"),
+            "must be a number of at least 1",
+        );
+    }
+    let mark_codes = match mark_codes {
+        Some(codes) => Some(codes?),
+        None => None,
+    };
+    let suspend_codes = match suspend_codes {
+        Some(codes) => Some(codes?),
+        None => None,
+    };
+    factor_ok.then_some(())?;
+    Some(Some(Suspension {
+        mark_codes,
+        suspend_codes,
+        retries_before_suspension: mark.map_or(0, |m| m.retries_before_suspension),
+        initial: Duration::from_millis(s.initial_duration),
+        progression_factor: s.progression_factor,
+        maximum: s.maximum_duration.map(Duration::from_millis),
+    }))
+}
+
+/// The names of the endpoints a spec's groups refer to by `key`, inline groups included:
+/// the edges the cycle check follows.
+pub(crate) fn key_refs(spec: &EndpointSpec) -> Vec<String> {
+    let mut out = Vec::new();
+    for (_, child) in spec.children() {
+        if let Some(key) = &child.key {
+            out.push(key.clone());
+        } else if let Some(inline) = child.inline() {
+            out.extend(key_refs(&inline));
+        }
+    }
+    out
+}

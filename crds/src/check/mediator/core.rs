@@ -1,0 +1,299 @@
+//! Checks of the mediators that read and write the message context: `log`, `property`,
+//! `variable`, `header`, `throwError`.
+
+use http::{HeaderName, HeaderValue};
+use serde_json::Value;
+
+use crate::check::cx::Cx;
+use crate::check::value::{ValueSource, convert};
+use crate::expr::Template;
+use crate::mediator::{
+    HeaderScope, HeaderSpec, LogCategory, LogLevel, LogSpec, PropertyScope, PropertySpec,
+    PropertyType, ThrowErrorSpec, VariableSpec, VariableType,
+};
+use crate::resources::common::SetOrRemove;
+
+/// A checked `log`.
+#[derive(Debug, Clone)]
+pub struct Log {
+    /// What the line holds; a `message` without a `level` means `custom`, as in MI 4.4.
+    pub level: LogLevel,
+    /// The log level written at.
+    pub category: LogCategory,
+    /// The message template.
+    pub message: Option<Template>,
+    /// Between the parts of the line.
+    pub separator: String,
+    /// Named values appended to the line.
+    pub properties: Vec<(String, ValueSource)>,
+}
+
+pub(super) fn log(cx: &mut Cx<'_>, field: &str, spec: &LogSpec) -> Option<Log> {
+    let message = match &spec.message {
+        Some(m) => Some(cx.template(&format!("{field}.message"), m)?),
+        None => None,
+    };
+    let level = spec.level.unwrap_or(if message.is_some() {
+        LogLevel::Custom
+    } else {
+        LogLevel::Simple
+    });
+    let mut properties = Vec::with_capacity(spec.properties.len());
+    for (i, p) in spec.properties.iter().enumerate() {
+        let f = format!("{field}.properties[{i}]");
+        if let Some(source) = cx.value_source(&f, p.value.as_deref(), p.expression.as_deref()) {
+            properties.push((p.name.clone(), source));
+        }
+    }
+    Some(Log {
+        level,
+        category: spec.category,
+        message,
+        separator: spec.separator.clone(),
+        properties,
+    })
+}
+
+/// A checked `property`.
+#[derive(Debug, Clone)]
+pub struct Property {
+    /// The property name.
+    pub name: String,
+    /// Its scope.
+    pub scope: PropertyScope,
+    /// Set or remove.
+    pub action: PropertyAction,
+}
+
+/// What a `property` does.
+#[derive(Debug, Clone)]
+pub enum PropertyAction {
+    /// Sets the value.
+    Set {
+        /// Where the value comes from.
+        source: ValueSource,
+        /// The type it is converted to.
+        ty: Option<PropertyType>,
+        /// `pattern` and `group`: keep only that group of the value's first match.
+        extract: Option<(regex::Regex, usize)>,
+    },
+    /// Removes the property.
+    Remove,
+}
+
+/// Property names to which Synapse gives a meaning that Ferry does not implement yet.
+/// Setting one would be a silent no-op where the user expects a change of behaviour, so it
+/// is refused, naming the property.
+pub const UNIMPLEMENTED_CONTROL_PROPERTIES: &[&str] = &[
+    "OUT_ONLY",
+    "FORCE_ERROR_ON_SOAP_FAULT",
+    "FORCE_SC_ACCEPTED",
+    "target.endpoint",
+    "RESPONSE",
+    "PRESERVE_WS_ADDRESSING",
+    "preserveProcessedHeaders",
+    "SET_ROLLBACK_ONLY",
+    "DISABLE_CHUNKING",
+    "FORCE_HTTP_1.0",
+    "NO_KEEPALIVE",
+    "POST_TO_URI",
+    "FAULTS_AS_HTTP_200",
+    "TRANSPORT_HEADERS",
+    "FORCE_HTTP_CONTENT_LENGTH",
+    "COPY_CONTENT_LENGTH_FROM_INCOMING",
+    "ClientApiNonBlocking",
+    "JSON_OBJECT",
+];
+
+pub(super) fn property(cx: &mut Cx<'_>, field: &str, spec: &PropertySpec) -> Option<Property> {
+    if spec.name.is_empty() {
+        cx.error(&format!("{field}.name"), "name must not be empty");
+        return None;
+    }
+    if spec.action == SetOrRemove::Set
+        && spec.scope != PropertyScope::Transport
+        && UNIMPLEMENTED_CONTROL_PROPERTIES.contains(&spec.name.as_str())
+    {
+        cx.error(
+            &format!("{field}.name"),
+            format!(
+                "Synapse gives the property {} a meaning that Ferry does not implement yet; \
+                 it would have no effect",
+                spec.name
+            ),
+        );
+        return None;
+    }
+    let action = match spec.action {
+        SetOrRemove::Remove => {
+            if spec.value.is_some() || spec.expression.is_some() {
+                cx.error(field, "action remove takes no value or expression");
+                return None;
+            }
+            PropertyAction::Remove
+        }
+        SetOrRemove::Set => {
+            let source =
+                cx.value_source(field, spec.value.as_deref(), spec.expression.as_deref())?;
+            let extract = match (&spec.pattern, spec.group) {
+                (Some(p), group) => Some((
+                    cx.regex(&format!("{field}.pattern"), p)?,
+                    group.unwrap_or(0) as usize,
+                )),
+                (None, Some(_)) => {
+                    cx.error(&format!("{field}.group"), "group needs a pattern");
+                    return None;
+                }
+                (None, None) => None,
+            };
+            if let Some((re, group)) = &extract
+                && *group >= re.captures_len()
+            {
+                cx.error(
+                    &format!("{field}.group"),
+                    format!("the pattern has no group {group}"),
+                );
+                return None;
+            }
+            literal_fits(cx, field, &source, spec.type_, &spec.name)?;
+            PropertyAction::Set {
+                source,
+                ty: spec.type_,
+                extract,
+            }
+        }
+    };
+    Some(Property {
+        name: spec.name.clone(),
+        scope: spec.scope,
+        action,
+    })
+}
+
+/// A literal that can never convert to the declared type is a load-time error.
+fn literal_fits(
+    cx: &mut Cx<'_>,
+    field: &str,
+    source: &ValueSource,
+    ty: Option<PropertyType>,
+    name: &str,
+) -> Option<()> {
+    if let (Some(ty), ValueSource::Literal(v)) = (ty, source)
+        && let Err(e) = convert(Value::String(v.clone()), ty, name)
+    {
+        cx.error(&format!("{field}.value"), e);
+        return None;
+    }
+    Some(())
+}
+
+/// A checked `variable`.
+#[derive(Debug, Clone)]
+pub struct Variable {
+    /// The variable name.
+    pub name: String,
+    /// The value and its type; `None` removes the variable.
+    pub set: Option<(ValueSource, Option<PropertyType>)>,
+}
+
+fn as_property_type(t: VariableType) -> PropertyType {
+    match t {
+        VariableType::String => PropertyType::String,
+        VariableType::Integer => PropertyType::Integer,
+        VariableType::Boolean => PropertyType::Boolean,
+        VariableType::Double => PropertyType::Double,
+        VariableType::Long => PropertyType::Long,
+        VariableType::Xml => PropertyType::Om,
+        VariableType::Json => PropertyType::Json,
+    }
+}
+
+pub(super) fn variable(cx: &mut Cx<'_>, field: &str, spec: &VariableSpec) -> Option<Variable> {
+    if spec.name.is_empty() {
+        cx.error(&format!("{field}.name"), "name must not be empty");
+        return None;
+    }
+    let set = match spec.action {
+        SetOrRemove::Remove => None,
+        SetOrRemove::Set => {
+            let source =
+                cx.value_source(field, spec.value.as_deref(), spec.expression.as_deref())?;
+            let ty = spec.type_.map(as_property_type);
+            literal_fits(cx, field, &source, ty, &spec.name)?;
+            Some((source, ty))
+        }
+    };
+    Some(Variable {
+        name: spec.name.clone(),
+        set,
+    })
+}
+
+/// A checked `header` (transport scope).
+#[derive(Debug, Clone)]
+pub struct Header {
+    /// The header name.
+    pub name: HeaderName,
+    /// The value; `None` removes the header.
+    pub value: Option<ValueSource>,
+}
+
+/// SOAP headers (`scope: default`) need a SOAP envelope model Ferry does not have yet, so
+/// they are an error rather than silently ignored.
+pub(super) fn header(cx: &mut Cx<'_>, field: &str, spec: &HeaderSpec) -> Option<Header> {
+    if spec.scope == HeaderScope::Default {
+        cx.error(
+            &format!("{field}.scope"),
+            "SOAP headers (scope default) are not supported yet; use scope transport",
+        );
+        return None;
+    }
+    let Ok(name) = HeaderName::from_bytes(spec.name.as_bytes()) else {
+        cx.error(
+            &format!("{field}.name"),
+            format!("{:?} is not a valid header name", spec.name),
+        );
+        return None;
+    };
+    let value = match spec.action {
+        SetOrRemove::Remove => None,
+        SetOrRemove::Set => {
+            let source =
+                cx.value_source(field, spec.value.as_deref(), spec.expression.as_deref())?;
+            if let ValueSource::Literal(v) = &source
+                && HeaderValue::from_str(v).is_err()
+            {
+                cx.error(&format!("{field}.value"), "not a valid header value");
+                return None;
+            }
+            Some(source)
+        }
+    };
+    Some(Header { name, value })
+}
+
+/// A checked `throwError`.
+#[derive(Debug, Clone)]
+pub struct ThrowError {
+    /// The error code (`ERROR_CODE`).
+    pub code: String,
+    /// The message template (`ERROR_MESSAGE`).
+    pub message: Template,
+}
+
+/// The message may hold `${...}` parts; MI writes them `{${...}}`, and both forms are read.
+pub(super) fn throw_error(
+    cx: &mut Cx<'_>,
+    field: &str,
+    spec: &ThrowErrorSpec,
+) -> Option<ThrowError> {
+    let src = spec.error_message.trim();
+    let src = match src.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+        Some(inner) if inner.starts_with("${") => inner,
+        _ => src,
+    };
+    Some(ThrowError {
+        code: spec.type_.clone(),
+        message: cx.template(&format!("{field}.errorMessage"), src)?,
+    })
+}

@@ -1,0 +1,154 @@
+//! Mediator checks: each spec the runtime runs becomes its checked form (expressions,
+//! templates and regexes parsed, exactly-one-of rules applied, references resolved to
+//! names that exist); each one it does not run is a located error.
+//!
+//! The `match` in [`check`] is exhaustive over `ferry_api::mediator::Mediator`, and the
+//! runtime's over [`Mediator`]: a mediator added to the registry fails to compile until
+//! both say what to do with it.
+
+mod call;
+mod core;
+mod flow;
+mod transform;
+
+pub use call::{Call, CallSource, CallTarget, Send};
+pub use core::{Header, Log, Property, PropertyAction, ThrowError, Variable};
+pub use flow::{Filter, FilterCondition, SequenceRef, Store, StoreTarget, Switch};
+pub use transform::{
+    Enrich, EnrichSource, EnrichTarget, PayloadArg, PayloadFactory, Piece, Step, json_path_steps,
+};
+
+use super::cx::Cx;
+use crate::mediator::{Mediator as Spec, Support};
+
+/// A mediator that passed every check, in the form the runtime builds from.
+#[derive(Debug, Clone)]
+pub enum Mediator {
+    /// `log`
+    Log(Log),
+    /// `property`
+    Property(Property),
+    /// `propertyGroup`: its properties, in order.
+    PropertyGroup(Vec<Property>),
+    /// `variable`
+    Variable(Variable),
+    /// `header`
+    Header(Header),
+    /// `filter`
+    Filter(Filter),
+    /// `switch`
+    Switch(Switch),
+    /// `payloadFactory`
+    PayloadFactory(PayloadFactory),
+    /// `enrich`
+    Enrich(Enrich),
+    /// `call`
+    Call(Call),
+    /// `send`
+    Send(Send),
+    /// `respond`
+    Respond,
+    /// `drop`
+    Drop,
+    /// `loopback`
+    Loopback,
+    /// `sequence`
+    Sequence(SequenceRef),
+    /// `store`
+    Store(Store),
+    /// `throwError`
+    ThrowError(ThrowError),
+}
+
+/// Checks a mediator list at `field`; every element is checked, so every error is
+/// reported. `None` when any has errors.
+pub fn check_list(cx: &mut Cx<'_>, field: &str, specs: &[Spec]) -> Option<Vec<Mediator>> {
+    let mut out = Vec::with_capacity(specs.len());
+    let mut ok = true;
+    for (i, spec) in specs.iter().enumerate() {
+        let path = format!("{field}[{i}].{}", spec.name());
+        match check(cx, &path, spec) {
+            Some(m) => out.push(m),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+/// Checks one mediator at `field` (`...inSequence[2].call`).
+pub fn check(cx: &mut Cx<'_>, field: &str, spec: &Spec) -> Option<Mediator> {
+    let before = cx.error_count();
+    let unreadable_before = cx.unreadable_refs();
+    let checked = match spec {
+        Spec::Log(s) => core::log(cx, field, s).map(Mediator::Log),
+        Spec::Property(s) => core::property(cx, field, s).map(Mediator::Property),
+        Spec::PropertyGroup(g) => {
+            let mut props = Vec::with_capacity(g.properties.len());
+            for (i, s) in g.properties.iter().enumerate() {
+                if let Some(p) = core::property(cx, &format!("{field}.properties[{i}]"), s) {
+                    props.push(p);
+                }
+            }
+            Some(Mediator::PropertyGroup(props))
+        }
+        Spec::Variable(s) => core::variable(cx, field, s).map(Mediator::Variable),
+        Spec::Header(s) => core::header(cx, field, s).map(Mediator::Header),
+        Spec::Filter(s) => flow::filter(cx, field, s).map(Mediator::Filter),
+        Spec::Switch(s) => flow::switch(cx, field, s).map(Mediator::Switch),
+        Spec::PayloadFactory(s) => {
+            transform::payload_factory(cx, field, s).map(Mediator::PayloadFactory)
+        }
+        Spec::Enrich(s) => transform::enrich(cx, field, s).map(Mediator::Enrich),
+        Spec::Call(s) => call::call(cx, field, s).map(Mediator::Call),
+        Spec::Send(s) => call::send(cx, field, s).map(Mediator::Send),
+        Spec::Respond(_) => Some(Mediator::Respond),
+        Spec::Drop(_) => Some(Mediator::Drop),
+        Spec::Loopback(_) => Some(Mediator::Loopback),
+        Spec::Sequence(s) => flow::sequence(cx, field, s).map(Mediator::Sequence),
+        Spec::Store(s) => flow::store(cx, field, s).map(Mediator::Store),
+        Spec::ThrowError(s) => core::throw_error(cx, field, s).map(Mediator::ThrowError),
+        Spec::CallTemplate(_)
+        | Spec::Clone(_)
+        | Spec::Iterate(_)
+        | Spec::Aggregate(_)
+        | Spec::Foreach(_)
+        | Spec::ScatterGather(_)
+        | Spec::Callout(_)
+        | Spec::Throttle(_)
+        | Spec::Cache(_)
+        | Spec::Validate(_)
+        | Spec::Xslt(_)
+        | Spec::Xquery(_)
+        | Spec::Script(_)
+        | Spec::Datamapper(_)
+        | Spec::JsonTransform(_)
+        | Spec::DbLookup(_)
+        | Spec::DbReport(_)
+        | Spec::Makefault(_)
+        | Spec::Rewrite(_) => {
+            debug_assert_eq!(spec.support(), Support::NotYet);
+            cx.error(
+                field,
+                format!(
+                    "the {} mediator is not supported by this Ferry runtime yet",
+                    spec.name()
+                ),
+            );
+            None
+        }
+    };
+    // A check that gave up without saying why would let a broken configuration through
+    // `ferry validate`: never return nothing without an error.
+    if checked.is_none() && cx.error_count() == before && cx.unreadable_refs() == unreadable_before
+    {
+        cx.error(
+            field,
+            "cannot be used (an internal check failed without a reason)",
+        );
+    }
+    // One error somewhere inside (a property of a group, say) is the whole mediator's.
+    if cx.error_count() > before {
+        return None;
+    }
+    checked
+}

@@ -1,0 +1,114 @@
+//! The build context: what a component needs while it turns its checked form into runtime
+//! objects — the compile environment, the named sequences, endpoints and stores built so
+//! far, and where to record what failed.
+//!
+//! It sits below the components (mediators, endpoints, processors, tasks import it) and
+//! imports none of them but the few types it hands out; `compile` above walks the bundle.
+//! Nothing here judges the resources: the checker did. What can still fail is what depends
+//! on the machine (a store that did not open, a password variable that is not set), and an
+//! internal inconsistency, reported as such.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ferry_api::bundle::{Loaded, Origin};
+use ferry_api::check::mediator::Mediator as CheckedMediator;
+use ferry_api::diagnostic::Diagnostic;
+
+use super::CompileEnv;
+use crate::endpoints::Endpoint;
+use crate::mediators::Mediator;
+use crate::sequence::SeqId;
+use crate::stores::MessageStore;
+
+/// Shared state while building one resource.
+pub struct BuildCx<'a> {
+    /// The compile environment.
+    pub env: &'a CompileEnv,
+    sequence_ids: &'a HashMap<String, SeqId>,
+    endpoints: &'a HashMap<String, Arc<Endpoint>>,
+    stores: &'a HashMap<String, Arc<dyn MessageStore>>,
+    origin: &'a Origin,
+    resource: String,
+    /// Every problem found.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl<'a> BuildCx<'a> {
+    /// A context for building `loaded`.
+    pub fn new(
+        env: &'a CompileEnv,
+        sequence_ids: &'a HashMap<String, SeqId>,
+        endpoints: &'a HashMap<String, Arc<Endpoint>>,
+        stores: &'a HashMap<String, Arc<dyn MessageStore>>,
+        loaded: &'a Loaded,
+    ) -> Self {
+        Self {
+            env,
+            sequence_ids,
+            endpoints,
+            stores,
+            origin: &loaded.origin,
+            resource: loaded.id(),
+            diagnostics: Vec::new(),
+        }
+    }
+
+    /// `Kind/name` of the resource being built.
+    pub fn resource(&self) -> &str {
+        &self.resource
+    }
+
+    /// Records an error about `field` (empty: the resource as a whole).
+    pub fn error(&mut self, field: &str, message: impl Into<String>) {
+        let d = self.origin.diagnostic(&self.resource, field, message);
+        self.diagnostics.push(d);
+    }
+
+    /// Records a name the checker resolved but the build cannot find: a bug, not a user
+    /// error, said as such rather than hidden.
+    fn internal(&mut self, what: &str, name: &str) {
+        self.error(
+            "",
+            format!("internal error: the checked {what} \"{name}\" was not built"),
+        );
+    }
+
+    /// Builds a mediator list.
+    pub fn sequence(&mut self, list: &[CheckedMediator]) -> Vec<Mediator> {
+        list.iter()
+            .filter_map(|m| Mediator::build(m, self))
+            .collect()
+    }
+
+    /// The id of a named sequence.
+    pub fn sequence_id(&mut self, name: &str) -> Option<SeqId> {
+        let id = self.sequence_ids.get(name).copied();
+        if id.is_none() {
+            self.internal("sequence", name);
+        }
+        id
+    }
+
+    /// A named endpoint, built before everything that refers to it.
+    pub fn endpoint(&mut self, name: &str) -> Option<Arc<Endpoint>> {
+        let ep = self.endpoints.get(name).cloned();
+        if ep.is_none() {
+            self.internal("endpoint", name);
+        }
+        ep
+    }
+
+    /// A message store, opened by the store registry (which reported why one did not
+    /// open).
+    pub fn store(&mut self, name: &str) -> Option<Arc<dyn MessageStore>> {
+        let store = self.stores.get(name).cloned();
+        if store.is_none() {
+            self.error(
+                "",
+                format!("message store \"{name}\" is not available (it did not open)"),
+            );
+        }
+        store
+    }
+}

@@ -1,0 +1,356 @@
+//! Compile: a [`Bundle`] becomes the immutable [`Compiled`] form the runtime serves.
+//!
+//! The checker (`ferry_api::check`) judges the resources and parses everything once; this
+//! module walks its checked form and builds runtime objects from it (named sequences to
+//! ids, endpoints with their pooled clients, stores opened, processors and tasks). The
+//! request path only reads the result. A reload compiles a new `Compiled` beside the
+//! running one (see `reload`). The context the components build in is [`cx::BuildCx`].
+
+pub mod cx;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ferry_api::bundle::{self, Bundle, Loaded};
+use ferry_api::check::{self, CheckedResource, ConfigKeys, endpoint as checked_endpoint};
+use ferry_api::diagnostic::Diagnostic;
+use ferry_api::routes::RouteTable;
+
+use crate::admin::metrics::{Metrics, ResourceMetrics};
+use crate::endpoints::Endpoint;
+use crate::endpoints::client::EndpointClient;
+use crate::passthrough::Passthrough;
+use crate::processors::CompiledProcessor;
+use crate::sequence::{SeqId, Sequence};
+use crate::stores::MessageStore;
+use crate::stores::factory::StoreRegistry;
+use crate::tasks::CompiledTask;
+use cx::BuildCx;
+
+/// What compiling needs from outside the bundle.
+#[derive(Clone)]
+pub struct CompileEnv {
+    /// Configuration properties (`${config.x}`), including `http.port`.
+    pub config: Arc<HashMap<String, String>>,
+    /// The shared, pooled HTTP client endpoints call through.
+    pub client: EndpointClient,
+    /// Where endpoints and APIs record metrics.
+    pub metrics: Arc<Metrics>,
+    /// Opens message stores, and keeps them open across reloads.
+    pub stores: StoreRegistry,
+}
+
+/// An API resource, ready to run.
+pub struct CompiledResource {
+    /// The template or mapping as written, for metrics labels and logs.
+    pub label: Arc<str>,
+    /// The in-flow.
+    pub in_sequence: Sequence,
+    /// The out-flow (responses of `send`, and `loopback`).
+    pub out_sequence: Option<Sequence>,
+    /// The resource's fault sequence.
+    pub fault_sequence: Option<Sequence>,
+    /// Set when the flow only forwards the request and answers with the reply: such a
+    /// request streams through without buffering either body.
+    pub passthrough: Option<Passthrough>,
+    /// This resource's request counters and latency histogram.
+    pub metrics: ResourceMetrics,
+}
+
+/// An IntegrationAPI, ready to run.
+pub struct CompiledApi {
+    /// The API's name (a metrics label).
+    pub name: Arc<str>,
+    /// Its resources, indexed like the route table's resource indices.
+    pub resources: Vec<CompiledResource>,
+    /// The API-level fault sequence.
+    pub fault_sequence: Option<Sequence>,
+}
+
+/// The whole compiled configuration. Immutable; shared by `Arc` with every request in flight.
+pub struct Compiled {
+    /// APIs, indexed like the route table's API indices.
+    pub apis: Vec<CompiledApi>,
+    /// The route table over `apis`.
+    pub routes: RouteTable,
+    /// Named sequences, indexed by [`SeqId`].
+    pub sequences: Vec<Sequence>,
+    /// Named sequences by name (for `keyExpression`).
+    pub sequence_ids: HashMap<String, SeqId>,
+    /// Named endpoints.
+    pub endpoints: HashMap<String, Arc<Endpoint>>,
+    /// Message stores by name.
+    pub stores: HashMap<String, Arc<dyn MessageStore>>,
+    /// Message processors, to be started when this configuration is installed.
+    pub processors: Vec<Arc<CompiledProcessor>>,
+    /// Scheduled tasks, to be started when this configuration is installed.
+    pub tasks: Vec<Arc<CompiledTask>>,
+    /// Configuration properties.
+    pub config: Arc<HashMap<String, String>>,
+    /// How many resources went into this configuration.
+    pub resource_count: usize,
+    /// What the checker found worth knowing (the configuration still runs).
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl Compiled {
+    /// The named sequence with this id.
+    pub fn sequence(&self, id: SeqId) -> &Sequence {
+        &self.sequences[id.0]
+    }
+
+    /// The id of the named sequence `name`, if there is one.
+    pub fn sequence_id(&self, name: &str) -> Option<SeqId> {
+        self.sequence_ids.get(name).copied()
+    }
+}
+
+/// The configuration keys a compile environment sets.
+fn config_keys(env: &CompileEnv) -> ConfigKeys {
+    ConfigKeys::with(env.config.keys().cloned())
+}
+
+/// Loads, checks and builds `paths` (stores are checked, not opened); returns the
+/// diagnostics and the resource count. This is `ferry validate`: exactly what `ferry run`
+/// would reject, the environment (password variables, say) included.
+pub fn check_paths(
+    paths: &[PathBuf],
+    properties: Vec<(String, String)>,
+) -> (Vec<Diagnostic>, usize) {
+    let (bundle, mut diagnostics) = bundle::load_paths(paths);
+    let count = bundle.resources.len() + bundle.unreadable.len();
+    let env = CompileEnv {
+        config: Arc::new(properties.into_iter().collect()),
+        client: EndpointClient::new(Default::default()),
+        metrics: Arc::new(Metrics::new()),
+        stores: StoreRegistry::check_only(),
+    };
+    match compile(&bundle, &env) {
+        Ok(compiled) => diagnostics.extend(compiled.warnings),
+        Err(more) => diagnostics.extend(more),
+    }
+    diagnostics.dedup();
+    (diagnostics, count)
+}
+
+/// Checks and builds a bundle. Every error is reported; nothing partial is returned.
+pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagnostic>> {
+    let checked = check::check(bundle, &config_keys(env));
+    if checked.has_errors() {
+        return Err(checked.diagnostics);
+    }
+    let warnings = checked.diagnostics.clone();
+    let mut diagnostics = Vec::new();
+    let resources: Vec<(&Loaded, &CheckedResource)> = bundle
+        .resources
+        .iter()
+        .zip(&checked.resources)
+        .filter_map(|(l, c)| Some((l, c.as_ref()?)))
+        .collect();
+
+    // Names first, so bodies can refer to any sequence or endpoint, in any order.
+    let sequence_ids: HashMap<String, SeqId> = resources
+        .iter()
+        .filter(|(_, c)| matches!(c, CheckedResource::Sequence(_)))
+        .enumerate()
+        .map(|(i, (l, _))| (l.resource.name().to_string(), SeqId(i)))
+        .collect();
+
+    let stores = env.stores.open_all(bundle, &mut diagnostics);
+    let endpoints = build_endpoints(&resources, env, &sequence_ids, &stores, &mut diagnostics);
+
+    let mut sequences = Vec::with_capacity(sequence_ids.len());
+    let mut apis = Vec::new();
+    let mut processors = Vec::new();
+    let mut tasks = Vec::new();
+    for (loaded, c) in &resources {
+        let mut cx = BuildCx::new(env, &sequence_ids, &endpoints, &stores, loaded);
+        let name = loaded.resource.name();
+        match c {
+            CheckedResource::Sequence(seq) => {
+                let mediators = cx.sequence(&seq.mediators);
+                let on_error = seq.on_error.as_deref().and_then(|n| cx.sequence_id(n));
+                sequences.push(Sequence {
+                    name: Some(Arc::from(name)),
+                    mediators,
+                    on_error,
+                });
+            }
+            CheckedResource::Api(api) => apis.push(build_api(name, api, &mut cx)),
+            CheckedResource::Processor(p) => {
+                if let Some(p) = CompiledProcessor::build(name, p, &mut cx) {
+                    processors.push(Arc::new(p));
+                }
+            }
+            CheckedResource::Task(t) => {
+                if let Some(t) = CompiledTask::build(name, t, &mut cx) {
+                    tasks.push(Arc::new(t));
+                }
+            }
+            CheckedResource::Endpoint(_)
+            | CheckedResource::MessageStore
+            | CheckedResource::Runtime => {}
+        }
+        diagnostics.append(&mut cx.diagnostics);
+    }
+
+    let Some(routes) = checked.routes else {
+        diagnostics.push(Diagnostic::error(
+            "internal error: the checked configuration has no route table",
+        ));
+        return Err(diagnostics);
+    };
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        return Err(diagnostics);
+    }
+    Ok(Compiled {
+        apis,
+        routes,
+        sequences,
+        sequence_ids,
+        endpoints,
+        stores,
+        processors,
+        tasks,
+        config: env.config.clone(),
+        resource_count: bundle.resources.len(),
+        warnings,
+    })
+}
+
+/// Builds an API's resources and decides, once, which of them stream.
+fn build_api(name: &str, api: &check::Api, cx: &mut BuildCx<'_>) -> CompiledApi {
+    let fault_sequence = api
+        .fault_sequence
+        .as_ref()
+        .map(|list| Sequence::anonymous(cx.sequence(list)));
+    let resources = api
+        .resources
+        .iter()
+        .map(|res| {
+            let mut in_sequence = Sequence::anonymous(cx.sequence(&res.in_sequence));
+            let out_sequence = res
+                .out_sequence
+                .as_ref()
+                .map(|list| Sequence::anonymous(cx.sequence(list)));
+            let own_fault = res
+                .fault_sequence
+                .as_ref()
+                .map(|list| Sequence::anonymous(cx.sequence(list)));
+            let fault_handled = own_fault.is_some() || fault_sequence.is_some();
+            if !fault_handled && out_sequence.is_none() {
+                crate::passthrough::stream_final_answers(&mut in_sequence.mediators);
+            }
+            CompiledResource {
+                label: Arc::from(res.label.as_str()),
+                passthrough: Passthrough::plan(&in_sequence, fault_handled),
+                in_sequence,
+                out_sequence,
+                fault_sequence: own_fault,
+                metrics: ResourceMetrics::default(),
+            }
+        })
+        .collect();
+    CompiledApi {
+        name: Arc::from(name),
+        resources,
+        fault_sequence,
+    }
+}
+
+/// Builds the named endpoints, each after the endpoints its groups name, so a group holds
+/// its children themselves (and shares their suspension state). The checker refused
+/// cycles, so every round builds at least one.
+fn build_endpoints(
+    resources: &[(&Loaded, &CheckedResource)],
+    env: &CompileEnv,
+    sequence_ids: &HashMap<String, SeqId>,
+    stores: &HashMap<String, Arc<dyn MessageStore>>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> HashMap<String, Arc<Endpoint>> {
+    let mut pending: Vec<(&Loaded, &checked_endpoint::Endpoint, Vec<&str>)> = resources
+        .iter()
+        .filter_map(|(l, c)| match c {
+            CheckedResource::Endpoint(ep) => {
+                let mut refs = Vec::new();
+                named_children(ep, &mut refs);
+                Some((*l, ep, refs))
+            }
+            _ => None,
+        })
+        .collect();
+    let mut endpoints: HashMap<String, Arc<Endpoint>> = HashMap::new();
+    while !pending.is_empty() {
+        let before = pending.len();
+        let mut waiting = Vec::new();
+        for (loaded, ep, refs) in pending {
+            if !refs.iter().all(|r| endpoints.contains_key(*r)) {
+                waiting.push((loaded, ep, refs));
+                continue;
+            }
+            let name = loaded.resource.name();
+            let mut cx = BuildCx::new(env, sequence_ids, &endpoints, stores, loaded);
+            let built = Endpoint::build(name, ep, &mut cx);
+            diagnostics.append(&mut cx.diagnostics);
+            if let Some(ep) = built {
+                endpoints.insert(name.to_string(), Arc::new(ep));
+            }
+        }
+        if waiting.len() == before {
+            // A child failed to build (and was reported); its groups cannot be built.
+            for (loaded, _, _) in &waiting {
+                diagnostics.push(loaded.error("spec", "a member endpoint could not be built"));
+            }
+            break;
+        }
+        pending = waiting;
+    }
+    endpoints
+}
+
+/// The named endpoints a checked endpoint's groups refer to, inline groups included.
+fn named_children<'a>(ep: &'a checked_endpoint::Endpoint, out: &mut Vec<&'a str>) {
+    use checked_endpoint::{Endpoint as E, EndpointRef as R};
+    let children = match ep {
+        E::Leaf(_) => return,
+        E::Failover { children, .. } | E::Loadbalance { children, .. } => children,
+    };
+    for child in children {
+        match child {
+            R::Key(name) => out.push(name),
+            R::Inline { endpoint, .. } => named_children(endpoint, out),
+        }
+    }
+}
+
+/// Compiles `yaml` for a unit test (stores in memory), failing the test with every
+/// diagnostic when it does not compile.
+#[cfg(test)]
+pub(crate) fn compile_test_yaml(yaml: &str, metrics: Arc<Metrics>) -> Compiled {
+    compile_test_yaml_with(yaml, metrics, HashMap::new())
+}
+
+/// [`compile_test_yaml`] with configuration properties (`${config.x}`).
+#[cfg(test)]
+pub(crate) fn compile_test_yaml_with(
+    yaml: &str,
+    metrics: Arc<Metrics>,
+    config: HashMap<String, String>,
+) -> Compiled {
+    let (bundle, diagnostics) = ferry_api::bundle::load(&[ferry_api::bundle::Source {
+        name: "test.yaml".into(),
+        text: yaml.into(),
+    }]);
+    assert!(diagnostics.is_empty(), "{diagnostics:?}");
+    let env = CompileEnv {
+        config: Arc::new(config),
+        client: EndpointClient::default(),
+        metrics,
+        stores: crate::stores::factory::StoreRegistry::check_only(),
+    };
+    match compile(&bundle, &env) {
+        Ok(c) => c,
+        Err(d) => panic!("does not compile: {d:?}"),
+    }
+}

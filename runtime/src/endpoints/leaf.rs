@@ -1,0 +1,396 @@
+//! A leaf endpoint (`http`, `address`): builds one request from the message and sends it
+//! through the shared client, with the endpoint's headers and credentials, a timeout,
+//! retries and suspension.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ferry_api::check::endpoint as checked;
+use ferry_api::check::value::ValueSource;
+use http::header::{self, HeaderName, HeaderValue};
+use http::{Method, Request, Response, Uri};
+use tokio::time::Instant;
+
+use super::client::{CallError, EndpointClient};
+use super::endpoint::{DEFAULT_TIMEOUT, Delivery, Forwarded, MAX_RESPONSE_BYTES};
+use super::headers::{add_headers, assemble, strip_hop_by_hop};
+use super::suspension::{SuspendPolicy, Suspension};
+use super::target::Target;
+use crate::admin::metrics::{EndpointMetrics, EndpointOutcome, Metrics};
+use crate::compile::cx::BuildCx;
+use crate::expr::context::PropertyScope;
+use crate::expr::value::Evaluate;
+use crate::fault::{Fault, codes};
+use crate::message::{Message, properties};
+use crate::transports::http::body::{self, Body};
+
+/// Error codes retried when a `retry` block names none: the backend was unreachable, slow
+/// or dropped the connection.
+const DEFAULT_RETRY_CODES: [u32; 4] = [
+    codes::CONNECTION_FAILED,
+    codes::TIMEOUT,
+    codes::CONNECTION_CLOSED,
+    codes::CONNECT_TIMEOUT,
+];
+
+/// Failures that count towards suspension when `markForSuspension` names none.
+const DEFAULT_MARK_CODES: [u32; 2] = [codes::TIMEOUT, codes::CONNECTION_CLOSED];
+
+pub(super) struct Leaf {
+    pub(super) target: Target,
+    /// The target's URL when it is the same for every message.
+    pub(super) fixed_uri: Option<Uri>,
+    headers: Vec<(HeaderName, ValueSource)>,
+    authorization: Option<HeaderValue>,
+    timeout: Duration,
+    discard_on_timeout: bool,
+    retry: Retry,
+    pub(super) suspension: Option<Suspension>,
+    client: EndpointClient,
+    metrics: Arc<Metrics>,
+    call_metrics: EndpointMetrics,
+}
+
+pub(super) struct Retry {
+    count: u32,
+    delay: Duration,
+    codes: Vec<u32>,
+}
+
+impl Leaf {
+    /// Builds a leaf: the password is read from its environment variable now, so a missing
+    /// one fails the load rather than every call.
+    pub(super) fn build(c: &checked::Leaf, cx: &mut BuildCx<'_>) -> Option<Leaf> {
+        let authorization = match &c.basic_auth {
+            None => None,
+            Some((user, var)) => match std::env::var(var) {
+                Ok(password) => basic_authorization(user, &password),
+                Err(_) => {
+                    cx.error(
+                        "",
+                        format!("the environment variable {var} holding the password is not set"),
+                    );
+                    return None;
+                }
+            },
+        };
+        let target = Target::build(&c.target, &cx.env.config);
+        let retry = match &c.retry {
+            None => Retry {
+                count: 0,
+                delay: Duration::ZERO,
+                codes: Vec::new(),
+            },
+            Some(r) => Retry {
+                count: r.count,
+                delay: r.delay,
+                codes: r
+                    .codes
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_RETRY_CODES.to_vec()),
+            },
+        };
+        let suspension = c.suspension.as_ref().map(|s| {
+            Suspension::new(SuspendPolicy {
+                mark_codes: s
+                    .mark_codes
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_MARK_CODES.to_vec()),
+                suspend_codes: s.suspend_codes.clone(),
+                retries_before_suspension: s.retries_before_suspension,
+                initial: s.initial,
+                progression_factor: s.progression_factor,
+                maximum: s.maximum,
+            })
+        });
+        Some(Leaf {
+            fixed_uri: target.fixed_uri(),
+            target,
+            headers: c.headers.clone(),
+            authorization,
+            timeout: c.timeout.unwrap_or(DEFAULT_TIMEOUT),
+            discard_on_timeout: c.discard_on_timeout,
+            retry,
+            suspension,
+            client: cx.env.client.clone(),
+            metrics: Arc::clone(&cx.env.metrics),
+            call_metrics: EndpointMetrics::default(),
+        })
+    }
+
+    pub(super) async fn call(&self, name: &Arc<str>, msg: &mut Message) -> Result<Delivery, Fault> {
+        self.check_suspension(name)?;
+        let request = self.request(msg)?;
+        let mut attempt = 0;
+        loop {
+            let started = Instant::now();
+            let result = self
+                .client
+                .send_buffered(request.clone(), Some(self.timeout), MAX_RESPONSE_BYTES)
+                .await;
+            let elapsed = started.elapsed();
+            match result {
+                Ok(response) => {
+                    self.call_metrics.record(
+                        &self.metrics,
+                        name,
+                        EndpointOutcome::Success,
+                        elapsed,
+                    );
+                    if let Some(s) = &self.suspension {
+                        s.on_success();
+                    }
+                    let (parts, body) = response.into_parts();
+                    let mut headers = parts.headers;
+                    strip_hop_by_hop(&mut headers);
+                    msg.set_response(parts.status, headers, body);
+                    return Ok(Delivery::Answered);
+                }
+                Err(err) => {
+                    self.call_metrics.record(
+                        &self.metrics,
+                        name,
+                        EndpointOutcome::Failure,
+                        elapsed,
+                    );
+                    self.metrics.record_endpoint_error(name, err.synapse_code);
+                    if attempt < self.retry.count && self.retry.codes.contains(&err.synapse_code) {
+                        attempt += 1;
+                        tracing::debug!(endpoint = %name, attempt, error = %err, "retrying");
+                        if !self.retry.delay.is_zero() {
+                            tokio::time::sleep(self.retry.delay).await;
+                        }
+                        continue;
+                    }
+                    if let Some(s) = &self.suspension {
+                        s.on_failure(err.synapse_code, Instant::now());
+                    }
+                    if self.discard_on_timeout && err.synapse_code == codes::TIMEOUT {
+                        tracing::info!(endpoint = %name, "call timed out; response discarded as configured");
+                        return Ok(Delivery::Discarded);
+                    }
+                    return Err(call_fault(name, &err));
+                }
+            }
+        }
+    }
+
+    /// The request for `msg`; built once per call so retries resend the same bytes.
+    pub(super) fn request(&self, msg: &Message) -> Result<Request<Bytes>, Fault> {
+        let (method, uri, body, content_type) = self.request_parts(msg)?;
+        let own = self.own_headers(msg)?;
+        Ok(assemble(
+            method,
+            uri,
+            body,
+            &content_type,
+            msg.headers.clone(),
+            own,
+        ))
+    }
+
+    /// The request for a call whose answer replaces the message and after which no fault
+    /// sequence can run ([`Endpoint::call_streaming_answer`]): the message's headers move
+    /// into it instead of being copied.
+    pub(super) fn final_request(&self, msg: &mut Message) -> Result<Request<Bytes>, Fault> {
+        let (method, uri, body, content_type) = self.request_parts(msg)?;
+        let own = self.own_headers(msg)?;
+        let headers = std::mem::take(&mut msg.headers);
+        Ok(assemble(method, uri, body, &content_type, headers, own))
+    }
+
+    /// Method, URI, body and the body's content type of the request for `msg`.
+    pub(super) fn request_parts(
+        &self,
+        msg: &Message,
+    ) -> Result<(Method, Uri, Bytes, String), Fault> {
+        let (method, uri) = self.method_and_uri(msg)?;
+        let (body, content_type) = if matches!(method, Method::GET | Method::HEAD) {
+            Ok((Bytes::new(), String::new()))
+        } else if let Target::Address {
+            message_type: Some(mt),
+            ..
+        } = &self.target
+        {
+            // The endpoint's format decides the message type: write from a copy so the
+            // message itself keeps its own.
+            let mut out = msg.clone();
+            out.set_property(PropertyScope::Axis2, properties::MESSAGE_TYPE, (*mt).into());
+            out.body_bytes()
+        } else {
+            // No copy of the message: cloning it would deep-copy a parsed payload (100 KiB
+            // of JSON after a switch on one field) only to serialise the unchanged bytes.
+            msg.body_bytes()
+        }
+        .map_err(|e| {
+            Fault::bad_request(codes::PARSE_ERROR, format!("cannot write the payload: {e}"))
+        })?;
+        Ok((method, uri, body, content_type))
+    }
+
+    pub(super) fn method_and_uri(&self, msg: &Message) -> Result<(Method, Uri), Fault> {
+        if let Some(uri) = &self.fixed_uri {
+            let method = self.target.method().unwrap_or(&msg.method).clone();
+            return Ok((method, uri.clone()));
+        }
+        let (method, url) = self.target.resolve(msg)?;
+        let uri: Uri = url.parse().map_err(|e| {
+            Fault::upstream(
+                codes::SENDING_FAILED,
+                format!("the endpoint URL {url:?} is not valid: {e}"),
+                false,
+            )
+        })?;
+        Ok((method, uri))
+    }
+
+    /// The endpoint's own headers for `msg`, with the credentials.
+    pub(super) fn own_headers(
+        &self,
+        msg: &Message,
+    ) -> Result<Vec<(HeaderName, HeaderValue)>, Fault> {
+        let mut own = Vec::with_capacity(self.headers.len() + 1);
+        for (name, value) in &self.headers {
+            let text = value.eval_string(msg)?;
+            let value = HeaderValue::from_str(&text).map_err(|_| {
+                Fault::internal(
+                    codes::SENDING_FAILED,
+                    format!("header {name}: {text:?} is not a valid header value"),
+                )
+            })?;
+            own.push((name.clone(), value));
+        }
+        if let Some(auth) = &self.authorization {
+            own.push((header::AUTHORIZATION, auth.clone()));
+        }
+        Ok(own)
+    }
+
+    /// Whether this leaf can forward a body it never sees: it sends once (no retries, which
+    /// would need the body again), converts no format, and computes neither its URL nor its
+    /// headers from the payload.
+    pub(super) fn streams(&self) -> bool {
+        let target = match &self.target {
+            Target::Http { uri, .. } => !uri.iter().any(
+                |p| matches!(p, ferry_api::check::endpoint::UriPart::Expr(e) if e.uses_payload()),
+            ),
+            Target::Address { message_type, .. } => message_type.is_none(),
+        };
+        target
+            && self.retry.count == 0
+            && self
+                .headers
+                .iter()
+                .all(|(_, v)| !matches!(v, ValueSource::Expr(e) if e.uses_payload()))
+    }
+
+    /// The request for `msg` with `body` streaming behind it (built before anything is
+    /// awaited: a message is not shared across threads).
+    pub(super) fn forward_request(
+        &self,
+        name: &Arc<str>,
+        mut msg: Message,
+        body: Body,
+    ) -> Result<Request<Body>, Fault> {
+        self.check_suspension(name)?;
+        let (method, uri) = self.method_and_uri(&msg)?;
+        let body = if matches!(method, Method::GET | Method::HEAD) {
+            body::empty()
+        } else {
+            body
+        };
+        // The message ends here: its headers move into the request instead of being copied.
+        let own = self.own_headers(&msg)?;
+        let mut headers = std::mem::take(&mut msg.headers);
+        add_headers(&mut headers, own);
+        let mut request = Request::new(body);
+        *request.method_mut() = method;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+        Ok(request)
+    }
+
+    /// Sends a streamed request and returns the answer with its body streaming back,
+    /// bounded by the endpoint's timeout.
+    pub(super) async fn forward(
+        &self,
+        name: &Arc<str>,
+        request: Request<Body>,
+    ) -> Result<Forwarded, Fault> {
+        let started = Instant::now();
+        let timer = Box::pin(tokio::time::sleep_until(started + self.timeout));
+        match self.client.send_timed(request, timer, self.timeout).await {
+            Ok((response, timer)) => {
+                self.call_metrics.record(
+                    &self.metrics,
+                    name,
+                    EndpointOutcome::Success,
+                    started.elapsed(),
+                );
+                if let Some(s) = &self.suspension {
+                    s.on_success();
+                }
+                let (mut parts, incoming) = response.into_parts();
+                strip_hop_by_hop(&mut parts.headers);
+                let body = body::with_timer(incoming, timer);
+                Ok(Forwarded::Answered(Response::from_parts(parts, body)))
+            }
+            Err(err) => {
+                self.call_metrics.record(
+                    &self.metrics,
+                    name,
+                    EndpointOutcome::Failure,
+                    started.elapsed(),
+                );
+                self.metrics.record_endpoint_error(name, err.synapse_code);
+                if let Some(s) = &self.suspension {
+                    s.on_failure(err.synapse_code, Instant::now());
+                }
+                if self.discard_on_timeout && err.synapse_code == codes::TIMEOUT {
+                    tracing::info!(endpoint = %name, "call timed out; response discarded as configured");
+                    return Ok(Forwarded::Discarded);
+                }
+                Err(call_fault(name, &err))
+            }
+        }
+    }
+
+    pub(super) fn check_suspension(&self, name: &Arc<str>) -> Result<(), Fault> {
+        if let Some(s) = &self.suspension
+            && let Some(left) = s.remaining(Instant::now())
+        {
+            self.call_metrics.record(
+                &self.metrics,
+                name,
+                EndpointOutcome::Suspended,
+                Duration::ZERO,
+            );
+            return Err(Fault::upstream(
+                codes::ENDPOINT_SUSPENDED,
+                format!(
+                    "endpoint {name} is suspended for another {} ms after failures",
+                    left.as_millis()
+                ),
+                false,
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn basic_authorization(user: &str, password: &str) -> Option<HeaderValue> {
+    use base64::Engine;
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let mut value = HeaderValue::from_str(&format!("Basic {token}")).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
+fn call_fault(name: &str, err: &CallError) -> Fault {
+    Fault::upstream(
+        err.synapse_code,
+        format!("endpoint {name}: {}", err.message),
+        err.is_retryable(),
+    )
+}

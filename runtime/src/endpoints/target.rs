@@ -1,0 +1,195 @@
+//! Where a leaf endpoint sends: an `http` URI template filled from the message, or an
+//! `address` with Synapse's REST postfix; the URL parsed once at load time when it does not
+//! depend on the message.
+
+use std::collections::HashMap;
+
+use ferry_api::check::endpoint::{self as checked, UriPart, VarSource};
+use ferry_api::expr::Expression;
+use ferry_api::resources::endpoint::HttpMethod;
+use http::{Method, Uri};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+use crate::expr::context::PropertyScope;
+use crate::expr::value::{eval, to_text};
+use crate::fault::Fault;
+use crate::message::{Message, properties};
+
+/// Where a leaf sends.
+pub(super) enum Target {
+    Http {
+        uri: Vec<UriPart>,
+        method: Option<Method>,
+    },
+    Address {
+        uri: String,
+        append_postfix: bool,
+        method: Option<Method>,
+        message_type: Option<&'static str>,
+    },
+}
+
+/// Characters percent-encoded in a path variable: everything but RFC 3986 unreserved ones.
+const PATH_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+impl Target {
+    /// The runtime target of a checked one; `${config.x}` is fixed for the life of a
+    /// configuration, so it is folded into the URL here, not read per request.
+    pub(super) fn build(c: &checked::Target, config: &HashMap<String, String>) -> Target {
+        match c {
+            checked::Target::Http { uri, method } => Target::Http {
+                uri: uri
+                    .iter()
+                    .map(|part| match part {
+                        UriPart::Expr(e) => match config_value(e, config) {
+                            Some(value) => UriPart::Literal(value.to_string()),
+                            None => part.clone(),
+                        },
+                        other => other.clone(),
+                    })
+                    .collect(),
+                method: method.map(method_of),
+            },
+            checked::Target::Address {
+                uri,
+                append_postfix,
+                method,
+                message_type,
+            } => Target::Address {
+                uri: uri.clone(),
+                append_postfix: *append_postfix,
+                method: method.map(method_of),
+                message_type: *message_type,
+            },
+        }
+    }
+
+    /// The method and URL of the request for `msg`.
+    pub(super) fn resolve(&self, msg: &Message) -> Result<(Method, String), Fault> {
+        match self {
+            Target::Http { uri, method } => {
+                let mut url = String::new();
+                for part in uri {
+                    match part {
+                        UriPart::Literal(s) => url.push_str(s),
+                        UriPart::Var { source, raw } => {
+                            let value = var_value(source, msg);
+                            if *raw {
+                                url.push_str(&value);
+                            } else {
+                                url.extend(utf8_percent_encode(&value, PATH_VALUE));
+                            }
+                        }
+                        UriPart::Expr(e) => url.push_str(&to_text(&eval(e, msg)?)),
+                    }
+                }
+                Ok((method.clone().unwrap_or_else(|| msg.method.clone()), url))
+            }
+            Target::Address {
+                uri,
+                append_postfix,
+                method,
+                ..
+            } => {
+                let mut url = uri.clone();
+                if *append_postfix
+                    && let Some(postfix) =
+                        msg.property(PropertyScope::Axis2, properties::REST_URL_POSTFIX)
+                {
+                    let postfix = to_text(&postfix);
+                    if !postfix.is_empty() && !postfix.starts_with(['/', '?']) {
+                        url.push('/');
+                    }
+                    url.push_str(&postfix);
+                }
+                Ok((method.clone().unwrap_or_else(|| msg.method.clone()), url))
+            }
+        }
+    }
+}
+
+impl Target {
+    /// The URL when it does not depend on the message (literal parts only, `${config.x}`
+    /// already folded in; an address without the REST postfix), parsed once at load time.
+    pub(super) fn fixed_uri(&self) -> Option<Uri> {
+        let url = match self {
+            Target::Http { uri, .. } => {
+                let mut url = String::new();
+                for part in uri {
+                    let UriPart::Literal(text) = part else {
+                        return None;
+                    };
+                    url.push_str(text);
+                }
+                url
+            }
+            Target::Address {
+                uri,
+                append_postfix: false,
+                ..
+            } => uri.clone(),
+            Target::Address { .. } => return None,
+        };
+        url.parse().ok()
+    }
+
+    pub(super) fn method(&self) -> Option<&Method> {
+        match self {
+            Target::Http { method, .. } | Target::Address { method, .. } => method.as_ref(),
+        }
+    }
+}
+
+/// The value a URI template variable reads from the message.
+fn var_value(source: &VarSource, msg: &Message) -> String {
+    match source {
+        VarSource::UriVar(name) => msg
+            .property(PropertyScope::Default, &format!("uri.var.{name}"))
+            .map(|v| to_text(&v))
+            .or_else(|| msg.uri_param(name).map(str::to_owned))
+            .unwrap_or_default(),
+        VarSource::QueryParam(name) => msg
+            .property(PropertyScope::Default, &format!("query.param.{name}"))
+            .map(|v| to_text(&v))
+            .or_else(|| msg.query_param(name).map(str::to_owned))
+            .unwrap_or_default(),
+        VarSource::Property(name) => msg
+            .property(PropertyScope::Default, name)
+            .map(|v| to_text(&v))
+            .unwrap_or_default(),
+    }
+}
+
+/// The value of an expression that is exactly `${config.key}` with the key set.
+fn config_value<'a>(e: &Expression, config: &'a HashMap<String, String>) -> Option<&'a str> {
+    let Expression::Synapse(e) = e else {
+        return None;
+    };
+    let ferry_api::expr::Node::Path {
+        root: ferry_api::expr::Root::Config(key),
+        segments,
+    } = &e.root
+    else {
+        return None;
+    };
+    if !segments.is_empty() {
+        return None;
+    }
+    config.get(key).map(String::as_str)
+}
+
+fn method_of(m: HttpMethod) -> Method {
+    match m {
+        HttpMethod::Get => Method::GET,
+        HttpMethod::Post => Method::POST,
+        HttpMethod::Put => Method::PUT,
+        HttpMethod::Patch => Method::PATCH,
+        HttpMethod::Delete => Method::DELETE,
+        HttpMethod::Options => Method::OPTIONS,
+        HttpMethod::Head => Method::HEAD,
+    }
+}
