@@ -51,25 +51,27 @@ impl Bundle {
 }
 
 /// Loads sources into a bundle. Documents that fail are reported (every structural error of
-/// each, see `structural.rs`) and left out; the others load. Documents of other API groups
-/// (a Secret beside the integrations, say) are skipped.
+/// each, see `structural.rs`) and left out; the others load, including the other documents
+/// of a file with a YAML syntax error. Documents of other API groups (a Secret beside the
+/// integrations, say) are skipped.
 pub fn load(sources: &[Source]) -> (Bundle, Vec<Diagnostic>) {
     let mut bundle = Bundle::default();
     let mut diagnostics = Vec::new();
     for source in sources {
-        let documents = match yaml::parse_documents(&source.text) {
-            Ok(documents) => documents,
-            Err(e) => {
-                diagnostics.push(
-                    Diagnostic::error(format!("invalid YAML: {} (column {})", e.message, e.column))
-                        .in_file(&source.name)
-                        .at_line(e.line),
-                );
-                continue;
-            }
-        };
+        let parsed = yaml::parse_all(&source.text);
+        for broken in parsed.broken {
+            let e = broken.error;
+            diagnostics.push(
+                Diagnostic::error(format!("invalid YAML: {} (column {})", e.message, e.column))
+                    .in_file(&source.name)
+                    .at_line(e.line),
+            );
+            // What was read before the error usually names the resource: references to it
+            // are then not reported as undefined on top of the syntax error.
+            bundle.unreadable.extend(kind_and_name(&broken.partial));
+        }
         let file: Arc<str> = Arc::from(source.name.as_str());
-        for doc in documents {
+        for doc in parsed.documents {
             let origin = Origin {
                 file: file.clone(),
                 line: doc.line,

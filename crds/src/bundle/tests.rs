@@ -17,6 +17,10 @@ fn load_texts(files: &[(&str, &str)]) -> (Bundle, Vec<String>) {
     )
 }
 
+fn names(bundle: &Bundle) -> Vec<String> {
+    bundle.resources.iter().map(Loaded::id).collect()
+}
+
 const ENDPOINT: &str = "apiVersion: ferry.dev/v1alpha1
 kind: Endpoint
 metadata:
@@ -81,4 +85,58 @@ fn a_bad_name_and_bad_fields_are_reported_together() {
     assert_eq!(diagnostics.len(), 2, "{diagnostics:#?}");
     assert!(diagnostics[0].contains("metadata.name: metadata.name \"Backend\" is not a valid"));
     assert!(diagnostics[1].contains("spec.http.uriTemplat: unknown field `uriTemplat`"));
+}
+
+#[test]
+fn a_syntax_error_in_one_file_does_not_hide_an_unknown_field_in_another() {
+    let broken = "apiVersion: ferry.dev/v1alpha1\nkind: Sequence\nmetadata: {name: s\n";
+    let typo = ENDPOINT.replace("uriTemplate:", "uriTemplat:");
+    let (_, diagnostics) = load_texts(&[("a.yaml", broken), ("b.yaml", &typo)]);
+    assert_eq!(diagnostics.len(), 2, "{diagnostics:#?}");
+    assert!(diagnostics[0].starts_with("a.yaml:"), "{diagnostics:#?}");
+    assert!(diagnostics[0].contains("invalid YAML"), "{diagnostics:#?}");
+    assert!(
+        diagnostics[1].starts_with(
+            "b.yaml:6: Endpoint/backend spec.http.uriTemplat: unknown field `uriTemplat`"
+        ),
+        "{diagnostics:#?}"
+    );
+}
+
+#[test]
+fn documents_around_a_syntax_error_still_load_and_are_checked_at_their_lines() {
+    let broken = "apiVersion: ferry.dev/v1alpha1
+kind: Endpoint
+metadata:
+  name: broken
+spec:
+  http: {uriTemplate: [http://127.0.0.1/}
+";
+    let after = ENDPOINT
+        .replace("name: backend", "name: after")
+        .replace("uriTemplate:", "uriTemplat:");
+    let text = format!(
+        "{ENDPOINT}---\n{broken}---\n{after}---\n{}",
+        ENDPOINT.replace("backend", "last")
+    );
+    let (bundle, diagnostics) = load_texts(&[("all.yaml", &text)]);
+    assert_eq!(names(&bundle), ["Endpoint/backend", "Endpoint/last"]);
+    assert_eq!(diagnostics.len(), 2, "{diagnostics:#?}");
+    assert!(diagnostics[0].starts_with("all.yaml:"), "{diagnostics:#?}");
+    assert!(diagnostics[0].contains("invalid YAML"), "{diagnostics:#?}");
+    // `after` starts on line 15: its `uriTemplat` is on line 20 of the file.
+    assert!(
+        diagnostics[1].starts_with("all.yaml:20: Endpoint/after spec.http.uriTemplat"),
+        "{diagnostics:#?}"
+    );
+    assert_eq!(bundle.resources[1].origin.line, 22);
+    // The broken document named itself before the error: references to it are not
+    // reported as undefined on top.
+    assert!(
+        bundle
+            .unreadable
+            .contains(&("Endpoint".to_string(), "broken".to_string())),
+        "{:?}",
+        bundle.unreadable
+    );
 }
