@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::structural::deserialize_all;
 use super::{Origin, Source, read_sources, yaml};
 use crate::diagnostic::Diagnostic;
 use crate::resources::Resource;
@@ -49,26 +50,28 @@ impl Bundle {
     }
 }
 
-/// Loads sources into a bundle. Documents that fail are reported and left out; the others
-/// load. Documents of other API groups (a Secret beside the integrations, say) are skipped
-/// with a warning.
+/// Loads sources into a bundle. Documents that fail are reported (every structural error of
+/// each, see `structural.rs`) and left out; the others load, including the other documents
+/// of a file with a YAML syntax error. Documents of other API groups (a Secret beside the
+/// integrations, say) are skipped.
 pub fn load(sources: &[Source]) -> (Bundle, Vec<Diagnostic>) {
     let mut bundle = Bundle::default();
     let mut diagnostics = Vec::new();
     for source in sources {
-        let documents = match yaml::parse_documents(&source.text) {
-            Ok(documents) => documents,
-            Err(e) => {
-                diagnostics.push(
-                    Diagnostic::error(format!("invalid YAML: {} (column {})", e.message, e.column))
-                        .in_file(&source.name)
-                        .at_line(e.line),
-                );
-                continue;
-            }
-        };
+        let parsed = yaml::parse_all(&source.text);
+        for broken in parsed.broken {
+            let e = broken.error;
+            diagnostics.push(
+                Diagnostic::error(format!("invalid YAML: {} (column {})", e.message, e.column))
+                    .in_file(&source.name)
+                    .at_line(e.line),
+            );
+            // What was read before the error usually names the resource: references to it
+            // are then not reported as undefined on top of the syntax error.
+            bundle.unreadable.extend(kind_and_name(&broken.partial));
+        }
         let file: Arc<str> = Arc::from(source.name.as_str());
-        for doc in documents {
+        for doc in parsed.documents {
             let origin = Origin {
                 file: file.clone(),
                 line: doc.line,
@@ -78,8 +81,8 @@ pub fn load(sources: &[Source]) -> (Bundle, Vec<Diagnostic>) {
             match load_document(doc.value, &origin) {
                 Ok(Some(resource)) => bundle.resources.push(Loaded { resource, origin }),
                 Ok(None) => {}
-                Err(d) => {
-                    diagnostics.push(*d);
+                Err(found) => {
+                    diagnostics.extend(found);
                     bundle.unreadable.extend(kind_and_name);
                 }
             }
@@ -103,21 +106,19 @@ pub fn load_paths(paths: &[PathBuf]) -> (Bundle, Vec<Diagnostic>) {
 }
 
 /// One document to one resource. `Ok(None)`: not ours, skipped (a warning was not worth an
-/// error). The `Err` is boxed to keep the happy path small.
-fn load_document(value: Value, origin: &Origin) -> Result<Option<Resource>, Box<Diagnostic>> {
+/// error). `Err`: every error found, at least one.
+fn load_document(value: Value, origin: &Origin) -> Result<Option<Resource>, Vec<Diagnostic>> {
     let located = |field: &str, message: String| {
-        Box::new(
-            Diagnostic::error(message)
-                .in_file(origin.file.as_ref())
-                .at_line(origin.line_of(field))
-                .at_field(field),
-        )
+        Diagnostic::error(message)
+            .in_file(origin.file.as_ref())
+            .at_line(origin.line_of(field))
+            .at_field(field)
     };
     let Value::Object(fields) = &value else {
-        return Err(located(
+        return Err(vec![located(
             "",
             "a resource must be a mapping with apiVersion, kind, metadata and spec".into(),
-        ));
+        )]);
     };
     let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
     let api_version = text(fields.get("apiVersion"));
@@ -125,14 +126,17 @@ fn load_document(value: Value, origin: &Origin) -> Result<Option<Resource>, Box<
     let name = text(fields.get("metadata").and_then(|m| m.get("name")));
     let (api_version, kind, name) = (api_version.as_deref(), kind.as_deref(), name.as_deref());
     let (Some(api_version), Some(kind)) = (api_version, kind) else {
-        return Err(located("", "a resource needs apiVersion and kind".into()));
+        return Err(vec![located(
+            "",
+            "a resource needs apiVersion and kind".into(),
+        )]);
     };
     if !api_version.starts_with(crate::GROUP) || !api_version.contains('/') {
         return Ok(None);
     }
     let id = format!("{kind}/{}", name.unwrap_or("?"));
     if api_version != crate::API_VERSION {
-        return Err(Box::new(
+        return Err(vec![
             located(
                 "apiVersion",
                 format!(
@@ -141,10 +145,10 @@ fn load_document(value: Value, origin: &Origin) -> Result<Option<Resource>, Box<
                 ),
             )
             .for_resource(id),
-        ));
+        ]);
     }
     if !crate::resources::KINDS.contains(&kind) {
-        return Err(Box::new(
+        return Err(vec![
             located(
                 "kind",
                 format!(
@@ -153,21 +157,30 @@ fn load_document(value: Value, origin: &Origin) -> Result<Option<Resource>, Box<
                 ),
             )
             .for_resource(id),
-        ));
+        ]);
     }
     let Some(name) = name else {
-        return Err(Box::new(
+        return Err(vec![
             located("metadata", "metadata.name is required".into()).for_resource(id),
-        ));
+        ]);
     };
+    // A bad name and bad fields are independent: report both in one run.
+    let mut errors = Vec::new();
     if let Err(message) = check_name(name) {
-        return Err(Box::new(located("metadata.name", message).for_resource(id)));
+        errors.push(located("metadata.name", message).for_resource(&id));
     }
-    Resource::from_value(kind, value).map(Some).map_err(|e| {
-        let field = e.path().to_string();
-        let field = if field == "." { String::new() } else { field };
-        Box::new(located(&field, e.inner().to_string()).for_resource(id))
-    })
+    match deserialize_all(value, |value| Resource::from_value(kind, value)) {
+        Ok(resource) if errors.is_empty() => Ok(Some(resource)),
+        Ok(_) => Err(errors),
+        Err(found) => {
+            errors.extend(
+                found
+                    .into_iter()
+                    .map(|e| located(&e.field, e.message).for_resource(&id)),
+            );
+            Err(errors)
+        }
+    }
 }
 
 /// Kubernetes object names: a DNS subdomain (RFC 1123), so the same file applies to a

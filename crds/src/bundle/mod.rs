@@ -6,6 +6,7 @@
 //! located [`Diagnostic`]; loading never stops at the first problem.
 
 mod load;
+mod structural;
 pub mod yaml;
 
 use std::path::{Path, PathBuf};
@@ -130,3 +131,6 @@ pub fn read_sources(paths: &[PathBuf]) -> (Vec<Source>, Vec<Diagnostic>) {
     }
     (sources, diagnostics)
 }
+
+#[cfg(test)]
+mod tests;

@@ -32,6 +32,13 @@ impl Spans {
     fn insert(&mut self, path: String, line: u32) {
         self.lines.entry(path).or_insert(line);
     }
+
+    /// Moves every line down by `lines`: for a document parsed from the middle of its text.
+    fn shift(&mut self, lines: u32) {
+        for line in self.lines.values_mut() {
+            *line = line.saturating_add(lines);
+        }
+    }
 }
 
 /// One YAML document: its value as JSON, the line it starts on, and the lines of its nodes.
@@ -56,19 +63,97 @@ pub struct YamlError {
     pub message: String,
 }
 
-/// Parses every document of `text`. Empty documents (comments only, a stray `---`) are skipped.
+/// A document that is not valid YAML.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrokenDocument {
+    /// The first error in it.
+    pub error: YamlError,
+    /// What was read of the document before the error, its open mappings and lists closed
+    /// where the error cut them off (`Null` if nothing was read): often enough to tell the
+    /// document's kind and name.
+    pub partial: Value,
+}
+
+/// Everything [`parse_all`] read from one text.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Parsed {
+    /// The documents that parsed, in text order.
+    pub documents: Vec<YamlDocument>,
+    /// The documents that did not, in text order (a document the builder rejected and the
+    /// parser then failed on appears twice, once per error).
+    pub broken: Vec<BrokenDocument>,
+}
+
+/// Parses every document of `text`. Empty documents (comments only, a stray `---`) are
+/// skipped. The first error fails the whole text; [`parse_all`] keeps the other documents.
 pub fn parse_documents(text: &str) -> Result<Vec<YamlDocument>, YamlError> {
-    let mut builder = Builder::default();
-    let mut parser = Parser::new_from_str(text);
-    parser.load(&mut builder, true).map_err(|e| YamlError {
-        line: to_u32(e.marker().line()),
-        column: to_u32(e.marker().col() + 1),
-        message: e.info().to_string(),
-    })?;
-    if let Some(err) = builder.error {
-        return Err(err);
+    let parsed = parse_all(text);
+    match parsed.broken.into_iter().next() {
+        Some(broken) => Err(broken.error),
+        None => Ok(parsed.documents),
     }
-    Ok(builder.documents)
+}
+
+/// Parses every document of `text`, reading on past a broken one: an error in one document
+/// must not hide the others from `ferry validate`.
+///
+/// A document that breaks the builder's rules (a duplicate key) is skipped and the parser
+/// carries on. The YAML parser itself cannot resume after a syntax error, so parsing starts
+/// afresh at the next `---` line after the broken document's start: YAML forbids `---` at
+/// the start of a line inside a node, so that line always begins a new document.
+pub fn parse_all(text: &str) -> Parsed {
+    let mut parsed = Parsed::default();
+    let mut rest = text;
+    // Lines of `text` before `rest`.
+    let mut skipped = 0u32;
+    loop {
+        let mut builder = Builder::default();
+        let result = Parser::new_from_str(rest).load(&mut builder, true);
+        // Line 1 at least, so the next round starts further on even when the parser failed
+        // before it reported any document start.
+        let broken_start = builder.document_start.max(1);
+        let syntax = result.err().map(|e| BrokenDocument {
+            error: YamlError {
+                line: to_u32(e.marker().line()),
+                column: to_u32(e.marker().col() + 1),
+                message: e.info().to_string(),
+            },
+            partial: builder.partial(),
+        });
+        for mut doc in builder.documents {
+            doc.line = doc.line.saturating_add(skipped);
+            doc.spans.shift(skipped);
+            parsed.documents.push(doc);
+        }
+        let failed = syntax.is_some();
+        for mut broken in builder.broken.into_iter().chain(syntax) {
+            broken.error.line = broken.error.line.saturating_add(skipped);
+            parsed.broken.push(broken);
+        }
+        if !failed {
+            return parsed;
+        }
+        let Some((offset, line)) = next_document_marker(rest, broken_start) else {
+            return parsed;
+        };
+        rest = &rest[offset..];
+        skipped = skipped.saturating_add(line - 1);
+    }
+}
+
+/// The byte offset and 1-based line of the first `---` line of `text` after line `after`.
+fn next_document_marker(text: &str, after: u32) -> Option<(usize, u32)> {
+    let mut offset = 0;
+    for (line, content) in (1u32..).zip(text.split_inclusive('\n')) {
+        let marker = content
+            .strip_prefix("---")
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(char::is_whitespace));
+        if line > after && marker {
+            return Some((offset, line));
+        }
+        offset += content.len();
+    }
+    None
 }
 
 fn to_u32(n: usize) -> u32 {
@@ -99,7 +184,12 @@ struct Builder {
     spans: Spans,
     doc_line: Option<u32>,
     root: Option<Value>,
-    error: Option<YamlError>,
+    /// The line of the last document start seen: where a broken document begins.
+    document_start: u32,
+    /// Documents that broke the builder's rules, in order.
+    broken: Vec<BrokenDocument>,
+    /// Set after such an error: the rest of the document is ignored.
+    skipping: bool,
 }
 
 impl Builder {
@@ -117,14 +207,31 @@ impl Builder {
         }
     }
 
+    /// Records an error in the current document and ignores the rest of it.
     fn fail(&mut self, mark: Marker, message: impl Into<String>) {
-        if self.error.is_none() {
-            self.error = Some(YamlError {
-                line: to_u32(mark.line()),
-                column: to_u32(mark.col() + 1),
-                message: message.into(),
-            });
+        if self.skipping {
+            return;
         }
+        self.skipping = true;
+        let error = YamlError {
+            line: to_u32(mark.line()),
+            column: to_u32(mark.col() + 1),
+            message: message.into(),
+        };
+        let partial = self.partial();
+        self.broken.push(BrokenDocument { error, partial });
+    }
+
+    /// Closes the open mappings and lists and returns what was read of the document.
+    fn partial(&mut self) -> Value {
+        while let Some(frame) = self.stack.pop() {
+            let value = match frame {
+                Frame::Seq { items, .. } => Value::Array(items),
+                Frame::Map { map, .. } => Value::Object(map),
+            };
+            self.push_value(value, 0);
+        }
+        self.root.take().unwrap_or(Value::Null)
     }
 
     /// Places a finished node into its parent (or as the document root).
@@ -274,11 +381,13 @@ fn looks_like_float(text: &str) -> bool {
 
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
-        if self.error.is_some() {
+        if self.skipping && !matches!(ev, Event::DocumentStart) {
             return;
         }
         match ev {
             Event::DocumentStart => {
+                self.skipping = false;
+                self.document_start = to_u32(mark.line());
                 self.stack.clear();
                 self.anchors.clear();
                 self.spans = Spans::default();
@@ -421,6 +530,45 @@ mod tests {
             "{}",
             err.message
         );
+    }
+
+    #[test]
+    fn parsing_goes_on_after_a_syntax_error_at_the_next_document() {
+        let text = "a: 1\n---\nkind: K\nb: [1, 2\n---\n# c\nc: 3\nd:\n  e: 4\n";
+        let parsed = parse_all(text);
+        let lines: Vec<u32> = parsed.documents.iter().map(|d| d.line).collect();
+        assert_eq!(lines, vec![1, 7]);
+        assert_eq!(parsed.documents[1].value, json!({"c": 3, "d": {"e": 4}}));
+        assert_eq!(parsed.documents[1].spans.line_of("d.e"), Some(9));
+        assert_eq!(parsed.broken.len(), 1, "{:?}", parsed.broken);
+        assert!(parsed.broken[0].error.line >= 4, "{:?}", parsed.broken);
+        assert_eq!(parsed.broken[0].partial, json!({"kind": "K", "b": [1, 2]}));
+        assert_eq!(parse_documents(text), Err(parsed.broken[0].error.clone()));
+    }
+
+    #[test]
+    fn a_duplicate_key_breaks_only_its_document() {
+        let parsed = parse_all("a: 1\n---\nb: 1\nb: 2\nc: 3\n---\nd: 4\n");
+        let values: Vec<&Value> = parsed.documents.iter().map(|d| &d.value).collect();
+        assert_eq!(values, [&json!({"a": 1}), &json!({"d": 4})]);
+        assert_eq!(parsed.broken.len(), 1);
+        assert_eq!(parsed.broken[0].error.line, 4);
+        assert_eq!(parsed.broken[0].partial, json!({"b": 1}));
+    }
+
+    #[test]
+    fn a_syntax_error_in_the_last_document_keeps_the_ones_before() {
+        let parsed = parse_all("a: 1\n---\nb: \"x\n");
+        assert_eq!(parsed.documents.len(), 1);
+        assert_eq!(parsed.broken.len(), 1);
+    }
+
+    #[test]
+    fn document_markers_are_whole_dashes_at_the_start_of_a_line() {
+        let text = "a: ---\n----\n --- \n--- # c\n---\n";
+        assert_eq!(next_document_marker(text, 1), Some((18, 4)));
+        assert_eq!(next_document_marker(text, 4), Some((26, 5)));
+        assert_eq!(next_document_marker(text, 5), None);
     }
 
     #[test]
