@@ -52,6 +52,7 @@ pub fn load(paths: &[PathBuf], env: &CompileEnv) -> Result<Compiled, Vec<Diagnos
         diagnostic::sort(&mut diagnostics);
         return Err(diagnostics);
     }
+    diagnostics.extend(crate::warnings::memory_stores_read_by_processors(&bundle));
     for warning in &diagnostics {
         tracing::warn!("{warning}");
     }
