@@ -89,6 +89,19 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Writes `text` to stdout. A reader that went away (`ferry crds | head -1`) is no error:
+/// it read what it wanted, so the rest is dropped quietly instead of the panic `print!`
+/// makes of a closed pipe.
+pub(crate) fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        result => result.context("cannot write to stdout"),
+    }
+}
+
 /// Parses `KEY=VALUE` configuration properties.
 pub fn parse_properties(pairs: &[String]) -> anyhow::Result<Vec<(String, String)>> {
     pairs
