@@ -18,3 +18,4 @@ pub mod sequence;
 pub mod stores;
 pub mod tasks;
 pub mod transports;
+pub mod warnings;

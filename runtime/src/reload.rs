@@ -12,7 +12,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use ferry_api::bundle;
 use ferry_api::diagnostic::{self, Diagnostic};
-use notify::{EventKind, RecursiveMode, Watcher};
+use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use crate::admin::metrics::Metrics;
@@ -52,6 +52,7 @@ pub fn load(paths: &[PathBuf], env: &CompileEnv) -> Result<Compiled, Vec<Diagnos
         diagnostic::sort(&mut diagnostics);
         return Err(diagnostics);
     }
+    diagnostics.extend(crate::warnings::memory_stores_read_by_processors(&bundle));
     for warning in &diagnostics {
         tracing::warn!("{warning}");
     }
@@ -94,7 +95,11 @@ pub fn reload(
 /// Reloads on SIGHUP, and with `watch_files` on every change to `paths`, until `stop`
 /// resolves. Bursts of file events (an editor saving, `kubectl` updating a ConfigMap volume)
 /// become one reload.
-pub async fn watch(
+///
+/// The file watch and the SIGHUP handler are set up when this is called, not when the
+/// future is first polled: a caller that reports ready after calling it never misses a
+/// change made just after, and a SIGHUP then reloads instead of ending the process.
+pub fn watch(
     paths: Vec<PathBuf>,
     watch_files: bool,
     env: CompileEnv,
@@ -102,51 +107,13 @@ pub async fn watch(
     metrics: Arc<Metrics>,
     runners: Runners,
     stop: impl Future<Output = ()>,
-) {
+) -> impl Future<Output = ()> {
     let (tx, mut rx) = mpsc::channel::<()>(1);
-    let watched: Vec<PathBuf> = paths.clone();
-    let watcher = watch_files.then(|| {
-        notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            let relevant = match &event {
-                Ok(e) => {
-                    matches!(
-                        e.kind,
-                        EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_)
-                    ) && e.paths.iter().any(|p| is_watched(p, &watched))
-                }
-                Err(_) => true,
-            };
-            if relevant {
-                // A full channel means a reload is already pending; that one will see this change.
-                let _ = tx.try_send(());
-            }
-        })
-    });
-    let mut watcher = match watcher {
-        None => None,
-        Some(Ok(w)) => Some(w),
-        Some(Err(e)) => {
-            tracing::warn!(error = %e, "cannot watch the configuration files; reload with SIGHUP");
-            None
-        }
+    let mut files = if watch_files {
+        FileWatch::start(&paths, tx)
+    } else {
+        None
     };
-    if let Some(w) = watcher.as_mut() {
-        for path in &paths {
-            // Watch a file's folder: editors and ConfigMap volumes replace files by renaming.
-            let (target, mode) = if path.is_dir() {
-                (path.clone(), RecursiveMode::Recursive)
-            } else {
-                let parent = path
-                    .parent()
-                    .filter(|p| !p.as_os_str().is_empty())
-                    .unwrap_or(Path::new("."));
-                (parent.to_path_buf(), RecursiveMode::NonRecursive)
-            };
-            if let Err(e) = w.watch(&target, mode) {
-                tracing::warn!(path = %target.display(), error = %e, "cannot watch");
-            }
-        }
-    }
     let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(s) => Some(s),
         Err(e) => {
@@ -154,50 +121,195 @@ pub async fn watch(
             None
         }
     };
-    let mut stop = std::pin::pin!(stop);
-    loop {
-        tokio::select! {
-            () = &mut stop => break,
-            Some(()) = rx.recv() => {
-                // Let the burst settle, then take whatever else arrived.
-                tokio::time::sleep(Duration::from_millis(250)).await;
-                while rx.try_recv().is_ok() {}
-            }
-            Some(()) = async {
-                match hangup.as_mut() {
-                    Some(h) => h.recv().await,
-                    None => std::future::pending().await,
+    async move {
+        let mut stop = std::pin::pin!(stop);
+        loop {
+            tokio::select! {
+                () = &mut stop => break,
+                Some(()) = rx.recv() => {
+                    // Let the burst settle, then take whatever else arrived.
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    while rx.try_recv().is_ok() {}
                 }
-            } => {
-                tracing::info!("SIGHUP: reloading the configuration");
+                Some(()) = async {
+                    match hangup.as_mut() {
+                        Some(h) => h.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    tracing::info!("SIGHUP: reloading the configuration");
+                }
+            }
+            if let Some(files) = files.as_mut() {
+                files.follow_swapped_links();
+            }
+            let (paths, env, installed, metrics) =
+                (paths.clone(), env.clone(), current.clone(), metrics.clone());
+            // Compiling is CPU work; keep it off the threads serving requests.
+            let swapped =
+                tokio::task::spawn_blocking(move || reload(&paths, &env, &installed, &metrics))
+                    .await;
+            if matches!(swapped, Ok(true)) {
+                // The old processors finish their in-flight deliveries before the new ones
+                // start: never two readers on one store.
+                runners.install(current.load_full()).await;
             }
         }
-        let (paths, env, installed, metrics) =
-            (paths.clone(), env.clone(), current.clone(), metrics.clone());
-        // Compiling is CPU work; keep it off the threads serving requests.
-        let swapped =
-            tokio::task::spawn_blocking(move || reload(&paths, &env, &installed, &metrics)).await;
-        if matches!(swapped, Ok(true)) {
-            // The old processors finish their in-flight deliveries before the new ones
-            // start: never two readers on one store.
-            runners.install(current.load_full()).await;
-        }
+        drop(files);
     }
-    drop(watcher);
 }
 
-fn is_watched(path: &Path, roots: &[PathBuf]) -> bool {
-    let yaml = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e == "yaml" || e == "yml");
-    // Kubernetes ConfigMap volumes swap a `..data` symlink; treat that as a change too.
-    let configmap_swap = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.starts_with("..data"));
-    (yaml || configmap_swap || path.is_dir())
-        && roots.iter().any(|root| {
-            path.starts_with(root) || root.parent().is_some_and(|p| path.starts_with(p))
-        })
+// === impl FileWatch ===
+
+/// The file watcher of the configuration paths: sends on its channel when one of them
+/// changes. Dropping it stops watching.
+struct FileWatch {
+    watcher: RecommendedWatcher,
+    roots: Vec<Root>,
 }
+
+impl FileWatch {
+    /// Watches `paths`; `None` (logged) when the platform's watcher cannot start, which
+    /// leaves SIGHUP as the way to reload.
+    fn start(paths: &[PathBuf], tx: mpsc::Sender<()>) -> Option<FileWatch> {
+        let roots: Vec<Root> = paths.iter().map(|p| Root::new(p)).collect();
+        let watched = roots.clone();
+        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            let relevant = match &event {
+                // A queue overflow lost events: reload to be sure.
+                Ok(e) if e.need_rescan() => true,
+                Ok(e) => {
+                    matches!(
+                        e.kind,
+                        EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_)
+                    ) && e.paths.iter().any(|p| watched.iter().any(|r| r.covers(p)))
+                }
+                Err(_) => true,
+            };
+            if relevant {
+                // A full channel means a reload is already pending; that one will see this change.
+                let _ = tx.try_send(());
+            }
+        });
+        let mut watch = match watcher {
+            Ok(watcher) => FileWatch { watcher, roots },
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch the configuration files; reload with SIGHUP");
+                return None;
+            }
+        };
+        for root in &watch.roots {
+            for (target, mode) in root.watches() {
+                if let Err(e) = watch.watcher.watch(&target, mode) {
+                    tracing::warn!(path = %target.display(), error = %e, "cannot watch");
+                }
+            }
+        }
+        tracing::info!(
+            paths = ?watch.roots.iter().map(|r| r.path.display().to_string()).collect::<Vec<_>>(),
+            "reloading when these change (and on SIGHUP)"
+        );
+        Some(watch)
+    }
+
+    /// Moves the watch of a folder given through a symlink that now points elsewhere
+    /// (`current -> release-2`) to the new folder: inotify watches the folder the link
+    /// named when the watch began, so edits in the new one would otherwise go unseen.
+    fn follow_swapped_links(&mut self) {
+        for root in &mut self.roots {
+            let Some(old) = root.link_target.clone() else {
+                continue;
+            };
+            let new = std::fs::canonicalize(&root.path).ok();
+            if new.as_ref() == Some(&old) {
+                continue;
+            }
+            // The old folder may be gone with its watch already: nothing to undo then.
+            let _ = self.watcher.unwatch(&root.path);
+            if let Err(e) = self.watcher.watch(&root.path, RecursiveMode::Recursive) {
+                tracing::warn!(path = %root.path.display(), error = %e, "cannot watch");
+            }
+            root.link_target = new.or(Some(old));
+        }
+    }
+}
+
+// === impl Root ===
+
+/// A configuration path as the file watcher sees it.
+///
+/// notify spells an event's path as the watched path joined with the changed name, made
+/// absolute against the current directory. So a root is made absolute once, at start, and
+/// that one spelling is both watched and compared with event paths: a relative root
+/// (`config/samples`, `./config`) never prefixes an absolute event path, which is how
+/// `make run` used to ignore every change. Symlinks are kept, not resolved: a ConfigMap
+/// volume's files are links through `..data`, and a folder given through a link
+/// (`current -> release-2`) must keep meaning "whatever the link points to".
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Root {
+    /// Absolute, `.` components dropped, `..` and symlinks kept (`std::path::absolute`).
+    path: PathBuf,
+    /// A folder (watched recursively) rather than a file (its folder is watched).
+    dir: bool,
+    /// For a folder given through a symlink: the folder it pointed to when last watched.
+    link_target: Option<PathBuf>,
+}
+
+impl Root {
+    fn new(path: &Path) -> Root {
+        // Fails only for an empty path or a vanished current directory; the path as given
+        // then still works when absolute.
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let dir = path.is_dir();
+        let is_link = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
+        let link_target = (dir && is_link)
+            .then(|| std::fs::canonicalize(&path).ok())
+            .flatten();
+        Root {
+            path,
+            dir,
+            link_target,
+        }
+    }
+
+    /// What to watch for this root.
+    fn watches(&self) -> Vec<(PathBuf, RecursiveMode)> {
+        let parent = self.path.parent().map(Path::to_path_buf);
+        let mut watches = Vec::new();
+        if self.dir {
+            watches.push((self.path.clone(), RecursiveMode::Recursive));
+            // A folder link is replaced in its parent: watch there to see it swapped.
+            if self.link_target.is_some() {
+                watches.extend(parent.map(|p| (p, RecursiveMode::NonRecursive)));
+            }
+        } else {
+            // A file is watched through its folder: editors and ConfigMap volumes replace
+            // files by renaming, which ends a watch on the file itself.
+            watches.extend(parent.map(|p| (p, RecursiveMode::NonRecursive)));
+        }
+        watches
+    }
+
+    /// Whether a change at `path` (absolute, as notify reports it) concerns this root.
+    fn covers(&self, path: &Path) -> bool {
+        // Kubernetes ConfigMap volumes swap a `..data` symlink; treat that as a change too.
+        let configmap_swap = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("..data"));
+        if self.dir {
+            let yaml = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| e == "yaml" || e == "yml");
+            // `path == root`: a folder link replaced in the parent.
+            path == self.path
+                || (path.starts_with(&self.path) && (yaml || configmap_swap || path.is_dir()))
+        } else {
+            path == self.path || (configmap_swap && path.parent() == self.path.parent())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -88,13 +88,32 @@ impl Ferry {
         Self::try_start(paths, extra).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// Like [`Ferry::start`], with `dir` as ferry's current directory: how relative paths
+    /// (`ferry run config/samples`, as `make run` gives them) are tested.
+    pub fn start_in(dir: &Path, paths: &[&Path], extra: &[&str]) -> Ferry {
+        Self::try_start_in(Some(dir), paths, extra).unwrap_or_else(|e| panic!("{e}"))
+    }
+
     /// Like [`Ferry::start`], but returns the reason (with ferry's log) when it fails.
     pub fn try_start(paths: &[&Path], extra: &[&str]) -> Result<Ferry, String> {
+        Self::try_start_in(None, paths, extra)
+    }
+
+    /// Like [`Ferry::try_start`], in `dir` when given (else this test's directory).
+    pub fn try_start_in(
+        dir: Option<&Path>,
+        paths: &[&Path],
+        extra: &[&str],
+    ) -> Result<Ferry, String> {
         let ports = tempfile::tempdir().map_err(|e| e.to_string())?;
         let ports_file = ports.path().join("ports.json");
         let log = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
         let stderr = log.reopen().map_err(|e| e.to_string())?;
-        let mut child = Command::new(ferry_bin())
+        let mut command = Command::new(ferry_bin());
+        if let Some(dir) = dir {
+            command.current_dir(dir);
+        }
+        let mut child = command
             .arg("run")
             .args(paths)
             .args([

@@ -312,6 +312,25 @@ async fn a_backend_down_past_the_attempt_limit_deactivates_and_keeps_the_message
     assert_eq!(received(&backend), [7, 7, 7, 7]);
 }
 
+#[test]
+fn a_processor_on_a_memory_store_is_warned_about_at_start() {
+    let backend = Backend::start(|_| Reply::json(json!({})));
+    let warning = "MessageProcessor/forward spec.messageStore: reads the memory store \"payments\"";
+    for (store, warned) in [("  type: memory", true), ("  type: sqlite", false)] {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), &config(backend.port(), store, ""));
+        let ferry = Ferry::start(&[dir.path()], &[]);
+        let log = ferry.log();
+        let line = log.lines().find(|l| l.contains(warning));
+        assert_eq!(line.is_some(), warned, "{store}:\n{log}");
+        if let Some(line) = line {
+            assert!(line.contains("WARN"), "{line}");
+        }
+        // `dead` is a memory store too, but no processor reads it.
+        assert!(!log.contains("memory store \"dead\""), "{log}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backend_down_past_the_attempt_limit_parks_the_message_in_the_dead_letter_store() {
     let backend = Backend::start(|r| {

@@ -15,7 +15,7 @@ pub fn main(args: &CrdsArgs) -> anyhow::Result<ExitCode> {
                 eprintln!("wrote {}", path.display());
             }
         }
-        None => print!("{}", crd::to_yaml(&crd::all())),
+        None => super::write_stdout(&crd::to_yaml(&crd::all()))?,
     }
     Ok(ExitCode::SUCCESS)
 }

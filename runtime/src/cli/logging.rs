@@ -1,21 +1,72 @@
-//! Log setup: `tracing` to stderr, filtered by `FERRY_LOG` (default `info`, with the AMQP
-//! client's internal chatter at `error`: Ferry reports broker trouble itself, once, in its
-//! own words).
+//! Log setup: `tracing` to stderr, filtered by `--log-filter` / `FERRY_LOG` (default `info`,
+//! with the AMQP client's internal chatter at `error`: Ferry reports broker trouble itself,
+//! once, in its own words).
+
+use std::io::IsTerminal as _;
 
 use tracing_subscriber::EnvFilter;
 
 use super::LogFormat;
 
+/// The filter when none is given.
+pub const DEFAULT_FILTER: &str = "info,lapin=error";
+
 /// Installs the global subscriber.
-pub fn init(format: LogFormat) -> anyhow::Result<()> {
-    let filter =
-        EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| EnvFilter::new("info,lapin=error"));
+pub fn init(format: LogFormat, filter: &str) -> anyhow::Result<()> {
+    // An empty `FERRY_LOG=` (a blank chart value) means "not set", not "errors only".
+    let filter = if filter.trim().is_empty() {
+        DEFAULT_FILTER
+    } else {
+        filter
+    };
+    let (filter, invalid) = match EnvFilter::try_new(filter) {
+        Ok(f) => (f, None),
+        Err(e) => (EnvFilter::new(DEFAULT_FILTER), Some(e)),
+    };
+    let ansi = use_ansi(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let result = match format {
         LogFormat::Text => builder.with_target(false).try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
-    result.map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))
+    result.map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))?;
+    if let Some(e) = invalid {
+        // Logged, not fatal: a typo in a pod's FERRY_LOG must not stop it serving.
+        tracing::warn!(error = %e, default = DEFAULT_FILTER, "invalid log filter; using the default");
+    }
+    Ok(())
+}
+
+/// Colour codes only for a person at a terminal: in a file, a pipe or a log collector they
+/// are noise that breaks `grep`. Decided on stderr, where the logs go. `NO_COLOR`
+/// (<https://no-color.org>) turns them off anywhere; `with_ansi` would override it.
+fn use_ansi(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+
+    use super::*;
+
+    #[test]
+    fn colours_are_only_for_a_terminal_without_no_color() {
+        assert!(use_ansi(true, None));
+        assert!(
+            use_ansi(true, Some(OsStr::new(""))),
+            "an empty NO_COLOR is unset"
+        );
+        assert!(!use_ansi(true, Some(OsStr::new("1"))));
+        assert!(
+            !use_ansi(false, None),
+            "a file or a pipe gets no colour codes"
+        );
+    }
 }

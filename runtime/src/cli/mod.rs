@@ -25,6 +25,17 @@ pub struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "FERRY_LOG_FORMAT")]
     pub log_format: LogFormat,
+    /// Which logs to write: a level (`debug`), or a default level and per-target ones
+    /// (`warn,ferry::log=info`: only the `log` mediator's lines and warnings). An empty one
+    /// means the default; an invalid one is reported and the default used.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILTER",
+        default_value = logging::DEFAULT_FILTER,
+        env = "FERRY_LOG"
+    )]
+    pub log_filter: String,
 }
 
 /// How logs are written.
@@ -70,11 +81,24 @@ pub struct CrdsArgs {
 pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => {
-            logging::init(cli.log_format)?;
+            logging::init(cli.log_format, &cli.log_filter)?;
             run::main(args)
         }
         Command::Validate(args) => validate::main(&args),
         Command::Crds(args) => crds::main(&args),
+    }
+}
+
+/// Writes `text` to stdout. A reader that went away (`ferry crds | head -1`) is no error:
+/// it read what it wanted, so the rest is dropped quietly instead of the panic `print!`
+/// makes of a closed pipe.
+pub(crate) fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        result => result.context("cannot write to stdout"),
     }
 }
 

@@ -13,9 +13,10 @@ pub fn main(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     let properties = super::parse_properties(&args.set)?;
     let (mut diagnostics, count) = compile::check_paths(&args.paths, properties);
     diagnostic::sort(&mut diagnostics);
-    for d in &diagnostics {
-        println!("{d}");
-    }
+    // One write, so a reader that stops early (`| head`) ends the printing, not the run:
+    // the exit status still says whether there were errors.
+    let listing: String = diagnostics.iter().map(|d| format!("{d}\n")).collect();
+    super::write_stdout(&listing)?;
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     if errors > 0 {
         eprintln!(
