@@ -18,4 +18,3 @@ pub mod sequence;
 pub mod stores;
 pub mod tasks;
 pub mod transports;
-pub mod warnings;

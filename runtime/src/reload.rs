@@ -52,14 +52,14 @@ pub fn load(paths: &[PathBuf], env: &CompileEnv) -> Result<Compiled, Vec<Diagnos
         diagnostic::sort(&mut diagnostics);
         return Err(diagnostics);
     }
-    diagnostics.extend(crate::warnings::memory_stores_read_by_processors(&bundle));
-    for warning in &diagnostics {
-        tracing::warn!("{warning}");
-    }
-    compile::compile(&bundle, env).map_err(|mut d| {
+    let compiled = compile::compile(&bundle, env).map_err(|mut d| {
         diagnostic::sort(&mut d);
         d
-    })
+    })?;
+    for warning in diagnostics.iter().chain(&compiled.warnings) {
+        tracing::warn!("{warning}");
+    }
+    Ok(compiled)
 }
 
 /// Compiles anew and swaps the result in; on failure logs why and keeps the running one.

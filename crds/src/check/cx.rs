@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use crate::bundle::{Bundle, Loaded};
 use crate::diagnostic::Diagnostic;
 use crate::expr::{Expression, Template};
-use crate::resources::DEFAULT_RUNTIME;
+use crate::resources::{DEFAULT_RUNTIME, Resource, StoreType};
 
 /// The configuration keys (`${config.KEY}`) a runtime will have. A resource that reads a
 /// key nobody sets is refused when it loads, rather than reading an empty value on every
@@ -50,6 +50,8 @@ impl Default for ConfigKeys {
 /// the group that hosts the resource.
 pub(crate) struct Index<'a> {
     names: HashMap<(&'static str, &'a str), HashSet<&'a str>>,
+    /// `(runtime group, name)` of the memory stores.
+    memory_stores: HashSet<(&'a str, &'a str)>,
     unreadable: &'a [(String, String)],
 }
 
@@ -62,8 +64,17 @@ impl<'a> Index<'a> {
                 .or_default()
                 .insert(l.resource.name());
         }
+        let memory_stores = bundle
+            .resources
+            .iter()
+            .filter(|l| {
+                matches!(&l.resource, Resource::MessageStore(s) if s.spec.type_ == StoreType::Memory)
+            })
+            .map(|l| (l.resource.runtime(), l.resource.name()))
+            .collect();
         Index {
             names,
+            memory_stores,
             unreadable: &bundle.unreadable,
         }
     }
@@ -233,6 +244,12 @@ impl<'a> Cx<'a> {
             self.error(field, format!("{what} \"{name}\" is not defined{group}"));
         }
         false
+    }
+
+    /// Whether `name` is a memory MessageStore of this resource's runtime group.
+    pub fn is_memory_store(&self, name: &str) -> bool {
+        let runtime = self.loaded.resource.runtime();
+        self.index.memory_stores.contains(&(runtime, name))
     }
 
     /// A reference to a named Sequence.

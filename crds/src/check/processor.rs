@@ -69,6 +69,20 @@ pub enum OnExhausted {
 /// Checks a MessageProcessor spec; every problem is a located error.
 pub fn check(cx: &mut Cx<'_>, spec: &MessageProcessorSpec) -> Option<Processor> {
     let mut ok = cx.reference("spec.messageStore", "MessageStore", &spec.message_store);
+    // Store-and-forward exists so an accepted message outlives a dead backend, but a memory
+    // store's messages die with the process (a kill, an OOM, an eviction, a deploy): easy to
+    // get by copying a test configuration, so said at every load.
+    if cx.is_memory_store(&spec.message_store) {
+        cx.warning(
+            "spec.messageStore",
+            format!(
+                "reads the memory store {:?}: its messages are lost when the process stops \
+                 or is killed; use a sqlite (the default), postgres or rabbitmq store to keep \
+                 them",
+                spec.message_store
+            ),
+        );
+    }
     let sampling = spec.type_ == ProcessorType::Sampling;
     let forwarding = spec.type_ == ProcessorType::Forwarding;
     let mut wrong_kind = |cx: &mut Cx<'_>, field: &str, set: bool, kinds: &str| {

@@ -232,3 +232,78 @@ spec:
     assert_eq!(diagnostics.len(), 1, "{diagnostics:#?}");
     assert!(diagnostics[0].contains("Endpoint/broken-ep spec.http.uriTemplat: unknown field"));
 }
+
+// === warnings ===
+
+/// The warnings of a configuration that loads and checks without errors.
+fn warnings(text: &str) -> Vec<Diagnostic> {
+    let (bundle, diagnostics) = load(&[Source {
+        name: "config.yaml".into(),
+        text: text.into(),
+    }]);
+    assert!(diagnostics.is_empty(), "{diagnostics:?}");
+    let checked = super::check(&bundle, &ConfigKeys::built_in());
+    let (warnings, errors): (Vec<_>, Vec<_>) = checked
+        .diagnostics
+        .into_iter()
+        .partition(|d| d.severity == crate::diagnostic::Severity::Warning);
+    assert!(errors.is_empty(), "{errors:?}");
+    warnings
+}
+
+/// A store of `store_type` (none: the default) and a processor reading it.
+fn store_and_processor(store_type: Option<&str>) -> String {
+    let store_type = match store_type {
+        None => String::new(),
+        Some("rabbitmq") => "type: rabbitmq, rabbitmq: {host: localhost}".to_string(),
+        Some(t) => format!("type: {t}"),
+    };
+    format!(
+        "apiVersion: ferry.dev/v1alpha1
+kind: MessageStore
+metadata: {{name: orders}}
+spec: {{{store_type}}}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: MessageProcessor
+metadata: {{name: deliver}}
+spec:
+  type: forwarding
+  messageStore: orders
+  targetEndpoint: backend
+---
+apiVersion: ferry.dev/v1alpha1
+kind: Endpoint
+metadata: {{name: backend}}
+spec: {{http: {{uriTemplate: \"http://127.0.0.1:9/\"}}}}
+"
+    )
+}
+
+#[test]
+fn a_processor_reading_a_memory_store_is_warned_about_where_it_names_the_store() {
+    let warnings = warnings(&store_and_processor(Some("memory")));
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let w = &warnings[0];
+    assert_eq!(w.severity, crate::diagnostic::Severity::Warning);
+    assert_eq!(w.resource.as_deref(), Some("MessageProcessor/deliver"));
+    assert_eq!(w.field.as_deref(), Some("spec.messageStore"));
+    assert_eq!(w.file.as_deref(), Some("config.yaml"));
+    assert_eq!(w.line, Some(11), "the line of `messageStore: orders`");
+    assert!(w.message.contains("\"orders\""), "{}", w.message);
+    assert!(w.message.contains("lost"), "{}", w.message);
+}
+
+#[test]
+fn durable_stores_and_memory_stores_no_processor_reads_are_not_warned_about() {
+    for store_type in [None, Some("sqlite"), Some("postgres"), Some("rabbitmq")] {
+        let text = store_and_processor(store_type);
+        assert_eq!(warnings(&text), vec![], "{store_type:?}");
+    }
+    let unread = "apiVersion: ferry.dev/v1alpha1
+kind: MessageStore
+metadata: {name: scratch}
+spec: {type: memory}
+";
+    assert_eq!(warnings(unread), vec![]);
+}
