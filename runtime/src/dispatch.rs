@@ -11,7 +11,7 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tracing::Instrument;
 
 use crate::admin::metrics::Metrics;
@@ -23,6 +23,7 @@ use crate::message::Message;
 use crate::passthrough::Passthrough;
 use crate::sequence::{self, Env, Flow};
 use crate::transports::http::body::{self, Body, BodyError};
+use crate::transports::http::error::{self, error_response, json_response};
 use crate::transports::http::router::RouteMatch;
 use crate::transports::http::server::Handler;
 
@@ -158,15 +159,7 @@ impl Dispatcher {
     ) -> Response<Body> {
         let bytes = match body::read_body_limited(body, self.max_body_bytes).await {
             Ok(b) => b,
-            Err(BodyError::TooLarge { .. }) => {
-                return error_response(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    &format!(
-                        "the request body is larger than {} bytes",
-                        self.max_body_bytes
-                    ),
-                );
-            }
+            Err(BodyError::TooLarge { .. }) => return error::too_large(self.max_body_bytes),
             Err(e) => {
                 return error_response(
                     StatusCode::BAD_REQUEST,
@@ -366,24 +359,11 @@ pub fn fault_response(fault: &Fault) -> Response<Body> {
     json_response(fault.http_status(), fault.default_body())
 }
 
-/// A JSON error body `{"error": {"code": status, "message": ...}}`.
-pub fn error_response(status: StatusCode, message: &str) -> Response<Body> {
-    let body = json!({"error": {"code": status.as_u16(), "message": message}}).to_string();
-    json_response(status, Bytes::from(body))
-}
-
-fn json_response(status: StatusCode, body: Bytes) -> Response<Body> {
-    let mut resp = Response::new(body::full(body));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
-}
-
 fn empty_response(status: StatusCode) -> Response<Body> {
     let mut resp = Response::new(body::empty());
     *resp.status_mut() = status;
     resp
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,8 +1,10 @@
 //! The HTTP transport: the listener that accepts requests ([`server`]), the route table that
 //! picks an API resource for each ([`router`]), the body type both sides share ([`body`]),
-//! and the listener's graceful shutdown ([`drain`]).
+//! the error answers both write ([`error`]), and the listener's graceful shutdown
+//! ([`drain`]).
 
 pub mod body;
 pub(crate) mod drain;
+pub mod error;
 pub mod router;
 pub mod server;

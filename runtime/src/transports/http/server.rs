@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{Request, Response, StatusCode};
 use http_body_util::Limited;
 use hyper::body::{Body as _, Incoming};
 use hyper::service::service_fn;
@@ -28,6 +28,7 @@ use tracing::{debug, error, warn};
 
 use super::body::{self, Body};
 use super::drain::Drain;
+use super::error;
 
 /// The most a connection's read buffer grows to (hyper's default is about 400 KiB). Each
 /// keep-alive connection keeps its buffer between requests, so with large bodies and many
@@ -181,10 +182,7 @@ async fn respond<H: Handler>(
 ) -> Result<Response<Body>, Infallible> {
     // Content-Length is what the size hint reports; refuse before reading a byte.
     if req.body().size_hint().lower() > limit as u64 {
-        return Ok(plain(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request body exceeds {limit} bytes"),
-        ));
+        return Ok(error::too_large(limit));
     }
     let req = req.map(|incoming| body::boxed(Limited::new(incoming, limit)));
     let method = req.method().clone();
@@ -197,23 +195,12 @@ async fn respond<H: Handler>(
         Ok(response) => Ok(response),
         Err(_) => {
             error!(%method, path = uri.path(), "request handler panicked");
-            Ok(plain(
+            Ok(error::error_response(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "internal error".to_owned(),
+                "internal error",
             ))
         }
     }
-}
-
-/// A short plain-text response for errors the transport answers itself.
-fn plain(status: StatusCode, text: String) -> Response<Body> {
-    let mut response = Response::new(body::full(text));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
 }
 
 #[cfg(test)]
