@@ -82,8 +82,20 @@ impl Dispatcher {
                 }
                 return resp;
             }
-            RouteMatch::NotFound { .. } => {
+            RouteMatch::NotFound { api: None } => {
                 return error_response(StatusCode::NOT_FOUND, &format!("no API matches {path}"));
+            }
+            // The context matched: say which API has no such resource, so a typo in the
+            // resource part is not mistaken for a missing or undeployed API.
+            RouteMatch::NotFound { api: Some(api) } => {
+                let name = compiled.apis.get(api).map_or("?", |api| &*api.name);
+                return error_response(
+                    StatusCode::NOT_FOUND,
+                    &format!(
+                        "no resource of API \"{name}\" matches {} {path}",
+                        parts.method
+                    ),
+                );
             }
         };
         let api = &compiled.apis[api_index];

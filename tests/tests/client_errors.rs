@@ -43,6 +43,22 @@ fn status_and_json(answer: &str) -> (u16, Value) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_resource_of_a_known_api_is_named_in_the_404() {
+    let ferry = start(&[]);
+    let resp = client()
+        .get(ferry.url("/convert/unknown"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"error": {"code": 404, "message": "no resource of API \"convert\" matches GET /convert/unknown"}})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_413_answers_are_the_same_json_error() {
     let ferry = start(&["--max-body-bytes", "16"]);
     let expected =

@@ -61,6 +61,29 @@ async fn answer(resp: Response<Body>) -> (StatusCode, Value) {
 }
 
 #[tokio::test]
+async fn an_unknown_resource_under_a_known_context_names_the_api() {
+    let d = dispatcher(CONVERT, 1024);
+    let req = Request::get("/convert/unknown")
+        .body(body::empty())
+        .unwrap();
+    let (status, body) = answer(d.dispatch(req).await).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        body["error"]["message"],
+        r#"no resource of API "convert" matches GET /convert/unknown"#
+    );
+}
+
+#[tokio::test]
+async fn a_path_outside_every_context_says_no_api_matches() {
+    let d = dispatcher(CONVERT, 1024);
+    let req = Request::get("/elsewhere").body(body::empty()).unwrap();
+    let (status, body) = answer(d.dispatch(req).await).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["message"], "no API matches /elsewhere");
+}
+
+#[tokio::test]
 async fn a_chunked_body_over_the_limit_is_a_json_413() {
     let d = dispatcher(CONVERT, 4);
     let chunks = futures::stream::iter(
