@@ -18,7 +18,7 @@ use crate::admin::metrics::Metrics;
 use crate::compile::{Compiled, CompiledApi, CompiledResource};
 use crate::endpoints::endpoint::Forwarded;
 use crate::expr::context::PropertyScope;
-use crate::fault::{Fault, codes};
+use crate::fault::Fault;
 use crate::message::Message;
 use crate::passthrough::Passthrough;
 use crate::sequence::{self, Env, Flow};
@@ -120,7 +120,7 @@ impl Dispatcher {
                 let request = match pass.endpoint().forward_request(msg, body) {
                     Ok(request) => request,
                     Err(fault) => {
-                        log_fault(&fault);
+                        log_fault(api, resource, &fault);
                         return fault_response(&fault);
                     }
                 };
@@ -128,7 +128,7 @@ impl Dispatcher {
                     Ok(Forwarded::Answered(answer)) => streamed_response(answer),
                     Ok(Forwarded::Discarded) => empty_response(StatusCode::ACCEPTED),
                     Err(fault) => {
-                        log_fault(&fault);
+                        log_fault(api, resource, &fault);
                         fault_response(&fault)
                     }
                 };
@@ -195,37 +195,68 @@ impl Dispatcher {
         };
         let flow = match sequence::run(&resource.in_sequence.mediators, &mut msg, env).await {
             Ok(flow) => flow,
-            Err(fault) => {
-                let handler = resource
-                    .fault_sequence
-                    .as_ref()
-                    .or(api.fault_sequence.as_ref());
-                match handler {
-                    Some(h) => {
-                        match sequence::run_fault_sequence(&h.mediators, &fault, &mut msg, env)
-                            .await
-                        {
-                            Ok(flow) => flow,
-                            Err(again) => {
-                                tracing::warn!(error = %again, first = %fault, "the fault sequence failed too");
-                                return fault_response(&again);
-                            }
-                        }
-                    }
-                    None => {
-                        log_fault(&fault);
-                        return fault_response(&fault);
-                    }
-                }
-            }
-        };
-        match flow {
-            Flow::Drop => empty_response(StatusCode::ACCEPTED),
-            Flow::Continue | Flow::Respond => match msg.take_answer_body() {
-                Some(body) => streamed_message_response(&msg, body),
-                None => message_response(&msg),
+            Err(fault) => match handle_fault(api, resource, &fault, &mut msg, env).await {
+                Ok(flow) => flow,
+                Err(response) => return response,
             },
+        };
+        let fault = match answer(&mut msg, flow) {
+            Ok(response) => return response,
+            Err(fault) => fault,
+        };
+        // Writing the answer read the payload for the first time (`messageType` asked for a
+        // conversion) and it does not parse: the fault a mediator reading it would have
+        // raised, for the same fault sequences.
+        match handle_fault(api, resource, &fault, &mut msg, env).await {
+            Ok(flow) => answer(&mut msg, flow).unwrap_or_else(|again| {
+                log_fault(api, resource, &again);
+                fault_response(&again)
+            }),
+            Err(response) => response,
         }
+    }
+}
+
+/// Hands `fault` to the resource's fault sequence, else the API's: the flow they leave, or
+/// the answer when there is none (the default error answer) or it failed too.
+async fn handle_fault(
+    api: &CompiledApi,
+    resource: &CompiledResource,
+    fault: &Fault,
+    msg: &mut Message,
+    env: Env<'_>,
+) -> Result<Flow, Response<Body>> {
+    let handler = resource
+        .fault_sequence
+        .as_ref()
+        .or(api.fault_sequence.as_ref());
+    let Some(handler) = handler else {
+        log_fault(api, resource, fault);
+        return Err(fault_response(fault));
+    };
+    sequence::run_fault_sequence(&handler.mediators, fault, msg, env)
+        .await
+        .map_err(|again| {
+            tracing::warn!(
+                api = %api.name,
+                resource = %resource.label,
+                error = %again,
+                first = %fault,
+                "the fault sequence failed too"
+            );
+            fault_response(&again)
+        })
+}
+
+/// The answer for a flow that ended with `flow`; fails when the payload cannot be written
+/// in the format asked for.
+fn answer(msg: &mut Message, flow: Flow) -> Result<Response<Body>, Fault> {
+    match flow {
+        Flow::Drop => Ok(empty_response(StatusCode::ACCEPTED)),
+        Flow::Continue | Flow::Respond => match msg.take_answer_body() {
+            Some(body) => Ok(streamed_message_response(msg, body)),
+            None => message_response(msg),
+        },
     }
 }
 
@@ -254,10 +285,24 @@ fn prepare(
     msg.set_rest_properties(api, url_postfix);
 }
 
-fn log_fault(fault: &Fault) {
+/// Logs a fault no fault sequence handled. At WARN whoever is to blame: a client's bad
+/// request shows up by default too, named by API and resource (the `message` span is
+/// DEBUG, so its fields would not show); the fault's message describes the problem, never
+/// the payload itself.
+fn log_fault(api: &CompiledApi, resource: &CompiledResource, fault: &Fault) {
     match fault.source {
-        crate::fault::FaultSource::Downstream => tracing::debug!(error = %fault, "bad request"),
-        _ => tracing::warn!(error = %fault, "message failed and no fault sequence handled it"),
+        crate::fault::FaultSource::Downstream => tracing::warn!(
+            api = %api.name,
+            resource = %resource.label,
+            error = %fault,
+            "bad request"
+        ),
+        _ => tracing::warn!(
+            api = %api.name,
+            resource = %resource.label,
+            error = %fault,
+            "message failed and no fault sequence handled it"
+        ),
     }
 }
 
@@ -292,8 +337,9 @@ fn request_only(name: &HeaderName) -> bool {
     )
 }
 
-/// The response a finished flow sends: the message's status, headers and payload.
-pub fn message_response(msg: &Message) -> Response<Body> {
+/// The response a finished flow sends: the message's status, headers and payload. Fails
+/// when the payload cannot be written as asked (a received body that does not parse).
+pub fn message_response(msg: &Message) -> Result<Response<Body>, Fault> {
     let status = msg.status();
     let no_body = msg
         .property(PropertyScope::Axis2, "NO_ENTITY_BODY")
@@ -301,15 +347,8 @@ pub fn message_response(msg: &Message) -> Response<Body> {
     let (bytes, content_type) = if no_body || status == StatusCode::NO_CONTENT {
         (Bytes::new(), String::new())
     } else {
-        match msg.body_bytes() {
-            Ok(b) => b,
-            Err(e) => {
-                return fault_response(&Fault::internal(
-                    codes::CUSTOM,
-                    format!("cannot write the answer: {e}"),
-                ));
-            }
-        }
+        msg.body_bytes()
+            .map_err(|e| Fault::unreadable_payload(&e))?
     };
     let mut headers = HeaderMap::with_capacity(msg.headers.len() + 1);
     for (name, value) in msg.headers.iter() {
@@ -326,7 +365,7 @@ pub fn message_response(msg: &Message) -> Response<Body> {
     let mut resp = Response::new(body::full(bytes));
     *resp.status_mut() = status;
     *resp.headers_mut() = headers;
-    resp
+    Ok(resp)
 }
 
 /// The answer of a flow whose last call left the backend's body streaming: the message's

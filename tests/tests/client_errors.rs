@@ -31,6 +31,26 @@ async fn raw(addr: SocketAddr, request: Vec<u8>) -> String {
     .unwrap()
 }
 
+/// Ferry's log without the terminal colours it writes even to a file.
+fn plain_log(ferry: &Ferry) -> String {
+    let log = ferry.log();
+    let mut out = String::new();
+    let mut chars = log.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // An SGR sequence: ESC [ ... m
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The status line's code and the body parsed as JSON of a raw HTTP/1.1 answer.
 fn status_and_json(answer: &str) -> (u16, Value) {
     let status = answer
@@ -94,4 +114,83 @@ async fn both_413_answers_are_the_same_json_error() {
         "{answer}"
     );
     assert_eq!(body, expected, "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_does_not_parse_as_its_content_type_is_a_logged_400() {
+    let ferry = start(&[]);
+    let http = client();
+    let deep_json = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    let deep_xml = format!("{}{}", "<a>".repeat(600), "</a>".repeat(600));
+    let cases: Vec<(&str, &str, &str, Vec<u8>)> = vec![
+        (
+            "malformed JSON",
+            "to-xml",
+            "application/json",
+            br#"{"a":"#.to_vec(),
+        ),
+        (
+            "malformed XML",
+            "to-json",
+            "application/xml",
+            b"<a><b></a>".to_vec(),
+        ),
+        (
+            "JSON, invalid UTF-8",
+            "to-xml",
+            "application/json",
+            b"{\"a\":\"\xff\"}".to_vec(),
+        ),
+        (
+            "XML, invalid UTF-8",
+            "to-json",
+            "application/xml",
+            b"<a>\xff</a>".to_vec(),
+        ),
+        (
+            "JSON nested too deep",
+            "to-xml",
+            "application/json",
+            deep_json.into_bytes(),
+        ),
+        (
+            "XML nested too deep",
+            "to-json",
+            "application/xml",
+            deep_xml.into_bytes(),
+        ),
+        (
+            "DOCTYPE with an entity",
+            "to-json",
+            "application/xml",
+            br#"<!DOCTYPE a [<!ENTITY x "secret">]><a>&x;</a>"#.to_vec(),
+        ),
+    ];
+    for (case, resource, content_type, body) in cases {
+        let resp = http
+            .post(ferry.url(&format!("/convert/{resource}")))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{case}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["code"], 601000, "{case}: {body}");
+    }
+    // Logged by default (the harness runs with FERRY_LOG=info), by API and resource, and
+    // without the payload.
+    let log = plain_log(&ferry);
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("bad request"))
+        .collect();
+    assert_eq!(warnings.len(), 7, "{log}");
+    assert!(
+        warnings
+            .iter()
+            .all(|l| l.contains("api=convert") && l.contains("resource=")),
+        "{log}"
+    );
+    assert!(!log.contains("secret"), "{log}");
 }

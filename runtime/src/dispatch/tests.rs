@@ -102,3 +102,84 @@ async fn a_chunked_body_over_the_limit_is_a_json_413() {
         json!({"error": {"code": 413, "message": "the request body is larger than 4 bytes"}})
     );
 }
+
+/// Bodies that do not parse as their content type, each with what the parser objects to.
+fn unreadable_bodies() -> Vec<(&'static str, &'static str, Vec<u8>, &'static str)> {
+    let deep_json = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    let deep_xml = format!("{}{}", "<a>".repeat(600), "</a>".repeat(600));
+    vec![
+        ("to-xml", "application/json", br#"{"a":"#.to_vec(), "EOF"),
+        (
+            "to-json",
+            "application/xml",
+            b"<a><b></a>".to_vec(),
+            "malformed XML",
+        ),
+        (
+            "to-xml",
+            "application/json",
+            b"{\"a\":\"\xff\"}".to_vec(),
+            "malformed JSON",
+        ),
+        (
+            "to-json",
+            "application/xml",
+            b"<a>\xff</a>".to_vec(),
+            "UTF-8",
+        ),
+        (
+            "to-xml",
+            "application/json",
+            deep_json.into_bytes(),
+            "recursion limit",
+        ),
+        ("to-json", "application/xml", deep_xml.into_bytes(), "deep"),
+        (
+            "to-json",
+            "application/xml",
+            br#"<!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>"#.to_vec(),
+            "DOCTYPE",
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn a_body_that_does_not_parse_as_its_content_type_is_a_400_parse_error() {
+    let d = dispatcher(CONVERT, 1 << 20);
+    for (resource, content_type, bytes, why) in unreadable_bodies() {
+        let path = format!("/convert/{resource}");
+        let req = post(&path, content_type, body::full(bytes));
+        let (status, body) = answer(d.dispatch(req).await).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{why}: {body}");
+        assert_eq!(body["error"]["code"], 601000, "{why}: {body}");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.starts_with("cannot read the payload: "), "{body}");
+        assert!(message.contains(why), "{why}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn a_fault_sequence_handles_a_body_that_only_the_answer_reads() {
+    let yaml = "apiVersion: ferry.dev/v1alpha1
+kind: IntegrationAPI
+metadata: {name: convert}
+spec:
+  context: /convert
+  resources:
+    - methods: [POST]
+      uriTemplate: /to-xml
+      inSequence:
+        - property: {name: messageType, scope: axis2, value: application/xml}
+        - respond: {}
+      faultSequence:
+        - property: {name: messageType, scope: axis2, value: application/json}
+        - payloadFactory: {mediaType: json, format: '{\"failed\": ${props.synapse.ERROR_CODE}}'}
+        - property: {name: HTTP_SC, scope: axis2, value: '422'}
+        - respond: {}
+";
+    let d = dispatcher(yaml, 1024);
+    let req = post("/convert/to-xml", "application/json", body::full("{"));
+    let (status, body) = answer(d.dispatch(req).await).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body, json!({"failed": 601000}));
+}
