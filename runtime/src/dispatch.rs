@@ -5,12 +5,13 @@
 //! configuration for the next requests while this one finishes on the one it started with.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode};
+use hyper::body::Body as _;
 use serde_json::Value;
 use tracing::Instrument;
 
@@ -23,6 +24,7 @@ use crate::message::Message;
 use crate::passthrough::Passthrough;
 use crate::sequence::{self, Env, Flow};
 use crate::transports::http::body::{self, Body, BodyError};
+use crate::transports::http::deadline::{BodyProgress, ReadDeadline};
 use crate::transports::http::error::{self, error_response, json_response};
 use crate::transports::http::router::RouteMatch;
 use crate::transports::http::server::Handler;
@@ -30,11 +32,39 @@ use crate::transports::http::server::Handler;
 /// Path parameters, query parameters and the URL postfix of a routed request.
 type RouteParams = (Vec<(String, String)>, Vec<(String, String)>, String);
 
+/// How long a request may take, counted from its head (`ferry run --request-body-timeout`,
+/// `--request-timeout`). `None` waits forever.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestTimeouts {
+    /// The whole body must have arrived by then, else `408`.
+    pub body: Option<Duration>,
+    /// The answer's head must be ready by then, else `504` (`408` if the body is still
+    /// arriving).
+    pub total: Option<Duration>,
+}
+
+impl RequestTimeouts {
+    /// When the body of a request that started at `started` is due, and the timeout that
+    /// makes it so: the total deadline at the latest, the body being part of the request.
+    fn body_deadline(
+        &self,
+        started: tokio::time::Instant,
+    ) -> Option<(tokio::time::Instant, Duration)> {
+        let due = match (self.body, self.total) {
+            (Some(body), Some(total)) => body.min(total),
+            (Some(timeout), None) | (None, Some(timeout)) => timeout,
+            (None, None) => return None,
+        };
+        Some((started + due, due))
+    }
+}
+
 /// Serves the APIs of the current configuration.
 pub struct Dispatcher {
     current: Arc<ArcSwap<Compiled>>,
     metrics: Arc<Metrics>,
     max_body_bytes: usize,
+    timeouts: RequestTimeouts,
 }
 
 impl Dispatcher {
@@ -48,7 +78,14 @@ impl Dispatcher {
             current,
             metrics,
             max_body_bytes,
+            timeouts: RequestTimeouts::default(),
         }
+    }
+
+    /// The same dispatcher, bounding how long a request takes (none by default).
+    pub fn with_timeouts(mut self, timeouts: RequestTimeouts) -> Self {
+        self.timeouts = timeouts;
+        self
     }
 
     /// Answers one request.
@@ -101,12 +138,23 @@ impl Dispatcher {
         let api = &compiled.apis[api_index];
         let resource = &api.resources[resource_index];
         let started = Instant::now();
+        let body_deadline = self
+            .timeouts
+            .body_deadline(tokio::time::Instant::from_std(started));
+        let pass = resource
+            .passthrough
+            .as_ref()
+            .filter(|_| Passthrough::fits(parts.version, &parts.headers, self.max_body_bytes));
+        // A passthrough's body is read by the backend call, not here: it reports whether it
+        // arrived, so a call failing because the client was too slow is answered as such.
+        let progress = match (pass, body_deadline) {
+            (Some(_), Some(_)) if !body.is_end_stream() => Some(Arc::new(BodyProgress::default())),
+            _ => None,
+        };
         let span = tracing::debug_span!("message", api = %api.name, resource = %resource.label);
         let method = parts.method.clone();
-        let response = async {
-            if let Some(pass) = &resource.passthrough
-                && Passthrough::fits(parts.version, &parts.headers, self.max_body_bytes)
-            {
+        let work = async {
+            if let Some(pass) = pass {
                 let mut msg =
                     Message::from_request(parts.method, parts.uri, parts.headers, Bytes::new());
                 prepare(
@@ -117,6 +165,12 @@ impl Dispatcher {
                     query_params,
                     url_postfix,
                 );
+                let body = match (&progress, body_deadline) {
+                    (Some(progress), Some((due, after))) => {
+                        body::boxed(ReadDeadline::new(body, due, after, progress.clone()))
+                    }
+                    _ => body,
+                };
                 let request = match pass.endpoint().forward_request(msg, body) {
                     Ok(request) => request,
                     Err(fault) => {
@@ -127,6 +181,9 @@ impl Dispatcher {
                 return match pass.endpoint().forward(request).await {
                     Ok(Forwarded::Answered(answer)) => streamed_response(answer),
                     Ok(Forwarded::Discarded) => empty_response(StatusCode::ACCEPTED),
+                    Err(_) if progress.as_ref().is_some_and(|p| p.timed_out()) => {
+                        body_too_slow(api, resource, body_deadline)
+                    }
                     Err(fault) => {
                         log_fault(api, resource, &fault);
                         fault_response(&fault)
@@ -140,14 +197,39 @@ impl Dispatcher {
                 &compiled,
                 api,
                 resource,
-                parts,
-                body,
+                Request::from_parts(parts, body),
                 (uri_params, query_params, url_postfix),
+                body_deadline,
             ))
             .await
         }
-        .instrument(span)
-        .await;
+        .instrument(span);
+        let response = match self.timeouts.total {
+            None => work.await,
+            Some(total) => {
+                let due = tokio::time::Instant::from_std(started) + total;
+                match tokio::time::timeout_at(due, work).await {
+                    Ok(response) => response,
+                    // The body's deadline is the total one at the latest, and a buffered
+                    // read sees its own first; a passthrough's body may still be on its way.
+                    Err(_) if progress.as_ref().is_some_and(|p| !p.received()) => {
+                        body_too_slow(api, resource, body_deadline)
+                    }
+                    Err(_) => {
+                        tracing::warn!(
+                            api = %api.name,
+                            resource = %resource.label,
+                            timeout = ?total,
+                            "the request was not answered within the request timeout; its flow is abandoned"
+                        );
+                        error_response(
+                            StatusCode::GATEWAY_TIMEOUT,
+                            &format!("the request was not answered within {total:?}"),
+                        )
+                    }
+                }
+            }
+        };
         resource.metrics.record(
             &self.metrics,
             &api.name,
@@ -165,11 +247,21 @@ impl Dispatcher {
         compiled: &Compiled,
         api: &CompiledApi,
         resource: &CompiledResource,
-        parts: http::request::Parts,
-        body: Body,
+        req: Request<Body>,
         (uri_params, query_params, url_postfix): RouteParams,
+        body_deadline: Option<(tokio::time::Instant, Duration)>,
     ) -> Response<Body> {
-        let bytes = match body::read_body_limited(body, self.max_body_bytes).await {
+        let (parts, body) = req.into_parts();
+        let complete = body.is_end_stream();
+        let read = body::read_body_limited(body, self.max_body_bytes);
+        let read = match body_deadline {
+            Some((due, _)) if !complete => match tokio::time::timeout_at(due, read).await {
+                Ok(read) => read,
+                Err(_) => return body_too_slow(api, resource, body_deadline),
+            },
+            _ => read.await,
+        };
+        let bytes = match read {
             Ok(b) => b,
             Err(BodyError::TooLarge { .. }) => return error::too_large(self.max_body_bytes),
             Err(e) => {
@@ -283,6 +375,25 @@ fn prepare(
     msg.set_config(compiled.config.clone());
     msg.set_params(uri_params, query_params);
     msg.set_rest_properties(api, url_postfix);
+}
+
+/// The `408` for a request whose body did not arrive by its deadline.
+fn body_too_slow(
+    api: &CompiledApi,
+    resource: &CompiledResource,
+    deadline: Option<(tokio::time::Instant, Duration)>,
+) -> Response<Body> {
+    let timeout = deadline.map_or(Duration::ZERO, |(_, after)| after);
+    tracing::warn!(
+        api = %api.name,
+        resource = %resource.label,
+        ?timeout,
+        "the request body did not arrive within the request body timeout"
+    );
+    error_response(
+        StatusCode::REQUEST_TIMEOUT,
+        &format!("the request body did not arrive within {timeout:?}"),
+    )
 }
 
 /// Logs a fault no fault sequence handled. At WARN whoever is to blame: a client's bad

@@ -183,3 +183,154 @@ spec:
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body, json!({"failed": 601000}));
 }
+
+/// One byte, then nothing ever again: a client that declared more than it sends.
+fn stalled_body() -> Body {
+    use futures::StreamExt;
+    let first = futures::stream::iter([Ok::<_, body::BoxError>(hyper::body::Frame::data(
+        Bytes::from("{"),
+    ))]);
+    body::boxed(http_body_util::StreamBody::new(
+        first.chain(futures::stream::pending()),
+    ))
+}
+
+const SHORT: Duration = Duration::from_millis(100);
+
+/// `dispatch`, failing the test if it does not answer within 5 s.
+async fn dispatch_soon(d: &Dispatcher, req: Request<Body>) -> (StatusCode, Value) {
+    let resp = tokio::time::timeout(Duration::from_secs(5), d.dispatch(req))
+        .await
+        .expect("the dispatcher should answer before the test gives up");
+    answer(resp).await
+}
+
+#[tokio::test]
+async fn a_body_that_does_not_arrive_in_time_is_a_408() {
+    let d = dispatcher(CONVERT, 1024).with_timeouts(RequestTimeouts {
+        body: Some(SHORT),
+        total: None,
+    });
+    let req = post("/convert/to-xml", "application/json", stalled_body());
+    let (status, body) = dispatch_soon(&d, req).await;
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+    assert_eq!(
+        body,
+        json!({"error": {"code": 408, "message": "the request body did not arrive within 100ms"}})
+    );
+}
+
+#[tokio::test]
+async fn the_request_timeout_bounds_the_body_too() {
+    let d = dispatcher(CONVERT, 1024).with_timeouts(RequestTimeouts {
+        body: Some(Duration::from_secs(60)),
+        total: Some(SHORT),
+    });
+    let req = post("/convert/to-xml", "application/json", stalled_body());
+    let (status, _) = dispatch_soon(&d, req).await;
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+}
+
+#[tokio::test]
+async fn a_body_in_time_is_served_as_usual() {
+    let d = dispatcher(CONVERT, 1024).with_timeouts(RequestTimeouts {
+        body: Some(SHORT),
+        total: Some(SHORT),
+    });
+    let req = post(
+        "/convert/to-json",
+        "application/xml",
+        body::full("<a>1</a>"),
+    );
+    let (status, body) = dispatch_soon(&d, req).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, json!({"a": 1}));
+}
+
+/// A backend on 127.0.0.1 that accepts connections, reads requests whole and never
+/// answers; its port.
+async fn silent_backend() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                use tokio::io::AsyncReadExt;
+                let mut buf = [0u8; 1024];
+                while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
+            });
+        }
+    });
+    port
+}
+
+fn calling(port: u16, flow: &str) -> String {
+    format!(
+        "apiVersion: ferry.dev/v1alpha1
+kind: Endpoint
+metadata: {{name: backend}}
+spec:
+  http: {{uriTemplate: 'http://127.0.0.1:{port}/in'}}
+  timeout: {{duration: 60000, responseAction: fault}}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: IntegrationAPI
+metadata: {{name: slow}}
+spec:
+  context: /slow
+  resources:
+    - methods: [POST]
+      uriTemplate: /call
+      inSequence:
+{flow}
+"
+    )
+}
+
+#[tokio::test]
+async fn a_flow_past_the_request_timeout_is_a_504() {
+    let port = silent_backend().await;
+    let flow = "        - log: {level: simple}\n        - call: {endpoint: {key: backend}}\n        - respond: {}";
+    let d = dispatcher(&calling(port, flow), 1024).with_timeouts(RequestTimeouts {
+        body: None,
+        total: Some(SHORT),
+    });
+    let req = post("/slow/call", "application/json", body::full("{}"));
+    let (status, body) = dispatch_soon(&d, req).await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(
+        body,
+        json!({"error": {"code": 504, "message": "the request was not answered within 100ms"}})
+    );
+}
+
+#[tokio::test]
+async fn a_streamed_body_that_does_not_arrive_in_time_is_a_408_not_a_backend_fault() {
+    let port = silent_backend().await;
+    let flow = "        - call: {endpoint: {key: backend}}\n        - respond: {}";
+    let d = dispatcher(&calling(port, flow), 1024).with_timeouts(RequestTimeouts {
+        body: Some(SHORT),
+        total: Some(Duration::from_secs(60)),
+    });
+    // A declared length makes it a passthrough: the body streams to the backend.
+    let mut req = post("/slow/call", "application/json", stalled_body());
+    req.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from_static("100"));
+    let (status, body) = dispatch_soon(&d, req).await;
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT, "{body}");
+}
+
+#[tokio::test]
+async fn a_streamed_body_still_arriving_at_the_request_timeout_is_a_408() {
+    let port = silent_backend().await;
+    let flow = "        - call: {endpoint: {key: backend}}\n        - respond: {}";
+    let d = dispatcher(&calling(port, flow), 1024).with_timeouts(RequestTimeouts {
+        body: None,
+        total: Some(SHORT),
+    });
+    let mut req = post("/slow/call", "application/json", stalled_body());
+    req.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from_static("100"));
+    let (status, body) = dispatch_soon(&d, req).await;
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT, "{body}");
+}

@@ -1,9 +1,10 @@
 //! The HTTP transport: the listener that accepts requests ([`server`]), the route table that
 //! picks an API resource for each ([`router`]), the body type both sides share ([`body`]),
-//! the error answers both write ([`error`]), and the listener's graceful shutdown
-//! ([`drain`]).
+//! the error answers both write ([`error`]), the deadlines on slow clients ([`deadline`]),
+//! and the listener's graceful shutdown ([`drain`]).
 
 pub mod body;
+pub mod deadline;
 pub(crate) mod drain;
 pub mod error;
 pub mod router;

@@ -27,6 +27,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, error, warn};
 
 use super::body::{self, Body};
+use super::deadline::FirstBytes;
 use super::drain::Drain;
 use super::error;
 
@@ -56,8 +57,10 @@ pub struct ServerOptions {
     /// Largest request body accepted. A larger declared Content-Length is answered 413
     /// before the handler runs; a larger chunked body fails the handler's read.
     pub max_body_bytes: usize,
-    /// How long a client may take to send the request head (slowloris protection,
-    /// HTTP/1 only); `None` waits forever.
+    /// How long a client may take to send the request head (slowloris protection): on a
+    /// new connection, the first bytes (HTTP/1 or HTTP/2) and then, over HTTP/1, each
+    /// request head, an idle keep-alive connection's next one included. `None` waits
+    /// forever.
     pub header_read_timeout: Option<Duration>,
     /// How long in-flight requests may run after shutdown starts before their connections
     /// are cut.
@@ -134,6 +137,9 @@ pub async fn serve<H: Handler>(
                     let limit = opts.max_body_bytes;
                     service_fn(move |req| respond(Arc::clone(&handler), req, remote, limit))
                 };
+                // Hyper's header timer starts once HTTP/1 or HTTP/2 is told apart; until
+                // then the first bytes are on our clock (a silent client is a slowloris too).
+                let stream = FirstBytes::new(stream, opts.header_read_timeout);
                 let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
                 let conn = Arc::clone(&drain).watch(conn);
                 connections.spawn(async move {

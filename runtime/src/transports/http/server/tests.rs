@@ -225,6 +225,28 @@ async fn a_client_too_slow_to_send_its_headers_is_disconnected() {
 }
 
 #[tokio::test]
+async fn a_client_that_connects_and_sends_nothing_is_disconnected() {
+    let opts = ServerOptions {
+        header_read_timeout: Some(Duration::from_millis(200)),
+        ..ServerOptions::default()
+    };
+    let server = start(opts).await;
+    // Silent, and one byte that could start the HTTP/2 preface: both before hyper decides
+    // which protocol it speaks, so before its own header timer runs.
+    for first in [&b""[..], b"P"] {
+        let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        stream.write_all(first).await.unwrap();
+        let mut buf = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buf)).await;
+        assert!(
+            read.is_ok(),
+            "the server should close the connection ({first:?})"
+        );
+    }
+    assert_eq!(server.handler.calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
 async fn graceful_shutdown_lets_an_in_flight_request_finish_then_stops_accepting() {
     let server = start(ServerOptions::default()).await;
     let client = client();
