@@ -359,6 +359,8 @@ fn deployment(
         json!({"name": "FERRY_LOG", "value": spec.log_level}),
         json!({"name": "FERRY_LOG_FORMAT", "value": "json"}),
         json!({"name": "FERRY_MAX_BODY_BYTES", "value": spec.max_request_body_bytes.to_string()}),
+        json!({"name": "FERRY_REQUEST_BODY_TIMEOUT", "value": spec.request_body_timeout_seconds.to_string()}),
+        json!({"name": "FERRY_REQUEST_TIMEOUT", "value": spec.request_timeout_seconds.to_string()}),
         json!({"name": "FERRY_DATA_DIR", "value": DATA_DIR}),
         json!({"name": "FERRY_LEASE_NAME", "value": name}),
         json!({"name": "POD_NAMESPACE", "valueFrom": field_ref("metadata.namespace")}),

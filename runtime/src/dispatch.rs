@@ -5,35 +5,66 @@
 //! configuration for the next requests while this one finishes on the one it started with.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode};
-use serde_json::{Value, json};
+use hyper::body::Body as _;
+use serde_json::Value;
 use tracing::Instrument;
 
 use crate::admin::metrics::Metrics;
 use crate::compile::{Compiled, CompiledApi, CompiledResource};
 use crate::endpoints::endpoint::Forwarded;
 use crate::expr::context::PropertyScope;
-use crate::fault::{Fault, codes};
+use crate::fault::Fault;
 use crate::message::Message;
 use crate::passthrough::Passthrough;
 use crate::sequence::{self, Env, Flow};
 use crate::transports::http::body::{self, Body, BodyError};
+use crate::transports::http::deadline::{BodyProgress, ReadDeadline};
+use crate::transports::http::error::{self, error_response, json_response};
 use crate::transports::http::server::Handler;
 use ferry_api::routes::RouteMatch;
 
 /// Path parameters, query parameters and the URL postfix of a routed request.
 type RouteParams = (Vec<(String, String)>, Vec<(String, String)>, String);
 
+/// How long a request may take, counted from its head (`ferry run --request-body-timeout`,
+/// `--request-timeout`). `None` waits forever.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestTimeouts {
+    /// The whole body must have arrived by then, else `408`.
+    pub body: Option<Duration>,
+    /// The answer's head must be ready by then, else `504` (`408` if the body is still
+    /// arriving).
+    pub total: Option<Duration>,
+}
+
+impl RequestTimeouts {
+    /// When the body of a request that started at `started` is due, and the timeout that
+    /// makes it so: the total deadline at the latest, the body being part of the request.
+    fn body_deadline(
+        &self,
+        started: tokio::time::Instant,
+    ) -> Option<(tokio::time::Instant, Duration)> {
+        let due = match (self.body, self.total) {
+            (Some(body), Some(total)) => body.min(total),
+            (Some(timeout), None) | (None, Some(timeout)) => timeout,
+            (None, None) => return None,
+        };
+        Some((started + due, due))
+    }
+}
+
 /// Serves the APIs of the current configuration.
 pub struct Dispatcher {
     current: Arc<ArcSwap<Compiled>>,
     metrics: Arc<Metrics>,
     max_body_bytes: usize,
+    timeouts: RequestTimeouts,
 }
 
 impl Dispatcher {
@@ -47,7 +78,14 @@ impl Dispatcher {
             current,
             metrics,
             max_body_bytes,
+            timeouts: RequestTimeouts::default(),
         }
+    }
+
+    /// The same dispatcher, bounding how long a request takes (none by default).
+    pub fn with_timeouts(mut self, timeouts: RequestTimeouts) -> Self {
+        self.timeouts = timeouts;
+        self
     }
 
     /// Answers one request.
@@ -81,19 +119,42 @@ impl Dispatcher {
                 }
                 return resp;
             }
-            RouteMatch::NotFound { .. } => {
+            RouteMatch::NotFound { api: None } => {
                 return error_response(StatusCode::NOT_FOUND, &format!("no API matches {path}"));
+            }
+            // The context matched: say which API has no such resource, so a typo in the
+            // resource part is not mistaken for a missing or undeployed API.
+            RouteMatch::NotFound { api: Some(api) } => {
+                let name = compiled.apis.get(api).map_or("?", |api| &*api.name);
+                return error_response(
+                    StatusCode::NOT_FOUND,
+                    &format!(
+                        "no resource of API \"{name}\" matches {} {path}",
+                        parts.method
+                    ),
+                );
             }
         };
         let api = &compiled.apis[api_index];
         let resource = &api.resources[resource_index];
         let started = Instant::now();
+        let body_deadline = self
+            .timeouts
+            .body_deadline(tokio::time::Instant::from_std(started));
+        let pass = resource
+            .passthrough
+            .as_ref()
+            .filter(|_| Passthrough::fits(parts.version, &parts.headers, self.max_body_bytes));
+        // A passthrough's body is read by the backend call, not here: it reports whether it
+        // arrived, so a call failing because the client was too slow is answered as such.
+        let progress = match (pass, body_deadline) {
+            (Some(_), Some(_)) if !body.is_end_stream() => Some(Arc::new(BodyProgress::default())),
+            _ => None,
+        };
         let span = tracing::debug_span!("message", api = %api.name, resource = %resource.label);
         let method = parts.method.clone();
-        let response = async {
-            if let Some(pass) = &resource.passthrough
-                && Passthrough::fits(parts.version, &parts.headers, self.max_body_bytes)
-            {
+        let work = async {
+            if let Some(pass) = pass {
                 let mut msg =
                     Message::from_request(parts.method, parts.uri, parts.headers, Bytes::new());
                 prepare(
@@ -104,18 +165,27 @@ impl Dispatcher {
                     query_params,
                     url_postfix,
                 );
+                let body = match (&progress, body_deadline) {
+                    (Some(progress), Some((due, after))) => {
+                        body::boxed(ReadDeadline::new(body, due, after, progress.clone()))
+                    }
+                    _ => body,
+                };
                 let request = match pass.endpoint().forward_request(msg, body) {
                     Ok(request) => request,
                     Err(fault) => {
-                        log_fault(&fault);
+                        log_fault(api, resource, &fault);
                         return fault_response(&fault);
                     }
                 };
                 return match pass.endpoint().forward(request).await {
                     Ok(Forwarded::Answered(answer)) => streamed_response(answer),
                     Ok(Forwarded::Discarded) => empty_response(StatusCode::ACCEPTED),
+                    Err(_) if progress.as_ref().is_some_and(|p| p.timed_out()) => {
+                        body_too_slow(api, resource, body_deadline)
+                    }
                     Err(fault) => {
-                        log_fault(&fault);
+                        log_fault(api, resource, &fault);
                         fault_response(&fault)
                     }
                 };
@@ -127,14 +197,39 @@ impl Dispatcher {
                 &compiled,
                 api,
                 resource,
-                parts,
-                body,
+                Request::from_parts(parts, body),
                 (uri_params, query_params, url_postfix),
+                body_deadline,
             ))
             .await
         }
-        .instrument(span)
-        .await;
+        .instrument(span);
+        let response = match self.timeouts.total {
+            None => work.await,
+            Some(total) => {
+                let due = tokio::time::Instant::from_std(started) + total;
+                match tokio::time::timeout_at(due, work).await {
+                    Ok(response) => response,
+                    // The body's deadline is the total one at the latest, and a buffered
+                    // read sees its own first; a passthrough's body may still be on its way.
+                    Err(_) if progress.as_ref().is_some_and(|p| !p.received()) => {
+                        body_too_slow(api, resource, body_deadline)
+                    }
+                    Err(_) => {
+                        tracing::warn!(
+                            api = %api.name,
+                            resource = %resource.label,
+                            timeout = ?total,
+                            "the request was not answered within the request timeout; its flow is abandoned"
+                        );
+                        error_response(
+                            StatusCode::GATEWAY_TIMEOUT,
+                            &format!("the request was not answered within {total:?}"),
+                        )
+                    }
+                }
+            }
+        };
         resource.metrics.record(
             &self.metrics,
             &api.name,
@@ -152,21 +247,23 @@ impl Dispatcher {
         compiled: &Compiled,
         api: &CompiledApi,
         resource: &CompiledResource,
-        parts: http::request::Parts,
-        body: Body,
+        req: Request<Body>,
         (uri_params, query_params, url_postfix): RouteParams,
+        body_deadline: Option<(tokio::time::Instant, Duration)>,
     ) -> Response<Body> {
-        let bytes = match body::read_body_limited(body, self.max_body_bytes).await {
+        let (parts, body) = req.into_parts();
+        let complete = body.is_end_stream();
+        let read = body::read_body_limited(body, self.max_body_bytes);
+        let read = match body_deadline {
+            Some((due, _)) if !complete => match tokio::time::timeout_at(due, read).await {
+                Ok(read) => read,
+                Err(_) => return body_too_slow(api, resource, body_deadline),
+            },
+            _ => read.await,
+        };
+        let bytes = match read {
             Ok(b) => b,
-            Err(BodyError::TooLarge { .. }) => {
-                return error_response(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    &format!(
-                        "the request body is larger than {} bytes",
-                        self.max_body_bytes
-                    ),
-                );
-            }
+            Err(BodyError::TooLarge { .. }) => return error::too_large(self.max_body_bytes),
             Err(e) => {
                 return error_response(
                     StatusCode::BAD_REQUEST,
@@ -190,37 +287,68 @@ impl Dispatcher {
         };
         let flow = match sequence::run(&resource.in_sequence.mediators, &mut msg, env).await {
             Ok(flow) => flow,
-            Err(fault) => {
-                let handler = resource
-                    .fault_sequence
-                    .as_ref()
-                    .or(api.fault_sequence.as_ref());
-                match handler {
-                    Some(h) => {
-                        match sequence::run_fault_sequence(&h.mediators, &fault, &mut msg, env)
-                            .await
-                        {
-                            Ok(flow) => flow,
-                            Err(again) => {
-                                tracing::warn!(error = %again, first = %fault, "the fault sequence failed too");
-                                return fault_response(&again);
-                            }
-                        }
-                    }
-                    None => {
-                        log_fault(&fault);
-                        return fault_response(&fault);
-                    }
-                }
-            }
-        };
-        match flow {
-            Flow::Drop => empty_response(StatusCode::ACCEPTED),
-            Flow::Continue | Flow::Respond => match msg.take_answer_body() {
-                Some(body) => streamed_message_response(&msg, body),
-                None => message_response(&msg),
+            Err(fault) => match handle_fault(api, resource, &fault, &mut msg, env).await {
+                Ok(flow) => flow,
+                Err(response) => return response,
             },
+        };
+        let fault = match answer(&mut msg, flow) {
+            Ok(response) => return response,
+            Err(fault) => fault,
+        };
+        // Writing the answer read the payload for the first time (`messageType` asked for a
+        // conversion) and it does not parse: the fault a mediator reading it would have
+        // raised, for the same fault sequences.
+        match handle_fault(api, resource, &fault, &mut msg, env).await {
+            Ok(flow) => answer(&mut msg, flow).unwrap_or_else(|again| {
+                log_fault(api, resource, &again);
+                fault_response(&again)
+            }),
+            Err(response) => response,
         }
+    }
+}
+
+/// Hands `fault` to the resource's fault sequence, else the API's: the flow they leave, or
+/// the answer when there is none (the default error answer) or it failed too.
+async fn handle_fault(
+    api: &CompiledApi,
+    resource: &CompiledResource,
+    fault: &Fault,
+    msg: &mut Message,
+    env: Env<'_>,
+) -> Result<Flow, Response<Body>> {
+    let handler = resource
+        .fault_sequence
+        .as_ref()
+        .or(api.fault_sequence.as_ref());
+    let Some(handler) = handler else {
+        log_fault(api, resource, fault);
+        return Err(fault_response(fault));
+    };
+    sequence::run_fault_sequence(&handler.mediators, fault, msg, env)
+        .await
+        .map_err(|again| {
+            tracing::warn!(
+                api = %api.name,
+                resource = %resource.label,
+                error = %again,
+                first = %fault,
+                "the fault sequence failed too"
+            );
+            fault_response(&again)
+        })
+}
+
+/// The answer for a flow that ended with `flow`; fails when the payload cannot be written
+/// in the format asked for.
+fn answer(msg: &mut Message, flow: Flow) -> Result<Response<Body>, Fault> {
+    match flow {
+        Flow::Drop => Ok(empty_response(StatusCode::ACCEPTED)),
+        Flow::Continue | Flow::Respond => match msg.take_answer_body() {
+            Some(body) => Ok(streamed_message_response(msg, body)),
+            None => message_response(msg),
+        },
     }
 }
 
@@ -249,10 +377,43 @@ fn prepare(
     msg.set_rest_properties(api, url_postfix);
 }
 
-fn log_fault(fault: &Fault) {
+/// The `408` for a request whose body did not arrive by its deadline.
+fn body_too_slow(
+    api: &CompiledApi,
+    resource: &CompiledResource,
+    deadline: Option<(tokio::time::Instant, Duration)>,
+) -> Response<Body> {
+    let timeout = deadline.map_or(Duration::ZERO, |(_, after)| after);
+    tracing::warn!(
+        api = %api.name,
+        resource = %resource.label,
+        ?timeout,
+        "the request body did not arrive within the request body timeout"
+    );
+    error_response(
+        StatusCode::REQUEST_TIMEOUT,
+        &format!("the request body did not arrive within {timeout:?}"),
+    )
+}
+
+/// Logs a fault no fault sequence handled. At WARN whoever is to blame: a client's bad
+/// request shows up by default too, named by API and resource (the `message` span is
+/// DEBUG, so its fields would not show); the fault's message describes the problem, never
+/// the payload itself.
+fn log_fault(api: &CompiledApi, resource: &CompiledResource, fault: &Fault) {
     match fault.source {
-        crate::fault::FaultSource::Downstream => tracing::debug!(error = %fault, "bad request"),
-        _ => tracing::warn!(error = %fault, "message failed and no fault sequence handled it"),
+        crate::fault::FaultSource::Downstream => tracing::warn!(
+            api = %api.name,
+            resource = %resource.label,
+            error = %fault,
+            "bad request"
+        ),
+        _ => tracing::warn!(
+            api = %api.name,
+            resource = %resource.label,
+            error = %fault,
+            "message failed and no fault sequence handled it"
+        ),
     }
 }
 
@@ -287,8 +448,9 @@ fn request_only(name: &HeaderName) -> bool {
     )
 }
 
-/// The response a finished flow sends: the message's status, headers and payload.
-pub fn message_response(msg: &Message) -> Response<Body> {
+/// The response a finished flow sends: the message's status, headers and payload. Fails
+/// when the payload cannot be written as asked (a received body that does not parse).
+pub fn message_response(msg: &Message) -> Result<Response<Body>, Fault> {
     let status = msg.status();
     let no_body = msg
         .property(PropertyScope::Axis2, "NO_ENTITY_BODY")
@@ -296,15 +458,8 @@ pub fn message_response(msg: &Message) -> Response<Body> {
     let (bytes, content_type) = if no_body || status == StatusCode::NO_CONTENT {
         (Bytes::new(), String::new())
     } else {
-        match msg.body_bytes() {
-            Ok(b) => b,
-            Err(e) => {
-                return fault_response(&Fault::internal(
-                    codes::CUSTOM,
-                    format!("cannot write the answer: {e}"),
-                ));
-            }
-        }
+        msg.body_bytes()
+            .map_err(|e| Fault::unreadable_payload(&e))?
     };
     let mut headers = HeaderMap::with_capacity(msg.headers.len() + 1);
     for (name, value) in msg.headers.iter() {
@@ -321,7 +476,7 @@ pub fn message_response(msg: &Message) -> Response<Body> {
     let mut resp = Response::new(body::full(bytes));
     *resp.status_mut() = status;
     *resp.headers_mut() = headers;
-    resp
+    Ok(resp)
 }
 
 /// The answer of a flow whose last call left the backend's body streaming: the message's
@@ -366,24 +521,11 @@ pub fn fault_response(fault: &Fault) -> Response<Body> {
     json_response(fault.http_status(), fault.default_body())
 }
 
-/// A JSON error body `{"error": {"code": status, "message": ...}}`.
-pub fn error_response(status: StatusCode, message: &str) -> Response<Body> {
-    let body = json!({"error": {"code": status.as_u16(), "message": message}}).to_string();
-    json_response(status, Bytes::from(body))
-}
-
-fn json_response(status: StatusCode, body: Bytes) -> Response<Body> {
-    let mut resp = Response::new(body::full(body));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
-}
-
 fn empty_response(status: StatusCode) -> Response<Body> {
     let mut resp = Response::new(body::empty());
     *resp.status_mut() = status;
     resp
 }
+
+#[cfg(test)]
+mod tests;

@@ -11,6 +11,8 @@ use bytes::Bytes;
 use http::StatusCode;
 use serde_json::{Value, json};
 
+use crate::expr::context::PayloadError;
+
 /// Synapse's error codes, as fault sequences read them from `ERROR_CODE`.
 pub mod codes {
     /// Sending the request to the backend failed.
@@ -120,6 +122,16 @@ impl Fault {
         }
     }
 
+    /// The payload does not parse as its content type says (malformed JSON or XML,
+    /// invalid UTF-8, nesting past the parser's depth limit, a DOCTYPE declaring entities):
+    /// the sender's error, `400` with code 601000, whoever reads the payload first.
+    pub fn unreadable_payload(err: &PayloadError) -> Self {
+        Self::bad_request(
+            codes::PARSE_ERROR,
+            format!("cannot read the payload: {err}"),
+        )
+    }
+
     /// An internal failure with a Synapse code.
     pub fn internal(code: u32, message: impl Into<String>) -> Self {
         Self {
@@ -203,6 +215,15 @@ mod tests {
         assert_eq!(parse.http_status(), StatusCode::BAD_REQUEST);
         let raised = Fault::raised("PAYMENT_ERROR", "no money");
         assert_eq!(raised.http_status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn an_unreadable_payload_is_the_clients_parse_error() {
+        let f = Fault::unreadable_payload(&PayloadError("malformed JSON: EOF".into()));
+        assert_eq!(f.http_status(), StatusCode::BAD_REQUEST);
+        assert_eq!(f.code, ErrorCode::Numeric(codes::PARSE_ERROR));
+        assert_eq!(f.source, FaultSource::Downstream);
+        assert_eq!(f.message, "cannot read the payload: malformed JSON: EOF");
     }
 
     #[test]

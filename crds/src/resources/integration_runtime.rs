@@ -99,6 +99,16 @@ pub struct IntegrationRuntimeSpec {
     /// 10485760 (10 MiB).
     #[serde(default = "default_max_body")]
     pub max_request_body_bytes: u64,
+    /// Seconds a request body may take to arrive in full, counted from the request head;
+    /// slower ones are answered 408 (a client trickling its body holds a connection and a
+    /// task). 0: only `requestTimeoutSeconds` bounds it. Default 60.
+    #[serde(default = "default_request_body_timeout")]
+    pub request_body_timeout_seconds: u64,
+    /// Seconds from the request head until the answer's head is ready; longer requests
+    /// are answered 504 and their flow is abandoned. Keep it above the longest endpoint
+    /// timeout a flow waits for. 0: no limit. Default 300.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_seconds: u64,
     /// Node labels the pods must run on.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub node_selector: BTreeMap<String, String>,
@@ -140,6 +150,14 @@ fn default_log_level() -> String {
 
 fn default_max_body() -> u64 {
     10 * 1024 * 1024
+}
+
+fn default_request_body_timeout() -> u64 {
+    60
+}
+
+fn default_request_timeout() -> u64 {
+    300
 }
 
 /// How a runtime group is deployed.

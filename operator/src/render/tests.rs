@@ -183,6 +183,25 @@ fn secrets_become_env_vars_from_their_secret_never_values() {
 }
 
 #[test]
+fn the_request_timeouts_reach_the_runtime() {
+    let yaml = "apiVersion: ferry.dev/v1alpha1
+kind: IntegrationRuntime
+metadata: {name: slow}
+spec: {requestBodyTimeoutSeconds: 5, requestTimeoutSeconds: 0}
+";
+    let r = rendered(yaml, "slow");
+    let pod = r.deployment.spec.unwrap().template.spec.unwrap();
+    let env = pod.containers[0].env.clone().unwrap();
+    let value = |name: &str| {
+        env.iter()
+            .find(|e| e.name == name)
+            .and_then(|e| e.value.clone())
+    };
+    assert_eq!(value("FERRY_REQUEST_BODY_TIMEOUT").as_deref(), Some("5"));
+    assert_eq!(value("FERRY_REQUEST_TIMEOUT").as_deref(), Some("0"));
+}
+
+#[test]
 fn pods_run_restricted() {
     let r = rendered(SAMPLE, "payments");
     let pod = r.deployment.spec.unwrap().template.spec.unwrap();

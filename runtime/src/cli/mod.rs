@@ -51,7 +51,8 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the integrations in PATH... (files or folders of YAML resources).
-    Run(RunArgs),
+    // Boxed: its many flags would make every `Command` as large as the biggest variant.
+    Run(Box<RunArgs>),
     /// Check the resources in PATH... and report every error with file, line and field.
     Validate(ValidateArgs),
     /// Print the CustomResourceDefinitions (or write them, and the editor JSON schema, to --out).
@@ -82,7 +83,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => {
             logging::init(cli.log_format, &cli.log_filter)?;
-            run::main(args)
+            run::main(*args)
         }
         Command::Validate(args) => validate::main(&args),
         Command::Crds(args) => crds::main(&args),

@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use crate::admin::metrics::Metrics;
 use crate::admin::server::AdminState;
 use crate::compile::CompileEnv;
-use crate::dispatch::Dispatcher;
+use crate::dispatch::{Dispatcher, RequestTimeouts};
 use crate::endpoints::client::EndpointClient;
 use crate::leadership::{
     DEFAULT_LEASE_DURATION_SECS, DEFAULT_LEASE_GRACE_SECS, Election, LeadershipError, LeaseSettings,
@@ -53,6 +53,18 @@ pub struct RunArgs {
     /// Largest request body accepted, in bytes; larger ones get 413.
     #[arg(long, default_value_t = 10 * 1024 * 1024, env = "FERRY_MAX_BODY_BYTES")]
     pub max_body_bytes: usize,
+    /// Seconds a client may take to send a request head (and, on a new connection, its
+    /// first bytes); slower ones are disconnected. 0: no limit.
+    #[arg(long, default_value_t = 30, env = "FERRY_REQUEST_HEADER_TIMEOUT")]
+    pub request_header_timeout: u64,
+    /// Seconds a request body may take to arrive in full, from the request head; slower
+    /// ones get 408. 0: no limit of its own (the request timeout still bounds it).
+    #[arg(long, default_value_t = 60, env = "FERRY_REQUEST_BODY_TIMEOUT")]
+    pub request_body_timeout: u64,
+    /// Seconds from the request head until the answer's head is ready; longer requests get
+    /// 504 (408 if the body is still arriving) and their flow is abandoned. 0: no limit.
+    #[arg(long, default_value_t = 300, env = "FERRY_REQUEST_TIMEOUT")]
+    pub request_timeout: u64,
     /// Seconds in-flight requests may take to finish after SIGTERM.
     #[arg(long, default_value_t = 30, env = "FERRY_SHUTDOWN_TIMEOUT")]
     pub shutdown_timeout: u64,
@@ -203,14 +215,18 @@ async fn run(args: RunArgs, workers: usize) -> anyhow::Result<ExitCode> {
     ));
     let options = ServerOptions {
         max_body_bytes: args.max_body_bytes,
+        header_read_timeout: seconds(args.request_header_timeout),
         graceful_timeout: Duration::from_secs(args.shutdown_timeout),
         ..ServerOptions::default()
     };
-    let dispatcher = Arc::new(Dispatcher::new(
-        current.clone(),
-        metrics.clone(),
-        args.max_body_bytes,
-    ));
+    let dispatcher = Arc::new(
+        Dispatcher::new(current.clone(), metrics.clone(), args.max_body_bytes).with_timeouts(
+            RequestTimeouts {
+                body: seconds(args.request_body_timeout),
+                total: seconds(args.request_timeout),
+            },
+        ),
+    );
     let runners = Runners {
         processors: processors.clone(),
         tasks: Tasks::new(dispatcher.clone(), election.leadership()),
@@ -268,6 +284,11 @@ async fn run(args: RunArgs, workers: usize) -> anyhow::Result<ExitCode> {
     stores.close_all().await;
     let _ = admin_task.await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A timeout flag's value: 0 means none.
+fn seconds(secs: u64) -> Option<Duration> {
+    (secs > 0).then(|| Duration::from_secs(secs))
 }
 
 /// With several replicas, a processor on a store in one pod's memory or disk drains only

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{Request, Response, StatusCode};
 use http_body_util::Limited;
 use hyper::body::{Body as _, Incoming};
 use hyper::service::service_fn;
@@ -27,7 +27,9 @@ use tokio::task::JoinSet;
 use tracing::{debug, error, warn};
 
 use super::body::{self, Body};
+use super::deadline::FirstBytes;
 use super::drain::Drain;
+use super::error;
 
 /// The most a connection's read buffer grows to (hyper's default is about 400 KiB). Each
 /// keep-alive connection keeps its buffer between requests, so with large bodies and many
@@ -55,8 +57,10 @@ pub struct ServerOptions {
     /// Largest request body accepted. A larger declared Content-Length is answered 413
     /// before the handler runs; a larger chunked body fails the handler's read.
     pub max_body_bytes: usize,
-    /// How long a client may take to send the request head (slowloris protection,
-    /// HTTP/1 only); `None` waits forever.
+    /// How long a client may take to send the request head (slowloris protection): on a
+    /// new connection, the first bytes (HTTP/1 or HTTP/2) and then, over HTTP/1, each
+    /// request head, an idle keep-alive connection's next one included. `None` waits
+    /// forever.
     pub header_read_timeout: Option<Duration>,
     /// How long in-flight requests may run after shutdown starts before their connections
     /// are cut.
@@ -133,6 +137,9 @@ pub async fn serve<H: Handler>(
                     let limit = opts.max_body_bytes;
                     service_fn(move |req| respond(Arc::clone(&handler), req, remote, limit))
                 };
+                // Hyper's header timer starts once HTTP/1 or HTTP/2 is told apart; until
+                // then the first bytes are on our clock (a silent client is a slowloris too).
+                let stream = FirstBytes::new(stream, opts.header_read_timeout);
                 let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
                 let conn = Arc::clone(&drain).watch(conn);
                 connections.spawn(async move {
@@ -181,10 +188,7 @@ async fn respond<H: Handler>(
 ) -> Result<Response<Body>, Infallible> {
     // Content-Length is what the size hint reports; refuse before reading a byte.
     if req.body().size_hint().lower() > limit as u64 {
-        return Ok(plain(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request body exceeds {limit} bytes"),
-        ));
+        return Ok(error::too_large(limit));
     }
     let req = req.map(|incoming| body::boxed(Limited::new(incoming, limit)));
     let method = req.method().clone();
@@ -197,23 +201,12 @@ async fn respond<H: Handler>(
         Ok(response) => Ok(response),
         Err(_) => {
             error!(%method, path = uri.path(), "request handler panicked");
-            Ok(plain(
+            Ok(error::error_response(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "internal error".to_owned(),
+                "internal error",
             ))
         }
     }
-}
-
-/// A short plain-text response for errors the transport answers itself.
-fn plain(status: StatusCode, text: String) -> Response<Body> {
-    let mut response = Response::new(body::full(text));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
 }
 
 #[cfg(test)]

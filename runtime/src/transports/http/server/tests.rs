@@ -1,7 +1,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
-use http::{Method, Version};
+use http::{Method, Version, header};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -37,10 +37,8 @@ impl Handler for Echo {
                 let text = format!("{method} {path} {port} {}", String::from_utf8_lossy(&bytes));
                 Response::new(body::full(text))
             }
-            Err(BodyError::TooLarge { .. }) => {
-                plain(StatusCode::PAYLOAD_TOO_LARGE, "too large".to_owned())
-            }
-            Err(BodyError::Io(e)) => plain(StatusCode::BAD_REQUEST, e.to_string()),
+            Err(BodyError::TooLarge { limit }) => error::too_large(limit),
+            Err(BodyError::Io(e)) => error::error_response(StatusCode::BAD_REQUEST, &e.to_string()),
         }
     }
 }
@@ -150,6 +148,12 @@ async fn a_declared_body_over_the_limit_is_refused_before_the_handler_runs() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(server.handler.calls.load(Ordering::SeqCst), 0);
+    // The same JSON error format as every other answer Ferry writes itself.
+    assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+    assert_eq!(
+        text(response).await,
+        r#"{"error":{"code":413,"message":"the request body is larger than 4 bytes"}}"#
+    );
 }
 
 #[tokio::test]
@@ -180,6 +184,7 @@ async fn a_panicking_handler_yields_500_and_the_server_keeps_serving() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
     let response = client
         .request(request(server.addr, Method::GET, "/ok", body::empty()))
         .await
@@ -216,6 +221,28 @@ async fn a_client_too_slow_to_send_its_headers_is_disconnected() {
     let mut buf = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buf)).await;
     assert!(read.is_ok(), "the server should close the connection");
+    assert_eq!(server.handler.calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_client_that_connects_and_sends_nothing_is_disconnected() {
+    let opts = ServerOptions {
+        header_read_timeout: Some(Duration::from_millis(200)),
+        ..ServerOptions::default()
+    };
+    let server = start(opts).await;
+    // Silent, and one byte that could start the HTTP/2 preface: both before hyper decides
+    // which protocol it speaks, so before its own header timer runs.
+    for first in [&b""[..], b"P"] {
+        let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        stream.write_all(first).await.unwrap();
+        let mut buf = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buf)).await;
+        assert!(
+            read.is_ok(),
+            "the server should close the connection ({first:?})"
+        );
+    }
     assert_eq!(server.handler.calls.load(Ordering::SeqCst), 0);
 }
 
