@@ -1,9 +1,11 @@
 //! Admission: which artifacts of a group go into its bundle. Each artifact is read and
-//! validated by the same code as `ferry validate` and `ferry run`; one that fails is left
-//! out with its located message (for its `Accepted` condition), and the rest of the group
-//! keeps running. Leaving one out can break another that refers to it, so validation
-//! repeats until what remains is consistent: the runtime never receives a bundle it would
-//! refuse.
+//! judged by the checker `ferry validate` and `ferry run` use (`ferry_api::check`, with the
+//! configuration keys a runtime in Kubernetes has); one that fails is left out with its
+//! located message (for its `Accepted` condition), and the rest of the group keeps running.
+//! Leaving one out can break another that refers to it, so checking repeats until what
+//! remains is consistent: the runtime never receives a bundle its checker would refuse (the
+//! runtime builds from that same checker's verdict; only what depends on the pod — a secret
+//! that is not mounted, a store that cannot open — can still stop it).
 
 use std::collections::BTreeMap;
 

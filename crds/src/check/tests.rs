@@ -307,3 +307,84 @@ spec: {type: memory}
 ";
     assert_eq!(warnings(unread), vec![]);
 }
+
+#[test]
+fn blank_property_and_variable_names_and_a_task_without_trigger_are_refused() {
+    let d = check(&format!(
+        "{API}---\napiVersion: ferry.dev/v1alpha1\nkind: Sequence\nmetadata: {{name: s}}\nspec:\n  mediators:\n    - property: {{name: \"\", value: \"1\"}}\n    - variable: {{name: \"\", value: \"1\"}}\n---\napiVersion: ferry.dev/v1alpha1\nkind: ScheduledTask\nmetadata: {{name: t}}\nspec:\n  trigger: {{}}\n  inject: {{sequence: s}}\n"
+    ));
+    assert_eq!(
+        d,
+        vec![
+            "test.yaml:18: Sequence/s spec.mediators[0].property.name: name must not be empty",
+            "test.yaml:19: Sequence/s spec.mediators[1].variable.name: name must not be empty",
+            "test.yaml:25: ScheduledTask/t spec.trigger: set exactly one of interval, cron and once",
+        ]
+    );
+}
+
+#[test]
+fn a_configuration_key_nobody_sets_is_refused_where_it_is_read() {
+    let d = check(&API.replace(
+        "        - respond: {}\n",
+        "        - call:\n            endpoint:\n              http: {uriTemplate: \"http://127.0.0.1:${config.backend.port}/x\"}\n",
+    ));
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(
+        d[0].contains(
+            "call.endpoint.http.uriTemplate: configuration key \"backend.port\" is not set"
+        ),
+        "{d:?}"
+    );
+    let (bundle, _) = load(&[Source {
+        name: "test.yaml".into(),
+        text: API.replace("respond: {}", "log: {message: \"${config.region}\"}"),
+    }]);
+    let with_key = super::check(&bundle, &ConfigKeys::with(["region"]));
+    assert!(
+        with_key.diagnostics.is_empty(),
+        "{:?}",
+        with_key.diagnostics
+    );
+}
+
+#[test]
+fn endpoints_the_runtime_cannot_call_are_refused() {
+    let d = check(&API.replace(
+        "        - respond: {}\n",
+        "        - call: {endpoint: {http: {uriTemplate: \"https://127.0.0.1:8443/x\"}}}\n        - call: {endpoint: {address: {uri: \"ftp://127.0.0.1/x\"}}}\n",
+    ));
+    assert_eq!(d.len(), 2, "{d:?}");
+    assert!(
+        d[0].contains("https endpoints are not supported yet"),
+        "{d:?}"
+    );
+    assert!(d[1].contains("the ftp scheme is not supported"), "{d:?}");
+}
+
+#[test]
+fn synapse_control_properties_ferry_does_not_implement_are_refused_by_name() {
+    let d = check(&API.replace(
+        "        - respond: {}\n",
+        "        - property: {name: OUT_ONLY, value: \"true\"}\n        - property: {name: FORCE_SC_ACCEPTED, value: \"true\", scope: axis2}\n        - property: {name: OUT_ONLY, value: x, scope: transport}\n        - respond: {}\n",
+    ));
+    assert_eq!(
+        d.len(),
+        2,
+        "a header named OUT_ONLY is just a header: {d:?}"
+    );
+    assert!(
+        d[0].contains("inSequence[0].property.name: Synapse gives the property OUT_ONLY a meaning"),
+        "{d:?}"
+    );
+    assert!(d[1].contains("FORCE_SC_ACCEPTED"), "{d:?}");
+}
+
+#[test]
+fn every_error_of_one_resource_is_reported_in_one_pass() {
+    let d = check(&API.replace(
+        "        - respond: {}\n",
+        "        - property: {name: \"\", value: \"1\"}\n        - switch:\n            source: \"${payload.a +}\"\n            cases: [{regex: \"(\", sequence: [{sequence: {key: nowhere}}]}]\n        - store: {messageStore: nostore}\n",
+    ));
+    assert_eq!(d.len(), 5, "{d:#?}");
+}

@@ -114,3 +114,53 @@ fn a_group_name_that_cannot_name_a_service_refuses_its_artifacts() {
     assert!(a.rejected["Sequence/s"].contains("cannot name a Service"));
     assert!(a.accepted.is_empty());
 }
+
+/// Three artifacts the operator used to accept while the runtime refused them (so the
+/// group's pods refused their whole bundle behind `Accepted=True`).
+const REFUSED_BY_THE_RUNTIME: &str = r#"
+apiVersion: ferry.dev/v1alpha1
+kind: Sequence
+metadata: {name: blank-property}
+spec:
+  mediators:
+    - property: {name: "", value: "1"}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: Sequence
+metadata: {name: blank-variable}
+spec:
+  mediators:
+    - variable: {name: "", value: "1"}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: ScheduledTask
+metadata: {name: no-trigger}
+spec:
+  trigger: {}
+  inject: {sequence: lonely}
+"#;
+
+#[test]
+fn what_the_runtime_would_refuse_is_refused_with_its_located_message() {
+    let g = group(&format!("{GOOD}---{REFUSED_BY_THE_RUNTIME}"), "default");
+    let a = admit(&g, &defaults());
+    assert_eq!(
+        a.rejected
+            .get("Sequence/blank-property")
+            .map(String::as_str),
+        Some("spec.mediators[0].property.name: name must not be empty")
+    );
+    assert_eq!(
+        a.rejected
+            .get("Sequence/blank-variable")
+            .map(String::as_str),
+        Some("spec.mediators[0].variable.name: name must not be empty")
+    );
+    assert_eq!(
+        a.rejected
+            .get("ScheduledTask/no-trigger")
+            .map(String::as_str),
+        Some("spec.trigger: set exactly one of interval, cron and once")
+    );
+    assert_eq!(a.accepted.len(), 3, "the valid artifacts stay");
+}
