@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use ferry_api::bundle::{Bundle, Loaded, Origin};
-use ferry_api::resources::{IntegrationRuntimeSpec, Resource, RuntimeMode};
+use ferry_api::resources::{IntegrationRuntimeSpec, Resource};
 
 use crate::group::{Artifact, Group};
 
@@ -48,7 +48,7 @@ pub fn admit<'g>(group: &'g Group, defaults: &IntegrationRuntimeSpec) -> Admissi
         Some(runtime) => runtime_spec(runtime, defaults),
     };
     let mut rejected: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let group_problem = check_group_name(&group.key.name);
+    let group_problem = ferry_api::check::runtime::group_name_problem(&group.key.name);
     let mut candidates: Vec<(&Artifact, Resource)> = Vec::new();
     for artifact in &group.artifacts {
         if let Some(problem) = &group_problem {
@@ -125,7 +125,7 @@ fn runtime_spec(
         return Err("not an IntegrationRuntime".into());
     };
     let mut spec = runtime.spec;
-    let problems = check_runtime(&spec);
+    let problems = ferry_api::check::runtime::problems(&spec);
     if !problems.is_empty() {
         return Err(cap(problems.join("; ")));
     }
@@ -143,75 +143,6 @@ fn runtime_spec(
             .clone_from(&defaults.image_pull_secrets);
     }
     Ok(spec)
-}
-
-/// What the CRD schema cannot say about a runtime's settings.
-pub fn check_runtime(spec: &IntegrationRuntimeSpec) -> Vec<String> {
-    let mut problems = Vec::new();
-    if spec.mode == RuntimeMode::Sidecar {
-        problems.push(
-            "spec.mode: sidecar mode is not rendered by this operator yet; use deployment".into(),
-        );
-    }
-    if spec.replicas < 0 {
-        problems.push(format!("spec.replicas: {} is negative", spec.replicas));
-    }
-    if spec.http_port == 0 || spec.admin_port == 0 {
-        problems.push("spec.httpPort, spec.adminPort: ports must not be 0".into());
-    }
-    if spec.http_port == spec.admin_port {
-        problems.push(format!(
-            "spec.adminPort: {} is also the httpPort; the two need different ports",
-            spec.admin_port
-        ));
-    }
-    if let Some(a) = spec.autoscaling.as_ref().filter(|a| a.enabled) {
-        if a.min_replicas < 1 {
-            problems.push("spec.autoscaling.minReplicas: must be at least 1".into());
-        }
-        if a.max_replicas < a.min_replicas {
-            problems.push(format!(
-                "spec.autoscaling.maxReplicas: {} is below minReplicas {}",
-                a.max_replicas, a.min_replicas
-            ));
-        }
-        for (field, target) in [
-            (
-                "targetCPUUtilizationPercentage",
-                a.target_cpu_utilization_percentage,
-            ),
-            (
-                "targetMemoryUtilizationPercentage",
-                a.target_memory_utilization_percentage,
-            ),
-        ] {
-            if target.is_some_and(|t| t < 1) {
-                problems.push(format!("spec.autoscaling.{field}: must be at least 1"));
-            }
-        }
-    }
-    if let Some(pdb) = &spec.pod_disruption_budget
-        && pdb.min_available.is_some() == pdb.max_unavailable.is_some()
-    {
-        problems.push(
-            "spec.podDisruptionBudget: set exactly one of minAvailable and maxUnavailable".into(),
-        );
-    }
-    problems
-}
-
-/// The group's objects are named `ferry-<group>`; a Service name must be a DNS label.
-fn check_group_name(name: &str) -> Option<String> {
-    let ok = name.len() <= 57
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !name.ends_with('-');
-    (!ok).then(|| {
-        format!(
-            "spec.runtime: group name \"{name}\" cannot name a Service (ferry-{name}): use at most 57 lower-case letters, digits and '-'"
-        )
-    })
 }
 
 fn cap(mut message: String) -> String {

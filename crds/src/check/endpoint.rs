@@ -15,6 +15,10 @@ use crate::resources::endpoint::{
     LoadbalanceAlgorithm, LoadbalanceEndpoint, ResponseAction, SuspendOnFailure,
 };
 
+/// The largest sum of `weightedRoundRobin` weights (weights are relative: 3 and 1 take
+/// turns as 300 and 100 do).
+pub const MAX_TOTAL_WEIGHT: u64 = 10_000;
+
 /// A checked endpoint.
 #[derive(Debug, Clone)]
 pub enum Endpoint {
@@ -327,6 +331,15 @@ fn loadbalance(cx: &mut Cx<'_>, field: &str, spec: &LoadbalanceEndpoint) -> Opti
                         children.len(),
                         spec.weights.len()
                     ),
+                );
+                return None;
+            }
+            // The turns are unrolled once at load time, one slot per unit of weight.
+            let total: u64 = spec.weights.iter().map(|w| u64::from(*w)).sum();
+            if total > MAX_TOTAL_WEIGHT {
+                cx.error(
+                    &format!("{field}.weights"),
+                    format!("the weights add up to {total}; at most {MAX_TOTAL_WEIGHT}"),
                 );
                 return None;
             }

@@ -8,10 +8,13 @@
 //! here. What the runtime does after this (opening stores, reading environment variables)
 //! depends on the machine, not on the resources.
 
+#[cfg(any(test, feature = "test-corpus"))]
+pub mod corpus;
 mod cx;
 pub mod endpoint;
 pub mod mediator;
 pub mod processor;
+pub mod runtime;
 pub mod store;
 pub mod task;
 pub mod value;
@@ -150,8 +153,24 @@ pub fn check(bundle: &Bundle, config: &ConfigKeys) -> Checked {
             Resource::ScheduledTask(t) => {
                 task::check(&mut cx, &t.spec, &api_prefixes).map(CheckedResource::Task)
             }
-            Resource::IntegrationRuntime(_) => Some(CheckedResource::Runtime),
+            Resource::IntegrationRuntime(r) => {
+                for problem in runtime::problems(&r.spec) {
+                    let (field, message) = problem.split_once(": ").unwrap_or(("spec", &problem));
+                    cx.error(field, message);
+                }
+                Some(CheckedResource::Runtime)
+            }
         };
+        if let Some(problem) = runtime::group_name_problem(loaded.resource.runtime()) {
+            let field = match &loaded.resource {
+                Resource::IntegrationRuntime(_) => "metadata.name",
+                _ => "spec.runtime",
+            };
+            let message = problem
+                .split_once(": ")
+                .map_or(problem.as_str(), |(_, m)| m);
+            cx.error(field, message);
+        }
         let failed = cx.error_count() > 0;
         diagnostics.extend(cx.into_diagnostics());
         resources.push(if failed { None } else { checked });

@@ -28,24 +28,7 @@ fn a_log_mediator_reads_its_synapse_attributes() {
 fn name_is_the_yaml_tag_of_every_variant() {
     // Serialising a value of each variant yields its tag; `name()` must agree with it and
     // with MEDIATORS, which documentation and the validator list from.
-    let samples = parse(json!([
-        {"log": {}}, {"property": {"name": "a", "value": "1"}}, {"propertyGroup": {"properties": []}},
-        {"variable": {"name": "v", "value": "1"}}, {"header": {"name": "h", "value": "1"}},
-        {"filter": {"expression": "${true}"}}, {"switch": {"source": "${var.x}"}},
-        {"payloadFactory": {"format": "{}"}}, {"enrich": {"source": {}, "target": {}}},
-        {"call": {}}, {"send": {}}, {"respond": {}}, {"drop": {}}, {"loopback": {}},
-        {"sequence": {"key": "s"}}, {"callTemplate": {"target": "t"}},
-        {"store": {"messageStore": "m"}}, {"throwError": {"errorMessage": "e"}},
-        {"clone": {"targets": []}}, {"iterate": {"expression": "$.a", "target": {}}},
-        {"aggregate": {"onComplete": {"expression": "$.a"}}}, {"foreach": {"collection": "${payload.a}", "sequence": []}},
-        {"scatterGather": {"aggregation": {"expression": "${payload}"}, "sequences": []}},
-        {"callout": {"serviceUrl": "http://x"}}, {"throttle": {"id": "t"}}, {"cache": {}},
-        {"validate": {"onFail": []}}, {"xslt": {"key": "k"}}, {"xquery": {"key": "k"}},
-        {"script": {"inline": "1"}}, {"datamapper": {"config": "c", "inputSchema": "i", "outputSchema": "o"}},
-        {"jsonTransform": {}}, {"dbLookup": {"connection": {}, "statements": []}},
-        {"dbReport": {"connection": {}, "statements": []}}, {"makefault": {}},
-        {"rewrite": {"rules": []}}
-    ]));
+    let samples = parse(crate::check::corpus::one_of_each_mediator());
     assert_eq!(samples.len(), MEDIATORS.len());
     for (mediator, expected) in samples.iter().zip(mediator_names()) {
         assert_eq!(mediator.name(), expected);

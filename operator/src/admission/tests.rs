@@ -164,3 +164,98 @@ fn what_the_runtime_would_refuse_is_refused_with_its_located_message() {
     );
     assert_eq!(a.accepted.len(), 3, "the valid artifacts stay");
 }
+
+/// The operator admits exactly what the checker accepts, over every sample, behaviour file
+/// and one-field broken variant of each (the runtime's compile tests hold the runtime to
+/// the same checker): an artifact is refused if and only if the checker reports an error
+/// about it in its group.
+#[test]
+fn admission_agrees_with_the_checker_over_every_sample_and_broken_variant() {
+    use ferry_api::check::corpus;
+    use std::collections::BTreeSet;
+
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut bases = corpus::bases(&root);
+    bases.push((
+        "every kind and mediator".into(),
+        corpus::every_kind_and_mediator(),
+    ));
+    let (mut compared, mut failures) = (0usize, Vec::new());
+    for (name, docs) in &bases {
+        let mut cases = vec![(String::new(), docs.clone())];
+        cases.extend(corpus::variant_documents(docs));
+        for (what, docs) in cases {
+            // Only what reaches the operator as objects: the API server refuses documents
+            // the CRD schema does not describe, before any admission.
+            if corpus::bundle(&docs).is_none() {
+                continue;
+            }
+            let objects = crate::testing::objects_of(docs.iter().map(|(_, v)| v.clone()));
+            let groups = crate::group::collect(
+                objects
+                    .iter()
+                    .filter_map(crate::group::Artifact::from_object),
+            );
+            for group in groups.values() {
+                let admission = admit(group, &defaults());
+                let bundle = Bundle {
+                    resources: group
+                        .artifacts
+                        .iter()
+                        .chain(group.runtime.iter())
+                        .filter_map(|a| {
+                            Some(Loaded {
+                                resource: Resource::from_value(a.kind, a.document.clone()).ok()?,
+                                origin: Origin::synthetic(&a.id()),
+                            })
+                        })
+                        .collect(),
+                    unreadable: Vec::new(),
+                };
+                let refused_by_checker: BTreeSet<String> = ferry_api::validate::validate(&bundle)
+                    .into_iter()
+                    .filter(|d| d.is_error())
+                    .filter_map(|d| d.resource)
+                    .collect();
+                let mut refused_by_operator: BTreeSet<String> =
+                    admission.rejected.keys().cloned().collect();
+                if let (Err(_), Some(runtime)) = (&admission.spec, &group.runtime) {
+                    refused_by_operator.insert(runtime.id());
+                }
+                // A checker error about one artifact can make the operator refuse those that
+                // refer to it too (it leaves the first out of the bundle); what the checker
+                // refuses, the operator must refuse, and whatever the operator refuses
+                // beyond that must be such a follower.
+                let missed: Vec<_> = refused_by_checker
+                    .difference(&refused_by_operator)
+                    .collect();
+                let extra: Vec<_> = refused_by_operator
+                    .difference(&refused_by_checker)
+                    .filter(|id| {
+                        !admission.rejected.get(*id).is_some_and(|m| {
+                            m.contains("exists but was not accepted")
+                                || m.contains("is not defined")
+                        })
+                    })
+                    .collect();
+                if !missed.is_empty()
+                    || !extra.is_empty()
+                    || (refused_by_checker.is_empty()
+                        && admission.accepted.len() != group.artifacts.len())
+                {
+                    failures.push(format!(
+                        "{name} {what}: checker refuses {refused_by_checker:?}, operator {refused_by_operator:?}"
+                    ));
+                }
+                compared += 1;
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} disagreements:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(compared > 1000, "{compared} groups compared");
+}

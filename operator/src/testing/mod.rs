@@ -11,9 +11,13 @@ use crate::group::{Artifact, Group, GroupKey, collect};
 /// unless the document sets them.
 pub fn objects(yaml: &str) -> Vec<DynamicObject> {
     let docs = ferry_api::bundle::yaml::parse_documents(yaml).expect("test YAML parses");
+    objects_of(docs.into_iter().map(|doc| doc.value))
+}
+
+/// Objects from resource documents, as [`objects`] places them.
+pub fn objects_of(docs: impl IntoIterator<Item = Value>) -> Vec<DynamicObject> {
     docs.into_iter()
-        .map(|doc| {
-            let mut value = doc.value;
+        .map(|mut value| {
             let name = value["metadata"]["name"]
                 .as_str()
                 .unwrap_or("x")

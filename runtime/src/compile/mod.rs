@@ -354,3 +354,6 @@ pub(crate) fn compile_test_yaml_with(
         Err(d) => panic!("does not compile: {d:?}"),
     }
 }
+
+#[cfg(test)]
+mod invariant;
