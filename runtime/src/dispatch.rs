@@ -16,7 +16,7 @@ use serde_json::Value;
 use tracing::Instrument;
 
 use crate::admin::metrics::Metrics;
-use crate::compile::{Compiled, CompiledApi, CompiledResource};
+use crate::compiled::{Compiled, CompiledApi, CompiledResource};
 use crate::endpoints::endpoint::Forwarded;
 use crate::expr::context::PropertyScope;
 use crate::fault::Fault;

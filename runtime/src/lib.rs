@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod cli;
 pub mod compile;
+pub mod compiled;
 pub mod dispatch;
 pub mod endpoints;
 pub mod expr;

@@ -12,15 +12,13 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::compile::Compiled;
+use crate::compiled::Compiled;
 use crate::expr::context::PropertyScope;
 use crate::fault::{Fault, codes};
 use crate::mediators::Mediator;
 use crate::message::Message;
 
-/// Index of a named sequence in [`Compiled::sequences`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct SeqId(pub usize);
+pub use crate::compile::cx::SeqId;
 
 /// How a mediator (or a sequence) left the flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

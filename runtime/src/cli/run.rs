@@ -293,7 +293,7 @@ fn seconds(secs: u64) -> Option<Duration> {
 
 /// With several replicas, a processor on a store in one pod's memory or disk drains only
 /// that pod's messages: what the standby replicas store waits until they lead.
-fn warn_local_stores(compiled: &crate::compile::Compiled) {
+fn warn_local_stores(compiled: &crate::compiled::Compiled) {
     for p in compiled.processors.iter().filter(|p| p.store.is_local()) {
         tracing::warn!(
             processor = %p.name,

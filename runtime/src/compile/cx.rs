@@ -3,7 +3,8 @@
 //! far, and where to record what failed.
 //!
 //! It sits below the components (mediators, endpoints, processors, tasks import it) and
-//! imports none of them but the few types it hands out; `compile` above walks the bundle.
+//! imports none of them: the endpoints it hands out are a type parameter (the runtime's
+//! `Endpoint`), so no import cycle runs through it; `compile` above walks the bundle.
 //! Nothing here judges the resources: the checker did. What can still fail is what depends
 //! on the machine (a store that did not open, a password variable that is not set), and an
 //! internal inconsistency, reported as such.
@@ -12,21 +13,36 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ferry_api::bundle::{Loaded, Origin};
-use ferry_api::check::mediator::Mediator as CheckedMediator;
 use ferry_api::diagnostic::Diagnostic;
 
-use super::CompileEnv;
-use crate::endpoints::Endpoint;
-use crate::mediators::Mediator;
-use crate::sequence::SeqId;
+use crate::admin::metrics::Metrics;
+use crate::endpoints::client::EndpointClient;
 use crate::stores::MessageStore;
+use crate::stores::factory::StoreRegistry;
+
+/// What compiling needs from outside the bundle.
+#[derive(Clone)]
+pub struct CompileEnv {
+    /// Configuration properties (`${config.x}`), including `http.port`.
+    pub config: Arc<HashMap<String, String>>,
+    /// The shared, pooled HTTP client endpoints call through.
+    pub client: EndpointClient,
+    /// Where endpoints and APIs record metrics.
+    pub metrics: Arc<Metrics>,
+    /// Opens message stores, and keeps them open across reloads.
+    pub stores: StoreRegistry,
+}
+
+/// Index of a named sequence in the compiled configuration's sequences.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SeqId(pub usize);
 
 /// Shared state while building one resource.
-pub struct BuildCx<'a> {
+pub struct BuildCx<'a, E> {
     /// The compile environment.
     pub env: &'a CompileEnv,
     sequence_ids: &'a HashMap<String, SeqId>,
-    endpoints: &'a HashMap<String, Arc<Endpoint>>,
+    endpoints: &'a HashMap<String, Arc<E>>,
     stores: &'a HashMap<String, Arc<dyn MessageStore>>,
     origin: &'a Origin,
     resource: String,
@@ -34,12 +50,12 @@ pub struct BuildCx<'a> {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-impl<'a> BuildCx<'a> {
+impl<'a, E> BuildCx<'a, E> {
     /// A context for building `loaded`.
     pub fn new(
         env: &'a CompileEnv,
         sequence_ids: &'a HashMap<String, SeqId>,
-        endpoints: &'a HashMap<String, Arc<Endpoint>>,
+        endpoints: &'a HashMap<String, Arc<E>>,
         stores: &'a HashMap<String, Arc<dyn MessageStore>>,
         loaded: &'a Loaded,
     ) -> Self {
@@ -74,13 +90,6 @@ impl<'a> BuildCx<'a> {
         );
     }
 
-    /// Builds a mediator list.
-    pub fn sequence(&mut self, list: &[CheckedMediator]) -> Vec<Mediator> {
-        list.iter()
-            .filter_map(|m| Mediator::build(m, self))
-            .collect()
-    }
-
     /// The id of a named sequence.
     pub fn sequence_id(&mut self, name: &str) -> Option<SeqId> {
         let id = self.sequence_ids.get(name).copied();
@@ -91,7 +100,7 @@ impl<'a> BuildCx<'a> {
     }
 
     /// A named endpoint, built before everything that refers to it.
-    pub fn endpoint(&mut self, name: &str) -> Option<Arc<Endpoint>> {
+    pub fn endpoint(&mut self, name: &str) -> Option<Arc<E>> {
         let ep = self.endpoints.get(name).cloned();
         if ep.is_none() {
             self.internal("endpoint", name);

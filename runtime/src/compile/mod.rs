@@ -15,9 +15,9 @@ use std::sync::Arc;
 use ferry_api::bundle::{self, Bundle, Loaded};
 use ferry_api::check::{self, CheckedResource, ConfigKeys, endpoint as checked_endpoint};
 use ferry_api::diagnostic::Diagnostic;
-use ferry_api::routes::RouteTable;
 
 use crate::admin::metrics::{Metrics, ResourceMetrics};
+pub use crate::compiled::{Compiled, CompiledApi, CompiledResource};
 use crate::endpoints::Endpoint;
 use crate::endpoints::client::EndpointClient;
 use crate::passthrough::Passthrough;
@@ -26,85 +26,9 @@ use crate::sequence::{SeqId, Sequence};
 use crate::stores::MessageStore;
 use crate::stores::factory::StoreRegistry;
 use crate::tasks::CompiledTask;
-use cx::BuildCx;
+pub use cx::CompileEnv;
 
-/// What compiling needs from outside the bundle.
-#[derive(Clone)]
-pub struct CompileEnv {
-    /// Configuration properties (`${config.x}`), including `http.port`.
-    pub config: Arc<HashMap<String, String>>,
-    /// The shared, pooled HTTP client endpoints call through.
-    pub client: EndpointClient,
-    /// Where endpoints and APIs record metrics.
-    pub metrics: Arc<Metrics>,
-    /// Opens message stores, and keeps them open across reloads.
-    pub stores: StoreRegistry,
-}
-
-/// An API resource, ready to run.
-pub struct CompiledResource {
-    /// The template or mapping as written, for metrics labels and logs.
-    pub label: Arc<str>,
-    /// The in-flow.
-    pub in_sequence: Sequence,
-    /// The out-flow (responses of `send`, and `loopback`).
-    pub out_sequence: Option<Sequence>,
-    /// The resource's fault sequence.
-    pub fault_sequence: Option<Sequence>,
-    /// Set when the flow only forwards the request and answers with the reply: such a
-    /// request streams through without buffering either body.
-    pub passthrough: Option<Passthrough>,
-    /// This resource's request counters and latency histogram.
-    pub metrics: ResourceMetrics,
-}
-
-/// An IntegrationAPI, ready to run.
-pub struct CompiledApi {
-    /// The API's name (a metrics label).
-    pub name: Arc<str>,
-    /// Its resources, indexed like the route table's resource indices.
-    pub resources: Vec<CompiledResource>,
-    /// The API-level fault sequence.
-    pub fault_sequence: Option<Sequence>,
-}
-
-/// The whole compiled configuration. Immutable; shared by `Arc` with every request in flight.
-pub struct Compiled {
-    /// APIs, indexed like the route table's API indices.
-    pub apis: Vec<CompiledApi>,
-    /// The route table over `apis`.
-    pub routes: RouteTable,
-    /// Named sequences, indexed by [`SeqId`].
-    pub sequences: Vec<Sequence>,
-    /// Named sequences by name (for `keyExpression`).
-    pub sequence_ids: HashMap<String, SeqId>,
-    /// Named endpoints.
-    pub endpoints: HashMap<String, Arc<Endpoint>>,
-    /// Message stores by name.
-    pub stores: HashMap<String, Arc<dyn MessageStore>>,
-    /// Message processors, to be started when this configuration is installed.
-    pub processors: Vec<Arc<CompiledProcessor>>,
-    /// Scheduled tasks, to be started when this configuration is installed.
-    pub tasks: Vec<Arc<CompiledTask>>,
-    /// Configuration properties.
-    pub config: Arc<HashMap<String, String>>,
-    /// How many resources went into this configuration.
-    pub resource_count: usize,
-    /// What the checker found worth knowing (the configuration still runs).
-    pub warnings: Vec<Diagnostic>,
-}
-
-impl Compiled {
-    /// The named sequence with this id.
-    pub fn sequence(&self, id: SeqId) -> &Sequence {
-        &self.sequences[id.0]
-    }
-
-    /// The id of the named sequence `name`, if there is one.
-    pub fn sequence_id(&self, name: &str) -> Option<SeqId> {
-        self.sequence_ids.get(name).copied()
-    }
-}
+use crate::endpoints::BuildCx;
 
 /// The configuration keys a compile environment sets.
 fn config_keys(env: &CompileEnv) -> ConfigKeys {
@@ -169,7 +93,7 @@ pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagno
         let name = loaded.resource.name();
         match c {
             CheckedResource::Sequence(seq) => {
-                let mediators = cx.sequence(&seq.mediators);
+                let mediators = crate::mediators::build_list(&seq.mediators, &mut cx);
                 let on_error = seq.on_error.as_deref().and_then(|n| cx.sequence_id(n));
                 sequences.push(Sequence {
                     name: Some(Arc::from(name)),
@@ -224,20 +148,21 @@ fn build_api(name: &str, api: &check::Api, cx: &mut BuildCx<'_>) -> CompiledApi 
     let fault_sequence = api
         .fault_sequence
         .as_ref()
-        .map(|list| Sequence::anonymous(cx.sequence(list)));
+        .map(|list| Sequence::anonymous(crate::mediators::build_list(list, cx)));
     let resources = api
         .resources
         .iter()
         .map(|res| {
-            let mut in_sequence = Sequence::anonymous(cx.sequence(&res.in_sequence));
+            let mut in_sequence =
+                Sequence::anonymous(crate::mediators::build_list(&res.in_sequence, cx));
             let out_sequence = res
                 .out_sequence
                 .as_ref()
-                .map(|list| Sequence::anonymous(cx.sequence(list)));
+                .map(|list| Sequence::anonymous(crate::mediators::build_list(list, cx)));
             let own_fault = res
                 .fault_sequence
                 .as_ref()
-                .map(|list| Sequence::anonymous(cx.sequence(list)));
+                .map(|list| Sequence::anonymous(crate::mediators::build_list(list, cx)));
             let fault_handled = own_fault.is_some() || fault_sequence.is_some();
             if !fault_handled && out_sequence.is_none() {
                 crate::passthrough::stream_final_answers(&mut in_sequence.mediators);
@@ -357,3 +282,6 @@ pub(crate) fn compile_test_yaml_with(
 
 #[cfg(test)]
 mod invariant;
+
+#[cfg(test)]
+mod layering;

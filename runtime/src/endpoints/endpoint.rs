@@ -14,10 +14,10 @@ use ferry_api::check::endpoint::{self as checked, EndpointRef};
 use http::{Request, Response};
 use tokio::time::Instant;
 
+use super::BuildCx;
 use super::failover::Failover;
 use super::leaf::Leaf;
 use super::loadbalance::{Loadbalance, weighted_schedule};
-use crate::compile::cx::BuildCx;
 use crate::fault::{Fault, codes};
 use crate::message::Message;
 use crate::transports::http::body::{self, Body};

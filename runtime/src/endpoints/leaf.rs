@@ -12,13 +12,13 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::{Method, Request, Response, Uri};
 use tokio::time::Instant;
 
+use super::BuildCx;
 use super::client::{CallError, EndpointClient};
 use super::endpoint::{DEFAULT_TIMEOUT, Delivery, Forwarded, MAX_RESPONSE_BYTES};
 use super::headers::{add_headers, assemble, strip_hop_by_hop};
 use super::suspension::{SuspendPolicy, Suspension};
 use super::target::Target;
 use crate::admin::metrics::{EndpointMetrics, EndpointOutcome, Metrics};
-use crate::compile::cx::BuildCx;
 use crate::expr::context::PropertyScope;
 use crate::expr::value::Evaluate;
 use crate::fault::{Fault, codes};

@@ -18,3 +18,7 @@ pub mod suspension;
 mod target;
 
 pub use endpoint::Endpoint;
+
+/// The build context of the runtime's components: endpoints, and the mediators,
+/// processors and tasks that refer to them.
+pub type BuildCx<'a> = crate::compile::cx::BuildCx<'a, Endpoint>;

@@ -10,7 +10,7 @@ use ferry_api::check::mediator::{self as checked, CallSource, CallTarget};
 use http::HeaderValue;
 use serde_json::Value;
 
-use crate::compile::cx::BuildCx;
+use super::BuildCx;
 use crate::endpoints::endpoint::{Delivery, Endpoint};
 use crate::expr::context::PropertyScope;
 use crate::expr::value::eval;

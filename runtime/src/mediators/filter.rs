@@ -4,8 +4,8 @@
 
 use ferry_api::check::mediator::{self as checked, FilterCondition};
 
+use super::BuildCx;
 use super::Mediator;
-use crate::compile::cx::BuildCx;
 use crate::expr::value::{eval, eval_bool, to_text};
 use crate::fault::Fault;
 use crate::message::Message;
@@ -41,8 +41,8 @@ impl Filter {
     pub fn build(c: &checked::Filter, cx: &mut BuildCx<'_>) -> Self {
         Filter {
             condition: c.condition.clone(),
-            then: cx.sequence(&c.then),
-            otherwise: cx.sequence(&c.otherwise),
+            then: super::build_list(&c.then, cx),
+            otherwise: super::build_list(&c.otherwise, cx),
         }
     }
 

@@ -25,7 +25,7 @@ pub mod variable;
 
 use ferry_api::check::mediator::Mediator as Checked;
 
-use crate::compile::cx::BuildCx;
+pub use crate::endpoints::BuildCx;
 use crate::fault::Fault;
 use crate::message::Message;
 use crate::sequence::{Env, Flow};
@@ -66,6 +66,12 @@ pub enum Mediator {
     ThrowError(throw_error::ThrowError),
     /// `propertyGroup`: its properties, in order.
     Group(Vec<Mediator>),
+}
+
+/// Builds a mediator list; those that cannot be built are left out (and recorded in `cx`,
+/// which fails the whole compile).
+pub fn build_list(list: &[Checked], cx: &mut BuildCx<'_>) -> Vec<Mediator> {
+    list.iter().filter_map(|m| Mediator::build(m, cx)).collect()
 }
 
 impl Mediator {

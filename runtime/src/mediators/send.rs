@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use ferry_api::check::mediator as checked;
 
-use crate::compile::cx::BuildCx;
+use super::BuildCx;
 use crate::endpoints::endpoint::{Delivery, Endpoint};
 use crate::fault::Fault;
 use crate::message::Message;

@@ -4,7 +4,7 @@
 use ferry_api::check::mediator as checked;
 use ferry_api::expr::Expression;
 
-use crate::compile::cx::BuildCx;
+use super::BuildCx;
 use crate::expr::value::{eval, to_text};
 use crate::fault::{Fault, codes};
 use crate::message::Message;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use ferry_api::check::mediator::{self as checked, StoreTarget};
 use ferry_api::expr::Template;
 
-use crate::compile::cx::BuildCx;
+use super::BuildCx;
 use crate::expr::value::render;
 use crate::fault::{Fault, codes};
 use crate::message::Message;

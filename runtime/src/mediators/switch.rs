@@ -5,8 +5,8 @@ use ferry_api::check::mediator as checked;
 use ferry_api::expr::Expression;
 use regex::Regex;
 
+use super::BuildCx;
 use super::Mediator;
-use crate::compile::cx::BuildCx;
 use crate::expr::value::{eval, to_text};
 use crate::fault::Fault;
 use crate::message::Message;
@@ -43,9 +43,9 @@ impl Switch {
             cases: c
                 .cases
                 .iter()
-                .map(|(re, body)| (re.clone(), cx.sequence(body)))
+                .map(|(re, body)| (re.clone(), super::build_list(body, cx)))
                 .collect(),
-            default: cx.sequence(&c.default),
+            default: super::build_list(&c.default, cx),
         }
     }
 

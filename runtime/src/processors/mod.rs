@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use ferry_api::check::processor::{self as checked, ProcessorTarget};
 
-use crate::compile::cx::BuildCx;
+use crate::endpoints::BuildCx;
 use crate::endpoints::endpoint::Endpoint;
 use crate::sequence::SeqId;
 use crate::stores::MessageStore;

@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use super::state::ProcessorState;
 use super::{CompiledProcessor, Target, forwarding, sampling};
 use crate::admin::metrics::Metrics;
-use crate::compile::Compiled;
+use crate::compiled::Compiled;
 use crate::leadership::Leadership;
 use crate::stores::Lease;
 

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use ferry_api::check::task as checked;
 use http::{HeaderMap, Method};
 
-use crate::compile::cx::BuildCx;
+use crate::endpoints::BuildCx;
 use crate::sequence::SeqId;
 use ferry_api::schedule::CronSchedule;
 

@@ -12,7 +12,7 @@ use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
 
 use super::{CompiledTask, Injection, Schedule};
-use crate::compile::Compiled;
+use crate::compiled::Compiled;
 use crate::dispatch::Dispatcher;
 use crate::leadership::Leadership;
 use crate::message::Message;

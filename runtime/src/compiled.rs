@@ -1,0 +1,82 @@
+//! The running configuration: what [`crate::compile`] builds from the checked resources
+//! and every request, processor and task reads. Immutable; shared by `Arc`, and replaced
+//! whole by a reload.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ferry_api::diagnostic::Diagnostic;
+use ferry_api::routes::RouteTable;
+
+use crate::admin::metrics::ResourceMetrics;
+use crate::endpoints::Endpoint;
+use crate::passthrough::Passthrough;
+use crate::processors::CompiledProcessor;
+use crate::sequence::{SeqId, Sequence};
+use crate::stores::MessageStore;
+use crate::tasks::CompiledTask;
+
+/// An API resource, ready to run.
+pub struct CompiledResource {
+    /// The template or mapping as written, for metrics labels and logs.
+    pub label: Arc<str>,
+    /// The in-flow.
+    pub in_sequence: Sequence,
+    /// The out-flow (responses of `send`, and `loopback`).
+    pub out_sequence: Option<Sequence>,
+    /// The resource's fault sequence.
+    pub fault_sequence: Option<Sequence>,
+    /// Set when the flow only forwards the request and answers with the reply: such a
+    /// request streams through without buffering either body.
+    pub passthrough: Option<Passthrough>,
+    /// This resource's request counters and latency histogram.
+    pub metrics: ResourceMetrics,
+}
+
+/// An IntegrationAPI, ready to run.
+pub struct CompiledApi {
+    /// The API's name (a metrics label).
+    pub name: Arc<str>,
+    /// Its resources, indexed like the route table's resource indices.
+    pub resources: Vec<CompiledResource>,
+    /// The API-level fault sequence.
+    pub fault_sequence: Option<Sequence>,
+}
+
+/// The whole compiled configuration. Immutable; shared by `Arc` with every request in flight.
+pub struct Compiled {
+    /// APIs, indexed like the route table's API indices.
+    pub apis: Vec<CompiledApi>,
+    /// The route table over `apis`.
+    pub routes: RouteTable,
+    /// Named sequences, indexed by [`SeqId`].
+    pub sequences: Vec<Sequence>,
+    /// Named sequences by name (for `keyExpression`).
+    pub sequence_ids: HashMap<String, SeqId>,
+    /// Named endpoints.
+    pub endpoints: HashMap<String, Arc<Endpoint>>,
+    /// Message stores by name.
+    pub stores: HashMap<String, Arc<dyn MessageStore>>,
+    /// Message processors, to be started when this configuration is installed.
+    pub processors: Vec<Arc<CompiledProcessor>>,
+    /// Scheduled tasks, to be started when this configuration is installed.
+    pub tasks: Vec<Arc<CompiledTask>>,
+    /// Configuration properties.
+    pub config: Arc<HashMap<String, String>>,
+    /// How many resources went into this configuration.
+    pub resource_count: usize,
+    /// What the checker found worth knowing (the configuration still runs).
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl Compiled {
+    /// The named sequence with this id.
+    pub fn sequence(&self, id: SeqId) -> &Sequence {
+        &self.sequences[id.0]
+    }
+
+    /// The id of the named sequence `name`, if there is one.
+    pub fn sequence_id(&self, name: &str) -> Option<SeqId> {
+        self.sequence_ids.get(name).copied()
+    }
+}
