@@ -54,8 +54,21 @@ fn mark_final(mediators: &mut [Mediator], mut final_: bool) {
                 }
                 final_ = false;
             }
-            // Anything else may read or replace the payload.
-            _ => final_ = false,
+            // Anything else may read or replace the payload, or answers by itself. Listed
+            // one by one, so a new mediator (one holding branches, say) must be decided here.
+            Mediator::Log(_)
+            | Mediator::Property(_)
+            | Mediator::Group(_)
+            | Mediator::Variable(_)
+            | Mediator::Header(_)
+            | Mediator::PayloadFactory(_)
+            | Mediator::Enrich(_)
+            | Mediator::Send(_)
+            | Mediator::Drop(_)
+            | Mediator::Loopback(_)
+            | Mediator::Sequence(_)
+            | Mediator::Store(_)
+            | Mediator::ThrowError(_) => final_ = false,
         }
     }
 }

@@ -135,6 +135,12 @@ pub fn check(bundle: &Bundle, config: &ConfigKeys) -> Checked {
                 if seq.spec.trace {
                     cx.error("spec.trace", "per-sequence tracing is not supported yet");
                 }
+                if seq.spec.statistics {
+                    cx.error(
+                        "spec.statistics",
+                        "per-sequence statistics are not supported yet",
+                    );
+                }
                 mediators.zip(on_error).map(|(mediators, on_error)| {
                     CheckedResource::Sequence(Sequence {
                         mediators,
@@ -215,25 +221,53 @@ pub fn check(bundle: &Bundle, config: &ConfigKeys) -> Checked {
 
 fn check_api(cx: &mut Cx<'_>, spec: &IntegrationApiSpec) -> Option<Api> {
     check_routes(cx, spec);
-    for (set, field, what) in [
+    // Settings the runtime does not act on yet are refused, not silently ignored.
+    let mut unsupported = vec![
         (
             spec.hostname.is_some(),
-            "spec.hostname",
+            "spec.hostname".to_string(),
             "restricting an API to a host",
         ),
         (
             spec.port.is_some(),
-            "spec.port",
+            "spec.port".into(),
             "restricting an API to a port",
         ),
         (
             spec.max_body_size.is_some(),
-            "spec.maxBodySize",
+            "spec.maxBodySize".into(),
             "a per-API body limit (set the runtime's maxRequestBodyBytes)",
         ),
-    ] {
+        (spec.trace, "spec.trace".into(), "per-API tracing"),
+        (
+            spec.statistics,
+            "spec.statistics".into(),
+            "per-API statistics",
+        ),
+    ];
+    for (i, r) in spec.resources.iter().enumerate() {
+        let at = |f: &str| format!("spec.resources[{i}].{f}");
+        unsupported.extend([
+            (
+                r.content_type.is_some(),
+                at("contentType"),
+                "matching resources by Content-Type",
+            ),
+            (
+                r.user_agent.is_some(),
+                at("userAgent"),
+                "matching resources by User-Agent",
+            ),
+            (
+                r.protocol == Some(crate::resources::integration_api::Protocol::Https),
+                at("protocol"),
+                "https-only resources (there is no HTTPS listener yet)",
+            ),
+        ]);
+    }
+    for (set, field, what) in unsupported {
         if set {
-            cx.error(field, format!("{what} is not supported yet"));
+            cx.error(&field, format!("{what} is not supported yet"));
         }
     }
     let mut resources = Vec::with_capacity(spec.resources.len());

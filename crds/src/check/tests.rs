@@ -388,3 +388,29 @@ fn every_error_of_one_resource_is_reported_in_one_pass() {
     ));
     assert_eq!(d.len(), 5, "{d:#?}");
 }
+
+#[test]
+fn api_settings_the_runtime_does_not_act_on_are_refused_not_ignored() {
+    let d = check(
+        &API.replace(
+            "  context: /shop\n",
+            "  context: /shop\n  hostname: shop.example\n  statistics: true\n",
+        )
+        .replace(
+            "      uriTemplate: /orders/{id}\n",
+            "      uriTemplate: /orders/{id}\n      userAgent: curl.*\n      protocol: https\n",
+        ),
+    );
+    assert_eq!(d.len(), 4, "{d:#?}");
+    for field in [
+        "spec.hostname",
+        "spec.statistics",
+        "spec.resources[0].userAgent",
+        "spec.resources[0].protocol",
+    ] {
+        assert!(
+            d.iter().any(|d| d.contains(&format!("{field}: "))),
+            "{field}: {d:#?}"
+        );
+    }
+}
