@@ -12,6 +12,7 @@ pub mod fault;
 pub mod leadership;
 pub mod mediators;
 pub mod message;
+pub mod panics;
 pub mod passthrough;
 pub mod processors;
 pub mod reload;

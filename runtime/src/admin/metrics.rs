@@ -340,6 +340,11 @@ impl Metrics {
             Unit::Seconds,
             endpoint_duration.clone(),
         );
+        registry.register(
+            "panics",
+            "Panics (bugs) since the process started; a panicking request was answered 500",
+            crate::panics::PANICS.clone(),
+        );
         let config_reloads = Family::<ReloadLabels, Counter>::default();
         registry.register(
             "config_reloads",
@@ -645,6 +650,18 @@ mod tests {
         assert!(text.contains("ferry_endpoint_duration_seconds_count{endpoint=\"ep\"} 1"));
         assert!(
             text.contains("ferry_http_request_duration_seconds_count{api=\"a\",resource=\"/r\"} 1")
+        );
+    }
+
+    #[test]
+    fn panics_are_counted_where_prometheus_scrapes() {
+        let metrics = Metrics::new();
+        let before = crate::panics::PANICS.get();
+        crate::panics::PANICS.inc();
+        assert!(
+            scrape(&metrics).contains(&format!("ferry_panics_total {}", before + 1)),
+            "{}",
+            scrape(&metrics)
         );
     }
 

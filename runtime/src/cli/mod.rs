@@ -83,6 +83,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => {
             logging::init(cli.log_format, &cli.log_filter)?;
+            crate::panics::install_hook();
             run::main(*args)
         }
         Command::Validate(args) => validate::main(&args),

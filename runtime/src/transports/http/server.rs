@@ -4,9 +4,8 @@
 //! `ferry run` binds the API port and calls [`serve`] with the handler that routes into the
 //! compiled configuration; the admin port uses the same function with its own handler. The
 //! server owns the transport concerns only: body size limit, header read timeout, a panic
-//! in a handler becoming a 500 (where panics unwind: debug builds and tests; the release
-//! profile aborts instead, see the workspace `Cargo.toml`), and graceful shutdown with a
-//! deadline.
+//! in a handler becoming a 500 (every build unwinds; see `crate::panics`), and graceful
+//! shutdown with a deadline.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -199,8 +198,14 @@ async fn respond<H: Handler>(
         .await
     {
         Ok(response) => Ok(response),
-        Err(_) => {
-            error!(%method, path = uri.path(), "request handler panicked");
+        Err(payload) => {
+            // The panic hook (`crate::panics`) logged where it happened and counted it.
+            error!(
+                %method,
+                path = uri.path(),
+                panic = %crate::panics::message(payload.as_ref()),
+                "request handler panicked; answered 500"
+            );
             Ok(error::error_response(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal error",
