@@ -361,6 +361,7 @@ fn deployment(
         json!({"name": "FERRY_MAX_BODY_BYTES", "value": spec.max_request_body_bytes.to_string()}),
         json!({"name": "FERRY_REQUEST_BODY_TIMEOUT", "value": spec.request_body_timeout_seconds.to_string()}),
         json!({"name": "FERRY_REQUEST_TIMEOUT", "value": spec.request_timeout_seconds.to_string()}),
+        json!({"name": "FERRY_MAX_CONCURRENT_REQUESTS", "value": spec.max_concurrent_requests.to_string()}),
         json!({"name": "FERRY_DATA_DIR", "value": DATA_DIR}),
         json!({"name": "FERRY_LEASE_NAME", "value": name}),
         json!({"name": "POD_NAMESPACE", "valueFrom": field_ref("metadata.namespace")}),

@@ -109,6 +109,10 @@ pub struct IntegrationRuntimeSpec {
     /// timeout a flow waits for. 0: no limit. Default 300.
     #[serde(default = "default_request_timeout")]
     pub request_timeout_seconds: u64,
+    /// Requests a pod serves at once; one more is answered 503 with `Retry-After: 1`
+    /// instead of waiting in an unbounded queue. 0: no limit. Default 1000.
+    #[serde(default = "default_max_concurrent_requests")]
+    pub max_concurrent_requests: u64,
     /// Node labels the pods must run on.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub node_selector: BTreeMap<String, String>,
@@ -158,6 +162,10 @@ fn default_request_body_timeout() -> u64 {
 
 fn default_request_timeout() -> u64 {
     300
+}
+
+fn default_max_concurrent_requests() -> u64 {
+    1000
 }
 
 /// How a runtime group is deployed.

@@ -110,6 +110,8 @@ pub async fn serve(
         header_read_timeout: Some(Duration::from_secs(10)),
         graceful_timeout: Duration::from_secs(5),
         keep_alive: true,
+        // Probes must answer when the HTTP listener is at its limit.
+        max_concurrent_requests: None,
     };
     server::serve(listener, Arc::new(AdminHandler { state }), opts, shutdown).await
 }

@@ -65,6 +65,10 @@ pub struct RunArgs {
     /// 504 (408 if the body is still arriving) and their flow is abandoned. 0: no limit.
     #[arg(long, default_value_t = 300, env = "FERRY_REQUEST_TIMEOUT")]
     pub request_timeout: u64,
+    /// Requests served at once; one more is answered 503 with `Retry-After: 1` instead of
+    /// waiting in an unbounded queue. 0: no limit.
+    #[arg(long, default_value_t = 1000, env = "FERRY_MAX_CONCURRENT_REQUESTS")]
+    pub max_concurrent_requests: usize,
     /// Seconds in-flight requests may take to finish after SIGTERM.
     #[arg(long, default_value_t = 30, env = "FERRY_SHUTDOWN_TIMEOUT")]
     pub shutdown_timeout: u64,
@@ -217,6 +221,8 @@ async fn run(args: RunArgs, workers: usize) -> anyhow::Result<ExitCode> {
         max_body_bytes: args.max_body_bytes,
         header_read_timeout: seconds(args.request_header_timeout),
         graceful_timeout: Duration::from_secs(args.shutdown_timeout),
+        max_concurrent_requests: (args.max_concurrent_requests > 0)
+            .then_some(args.max_concurrent_requests),
         ..ServerOptions::default()
     };
     let dispatcher = Arc::new(

@@ -27,6 +27,18 @@ pub fn too_large(limit: usize) -> Response<Body> {
     )
 }
 
+/// The 503 for a request beyond the listener's concurrency limit of `max`: the client is
+/// told to come back in a second rather than kept waiting in a queue.
+pub fn overloaded(max: usize) -> Response<Body> {
+    let mut resp = error_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &format!("the server is running its limit of {max} requests at once; retry shortly"),
+    );
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    resp
+}
+
 /// A response with `status` and a JSON `body`.
 pub fn json_response(status: StatusCode, body: Bytes) -> Response<Body> {
     let mut resp = Response::new(body::full(body));

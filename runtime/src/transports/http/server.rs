@@ -22,6 +22,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::{debug, error, warn};
 
@@ -66,6 +67,9 @@ pub struct ServerOptions {
     pub graceful_timeout: Duration,
     /// Whether HTTP/1.1 connections are kept open between requests.
     pub keep_alive: bool,
+    /// Requests the listener runs at once; one more is answered 503 with `Retry-After`
+    /// at once, instead of queueing without bound (memory, latency). `None`: no limit.
+    pub max_concurrent_requests: Option<usize>,
 }
 
 impl Default for ServerOptions {
@@ -75,6 +79,7 @@ impl Default for ServerOptions {
             header_read_timeout: Some(Duration::from_secs(30)),
             graceful_timeout: Duration::from_secs(30),
             keep_alive: true,
+            max_concurrent_requests: None,
         }
     }
 }
@@ -113,6 +118,9 @@ pub async fn serve<H: Handler>(
 
     let drain = Drain::new();
     let mut connections = JoinSet::new();
+    let admission = opts
+        .max_concurrent_requests
+        .map(|n| (Arc::new(Semaphore::new(n)), n));
     let mut shutdown = std::pin::pin!(shutdown);
 
     loop {
@@ -134,7 +142,10 @@ pub async fn serve<H: Handler>(
                 let service = {
                     let handler = Arc::clone(&handler);
                     let limit = opts.max_body_bytes;
-                    service_fn(move |req| respond(Arc::clone(&handler), req, remote, limit))
+                    let admission = admission.clone();
+                    service_fn(move |req| {
+                        respond(Arc::clone(&handler), req, remote, limit, admission.clone())
+                    })
                 };
                 // Hyper's header timer starts once HTTP/1 or HTTP/2 is told apart; until
                 // then the first bytes are on our clock (a silent client is a slowloris too).
@@ -184,7 +195,16 @@ async fn respond<H: Handler>(
     req: Request<Incoming>,
     remote: SocketAddr,
     limit: usize,
+    admission: Option<(Arc<Semaphore>, usize)>,
 ) -> Result<Response<Body>, Infallible> {
+    // Held until the handler has its answer's head (a streamed body goes on without it).
+    let _permit = match &admission {
+        None => None,
+        Some((permits, max)) => match permits.try_acquire() {
+            Ok(permit) => Some(permit),
+            Err(_) => return Ok(error::overloaded(*max)),
+        },
+    };
     // Content-Length is what the size hint reports; refuse before reading a byte.
     if req.body().size_hint().lower() > limit as u64 {
         return Ok(error::too_large(limit));

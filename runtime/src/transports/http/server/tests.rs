@@ -319,3 +319,50 @@ async fn graceful_shutdown_closes_idle_keep_alive_connections_at_once() {
     let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
     assert!(read.is_ok(), "the server should close the idle connection");
 }
+
+#[tokio::test]
+async fn past_the_concurrency_limit_a_request_gets_503_with_retry_after_at_once() {
+    let server = start(ServerOptions {
+        max_concurrent_requests: Some(2),
+        ..ServerOptions::default()
+    })
+    .await;
+    let slow = |_| {
+        let c = client();
+        let req = request(server.addr, Method::GET, "/slow/800", body::empty());
+        tokio::spawn(async move { c.request(req).await.unwrap().status() })
+    };
+    let running: Vec<_> = (0..2).map(slow).collect();
+    // Both slow requests are in the handler before the third arrives.
+    for _ in 0..100 {
+        if server.handler.calls.load(Ordering::SeqCst) == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let started = std::time::Instant::now();
+    let refused = client()
+        .request(request(server.addr, Method::GET, "/x", body::empty()))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "refused at once, not queued"
+    );
+    assert_eq!(refused.headers().get(header::RETRY_AFTER).unwrap(), "1");
+    let body = read_body_limited(refused.into_body(), 1 << 10)
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&body).contains("\"code\":503"));
+    for r in running {
+        assert_eq!(r.await.unwrap(), StatusCode::OK);
+    }
+    // Capacity comes back once the slow ones are done.
+    let again = client()
+        .request(request(server.addr, Method::GET, "/x", body::empty()))
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(server.handler.calls.load(Ordering::SeqCst), 3);
+}
