@@ -7,7 +7,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group};
 use ferry::message::convert::{ConversionOptions, json_to_xml, xml_to_json};
-use ferry::message::xml;
+use ferry::xml;
 use serde_json::{Value, json};
 
 /// A JSON order with `n` items (about 60 bytes each).

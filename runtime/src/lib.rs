@@ -20,3 +20,4 @@ pub mod sequence;
 pub mod stores;
 pub mod tasks;
 pub mod transports;
+pub mod xml;

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::message::xml::Element;
+use crate::xml::Element;
 
 /// The scopes a property lives in (Synapse's `scope` attribute).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

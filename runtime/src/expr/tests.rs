@@ -8,7 +8,7 @@ use ferry_api::expr::{Expression, Template};
 
 use super::context::{ExprContext, PayloadError, PayloadView, PropertyScope};
 use super::*;
-use crate::message::xml::Element;
+use crate::xml::Element;
 
 /// A message for tests, built fluently.
 #[derive(Default)]
@@ -524,7 +524,7 @@ fn xpath_keeps_selected_nodes_for_xml_callers() {
     };
     assert_eq!(text, "pen");
     assert_eq!(nodes.len(), 2);
-    let crate::message::xml::Node::Element(second) = &nodes[1] else {
+    let crate::xml::Node::Element(second) = &nodes[1] else {
         panic!()
     };
     assert_eq!(second.name.local, "item");

@@ -23,7 +23,7 @@ use ferry_api::expr::{XPathExpression, XPathVariable};
 
 use super::context::{ExprContext, PropertyScope};
 use super::{EvalError, to_text};
-use crate::message::xml::{Attribute, Element, NamespaceDecl, Node, QName};
+use crate::xml::{Attribute, Element, NamespaceDecl, Node, QName};
 
 const SOAP11: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 const SOAP12: &str = "http://www.w3.org/2003/05/soap-envelope";

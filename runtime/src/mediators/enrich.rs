@@ -13,8 +13,8 @@ use crate::expr::context::PropertyScope;
 use crate::expr::value::eval;
 use crate::fault::{Fault, codes};
 use crate::message::Message;
-use crate::message::xml::Element;
 use crate::sequence::Flow;
+use crate::xml::Element;
 
 /// An `enrich` mediator, built from its checked form.
 #[derive(Debug)]

@@ -18,8 +18,8 @@ use crate::expr::value::{Evaluate, to_text};
 use crate::fault::{Fault, codes};
 use crate::message::Message;
 use crate::message::payload::MAX_MEMBER_SCANS;
-use crate::message::xml::Element;
 use crate::sequence::Flow;
+use crate::xml::Element;
 
 /// A `payloadFactory` mediator.
 #[derive(Debug)]

@@ -9,7 +9,7 @@
 use regex::Regex;
 use serde_json::{Map, Number, Value};
 
-use super::xml::{Attribute, Element, NamespaceDecl, Node, QName};
+use crate::xml::{Attribute, Element, NamespaceDecl, Node, QName};
 
 /// The root element of a JSON object converted to XML.
 pub const JSON_OBJECT: &str = "jsonObject";

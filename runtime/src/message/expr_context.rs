@@ -6,8 +6,8 @@
 use serde_json::Value;
 
 use super::Message;
-use super::xml::Element;
 use crate::expr::context::{ExprContext, PayloadError, PayloadView, PropertyScope};
+use crate::xml::Element;
 
 impl ExprContext for Message {
     fn payload(&self) -> Result<PayloadView<'_>, PayloadError> {

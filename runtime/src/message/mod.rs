@@ -16,7 +16,6 @@ mod expr_context;
 pub mod payload;
 pub mod properties;
 pub mod scan;
-pub mod xml;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -28,11 +27,11 @@ use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode, Uri};
 use serde_json::{Map, Value};
 
+use crate::xml::Element;
 pub use builder::MessageBuilder;
 use convert::ConversionOptions;
 use payload::{Payload, PayloadKind};
 use properties::{Properties, value_to_string};
-use xml::Element;
 
 use crate::expr::context::{PayloadError, PropertyScope};
 use crate::transports::http::body::Body;

@@ -14,8 +14,8 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use super::convert::{self, ConversionOptions};
-use super::xml::{Element, QName};
 use crate::expr::context::{PayloadError, PayloadView};
+use crate::xml::{Element, QName};
 
 /// The namespace of Axis2's wrappers for text and binary bodies seen as XML.
 pub const PAYLOAD_NAMESPACE: &str = "http://ws.apache.org/commons/ns/payload";

@@ -26,8 +26,8 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::xml::Element;
 use crate::expr::context::PropertyScope;
+use crate::xml::Element;
 
 /// `axis2`: response status code.
 pub const HTTP_SC: &str = "HTTP_SC";

@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::message::xml::parse;
+use crate::xml::parse;
 
 fn to_xml(v: Value) -> String {
     json_to_xml(&v, &ConversionOptions::default())
