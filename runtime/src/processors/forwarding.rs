@@ -7,6 +7,7 @@
 //! A response counts as delivered when its status is below 400. A status listed in
 //! `nonRetryStatusCodes` fails the message at once, without retrying (a poison message).
 
+use crate::cause::Chain;
 use crate::endpoints::endpoint::Delivery;
 use crate::fault::{Fault, codes};
 use crate::message::Message;
@@ -51,7 +52,7 @@ async fn deliver(cx: &mut RunCx, lease: Lease) {
                 if let Err(e) = p.store.ack(&lease).await {
                     // The message was delivered but stays in the store: it will be
                     // delivered again (at least once), which is the lesser harm.
-                    tracing::error!(processor = %p.name, id = %lease.message.id, error = %e, "delivered, but cannot remove the message from the store; it will be delivered again");
+                    tracing::error!(processor = %p.name, id = %lease.message.id, error = %Chain(&e), "delivered, but cannot remove the message from the store; it will be delivered again");
                 }
                 cx.state.record_delivered();
                 cx.state.set_attempts(0);
@@ -134,14 +135,14 @@ async fn exhausted(cx: &mut RunCx, lease: Lease, fault: &Fault) {
         OnExhausted::Park(store) => match store.store(lease.message.clone()).await {
             Ok(()) => {
                 if let Err(e) = p.store.ack(&lease).await {
-                    tracing::error!(processor = %p.name, id = %lease.message.id, error = %e, "parked the message, but cannot remove it from the store; it will be delivered again");
+                    tracing::error!(processor = %p.name, id = %lease.message.id, error = %Chain(&e), "parked the message, but cannot remove it from the store; it will be delivered again");
                 }
                 tracing::warn!(processor = %p.name, id = %lease.message.id, parked_in = store.name(), "delivery failed for good; the message was parked");
                 cx.state.record_parked();
                 cx.state.set_attempts(0);
             }
             Err(e) => {
-                tracing::error!(processor = %p.name, id = %lease.message.id, error = %e, "cannot park a message that failed for good; keeping it and deactivating");
+                tracing::error!(processor = %p.name, id = %lease.message.id, error = %Chain(&e), "cannot park a message that failed for good; keeping it and deactivating");
                 deactivate(cx, lease, fault).await;
             }
         },
@@ -151,7 +152,7 @@ async fn exhausted(cx: &mut RunCx, lease: Lease, fault: &Fault) {
                     tracing::error!(processor = %p.name, id = %lease.message.id, error = %fault.message, "delivery failed for good; the message was dropped")
                 }
                 Err(e) => {
-                    tracing::error!(processor = %p.name, id = %lease.message.id, error = %e, "cannot drop a message that failed for good; it stays in the store")
+                    tracing::error!(processor = %p.name, id = %lease.message.id, error = %Chain(&e), "cannot drop a message that failed for good; it stays in the store")
                 }
             }
             cx.state.record_dropped();
@@ -176,7 +177,7 @@ async fn release(cx: &RunCx, lease: &Lease) {
     if let Err(e) = cx.processor.store.release(lease).await {
         // The lease stays held by this process until it restarts; the message is not
         // lost, only delayed.
-        tracing::warn!(processor = %cx.processor.name, error = %e, "cannot release a message");
+        tracing::warn!(processor = %cx.processor.name, error = %Chain(&e), "cannot release a message");
     }
 }
 
