@@ -219,7 +219,7 @@ mod tests {
 
     #[test]
     fn an_unreadable_payload_is_the_clients_parse_error() {
-        let f = Fault::unreadable_payload(&PayloadError("malformed JSON: EOF".into()));
+        let f = Fault::unreadable_payload(&PayloadError::new("malformed JSON: EOF"));
         assert_eq!(f.http_status(), StatusCode::BAD_REQUEST);
         assert_eq!(f.code, ErrorCode::Numeric(codes::PARSE_ERROR));
         assert_eq!(f.source, FaultSource::Downstream);

@@ -69,10 +69,7 @@ impl Store {
         let stored = convert::to_stored(to_store, now_ms()).map_err(|e| {
             Fault::internal(
                 codes::STORE_FAILED,
-                format!(
-                    "cannot store the message: its payload is unreadable: {}",
-                    e.0
-                ),
+                format!("cannot store the message: its payload is unreadable: {e}"),
             )
         })?;
         store
