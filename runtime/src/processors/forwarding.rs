@@ -66,7 +66,7 @@ async fn deliver(cx: &mut RunCx, lease: Lease) {
         };
         let (fault, give_up) = fault;
         cx.state.record_failed_attempt();
-        tracing::warn!(processor = %p.name, id = %lease.message.id, attempt = attempts, error = %fault.message, "delivery failed");
+        tracing::warn!(processor = %p.name, id = %lease.message.id, attempt = attempts, error = %fault.chain(), "delivery failed");
         if let Some(id) = p.fault_sequence {
             let mut msg = convert::from_stored(&lease.message);
             run_sequence(cx, id, &mut msg, Some(&fault)).await;
@@ -118,7 +118,9 @@ async fn attempt(cx: &RunCx, lease: &Lease) -> Outcome {
         }
         Target::Store(target) => match target.store(lease.message.clone()).await {
             Ok(()) => Outcome::Delivered(None),
-            Err(e) => Outcome::Retry(Fault::internal(codes::STORE_FAILED, e.to_string())),
+            Err(e) => {
+                Outcome::Retry(Fault::internal(codes::STORE_FAILED, e.to_string()).with_cause(e))
+            }
         },
         // Sampling processors run their own loop.
         Target::Sequence(_) => Outcome::GiveUp(Fault::internal(
@@ -149,7 +151,7 @@ async fn exhausted(cx: &mut RunCx, lease: Lease, fault: &Fault) {
         OnExhausted::Drop => {
             match p.store.ack(&lease).await {
                 Ok(()) => {
-                    tracing::error!(processor = %p.name, id = %lease.message.id, error = %fault.message, "delivery failed for good; the message was dropped")
+                    tracing::error!(processor = %p.name, id = %lease.message.id, error = %fault.chain(), "delivery failed for good; the message was dropped")
                 }
                 Err(e) => {
                     tracing::error!(processor = %p.name, id = %lease.message.id, error = %Chain(&e), "cannot drop a message that failed for good; it stays in the store")
@@ -166,7 +168,7 @@ async fn deactivate(cx: &mut RunCx, lease: Lease, fault: &Fault) {
     let p = cx.processor.clone();
     release(cx, &lease).await;
     cx.state.set_active(false);
-    tracing::error!(processor = %p.name, id = %lease.message.id, error = %fault.message, "delivery failed for good; the processor is deactivated and the message kept (activate it on the admin port)");
+    tracing::error!(processor = %p.name, id = %lease.message.id, error = %fault.chain(), "delivery failed for good; the processor is deactivated and the message kept (activate it on the admin port)");
     if let Some(id) = p.deactivate_sequence {
         let mut msg = convert::from_stored(&lease.message);
         run_sequence(cx, id, &mut msg, Some(fault)).await;
@@ -198,6 +200,6 @@ pub(crate) async fn run_sequence(cx: &RunCx, id: SeqId, msg: &mut Message, fault
         None => sequence::run_named(id, msg, env).await,
     };
     if let Err(e) = result {
-        tracing::warn!(processor = %cx.processor.name, error = %e.message, "a processor sequence failed");
+        tracing::warn!(processor = %cx.processor.name, error = %e.chain(), "a processor sequence failed");
     }
 }
