@@ -332,8 +332,8 @@ async fn handle_fault(
             tracing::warn!(
                 api = %api.name,
                 resource = %resource.label,
-                error = %again,
-                first = %fault,
+                error = %again.chain(),
+                first = %fault.chain(),
                 "the fault sequence failed too"
             );
             fault_response(&again)
@@ -399,19 +399,20 @@ fn body_too_slow(
 /// Logs a fault no fault sequence handled. At WARN whoever is to blame: a client's bad
 /// request shows up by default too, named by API and resource (the `message` span is
 /// DEBUG, so its fields would not show); the fault's message describes the problem, never
-/// the payload itself.
+/// the payload itself. The line carries the fault's causes too ([`Fault::chain`]), which
+/// the client's answer does not.
 fn log_fault(api: &CompiledApi, resource: &CompiledResource, fault: &Fault) {
-    match fault.source {
-        crate::fault::FaultSource::Downstream => tracing::warn!(
+    match fault.side {
+        crate::fault::FaultSide::Downstream => tracing::warn!(
             api = %api.name,
             resource = %resource.label,
-            error = %fault,
+            error = %fault.chain(),
             "bad request"
         ),
         _ => tracing::warn!(
             api = %api.name,
             resource = %resource.label,
-            error = %fault,
+            error = %fault.chain(),
             "message failed and no fault sequence handled it"
         ),
     }
@@ -458,8 +459,7 @@ pub fn message_response(msg: &Message) -> Result<Response<Body>, Fault> {
     let (bytes, content_type) = if no_body || status == StatusCode::NO_CONTENT {
         (Bytes::new(), String::new())
     } else {
-        msg.body_bytes()
-            .map_err(|e| Fault::unreadable_payload(&e))?
+        msg.body_bytes().map_err(Fault::unreadable_payload)?
     };
     let mut headers = HeaderMap::with_capacity(msg.headers.len() + 1);
     for (name, value) in msg.headers.iter() {

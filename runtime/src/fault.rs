@@ -2,15 +2,22 @@
 //!
 //! A mediator, an endpoint call or the transport fails with a [`Fault`]. The sequence
 //! runner copies it into the message (`ERROR_CODE`, `ERROR_MESSAGE`, `ERROR_DETAIL`) and runs
-//! the nearest fault sequence; when there is none, [`Fault::default_response`] answers with a
-//! JSON error body and a status chosen from the code.
+//! the nearest fault sequence; when there is none, the dispatcher answers with
+//! [`Fault::http_status`] and the JSON error body of [`Fault::default_body`].
+//!
+//! A fault made from another error keeps that error as its [`Error::source`] (a refused
+//! connection reaches the `io::Error` through the endpoint client's `CallError`); logs print
+//! the whole chain with [`Fault::chain`]. Clients and fault sequences see only the message
+//! and detail, as before.
 
+use std::error::Error;
 use std::fmt;
 
 use bytes::Bytes;
 use http::StatusCode;
 use serde_json::{Value, json};
 
+use crate::cause::{self, Cause, Chain};
 use crate::expr::context::PayloadError;
 
 /// Synapse's error codes, as fault sequences read them from `ERROR_CODE`.
@@ -45,9 +52,10 @@ pub mod codes {
     pub const STORE_FAILED: u32 = 700001;
 }
 
-/// Where a fault comes from, which decides the default status.
+/// Which side failed, which decides the default status. (Not called `source`: that is
+/// the cause, [`Error::source`].)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FaultSource {
+pub enum FaultSide {
     /// A backend (endpoint) failed.
     Upstream,
     /// The client sent something we cannot process.
@@ -85,7 +93,10 @@ impl fmt::Display for ErrorCode {
 }
 
 /// A failure on the mediation path.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// No `PartialEq`: two faults with the same code and message may have different causes,
+/// and a cause (a `dyn Error`) cannot be compared; tests compare the fields they mean.
+#[derive(Debug, Clone)]
 pub struct Fault {
     /// The code fault sequences branch on.
     pub code: ErrorCode,
@@ -93,10 +104,13 @@ pub struct Fault {
     pub message: String,
     /// More detail when there is some (`ERROR_DETAIL`).
     pub detail: Option<String>,
-    /// Where it came from.
-    pub source: FaultSource,
+    /// Which side failed.
+    pub side: FaultSide,
     /// Whether trying again may succeed (connection failures, timeouts).
     pub retryable: bool,
+    /// The error this fault was made from, if any: [`Error::source`]. Never shown to
+    /// clients or fault sequences, only logged.
+    cause: Option<Cause>,
 }
 
 impl Fault {
@@ -106,8 +120,9 @@ impl Fault {
             code: ErrorCode::Numeric(code),
             message: message.into(),
             detail: None,
-            source: FaultSource::Upstream,
+            side: FaultSide::Upstream,
             retryable,
+            cause: None,
         }
     }
 
@@ -117,19 +132,21 @@ impl Fault {
             code: ErrorCode::Numeric(code),
             message: message.into(),
             detail: None,
-            source: FaultSource::Downstream,
+            side: FaultSide::Downstream,
             retryable: false,
+            cause: None,
         }
     }
 
     /// The payload does not parse as its content type says (malformed JSON or XML,
     /// invalid UTF-8, nesting past the parser's depth limit, a DOCTYPE declaring entities):
     /// the sender's error, `400` with code 601000, whoever reads the payload first.
-    pub fn unreadable_payload(err: &PayloadError) -> Self {
+    pub fn unreadable_payload(err: PayloadError) -> Self {
         Self::bad_request(
             codes::PARSE_ERROR,
             format!("cannot read the payload: {err}"),
         )
+        .with_cause(err)
     }
 
     /// An internal failure with a Synapse code.
@@ -138,8 +155,9 @@ impl Fault {
             code: ErrorCode::Numeric(code),
             message: message.into(),
             detail: None,
-            source: FaultSource::Internal,
+            side: FaultSide::Internal,
             retryable: false,
+            cause: None,
         }
     }
 
@@ -149,8 +167,9 @@ impl Fault {
             code: ErrorCode::Named(code.into()),
             message: message.into(),
             detail: None,
-            source: FaultSource::Internal,
+            side: FaultSide::Internal,
             retryable: false,
+            cause: None,
         }
     }
 
@@ -160,20 +179,33 @@ impl Fault {
         self
     }
 
+    /// Keeps `err`, the error this fault was made from, as its [`Error::source`]. The
+    /// message is unchanged: what clients and fault sequences read stays as it was.
+    pub fn with_cause(mut self, err: impl Error + Send + Sync + 'static) -> Self {
+        self.cause = Some(cause::cause(err));
+        self
+    }
+
+    /// The fault and its causes on one line, `message (code): cause: cause's cause`, for
+    /// logs (see [`Chain`]).
+    pub fn chain(&self) -> Chain<'_> {
+        Chain(self)
+    }
+
     /// The status a client gets when no fault sequence answers.
     pub fn http_status(&self) -> StatusCode {
-        match (&self.code, self.source) {
+        match (&self.code, self.side) {
             (ErrorCode::Numeric(codes::PARSE_ERROR), _) => StatusCode::BAD_REQUEST,
-            (_, FaultSource::Downstream) => StatusCode::BAD_REQUEST,
+            (_, FaultSide::Downstream) => StatusCode::BAD_REQUEST,
             (ErrorCode::Numeric(codes::TIMEOUT | codes::CONNECT_TIMEOUT), _) => {
                 StatusCode::GATEWAY_TIMEOUT
             }
             (
                 ErrorCode::Numeric(codes::ENDPOINT_SUSPENDED | codes::NO_CHILD_READY),
-                FaultSource::Upstream,
+                FaultSide::Upstream,
             ) => StatusCode::SERVICE_UNAVAILABLE,
-            (_, FaultSource::Upstream) => StatusCode::BAD_GATEWAY,
-            (_, FaultSource::Internal) => StatusCode::INTERNAL_SERVER_ERROR,
+            (_, FaultSide::Upstream) => StatusCode::BAD_GATEWAY,
+            (_, FaultSide::Internal) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -193,11 +225,16 @@ impl fmt::Display for Fault {
     }
 }
 
-impl std::error::Error for Fault {}
+impl Error for Fault {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        cause::as_source(&self.cause)
+    }
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stores::StoreError;
 
     #[test]
     fn backend_failures_map_to_gateway_statuses() {
@@ -219,11 +256,42 @@ mod tests {
 
     #[test]
     fn an_unreadable_payload_is_the_clients_parse_error() {
-        let f = Fault::unreadable_payload(&PayloadError("malformed JSON: EOF".into()));
+        let f = Fault::unreadable_payload(PayloadError::new("malformed JSON: EOF"));
         assert_eq!(f.http_status(), StatusCode::BAD_REQUEST);
         assert_eq!(f.code, ErrorCode::Numeric(codes::PARSE_ERROR));
-        assert_eq!(f.source, FaultSource::Downstream);
+        assert_eq!(f.side, FaultSide::Downstream);
         assert_eq!(f.message, "cannot read the payload: malformed JSON: EOF");
+        assert!(f.source().is_some_and(|e| e.is::<PayloadError>()), "{f:?}");
+    }
+
+    #[test]
+    fn a_fault_made_from_a_store_error_keeps_it_and_logs_its_whole_chain() {
+        use std::io;
+        let disk = io::Error::new(io::ErrorKind::StorageFull, "no space left on device");
+        let store = StoreError::transient("orders", "disk I/O error").with_cause(disk);
+        let f = Fault::internal(codes::STORE_FAILED, store.to_string()).with_cause(store);
+        // What clients and fault sequences read is the message alone, as before.
+        assert_eq!(f.message, "message store orders: disk I/O error");
+        let body: Value = serde_json::from_slice(&f.default_body()).unwrap();
+        assert_eq!(body["error"]["message"], json!(f.message));
+        // The log line goes down to the root.
+        assert_eq!(
+            f.chain().to_string(),
+            "message store orders: disk I/O error (700001): no space left on device"
+        );
+        let kept = f.source().and_then(|e| e.downcast_ref::<StoreError>());
+        assert_eq!(kept.map(|e| e.store.as_str()), Some("orders"));
+        let root = kept
+            .and_then(Error::source)
+            .and_then(|e| e.downcast_ref::<io::Error>());
+        assert_eq!(root.map(io::Error::kind), Some(io::ErrorKind::StorageFull));
+    }
+
+    #[test]
+    fn a_fault_without_a_cause_logs_as_it_displays() {
+        let f = Fault::raised("PAYMENT_ERROR", "no money");
+        assert!(f.source().is_none());
+        assert_eq!(f.chain().to_string(), "no money (PAYMENT_ERROR)");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! and serves it (HTTP APIs, endpoints, and the admin port).
 
 pub mod admin;
+pub mod cause;
 pub mod cli;
 pub mod compile;
 pub mod compiled;

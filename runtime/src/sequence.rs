@@ -123,6 +123,9 @@ pub async fn run_fault_sequence(
     msg: &mut Message,
     env: Env<'_>,
 ) -> Result<Flow, Fault> {
+    // The fault sequence sees the message only, not the causes: the chain goes to the log,
+    // at DEBUG since the configuration handles the fault (an unhandled one is a WARN).
+    tracing::debug!(error = %fault.chain(), "a fault sequence handles the fault");
     record_fault(msg, fault);
     // The fault's status, unless the fault sequence sets its own: a status left over from
     // an earlier backend response (a 200, say) must not dress up the error as success.

@@ -334,3 +334,68 @@ async fn a_streamed_body_still_arriving_at_the_request_timeout_is_a_408() {
     let (status, body) = dispatch_soon(&d, req).await;
     assert_eq!(status, StatusCode::REQUEST_TIMEOUT, "{body}");
 }
+
+/// Log lines written while `f` runs on this thread (a current-thread test runtime runs
+/// every task on it), as the `fmt` layer writes them without colours.
+async fn logged<F: std::future::Future>(f: F) -> (F::Output, String) {
+    #[derive(Clone, Default)]
+    struct Lines(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if let Ok(mut lines) = self.0.lock() {
+                lines.extend_from_slice(buf);
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let lines = Lines::default();
+    let writer = lines.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let out = {
+        let _guard = tracing::subscriber::set_default(subscriber);
+        f.await
+    };
+    let text = lines
+        .0
+        .lock()
+        .map(|l| String::from_utf8_lossy(&l).into_owned())
+        .unwrap_or_default();
+    (out, text)
+}
+
+#[tokio::test]
+async fn an_unhandled_fault_is_logged_at_warn_with_its_causes_and_answered_without_them() {
+    let compiled = compile_test_yaml(CONVERT, Arc::new(Metrics::new()));
+    let api = &compiled.apis[0];
+    let resource = &api.resources[0];
+    let disk = std::io::Error::new(std::io::ErrorKind::StorageFull, "no space left on device");
+    let store = crate::stores::StoreError::transient("orders", "disk I/O error").with_cause(disk);
+    let fault =
+        Fault::internal(crate::fault::codes::STORE_FAILED, store.to_string()).with_cause(store);
+    let ((), log) = logged(async { log_fault(api, resource, &fault) }).await;
+    let line = log
+        .lines()
+        .find(|l| l.contains("no fault sequence handled it"))
+        .unwrap_or_else(|| panic!("no line for the fault in:\n{log}"));
+    assert!(line.contains(" WARN "), "{line}");
+    assert!(
+        line.contains(
+            "error=message store orders: disk I/O error (700001): no space left on device"
+        ),
+        "{line}"
+    );
+    // The client's answer carries the message only, as before.
+    let (status, body) = answer(fault_response(&fault)).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        body,
+        json!({"error": {"code": 700001, "message": "message store orders: disk I/O error"}})
+    );
+}

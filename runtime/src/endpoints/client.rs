@@ -147,7 +147,7 @@ impl EndpointClient {
                 CallErrorKind::ResponseProcessing,
                 format!("the response body exceeds {limit} bytes"),
             )),
-            Err(BodyError::Io(e)) => Err(classify_body(&*e)),
+            Err(BodyError::Io(e)) => Err(classify_body(e)),
         }
     }
 
@@ -182,7 +182,7 @@ impl EndpointClient {
                 .request(req)
                 .await
                 .map(|r| r.map(body::boxed))
-                .map_err(|e| classify_send(&e)),
+                .map_err(classify_send),
         }
     }
 

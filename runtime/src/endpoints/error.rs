@@ -8,7 +8,9 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::io;
 
+use crate::cause::{self, Cause, Chain};
 use crate::fault::codes;
+use crate::transports::http::body::BoxError;
 
 /// The class of a failed backend call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -65,8 +67,9 @@ impl fmt::Display for CallErrorKind {
 }
 
 /// A failed backend call.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message} ({synapse_code})")]
+///
+/// No `PartialEq`: the cause is a `dyn Error`; compare `kind` and `synapse_code`.
+#[derive(Debug, Clone)]
 pub struct CallError {
     /// What failed.
     pub kind: CallErrorKind,
@@ -74,6 +77,9 @@ pub struct CallError {
     pub message: String,
     /// Synapse's code for `kind`, as fault sequences read it.
     pub synapse_code: u32,
+    /// The hyper or socket error that failed the call, when there is one: the
+    /// [`StdError::source`], so the `io::Error` of a refused connection stays reachable.
+    cause: Option<Cause>,
 }
 
 impl CallError {
@@ -83,7 +89,14 @@ impl CallError {
             kind,
             message: message.into(),
             synapse_code: kind.synapse_code(),
+            cause: None,
         }
+    }
+
+    /// Keeps `err`, the error the call failed with, as the source.
+    pub fn with_cause(mut self, err: impl StdError + Send + Sync + 'static) -> Self {
+        self.cause = Some(cause::cause(err));
+        self
     }
 
     /// Whether the same call may succeed if tried again: the backend was unreachable, slow
@@ -100,39 +113,57 @@ impl CallError {
     }
 }
 
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.message, self.synapse_code)
+    }
+}
+
+impl StdError for CallError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        cause::as_source(&self.cause)
+    }
+}
+
 /// Classifies a failure of the pooled client's `request` (connect, write, response head).
-pub(crate) fn classify_send(err: &hyper_util::client::legacy::Error) -> CallError {
-    let message = chain_text(err);
+pub(crate) fn classify_send(err: hyper_util::client::legacy::Error) -> CallError {
+    let message = chain_text(&err);
     if err.is_connect() {
-        let timed_out = find::<io::Error>(err).is_some_and(|e| e.kind() == io::ErrorKind::TimedOut);
+        let timed_out =
+            find::<io::Error>(&err).is_some_and(|e| e.kind() == io::ErrorKind::TimedOut);
         let kind = if timed_out {
             CallErrorKind::ConnectTimeout
         } else {
             CallErrorKind::ConnectFailed
         };
-        return CallError::new(kind, message);
+        return CallError::new(kind, message).with_cause(err);
     }
     CallError::new(
-        classify_exchange(err).unwrap_or(CallErrorKind::SendFailed),
+        classify_exchange(&err).unwrap_or(CallErrorKind::SendFailed),
         message,
     )
+    .with_cause(err)
+}
+
+/// A failure of an HTTP/1.1 exchange on a connection Ferry drives itself.
+pub(crate) fn classify_hyper(err: hyper::Error) -> CallError {
+    CallError::new(
+        classify_exchange(&err).unwrap_or(CallErrorKind::SendFailed),
+        chain_text(&err),
+    )
+    .with_cause(err)
 }
 
 /// Classifies a failure while reading the response body.
-/// A failure of an HTTP/1.1 exchange on a connection Ferry drives itself.
-pub(crate) fn classify_hyper(err: &hyper::Error) -> CallError {
-    CallError::new(
-        classify_exchange(err).unwrap_or(CallErrorKind::SendFailed),
-        chain_text(err),
-    )
-}
-
-pub(crate) fn classify_body(err: &(dyn StdError + 'static)) -> CallError {
-    let kind = classify_exchange(err).unwrap_or(CallErrorKind::ResponseProcessing);
-    CallError::new(
-        kind,
-        format!("reading the response failed: {}", chain_text(err)),
-    )
+pub(crate) fn classify_body(err: BoxError) -> CallError {
+    let kind = classify_exchange(&*err).unwrap_or(CallErrorKind::ResponseProcessing);
+    let message = format!("reading the response failed: {}", chain_text(&*err));
+    // The box's content becomes the cause (not the box, which is no `Error` itself), so a
+    // chain walk meets the error inside.
+    CallError {
+        cause: Some(Cause::from(err)),
+        ..CallError::new(kind, message)
+    }
 }
 
 /// The kind told by hyper's or the socket's error inside `err`, if it tells one.
@@ -171,19 +202,9 @@ fn find<'a, T: StdError + 'static>(err: &'a (dyn StdError + 'static)) -> Option<
     None
 }
 
-/// `err` and its sources, joined by ": " (hyper's own messages are terse).
+/// `err` and its sources on one line (hyper's own messages are terse).
 fn chain_text(err: &(dyn StdError + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut current = err.source();
-    while let Some(e) = current {
-        let next = e.to_string();
-        if !text.ends_with(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        current = e.source();
-    }
-    text
+    Chain(err).to_string()
 }
 
 #[cfg(test)]
@@ -234,15 +255,24 @@ mod tests {
     #[test]
     fn a_reset_socket_while_reading_the_body_means_the_connection_closed() {
         let err = io::Error::new(io::ErrorKind::ConnectionReset, "reset by peer");
-        let call = classify_body(&err);
+        let call = classify_body(Box::new(err));
         assert_eq!(call.kind, CallErrorKind::ConnectionClosed);
         assert!(call.message.contains("reset by peer"));
+        let source = call.source().and_then(|e| e.downcast_ref::<io::Error>());
+        assert_eq!(
+            source.map(io::Error::kind),
+            Some(io::ErrorKind::ConnectionReset),
+            "the body's error is the source, not a box around it"
+        );
     }
 
     #[test]
     fn an_unrecognised_body_failure_is_a_response_processing_failure() {
         let err = io::Error::other("decoder broke");
-        assert_eq!(classify_body(&err).kind, CallErrorKind::ResponseProcessing);
+        assert_eq!(
+            classify_body(Box::new(err)).kind,
+            CallErrorKind::ResponseProcessing
+        );
     }
 
     #[test]

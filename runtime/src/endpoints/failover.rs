@@ -38,7 +38,7 @@ impl Failover {
                     *msg = attempt;
                     return Ok(delivery);
                 }
-                Err(fault) if fault.source == crate::fault::FaultSource::Upstream => {
+                Err(fault) if fault.side == crate::fault::FaultSide::Upstream => {
                     tracing::debug!(group = %name, child = %child.name(), error = %fault.message, "failing over");
                     last = Some(fault);
                 }

@@ -19,6 +19,7 @@ use super::headers::{add_headers, assemble, strip_hop_by_hop};
 use super::suspension::{SuspendPolicy, Suspension};
 use super::target::Target;
 use crate::admin::metrics::{EndpointMetrics, EndpointOutcome, Metrics};
+use crate::cause::Chain;
 use crate::expr::context::PropertyScope;
 use crate::expr::value::Evaluate;
 use crate::fault::{Fault, codes};
@@ -157,7 +158,7 @@ impl Leaf {
                     self.metrics.record_endpoint_error(name, err.synapse_code);
                     if attempt < self.retry.count && self.retry.codes.contains(&err.synapse_code) {
                         attempt += 1;
-                        tracing::debug!(endpoint = %name, attempt, error = %err, "retrying");
+                        tracing::debug!(endpoint = %name, attempt, error = %Chain(&err), "retrying");
                         if !self.retry.delay.is_zero() {
                             tokio::time::sleep(self.retry.delay).await;
                         }
@@ -170,7 +171,7 @@ impl Leaf {
                         tracing::info!(endpoint = %name, "call timed out; response discarded as configured");
                         return Ok(Delivery::Discarded);
                     }
-                    return Err(call_fault(name, &err));
+                    return Err(call_fault(name, err));
                 }
             }
         }
@@ -225,6 +226,7 @@ impl Leaf {
         }
         .map_err(|e| {
             Fault::bad_request(codes::PARSE_ERROR, format!("cannot write the payload: {e}"))
+                .with_cause(e)
         })?;
         Ok((method, uri, body, content_type))
     }
@@ -241,6 +243,7 @@ impl Leaf {
                 format!("the endpoint URL {url:?} is not valid: {e}"),
                 false,
             )
+            .with_cause(e)
         })?;
         Ok((method, uri))
     }
@@ -253,11 +256,12 @@ impl Leaf {
         let mut own = Vec::with_capacity(self.headers.len() + 1);
         for (name, value) in &self.headers {
             let text = value.eval_string(msg)?;
-            let value = HeaderValue::from_str(&text).map_err(|_| {
+            let value = HeaderValue::from_str(&text).map_err(|e| {
                 Fault::internal(
                     codes::SENDING_FAILED,
                     format!("header {name}: {text:?} is not a valid header value"),
                 )
+                .with_cause(e)
             })?;
             own.push((name.clone(), value));
         }
@@ -351,7 +355,7 @@ impl Leaf {
                     tracing::info!(endpoint = %name, "call timed out; response discarded as configured");
                     return Ok(Forwarded::Discarded);
                 }
-                Err(call_fault(name, &err))
+                Err(call_fault(name, err))
             }
         }
     }
@@ -387,10 +391,13 @@ fn basic_authorization(user: &str, password: &str) -> Option<HeaderValue> {
     Some(value)
 }
 
-fn call_fault(name: &str, err: &CallError) -> Fault {
+/// The fault of a failed call: the call's code and message, and the call error (with the
+/// hyper or socket error under it) as the cause.
+fn call_fault(name: &str, err: CallError) -> Fault {
     Fault::upstream(
         err.synapse_code,
         format!("endpoint {name}: {}", err.message),
         err.is_retryable(),
     )
+    .with_cause(err)
 }

@@ -40,7 +40,7 @@ impl Loadbalance {
                     *msg = attempt;
                     return Ok(delivery);
                 }
-                Err(fault) if fault.source == crate::fault::FaultSource::Upstream => {
+                Err(fault) if fault.side == crate::fault::FaultSide::Upstream => {
                     last = Some(fault);
                 }
                 Err(fault) => return Err(fault),

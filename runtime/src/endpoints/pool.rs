@@ -133,7 +133,7 @@ impl Pool {
                 }
                 Err(Failed::Unsent(back, _)) if reused => req = *back,
                 Err(Failed::Unsent(_, err) | Failed::Sent(err)) => {
-                    return Err(classify_hyper(&err));
+                    return Err(classify_hyper(err));
                 }
             }
         }
@@ -226,13 +226,13 @@ impl Pool {
             } else {
                 CallErrorKind::ConnectFailed
             };
-            CallError::new(kind, format!("cannot connect to {}: {e}", host.address))
+            CallError::new(kind, format!("cannot connect to {}: {e}", host.address)).with_cause(e)
         })?;
         let (sender, conn) = http1::Builder::new()
             .max_buf_size(self.opts.max_buf_size)
             .handshake(TokioIo::new(stream))
             .await
-            .map_err(|e| classify_hyper(&e))?;
+            .map_err(classify_hyper)?;
         Ok(Pooled {
             sender,
             conn: SyncWrapper::new(Box::pin(conn)),

@@ -2,8 +2,12 @@
 //!
 //! `crate::message::Message` implements this trait; tests may implement it on fixtures.
 
+use std::error::Error;
+use std::fmt;
+
 use serde_json::Value;
 
+use crate::cause::{self, Cause};
 use crate::xml::Element;
 
 /// The scopes a property lives in (Synapse's `scope` attribute).
@@ -39,9 +43,51 @@ pub enum PayloadView<'a> {
 }
 
 /// Errors reading the payload (the body is not what its content type says).
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-#[error("{0}")]
-pub struct PayloadError(pub String);
+#[derive(Debug, Clone)]
+pub struct PayloadError {
+    /// What is wrong, with the parser's words.
+    pub message: String,
+    /// The parser's error (JSON, XML, conversion), when there is one: the source.
+    cause: Option<Cause>,
+}
+
+impl PayloadError {
+    /// An error saying `message`.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            cause: None,
+        }
+    }
+
+    /// Keeps `err`, the parser's error, as the source.
+    pub fn with_cause(mut self, err: impl Error + Send + Sync + 'static) -> Self {
+        self.cause = Some(cause::cause(err));
+        self
+    }
+}
+
+impl fmt::Display for PayloadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl Error for PayloadError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        cause::as_source(&self.cause)
+    }
+}
+
+/// Two payload errors are equal when they say the same thing: the cause explains the
+/// message, it does not change it (and a `dyn Error` cannot be compared).
+impl PartialEq for PayloadError {
+    fn eq(&self, other: &Self) -> bool {
+        self.message == other.message
+    }
+}
+
+impl Eq for PayloadError {}
 
 /// Everything an expression may read. Lookups that find nothing return `None`.
 pub trait ExprContext {

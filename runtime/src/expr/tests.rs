@@ -61,8 +61,8 @@ impl ExprContext for Msg {
     }
     fn payload_json(&self) -> Result<Option<&Value>, PayloadError> {
         if self.json.is_none() && self.xml.is_some() {
-            return Err(PayloadError(
-                "no XML to JSON conversion in the fixture".into(),
+            return Err(PayloadError::new(
+                "no XML to JSON conversion in the fixture",
             ));
         }
         Ok(self.json.as_ref())

@@ -66,7 +66,8 @@ fn from_eval_error(e: EvalError) -> Result<Value, Fault> {
         EvalError::Payload(p) => Err(Fault::bad_request(
             codes::PARSE_ERROR,
             format!("cannot read the payload: {p}"),
-        )),
+        )
+        .with_cause(p)),
         other => {
             tracing::debug!(error = %other, "expression gave no result");
             Ok(Value::Null)

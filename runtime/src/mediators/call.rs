@@ -126,6 +126,7 @@ fn answer(work: &Message) -> Result<Value, Fault> {
             codes::RESPONSE_PROCESSING_FAILURE,
             format!("cannot read the backend's answer: {e}"),
             false,
-        )),
+        )
+        .with_cause(e)),
     }
 }

@@ -76,7 +76,8 @@ fn body_value(msg: &Message) -> Result<Value, Fault> {
         Err(e) => Err(Fault::bad_request(
             codes::PARSE_ERROR,
             format!("cannot read the payload: {e}"),
-        )),
+        )
+        .with_cause(e)),
     }
 }
 
@@ -99,6 +100,7 @@ fn set_body(msg: &mut Message, value: Value) -> Result<(), Fault> {
                     codes::CUSTOM,
                     format!("enrich: the new body is not valid XML: {e}"),
                 )
+                .with_cause(e)
             })?;
             msg.set_xml(element);
         }

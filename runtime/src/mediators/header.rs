@@ -20,7 +20,7 @@ impl Header {
             }
             Some(source) => {
                 let text = source.eval_string(msg)?;
-                let value = HeaderValue::from_str(&text).map_err(|_| {
+                let value = HeaderValue::from_str(&text).map_err(|e| {
                     Fault::internal(
                         codes::CUSTOM,
                         format!(
@@ -28,6 +28,7 @@ impl Header {
                             self.0.name
                         ),
                     )
+                    .with_cause(e)
                 })?;
                 msg.headers.insert(self.0.name.clone(), value);
             }

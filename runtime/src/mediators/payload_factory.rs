@@ -84,6 +84,7 @@ impl PayloadFactory {
                         format!("payloadFactory built invalid JSON: {e}"),
                     )
                     .with_detail(out.clone())
+                    .with_cause(e)
                 })?;
                 msg.set_json(value);
                 "application/json"
@@ -95,6 +96,7 @@ impl PayloadFactory {
                         format!("payloadFactory built invalid XML: {e}"),
                     )
                     .with_detail(out.clone())
+                    .with_cause(e)
                 })?;
                 msg.set_xml(element);
                 "application/xml"

@@ -69,16 +69,14 @@ impl Store {
         let stored = convert::to_stored(to_store, now_ms()).map_err(|e| {
             Fault::internal(
                 codes::STORE_FAILED,
-                format!(
-                    "cannot store the message: its payload is unreadable: {}",
-                    e.0
-                ),
+                format!("cannot store the message: its payload is unreadable: {e}"),
             )
+            .with_cause(e)
         })?;
         store
             .store(stored)
             .await
-            .map_err(|e| Fault::internal(codes::STORE_FAILED, e.to_string()))?;
+            .map_err(|e| Fault::internal(codes::STORE_FAILED, e.to_string()).with_cause(e))?;
         Ok(Flow::Continue)
     }
 }

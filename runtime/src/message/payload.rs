@@ -207,10 +207,10 @@ impl Payload {
         let parsed = self.native.get_or_init(|| match kind {
             PayloadKind::Json => serde_json::from_slice(bytes)
                 .map(Native::Json)
-                .map_err(|e| PayloadError(format!("malformed JSON: {e}"))),
+                .map_err(|e| PayloadError::new(format!("malformed JSON: {e}")).with_cause(e)),
             _ => Element::parse(bytes)
                 .map(Native::Xml)
-                .map_err(|e| PayloadError(e.to_string())),
+                .map_err(|e| PayloadError::new(e.to_string()).with_cause(e)),
         });
         parsed.as_ref().map(Some).map_err(Clone::clone)
     }
@@ -304,7 +304,7 @@ impl Payload {
             Ok(match self.view()? {
                 PayloadView::Json(v) => Some(
                     convert::json_to_xml(v, &self.options)
-                        .map_err(|e| PayloadError(e.to_string()))?,
+                        .map_err(|e| PayloadError::new(e.to_string()).with_cause(e))?,
                 ),
                 PayloadView::Text(t) => Some(wrapper(TEXT_WRAPPER, t.to_owned())),
                 PayloadView::Xml(_) | PayloadView::None => match &self.body {
@@ -428,7 +428,8 @@ impl Payload {
                         .decode(e.text().trim())
                         .map(Bytes::from)
                         .map_err(|err| {
-                            PayloadError(format!("invalid base64 in binary payload: {err}"))
+                            PayloadError::new(format!("invalid base64 in binary payload: {err}"))
+                                .with_cause(err)
                         })
                 }
                 _ => self.native_bytes(),
@@ -457,17 +458,18 @@ fn classify(bytes: &Bytes, content_type: Option<&str>) -> PayloadKind {
 
 fn utf8(bytes: &[u8]) -> Result<&str, PayloadError> {
     std::str::from_utf8(bytes).map_err(|e| {
-        PayloadError(format!(
+        PayloadError::new(format!(
             "text payload is not valid UTF-8 at byte {}",
             e.valid_up_to()
         ))
+        .with_cause(e)
     })
 }
 
 fn json_bytes(value: &Value) -> Result<Bytes, PayloadError> {
     serde_json::to_vec(value)
         .map(Bytes::from)
-        .map_err(|e| PayloadError(e.to_string()))
+        .map_err(|e| PayloadError::new(e.to_string()).with_cause(e))
 }
 
 fn xml_bytes(element: &Element) -> Bytes {

@@ -7,6 +7,7 @@
 //! A response counts as delivered when its status is below 400. A status listed in
 //! `nonRetryStatusCodes` fails the message at once, without retrying (a poison message).
 
+use crate::cause::Chain;
 use crate::endpoints::endpoint::Delivery;
 use crate::fault::{Fault, codes};
 use crate::message::Message;
@@ -51,7 +52,7 @@ async fn deliver(cx: &mut RunCx, lease: Lease) {
                 if let Err(e) = p.store.ack(&lease).await {
                     // The message was delivered but stays in the store: it will be
                     // delivered again (at least once), which is the lesser harm.
-                    tracing::error!(processor = %p.name, id = %lease.message.id, error = %e, "delivered, but cannot remove the message from the store; it will be delivered again");
+                    tracing::error!(processor = %p.name, id = %lease.message.id, error = %Chain(&e), "delivered, but cannot remove the message from the store; it will be delivered again");
                 }
                 cx.state.record_delivered();
                 cx.state.set_attempts(0);
@@ -65,7 +66,7 @@ async fn deliver(cx: &mut RunCx, lease: Lease) {
         };
         let (fault, give_up) = fault;
         cx.state.record_failed_attempt();
-        tracing::warn!(processor = %p.name, id = %lease.message.id, attempt = attempts, error = %fault.message, "delivery failed");
+        tracing::warn!(processor = %p.name, id = %lease.message.id, attempt = attempts, error = %fault.chain(), "delivery failed");
         if let Some(id) = p.fault_sequence {
             let mut msg = convert::from_stored(&lease.message);
             run_sequence(cx, id, &mut msg, Some(&fault)).await;
@@ -117,7 +118,9 @@ async fn attempt(cx: &RunCx, lease: &Lease) -> Outcome {
         }
         Target::Store(target) => match target.store(lease.message.clone()).await {
             Ok(()) => Outcome::Delivered(None),
-            Err(e) => Outcome::Retry(Fault::internal(codes::STORE_FAILED, e.to_string())),
+            Err(e) => {
+                Outcome::Retry(Fault::internal(codes::STORE_FAILED, e.to_string()).with_cause(e))
+            }
         },
         // Sampling processors run their own loop.
         Target::Sequence(_) => Outcome::GiveUp(Fault::internal(
@@ -134,24 +137,24 @@ async fn exhausted(cx: &mut RunCx, lease: Lease, fault: &Fault) {
         OnExhausted::Park(store) => match store.store(lease.message.clone()).await {
             Ok(()) => {
                 if let Err(e) = p.store.ack(&lease).await {
-                    tracing::error!(processor = %p.name, id = %lease.message.id, error = %e, "parked the message, but cannot remove it from the store; it will be delivered again");
+                    tracing::error!(processor = %p.name, id = %lease.message.id, error = %Chain(&e), "parked the message, but cannot remove it from the store; it will be delivered again");
                 }
                 tracing::warn!(processor = %p.name, id = %lease.message.id, parked_in = store.name(), "delivery failed for good; the message was parked");
                 cx.state.record_parked();
                 cx.state.set_attempts(0);
             }
             Err(e) => {
-                tracing::error!(processor = %p.name, id = %lease.message.id, error = %e, "cannot park a message that failed for good; keeping it and deactivating");
+                tracing::error!(processor = %p.name, id = %lease.message.id, error = %Chain(&e), "cannot park a message that failed for good; keeping it and deactivating");
                 deactivate(cx, lease, fault).await;
             }
         },
         OnExhausted::Drop => {
             match p.store.ack(&lease).await {
                 Ok(()) => {
-                    tracing::error!(processor = %p.name, id = %lease.message.id, error = %fault.message, "delivery failed for good; the message was dropped")
+                    tracing::error!(processor = %p.name, id = %lease.message.id, error = %fault.chain(), "delivery failed for good; the message was dropped")
                 }
                 Err(e) => {
-                    tracing::error!(processor = %p.name, id = %lease.message.id, error = %e, "cannot drop a message that failed for good; it stays in the store")
+                    tracing::error!(processor = %p.name, id = %lease.message.id, error = %Chain(&e), "cannot drop a message that failed for good; it stays in the store")
                 }
             }
             cx.state.record_dropped();
@@ -165,7 +168,7 @@ async fn deactivate(cx: &mut RunCx, lease: Lease, fault: &Fault) {
     let p = cx.processor.clone();
     release(cx, &lease).await;
     cx.state.set_active(false);
-    tracing::error!(processor = %p.name, id = %lease.message.id, error = %fault.message, "delivery failed for good; the processor is deactivated and the message kept (activate it on the admin port)");
+    tracing::error!(processor = %p.name, id = %lease.message.id, error = %fault.chain(), "delivery failed for good; the processor is deactivated and the message kept (activate it on the admin port)");
     if let Some(id) = p.deactivate_sequence {
         let mut msg = convert::from_stored(&lease.message);
         run_sequence(cx, id, &mut msg, Some(fault)).await;
@@ -176,7 +179,7 @@ async fn release(cx: &RunCx, lease: &Lease) {
     if let Err(e) = cx.processor.store.release(lease).await {
         // The lease stays held by this process until it restarts; the message is not
         // lost, only delayed.
-        tracing::warn!(processor = %cx.processor.name, error = %e, "cannot release a message");
+        tracing::warn!(processor = %cx.processor.name, error = %Chain(&e), "cannot release a message");
     }
 }
 
@@ -197,6 +200,6 @@ pub(crate) async fn run_sequence(cx: &RunCx, id: SeqId, msg: &mut Message, fault
         None => sequence::run_named(id, msg, env).await,
     };
     if let Err(e) = result {
-        tracing::warn!(processor = %cx.processor.name, error = %e.message, "a processor sequence failed");
+        tracing::warn!(processor = %cx.processor.name, error = %e.chain(), "a processor sequence failed");
     }
 }

@@ -9,6 +9,7 @@ use futures::future::join_all;
 use super::Target;
 use super::forwarding::run_sequence;
 use super::runner::RunCx;
+use crate::cause::Chain;
 use crate::stores::{Lease, convert};
 
 /// The processor loop: until stopped.
@@ -37,7 +38,7 @@ pub(crate) async fn run(mut cx: RunCx) {
             run_sequence(cx_ref, id, &mut msg, None).await;
             match p.store.ack(lease).await {
                 Ok(()) => cx_ref.state.record_delivered(),
-                Err(e) => tracing::error!(processor = %p.name, id = %lease.message.id, error = %e, "sampled, but cannot remove the message from the store; it will be sampled again"),
+                Err(e) => tracing::error!(processor = %p.name, id = %lease.message.id, error = %Chain(&e), "sampled, but cannot remove the message from the store; it will be sampled again"),
             }
         }))
         .await;

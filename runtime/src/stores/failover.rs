@@ -8,6 +8,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use super::{Lease, MessageStore, StoreError, StoredMessage};
+use crate::cause::Chain;
 
 /// A primary store backed by a failover store for writes.
 pub struct FailoverStore {
@@ -45,7 +46,7 @@ impl MessageStore for FailoverStore {
                     tracing::warn!(
                         store = self.primary.name(),
                         failover = self.failover.name(),
-                        error = %primary,
+                        error = %Chain(&primary),
                         "the primary store refused a message; storing it in the failover store"
                     );
                     self.failover.store(message).await.map_err(|e| {
@@ -53,6 +54,7 @@ impl MessageStore for FailoverStore {
                             self.primary.name(),
                             format!("{}; and the failover store too: {e}", primary.message),
                         )
+                        .with_cause(e)
                     })
                 }
             }

@@ -24,12 +24,15 @@ pub mod sqlite;
 #[cfg(test)]
 pub(crate) mod contract;
 
+use std::error::Error;
 use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
+
+use crate::cause::{self, Cause};
 
 /// A message as stored: what a processor needs to rebuild it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,8 +70,9 @@ pub struct Lease {
 }
 
 /// Why a store operation failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("message store {store}: {message}")]
+///
+/// No `PartialEq`: the cause is a `dyn Error`; compare `message` and `retryable`.
+#[derive(Debug, Clone)]
 pub struct StoreError {
     /// The store's name.
     pub store: String,
@@ -77,6 +81,9 @@ pub struct StoreError {
     /// Whether the same operation may succeed later (broker down, pool exhausted) as
     /// opposed to never (message too large, store full is retryable too).
     pub retryable: bool,
+    /// The backend's own error (broker, database, serialisation), when there is one: the
+    /// source, so its causes (the socket error under a broker error, say) reach the logs.
+    cause: Option<Cause>,
 }
 
 impl StoreError {
@@ -86,6 +93,7 @@ impl StoreError {
             store: store.to_string(),
             message: message.to_string(),
             retryable: true,
+            cause: None,
         }
     }
 
@@ -95,7 +103,38 @@ impl StoreError {
             store: store.to_string(),
             message: message.to_string(),
             retryable: false,
+            cause: None,
         }
+    }
+
+    /// An error that may go away, from the backend's error: its words and itself as the
+    /// source.
+    pub fn transient_from(store: &str, err: impl Error + Send + Sync + 'static) -> Self {
+        Self::transient(store, &err).with_cause(err)
+    }
+
+    /// An error that will not go away, from the backend's error: its words and itself as
+    /// the source.
+    pub fn permanent_from(store: &str, err: impl Error + Send + Sync + 'static) -> Self {
+        Self::permanent(store, &err).with_cause(err)
+    }
+
+    /// Keeps `err`, the backend's error, as the source.
+    pub fn with_cause(mut self, err: impl Error + Send + Sync + 'static) -> Self {
+        self.cause = Some(cause::cause(err));
+        self
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "message store {}: {}", self.store, self.message)
+    }
+}
+
+impl Error for StoreError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        cause::as_source(&self.cause)
     }
 }
 

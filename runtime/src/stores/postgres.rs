@@ -123,9 +123,12 @@ impl PostgresStore {
 
     fn error(&self, e: sqlx::Error) -> StoreError {
         match e {
-            // The database refused the statement itself: trying again will not help.
-            sqlx::Error::Database(db) => StoreError::permanent(&self.name, db),
-            other => StoreError::transient(&self.name, other),
+            // The database refused the statement itself: trying again will not help. The
+            // message keeps the database's own words; the whole sqlx error is the source.
+            sqlx::Error::Database(db) => {
+                StoreError::permanent(&self.name, &db).with_cause(sqlx::Error::Database(db))
+            }
+            other => StoreError::transient_from(&self.name, other),
         }
     }
 }
@@ -205,8 +208,8 @@ impl MessageStore for PostgresStore {
     fn store(&self, message: StoredMessage) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
             self.ensure().await?;
-            let json =
-                serde_json::to_value(&message).map_err(|e| StoreError::permanent(&self.name, e))?;
+            let json = serde_json::to_value(&message)
+                .map_err(|e| StoreError::permanent_from(&self.name, e))?;
             sqlx::query(&self.sql.insert)
                 .bind(&self.name)
                 .bind(json)
@@ -234,6 +237,7 @@ impl MessageStore for PostgresStore {
                     &self.name,
                     format!("row {seq} is not a stored message: {e}"),
                 )
+                .with_cause(e)
             })?;
             Ok(Some(Lease {
                 message,

@@ -235,12 +235,14 @@ impl RabbitMqStore {
         }
     }
 
-    fn transient(&self, e: impl std::fmt::Display) -> StoreError {
-        StoreError::transient(&self.name, e)
+    /// A transient error from the broker's (or serialiser's) own error, kept as the cause.
+    fn transient(&self, e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+        StoreError::transient_from(&self.name, e)
     }
 
-    fn permanent(&self, e: impl std::fmt::Display) -> StoreError {
-        StoreError::permanent(&self.name, e)
+    /// A permanent error from the broker's (or serialiser's) own error, kept as the cause.
+    fn permanent(&self, e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+        StoreError::permanent_from(&self.name, e)
     }
 
     fn outstanding(&self, generation: u64) -> usize {
@@ -327,13 +329,17 @@ impl MessageStore for RabbitMqStore {
             };
             match confirm.await {
                 Ok(Confirmation::Ack(None) | Confirmation::NotRequested) => Ok(()),
-                Ok(Confirmation::Ack(Some(_))) => Err(self.permanent(format!(
-                    "no queue is bound to exchange {exchange:?} with routing key {:?}; the message was returned",
-                    self.routing_key
-                ))),
-                Ok(Confirmation::Nack(_)) => {
-                    Err(self.transient("the broker refused the message (nack)"))
-                }
+                Ok(Confirmation::Ack(Some(_))) => Err(StoreError::permanent(
+                    &self.name,
+                    format!(
+                        "no queue is bound to exchange {exchange:?} with routing key {:?}; the message was returned",
+                        self.routing_key
+                    ),
+                )),
+                Ok(Confirmation::Nack(_)) => Err(StoreError::transient(
+                    &self.name,
+                    "the broker refused the message (nack)",
+                )),
                 Err(e) => {
                     self.drop_link(generation).await;
                     Err(self.transient(e))

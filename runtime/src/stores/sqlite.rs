@@ -48,9 +48,6 @@ impl SqliteStore {
         capacity: Option<u64>,
         sync: bool,
     ) -> Result<Self, StoreError> {
-        let err = |e: &dyn std::fmt::Display| {
-            StoreError::permanent(name, format!("cannot open {}: {e}", path.display()))
-        };
         if !ferry_api::check::store::valid_table_name(table) {
             return Err(StoreError::permanent(
                 name,
@@ -58,15 +55,15 @@ impl SqliteStore {
             ));
         }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| err(&e))?;
+            std::fs::create_dir_all(dir).map_err(|e| open_err(name, path, e))?;
         }
-        let conn = Connection::open(path).map_err(|e| err(&e))?;
+        let conn = Connection::open(path).map_err(|e| open_err(name, path, e))?;
         conn.busy_timeout(Duration::from_secs(5))
-            .map_err(|e| err(&e))?;
+            .map_err(|e| open_err(name, path, e))?;
         conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| err(&e))?;
+            .map_err(|e| open_err(name, path, e))?;
         conn.pragma_update(None, "synchronous", if sync { "FULL" } else { "NORMAL" })
-            .map_err(|e| err(&e))?;
+            .map_err(|e| open_err(name, path, e))?;
         conn.execute_batch(&format!(
             "CREATE TABLE IF NOT EXISTS {table} (
                 seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -75,7 +72,7 @@ impl SqliteStore {
                 deliveries INTEGER NOT NULL DEFAULT 0
             )"
         ))
-        .map_err(|e| err(&e))?;
+        .map_err(|e| open_err(name, path, e))?;
         Ok(Self {
             name: name.to_string(),
             inner: Arc::new(Inner {
@@ -106,9 +103,20 @@ impl SqliteStore {
                 f(&inner, &mut state)
             })
             .await
-            .map_err(|e| StoreError::transient(&name, format!("store task failed: {e}")))?
+            .map_err(|e| {
+                StoreError::transient(&name, format!("store task failed: {e}")).with_cause(e)
+            })?
         })
     }
+}
+
+/// A failure opening the database at `path`, with the file system's or SQLite's error.
+fn open_err(
+    name: &str,
+    path: &Path,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> StoreError {
+    StoreError::permanent(name, format!("cannot open {}: {e}", path.display())).with_cause(e)
 }
 
 fn sql_err(store: &str, e: rusqlite::Error) -> StoreError {
@@ -123,10 +131,10 @@ fn sql_err(store: &str, e: rusqlite::Error) -> StoreError {
                 | rusqlite::ErrorCode::DiskFull
         )
     );
-    StoreError {
-        store: store.to_string(),
-        message: e.to_string(),
-        retryable,
+    if retryable {
+        StoreError::transient_from(store, e)
+    } else {
+        StoreError::permanent_from(store, e)
     }
 }
 
@@ -142,7 +150,7 @@ impl MessageStore for SqliteStore {
     fn store(&self, message: StoredMessage) -> BoxFuture<'_, Result<(), StoreError>> {
         self.with(move |inner, state| {
             let text = serde_json::to_string(&message)
-                .map_err(|e| StoreError::permanent(&inner.name, e))?;
+                .map_err(|e| StoreError::permanent_from(&inner.name, e))?;
             let tx = state
                 .conn
                 .transaction()
@@ -205,6 +213,7 @@ impl MessageStore for SqliteStore {
             };
             let message: StoredMessage = serde_json::from_str(&text).map_err(|e| {
                 StoreError::permanent(&inner.name, format!("row {seq} is not a message: {e}"))
+                    .with_cause(e)
             })?;
             state
                 .conn
@@ -293,6 +302,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nested/s.db");
         contract::unacked_lease_comes_back_after_reopen(|| open(&path)).await;
+    }
+
+    #[test]
+    fn a_file_that_is_no_database_keeps_sqlites_error_as_the_cause() {
+        use std::error::Error;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        std::fs::write(&path, [b'x'; 1024]).unwrap();
+        let Err(err) = SqliteStore::open("s", &path, "t", None, false) else {
+            panic!("a file of x's opened as a database");
+        };
+        assert!(!err.retryable);
+        assert!(err.message.starts_with("cannot open "), "{err}");
+        let cause = err
+            .source()
+            .and_then(|e| e.downcast_ref::<rusqlite::Error>());
+        assert_eq!(
+            cause.and_then(rusqlite::Error::sqlite_error_code),
+            Some(rusqlite::ErrorCode::NotADatabase),
+            "{err:?}"
+        );
     }
 
     #[tokio::test]

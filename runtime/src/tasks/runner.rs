@@ -189,7 +189,7 @@ async fn fire(task: &CompiledTask, compiled: &Compiled, dispatcher: &Dispatcher)
                 depth: 0,
             };
             if let Err(fault) = sequence::run_named(*id, &mut msg, env).await {
-                tracing::warn!(task = %task.name, error = %fault.message, "the task's sequence failed");
+                tracing::warn!(task = %task.name, error = %fault.chain(), "the task's sequence failed");
             }
         }
         Injection::Api { method, path } => {

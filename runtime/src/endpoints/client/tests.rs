@@ -186,6 +186,35 @@ async fn a_refused_connection_is_101503_and_retryable() {
 }
 
 #[tokio::test]
+async fn a_refused_connection_keeps_the_socket_error_as_its_source_on_both_protocols() {
+    use std::error::Error;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    for h2c in [false, true] {
+        let client = EndpointClient::new(ClientOptions {
+            http2_prior_knowledge: h2c,
+            ..ClientOptions::default()
+        });
+        let err = client
+            .send_buffered(get(addr, "/"), None, 1024)
+            .await
+            .unwrap_err();
+        let mut next = err.source();
+        let mut refused = None;
+        while let Some(e) = next {
+            refused = refused.or(e.downcast_ref::<std::io::Error>().map(std::io::Error::kind));
+            next = e.source();
+        }
+        assert_eq!(
+            refused,
+            Some(std::io::ErrorKind::ConnectionRefused),
+            "h2c {h2c}: {err:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_backend_that_never_answers_is_101504_after_the_timeout() {
     let addr = raw_backend(|stream| async move {
         tokio::time::sleep(Duration::from_secs(10)).await;

@@ -17,7 +17,7 @@ use super::super::loadbalance::weighted_schedule;
 use super::*;
 use crate::admin::metrics::Metrics;
 use crate::compile::{self, CompileEnv, Compiled};
-use crate::endpoints::client::EndpointClient;
+use crate::endpoints::client::{CallError, CallErrorKind, EndpointClient};
 use crate::expr::context::PropertyScope;
 use crate::message::properties;
 use crate::transports::http::body::{self, Body, read_body_limited};
@@ -254,6 +254,36 @@ async fn a_refused_connection_is_101503_and_retries_as_configured() {
         text.contains("endpoint=\"svc\",code=\"101503\"} 3"),
         "three tries are counted:\n{text}"
     );
+}
+
+#[tokio::test]
+async fn a_refused_connection_fault_reaches_the_socket_error_through_its_sources() {
+    use std::error::Error;
+    let port = closed_port().await;
+    let c = endpoints(&ep(
+        "svc",
+        &format!("  http: {{uriTemplate: \"http://127.0.0.1:{port}/\"}}"),
+    ));
+    let fault = endpoint(&c, "svc")
+        .call(&mut json_message())
+        .await
+        .unwrap_err();
+    let call = fault.source().and_then(|e| e.downcast_ref::<CallError>());
+    assert_eq!(
+        call.map(|c| c.kind),
+        Some(CallErrorKind::ConnectFailed),
+        "{fault:?}"
+    );
+    let io = call
+        .and_then(Error::source)
+        .and_then(|e| e.downcast_ref::<std::io::Error>());
+    assert_eq!(
+        io.map(std::io::Error::kind),
+        Some(std::io::ErrorKind::ConnectionRefused),
+        "{fault:?}"
+    );
+    // The message already quotes the refusal, so the logged chain says it once.
+    assert_eq!(fault.chain().to_string(), fault.to_string());
 }
 
 #[tokio::test]

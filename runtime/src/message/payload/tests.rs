@@ -88,12 +88,23 @@ fn xml_is_converted_to_json_on_demand_and_on_output() {
 fn malformed_bodies_give_errors_and_keep_giving_them() {
     let p = raw("{oops", "application/json");
     let err = p.json().unwrap_err();
-    assert!(err.0.contains("malformed JSON"), "{err}");
+    assert!(err.message.contains("malformed JSON"), "{err}");
     assert_eq!(p.view().unwrap_err(), err);
     let x = raw("<a><b></a>", "application/xml");
-    assert!(x.xml().unwrap_err().0.contains("line 1"));
+    assert!(x.xml().unwrap_err().message.contains("line 1"));
     // Passthrough does not parse, so it does not fail.
     assert_eq!(&x.to_bytes("application/xml").unwrap()[..], b"<a><b></a>");
+}
+
+#[test]
+fn a_parse_error_keeps_the_parsers_own_error_as_its_source() {
+    use std::error::Error;
+    let json = raw("{oops", "application/json").json().unwrap_err();
+    let source = json.source().expect("the JSON parser's error");
+    assert!(source.is::<serde_json::Error>(), "{source:?}");
+    let xml = raw("<a><b></a>", "application/xml").xml().unwrap_err();
+    let source = xml.source().expect("the XML parser's error");
+    assert!(source.is::<crate::xml::XmlError>(), "{source:?}");
 }
 
 #[test]
@@ -145,7 +156,7 @@ fn binary_is_base64_in_a_binary_wrapper_and_unwrapped_back() {
 #[test]
 fn invalid_utf8_text_is_an_error() {
     let p = Payload::from_bytes(Bytes::from_static(b"ok\xff"), Some("text/plain"));
-    assert!(p.view().unwrap_err().0.contains("byte 2"));
+    assert!(p.view().unwrap_err().message.contains("byte 2"));
 }
 
 #[test]
