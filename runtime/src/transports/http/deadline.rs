@@ -7,21 +7,23 @@
 //!   own header read timeout starts only once that is decided, so without this a client
 //!   that connects and sends nothing (or one byte of `PRI * HTTP/2.0`) is held forever.
 //! - The request head: hyper's `header_read_timeout` (HTTP/1), set by the listener.
-//! - The request body: the dispatcher reads it under a deadline ([`ReadDeadline`] when the
-//!   body streams to a backend, a plain timeout when it is buffered) and answers `408`.
+//! - The request body and the whole request: the dispatcher runs each request under one
+//!   timer (`dispatch::within`) and answers `408` when the body had not arrived in full by
+//!   its deadline ([`BodyProgress`], reported by [`Tracked`] when the body streams to a
+//!   backend), `504` when the answer was not ready by the request's.
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::task::{Context, Poll, ready};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::{Instant, Sleep};
+use tokio::time::Sleep;
 
 use super::body::BoxError;
 
@@ -125,76 +127,43 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for FirstBytes<S> {
     }
 }
 
-// === impl ReadDeadline ===
+// === impl Tracked ===
 
-/// How far a request body has come, shared between the body (read by someone else, e.g.
-/// the client sending it to a backend) and the dispatcher that answers the request.
-#[derive(Debug)]
-pub struct BodyProgress(AtomicU8);
-
-const RECEIVING: u8 = 0;
-const RECEIVED: u8 = 1;
-const TIMED_OUT: u8 = 2;
-
-impl Default for BodyProgress {
-    fn default() -> Self {
-        Self(AtomicU8::new(RECEIVING))
-    }
-}
+/// Whether a request body has arrived in full, shared between the body (read by someone
+/// else, e.g. the client streaming it to a backend) and the dispatcher, whose one timer
+/// per request tells a slow body (`408`) from a slow flow (`504`) by it.
+#[derive(Debug, Default)]
+pub struct BodyProgress(AtomicBool);
 
 impl BodyProgress {
     /// Whether the body arrived in full.
     pub fn received(&self) -> bool {
-        self.0.load(Ordering::Acquire) == RECEIVED
+        self.0.load(Ordering::Acquire)
     }
 
-    /// Whether the body's deadline passed before it arrived in full.
-    pub fn timed_out(&self) -> bool {
-        self.0.load(Ordering::Acquire) == TIMED_OUT
-    }
-
-    fn set(&self, state: u8) {
-        self.0.store(state, Ordering::Release);
+    /// Records that the body arrived in full.
+    pub fn arrived(&self) {
+        self.0.store(true, Ordering::Release);
     }
 }
-
-/// The request body did not arrive in full before its deadline.
-#[derive(Debug, thiserror::Error)]
-#[error("the request body did not arrive within {0:?}")]
-pub struct BodyTimedOut(pub Duration);
 
 pin_project_lite::pin_project! {
-    /// A request body that fails with [`BodyTimedOut`] if it has not ended by a deadline,
-    /// reporting to a [`BodyProgress`]. The timer lives inside the body, so boxing the body
-    /// boxes both at once.
-    pub struct ReadDeadline<B> {
+    /// A request body that reports to a [`BodyProgress`] when it has ended.
+    pub struct Tracked<B> {
         #[pin]
         inner: B,
-        #[pin]
-        sleep: Sleep,
-        timeout: Duration,
         progress: Arc<BodyProgress>,
     }
 }
 
-impl<B> ReadDeadline<B> {
-    /// `inner`, due by `deadline` (`timeout` after the request started, for the message).
-    pub fn new(
-        inner: B,
-        deadline: Instant,
-        timeout: Duration,
-        progress: Arc<BodyProgress>,
-    ) -> Self {
-        Self {
-            inner,
-            sleep: tokio::time::sleep_until(deadline),
-            timeout,
-            progress,
-        }
+impl<B> Tracked<B> {
+    /// `inner`, reporting to `progress`.
+    pub fn new(inner: B, progress: Arc<BodyProgress>) -> Self {
+        Self { inner, progress }
     }
 }
 
-impl<B> HttpBody for ReadDeadline<B>
+impl<B> HttpBody for Tracked<B>
 where
     B: HttpBody<Data = Bytes>,
     B::Error: Into<BoxError>,
@@ -209,22 +178,19 @@ where
         let mut this = self.project();
         match this.inner.as_mut().poll_frame(cx) {
             Poll::Ready(None) => {
-                this.progress.set(RECEIVED);
-                return Poll::Ready(None);
+                this.progress.arrived();
+                Poll::Ready(None)
             }
             Poll::Ready(Some(Ok(frame))) => {
                 // Readers stop at the end of the stream without asking for `None`.
                 if this.inner.is_end_stream() {
-                    this.progress.set(RECEIVED);
+                    this.progress.arrived();
                 }
-                return Poll::Ready(Some(Ok(frame)));
+                Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e.into()))),
-            Poll::Pending => {}
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            Poll::Pending => Poll::Pending,
         }
-        ready!(this.sleep.poll(cx));
-        this.progress.set(TIMED_OUT);
-        Poll::Ready(Some(Err(Box::new(BodyTimedOut(*this.timeout)))))
     }
 
     fn is_end_stream(&self) -> bool {

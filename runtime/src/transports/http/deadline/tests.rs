@@ -3,7 +3,7 @@ use http_body_util::{BodyExt, StreamBody};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::*;
-use crate::transports::http::body::{self, Body};
+use crate::transports::http::body;
 
 const SHORT: Duration = Duration::from_millis(50);
 
@@ -67,36 +67,23 @@ async fn without_a_timeout_a_silent_connection_just_waits() {
     assert!(read_once(&mut conn, SHORT * 2).await.is_none());
 }
 
-/// One frame, then nothing ever again: a client that stopped sending.
-fn stalled() -> Body {
-    let first = futures::stream::iter([Ok::<_, BoxError>(Frame::data(Bytes::from("x")))]);
-    body::boxed(StreamBody::new(first.chain(futures::stream::pending())))
-}
-
 #[tokio::test]
-async fn a_body_that_stalls_fails_at_its_deadline() {
+async fn a_tracked_body_reports_when_it_has_arrived_whole() {
     let progress = Arc::new(BodyProgress::default());
-    let body = ReadDeadline::new(stalled(), Instant::now() + SHORT, SHORT, progress.clone());
-    let err = tokio::time::timeout(Duration::from_secs(5), body.collect())
-        .await
-        .expect("the deadline should end the read")
-        .unwrap_err();
-    assert!(err.is::<BodyTimedOut>(), "{err}");
-    assert_eq!(
-        err.to_string(),
-        "the request body did not arrive within 50ms"
-    );
-    assert!(progress.timed_out());
-    assert!(!progress.received());
-}
-
-#[tokio::test]
-async fn a_body_that_arrives_in_time_is_received_whole() {
-    let progress = Arc::new(BodyProgress::default());
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let body = ReadDeadline::new(body::full("hello"), deadline, SHORT, progress.clone());
+    let body = Tracked::new(body::full("hello"), progress.clone());
     assert_eq!(body.size_hint().exact(), Some(5));
+    assert!(!progress.received());
     let bytes = body.collect().await.unwrap().to_bytes();
     assert_eq!(bytes, "hello");
     assert!(progress.received());
+}
+
+#[tokio::test]
+async fn a_tracked_body_that_stalls_has_not_arrived() {
+    let first = futures::stream::iter([Ok::<_, BoxError>(Frame::data(Bytes::from("x")))]);
+    let stalled = body::boxed(StreamBody::new(first.chain(futures::stream::pending())));
+    let progress = Arc::new(BodyProgress::default());
+    let body = Tracked::new(stalled, progress.clone());
+    assert!(tokio::time::timeout(SHORT, body.collect()).await.is_err());
+    assert!(!progress.received());
 }
