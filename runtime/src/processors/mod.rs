@@ -3,9 +3,10 @@
 //! delivery succeeded), `sampling` into a sequence.
 //!
 //! A processor is compiled with the rest of the configuration ([`CompiledProcessor`]) and
-//! started by the [`runner::Processors`] supervisor when that configuration is installed;
-//! a reload stops the running ones (each finishes its in-flight delivery) before the new
-//! ones start, so two never read one store at the same time.
+//! started by the [`runner::Processors`] supervisor when that configuration is installed.
+//! A reload leaves a processor whose definition is unchanged running, and stops a changed
+//! or removed one (it finishes its in-flight delivery) before any new one starts, so two
+//! never read one store at the same time.
 
 pub mod forwarding;
 pub mod management;

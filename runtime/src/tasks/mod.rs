@@ -3,7 +3,8 @@
 //! at start. A standalone `ferry run` is the one runner of its tasks.
 //!
 //! Tasks are compiled with the configuration ([`CompiledTask`]) and started by the
-//! [`runner::Tasks`] supervisor when it is installed, stopped when it is replaced.
+//! [`runner::Tasks`] supervisor when it is installed. A reload leaves a task whose
+//! definition is unchanged running on its schedule; a changed one starts over.
 
 pub mod runner;
 
