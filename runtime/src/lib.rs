@@ -19,6 +19,7 @@ pub mod processors;
 pub mod reload;
 pub mod sequence;
 pub mod stores;
+pub mod supervisor;
 pub mod tasks;
 pub mod transports;
 pub mod xml;

@@ -2,8 +2,9 @@
 //! on SIGHUP) compile the new one beside the running one and swap it in atomically.
 //!
 //! Requests in flight keep the `Arc<Compiled>` they started with, so they finish on the old
-//! configuration. A configuration that fails to load or validate is reported and never
-//! installed: the running one stays.
+//! configuration. The processors and tasks are then installed by diff ([`Runners`]): only
+//! those whose definition changed restart. A configuration that fails to load or validate
+//! is reported and never installed: the running one stays.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use crate::processors::runner::Processors;
 use crate::tasks::runner::Tasks;
 
 /// What runs beside the request path: message processors and scheduled tasks. A new
-/// configuration restarts them (the old ones finish what they are doing first).
+/// configuration restarts only those whose definition changed (see [`crate::supervisor`]).
 #[derive(Clone)]
 pub struct Runners {
     /// The message processors.
@@ -31,7 +32,8 @@ pub struct Runners {
 }
 
 impl Runners {
-    /// Stops the running processors and tasks and starts those of `compiled`.
+    /// Installs the processors and tasks of `compiled`: unchanged ones keep running,
+    /// changed and removed ones stop, changed and new ones start.
     pub async fn install(&self, compiled: Arc<Compiled>) {
         self.processors.install(compiled.clone()).await;
         self.tasks.install(compiled).await;
@@ -150,8 +152,8 @@ pub fn watch(
                 tokio::task::spawn_blocking(move || reload(&paths, &env, &installed, &metrics))
                     .await;
             if matches!(swapped, Ok(true)) {
-                // The old processors finish their in-flight deliveries before the new ones
-                // start: never two readers on one store.
+                // Changed and removed processors finish their in-flight deliveries before
+                // the new ones start: never two readers on one store.
                 runners.install(current.load_full()).await;
             }
         }

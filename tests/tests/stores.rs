@@ -1,6 +1,6 @@
 //! Message stores and processors, black box: the store-and-forward flow end to end, a
 //! SIGKILL in mid-stream on the SQLite store, a backend down past the attempt limit
-//! (deactivate vs dead-letter), and a poison message.
+//! (deactivate vs dead-letter), a poison message, and what a reload restarts.
 
 // Test code: a panic here is a failed test, with its message and backtrace.
 #![allow(clippy::unwrap_used)]
@@ -720,4 +720,94 @@ async fn shutdown_does_not_wait_past_its_timeout_for_a_slow_delivery_and_loses_n
         received(&fast) == [7]
     })
     .await;
+}
+
+/// `GET /hello` answering `answer`: an API no processor reaches.
+fn hello_api(answer: &str) -> String {
+    format!(
+        "apiVersion: ferry.dev/v1alpha1
+kind: IntegrationAPI
+metadata:
+  name: hello
+spec:
+  context: /hello
+  resources:
+    - methods: [GET]
+      inSequence:
+        - payloadFactory: {{mediaType: text, format: {answer}}}
+        - respond: {{}}
+"
+    )
+}
+
+/// Waits until `GET /hello` answers `answer`: the reload that brought it was installed.
+async fn hello_answers(ferry: &Ferry, answer: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Ok(resp) = client().get(ferry.url("/hello")).send().await
+            && resp.text().await.unwrap_or_default() == answer
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the reload to {answer:?} never came\n{}",
+            ferry.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn until_inactive(ferry: &Ferry) -> Value {
+    let mut state = json!({});
+    for _ in 0..500 {
+        state = processor(ferry, "forward").await;
+        if state["state"] == "Inactive" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    state
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_changes_only_an_api_leaves_a_deactivated_processor_as_it_was() {
+    let backend = Backend::start(|_| Reply::with_status(503, "text/plain", "down"));
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &config(backend.port(), "  type: memory", "  maxDeliveryAttempts: 3"),
+    );
+    std::fs::write(dir.path().join("hello.yaml"), hello_api("one")).unwrap();
+    let ferry = Ferry::start(&[dir.path()], &[]);
+    assert_eq!(pay(&ferry, 7).await.unwrap(), 202);
+    let state = until_inactive(&ferry).await;
+    assert_eq!(state["state"], "Inactive", "{state}");
+    assert_eq!(state["failedAttempts"], 3, "{state}");
+
+    // Only the API changed: the processor stays deactivated, with its counts, and tries
+    // nothing more (a restart would have reactivated it, as its spec says).
+    std::fs::write(dir.path().join("hello.yaml"), hello_api("two")).unwrap();
+    hello_answers(&ferry, "two").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let state = processor(&ferry, "forward").await;
+    assert_eq!(state["state"], "Inactive", "{state}\n{}", ferry.log());
+    assert_eq!(state["failedAttempts"], 3, "{state}");
+    assert_eq!(state["leader"], true, "{state}");
+    assert_eq!(backend.requests().len(), 3);
+
+    // The processor's own spec changed: it starts afresh, active, and tries the kept
+    // message up to its new limit.
+    write(
+        dir.path(),
+        &config(backend.port(), "  type: memory", "  maxDeliveryAttempts: 4"),
+    );
+    wait_for("the restarted processor", Duration::from_secs(15), || {
+        backend.requests().len() >= 7
+    })
+    .await;
+    let state = until_inactive(&ferry).await;
+    assert_eq!(state["state"], "Inactive", "{state}");
+    assert_eq!(state["failedAttempts"], 4, "{state}");
+    assert_eq!(received(&backend), [7; 7]);
 }

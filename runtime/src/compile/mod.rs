@@ -25,6 +25,7 @@ use crate::processors::CompiledProcessor;
 use crate::sequence::{SeqId, Sequence};
 use crate::stores::MessageStore;
 use crate::stores::factory::StoreRegistry;
+use crate::supervisor::fingerprint::Fingerprints;
 use crate::tasks::CompiledTask;
 pub use cx::CompileEnv;
 
@@ -88,6 +89,7 @@ pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagno
     let mut apis = Vec::new();
     let mut processors = Vec::new();
     let mut tasks = Vec::new();
+    let fingerprints = Fingerprints::new(bundle);
     for (loaded, c) in &resources {
         let mut cx = BuildCx::new(env, &sequence_ids, &endpoints, &stores, loaded);
         let name = loaded.resource.name();
@@ -103,12 +105,14 @@ pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagno
             }
             CheckedResource::Api(api) => apis.push(build_api(name, api, &mut cx)),
             CheckedResource::Processor(p) => {
-                if let Some(p) = CompiledProcessor::build(name, p, &mut cx) {
+                let fingerprint = fingerprints.of(loaded);
+                if let Some(p) = CompiledProcessor::build(name, p, fingerprint, &mut cx) {
                     processors.push(Arc::new(p));
                 }
             }
             CheckedResource::Task(t) => {
-                if let Some(t) = CompiledTask::build(name, t, &mut cx) {
+                let fingerprint = fingerprints.of(loaded);
+                if let Some(t) = CompiledTask::build(name, t, fingerprint, &mut cx) {
                     tasks.push(Arc::new(t));
                 }
             }

@@ -5,9 +5,9 @@
 //!
 //! A standalone `ferry run` is always the leader. Under Kubernetes (the `kubernetes`
 //! feature and `FERRY_LEASE_NAME`), the replicas of a group compete for one Lease and the
-//! holder leads ([`kubernetes`]). The task and processor supervisors follow a
-//! [`Leadership`]: they start their runners when it turns true and stop them, exactly as on
-//! shutdown, when it turns false.
+//! holder leads ([`kubernetes`]). The [supervisor](crate::supervisor) of tasks and
+//! processors follows a [`Leadership`]: it starts them when it turns true and stops them,
+//! exactly as on shutdown, when it turns false.
 
 #[cfg(feature = "kubernetes")]
 pub mod kubernetes;

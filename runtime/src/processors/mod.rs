@@ -3,9 +3,10 @@
 //! delivery succeeded), `sampling` into a sequence.
 //!
 //! A processor is compiled with the rest of the configuration ([`CompiledProcessor`]) and
-//! started by the [`runner::Processors`] supervisor when that configuration is installed;
-//! a reload stops the running ones (each finishes its in-flight delivery) before the new
-//! ones start, so two never read one store at the same time.
+//! started by the [`runner::Processors`] supervisor when that configuration is installed.
+//! A reload leaves a processor whose definition is unchanged running, and stops a changed
+//! or removed one (it finishes its in-flight delivery) before any new one starts, so two
+//! never read one store at the same time.
 
 pub mod forwarding;
 pub mod management;
@@ -22,6 +23,7 @@ use crate::endpoints::BuildCx;
 use crate::endpoints::endpoint::Endpoint;
 use crate::sequence::SeqId;
 use crate::stores::MessageStore;
+use crate::supervisor::fingerprint::Fingerprint;
 use ferry_api::schedule::CronSchedule;
 
 /// Where a processor's messages go.
@@ -82,12 +84,19 @@ pub struct CompiledProcessor {
     pub store_retry_interval: Duration,
     /// Whether it starts active.
     pub active: bool,
+    /// What it was built from: a reload keeps it running while this stays equal.
+    pub fingerprint: Fingerprint,
 }
 
 impl CompiledProcessor {
     /// Builds a processor from its checked form: its store, target and sequences resolve
-    /// now.
-    pub fn build(name: &str, c: &checked::Processor, cx: &mut BuildCx<'_>) -> Option<Self> {
+    /// now. `fingerprint` is what it was built from.
+    pub fn build(
+        name: &str,
+        c: &checked::Processor,
+        fingerprint: Fingerprint,
+        cx: &mut BuildCx<'_>,
+    ) -> Option<Self> {
         let store = cx.store(&c.message_store);
         let target = match &c.target {
             ProcessorTarget::Endpoint(ep) => cx.endpoint(ep).map(Target::Endpoint),
@@ -129,6 +138,7 @@ impl CompiledProcessor {
             max_store_attempts: c.max_store_attempts,
             store_retry_interval: c.store_retry_interval,
             active: c.active,
+            fingerprint,
         })
     }
 }

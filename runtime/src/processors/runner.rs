@@ -1,19 +1,16 @@
-//! The supervisor: starts the processors of an installed configuration while this process
-//! leads its group, stops them when the configuration is replaced, the lead is lost, or
-//! Ferry shuts down, and keeps their live state for the admin port. Also the waiting helpers
-//! every processor loop shares (sleep unless stopped, poll the store with its own retry
-//! budget).
+//! The processors as units of the [supervisor](crate::supervisor): a processor runs while
+//! this process leads its group, its [`ProcessorState`] (activation, attempts, counters, read
+//! by the admin port) lasts as long as its definition, and a reload that leaves it unchanged
+//! leaves it running. Also the waiting helpers every processor loop shares (sleep unless
+//! stopped, poll the store with its own retry budget).
 //!
 //! Losing the lead stops the processors exactly as shutdown does: each finishes its
 //! in-flight delivery or releases the message unacknowledged, so it stays in its store for
 //! the new leader. Their states stay (with `leader: false`), and they start again, with the
 //! same activation, when the lead comes back.
 
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
-
-use tokio::sync::{Mutex, watch};
-use tokio::task::JoinHandle;
+use std::future::Future;
+use std::sync::Arc;
 
 use super::state::ProcessorState;
 use super::{CompiledProcessor, Target, forwarding, sampling};
@@ -21,23 +18,11 @@ use crate::admin::metrics::Metrics;
 use crate::compiled::Compiled;
 use crate::leadership::Leadership;
 use crate::stores::Lease;
+use crate::supervisor::{Changes, Kind, Stop, Supervisor};
 
 /// Runs the processors of the installed configuration while this process leads.
 pub struct Processors {
-    metrics: Arc<Metrics>,
-    leadership: Leadership,
-    running: Mutex<Running>,
-    states: RwLock<Vec<Arc<ProcessorState>>>,
-}
-
-#[derive(Default)]
-struct Running {
-    /// The installed configuration: what runs while leading.
-    compiled: Option<Arc<Compiled>>,
-    stop: Option<watch::Sender<bool>>,
-    tasks: Vec<JoinHandle<()>>,
-    /// Stopped for good (shutdown): a regained lead starts nothing.
-    closed: bool,
+    supervisor: Arc<Supervisor<ProcessorKind>>,
 }
 
 impl Processors {
@@ -45,119 +30,118 @@ impl Processors {
     /// goes to `metrics` too. Follows the leadership from a task of its own, so it must be
     /// called within a Tokio runtime.
     pub fn new(metrics: Arc<Metrics>, leadership: Leadership) -> Arc<Self> {
-        let this = Arc::new(Self {
-            metrics,
-            leadership,
-            running: Mutex::default(),
-            states: RwLock::default(),
-        });
-        this.leadership.follow(&this, |this| async move {
-            let mut running = this.running.lock().await;
-            this.follow_leadership(&mut running).await;
-        });
-        this
+        Arc::new(Self {
+            supervisor: Supervisor::new(ProcessorKind { metrics }, leadership),
+        })
     }
 
-    /// Stops the running processors (each finishes its in-flight delivery), then installs
-    /// those of `compiled`, starting them if this process leads.
-    pub async fn install(&self, compiled: Arc<Compiled>) {
-        let mut running = self.running.lock().await;
-        self.stop_running(&mut running).await;
-        let states = compiled
+    /// Installs the processors of `compiled`: those whose definition is unchanged keep
+    /// running, changed and removed ones stop (each finishing its in-flight delivery), and
+    /// changed and new ones start if this process leads.
+    pub async fn install(&self, compiled: Arc<Compiled>) -> Changes {
+        let units = compiled
             .processors
             .iter()
             .map(|p| {
-                let kind = match p.target {
-                    Target::Endpoint(_) => "forwarding",
-                    Target::Store(_) => "failoverForwarding",
-                    Target::Sequence(_) => "sampling",
-                };
-                Arc::new(ProcessorState::new(
-                    &p.name,
-                    kind,
-                    p.store.name(),
-                    p.active,
-                    self.metrics.clone(),
-                ))
+                Arc::new(ProcessorUnit {
+                    processor: p.clone(),
+                    compiled: compiled.clone(),
+                })
             })
             .collect();
-        *self.states.write().unwrap_or_else(|p| p.into_inner()) = states;
-        running.compiled = Some(compiled);
-        self.follow_leadership(&mut running).await;
-    }
-
-    /// Starts or stops the installed processors to match the current leadership.
-    async fn follow_leadership(&self, running: &mut Running) {
-        let lead = self.leadership.is_leader() && !running.closed;
-        self.metrics.set_leader(lead);
-        match (lead, running.stop.is_some()) {
-            (true, false) => self.start(running),
-            (false, true) => {
-                tracing::info!("standing by: stopping the message processors");
-                self.stop_running(running).await;
-            }
-            _ => {}
-        }
-    }
-
-    fn start(&self, running: &mut Running) {
-        let Some(compiled) = running.compiled.clone() else {
-            return;
-        };
-        let (tx, rx) = watch::channel(false);
-        for (p, state) in compiled.processors.iter().zip(self.states()) {
-            state.set_leader(true);
-            let cx = RunCx {
-                processor: p.clone(),
-                compiled: compiled.clone(),
-                state,
-                stop: Stop(rx.clone()),
-                cron_window_open: false,
-            };
-            running.tasks.push(tokio::spawn(async move {
-                match cx.processor.target {
-                    Target::Sequence(_) => sampling::run(cx).await,
-                    _ => forwarding::run(cx).await,
-                }
-            }));
-        }
-        running.stop = Some(tx);
+        self.supervisor.install(units).await
     }
 
     /// Stops every processor, waiting for in-flight deliveries; a regained lead does not
     /// start them again.
     pub async fn stop(&self) {
-        let mut running = self.running.lock().await;
-        running.closed = true;
-        self.stop_running(&mut running).await;
-    }
-
-    async fn stop_running(&self, running: &mut Running) {
-        if let Some(tx) = running.stop.take() {
-            let _ = tx.send(true);
-        }
-        for state in self.states() {
-            state.set_leader(false);
-            state.wake.notify_one();
-        }
-        for task in running.tasks.drain(..) {
-            if let Err(e) = task.await {
-                tracing::error!(error = %e, "a message processor task failed");
-            }
-        }
+        self.supervisor.stop().await;
     }
 
     /// The live state of each installed processor (running, or on standby).
     pub fn states(&self) -> Vec<Arc<ProcessorState>> {
-        self.states
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.supervisor.states()
     }
 
     /// The live state of processor `name`.
     pub fn state(&self, name: &str) -> Option<Arc<ProcessorState>> {
-        self.states().into_iter().find(|s| &*s.name == name)
+        self.supervisor.state(name)
+    }
+}
+
+/// A processor and the configuration it was compiled in (its sequence ids index that
+/// configuration's sequences).
+pub struct ProcessorUnit {
+    processor: Arc<CompiledProcessor>,
+    compiled: Arc<Compiled>,
+}
+
+/// Message processors, as units of the supervisor.
+pub struct ProcessorKind {
+    metrics: Arc<Metrics>,
+}
+
+impl Kind for ProcessorKind {
+    type Unit = ProcessorUnit;
+    type State = ProcessorState;
+
+    const WHAT: &'static str = "message processors";
+
+    fn name(unit: &ProcessorUnit) -> &str {
+        &unit.processor.name
+    }
+
+    fn unchanged(old: &ProcessorUnit, new: &ProcessorUnit) -> bool {
+        old.processor.fingerprint == new.processor.fingerprint
+    }
+
+    fn new_state(&self, unit: &ProcessorUnit) -> ProcessorState {
+        let p = &unit.processor;
+        let kind = match p.target {
+            Target::Endpoint(_) => "forwarding",
+            Target::Store(_) => "failoverForwarding",
+            Target::Sequence(_) => "sampling",
+        };
+        ProcessorState::new(
+            &p.name,
+            kind,
+            p.store.name(),
+            p.active,
+            self.metrics.clone(),
+        )
+    }
+
+    fn set_running(&self, state: &ProcessorState, running: bool) {
+        state.set_leader(running);
+        if !running {
+            // A processor waiting to be activated checks its stop signal on waking.
+            state.wake.notify_one();
+        }
+    }
+
+    fn on_leadership(&self, lead: bool) {
+        self.metrics.set_leader(lead);
+    }
+
+    fn run(
+        &self,
+        unit: Arc<ProcessorUnit>,
+        state: Arc<ProcessorState>,
+        stop: Stop,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let cx = RunCx {
+            processor: unit.processor.clone(),
+            compiled: unit.compiled.clone(),
+            state,
+            stop,
+            cron_window_open: false,
+        };
+        async move {
+            match cx.processor.target {
+                Target::Sequence(_) => sampling::run(cx).await,
+                _ => forwarding::run(cx).await,
+            }
+        }
     }
 }
 
@@ -171,25 +155,6 @@ pub(crate) struct RunCx {
     pub cron_window_open: bool,
 }
 
-/// The stop signal of one installation.
-#[derive(Clone)]
-pub(crate) struct Stop(watch::Receiver<bool>);
-
-impl Stop {
-    pub fn is_stopped(&self) -> bool {
-        *self.0.borrow()
-    }
-
-    /// Sleeps `d`; false when stopped meanwhile.
-    pub async fn sleep(&mut self, d: Duration) -> bool {
-        let completed = tokio::select! {
-            () = tokio::time::sleep(d) => true,
-            _ = self.0.wait_for(|s| *s) => false,
-        };
-        completed && !self.is_stopped()
-    }
-}
-
 impl RunCx {
     /// Waits until the processor is active; false when stopped first.
     pub async fn wait_active(&mut self) -> bool {
@@ -199,7 +164,7 @@ impl RunCx {
             }
             tokio::select! {
                 () = self.state.wake.notified() => {}
-                _ = self.stop.0.wait_for(|s| *s) => return false,
+                () = self.stop.stopped() => return false,
             }
         }
         !self.stop.is_stopped()

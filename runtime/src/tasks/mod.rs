@@ -3,7 +3,8 @@
 //! at start. A standalone `ferry run` is the one runner of its tasks.
 //!
 //! Tasks are compiled with the configuration ([`CompiledTask`]) and started by the
-//! [`runner::Tasks`] supervisor when it is installed, stopped when it is replaced.
+//! [`runner::Tasks`] supervisor when it is installed. A reload leaves a task whose
+//! definition is unchanged running on its schedule; a changed one starts over.
 
 pub mod runner;
 
@@ -16,6 +17,7 @@ use http::{HeaderMap, Method};
 
 use crate::endpoints::BuildCx;
 use crate::sequence::SeqId;
+use crate::supervisor::fingerprint::Fingerprint;
 use ferry_api::schedule::CronSchedule;
 
 /// When a task fires.
@@ -59,11 +61,19 @@ pub struct CompiledTask {
     pub headers: HeaderMap,
     /// Where the message goes.
     pub inject: Injection,
+    /// What it was built from: a reload keeps it running while this stays equal.
+    pub fingerprint: Fingerprint,
 }
 
 impl CompiledTask {
     /// Builds a task from its checked form: a sequence it injects into resolves now.
-    pub fn build(name: &str, c: &checked::Task, cx: &mut BuildCx<'_>) -> Option<Self> {
+    /// `fingerprint` is what it was built from.
+    pub fn build(
+        name: &str,
+        c: &checked::Task,
+        fingerprint: Fingerprint,
+        cx: &mut BuildCx<'_>,
+    ) -> Option<Self> {
         let schedule = match &c.schedule {
             checked::Schedule::Interval { every, count } => Schedule::Interval {
                 every: *every,
@@ -85,6 +95,7 @@ impl CompiledTask {
             payload: Bytes::from(c.payload.clone()),
             headers: c.headers.clone(),
             inject,
+            fingerprint,
         })
     }
 }

@@ -1,15 +1,15 @@
-//! The task supervisor: runs the tasks of the installed configuration while this process
-//! leads its group, and stops them when the configuration is replaced, the lead is lost, or
-//! Ferry shuts down (a run in progress finishes first).
+//! The scheduled tasks as units of the [supervisor](crate::supervisor): they run while this
+//! process leads its group, and stop when the lead is lost or Ferry shuts down (a run in
+//! progress finishes first). A reload that leaves a task's definition unchanged leaves it
+//! running on its schedule: its count of runs goes on.
 //!
 //! A task starts afresh each time the lead comes (here or on another replica): an interval
 //! fires at once, `count` and `once` count from there, as on a restart.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use http::{Request, Uri};
-use tokio::sync::{Mutex, watch};
-use tokio::task::JoinHandle;
 
 use super::{CompiledTask, Injection, Schedule};
 use crate::compiled::Compiled;
@@ -17,24 +17,13 @@ use crate::dispatch::Dispatcher;
 use crate::leadership::Leadership;
 use crate::message::Message;
 use crate::sequence::{self, Env};
+use crate::supervisor::{Changes, Kind, Stop, Supervisor};
 use crate::transports::http::body;
 use ferry_api::schedule::CronSchedule;
 
 /// Runs the scheduled tasks of the installed configuration while this process leads.
 pub struct Tasks {
-    dispatcher: Arc<Dispatcher>,
-    leadership: Leadership,
-    running: Mutex<Running>,
-}
-
-#[derive(Default)]
-struct Running {
-    /// The installed configuration: what runs while leading.
-    compiled: Option<Arc<Compiled>>,
-    stop: Option<watch::Sender<bool>>,
-    tasks: Vec<JoinHandle<()>>,
-    /// Stopped for good (shutdown): a regained lead starts nothing.
-    closed: bool,
+    supervisor: Arc<Supervisor<TaskKind>>,
 }
 
 impl Tasks {
@@ -42,87 +31,80 @@ impl Tasks {
     /// through `dispatcher`. Follows the leadership from a task of its own, so it must be
     /// called within a Tokio runtime.
     pub fn new(dispatcher: Arc<Dispatcher>, leadership: Leadership) -> Arc<Self> {
-        let this = Arc::new(Self {
-            dispatcher,
-            leadership,
-            running: Mutex::new(Running::default()),
-        });
-        this.leadership.follow(&this, |this| async move {
-            let mut running = this.running.lock().await;
-            this.follow_leadership(&mut running).await;
-        });
-        this
+        Arc::new(Self {
+            supervisor: Supervisor::new(TaskKind { dispatcher }, leadership),
+        })
     }
 
-    /// Stops the running tasks, then installs those of `compiled`, starting them if this
-    /// process leads.
-    pub async fn install(&self, compiled: Arc<Compiled>) {
-        let mut running = self.running.lock().await;
-        stop_running(&mut running).await;
-        running.compiled = Some(compiled);
-        self.follow_leadership(&mut running).await;
-    }
-
-    /// Starts or stops the installed tasks to match the current leadership.
-    async fn follow_leadership(&self, running: &mut Running) {
-        let lead = self.leadership.is_leader() && !running.closed;
-        match (lead, running.stop.is_some()) {
-            (true, false) => self.start(running),
-            (false, true) => {
-                tracing::info!("standing by: stopping the scheduled tasks");
-                stop_running(running).await;
-            }
-            _ => {}
-        }
-    }
-
-    fn start(&self, running: &mut Running) {
-        let Some(compiled) = running.compiled.clone() else {
-            return;
-        };
-        let (tx, rx) = watch::channel(false);
-        for (i, task) in compiled.tasks.iter().enumerate() {
-            let (compiled, dispatcher, rx) =
-                (compiled.clone(), self.dispatcher.clone(), rx.clone());
-            let task = task.clone();
-            running.tasks.push(tokio::spawn(async move {
-                run(task, i, compiled, dispatcher, rx).await;
-            }));
-        }
-        running.stop = Some(tx);
+    /// Installs the tasks of `compiled`: those whose definition is unchanged keep running,
+    /// changed and removed ones stop (a run in progress finishes), and changed and new ones
+    /// start if this process leads.
+    pub async fn install(&self, compiled: Arc<Compiled>) -> Changes {
+        let units = compiled
+            .tasks
+            .iter()
+            .map(|t| {
+                Arc::new(TaskUnit {
+                    task: t.clone(),
+                    compiled: compiled.clone(),
+                })
+            })
+            .collect();
+        self.supervisor.install(units).await
     }
 
     /// Stops every task; a regained lead does not start them again.
     pub async fn stop(&self) {
-        let mut running = self.running.lock().await;
-        running.closed = true;
-        stop_running(&mut running).await;
+        self.supervisor.stop().await;
     }
 }
 
-async fn stop_running(running: &mut Running) {
-    if let Some(tx) = running.stop.take() {
-        let _ = tx.send(true);
-    }
-    for t in running.tasks.drain(..) {
-        if let Err(e) = t.await {
-            tracing::error!(error = %e, "a scheduled task failed");
-        }
-    }
-}
-
-async fn run(
+/// A task and the configuration it was compiled in (its sequence id indexes that
+/// configuration's sequences).
+pub struct TaskUnit {
     task: Arc<CompiledTask>,
-    _index: usize,
     compiled: Arc<Compiled>,
+}
+
+/// Scheduled tasks, as units of the supervisor. A task keeps nothing between runs: taking
+/// the lead starts it afresh.
+pub struct TaskKind {
     dispatcher: Arc<Dispatcher>,
-    mut stop: watch::Receiver<bool>,
-) {
+}
+
+impl Kind for TaskKind {
+    type Unit = TaskUnit;
+    type State = ();
+
+    const WHAT: &'static str = "scheduled tasks";
+
+    fn name(unit: &TaskUnit) -> &str {
+        &unit.task.name
+    }
+
+    fn unchanged(old: &TaskUnit, new: &TaskUnit) -> bool {
+        old.task.fingerprint == new.task.fingerprint
+    }
+
+    fn new_state(&self, _unit: &TaskUnit) {}
+
+    fn run(
+        &self,
+        unit: Arc<TaskUnit>,
+        _state: Arc<()>,
+        stop: Stop,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let dispatcher = self.dispatcher.clone();
+        async move { run(&unit.task, &unit.compiled, &dispatcher, stop).await }
+    }
+}
+
+async fn run(task: &CompiledTask, compiled: &Compiled, dispatcher: &Dispatcher, mut stop: Stop) {
     let (every, count) = match &task.schedule {
         Schedule::Once => (None, Some(1)),
         Schedule::Interval { every, count } => (Some(*every), *count),
         Schedule::Cron(cron) => {
-            run_cron(&task, cron, &compiled, &dispatcher, stop).await;
+            run_cron(task, cron, compiled, dispatcher, stop).await;
             return;
         }
     };
@@ -137,13 +119,13 @@ async fn run(
         if let Some(t) = ticker.as_mut() {
             tokio::select! {
                 _ = t.tick() => {}
-                _ = stop.wait_for(|s| *s) => return,
+                () = stop.stopped() => return,
             }
         }
-        if *stop.borrow() {
+        if stop.is_stopped() {
             return;
         }
-        fire(&task, &compiled, &dispatcher).await;
+        fire(task, compiled, dispatcher).await;
         runs += 1;
     }
 }
@@ -155,7 +137,7 @@ async fn run_cron(
     cron: &CronSchedule,
     compiled: &Compiled,
     dispatcher: &Dispatcher,
-    mut stop: watch::Receiver<bool>,
+    mut stop: Stop,
 ) {
     loop {
         let Some(wait) = cron.until_next() else {
@@ -164,9 +146,9 @@ async fn run_cron(
         };
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
-            _ = stop.wait_for(|s| *s) => return,
+            () = stop.stopped() => return,
         }
-        if *stop.borrow() {
+        if stop.is_stopped() {
             return;
         }
         fire(task, compiled, dispatcher).await;

@@ -6,10 +6,14 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use tokio::sync::watch;
+
 use super::*;
-use crate::compile::compile_test_yaml;
+use crate::compile::{CompileEnv, compile, compile_test_yaml};
+use crate::endpoints::client::EndpointClient;
 use crate::stores::MessageStore;
 use crate::stores::contract::message;
+use crate::stores::factory::StoreRegistry;
 
 /// `move` carries `inbox` to `outbox`; `send` forwards `held` to an endpoint on a closed
 /// port, retrying forever (so it holds its message while it runs).
@@ -176,7 +180,7 @@ async fn a_reload_on_standby_starts_nothing_until_the_lead_comes() {
     let f = Fixture::new(false).await;
     f.processors.install(f.compiled.clone()).await;
     f.store("inbox").store(message("m1")).await.unwrap();
-    // A new configuration (the same stores) while standing by.
+    // The same configuration again while standing by.
     f.processors.install(f.compiled.clone()).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(f.count("inbox").await, 1);
@@ -184,12 +188,15 @@ async fn a_reload_on_standby_starts_nothing_until_the_lead_comes() {
     f.lead.send_replace(true);
     f.until("the message moved", |f| f.state("move").snapshot().2 == 1)
         .await;
-    // And a reload while leading starts the new processors at once.
-    f.processors.install(f.compiled.clone()).await;
-    assert!(f.state("move").is_leader());
+    // And a reload while leading leaves the unchanged processors running as they were.
+    let moving = f.state("move");
+    let changes = f.processors.install(f.compiled.clone()).await;
+    assert_eq!(changes.kept, ["move", "send"]);
+    assert!(Arc::ptr_eq(&moving, &f.state("move")));
+    assert!(moving.is_leader());
     f.store("inbox").store(message("m2")).await.unwrap();
     f.until("the second message moved", |f| {
-        f.state("move").snapshot().2 == 1 && f.processors.states().len() == 2
+        f.state("move").snapshot().2 == 2 && f.processors.states().len() == 2
     })
     .await;
 }
@@ -205,4 +212,122 @@ async fn after_shutdown_a_regained_lead_starts_nothing() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(f.count("inbox").await, 1);
     assert!(!f.state("move").is_leader());
+}
+
+// === reloads ===
+
+/// [`config`] with the API `hello` answering `answer`; `edit` rewrites it further.
+fn config_with_api(port: u16, answer: &str, edit: impl Fn(String) -> String) -> String {
+    edit(format!(
+        "{}---
+apiVersion: ferry.dev/v1alpha1
+kind: IntegrationAPI
+metadata: {{name: hello}}
+spec:
+  context: /hello
+  resources:
+    - inSequence:
+        - payloadFactory: {{mediaType: text, format: {answer}}}
+        - respond: {{}}
+",
+        config(port)
+    ))
+}
+
+/// Compiles as `ferry run` does on each reload: one store registry throughout, so stores
+/// whose spec is unchanged are the same instances.
+fn compile_in(env: &CompileEnv, yaml: &str) -> Arc<Compiled> {
+    let (bundle, diagnostics) = ferry_api::bundle::load(&[ferry_api::bundle::Source {
+        name: "test.yaml".into(),
+        text: yaml.into(),
+    }]);
+    assert!(diagnostics.is_empty(), "{diagnostics:?}");
+    match compile(&bundle, env) {
+        Ok(c) => Arc::new(c),
+        Err(d) => panic!("does not compile: {d:?}"),
+    }
+}
+
+fn attempts(state: &ProcessorState) -> u64 {
+    state.to_json()["attempts"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn a_reload_that_changes_only_an_api_leaves_the_processors_their_attempts_and_activation() {
+    let data = tempfile::tempdir().unwrap();
+    let metrics = Arc::new(Metrics::new());
+    let env = CompileEnv {
+        config: Arc::default(),
+        client: EndpointClient::default(),
+        metrics: metrics.clone(),
+        stores: StoreRegistry::new(data.path().to_path_buf()),
+    };
+    let port = closed_port().await;
+    let (_lead, rx) = watch::channel(true);
+    let processors = Processors::new(metrics, Leadership::from_receiver(rx));
+    let first = compile_in(&env, &config_with_api(port, "one", |c| c));
+    first.stores["held"].store(message("h1")).await.unwrap();
+    processors.install(first.clone()).await;
+    let send = processors.state("send").unwrap();
+    let moving = processors.state("move").unwrap();
+    moving.set_active(false);
+    for _ in 0..500 {
+        if attempts(&send) >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(attempts(&send) >= 3, "{}", send.to_json());
+
+    // Only the API changed: both processors run on, untouched.
+    let second = compile_in(&env, &config_with_api(port, "two", |c| c));
+    let changes = processors.install(second).await;
+    assert_eq!(changes.kept, ["move", "send"]);
+    assert!(changes.restarted.is_empty() && changes.started.is_empty());
+    assert!(Arc::ptr_eq(&send, &processors.state("send").unwrap()));
+    assert!(Arc::ptr_eq(&moving, &processors.state("move").unwrap()));
+    let json = send.to_json();
+    assert!(attempts(&send) >= 3, "the attempts started over: {json}");
+    assert_eq!(json["leader"], true, "{json}");
+    assert!(
+        !moving.is_active(),
+        "the deactivated processor was reactivated"
+    );
+
+    // The endpoint `send` posts to changed: `send` starts afresh, `move` stays as it is.
+    let third = compile_in(
+        &env,
+        &config_with_api(port, "two", |c| c.replace("/pay'", "/pay2'")),
+    );
+    let changes = processors.install(third).await;
+    assert_eq!(changes.kept, ["move"]);
+    assert_eq!(changes.restarted, ["send"]);
+    let restarted = processors.state("send").unwrap();
+    assert!(!Arc::ptr_eq(&send, &restarted));
+    assert!(!send.is_leader(), "the old processor stopped");
+    assert!(!moving.is_active());
+    // The message the old processor held is back in the store, for the new one.
+    for _ in 0..500 {
+        if restarted.snapshot().3 > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(restarted.snapshot().3 > 0, "{}", restarted.to_json());
+
+    // `move`'s own spec changed: it starts afresh, active as its spec says.
+    let fourth = compile_in(
+        &env,
+        &config_with_api(port, "two", |c| {
+            c.replace("/pay'", "/pay2'").replace(
+                "targetStore: outbox, interval: 10",
+                "targetStore: outbox, interval: 20",
+            )
+        }),
+    );
+    let changes = processors.install(fourth).await;
+    assert_eq!(changes.kept, ["send"]);
+    assert_eq!(changes.restarted, ["move"]);
+    assert!(processors.state("move").unwrap().is_active());
+    processors.stop().await;
 }
