@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use ferry_tests::backend::Reply;
-use ferry_tests::{Backend, Ferry, broker, client};
+use ferry_tests::broker::PrivateBroker;
+use ferry_tests::{Backend, Ferry, client};
 use serde_json::{Value, json};
 
 /// An API storing every `POST /pay` into `payments`, a processor forwarding it to the
@@ -635,18 +636,17 @@ async fn store_and_forward_runs_on_postgresql_and_survives_a_restart() {
 
 /// Sends a stream of payments to a RabbitMQ store while the broker application is stopped
 /// and started again in the middle, and counts per message: every accepted (202) one must
-/// be delivered (0 lost); duplicates are reported. This is the only test that stops the
-/// broker, and the other RabbitMQ tests live in another test binary (cargo runs those one
-/// after another), so nothing else loses its broker meanwhile.
+/// be delivered (0 lost); duplicates are reported. The broker is a node of this test alone,
+/// so no other test (nor anyone else on the machine) loses the shared one meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_rabbitmq_stopped_and_started_mid_stream_loses_no_accepted_message() {
-    if !broker::controllable() {
+    let Some(mut broker) = PrivateBroker::start() else {
         return;
-    }
+    };
     let backend = Backend::start(|_| Reply::json(json!({"ok": true})));
-    let queue = format!("ferry-chaos-{}", std::process::id());
     let store = format!(
-        "  type: rabbitmq\n  rabbitmq: {{host: 127.0.0.1, queue: {queue}, connectionRetry: {{initialDelay: 200, maxDelay: 1000}}}}"
+        "  type: rabbitmq\n  rabbitmq: {{host: 127.0.0.1, port: {}, queue: ferry-chaos, connectionRetry: {{initialDelay: 200, maxDelay: 1000}}}}",
+        broker.port()
     );
     let dir = tempfile::tempdir().unwrap();
     write(
@@ -658,16 +658,15 @@ async fn chaos_rabbitmq_stopped_and_started_mid_stream_loses_no_accepted_message
         ),
     );
     let ferry = Ferry::start(&[dir.path()], &[]);
-    let _restart = broker::RestartOnDrop;
     let mut accepted = Vec::new();
     let mut refused = 0;
     let total = 120u64;
     for n in 0..total {
         if n == total / 3 {
-            broker::rabbitmqctl("stop_app");
+            broker.stop_app();
         }
         if n == 2 * total / 3 {
-            broker::rabbitmqctl("start_app");
+            broker.start_app();
         }
         match pay(&ferry, n).await {
             Ok(202) => accepted.push(n),
