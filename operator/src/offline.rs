@@ -32,17 +32,15 @@ pub fn render_files(paths: &[PathBuf], namespace: &str, config: &OperatorConfig)
         .extend(diagnostics.iter().map(ToString::to_string));
     let mut artifacts = Vec::new();
     for source in &sources {
-        let documents = match ferry_api::bundle::yaml::parse_documents(&source.text) {
-            Ok(documents) => documents,
-            Err(e) => {
-                out.problems.push(format!(
-                    "{}:{}: invalid YAML: {}",
-                    source.name, e.line, e.message
-                ));
-                continue;
-            }
-        };
-        for doc in documents {
+        // A syntax error breaks only its own document: the others of the file still render.
+        let parsed = ferry_api::bundle::yaml::parse_all(&source.text);
+        for broken in &parsed.broken {
+            out.problems.push(format!(
+                "{}:{}: invalid YAML: {}",
+                source.name, broken.error.line, broken.error.message
+            ));
+        }
+        for doc in parsed.documents {
             let mut value = doc.value;
             let ours = value["apiVersion"]
                 .as_str()

@@ -182,3 +182,58 @@ fn assert_validates(path: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The three artifacts the operator once accepted while the runtime refused them, an unset
+/// configuration key and an https endpoint: `ferry validate` reports every one, located,
+/// in one run.
+#[test]
+fn what_the_runtime_cannot_run_is_refused_in_one_run_each_error_located() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("broken.yaml"),
+        "apiVersion: ferry.dev/v1alpha1
+kind: Sequence
+metadata: {name: blanks}
+spec:
+  mediators:
+    - property: {name: \"\", value: \"1\"}
+    - variable: {name: \"\", value: \"1\"}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: ScheduledTask
+metadata: {name: no-trigger}
+spec:
+  trigger: {}
+  inject: {sequence: blanks}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: Endpoint
+metadata: {name: backend}
+spec:
+  http: {uriTemplate: \"http://127.0.0.1:${config.backend.port}/x\"}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: Endpoint
+metadata: {name: secure}
+spec:
+  address: {uri: \"https://127.0.0.1:8443/x\"}
+",
+    )
+    .unwrap();
+    let out = validate(&[dir.path()]);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{all}");
+    for expected in [
+        "broken.yaml:6: Sequence/blanks spec.mediators[0].property.name: name must not be empty",
+        "broken.yaml:7: Sequence/blanks spec.mediators[1].variable.name: name must not be empty",
+        "broken.yaml:13: ScheduledTask/no-trigger spec.trigger: set exactly one of interval, cron and once",
+        "Endpoint/backend spec.http.uriTemplate: configuration key \"backend.port\" is not set",
+        "Endpoint/secure spec.address.uri: https endpoints are not supported yet",
+    ] {
+        assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+    }
+}
