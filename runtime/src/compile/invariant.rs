@@ -117,15 +117,7 @@ fn what_the_checker_accepts_the_runtime_builds_over_every_sample_and_broken_vari
             "the corpus has no {name} mediator"
         );
     }
-    for kind in [
-        "IntegrationAPI",
-        "Sequence",
-        "Endpoint",
-        "MessageStore",
-        "MessageProcessor",
-        "ScheduledTask",
-        "IntegrationRuntime",
-    ] {
+    for kind in ferry_api::resources::KINDS {
         assert!(kinds.contains(kind), "the corpus has no {kind}");
     }
     assert!(

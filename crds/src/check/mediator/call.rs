@@ -1,11 +1,9 @@
 //! Checks of the mediators that call endpoints: `call`, `send`.
 
 use http::HeaderValue;
-use serde_json::Value;
 
 use crate::check::cx::Cx;
 use crate::check::endpoint::{self, EndpointRef};
-use crate::expr::Expression;
 use crate::mediator::{CallSourceType, CallSpec, CallTargetType, SendSpec};
 
 /// A checked `call`.
@@ -22,19 +20,7 @@ pub struct Call {
 }
 
 /// What a `call` sends.
-#[derive(Debug, Clone)]
-pub enum CallSource {
-    /// The message body.
-    Body,
-    /// An expression's value.
-    Expr(Expression),
-    /// A property's value.
-    Property(String),
-    /// A variable's value.
-    Variable(String),
-    /// A value given inline.
-    Inline(Value),
-}
+pub type CallSource = super::MessagePart;
 
 /// Where a `call`'s answer goes.
 #[derive(Debug, Clone)]

@@ -18,8 +18,26 @@ pub use transform::{
     Enrich, EnrichSource, EnrichTarget, PayloadArg, PayloadFactory, Piece, Step, json_path_steps,
 };
 
+use serde_json::Value;
+
 use super::cx::Cx;
+use crate::expr::Expression;
 use crate::mediator::{Mediator as Spec, Support};
+
+/// A piece of the message a mediator reads: what `call` sends, what `enrich` copies.
+#[derive(Debug, Clone)]
+pub enum MessagePart {
+    /// The body.
+    Body,
+    /// An expression's value.
+    Expr(Expression),
+    /// A property's value.
+    Property(String),
+    /// A variable's value.
+    Variable(String),
+    /// A value given inline (for `enrich`, text that is JSON is JSON).
+    Inline(Value),
+}
 
 /// A mediator that passed every check, in the form the runtime builds from.
 #[derive(Debug, Clone)]

@@ -202,19 +202,7 @@ pub struct Enrich {
 }
 
 /// Where an enriched value comes from.
-#[derive(Debug, Clone)]
-pub enum EnrichSource {
-    /// The body.
-    Body,
-    /// An expression.
-    Expr(Expression),
-    /// A property.
-    Property(String),
-    /// A variable.
-    Variable(String),
-    /// A value given inline (text that is JSON is JSON).
-    Inline(Value),
-}
+pub type EnrichSource = super::MessagePart;
 
 /// Where an enriched value goes.
 #[derive(Debug, Clone)]
