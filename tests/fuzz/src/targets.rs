@@ -21,8 +21,11 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// A target: any bytes in, a panic when something is wrong.
+pub type Target = fn(&[u8]);
+
 /// Every target, by the name its corpus folder and cargo-fuzz binary have.
-pub const ALL: [(&str, fn(&[u8])); 6] = [
+pub const ALL: [(&str, Target); 6] = [
     ("expression", expression),
     ("json_scan", json_scan),
     ("convert", convert),
