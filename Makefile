@@ -45,6 +45,27 @@ fmt: ## Format the code
 services: ## Make sure the local RabbitMQ and PostgreSQL used by store tests are running
 	@bash .ci/services.sh
 
+##@ Fuzzing
+
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= expression json_scan convert bundle_check routes http_head
+# libFuzzer's own output: new inputs it finds and crash artifacts, kept out of the source
+# tree (the seed corpora under tests/fuzz/corpus/ are read, never written).
+FUZZ_WORK ?= $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/fuzz-work
+# cargo-fuzz passes -Z flags (sanitizer, coverage): RUSTC_BOOTSTRAP=1 lets the stable
+# toolchain take them. No sanitizer: the code forbids unsafe, so ASan would find nothing
+# that a panic does not already show, and the build and every run cost less without it.
+FUZZ_FLAGS ?= --sanitizer none
+
+.PHONY: fuzz
+fuzz: ## Run every cargo-fuzz target for FUZZ_SECONDS (60) each; installs cargo-fuzz when missing (FUZZ_TARGETS=routes)
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd tests/fuzz && for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_WORK)/corpus/$$t $(FUZZ_WORK)/artifacts/$$t && \
+	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $(FUZZ_FLAGS) $$t $(FUZZ_WORK)/corpus/$$t corpus/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(FUZZ_WORK)/artifacts/$$t/ || exit 1; \
+	done
+
 ##@ Benchmarks
 
 BENCH_TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)

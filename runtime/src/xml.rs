@@ -520,6 +520,12 @@ impl<'i> Parser<'i> {
             Some((p, l)) => (Some(p), l),
             None => (None, written),
         };
+        // quick-xml takes whatever stands between `<` and the first blank for the name
+        // (`<\r/>` gives an empty one); a tree with a name that is no QName would be
+        // written out as XML that no parser reads back, ours included.
+        if !is_ncname(local) || prefix.is_some_and(|p| !is_ncname(p)) {
+            return Err(self.err(at, format!("`{written}` is not a valid XML name")));
+        }
         let namespace = match prefix {
             Some("xml") => Some(XML_NAMESPACE.to_owned()),
             Some(p) => {
@@ -547,6 +553,28 @@ impl<'i> Parser<'i> {
             namespace,
         })
     }
+}
+
+/// Whether `s` is an NCName (Namespaces in XML 1.0): a name without `:`.
+pub(crate) fn is_ncname(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(is_name_start) && chars.all(is_name_char)
+}
+
+/// NCName start characters (XML 1.0 fifth edition, without `:`).
+pub(crate) fn is_name_start(c: char) -> bool {
+    matches!(c,
+        'A'..='Z' | '_' | 'a'..='z' | '\u{C0}'..='\u{D6}' | '\u{D8}'..='\u{F6}'
+        | '\u{F8}'..='\u{2FF}' | '\u{370}'..='\u{37D}' | '\u{37F}'..='\u{1FFF}'
+        | '\u{200C}'..='\u{200D}' | '\u{2070}'..='\u{218F}' | '\u{2C00}'..='\u{2FEF}'
+        | '\u{3001}'..='\u{D7FF}' | '\u{F900}'..='\u{FDCF}' | '\u{FDF0}'..='\u{FFFD}'
+        | '\u{10000}'..='\u{EFFFF}')
+}
+
+/// NCName characters after the first.
+pub(crate) fn is_name_char(c: char) -> bool {
+    is_name_start(c)
+        || matches!(c, '-' | '.' | '0'..='9' | '\u{B7}' | '\u{300}'..='\u{36F}' | '\u{203F}'..='\u{2040}')
 }
 
 /// Resolves a predefined entity or character reference; anything else is unknown because

@@ -474,3 +474,13 @@ fn xpath_namespace_prefixes_must_be_declared() {
     assert_eq!(e.offset, 6);
     assert!(Expression::parse("${xpath('//q:a')}").is_err());
 }
+
+#[test]
+fn an_undeclared_prefix_right_after_a_number_and_an_operator_is_refused() {
+    // Found by the `expression` fuzz target: the name after `2-` was taken for the rest
+    // of a name and not checked, and sxd-xpath panicked on the prefix at evaluation.
+    let e = Expression::parse("2-so2-va.:lby").unwrap_err();
+    assert_eq!(e.message, "namespace prefix 'so2-va.' is not declared");
+    assert_eq!(e.offset, 2);
+    Expression::parse("2-count(//a) + 1.5*$ctx:n").unwrap();
+}

@@ -105,7 +105,25 @@ fn check_prefixes(src: &str, namespaces: &[(String, String)]) -> Result<(), Expr
     let name_char = |c: char| c.is_alphanumeric() || matches!(c, '_' | '-' | '.');
     let mut i = 0;
     while i < chars.len() {
-        if !name_start(chars[i]) || (i > 0 && (name_char(chars[i - 1]) || chars[i - 1] == '$')) {
+        // Step over whole tokens the way the XPath lexer reads them: a number ends where
+        // its digits and dots end, so in `2-p:x` the `-` is an operator and `p:x` a name
+        // to check (judging a name start by the character before it skipped that name,
+        // and the engine then panicked on the unknown prefix while evaluating).
+        if chars[i].is_ascii_digit() {
+            while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.') {
+                i += 1;
+            }
+            continue;
+        }
+        // `$prefix:name` is a variable, not a name test: its prefix is Synapse's.
+        if chars[i] == '$' {
+            i += 1;
+            while i < chars.len() && (name_char(chars[i]) || chars[i] == ':') {
+                i += 1;
+            }
+            continue;
+        }
+        if !name_start(chars[i]) {
             i += 1;
             continue;
         }

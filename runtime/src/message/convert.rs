@@ -9,7 +9,7 @@
 use regex::Regex;
 use serde_json::{Map, Number, Value};
 
-use crate::xml::{Attribute, Element, NamespaceDecl, Node, QName};
+use crate::xml::{Attribute, Element, NamespaceDecl, Node, QName, is_name_char, is_name_start};
 
 /// The root element of a JSON object converted to XML.
 pub const JSON_OBJECT: &str = "jsonObject";
@@ -219,21 +219,6 @@ pub fn xml_name(key: &str, options: &ConversionOptions) -> Result<String, Conver
         return Err(ConvertError("an empty key is not a valid XML name".into()));
     }
     Ok(name)
-}
-
-/// NCName start characters (XML 1.0 fifth edition, without `:`).
-fn is_name_start(c: char) -> bool {
-    matches!(c,
-        'A'..='Z' | '_' | 'a'..='z' | '\u{C0}'..='\u{D6}' | '\u{D8}'..='\u{F6}'
-        | '\u{F8}'..='\u{2FF}' | '\u{370}'..='\u{37D}' | '\u{37F}'..='\u{1FFF}'
-        | '\u{200C}'..='\u{200D}' | '\u{2070}'..='\u{218F}' | '\u{2C00}'..='\u{2FEF}'
-        | '\u{3001}'..='\u{D7FF}' | '\u{F900}'..='\u{FDCF}' | '\u{FDF0}'..='\u{FFFD}'
-        | '\u{10000}'..='\u{EFFFF}')
-}
-
-fn is_name_char(c: char) -> bool {
-    is_name_start(c)
-        || matches!(c, '-' | '.' | '0'..='9' | '\u{B7}' | '\u{300}'..='\u{36F}' | '\u{203F}'..='\u{2040}')
 }
 
 /// Turns an XML local name back into the JSON key it came from.

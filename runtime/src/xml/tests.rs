@@ -208,3 +208,19 @@ fn line_endings_in_text_are_normalised() {
     let root = parse_str("<a>x\r\ny</a>");
     assert_eq!(root.text(), "x\ny");
 }
+
+#[test]
+fn an_element_or_attribute_name_that_is_no_qname_is_refused() {
+    // Found by the `convert` fuzz target: `<\r\r/>` parsed as an element with an empty
+    // name, which the writer then wrote as `</>`.
+    for bad in [
+        "<a><\r\r/></a>",
+        "<a><:b/></a>",
+        "<a><b:/></a>",
+        "<1a/>",
+        "<a 1b='x'/>",
+    ] {
+        assert!(parse(bad.as_bytes()).is_err(), "{bad:?} parsed");
+    }
+    parse(b"<p:a xmlns:p='urn:p' p:b-c.d='x'><_e\xC3\xA9/></p:a>").unwrap();
+}
