@@ -483,4 +483,6 @@ fn an_undeclared_prefix_right_after_a_number_and_an_operator_is_refused() {
     assert_eq!(e.message, "namespace prefix 'so2-va.' is not declared");
     assert_eq!(e.offset, 2);
     Expression::parse("2-count(//a) + 1.5*$ctx:n").unwrap();
+    // A prefix starting with U+0484, an XML name character `char::is_alphabetic` denies.
+    assert!(Expression::parse("\u{484}:\u{370}*1").is_err());
 }

@@ -101,8 +101,21 @@ fn check_prefixes(src: &str, namespaces: &[(String, String)]) -> Result<(), Expr
     let mut masked = String::new();
     for_each_outside_strings(src, |c| masked.push(c));
     let chars: Vec<char> = masked.chars().collect();
-    let name_start = |c: char| c.is_alphabetic() || c == '_';
-    let name_char = |c: char| c.is_alphanumeric() || matches!(c, '_' | '-' | '.');
+    // XML's NCName classes, as the XPath lexer reads names (`char::is_alphabetic` misses
+    // some, such as U+0484, and a prefix spelled with one went unchecked).
+    let name_start = |c: char| {
+        matches!(c,
+            'A'..='Z' | '_' | 'a'..='z' | '\u{C0}'..='\u{D6}' | '\u{D8}'..='\u{F6}'
+            | '\u{F8}'..='\u{2FF}' | '\u{370}'..='\u{37D}' | '\u{37F}'..='\u{1FFF}'
+            | '\u{200C}'..='\u{200D}' | '\u{2070}'..='\u{218F}' | '\u{2C00}'..='\u{2FEF}'
+            | '\u{3001}'..='\u{D7FF}' | '\u{F900}'..='\u{FDCF}' | '\u{FDF0}'..='\u{FFFD}'
+            | '\u{10000}'..='\u{EFFFF}')
+    };
+    let name_char = |c: char| {
+        name_start(c)
+            || matches!(c, '-' | '.' | '0'..='9' | '\u{B7}' | '\u{300}'..='\u{36F}'
+                | '\u{203F}'..='\u{2040}')
+    };
     let mut i = 0;
     while i < chars.len() {
         // Step over whole tokens the way the XPath lexer reads them: a number ends where
