@@ -10,6 +10,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use crate::bundle::{Bundle, Loaded};
 use crate::diagnostic::Diagnostic;
 use crate::expr::{Expression, Template};
+use crate::mediator::Namespaces;
 use crate::resources::{DEFAULT_RUNTIME, Resource, StoreType};
 
 /// The configuration keys (`${config.KEY}`) a runtime will have. A resource that reads a
@@ -99,6 +100,8 @@ pub struct Cx<'a> {
     config: &'a ConfigKeys,
     diagnostics: Vec<Diagnostic>,
     unreadable_refs: usize,
+    /// The namespace prefixes in scope, innermost declaration last.
+    namespaces: Vec<(String, String)>,
 }
 
 impl<'a> Cx<'a> {
@@ -110,6 +113,7 @@ impl<'a> Cx<'a> {
             config,
             diagnostics: Vec::new(),
             unreadable_refs: 0,
+            namespaces: Vec::new(),
         }
     }
 
@@ -158,10 +162,41 @@ impl<'a> Cx<'a> {
         self.diagnostics.push(d);
     }
 
+    /// The namespace prefixes XPath may use here, as `(prefix, uri)`, innermost last.
+    pub fn namespaces(&self) -> &[(String, String)] {
+        &self.namespaces
+    }
+
+    /// Runs `check` with the prefixes declared at `field` (`namespaces` of a resource or a
+    /// mediator) in scope, as XML scopes `xmlns:` declarations: a prefix declared here
+    /// hides the same prefix declared further out, for this element and what it nests.
+    pub fn with_namespaces<R>(
+        &mut self,
+        field: &str,
+        declared: &Namespaces,
+        check: impl FnOnce(&mut Self) -> R,
+    ) -> R {
+        if declared.is_empty() {
+            return check(self);
+        }
+        let outer = self.namespaces.clone();
+        for (prefix, uri) in declared {
+            if let Err(e) = check_declaration(prefix, uri) {
+                self.error(&format!("{field}.namespaces.{prefix}"), e);
+                continue;
+            }
+            self.namespaces.retain(|(p, _)| p != prefix);
+            self.namespaces.push((prefix.clone(), uri.clone()));
+        }
+        let result = check(self);
+        self.namespaces = outer;
+        result
+    }
+
     /// Parses an expression; a syntax error or an unset configuration key is a located
     /// error.
     pub fn expression(&mut self, field: &str, src: &str) -> Option<Expression> {
-        match Expression::parse(src) {
+        match Expression::parse_with_namespaces(src, &self.namespaces) {
             Ok(e) => self.config_set(field, &e).then_some(e),
             Err(e) => {
                 self.error(field, format!("invalid expression {src:?}: {e}"));
@@ -172,7 +207,7 @@ impl<'a> Cx<'a> {
 
     /// Parses a template with inline `${...}` parts (same errors as [`Cx::expression`]).
     pub fn template(&mut self, field: &str, src: &str) -> Option<Template> {
-        match Template::parse(src) {
+        match Template::parse_with_namespaces(src, &self.namespaces) {
             Ok(t) => self.template_config_set(field, &t).then_some(t),
             Err(e) => {
                 self.error(field, format!("invalid template: {e}"));
@@ -282,4 +317,28 @@ impl<'a> Cx<'a> {
             }
         }
     }
+}
+
+/// A namespace declaration XPath can use: the prefix an XML name (NCName), not one XML
+/// reserves, bound to a non-empty URI (XML 1.0 namespaces cannot undeclare a prefix).
+fn check_declaration(prefix: &str, uri: &str) -> Result<(), String> {
+    let mut chars = prefix.chars();
+    let starts = chars.next().is_some_and(|c| c.is_alphabetic() || c == '_');
+    if !starts || !chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.')) {
+        return Err(format!(
+            "{prefix:?} is not a namespace prefix: a letter or '_', then letters, digits, '_', '-' or '.'"
+        ));
+    }
+    if prefix.to_ascii_lowercase().starts_with("xml") {
+        return Err(format!("the prefix {prefix:?} is reserved by XML"));
+    }
+    if crate::expr::xpath::VARIABLE_PREFIXES.contains(&prefix) {
+        return Err(format!(
+            "the prefix {prefix:?} is Synapse's variable prefix (`${prefix}:name`); choose another"
+        ));
+    }
+    if uri.trim().is_empty() {
+        return Err(format!("the namespace URI of {prefix:?} is empty"));
+    }
+    Ok(())
 }

@@ -123,11 +123,13 @@ pub fn check(bundle: &Bundle, config: &ConfigKeys) -> Checked {
     for loaded in &bundle.resources {
         let mut cx = Cx::new(loaded, &index, config);
         let checked = match &loaded.resource {
-            Resource::IntegrationApi(api) => {
-                check_api(&mut cx, &api.spec).map(CheckedResource::Api)
-            }
+            Resource::IntegrationApi(api) => cx
+                .with_namespaces("spec", &api.spec.namespaces, |cx| check_api(cx, &api.spec))
+                .map(CheckedResource::Api),
             Resource::Sequence(seq) => {
-                let mediators = check_list(&mut cx, "spec.mediators", &seq.spec.mediators);
+                let mediators = cx.with_namespaces("spec", &seq.spec.namespaces, |cx| {
+                    check_list(cx, "spec.mediators", &seq.spec.mediators)
+                });
                 let on_error = match &seq.spec.on_error {
                     Some(name) => cx.sequence_ref("spec.onError", name).map(Some),
                     None => Some(None),

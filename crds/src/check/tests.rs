@@ -414,3 +414,70 @@ fn api_settings_the_runtime_does_not_act_on_are_refused_not_ignored() {
         );
     }
 }
+
+#[test]
+fn xpath_prefixes_resolve_from_the_api_and_from_enclosing_mediators_only() {
+    let yaml = API
+        .replace(
+            "  context: /shop\n",
+            "  context: /shop\n  namespaces: {o: \"http://example.com/orders\"}\n",
+        )
+        .replace(
+            "        - respond: {}\n",
+            "        - property: {name: a, expression: \"//o:order\"}\n\
+             \x20       - filter:\n\
+             \x20           namespaces: {s: \"http://example.com/s\"}\n\
+             \x20           xpath: \"//s:x\"\n\
+             \x20           then:\n\
+             \x20             - property: {name: b, expression: \"//s:y\"}\n\
+             \x20       - property: {name: c, expression: \"//s:z\"}\n",
+        );
+    let d = check(&yaml);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(
+        d[0].contains("inSequence[2].property.expression: invalid expression \"//s:z\": namespace prefix 's' is not declared"),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn a_sequence_declares_prefixes_for_its_mediators() {
+    let yaml = "apiVersion: ferry.dev/v1alpha1
+kind: Sequence
+metadata:
+  name: s
+spec:
+  namespaces: {m: \"urn:m\"}
+  mediators:
+    - log: {properties: [{name: id, expression: \"//m:id\"}]}
+";
+    assert_eq!(check(yaml), Vec::<String>::new());
+}
+
+#[test]
+fn bad_namespace_declarations_are_located() {
+    let yaml = API.replace(
+        "        - respond: {}\n",
+        "        - property:\n            name: a\n            expression: \"//o:a\"\n            namespaces: {xmlns: \"urn:x\", o: \"\", ctx: \"urn:c\", \"1a\": \"urn:1\"}\n",
+    );
+    let d = check(&yaml);
+    let has = |s: &str| d.iter().any(|x| x.contains(s));
+    assert!(
+        has("property.namespaces.xmlns: the prefix \"xmlns\" is reserved by XML"),
+        "{d:?}"
+    );
+    assert!(
+        has("property.namespaces.o: the namespace URI of \"o\" is empty"),
+        "{d:?}"
+    );
+    assert!(
+        has("property.namespaces.ctx: the prefix \"ctx\" is Synapse's variable prefix"),
+        "{d:?}"
+    );
+    assert!(
+        has("property.namespaces.1a: \"1a\" is not a namespace prefix"),
+        "{d:?}"
+    );
+    // The refused binding of `o` leaves it undeclared.
+    assert!(has("namespace prefix 'o' is not declared"), "{d:?}");
+}

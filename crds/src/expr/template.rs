@@ -41,8 +41,11 @@ impl Template {
     }
 
     /// Parses a payloadFactory format: inline `${...}` expressions and `$1 … $n` placeholders.
-    pub fn parse_payload_format(src: &str) -> Result<Self, ExprError> {
-        Self::parse_inner(src, true, &[])
+    pub fn parse_payload_format(
+        src: &str,
+        namespaces: &[(String, String)],
+    ) -> Result<Self, ExprError> {
+        Self::parse_inner(src, true, namespaces)
     }
 
     fn parse_inner(

@@ -434,14 +434,15 @@ fn template_errors_point_into_the_whole_text() {
 
 #[test]
 fn payload_formats_report_the_placeholders_they_use() {
-    let t = Template::parse_payload_format(r#"{"a": $1, "b": "$3", "c": ${var.c}, "d": "\$2"}"#)
-        .unwrap();
+    let t =
+        Template::parse_payload_format(r#"{"a": $1, "b": "$3", "c": ${var.c}, "d": "\$2"}"#, &[])
+            .unwrap();
     assert_eq!(t.arg_indices().into_iter().collect::<Vec<_>>(), vec![1, 3]);
     assert!(t.parts.contains(&Part::Arg(1)));
     assert!(matches!(t.parts.last(), Some(Part::Literal(s)) if s.ends_with("\"$2\"}")));
-    assert!(Template::parse_payload_format("$0").is_err());
+    assert!(Template::parse_payload_format("$0", &[]).is_err());
     assert!(
-        Template::parse_payload_format("costs $ 5")
+        Template::parse_payload_format("costs $ 5", &[])
             .unwrap()
             .is_literal()
     );

@@ -5,6 +5,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::Namespaces;
+
 use crate::resources::common::{SecretSource, any_value, default_true};
 use crate::resources::endpoint::{EndpointRef, endpoint_ref_schema};
 
@@ -32,6 +34,9 @@ pub struct CallSpec {
     /// Default true.
     #[serde(default = "default_true")]
     pub init_axis2_client_options: bool,
+    /// XML namespace prefixes its XPath expressions use (`prefix: uri`; Synapse `xmlns:`).
+    #[serde(default, skip_serializing_if = "Namespaces::is_empty")]
+    pub namespaces: Namespaces,
 }
 
 /// What a call sends.
@@ -120,6 +125,9 @@ pub struct SendSpec {
     /// A Sequence that receives the response instead of the out-flow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receive: Option<String>,
+    /// XML namespace prefixes its XPath expressions use (`prefix: uri`; Synapse `xmlns:`).
+    #[serde(default, skip_serializing_if = "Namespaces::is_empty")]
+    pub namespaces: Namespaces,
 }
 
 // === callout ===

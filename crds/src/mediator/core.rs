@@ -4,6 +4,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::Namespaces;
+
 use crate::resources::common::{NamedValue, SetOrRemove};
 
 // === log ===
@@ -31,6 +33,9 @@ pub struct LogSpec {
     /// Extra named values to log, each a literal or an expression.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub properties: Vec<NamedValue>,
+    /// XML namespace prefixes its XPath expressions use (`prefix: uri`; Synapse `xmlns:`).
+    #[serde(default, skip_serializing_if = "Namespaces::is_empty")]
+    pub namespaces: Namespaces,
 }
 
 /// The `level` of the log mediator.
@@ -109,6 +114,9 @@ pub struct PropertySpec {
     /// The capture group of `pattern` to keep. Default 0 (the whole match).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<u32>,
+    /// XML namespace prefixes its XPath expressions use (`prefix: uri`; Synapse `xmlns:`).
+    #[serde(default, skip_serializing_if = "Namespaces::is_empty")]
+    pub namespaces: Namespaces,
 }
 
 fn is_set(action: &SetOrRemove) -> bool {
@@ -168,6 +176,9 @@ pub enum PropertyType {
 pub struct PropertyGroupSpec {
     /// The property operations, applied in order.
     pub properties: Vec<PropertySpec>,
+    /// XML namespace prefixes its XPath expressions use (`prefix: uri`; Synapse `xmlns:`).
+    #[serde(default, skip_serializing_if = "Namespaces::is_empty")]
+    pub namespaces: Namespaces,
 }
 
 // === variable ===
@@ -190,6 +201,9 @@ pub struct VariableSpec {
     /// The value's type. Default: the expression's result type, or STRING for a literal.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub type_: Option<VariableType>,
+    /// XML namespace prefixes its XPath expressions use (`prefix: uri`; Synapse `xmlns:`).
+    #[serde(default, skip_serializing_if = "Namespaces::is_empty")]
+    pub namespaces: Namespaces,
 }
 
 /// The type of a variable's value.
@@ -234,6 +248,9 @@ pub struct HeaderSpec {
     /// default).
     #[serde(default, skip_serializing_if = "is_transport")]
     pub scope: HeaderScope,
+    /// XML namespace prefixes its XPath expressions use (`prefix: uri`; Synapse `xmlns:`).
+    #[serde(default, skip_serializing_if = "Namespaces::is_empty")]
+    pub namespaces: Namespaces,
 }
 
 fn is_transport(scope: &HeaderScope) -> bool {
@@ -265,6 +282,9 @@ pub struct SequenceRefSpec {
     /// An expression computing the Sequence's name per message (Synapse `key="{expr}"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_expression: Option<String>,
+    /// XML namespace prefixes its XPath expressions use (`prefix: uri`; Synapse `xmlns:`).
+    #[serde(default, skip_serializing_if = "Namespaces::is_empty")]
+    pub namespaces: Namespaces,
 }
 
 /// `callTemplate`: runs a sequence template with parameters (Synapse `call-template`).
@@ -289,6 +309,9 @@ pub struct StoreSpec {
     /// A Sequence run on the message just before it is stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequence: Option<String>,
+    /// XML namespace prefixes its XPath expressions use (`prefix: uri`; Synapse `xmlns:`).
+    #[serde(default, skip_serializing_if = "Namespaces::is_empty")]
+    pub namespaces: Namespaces,
 }
 
 /// `throwError`: raises an error, handled by the nearest fault sequence.
@@ -300,6 +323,9 @@ pub struct ThrowErrorSpec {
     pub type_: String,
     /// The error message, set as `ERROR_MESSAGE`: text, or `{${expr}}` to compute it.
     pub error_message: String,
+    /// XML namespace prefixes its XPath expressions use (`prefix: uri`; Synapse `xmlns:`).
+    #[serde(default, skip_serializing_if = "Namespaces::is_empty")]
+    pub namespaces: Namespaces,
 }
 
 fn default_error_type() -> String {

@@ -5,7 +5,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Mediator, nested, nested_lists};
+use super::{Mediator, Namespaces, nested, nested_lists};
 use crate::resources::common::{Feature, any_value, default_true};
 use crate::resources::endpoint::{EndpointRef, endpoint_ref_schema};
 
@@ -37,6 +37,9 @@ pub struct FilterSpec {
     #[serde(default, rename = "else", skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "nested")]
     pub else_: Vec<Mediator>,
+    /// XML namespace prefixes its XPath expressions use (`prefix: uri`; Synapse `xmlns:`).
+    #[serde(default, skip_serializing_if = "Namespaces::is_empty")]
+    pub namespaces: Namespaces,
 }
 
 /// `switch`: runs the first case whose `regex` fully matches the source's string value, or
@@ -53,6 +56,9 @@ pub struct SwitchSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "nested")]
     pub default: Vec<Mediator>,
+    /// XML namespace prefixes its XPath expressions use (`prefix: uri`; Synapse `xmlns:`).
+    #[serde(default, skip_serializing_if = "Namespaces::is_empty")]
+    pub namespaces: Namespaces,
 }
 
 /// One case of a switch.

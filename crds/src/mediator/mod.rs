@@ -170,6 +170,12 @@ declare_mediators! {
     Rewrite(RewriteSpec) = "rewrite", NotYet, leaf;
 }
 
+/// XML namespace prefixes that XPath expressions may use, `prefix: uri` — Synapse's
+/// `xmlns:prefix="uri"` attributes. Declared on a resource (IntegrationAPI, Sequence) they
+/// cover all its mediators; on a mediator they cover it and the mediators nested in it, and
+/// a prefix declared closer wins, as in XML.
+pub type Namespaces = std::collections::BTreeMap<String, String>;
+
 /// Every mediator's YAML tag, in declaration order.
 pub fn mediator_names() -> impl Iterator<Item = &'static str> {
     MEDIATORS.iter().map(|(name, _)| *name)

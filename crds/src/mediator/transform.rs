@@ -4,6 +4,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::Namespaces;
+
 use crate::resources::common::{Feature, NamedValue, any_value, default_true};
 
 // === payloadFactory ===
@@ -28,6 +30,9 @@ pub struct PayloadFactorySpec {
     /// Values for `$1`, `$2`, ... in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<PayloadArg>,
+    /// XML namespace prefixes its XPath expressions use (`prefix: uri`; Synapse `xmlns:`).
+    #[serde(default, skip_serializing_if = "Namespaces::is_empty")]
+    pub namespaces: Namespaces,
 }
 
 fn default_media_type() -> MediaType {
@@ -105,6 +110,9 @@ pub struct EnrichSpec {
     pub source: EnrichSource,
     /// Where it goes.
     pub target: EnrichTarget,
+    /// XML namespace prefixes its XPath expressions use (`prefix: uri`; Synapse `xmlns:`).
+    #[serde(default, skip_serializing_if = "Namespaces::is_empty")]
+    pub namespaces: Namespaces,
 }
 
 /// The source of an enrich.

@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{Condition, default_runtime};
-use crate::mediator::Mediator;
+use crate::mediator::{Mediator, Namespaces};
 
 /// An HTTP API served by the runtime group `runtime` under `context`.
 // kube's printcolumn(...) syntax repeats `type_` and `json_path` per column by design.
@@ -62,6 +62,10 @@ pub struct IntegrationApiSpec {
     /// Serve only requests arriving on this port. Default: any HTTP listener.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
+    /// XML namespace prefixes the XPath expressions of every mediator of every resource may use, `prefix: uri`
+    /// (Synapse's `xmlns:prefix` attributes). A mediator's own `namespaces` add to these.
+    #[serde(default, skip_serializing_if = "Namespaces::is_empty")]
+    pub namespaces: Namespaces,
     /// Mediators run when a resource fails and has no fault sequence of its own. Default:
     /// the runtime's `fault` behaviour (a 500 response with the error).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

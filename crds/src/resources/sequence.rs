@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{Condition, default_runtime};
-use crate::mediator::Mediator;
+use crate::mediator::{Mediator, Namespaces};
 
 /// A named list of mediators.
 // kube's printcolumn(...) syntax repeats `type_` and `json_path` per column by design.
@@ -42,6 +42,10 @@ pub struct SequenceSpec {
     pub runtime: String,
     /// The mediators, run in order.
     pub mediators: Vec<Mediator>,
+    /// XML namespace prefixes the XPath expressions of every mediator of the sequence may use, `prefix: uri`
+    /// (Synapse's `xmlns:prefix` attributes). A mediator's own `namespaces` add to these.
+    #[serde(default, skip_serializing_if = "Namespaces::is_empty")]
+    pub namespaces: Namespaces,
     /// The name of the Sequence run when a mediator here fails (Synapse `onError`).
     /// Default: the caller's fault handling.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -444,7 +444,8 @@ fn templates_render_inline_expressions_and_arguments() {
     let t = Template::parse("Hi ${payload.user['first name']}, ${length(var.order.items)} items")
         .unwrap();
     assert_eq!(render(&t, &m).unwrap(), "Hi Ann, 3 items");
-    let f = Template::parse_payload_format(r#"{"id": $1, "q": "$2", "n": ${var.min}}"#).unwrap();
+    let f =
+        Template::parse_payload_format(r#"{"id": $1, "q": "$2", "n": ${var.min}}"#, &[]).unwrap();
     let args = vec!["7".to_string(), "shoes".to_string()];
     assert_eq!(
         render_with_args(&f, &args, &m).unwrap(),

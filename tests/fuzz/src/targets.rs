@@ -59,7 +59,7 @@ pub fn expression(data: &[u8]) {
     if let Ok(template) = Template::parse(src) {
         let _ = ferry::expr::value::render(&template, &msg);
     }
-    let _ = Template::parse_payload_format(src);
+    let _ = Template::parse_payload_format(src, &[]);
 }
 
 /// A message as a JSON API receives it; expressions that read the payload, headers or query

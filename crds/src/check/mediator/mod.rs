@@ -95,6 +95,34 @@ pub fn check_list(cx: &mut Cx<'_>, field: &str, specs: &[Spec]) -> Option<Vec<Me
 
 /// Checks one mediator at `field` (`...inSequence[2].call`).
 pub fn check(cx: &mut Cx<'_>, field: &str, spec: &Spec) -> Option<Mediator> {
+    match declared_namespaces(spec) {
+        Some(declared) => cx.with_namespaces(field, declared, |cx| check_in_scope(cx, field, spec)),
+        None => check_in_scope(cx, field, spec),
+    }
+}
+
+/// The `namespaces` a mediator declares, for those whose expressions may be XPath.
+fn declared_namespaces(spec: &Spec) -> Option<&crate::mediator::Namespaces> {
+    Some(match spec {
+        Spec::Log(s) => &s.namespaces,
+        Spec::Property(s) => &s.namespaces,
+        Spec::PropertyGroup(s) => &s.namespaces,
+        Spec::Variable(s) => &s.namespaces,
+        Spec::Header(s) => &s.namespaces,
+        Spec::Filter(s) => &s.namespaces,
+        Spec::Switch(s) => &s.namespaces,
+        Spec::PayloadFactory(s) => &s.namespaces,
+        Spec::Enrich(s) => &s.namespaces,
+        Spec::Call(s) => &s.namespaces,
+        Spec::Send(s) => &s.namespaces,
+        Spec::Sequence(s) => &s.namespaces,
+        Spec::Store(s) => &s.namespaces,
+        Spec::ThrowError(s) => &s.namespaces,
+        _ => return None,
+    })
+}
+
+fn check_in_scope(cx: &mut Cx<'_>, field: &str, spec: &Spec) -> Option<Mediator> {
     let before = cx.error_count();
     let unreadable_before = cx.unreadable_refs();
     let checked = match spec {

@@ -79,7 +79,7 @@ pub(super) fn payload_factory(
         return None;
     };
     let ff = format!("{field}.format");
-    let template = match Template::parse_payload_format(format) {
+    let template = match Template::parse_payload_format(format, cx.namespaces()) {
         Ok(t) => t,
         Err(e) => {
             cx.error(&ff, format!("invalid template: {e}"));
