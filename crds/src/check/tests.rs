@@ -481,3 +481,61 @@ fn bad_namespace_declarations_are_located() {
     // The refused binding of `o` leaves it undeclared.
     assert!(has("namespace prefix 'o' is not declared"), "{d:?}");
 }
+
+#[test]
+fn enrich_remove_is_checked_for_what_it_can_remove() {
+    let case = |source: &str, target: &str| {
+        check(&API.replace(
+            "        - respond: {}\n",
+            &format!(
+                "        - enrich:\n            source: {source}\n            target: {target}\n"
+            ),
+        ))
+    };
+    assert_eq!(
+        case(
+            "{type: custom, expression: \"json-eval($.a[*].b,$.c['x,y'])\"}",
+            "{type: body, action: remove}"
+        ),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        case(
+            "{type: custom, expression: \"//a/b\"}",
+            "{type: body, action: remove}"
+        ),
+        Vec::<String>::new()
+    );
+    let d = case(
+        "{type: custom, expression: \"json-eval($..a)\"}",
+        "{type: body, action: remove}",
+    );
+    assert!(
+        d.len() == 1
+            && d[0]
+                .contains("enrich.source.expression: \"json-eval($..a)\": remove takes JSON paths"),
+        "{d:?}"
+    );
+    let d = case("{type: body}", "{type: body, action: remove}");
+    assert!(
+        d.len() == 1 && d[0].contains("enrich.source.type: remove needs a custom source"),
+        "{d:?}"
+    );
+    let d = case(
+        "{type: custom, expression: \"//a\"}",
+        "{type: property, property: p, action: remove}",
+    );
+    assert!(
+        d.len() == 1 && d[0].contains("an XPath removes nodes of the XML body only"),
+        "{d:?}"
+    );
+    let d = case(
+        "{type: custom, expression: \"$.a\"}",
+        "{type: custom, expression: \"$.b\", action: remove}",
+    );
+    assert!(
+        d.len() == 1
+            && d[0].contains("enrich.target.type: remove takes from body, property or variable"),
+        "{d:?}"
+    );
+}

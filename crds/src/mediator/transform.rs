@@ -174,7 +174,8 @@ pub struct EnrichTarget {
     /// `variable` or `key`.
     #[serde(default, rename = "type")]
     pub type_: EnrichTargetType,
-    /// `replace` (default), `child` (add as the last child / array element) or `sibling`.
+    /// `replace` (default), `child` (add as the last child / array element), `sibling`, or
+    /// `remove` (take out of the target what the source selects).
     #[serde(default)]
     pub action: EnrichAction,
     /// For `custom`: the expression selecting the place.
@@ -220,6 +221,10 @@ pub enum EnrichAction {
     Child,
     /// Add as a sibling.
     Sibling,
+    /// Remove what the source selects from the target (MI 4.x): the source is `custom`,
+    /// with a JSON path, a list of them (`json-eval($.a[*].b,$.c)`), or an XPath selecting
+    /// XML nodes of the body.
+    Remove,
 }
 
 // === xslt, xquery ===

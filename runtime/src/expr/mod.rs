@@ -99,6 +99,20 @@ pub fn evaluate_xml(expr: &Expression, cx: &dyn ExprContext) -> Result<XPathValu
     }
 }
 
+/// The XML payload without the nodes an XPath selects (enrich's `remove`); `None` when
+/// nothing is left. Other expression languages cannot select nodes: an error.
+pub fn remove_selected(
+    expr: &Expression,
+    cx: &dyn ExprContext,
+) -> Result<Option<crate::xml::Element>, EvalError> {
+    match expr {
+        Expression::XPath(x) => xpath::remove_selected(x, cx),
+        _ => Err(EvalError::Type(
+            "only an XPath selects the nodes to remove".into(),
+        )),
+    }
+}
+
 /// Renders a template, replacing each inline expression by its text
 /// ([`evaluate_string`]). A placeholder `$n` renders as an empty string; use
 /// [`render_with_args`] for payloadFactory formats.

@@ -146,6 +146,86 @@ fn compiled(src: &str) -> Result<Rc<XPath>, EvalError> {
 }
 
 fn run(xpath: &XPath, x: &XPathExpression, cx: &dyn ExprContext) -> Result<XPathValue, EvalError> {
+    run_with(xpath, x, cx, |value, _| {
+        Ok(match value {
+            sxd_xpath::Value::Boolean(b) => XPathValue::Boolean(b),
+            sxd_xpath::Value::Number(n) => XPathValue::Number(n),
+            sxd_xpath::Value::String(s) => XPathValue::String(s),
+            sxd_xpath::Value::Nodeset(set) => {
+                let ordered = set.document_order();
+                let text = ordered
+                    .first()
+                    .map(|n| n.string_value())
+                    .unwrap_or_default();
+                XPathValue::Nodes {
+                    nodes: ordered.iter().filter_map(to_node).collect(),
+                    text,
+                }
+            }
+        })
+    })
+}
+
+/// The payload with every node the expression selects taken out (enrich's `remove`):
+/// elements, attributes, text, comments and processing instructions. `None` when nothing
+/// of the payload is left. An expression that gives no node-set is an error.
+pub(crate) fn remove_selected(
+    x: &XPathExpression,
+    cx: &dyn ExprContext,
+) -> Result<Option<Element>, EvalError> {
+    let compiled = compiled(&x.source)?;
+    let payload_was_envelope = cx
+        .payload_xml()?
+        .is_some_and(|p| p.name.local == "Envelope" && is_soap(p.name.namespace.as_deref()));
+    run_with(&compiled, x, cx, |value, body| {
+        let sxd_xpath::Value::Nodeset(set) = value else {
+            return Err(EvalError::Type(format!(
+                "{}: a removal needs an expression that selects nodes",
+                x.source
+            )));
+        };
+        let envelope = body.parent().and_then(|p| match p {
+            dom::ParentOfChild::Element(e) => Some(e),
+            dom::ParentOfChild::Root(_) => None,
+        });
+        for node in set.document_order() {
+            match node {
+                XNode::Element(e) => e.remove_from_parent(),
+                XNode::Attribute(a) => a.remove_from_parent(),
+                XNode::Text(t) => t.remove_from_parent(),
+                XNode::Comment(c) => c.remove_from_parent(),
+                XNode::ProcessingInstruction(p) => p.remove_from_parent(),
+                // The root or a namespace node: nothing a removal can take.
+                XNode::Root(_) | XNode::Namespace(_) => {}
+            }
+        }
+        // What is left: the envelope when the payload was one, else the body's element;
+        // nothing when the expression selected the envelope, the body or that element.
+        let attached = |e: dom::Element<'_>| e.parent().is_some();
+        let Some(envelope) = envelope.filter(|e| attached(*e)) else {
+            return Ok(None);
+        };
+        if payload_was_envelope {
+            return Ok(Some(from_element(envelope)));
+        }
+        if !attached(body) {
+            return Ok(None);
+        }
+        Ok(body.children().into_iter().find_map(|c| match c {
+            ChildOfElement::Element(e) => Some(from_element(e)),
+            _ => None,
+        }))
+    })
+}
+
+/// Evaluates `xpath` over the message wrapped in its envelope and hands the value and the
+/// envelope's body to `finish`, while the document they live in still exists.
+fn run_with<R>(
+    xpath: &XPath,
+    x: &XPathExpression,
+    cx: &dyn ExprContext,
+    finish: impl for<'d> FnOnce(sxd_xpath::Value<'d>, dom::Element<'d>) -> Result<R, EvalError>,
+) -> Result<R, EvalError> {
     let package = Package::new();
     let doc = package.as_document();
     let payload = cx.payload_xml()?;
@@ -206,22 +286,7 @@ fn run(xpath: &XPath, x: &XPathExpression, cx: &dyn ExprContext) -> Result<XPath
     let value = xpath
         .evaluate(&context, doc.root())
         .map_err(|e| EvalError::XPath(e.to_string()))?;
-    Ok(match value {
-        sxd_xpath::Value::Boolean(b) => XPathValue::Boolean(b),
-        sxd_xpath::Value::Number(n) => XPathValue::Number(n),
-        sxd_xpath::Value::String(s) => XPathValue::String(s),
-        sxd_xpath::Value::Nodeset(set) => {
-            let ordered = set.document_order();
-            let text = ordered
-                .first()
-                .map(|n| n.string_value())
-                .unwrap_or_default();
-            XPathValue::Nodes {
-                nodes: ordered.iter().filter_map(to_node).collect(),
-                text,
-            }
-        }
-    })
+    finish(value, body)
 }
 
 fn nodeset(node: XNode<'_>) -> Nodeset<'_> {
@@ -259,14 +324,16 @@ fn variable_document(cx: &dyn ExprContext, name: &str) -> Result<Package, EvalEr
 
 /// Copies the payload into `doc`, inside a SOAP envelope unless it is one; returns the Body
 /// and Header elements.
+fn is_soap(namespace: Option<&str>) -> bool {
+    matches!(namespace, Some(SOAP11) | Some(SOAP12))
+}
+
 fn build_envelope<'d>(
     doc: Document<'d>,
     payload: Option<&Element>,
 ) -> (dom::Element<'d>, dom::Element<'d>) {
-    let is_envelope = |e: &Element| {
-        e.name.local == "Envelope"
-            && matches!(e.name.namespace.as_deref(), Some(SOAP11) | Some(SOAP12))
-    };
+    let is_envelope =
+        |e: &Element| e.name.local == "Envelope" && is_soap(e.name.namespace.as_deref());
     if let Some(env) = payload.filter(|e| is_envelope(e)) {
         let built = build_element(doc, env);
         doc.root().append_child(built);

@@ -15,7 +15,8 @@ pub use call::{Call, CallSource, CallTarget, Send};
 pub use core::{Header, Log, Property, PropertyAction, ThrowError, Variable};
 pub use flow::{Filter, FilterCondition, SequenceRef, Store, StoreTarget, Switch};
 pub use transform::{
-    Enrich, EnrichSource, EnrichTarget, PayloadArg, PayloadFactory, Piece, Step, json_path_steps,
+    Enrich, EnrichCopy, EnrichRemove, EnrichSource, EnrichTarget, PayloadArg, PayloadFactory,
+    Piece, Removal, RemoveStep, Step, json_path_steps, remove_paths,
 };
 
 use serde_json::Value;

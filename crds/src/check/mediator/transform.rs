@@ -188,9 +188,18 @@ fn mark_json_strings(pieces: &mut [Piece]) {
     }
 }
 
-/// A checked `enrich`.
+/// A checked `enrich`: a copy into place, or (`action: remove`) a removal.
 #[derive(Debug, Clone)]
-pub struct Enrich {
+pub enum Enrich {
+    /// Copies (or moves) a value into place.
+    Copy(EnrichCopy),
+    /// Removes what the source selects from the body, a property or a variable.
+    Remove(EnrichRemove),
+}
+
+/// `enrich` with `replace`, `child` or `sibling`.
+#[derive(Debug, Clone)]
+pub struct EnrichCopy {
     /// Where the value comes from.
     pub source: EnrichSource,
     /// `clone: false` moves: the source property/variable is removed afterwards.
@@ -199,6 +208,34 @@ pub struct Enrich {
     pub target: EnrichTarget,
     /// Replace, or add as a child or sibling.
     pub action: EnrichAction,
+}
+
+/// `enrich` with `action: remove`.
+#[derive(Debug, Clone)]
+pub struct EnrichRemove {
+    /// What to remove.
+    pub selection: Removal,
+    /// Where from: the body, a property or a variable (never a path).
+    pub from: EnrichTarget,
+}
+
+/// What an `enrich` removes.
+#[derive(Debug, Clone)]
+pub enum Removal {
+    /// JSON paths, applied one after the other (so a later path sees the earlier removals,
+    /// as MI applies them); `[*]` / `.*` remove every member or element at that step.
+    Json(Vec<Vec<RemoveStep>>),
+    /// An XPath whose node-set (elements, attributes, text, comments) leaves the XML body.
+    XPath(Expression),
+}
+
+/// One step of a JSON path that removes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RemoveStep {
+    /// A member or element.
+    One(Step),
+    /// Every member or element (`[*]`, `.*`).
+    All,
 }
 
 /// Where an enriched value comes from.
@@ -227,6 +264,9 @@ pub enum Step {
 }
 
 pub(super) fn enrich(cx: &mut Cx<'_>, field: &str, spec: &EnrichSpec) -> Option<Enrich> {
+    if spec.target.action == EnrichAction::Remove {
+        return enrich_remove(cx, field, spec);
+    }
     let sf = format!("{field}.source");
     let s = &spec.source;
     let source = match s.type_ {
@@ -298,12 +338,161 @@ pub(super) fn enrich(cx: &mut Cx<'_>, field: &str, spec: &EnrichSpec) -> Option<
         );
         return None;
     }
-    Some(Enrich {
+    Some(Enrich::Copy(EnrichCopy {
         source,
         clone: s.clone,
         target,
         action: t.action,
-    })
+    }))
+}
+
+/// `action: remove`: the source's expression says what, the target where from.
+fn enrich_remove(cx: &mut Cx<'_>, field: &str, spec: &EnrichSpec) -> Option<Enrich> {
+    let (sf, tf) = (format!("{field}.source"), format!("{field}.target"));
+    let from = match spec.target.type_ {
+        EnrichTargetType::Body | EnrichTargetType::Envelope => EnrichTarget::Body,
+        EnrichTargetType::Property => {
+            named(cx, &tf, "property", &spec.target.property).map(EnrichTarget::Property)?
+        }
+        EnrichTargetType::Variable => {
+            named(cx, &tf, "variable", &spec.target.variable).map(EnrichTarget::Variable)?
+        }
+        EnrichTargetType::Custom | EnrichTargetType::Key => {
+            cx.error(
+                &format!("{tf}.type"),
+                "remove takes from body, property or variable; the source's expression \
+                 selects what goes",
+            );
+            return None;
+        }
+    };
+    if spec.target.expression.is_some() {
+        cx.error(
+            &format!("{tf}.expression"),
+            "remove selects with the source's expression; the target takes none",
+        );
+        return None;
+    }
+    if spec.source.type_ != EnrichSourceType::Custom {
+        cx.error(
+            &format!("{sf}.type"),
+            "remove needs a custom source whose expression selects what to remove",
+        );
+        return None;
+    }
+    let Some(src) = &spec.source.expression else {
+        return missing(cx, &sf, "expression");
+    };
+    let ef = format!("{sf}.expression");
+    if let Some(paths) = remove_paths(src) {
+        return Some(Enrich::Remove(EnrichRemove {
+            selection: Removal::Json(paths),
+            from,
+        }));
+    }
+    let looks_json = src.trim_start().starts_with("json-eval(")
+        || src.trim_start().starts_with("${")
+        || src.trim_start().starts_with('$');
+    if looks_json {
+        cx.error(
+            &ef,
+            format!(
+                "{src:?}: remove takes JSON paths of names, indices and [*] \
+                 (json-eval($.a[*].b,$.c) or ${{payload.a.b}}); filters, slices and \
+                 recursive descent are not supported"
+            ),
+        );
+        return None;
+    }
+    let expr = cx.expression(&ef, src)?;
+    if !matches!(expr, Expression::XPath(_)) {
+        cx.error(&ef, format!("{src:?}: remove takes JSON paths or an XPath"));
+        return None;
+    }
+    if !matches!(from, EnrichTarget::Body) {
+        cx.error(
+            &ef,
+            "an XPath removes nodes of the XML body only; use JSON paths for a property or \
+             variable",
+        );
+        return None;
+    }
+    Some(Enrich::Remove(EnrichRemove {
+        selection: Removal::XPath(expr),
+        from,
+    }))
+}
+
+/// The paths of a removal: `json-eval(p1, p2, ...)` (MI's comma-separated list), one
+/// `${payload...}`, or one `$...`; each of names, indices and wildcards.
+pub fn remove_paths(src: &str) -> Option<Vec<Vec<RemoveStep>>> {
+    let src = src.trim();
+    if let Some(inner) = src
+        .strip_prefix("json-eval(")
+        .and_then(|s| s.strip_suffix(')'))
+    {
+        return split_outside_brackets(inner)
+            .into_iter()
+            .map(|p| remove_steps(p.trim().strip_prefix('$')?))
+            .collect();
+    }
+    let path = if let Some(inner) = src.strip_prefix("${").and_then(|s| s.strip_suffix('}')) {
+        let inner = inner.trim();
+        inner
+            .strip_prefix("payload")
+            .or_else(|| inner.strip_prefix('$'))?
+    } else {
+        src.strip_prefix('$')?
+    };
+    Some(vec![remove_steps(path)?])
+}
+
+/// Splits at commas that are not inside `[...]` or quotes (`$.a['x,y'],$.b`).
+fn split_outside_brackets(src: &str) -> Vec<&str> {
+    let (mut parts, mut depth, mut quote, mut start) = (Vec::new(), 0usize, None, 0);
+    for (i, c) in src.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '[') => depth += 1,
+            (None, ']') => depth = depth.saturating_sub(1),
+            (None, ',') if depth == 0 => {
+                parts.push(&src[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&src[start..]);
+    parts
+}
+
+/// The steps of one removal path (after its `$` / `payload`): at least one.
+fn remove_steps(path: &str) -> Option<Vec<RemoveStep>> {
+    // Wildcards are the only addition to a simple path: mark them, parse the rest as one.
+    let mut steps = Vec::new();
+    let mut rest = path;
+    while !rest.is_empty() {
+        let (wild, after) = if let Some(r) = rest.strip_prefix("[*]") {
+            (true, r)
+        } else if let Some(r) = rest.strip_prefix(".*") {
+            (true, r)
+        } else {
+            (false, rest)
+        };
+        if wild {
+            steps.push(RemoveStep::All);
+            rest = after;
+            continue;
+        }
+        // One simple step: up to the next `.` or `[` after the first character.
+        let end = rest[1..].find(['.', '[']).map_or(rest.len(), |i| i + 1);
+        let one = json_path_steps(&format!("${}", &rest[..end]))?;
+        steps.extend(one.into_iter().map(RemoveStep::One));
+        rest = &rest[end..];
+    }
+    (!steps.is_empty()).then_some(steps)
 }
 
 fn missing<T>(cx: &mut Cx<'_>, field: &str, what: &str) -> Option<T> {
