@@ -27,7 +27,7 @@ pub struct LogSpec {
     /// A message template: text with `${...}` expressions, rendered per message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    /// The separator between logged items. Default `,`.
+    /// The separator between logged items. Default `, ` (as MI writes them).
     #[serde(default = "default_log_separator")]
     pub separator: String,
     /// Extra named values to log, each a literal or an expression.
@@ -78,7 +78,7 @@ fn default_log_category() -> LogCategory {
 }
 
 fn default_log_separator() -> String {
-    ",".to_string()
+    ", ".to_string()
 }
 
 // === property ===

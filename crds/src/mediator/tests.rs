@@ -17,7 +17,8 @@ fn a_log_mediator_reads_its_synapse_attributes() {
     };
     assert_eq!(log.level, Some(LogLevel::Full));
     assert_eq!(log.category, LogCategory::Warn);
-    assert_eq!(log.separator, ",");
+    // MI separates the items of a log line with ", ".
+    assert_eq!(log.separator, ", ");
     assert_eq!(
         log.properties[0].expression.as_deref(),
         Some("${payload.id}")

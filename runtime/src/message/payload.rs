@@ -272,8 +272,9 @@ impl Payload {
         super::scan::member(bytes, key)
     }
 
-    /// The body seen as JSON: JSON as is, XML converted by the Synapse rules, text as a
-    /// JSON string; `None` for binary and empty bodies.
+    /// The body seen as JSON: JSON as is, XML converted by the Synapse rules, text as
+    /// `{"text": ...}` (what MI's conversion of its text wrapper gives); `None` for binary
+    /// and empty bodies.
     pub fn json(&self) -> Result<Option<&Value>, PayloadError> {
         match self.view()? {
             PayloadView::Json(v) => Ok(Some(v)),
@@ -281,7 +282,9 @@ impl Payload {
             PayloadView::Xml(e) => {
                 self.cached_json(|| Ok(Some(convert::xml_to_json(e, &self.options))))
             }
-            PayloadView::Text(t) => self.cached_json(|| Ok(Some(Value::String(t.to_owned())))),
+            PayloadView::Text(t) => {
+                self.cached_json(|| Ok(Some(serde_json::json!({ TEXT_WRAPPER: t }))))
+            }
         }
     }
 

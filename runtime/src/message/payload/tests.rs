@@ -108,13 +108,14 @@ fn a_parse_error_keeps_the_parsers_own_error_as_its_source() {
 }
 
 #[test]
-fn text_is_a_json_string_and_wrapped_as_xml() {
+fn text_is_seen_as_mi_sees_it_in_json_and_wrapped_as_xml() {
     let p = raw("hello <world>", "text/plain");
     assert!(matches!(
         p.view().unwrap(),
         PayloadView::Text("hello <world>")
     ));
-    assert_eq!(p.json().unwrap(), Some(&json!("hello <world>")));
+    // MI converts its text wrapper element: `{"text": ...}`.
+    assert_eq!(p.json().unwrap(), Some(&json!({"text": "hello <world>"})));
     assert_eq!(
         p.xml().unwrap().unwrap().to_xml_string(),
         r#"<text xmlns="http://ws.apache.org/commons/ns/payload">hello &lt;world&gt;</text>"#
@@ -182,7 +183,7 @@ fn setters_replace_the_body_and_drop_cached_views() {
     assert_eq!(&p.to_bytes("application/json").unwrap()[..], br#"{"b":2}"#);
     p.set_text("plain");
     assert_eq!(p.kind(), PayloadKind::Text);
-    assert_eq!(p.json().unwrap(), Some(&json!("plain")));
+    assert_eq!(p.json().unwrap(), Some(&json!({"text": "plain"})));
     p.set_bytes(Bytes::from_static(b"<x/>"), Some("application/xml"));
     assert_eq!(p.kind(), PayloadKind::Xml);
     assert_eq!(p.json().unwrap(), Some(&json!({"x": null})));
