@@ -20,7 +20,7 @@ use crate::compiled::{Compiled, CompiledApi, CompiledResource};
 use crate::endpoints::endpoint::Forwarded;
 use crate::expr::context::PropertyScope;
 use crate::fault::Fault;
-use crate::message::Message;
+use crate::message::{Message, properties};
 use crate::passthrough::Passthrough;
 use crate::sequence::{self, Env, Flow};
 use crate::transports::http::body::{self, Body, BodyError};
@@ -342,6 +342,10 @@ async fn handle_fault(
 /// The answer for a flow that ended with `flow`; fails when the payload cannot be written
 /// in the format asked for.
 fn answer(msg: &mut Message, flow: Flow) -> Result<Response<Body>, Fault> {
+    // Synapse's FORCE_SC_ACCEPTED: the client learns only that the request was taken.
+    if msg.flag(PropertyScope::Axis2, properties::FORCE_SC_ACCEPTED) {
+        return Ok(empty_response(StatusCode::ACCEPTED));
+    }
     match flow {
         Flow::Drop => Ok(empty_response(StatusCode::ACCEPTED)),
         Flow::Continue | Flow::Respond => match msg.take_answer_body() {

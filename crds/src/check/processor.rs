@@ -47,8 +47,9 @@ pub struct Processor {
 /// Where a processor's messages go.
 #[derive(Debug, Clone)]
 pub enum ProcessorTarget {
-    /// `forwarding`: a named Endpoint.
-    Endpoint(String),
+    /// `forwarding`: the named Endpoint, which a message's `target.endpoint` property
+    /// overrides; without one, every message must name its own.
+    Endpoint(Option<String>),
     /// `failoverForwarding`: another MessageStore.
     Store(String),
     /// `sampling`: a named Sequence.
@@ -130,17 +131,12 @@ pub fn check(cx: &mut Cx<'_>, spec: &MessageProcessorSpec) -> Option<Processor> 
     let fault_sequence = seq(cx, "spec.faultSequence", &spec.fault_sequence);
     let deactivate_sequence = seq(cx, "spec.deactivateSequence", &spec.deactivate_sequence);
     let target = match spec.type_ {
+        // Without targetEndpoint, each message names its endpoint (`target.endpoint`).
         ProcessorType::Forwarding => match &spec.target_endpoint {
             Some(ep) => cx
                 .reference("spec.targetEndpoint", "Endpoint", ep)
-                .then(|| ProcessorTarget::Endpoint(ep.clone())),
-            None => {
-                cx.error(
-                    "spec.targetEndpoint",
-                    "a forwarding processor needs targetEndpoint",
-                );
-                None
-            }
+                .then(|| ProcessorTarget::Endpoint(Some(ep.clone()))),
+            None => Some(ProcessorTarget::Endpoint(None)),
         },
         ProcessorType::FailoverForwarding => match &spec.target_store {
             Some(s) => cx

@@ -109,6 +109,27 @@ impl Endpoint {
         &self.name
     }
 
+    /// Delivers `msg` on a task of its own and forgets it (Synapse's `OUT_ONLY`): the flow
+    /// goes on at once; the answer is read and dropped, a failure is logged. The endpoint's
+    /// timeout bounds how long the task lives.
+    pub fn deliver_detached(self: &Arc<Self>, mut msg: Message) {
+        let endpoint = Arc::clone(self);
+        tokio::spawn(async move {
+            match endpoint.call(&mut msg).await {
+                Ok(_) => tracing::debug!(
+                    endpoint = %endpoint.name,
+                    status = msg.status().as_u16(),
+                    "out-only delivery answered"
+                ),
+                Err(fault) => tracing::warn!(
+                    endpoint = %endpoint.name,
+                    error = %fault.chain(),
+                    "an out-only delivery failed; nobody waits for it"
+                ),
+            }
+        });
+    }
+
     /// Sends `msg` and replaces it with the answer. A backend's error status is an answer,
     /// not a fault; a failed call is a fault with Synapse's code.
     pub async fn call(&self, msg: &mut Message) -> Result<Delivery, Fault> {

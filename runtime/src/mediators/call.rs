@@ -15,7 +15,7 @@ use crate::endpoints::endpoint::{Delivery, Endpoint};
 use crate::expr::context::PropertyScope;
 use crate::expr::value::eval;
 use crate::fault::{Fault, codes};
-use crate::message::Message;
+use crate::message::{Message, properties};
 use crate::sequence::{Env, Flow};
 
 /// A `call` mediator.
@@ -63,6 +63,13 @@ impl Call {
 
     /// Calls the endpoint.
     pub async fn mediate(&self, msg: &mut Message, _env: Env<'_>) -> Result<Flow, Fault> {
+        if msg.flag(PropertyScope::Default, properties::OUT_ONLY) {
+            // No answer is expected: what goes out leaves on its own task and the flow
+            // goes on with the message as it is.
+            let outgoing = self.outgoing(msg)?;
+            self.endpoint.deliver_detached(outgoing);
+            return Ok(Flow::Continue);
+        }
         if self.stream_answer {
             return Ok(match self.endpoint.call_streaming_answer(msg).await? {
                 Delivery::Answered => Flow::Continue,
@@ -80,6 +87,23 @@ impl Call {
         }
         // A part of the message goes out, or the answer goes aside: work on a copy so the
         // message keeps its payload.
+        let mut work = self.outgoing(msg)?;
+        if self.endpoint.call(&mut work).await? == Delivery::Discarded {
+            return Ok(Flow::Drop);
+        }
+        match &self.target {
+            CallTarget::Body => *msg = work,
+            CallTarget::Property(name) => {
+                msg.set_property(PropertyScope::Default, name, answer(&work)?)
+            }
+            CallTarget::Variable(name) => msg.set_variable(name, answer(&work)?),
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// The message that goes out: a copy of `msg` holding the source's content, with the
+    /// content type asked for.
+    fn outgoing(&self, msg: &Message) -> Result<Message, Fault> {
         let mut work = msg.clone();
         let content = match &self.source {
             CallSource::Body => None,
@@ -103,17 +127,7 @@ impl Call {
                 work.set_property(PropertyScope::Axis2, "messageType", Value::from(ct));
             }
         }
-        if self.endpoint.call(&mut work).await? == Delivery::Discarded {
-            return Ok(Flow::Drop);
-        }
-        match &self.target {
-            CallTarget::Body => *msg = work,
-            CallTarget::Property(name) => {
-                msg.set_property(PropertyScope::Default, name, answer(&work)?)
-            }
-            CallTarget::Variable(name) => msg.set_variable(name, answer(&work)?),
-        }
-        Ok(Flow::Continue)
+        Ok(work)
     }
 }
 

@@ -7,8 +7,9 @@ use ferry_api::check::mediator as checked;
 
 use super::BuildCx;
 use crate::endpoints::endpoint::{Delivery, Endpoint};
+use crate::expr::context::PropertyScope;
 use crate::fault::Fault;
-use crate::message::Message;
+use crate::message::{Message, properties};
 use crate::sequence::{self, Env, Flow, SeqId};
 
 /// A `send` mediator.
@@ -30,6 +31,12 @@ impl Send {
 
     /// Sends, runs the out-flow on the answer, and ends the flow with it.
     pub async fn mediate(&self, msg: &mut Message, env: Env<'_>) -> Result<Flow, Fault> {
+        if msg.flag(PropertyScope::Default, properties::OUT_ONLY) {
+            // No answer is expected, so there is no out-flow: the in-flow ends here, as
+            // with `drop` (202, unless FORCE_SC_ACCEPTED already says so).
+            self.endpoint.deliver_detached(msg.clone());
+            return Ok(Flow::Drop);
+        }
         if self.endpoint.call(msg).await? == Delivery::Discarded {
             return Ok(Flow::Drop);
         }

@@ -287,6 +287,16 @@ impl Message {
 
     // === properties ===
 
+    /// Whether a property Synapse reads as a switch is on: boolean `true` or the text
+    /// `true` in any case (`OUT_ONLY`, `FORCE_SC_ACCEPTED`).
+    pub fn flag(&self, scope: PropertyScope, name: &str) -> bool {
+        match self.property(scope, name) {
+            Some(Value::Bool(b)) => b,
+            Some(Value::String(s)) => s.trim().eq_ignore_ascii_case("true"),
+            _ => false,
+        }
+    }
+
     /// A property (see `properties` for the scopes and the well-known names).
     pub fn property(&self, scope: PropertyScope, name: &str) -> Option<Value> {
         match scope {

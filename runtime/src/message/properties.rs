@@ -43,6 +43,12 @@ pub const REST_URL_POSTFIX: &str = "REST_URL_POSTFIX";
 pub const NO_ENTITY_BODY: &str = "NO_ENTITY_BODY";
 /// `axis2`: the HTTP method.
 pub const HTTP_METHOD: &str = "HTTP_METHOD";
+/// `axis2`: answer the client 202 Accepted, with no body, when the in-flow ends.
+pub const FORCE_SC_ACCEPTED: &str = "FORCE_SC_ACCEPTED";
+/// `default`: no response is expected: `call` and `send` deliver without waiting.
+pub const OUT_ONLY: &str = "OUT_ONLY";
+/// `default`: on a stored message, the Endpoint a forwarding processor delivers it to.
+pub const TARGET_ENDPOINT: &str = "target.endpoint";
 /// `default`: the message id.
 pub const MESSAGE_ID: &str = "MessageID";
 /// `default`: the destination address.

@@ -7,8 +7,13 @@
 //! A response counts as delivered when its status is below 400. A status listed in
 //! `nonRetryStatusCodes` fails the message at once, without retrying (a poison message).
 
+use std::sync::Arc;
+
+use serde_json::Value;
+
 use crate::cause::Chain;
-use crate::endpoints::endpoint::Delivery;
+use crate::endpoints::endpoint::{Delivery, Endpoint};
+use crate::expr::context::PropertyScope;
 use crate::fault::{Fault, codes};
 use crate::message::Message;
 use crate::sequence::{self, Env, SeqId};
@@ -87,9 +92,13 @@ async fn deliver(cx: &mut RunCx, lease: Lease) {
 async fn attempt(cx: &RunCx, lease: &Lease) -> Outcome {
     let p = &cx.processor;
     match &p.target {
-        Target::Endpoint(endpoint) => {
+        Target::Endpoint(default) => {
             let mut msg = convert::from_stored(&lease.message);
             msg.set_config(cx.compiled.config.clone());
+            let endpoint = match target_endpoint(cx, &msg, default.as_ref()) {
+                Ok(endpoint) => endpoint,
+                Err(fault) => return Outcome::GiveUp(fault),
+            };
             match endpoint.call(&mut msg).await {
                 Ok(Delivery::Answered) => {
                     let status = msg.status().as_u16();
@@ -201,5 +210,37 @@ pub(crate) async fn run_sequence(cx: &RunCx, id: SeqId, msg: &mut Message, fault
     };
     if let Err(e) = result {
         tracing::warn!(processor = %cx.processor.name, error = %e.chain(), "a processor sequence failed");
+    }
+}
+
+/// The endpoint a message goes to: the one its `target.endpoint` property names (Synapse's
+/// way to route stored messages one by one), else the processor's. A name that is not an
+/// Endpoint of this runtime, or no endpoint at all, will not get better by retrying.
+fn target_endpoint(
+    cx: &RunCx,
+    msg: &Message,
+    default: Option<&Arc<Endpoint>>,
+) -> Result<Arc<Endpoint>, Fault> {
+    use crate::message::properties::TARGET_ENDPOINT;
+    match msg.property(PropertyScope::Default, TARGET_ENDPOINT) {
+        Some(Value::String(name)) if !name.trim().is_empty() => cx
+            .compiled
+            .endpoints
+            .get(name.trim())
+            .cloned()
+            .ok_or_else(|| {
+                Fault::internal(
+                    codes::SENDING_FAILED,
+                    format!(
+                        "the message's target.endpoint {name:?} is not an Endpoint of this runtime"
+                    ),
+                )
+            }),
+        _ => default.cloned().ok_or_else(|| {
+            Fault::internal(
+                codes::SENDING_FAILED,
+                "the processor has no targetEndpoint and the message no target.endpoint property",
+            )
+        }),
     }
 }

@@ -28,8 +28,9 @@ use ferry_api::schedule::CronSchedule;
 
 /// Where a processor's messages go.
 pub enum Target {
-    /// `forwarding`: an endpoint.
-    Endpoint(Arc<Endpoint>),
+    /// `forwarding`: the processor's endpoint, used when a message does not name its own
+    /// in `target.endpoint`.
+    Endpoint(Option<Arc<Endpoint>>),
     /// `failoverForwarding`: another store.
     Store(Arc<dyn MessageStore>),
     /// `sampling`: a named sequence.
@@ -99,7 +100,10 @@ impl CompiledProcessor {
     ) -> Option<Self> {
         let store = cx.store(&c.message_store);
         let target = match &c.target {
-            ProcessorTarget::Endpoint(ep) => cx.endpoint(ep).map(Target::Endpoint),
+            ProcessorTarget::Endpoint(Some(ep)) => {
+                cx.endpoint(ep).map(|e| Target::Endpoint(Some(e)))
+            }
+            ProcessorTarget::Endpoint(None) => Some(Target::Endpoint(None)),
             // A failover store as the target is written to its primary: the target's own
             // failover would hide that the primary is down.
             ProcessorTarget::Store(s) => cx

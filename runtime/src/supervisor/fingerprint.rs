@@ -22,6 +22,7 @@ use std::sync::Arc;
 use ferry_api::bundle::{Bundle, Loaded};
 use ferry_api::mediator::Mediator;
 use ferry_api::resources::Resource;
+use ferry_api::resources::message_processor::ProcessorType;
 use serde_json::Value;
 
 /// The specs a unit was built from, by `Kind/name`. Equal fingerprints: the same unit.
@@ -41,18 +42,20 @@ pub struct Fingerprints<'a> {
     named: HashMap<&'a str, Vec<&'a Loaded>>,
     sequences: Vec<&'a Loaded>,
     stores: Vec<&'a Loaded>,
+    endpoints: Vec<&'a Loaded>,
 }
 
 impl<'a> Fingerprints<'a> {
     /// Indexes `bundle`.
     pub fn new(bundle: &'a Bundle) -> Self {
         let mut named: HashMap<&str, Vec<&Loaded>> = HashMap::new();
-        let (mut sequences, mut stores) = (Vec::new(), Vec::new());
+        let (mut sequences, mut stores, mut endpoints) = (Vec::new(), Vec::new(), Vec::new());
         for loaded in &bundle.resources {
             let list = match &loaded.resource {
                 Resource::Sequence(_) => &mut sequences,
                 Resource::MessageStore(_) => &mut stores,
                 Resource::Endpoint(_) => {
+                    endpoints.push(loaded);
                     named
                         .entry(loaded.resource.name())
                         .or_default()
@@ -74,6 +77,7 @@ impl<'a> Fingerprints<'a> {
             named,
             sequences,
             stores,
+            endpoints,
         }
     }
 
@@ -92,6 +96,13 @@ impl<'a> Fingerprints<'a> {
                     todo.extend(found);
                 }
             });
+            // A forwarding processor delivers where each message's `target.endpoint` says:
+            // any Endpoint of the runtime.
+            if let Resource::MessageProcessor(p) = &loaded.resource
+                && p.spec.type_ == ProcessorType::Forwarding
+            {
+                todo.extend(&self.endpoints);
+            }
             if let Resource::Sequence(seq) = &loaded.resource {
                 let dynamic = dynamic_references(&seq.spec.mediators);
                 if dynamic.sequences {
@@ -219,6 +230,8 @@ mod tests {
                 "Endpoint/a",
                 "Endpoint/b",
                 "Endpoint/both",
+                // A stored message may name any endpoint in `target.endpoint`.
+                "Endpoint/unrelated",
                 "MessageProcessor/send",
                 "MessageStore/dead",
                 "MessageStore/held",
@@ -230,10 +243,25 @@ mod tests {
 
     #[test]
     fn an_edit_outside_what_a_unit_reaches_leaves_its_fingerprint_equal() {
-        for unit in ["MessageProcessor/send", "ScheduledTask/ticker"] {
-            let before = fingerprint(&config("one", 2, 3), unit);
-            assert_eq!(before, fingerprint(&config("two", 2, 4), unit), "{unit}");
-        }
+        let before = fingerprint(&config("one", 2, 3), "ScheduledTask/ticker");
+        assert_eq!(
+            before,
+            fingerprint(&config("two", 2, 4), "ScheduledTask/ticker")
+        );
+        let before = fingerprint(&config("one", 2, 3), "MessageProcessor/send");
+        assert_eq!(
+            before,
+            fingerprint(&config("two", 2, 3), "MessageProcessor/send")
+        );
+    }
+
+    #[test]
+    fn a_forwarding_processor_reaches_every_endpoint_a_message_may_name() {
+        let before = fingerprint(&config("one", 2, 3), "MessageProcessor/send");
+        assert_ne!(
+            before,
+            fingerprint(&config("one", 2, 4), "MessageProcessor/send")
+        );
     }
 
     #[test]

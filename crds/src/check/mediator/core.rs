@@ -85,10 +85,7 @@ pub enum PropertyAction {
 /// Setting one would be a silent no-op where the user expects a change of behaviour, so it
 /// is refused, naming the property.
 pub const UNIMPLEMENTED_CONTROL_PROPERTIES: &[&str] = &[
-    "OUT_ONLY",
     "FORCE_ERROR_ON_SOAP_FAULT",
-    "FORCE_SC_ACCEPTED",
-    "target.endpoint",
     "RESPONSE",
     "PRESERVE_WS_ADDRESSING",
     "preserveProcessedHeaders",
