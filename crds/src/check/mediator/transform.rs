@@ -127,7 +127,15 @@ pub(super) fn payload_factory(
 }
 
 fn payload_arg(cx: &mut Cx<'_>, field: &str, a: &PayloadArgSpec) -> Option<PayloadArg> {
-    let source = cx.value_source(field, a.value.as_deref(), a.expression.as_deref())?;
+    // MI writes a JSON path argument as `expression="$.a.b" evaluator="json"`: the path
+    // alone, which means `json-eval($.a.b)`.
+    let bare_path = a.expression.as_deref().filter(|e| {
+        a.evaluator == Some(Evaluator::Json)
+            && (e.starts_with("$.") || e.starts_with("$[") || *e == "$")
+    });
+    let wrapped = bare_path.map(|p| format!("json-eval({p})"));
+    let expression = wrapped.as_deref().or(a.expression.as_deref());
+    let source = cx.value_source(field, a.value.as_deref(), expression)?;
     // The evaluator only tells Synapse how to read a legacy path; our expressions say so
     // themselves (`json-eval(...)` vs XPath), so a mismatch is worth an error.
     if let (Some(Evaluator::Json), Some(e)) = (a.evaluator, &a.expression)
