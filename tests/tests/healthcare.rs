@@ -22,7 +22,7 @@ fn reservation(hospital: &str) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reservations_are_routed_to_each_hospital_and_confirmed() {
+async fn appointments_are_routed_to_each_hospital_and_confirmed() {
     let sample = workspace_root().join("config/samples/healthcare");
     let ferry = Ferry::start(&[&sample], &[]);
     let http = client();
@@ -32,7 +32,7 @@ async fn reservations_are_routed_to_each_hospital_and_confirmed() {
         ("pine valley community hospital", 8000.0),
     ] {
         let resp = http
-            .post(ferry.url("/healthcare/categories/surgery/reserve"))
+            .post(ferry.url("/healthcare/categories/surgery/appointment"))
             .json(&reservation(hospital))
             .send()
             .await
@@ -51,6 +51,68 @@ async fn reservations_are_routed_to_each_hospital_and_confirmed() {
         assert!(body["patient"].get("cardNo").is_none(), "{body}");
         assert!(body["appointmentNumber"].is_number(), "{body}");
     }
+}
+
+/// The processor's counters once `done` holds for them (15 s at most).
+async fn processor_state(ferry: &Ferry, done: impl Fn(&Value) -> bool) -> Value {
+    let url = ferry.admin_url("/management/message-processors/payment-processor");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let state: Value = client()
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if done(&state) {
+            return state;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{state}\n{}",
+            ferry.log()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reservation_runs_the_tutorial_to_its_end_and_the_payment_is_settled() {
+    let sample = workspace_root().join("config/samples/healthcare");
+    let ferry = Ferry::start(&[&sample], &[]);
+    let resp = client()
+        .post(ferry.url("/healthcare/categories/surgery/reserve"))
+        .json(&reservation("clemency medical center"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202, "{}", ferry.log());
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"message": "Payment request successfully submitted. Payment confirmation will be sent via email."})
+    );
+    processor_state(&ferry, |s| s["delivered"] == json!(1)).await;
+    // The settle-payment backend's answer, logged by the reply sequence: the fee is the
+    // one the hospital's channelling-fee service gave (clemency: 12000), discounted 20 %.
+    let log = ferry.log();
+    let settled = log
+        .lines()
+        .find(|l| l.contains("payment settled:"))
+        .unwrap_or_else(|| panic!("{log}"));
+    for part in [
+        "payment settled: Settled for John Doe",
+        "doctorName = thomas collins",
+        "actualFee = 12000.0",
+        "discount = 20",
+        "discounted = 9600.0",
+        "paymentID = pay-",
+    ] {
+        assert!(settled.contains(part), "{part} not in {settled}");
+    }
+    assert!(settled.contains("appointmentNo = "), "{settled}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,9 +154,16 @@ async fn payments_are_answered_at_once_and_settled(paths: &[&std::path::Path]) {
             .json(&body)
             .send()
     };
-    let resp = pay(json!({"name": "John Doe", "amount": 7000.0}))
-        .await
-        .unwrap();
+    let resp = pay(json!({
+        "appointmentNumber": 1,
+        "doctor": {"name": "thomas collins"},
+        "patient": {"name": "John Doe"},
+        "fee": 7000.0,
+        "confirmed": false,
+        "card_number": "7844481124110331"
+    }))
+    .await
+    .unwrap();
     assert_eq!(resp.status(), 202, "{}", ferry.log());
     let body: Value = resp.json().await.unwrap();
     assert_eq!(
@@ -105,7 +174,9 @@ async fn payments_are_answered_at_once_and_settled(paths: &[&std::path::Path]) {
     );
     // A malformed payment: the backend answers 400, a non-retry status, so it is parked
     // in failed-payments and the processor goes on.
-    let resp = pay(json!({"name": "No Amount"})).await.unwrap();
+    let resp = pay(json!({"appointmentNumber": 2, "patient": {"name": "No Fee"}}))
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 202);
 
     let state_url = ferry.admin_url("/management/message-processors/payment-processor");
@@ -132,7 +203,7 @@ async fn payments_are_answered_at_once_and_settled(paths: &[&std::path::Path]) {
     }
     let log = ferry.log();
     assert!(
-        log.contains("payment settled: settled for John Doe"),
+        log.contains("payment settled: Settled for John Doe, appointmentNo = 1"),
         "{log}"
     );
 }
@@ -152,10 +223,16 @@ async fn the_rabbitmq_variant_settles_payments_through_the_broker() {
     broker::purge_shared_queue("ferry-healthcare-payments");
     let root = workspace_root();
     let sample = root.join("config/samples/healthcare");
-    let files: Vec<std::path::PathBuf> = ["endpoints", "healthcare-api", "hospitals", "payments"]
-        .iter()
-        .map(|f| sample.join(format!("{f}.yaml")))
-        .collect();
+    let files: Vec<std::path::PathBuf> = [
+        "book-appointment",
+        "endpoints",
+        "healthcare-api",
+        "hospitals",
+        "payments",
+    ]
+    .iter()
+    .map(|f| sample.join(format!("{f}.yaml")))
+    .collect();
     let variant = root.join("config/variants/healthcare-rabbitmq");
     let mut paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
     paths.push(&variant);

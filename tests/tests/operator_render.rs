@@ -58,7 +58,7 @@ async fn the_rendered_healthcare_bundle_serves_like_the_sample() {
     }
     let ferry = Ferry::start(&[bundle.path()], &[]);
     let resp = client()
-        .post(ferry.url("/healthcare/categories/surgery/reserve"))
+        .post(ferry.url("/healthcare/categories/surgery/appointment"))
         .json(
             &json!({"name": "John Doe", "dob": "1940-03-19", "ssn": "234-23-525",
             "address": "California", "phone": "8770586755", "email": "johndoe@gmail.com",

@@ -45,10 +45,9 @@ fn a_broken_sample_gets_every_error_located_and_exit_status_1() {
         dir.path(),
         "healthcare-api.yaml",
         &[
-            ("{key: clemency-ep}", "{key: clemency-typo}"),
             (
-                "expression: ${payload.hospital}",
-                "expression: ${payload.hospital +}",
+                "expression: \"${payload.cardNo}\"",
+                "expression: \"${payload.cardNo +}\"",
             ),
             (
                 "      uriTemplate: /categories",
@@ -75,7 +74,7 @@ fn reference_and_expression_errors_are_all_reported_at_once() {
     let dir = tempfile::tempdir().unwrap();
     broken_copy(
         dir.path(),
-        "healthcare-api.yaml",
+        "book-appointment.yaml",
         &[
             ("{key: clemency-ep}", "{key: clemency-typo}"),
             (
@@ -89,13 +88,17 @@ fn reference_and_expression_errors_are_all_reported_at_once() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{stdout}");
-    let file = dir.path().join("healthcare-api.yaml").display().to_string();
+    let file = dir
+        .path()
+        .join("book-appointment.yaml")
+        .display()
+        .to_string();
     assert!(
-        lines.iter().any(|l| l.starts_with(&format!("{file}:19: IntegrationAPI/healthcare spec.resources[0].inSequence[1].variable.expression: invalid expression"))),
+        lines.iter().any(|l| l.starts_with(&format!("{file}:15: Sequence/book-appointment spec.mediators[0].variable.expression: invalid expression"))),
         "{stdout}"
     );
     assert!(
-        lines.iter().any(|l| l.starts_with(&format!("{file}:45: IntegrationAPI/healthcare spec.resources[0].inSequence[3].switch.cases[1].sequence[0].call.endpoint.key: endpoint \"clemency-typo\" is not defined"))),
+        lines.iter().any(|l| l.starts_with(&format!("{file}:43: Sequence/book-appointment spec.mediators[2].switch.cases[1].sequence[1].call.endpoint.key: endpoint \"clemency-typo\" is not defined"))),
         "{stdout}"
     );
 }
