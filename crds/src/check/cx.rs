@@ -60,10 +60,12 @@ impl<'a> Index<'a> {
     pub(crate) fn new(bundle: &'a Bundle) -> Self {
         let mut names: HashMap<(&'static str, &'a str), HashSet<&'a str>> = HashMap::new();
         for l in &bundle.resources {
-            names
+            let known = names
                 .entry((l.resource.kind(), l.resource.runtime()))
-                .or_default()
-                .insert(l.resource.name());
+                .or_default();
+            known.insert(l.resource.name());
+            // References may use the Synapse name too; the runtime knows both.
+            known.extend(l.resource.synapse_name());
         }
         let memory_stores = bundle
             .resources

@@ -317,23 +317,39 @@ fn optional_list(
 }
 
 /// Two resources of one kind with one name in one runtime group: the second is reported.
+/// A Synapse name (annotation) is a second name: it may not be another resource's name or
+/// Synapse name of the same kind and group either.
 fn check_duplicate_names(bundle: &Bundle, out: &mut Vec<Diagnostic>) {
+    let annotation = format!(
+        "metadata.annotations.{}",
+        crate::resources::SYNAPSE_NAME_ANNOTATION
+    );
     let mut seen: HashMap<(&str, &str, &str), &Loaded> = HashMap::new();
     for l in &bundle.resources {
-        let key = (l.resource.kind(), l.resource.runtime(), l.resource.name());
-        if let Some(first) = seen.get(&key) {
-            out.push(l.error(
-                "metadata.name",
-                format!(
-                    "duplicate {} name \"{}\" (first defined at {}:{})",
-                    l.resource.kind(),
-                    l.resource.name(),
-                    first.origin.file,
-                    first.origin.line
-                ),
-            ));
-        } else {
-            seen.insert(key, l);
+        let mut names = vec![("metadata.name", l.resource.name())];
+        match l.resource.synapse_name() {
+            Some(s) if s.trim().is_empty() => {
+                out.push(l.error(&annotation, "a Synapse name must not be empty"));
+            }
+            Some(s) if s != l.resource.name() => names.push((annotation.as_str(), s)),
+            _ => {}
+        }
+        for (field, name) in names {
+            let key = (l.resource.kind(), l.resource.runtime(), name);
+            if let Some(first) = seen.get(&key) {
+                out.push(l.error(
+                    field,
+                    format!(
+                        "duplicate {} name \"{}\" (first defined at {}:{})",
+                        l.resource.kind(),
+                        name,
+                        first.origin.file,
+                        first.origin.line
+                    ),
+                ));
+            } else {
+                seen.insert(key, l);
+            }
         }
     }
 }

@@ -132,6 +132,31 @@ impl Resource {
         meta.name.as_deref().unwrap_or_default()
     }
 
+    /// The resource's Synapse / Micro Integrator name (`05_EP_XML`), from the annotation
+    /// [`SYNAPSE_NAME_ANNOTATION`]: MI artifact names are often not valid Kubernetes names,
+    /// so a migrated resource keeps its Kubernetes name and carries the old one beside it.
+    pub fn synapse_name(&self) -> Option<&str> {
+        let meta = match self {
+            Resource::IntegrationApi(r) => &r.metadata,
+            Resource::Sequence(r) => &r.metadata,
+            Resource::Endpoint(r) => &r.metadata,
+            Resource::MessageStore(r) => &r.metadata,
+            Resource::MessageProcessor(r) => &r.metadata,
+            Resource::ScheduledTask(r) => &r.metadata,
+            Resource::IntegrationRuntime(_) => return None,
+        };
+        meta.annotations
+            .as_ref()?
+            .get(SYNAPSE_NAME_ANNOTATION)
+            .map(String::as_str)
+    }
+
+    /// The name logs and metrics show: the Synapse name when the resource has one, so a
+    /// migrated configuration reads as it did, else `metadata.name`.
+    pub fn display_name(&self) -> &str {
+        self.synapse_name().unwrap_or_else(|| self.name())
+    }
+
     /// The runtime group the resource belongs to: `spec.runtime` for artifacts, the
     /// resource's own name for an IntegrationRuntime (it *is* the group).
     pub fn runtime(&self) -> &str {
@@ -146,6 +171,9 @@ impl Resource {
         }
     }
 }
+
+/// The annotation holding a resource's Synapse name; references may use either name.
+pub const SYNAPSE_NAME_ANNOTATION: &str = "ferry.dev/synapse-name";
 
 #[cfg(test)]
 mod tests;

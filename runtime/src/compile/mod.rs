@@ -75,17 +75,21 @@ pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagno
         .collect();
 
     // Names first, so bodies can refer to any sequence or endpoint, in any order.
+    // A resource may be named by its Synapse name too: both names lead to it.
     let sequence_ids: HashMap<String, SeqId> = resources
         .iter()
         .filter(|(_, c)| matches!(c, CheckedResource::Sequence(_)))
         .enumerate()
-        .map(|(i, (l, _))| (l.resource.name().to_string(), SeqId(i)))
+        .flat_map(|(i, (l, _))| {
+            let names = std::iter::once(l.resource.name()).chain(l.resource.synapse_name());
+            names.map(move |n| (n.to_string(), SeqId(i)))
+        })
         .collect();
 
     let stores = env.stores.open_all(bundle, &mut diagnostics);
     let endpoints = build_endpoints(&resources, env, &sequence_ids, &stores, &mut diagnostics);
 
-    let mut sequences = Vec::with_capacity(sequence_ids.len());
+    let mut sequences = Vec::new();
     let mut apis = Vec::new();
     let mut processors = Vec::new();
     let mut tasks = Vec::new();
@@ -93,17 +97,19 @@ pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagno
     for (loaded, c) in &resources {
         let mut cx = BuildCx::new(env, &sequence_ids, &endpoints, &stores, loaded);
         let name = loaded.resource.name();
+        // Logs and metrics show the name the user knows the resource by.
+        let shown = loaded.resource.display_name();
         match c {
             CheckedResource::Sequence(seq) => {
                 let mediators = crate::mediators::build_list(&seq.mediators, &mut cx);
                 let on_error = seq.on_error.as_deref().and_then(|n| cx.sequence_id(n));
                 sequences.push(Sequence {
-                    name: Some(Arc::from(name)),
+                    name: Some(Arc::from(shown)),
                     mediators,
                     on_error,
                 });
             }
-            CheckedResource::Api(api) => apis.push(build_api(name, api, &mut cx)),
+            CheckedResource::Api(api) => apis.push(build_api(shown, api, &mut cx)),
             CheckedResource::Processor(p) => {
                 let fingerprint = fingerprints.of(loaded);
                 if let Some(p) = CompiledProcessor::build(name, p, fingerprint, &mut cx) {
@@ -220,10 +226,14 @@ fn build_endpoints(
             }
             let name = loaded.resource.name();
             let mut cx = BuildCx::new(env, sequence_ids, &endpoints, stores, loaded);
-            let built = Endpoint::build(name, ep, &mut cx);
+            let built = Endpoint::build(loaded.resource.display_name(), ep, &mut cx);
             diagnostics.append(&mut cx.diagnostics);
             if let Some(ep) = built {
-                endpoints.insert(name.to_string(), Arc::new(ep));
+                let ep = Arc::new(ep);
+                if let Some(alias) = loaded.resource.synapse_name() {
+                    endpoints.insert(alias.to_string(), ep.clone());
+                }
+                endpoints.insert(name.to_string(), ep);
             }
         }
         if waiting.len() == before {

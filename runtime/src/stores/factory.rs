@@ -119,6 +119,15 @@ impl StoreRegistry {
                 Err(d) => diagnostics.push(d),
             }
         }
+        // A store may be named by its Synapse name too (a failoverStore, a store mediator).
+        for (loaded, _) in &specs {
+            if let (Some(alias), Some(leaf)) = (
+                loaded.resource.synapse_name(),
+                leaves.get(loaded.resource.name()).cloned(),
+            ) {
+                leaves.entry(alias.to_string()).or_insert(leaf);
+            }
+        }
         let mut stores = HashMap::new();
         for (loaded, spec) in &specs {
             let name = loaded.resource.name();
@@ -136,6 +145,9 @@ impl StoreRegistry {
                     None => continue,
                 },
             };
+            if let Some(alias) = loaded.resource.synapse_name() {
+                stores.insert(alias.to_string(), store.clone());
+            }
             stores.insert(name.to_string(), store);
         }
         stores

@@ -60,6 +60,9 @@ impl<'a> Fingerprints<'a> {
                         .entry(loaded.resource.name())
                         .or_default()
                         .push(loaded);
+                    if let Some(alias) = loaded.resource.synapse_name() {
+                        named.entry(alias).or_default().push(loaded);
+                    }
                     continue;
                 }
                 Resource::IntegrationApi(_)
@@ -72,6 +75,9 @@ impl<'a> Fingerprints<'a> {
                 .entry(loaded.resource.name())
                 .or_default()
                 .push(loaded);
+            if let Some(alias) = loaded.resource.synapse_name() {
+                named.entry(alias).or_default().push(loaded);
+            }
         }
         Self {
             named,
