@@ -280,9 +280,8 @@ impl Dispatcher {
             url_postfix,
         );
         let env = Env {
-            compiled,
             out_sequence: resource.out_sequence.as_ref(),
-            depth: 0,
+            ..Env::new(compiled)
         };
         let flow = match sequence::run(&resource.in_sequence.mediators, &mut msg, env).await {
             Ok(flow) => flow,

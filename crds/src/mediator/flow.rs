@@ -69,8 +69,11 @@ pub struct SwitchCase {
 
 // === clone, iterate ===
 
-/// Where a copy made by clone or iterate goes: an inline sequence, an endpoint, or both
-/// (the sequence runs first).
+/// Where a copy made by clone or iterate goes: a sequence (inline; a named Sequence is
+/// `[{sequence: {key: Name}}]`), an endpoint, or both (the sequence runs first, then the
+/// copy is sent to the endpoint as by `send`). Without an endpoint, a copy that finishes its
+/// sequence continues with the mediators after the clone or iterate, as in Micro
+/// Integrator 4.x (that is where an `aggregate` usually waits for it).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Target {
@@ -82,15 +85,15 @@ pub struct Target {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "endpoint_ref_schema")]
     pub endpoint: Option<EndpointRef>,
-    /// The SOAP action set on the copy.
+    /// The SOAP action set on the copy (not supported yet: Ferry has no SOAP envelope).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub soap_action: Option<String>,
-    /// The `To` address set on the copy.
+    /// The `To` address set on the copy (not supported yet: give an endpoint).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
 }
 
-/// `clone`: sends a copy of the message to each target; pair with `aggregate`.
+/// `clone`: runs a copy of the message through each target; pair with `aggregate`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CloneSpec {
@@ -100,7 +103,8 @@ pub struct CloneSpec {
     /// Run the targets one after the other instead of concurrently. Default false.
     #[serde(default)]
     pub sequential: bool,
-    /// Continue the original flow after the copies are sent. Default false (it stops).
+    /// Continue the original flow too (beside the copies). Default false: the original
+    /// message stops at the clone.
     #[serde(default)]
     pub continue_parent: bool,
     /// The targets, one copy each.

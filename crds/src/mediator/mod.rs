@@ -133,7 +133,7 @@ declare_mediators! {
     /// Raises an error to the fault sequence.
     ThrowError(ThrowErrorSpec) = "throwError", Runs, leaf;
     /// Sends copies of the message to several targets.
-    Clone(CloneSpec) = "clone", NotYet, nested;
+    Clone(CloneSpec) = "clone", Runs, nested;
     /// Splits the message into one message per item.
     Iterate(IterateSpec) = "iterate", NotYet, nested;
     /// Merges the responses of a clone or iterate.

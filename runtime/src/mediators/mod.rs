@@ -6,6 +6,7 @@
 //! only resolves names into runtime objects. docs/development.md walks through adding one.
 
 pub mod call;
+pub mod clone;
 pub mod drop;
 pub mod enrich;
 pub mod filter;
@@ -17,6 +18,7 @@ pub mod property;
 pub mod respond;
 pub mod send;
 pub mod sequence;
+pub mod split;
 pub mod store;
 pub mod switch;
 pub mod throw_error;
@@ -66,6 +68,8 @@ pub enum Mediator {
     ThrowError(throw_error::ThrowError),
     /// `propertyGroup`: its properties, in order.
     Group(Vec<Mediator>),
+    /// `clone`
+    Clone(clone::Clone),
 }
 
 /// Builds a mediator list; those that cannot be built are left out (and recorded in `cx`,
@@ -103,6 +107,7 @@ impl Mediator {
             Checked::Sequence(m) => Mediator::Sequence(sequence::SequenceRef::build(m, cx)?),
             Checked::Store(m) => Mediator::Store(store::Store::build(m, cx)?),
             Checked::ThrowError(m) => Mediator::ThrowError(throw_error::ThrowError(m.clone())),
+            Checked::Clone(m) => Mediator::Clone(clone::Clone::build(m, cx)?),
         })
     }
 
@@ -125,6 +130,7 @@ impl Mediator {
             Mediator::Sequence(m) => m.mediate(msg, env).await,
             Mediator::Store(m) => m.mediate(msg, env).await,
             Mediator::ThrowError(m) => m.mediate(msg),
+            Mediator::Clone(m) => m.mediate(msg, env).await,
             Mediator::Group(props) => {
                 for p in props {
                     if let Mediator::Property(p) = p {

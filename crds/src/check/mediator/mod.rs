@@ -9,11 +9,13 @@
 mod call;
 mod core;
 mod flow;
+mod split;
 mod transform;
 
 pub use call::{Call, CallSource, CallTarget, Send};
 pub use core::{Header, Log, Property, PropertyAction, ThrowError, Variable};
 pub use flow::{Filter, FilterCondition, SequenceRef, Store, StoreTarget, Switch};
+pub use split::{Clone, Target};
 pub use transform::{
     Enrich, EnrichSource, EnrichTarget, PayloadArg, PayloadFactory, Piece, Step, json_path_steps,
 };
@@ -76,6 +78,8 @@ pub enum Mediator {
     Store(Store),
     /// `throwError`
     ThrowError(ThrowError),
+    /// `clone`
+    Clone(Clone),
 }
 
 /// Checks a mediator list at `field`; every element is checked, so every error is
@@ -125,8 +129,8 @@ pub fn check(cx: &mut Cx<'_>, field: &str, spec: &Spec) -> Option<Mediator> {
         Spec::Sequence(s) => flow::sequence(cx, field, s).map(Mediator::Sequence),
         Spec::Store(s) => flow::store(cx, field, s).map(Mediator::Store),
         Spec::ThrowError(s) => core::throw_error(cx, field, s).map(Mediator::ThrowError),
+        Spec::Clone(s) => split::clone(cx, field, s).map(Mediator::Clone),
         Spec::CallTemplate(_)
-        | Spec::Clone(_)
         | Spec::Iterate(_)
         | Spec::Aggregate(_)
         | Spec::Foreach(_)
