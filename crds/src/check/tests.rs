@@ -414,3 +414,71 @@ fn api_settings_the_runtime_does_not_act_on_are_refused_not_ignored() {
         );
     }
 }
+
+/// Diagnostics of `mediators` (YAML flow items, one per line) as the in-sequence.
+fn check_flow(mediators: &str) -> Vec<String> {
+    check(&API.replace("        - respond: {}\n", mediators))
+}
+
+#[test]
+fn split_mediators_report_every_problem_located() {
+    let d = check_flow(
+        "        - clone: {targets: []}\n\
+         \x20       - clone: {id: '', targets: [{}, {to: x, soapAction: y, sequence: [{sequence: {key: nope}}]}]}\n",
+    );
+    let want = [
+        "inSequence[0].clone.targets: at least one target is required",
+        "inSequence[1].clone.id: must not be empty when set",
+        "inSequence[1].clone.targets[0]: a target needs a sequence, an endpoint, or both",
+        "inSequence[1].clone.targets[1].soapAction: soapAction is not supported yet",
+        "inSequence[1].clone.targets[1].to: to is not supported yet",
+        "inSequence[1].clone.targets[1].sequence[0].sequence.key: sequence \"nope\" is not defined",
+    ];
+    for w in want {
+        assert!(d.iter().any(|l| l.contains(w)), "missing {w:?} in {d:#?}");
+    }
+    assert_eq!(d.len(), want.len(), "{d:#?}");
+}
+
+#[test]
+fn iterate_refuses_attributes_it_would_ignore_and_bad_paths() {
+    let d = check_flow(
+        "        - iterate: {expression: '${payload.a', target: {sequence: [{drop: {}}]}}\n\
+         \x20       - iterate: {expression: '${payload.a}', attachPath: '${payload.b}', target: {sequence: [{drop: {}}]}}\n\
+         \x20       - iterate: {expression: '${payload.a}', preservePayload: true, target: {sequence: [{drop: {}}]}}\n\
+         \x20       - iterate: {expression: '//a', preservePayload: true, attachPath: '//b', target: {sequence: [{drop: {}}]}}\n\
+         \x20       - iterate: {expression: '${payload.a[?(@.x)]}', preservePayload: true, attachPath: '${payload.b}', target: {sequence: [{drop: {}}]}}\n",
+    );
+    let want = [
+        "inSequence[0].iterate.expression: invalid expression",
+        "inSequence[1].iterate.attachPath: attachPath needs preservePayload: true",
+        "inSequence[2].iterate.attachPath: preservePayload needs attachPath",
+        "inSequence[3].iterate.preservePayload: preservePayload is not supported yet for XPath",
+        "inSequence[4].iterate.expression: with preservePayload the expression must be a simple JSON path",
+    ];
+    for w in want {
+        assert!(d.iter().any(|l| l.contains(w)), "missing {w:?} in {d:#?}");
+    }
+    assert_eq!(d.len(), want.len(), "{d:#?}");
+}
+
+#[test]
+fn aggregate_checks_counts_timeout_and_unsupported_forms() {
+    let d = check_flow(
+        "        - aggregate: {correlateOn: '${payload.id}', completeCondition: {timeout: 0, messageCount: {min: 0, max: -2}}, onComplete: {expression: '${payload}'}}\n\
+         \x20       - aggregate: {completeCondition: {messageCount: {min: 3, max: 2}}, onComplete: {expression: '//a', aggregateElementType: child}}\n",
+    );
+    let want = [
+        "inSequence[0].aggregate.correlateOn: correlateOn is not supported yet",
+        "inSequence[0].aggregate.completeCondition.timeout: must be positive",
+        "inSequence[0].aggregate.completeCondition.messageCount.min: must be -1",
+        "inSequence[0].aggregate.completeCondition.messageCount.max: must be -1",
+        "inSequence[1].aggregate.completeCondition.messageCount: min (3) is greater than max (2)",
+        "inSequence[1].aggregate.onComplete.enclosingElementProperty: an XPath aggregation needs enclosingElementProperty",
+        "inSequence[1].aggregate.onComplete.aggregateElementType: child is not supported yet",
+    ];
+    for w in want {
+        assert!(d.iter().any(|l| l.contains(w)), "missing {w:?} in {d:#?}");
+    }
+    assert_eq!(d.len(), want.len(), "{d:#?}");
+}

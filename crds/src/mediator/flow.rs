@@ -118,7 +118,8 @@ pub struct IterateSpec {
     /// An id that the matching `aggregate` names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    /// Selects the items to split on (a JSON array or repeated XML elements).
+    /// Selects the fragments: a JSON array (`${payload.items}`, `json-eval($.items)`) or XML
+    /// elements (an XPath).
     pub expression: String,
     /// Process the items one after the other. Default false (concurrently).
     #[serde(default)]
@@ -126,10 +127,11 @@ pub struct IterateSpec {
     /// Continue the original flow after splitting. Default false.
     #[serde(default)]
     pub continue_parent: bool,
-    /// Keep the original envelope and attach each item under `attachPath`. Default false.
+    /// Keep the original payload (its split array emptied) and put each fragment at
+    /// `attachPath` instead of making it the whole payload (JSON only). Default false.
     #[serde(default)]
     pub preserve_payload: bool,
-    /// Where each item is attached when `preservePayload` is true.
+    /// Where each fragment goes when `preservePayload` is true: a simple JSON path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attach_path: Option<String>,
     /// What each item goes through.
@@ -145,7 +147,8 @@ pub struct AggregateSpec {
     /// The id of the clone or iterate whose messages this collects.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    /// An expression correlating messages into one aggregation (Synapse `correlateOn`).
+    /// An expression correlating messages into one aggregation (Synapse `correlateOn`; not
+    /// supported yet: an aggregate collects the copies of one clone or iterate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlate_on: Option<String>,
     /// When the aggregation is complete.
@@ -172,10 +175,10 @@ pub struct CompleteCondition {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MessageCount {
-    /// Complete once at least this many arrived (and the timeout passed, if set).
+    /// Complete once this many arrived (-1: every copy of the split).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min: Option<i64>,
-    /// Complete as soon as this many arrived.
+    /// Complete once this many arrived (-1: every copy of the split).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<i64>,
 }
@@ -184,16 +187,18 @@ pub struct MessageCount {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OnComplete {
-    /// Selects the fragment of each message that is merged.
+    /// Selects what each message contributes: JSON values are gathered into an array; an
+    /// XPath's elements are enclosed in the `enclosingElementProperty` element.
     pub expression: String,
     /// Mediators run on the aggregated message.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "nested")]
     pub sequence: Vec<Mediator>,
-    /// A property holding the element that encloses the merged fragments (XML).
+    /// A property holding the XML element that encloses the merged fragments (for a JSON
+    /// aggregation, the element's name becomes the member holding the array).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enclosing_element_property: Option<String>,
-    /// Aggregate into a new `root` element (default) or as `child`ren of the first message.
+    /// Aggregate into a new `root` element (default); `child` is not supported yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aggregate_element_type: Option<AggregateElementType>,
 }

@@ -135,9 +135,9 @@ declare_mediators! {
     /// Sends copies of the message to several targets.
     Clone(CloneSpec) = "clone", Runs, nested;
     /// Splits the message into one message per item.
-    Iterate(IterateSpec) = "iterate", NotYet, nested;
+    Iterate(IterateSpec) = "iterate", Runs, nested;
     /// Merges the responses of a clone or iterate.
-    Aggregate(AggregateSpec) = "aggregate", NotYet, nested;
+    Aggregate(AggregateSpec) = "aggregate", Runs, nested;
     /// Runs a sequence for each item of a collection.
     Foreach(ForeachSpec) = "foreach", NotYet, nested;
     /// Runs sequences on copies and gathers the results.

@@ -5,12 +5,14 @@
 //! form, and a `mediate` that works on a message. The checker has judged the spec; building
 //! only resolves names into runtime objects. docs/development.md walks through adding one.
 
+pub mod aggregate;
 pub mod call;
 pub mod clone;
 pub mod drop;
 pub mod enrich;
 pub mod filter;
 pub mod header;
+pub mod iterate;
 pub mod log;
 pub mod loopback;
 pub mod payload_factory;
@@ -70,6 +72,10 @@ pub enum Mediator {
     Group(Vec<Mediator>),
     /// `clone`
     Clone(clone::Clone),
+    /// `iterate`
+    Iterate(iterate::Iterate),
+    /// `aggregate`
+    Aggregate(aggregate::Aggregate),
 }
 
 /// Builds a mediator list; those that cannot be built are left out (and recorded in `cx`,
@@ -108,6 +114,8 @@ impl Mediator {
             Checked::Store(m) => Mediator::Store(store::Store::build(m, cx)?),
             Checked::ThrowError(m) => Mediator::ThrowError(throw_error::ThrowError(m.clone())),
             Checked::Clone(m) => Mediator::Clone(clone::Clone::build(m, cx)?),
+            Checked::Iterate(m) => Mediator::Iterate(iterate::Iterate::build(m, cx)?),
+            Checked::Aggregate(m) => Mediator::Aggregate(aggregate::Aggregate::build(m, cx)),
         })
     }
 
@@ -131,6 +139,8 @@ impl Mediator {
             Mediator::Store(m) => m.mediate(msg, env).await,
             Mediator::ThrowError(m) => m.mediate(msg),
             Mediator::Clone(m) => m.mediate(msg, env).await,
+            Mediator::Iterate(m) => m.mediate(msg, env).await,
+            Mediator::Aggregate(m) => m.mediate(msg, env).await,
             Mediator::Group(props) => {
                 for p in props {
                     if let Mediator::Property(p) = p {

@@ -177,8 +177,20 @@ pub(crate) struct Aggregation {
     pub waiting: Vec<tokio::sync::oneshot::Sender<()>>,
     /// When the aggregation completes with what it holds (`completeCondition.timeout`).
     pub deadline: Option<tokio::time::Instant>,
-    /// Counts the aggregation in `ferry_open_aggregations` while it lives.
-    pub _open: OpenGuard,
+    /// Counts the aggregation in `ferry_open_aggregations` until it completes or goes with
+    /// its request.
+    pub open: Option<OpenGuard>,
+}
+
+impl Aggregation {
+    /// Completes the aggregation: the messages it holds; a copy arriving from now on is
+    /// late, and the copies waiting here are told (their senders dropped).
+    pub(crate) fn finish(&mut self) -> Vec<Message> {
+        self.done = true;
+        self.waiting.clear();
+        self.open = None;
+        std::mem::take(&mut self.messages)
+    }
 }
 
 /// Holds one open aggregation in the gauge; dropping it (completion, or the request's

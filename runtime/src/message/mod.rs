@@ -214,6 +214,11 @@ impl Message {
         &self.splits
     }
 
+    /// Forgets the splits from `pos` inward: the message joined them (`aggregate`).
+    pub fn truncate_splits(&mut self, pos: usize) {
+        self.splits.truncate(pos);
+    }
+
     /// Marks this message as a copy made by a split.
     pub fn push_split(&mut self, tag: crate::mediators::split::SplitTag) {
         self.splits.push(tag);

@@ -171,6 +171,13 @@ impl Payload {
         }
     }
 
+    /// An empty payload with the same conversion rules (for a fragment of this one).
+    pub fn empty_like(&self) -> Payload {
+        let mut p = Payload::empty();
+        p.options = Arc::clone(&self.options);
+        p
+    }
+
     /// Uses these conversion rules instead of MI's defaults (drops cached conversions).
     pub fn set_options(&mut self, options: Arc<ConversionOptions>) {
         self.options = options;

@@ -15,7 +15,7 @@ mod transform;
 pub use call::{Call, CallSource, CallTarget, Send};
 pub use core::{Header, Log, Property, PropertyAction, ThrowError, Variable};
 pub use flow::{Filter, FilterCondition, SequenceRef, Store, StoreTarget, Switch};
-pub use split::{Clone, Target};
+pub use split::{Aggregate, Clone, Iterate, Target};
 pub use transform::{
     Enrich, EnrichSource, EnrichTarget, PayloadArg, PayloadFactory, Piece, Step, json_path_steps,
 };
@@ -80,6 +80,10 @@ pub enum Mediator {
     ThrowError(ThrowError),
     /// `clone`
     Clone(Clone),
+    /// `iterate`
+    Iterate(Iterate),
+    /// `aggregate`
+    Aggregate(Aggregate),
 }
 
 /// Checks a mediator list at `field`; every element is checked, so every error is
@@ -130,9 +134,9 @@ pub fn check(cx: &mut Cx<'_>, field: &str, spec: &Spec) -> Option<Mediator> {
         Spec::Store(s) => flow::store(cx, field, s).map(Mediator::Store),
         Spec::ThrowError(s) => core::throw_error(cx, field, s).map(Mediator::ThrowError),
         Spec::Clone(s) => split::clone(cx, field, s).map(Mediator::Clone),
+        Spec::Iterate(s) => split::iterate(cx, field, s).map(Mediator::Iterate),
+        Spec::Aggregate(s) => split::aggregate(cx, field, s).map(Mediator::Aggregate),
         Spec::CallTemplate(_)
-        | Spec::Iterate(_)
-        | Spec::Aggregate(_)
         | Spec::Foreach(_)
         | Spec::ScatterGather(_)
         | Spec::Callout(_)

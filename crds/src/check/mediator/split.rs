@@ -1,10 +1,15 @@
 //! Checks of the mediators that split a message and join the pieces again: `clone`,
 //! `iterate`, `aggregate`, `foreach`, `scatterGather`.
 
-use super::{Mediator, check_list};
+use std::time::Duration;
+
+use super::{Mediator, Step, check_list, json_path_steps};
 use crate::check::cx::Cx;
 use crate::check::endpoint::{self, EndpointRef};
-use crate::mediator::{CloneSpec, Target as TargetSpec};
+use crate::expr::Expression;
+use crate::mediator::{
+    AggregateElementType, AggregateSpec, CloneSpec, IterateSpec, Target as TargetSpec,
+};
 
 /// Where a copy made by `clone` or `iterate` goes.
 #[derive(Debug, Clone)]
@@ -97,5 +102,211 @@ pub(super) fn clone(cx: &mut Cx<'_>, field: &str, spec: &CloneSpec) -> Option<Cl
         sequential: spec.sequential,
         continue_parent: spec.continue_parent,
         targets,
+    })
+}
+
+/// A checked `iterate`.
+#[derive(Debug, Clone)]
+pub struct Iterate {
+    /// The id an `aggregate` names to collect these fragments.
+    pub id: Option<String>,
+    /// Selects the fragments: a JSON array, or XML elements (XPath).
+    pub expression: Expression,
+    /// The steps of `expression` when it is a simple JSON path into the payload: the array
+    /// is then taken out of the payload rather than copied.
+    pub path: Option<Vec<Step>>,
+    /// Fragments run one after the other.
+    pub sequential: bool,
+    /// The original message goes on too.
+    pub continue_parent: bool,
+    /// `preservePayload`: each fragment is put at this path of the original payload (whose
+    /// split array is emptied) instead of becoming the whole payload.
+    pub attach: Option<Vec<Step>>,
+    /// What each fragment goes through.
+    pub target: Target,
+}
+
+pub(super) fn iterate(cx: &mut Cx<'_>, field: &str, spec: &IterateSpec) -> Option<Iterate> {
+    let id = split_id(cx, field, &spec.id);
+    let ef = format!("{field}.expression");
+    let expression = cx.expression(&ef, &spec.expression);
+    let xml = matches!(expression, Some(Expression::XPath(_)));
+    let path = if xml {
+        None
+    } else {
+        json_path_steps(&spec.expression)
+    };
+    let attach = match (spec.preserve_payload, &spec.attach_path) {
+        (false, None) => Some(None),
+        (false, Some(_)) => {
+            cx.error(
+                &format!("{field}.attachPath"),
+                "attachPath needs preservePayload: true (without it the fragment is the whole payload)",
+            );
+            None
+        }
+        (true, _) if xml => {
+            cx.error(
+                &format!("{field}.preservePayload"),
+                "preservePayload is not supported yet for XPath expressions (JSON paths only)",
+            );
+            None
+        }
+        (true, None) => {
+            cx.error(
+                &format!("{field}.attachPath"),
+                "preservePayload needs attachPath: where each fragment goes in the payload",
+            );
+            None
+        }
+        (true, Some(attach)) => {
+            let af = format!("{field}.attachPath");
+            let steps = match json_path_steps(attach) {
+                Some(steps) => Some(steps),
+                None => {
+                    cx.error(
+                        &af,
+                        format!(
+                            "{attach:?} is not a simple JSON path into the payload (${{payload.a.b}}, json-eval($.a.b))"
+                        ),
+                    );
+                    None
+                }
+            };
+            if path.is_none() && expression.is_some() {
+                cx.error(
+                    &ef,
+                    "with preservePayload the expression must be a simple JSON path into the payload (${payload.a.b}, json-eval($.a.b))",
+                );
+                None
+            } else {
+                steps.map(Some)
+            }
+        }
+    };
+    let target = target(cx, &format!("{field}.target"), &spec.target);
+    Some(Iterate {
+        id: id?,
+        expression: expression?,
+        path,
+        sequential: spec.sequential,
+        continue_parent: spec.continue_parent,
+        attach: attach?,
+        target: target?,
+    })
+}
+
+/// A checked `aggregate`.
+#[derive(Debug, Clone)]
+pub struct Aggregate {
+    /// The `id` of the split whose copies this collects (`None`: a split without one).
+    pub id: Option<String>,
+    /// Completes with what arrived this long after the first message.
+    pub timeout: Option<Duration>,
+    /// Completes once this many arrived (`None`: -1, every copy of the split).
+    pub min: Option<usize>,
+    /// Completes once this many arrived (`None`: -1, every copy of the split).
+    pub max: Option<usize>,
+    /// What each message contributes: JSON (an array of the values) or XPath.
+    pub expression: Expression,
+    /// The property holding the XML element the fragments are enclosed in (JSON: its local
+    /// name becomes the member holding the array).
+    pub enclosing_element_property: Option<String>,
+    /// Runs on the aggregated message, which then goes on after the aggregate.
+    pub on_complete: Vec<Mediator>,
+}
+
+fn message_count(cx: &mut Cx<'_>, field: &str, value: Option<i64>) -> Option<Option<usize>> {
+    match value {
+        None | Some(-1) => Some(None),
+        Some(n) if n > 0 => match usize::try_from(n) {
+            Ok(n) => Some(Some(n)),
+            Err(_) => {
+                cx.error(field, "too large");
+                None
+            }
+        },
+        Some(_) => {
+            cx.error(
+                field,
+                "must be -1 (every copy of the split) or a positive count",
+            );
+            None
+        }
+    }
+}
+
+pub(super) fn aggregate(cx: &mut Cx<'_>, field: &str, spec: &AggregateSpec) -> Option<Aggregate> {
+    let id = split_id(cx, field, &spec.id);
+    let mut ok = true;
+    if let Some(c) = &spec.correlate_on {
+        cx.expression(&format!("{field}.correlateOn"), c);
+        cx.error(
+            &format!("{field}.correlateOn"),
+            "correlateOn is not supported yet: an aggregate collects the copies of one clone or iterate (name it with id)",
+        );
+        ok = false;
+    }
+    let cf = format!("{field}.completeCondition");
+    let timeout = match spec.complete_condition.timeout {
+        Some(0) => {
+            cx.error(&format!("{cf}.timeout"), "must be positive (milliseconds)");
+            None
+        }
+        t => Some(t.map(Duration::from_millis)),
+    };
+    let count = spec
+        .complete_condition
+        .message_count
+        .clone()
+        .unwrap_or_default();
+    let min = message_count(cx, &format!("{cf}.messageCount.min"), count.min);
+    let max = message_count(cx, &format!("{cf}.messageCount.max"), count.max);
+    if let (Some(Some(min)), Some(Some(max))) = (min, max)
+        && min > max
+    {
+        cx.error(
+            &format!("{cf}.messageCount"),
+            format!("min ({min}) is greater than max ({max})"),
+        );
+        ok = false;
+    }
+    let of = format!("{field}.onComplete");
+    let expression = cx.expression(&format!("{of}.expression"), &spec.on_complete.expression);
+    if matches!(expression, Some(Expression::XPath(_)))
+        && spec.on_complete.enclosing_element_property.is_none()
+    {
+        cx.error(
+            &format!("{of}.enclosingElementProperty"),
+            "an XPath aggregation needs enclosingElementProperty: the XML element the fragments are enclosed in (Ferry has no SOAP body to merge them into)",
+        );
+        ok = false;
+    }
+    if let Some(name) = &spec.on_complete.enclosing_element_property
+        && name.is_empty()
+    {
+        cx.error(
+            &format!("{of}.enclosingElementProperty"),
+            "must name a property",
+        );
+        ok = false;
+    }
+    if spec.on_complete.aggregate_element_type == Some(AggregateElementType::Child) {
+        cx.error(
+            &format!("{of}.aggregateElementType"),
+            "child is not supported yet (root is)",
+        );
+        ok = false;
+    }
+    let on_complete = check_list(cx, &format!("{of}.sequence"), &spec.on_complete.sequence);
+    ok.then_some(())?;
+    Some(Aggregate {
+        id: id?,
+        timeout: timeout?,
+        min: min?,
+        max: max?,
+        expression: expression?,
+        enclosing_element_property: spec.on_complete.enclosing_element_property.clone(),
+        on_complete: on_complete?,
     })
 }

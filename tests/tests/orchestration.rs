@@ -1,0 +1,143 @@
+//! Orchestration, black box: copies made by clone, iterate and scatterGather call real
+//! backends concurrently (three backends of 100 ms each answer in about 100 ms, not 300),
+//! and splitting a large payload does not copy it once per fragment.
+
+// Test code: a panic here is a failed test, with its message and backtrace.
+#![allow(clippy::unwrap_used)]
+
+use std::time::{Duration, Instant};
+
+use ferry_tests::backend::{Backend, Reply};
+use ferry_tests::{Ferry, client, workspace_root};
+use serde_json::{Value, json};
+
+const DELAY: Duration = Duration::from_millis(100);
+
+/// A backend answering `{"<name>": <request>}` after [`DELAY`].
+fn slow_backend(name: &'static str) -> Backend {
+    Backend::start(move |req| {
+        let body = json!({ name: req.json() });
+        Reply::json(body).delayed(DELAY)
+    })
+}
+
+struct Setup {
+    ferry: Ferry,
+    _backends: Vec<Backend>,
+}
+
+fn start() -> Setup {
+    let backends = vec![
+        slow_backend("stock"),
+        slow_backend("price"),
+        slow_backend("shipping"),
+    ];
+    let sets: Vec<String> = ["stock", "price", "shipping"]
+        .iter()
+        .zip(&backends)
+        .map(|(name, b)| format!("backend.{name}.port={}", b.port()))
+        .collect();
+    let mut args = Vec::new();
+    for s in &sets {
+        args.push("--set");
+        args.push(s.as_str());
+    }
+    let config = workspace_root().join("tests/orchestration");
+    Setup {
+        ferry: Ferry::start(&[&config], &args),
+        _backends: backends,
+    }
+}
+
+/// Posts `body` to `path`, returning the JSON answer and how long it took (after one
+/// warm-up request, so connection setup is not counted).
+async fn timed_post(ferry: &Ferry, path: &str, body: &Value) -> (Value, Duration) {
+    let http = client();
+    let warm = http.post(ferry.url(path)).json(body).send().await.unwrap();
+    assert_eq!(warm.status(), 200, "{}", warm.text().await.unwrap());
+    let started = Instant::now();
+    let resp = http.post(ferry.url(path)).json(body).send().await.unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(resp.status(), 200);
+    (resp.json().await.unwrap(), elapsed)
+}
+
+fn sorted(v: &Value) -> Vec<String> {
+    let mut items: Vec<String> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.to_string())
+        .collect();
+    items.sort();
+    items
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clone_calls_three_backends_at_once() {
+    let s = start();
+    let (answer, elapsed) = timed_post(&s.ferry, "/o/clone", &json!({"sku": "a"})).await;
+    assert_eq!(
+        sorted(&answer),
+        sorted(&json!([
+            {"price": {"sku": "a"}},
+            {"shipping": {"sku": "a"}},
+            {"stock": {"sku": "a"}}
+        ]))
+    );
+    assert!(
+        elapsed < Duration::from_millis(250),
+        "three 100 ms backends took {elapsed:?}: the copies did not run concurrently"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iterate_calls_a_backend_for_every_item_at_once() {
+    let s = start();
+    let body = json!({"items": [1, 2, 3]});
+    let (answer, elapsed) = timed_post(&s.ferry, "/o/iterate", &body).await;
+    assert_eq!(
+        sorted(&answer),
+        sorted(&json!([{"stock": 1}, {"stock": 2}, {"stock": 3}]))
+    );
+    assert!(
+        elapsed < Duration::from_millis(250),
+        "three fragments of 100 ms took {elapsed:?}: they did not run concurrently"
+    );
+}
+
+/// Peak resident memory of a process, in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn splitting_a_large_payload_does_not_copy_it_per_fragment() {
+    let s = start();
+    // 400 fragments of 25 KB: a 10 MB payload. One copy of it per fragment would be 4 GB.
+    let blob = "x".repeat(25_000);
+    let items: Vec<Value> = (0..400).map(|i| json!({"i": i, "blob": blob})).collect();
+    let body = json!({ "items": items });
+    let before = peak_rss_kib(s.ferry.pid());
+    let resp = client()
+        .post(s.ferry.url("/o/split-large"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap(),
+        json!({"fragments": 400})
+    );
+    let after = peak_rss_kib(s.ferry.pid());
+    assert!(
+        after < before + 100 * 1024,
+        "peak RSS {before} KiB -> {after} KiB for a 10 MB payload split in 400"
+    );
+}
