@@ -71,7 +71,10 @@ fn mark_final(mediators: &mut [Mediator], mut final_: bool) {
             | Mediator::ThrowError(_) => final_ = false,
             // Copies are answered from messages that are no longer the request: nothing
             // inside a split streams.
-            Mediator::Clone(_) | Mediator::Iterate(_) | Mediator::Aggregate(_) => final_ = false,
+            Mediator::Clone(_)
+            | Mediator::Iterate(_)
+            | Mediator::Aggregate(_)
+            | Mediator::Foreach(_) => final_ = false,
         }
     }
 }

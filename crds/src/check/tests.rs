@@ -482,3 +482,33 @@ fn aggregate_checks_counts_timeout_and_unsupported_forms() {
     }
     assert_eq!(d.len(), want.len(), "{d:#?}");
 }
+
+#[test]
+fn foreach_forms_and_their_attributes_are_checked() {
+    let d = check_flow(
+        "        - foreach: {sequence: []}\n\
+         \x20       - foreach: {expression: 'json-eval($.a)', collection: '${payload.a}', sequence: []}\n\
+         \x20       - foreach: {expression: '//a', parallelExecution: true, sequence: []}\n\
+         \x20       - foreach: {collection: '${payload.a[?(@.x)]}', sequence: []}\n\
+         \x20       - foreach: {collection: '${payload.a}', counterVariable: i, resultTarget: r, resultType: XML, continueWithoutAggregation: true, id: x, sequence: []}\n\
+         \x20       - foreach: {collection: '${payload.a}', updateOriginal: false, sequence: []}\n",
+    );
+    let want = [
+        "inSequence[0].foreach: set either collection",
+        "inSequence[1].foreach: set either collection",
+        "inSequence[2].foreach.parallelExecution: parallelExecution belongs to the collection form",
+        "inSequence[2].foreach.expression: an XPath foreach is not supported yet",
+        "inSequence[3].foreach.collection: updateOriginal needs a collection that is a simple path",
+        "inSequence[4].foreach.id: id belongs to the legacy expression form",
+        "inSequence[4].foreach.continueWithoutAggregation: continueWithoutAggregation is not supported yet",
+        "inSequence[4].foreach.resultType: XML results are not supported yet",
+        "inSequence[4].foreach.counterVariable: counterVariable needs parallelExecution: false",
+        "inSequence[4].foreach.resultTarget: resultTarget needs updateOriginal: false",
+        "inSequence[4].foreach.resultType: resultType applies to the result variable only",
+        "inSequence[5].foreach.resultTarget: updateOriginal: false needs resultTarget",
+    ];
+    for w in want {
+        assert!(d.iter().any(|l| l.contains(w)), "missing {w:?} in {d:#?}");
+    }
+    assert_eq!(d.len(), want.len(), "{d:#?}");
+}

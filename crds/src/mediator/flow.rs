@@ -233,22 +233,23 @@ pub struct ForeachSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collection: Option<String>,
     /// 4.4 form: run iterations concurrently. Default true.
-    #[serde(default = "default_true")]
-    pub parallel_execution: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel_execution: Option<bool>,
     /// 4.4 form: write the results back into the original collection. Default true; when
     /// false, the results go to the variable `resultTarget`.
-    #[serde(default = "default_true")]
-    pub update_original: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_original: Option<bool>,
     /// 4.4 form: the variable that receives the results when `updateOriginal` is false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result_target: Option<String>,
-    /// 4.4 form: the type of the result variable, JSON (default) or XML.
+    /// 4.4 form: the type of the result variable, JSON (default); XML is not supported yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result_type: Option<ContentKind>,
-    /// 4.4 form: a variable holding the current index (from 0).
+    /// 4.4 form: a variable holding the current index (from 0); sequential loops only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counter_variable: Option<String>,
-    /// 4.4 form: continue without waiting for the iterations. Default false.
+    /// 4.4 form: continue without waiting for the iterations. Default false; true is not
+    /// supported yet.
     #[serde(default)]
     pub continue_without_aggregation: bool,
     /// Mediators run for each item.

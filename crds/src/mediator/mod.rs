@@ -139,7 +139,7 @@ declare_mediators! {
     /// Merges the responses of a clone or iterate.
     Aggregate(AggregateSpec) = "aggregate", Runs, nested;
     /// Runs a sequence for each item of a collection.
-    Foreach(ForeachSpec) = "foreach", NotYet, nested;
+    Foreach(ForeachSpec) = "foreach", Runs, nested;
     /// Runs sequences on copies and gathers the results.
     ScatterGather(ScatterGatherSpec) = "scatterGather", NotYet, nested;
     /// Legacy blocking SOAP call.

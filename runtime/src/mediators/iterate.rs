@@ -181,11 +181,11 @@ impl Iterate {
     }
 }
 
-fn parse_fault(e: crate::expr::context::PayloadError) -> Fault {
+pub(crate) fn parse_fault(e: crate::expr::context::PayloadError) -> Fault {
     Fault::bad_request(codes::PARSE_ERROR, format!("cannot read the payload: {e}")).with_cause(e)
 }
 
-fn kind(v: &Value) -> &'static str {
+pub(crate) fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "nothing",
         Value::Bool(_) => "a boolean",
@@ -197,7 +197,7 @@ fn kind(v: &Value) -> &'static str {
 }
 
 /// The value at `steps`, if it exists.
-fn find_mut<'v>(mut cur: &'v mut Value, steps: &[Step]) -> Option<&'v mut Value> {
+pub(crate) fn find_mut<'v>(mut cur: &'v mut Value, steps: &[Step]) -> Option<&'v mut Value> {
     for step in steps {
         cur = match step {
             Step::Key(k) => cur.as_object_mut()?.get_mut(k)?,

@@ -11,6 +11,7 @@ pub mod clone;
 pub mod drop;
 pub mod enrich;
 pub mod filter;
+pub mod foreach;
 pub mod header;
 pub mod iterate;
 pub mod log;
@@ -76,6 +77,8 @@ pub enum Mediator {
     Iterate(iterate::Iterate),
     /// `aggregate`
     Aggregate(aggregate::Aggregate),
+    /// `foreach`
+    Foreach(foreach::Foreach),
 }
 
 /// Builds a mediator list; those that cannot be built are left out (and recorded in `cx`,
@@ -116,6 +119,7 @@ impl Mediator {
             Checked::Clone(m) => Mediator::Clone(clone::Clone::build(m, cx)?),
             Checked::Iterate(m) => Mediator::Iterate(iterate::Iterate::build(m, cx)?),
             Checked::Aggregate(m) => Mediator::Aggregate(aggregate::Aggregate::build(m, cx)),
+            Checked::Foreach(m) => Mediator::Foreach(foreach::Foreach::build(m, cx)),
         })
     }
 
@@ -141,6 +145,7 @@ impl Mediator {
             Mediator::Clone(m) => m.mediate(msg, env).await,
             Mediator::Iterate(m) => m.mediate(msg, env).await,
             Mediator::Aggregate(m) => m.mediate(msg, env).await,
+            Mediator::Foreach(m) => m.mediate(msg, env).await,
             Mediator::Group(props) => {
                 for p in props {
                     if let Mediator::Property(p) = p {

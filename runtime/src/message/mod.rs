@@ -425,6 +425,11 @@ impl Message {
         self.variables.get(name)
     }
 
+    /// A flow variable, to change in place.
+    pub fn variable_mut(&mut self, name: &str) -> Option<&mut Value> {
+        self.variables.get_mut(name)
+    }
+
     /// Sets a flow variable.
     pub fn set_variable(&mut self, name: impl Into<String>, value: Value) {
         self.variables.insert(name.into(), value);

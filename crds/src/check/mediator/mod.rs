@@ -15,7 +15,7 @@ mod transform;
 pub use call::{Call, CallSource, CallTarget, Send};
 pub use core::{Header, Log, Property, PropertyAction, ThrowError, Variable};
 pub use flow::{Filter, FilterCondition, SequenceRef, Store, StoreTarget, Switch};
-pub use split::{Aggregate, Clone, Iterate, Target};
+pub use split::{Aggregate, Clone, CollectionPlace, Foreach, ForeachResult, Iterate, Target};
 pub use transform::{
     Enrich, EnrichSource, EnrichTarget, PayloadArg, PayloadFactory, Piece, Step, json_path_steps,
 };
@@ -84,6 +84,8 @@ pub enum Mediator {
     Iterate(Iterate),
     /// `aggregate`
     Aggregate(Aggregate),
+    /// `foreach`
+    Foreach(Foreach),
 }
 
 /// Checks a mediator list at `field`; every element is checked, so every error is
@@ -136,8 +138,8 @@ pub fn check(cx: &mut Cx<'_>, field: &str, spec: &Spec) -> Option<Mediator> {
         Spec::Clone(s) => split::clone(cx, field, s).map(Mediator::Clone),
         Spec::Iterate(s) => split::iterate(cx, field, s).map(Mediator::Iterate),
         Spec::Aggregate(s) => split::aggregate(cx, field, s).map(Mediator::Aggregate),
+        Spec::Foreach(s) => split::foreach(cx, field, s).map(Mediator::Foreach),
         Spec::CallTemplate(_)
-        | Spec::Foreach(_)
         | Spec::ScatterGather(_)
         | Spec::Callout(_)
         | Spec::Throttle(_)

@@ -8,7 +8,8 @@ use crate::check::cx::Cx;
 use crate::check::endpoint::{self, EndpointRef};
 use crate::expr::Expression;
 use crate::mediator::{
-    AggregateElementType, AggregateSpec, CloneSpec, IterateSpec, Target as TargetSpec,
+    AggregateElementType, AggregateSpec, CloneSpec, ContentKind, ForeachSpec, IterateSpec,
+    Target as TargetSpec,
 };
 
 /// Where a copy made by `clone` or `iterate` goes.
@@ -309,4 +310,240 @@ pub(super) fn aggregate(cx: &mut Cx<'_>, field: &str, spec: &AggregateSpec) -> O
         enclosing_element_property: spec.on_complete.enclosing_element_property.clone(),
         on_complete: on_complete?,
     })
+}
+
+/// Where a `foreach` collection lives, when its results are written back in place.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CollectionPlace {
+    /// At these steps of the payload.
+    Payload(Vec<Step>),
+    /// At these steps of a variable.
+    Variable(String, Vec<Step>),
+}
+
+/// Where a `foreach` puts its results.
+#[derive(Debug, Clone)]
+pub enum ForeachResult {
+    /// In place of the collection (`updateOriginal`, and the legacy form).
+    InPlace(CollectionPlace),
+    /// Into this variable, as a JSON array.
+    Variable(String),
+}
+
+/// A checked `foreach` (both forms).
+#[derive(Debug, Clone)]
+pub struct Foreach {
+    /// Selects the collection (a JSON array).
+    pub collection: Expression,
+    /// Iterations run concurrently.
+    pub parallel: bool,
+    /// Where the results go.
+    pub result: ForeachResult,
+    /// A variable set to each iteration's index (4.4 form, sequential only).
+    pub counter_variable: Option<String>,
+    /// The property set to each iteration's index (legacy form: `FOREACH_COUNTER`, or
+    /// `<id>_FOREACH_COUNTER`).
+    pub counter_property: Option<String>,
+    /// Runs on each item.
+    pub sequence: Vec<Mediator>,
+}
+
+/// A simple path into the payload or a variable (`${payload.a.b}`, `json-eval($.a)`,
+/// `${var.v.a}`), which results can be written back to.
+fn collection_place(src: &str) -> Option<CollectionPlace> {
+    let trimmed = src.trim();
+    if let Some(inner) = trimmed.strip_prefix("${").and_then(|s| s.strip_suffix('}'))
+        && let Some(rest) = inner.trim().strip_prefix("var.")
+    {
+        let end = rest.find(['.', '[']).unwrap_or(rest.len());
+        let (name, path) = rest.split_at(end);
+        if name.is_empty() {
+            return None;
+        }
+        let steps = json_path_steps(&format!("${path}"))?;
+        return Some(CollectionPlace::Variable(name.to_string(), steps));
+    }
+    json_path_steps(src).map(CollectionPlace::Payload)
+}
+
+pub(super) fn foreach(cx: &mut Cx<'_>, field: &str, spec: &ForeachSpec) -> Option<Foreach> {
+    let sequence = check_list(cx, &format!("{field}.sequence"), &spec.sequence);
+    let checked = match (&spec.expression, &spec.collection) {
+        (Some(e), None) => legacy_foreach(cx, field, spec, e),
+        (None, Some(c)) => foreach_v2(cx, field, spec, c),
+        _ => {
+            cx.error(
+                field,
+                "set either collection (the MI 4.4 form) or expression (the legacy form)",
+            );
+            None
+        }
+    };
+    let (collection, parallel, result, counter_variable, counter_property) = checked?;
+    Some(Foreach {
+        collection,
+        parallel,
+        result,
+        counter_variable,
+        counter_property,
+        sequence: sequence?,
+    })
+}
+
+type ForeachParts = (
+    Expression,
+    bool,
+    ForeachResult,
+    Option<String>,
+    Option<String>,
+);
+
+/// The legacy form: a JSON path, iterations one after the other, results in place,
+/// `FOREACH_COUNTER`; the 4.4 attributes belong to the other form.
+fn legacy_foreach(
+    cx: &mut Cx<'_>,
+    field: &str,
+    spec: &ForeachSpec,
+    src: &str,
+) -> Option<ForeachParts> {
+    let mut ok = true;
+    for (name, set) in [
+        ("parallelExecution", spec.parallel_execution.is_some()),
+        ("updateOriginal", spec.update_original.is_some()),
+        ("resultTarget", spec.result_target.is_some()),
+        ("resultType", spec.result_type.is_some()),
+        ("counterVariable", spec.counter_variable.is_some()),
+        (
+            "continueWithoutAggregation",
+            spec.continue_without_aggregation,
+        ),
+    ] {
+        if set {
+            cx.error(
+                &format!("{field}.{name}"),
+                format!("{name} belongs to the collection form (MI 4.4); the legacy expression form does not take it"),
+            );
+            ok = false;
+        }
+    }
+    let ef = format!("{field}.expression");
+    let expression = cx.expression(&ef, src)?;
+    let place = match &expression {
+        Expression::XPath(_) => {
+            cx.error(
+                &ef,
+                "an XPath foreach is not supported yet (JSON paths only)",
+            );
+            None
+        }
+        _ => match collection_place(src) {
+            Some(place @ CollectionPlace::Payload(_)) => Some(place),
+            _ => {
+                cx.error(
+                    &ef,
+                    "the legacy form needs a simple JSON path into the payload (json-eval($.a.b)), whose items it replaces",
+                );
+                None
+            }
+        },
+    };
+    let counter = match &spec.id {
+        Some(id) if id.is_empty() => {
+            cx.error(&format!("{field}.id"), "must not be empty when set");
+            None
+        }
+        Some(id) => Some(format!("{id}_FOREACH_COUNTER")),
+        None => Some("FOREACH_COUNTER".to_string()),
+    };
+    ok.then_some(())?;
+    Some((
+        expression,
+        false,
+        ForeachResult::InPlace(place?),
+        None,
+        Some(counter?),
+    ))
+}
+
+/// The MI 4.4 form.
+fn foreach_v2(cx: &mut Cx<'_>, field: &str, spec: &ForeachSpec, src: &str) -> Option<ForeachParts> {
+    let mut ok = true;
+    let cf = format!("{field}.collection");
+    let collection = cx.expression(&cf, src);
+    if collection.as_ref().is_some_and(|c| !c.is_synapse()) {
+        cx.error(&cf, "the collection is a ${...} expression (MI 4.4)");
+        ok = false;
+    }
+    if spec.id.is_some() {
+        cx.error(
+            &format!("{field}.id"),
+            "id belongs to the legacy expression form; the collection form has none",
+        );
+        ok = false;
+    }
+    if spec.continue_without_aggregation {
+        cx.error(
+            &format!("{field}.continueWithoutAggregation"),
+            "continueWithoutAggregation is not supported yet: the flow waits for the iterations",
+        );
+        ok = false;
+    }
+    if spec.result_type == Some(ContentKind::Xml) {
+        cx.error(
+            &format!("{field}.resultType"),
+            "XML results are not supported yet (JSON is)",
+        );
+        ok = false;
+    }
+    let parallel = spec.parallel_execution.unwrap_or(true);
+    let counter_variable = match &spec.counter_variable {
+        Some(v) if v.is_empty() => {
+            cx.error(&format!("{field}.counterVariable"), "must name a variable");
+            None
+        }
+        Some(_) if parallel => {
+            cx.error(
+                &format!("{field}.counterVariable"),
+                "counterVariable needs parallelExecution: false (MI counts sequential loops only)",
+            );
+            None
+        }
+        other => Some(other.clone()),
+    };
+    let result = match (spec.update_original.unwrap_or(true), &spec.result_target) {
+        (true, None) => match collection_place(src) {
+            Some(place) => Some(ForeachResult::InPlace(place)),
+            None => {
+                cx.error(
+                    &cf,
+                    "updateOriginal needs a collection that is a simple path into the payload or a variable (${payload.a.b}, ${var.v.a}); or set updateOriginal: false and resultTarget",
+                );
+                None
+            }
+        },
+        (true, Some(_)) => {
+            cx.error(
+                &format!("{field}.resultTarget"),
+                "resultTarget needs updateOriginal: false (the results replace the collection otherwise)",
+            );
+            None
+        }
+        (false, Some(v)) if !v.is_empty() => Some(ForeachResult::Variable(v.clone())),
+        (false, _) => {
+            cx.error(
+                &format!("{field}.resultTarget"),
+                "updateOriginal: false needs resultTarget, the variable that receives the results",
+            );
+            None
+        }
+    };
+    if spec.result_type.is_some() && !matches!(result, Some(ForeachResult::Variable(_))) {
+        cx.error(
+            &format!("{field}.resultType"),
+            "resultType applies to the result variable only (updateOriginal: false)",
+        );
+        ok = false;
+    }
+    ok.then_some(())?;
+    Some((collection?, parallel, result?, counter_variable?, None))
 }
