@@ -74,7 +74,8 @@ fn mark_final(mediators: &mut [Mediator], mut final_: bool) {
             Mediator::Clone(_)
             | Mediator::Iterate(_)
             | Mediator::Aggregate(_)
-            | Mediator::Foreach(_) => final_ = false,
+            | Mediator::Foreach(_)
+            | Mediator::ScatterGather(_) => final_ = false,
         }
     }
 }

@@ -106,6 +106,29 @@ async fn iterate_calls_a_backend_for_every_item_at_once() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scatter_gather_calls_three_backends_at_once_and_keeps_their_order() {
+    let s = start();
+    let body = json!({"sku": "a"});
+    let (answer, elapsed) = timed_post(&s.ferry, "/o/scatter", &body).await;
+    assert_eq!(
+        answer,
+        json!([{"stock": {"sku": "a"}}, {"price": {"sku": "a"}}, {"shipping": {"sku": "a"}}])
+    );
+    assert!(
+        elapsed < Duration::from_millis(250),
+        "three 100 ms backends took {elapsed:?}: the sequences did not run concurrently"
+    );
+    // The same three calls one after the other take three times as long: the comparison
+    // that shows the test measures what it says.
+    let (sequential, slow) = timed_post(&s.ferry, "/o/sequential", &body).await;
+    assert_eq!(sequential, answer);
+    assert!(
+        slow >= Duration::from_millis(300),
+        "sequential calls took {slow:?}"
+    );
+}
+
 /// Peak resident memory of a process, in KiB.
 fn peak_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();

@@ -512,3 +512,32 @@ fn foreach_forms_and_their_attributes_are_checked() {
     }
     assert_eq!(d.len(), want.len(), "{d:#?}");
 }
+
+#[test]
+fn scatter_gather_checks_targets_formats_and_counts() {
+    let d = check_flow(
+        "        - scatterGather: {resultTarget: somewhere, aggregation: {expression: '${payload'}, sequences: []}\n\
+         \x20       - scatterGather: {resultTarget: variable, contentType: XML, aggregation: {expression: '${payload}', timeout: 0, minMessages: 3, maxMessages: 2}, sequences: [[{drop: {}}]]}\n\
+         \x20       - scatterGather: {targetVariable: v, rootElement: 'a b', aggregation: {expression: '${payload}', condition: '${', maxMessages: 0}, sequences: [[{sequence: {key: nope}}]]}\n",
+    );
+    let want = [
+        "inSequence[0].scatterGather.resultTarget: \"somewhere\" is neither body nor variable",
+        "inSequence[0].scatterGather.aggregation.expression: invalid expression",
+        "inSequence[0].scatterGather.sequences: at least one sequence is required",
+        "inSequence[1].scatterGather.targetVariable: resultTarget: variable needs targetVariable",
+        "inSequence[1].scatterGather.rootElement: contentType: XML needs rootElement",
+        "inSequence[1].scatterGather.aggregation.timeout: must be positive",
+        "inSequence[1].scatterGather.aggregation: minMessages (3) is greater than maxMessages (2)",
+        "inSequence[1].scatterGather.aggregation.minMessages: 3 is more than the 1 sequences can bring",
+        "inSequence[1].scatterGather.aggregation.maxMessages: 2 is more than the 1 sequences can bring",
+        "inSequence[2].scatterGather.targetVariable: targetVariable needs resultTarget: variable",
+        "inSequence[2].scatterGather.rootElement: rootElement applies to contentType: XML only",
+        "inSequence[2].scatterGather.aggregation.condition: invalid expression",
+        "inSequence[2].scatterGather.aggregation.maxMessages: must be -1",
+        "inSequence[2].scatterGather.sequences[0][0].sequence.key: sequence \"nope\" is not defined",
+    ];
+    for w in want {
+        assert!(d.iter().any(|l| l.contains(w)), "missing {w:?} in {d:#?}");
+    }
+    assert_eq!(d.len(), want.len(), "{d:#?}");
+}

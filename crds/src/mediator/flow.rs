@@ -278,8 +278,8 @@ pub struct ScatterGatherSpec {
     /// Run the sequences concurrently. Default true.
     #[serde(default = "default_true")]
     pub parallel_execution: bool,
-    /// Where the aggregate goes: `body` (default) replaces the payload, or `variable` (the
-    /// variable `targetVariable`).
+    /// Where the result goes: `body` (default) replaces the payload, or `variable` (the
+    /// variable `targetVariable`; MI writes the variable's name here).
     #[serde(default = "default_result_target")]
     pub result_target: String,
     /// The variable receiving the result when `resultTarget` is `variable`.
@@ -288,7 +288,7 @@ pub struct ScatterGatherSpec {
     /// The aggregate's format: JSON (default, an array) or XML.
     #[serde(default = "default_content_kind")]
     pub content_type: ContentKind,
-    /// The root element name of an XML aggregate.
+    /// The root element name of an XML result (required for, and only for, XML).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root_element: Option<String>,
     /// How results are merged and when gathering completes.
@@ -310,18 +310,18 @@ fn default_content_kind() -> ContentKind {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScatterAggregation {
-    /// Selects what each result contributes, e.g. `${payload}`.
+    /// Selects what each sequence's message contributes, e.g. `${payload}` (XPath for XML).
     pub expression: String,
-    /// Only results for which this boolean expression holds are kept.
+    /// Only messages for which this boolean expression holds are kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub condition: Option<String>,
-    /// Milliseconds to wait for results. Default: no timeout.
+    /// Milliseconds to wait for results; then the result is what arrived. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u64>,
-    /// Results needed before completing on timeout. Default: all.
+    /// Complete once this many results are kept (-1: all). Default: all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_messages: Option<i64>,
-    /// Results after which gathering completes. Default: all.
+    /// Complete once this many results are kept (-1: all). Default: all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_messages: Option<i64>,
 }

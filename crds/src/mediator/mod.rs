@@ -141,7 +141,7 @@ declare_mediators! {
     /// Runs a sequence for each item of a collection.
     Foreach(ForeachSpec) = "foreach", Runs, nested;
     /// Runs sequences on copies and gathers the results.
-    ScatterGather(ScatterGatherSpec) = "scatterGather", NotYet, nested;
+    ScatterGather(ScatterGatherSpec) = "scatterGather", Runs, nested;
     /// Legacy blocking SOAP call.
     Callout(CalloutSpec) = "callout", NotYet, leaf;
     /// Rate and concurrency limits.

@@ -19,6 +19,7 @@ pub mod loopback;
 pub mod payload_factory;
 pub mod property;
 pub mod respond;
+pub mod scatter_gather;
 pub mod send;
 pub mod sequence;
 pub mod split;
@@ -79,6 +80,8 @@ pub enum Mediator {
     Aggregate(aggregate::Aggregate),
     /// `foreach`
     Foreach(foreach::Foreach),
+    /// `scatterGather`
+    ScatterGather(scatter_gather::ScatterGather),
 }
 
 /// Builds a mediator list; those that cannot be built are left out (and recorded in `cx`,
@@ -120,6 +123,9 @@ impl Mediator {
             Checked::Iterate(m) => Mediator::Iterate(iterate::Iterate::build(m, cx)?),
             Checked::Aggregate(m) => Mediator::Aggregate(aggregate::Aggregate::build(m, cx)),
             Checked::Foreach(m) => Mediator::Foreach(foreach::Foreach::build(m, cx)),
+            Checked::ScatterGather(m) => {
+                Mediator::ScatterGather(scatter_gather::ScatterGather::build(m, cx))
+            }
         })
     }
 
@@ -146,6 +152,7 @@ impl Mediator {
             Mediator::Iterate(m) => m.mediate(msg, env).await,
             Mediator::Aggregate(m) => m.mediate(msg, env).await,
             Mediator::Foreach(m) => m.mediate(msg, env).await,
+            Mediator::ScatterGather(m) => m.mediate(msg, env).await,
             Mediator::Group(props) => {
                 for p in props {
                     if let Mediator::Property(p) = p {

@@ -15,7 +15,10 @@ mod transform;
 pub use call::{Call, CallSource, CallTarget, Send};
 pub use core::{Header, Log, Property, PropertyAction, ThrowError, Variable};
 pub use flow::{Filter, FilterCondition, SequenceRef, Store, StoreTarget, Switch};
-pub use split::{Aggregate, Clone, CollectionPlace, Foreach, ForeachResult, Iterate, Target};
+pub use split::{
+    Aggregate, Clone, CollectionPlace, Foreach, ForeachResult, GatherTarget, Iterate,
+    ScatterGather, Target,
+};
 pub use transform::{
     Enrich, EnrichSource, EnrichTarget, PayloadArg, PayloadFactory, Piece, Step, json_path_steps,
 };
@@ -86,6 +89,8 @@ pub enum Mediator {
     Aggregate(Aggregate),
     /// `foreach`
     Foreach(Foreach),
+    /// `scatterGather`
+    ScatterGather(ScatterGather),
 }
 
 /// Checks a mediator list at `field`; every element is checked, so every error is
@@ -139,8 +144,8 @@ pub fn check(cx: &mut Cx<'_>, field: &str, spec: &Spec) -> Option<Mediator> {
         Spec::Iterate(s) => split::iterate(cx, field, s).map(Mediator::Iterate),
         Spec::Aggregate(s) => split::aggregate(cx, field, s).map(Mediator::Aggregate),
         Spec::Foreach(s) => split::foreach(cx, field, s).map(Mediator::Foreach),
+        Spec::ScatterGather(s) => split::scatter_gather(cx, field, s).map(Mediator::ScatterGather),
         Spec::CallTemplate(_)
-        | Spec::ScatterGather(_)
         | Spec::Callout(_)
         | Spec::Throttle(_)
         | Spec::Cache(_)

@@ -9,7 +9,7 @@ use crate::check::endpoint::{self, EndpointRef};
 use crate::expr::Expression;
 use crate::mediator::{
     AggregateElementType, AggregateSpec, CloneSpec, ContentKind, ForeachSpec, IterateSpec,
-    Target as TargetSpec,
+    ScatterGatherSpec, Target as TargetSpec,
 };
 
 /// Where a copy made by `clone` or `iterate` goes.
@@ -546,4 +546,169 @@ fn foreach_v2(cx: &mut Cx<'_>, field: &str, spec: &ForeachSpec, src: &str) -> Op
     }
     ok.then_some(())?;
     Some((collection?, parallel, result?, counter_variable?, None))
+}
+
+/// Where a `scatterGather` puts its result.
+#[derive(Debug, Clone)]
+pub enum GatherTarget {
+    /// Replaces the payload.
+    Body,
+    /// Into this variable.
+    Variable(String),
+}
+
+/// A checked `scatterGather`.
+#[derive(Debug, Clone)]
+pub struct ScatterGather {
+    /// The sequences run concurrently.
+    pub parallel: bool,
+    /// Where the result goes.
+    pub target: GatherTarget,
+    /// `Some(root element name)` for an XML result, `None` for a JSON array.
+    pub xml_root: Option<String>,
+    /// What each result contributes.
+    pub expression: Expression,
+    /// Only results for which this holds are kept.
+    pub condition: Option<Expression>,
+    /// Gathering stops with what it has this long after it started.
+    pub timeout: Option<Duration>,
+    /// Gathering completes once this many results are kept.
+    pub min: Option<usize>,
+    /// Gathering completes once this many results are kept.
+    pub max: Option<usize>,
+    /// One copy each.
+    pub sequences: Vec<Vec<Mediator>>,
+}
+
+pub(super) fn scatter_gather(
+    cx: &mut Cx<'_>,
+    field: &str,
+    spec: &ScatterGatherSpec,
+) -> Option<ScatterGather> {
+    let mut ok = true;
+    let target = match (
+        spec.result_target.to_ascii_lowercase().as_str(),
+        &spec.target_variable,
+    ) {
+        ("body", None) => Some(GatherTarget::Body),
+        ("body", Some(_)) => {
+            cx.error(
+                &format!("{field}.targetVariable"),
+                "targetVariable needs resultTarget: variable",
+            );
+            None
+        }
+        ("variable", Some(v)) if !v.is_empty() => Some(GatherTarget::Variable(v.clone())),
+        ("variable", _) => {
+            cx.error(
+                &format!("{field}.targetVariable"),
+                "resultTarget: variable needs targetVariable, the variable that receives the result",
+            );
+            None
+        }
+        (other, _) => {
+            cx.error(
+                &format!("{field}.resultTarget"),
+                format!(
+                    "{other:?} is neither body nor variable (name the variable in targetVariable)"
+                ),
+            );
+            None
+        }
+    };
+    let xml_root = match (spec.content_type, &spec.root_element) {
+        (ContentKind::Json, None) => Some(None),
+        (ContentKind::Json, Some(_)) => {
+            cx.error(
+                &format!("{field}.rootElement"),
+                "rootElement applies to contentType: XML only",
+            );
+            None
+        }
+        (ContentKind::Xml, Some(root)) if is_xml_name(root) => Some(Some(root.clone())),
+        (ContentKind::Xml, Some(root)) => {
+            cx.error(
+                &format!("{field}.rootElement"),
+                format!("{root:?} is not an XML element name"),
+            );
+            None
+        }
+        (ContentKind::Xml, None) => {
+            cx.error(
+                &format!("{field}.rootElement"),
+                "contentType: XML needs rootElement, the element that holds the results",
+            );
+            None
+        }
+    };
+    let af = format!("{field}.aggregation");
+    let a = &spec.aggregation;
+    let expression = cx.expression(&format!("{af}.expression"), &a.expression);
+    let condition = match &a.condition {
+        Some(c) => cx.expression(&format!("{af}.condition"), c).map(Some),
+        None => Some(None),
+    };
+    let timeout = match a.timeout {
+        Some(0) => {
+            cx.error(&format!("{af}.timeout"), "must be positive (milliseconds)");
+            None
+        }
+        t => Some(t.map(Duration::from_millis)),
+    };
+    let min = message_count(cx, &format!("{af}.minMessages"), a.min_messages);
+    let max = message_count(cx, &format!("{af}.maxMessages"), a.max_messages);
+    let n = spec.sequences.len();
+    if let (Some(Some(min)), Some(Some(max))) = (min, max)
+        && min > max
+    {
+        cx.error(
+            &af,
+            format!("minMessages ({min}) is greater than maxMessages ({max})"),
+        );
+        ok = false;
+    }
+    for (name, count) in [("minMessages", min), ("maxMessages", max)] {
+        if let Some(Some(count)) = count
+            && count > n
+        {
+            cx.error(
+                &format!("{af}.{name}"),
+                format!("{count} is more than the {n} sequences can bring"),
+            );
+            ok = false;
+        }
+    }
+    if spec.sequences.is_empty() {
+        cx.error(
+            &format!("{field}.sequences"),
+            "at least one sequence is required",
+        );
+        ok = false;
+    }
+    let mut sequences = Vec::with_capacity(n);
+    for (i, seq) in spec.sequences.iter().enumerate() {
+        match check_list(cx, &format!("{field}.sequences[{i}]"), seq) {
+            Some(s) => sequences.push(s),
+            None => ok = false,
+        }
+    }
+    ok.then_some(())?;
+    Some(ScatterGather {
+        parallel: spec.parallel_execution,
+        target: target?,
+        xml_root: xml_root?,
+        expression: expression?,
+        condition: condition?,
+        timeout: timeout?,
+        min: min?,
+        max: max?,
+        sequences,
+    })
+}
+
+/// A plain XML element name (no prefix): a letter or `_`, then letters, digits, `_-.`.
+fn is_xml_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
+        && chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
