@@ -164,3 +164,60 @@ async fn splitting_a_large_payload_does_not_copy_it_per_fragment() {
         "peak RSS {before} KiB -> {after} KiB for a 10 MB payload split in 400"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_orders_sample_fans_out_and_joins() {
+    let sample = workspace_root().join("config/samples/orders");
+    let ferry = Ferry::start(&[&sample], &[]);
+    let http = client();
+    let order = json!({
+        "orderId": "o-1",
+        "country": "FI",
+        "lines": [{"sku": "A1", "qty": 2}, {"sku": "B2", "qty": 7}]
+    });
+    let resp = http
+        .post(ferry.url("/orders/quote"))
+        .json(&order)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", ferry.log());
+    assert_eq!(
+        resp.json::<Value>().await.unwrap(),
+        json!({
+            "orderId": "o-1",
+            "stock": [{"sku": "A1", "available": true}, {"sku": "B2", "available": false}],
+            "price": {"currency": "EUR", "lines": [
+                {"sku": "A1", "qty": 2, "amount": 19.0},
+                {"sku": "B2", "qty": 7, "amount": 66.5}
+            ]},
+            "shipping": {"carrier": "ferry-post", "country": "FI", "days": 2}
+        })
+    );
+
+    let resp = http
+        .post(ferry.url("/orders/availability"))
+        .json(&order)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", ferry.log());
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        sorted(&body["lines"]),
+        sorted(&json!([
+            {"sku": "A1", "available": true},
+            {"sku": "B2", "available": false}
+        ]))
+    );
+
+    let resp = http
+        .post(ferry.url("/orders/quote-clone"))
+        .json(&order)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", ferry.log());
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body.as_array().map(Vec::len), Some(3), "{body}");
+}
