@@ -31,8 +31,9 @@ fn start() -> Setup {
         slow_backend("stock"),
         slow_backend("price"),
         slow_backend("shipping"),
+        Backend::start(|_| Reply::json(json!({"slow": true})).delayed(Duration::from_secs(5))),
     ];
-    let sets: Vec<String> = ["stock", "price", "shipping"]
+    let sets: Vec<String> = ["stock", "price", "shipping", "slow"]
         .iter()
         .zip(&backends)
         .map(|(name, b)| format!("backend.{name}.port={}", b.port()))
@@ -127,6 +128,46 @@ async fn scatter_gather_calls_three_backends_at_once_and_keeps_their_order() {
         slow >= Duration::from_millis(300),
         "sequential calls took {slow:?}"
     );
+}
+
+/// The value of `ferry_open_aggregations` on the admin port.
+async fn open_aggregations(ferry: &Ferry) -> f64 {
+    let text = client()
+        .get(ferry.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("ferry_open_aggregations "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no ferry_open_aggregations in\n{text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_aggregation_is_counted_and_goes_at_its_timeout() {
+    let s = start();
+    assert_eq!(open_aggregations(&s.ferry).await, 0.0);
+    let url = s.ferry.url("/o/open-aggregation");
+    let started = Instant::now();
+    let request = tokio::spawn(async move { client().post(url).json(&json!({})).send().await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        open_aggregations(&s.ferry).await,
+        1.0,
+        "the fast copy waits at the aggregate for the slow one"
+    );
+    let resp = request.await.unwrap().unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.json::<Value>().await.unwrap(), json!([{"fast": true}]));
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "answered after {elapsed:?}: the 600 ms timeout did not complete the aggregation"
+    );
+    assert_eq!(open_aggregations(&s.ferry).await, 0.0);
 }
 
 /// Peak resident memory of a process, in KiB.
