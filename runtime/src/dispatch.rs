@@ -343,7 +343,7 @@ async fn handle_fault(
 fn answer(msg: &mut Message, flow: Flow) -> Result<Response<Body>, Fault> {
     match flow {
         Flow::Drop => Ok(empty_response(StatusCode::ACCEPTED)),
-        Flow::Continue | Flow::Respond => match msg.take_answer_body() {
+        Flow::Continue | Flow::Respond | Flow::End => match msg.take_answer_body() {
             Some(body) => Ok(streamed_message_response(msg, body)),
             None => message_response(msg),
         },

@@ -29,6 +29,11 @@ pub enum Flow {
     Respond,
     /// The flow is over without an answer (`drop`): the client gets 202 and no body.
     Drop,
+    /// A copy made by `clone` or `iterate` went on to the end of the flow it continued in:
+    /// nothing more runs. For a request's flow it answers as the end of the in-sequence
+    /// does; inside a `foreach` iteration or a `scatterGather` sequence it is the end of
+    /// that sequence.
+    End,
 }
 
 /// A compiled list of mediators with its fault handler.

@@ -170,6 +170,22 @@ async fn an_open_aggregation_is_counted_and_goes_at_its_timeout() {
     assert_eq!(open_aggregations(&s.ferry).await, 0.0);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aggregation_left_open_goes_with_its_request() {
+    let s = start();
+    let resp = client()
+        .post(s.ferry.url("/o/abandoned-aggregation"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.json::<Value>().await.unwrap(), json!({"b": true}));
+    // The first copy waited at the aggregate when the second answered: the aggregation
+    // (and the message in it) went with the request.
+    assert_eq!(open_aggregations(&s.ferry).await, 0.0);
+}
+
 /// Peak resident memory of a process, in KiB.
 fn peak_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();

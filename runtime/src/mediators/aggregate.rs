@@ -109,7 +109,11 @@ impl Aggregate {
             return Ok(Flow::Continue);
         };
         let tags: Vec<SplitTag> = msg.splits().to_vec();
-        let scope = &tags[pos].scope;
+        let Some(scope) = tags[pos].scope.upgrade() else {
+            // The split is over (its answer went out): nothing collects for it any more.
+            tracing::debug!("aggregate: the message's split has ended; it passes");
+            return Ok(Flow::Continue);
+        };
         let arrival = {
             let mut aggregations = scope.lock_aggregations();
             let index = match aggregations.iter().position(|(k, _)| *k == self.key) {

@@ -130,7 +130,7 @@ impl Foreach {
         env: Env<'_>,
     ) -> (usize, Result<Value, Fault>) {
         let result = match sequence::run(&self.sequence, &mut copy, env).await {
-            Ok(Flow::Continue) => match copy.payload_json() {
+            Ok(Flow::Continue | Flow::End) => match copy.payload_json() {
                 Ok(Some(v)) => Ok(v.clone()),
                 Ok(None) => Ok(Value::Null),
                 Err(e) => Err(parse_fault(e)),

@@ -10,7 +10,8 @@
 //!
 //! How the copies come out decides the flow:
 //! - the first copy (or continuing original) to finish with an answer — a `respond`, a
-//!   `send`, or the end of the flow — answers the client; the flow is over then, and copies
+//!   `send`, or the end of the flow ([`Flow::End`]: the end of a `foreach` iteration or a
+//!   `scatterGather` sequence too) — answers the client; the flow is over then, and copies
 //!   still running are cancelled (a message they would bring to an `aggregate` would come
 //!   late, and a late message is dropped, as in Micro Integrator);
 //! - a copy that faults is logged and goes no further; when no copy answers, the first
@@ -22,7 +23,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use ferry_api::check::mediator as checked;
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -86,19 +87,23 @@ impl Target {
 
 /// Marks a message as a copy made by one split: an `aggregate` with the same `id` (or none,
 /// for a split without one) collects it into this split's scope.
+///
+/// The scope is held weakly: messages waiting in an aggregation are held by the scope, and
+/// a strong reference back would keep both alive after the request (only the split's runner
+/// owns the scope; when it ends, the scope and whatever waits in it go).
 #[derive(Clone)]
 pub struct SplitTag {
     /// The split's `id`.
     pub id: Option<Arc<str>>,
-    /// The split's shared state.
-    pub scope: Arc<Scope>,
+    /// The split's shared state, while the split runs.
+    pub scope: Weak<Scope>,
 }
 
 impl fmt::Debug for SplitTag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SplitTag")
             .field("id", &self.id)
-            .field("total", &self.scope.total)
+            .field("running", &(self.scope.strong_count() > 0))
             .finish_non_exhaustive()
     }
 }
@@ -154,7 +159,7 @@ impl Scope {
     fn is_innermost(self: &Arc<Self>, msg_splits: &[SplitTag]) -> bool {
         msg_splits
             .last()
-            .is_some_and(|tag| Arc::ptr_eq(&tag.scope, self))
+            .is_some_and(|tag| std::ptr::eq(tag.scope.as_ptr(), Arc::as_ptr(self)))
     }
 
     /// The aggregations, locked (a poisoned lock only means another copy panicked).
@@ -240,7 +245,7 @@ where
         let scope = Arc::new(Scope::new(self.total));
         let tag = SplitTag {
             id: self.id.map(Arc::from),
-            scope: Arc::clone(&scope),
+            scope: Arc::downgrade(&scope),
         };
         let (correlation, sequence) = match self.id {
             Some(id) => (
@@ -319,9 +324,13 @@ where
                     }
                     match result {
                         Ok(Flow::Drop) => {}
-                        Ok(Flow::Continue | Flow::Respond) => {
+                        Ok(Flow::Respond) => {
                             *msg = copy;
                             return Ok(Flow::Respond);
+                        }
+                        Ok(Flow::Continue | Flow::End) => {
+                            *msg = copy;
+                            return Ok(Flow::End);
                         }
                         Err(fault) => {
                             tracing::warn!(error = %fault.chain(), "a copy of the message failed");
