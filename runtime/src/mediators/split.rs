@@ -352,3 +352,6 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
