@@ -232,6 +232,11 @@ pub struct Split<'a, I> {
     pub continue_parent: bool,
 }
 
+/// How many copies of one split run at once (copies waiting at an aggregate do not count):
+/// a split of thousands of items calls its backends a hundred at a time, as MI's default
+/// mediation worker pool (`synapse.max_threads`, 100) would.
+pub const MAX_IN_FLIGHT: usize = 100;
+
 type CopyFuture<'a> =
     Pin<Box<dyn Future<Output = (Result<Flow, Fault>, Message, bool)> + std::marker::Send + 'a>>;
 
@@ -287,23 +292,25 @@ where
                 (result, original, false)
             }));
         };
-        if !self.sequential {
-            for copy in copies.by_ref() {
-                start(&mut running, copy);
-            }
-            if let Some(original) = parent.take() {
-                go_on(&mut running, original);
-            }
+        // Copies running at once (not counting those waiting at an aggregate): one when
+        // sequential, else up to MAX_IN_FLIGHT, like MI's bounded mediation worker pool.
+        let limit = if self.sequential { 1 } else { MAX_IN_FLIGHT };
+        if !self.sequential
+            && let Some(original) = parent.take()
+        {
+            go_on(&mut running, original);
         }
         let mut first_fault: Option<(Fault, Message)> = None;
         loop {
+            if scope.running.load(Ordering::SeqCst) < limit
+                && let Some(copy) = copies.next()
+            {
+                start(&mut running, copy);
+                continue;
+            }
             if scope.running.load(Ordering::SeqCst) == 0 {
-                // Sequential: the next copy once the previous one is done (or waits at an
-                // aggregate), then the original.
-                if let Some(copy) = copies.next() {
-                    start(&mut running, copy);
-                    continue;
-                }
+                // Sequential: the original once the copies are done (or wait at an
+                // aggregate).
                 if let Some(original) = parent.take() {
                     go_on(&mut running, original);
                     continue;
