@@ -280,9 +280,8 @@ impl Dispatcher {
             url_postfix,
         );
         let env = Env {
-            compiled,
             out_sequence: resource.out_sequence.as_ref(),
-            depth: 0,
+            ..Env::new(compiled)
         };
         let flow = match sequence::run(&resource.in_sequence.mediators, &mut msg, env).await {
             Ok(flow) => flow,
@@ -348,7 +347,7 @@ fn answer(msg: &mut Message, flow: Flow) -> Result<Response<Body>, Fault> {
     }
     match flow {
         Flow::Drop => Ok(empty_response(StatusCode::ACCEPTED)),
-        Flow::Continue | Flow::Respond => match msg.take_answer_body() {
+        Flow::Continue | Flow::Respond | Flow::End => match msg.take_answer_body() {
             Some(body) => Ok(streamed_message_response(msg, body)),
             None => message_response(msg),
         },

@@ -69,6 +69,13 @@ fn mark_final(mediators: &mut [Mediator], mut final_: bool) {
             | Mediator::Sequence(_)
             | Mediator::Store(_)
             | Mediator::ThrowError(_) => final_ = false,
+            // Copies are answered from messages that are no longer the request: nothing
+            // inside a split streams.
+            Mediator::Clone(_)
+            | Mediator::Iterate(_)
+            | Mediator::Aggregate(_)
+            | Mediator::Foreach(_)
+            | Mediator::ScatterGather(_) => final_ = false,
         }
     }
 }

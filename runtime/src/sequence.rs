@@ -29,6 +29,11 @@ pub enum Flow {
     Respond,
     /// The flow is over without an answer (`drop`): the client gets 202 and no body.
     Drop,
+    /// A copy made by `clone` or `iterate` went on to the end of the flow it continued in:
+    /// nothing more runs. For a request's flow it answers as the end of the in-sequence
+    /// does; inside a `foreach` iteration or a `scatterGather` sequence it is the end of
+    /// that sequence.
+    End,
 }
 
 /// A compiled list of mediators with its fault handler.
@@ -66,6 +71,31 @@ pub struct Env<'a> {
     pub out_sequence: Option<&'a Sequence>,
     /// How deep named-sequence calls are nested.
     pub depth: u32,
+    /// What follows the running mediator, innermost list first: where a copy made by
+    /// `clone` or `iterate` goes on once its target is done (Micro Integrator's
+    /// continuation). `None` at the start of a flow.
+    pub cont: Option<&'a Cont<'a>>,
+}
+
+/// One frame of a flow's continuation: the rest of a mediator list, and the frame of the
+/// list around it. [`run`] pushes one per mediator it runs (on the stack, no allocation).
+pub struct Cont<'a> {
+    /// The mediators after the running one in its list.
+    pub rest: &'a [Mediator],
+    /// The frame of the enclosing list.
+    pub next: Option<&'a Cont<'a>>,
+}
+
+impl<'a> Env<'a> {
+    /// The environment at the start of a flow: no out-sequence, no continuation.
+    pub fn new(compiled: &'a Compiled) -> Self {
+        Env {
+            compiled,
+            out_sequence: None,
+            depth: 0,
+            cont: None,
+        }
+    }
 }
 
 /// The boxed future of a sequence run (sequences nest, so the recursion must be boxed).
@@ -74,9 +104,40 @@ pub type FlowFuture<'a> = Pin<Box<dyn Future<Output = Result<Flow, Fault>> + Sen
 /// Runs mediators in order until one ends the flow or fails.
 pub fn run<'a>(mediators: &'a [Mediator], msg: &'a mut Message, env: Env<'a>) -> FlowFuture<'a> {
     Box::pin(async move {
-        for mediator in mediators {
-            match mediator.mediate(msg, env).await? {
+        for (i, mediator) in mediators.iter().enumerate() {
+            let frame = Cont {
+                rest: mediators.get(i + 1..).unwrap_or_default(),
+                next: env.cont,
+            };
+            let inner = Env {
+                cont: Some(&frame),
+                ..env
+            };
+            match mediator.mediate(msg, inner).await? {
                 Flow::Continue => {}
+                done => return Ok(done),
+            }
+        }
+        Ok(Flow::Continue)
+    })
+}
+
+/// Runs a continuation: the rest of each enclosing list, innermost first, until one ends
+/// the flow. A copy made by `clone` or `iterate` goes on this way after its target.
+pub fn run_continuation<'a>(
+    cont: Option<&'a Cont<'a>>,
+    msg: &'a mut Message,
+    env: Env<'a>,
+) -> FlowFuture<'a> {
+    Box::pin(async move {
+        let mut next = cont;
+        while let Some(frame) = next {
+            let outer = Env {
+                cont: frame.next,
+                ..env
+            };
+            match run(frame.rest, msg, outer).await? {
+                Flow::Continue => next = frame.next,
                 done => return Ok(done),
             }
         }
@@ -127,6 +188,9 @@ pub async fn run_fault_sequence(
     // at DEBUG since the configuration handles the fault (an unhandled one is a WARN).
     tracing::debug!(error = %fault.chain(), "a fault sequence handles the fault");
     record_fault(msg, fault);
+    // A fault sequence ends the flow: nothing after the failed mediator runs, not even
+    // for a copy made inside the fault sequence.
+    let env = Env { cont: None, ..env };
     // The fault's status, unless the fault sequence sets its own: a status left over from
     // an earlier backend response (a 200, say) must not dress up the error as success.
     msg.set_property(

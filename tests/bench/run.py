@@ -631,6 +631,11 @@ def main():
                 if size == 1024:
                     runs.append(("json → xml", "ferry", size, ferry.pid,
                                  f"http://127.0.0.1:{ferry_port}/bench/json-to-xml"))
+                    # Three backend calls: scatterGather at once vs one after the other.
+                    for name, path in (("scatter-gather ×3", "scatter-gather"),
+                                       ("3 sequential calls", "sequential-calls")):
+                        runs.append((name, "ferry", size, ferry.pid,
+                                     f"http://127.0.0.1:{ferry_port}/bench/{path}"))
             # Rounds interleave the scenarios of one body size, so a burst of outside load
             # hits them alike; each is warmed up in its first round only. The 1 KiB rounds
             # all come first: a process keeps the memory the 100 KiB bodies made it take.

@@ -130,6 +130,13 @@ pub fn files() -> Vec<PathBuf> {
         .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default();
     files.retain(|p| p.extension().is_some_and(|e| e == "yaml"));
+    // `FERRY_BEHAVIOR=clone` runs only the files whose name contains `clone`.
+    if let Ok(only) = std::env::var("FERRY_BEHAVIOR") {
+        files.retain(|p| {
+            p.file_stem()
+                .is_some_and(|s| s.to_string_lossy().contains(&only))
+        });
+    }
     files.sort();
     files
 }

@@ -540,3 +540,130 @@ fn enrich_remove_is_checked_for_what_it_can_remove() {
         "{d:?}"
     );
 }
+
+/// Diagnostics of `mediators` (YAML flow items, one per line) as the in-sequence.
+fn check_flow(mediators: &str) -> Vec<String> {
+    check(&API.replace("        - respond: {}\n", mediators))
+}
+
+#[test]
+fn split_mediators_report_every_problem_located() {
+    let d = check_flow(
+        "        - clone: {targets: []}\n\
+         \x20       - clone: {id: '', targets: [{}, {to: x, soapAction: y, sequence: [{sequence: {key: nope}}]}]}\n",
+    );
+    let want = [
+        "inSequence[0].clone.targets: at least one target is required",
+        "inSequence[1].clone.id: must not be empty when set",
+        "inSequence[1].clone.targets[0]: a target needs a sequence, an endpoint, or both",
+        "inSequence[1].clone.targets[1].soapAction: soapAction is not supported yet",
+        "inSequence[1].clone.targets[1].to: to is not supported yet",
+        "inSequence[1].clone.targets[1].sequence[0].sequence.key: sequence \"nope\" is not defined",
+    ];
+    for w in want {
+        assert!(d.iter().any(|l| l.contains(w)), "missing {w:?} in {d:#?}");
+    }
+    assert_eq!(d.len(), want.len(), "{d:#?}");
+}
+
+#[test]
+fn iterate_refuses_attributes_it_would_ignore_and_bad_paths() {
+    let d = check_flow(
+        "        - iterate: {expression: '${payload.a', target: {sequence: [{drop: {}}]}}\n\
+         \x20       - iterate: {expression: '${payload.a}', attachPath: '${payload.b}', target: {sequence: [{drop: {}}]}}\n\
+         \x20       - iterate: {expression: '${payload.a}', preservePayload: true, target: {sequence: [{drop: {}}]}}\n\
+         \x20       - iterate: {expression: '//a', preservePayload: true, attachPath: '//b', target: {sequence: [{drop: {}}]}}\n\
+         \x20       - iterate: {expression: '${payload.a[?(@.x)]}', preservePayload: true, attachPath: '${payload.b}', target: {sequence: [{drop: {}}]}}\n",
+    );
+    let want = [
+        "inSequence[0].iterate.expression: invalid expression",
+        "inSequence[1].iterate.attachPath: attachPath needs preservePayload: true",
+        "inSequence[2].iterate.attachPath: preservePayload needs attachPath",
+        "inSequence[3].iterate.preservePayload: preservePayload is not supported yet for XPath",
+        "inSequence[4].iterate.expression: with preservePayload the expression must be a simple JSON path",
+    ];
+    for w in want {
+        assert!(d.iter().any(|l| l.contains(w)), "missing {w:?} in {d:#?}");
+    }
+    assert_eq!(d.len(), want.len(), "{d:#?}");
+}
+
+#[test]
+fn aggregate_checks_counts_timeout_and_unsupported_forms() {
+    let d = check_flow(
+        "        - aggregate: {correlateOn: '${payload.id}', completeCondition: {timeout: 0, messageCount: {min: 0, max: -2}}, onComplete: {expression: '${payload}'}}\n\
+         \x20       - aggregate: {completeCondition: {messageCount: {min: 3, max: 2}}, onComplete: {expression: '//a', aggregateElementType: child}}\n",
+    );
+    let want = [
+        "inSequence[0].aggregate.correlateOn: correlateOn is not supported yet",
+        "inSequence[0].aggregate.completeCondition.timeout: must be positive",
+        "inSequence[0].aggregate.completeCondition.messageCount.min: must be -1",
+        "inSequence[0].aggregate.completeCondition.messageCount.max: must be -1",
+        "inSequence[1].aggregate.completeCondition.messageCount: min (3) is greater than max (2)",
+        "inSequence[1].aggregate.onComplete.enclosingElementProperty: an XPath aggregation needs enclosingElementProperty",
+        "inSequence[1].aggregate.onComplete.aggregateElementType: child is not supported yet",
+    ];
+    for w in want {
+        assert!(d.iter().any(|l| l.contains(w)), "missing {w:?} in {d:#?}");
+    }
+    assert_eq!(d.len(), want.len(), "{d:#?}");
+}
+
+#[test]
+fn foreach_forms_and_their_attributes_are_checked() {
+    let d = check_flow(
+        "        - foreach: {sequence: []}\n\
+         \x20       - foreach: {expression: 'json-eval($.a)', collection: '${payload.a}', sequence: []}\n\
+         \x20       - foreach: {expression: '//a', parallelExecution: true, sequence: []}\n\
+         \x20       - foreach: {collection: '${payload.a[?(@.x)]}', sequence: []}\n\
+         \x20       - foreach: {collection: '${payload.a}', counterVariable: i, resultTarget: r, resultType: XML, continueWithoutAggregation: true, id: x, sequence: []}\n\
+         \x20       - foreach: {collection: '${payload.a}', updateOriginal: false, sequence: []}\n",
+    );
+    let want = [
+        "inSequence[0].foreach: set either collection",
+        "inSequence[1].foreach: set either collection",
+        "inSequence[2].foreach.parallelExecution: parallelExecution belongs to the collection form",
+        "inSequence[2].foreach.expression: an XPath foreach is not supported yet",
+        "inSequence[3].foreach.collection: updateOriginal needs a collection that is a simple path",
+        "inSequence[4].foreach.id: id belongs to the legacy expression form",
+        "inSequence[4].foreach.continueWithoutAggregation: continueWithoutAggregation is not supported yet",
+        "inSequence[4].foreach.resultType: XML results are not supported yet",
+        "inSequence[4].foreach.counterVariable: counterVariable needs parallelExecution: false",
+        "inSequence[4].foreach.resultTarget: resultTarget needs updateOriginal: false",
+        "inSequence[4].foreach.resultType: resultType applies to the result variable only",
+        "inSequence[5].foreach.resultTarget: updateOriginal: false needs resultTarget",
+    ];
+    for w in want {
+        assert!(d.iter().any(|l| l.contains(w)), "missing {w:?} in {d:#?}");
+    }
+    assert_eq!(d.len(), want.len(), "{d:#?}");
+}
+
+#[test]
+fn scatter_gather_checks_targets_formats_and_counts() {
+    let d = check_flow(
+        "        - scatterGather: {resultTarget: somewhere, aggregation: {expression: '${payload'}, sequences: []}\n\
+         \x20       - scatterGather: {resultTarget: variable, contentType: XML, aggregation: {expression: '${payload}', timeout: 0, minMessages: 3, maxMessages: 2}, sequences: [[{drop: {}}]]}\n\
+         \x20       - scatterGather: {targetVariable: v, rootElement: 'a b', aggregation: {expression: '${payload}', condition: '${', maxMessages: 0}, sequences: [[{sequence: {key: nope}}]]}\n",
+    );
+    let want = [
+        "inSequence[0].scatterGather.resultTarget: \"somewhere\" is neither body nor variable",
+        "inSequence[0].scatterGather.aggregation.expression: invalid expression",
+        "inSequence[0].scatterGather.sequences: at least one sequence is required",
+        "inSequence[1].scatterGather.targetVariable: resultTarget: variable needs targetVariable",
+        "inSequence[1].scatterGather.rootElement: contentType: XML needs rootElement",
+        "inSequence[1].scatterGather.aggregation.timeout: must be positive",
+        "inSequence[1].scatterGather.aggregation: minMessages (3) is greater than maxMessages (2)",
+        "inSequence[1].scatterGather.aggregation.minMessages: 3 is more than the 1 sequences can bring",
+        "inSequence[1].scatterGather.aggregation.maxMessages: 2 is more than the 1 sequences can bring",
+        "inSequence[2].scatterGather.targetVariable: targetVariable needs resultTarget: variable",
+        "inSequence[2].scatterGather.rootElement: rootElement applies to contentType: XML only",
+        "inSequence[2].scatterGather.aggregation.condition: invalid expression",
+        "inSequence[2].scatterGather.aggregation.maxMessages: must be -1",
+        "inSequence[2].scatterGather.sequences[0][0].sequence.key: sequence \"nope\" is not defined",
+    ];
+    for w in want {
+        assert!(d.iter().any(|l| l.contains(w)), "missing {w:?} in {d:#?}");
+    }
+    assert_eq!(d.len(), want.len(), "{d:#?}");
+}

@@ -75,8 +75,11 @@ pub struct SwitchCase {
 
 // === clone, iterate ===
 
-/// Where a copy made by clone or iterate goes: an inline sequence, an endpoint, or both
-/// (the sequence runs first).
+/// Where a copy made by clone or iterate goes: a sequence (inline; a named Sequence is
+/// `[{sequence: {key: Name}}]`), an endpoint, or both (the sequence runs first, then the
+/// copy is sent to the endpoint as by `send`). Without an endpoint, a copy that finishes its
+/// sequence continues with the mediators after the clone or iterate, as in Micro
+/// Integrator 4.x (that is where an `aggregate` usually waits for it).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Target {
@@ -88,15 +91,15 @@ pub struct Target {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "endpoint_ref_schema")]
     pub endpoint: Option<EndpointRef>,
-    /// The SOAP action set on the copy.
+    /// The SOAP action set on the copy (not supported yet: Ferry has no SOAP envelope).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub soap_action: Option<String>,
-    /// The `To` address set on the copy.
+    /// The `To` address set on the copy (not supported yet: give an endpoint).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
 }
 
-/// `clone`: sends a copy of the message to each target; pair with `aggregate`.
+/// `clone`: runs a copy of the message through each target; pair with `aggregate`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CloneSpec {
@@ -106,7 +109,8 @@ pub struct CloneSpec {
     /// Run the targets one after the other instead of concurrently. Default false.
     #[serde(default)]
     pub sequential: bool,
-    /// Continue the original flow after the copies are sent. Default false (it stops).
+    /// Continue the original flow too (beside the copies). Default false: the original
+    /// message stops at the clone.
     #[serde(default)]
     pub continue_parent: bool,
     /// The targets, one copy each.
@@ -120,7 +124,8 @@ pub struct IterateSpec {
     /// An id that the matching `aggregate` names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    /// Selects the items to split on (a JSON array or repeated XML elements).
+    /// Selects the fragments: a JSON array (`${payload.items}`, `json-eval($.items)`) or XML
+    /// elements (an XPath).
     pub expression: String,
     /// Process the items one after the other. Default false (concurrently).
     #[serde(default)]
@@ -128,10 +133,11 @@ pub struct IterateSpec {
     /// Continue the original flow after splitting. Default false.
     #[serde(default)]
     pub continue_parent: bool,
-    /// Keep the original envelope and attach each item under `attachPath`. Default false.
+    /// Keep the original payload (its split array emptied) and put each fragment at
+    /// `attachPath` instead of making it the whole payload (JSON only). Default false.
     #[serde(default)]
     pub preserve_payload: bool,
-    /// Where each item is attached when `preservePayload` is true.
+    /// Where each fragment goes when `preservePayload` is true: a simple JSON path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attach_path: Option<String>,
     /// What each item goes through.
@@ -147,7 +153,8 @@ pub struct AggregateSpec {
     /// The id of the clone or iterate whose messages this collects.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    /// An expression correlating messages into one aggregation (Synapse `correlateOn`).
+    /// An expression correlating messages into one aggregation (Synapse `correlateOn`; not
+    /// supported yet: an aggregate collects the copies of one clone or iterate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlate_on: Option<String>,
     /// When the aggregation is complete.
@@ -174,10 +181,10 @@ pub struct CompleteCondition {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MessageCount {
-    /// Complete once at least this many arrived (and the timeout passed, if set).
+    /// Complete once this many arrived (-1: every copy of the split).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min: Option<i64>,
-    /// Complete as soon as this many arrived.
+    /// Complete once this many arrived (-1: every copy of the split).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<i64>,
 }
@@ -186,16 +193,18 @@ pub struct MessageCount {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OnComplete {
-    /// Selects the fragment of each message that is merged.
+    /// Selects what each message contributes: JSON values are gathered into an array; an
+    /// XPath's elements are enclosed in the `enclosingElementProperty` element.
     pub expression: String,
     /// Mediators run on the aggregated message.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "nested")]
     pub sequence: Vec<Mediator>,
-    /// A property holding the element that encloses the merged fragments (XML).
+    /// A property holding the XML element that encloses the merged fragments (for a JSON
+    /// aggregation, the element's name becomes the member holding the array).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enclosing_element_property: Option<String>,
-    /// Aggregate into a new `root` element (default) or as `child`ren of the first message.
+    /// Aggregate into a new `root` element (default); `child` is not supported yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aggregate_element_type: Option<AggregateElementType>,
 }
@@ -230,22 +239,23 @@ pub struct ForeachSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collection: Option<String>,
     /// 4.4 form: run iterations concurrently. Default true.
-    #[serde(default = "default_true")]
-    pub parallel_execution: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel_execution: Option<bool>,
     /// 4.4 form: write the results back into the original collection. Default true; when
     /// false, the results go to the variable `resultTarget`.
-    #[serde(default = "default_true")]
-    pub update_original: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_original: Option<bool>,
     /// 4.4 form: the variable that receives the results when `updateOriginal` is false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result_target: Option<String>,
-    /// 4.4 form: the type of the result variable, JSON (default) or XML.
+    /// 4.4 form: the type of the result variable, JSON (default); XML is not supported yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result_type: Option<ContentKind>,
-    /// 4.4 form: a variable holding the current index (from 0).
+    /// 4.4 form: a variable holding the current index (from 0); sequential loops only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counter_variable: Option<String>,
-    /// 4.4 form: continue without waiting for the iterations. Default false.
+    /// 4.4 form: continue without waiting for the iterations. Default false; true is not
+    /// supported yet.
     #[serde(default)]
     pub continue_without_aggregation: bool,
     /// Mediators run for each item.
@@ -274,8 +284,8 @@ pub struct ScatterGatherSpec {
     /// Run the sequences concurrently. Default true.
     #[serde(default = "default_true")]
     pub parallel_execution: bool,
-    /// Where the aggregate goes: `body` (default) replaces the payload, or `variable` (the
-    /// variable `targetVariable`).
+    /// Where the result goes: `body` (default) replaces the payload, or `variable` (the
+    /// variable `targetVariable`; MI writes the variable's name here).
     #[serde(default = "default_result_target")]
     pub result_target: String,
     /// The variable receiving the result when `resultTarget` is `variable`.
@@ -284,7 +294,7 @@ pub struct ScatterGatherSpec {
     /// The aggregate's format: JSON (default, an array) or XML.
     #[serde(default = "default_content_kind")]
     pub content_type: ContentKind,
-    /// The root element name of an XML aggregate.
+    /// The root element name of an XML result (required for, and only for, XML).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root_element: Option<String>,
     /// How results are merged and when gathering completes.
@@ -306,18 +316,18 @@ fn default_content_kind() -> ContentKind {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScatterAggregation {
-    /// Selects what each result contributes, e.g. `${payload}`.
+    /// Selects what each sequence's message contributes, e.g. `${payload}` (XPath for XML).
     pub expression: String,
-    /// Only results for which this boolean expression holds are kept.
+    /// Only messages for which this boolean expression holds are kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub condition: Option<String>,
-    /// Milliseconds to wait for results. Default: no timeout.
+    /// Milliseconds to wait for results; then the result is what arrived. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u64>,
-    /// Results needed before completing on timeout. Default: all.
+    /// Complete once this many results are kept (-1: all). Default: all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_messages: Option<i64>,
-    /// Results after which gathering completes. Default: all.
+    /// Complete once this many results are kept (-1: all). Default: all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_messages: Option<i64>,
 }

@@ -133,15 +133,15 @@ declare_mediators! {
     /// Raises an error to the fault sequence.
     ThrowError(ThrowErrorSpec) = "throwError", Runs, leaf;
     /// Sends copies of the message to several targets.
-    Clone(CloneSpec) = "clone", NotYet, nested;
+    Clone(CloneSpec) = "clone", Runs, nested;
     /// Splits the message into one message per item.
-    Iterate(IterateSpec) = "iterate", NotYet, nested;
+    Iterate(IterateSpec) = "iterate", Runs, nested;
     /// Merges the responses of a clone or iterate.
-    Aggregate(AggregateSpec) = "aggregate", NotYet, nested;
+    Aggregate(AggregateSpec) = "aggregate", Runs, nested;
     /// Runs a sequence for each item of a collection.
-    Foreach(ForeachSpec) = "foreach", NotYet, nested;
+    Foreach(ForeachSpec) = "foreach", Runs, nested;
     /// Runs sequences on copies and gathers the results.
-    ScatterGather(ScatterGatherSpec) = "scatterGather", NotYet, nested;
+    ScatterGather(ScatterGatherSpec) = "scatterGather", Runs, nested;
     /// Legacy blocking SOAP call.
     Callout(CalloutSpec) = "callout", NotYet, leaf;
     /// Rate and concurrency limits.

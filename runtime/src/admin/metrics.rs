@@ -294,6 +294,7 @@ pub struct Metrics {
     processor_messages: Family<ProcessorOutcomeLabels, Counter>,
     last_reload_success: Gauge<f64, AtomicU64>,
     leader: Gauge,
+    open_aggregations: Gauge,
 }
 
 impl Default for Metrics {
@@ -382,6 +383,12 @@ impl Metrics {
             "Whether this process leads its group and runs the scheduled tasks and message processors (1), or stands by (0)",
             leader.clone(),
         );
+        let open_aggregations = Gauge::default();
+        registry.register(
+            "open_aggregations",
+            "Aggregations (aggregate mediator) collecting the copies of a clone or iterate, not yet complete",
+            open_aggregations.clone(),
+        );
         registry.register(
             "build",
             "Build information",
@@ -400,7 +407,13 @@ impl Metrics {
             processor_messages,
             last_reload_success,
             leader,
+            open_aggregations,
         }
+    }
+
+    /// The gauge of open aggregations (a clone shares the series).
+    pub fn open_aggregations(&self) -> Gauge {
+        self.open_aggregations.clone()
     }
 
     /// Counts one answered request and records its latency.

@@ -16,6 +16,7 @@ impl Loopback {
         };
         let out_env = Env {
             out_sequence: None,
+            cont: None,
             ..env
         };
         match sequence::run(&out.mediators, msg, out_env).await? {

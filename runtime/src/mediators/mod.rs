@@ -5,18 +5,24 @@
 //! form, and a `mediate` that works on a message. The checker has judged the spec; building
 //! only resolves names into runtime objects. docs/development.md walks through adding one.
 
+pub mod aggregate;
 pub mod call;
+pub mod clone;
 pub mod drop;
 pub mod enrich;
 pub mod filter;
+pub mod foreach;
 pub mod header;
+pub mod iterate;
 pub mod log;
 pub mod loopback;
 pub mod payload_factory;
 pub mod property;
 pub mod respond;
+pub mod scatter_gather;
 pub mod send;
 pub mod sequence;
+pub mod split;
 pub mod store;
 pub mod switch;
 pub mod throw_error;
@@ -66,6 +72,16 @@ pub enum Mediator {
     ThrowError(throw_error::ThrowError),
     /// `propertyGroup`: its properties, in order.
     Group(Vec<Mediator>),
+    /// `clone`
+    Clone(clone::Clone),
+    /// `iterate`
+    Iterate(iterate::Iterate),
+    /// `aggregate`
+    Aggregate(aggregate::Aggregate),
+    /// `foreach`
+    Foreach(foreach::Foreach),
+    /// `scatterGather`
+    ScatterGather(scatter_gather::ScatterGather),
 }
 
 /// Builds a mediator list; those that cannot be built are left out (and recorded in `cx`,
@@ -103,6 +119,13 @@ impl Mediator {
             Checked::Sequence(m) => Mediator::Sequence(sequence::SequenceRef::build(m, cx)?),
             Checked::Store(m) => Mediator::Store(store::Store::build(m, cx)?),
             Checked::ThrowError(m) => Mediator::ThrowError(throw_error::ThrowError(m.clone())),
+            Checked::Clone(m) => Mediator::Clone(clone::Clone::build(m, cx)?),
+            Checked::Iterate(m) => Mediator::Iterate(iterate::Iterate::build(m, cx)?),
+            Checked::Aggregate(m) => Mediator::Aggregate(aggregate::Aggregate::build(m, cx)),
+            Checked::Foreach(m) => Mediator::Foreach(foreach::Foreach::build(m, cx)),
+            Checked::ScatterGather(m) => {
+                Mediator::ScatterGather(scatter_gather::ScatterGather::build(m, cx))
+            }
         })
     }
 
@@ -125,6 +148,11 @@ impl Mediator {
             Mediator::Sequence(m) => m.mediate(msg, env).await,
             Mediator::Store(m) => m.mediate(msg, env).await,
             Mediator::ThrowError(m) => m.mediate(msg),
+            Mediator::Clone(m) => m.mediate(msg, env).await,
+            Mediator::Iterate(m) => m.mediate(msg, env).await,
+            Mediator::Aggregate(m) => m.mediate(msg, env).await,
+            Mediator::Foreach(m) => m.mediate(msg, env).await,
+            Mediator::ScatterGather(m) => m.mediate(msg, env).await,
             Mediator::Group(props) => {
                 for p in props {
                     if let Mediator::Property(p) = p {

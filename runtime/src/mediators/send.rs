@@ -29,6 +29,15 @@ impl Send {
         Some(Send { endpoint, receive })
     }
 
+    /// Sends to `endpoint`, the answer going through the out-sequence (a clone or iterate
+    /// target's endpoint).
+    pub fn to(endpoint: Arc<Endpoint>) -> Self {
+        Send {
+            endpoint,
+            receive: None,
+        }
+    }
+
     /// Sends, runs the out-flow on the answer, and ends the flow with it.
     pub async fn mediate(&self, msg: &mut Message, env: Env<'_>) -> Result<Flow, Fault> {
         if msg.flag(PropertyScope::Default, properties::OUT_ONLY) {
@@ -40,8 +49,10 @@ impl Send {
         if self.endpoint.call(msg).await? == Delivery::Discarded {
             return Ok(Flow::Drop);
         }
+        // The out-flow ends the flow: what followed `send` in the in-flow never runs.
         let out_env = Env {
             out_sequence: None,
+            cont: None,
             ..env
         };
         let flow = match (self.receive, env.out_sequence) {

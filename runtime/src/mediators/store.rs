@@ -61,7 +61,9 @@ impl Store {
             // The on-store sequence changes what is stored, not the message flowing on.
             Some(id) => {
                 stored_msg = msg.clone();
-                sequence::run_named(id, &mut stored_msg, env).await?;
+                // A side flow: what follows the store mediator is not its continuation.
+                let side = Env { cont: None, ..env };
+                sequence::run_named(id, &mut stored_msg, side).await?;
                 &stored_msg
             }
             None => &*msg,

@@ -86,6 +86,9 @@ pub struct Message {
     config: Arc<HashMap<String, String>>,
     /// A backend's answer body left streaming (see [`Message::set_streamed_response`]).
     answer_body: AnswerBody,
+    /// The splits (clone, iterate) this message is a copy of, innermost last: where an
+    /// `aggregate` finds the group it collects for.
+    splits: Vec<crate::mediators::split::SplitTag>,
 }
 
 /// The body of a backend answer that goes to the client unread. A copy of the message does
@@ -133,6 +136,7 @@ impl Message {
             function_params: Vec::new(),
             config: Arc::clone(&EMPTY_CONFIG),
             answer_body: AnswerBody::default(),
+            splits: Vec::new(),
         }
     }
 
@@ -181,6 +185,43 @@ impl Message {
             }
             _ => false,
         }
+    }
+
+    /// A copy of this message with a fresh id and `payload` as its body: headers,
+    /// properties, variables and parameters are copied, the body is not (clone passes
+    /// [`Payload::copy_light`], iterate one fragment), so a split never copies a large
+    /// body once per piece.
+    pub fn copy_with(&self, payload: Payload) -> Message {
+        Message {
+            id: next_id(),
+            method: self.method.clone(),
+            uri: self.uri.clone(),
+            headers: self.headers.clone(),
+            properties: self.properties.clone(),
+            variables: self.variables.clone(),
+            payload,
+            uri_params: self.uri_params.clone(),
+            query_params: self.query_params.clone(),
+            function_params: self.function_params.clone(),
+            config: Arc::clone(&self.config),
+            answer_body: AnswerBody::default(),
+            splits: self.splits.clone(),
+        }
+    }
+
+    /// The splits this message is a copy of, innermost last.
+    pub fn splits(&self) -> &[crate::mediators::split::SplitTag] {
+        &self.splits
+    }
+
+    /// Forgets the splits from `pos` inward: the message joined them (`aggregate`).
+    pub fn truncate_splits(&mut self, pos: usize) {
+        self.splits.truncate(pos);
+    }
+
+    /// Marks this message as a copy made by a split.
+    pub fn push_split(&mut self, tag: crate::mediators::split::SplitTag) {
+        self.splits.push(tag);
     }
 
     /// Gives the message a fresh id (a clone sent on its own way is a new message).
@@ -392,6 +433,11 @@ impl Message {
     /// A flow variable.
     pub fn variable(&self, name: &str) -> Option<&Value> {
         self.variables.get(name)
+    }
+
+    /// A flow variable, to change in place.
+    pub fn variable_mut(&mut self, name: &str) -> Option<&mut Value> {
+        self.variables.get_mut(name)
     }
 
     /// Sets a flow variable.

@@ -150,6 +150,34 @@ impl Payload {
         }
     }
 
+    /// A copy for another message (clone, iterate): received bytes are shared (a
+    /// refcount), and what was parsed from them is not copied but parsed again if the copy
+    /// reads it; a payload that was replaced by a value is copied.
+    pub fn copy_light(&self) -> Payload {
+        match &self.body {
+            Body::Raw { bytes, kind } => Payload {
+                body: Body::Raw {
+                    bytes: bytes.clone(),
+                    kind: *kind,
+                },
+                content_type: self.content_type.clone(),
+                options: Arc::clone(&self.options),
+                native: OnceCell::new(),
+                json_view: OnceCell::new(),
+                xml_view: OnceCell::new(),
+                member_scans: std::cell::Cell::new(0),
+            },
+            _ => self.clone(),
+        }
+    }
+
+    /// An empty payload with the same conversion rules (for a fragment of this one).
+    pub fn empty_like(&self) -> Payload {
+        let mut p = Payload::empty();
+        p.options = Arc::clone(&self.options);
+        p
+    }
+
     /// Uses these conversion rules instead of MI's defaults (drops cached conversions).
     pub fn set_options(&mut self, options: Arc<ConversionOptions>) {
         self.options = options;

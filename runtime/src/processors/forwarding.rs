@@ -196,11 +196,7 @@ async fn release(cx: &RunCx, lease: &Lease) {
 /// failures are logged, they cannot change what happened to the delivery.
 pub(crate) async fn run_sequence(cx: &RunCx, id: SeqId, msg: &mut Message, fault: Option<&Fault>) {
     msg.set_config(cx.compiled.config.clone());
-    let env = Env {
-        compiled: &cx.compiled,
-        out_sequence: None,
-        depth: 0,
-    };
+    let env = Env::new(&cx.compiled);
     let result = match fault {
         Some(f) => {
             let seq = cx.compiled.sequence(id);

@@ -165,11 +165,7 @@ async fn fire(task: &CompiledTask, compiled: &Compiled, dispatcher: &Dispatcher)
                 task.payload.clone(),
             );
             msg.set_config(compiled.config.clone());
-            let env = Env {
-                compiled,
-                out_sequence: None,
-                depth: 0,
-            };
+            let env = Env::new(compiled);
             if let Err(fault) = sequence::run_named(*id, &mut msg, env).await {
                 tracing::warn!(task = %task.name, error = %fault.chain(), "the task's sequence failed");
             }

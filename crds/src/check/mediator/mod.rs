@@ -9,11 +9,16 @@
 mod call;
 mod core;
 mod flow;
+mod split;
 mod transform;
 
 pub use call::{Call, CallSource, CallTarget, Send};
 pub use core::{Header, Log, Property, PropertyAction, ThrowError, Variable};
 pub use flow::{Filter, FilterCondition, SequenceRef, Store, StoreTarget, Switch};
+pub use split::{
+    Aggregate, Clone, CollectionPlace, Foreach, ForeachResult, GatherTarget, Iterate,
+    ScatterGather, Target,
+};
 pub use transform::{
     Enrich, EnrichCopy, EnrichRemove, EnrichSource, EnrichTarget, PayloadArg, PayloadFactory,
     Piece, Removal, RemoveStep, Step, json_path_steps, remove_paths,
@@ -77,6 +82,16 @@ pub enum Mediator {
     Store(Store),
     /// `throwError`
     ThrowError(ThrowError),
+    /// `clone`
+    Clone(Clone),
+    /// `iterate`
+    Iterate(Iterate),
+    /// `aggregate`
+    Aggregate(Aggregate),
+    /// `foreach`
+    Foreach(Foreach),
+    /// `scatterGather`
+    ScatterGather(ScatterGather),
 }
 
 /// Checks a mediator list at `field`; every element is checked, so every error is
@@ -154,12 +169,12 @@ fn check_in_scope(cx: &mut Cx<'_>, field: &str, spec: &Spec) -> Option<Mediator>
         Spec::Sequence(s) => flow::sequence(cx, field, s).map(Mediator::Sequence),
         Spec::Store(s) => flow::store(cx, field, s).map(Mediator::Store),
         Spec::ThrowError(s) => core::throw_error(cx, field, s).map(Mediator::ThrowError),
+        Spec::Clone(s) => split::clone(cx, field, s).map(Mediator::Clone),
+        Spec::Iterate(s) => split::iterate(cx, field, s).map(Mediator::Iterate),
+        Spec::Aggregate(s) => split::aggregate(cx, field, s).map(Mediator::Aggregate),
+        Spec::Foreach(s) => split::foreach(cx, field, s).map(Mediator::Foreach),
+        Spec::ScatterGather(s) => split::scatter_gather(cx, field, s).map(Mediator::ScatterGather),
         Spec::CallTemplate(_)
-        | Spec::Clone(_)
-        | Spec::Iterate(_)
-        | Spec::Aggregate(_)
-        | Spec::Foreach(_)
-        | Spec::ScatterGather(_)
         | Spec::Callout(_)
         | Spec::Throttle(_)
         | Spec::Cache(_)
