@@ -68,7 +68,8 @@ fn mark_final(mediators: &mut [Mediator], mut final_: bool) {
             | Mediator::Loopback(_)
             | Mediator::Sequence(_)
             | Mediator::Store(_)
-            | Mediator::ThrowError(_) => final_ = false,
+            | Mediator::ThrowError(_)
+            | Mediator::Makefault(_) => final_ = false,
             // Copies are answered from messages that are no longer the request: nothing
             // inside a split streams.
             Mediator::Clone(_)

@@ -667,3 +667,26 @@ fn scatter_gather_checks_targets_formats_and_counts() {
     }
     assert_eq!(d.len(), want.len(), "{d:#?}");
 }
+
+#[test]
+fn makefault_codes_resolve_their_prefix_and_soap12_codes_are_soap12s() {
+    let d = check_flow(
+        "        - makefault: {code: {value: 'x:Client'}, reason: {value: r}}\n\
+         \x20       - makefault: {version: soap12, code: {value: Client}, reason: {value: r}}\n\
+         \x20       - makefault: {version: pox, code: {value: Client}, reason: {value: r}}\n\
+         \x20       - makefault: {code: {value: Client}}\n\
+         \x20       - makefault: {version: soap11, node: 'urn:n', code: {value: Client}, reason: {value: r}}\n\
+         \x20       - makefault: {version: soap12, namespaces: {e: 'http://www.w3.org/2003/05/soap-envelope'}, code: {value: 'e:Sender'}, reason: {expression: '${payload.why}'}}\n",
+    );
+    let want = [
+        "inSequence[0].makefault.code.value: the prefix 'x' of fault code \"x:Client\" is not declared",
+        "inSequence[1].makefault.code.value: \"Client\" is not a SOAP 1.2 fault code",
+        "inSequence[2].makefault.code: a pox fault has no code",
+        "inSequence[3].makefault.reason: a fault needs a reason",
+        "inSequence[4].makefault.node: only a SOAP 1.2 fault has a node",
+    ];
+    for w in want {
+        assert!(d.iter().any(|l| l.contains(w)), "missing {w:?} in {d:#?}");
+    }
+    assert_eq!(d.len(), want.len(), "{d:#?}");
+}

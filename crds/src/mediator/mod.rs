@@ -165,7 +165,7 @@ declare_mediators! {
     /// SQL writes.
     DbReport(DbReportSpec) = "dbReport", NotYet, leaf;
     /// Builds a SOAP or POX fault.
-    Makefault(MakefaultSpec) = "makefault", NotYet, leaf;
+    Makefault(MakefaultSpec) = "makefault", Runs, leaf;
     /// Rewrites the target URL.
     Rewrite(RewriteSpec) = "rewrite", NotYet, leaf;
 }

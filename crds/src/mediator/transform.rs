@@ -413,6 +413,9 @@ pub struct MakefaultSpec {
     /// false.
     #[serde(default)]
     pub response: bool,
+    /// XML namespace prefixes its code and XPath expressions use (`prefix: uri`).
+    #[serde(default, skip_serializing_if = "Namespaces::is_empty")]
+    pub namespaces: Namespaces,
 }
 
 fn default_fault_version() -> FaultVersion {

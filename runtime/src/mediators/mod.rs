@@ -16,6 +16,7 @@ pub mod header;
 pub mod iterate;
 pub mod log;
 pub mod loopback;
+pub mod makefault;
 pub mod payload_factory;
 pub mod property;
 pub mod respond;
@@ -82,6 +83,8 @@ pub enum Mediator {
     Foreach(foreach::Foreach),
     /// `scatterGather`
     ScatterGather(scatter_gather::ScatterGather),
+    /// `makefault`
+    Makefault(makefault::Makefault),
 }
 
 /// Builds a mediator list; those that cannot be built are left out (and recorded in `cx`,
@@ -119,6 +122,7 @@ impl Mediator {
             Checked::Sequence(m) => Mediator::Sequence(sequence::SequenceRef::build(m, cx)?),
             Checked::Store(m) => Mediator::Store(store::Store::build(m, cx)?),
             Checked::ThrowError(m) => Mediator::ThrowError(throw_error::ThrowError(m.clone())),
+            Checked::Makefault(m) => Mediator::Makefault(makefault::Makefault(m.clone())),
             Checked::Clone(m) => Mediator::Clone(clone::Clone::build(m, cx)?),
             Checked::Iterate(m) => Mediator::Iterate(iterate::Iterate::build(m, cx)?),
             Checked::Aggregate(m) => Mediator::Aggregate(aggregate::Aggregate::build(m, cx)),
@@ -148,6 +152,7 @@ impl Mediator {
             Mediator::Sequence(m) => m.mediate(msg, env).await,
             Mediator::Store(m) => m.mediate(msg, env).await,
             Mediator::ThrowError(m) => m.mediate(msg),
+            Mediator::Makefault(m) => m.mediate(msg),
             Mediator::Clone(m) => m.mediate(msg, env).await,
             Mediator::Iterate(m) => m.mediate(msg, env).await,
             Mediator::Aggregate(m) => m.mediate(msg, env).await,

@@ -8,12 +8,14 @@
 
 mod call;
 mod core;
+mod fault;
 mod flow;
 mod split;
 mod transform;
 
 pub use call::{Call, CallSource, CallTarget, Send};
 pub use core::{Header, Log, Property, PropertyAction, ThrowError, Variable};
+pub use fault::{FaultCode, Makefault, SOAP11_ENV, SOAP12_ENV};
 pub use flow::{Filter, FilterCondition, SequenceRef, Store, StoreTarget, Switch};
 pub use split::{
     Aggregate, Clone, CollectionPlace, Foreach, ForeachResult, GatherTarget, Iterate,
@@ -82,6 +84,8 @@ pub enum Mediator {
     Store(Store),
     /// `throwError`
     ThrowError(ThrowError),
+    /// `makefault`
+    Makefault(Makefault),
     /// `clone`
     Clone(Clone),
     /// `iterate`
@@ -134,6 +138,7 @@ fn declared_namespaces(spec: &Spec) -> Option<&crate::mediator::Namespaces> {
         Spec::Sequence(s) => &s.namespaces,
         Spec::Store(s) => &s.namespaces,
         Spec::ThrowError(s) => &s.namespaces,
+        Spec::Makefault(s) => &s.namespaces,
         _ => return None,
     })
 }
@@ -169,6 +174,7 @@ fn check_in_scope(cx: &mut Cx<'_>, field: &str, spec: &Spec) -> Option<Mediator>
         Spec::Sequence(s) => flow::sequence(cx, field, s).map(Mediator::Sequence),
         Spec::Store(s) => flow::store(cx, field, s).map(Mediator::Store),
         Spec::ThrowError(s) => core::throw_error(cx, field, s).map(Mediator::ThrowError),
+        Spec::Makefault(s) => fault::makefault(cx, field, s).map(Mediator::Makefault),
         Spec::Clone(s) => split::clone(cx, field, s).map(Mediator::Clone),
         Spec::Iterate(s) => split::iterate(cx, field, s).map(Mediator::Iterate),
         Spec::Aggregate(s) => split::aggregate(cx, field, s).map(Mediator::Aggregate),
@@ -186,7 +192,6 @@ fn check_in_scope(cx: &mut Cx<'_>, field: &str, spec: &Spec) -> Option<Mediator>
         | Spec::JsonTransform(_)
         | Spec::DbLookup(_)
         | Spec::DbReport(_)
-        | Spec::Makefault(_)
         | Spec::Rewrite(_) => {
             debug_assert_eq!(spec.support(), Support::NotYet);
             cx.error(
