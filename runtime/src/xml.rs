@@ -705,7 +705,7 @@ fn write_ns_decl(out: &mut Vec<u8>, prefix: Option<&str>, uri: &str) {
     out.push(b'"');
 }
 
-fn escape_text(text: &str, out: &mut Vec<u8>) {
+pub(crate) fn escape_text(text: &str, out: &mut Vec<u8>) {
     let mut last = 0;
     for (i, b) in text.bytes().enumerate() {
         let rep: &[u8] = match b {
@@ -723,7 +723,7 @@ fn escape_text(text: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(&text.as_bytes()[last..]);
 }
 
-fn escape_attribute(text: &str, out: &mut Vec<u8>) {
+pub(crate) fn escape_attribute(text: &str, out: &mut Vec<u8>) {
     let mut last = 0;
     for (i, b) in text.bytes().enumerate() {
         let rep: &[u8] = match b {

@@ -409,6 +409,9 @@ impl Payload {
         {
             return Ok(bytes.clone());
         }
+        if let Some(direct) = self.direct_conversion(target) {
+            return direct;
+        }
         match target {
             PayloadKind::Json => match self.json()? {
                 Some(v) => json_bytes(v),
@@ -434,6 +437,41 @@ impl Payload {
                 }
                 _ => self.native_bytes(),
             },
+        }
+    }
+
+    /// A raw body that only changes format, converted from its bytes to the output's
+    /// without the trees between (`Value`, `Element`): see `convert::xml_out` and
+    /// `convert::json_out`. `None` when the tree path must answer: something read the body
+    /// already (its trees are at hand), or the direct path cannot convert this body
+    /// identically. A malformed body is answered here with the error the tree path gives.
+    fn direct_conversion(&self, target: PayloadKind) -> Option<Result<Bytes, PayloadError>> {
+        let Body::Raw { bytes, kind } = &self.body else {
+            return None;
+        };
+        if self.native.get().is_some()
+            || self.json_view.get().is_some()
+            || self.xml_view.get().is_some()
+        {
+            return None;
+        }
+        match (kind, target) {
+            (PayloadKind::Json, PayloadKind::Xml) => {
+                match convert::xml_out::json_to_xml_bytes(bytes, &self.options) {
+                    Ok(out) => Some(Ok(Bytes::from(out))),
+                    Err(_) => match convert::json_cursor::serde_verdict(bytes) {
+                        Err(e) => {
+                            let error =
+                                PayloadError::new(format!("malformed JSON: {e}")).with_cause(e);
+                            // As `native` would have kept it.
+                            let _ = self.native.set(Err(error.clone()));
+                            Some(Err(error))
+                        }
+                        Ok(()) => None,
+                    },
+                }
+            }
+            _ => None,
         }
     }
 

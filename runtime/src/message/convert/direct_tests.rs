@@ -1,0 +1,364 @@
+//! The direct conversions against the tree path: for every input the direct path
+//! converts, the bytes must be the tree path's, byte for byte; what it refuses, the tree
+//! path must refuse too or convert (the caller then takes it).
+
+use serde_json::Value;
+
+use super::json_cursor::{MAX_DEPTH, serde_verdict};
+use super::xml_out::{Stop, json_to_xml_bytes};
+use super::*;
+
+// === fixtures ===
+
+/// The option sets every input is converted with.
+fn option_sets() -> Vec<ConversionOptions> {
+    let nil = ConversionOptions {
+        xml_nil: true,
+        ..ConversionOptions::default()
+    };
+    let names = ConversionOptions {
+        build_valid_nc_names: true,
+        xml_multiple_pi: false,
+        ..ConversionOptions::default()
+    };
+    let everything = ConversionOptions {
+        preserve_namespace: true,
+        namespace_declarations: true,
+        namespace_separator: ':',
+        empty_element_as_null: false,
+        auto_array: false,
+        auto_primitive: false,
+        ..ConversionOptions::default()
+    };
+    let regex = ConversionOptions {
+        disable_auto_primitive_regex: Regex::new("^0[0-9]+$").ok(),
+        ..ConversionOptions::default()
+    };
+    vec![ConversionOptions::default(), nil, names, everything, regex]
+}
+
+/// The tree path: serde_json's `Value`, `json_to_xml`, `write_to`.
+fn json_tree(input: &str, options: &ConversionOptions) -> Result<String, String> {
+    let value: Value = serde_json::from_str(input).map_err(|e| format!("malformed JSON: {e}"))?;
+    json_to_xml(&value, options)
+        .map(|e| e.to_xml_string())
+        .map_err(|e| e.to_string())
+}
+
+/// Asserts that the direct path writes what the tree path writes; returns whether the
+/// direct path converted the input (rather than stopping).
+fn same_xml(input: &str, options: &ConversionOptions) -> bool {
+    let tree = json_tree(input, options);
+    match json_to_xml_bytes(input.as_bytes(), options) {
+        Ok(direct) => {
+            let direct = String::from_utf8(direct).unwrap();
+            assert_eq!(Ok(direct), tree, "input: {input}");
+            true
+        }
+        Err(Stop::Refused) => {
+            // A refusal is judged by serde_json: its error is the tree path's.
+            if let Err(e) = serde_verdict(input.as_bytes()) {
+                assert_eq!(tree, Err(format!("malformed JSON: {e}")), "input: {input}");
+            }
+            false
+        }
+        Err(Stop::Unsupported | Stop::Convert(_)) => false,
+    }
+}
+
+fn direct_json_to_xml(input: &str) {
+    for options in option_sets() {
+        assert!(same_xml(input, &options), "stopped: {input}");
+    }
+}
+
+/// A small deterministic generator (xorshift), so that failures repeat.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len() as u64) as usize]
+    }
+}
+
+const KEYS: &[&str] = &[
+    "a", "name", "id", "@id", "@lang", "$", "1st", "$ref", "x-y", "a.b", "ünï", "日本",
+    "_u", "with space", "", "@", "a:b", "-x", "é\u{301}", "k\"q", "ns:x", "@n\\t",
+];
+
+const STRINGS: &[&str] = &[
+    "", "plain", "<&>\"'", "line\nbreak\r\n", "tab\t", "\u{0}", "\u{1F600}", "ü", "]]>",
+    "\\u00e9", "  spaced  ", "12", "true", "null", "a\u{2028}b", "?>",
+];
+
+const NUMBERS: &[&str] = &[
+    "0", "-0", "7", "-12", "1.5", "1e3", "1E-7", "-2.5e+10", "123456789012345678",
+    "1234567890123456789", "12345678901234567890", "-9223372036854775808",
+    "-9223372036854775809", "99999999999999999999999", "0.1", "1e308", "5e-324", "1.0",
+];
+
+fn gen_value(rng: &mut Rng, depth: usize, out: &mut String) {
+    let choice = if depth > 5 { rng.below(5) } else { rng.below(9) };
+    match choice {
+        0 => out.push_str("null"),
+        1 => out.push_str(rng.pick(&["true", "false"])),
+        2 => out.push_str(rng.pick(NUMBERS)),
+        3 | 4 => gen_string(rng, out),
+        5 | 6 => {
+            out.push('{');
+            for i in 0..rng.below(5) {
+                if i > 0 {
+                    out.push(',');
+                }
+                blanks(rng, out);
+                gen_key(rng, out);
+                out.push(':');
+                blanks(rng, out);
+                gen_value(rng, depth + 1, out);
+            }
+            out.push('}');
+        }
+        _ => {
+            out.push('[');
+            for i in 0..rng.below(4) {
+                if i > 0 {
+                    out.push(',');
+                }
+                blanks(rng, out);
+                gen_value(rng, depth + 1, out);
+            }
+            out.push(']');
+        }
+    }
+}
+
+fn gen_key(rng: &mut Rng, out: &mut String) {
+    let key = rng.pick(KEYS);
+    if rng.below(4) == 0 {
+        // The same key written with escapes.
+        out.push('"');
+        for c in key.chars() {
+            out.push_str(&format!("\\u{:04x}", u32::from(c) & 0xFFFF));
+        }
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::to_string(key).unwrap());
+    }
+}
+
+fn gen_string(rng: &mut Rng, out: &mut String) {
+    let s = rng.pick(STRINGS);
+    match rng.below(3) {
+        0 => out.push_str(&serde_json::to_string(s).unwrap()),
+        1 => {
+            out.push('"');
+            for c in s.chars() {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{unit:04X}"));
+                }
+            }
+            out.push('"');
+        }
+        _ => out.push_str(&serde_json::to_string(s).unwrap().replace('/', "\\/")),
+    }
+}
+
+fn blanks(rng: &mut Rng, out: &mut String) {
+    out.push_str(rng.pick(&["", "", " ", "\n  ", "\t", "\r\n"]));
+}
+
+// === JSON -> XML ===
+
+#[test]
+fn the_direct_path_writes_what_the_tree_path_writes_for_plain_documents() {
+    for input in [
+        r#"{"name":"Ann","age":41,"vip":true,"none":null}"#,
+        r#"{"order":{"id":7,"customer":{"name":"Bo"},"items":["tea",{"sku":1},[1,[2,[]]],[]]}}"#,
+        r#"[1,"two",null,true,{"a":[]},[[]],[[1,2],[3]]]"#,
+        "[]",
+        "{}",
+        r#"{"a":{}}"#,
+        r#"{"a":[]}"#,
+        r#"{"a":[{}]}"#,
+        r#""just a string""#,
+        r#""""#,
+        "42",
+        "-0",
+        "null",
+        "true",
+        r#"{"e":"\u00e9\ud83d\ude00\n\t\"\\\/<&>]]>","k\u00e9y":1}"#,
+        r#"{"n":[0,-1,1.5,1E2,-2.5e-3,12345678901234567890,-9223372036854775809,1.0]}"#,
+        r#"{"1st":1,"$ref":"x","_u":2,"ünï":3,"日本":4}"#,
+        r#"{"a":{"@id":"7","@lang":"en","$":"text"}}"#,
+        r#"{"a":{"@id":7,"@b":true,"@n":null,"@q":"<\"&\t\n>","x":1}}"#,
+        r#"{"a":{"$":""}}"#,
+        r#"{"a":{"$":null}}"#,
+        r#"{"a":{"$":1,"b":2,"$x":3}}"#,
+        "  {\n  \"a\" : [ 1 , 2 ] \r\n }\t ",
+    ] {
+        direct_json_to_xml(input);
+    }
+}
+
+#[test]
+fn keys_that_are_no_xml_names_stop_the_direct_path_with_the_tree_paths_verdict() {
+    let strict = ConversionOptions::default();
+    for input in [r#"{"with space":1}"#, r#"{"":1}"#, r#"{"a":{"@x y":1}}"#] {
+        assert!(matches!(
+            json_to_xml_bytes(input.as_bytes(), &strict),
+            Err(Stop::Convert(_))
+        ));
+        assert!(json_tree(input, &strict).is_err());
+    }
+    // With buildValidNCNames the same keys are written with their code points.
+    let lenient = ConversionOptions {
+        build_valid_nc_names: true,
+        ..ConversionOptions::default()
+    };
+    assert!(same_xml(r#"{"with space":{"a b":[1]}}"#, &lenient));
+    assert!(same_xml(r#"{"@":1,"a":{"@":2}}"#, &lenient));
+}
+
+#[test]
+fn what_only_the_tree_can_write_stops_the_direct_path() {
+    for input in [
+        // A repeated key: the last value, in the first key's place.
+        r#"{"a":1,"b":2,"a":3}"#,
+        r#"{"a":1,"\u0061":3}"#,
+        // An attribute after content.
+        r#"{"a":{"b":1,"@id":"x"}}"#,
+        // Containers as attribute or text values (written as JSON text).
+        r#"{"a":{"@id":{"k":1}}}"#,
+        r#"{"a":{"$":[1,2]}}"#,
+    ] {
+        let options = ConversionOptions::default();
+        assert!(
+            matches!(
+                json_to_xml_bytes(input.as_bytes(), &options),
+                Err(Stop::Unsupported)
+            ),
+            "{input}"
+        );
+        assert!(json_tree(input, &options).is_ok());
+    }
+}
+
+#[test]
+fn malformed_json_is_refused_and_serde_json_names_the_same_error() {
+    for input in [
+        "",
+        " ",
+        "{",
+        r#"{"a":"#,
+        r#"{"a" 1}"#,
+        r#"{"a":1,}"#,
+        "[1,]",
+        "[1 2]",
+        "01",
+        "1.",
+        ".5",
+        "1e",
+        "-",
+        "+1",
+        "tru",
+        "nul",
+        "\"\\x\"",
+        "\"\\u12\"",
+        "\"a\u{1}\"",
+        "\"unterminated",
+        "{} {}",
+        "[]]",
+        "{\"a\":1}}",
+        "\u{feff}{}",
+        "[1e400]",
+        "{'a':1}",
+        "NaN",
+    ] {
+        assert_eq!(
+            json_to_xml_bytes(input.as_bytes(), &ConversionOptions::default()),
+            Err(Stop::Refused),
+            "{input:?}"
+        );
+        let verdict = serde_verdict(input.as_bytes()).expect_err(input);
+        let tree = serde_json::from_str::<Value>(input).expect_err(input);
+        assert_eq!(verdict.to_string(), tree.to_string(), "{input:?}");
+    }
+    // Not UTF-8.
+    let bytes = b"{\"a\":\"\xff\"}";
+    assert_eq!(
+        json_to_xml_bytes(bytes, &ConversionOptions::default()),
+        Err(Stop::Refused)
+    );
+    assert_eq!(
+        serde_verdict(bytes).unwrap_err().to_string(),
+        serde_json::from_slice::<Value>(bytes)
+            .unwrap_err()
+            .to_string()
+    );
+}
+
+#[test]
+fn the_direct_path_reads_as_deep_as_serde_json_and_no_deeper() {
+    for depth in [MAX_DEPTH - 1, MAX_DEPTH, MAX_DEPTH + 1, MAX_DEPTH + 2] {
+        for (open, close) in [("[", "]"), ("{\"a\":", "}")] {
+            let input = format!("{}1{}", open.repeat(depth), close.repeat(depth));
+            let options = ConversionOptions::default();
+            let converted = same_xml(&input, &options);
+            assert_eq!(converted, depth <= MAX_DEPTH, "depth {depth}");
+            assert_eq!(serde_verdict(input.as_bytes()).is_ok(), depth <= MAX_DEPTH);
+        }
+    }
+}
+
+#[test]
+fn a_hundred_thousand_levels_are_refused_cleanly_on_a_default_stack() {
+    // 2 MiB: the stack of a spawned thread, smaller than the main thread's.
+    let handle = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            let depth = 100_000;
+            let input = format!("{}{}", "[{\"a\":".repeat(depth), "}]".repeat(depth));
+            let options = ConversionOptions::default();
+            let direct = json_to_xml_bytes(input.as_bytes(), &options);
+            let verdict = serde_verdict(input.as_bytes()).map_err(|e| e.to_string());
+            (direct, verdict)
+        })
+        .unwrap();
+    let (direct, verdict) = handle.join().unwrap();
+    assert_eq!(direct, Err(Stop::Refused));
+    assert!(verdict.unwrap_err().contains("recursion limit"));
+}
+
+#[test]
+fn the_direct_path_writes_what_the_tree_path_writes_for_generated_documents() {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let options = option_sets();
+    let mut converted = 0;
+    for _ in 0..4000 {
+        let mut input = String::new();
+        blanks(&mut rng, &mut input);
+        gen_value(&mut rng, 0, &mut input);
+        blanks(&mut rng, &mut input);
+        for o in &options {
+            if same_xml(&input, o) {
+                converted += 1;
+            }
+        }
+    }
+    // Most documents take the direct path (the rest repeat a key, or have a key that is
+    // no XML name without buildValidNCNames).
+    assert!(converted > 8000, "{converted}");
+}
+
