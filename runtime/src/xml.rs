@@ -4,6 +4,8 @@
 //! Parsing (`parse`) is the first step for an XML body; serialising (`Element::write_to`) the
 //! last before bytes leave the runtime. Both are UTF-8 only.
 
+pub mod skeleton;
+
 /// A qualified name as written in the document, with the namespace it resolves to.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct QName {

@@ -12,6 +12,7 @@ use serde_json::{Map, Number, Value};
 use crate::xml::{Attribute, Element, NamespaceDecl, Node, QName, is_name_char, is_name_start};
 
 pub(crate) mod json_cursor;
+pub(crate) mod json_out;
 pub(crate) mod xml_out;
 
 /// The root element of a JSON object converted to XML.

@@ -471,6 +471,11 @@ impl Payload {
                     },
                 }
             }
+            // A malformed document is left to the tree parser, which names the error.
+            (PayloadKind::Xml, PayloadKind::Json) => {
+                convert::json_out::xml_to_json_bytes(bytes, &self.options)
+                    .map(|out| Ok(Bytes::from(out)))
+            }
             _ => None,
         }
     }

@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use super::json_cursor::{MAX_DEPTH, serde_verdict};
+use super::json_out;
 use super::xml_out::{Stop, json_to_xml_bytes};
 use super::*;
 
@@ -93,23 +94,76 @@ impl Rng {
 }
 
 const KEYS: &[&str] = &[
-    "a", "name", "id", "@id", "@lang", "$", "1st", "$ref", "x-y", "a.b", "ünï", "日本",
-    "_u", "with space", "", "@", "a:b", "-x", "é\u{301}", "k\"q", "ns:x", "@n\\t",
+    "a",
+    "name",
+    "id",
+    "@id",
+    "@lang",
+    "$",
+    "1st",
+    "$ref",
+    "x-y",
+    "a.b",
+    "ünï",
+    "日本",
+    "_u",
+    "with space",
+    "",
+    "@",
+    "a:b",
+    "-x",
+    "é\u{301}",
+    "k\"q",
+    "ns:x",
+    "@n\\t",
 ];
 
 const STRINGS: &[&str] = &[
-    "", "plain", "<&>\"'", "line\nbreak\r\n", "tab\t", "\u{0}", "\u{1F600}", "ü", "]]>",
-    "\\u00e9", "  spaced  ", "12", "true", "null", "a\u{2028}b", "?>",
+    "",
+    "plain",
+    "<&>\"'",
+    "line\nbreak\r\n",
+    "tab\t",
+    "\u{0}",
+    "\u{1F600}",
+    "ü",
+    "]]>",
+    "\\u00e9",
+    "  spaced  ",
+    "12",
+    "true",
+    "null",
+    "a\u{2028}b",
+    "?>",
 ];
 
 const NUMBERS: &[&str] = &[
-    "0", "-0", "7", "-12", "1.5", "1e3", "1E-7", "-2.5e+10", "123456789012345678",
-    "1234567890123456789", "12345678901234567890", "-9223372036854775808",
-    "-9223372036854775809", "99999999999999999999999", "0.1", "1e308", "5e-324", "1.0",
+    "0",
+    "-0",
+    "7",
+    "-12",
+    "1.5",
+    "1e3",
+    "1E-7",
+    "-2.5e+10",
+    "123456789012345678",
+    "1234567890123456789",
+    "12345678901234567890",
+    "-9223372036854775808",
+    "-9223372036854775809",
+    "99999999999999999999999",
+    "0.1",
+    "1e308",
+    "5e-324",
+    "1.0",
 ];
 
 fn gen_value(rng: &mut Rng, depth: usize, out: &mut String) {
-    let choice = if depth > 5 { rng.below(5) } else { rng.below(9) };
+    let choice = if depth > 5 {
+        rng.below(5)
+    } else {
+        rng.below(9)
+    };
     match choice {
         0 => out.push_str("null"),
         1 => out.push_str(rng.pick(&["true", "false"])),
@@ -362,3 +416,171 @@ fn the_direct_path_writes_what_the_tree_path_writes_for_generated_documents() {
     assert!(converted > 8000, "{converted}");
 }
 
+// === XML -> JSON ===
+
+/// The tree path: `Element::parse`, `xml_to_json`, `serde_json::to_vec`.
+fn xml_tree(input: &[u8], options: &ConversionOptions) -> Result<String, String> {
+    let element = crate::xml::parse(input).map_err(|e| e.to_string())?;
+    Ok(serde_json::to_string(&xml_to_json(&element, options)).unwrap())
+}
+
+/// Asserts that the direct path writes what the tree path writes, or leaves to the tree
+/// path exactly what the tree parser refuses; returns whether it converted.
+fn same_json(input: &str, options: &ConversionOptions) -> bool {
+    let tree = xml_tree(input.as_bytes(), options);
+    match json_out::xml_to_json_bytes(input.as_bytes(), options) {
+        Some(direct) => {
+            let direct = String::from_utf8(direct).unwrap();
+            assert_eq!(Ok(direct), tree, "input: {input}");
+            true
+        }
+        None => {
+            assert!(tree.is_err(), "the direct path stopped on {input}");
+            false
+        }
+    }
+}
+
+fn direct_xml_to_json(input: &str) {
+    for options in option_sets() {
+        assert!(same_json(input, &options), "stopped: {input}");
+    }
+}
+
+#[test]
+fn the_direct_path_writes_what_the_tree_path_writes_for_xml_documents() {
+    for input in [
+        "<order><id>7</id><item>tea</item><item>pen</item></order>",
+        "<jsonObject/>",
+        "<jsonObject></jsonObject>",
+        "<jsonObject><!-- c --></jsonObject>",
+        "<jsonObject> </jsonObject>",
+        "<jsonObject><a>1</a><b/><c></c><a>2</a></jsonObject>",
+        "<jsonArray/>",
+        "<jsonArray><?xml-multiple jsonElement?><jsonElement>1</jsonElement></jsonArray>",
+        "<jsonArray><jsonElement><jsonArray><jsonElement>1</jsonElement></jsonArray></jsonElement></jsonArray>",
+        "<jsonObject><?xml-multiple a?></jsonObject>",
+        "<jsonObject><?xml-multiple?><a>1</a><a>2</a><b>3</b></jsonObject>",
+        "<jsonObject><?xml-multiple _JsonReader_PD_1a?><_JsonReader_PD_1a>x</_JsonReader_PD_1a></jsonObject>",
+        "<r><_JsonReader_PS_ref>1</_JsonReader_PS_ref><a_JsonReader_32_b>2</a_JsonReader_32_b><_JsonReader_36_>3</_JsonReader_36_></r>",
+        "<r a=\"1\" b=\"x &amp; y\"><_JsonReader_64_a>2</_JsonReader_64_a>text</r>",
+        "<r a=\"1\">text</r>",
+        "<r a=\"1\"/>",
+        "<r>mixed <b>bold</b> and <![CDATA[ <raw> ]]> &amp; more </r>",
+        "<r>1 &lt; 2 &amp;&amp; &#x42;&#65;\r\nline\rnext</r>",
+        "<r><![CDATA[a\r\nb]]>c&#13;</r>",
+        "<r>  12  </r>",
+        "<r>012</r>",
+        "<r>-0.5e3</r>",
+        "<r>true</r>",
+        "<r>null</r>",
+        "<r>12345678901234567890123</r>",
+        "<r>\u{1F600} ü \"quoted\" \\ \u{7}</r>",
+        r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns="urn:d"><soap:Body><m:order xmlns:m="urn:m" m:id="7" id="8"><item>tea</item></m:order></soap:Body></soap:Envelope>"#,
+        r#"<jsonObject xmlns="urn:x"><a>1</a></jsonObject>"#,
+        r#"<jsonObject xmlns="urn:x"/>"#,
+        r#"<jsonObject xmlns=""><a>1</a></jsonObject>"#,
+        r#"<r xmlns:p="urn:p"><p:a>1</p:a><a>2</a><p:a>3</p:a></r>"#,
+        r#"<r><jsonArray><jsonElement>1</jsonElement></jsonArray></r>"#,
+        r#"<r><jsonArray xmlns="urn:x"><jsonElement>1</jsonElement></jsonArray></r>"#,
+        r#"<r>t<jsonArray><jsonElement>1</jsonElement></jsonArray></r>"#,
+        r#"<r xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><a xsi:nil="true"/><b nil="true"/><c xsi:nil="false">x</c></r>"#,
+        r#"<r xml:lang="en"><xml:a>1</xml:a></r>"#,
+        "<?xml version=\"1.0\"?>\n<!-- before --><!DOCTYPE r><r><?other data?>x</r><!-- after -->\n",
+        "\u{feff}<r/>",
+        "<r a='&#10;&#9;v\tw\nx'/>",
+        "<r><a/><a/><a>1</a></r>",
+        "<r><a>1</a><b>2</b><a>3</a><c/><b>4</b></r>",
+    ] {
+        direct_xml_to_json(input);
+    }
+}
+
+#[test]
+fn an_element_with_many_child_names_groups_them_by_name() {
+    let mut input = String::from("<r>");
+    for i in 0..200 {
+        input.push_str(&format!("<k{}>{i}</k{}>", i % 70, i % 70));
+    }
+    input.push_str("</r>");
+    direct_xml_to_json(&input);
+}
+
+#[test]
+fn malformed_xml_is_left_to_the_tree_parser() {
+    for input in [
+        "",
+        "text",
+        "<a><b></a>",
+        "<a>",
+        "<a/><b/>",
+        "<a/>text",
+        "<a/>&#65;",
+        "<![CDATA[x]]><a/>",
+        "<a b='1' b='2'/>",
+        "<a p:b='1'/>",
+        "<p:a/>",
+        "<a>&unknown;</a>",
+        "<a>&#0;</a>",
+        r#"<!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>"#,
+        "<a b=1/>",
+        "<1a/>",
+        "<a xmlns:p='urn:p' xmlns:q='urn:p' p:x='1' q:x='2'/>",
+    ] {
+        for options in option_sets() {
+            same_json(input, &options);
+        }
+        assert!(
+            json_out::xml_to_json_bytes(input.as_bytes(), &ConversionOptions::default()).is_none()
+                == xml_tree(input.as_bytes(), &ConversionOptions::default()).is_err(),
+            "{input}"
+        );
+    }
+    assert!(json_out::xml_to_json_bytes(b"<a>\xff</a>", &ConversionOptions::default()).is_none());
+}
+
+#[test]
+fn the_xml_depth_limit_is_the_tree_parsers() {
+    use crate::xml::MAX_DEPTH;
+    for depth in [MAX_DEPTH - 1, MAX_DEPTH, MAX_DEPTH + 1] {
+        let input = format!("{}1{}", "<a>".repeat(depth), "</a>".repeat(depth));
+        let converted = same_json(&input, &ConversionOptions::default());
+        assert_eq!(converted, depth <= MAX_DEPTH, "depth {depth}");
+    }
+    let handle = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            let depth = 100_000;
+            let input = format!("{}{}", "<a>".repeat(depth), "</a>".repeat(depth));
+            json_out::xml_to_json_bytes(input.as_bytes(), &ConversionOptions::default())
+        })
+        .unwrap();
+    assert!(handle.join().unwrap().is_none());
+}
+
+/// JSON converted by the tree path, then back by both: documents as MI writes them.
+#[test]
+fn the_direct_path_writes_what_the_tree_path_writes_for_generated_xml() {
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    let options = option_sets();
+    let mut converted = 0;
+    for _ in 0..3000 {
+        let mut input = String::new();
+        gen_value(&mut rng, 0, &mut input);
+        for o in &options {
+            let Ok(xml) = json_tree(&input, o) else {
+                continue;
+            };
+            // With some blanks and comments between the elements.
+            let xml = match rng.below(3) {
+                0 => xml.replace("><", ">\n  <"),
+                1 => xml.replace("</", "<!--c--></"),
+                _ => xml,
+            };
+            if same_json(&xml, o) {
+                converted += 1;
+            }
+        }
+    }
+    assert!(converted > 8000, "{converted}");
+}

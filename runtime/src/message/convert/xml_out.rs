@@ -339,7 +339,8 @@ impl XmlWriter {
         self.out.extend_from_slice(target.as_bytes());
         if !data.is_empty() {
             self.out.push(b' ');
-            self.out.extend_from_slice(data.replace("?>", "? >").as_bytes());
+            self.out
+                .extend_from_slice(data.replace("?>", "? >").as_bytes());
         }
         self.out.extend_from_slice(b"?>");
     }
