@@ -60,13 +60,9 @@ pub enum Node {
     Char(char),
     /// A CDATA section's content as written (line ends not yet normalised).
     CData(Span),
-    /// A processing instruction: its target and its trimmed data.
-    Pi {
-        /// The PI target.
-        target: Span,
-        /// The PI data, trimmed.
-        data: Span,
-    },
+    /// A processing instruction: index into the skeleton's instructions (rare: kept apart
+    /// so that every node fits 16 bytes).
+    Pi(u32),
     /// A comment.
     Comment,
 }
@@ -113,6 +109,8 @@ pub struct Skeleton<'i> {
     extras: Vec<Extras>,
     attributes: Vec<Attribute>,
     declarations: Vec<Declaration>,
+    /// Processing instructions: target and trimmed data.
+    instructions: Vec<(Span, Span)>,
     built: Vec<String>,
 }
 
@@ -134,6 +132,7 @@ impl<'i> Skeleton<'i> {
                 extras: Vec::new(),
                 attributes: Vec::new(),
                 declarations: Vec::new(),
+                instructions: Vec::new(),
                 built: Vec::new(),
             },
             stack: Vec::new(),
@@ -157,6 +156,12 @@ impl<'i> Skeleton<'i> {
     pub fn text(&self, span: Span) -> &'i str {
         let start = span.start as usize;
         &self.input[start..start + span.len as usize]
+    }
+
+    /// A processing instruction's target and trimmed data.
+    pub fn instruction(&self, index: u32) -> (&'i str, &'i str) {
+        let (target, data) = self.instructions[index as usize];
+        (self.text(target), self.text(data))
     }
 
     /// The text of a string.
@@ -347,7 +352,9 @@ impl<'i> Builder<'i> {
                     if !self.stack.is_empty() {
                         let target = span_of(input, pi.target())?;
                         let data = span_of(input, pi.content().trim())?;
-                        self.skeleton.nodes.push(Node::Pi { target, data });
+                        let index = u32::try_from(self.skeleton.instructions.len()).ok()?;
+                        self.skeleton.instructions.push((target, data));
+                        self.skeleton.nodes.push(Node::Pi(index));
                     }
                 }
                 Event::Decl(_) => {}

@@ -584,3 +584,10 @@ fn the_direct_path_writes_what_the_tree_path_writes_for_generated_xml() {
     }
     assert!(converted > 8000, "{converted}");
 }
+
+#[test]
+fn a_skeleton_node_is_16_bytes_and_a_tree_node_no_longer_holds_an_element() {
+    assert_eq!(std::mem::size_of::<crate::xml::skeleton::Node>(), 16);
+    // A text node used to be as large as an element (144 bytes).
+    assert!(std::mem::size_of::<crate::xml::Node>() <= 48);
+}

@@ -139,7 +139,7 @@ impl JsonWriter<'_, '_> {
 
         let structured = sk.children(element).any(|c| match sk.node(c) {
             Node::Element { .. } => true,
-            Node::Pi { target, .. } => sk.text(target) == XML_MULTIPLE,
+            Node::Pi(pi) => sk.instruction(pi).0 == XML_MULTIPLE,
             _ => false,
         });
         if !structured {
@@ -182,8 +182,8 @@ impl JsonWriter<'_, '_> {
         let mut pending_unnamed = false;
         for child in sk.children(element) {
             match sk.node(child) {
-                Node::Pi { target, data } if sk.text(target) == XML_MULTIPLE => {
-                    let data = sk.text(data);
+                Node::Pi(pi) if sk.instruction(pi).0 == XML_MULTIPLE => {
+                    let data = sk.instruction(pi).1;
                     if data.is_empty() {
                         pending_unnamed = true;
                     } else {

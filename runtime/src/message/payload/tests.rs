@@ -233,3 +233,62 @@ fn a_payload_can_move_between_threads() {
     fn assert_send<T: Send>() {}
     assert_send::<Payload>();
 }
+
+/// `to_bytes` on a fresh payload (the direct conversion) and on one whose view was read
+/// first (the tree path): the same bytes, or the same error.
+fn direct_and_tree(body: &'static str, content_type: &str, out: &str) -> (String, String) {
+    let direct = raw(body, content_type).to_bytes(out);
+    let tree = raw(body, content_type);
+    let _ = if PayloadKind::of(out) == PayloadKind::Xml {
+        tree.xml().map(|_| ())
+    } else {
+        tree.json().map(|_| ())
+    };
+    let tree = tree.to_bytes(out);
+    let show = |r: Result<Bytes, PayloadError>| match r {
+        Ok(b) => String::from_utf8(b.to_vec()).unwrap(),
+        Err(e) => format!("error: {e}"),
+    };
+    (show(direct), show(tree))
+}
+
+#[test]
+fn a_raw_body_that_only_changes_format_is_converted_as_the_tree_path_would() {
+    for (body, content_type, out) in [
+        (
+            r#"{"a":{"@id":"1","b":[1,2.5e1,null]}}"#,
+            "application/json",
+            "application/xml",
+        ),
+        // A repeated key: only the tree path writes it (the last value, the first place).
+        (
+            r#"{"a":1,"b":2,"a":3}"#,
+            "application/json",
+            "application/xml",
+        ),
+        (r#"{"bad key":1}"#, "application/json", "text/xml"),
+        (r#"{"a":"#, "application/json", "application/xml"),
+        ("[[[[1]]]]", "application/json", "application/xml"),
+        (
+            r#"<r a="1"><b>1</b><b>x</b><?xml-multiple c?></r>"#,
+            "application/xml",
+            "application/json",
+        ),
+        ("<a><b></a>", "application/xml", "application/json"),
+    ] {
+        let (direct, tree) = direct_and_tree(body, content_type, out);
+        assert_eq!(direct, tree, "{body}");
+    }
+}
+
+#[test]
+fn a_malformed_body_keeps_giving_the_error_the_direct_conversion_found() {
+    let p = raw(r#"{"a":"#, "application/json");
+    let first = p.to_bytes("application/xml").unwrap_err();
+    assert!(
+        first.to_string().starts_with("malformed JSON: EOF"),
+        "{first}"
+    );
+    assert_eq!(p.json().unwrap_err().to_string(), first.to_string());
+    assert!(std::error::Error::source(&first).is_some());
+}
