@@ -8,10 +8,15 @@ records the RSS when ready (idle), the peak (VmHWM from /proc/PID/status: the pr
 new, so the peak is this scenario's), and the RSS a second after the last answer (what the
 process keeps after a burst). Every answer is checked (status, format, content).
 
+The bursts of four run a second time with glibc's mmap threshold fixed at 128 KiB
+(GLIBC_TUNABLES, see the table's text): what glibc keeps after a burst depends on it.
+
 Prints a markdown table; `tests/bench/run.py` includes it in docs/benchmarks.md unless
 BENCH_MEMORY=0. Environment: BENCH_MEMORY_CPUS (CPUs to pin Ferry to, e.g. `0`; default
 unpinned, so that four requests run at once on a multi-CPU machine), BENCH_MEMORY_SETTLE
-(seconds to wait before reading the RSS after a burst, 1).
+(seconds to wait before reading the RSS after a burst, 1), BENCH_MEMORY_TUNABLES (the
+GLIBC_TUNABLES of the second run of the bursts, `glibc.malloc.mmap_threshold=131072`;
+empty skips it).
 """
 
 import argparse
@@ -33,6 +38,7 @@ SIZES = (1 * MIB, 9 * MIB)
 CONCURRENCY = (1, 4)
 CPUS = os.environ.get("BENCH_MEMORY_CPUS", "")
 SETTLE = float(os.environ.get("BENCH_MEMORY_SETTLE", "1"))
+TUNABLES = os.environ.get("BENCH_MEMORY_TUNABLES", "glibc.malloc.mmap_threshold=131072")
 
 
 def log(*parts):
@@ -112,7 +118,7 @@ def status(port, path):
         return None
 
 
-def start_ferry(ferry, tmp):
+def start_ferry(ferry, tmp, tunables=None):
     ports_file = tmp / "ports.json"
     if ports_file.exists():
         ports_file.unlink()
@@ -121,6 +127,8 @@ def start_ferry(ferry, tmp):
     if CPUS and shutil.which("taskset"):
         cmd = ["taskset", "-c", CPUS] + cmd
     env = dict(os.environ, FERRY_LOG=os.environ.get("FERRY_LOG", "warn"))
+    if tunables:
+        env["GLIBC_TUNABLES"] = tunables
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
                             stderr=open(tmp / "ferry.log", "wb"))
     deadline = time.monotonic() + 20
@@ -163,13 +171,13 @@ def post(port, path, content_type, body):
 
 # === scenarios ===
 
-def scenario(ferry, tmp, direction, size, at_once, bodies):
+def scenario(ferry, tmp, direction, size, at_once, bodies, tunables=None):
     body, n_orders = bodies[(direction, size)]
     path, ctype, check = {
         "json": ("/convert/to-xml", "application/json", check_xml),
         "xml": ("/convert/to-json", "application/xml", check_json),
     }[direction]
-    proc, port = start_ferry(ferry, tmp)
+    proc, port = start_ferry(ferry, tmp, tunables)
     try:
         time.sleep(0.2)
         idle = proc_status(proc.pid)["VmRSS"]
@@ -197,7 +205,7 @@ def scenario(ferry, tmp, direction, size, at_once, bodies):
         return {
             "direction": direction, "size": size, "at_once": at_once, "body": len(body),
             "idle": idle, "peak": after["VmHWM"], "after": after["VmRSS"],
-            "seconds": elapsed,
+            "seconds": elapsed, "malloc": "mmap threshold 128 KiB" if tunables else "default",
         }
     finally:
         stop(proc)
@@ -223,6 +231,11 @@ def run(ferry):
                 for at_once in CONCURRENCY:
                     log(f"{direction} {size // MIB} MiB x{at_once}")
                     rows.append(scenario(ferry, tmp, direction, size, at_once, bodies))
+        if TUNABLES:
+            for direction in ("json", "xml"):
+                for size in SIZES:
+                    log(f"{direction} {size // MIB} MiB x4, GLIBC_TUNABLES={TUNABLES}")
+                    rows.append(scenario(ferry, tmp, direction, size, 4, bodies, TUNABLES))
     return rows
 
 
@@ -232,15 +245,15 @@ def mib(b):
 
 def table(rows):
     lines = [
-        "| conversion | body | at once | idle RSS | peak RSS | peak − idle | per body in flight "
-        "| RSS after | time |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| conversion | body | at once | malloc | idle RSS | peak RSS | peak − idle "
+        "| per body in flight | RSS after | time |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         name = "JSON → XML" if r["direction"] == "json" else "XML → JSON"
         extra = r["peak"] - r["idle"]
         lines.append(
-            f"| {name} | {mib(r['body'])} MiB | {r['at_once']} | {mib(r['idle'])} MiB "
+            f"| {name} | {mib(r['body'])} MiB | {r['at_once']} | {r['malloc']} | {mib(r['idle'])} MiB "
             f"| {mib(r['peak'])} MiB | {mib(extra)} MiB "
             f"| {extra / (r['body'] * r['at_once']):.1f}× | {mib(r['after'])} MiB "
             f"| {r['seconds'] * 1000:.0f} ms |")
@@ -261,7 +274,11 @@ def section(ferry):
         "RSS is VmHWM, RSS after is VmRSS "
         f"{SETTLE:g} s after the last answer. \"Per body in flight\" is (peak − idle) divided "
         "by the bytes of the bodies in flight. Goal (issue #12): peak ≤ 4× body + a "
-        "constant, memory given back after a burst.",
+        "constant, memory given back after a burst. The last rows repeat the bursts with "
+        f"`GLIBC_TUNABLES={TUNABLES}`: a fixed mmap threshold, so that glibc serves "
+        "every large buffer with its own mapping and unmaps it when freed (by default the "
+        "threshold rises to the largest block freed, and later large buffers come from "
+        "per-thread arenas that keep their memory).",
         "",
     ] + table(rows)
     return "\n".join(lines) + "\n"
