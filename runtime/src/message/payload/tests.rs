@@ -292,3 +292,31 @@ fn a_malformed_body_keeps_giving_the_error_the_direct_conversion_found() {
     assert_eq!(p.json().unwrap_err().to_string(), first.to_string());
     assert!(std::error::Error::source(&first).is_some());
 }
+
+#[test]
+fn a_hundred_thousand_levels_are_a_clean_error_on_a_default_thread_stack() {
+    let depth = 100_000;
+    let json = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    let xml = format!("{}{}", "<a>".repeat(depth), "</a>".repeat(depth));
+    // 2 MiB: the stack of a spawned thread (tokio's workers have the same).
+    let errors = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            let json = Payload::from_bytes(Bytes::from(json), Some("application/json"))
+                .to_bytes("application/xml")
+                .unwrap_err();
+            let xml = Payload::from_bytes(Bytes::from(xml), Some("application/xml"))
+                .to_bytes("application/json")
+                .unwrap_err();
+            (json.to_string(), xml.to_string())
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(
+        errors.0.contains("recursion limit exceeded"),
+        "{}",
+        errors.0
+    );
+    assert!(errors.1.contains("nested too deeply"), "{}", errors.1);
+}
