@@ -591,3 +591,83 @@ fn a_skeleton_node_is_16_bytes_and_a_tree_node_no_longer_holds_an_element() {
     // A text node used to be as large as an element (144 bytes).
     assert!(std::mem::size_of::<crate::xml::Node>() <= 48);
 }
+
+/// A document with a few bytes changed: deleted, inserted (structural characters mostly),
+/// or a slice repeated.
+fn mutate(rng: &mut Rng, doc: &str) -> String {
+    const PIECES: &[&str] = &[
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        ":",
+        "\"",
+        "\\",
+        "<",
+        ">",
+        "/",
+        "&",
+        ";",
+        "=",
+        "'",
+        "?",
+        "!",
+        "-",
+        "e",
+        "0",
+        " ",
+        "\r",
+        "\u{e9}",
+        "xmlns",
+        "xml-multiple",
+        "&#",
+        "<![CDATA[",
+        "]]>",
+        "<!--",
+        "-->",
+        "\\u",
+        "d800",
+    ];
+    let mut bytes = doc.as_bytes().to_vec();
+    for _ in 0..=rng.below(3) {
+        let at = rng.below(bytes.len() as u64 + 1) as usize;
+        match rng.below(3) {
+            0 if at < bytes.len() => {
+                bytes.remove(at);
+            }
+            1 => {
+                let piece = rng.pick(PIECES).as_bytes();
+                bytes.splice(at..at, piece.iter().copied());
+            }
+            _ => {
+                let end = (at + rng.below(12) as usize).min(bytes.len());
+                let slice = bytes[at..end].to_vec();
+                bytes.splice(at..at, slice);
+            }
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[test]
+fn mutated_documents_are_converted_alike_or_refused_alike() {
+    let rounds = std::env::var("FERRY_MUTATION_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1500);
+    let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+    let options = option_sets();
+    for _ in 0..rounds {
+        let mut json = String::new();
+        gen_value(&mut rng, 0, &mut json);
+        let o = &options[rng.below(options.len() as u64) as usize];
+        let mutated = mutate(&mut rng, &json);
+        same_xml(&mutated, o);
+        let Ok(xml) = json_tree(&json, o) else {
+            continue;
+        };
+        let mutated = mutate(&mut rng, &xml);
+        same_json(&mutated, o);
+    }
+}
