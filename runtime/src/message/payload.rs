@@ -4,7 +4,9 @@
 //! `view`, `json` or `xml`, which parse it at most once and cache the result (JSON ⇄ XML
 //! conversions are cached too); setters replace it. On the way out `to_bytes` serialises it
 //! in the requested format, handing back the original `Bytes` (no copy) when the body was
-//! never replaced and the format is unchanged: a passthrough never parses or copies.
+//! never replaced and the format is unchanged: a passthrough never parses or copies. A body
+//! nothing has read that leaves in the other format is converted from its bytes, without
+//! the trees (`convert::xml_out`, `convert::json_out`).
 
 use std::cell::OnceCell;
 use std::sync::{Arc, LazyLock};

@@ -4,8 +4,8 @@
 //! One 16-byte node per element, text run, reference, CDATA section, comment and
 //! processing instruction, in document order, each element knowing where its subtree ends;
 //! names, text and most attribute values stay in the received bytes and are pointed at. A
-//! 9 MB body takes a skeleton of about its own size where the tree took many times it
-//! (an allocation per name, per text and per node).
+//! 9 MB body of small records takes a skeleton of about 1.4 times its size, where the tree
+//! took tens of times it (an allocation per name, per text and per node).
 //!
 //! [`Skeleton::parse`] accepts exactly what [`super::parse`] accepts: the same reader and
 //! configuration, the same checks in the same order (names, namespace prefixes, duplicate
