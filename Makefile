@@ -86,6 +86,10 @@ bench: bench-tools bench-build ## Load benchmark vs nginx and the bare backend, 
 	python3 tests/bench/run.py --ferry $(BENCH_BIN)/ferry \
 	  --backend $(BENCH_BIN)/echo-backend --out docs/benchmarks.md
 
+.PHONY: bench-memory
+bench-memory: bench-build ## Peak and after-burst RSS of 1 and 9 MiB JSON<->XML conversions, one and four at once (in make bench too; BENCH_MEMORY=0 skips it there)
+	python3 tests/bench/memory.py --ferry $(BENCH_BIN)/ferry
+
 .PHONY: bench-tools
 bench-tools: ## Install wrk, nginx and valgrind from Debian when they are missing
 	@if ! command -v wrk >/dev/null || ! PATH="$$PATH:/usr/sbin" command -v nginx >/dev/null \

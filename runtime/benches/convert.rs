@@ -5,8 +5,10 @@
 
 use std::hint::black_box;
 
+use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group};
 use ferry::message::convert::{ConversionOptions, json_to_xml, xml_to_json};
+use ferry::message::payload::Payload;
 use ferry::xml;
 use serde_json::{Value, json};
 
@@ -40,6 +42,30 @@ fn bench(c: &mut Criterion) {
                 let mut out = Vec::with_capacity(xml_text.len());
                 e.write_to(&mut out);
                 out
+            })
+        });
+        // What `Payload::to_bytes` does for a raw body leaving in the other format: from
+        // the received bytes, without the trees.
+        let json_bytes = Bytes::from(json_text.clone());
+        group.bench_function("json bytes -> xml bytes, direct", |b| {
+            b.iter(|| {
+                Payload::from_bytes(black_box(json_bytes.clone()), Some("application/json"))
+                    .to_bytes("application/xml")
+                    .unwrap()
+            })
+        });
+        group.bench_function("xml bytes -> json bytes", |b| {
+            b.iter(|| {
+                let e = xml::parse(black_box(&xml_text)).unwrap();
+                serde_json::to_vec(&xml_to_json(&e, &options)).unwrap()
+            })
+        });
+        let xml_bytes = Bytes::from(xml_text.clone());
+        group.bench_function("xml bytes -> json bytes, direct", |b| {
+            b.iter(|| {
+                Payload::from_bytes(black_box(xml_bytes.clone()), Some("application/xml"))
+                    .to_bytes("application/json")
+                    .unwrap()
             })
         });
         group.bench_function("json value -> xml element", |b| {

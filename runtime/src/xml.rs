@@ -4,6 +4,8 @@
 //! Parsing (`parse`) is the first step for an XML body; serialising (`Element::write_to`) the
 //! last before bytes leave the runtime. Both are UTF-8 only.
 
+pub mod skeleton;
+
 /// A qualified name as written in the document, with the namespace it resolves to.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct QName {
@@ -49,8 +51,9 @@ pub struct Element {
 /// A node inside an element.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Node {
-    /// A child element.
-    Element(Element),
+    /// A child element, boxed: text nodes outnumber elements in most payloads, and an
+    /// inline `Element` (144 bytes) made every node that large.
+    Element(Box<Element>),
     /// Character data (unescaped).
     Text(String),
     /// A CDATA section's content.
@@ -170,7 +173,7 @@ impl Element {
 
     /// Adds a child element (builder style).
     pub fn with_child(mut self, child: Element) -> Self {
-        self.children.push(Node::Element(child));
+        self.children.push(Node::Element(Box::new(child)));
         self
     }
 
@@ -198,7 +201,7 @@ impl Element {
 
     /// Appends a child element.
     pub fn push_child(&mut self, child: Element) {
-        self.children.push(Node::Element(child));
+        self.children.push(Node::Element(Box::new(child)));
     }
 
     /// The concatenated text and CDATA content of this element and its descendants
@@ -222,7 +225,7 @@ impl Element {
     /// Child elements in document order.
     pub fn child_elements(&self) -> impl Iterator<Item = &Element> {
         self.children.iter().filter_map(|n| match n {
-            Node::Element(e) => Some(e),
+            Node::Element(e) => Some(&**e),
             _ => None,
         })
     }
@@ -230,7 +233,7 @@ impl Element {
     /// Child elements, mutably, in document order.
     pub fn child_elements_mut(&mut self) -> impl Iterator<Item = &mut Element> {
         self.children.iter_mut().filter_map(|n| match n {
-            Node::Element(e) => Some(e),
+            Node::Element(e) => Some(&mut **e),
             _ => None,
         })
     }
@@ -506,7 +509,7 @@ impl<'i> Parser<'i> {
         self.bindings
             .truncate(self.bindings.len().saturating_sub(pushed));
         match self.stack.last_mut() {
-            Some((parent, _)) => parent.children.push(Node::Element(element)),
+            Some((parent, _)) => parent.push_child(element),
             None if self.root.is_none() => self.root = Some(element),
             None => return Err(self.err(at, "more than one document element")),
         }
@@ -704,7 +707,7 @@ fn write_ns_decl(out: &mut Vec<u8>, prefix: Option<&str>, uri: &str) {
     out.push(b'"');
 }
 
-fn escape_text(text: &str, out: &mut Vec<u8>) {
+pub(crate) fn escape_text(text: &str, out: &mut Vec<u8>) {
     let mut last = 0;
     for (i, b) in text.bytes().enumerate() {
         let rep: &[u8] = match b {
@@ -722,7 +725,7 @@ fn escape_text(text: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(&text.as_bytes()[last..]);
 }
 
-fn escape_attribute(text: &str, out: &mut Vec<u8>) {
+pub(crate) fn escape_attribute(text: &str, out: &mut Vec<u8>) {
     let mut last = 0;
     for (i, b) in text.bytes().enumerate() {
         let rep: &[u8] = match b {

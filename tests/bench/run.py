@@ -33,6 +33,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import memory
+
 ROOT = Path(__file__).resolve().parents[2]
 BENCH_APIS = ROOT / "tests/bench/apis"
 NOTES = ROOT / "tests/bench/notes.md"
@@ -655,6 +657,9 @@ def main():
     log(f"start-up: {STARTUP_RUNS} runs on the healthcare sample")
     times, idle = startup(args.ferry)
     text = report(m, results, times, idle, nginx_version, instructions)
+    if os.environ.get("BENCH_MEMORY", "1") != "0":
+        log("memory: JSON <-> XML conversions (tests/bench/memory.py)")
+        text = memory.insert_before_notes(text, memory.section(args.ferry))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)

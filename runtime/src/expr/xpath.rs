@@ -402,9 +402,9 @@ fn build_element<'d>(doc: Document<'d>, el: &Element) -> dom::Element<'d> {
 /// Copies a selected node back into our tree: elements whole, other nodes as their text.
 fn to_node(node: &XNode<'_>) -> Option<Node> {
     match node {
-        XNode::Element(e) => Some(Node::Element(from_element(*e))),
+        XNode::Element(e) => Some(Node::Element(Box::new(from_element(*e)))),
         XNode::Root(r) => r.children().into_iter().find_map(|c| match c {
-            ChildOfRoot::Element(e) => Some(Node::Element(from_element(e))),
+            ChildOfRoot::Element(e) => Some(Node::Element(Box::new(from_element(e)))),
             _ => None,
         }),
         XNode::Comment(c) => Some(Node::Comment(c.text().to_owned())),
@@ -441,7 +441,7 @@ fn from_element(e: dom::Element<'_>) -> Element {
             .children()
             .into_iter()
             .map(|c| match c {
-                ChildOfElement::Element(c) => Node::Element(from_element(c)),
+                ChildOfElement::Element(c) => Node::Element(Box::new(from_element(c))),
                 ChildOfElement::Text(t) => Node::Text(t.text().to_owned()),
                 ChildOfElement::Comment(c) => Node::Comment(c.text().to_owned()),
                 ChildOfElement::ProcessingInstruction(p) => Node::ProcessingInstruction {

@@ -11,6 +11,10 @@ use serde_json::{Map, Number, Value};
 
 use crate::xml::{Attribute, Element, NamespaceDecl, Node, QName, is_name_char, is_name_start};
 
+pub(crate) mod json_cursor;
+pub(crate) mod json_out;
+pub(crate) mod xml_out;
+
 /// The root element of a JSON object converted to XML.
 pub const JSON_OBJECT: &str = "jsonObject";
 /// The root element of a top-level JSON array converted to XML.
@@ -508,5 +512,7 @@ fn number(text: &str) -> Option<Number> {
     text.parse::<f64>().ok().and_then(Number::from_f64)
 }
 
+#[cfg(test)]
+mod direct_tests;
 #[cfg(test)]
 mod tests;

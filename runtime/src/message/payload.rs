@@ -4,7 +4,9 @@
 //! `view`, `json` or `xml`, which parse it at most once and cache the result (JSON ⇄ XML
 //! conversions are cached too); setters replace it. On the way out `to_bytes` serialises it
 //! in the requested format, handing back the original `Bytes` (no copy) when the body was
-//! never replaced and the format is unchanged: a passthrough never parses or copies.
+//! never replaced and the format is unchanged: a passthrough never parses or copies. A body
+//! nothing has read that leaves in the other format is converted from its bytes, without
+//! the trees (`convert::xml_out`, `convert::json_out`).
 
 use std::cell::OnceCell;
 use std::sync::{Arc, LazyLock};
@@ -440,6 +442,9 @@ impl Payload {
         {
             return Ok(bytes.clone());
         }
+        if let Some(direct) = self.direct_conversion(target) {
+            return direct;
+        }
         match target {
             PayloadKind::Json => match self.json()? {
                 Some(v) => json_bytes(v),
@@ -465,6 +470,46 @@ impl Payload {
                 }
                 _ => self.native_bytes(),
             },
+        }
+    }
+
+    /// A raw body that only changes format, converted from its bytes to the output's
+    /// without the trees between (`Value`, `Element`): see `convert::xml_out` and
+    /// `convert::json_out`. `None` when the tree path must answer: something read the body
+    /// already (its trees are at hand), or the direct path cannot convert this body
+    /// identically. A malformed body is answered here with the error the tree path gives.
+    fn direct_conversion(&self, target: PayloadKind) -> Option<Result<Bytes, PayloadError>> {
+        let Body::Raw { bytes, kind } = &self.body else {
+            return None;
+        };
+        if self.native.get().is_some()
+            || self.json_view.get().is_some()
+            || self.xml_view.get().is_some()
+        {
+            return None;
+        }
+        match (kind, target) {
+            (PayloadKind::Json, PayloadKind::Xml) => {
+                match convert::xml_out::json_to_xml_bytes(bytes, &self.options) {
+                    Ok(out) => Some(Ok(Bytes::from(out))),
+                    Err(_) => match convert::json_cursor::serde_verdict(bytes) {
+                        Err(e) => {
+                            let error =
+                                PayloadError::new(format!("malformed JSON: {e}")).with_cause(e);
+                            // As `native` would have kept it.
+                            let _ = self.native.set(Err(error.clone()));
+                            Some(Err(error))
+                        }
+                        Ok(()) => None,
+                    },
+                }
+            }
+            // A malformed document is left to the tree parser, which names the error.
+            (PayloadKind::Xml, PayloadKind::Json) => {
+                convert::json_out::xml_to_json_bytes(bytes, &self.options)
+                    .map(|out| Ok(Bytes::from(out)))
+            }
+            _ => None,
         }
     }
 

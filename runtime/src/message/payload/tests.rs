@@ -234,3 +234,90 @@ fn a_payload_can_move_between_threads() {
     fn assert_send<T: Send>() {}
     assert_send::<Payload>();
 }
+
+/// `to_bytes` on a fresh payload (the direct conversion) and on one whose view was read
+/// first (the tree path): the same bytes, or the same error.
+fn direct_and_tree(body: &'static str, content_type: &str, out: &str) -> (String, String) {
+    let direct = raw(body, content_type).to_bytes(out);
+    let tree = raw(body, content_type);
+    let _ = if PayloadKind::of(out) == PayloadKind::Xml {
+        tree.xml().map(|_| ())
+    } else {
+        tree.json().map(|_| ())
+    };
+    let tree = tree.to_bytes(out);
+    let show = |r: Result<Bytes, PayloadError>| match r {
+        Ok(b) => String::from_utf8(b.to_vec()).unwrap(),
+        Err(e) => format!("error: {e}"),
+    };
+    (show(direct), show(tree))
+}
+
+#[test]
+fn a_raw_body_that_only_changes_format_is_converted_as_the_tree_path_would() {
+    for (body, content_type, out) in [
+        (
+            r#"{"a":{"@id":"1","b":[1,2.5e1,null]}}"#,
+            "application/json",
+            "application/xml",
+        ),
+        // A repeated key: only the tree path writes it (the last value, the first place).
+        (
+            r#"{"a":1,"b":2,"a":3}"#,
+            "application/json",
+            "application/xml",
+        ),
+        (r#"{"bad key":1}"#, "application/json", "text/xml"),
+        (r#"{"a":"#, "application/json", "application/xml"),
+        ("[[[[1]]]]", "application/json", "application/xml"),
+        (
+            r#"<r a="1"><b>1</b><b>x</b><?xml-multiple c?></r>"#,
+            "application/xml",
+            "application/json",
+        ),
+        ("<a><b></a>", "application/xml", "application/json"),
+    ] {
+        let (direct, tree) = direct_and_tree(body, content_type, out);
+        assert_eq!(direct, tree, "{body}");
+    }
+}
+
+#[test]
+fn a_malformed_body_keeps_giving_the_error_the_direct_conversion_found() {
+    let p = raw(r#"{"a":"#, "application/json");
+    let first = p.to_bytes("application/xml").unwrap_err();
+    assert!(
+        first.to_string().starts_with("malformed JSON: EOF"),
+        "{first}"
+    );
+    assert_eq!(p.json().unwrap_err().to_string(), first.to_string());
+    assert!(std::error::Error::source(&first).is_some());
+}
+
+#[test]
+fn a_hundred_thousand_levels_are_a_clean_error_on_a_default_thread_stack() {
+    let depth = 100_000;
+    let json = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    let xml = format!("{}{}", "<a>".repeat(depth), "</a>".repeat(depth));
+    // 2 MiB: the stack of a spawned thread (tokio's workers have the same).
+    let errors = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            let json = Payload::from_bytes(Bytes::from(json), Some("application/json"))
+                .to_bytes("application/xml")
+                .unwrap_err();
+            let xml = Payload::from_bytes(Bytes::from(xml), Some("application/xml"))
+                .to_bytes("application/json")
+                .unwrap_err();
+            (json.to_string(), xml.to_string())
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(
+        errors.0.contains("recursion limit exceeded"),
+        "{}",
+        errors.0
+    );
+    assert!(errors.1.contains("nested too deeply"), "{}", errors.1);
+}
