@@ -10,7 +10,11 @@ ADMIN_PORT ?= 9201
 
 .PHONY: run
 run: ## Run Ferry on the bundled samples (HTTP :8290, admin :9201)
-	$(CARGO) run --release -p ferry -- run $(SAMPLES) --http-port $(HTTP_PORT) --admin-port $(ADMIN_PORT)
+	GLIBC_TUNABLES=$(FERRY_GLIBC_TUNABLES) $(CARGO) run --release -p ferry -- run $(SAMPLES) --http-port $(HTTP_PORT) --admin-port $(ADMIN_PORT)
+
+# A fixed mmap threshold: glibc then gives large buffers back when freed, so RSS returns to
+# idle after a burst of large bodies (docs/running.md, "Memory"); the image's musl needs none.
+FERRY_GLIBC_TUNABLES ?= glibc.malloc.mmap_threshold=131072
 
 .PHONY: validate
 validate: ## Validate every bundled sample with `ferry validate`

@@ -166,7 +166,7 @@ impl Iterate {
             .map(|node| match node {
                 Node::Element(e) => {
                     let mut p = empty.empty_like();
-                    p.set_xml(e);
+                    p.set_xml(*e);
                     Ok(p)
                 }
                 _ => Err(Fault::internal(

@@ -153,7 +153,7 @@ impl ScatterGather {
         let nodes = match expr::evaluate_xml(&self.expression, copy) {
             Ok(XPathValue::Nodes { nodes, .. }) => nodes,
             Ok(XPathValue::String(s)) => match xml::parse(s.as_bytes()) {
-                Ok(element) => vec![Node::Element(element)],
+                Ok(element) => vec![Node::Element(Box::new(element))],
                 Err(_) => vec![Node::Text(s)],
             },
             Ok(other) => vec![Node::Text(other.into_string())],
