@@ -96,7 +96,22 @@ pub enum Target {
         method: Option<HttpMethod>,
         /// The Content-Type sent, when the format fixes it.
         message_type: Option<&'static str>,
+        /// What the format does to a SOAP envelope.
+        envelope: Envelope,
     },
+}
+
+/// What an address endpoint's format does to the message's SOAP envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Envelope {
+    /// Nothing: the message goes as it is.
+    AsIs,
+    /// `soap11`: in a SOAP 1.1 envelope (`text/xml`, a `SOAPAction` header).
+    Soap11,
+    /// `soap12`: in a SOAP 1.2 envelope (`application/soap+xml` with its `action`).
+    Soap12,
+    /// `pox`: a SOAP message's body content, without the envelope.
+    Unwrap,
 }
 
 /// A piece of an `http` URI template.
@@ -450,23 +465,39 @@ fn http_target(cx: &mut Cx<'_>, field: &str, spec: &HttpEndpoint) -> Option<Targ
 
 fn address_target(cx: &mut Cx<'_>, field: &str, spec: &AddressEndpoint) -> Option<Target> {
     let uf = format!("{field}.uri");
-    if let Err(e) = spec.uri.parse::<Uri>() {
+    // A fixed URL may still read configuration keys (`${config.backend.port}`), which are
+    // fixed for the life of a configuration: checked with stand-in values here, folded in
+    // when the runtime builds the endpoint.
+    let template = cx.template(&uf, &spec.uri)?;
+    let mut probe = String::new();
+    for part in &template.parts {
+        match part {
+            Part::Literal(text) => probe.push_str(text),
+            Part::Expr(e) if !e.config_keys().is_empty() => probe.push('1'),
+            Part::Expr(_) | Part::Arg(_) => {
+                cx.error(
+                    &uf,
+                    "an address is a fixed URL: only ${config.KEY} may be inside it \
+                     (use an http endpoint's uriTemplate for values per message)",
+                );
+                return None;
+            }
+        }
+    }
+    if let Err(e) = probe.parse::<Uri>() {
         cx.error(&uf, format!("not a valid URL: {e}"));
         return None;
     }
     if !scheme_supported(cx, &uf, &spec.uri) {
         return None;
     }
-    let (append_postfix, method, message_type) = match spec.format {
-        None | Some(AddressFormat::Rest) => (true, None, None),
-        Some(AddressFormat::Get) => (true, Some(HttpMethod::Get), None),
-        Some(AddressFormat::Pox) => (false, None, Some("application/xml")),
-        Some(AddressFormat::Soap11 | AddressFormat::Soap12) => {
-            cx.error(
-                &format!("{field}.format"),
-                "SOAP formats are not supported yet; use pox or rest",
-            );
-            return None;
+    let (append_postfix, method, message_type, envelope) = match spec.format {
+        None | Some(AddressFormat::Rest) => (true, None, None, Envelope::AsIs),
+        Some(AddressFormat::Get) => (true, Some(HttpMethod::Get), None, Envelope::AsIs),
+        Some(AddressFormat::Pox) => (false, None, Some("application/xml"), Envelope::Unwrap),
+        Some(AddressFormat::Soap11) => (false, None, Some("text/xml"), Envelope::Soap11),
+        Some(AddressFormat::Soap12) => {
+            (false, None, Some("application/soap+xml"), Envelope::Soap12)
         }
     };
     Some(Target::Address {
@@ -474,6 +505,7 @@ fn address_target(cx: &mut Cx<'_>, field: &str, spec: &AddressEndpoint) -> Optio
         append_postfix,
         method,
         message_type,
+        envelope,
     })
 }
 

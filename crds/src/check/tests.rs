@@ -690,3 +690,32 @@ fn makefault_codes_resolve_their_prefix_and_soap12_codes_are_soap12s() {
     }
     assert_eq!(d.len(), want.len(), "{d:#?}");
 }
+
+#[test]
+fn an_address_takes_configuration_keys_but_nothing_computed_per_message() {
+    let endpoint = |uri: &str| {
+        format!(
+            "apiVersion: ferry.dev/v1alpha1\nkind: Endpoint\nmetadata: {{name: e}}\nspec:\n  address: {{uri: \"{uri}\", format: soap11}}\n"
+        )
+    };
+    let config = crate::check::ConfigKeys::with(["stock.port"]);
+    let run = |yaml: String| {
+        let (bundle, mut d) = load(&[Source {
+            name: "test.yaml".into(),
+            text: yaml,
+        }]);
+        d.extend(crate::check::check(&bundle, &config).diagnostics);
+        d.iter().map(ToString::to_string).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        run(endpoint(
+            "http://127.0.0.1:${config.stock.port}/services/StockQuote"
+        )),
+        Vec::<String>::new()
+    );
+    let d = run(endpoint("http://127.0.0.1/q/${payload.id}"));
+    assert!(
+        d.len() == 1 && d[0].contains("spec.address.uri: an address is a fixed URL"),
+        "{d:?}"
+    );
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use ferry_api::check::endpoint as checked;
+use ferry_api::check::endpoint::{self as checked, Envelope};
 use ferry_api::check::value::ValueSource;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Method, Request, Response, Uri};
@@ -23,7 +23,7 @@ use crate::cause::Chain;
 use crate::expr::context::PropertyScope;
 use crate::expr::value::Evaluate;
 use crate::fault::{Fault, codes};
-use crate::message::{Message, properties};
+use crate::message::{Message, properties, soap};
 use crate::transports::http::body::{self, Body};
 
 /// Error codes retried when a `retry` block names none: the backend was unreachable, slow
@@ -211,14 +211,17 @@ impl Leaf {
             Ok((Bytes::new(), String::new()))
         } else if let Target::Address {
             message_type: Some(mt),
+            envelope,
             ..
         } = &self.target
         {
-            // The endpoint's format decides the message type: write from a copy so the
-            // message itself keeps its own.
+            // The endpoint's format decides the message type (and the envelope): write
+            // from a copy so the message itself keeps its own.
             let mut out = msg.clone();
+            reshape_envelope(&mut out, *envelope)?;
             out.set_property(PropertyScope::Axis2, properties::MESSAGE_TYPE, (*mt).into());
             out.body_bytes()
+                .map(|(body, ct)| (body, soap_content_type(*envelope, msg, ct)))
         } else {
             // No copy of the message: cloning it would deep-copy a parsed payload (100 KiB
             // of JSON after a switch on one field) only to serialise the unchanged bytes.
@@ -267,6 +270,14 @@ impl Leaf {
         }
         if let Some(auth) = &self.authorization {
             own.push((header::AUTHORIZATION, auth.clone()));
+        }
+        // SOAP 1.1 requires the header; without an action of the message's own, an empty
+        // one says "no intent" (SOAP 1.2 carries the action in the content type).
+        if self.target.envelope() == Envelope::Soap11 && msg.header(SOAP_ACTION).is_none() {
+            own.push((
+                HeaderName::from_static("soapaction"),
+                HeaderValue::from_static("\"\""),
+            ));
         }
         Ok(own)
     }
@@ -400,4 +411,57 @@ fn call_fault(name: &str, err: CallError) -> Fault {
         err.is_retryable(),
     )
     .with_cause(err)
+}
+
+/// The header a SOAP 1.1 message names its action in.
+const SOAP_ACTION: &str = "SOAPAction";
+
+/// Puts the payload in the envelope the format asks for, or (`pox`) takes a SOAP
+/// message's body content out of its envelope.
+fn reshape_envelope(out: &mut Message, envelope: Envelope) -> Result<(), Fault> {
+    let version = match envelope {
+        Envelope::AsIs => return Ok(()),
+        Envelope::Soap11 => Some(soap::Version::Soap11),
+        Envelope::Soap12 => Some(soap::Version::Soap12),
+        Envelope::Unwrap => None,
+    };
+    let payload = out.payload_xml().map_err(|e| {
+        Fault::bad_request(codes::PARSE_ERROR, format!("cannot write the payload: {e}"))
+            .with_cause(e)
+    })?;
+    let reshaped = match (version, payload) {
+        (Some(v), payload) => Some(soap::wrap(payload, v)),
+        (None, Some(p)) if soap::envelope_version(p).is_some() => {
+            match soap::body_content(p).cloned() {
+                Some(content) => Some(content),
+                None => {
+                    out.set_bytes(Bytes::new(), None);
+                    return Ok(());
+                }
+            }
+        }
+        (None, _) => None,
+    };
+    if let Some(element) = reshaped {
+        out.set_xml(element);
+    }
+    Ok(())
+}
+
+/// The Content-Type of a SOAP request: the version's, with the charset, and for SOAP 1.2
+/// the message's action (its `SOAPAction` header) as the `action` parameter.
+fn soap_content_type(envelope: Envelope, msg: &Message, written: String) -> String {
+    let action = || {
+        msg.header(SOAP_ACTION)
+            .map(|a| a.trim().trim_matches('"').to_string())
+            .filter(|a| !a.is_empty())
+    };
+    match envelope {
+        Envelope::Soap11 => "text/xml; charset=UTF-8".to_string(),
+        Envelope::Soap12 => match action() {
+            Some(a) => format!("application/soap+xml; charset=UTF-8; action=\"{a}\""),
+            None => "application/soap+xml; charset=UTF-8".to_string(),
+        },
+        Envelope::AsIs | Envelope::Unwrap => written,
+    }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use ferry_api::check::endpoint::{self as checked, UriPart, VarSource};
+use ferry_api::check::endpoint::{self as checked, Envelope, UriPart, VarSource};
 use ferry_api::expr::Expression;
 use ferry_api::resources::endpoint::HttpMethod;
 use http::{Method, Uri};
@@ -26,6 +26,7 @@ pub(super) enum Target {
         append_postfix: bool,
         method: Option<Method>,
         message_type: Option<&'static str>,
+        envelope: Envelope,
     },
 }
 
@@ -37,6 +38,14 @@ const PATH_VALUE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 impl Target {
+    /// What the endpoint's format does to a SOAP envelope (`http` endpoints: nothing).
+    pub(super) fn envelope(&self) -> Envelope {
+        match self {
+            Target::Address { envelope, .. } => *envelope,
+            Target::Http { .. } => Envelope::AsIs,
+        }
+    }
+
     /// The runtime target of a checked one; `${config.x}` is fixed for the life of a
     /// configuration, so it is folded into the URL here, not read per request.
     pub(super) fn build(c: &checked::Target, config: &HashMap<String, String>) -> Target {
@@ -59,11 +68,13 @@ impl Target {
                 append_postfix,
                 method,
                 message_type,
+                envelope,
             } => Target::Address {
-                uri: uri.clone(),
+                uri: with_config(uri, config),
                 append_postfix: *append_postfix,
                 method: method.map(method_of),
                 message_type: *message_type,
+                envelope: *envelope,
             },
         }
     }
@@ -165,6 +176,28 @@ fn var_value(source: &VarSource, msg: &Message) -> String {
 }
 
 /// The value of an expression that is exactly `${config.key}` with the key set.
+/// An address with its `${config.KEY}` parts replaced by their values (the checker let
+/// nothing else in, and refused unset keys).
+fn with_config(uri: &str, config: &HashMap<String, String>) -> String {
+    let mut out = String::with_capacity(uri.len());
+    let mut rest = uri;
+    while let Some(start) = rest.find("${config.") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + "${config.".len()..];
+        let Some(end) = after.find('}') else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        match config.get(after[..end].trim()) {
+            Some(value) => out.push_str(value),
+            None => out.push_str(&rest[start..start + "${config.".len() + end + 1]),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn config_value<'a>(e: &Expression, config: &'a HashMap<String, String>) -> Option<&'a str> {
     let Expression::Synapse(e) = e else {
         return None;

@@ -16,6 +16,7 @@ mod expr_context;
 pub mod payload;
 pub mod properties;
 pub mod scan;
+pub mod soap;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};

@@ -16,6 +16,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use super::convert::{self, ConversionOptions};
+use super::soap;
 use crate::expr::context::{PayloadError, PayloadView};
 use crate::xml::{Element, QName};
 
@@ -309,6 +310,10 @@ impl Payload {
         match self.view()? {
             PayloadView::Json(v) => Ok(Some(v)),
             PayloadView::None => Ok(None),
+            // A SOAP message is what its body carries, as Synapse converts it.
+            PayloadView::Xml(e) if soap::envelope_version(e).is_some() => self.cached_json(|| {
+                Ok(soap::body_content(e).map(|c| convert::xml_to_json(c, &self.options)))
+            }),
             PayloadView::Xml(e) => {
                 self.cached_json(|| Ok(Some(convert::xml_to_json(e, &self.options))))
             }
@@ -504,7 +509,9 @@ impl Payload {
                     },
                 }
             }
-            // A malformed document is left to the tree parser, which names the error.
+            // A malformed document is left to the tree parser, which names the error; so is
+            // a SOAP envelope, whose JSON is its body's content (`Payload::json`).
+            (PayloadKind::Xml, PayloadKind::Json) if maybe_envelope(bytes) => None,
             (PayloadKind::Xml, PayloadKind::Json) => {
                 convert::json_out::xml_to_json_bytes(bytes, &self.options)
                     .map(|out| Ok(Bytes::from(out)))
@@ -522,6 +529,13 @@ impl Payload {
             Body::Text(t) => Ok(Bytes::from(t.clone())),
         }
     }
+}
+
+/// Whether an XML document may be a SOAP envelope: its root element, which comes within
+/// the first kilobyte of any envelope worth the name, is called `Envelope`.
+fn maybe_envelope(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(1024)];
+    head.windows(b"Envelope".len()).any(|w| w == b"Envelope")
 }
 
 fn classify(bytes: &Bytes, content_type: Option<&str>) -> PayloadKind {

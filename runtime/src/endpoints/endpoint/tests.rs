@@ -467,9 +467,9 @@ fn unsupported_settings_and_bad_groups_are_located_errors() {
         (
             ep(
                 "a",
-                "  address: {uri: \"http://127.0.0.1/\", format: soap11}",
+                "  address: {uri: \"http://127.0.0.1/${payload.x}\", format: soap11}",
             ),
-            "spec.address.format",
+            "spec.address.uri",
         ),
         (
             ep(
