@@ -719,3 +719,22 @@ fn an_address_takes_configuration_keys_but_nothing_computed_per_message() {
         "{d:?}"
     );
 }
+
+#[test]
+fn soap_headers_need_a_declared_qualified_name() {
+    let d = check_flow(
+        "        - header: {scope: default, name: 't:Trace', value: x}\n\
+         \x20       - header: {scope: default, name: MessageID, value: x}\n\
+         \x20       - header: {scope: default, name: Trace, value: x}\n\
+         \x20       - header: {scope: default, namespaces: {t: 'urn:t'}, name: 't:Trace', value: x}\n",
+    );
+    let want = [
+        "inSequence[0].header.name: the prefix 't' of \"t:Trace\" is not declared",
+        "inSequence[1].header.name: \"MessageID\": WS-Addressing headers are not supported yet",
+        "inSequence[2].header.name: \"Trace\": a SOAP header needs a qualified name",
+    ];
+    for w in want {
+        assert!(d.iter().any(|l| l.contains(w)), "missing {w:?} in {d:#?}");
+    }
+    assert_eq!(d.len(), want.len(), "{d:#?}");
+}

@@ -384,7 +384,10 @@ impl Payload {
 
     /// Replaces the body with an XML element.
     pub fn set_xml(&mut self, element: Element) {
-        self.replace(Body::Xml(element), Some("application/xml"));
+        // A SOAP envelope is a SOAP message, in its version's content type.
+        let content_type =
+            soap::envelope_version(&element).map_or("application/xml", soap::Version::content_type);
+        self.replace(Body::Xml(element), Some(content_type));
     }
 
     /// Replaces the body with text.
@@ -442,6 +445,16 @@ impl Payload {
     /// format is the same.
     pub fn to_bytes(&self, content_type_out: &str) -> Result<Bytes, PayloadError> {
         let target = PayloadKind::of(content_type_out);
+        // A SOAP message written as plain XML is its body's content, as Synapse's POX
+        // formatter writes it; as SOAP (text/xml, application/soap+xml) it is the envelope.
+        if target == PayloadKind::Xml
+            && !is_soap_content_type(content_type_out)
+            && self.may_be_envelope()
+            && let Some(Some(e)) = self.xml().ok()
+            && soap::envelope_version(e).is_some()
+        {
+            return Ok(soap::body_content(e).map(xml_bytes).unwrap_or_default());
+        }
         if let Body::Raw { bytes, kind } = &self.body
             && (*kind == target || *kind == PayloadKind::Empty || bytes.is_empty())
         {
@@ -475,6 +488,19 @@ impl Payload {
                 }
                 _ => self.native_bytes(),
             },
+        }
+    }
+
+    /// Whether the payload may be a SOAP envelope (cheap: a look at a raw body's first
+    /// kilobyte, or the root of a built tree).
+    fn may_be_envelope(&self) -> bool {
+        match &self.body {
+            Body::Raw {
+                bytes,
+                kind: PayloadKind::Xml,
+            } => maybe_envelope(bytes),
+            Body::Xml(e) => soap::envelope_version(e).is_some(),
+            _ => false,
         }
     }
 
@@ -529,6 +555,12 @@ impl Payload {
             Body::Text(t) => Ok(Bytes::from(t.clone())),
         }
     }
+}
+
+/// Content types that carry a SOAP envelope.
+fn is_soap_content_type(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    essence.eq_ignore_ascii_case("text/xml") || essence.eq_ignore_ascii_case("application/soap+xml")
 }
 
 /// Whether an XML document may be a SOAP envelope: its root element, which comes within

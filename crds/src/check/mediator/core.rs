@@ -235,16 +235,88 @@ pub struct Header {
     pub value: Option<ValueSource>,
 }
 
-/// SOAP headers (`scope: default`) need a SOAP envelope model Ferry does not have yet, so
-/// they are an error rather than silently ignored.
-pub(super) fn header(cx: &mut Cx<'_>, field: &str, spec: &HeaderSpec) -> Option<Header> {
+/// A checked `header` in SOAP scope (`scope: default`): a header block of the envelope.
+#[derive(Debug, Clone)]
+pub struct SoapHeader {
+    /// The block's namespace (from the prefix of `name`).
+    pub namespace: String,
+    /// The prefix written.
+    pub prefix: String,
+    /// The local name.
+    pub local: String,
+    /// The text value; `None` removes the blocks of this name.
+    pub value: Option<ValueSource>,
+}
+
+/// A `header` mediator: an HTTP header, or a SOAP header block.
+#[derive(Debug, Clone)]
+pub enum HeaderOp {
+    /// `scope: transport`.
+    Transport(Header),
+    /// `scope: default`, a qualified name.
+    Soap(SoapHeader),
+}
+
+pub(super) fn header(cx: &mut Cx<'_>, field: &str, spec: &HeaderSpec) -> Option<HeaderOp> {
     if spec.scope == HeaderScope::Default {
+        return soap_header(cx, field, spec).map(HeaderOp::Soap);
+    }
+    transport_header(cx, field, spec).map(HeaderOp::Transport)
+}
+
+/// Synapse's default scope: `prefix:local` with the prefix declared in `namespaces`.
+/// `Action` (unqualified, as MI writes it) is the SOAP action: the transport header
+/// `SOAPAction`, which `soap11`/`soap12` endpoints send.
+fn soap_header(cx: &mut Cx<'_>, field: &str, spec: &HeaderSpec) -> Option<SoapHeader> {
+    let nf = format!("{field}.name");
+    let value = match spec.action {
+        SetOrRemove::Remove => None,
+        SetOrRemove::Set => {
+            Some(cx.value_source(field, spec.value.as_deref(), spec.expression.as_deref())?)
+        }
+    };
+    let Some((prefix, local)) = spec.name.split_once(':') else {
+        let hint = if ["To", "From", "MessageID", "RelatesTo", "ReplyTo", "FaultTo"]
+            .contains(&spec.name.as_str())
+        {
+            "WS-Addressing headers are not supported yet"
+        } else {
+            "a SOAP header needs a qualified name prefix:local, the prefix declared in \
+             namespaces (Action alone sets the SOAP action: use scope transport with the \
+             name SOAPAction, as Ferry writes it)"
+        };
+        cx.error(&nf, format!("{:?}: {hint}", spec.name));
+        return None;
+    };
+    let Some(namespace) = cx
+        .namespaces()
+        .iter()
+        .rev()
+        .find(|(p, _)| p == prefix)
+        .map(|(_, uri)| uri.clone())
+    else {
         cx.error(
-            &format!("{field}.scope"),
-            "SOAP headers (scope default) are not supported yet; use scope transport",
+            &nf,
+            format!(
+                "the prefix '{prefix}' of {:?} is not declared in namespaces",
+                spec.name
+            ),
         );
         return None;
+    };
+    if local.is_empty() || local.contains(|c: char| c.is_whitespace() || c == ':') {
+        cx.error(&nf, format!("{:?} is not a qualified name", spec.name));
+        return None;
     }
+    Some(SoapHeader {
+        namespace,
+        prefix: prefix.to_string(),
+        local: local.to_string(),
+        value,
+    })
+}
+
+fn transport_header(cx: &mut Cx<'_>, field: &str, spec: &HeaderSpec) -> Option<Header> {
     let Ok(name) = HeaderName::from_bytes(spec.name.as_bytes()) else {
         cx.error(
             &format!("{field}.name"),

@@ -14,7 +14,7 @@ mod split;
 mod transform;
 
 pub use call::{Call, CallSource, CallTarget, Send};
-pub use core::{Header, Log, Property, PropertyAction, ThrowError, Variable};
+pub use core::{Header, HeaderOp, Log, Property, PropertyAction, SoapHeader, ThrowError, Variable};
 pub use fault::{FaultCode, Makefault, SOAP11_ENV, SOAP12_ENV};
 pub use flow::{Filter, FilterCondition, SequenceRef, Store, StoreTarget, Switch};
 pub use split::{
@@ -59,7 +59,7 @@ pub enum Mediator {
     /// `variable`
     Variable(Variable),
     /// `header`
-    Header(Header),
+    Header(HeaderOp),
     /// `filter`
     Filter(Filter),
     /// `switch`
