@@ -123,6 +123,7 @@ impl Leaf {
     pub(super) async fn call(&self, name: &Arc<str>, msg: &mut Message) -> Result<Delivery, Fault> {
         self.check_suspension(name)?;
         let request = self.request(msg)?;
+        let force_error = msg.flag(PropertyScope::Default, FORCE_ERROR_ON_SOAP_FAULT);
         let mut attempt = 0;
         loop {
             let started = Instant::now();
@@ -133,6 +134,36 @@ impl Leaf {
             let elapsed = started.elapsed();
             match result {
                 Ok(response) => {
+                    // FORCE_ERROR_ON_SOAP_FAULT: a SOAP fault is this endpoint failing (for
+                    // suspension, failover and the fault sequence), as in Synapse.
+                    let soap_fault = if force_error {
+                        soap_fault_reason(&response)
+                    } else {
+                        None
+                    };
+                    if let Some(reason) = soap_fault {
+                        self.call_metrics.record(
+                            &self.metrics,
+                            name,
+                            EndpointOutcome::Failure,
+                            elapsed,
+                        );
+                        self.metrics.record_endpoint_error(name, codes::CUSTOM);
+                        if let Some(s) = &self.suspension {
+                            s.on_failure(codes::CUSTOM, Instant::now());
+                        }
+                        let (parts, body) = response.into_parts();
+                        let mut headers = parts.headers;
+                        strip_hop_by_hop(&mut headers);
+                        // The fault sequence sees the fault, as Synapse hands it the
+                        // response.
+                        msg.set_response(parts.status, headers, body);
+                        return Err(Fault::upstream(
+                            codes::CUSTOM,
+                            format!("endpoint {name} answered a SOAP fault: {reason}"),
+                            true,
+                        ));
+                    }
                     self.call_metrics.record(
                         &self.metrics,
                         name,
@@ -464,4 +495,40 @@ fn soap_content_type(envelope: Envelope, msg: &Message, written: String) -> Stri
         },
         Envelope::AsIs | Envelope::Unwrap => written,
     }
+}
+
+/// The property that makes a SOAP fault answer a failure of the endpoint.
+const FORCE_ERROR_ON_SOAP_FAULT: &str = "FORCE_ERROR_ON_SOAP_FAULT";
+
+/// The reason of a SOAP fault answer (`faultstring`, or SOAP 1.2's `Reason/Text`), `None`
+/// when the answer is not a SOAP fault.
+fn soap_fault_reason(response: &Response<Bytes>) -> Option<String> {
+    let xml_like = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.contains("xml"));
+    if !xml_like {
+        return None;
+    }
+    let envelope = crate::xml::Element::parse(response.body()).ok()?;
+    let version = soap::envelope_version(&envelope)?;
+    let fault = soap::body_content(&envelope)?;
+    if fault.name.local != "Fault" || fault.name.namespace.as_deref() != Some(version.namespace()) {
+        return None;
+    }
+    let child = |e: &crate::xml::Element, local: &str| {
+        e.children.iter().find_map(|c| match c {
+            crate::xml::Node::Element(x) if x.name.local == local => Some(x.text()),
+            _ => None,
+        })
+    };
+    let reason = match version {
+        soap::Version::Soap11 => child(fault, "faultstring"),
+        soap::Version::Soap12 => fault.children.iter().find_map(|c| match c {
+            crate::xml::Node::Element(r) if r.name.local == "Reason" => child(r, "Text"),
+            _ => None,
+        }),
+    };
+    Some(reason.unwrap_or_default().trim().to_string())
 }

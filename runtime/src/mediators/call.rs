@@ -70,7 +70,8 @@ impl Call {
             self.endpoint.deliver_detached(outgoing);
             return Ok(Flow::Continue);
         }
-        if self.stream_answer {
+        // A streamed answer is never read, so it could not be judged a SOAP fault.
+        if self.stream_answer && !msg.flag(PropertyScope::Default, "FORCE_ERROR_ON_SOAP_FAULT") {
             return Ok(match self.endpoint.call_streaming_answer(msg).await? {
                 Delivery::Answered => Flow::Continue,
                 Delivery::Discarded => Flow::Drop,

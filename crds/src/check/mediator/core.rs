@@ -85,7 +85,6 @@ pub enum PropertyAction {
 /// Setting one would be a silent no-op where the user expects a change of behaviour, so it
 /// is refused, naming the property.
 pub const UNIMPLEMENTED_CONTROL_PROPERTIES: &[&str] = &[
-    "FORCE_ERROR_ON_SOAP_FAULT",
     "RESPONSE",
     "PRESERVE_WS_ADDRESSING",
     "preserveProcessedHeaders",
