@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use crate::resources::{
     Endpoint, IntegrationAPI, IntegrationRuntime, KINDS, MessageProcessor, MessageStore,
-    ScheduledTask, Sequence,
+    ProxyService, ScheduledTask, Sequence,
 };
 use crate::yaml_writer;
 
@@ -30,6 +30,7 @@ const HEADER: &str =
 pub fn all() -> Vec<CustomResourceDefinition> {
     vec![
         IntegrationAPI::crd(),
+        ProxyService::crd(),
         Sequence::crd(),
         Endpoint::crd(),
         MessageStore::crd(),
@@ -85,6 +86,7 @@ pub fn editor_json_schema() -> Value {
     let mut generator = SchemaSettings::draft07().into_generator();
     let refs = [
         generator.subschema_for::<IntegrationAPI>(),
+        generator.subschema_for::<ProxyService>(),
         generator.subschema_for::<Sequence>(),
         generator.subschema_for::<Endpoint>(),
         generator.subschema_for::<MessageStore>(),
@@ -107,7 +109,7 @@ pub fn editor_json_schema() -> Value {
         "$schema": "http://json-schema.org/draft-07/schema#",
         "$id": "https://ferry.dev/schemas/v1alpha1/ferry.schema.json",
         "title": "Ferry resource (ferry.dev/v1alpha1)",
-        "description": "A Ferry custom resource: IntegrationAPI, Sequence, Endpoint, MessageStore, MessageProcessor, ScheduledTask or IntegrationRuntime.",
+        "description": "A Ferry custom resource: IntegrationAPI, ProxyService, Sequence, Endpoint, MessageStore, MessageProcessor, ScheduledTask or IntegrationRuntime.",
         "type": "object",
         "required": ["apiVersion", "kind", "metadata"],
         "properties": {

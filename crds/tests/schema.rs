@@ -372,6 +372,7 @@ fn the_path_resolver_rejects_missing_fields() {
 fn every_kind_has_its_short_name_the_ferry_category_and_a_status_subresource() {
     let expected = [
         ("IntegrationAPI", "iapi"),
+        ("ProxyService", "proxy"),
         ("Sequence", "seq"),
         ("Endpoint", "ep"),
         ("MessageStore", "mstore"),
@@ -403,7 +404,7 @@ fn every_kind_has_its_short_name_the_ferry_category_and_a_status_subresource() {
                 .is_some()
         );
     }
-    let irt = &crds[6].spec.versions[0]
+    let irt = &crds[7].spec.versions[0]
         .subresources
         .as_ref()
         .unwrap()
@@ -615,6 +616,18 @@ spec:
   trigger: {interval: 5000, count: 10}
   message: {payload: '{"ping": true}'}
   inject: {api: healthcare, path: /health, method: GET}
+"#,
+        r#"
+apiVersion: ferry.dev/v1alpha1
+kind: ProxyService
+metadata: {name: stock-quote, annotations: {ferry.dev/synapse-name: StockQuoteProxy}}
+spec:
+  transports: [http]
+  target:
+    inSequence: [{log: {level: full}}]
+    endpoint: {key: stock}
+    outSequence: [{respond: {}}]
+  wsdl: {inline: "<definitions/>"}
 "#,
         r#"
 apiVersion: ferry.dev/v1alpha1

@@ -51,7 +51,8 @@ pub struct Artifact {
     pub generation: Option<i64>,
     /// The group it belongs to.
     pub runtime: String,
-    /// `apiVersion`, `kind`, `metadata.name` and `spec`: what a bundle file holds.
+    /// `apiVersion`, `kind`, `metadata.name` (and the Synapse name annotation) and `spec`:
+    /// what a bundle file holds.
     pub document: Value,
     /// `status` as last written (null when none).
     pub status: Value,
@@ -94,7 +95,18 @@ impl Artifact {
         let mut document = Map::new();
         document.insert("apiVersion".into(), json!(ferry_api::API_VERSION));
         document.insert("kind".into(), json!(kind));
-        document.insert("metadata".into(), json!({ "name": name }));
+        // The Synapse name travels with the resource: references and labels use it.
+        let mut metadata = json!({ "name": name });
+        if let Some(synapse) = obj
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(ferry_api::resources::SYNAPSE_NAME_ANNOTATION))
+        {
+            metadata["annotations"] =
+                json!({ ferry_api::resources::SYNAPSE_NAME_ANNOTATION: synapse });
+        }
+        document.insert("metadata".into(), metadata);
         document.insert("spec".into(), spec);
         Some(Self {
             kind,

@@ -171,7 +171,7 @@ pub fn artifact(
         ),
     };
     let mut status = json!({"observedGeneration": generation, "conditions": [accepted, ready]});
-    if artifact.kind == "IntegrationAPI" {
+    if artifact.kind == "IntegrationAPI" || artifact.kind == "ProxyService" {
         status["url"] = json!(url.filter(|_| rejection.is_none()));
     }
     status
@@ -314,9 +314,22 @@ pub fn patch(current: &Value, mut desired: Value) -> Option<Value> {
     })
 }
 
-/// Where an IntegrationAPI answers inside the cluster.
+/// Where an IntegrationAPI (or a ProxyService, at `/services/<name>`) answers inside the
+/// cluster.
 pub fn api_url(artifact: &Artifact, namespace: &str, http_port: u16) -> Option<String> {
     let spec = artifact.document.get("spec")?;
+    if artifact.kind == "ProxyService" {
+        let meta = artifact.document.get("metadata")?;
+        let name = meta
+            .get("annotations")
+            .and_then(|a| a.get(ferry_api::resources::SYNAPSE_NAME_ANNOTATION))
+            .or_else(|| meta.get("name"))?
+            .as_str()?;
+        return Some(format!(
+            "http://{}.{namespace}.svc:{http_port}/services/{name}",
+            crate::render::object_name(&artifact.runtime)
+        ));
+    }
     let context = spec.get("context")?.as_str()?;
     let path = match spec.get("version").and_then(Value::as_str) {
         Some(version) if spec.get("versionType").and_then(Value::as_str) == Some("url") => {

@@ -14,6 +14,7 @@ mod cx;
 pub mod endpoint;
 pub mod mediator;
 pub mod processor;
+pub mod proxy;
 pub mod runtime;
 pub mod store;
 pub mod task;
@@ -111,7 +112,7 @@ pub fn check(bundle: &Bundle, config: &ConfigKeys) -> Checked {
     let api_prefixes: HashMap<(&str, &str), String> = bundle
         .resources
         .iter()
-        .filter(|l| matches!(l.resource, Resource::IntegrationApi(_)))
+        .filter(|l| is_served(&l.resource))
         .zip(&route_specs)
         .filter_map(|(l, r)| {
             let prefix = routes::resolve_prefix(r).ok()?;
@@ -125,6 +126,11 @@ pub fn check(bundle: &Bundle, config: &ConfigKeys) -> Checked {
         let checked = match &loaded.resource {
             Resource::IntegrationApi(api) => cx
                 .with_namespaces("spec", &api.spec.namespaces, |cx| check_api(cx, &api.spec))
+                .map(CheckedResource::Api),
+            Resource::ProxyService(p) => cx
+                .with_namespaces("spec", &p.spec.namespaces, |cx| {
+                    proxy::check(cx, loaded.resource.display_name(), &p.spec)
+                })
                 .map(CheckedResource::Api),
             Resource::Sequence(seq) => {
                 let mediators = cx.with_namespaces("spec", &seq.spec.namespaces, |cx| {
@@ -191,7 +197,7 @@ pub fn check(bundle: &Bundle, config: &ConfigKeys) -> Checked {
         .resources
         .iter()
         .zip(&resources)
-        .filter(|(l, _)| matches!(l.resource, Resource::IntegrationApi(_)));
+        .filter(|(l, _)| is_served(&l.resource));
     for (i, (_, checked)) in apis_checked.enumerate() {
         if checked.is_none() {
             refused_apis.push(i);
@@ -203,7 +209,7 @@ pub fn check(bundle: &Bundle, config: &ConfigKeys) -> Checked {
             let apis: Vec<&Loaded> = bundle
                 .resources
                 .iter()
-                .filter(|l| matches!(l.resource, Resource::IntegrationApi(_)))
+                .filter(|l| is_served(&l.resource))
                 .collect();
             for e in errors {
                 if let Some(d) = route_diagnostic(&e, &apis, &refused_apis) {
@@ -472,16 +478,40 @@ fn normalize_template(t: &str) -> String {
 }
 
 /// The route table's view of the bundle's APIs, in bundle order.
+/// Whether the resource is served on the HTTP listener: an API, or a proxy (served as
+/// one). The route table and the runtime's API list hold them in bundle order.
+fn is_served(r: &Resource) -> bool {
+    matches!(r, Resource::IntegrationApi(_) | Resource::ProxyService(_))
+}
+
 fn route_specs(bundle: &Bundle) -> Vec<ApiRoute> {
-    use crate::resources::integration_api::VersionType;
     bundle
         .resources
         .iter()
-        .filter_map(|l| match &l.resource {
-            Resource::IntegrationApi(api) => Some((l, &api.spec)),
-            _ => None,
+        .filter(|l| is_served(&l.resource))
+        .map(|l| match &l.resource {
+            Resource::IntegrationApi(api) => api_route(l, &api.spec),
+            // Every method and path under /services/<name>; a name that cannot be a path
+            // segment was reported by the proxy's check and matches nothing here.
+            _ => ApiRoute {
+                name: l.resource.name().to_string(),
+                context: proxy::context(l.resource.display_name())
+                    .unwrap_or_else(|_| format!("{}{}", proxy::SERVICES_PREFIX, l.resource.name())),
+                version: None,
+                version_type: routes::VersionType::Context,
+                resources: vec![ResourceRoute {
+                    methods: Vec::new(),
+                    pattern: ResourcePattern::Any,
+                }],
+            },
         })
-        .map(|(l, spec)| ApiRoute {
+        .collect()
+}
+
+fn api_route(l: &Loaded, spec: &IntegrationApiSpec) -> ApiRoute {
+    use crate::resources::integration_api::VersionType;
+    {
+        ApiRoute {
             name: l.resource.name().to_string(),
             context: spec.context.clone(),
             version: spec.version.clone(),
@@ -508,8 +538,8 @@ fn route_specs(bundle: &Bundle) -> Vec<ApiRoute> {
                     },
                 })
                 .collect(),
-        })
-        .collect()
+        }
+    }
 }
 
 /// Locates a route-table error at the API (and resource) it is about; `None` for an API

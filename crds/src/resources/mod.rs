@@ -11,6 +11,7 @@ pub mod integration_api;
 pub mod integration_runtime;
 pub mod message_processor;
 pub mod message_store;
+pub mod proxy_service;
 pub mod scheduled_task;
 pub mod sequence;
 
@@ -20,6 +21,7 @@ pub use integration_api::*;
 pub use integration_runtime::*;
 pub use message_processor::*;
 pub use message_store::*;
+pub use proxy_service::*;
 pub use scheduled_task::*;
 pub use sequence::*;
 
@@ -29,6 +31,7 @@ use serde_json::Value;
 /// Every kind, as written in `kind:`.
 pub const KINDS: &[&str] = &[
     "IntegrationAPI",
+    "ProxyService",
     "Sequence",
     "Endpoint",
     "MessageStore",
@@ -46,6 +49,8 @@ pub const KINDS: &[&str] = &[
 pub enum Resource {
     /// An IntegrationAPI.
     IntegrationApi(IntegrationAPI),
+    /// A ProxyService.
+    ProxyService(ProxyService),
     /// A Sequence.
     Sequence(Sequence),
     /// An Endpoint.
@@ -92,6 +97,7 @@ impl Resource {
     pub fn from_value(kind: &str, value: Value) -> Result<Resource, FromValueError> {
         Ok(match kind {
             "IntegrationAPI" => Resource::IntegrationApi(typed(value)?),
+            "ProxyService" => Resource::ProxyService(typed(value)?),
             "Sequence" => Resource::Sequence(typed(value)?),
             "Endpoint" => Resource::Endpoint(typed(value)?),
             "MessageStore" => Resource::MessageStore(typed(value)?),
@@ -109,6 +115,7 @@ impl Resource {
     pub fn kind(&self) -> &'static str {
         match self {
             Resource::IntegrationApi(_) => "IntegrationAPI",
+            Resource::ProxyService(_) => "ProxyService",
             Resource::Sequence(_) => "Sequence",
             Resource::Endpoint(_) => "Endpoint",
             Resource::MessageStore(_) => "MessageStore",
@@ -122,6 +129,7 @@ impl Resource {
     pub fn name(&self) -> &str {
         let meta = match self {
             Resource::IntegrationApi(r) => &r.metadata,
+            Resource::ProxyService(r) => &r.metadata,
             Resource::Sequence(r) => &r.metadata,
             Resource::Endpoint(r) => &r.metadata,
             Resource::MessageStore(r) => &r.metadata,
@@ -138,6 +146,7 @@ impl Resource {
     pub fn synapse_name(&self) -> Option<&str> {
         let meta = match self {
             Resource::IntegrationApi(r) => &r.metadata,
+            Resource::ProxyService(r) => &r.metadata,
             Resource::Sequence(r) => &r.metadata,
             Resource::Endpoint(r) => &r.metadata,
             Resource::MessageStore(r) => &r.metadata,
@@ -162,6 +171,7 @@ impl Resource {
     pub fn runtime(&self) -> &str {
         match self {
             Resource::IntegrationApi(r) => &r.spec.runtime,
+            Resource::ProxyService(r) => &r.spec.runtime,
             Resource::Sequence(r) => &r.spec.runtime,
             Resource::Endpoint(r) => &r.spec.runtime,
             Resource::MessageStore(r) => &r.spec.runtime,

@@ -26,6 +26,7 @@ fn every_kind_in_kinds_dispatches_to_its_own_variant() {
         let spec = match *kind {
             "IntegrationAPI" => json!({"context": "/a", "resources": []}),
             "Sequence" => json!({"mediators": []}),
+            "ProxyService" => json!({"target": {}}),
             "Endpoint" => json!({"http": {"uriTemplate": "http://a"}}),
             "MessageProcessor" => json!({"type": "sampling", "messageStore": "s"}),
             "ScheduledTask" => json!({"trigger": {"once": true}, "inject": {"sequence": "s"}}),

@@ -177,4 +177,12 @@ fn api_urls_name_the_group_service() {
         api_url(&url.artifacts[0], "ns", 80).as_deref(),
         Some("http://ferry-default.ns.svc:80/v/2/x")
     );
+    let proxy = group(
+        "apiVersion: ferry.dev/v1alpha1\nkind: ProxyService\nmetadata: {name: stock-quote, annotations: {ferry.dev/synapse-name: StockQuoteProxy}}\nspec: {target: {endpoint: {key: e}}}\n",
+        "default",
+    );
+    assert_eq!(
+        api_url(&proxy.artifacts[0], "ns", 8290).as_deref(),
+        Some("http://ferry-default.ns.svc:8290/services/StockQuoteProxy")
+    );
 }

@@ -21,6 +21,7 @@ use crate::fault::{Fault, codes};
 use crate::message::Message;
 use crate::message::convert::{self, ConversionOptions};
 use crate::message::payload::MAX_MEMBER_SCANS;
+use crate::message::soap;
 use crate::sequence::Flow;
 use crate::xml::{Element, Node};
 
@@ -110,8 +111,29 @@ impl PayloadFactory {
                     .with_detail(out.clone())
                     .with_cause(e)
                 })?;
-                msg.set_xml(element);
-                "application/xml"
+                // As Synapse, whose every message is an envelope: the new payload replaces
+                // a SOAP message's body content and the message stays SOAP; an envelope
+                // built here is the message itself.
+                let envelope = msg
+                    .payload_xml()
+                    .ok()
+                    .flatten()
+                    .and_then(|p| soap::envelope_version(p).map(|v| (p, v)));
+                match (envelope, soap::envelope_version(&element)) {
+                    (Some((current, version)), None) => {
+                        let replaced = soap::with_body_content(current, element);
+                        msg.set_xml(replaced);
+                        version.content_type()
+                    }
+                    (_, Some(version)) => {
+                        msg.set_xml(element);
+                        version.content_type()
+                    }
+                    (None, None) => {
+                        msg.set_xml(element);
+                        "application/xml"
+                    }
+                }
             }
             MediaType::Text => {
                 msg.set_text(out);

@@ -107,6 +107,27 @@ pub fn wrap(payload: Option<&Element>, version: Version) -> Element {
     envelope
 }
 
+/// A copy of `envelope` (its headers kept) whose body holds `content` alone.
+pub fn with_body_content(envelope: &Element, content: Element) -> Element {
+    let mut out = Element::with_name(envelope.name.clone());
+    out.attributes = envelope.attributes.clone();
+    out.namespaces = envelope.namespaces.clone();
+    if let Some(header) = part(envelope, "Header") {
+        out.children.push(Node::Element(Box::new(header.clone())));
+    }
+    let mut body = match part(envelope, "Body") {
+        Some(b) => Element::with_name(b.name.clone()),
+        None => Element::with_name(QName {
+            prefix: envelope.name.prefix.clone(),
+            local: "Body".into(),
+            namespace: envelope.name.namespace.clone(),
+        }),
+    };
+    body.children.push(Node::Element(Box::new(content)));
+    out.children.push(Node::Element(Box::new(body)));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +151,20 @@ mod tests {
         );
         let moved = wrap(Some(&with_header), Version::Soap12);
         assert!(part(&moved, "Header").is_some_and(|h| !h.children.is_empty()));
+    }
+
+    #[test]
+    fn new_body_content_keeps_the_envelope_and_its_headers() {
+        let env = parse(
+            "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Header><h/></s:Header><s:Body><old/></s:Body></s:Envelope>",
+        );
+        let new = with_body_content(&env, parse("<new/>"));
+        assert_eq!(
+            body_content(&new).map(|e| e.name.local.as_str()),
+            Some("new")
+        );
+        assert!(part(&new, "Header").is_some());
+        assert_eq!(envelope_version(&new), Some(Version::Soap11));
     }
 
     #[test]

@@ -66,6 +66,7 @@ impl<'a> Fingerprints<'a> {
                     continue;
                 }
                 Resource::IntegrationApi(_)
+                | Resource::ProxyService(_)
                 | Resource::MessageProcessor(_)
                 | Resource::ScheduledTask(_)
                 | Resource::IntegrationRuntime(_) => continue,
