@@ -14,8 +14,8 @@ use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
 use crate::resources::{
-    Endpoint, IntegrationAPI, IntegrationRuntime, KINDS, MessageProcessor, MessageStore,
-    ScheduledTask, Sequence,
+    Endpoint, IntegrationAPI, IntegrationRuntime, KINDS, LocalEntry, MessageProcessor,
+    MessageStore, ScheduledTask, Sequence,
 };
 use crate::yaml_writer;
 
@@ -35,6 +35,7 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         MessageStore::crd(),
         MessageProcessor::crd(),
         ScheduledTask::crd(),
+        LocalEntry::crd(),
         IntegrationRuntime::crd(),
     ]
 }
@@ -90,6 +91,7 @@ pub fn editor_json_schema() -> Value {
         generator.subschema_for::<MessageStore>(),
         generator.subschema_for::<MessageProcessor>(),
         generator.subschema_for::<ScheduledTask>(),
+        generator.subschema_for::<LocalEntry>(),
         generator.subschema_for::<IntegrationRuntime>(),
     ];
     let branches: Vec<Value> = KINDS
@@ -107,7 +109,7 @@ pub fn editor_json_schema() -> Value {
         "$schema": "http://json-schema.org/draft-07/schema#",
         "$id": "https://ferry.dev/schemas/v1alpha1/ferry.schema.json",
         "title": "Ferry resource (ferry.dev/v1alpha1)",
-        "description": "A Ferry custom resource: IntegrationAPI, Sequence, Endpoint, MessageStore, MessageProcessor, ScheduledTask or IntegrationRuntime.",
+        "description": "A Ferry custom resource: IntegrationAPI, Sequence, Endpoint, MessageStore, MessageProcessor, ScheduledTask, LocalEntry or IntegrationRuntime.",
         "type": "object",
         "required": ["apiVersion", "kind", "metadata"],
         "properties": {

@@ -9,6 +9,7 @@ pub mod common;
 pub mod endpoint;
 pub mod integration_api;
 pub mod integration_runtime;
+pub mod local_entry;
 pub mod message_processor;
 pub mod message_store;
 pub mod scheduled_task;
@@ -18,6 +19,7 @@ pub use common::*;
 pub use endpoint::*;
 pub use integration_api::*;
 pub use integration_runtime::*;
+pub use local_entry::*;
 pub use message_processor::*;
 pub use message_store::*;
 pub use scheduled_task::*;
@@ -34,6 +36,7 @@ pub const KINDS: &[&str] = &[
     "MessageStore",
     "MessageProcessor",
     "ScheduledTask",
+    "LocalEntry",
     "IntegrationRuntime",
 ];
 
@@ -56,6 +59,8 @@ pub enum Resource {
     MessageProcessor(MessageProcessor),
     /// A ScheduledTask.
     ScheduledTask(ScheduledTask),
+    /// A LocalEntry.
+    LocalEntry(LocalEntry),
     /// An IntegrationRuntime.
     IntegrationRuntime(IntegrationRuntime),
 }
@@ -97,6 +102,7 @@ impl Resource {
             "MessageStore" => Resource::MessageStore(typed(value)?),
             "MessageProcessor" => Resource::MessageProcessor(typed(value)?),
             "ScheduledTask" => Resource::ScheduledTask(typed(value)?),
+            "LocalEntry" => Resource::LocalEntry(typed(value)?),
             "IntegrationRuntime" => Resource::IntegrationRuntime(typed(value)?),
             other => match typed::<KindOnly>(serde_json::json!({ "kind": other })) {
                 Err(e) => return Err(e),
@@ -114,6 +120,7 @@ impl Resource {
             Resource::MessageStore(_) => "MessageStore",
             Resource::MessageProcessor(_) => "MessageProcessor",
             Resource::ScheduledTask(_) => "ScheduledTask",
+            Resource::LocalEntry(_) => "LocalEntry",
             Resource::IntegrationRuntime(_) => "IntegrationRuntime",
         }
     }
@@ -127,6 +134,7 @@ impl Resource {
             Resource::MessageStore(r) => &r.metadata,
             Resource::MessageProcessor(r) => &r.metadata,
             Resource::ScheduledTask(r) => &r.metadata,
+            Resource::LocalEntry(r) => &r.metadata,
             Resource::IntegrationRuntime(r) => &r.metadata,
         };
         meta.name.as_deref().unwrap_or_default()
@@ -143,6 +151,7 @@ impl Resource {
             Resource::MessageStore(r) => &r.metadata,
             Resource::MessageProcessor(r) => &r.metadata,
             Resource::ScheduledTask(r) => &r.metadata,
+            Resource::LocalEntry(r) => &r.metadata,
             Resource::IntegrationRuntime(_) => return None,
         };
         meta.annotations
@@ -167,6 +176,7 @@ impl Resource {
             Resource::MessageStore(r) => &r.spec.runtime,
             Resource::MessageProcessor(r) => &r.spec.runtime,
             Resource::ScheduledTask(r) => &r.spec.runtime,
+            Resource::LocalEntry(r) => &r.spec.runtime,
             Resource::IntegrationRuntime(_) => self.name(),
         }
     }

@@ -122,8 +122,10 @@ pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagno
                     tasks.push(Arc::new(t));
                 }
             }
+            // Entries were read into the mediators that name them when checked.
             CheckedResource::Endpoint(_)
             | CheckedResource::MessageStore
+            | CheckedResource::LocalEntry(_)
             | CheckedResource::Runtime => {}
         }
         diagnostics.append(&mut cx.diagnostics);
