@@ -377,6 +377,7 @@ fn every_kind_has_its_short_name_the_ferry_category_and_a_status_subresource() {
         ("MessageStore", "mstore"),
         ("MessageProcessor", "mproc"),
         ("ScheduledTask", "stask"),
+        ("LocalEntry", "lentry"),
         ("IntegrationRuntime", "irt"),
     ];
     let crds = crd::all();
@@ -403,7 +404,7 @@ fn every_kind_has_its_short_name_the_ferry_category_and_a_status_subresource() {
                 .is_some()
         );
     }
-    let irt = &crds[6].spec.versions[0]
+    let irt = &crds[7].spec.versions[0]
         .subresources
         .as_ref()
         .unwrap()
@@ -615,6 +616,13 @@ spec:
   trigger: {interval: 5000, count: 10}
   message: {payload: '{"ping": true}'}
   inject: {api: healthcare, path: /health, method: GET}
+"#,
+        r#"
+apiVersion: ferry.dev/v1alpha1
+kind: LocalEntry
+metadata: {name: order-schema, annotations: {ferry.dev/synapse-name: OrderSchema}}
+spec:
+  json: {type: object, required: [id]}
 "#,
         r#"
 apiVersion: ferry.dev/v1alpha1

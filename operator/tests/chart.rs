@@ -21,6 +21,7 @@ const NEEDED: &[(&str, &str, &[&str])] = &[
     ("ferry.dev", "messagestores", &["get", "list", "watch"]),
     ("ferry.dev", "messageprocessors", &["get", "list", "watch"]),
     ("ferry.dev", "scheduledtasks", &["get", "list", "watch"]),
+    ("ferry.dev", "localentries", &["get", "list", "watch"]),
     (
         "ferry.dev",
         "integrationruntimes",
@@ -32,6 +33,7 @@ const NEEDED: &[(&str, &str, &[&str])] = &[
     ("ferry.dev", "messagestores/status", &["patch"]),
     ("ferry.dev", "messageprocessors/status", &["patch"]),
     ("ferry.dev", "scheduledtasks/status", &["patch"]),
+    ("ferry.dev", "localentries/status", &["patch"]),
     ("ferry.dev", "integrationruntimes/status", &["patch"]),
     // server-side apply (create when absent) and deletes of what a group owns
     ("", "configmaps", &["create", "patch", "delete"]),

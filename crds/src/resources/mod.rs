@@ -40,6 +40,16 @@ pub const KINDS: &[&str] = &[
     "IntegrationRuntime",
 ];
 
+/// The plural of a kind, as its CRD names it (`sequences`, `localentries`): the resource
+/// name of API paths and RBAC rules.
+pub fn plural(kind: &str) -> String {
+    let lower = kind.to_ascii_lowercase();
+    match lower.strip_suffix('y') {
+        Some(stem) => format!("{stem}ies"),
+        None => format!("{lower}s"),
+    }
+}
+
 /// One Ferry resource of any kind.
 // Kinds differ in size, but resources are loaded once per (re)load and held in a Vec;
 // boxing would only add noise to every match.
