@@ -14,8 +14,8 @@ use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
 use crate::resources::{
-    Endpoint, IntegrationAPI, IntegrationRuntime, KINDS, MessageProcessor, MessageStore,
-    ProxyService, ScheduledTask, Sequence,
+    Endpoint, IntegrationAPI, IntegrationRuntime, KINDS, LocalEntry, MessageProcessor,
+    MessageStore, ProxyService, ScheduledTask, Sequence,
 };
 use crate::yaml_writer;
 
@@ -36,6 +36,7 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         MessageStore::crd(),
         MessageProcessor::crd(),
         ScheduledTask::crd(),
+        LocalEntry::crd(),
         IntegrationRuntime::crd(),
     ]
 }
@@ -92,6 +93,7 @@ pub fn editor_json_schema() -> Value {
         generator.subschema_for::<MessageStore>(),
         generator.subschema_for::<MessageProcessor>(),
         generator.subschema_for::<ScheduledTask>(),
+        generator.subschema_for::<LocalEntry>(),
         generator.subschema_for::<IntegrationRuntime>(),
     ];
     let branches: Vec<Value> = KINDS
@@ -109,7 +111,7 @@ pub fn editor_json_schema() -> Value {
         "$schema": "http://json-schema.org/draft-07/schema#",
         "$id": "https://ferry.dev/schemas/v1alpha1/ferry.schema.json",
         "title": "Ferry resource (ferry.dev/v1alpha1)",
-        "description": "A Ferry custom resource: IntegrationAPI, ProxyService, Sequence, Endpoint, MessageStore, MessageProcessor, ScheduledTask or IntegrationRuntime.",
+        "description": "A Ferry custom resource: IntegrationAPI, ProxyService, Sequence, Endpoint, MessageStore, MessageProcessor, ScheduledTask, LocalEntry or IntegrationRuntime.",
         "type": "object",
         "required": ["apiVersion", "kind", "metadata"],
         "properties": {

@@ -378,6 +378,7 @@ fn every_kind_has_its_short_name_the_ferry_category_and_a_status_subresource() {
         ("MessageStore", "mstore"),
         ("MessageProcessor", "mproc"),
         ("ScheduledTask", "stask"),
+        ("LocalEntry", "lentry"),
         ("IntegrationRuntime", "irt"),
     ];
     let crds = crd::all();
@@ -404,7 +405,7 @@ fn every_kind_has_its_short_name_the_ferry_category_and_a_status_subresource() {
                 .is_some()
         );
     }
-    let irt = &crds[7].spec.versions[0]
+    let irt = &crds[8].spec.versions[0]
         .subresources
         .as_ref()
         .unwrap()
@@ -628,6 +629,13 @@ spec:
     endpoint: {key: stock}
     outSequence: [{respond: {}}]
   wsdl: {inline: "<definitions/>"}
+"#,
+        r#"
+apiVersion: ferry.dev/v1alpha1
+kind: LocalEntry
+metadata: {name: order-schema, annotations: {ferry.dev/synapse-name: OrderSchema}}
+spec:
+  json: {type: object, required: [id]}
 "#,
         r#"
 apiVersion: ferry.dev/v1alpha1

@@ -77,6 +77,8 @@ pub fn admit<'g>(group: &'g Group, defaults: &IntegrationRuntimeSpec) -> Admissi
                 })
                 .collect(),
             unreadable: Vec::new(),
+            // The operator has no files: a LocalEntry's `file` source is refused.
+            files: Default::default(),
         };
         let mut refused_now = Vec::new();
         for d in ferry_api::validate::validate(&bundle) {

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use ferry_api::resources::{DEFAULT_RUNTIME, KINDS};
+use ferry_api::resources::{DEFAULT_RUNTIME, KINDS, SYNAPSE_NAME_ANNOTATION};
 use kube::api::DynamicObject;
 use serde_json::{Map, Value, json};
 
@@ -95,16 +95,16 @@ impl Artifact {
         let mut document = Map::new();
         document.insert("apiVersion".into(), json!(ferry_api::API_VERSION));
         document.insert("kind".into(), json!(kind));
-        // The Synapse name travels with the resource: references and labels use it.
+        // The Synapse name is the one annotation the runtime reads (references may use
+        // it); the others (kubectl's last-applied copy, say) stay out of the bundle.
         let mut metadata = json!({ "name": name });
-        if let Some(synapse) = obj
+        let synapse_name = obj
             .metadata
             .annotations
             .as_ref()
-            .and_then(|a| a.get(ferry_api::resources::SYNAPSE_NAME_ANNOTATION))
-        {
-            metadata["annotations"] =
-                json!({ ferry_api::resources::SYNAPSE_NAME_ANNOTATION: synapse });
+            .and_then(|a| a.get(SYNAPSE_NAME_ANNOTATION));
+        if let Some(synapse_name) = synapse_name {
+            metadata["annotations"] = json!({ SYNAPSE_NAME_ANNOTATION: synapse_name });
         }
         document.insert("metadata".into(), metadata);
         document.insert("spec".into(), spec);
@@ -236,6 +236,21 @@ mod tests {
         let artifact = Artifact::from_object_as("Sequence", &obj).unwrap();
         assert_eq!(artifact.id(), "Sequence/s");
         assert_eq!(artifact.document["kind"], "Sequence");
+    }
+
+    #[test]
+    fn the_synapse_name_reaches_the_bundle_and_other_annotations_do_not() {
+        let obj = object(
+            json!({"apiVersion": "ferry.dev/v1alpha1", "kind": "LocalEntry",
+            "metadata": {"name": "fmt", "namespace": "ns", "annotations": {
+                "ferry.dev/synapse-name": "Fmt", "kubectl.kubernetes.io/last-applied-configuration": "{}"}},
+            "spec": {"text": "x"}}),
+        );
+        let artifact = Artifact::from_object(&obj).unwrap();
+        assert_eq!(
+            artifact.document["metadata"],
+            json!({"name": "fmt", "annotations": {"ferry.dev/synapse-name": "Fmt"}})
+        );
     }
 
     #[test]

@@ -233,7 +233,7 @@ async fn remove(client: &Client, key: &GroupKey) -> Result<(), Error> {
 /// The API resource of a ferry.dev kind.
 pub fn api_resource(kind: &str) -> ApiResource {
     let gvk = GroupVersionKind::gvk(ferry_api::GROUP, ferry_api::VERSION, kind);
-    ApiResource::from_gvk_with_plural(&gvk, &format!("{}s", kind.to_ascii_lowercase()))
+    ApiResource::from_gvk_with_plural(&gvk, &ferry_api::resources::plural(kind))
 }
 
 async fn write_status(

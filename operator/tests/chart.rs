@@ -16,22 +16,26 @@ use serde_json::Value;
 const NEEDED: &[(&str, &str, &[&str])] = &[
     // watches of every ferry.dev kind, status writes
     ("ferry.dev", "integrationapis", &["get", "list", "watch"]),
+    ("ferry.dev", "proxyservices", &["get", "list", "watch"]),
     ("ferry.dev", "sequences", &["get", "list", "watch"]),
     ("ferry.dev", "endpoints", &["get", "list", "watch"]),
     ("ferry.dev", "messagestores", &["get", "list", "watch"]),
     ("ferry.dev", "messageprocessors", &["get", "list", "watch"]),
     ("ferry.dev", "scheduledtasks", &["get", "list", "watch"]),
+    ("ferry.dev", "localentries", &["get", "list", "watch"]),
     (
         "ferry.dev",
         "integrationruntimes",
         &["get", "list", "watch"],
     ),
     ("ferry.dev", "integrationapis/status", &["patch"]),
+    ("ferry.dev", "proxyservices/status", &["patch"]),
     ("ferry.dev", "sequences/status", &["patch"]),
     ("ferry.dev", "endpoints/status", &["patch"]),
     ("ferry.dev", "messagestores/status", &["patch"]),
     ("ferry.dev", "messageprocessors/status", &["patch"]),
     ("ferry.dev", "scheduledtasks/status", &["patch"]),
+    ("ferry.dev", "localentries/status", &["patch"]),
     ("ferry.dev", "integrationruntimes/status", &["patch"]),
     // server-side apply (create when absent) and deletes of what a group owns
     ("", "configmaps", &["create", "patch", "delete"]),

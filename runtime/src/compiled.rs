@@ -63,6 +63,9 @@ pub struct Compiled {
     pub tasks: Vec<Arc<CompiledTask>>,
     /// Configuration properties.
     pub config: Arc<HashMap<String, String>>,
+    /// The LocalEntries' contents as text (XML as written, JSON serialized), by name and
+    /// Synapse name: what `get-property('key')` reads when no such property is set.
+    pub local_entries: Arc<HashMap<String, String>>,
     /// How many resources went into this configuration.
     pub resource_count: usize,
     /// What the checker found worth knowing (the configuration still runs).

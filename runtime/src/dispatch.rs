@@ -375,6 +375,7 @@ fn prepare(
     url_postfix: String,
 ) {
     msg.set_config(compiled.config.clone());
+    msg.set_local_entries(compiled.local_entries.clone());
     msg.set_params(uri_params, query_params);
     msg.set_rest_properties(api, url_postfix);
 }

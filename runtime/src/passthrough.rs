@@ -69,7 +69,8 @@ fn mark_final(mediators: &mut [Mediator], mut final_: bool) {
             | Mediator::Sequence(_)
             | Mediator::Store(_)
             | Mediator::ThrowError(_)
-            | Mediator::Makefault(_) => final_ = false,
+            | Mediator::Makefault(_)
+            | Mediator::Validate(_) => final_ = false,
             // Copies are answered from messages that are no longer the request: nothing
             // inside a split streams.
             Mediator::Clone(_)

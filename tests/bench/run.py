@@ -612,7 +612,8 @@ def main():
             # Every target answers correctly before it is timed.
             small = bodies[1024].read_bytes()
             for port, path in ((backend_port, "/echo"), (nginx_port, "/echo"),
-                               (ferry_port, "/bench/passthrough"), (ferry_port, "/bench/route")):
+                               (ferry_port, "/bench/passthrough"), (ferry_port, "/bench/route"),
+                               (ferry_port, "/bench/validate")):
                 code, _, body = post(port, path, small)
                 if code != 200 or body != small:
                     raise RuntimeError(f"{path} on :{port} answered {code} with another body")
@@ -635,7 +636,8 @@ def main():
                                  f"http://127.0.0.1:{ferry_port}/bench/json-to-xml"))
                     # Three backend calls: scatterGather at once vs one after the other.
                     for name, path in (("scatter-gather ×3", "scatter-gather"),
-                                       ("3 sequential calls", "sequential-calls")):
+                                       ("3 sequential calls", "sequential-calls"),
+                                       ("json schema validate", "validate")):
                         runs.append((name, "ferry", size, ferry.pid,
                                      f"http://127.0.0.1:{ferry_port}/bench/{path}"))
             # Rounds interleave the scenarios of one body size, so a burst of outside load

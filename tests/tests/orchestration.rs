@@ -252,6 +252,20 @@ async fn the_orders_sample_fans_out_and_joins() {
         })
     );
 
+    // The request is validated against the schema in a LocalEntry first; the answer to a
+    // bad one comes from a payloadFactory format in a LocalEntry.
+    let resp = http
+        .post(ferry.url("/orders/quote"))
+        .json(&json!({"orderId": "o-2", "country": "FI", "lines": [{"sku": "A1", "qty": 0}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400, "{}", ferry.log());
+    assert_eq!(
+        resp.json::<Value>().await.unwrap(),
+        json!({"error": "invalid order request", "reason": "/lines/0/qty: 0 is less than the minimum of 1"})
+    );
+
     let resp = http
         .post(ferry.url("/orders/availability"))
         .json(&order)

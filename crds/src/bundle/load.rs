@@ -1,6 +1,7 @@
 //! Documents to typed resources: the part of loading that knows the resource kinds.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -39,6 +40,21 @@ pub struct Bundle {
     /// `(kind, name)` of documents that name a resource but failed to load (already
     /// reported): references to them are not reported a second time as undefined.
     pub unreadable: Vec<(String, String)>,
+    /// The files LocalEntries read (`spec.file`), by [`file_path`], with their content or
+    /// why they could not be read. Filled by [`load_paths`]; a bundle loaded from texts
+    /// (the operator's) has none, and the checker reports file sources as unavailable.
+    pub files: BTreeMap<String, Result<String, String>>,
+}
+
+/// The path a LocalEntry's `file` names: relative to the directory of the YAML file the
+/// entry came from (`origin`), or absolute.
+pub fn file_path(origin: &str, path: &str) -> String {
+    let path = Path::new(path);
+    if path.is_absolute() {
+        return path.display().to_string();
+    }
+    let dir = Path::new(origin).parent().unwrap_or(Path::new(""));
+    dir.join(path).display().to_string()
 }
 
 impl Bundle {
@@ -100,9 +116,24 @@ fn kind_and_name(value: &Value) -> Option<(String, String)> {
 /// Loads the YAML files under `paths`: [`read_sources`] then [`load`].
 pub fn load_paths(paths: &[PathBuf]) -> (Bundle, Vec<Diagnostic>) {
     let (sources, mut diagnostics) = read_sources(paths);
-    let (bundle, more) = load(&sources);
+    let (mut bundle, more) = load(&sources);
     diagnostics.extend(more);
+    read_entry_files(&mut bundle);
     (bundle, diagnostics)
+}
+
+/// Reads the files LocalEntries name into [`Bundle::files`] (a failure is kept as its
+/// message; the checker reports it at the entry).
+fn read_entry_files(bundle: &mut Bundle) {
+    for l in &bundle.resources {
+        if let Resource::LocalEntry(e) = &l.resource
+            && let Some(file) = &e.spec.file
+        {
+            let path = file_path(&l.origin.file, &file.path);
+            let content = std::fs::read_to_string(&path).map_err(|e| e.to_string());
+            bundle.files.insert(path, content);
+        }
+    }
 }
 
 /// One document to one resource. `Ok(None)`: not ours, skipped (a warning was not worth an

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::diagnostic::Diagnostic;
-pub use load::{Bundle, Loaded, load, load_paths};
+pub use load::{Bundle, Loaded, file_path, load, load_paths};
 pub use yaml::Spans;
 
 /// A named text to load: a file's display path and content, or a ConfigMap key and value.

@@ -51,6 +51,7 @@ pub fn bundle(docs: &[Document]) -> Option<Bundle> {
     Some(Bundle {
         resources,
         unreadable: Vec::new(),
+        files: Default::default(),
     })
 }
 
@@ -205,7 +206,7 @@ pub fn one_of_each_mediator() -> Value {
         {"aggregate": {"onComplete": {"expression": "$.a"}}}, {"foreach": {"collection": "${payload.a}", "sequence": []}},
         {"scatterGather": {"aggregation": {"expression": "${payload}"}, "sequences": []}},
         {"callout": {"serviceUrl": "http://x"}}, {"throttle": {"id": "t"}}, {"cache": {}},
-        {"validate": {"onFail": []}}, {"xslt": {"key": "k"}}, {"xquery": {"key": "k"}},
+        {"validate": {"schemas": ["le"], "onFail": []}}, {"xslt": {"key": "k"}}, {"xquery": {"key": "k"}},
         {"script": {"inline": "1"}}, {"datamapper": {"config": "c", "inputSchema": "i", "outputSchema": "o"}},
         {"jsonTransform": {}}, {"dbLookup": {"connection": {}, "statements": []}},
         {"dbReport": {"connection": {}, "statements": []}}, {"makefault": {}},
@@ -316,6 +317,11 @@ pub fn every_kind_and_mediator() -> Vec<Document> {
             json!({"apiVersion": "ferry.dev/v1alpha1",
             "kind": "ScheduledTask", "metadata": {"name": "t"},
             "spec": {"trigger": {"interval": 1000}, "inject": {"sequence": "s"}}}),
+        ),
+        (
+            "LocalEntry".into(),
+            json!({"apiVersion": "ferry.dev/v1alpha1", "kind": "LocalEntry",
+            "metadata": {"name": "le"}, "spec": {"json": {"type": "object"}}}),
         ),
     ];
     for (i, mediator) in mediators.as_array().into_iter().flatten().enumerate() {

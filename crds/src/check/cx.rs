@@ -54,6 +54,9 @@ pub(crate) struct Index<'a> {
     /// `(runtime group, name)` of the memory stores.
     memory_stores: HashSet<(&'a str, &'a str)>,
     unreadable: &'a [(String, String)],
+    /// LocalEntries by `(runtime group, name)`, under both names.
+    entries: HashMap<(&'a str, &'a str), &'a Loaded>,
+    files: &'a std::collections::BTreeMap<String, Result<String, String>>,
 }
 
 impl<'a> Index<'a> {
@@ -75,10 +78,21 @@ impl<'a> Index<'a> {
             })
             .map(|l| (l.resource.runtime(), l.resource.name()))
             .collect();
+        let mut entries = HashMap::new();
+        for l in &bundle.resources {
+            if matches!(l.resource, Resource::LocalEntry(_)) {
+                let runtime = l.resource.runtime();
+                for name in std::iter::once(l.resource.name()).chain(l.resource.synapse_name()) {
+                    entries.entry((runtime, name)).or_insert(l);
+                }
+            }
+        }
         Index {
             names,
             memory_stores,
             unreadable: &bundle.unreadable,
+            entries,
+            files: &bundle.files,
         }
     }
 
@@ -276,11 +290,37 @@ impl<'a> Cx<'a> {
                 "MessageStore" => "message store",
                 "Endpoint" => "endpoint",
                 "Sequence" => "sequence",
+                "LocalEntry" => "local entry",
                 other => other,
             };
             self.error(field, format!("{what} \"{name}\" is not defined{group}"));
         }
         false
+    }
+
+    /// The content of the LocalEntry `key` (its name or Synapse name) of this resource's
+    /// runtime group. An undefined key is a located error; an entry that has problems of
+    /// its own (reported at the entry) does not resolve, and is not reported again here.
+    pub fn local_entry(&mut self, field: &str, key: &str) -> Option<super::local_entry::Content> {
+        let runtime = self.loaded.resource.runtime();
+        let Some(entry) = self.index.entries.get(&(runtime, key)).copied() else {
+            self.reference(field, "LocalEntry", key);
+            return None;
+        };
+        match super::local_entry::content(entry, self.index.files) {
+            Ok(content) => Some(content),
+            Err(_) => {
+                self.unreadable_refs += 1;
+                None
+            }
+        }
+    }
+
+    /// The content of this resource, when it is a LocalEntry.
+    pub(crate) fn own_entry_content(
+        &self,
+    ) -> Result<super::local_entry::Content, (String, String)> {
+        super::local_entry::content(self.loaded, self.index.files)
     }
 
     /// Whether `name` is a memory MessageStore of this resource's runtime group.

@@ -12,6 +12,7 @@
 pub mod corpus;
 mod cx;
 pub mod endpoint;
+pub mod local_entry;
 pub mod mediator;
 pub mod processor;
 pub mod proxy;
@@ -65,6 +66,9 @@ pub enum CheckedResource {
     Processor(Box<processor::Processor>),
     /// A ScheduledTask.
     Task(task::Task),
+    /// A LocalEntry, its content resolved (read by the mediators that name it; nothing to
+    /// run of its own).
+    LocalEntry(local_entry::Content),
     /// An IntegrationRuntime (read by the operator).
     Runtime,
 }
@@ -167,6 +171,13 @@ pub fn check(bundle: &Bundle, config: &ConfigKeys) -> Checked {
             Resource::ScheduledTask(t) => {
                 task::check(&mut cx, &t.spec, &api_prefixes).map(CheckedResource::Task)
             }
+            Resource::LocalEntry(_) => match cx.own_entry_content() {
+                Ok(content) => Some(CheckedResource::LocalEntry(content)),
+                Err((field, message)) => {
+                    cx.error(&field, message);
+                    None
+                }
+            },
             Resource::IntegrationRuntime(r) => {
                 for problem in runtime::problems(&r.spec) {
                     let (field, message) = problem.split_once(": ").unwrap_or(("spec", &problem));

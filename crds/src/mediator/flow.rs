@@ -494,33 +494,46 @@ fn default_cache_codes() -> String {
 
 // === validate ===
 
-/// `validate`: checks the payload (or a part of it) against XML Schemas or a JSON Schema,
-/// running `onFail` when it does not conform.
+/// `validate`: checks the payload (or the part `source` selects) against JSON Schemas,
+/// running `onFail` when it does not conform. Schemas are compiled once, when the
+/// configuration loads.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ValidateSpec {
-    /// Selects what is validated. Default: the whole payload.
+    /// An expression selecting what is validated (`${payload.order}`, `json-eval($.order)`,
+    /// XPath); its value is validated as JSON. Default: the whole payload as JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
-    /// Keys of the schemas to validate against (XSD or JSON Schema resources).
+    /// Keys of the LocalEntries holding the schemas (Synapse `<schema key>`): each must hold
+    /// a JSON Schema (`json`, or a `.json` file), and the message must conform to every one.
+    /// XML Schema (XSD) is not supported.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub schemas: Vec<String>,
     /// A JSON Schema given inline (Ferry addition; Synapse takes schemas only by key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "any_value")]
     pub json_schema: Option<serde_json::Value>,
-    /// XML parser features.
+    /// XML parser features (Synapse `<feature>`): they apply to XML Schema validation, which
+    /// is not supported, so setting any is refused by validation.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub features: Vec<Feature>,
-    /// Imported schema locations mapped to keys.
+    /// Schemas that the main schemas import (`$ref`), each location as written in the
+    /// referring schema mapped to the key of the LocalEntry holding it (Synapse
+    /// `<resource location key>`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<SchemaResource>,
-    /// Cache compiled schemas. Default true.
+    /// Cache compiled schemas (Synapse `cache-schema`). Default true; schemas are always
+    /// compiled once at load (and again on reload), so `false` is refused by validation.
     #[serde(default = "default_true")]
     pub cache_schema: bool,
-    /// Mediators run when validation fails (`ERROR_MESSAGE` holds the reason).
+    /// Mediators run when validation fails, with the reason in the `ERROR_MESSAGE`
+    /// property (Synapse `<on-fail>`). When they do not respond or drop, the flow goes on
+    /// after the validate mediator.
     #[schemars(schema_with = "nested")]
     pub on_fail: Vec<Mediator>,
+    /// XML namespace prefixes an XPath `source` uses (`prefix: uri`; Synapse `xmlns:`).
+    #[serde(default, skip_serializing_if = "Namespaces::is_empty")]
+    pub namespaces: Namespaces,
 }
 
 /// A schema import location resolved to a key.

@@ -149,7 +149,7 @@ declare_mediators! {
     /// Response cache.
     Cache(CacheSpec) = "cache", NotYet, nested;
     /// Schema validation.
-    Validate(ValidateSpec) = "validate", NotYet, nested;
+    Validate(ValidateSpec) = "validate", Runs, nested;
     /// XSLT transformation.
     Xslt(XsltSpec) = "xslt", NotYet, leaf;
     /// XQuery transformation.

@@ -9,6 +9,7 @@ pub mod common;
 pub mod endpoint;
 pub mod integration_api;
 pub mod integration_runtime;
+pub mod local_entry;
 pub mod message_processor;
 pub mod message_store;
 pub mod proxy_service;
@@ -19,6 +20,7 @@ pub use common::*;
 pub use endpoint::*;
 pub use integration_api::*;
 pub use integration_runtime::*;
+pub use local_entry::*;
 pub use message_processor::*;
 pub use message_store::*;
 pub use proxy_service::*;
@@ -37,8 +39,19 @@ pub const KINDS: &[&str] = &[
     "MessageStore",
     "MessageProcessor",
     "ScheduledTask",
+    "LocalEntry",
     "IntegrationRuntime",
 ];
+
+/// The plural of a kind, as its CRD names it (`sequences`, `localentries`): the resource
+/// name of API paths and RBAC rules.
+pub fn plural(kind: &str) -> String {
+    let lower = kind.to_ascii_lowercase();
+    match lower.strip_suffix('y') {
+        Some(stem) => format!("{stem}ies"),
+        None => format!("{lower}s"),
+    }
+}
 
 /// One Ferry resource of any kind.
 // Kinds differ in size, but resources are loaded once per (re)load and held in a Vec;
@@ -61,6 +74,8 @@ pub enum Resource {
     MessageProcessor(MessageProcessor),
     /// A ScheduledTask.
     ScheduledTask(ScheduledTask),
+    /// A LocalEntry.
+    LocalEntry(LocalEntry),
     /// An IntegrationRuntime.
     IntegrationRuntime(IntegrationRuntime),
 }
@@ -103,6 +118,7 @@ impl Resource {
             "MessageStore" => Resource::MessageStore(typed(value)?),
             "MessageProcessor" => Resource::MessageProcessor(typed(value)?),
             "ScheduledTask" => Resource::ScheduledTask(typed(value)?),
+            "LocalEntry" => Resource::LocalEntry(typed(value)?),
             "IntegrationRuntime" => Resource::IntegrationRuntime(typed(value)?),
             other => match typed::<KindOnly>(serde_json::json!({ "kind": other })) {
                 Err(e) => return Err(e),
@@ -121,6 +137,7 @@ impl Resource {
             Resource::MessageStore(_) => "MessageStore",
             Resource::MessageProcessor(_) => "MessageProcessor",
             Resource::ScheduledTask(_) => "ScheduledTask",
+            Resource::LocalEntry(_) => "LocalEntry",
             Resource::IntegrationRuntime(_) => "IntegrationRuntime",
         }
     }
@@ -135,6 +152,7 @@ impl Resource {
             Resource::MessageStore(r) => &r.metadata,
             Resource::MessageProcessor(r) => &r.metadata,
             Resource::ScheduledTask(r) => &r.metadata,
+            Resource::LocalEntry(r) => &r.metadata,
             Resource::IntegrationRuntime(r) => &r.metadata,
         };
         meta.name.as_deref().unwrap_or_default()
@@ -152,6 +170,7 @@ impl Resource {
             Resource::MessageStore(r) => &r.metadata,
             Resource::MessageProcessor(r) => &r.metadata,
             Resource::ScheduledTask(r) => &r.metadata,
+            Resource::LocalEntry(r) => &r.metadata,
             Resource::IntegrationRuntime(_) => return None,
         };
         meta.annotations
@@ -177,6 +196,7 @@ impl Resource {
             Resource::MessageStore(r) => &r.spec.runtime,
             Resource::MessageProcessor(r) => &r.spec.runtime,
             Resource::ScheduledTask(r) => &r.spec.runtime,
+            Resource::LocalEntry(r) => &r.spec.runtime,
             Resource::IntegrationRuntime(_) => self.name(),
         }
     }

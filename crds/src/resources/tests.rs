@@ -106,3 +106,12 @@ fn secrets_cannot_be_given_as_literals() {
     let err = serde_json::from_value::<SecretSource>(json!({"value": "hunter2"})).unwrap_err();
     assert!(err.to_string().contains("unknown field `value`"), "{err}");
 }
+
+#[test]
+fn plural_is_the_crd_plural_of_every_kind() {
+    let crds = crate::crd::all();
+    for (kind, crd) in KINDS.iter().zip(&crds) {
+        assert_eq!(crd.spec.names.kind, *kind);
+        assert_eq!(plural(kind), crd.spec.names.plural);
+    }
+}

@@ -57,6 +57,26 @@ fn a_broken_artifact_is_refused_with_its_field_path_and_the_rest_stays() {
 }
 
 #[test]
+fn a_local_entry_from_a_file_is_refused_in_a_cluster_and_so_is_what_reads_it() {
+    let yaml = format!(
+        "{GOOD}---\napiVersion: ferry.dev/v1alpha1\nkind: LocalEntry\nmetadata: {{name: fmt}}\nspec:\n  file: {{path: fmt.txt}}\n---\napiVersion: ferry.dev/v1alpha1\nkind: Sequence\nmetadata: {{name: reader}}\nspec:\n  mediators:\n    - payloadFactory: {{mediaType: text, formatKey: fmt}}\n"
+    );
+    let g = group(&yaml, "default");
+    let a = admit(&g, &defaults());
+    let entry = a.rejected.get("LocalEntry/fmt").expect("refused");
+    assert!(
+        entry.starts_with("spec.file: a file source is read by"),
+        "{entry}"
+    );
+    let reader = a.rejected.get("Sequence/reader").expect("refused");
+    assert!(
+        reader.contains("local entry \"fmt\" is not defined"),
+        "{reader}"
+    );
+    assert_eq!(a.accepted.len(), 3, "the others are untouched");
+}
+
+#[test]
 fn refusing_an_artifact_refuses_what_refers_to_it() {
     let yaml = GOOD.replace("method: get", "method: fly");
     let g = group(&yaml, "default");
@@ -211,6 +231,7 @@ fn admission_agrees_with_the_checker_over_every_sample_and_broken_variant() {
                         })
                         .collect(),
                     unreadable: Vec::new(),
+                    files: Default::default(),
                 };
                 let refused_by_checker: BTreeSet<String> = ferry_api::validate::validate(&bundle)
                     .into_iter()

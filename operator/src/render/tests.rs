@@ -38,6 +38,16 @@ spec:
     passwordFrom: {secretKeyRef: {name: rabbit, key: password}}
 ---
 apiVersion: ferry.dev/v1alpha1
+kind: LocalEntry
+metadata:
+  name: accepted-format
+  annotations: {ferry.dev/synapse-name: AcceptedFormat}
+spec:
+  runtime: payments
+  text: |
+    {"message": "accepted: ${payload.id}"}
+---
+apiVersion: ferry.dev/v1alpha1
 kind: IntegrationAPI
 metadata: {name: pay}
 spec:
@@ -47,10 +57,7 @@ spec:
     - methods: [POST]
       inSequence:
         - store: {messageStore: queue}
-        - payloadFactory:
-            mediaType: json
-            format: |
-              {"message": "accepted: ${payload.id}"}
+        - payloadFactory: {mediaType: json, formatKey: AcceptedFormat}
         - respond: {}
 "#;
 

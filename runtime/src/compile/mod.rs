@@ -122,8 +122,10 @@ pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagno
                     tasks.push(Arc::new(t));
                 }
             }
+            // Entries were read into the mediators that name them when checked.
             CheckedResource::Endpoint(_)
             | CheckedResource::MessageStore
+            | CheckedResource::LocalEntry(_)
             | CheckedResource::Runtime => {}
         }
         diagnostics.append(&mut cx.diagnostics);
@@ -148,9 +150,29 @@ pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagno
         processors,
         tasks,
         config: env.config.clone(),
+        local_entries: Arc::new(local_entries(&resources)),
         resource_count: bundle.resources.len(),
         warnings,
     })
+}
+
+/// The LocalEntries' contents as text, under both names.
+fn local_entries(resources: &[(&Loaded, &CheckedResource)]) -> HashMap<String, String> {
+    use ferry_api::check::local_entry::Content;
+    let mut out = HashMap::new();
+    for (loaded, c) in resources {
+        let CheckedResource::LocalEntry(content) = c else {
+            continue;
+        };
+        let text = match content {
+            Content::Text(t) | Content::Xml(t) => t.clone(),
+            Content::Json(v) => v.to_string(),
+        };
+        for name in std::iter::once(loaded.resource.name()).chain(loaded.resource.synapse_name()) {
+            out.insert(name.to_string(), text.clone());
+        }
+    }
+    out
 }
 
 /// Builds an API's resources and decides, once, which of them stream.

@@ -117,4 +117,9 @@ pub trait ExprContext {
     fn function_param(&self, name: &str) -> Option<&Value>;
     /// A configuration value (`${config.x}`): the runtime's configuration properties.
     fn config(&self, name: &str) -> Option<&str>;
+    /// The content of a LocalEntry as text, by name or Synapse name: what Synapse's
+    /// `get-property('key')` returns when no property of that name is set.
+    fn local_entry(&self, _key: &str) -> Option<&str> {
+        None
+    }
 }

@@ -495,7 +495,11 @@ fn property_value(cx: &dyn ExprContext, scope: &str, name: &str) -> String {
         "default" | "synapse" => match name {
             // Synapse computes these on read rather than storing them.
             "SYSTEM_TIME" => chrono::Utc::now().timestamp_millis().to_string(),
-            _ => text(cx.property(PropertyScope::Default, name)),
+            // As Synapse: a property of that name, else the local entry of that key.
+            _ => match cx.property(PropertyScope::Default, name) {
+                Some(v) => to_text(&v),
+                None => cx.local_entry(name).unwrap_or_default().to_owned(),
+            },
         },
         "axis2" => text(cx.property(PropertyScope::Axis2, name)),
         "axis2-client" => text(cx.property(PropertyScope::Axis2Client, name)),

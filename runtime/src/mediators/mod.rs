@@ -27,7 +27,7 @@ pub mod split;
 pub mod store;
 pub mod switch;
 pub mod throw_error;
-
+pub mod validate;
 pub mod variable;
 
 use ferry_api::check::mediator::Mediator as Checked;
@@ -85,6 +85,8 @@ pub enum Mediator {
     ScatterGather(scatter_gather::ScatterGather),
     /// `makefault`
     Makefault(makefault::Makefault),
+    /// `validate`
+    Validate(validate::Validate),
 }
 
 /// Builds a mediator list; those that cannot be built are left out (and recorded in `cx`,
@@ -130,6 +132,7 @@ impl Mediator {
             Checked::ScatterGather(m) => {
                 Mediator::ScatterGather(scatter_gather::ScatterGather::build(m, cx))
             }
+            Checked::Validate(m) => Mediator::Validate(validate::Validate::build(m, cx)),
         })
     }
 
@@ -158,6 +161,7 @@ impl Mediator {
             Mediator::Aggregate(m) => m.mediate(msg, env).await,
             Mediator::Foreach(m) => m.mediate(msg, env).await,
             Mediator::ScatterGather(m) => m.mediate(msg, env).await,
+            Mediator::Validate(m) => m.mediate(msg, env).await,
             Mediator::Group(props) => {
                 for p in props {
                     if let Mediator::Property(p) = p {

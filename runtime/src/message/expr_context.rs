@@ -62,4 +62,8 @@ impl ExprContext for Message {
     fn config(&self, name: &str) -> Option<&str> {
         self.config_value(name)
     }
+
+    fn local_entry(&self, key: &str) -> Option<&str> {
+        Message::local_entry(self, key)
+    }
 }

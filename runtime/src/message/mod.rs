@@ -85,6 +85,8 @@ pub struct Message {
     /// Parameters of the sequence template being run (`$func:x`).
     pub function_params: Vec<(String, Value)>,
     config: Arc<HashMap<String, String>>,
+    /// The LocalEntries' contents as text, by name and Synapse name (`get-property('key')`).
+    local_entries: Arc<HashMap<String, String>>,
     /// A backend's answer body left streaming (see [`Message::set_streamed_response`]).
     answer_body: AnswerBody,
     /// The splits (clone, iterate) this message is a copy of, innermost last: where an
@@ -136,6 +138,7 @@ impl Message {
             query_params,
             function_params: Vec::new(),
             config: Arc::clone(&EMPTY_CONFIG),
+            local_entries: Arc::clone(&EMPTY_CONFIG),
             answer_body: AnswerBody::default(),
             splits: Vec::new(),
         }
@@ -205,6 +208,7 @@ impl Message {
             query_params: self.query_params.clone(),
             function_params: self.function_params.clone(),
             config: Arc::clone(&self.config),
+            local_entries: Arc::clone(&self.local_entries),
             answer_body: AnswerBody::default(),
             splits: self.splits.clone(),
         }
@@ -243,6 +247,16 @@ impl Message {
     /// The runtime configuration properties (`${config.x}`, the `system` scope).
     pub fn set_config(&mut self, config: Arc<HashMap<String, String>>) {
         self.config = config;
+    }
+
+    /// The LocalEntries' contents, read at load (`get-property('key')` falls back to them).
+    pub fn set_local_entries(&mut self, entries: Arc<HashMap<String, String>>) {
+        self.local_entries = entries;
+    }
+
+    /// The content of the LocalEntry `key` (name or Synapse name), as text.
+    pub fn local_entry(&self, key: &str) -> Option<&str> {
+        self.local_entries.get(key).map(String::as_str)
     }
 
     /// Uses these JSON ⇄ XML rules instead of MI's defaults.

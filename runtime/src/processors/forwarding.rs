@@ -95,6 +95,7 @@ async fn attempt(cx: &RunCx, lease: &Lease) -> Outcome {
         Target::Endpoint(default) => {
             let mut msg = convert::from_stored(&lease.message);
             msg.set_config(cx.compiled.config.clone());
+            msg.set_local_entries(cx.compiled.local_entries.clone());
             let endpoint = match target_endpoint(cx, &msg, default.as_ref()) {
                 Ok(endpoint) => endpoint,
                 Err(fault) => return Outcome::GiveUp(fault),
@@ -196,6 +197,7 @@ async fn release(cx: &RunCx, lease: &Lease) {
 /// failures are logged, they cannot change what happened to the delivery.
 pub(crate) async fn run_sequence(cx: &RunCx, id: SeqId, msg: &mut Message, fault: Option<&Fault>) {
     msg.set_config(cx.compiled.config.clone());
+    msg.set_local_entries(cx.compiled.local_entries.clone());
     let env = Env::new(&cx.compiled);
     let result = match fault {
         Some(f) => {

@@ -43,6 +43,9 @@ pub struct Fingerprints<'a> {
     sequences: Vec<&'a Loaded>,
     stores: Vec<&'a Loaded>,
     endpoints: Vec<&'a Loaded>,
+    /// The files LocalEntries read: an entry's content is in its fingerprint, not only
+    /// the path that names it.
+    files: &'a BTreeMap<String, Result<String, String>>,
 }
 
 impl<'a> Fingerprints<'a> {
@@ -50,10 +53,13 @@ impl<'a> Fingerprints<'a> {
     pub fn new(bundle: &'a Bundle) -> Self {
         let mut named: HashMap<&str, Vec<&Loaded>> = HashMap::new();
         let (mut sequences, mut stores, mut endpoints) = (Vec::new(), Vec::new(), Vec::new());
+        // LocalEntries are reached by name like the others, never all at once.
+        let mut entries = Vec::new();
         for loaded in &bundle.resources {
             let list = match &loaded.resource {
                 Resource::Sequence(_) => &mut sequences,
                 Resource::MessageStore(_) => &mut stores,
+                Resource::LocalEntry(_) => &mut entries,
                 Resource::Endpoint(_) => {
                     endpoints.push(loaded);
                     named
@@ -85,6 +91,7 @@ impl<'a> Fingerprints<'a> {
             sequences,
             stores,
             endpoints,
+            files: &bundle.files,
         }
     }
 
@@ -97,7 +104,7 @@ impl<'a> Fingerprints<'a> {
             if specs.contains_key(&id) {
                 continue;
             }
-            let spec = spec(loaded);
+            let spec = self.spec(loaded);
             each_string(&spec, &mut |s| {
                 if let Some(found) = self.named.get(s) {
                     todo.extend(found);
@@ -125,13 +132,29 @@ impl<'a> Fingerprints<'a> {
     }
 }
 
-/// A resource's spec as JSON.
-fn spec(loaded: &Loaded) -> Value {
-    match serde_json::to_value(&loaded.resource) {
-        Ok(mut v) => v.get_mut("spec").map(Value::take).unwrap_or(Value::Null),
-        // Specs are plain data and always serialize; were one not to, its debug form still
-        // tells one spec from another.
-        Err(_) => Value::String(format!("{:?}", loaded.resource)),
+impl Fingerprints<'_> {
+    /// A resource's spec as JSON; for a LocalEntry read from a file, with the file's
+    /// content (or read error) beside it, so an edited file changes the fingerprint.
+    fn spec(&self, loaded: &Loaded) -> Value {
+        let mut spec = match serde_json::to_value(&loaded.resource) {
+            Ok(mut v) => v.get_mut("spec").map(Value::take).unwrap_or(Value::Null),
+            // Specs are plain data and always serialize; were one not to, its debug form
+            // still tells one spec from another.
+            Err(_) => Value::String(format!("{:?}", loaded.resource)),
+        };
+        if let Resource::LocalEntry(e) = &loaded.resource
+            && let Some(file) = &e.spec.file
+            && let Value::Object(fields) = &mut spec
+        {
+            let path = ferry_api::bundle::file_path(&loaded.origin.file, &file.path);
+            let content = match self.files.get(&path) {
+                Some(Ok(text)) => text.clone(),
+                Some(Err(e)) => format!("unreadable: {e}"),
+                None => String::new(),
+            };
+            fields.insert("fileContent".into(), Value::String(content));
+        }
+        spec
     }
 }
 
@@ -311,5 +334,78 @@ mod tests {
         let f = fingerprint(&yaml, "ScheduledTask/ticker");
         let reached: Vec<&str> = f.resources().collect();
         assert!(reached.contains(&"MessageStore/other"), "{reached:?}");
+    }
+
+    #[test]
+    fn a_unit_reaches_the_local_entries_its_sequences_read_by_either_name() {
+        let yaml = |format: &str, other: &str| {
+            [
+                doc(
+                    "ScheduledTask",
+                    "t",
+                    "{trigger: {interval: 1000}, inject: {sequence: s}}",
+                ),
+                doc(
+                    "Sequence",
+                    "s",
+                    "{mediators: [{payloadFactory: {formatKey: Fmt, mediaType: text}}, {validate: {schemas: [schema], onFail: []}}]}",
+                ),
+                format!(
+                    "apiVersion: ferry.dev/v1alpha1\nkind: LocalEntry\nmetadata: {{name: fmt, annotations: {{ferry.dev/synapse-name: Fmt}}}}\nspec: {{text: {format}}}\n---\n"
+                ),
+                doc("LocalEntry", "schema", "{json: {type: object}}"),
+                doc("LocalEntry", "other", &format!("{{text: {other}}}")),
+            ]
+            .concat()
+        };
+        let f = fingerprint(&yaml("a", "x"), "ScheduledTask/t");
+        let reached: Vec<&str> = f.resources().collect();
+        assert_eq!(
+            reached,
+            [
+                "LocalEntry/fmt",
+                "LocalEntry/schema",
+                "ScheduledTask/t",
+                "Sequence/s"
+            ]
+        );
+        assert_ne!(f, fingerprint(&yaml("b", "x"), "ScheduledTask/t"));
+        assert_eq!(f, fingerprint(&yaml("a", "y"), "ScheduledTask/t"));
+    }
+
+    #[test]
+    fn the_content_of_an_entry_file_is_in_the_fingerprint() {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = [
+            doc(
+                "ScheduledTask",
+                "t",
+                "{trigger: {interval: 1000}, inject: {sequence: s}}",
+            ),
+            doc(
+                "Sequence",
+                "s",
+                "{mediators: [{payloadFactory: {formatKey: fmt, mediaType: text}}]}",
+            ),
+            doc("LocalEntry", "fmt", "{file: {path: fmt.txt}}"),
+        ]
+        .concat();
+        std::fs::write(dir.path().join("c.yaml"), yaml).unwrap();
+        let load = |content: &str| {
+            std::fs::write(dir.path().join("fmt.txt"), content).unwrap();
+            let (b, d) = ferry_api::bundle::load_paths(&[dir.path().to_path_buf()]);
+            assert!(d.is_empty(), "{d:?}");
+            b
+        };
+        let (a, b) = (load("one"), load("two"));
+        let of = |b: &Bundle| {
+            let unit = b
+                .resources
+                .iter()
+                .find(|l| l.id() == "ScheduledTask/t")
+                .unwrap();
+            Fingerprints::new(b).of(unit)
+        };
+        assert_ne!(of(&a), of(&b));
     }
 }

@@ -165,6 +165,7 @@ async fn fire(task: &CompiledTask, compiled: &Compiled, dispatcher: &Dispatcher)
                 task.payload.clone(),
             );
             msg.set_config(compiled.config.clone());
+            msg.set_local_entries(compiled.local_entries.clone());
             let env = Env::new(compiled);
             if let Err(fault) = sequence::run_named(*id, &mut msg, env).await {
                 tracing::warn!(task = %task.name, error = %fault.chain(), "the task's sequence failed");

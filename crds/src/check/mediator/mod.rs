@@ -12,6 +12,7 @@ mod fault;
 mod flow;
 mod split;
 mod transform;
+mod validate;
 
 pub use call::{Call, CallSource, CallTarget, Send};
 pub use core::{Header, HeaderOp, Log, Property, PropertyAction, SoapHeader, ThrowError, Variable};
@@ -25,6 +26,7 @@ pub use transform::{
     Enrich, EnrichCopy, EnrichRemove, EnrichSource, EnrichTarget, PayloadArg, PayloadFactory,
     Piece, Removal, RemoveStep, Step, json_path_steps, remove_paths,
 };
+pub use validate::{CompiledSchema, Validate};
 
 use serde_json::Value;
 
@@ -96,6 +98,8 @@ pub enum Mediator {
     Foreach(Foreach),
     /// `scatterGather`
     ScatterGather(ScatterGather),
+    /// `validate`
+    Validate(Validate),
 }
 
 /// Checks a mediator list at `field`; every element is checked, so every error is
@@ -139,6 +143,7 @@ fn declared_namespaces(spec: &Spec) -> Option<&crate::mediator::Namespaces> {
         Spec::Store(s) => &s.namespaces,
         Spec::ThrowError(s) => &s.namespaces,
         Spec::Makefault(s) => &s.namespaces,
+        Spec::Validate(s) => &s.namespaces,
         _ => return None,
     })
 }
@@ -180,11 +185,11 @@ fn check_in_scope(cx: &mut Cx<'_>, field: &str, spec: &Spec) -> Option<Mediator>
         Spec::Aggregate(s) => split::aggregate(cx, field, s).map(Mediator::Aggregate),
         Spec::Foreach(s) => split::foreach(cx, field, s).map(Mediator::Foreach),
         Spec::ScatterGather(s) => split::scatter_gather(cx, field, s).map(Mediator::ScatterGather),
+        Spec::Validate(s) => validate::validate(cx, field, s).map(Mediator::Validate),
         Spec::CallTemplate(_)
         | Spec::Callout(_)
         | Spec::Throttle(_)
         | Spec::Cache(_)
-        | Spec::Validate(_)
         | Spec::Xslt(_)
         | Spec::Xquery(_)
         | Spec::Script(_)

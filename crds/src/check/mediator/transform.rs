@@ -7,6 +7,7 @@
 use serde_json::Value;
 
 use crate::check::cx::Cx;
+use crate::check::local_entry::Content;
 use crate::check::value::ValueSource;
 use crate::expr::{Expression, Part, Template};
 use crate::mediator::{
@@ -67,18 +68,43 @@ pub(super) fn payload_factory(
         );
         return None;
     }
-    if spec.format_key.is_some() {
-        cx.error(
-            &format!("{field}.formatKey"),
-            "registry formats are not supported yet; put the format inline",
-        );
-        return None;
-    }
-    let Some(format) = &spec.format else {
-        cx.error(&format!("{field}.format"), "format is required");
-        return None;
+    // A format kept in a LocalEntry is read here, when the configuration loads, and
+    // checked exactly like an inline one; its errors are located at `formatKey`.
+    let from_entry;
+    let (format, ff) = match (&spec.format, &spec.format_key) {
+        (Some(_), Some(_)) => {
+            cx.error(field, "set either format or formatKey, not both");
+            return None;
+        }
+        (Some(format), None) => (format, format!("{field}.format")),
+        (None, Some(key)) => {
+            let ff = format!("{field}.formatKey");
+            match cx.local_entry(&ff, key)? {
+                Content::Text(text) => {
+                    from_entry = text;
+                    (&from_entry, ff)
+                }
+                other => {
+                    cx.error(
+                        &ff,
+                        format!(
+                            "local entry \"{key}\" holds {}, but a payload format is text: \
+                             write it as `text:` (or a file with format text)",
+                            other.format().name()
+                        ),
+                    );
+                    return None;
+                }
+            }
+        }
+        (None, None) => {
+            cx.error(
+                &format!("{field}.format"),
+                "format or formatKey is required",
+            );
+            return None;
+        }
     };
-    let ff = format!("{field}.format");
     let template = match Template::parse_payload_format(format, cx.namespaces()) {
         Ok(t) => t,
         Err(e) => {
