@@ -12,7 +12,8 @@
 //! Several scenarios share the connections, each with its rate (in the closed loop, its
 //! share), interleaved evenly. Every `--interval` seconds one JSON line per scenario goes to
 //! stdout with what completed in that interval; at the end one line per scenario for the
-//! whole run (`"final": true`). Every request carries `X-Seq: k` (k counts from 0), so a
+//! whole run (`"final": true`); `connects` counts the connections opened so far (a server
+//! that closes connections shows there). Every request carries `X-Seq: k` (k counts from 0), so a
 //! backend can tell which stored messages it was delivered.
 //!
 //! Usage: `load --target 127.0.0.1:PORT --duration SECONDS --connections N [--interval 10]
@@ -261,7 +262,15 @@ impl Stats {
 
     /// One JSON line: `last` for the whole run's, `partial` for an interval cut short by
     /// the end of the run.
-    fn line(&self, name: &str, t: f64, seconds: f64, last: bool, partial: bool) -> String {
+    fn line(
+        &self,
+        name: &str,
+        t: f64,
+        seconds: f64,
+        last: bool,
+        partial: bool,
+        connects: u64,
+    ) -> String {
         let n = self.ok + self.unavailable + self.other + self.errors;
         format!(
             concat!(
@@ -271,7 +280,7 @@ impl Stats {
                 "\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3},",
                 "\"ok_p50_ms\":{:.3},\"ok_p99_ms\":{:.3},\"ok_max_ms\":{:.3},",
                 "\"s503_p50_ms\":{:.3},\"s503_p99_ms\":{:.3},\"lag_p99_ms\":{:.3},",
-                "\"lag_max_ms\":{:.3}}}"
+                "\"lag_max_ms\":{:.3},\"connects\":{}}}"
             ),
             t,
             last,
@@ -293,6 +302,7 @@ impl Stats {
             self.unavailable_latency.ms(0.99),
             self.lag.ms(0.99),
             self.lag.max as f64 / 1000.0,
+            connects,
         )
     }
 }
@@ -313,6 +323,9 @@ struct Shared {
     stats: Mutex<Vec<Stats>>,
     /// Closed loop: the next request's number.
     next: AtomicU64,
+    /// Connections opened: one per connection at the start, and one more each time the
+    /// server closed one or a request failed.
+    connects: AtomicU64,
     deadline: Instant,
 }
 
@@ -342,8 +355,9 @@ impl Source {
     }
 }
 
-async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>, Error> {
-    let stream = TcpStream::connect(addr).await?;
+async fn connect(shared: &Shared) -> Result<SendRequest<Full<Bytes>>, Error> {
+    shared.connects.fetch_add(1, Ordering::Relaxed);
+    let stream = TcpStream::connect(shared.args.target).await?;
     stream.set_nodelay(true)?;
     let (sender, conn) = http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(async move {
@@ -360,7 +374,7 @@ async fn send(
 ) -> Result<u16, Error> {
     let sender = match conn {
         Some(sender) if !sender.is_closed() => sender,
-        _ => conn.insert(connect(shared.args.target).await?),
+        _ => conn.insert(connect(shared).await?),
     };
     sender.ready().await?;
     let scenario = &shared.args.scenarios[ticket.scenario];
@@ -449,17 +463,23 @@ fn report(shared: &Shared, totals: &mut [Stats], start: Instant, since: &mut Ins
     );
     let t = now.duration_since(start).as_secs_f64();
     let partial = seconds < 0.9 * shared.args.interval.as_secs_f64();
+    // All scenarios share the connections: the run's count so far, on every line.
+    let connects = shared.connects.load(Ordering::Relaxed);
     let mut out = std::io::stdout().lock();
     for (i, s) in interval.iter().enumerate() {
         totals[i].merge(s);
         let name = &shared.args.scenarios[i].name;
-        let _ = writeln!(out, "{}", s.line(name, t, seconds, false, partial));
+        let _ = writeln!(
+            out,
+            "{}",
+            s.line(name, t, seconds, false, partial, connects)
+        );
     }
     if last {
         let run = t.min(shared.args.duration.as_secs_f64());
         for (i, s) in totals.iter().enumerate() {
             let name = &shared.args.scenarios[i].name;
-            let _ = writeln!(out, "{}", s.line(name, t, run, true, false));
+            let _ = writeln!(out, "{}", s.line(name, t, run, true, false, connects));
         }
     }
     let _ = out.flush();
@@ -476,6 +496,7 @@ fn main() -> Result<(), Error> {
             pattern: pattern(&args.scenarios),
             stats: Mutex::new(vec![Stats::new(); args.scenarios.len()]),
             next: AtomicU64::new(0),
+            connects: AtomicU64::new(0),
             deadline: start + args.duration,
             args,
         });
