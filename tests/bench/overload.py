@@ -26,7 +26,8 @@ BENCH_LOAD_CPU (1). Writes the "Overload" section of docs/benchmarks.md (section
 Environment: OVERLOAD_SECONDS (15), OVERLOAD_WARMUP (3), OVERLOAD_DELAY_MS (5),
 OVERLOAD_LIMIT (64), OVERLOAD_CONNECTIONS (the limit), OVERLOAD_OPEN_CONNECTIONS (1200),
 OVERLOAD_FACTOR (2), OVERLOAD_BODY (bytes, 4096), OVERLOAD_PATH (/overload/convert),
-OVERLOAD_MAX_RATIO (3: the verdict's bound on p99 at twice capacity / p99 at capacity),
+OVERLOAD_CAPACITY_ROUNDS (3: the capacity row is the best of them), OVERLOAD_MAX_RATIO
+(3: the verdict's bound on p99 at twice capacity / p99 at capacity),
 OVERLOAD_DEFAULT_LIMIT (1: also run step 3; 0 skips it).
 """
 
@@ -52,6 +53,7 @@ OPEN_CONNECTIONS = int(os.environ.get("OVERLOAD_OPEN_CONNECTIONS", "1200"))
 FACTOR = float(os.environ.get("OVERLOAD_FACTOR", "2"))
 BODY = int(os.environ.get("OVERLOAD_BODY", "4096"))
 PATH = os.environ.get("OVERLOAD_PATH", "/overload/convert")
+CAPACITY_ROUNDS = max(1, int(os.environ.get("OVERLOAD_CAPACITY_ROUNDS", "3")))
 MAX_RATIO = float(os.environ.get("OVERLOAD_MAX_RATIO", "3"))
 DEFAULT_LIMIT = os.environ.get("OVERLOAD_DEFAULT_LIMIT", "1") != "0"
 PROXY_CPU = run.PROXY_CPU
@@ -166,7 +168,8 @@ def report(m, cap, over, dflt, items, size):
         "",
         f"- capacity: the closed loop (a connection sends its next request when the answer "
         f"came) with {CONNECTIONS} connections and `--max-concurrent-requests {LIMIT}`: "
-        "every request admitted, as many as Ferry serves",
+        "every request admitted, as many as Ferry serves"
+        + (f"; the best of {CAPACITY_ROUNDS} rounds" if CAPACITY_ROUNDS > 1 else ""),
         f"- {FACTOR:g}× capacity: the open loop (request k due at k / rate; latency counted "
         "from then, so waiting for a free connection counts) over "
         f"{OPEN_CONNECTIONS} connections; Ferry admits up to the limit and answers the rest "
@@ -239,7 +242,10 @@ def main():
 
             log(f"capacity: closed loop, {CONNECTIONS} connections, limit {LIMIT}")
             drive(args.load, port, body, WARMUP, 1, CONNECTIONS, True, ferry.pid)
-            cap = drive(args.load, port, body, SECONDS, 1, CONNECTIONS, True, ferry.pid)
+            # Capacity is a maximum, and other work on the machine only ever lowers it:
+            # the best of a few rounds.
+            cap = max((drive(args.load, port, body, SECONDS, 1, CONNECTIONS, True, ferry.pid)
+                       for _ in range(CAPACITY_ROUNDS)), key=lambda r: r["ok_rps"])
             rate = FACTOR * cap["ok_rps"]
             log(f"{FACTOR:g}x capacity: open loop at {rate:,.0f} req/s, "
                 f"{OPEN_CONNECTIONS} connections, limit {LIMIT}")
