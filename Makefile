@@ -89,6 +89,7 @@ bench-build: ## Build the statically linked release executables the benchmarks r
 bench: bench-tools bench-build ## Load benchmark vs nginx and the bare backend, plus instructions per request; writes docs/benchmarks.md (BENCH_SECONDS=10 BENCH_ROUNDS=1)
 	python3 tests/bench/run.py --ferry $(BENCH_BIN)/ferry \
 	  --backend $(BENCH_BIN)/echo-backend --out docs/benchmarks.md
+	@if [ "$${BENCH_OVERLOAD:-1}" != 0 ]; then $(MAKE) --no-print-directory bench-overload-run; fi
 
 .PHONY: bench-memory
 bench-memory: bench-build ## Peak and after-burst RSS of 1 and 9 MiB JSON<->XML conversions, one and four at once (in make bench too; BENCH_MEMORY=0 skips it there)
@@ -109,6 +110,21 @@ bench-instructions: bench-tools bench-build ## Instructions per request under ca
 	    --backend $(BENCH_BIN)/echo-backend --path $$path $$nginx || exit 1; \
 	  nginx=; \
 	done
+
+# Run by `make bench` too (BENCH_OVERLOAD=0 skips it there).
+.PHONY: bench-overload
+bench-overload: bench-build bench-overload-run ## p99 of admitted requests at 2x capacity under --max-concurrent-requests; writes its section of docs/benchmarks.md (OVERLOAD_SECONDS=15)
+
+.PHONY: bench-overload-run
+bench-overload-run:
+	python3 tests/bench/overload.py --ferry $(BENCH_BIN)/ferry \
+	  --backend $(BENCH_BIN)/echo-backend --load $(BENCH_BIN)/load --out docs/benchmarks.md
+
+.PHONY: soak
+soak: bench-build ## Mixed traffic with store-and-forward for SOAK_SECONDS (1800): RSS, fds, latency over time; writes its section of docs/benchmarks.md
+	python3 tests/bench/soak.py --ferry $(BENCH_BIN)/ferry \
+	  --backend $(BENCH_BIN)/echo-backend --load $(BENCH_BIN)/load --out docs/benchmarks.md \
+	  --samples $(BENCH_TARGET_DIR)/soak-samples.jsonl
 
 .PHONY: bench-micro
 bench-micro: ## Criterion micro-benchmarks: expressions, JSON<->XML, mediator pipeline

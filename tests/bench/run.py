@@ -34,6 +34,7 @@ import urllib.request
 from pathlib import Path
 
 import memory
+import sections
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH_APIS = ROOT / "tests/bench/apis"
@@ -662,6 +663,8 @@ def main():
     if os.environ.get("BENCH_MEMORY", "1") != "0":
         log("memory: JSON <-> XML conversions (tests/bench/memory.py)")
         text = memory.insert_before_notes(text, memory.section(args.ferry))
+    # The soak and overload sections are written by their own harnesses: keep them.
+    text = sections.keep(args.out, text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)

@@ -152,11 +152,14 @@ fn wrong_or_unsupported_messaging_settings_are_located_errors() {
 #[test]
 fn every_benchmark_api_validates() {
     assert_validates("tests/bench/apis");
+    assert_validates("tests/bench/soak");
+    assert_validates("tests/bench/overload");
 }
 
 /// `ferry validate` accepts the folder `path` (relative to the workspace) once the ports of
 /// the backends its files call are set, as the behaviour runner and the benchmark set them
-/// (`--set backend.NAME.port=...`): a key nobody sets is an error of its own.
+/// (`--set backend.NAME.port=...`), and the benchmarks' other `bench.` keys (a backend's
+/// delay): a key nobody sets is an error of its own.
 fn assert_validates(path: &str) {
     let root = workspace_root().join(path);
     let mut keys = std::collections::BTreeSet::new();
@@ -164,7 +167,7 @@ fn assert_validates(path: &str) {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default();
         for piece in text.split("${config.").skip(1) {
             let key = piece.split('}').next().unwrap();
-            if key.ends_with(".port") && key != "http.port" {
+            if (key.ends_with(".port") && key != "http.port") || key.starts_with("bench.") {
                 keys.insert(key.to_string());
             }
         }
