@@ -85,6 +85,10 @@ pub enum Target {
         uri: Vec<UriPart>,
         /// The method; `None`: the message's.
         method: Option<HttpMethod>,
+        /// The Content-Type sent, when the format fixes it.
+        message_type: Option<&'static str>,
+        /// What the format does to a SOAP envelope.
+        envelope: Envelope,
     },
     /// `address`: a fixed URL.
     Address {
@@ -457,10 +461,33 @@ fn scheme_supported(cx: &mut Cx<'_>, field: &str, url: &str) -> bool {
 
 fn http_target(cx: &mut Cx<'_>, field: &str, spec: &HttpEndpoint) -> Option<Target> {
     let uri = uri_template(cx, &format!("{field}.uriTemplate"), spec)?;
+    let (message_type, envelope) = match spec.format {
+        None | Some(AddressFormat::Rest) => (None, Envelope::AsIs),
+        Some(AddressFormat::Get) => {
+            cx.error(
+                &format!("{field}.format"),
+                "an http endpoint says get with method: get",
+            );
+            return None;
+        }
+        Some(format) => format_envelope(format),
+    };
     Some(Target::Http {
         uri,
         method: spec.method,
+        message_type,
+        envelope,
     })
+}
+
+/// The content type and envelope handling of a format that writes the message its way.
+fn format_envelope(format: AddressFormat) -> (Option<&'static str>, Envelope) {
+    match format {
+        AddressFormat::Pox => (Some("application/xml"), Envelope::Unwrap),
+        AddressFormat::Soap11 => (Some("text/xml"), Envelope::Soap11),
+        AddressFormat::Soap12 => (Some("application/soap+xml"), Envelope::Soap12),
+        AddressFormat::Rest | AddressFormat::Get => (None, Envelope::AsIs),
+    }
 }
 
 fn address_target(cx: &mut Cx<'_>, field: &str, spec: &AddressEndpoint) -> Option<Target> {
@@ -494,10 +521,9 @@ fn address_target(cx: &mut Cx<'_>, field: &str, spec: &AddressEndpoint) -> Optio
     let (append_postfix, method, message_type, envelope) = match spec.format {
         None | Some(AddressFormat::Rest) => (true, None, None, Envelope::AsIs),
         Some(AddressFormat::Get) => (true, Some(HttpMethod::Get), None, Envelope::AsIs),
-        Some(AddressFormat::Pox) => (false, None, Some("application/xml"), Envelope::Unwrap),
-        Some(AddressFormat::Soap11) => (false, None, Some("text/xml"), Envelope::Soap11),
-        Some(AddressFormat::Soap12) => {
-            (false, None, Some("application/soap+xml"), Envelope::Soap12)
+        Some(format) => {
+            let (message_type, envelope) = format_envelope(format);
+            (false, None, message_type, envelope)
         }
     };
     Some(Target::Address {

@@ -5,6 +5,7 @@
 //! it with what serves APIs.
 
 use super::cx::Cx;
+use super::local_entry::Content;
 use super::mediator::{Filter, FilterCondition, Mediator, PayloadFactory, Piece, Send, check_list};
 use super::{Api, ApiResource};
 use crate::expr::Expression;
@@ -111,13 +112,26 @@ fn wsdl(cx: &mut Cx<'_>, spec: &ProxyServiceSpec) -> Option<Option<String>> {
             }
             Some(Some(doc.clone()))
         }
-        (None, Some(_)) => {
-            cx.error(
-                "spec.wsdl.key",
-                "a WSDL from a local entry is not supported yet; put it inline",
-            );
-            None
-        }
+        (None, Some(key)) => match cx.local_entry("spec.wsdl.key", key)? {
+            // A WSDL is XML; a text entry holding one is checked like an inline WSDL.
+            Content::Xml(doc) | Content::Text(doc) => {
+                if let Err(e) = sxd_document::parser::parse(&doc) {
+                    cx.error(
+                        "spec.wsdl.key",
+                        format!("local entry \"{key}\" is not well-formed XML: {e}"),
+                    );
+                    return None;
+                }
+                Some(Some(doc))
+            }
+            Content::Json(_) => {
+                cx.error(
+                    "spec.wsdl.key",
+                    format!("local entry \"{key}\" holds JSON, but a WSDL is XML"),
+                );
+                None
+            }
+        },
         _ => {
             cx.error("spec.wsdl", "set exactly one of inline and key");
             None

@@ -241,6 +241,10 @@ pub struct HttpEndpoint {
     /// The HTTP method. Default: the incoming request's method.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<HttpMethod>,
+    /// How the message is written: `soap11`, `soap12`, `pox` or `rest` (Synapse
+    /// `format`; `get` is `method: get` here). Default: as received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<AddressFormat>,
     /// Insert variable values without percent-encoding them again (Synapse's
     /// `legacy-encoding:` prefix). Default false.
     #[serde(default)]

@@ -105,7 +105,7 @@ pub struct ProxyWsdl {
     /// The WSDL document itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inline: Option<String>,
-    /// The key of a local entry holding it (not supported yet).
+    /// The key of a LocalEntry holding it (its name or Synapse name), XML or text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
 }

@@ -240,19 +240,15 @@ impl Leaf {
         let (method, uri) = self.method_and_uri(msg)?;
         let (body, content_type) = if matches!(method, Method::GET | Method::HEAD) {
             Ok((Bytes::new(), String::new()))
-        } else if let Target::Address {
-            message_type: Some(mt),
-            envelope,
-            ..
-        } = &self.target
-        {
+        } else if let Some(mt) = self.target.message_type() {
             // The endpoint's format decides the message type (and the envelope): write
             // from a copy so the message itself keeps its own.
+            let envelope = self.target.envelope();
             let mut out = msg.clone();
-            reshape_envelope(&mut out, *envelope)?;
-            out.set_property(PropertyScope::Axis2, properties::MESSAGE_TYPE, (*mt).into());
+            reshape_envelope(&mut out, envelope)?;
+            out.set_property(PropertyScope::Axis2, properties::MESSAGE_TYPE, mt.into());
             out.body_bytes()
-                .map(|(body, ct)| (body, soap_content_type(*envelope, msg, ct)))
+                .map(|(body, ct)| (body, soap_content_type(envelope, msg, ct)))
         } else {
             // No copy of the message: cloning it would deep-copy a parsed payload (100 KiB
             // of JSON after a switch on one field) only to serialise the unchanged bytes.
@@ -317,11 +313,11 @@ impl Leaf {
     /// would need the body again), converts no format, and computes neither its URL nor its
     /// headers from the payload.
     pub(super) fn streams(&self) -> bool {
-        let target = match &self.target {
+        let target = self.target.message_type().is_none() && match &self.target {
             Target::Http { uri, .. } => !uri.iter().any(
                 |p| matches!(p, ferry_api::check::endpoint::UriPart::Expr(e) if e.uses_payload()),
             ),
-            Target::Address { message_type, .. } => message_type.is_none(),
+            Target::Address { .. } => true,
         };
         target
             && self.retry.count == 0

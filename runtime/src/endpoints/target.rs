@@ -20,6 +20,8 @@ pub(super) enum Target {
     Http {
         uri: Vec<UriPart>,
         method: Option<Method>,
+        message_type: Option<&'static str>,
+        envelope: Envelope,
     },
     Address {
         uri: String,
@@ -41,8 +43,16 @@ impl Target {
     /// What the endpoint's format does to a SOAP envelope (`http` endpoints: nothing).
     pub(super) fn envelope(&self) -> Envelope {
         match self {
-            Target::Address { envelope, .. } => *envelope,
-            Target::Http { .. } => Envelope::AsIs,
+            Target::Address { envelope, .. } | Target::Http { envelope, .. } => *envelope,
+        }
+    }
+
+    /// The content type the endpoint's format writes in, when it fixes one.
+    pub(super) fn message_type(&self) -> Option<&'static str> {
+        match self {
+            Target::Address { message_type, .. } | Target::Http { message_type, .. } => {
+                *message_type
+            }
         }
     }
 
@@ -50,7 +60,12 @@ impl Target {
     /// configuration, so it is folded into the URL here, not read per request.
     pub(super) fn build(c: &checked::Target, config: &HashMap<String, String>) -> Target {
         match c {
-            checked::Target::Http { uri, method } => Target::Http {
+            checked::Target::Http {
+                uri,
+                method,
+                message_type,
+                envelope,
+            } => Target::Http {
                 uri: uri
                     .iter()
                     .map(|part| match part {
@@ -62,6 +77,8 @@ impl Target {
                     })
                     .collect(),
                 method: method.map(method_of),
+                message_type: *message_type,
+                envelope: *envelope,
             },
             checked::Target::Address {
                 uri,
@@ -82,7 +99,7 @@ impl Target {
     /// The method and URL of the request for `msg`.
     pub(super) fn resolve(&self, msg: &Message) -> Result<(Method, String), Fault> {
         match self {
-            Target::Http { uri, method } => {
+            Target::Http { uri, method, .. } => {
                 let mut url = String::new();
                 for part in uri {
                     match part {
