@@ -30,6 +30,8 @@ pub(crate) fn parse(
         filter_depth: 0,
         namespaces,
         hyphen_names: false,
+        depth: 0,
+        operators: 0,
     };
     let node = p.expression()?;
     match p.peek() {
@@ -52,6 +54,8 @@ pub(crate) fn parse_segments(
         filter_depth: 0,
         namespaces: &[],
         hyphen_names: true,
+        depth: 0,
+        operators: 0,
     };
     let segments = p.segments()?;
     match p.peek() {
@@ -68,7 +72,17 @@ struct Parser<'n> {
     namespaces: &'n [(String, String)],
     /// Whether `a-b` after a dot is one name (JSONPath) rather than a subtraction.
     hyphen_names: bool,
+    /// How deep the descent is now (nested parentheses, brackets, calls, `!`/`-`).
+    depth: usize,
+    /// Binary operators so far: a long chain makes a deep tree too.
+    operators: usize,
 }
+
+/// How deep an expression may nest, and how many binary operators it may hold: far beyond
+/// any configuration, and well within a 2 MiB thread's stack for parsing, evaluating and
+/// dropping the tree (a fuzzer's `((((...` overflowed it).
+const MAX_DEPTH: usize = 64;
+const MAX_OPERATORS: usize = 256;
 
 fn describe(tok: &Tok) -> String {
     match tok {
@@ -129,7 +143,35 @@ impl Parser<'_> {
         matches!(self.peek(), Tok::Ident(w) if w == word)
     }
 
+    /// One level deeper; an error past [`MAX_DEPTH`].
+    fn descend(&mut self) -> Result<(), ExprError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.error_here(format!(
+                "the expression nests more than {MAX_DEPTH} levels deep"
+            )));
+        }
+        Ok(())
+    }
+
+    fn combine(&mut self, op: BinaryOp, left: Node, right: Node) -> Result<Node, ExprError> {
+        self.operators += 1;
+        if self.operators > MAX_OPERATORS {
+            return Err(self.error_here(format!(
+                "the expression has more than {MAX_OPERATORS} operators"
+            )));
+        }
+        Ok(binary(op, left, right))
+    }
+
     fn expression(&mut self) -> Result<Node, ExprError> {
+        self.descend()?;
+        let node = self.conditional();
+        self.depth -= 1;
+        node
+    }
+
+    fn conditional(&mut self) -> Result<Node, ExprError> {
         let condition = self.or()?;
         if !self.eat(&Tok::Question) {
             return Ok(condition);
@@ -148,7 +190,7 @@ impl Parser<'_> {
         let mut left = self.and()?;
         while self.eat(&Tok::OrOr) || self.eat_word("or") {
             let right = self.and()?;
-            left = binary(BinaryOp::Or, left, right);
+            left = self.combine(BinaryOp::Or, left, right)?;
         }
         Ok(left)
     }
@@ -157,7 +199,7 @@ impl Parser<'_> {
         let mut left = self.equality()?;
         while self.eat(&Tok::AndAnd) || self.eat_word("and") {
             let right = self.equality()?;
-            left = binary(BinaryOp::And, left, right);
+            left = self.combine(BinaryOp::And, left, right)?;
         }
         Ok(left)
     }
@@ -181,7 +223,7 @@ impl Parser<'_> {
             };
             self.bump();
             let right = self.relational()?;
-            left = binary(op, left, right);
+            left = self.combine(op, left, right)?;
         }
     }
 
@@ -213,7 +255,7 @@ impl Parser<'_> {
             } else {
                 self.additive()?
             };
-            left = binary(op, left, right);
+            left = self.combine(op, left, right)?;
         }
     }
 
@@ -250,7 +292,7 @@ impl Parser<'_> {
             };
             self.bump();
             let right = self.multiplicative()?;
-            left = binary(op, left, right);
+            left = self.combine(op, left, right)?;
         }
     }
 
@@ -265,11 +307,18 @@ impl Parser<'_> {
             };
             self.bump();
             let right = self.unary()?;
-            left = binary(op, left, right);
+            left = self.combine(op, left, right)?;
         }
     }
 
     fn unary(&mut self) -> Result<Node, ExprError> {
+        self.descend()?;
+        let node = self.unary_inner();
+        self.depth -= 1;
+        node
+    }
+
+    fn unary_inner(&mut self) -> Result<Node, ExprError> {
         if self.eat(&Tok::Bang) {
             let operand = self.unary()?;
             return Ok(Node::Unary {

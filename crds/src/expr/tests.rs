@@ -487,3 +487,35 @@ fn an_undeclared_prefix_right_after_a_number_and_an_operator_is_refused() {
     // A prefix starting with U+0484, an XML name character `char::is_alphabetic` denies.
     assert!(Expression::parse("\u{484}:\u{370}*1").is_err());
 }
+
+#[test]
+fn deep_or_long_expressions_are_refused_not_a_stack_overflow() {
+    // On a 2 MiB stack, as a tokio worker (the operator's admission) has.
+    let outcome = std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(|| {
+            let deep = format!("${{{}1{}}}", "(".repeat(5000), ")".repeat(5000));
+            let bangs = format!("${{{}true}}", "!".repeat(5000));
+            let chain = format!("${{1{}}}", " + 1".repeat(5000));
+            let xpath_deep = format!("{}1{}", "(".repeat(5000), ")".repeat(5000));
+            let xpath_chain = format!("1{}", "+1".repeat(5000));
+            let minus = format!("{}1", "-".repeat(5000));
+            [deep, bangs, chain, xpath_deep, xpath_chain, minus]
+                .iter()
+                .map(|src| Expression::parse(src).map_err(|e| e.to_string()))
+                .collect::<Vec<_>>()
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    for result in &outcome {
+        let e = result.as_ref().unwrap_err();
+        assert!(
+            e.contains("nests more than") || e.contains("more than 256 operators"),
+            "{e}"
+        );
+    }
+    // Ordinary nesting is far from the limits.
+    Expression::parse("${((payload.a + 1) * (2 - payload.b)) > 3 && !(payload.c == 'x')}").unwrap();
+    Expression::parse("count(//order[item[price > 3]]) - 1").unwrap();
+}

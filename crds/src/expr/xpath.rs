@@ -48,6 +48,7 @@ impl XPathExpression {
                 at,
             ));
         }
+        check_size(src)?;
         let variables = scan_variables(src)?;
         check_prefixes(src, namespaces)?;
         match sxd_xpath::Factory::new().build(src) {
@@ -161,6 +162,41 @@ fn check_prefixes(src: &str, namespaces: &[(String, String)]) -> Result<(), Expr
         i += 1;
     }
     Ok(())
+}
+
+/// How deep an XPath may nest brackets, and how many operator characters it may hold: the
+/// XPath engine parses and evaluates recursively, and a fuzzer's `((((...` or `1+1+...+1`
+/// overflowed a 2 MiB thread's stack. Far beyond any configuration.
+const MAX_XPATH_DEPTH: usize = 32;
+const MAX_XPATH_OPERATORS: usize = 256;
+
+fn check_size(src: &str) -> Result<(), ExprError> {
+    let (mut depth, mut operators, mut at) = (0usize, 0usize, 0usize);
+    let mut result = Ok(());
+    for_each_outside_strings(src, |c| {
+        if result.is_err() {
+            return;
+        }
+        match c {
+            '(' | '[' => depth += 1,
+            ')' | ']' => depth = depth.saturating_sub(1),
+            '+' | '-' | '*' | '|' | '=' | '<' | '>' => operators += 1,
+            _ => {}
+        }
+        if depth > MAX_XPATH_DEPTH {
+            result = Err(ExprError::new(
+                format!("the XPath nests more than {MAX_XPATH_DEPTH} levels deep"),
+                at,
+            ));
+        } else if operators > MAX_XPATH_OPERATORS {
+            result = Err(ExprError::new(
+                format!("the XPath has more than {MAX_XPATH_OPERATORS} operators"),
+                at,
+            ));
+        }
+        at += 1;
+    });
+    result
 }
 
 /// Calls `f` with every character outside quoted string literals (quotes included as `"`).
