@@ -614,7 +614,8 @@ def main():
             small = bodies[1024].read_bytes()
             for port, path in ((backend_port, "/echo"), (nginx_port, "/echo"),
                                (ferry_port, "/bench/passthrough"), (ferry_port, "/bench/route"),
-                               (ferry_port, "/bench/validate")):
+                               (ferry_port, "/bench/validate"),
+                               (ferry_port, "/services/bench-proxy")):
                 code, _, body = post(port, path, small)
                 if code != 200 or body != small:
                     raise RuntimeError(f"{path} on :{port} answered {code} with another body")
@@ -641,6 +642,8 @@ def main():
                                        ("json schema validate", "validate")):
                         runs.append((name, "ferry", size, ferry.pid,
                                      f"http://127.0.0.1:{ferry_port}/bench/{path}"))
+                    runs.append(("proxy service", "ferry", size, ferry.pid,
+                                 f"http://127.0.0.1:{ferry_port}/services/bench-proxy"))
             # Rounds interleave the scenarios of one body size, so a burst of outside load
             # hits them alike; each is warmed up in its first round only. The 1 KiB rounds
             # all come first: a process keeps the memory the 100 KiB bodies made it take.
