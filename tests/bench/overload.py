@@ -86,22 +86,7 @@ def start_ferry(ferry, tmp, backend_port, limit):
         "--set", f"bench.backend.port={backend_port}",
         "--set", f"bench.backend.delay_ms={DELAY_MS}",
     ]
-    env = dict(os.environ, FERRY_LOG=os.environ.get("FERRY_LOG", "warn"))
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
-                            stderr=open(tmp / f"ferry-{limit}.log", "wb"))
-
-    def ports():
-        if proc.poll() is not None:
-            raise RuntimeError(f"ferry exited: {(tmp / f'ferry-{limit}.log').read_text()}")
-        try:
-            return json.loads(ports_file.read_text())
-        except (OSError, ValueError):
-            return None
-
-    p = run.wait_for(ports, "ferry's ports file")
-    port = int(p["http"].rsplit(":", 1)[1])
-    admin = int(p["admin"].rsplit(":", 1)[1])
-    run.wait_for(lambda: run.status(admin, "/readyz") == 200, "ferry /readyz")
+    proc, port, _ = run.launch_ferry(cmd, tmp / f"ferry-{limit}.log", ports_file)
     return proc, port
 
 

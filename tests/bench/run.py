@@ -281,13 +281,20 @@ def start_ferry(ferry, tmp, backend_port):
         "--ports-file", str(ports_file), "--no-watch",
         "--set", f"bench.backend.port={backend_port}",
     ]
+    proc, http_port, _ = launch_ferry(cmd, tmp / "ferry.log", ports_file)
+    return proc, http_port
+
+
+def launch_ferry(cmd, log_path, ports_file):
+    """Starts `cmd` (a `ferry run` with `--ports-file ports_file`), its stderr in
+    `log_path`, and waits until it is ready: (process, HTTP port, admin port)."""
     env = dict(os.environ, FERRY_LOG=os.environ.get("FERRY_LOG", "warn"))
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
-                            stderr=open(tmp / "ferry.log", "wb"))
+                            stderr=open(log_path, "wb"))
 
     def ports():
         if proc.poll() is not None:
-            raise RuntimeError(f"ferry exited: {(tmp / 'ferry.log').read_text()}")
+            raise RuntimeError(f"ferry exited: {log_path.read_text()}")
         try:
             return json.loads(ports_file.read_text())
         except (OSError, ValueError):
@@ -297,7 +304,7 @@ def start_ferry(ferry, tmp, backend_port):
     http_port = int(p["http"].rsplit(":", 1)[1])
     admin_port = int(p["admin"].rsplit(":", 1)[1])
     wait_for(lambda: status(admin_port, "/readyz") == 200, "ferry /readyz")
-    return proc, http_port
+    return proc, http_port, admin_port
 
 
 def start_nginx(nginx, tmp, backend_port):

@@ -83,23 +83,7 @@ def start_ferry(ferry, tmp, backend_port):
         "--ports-file", str(ports_file), "--no-watch", "--data-dir", str(tmp / "data"),
         "--set", f"bench.backend.port={backend_port}",
     ]
-    env = dict(os.environ, FERRY_LOG=os.environ.get("FERRY_LOG", "warn"))
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
-                            stderr=open(tmp / "ferry.log", "wb"))
-
-    def ports():
-        if proc.poll() is not None:
-            raise RuntimeError(f"ferry exited: {(tmp / 'ferry.log').read_text()}")
-        try:
-            return json.loads(ports_file.read_text())
-        except (OSError, ValueError):
-            return None
-
-    p = run.wait_for(ports, "ferry's ports file")
-    http_port = int(p["http"].rsplit(":", 1)[1])
-    admin_port = int(p["admin"].rsplit(":", 1)[1])
-    run.wait_for(lambda: run.status(admin_port, "/readyz") == 200, "ferry /readyz")
-    return proc, http_port, admin_port
+    return run.launch_ferry(cmd, tmp / "ferry.log", ports_file)
 
 
 def load_cmd(load, port, seconds, scenarios, connections, closed=False, interval=INTERVAL,
