@@ -550,13 +550,13 @@ fn check_flow(mediators: &str) -> Vec<String> {
 fn split_mediators_report_every_problem_located() {
     let d = check_flow(
         "        - clone: {targets: []}\n\
-         \x20       - clone: {id: '', targets: [{}, {to: x, soapAction: y, sequence: [{sequence: {key: nope}}]}]}\n",
+         \x20       - clone: {id: '', targets: [{}, {to: x, soapAction: \"a\\tb\", sequence: [{sequence: {key: nope}}]}]}\n",
     );
     let want = [
         "inSequence[0].clone.targets: at least one target is required",
         "inSequence[1].clone.id: must not be empty when set",
         "inSequence[1].clone.targets[0]: a target needs a sequence, an endpoint, or both",
-        "inSequence[1].clone.targets[1].soapAction: soapAction is not supported yet",
+        "inSequence[1].clone.targets[1].soapAction: must be a non-empty action URI",
         "inSequence[1].clone.targets[1].to: to is not supported yet",
         "inSequence[1].clone.targets[1].sequence[0].sequence.key: sequence \"nope\" is not defined",
     ];
@@ -572,14 +572,14 @@ fn iterate_refuses_attributes_it_would_ignore_and_bad_paths() {
         "        - iterate: {expression: '${payload.a', target: {sequence: [{drop: {}}]}}\n\
          \x20       - iterate: {expression: '${payload.a}', attachPath: '${payload.b}', target: {sequence: [{drop: {}}]}}\n\
          \x20       - iterate: {expression: '${payload.a}', preservePayload: true, target: {sequence: [{drop: {}}]}}\n\
-         \x20       - iterate: {expression: '//a', preservePayload: true, attachPath: '//b', target: {sequence: [{drop: {}}]}}\n\
+         \x20       - iterate: {expression: '//a', preservePayload: true, attachPath: '${payload.b}', target: {sequence: [{drop: {}}]}}\n\
          \x20       - iterate: {expression: '${payload.a[?(@.x)]}', preservePayload: true, attachPath: '${payload.b}', target: {sequence: [{drop: {}}]}}\n",
     );
     let want = [
         "inSequence[0].iterate.expression: invalid expression",
         "inSequence[1].iterate.attachPath: attachPath needs preservePayload: true",
         "inSequence[2].iterate.attachPath: preservePayload needs attachPath",
-        "inSequence[3].iterate.preservePayload: preservePayload is not supported yet for XPath",
+        "inSequence[3].iterate.attachPath: with an XPath expression the attachPath is an XPath too",
         "inSequence[4].iterate.expression: with preservePayload the expression must be a simple JSON path",
     ];
     for w in want {
@@ -623,7 +623,6 @@ fn foreach_forms_and_their_attributes_are_checked() {
         "inSequence[0].foreach: set either collection",
         "inSequence[1].foreach: set either collection",
         "inSequence[2].foreach.parallelExecution: parallelExecution belongs to the collection form",
-        "inSequence[2].foreach.expression: an XPath foreach is not supported yet",
         "inSequence[3].foreach.collection: updateOriginal needs a collection that is a simple path",
         "inSequence[4].foreach.id: id belongs to the legacy expression form",
         "inSequence[4].foreach.continueWithoutAggregation: continueWithoutAggregation is not supported yet",

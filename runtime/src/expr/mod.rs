@@ -31,6 +31,7 @@ use ferry_api::expr::{Expression, Part, Template};
 use self::context::{ExprContext, PayloadError};
 
 pub use self::xpath::XPathValue;
+pub(crate) use self::xpath::{Leave, Taken, take_selected};
 
 /// Why an expression could not be evaluated for this message.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

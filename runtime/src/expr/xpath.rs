@@ -25,6 +25,9 @@ use super::context::{ExprContext, PropertyScope};
 use super::{EvalError, to_text};
 use crate::xml::{Attribute, Element, NamespaceDecl, Node, QName};
 
+mod take;
+pub(crate) use take::{Leave, Taken, take_selected};
+
 const SOAP11: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 const SOAP12: &str = "http://www.w3.org/2003/05/soap-envelope";
 /// The namespace each Synapse variable prefix is bound to inside the XPath context.
@@ -146,7 +149,7 @@ fn compiled(src: &str) -> Result<Rc<XPath>, EvalError> {
 }
 
 fn run(xpath: &XPath, x: &XPathExpression, cx: &dyn ExprContext) -> Result<XPathValue, EvalError> {
-    run_with(xpath, x, cx, |value, _| {
+    run_with(xpath, x, cx, |value, _scope| {
         Ok(match value {
             sxd_xpath::Value::Boolean(b) => XPathValue::Boolean(b),
             sxd_xpath::Value::Number(n) => XPathValue::Number(n),
@@ -177,7 +180,8 @@ pub(crate) fn remove_selected(
     let payload_was_envelope = cx
         .payload_xml()?
         .is_some_and(|p| p.name.local == "Envelope" && is_soap(p.name.namespace.as_deref()));
-    run_with(&compiled, x, cx, |value, body| {
+    run_with(&compiled, x, cx, |value, scope| {
+        let body = scope.body;
         let sxd_xpath::Value::Nodeset(set) = value else {
             return Err(EvalError::Type(format!(
                 "{}: a removal needs an expression that selects nodes",
@@ -224,7 +228,7 @@ fn run_with<R>(
     xpath: &XPath,
     x: &XPathExpression,
     cx: &dyn ExprContext,
-    finish: impl for<'d> FnOnce(sxd_xpath::Value<'d>, dom::Element<'d>) -> Result<R, EvalError>,
+    finish: impl for<'d> FnOnce(sxd_xpath::Value<'d>, Scope<'_, 'd>) -> Result<R, EvalError>,
 ) -> Result<R, EvalError> {
     let package = Package::new();
     let doc = package.as_document();
@@ -286,7 +290,22 @@ fn run_with<R>(
     let value = xpath
         .evaluate(&context, doc.root())
         .map_err(|e| EvalError::XPath(e.to_string()))?;
-    finish(value, body)
+    finish(
+        value,
+        Scope {
+            body,
+            doc,
+            context: &context,
+        },
+    )
+}
+
+/// What an evaluation's `finish` may use besides the value: the envelope's body, the
+/// document, and the context (to evaluate a second XPath over the same document).
+struct Scope<'c, 'd> {
+    body: dom::Element<'d>,
+    doc: Document<'d>,
+    context: &'c Context<'d>,
 }
 
 fn nodeset(node: XNode<'_>) -> Nodeset<'_> {

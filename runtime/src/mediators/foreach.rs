@@ -7,6 +7,8 @@
 //! iteration stay there.
 //!
 //! The items are moved out of the collection, not copied, when the results replace it.
+//! The legacy form's XPath works the same on XML: each selected element is taken out of
+//! the payload into its iteration, and its result goes back where it was.
 
 use ferry_api::check::mediator::{self as checked, CollectionPlace, ForeachResult};
 use ferry_api::expr::Expression;
@@ -18,6 +20,7 @@ use super::Mediator;
 use super::iterate::{find_mut, kind, parse_fault};
 use crate::expr::context::PropertyScope;
 use crate::expr::value::eval;
+use crate::expr::{self, EvalError, Leave, Taken};
 use crate::fault::{Fault, codes};
 use crate::message::Message;
 use crate::sequence::{self, Env, Flow};
@@ -53,67 +56,24 @@ impl Foreach {
     /// Runs the iterations and writes the results; the flow goes on.
     pub async fn mediate(&self, msg: &mut Message, env: Env<'_>) -> Result<Flow, Fault> {
         let items = match &self.result {
+            ForeachResult::InPlace(CollectionPlace::Elements) => {
+                return self.mediate_elements(msg, env).await;
+            }
             ForeachResult::InPlace(place) => self.take_collection(msg, place)?,
             ForeachResult::Variable(_) => match eval(&self.collection, msg)? {
                 Value::Array(items) => items,
                 other => return Err(self.not_an_array(&other)),
             },
         };
-        let template = msg.copy_with(msg.payload().empty_like());
-        // An iteration runs its sequence only: nothing after the foreach.
-        let env = Env { cont: None, ..env };
-        let total = items.len();
-        let mut results = vec![Value::Null; total];
-        // The copies are made before any runs (a message is not shared across an await);
-        // each holds its item, moved out of the collection.
-        let copies: Vec<Message> = items
-            .into_iter()
-            .enumerate()
-            .map(|(i, item)| {
-                let mut copy = template.copy_with(template.payload().empty_like());
-                copy.set_json(item);
-                if let Some(p) = &self.counter_property {
-                    copy.set_property(PropertyScope::Default, p, Value::from(i));
-                }
-                if let Some(v) = &self.counter_variable {
-                    copy.set_variable(v.clone(), Value::from(i));
-                }
-                copy
-            })
-            .collect();
-        drop(template);
-        let iterations = copies
-            .into_iter()
-            .enumerate()
-            .map(|(i, copy)| self.iteration(i, copy, env));
-        let outcome = if self.parallel {
-            let mut running: FuturesUnordered<_> = iterations.collect();
-            let mut outcome = Ok(());
-            while let Some((i, result)) = running.next().await {
-                match result {
-                    Ok(value) => results[i] = value,
-                    Err(fault) => {
-                        outcome = Err(fault);
-                        break;
-                    }
-                }
-            }
-            outcome
-        } else {
-            let mut outcome = Ok(());
-            for iteration in iterations {
-                let (i, result) = iteration.await;
-                match result {
-                    Ok(value) => results[i] = value,
-                    Err(fault) => {
-                        outcome = Err(fault);
-                        break;
-                    }
-                }
-            }
-            outcome
-        };
-        outcome?;
+        let copies = self.copies(msg, items, Message::set_json);
+        let mut results = Vec::with_capacity(copies.len());
+        for copy in self.run_all(copies, env).await? {
+            results.push(match copy.payload_json() {
+                Ok(Some(v)) => v.clone(),
+                Ok(None) => Value::Null,
+                Err(e) => return Err(parse_fault(e)),
+            });
+        }
         let results = Value::Array(results);
         match &self.result {
             ForeachResult::InPlace(place) => self.put_collection(msg, place, results)?,
@@ -122,19 +82,110 @@ impl Foreach {
         Ok(Flow::Continue)
     }
 
-    /// Runs one iteration: its index and its result (the payload the sequence leaves).
+    /// The legacy form's XPath: each selected element goes through the sequence and its
+    /// result (the copy's XML payload) takes its place.
+    async fn mediate_elements(&self, msg: &mut Message, env: Env<'_>) -> Result<Flow, Fault> {
+        let Expression::XPath(x) = &self.collection else {
+            return Err(Fault::internal(
+                codes::CUSTOM,
+                "foreach: an element collection needs an XPath (the checker ensures it, so this is a bug)",
+            ));
+        };
+        let Taken { mut rest, elements } =
+            expr::take_selected(x, Leave::InPlace, msg).map_err(|e| match e {
+                EvalError::Payload(e) => parse_fault(e),
+                e => Fault::internal(
+                    codes::CUSTOM,
+                    format!("foreach: cannot iterate over {}: {e}", x.source),
+                ),
+            })?;
+        let total = elements.len();
+        let copies = self.copies(msg, elements, Message::set_xml);
+        let mut results = Vec::with_capacity(total);
+        for (i, copy) in self.run_all(copies, env).await?.into_iter().enumerate() {
+            match copy.payload_xml() {
+                Ok(Some(e)) => results.push(Some(e.clone())),
+                Ok(None) => {
+                    return Err(Fault::internal(
+                        codes::CUSTOM,
+                        format!("foreach: iteration {i} left no XML element to put back"),
+                    ));
+                }
+                Err(e) => return Err(parse_fault(e)),
+            }
+        }
+        let filled = Taken::fill(&mut rest, &mut |n| {
+            results.get_mut(n).and_then(Option::take)
+        });
+        if filled != total {
+            return Err(Fault::internal(
+                codes::CUSTOM,
+                format!(
+                    "foreach: {} selects elements inside other selected elements, whose results would be lost",
+                    x.source
+                ),
+            ));
+        }
+        msg.set_xml(rest);
+        Ok(Flow::Continue)
+    }
+
+    /// One copy of the message per item, holding that item as its payload, with the
+    /// counters set. The copies are made before any runs (a message is not shared across
+    /// an await).
+    fn copies<T>(&self, msg: &Message, items: Vec<T>, set: fn(&mut Message, T)) -> Vec<Message> {
+        let template = msg.copy_with(msg.payload().empty_like());
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let mut copy = template.copy_with(template.payload().empty_like());
+                set(&mut copy, item);
+                if let Some(p) = &self.counter_property {
+                    copy.set_property(PropertyScope::Default, p, Value::from(i));
+                }
+                if let Some(v) = &self.counter_variable {
+                    copy.set_variable(v.clone(), Value::from(i));
+                }
+                copy
+            })
+            .collect()
+    }
+
+    /// Runs every copy through the sequence, concurrently when `parallel`; the copies as
+    /// their sequences left them, in item order, or the first fault.
+    async fn run_all(&self, copies: Vec<Message>, env: Env<'_>) -> Result<Vec<Message>, Fault> {
+        // An iteration runs its sequence only: nothing after the foreach.
+        let env = Env { cont: None, ..env };
+        let total = copies.len();
+        let iterations = copies
+            .into_iter()
+            .enumerate()
+            .map(|(i, copy)| self.iteration(i, copy, env));
+        let mut done: Vec<Option<Message>> = (0..total).map(|_| None).collect();
+        if self.parallel {
+            let mut running: FuturesUnordered<_> = iterations.collect();
+            while let Some((i, result)) = running.next().await {
+                done[i] = Some(result?);
+            }
+        } else {
+            for iteration in iterations {
+                let (i, result) = iteration.await;
+                done[i] = Some(result?);
+            }
+        }
+        Ok(done.into_iter().flatten().collect())
+    }
+
+    /// Runs one iteration: its index and its copy as the sequence left it.
     async fn iteration(
         &self,
         i: usize,
         mut copy: Message,
         env: Env<'_>,
-    ) -> (usize, Result<Value, Fault>) {
+    ) -> (usize, Result<Message, Fault>) {
         let result = match sequence::run(&self.sequence, &mut copy, env).await {
-            Ok(Flow::Continue | Flow::End) => match copy.payload_json() {
-                Ok(Some(v)) => Ok(v.clone()),
-                Ok(None) => Ok(Value::Null),
-                Err(e) => Err(parse_fault(e)),
-            },
+            Ok(Flow::Continue | Flow::End) => Ok(copy),
             Ok(Flow::Respond | Flow::Drop) => Err(Fault::internal(
                 codes::CUSTOM,
                 format!(
@@ -171,6 +222,7 @@ impl Foreach {
             CollectionPlace::Variable(name, steps) => {
                 msg.variable_mut(name).and_then(|v| find_mut(v, steps))
             }
+            CollectionPlace::Elements => None,
         };
         match slot {
             Some(Value::Array(items)) => Ok(std::mem::take(items)),
@@ -194,6 +246,7 @@ impl Foreach {
             CollectionPlace::Variable(name, steps) => {
                 msg.variable_mut(name).and_then(|v| find_mut(v, steps))
             }
+            CollectionPlace::Elements => None,
         };
         match slot {
             Some(slot) => {

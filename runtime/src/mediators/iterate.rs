@@ -7,15 +7,15 @@
 //! by a simple path is moved out of the payload, not copied; with `preservePayload` each
 //! copy holds the payload minus the split array plus its one item.
 
-use ferry_api::check::mediator::{self as checked, Step};
-use ferry_api::expr::Expression;
+use ferry_api::check::mediator::{self as checked, Attach, Step};
+use ferry_api::expr::{Expression, XPathExpression};
 use serde_json::Value;
 
 use super::BuildCx;
 use super::split::{Split, Target};
-use crate::expr::XPathValue;
 use crate::expr::value::eval;
 use crate::expr::{self, EvalError};
+use crate::expr::{Leave, Taken, XPathValue};
 use crate::fault::{Fault, codes};
 use crate::message::Message;
 use crate::message::payload::Payload;
@@ -29,7 +29,7 @@ pub struct Iterate {
     path: Option<Vec<Step>>,
     sequential: bool,
     continue_parent: bool,
-    attach: Option<Vec<Step>>,
+    attach: Option<Attach>,
     target: Target,
 }
 
@@ -78,10 +78,17 @@ impl Iterate {
 
     /// The fragments' payloads, in order.
     fn fragments(&self, msg: &mut Message) -> Result<Vec<Payload>, Fault> {
-        if let Expression::XPath(_) = self.expression {
-            return self.xml_fragments(msg);
+        if let Expression::XPath(x) = &self.expression {
+            return match &self.attach {
+                Some(Attach::Xml(under)) => self.preserved_xml_fragments(msg, x, under),
+                _ => self.xml_fragments(msg),
+            };
         }
-        let items = match (&self.path, &self.attach, self.continue_parent) {
+        let attach = match &self.attach {
+            Some(Attach::Json(steps)) => Some(steps),
+            _ => None,
+        };
+        let items = match (&self.path, attach, self.continue_parent) {
             // Nothing needs the original payload any more: move the array out of it.
             (Some(steps), None, false) => {
                 let body = match msg.payload_mut().json_mut() {
@@ -106,7 +113,7 @@ impl Iterate {
             ));
         };
         let empty = msg.payload().empty_like();
-        let Some(attach) = &self.attach else {
+        let Some(attach) = attach else {
             return Ok(items
                 .into_iter()
                 .map(|item| {
@@ -137,6 +144,40 @@ impl Iterate {
             out.push(p);
         }
         Ok(out)
+    }
+
+    /// preservePayload over XML: the payload without the split elements, each fragment
+    /// appended to the element `under` selects.
+    fn preserved_xml_fragments(
+        &self,
+        msg: &Message,
+        x: &XPathExpression,
+        under: &XPathExpression,
+    ) -> Result<Vec<Payload>, Fault> {
+        let Taken { rest, elements } =
+            expr::take_selected(x, Leave::Under(under), msg).map_err(|e| self.eval_fault(e))?;
+        let empty = msg.payload().empty_like();
+        Ok(elements
+            .into_iter()
+            .map(|fragment| {
+                let mut doc = rest.clone();
+                let mut fragment = Some(fragment);
+                Taken::fill(&mut doc, &mut |_| fragment.take());
+                let mut p = empty.empty_like();
+                p.set_xml(doc);
+                p
+            })
+            .collect())
+    }
+
+    fn eval_fault(&self, e: EvalError) -> Fault {
+        match e {
+            EvalError::Payload(e) => parse_fault(e),
+            e => Fault::internal(
+                codes::CUSTOM,
+                format!("iterate: cannot split on {}: {e}", self.expression.source()),
+            ),
+        }
     }
 
     fn xml_fragments(&self, msg: &Message) -> Result<Vec<Payload>, Fault> {

@@ -35,7 +35,7 @@ use super::Mediator;
 use super::send::Send;
 use crate::endpoints::endpoint::Endpoint;
 use crate::expr::context::PropertyScope;
-use crate::fault::Fault;
+use crate::fault::{Fault, codes};
 use crate::message::Message;
 use crate::sequence::{self, Env, Flow};
 
@@ -52,6 +52,7 @@ pub const MESSAGE_SEQUENCE: &str = "MESSAGE_SEQUENCE";
 pub struct Target {
     sequence: Vec<Mediator>,
     endpoint: Option<Send>,
+    soap_action: Option<String>,
 }
 
 impl Target {
@@ -62,7 +63,11 @@ impl Target {
             Some(reference) => Some(Send::to(Endpoint::build_ref(reference, cx)?)),
             None => None,
         };
-        Some(Target { sequence, endpoint })
+        Some(Target {
+            sequence,
+            endpoint,
+            soap_action: t.soap_action.clone(),
+        })
     }
 
     /// The target's sequence.
@@ -72,6 +77,10 @@ impl Target {
 
     /// Runs a copy through the target and then on through the flow after the split.
     async fn run(&self, msg: &mut Message, env: Env<'_>) -> Result<Flow, Fault> {
+        if let Some(action) = &self.soap_action {
+            msg.set_header(SOAP_ACTION, action)
+                .map_err(|e| Fault::internal(codes::CUSTOM, format!("target soapAction: {e}")))?;
+        }
         match sequence::run(&self.sequence, msg, env).await? {
             Flow::Continue => {}
             done => return Ok(done),
@@ -82,6 +91,10 @@ impl Target {
         sequence::run_continuation(env.cont, msg, env).await
     }
 }
+
+/// The header a SOAP 1.1 message names its action in (SOAP 1.2's `action` parameter is
+/// made from it when the message is sent).
+const SOAP_ACTION: &str = "SOAPAction";
 
 // === impl SplitTag, Scope ===
 

@@ -19,7 +19,7 @@ pub use core::{Header, HeaderOp, Log, Property, PropertyAction, SoapHeader, Thro
 pub use fault::{FaultCode, Makefault, SOAP11_ENV, SOAP12_ENV};
 pub use flow::{Filter, FilterCondition, SequenceRef, Store, StoreTarget, Switch};
 pub use split::{
-    Aggregate, Clone, CollectionPlace, Foreach, ForeachResult, GatherTarget, Iterate,
+    Aggregate, Attach, Clone, CollectionPlace, Foreach, ForeachResult, GatherTarget, Iterate,
     ScatterGather, Target,
 };
 pub use transform::{

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::{Mediator, Step, check_list, json_path_steps};
 use crate::check::cx::Cx;
 use crate::check::endpoint::{self, EndpointRef};
-use crate::expr::Expression;
+use crate::expr::{Expression, XPathExpression};
 use crate::mediator::{
     AggregateElementType, AggregateSpec, CloneSpec, ContentKind, ForeachSpec, IterateSpec,
     ScatterGatherSpec, Target as TargetSpec,
@@ -19,6 +19,8 @@ pub struct Target {
     pub sequence: Vec<Mediator>,
     /// The endpoint the copy is then sent to, as by `send`.
     pub endpoint: Option<EndpointRef>,
+    /// The copy's SOAP action (its `SOAPAction`), set before the sequence runs.
+    pub soap_action: Option<String>,
 }
 
 /// A checked `clone`.
@@ -34,14 +36,16 @@ pub struct Clone {
     pub targets: Vec<Target>,
 }
 
-/// A target needs a sequence or an endpoint; `soapAction` and `to` have nothing to act on
-/// in Ferry and are refused rather than ignored.
+/// A target needs a sequence or an endpoint; `to` (an address without an endpoint) has
+/// nothing to send to in Ferry and is refused rather than ignored.
 pub(super) fn target(cx: &mut Cx<'_>, field: &str, spec: &TargetSpec) -> Option<Target> {
     let mut ok = true;
-    if spec.soap_action.is_some() {
+    if let Some(action) = &spec.soap_action
+        && (action.is_empty() || action.chars().any(|c| c.is_control() || !c.is_ascii()))
+    {
         cx.error(
             &format!("{field}.soapAction"),
-            "soapAction is not supported yet (Ferry has no SOAP envelope)",
+            "must be a non-empty action URI (printable ASCII: it goes in the SOAPAction header)",
         );
         ok = false;
     }
@@ -67,6 +71,7 @@ pub(super) fn target(cx: &mut Cx<'_>, field: &str, spec: &TargetSpec) -> Option<
     Some(Target {
         sequence: sequence?,
         endpoint: endpoint?,
+        soap_action: spec.soap_action.clone(),
     })
 }
 
@@ -120,11 +125,21 @@ pub struct Iterate {
     pub sequential: bool,
     /// The original message goes on too.
     pub continue_parent: bool,
-    /// `preservePayload`: each fragment is put at this path of the original payload (whose
-    /// split array is emptied) instead of becoming the whole payload.
-    pub attach: Option<Vec<Step>>,
+    /// `preservePayload`: each fragment is put into the original payload (without what was
+    /// split off) instead of becoming the whole payload.
+    pub attach: Option<Attach>,
     /// What each fragment goes through.
     pub target: Target,
+}
+
+/// Where `preservePayload` puts each fragment.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attach {
+    /// At these steps of the JSON payload, whose split array is emptied.
+    Json(Vec<Step>),
+    /// As the last child of the first element this XPath selects once the split elements
+    /// are out of the XML payload.
+    Xml(XPathExpression),
 }
 
 pub(super) fn iterate(cx: &mut Cx<'_>, field: &str, spec: &IterateSpec) -> Option<Iterate> {
@@ -146,12 +161,19 @@ pub(super) fn iterate(cx: &mut Cx<'_>, field: &str, spec: &IterateSpec) -> Optio
             );
             None
         }
-        (true, _) if xml => {
-            cx.error(
-                &format!("{field}.preservePayload"),
-                "preservePayload is not supported yet for XPath expressions (JSON paths only)",
-            );
-            None
+        (true, Some(attach)) if xml => {
+            let af = format!("{field}.attachPath");
+            match cx.expression(&af, attach) {
+                Some(Expression::XPath(x)) => Some(Some(Attach::Xml(x))),
+                Some(_) => {
+                    cx.error(
+                        &af,
+                        "with an XPath expression the attachPath is an XPath too: the element each fragment is appended to",
+                    );
+                    None
+                }
+                None => None,
+            }
         }
         (true, None) => {
             cx.error(
@@ -181,7 +203,7 @@ pub(super) fn iterate(cx: &mut Cx<'_>, field: &str, spec: &IterateSpec) -> Optio
                 );
                 None
             } else {
-                steps.map(Some)
+                steps.map(|s| Some(Attach::Json(s)))
             }
         }
     };
@@ -319,6 +341,9 @@ pub enum CollectionPlace {
     Payload(Vec<Step>),
     /// At these steps of a variable.
     Variable(String, Vec<Step>),
+    /// The XML elements the collection's XPath selects, each replaced by its iteration's
+    /// result (the legacy form's XPath).
+    Elements,
 }
 
 /// Where a `foreach` puts its results.
@@ -333,7 +358,7 @@ pub enum ForeachResult {
 /// A checked `foreach` (both forms).
 #[derive(Debug, Clone)]
 pub struct Foreach {
-    /// Selects the collection (a JSON array).
+    /// Selects the collection: a JSON array, or XML elements (the legacy form's XPath).
     pub collection: Expression,
     /// Iterations run concurrently.
     pub parallel: bool,
@@ -398,7 +423,7 @@ type ForeachParts = (
     Option<String>,
 );
 
-/// The legacy form: a JSON path, iterations one after the other, results in place,
+/// The legacy form: a JSON path or an XPath, iterations one after the other, results in place,
 /// `FOREACH_COUNTER`; the 4.4 attributes belong to the other form.
 fn legacy_foreach(
     cx: &mut Cx<'_>,
@@ -429,13 +454,7 @@ fn legacy_foreach(
     let ef = format!("{field}.expression");
     let expression = cx.expression(&ef, src)?;
     let place = match &expression {
-        Expression::XPath(_) => {
-            cx.error(
-                &ef,
-                "an XPath foreach is not supported yet (JSON paths only)",
-            );
-            None
-        }
+        Expression::XPath(_) => Some(CollectionPlace::Elements),
         _ => match collection_place(src) {
             Some(place @ CollectionPlace::Payload(_)) => Some(place),
             _ => {
