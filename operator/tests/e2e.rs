@@ -157,9 +157,17 @@ impl Drop for Operator {
     }
 }
 
-fn probe_sequence(message: &str, mediator: &str) -> Value {
+/// A Sequence that logs `message`; `calls`, when set, names a Sequence it calls. A call to
+/// a Sequence that does not exist breaks it in a way only Ferry's checks see: the API
+/// server's structural schema accepts it (an unknown mediator key would be refused at
+/// apply time, before the operator could say anything).
+fn probe_sequence(message: &str, calls: Option<&str>) -> Value {
+    let mut mediators = vec![json!({"log": {"message": message}})];
+    if let Some(key) = calls {
+        mediators.push(json!({"sequence": {"key": key}}));
+    }
     json!({"apiVersion": "ferry.dev/v1alpha1", "kind": "Sequence", "metadata": {"name": "e2e-probe"},
-        "spec": {"mediators": [{mediator: {"message": message}}]}})
+        "spec": {"mediators": mediators}})
 }
 
 #[tokio::test]
@@ -215,7 +223,7 @@ async fn the_operator_reconciles_the_healthcare_sample_on_a_real_cluster() {
             "spec": {"replicas": 1, "autoscaling": {"minReplicas": 1, "maxReplicas": 3}}}),
     )
     .await;
-    apply(&client, &namespace, probe_sequence("first", "log")).await;
+    apply(&client, &namespace, probe_sequence("first", None)).await;
 
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &namespace);
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
@@ -268,7 +276,7 @@ async fn the_operator_reconciles_the_healthcare_sample_on_a_real_cluster() {
     assert_eq!(accepted, "True");
 
     // A changed sequence rolls the pods: the hash annotation changes.
-    apply(&client, &namespace, probe_sequence("second", "log")).await;
+    apply(&client, &namespace, probe_sequence("second", None)).await;
     eventually("a new config hash", || async {
         let d = deployments.get("ferry-default").await.ok()?;
         hash(&d).filter(|h| *h != first)
@@ -276,14 +284,19 @@ async fn the_operator_reconciles_the_healthcare_sample_on_a_real_cluster() {
     .await;
 
     // A broken artifact is refused with its message; the rest of the group stays accepted.
-    apply(&client, &namespace, probe_sequence("third", "lgo")).await;
+    apply(
+        &client,
+        &namespace,
+        probe_sequence("third", Some("e2e-missing")),
+    )
+    .await;
     let message = eventually("Accepted=False on the broken sequence", || async {
         let (status, message) =
             condition(&client, &namespace, "Sequence", "e2e-probe", "Accepted").await?;
         (status == "False").then_some(message)
     })
     .await;
-    assert!(message.contains("lgo"), "{message}");
+    assert!(message.contains("e2e-missing"), "{message}");
     let (still, _) = condition(
         &client,
         &namespace,
@@ -306,7 +319,7 @@ async fn the_operator_reconciles_the_healthcare_sample_on_a_real_cluster() {
     assert_eq!(degraded, "True", "{why}");
 
     // Fixed, it is accepted again.
-    apply(&client, &namespace, probe_sequence("fourth", "log")).await;
+    apply(&client, &namespace, probe_sequence("fourth", None)).await;
     eventually("Accepted=True again", || async {
         let (status, _) =
             condition(&client, &namespace, "Sequence", "e2e-probe", "Accepted").await?;
