@@ -20,7 +20,7 @@ use crate::compiled::{Compiled, CompiledApi, CompiledResource};
 use crate::endpoints::endpoint::Forwarded;
 use crate::expr::context::PropertyScope;
 use crate::fault::Fault;
-use crate::message::{Message, properties};
+use crate::message::{Message, properties, soap};
 use crate::passthrough::Passthrough;
 use crate::sequence::{self, Env, Flow};
 use crate::transports::http::body::{self, Body, BodyError};
@@ -154,6 +154,7 @@ impl Dispatcher {
         };
         let span = tracing::debug_span!("message", api = %api.name, resource = %resource.label);
         let method = parts.method.clone();
+        let soap = soap::request_version(&parts.headers);
         let work = async {
             if let Some(pass) = pass {
                 let mut msg =
@@ -174,7 +175,7 @@ impl Dispatcher {
                     Ok(request) => request,
                     Err(fault) => {
                         log_fault(api, resource, &fault);
-                        return fault_response(&fault);
+                        return fault_response(&fault, soap);
                     }
                 };
                 return match pass.endpoint().forward(request).await {
@@ -182,7 +183,7 @@ impl Dispatcher {
                     Ok(Forwarded::Discarded) => empty_response(StatusCode::ACCEPTED),
                     Err(fault) => {
                         log_fault(api, resource, &fault);
-                        fault_response(&fault)
+                        fault_response(&fault, soap)
                     }
                 };
             }
@@ -196,6 +197,7 @@ impl Dispatcher {
                 Request::from_parts(parts, body),
                 (uri_params, query_params, url_postfix),
                 progress.as_deref(),
+                soap,
             ))
             .await
         }
@@ -253,6 +255,7 @@ impl Dispatcher {
         req: Request<Body>,
         (uri_params, query_params, url_postfix): RouteParams,
         progress: Option<&BodyProgress>,
+        soap: Option<soap::Version>,
     ) -> Response<Body> {
         let (parts, body) = req.into_parts();
         // The body's deadline is watched by the caller's one timer (see `within`).
@@ -285,7 +288,7 @@ impl Dispatcher {
         };
         let flow = match sequence::run(&resource.in_sequence.mediators, &mut msg, env).await {
             Ok(flow) => flow,
-            Err(fault) => match handle_fault(api, resource, &fault, &mut msg, env).await {
+            Err(fault) => match handle_fault(api, resource, &fault, &mut msg, env, soap).await {
                 Ok(flow) => flow,
                 Err(response) => return response,
             },
@@ -297,10 +300,10 @@ impl Dispatcher {
         // Writing the answer read the payload for the first time (`messageType` asked for a
         // conversion) and it does not parse: the fault a mediator reading it would have
         // raised, for the same fault sequences.
-        match handle_fault(api, resource, &fault, &mut msg, env).await {
+        match handle_fault(api, resource, &fault, &mut msg, env, soap).await {
             Ok(flow) => answer(&mut msg, flow).unwrap_or_else(|again| {
                 log_fault(api, resource, &again);
-                fault_response(&again)
+                fault_response(&again, soap)
             }),
             Err(response) => response,
         }
@@ -315,6 +318,7 @@ async fn handle_fault(
     fault: &Fault,
     msg: &mut Message,
     env: Env<'_>,
+    soap: Option<soap::Version>,
 ) -> Result<Flow, Response<Body>> {
     let handler = resource
         .fault_sequence
@@ -322,7 +326,7 @@ async fn handle_fault(
         .or(api.fault_sequence.as_ref());
     let Some(handler) = handler else {
         log_fault(api, resource, fault);
-        return Err(fault_response(fault));
+        return Err(fault_response(fault, soap));
     };
     sequence::run_fault_sequence(&handler.mediators, fault, msg, env)
         .await
@@ -334,7 +338,7 @@ async fn handle_fault(
                 first = %fault.chain(),
                 "the fault sequence failed too"
             );
-            fault_response(&again)
+            fault_response(&again, soap)
         })
 }
 
@@ -562,9 +566,22 @@ fn streamed_response(answer: Response<Body>) -> Response<Body> {
     Response::from_parts(parts, body)
 }
 
-/// The answer for a fault no fault sequence handled.
-pub fn fault_response(fault: &Fault) -> Response<Body> {
-    json_response(fault.http_status(), fault.default_body())
+/// The answer for a fault no fault sequence handled: a SOAP fault for a SOAP client (`soap`,
+/// the request's version), else the JSON error body.
+pub fn fault_response(fault: &Fault, soap: Option<soap::Version>) -> Response<Body> {
+    let Some(version) = soap else {
+        return json_response(fault.http_status(), fault.default_body());
+    };
+    let mut resp = Response::new(body::full(fault.soap_body(version)));
+    *resp.status_mut() = fault.http_status();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(match version {
+            soap::Version::Soap11 => "text/xml; charset=UTF-8",
+            soap::Version::Soap12 => "application/soap+xml; charset=UTF-8",
+        }),
+    );
+    resp
 }
 
 fn empty_response(status: StatusCode) -> Response<Body> {

@@ -19,6 +19,8 @@ use serde_json::{Value, json};
 
 use crate::cause::{self, Cause, Chain};
 use crate::expr::context::PayloadError;
+use crate::message::soap;
+use crate::xml::{Element, QName};
 
 /// Synapse's error codes, as fault sequences read them from `ERROR_CODE`.
 pub mod codes {
@@ -209,6 +211,53 @@ impl Fault {
         }
     }
 
+    /// The SOAP fault a SOAP client gets when no fault sequence answers: `Client` /
+    /// `Sender` for the client's errors, else `Server` / `Receiver`; the message as the
+    /// reason; the code (and detail) in the fault's detail.
+    pub fn soap_body(&self, version: soap::Version) -> Bytes {
+        let ns = version.namespace();
+        let q = |local: &str| QName::namespaced(Some("soapenv"), local, ns);
+        let client = self.http_status().is_client_error();
+        let mut detail =
+            Element::new("detail").with_child(Element::new("code").with_text(match &self.code {
+                ErrorCode::Numeric(n) => n.to_string(),
+                other => other.to_value().to_string().trim_matches('"').to_string(),
+            }));
+        if let Some(d) = &self.detail {
+            detail.push_child(Element::new("detail").with_text(d.clone()));
+        }
+        let fault = match version {
+            soap::Version::Soap11 => Element::with_name(q("Fault"))
+                .with_child(Element::new("faultcode").with_text(if client {
+                    "soapenv:Client"
+                } else {
+                    "soapenv:Server"
+                }))
+                .with_child(Element::new("faultstring").with_text(self.message.clone()))
+                .with_child(detail),
+            soap::Version::Soap12 => {
+                let mut text = Element::with_name(q("Text")).with_text(self.message.clone());
+                text.set_attribute("xml:lang", "en");
+                detail.name = q("Detail");
+                Element::with_name(q("Fault"))
+                    .with_child(Element::with_name(q("Code")).with_child(
+                        Element::with_name(q("Value")).with_text(if client {
+                            "soapenv:Sender"
+                        } else {
+                            "soapenv:Receiver"
+                        }),
+                    ))
+                    .with_child(Element::with_name(q("Reason")).with_child(text))
+                    .with_child(detail)
+            }
+        };
+        let envelope = Element::with_name(q("Envelope"))
+            .with_child(Element::with_name(q("Body")).with_child(fault));
+        let mut out = Vec::with_capacity(256);
+        envelope.write_to(&mut out);
+        Bytes::from(out)
+    }
+
     /// The JSON body a client gets when no fault sequence answers.
     pub fn default_body(&self) -> Bytes {
         let mut error = json!({ "code": self.code.to_value(), "message": self.message });
@@ -252,6 +301,30 @@ mod tests {
         assert_eq!(parse.http_status(), StatusCode::BAD_REQUEST);
         let raised = Fault::raised("PAYMENT_ERROR", "no money");
         assert_eq!(raised.http_status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn soap_clients_get_soap_faults_of_their_version() {
+        let parse = Fault::bad_request(codes::PARSE_ERROR, "bad <xml> & more");
+        let body = String::from_utf8(parse.soap_body(soap::Version::Soap11).to_vec()).unwrap();
+        assert_eq!(
+            body,
+            "<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\"><soapenv:Body><soapenv:Fault><faultcode>soapenv:Client</faultcode><faultstring>bad &lt;xml&gt; &amp; more</faultstring><detail><code>601000</code></detail></soapenv:Fault></soapenv:Body></soapenv:Envelope>"
+        );
+        let raised = Fault::raised("PAYMENT_ERROR", "no money").with_detail("card declined");
+        let body = String::from_utf8(raised.soap_body(soap::Version::Soap12).to_vec()).unwrap();
+        for part in [
+            "xmlns:soapenv=\"http://www.w3.org/2003/05/soap-envelope\"",
+            "<soapenv:Code><soapenv:Value>soapenv:Receiver</soapenv:Value></soapenv:Code>",
+            "<soapenv:Reason><soapenv:Text xml:lang=\"en\">no money</soapenv:Text></soapenv:Reason>",
+            "<soapenv:Detail><code>PAYMENT_ERROR</code><detail>card declined</detail></soapenv:Detail>",
+        ] {
+            assert!(body.contains(part), "{part} in {body}");
+        }
+        assert!(
+            crate::xml::Element::parse(body.as_bytes()).is_ok(),
+            "{body}"
+        );
     }
 
     #[test]

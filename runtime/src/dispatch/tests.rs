@@ -392,7 +392,7 @@ async fn an_unhandled_fault_is_logged_at_warn_with_its_causes_and_answered_witho
         "{line}"
     );
     // The client's answer carries the message only, as before.
-    let (status, body) = answer(fault_response(&fault)).await;
+    let (status, body) = answer(fault_response(&fault, None)).await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(
         body,

@@ -37,6 +37,21 @@ impl Version {
     }
 }
 
+/// The SOAP version a request speaks, by its headers: `application/soap+xml` is SOAP 1.2,
+/// `text/xml` with a `SOAPAction` header SOAP 1.1. Such a client gets its errors as SOAP
+/// faults, as an Axis2 server answers them.
+pub fn request_version(headers: &http::HeaderMap) -> Option<Version> {
+    let content_type = headers.get(http::header::CONTENT_TYPE)?.to_str().ok()?;
+    let mime = content_type.split(';').next().unwrap_or_default().trim();
+    if mime.eq_ignore_ascii_case("application/soap+xml") {
+        Some(Version::Soap12)
+    } else if mime.eq_ignore_ascii_case("text/xml") && headers.contains_key("soapaction") {
+        Some(Version::Soap11)
+    } else {
+        None
+    }
+}
+
 /// The SOAP version of `element` when it is an envelope.
 pub fn envelope_version(element: &Element) -> Option<Version> {
     if element.name.local != "Envelope" {
@@ -134,6 +149,35 @@ mod tests {
 
     fn parse(s: &str) -> Element {
         Element::parse(s.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn a_request_s_soap_version_comes_from_its_content_type_and_soap_action() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = http::HeaderMap::new();
+            for (n, v) in pairs {
+                h.insert(*n, http::HeaderValue::from_static(v));
+            }
+            h
+        };
+        let v = |pairs: &[(&'static str, &'static str)]| request_version(&headers(pairs));
+        assert_eq!(
+            v(&[("content-type", "application/soap+xml; action=\"urn:a\"")]),
+            Some(Version::Soap12)
+        );
+        assert_eq!(
+            v(&[
+                ("content-type", "text/xml; charset=UTF-8"),
+                ("soapaction", "\"\"")
+            ]),
+            Some(Version::Soap11)
+        );
+        assert_eq!(v(&[("content-type", "text/xml")]), None);
+        assert_eq!(
+            v(&[("content-type", "application/json"), ("soapaction", "x")]),
+            None
+        );
+        assert_eq!(v(&[]), None);
     }
 
     #[test]
