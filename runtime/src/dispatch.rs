@@ -154,9 +154,9 @@ impl Dispatcher {
         };
         let span = tracing::debug_span!("message", api = %api.name, resource = %resource.label);
         let method = parts.method.clone();
-        let soap = soap::request_version(&parts.headers);
         let work = async {
             if let Some(pass) = pass {
+                let soap = soap::request_version(&parts.headers);
                 let mut msg =
                     Message::from_request(parts.method, parts.uri, parts.headers, Bytes::new());
                 prepare(
@@ -197,7 +197,6 @@ impl Dispatcher {
                 Request::from_parts(parts, body),
                 (uri_params, query_params, url_postfix),
                 progress.as_deref(),
-                soap,
             ))
             .await
         }
@@ -255,9 +254,9 @@ impl Dispatcher {
         req: Request<Body>,
         (uri_params, query_params, url_postfix): RouteParams,
         progress: Option<&BodyProgress>,
-        soap: Option<soap::Version>,
     ) -> Response<Body> {
         let (parts, body) = req.into_parts();
+        let soap = soap::request_version(&parts.headers);
         // The body's deadline is watched by the caller's one timer (see `within`).
         let read = body::read_body_limited(body, self.max_body_bytes).await;
         if let Some(progress) = progress {
