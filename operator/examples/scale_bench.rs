@@ -1,0 +1,371 @@
+//! The operator at scale — a benchmark, not a test. Against the real API server `KUBECONFIG`
+//! names, it starts the operator executable it is given, applies `--groups` runtime groups
+//! of `--per-group` artifacts each (1,000 in 50 by default) at once, and measures how long
+//! until every artifact carries an honest `Accepted` condition, how long the first and the
+//! last group took, and the operator's peak RSS. It prints a Markdown section for
+//! docs/benchmarks.md. `make bench-operator` runs it; without `KUBECONFIG` it says why it
+//! does nothing and exits 0.
+//!
+//! A group is 10 Sequences, 5 Endpoints and 5 IntegrationAPIs (each API calls one Sequence
+//! and one Endpoint); a tenth of the groups are "slow" — their APIs refer to a Sequence
+//! that does not exist, so each of their artifacts is checked again after the refusal —
+//! to show that such groups do not hold up the others.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, stream};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::{Client, ResourceExt};
+use serde_json::{Value, json};
+
+const MANAGER: &str = "ferry-scale-bench";
+
+struct Options {
+    operator: PathBuf,
+    groups: usize,
+    per_group: usize,
+    timeout: Duration,
+}
+
+fn options() -> Result<Options, String> {
+    let mut o = Options {
+        operator: PathBuf::from("target/release/ferry-operator"),
+        groups: 50,
+        per_group: 20,
+        timeout: Duration::from_secs(120),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = || args.next().ok_or(format!("{a} needs a value"));
+        match a.as_str() {
+            "--operator" => o.operator = PathBuf::from(value()?),
+            "--groups" => o.groups = value()?.parse().map_err(|e| format!("--groups: {e}"))?,
+            "--per-group" => {
+                o.per_group = value()?.parse().map_err(|e| format!("--per-group: {e}"))?;
+            }
+            "--timeout" => {
+                let s: u64 = value()?.parse().map_err(|e| format!("--timeout: {e}"))?;
+                o.timeout = Duration::from_secs(s);
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if o.per_group < 4 || !o.per_group.is_multiple_of(4) {
+        return Err(
+            "--per-group must be a multiple of 4 (Sequences : Endpoints : APIs = 2:1:1)".into(),
+        );
+    }
+    Ok(o)
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    if std::env::var_os("KUBECONFIG").is_none() {
+        println!("skipped: set KUBECONFIG to a real API server to measure the operator at scale");
+        return std::process::ExitCode::SUCCESS;
+    }
+    match run().await {
+        Ok(report) => {
+            println!("{report}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("scale bench: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<String, String> {
+    let o = options()?;
+    let client = Client::try_default()
+        .await
+        .map_err(|e| format!("KUBECONFIG: {e}"))?;
+    install_crds(&client).await?;
+    let namespace = format!("ferry-scale-{}", std::process::id());
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace = serde_json::from_value(
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}),
+    )
+    .map_err(|e| e.to_string())?;
+    namespaces
+        .patch(&namespace, &PatchParams::apply(MANAGER), &Patch::Apply(&ns))
+        .await
+        .map_err(|e| format!("namespace: {e}"))?;
+
+    let mut operator = tokio::process::Command::new(&o.operator)
+        .args(["--namespace", &namespace, "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("starting {}: {e}", o.operator.display()))?;
+    let pid = operator.id().ok_or("the operator exited at once")?;
+    let result = measure(&client, &namespace, &o, pid).await;
+    let _ = operator.kill().await;
+    let _ = namespaces
+        .delete(&namespace, &DeleteParams::default())
+        .await;
+    result
+}
+
+async fn measure(
+    client: &Client,
+    namespace: &str,
+    o: &Options,
+    pid: u32,
+) -> Result<String, String> {
+    let artifacts = artifacts(o);
+    let total = artifacts.len();
+    let slow_groups = o.groups / 10;
+    let started = Instant::now();
+    let applied: Vec<Result<(), String>> = stream::iter(artifacts)
+        .map(|(kind, doc)| apply(client, namespace, kind, doc))
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    applied.into_iter().collect::<Result<Vec<()>, String>>()?;
+    let applied_in = started.elapsed();
+
+    // Done per group: the time its last artifact got its Accepted condition (true for a
+    // healthy group, false for the artifacts a slow group refuses).
+    let mut group_done: BTreeMap<String, Duration> = BTreeMap::new();
+    let mut peak_rss = 0;
+    loop {
+        peak_rss = peak_rss.max(rss_kib(pid));
+        let judged = judged_by_group(client, namespace).await?;
+        let mut all = 0;
+        for (group, (count, judged)) in &judged {
+            all += judged;
+            if *judged == *count && *count == o.per_group {
+                group_done.entry(group.clone()).or_insert(started.elapsed());
+            }
+        }
+        if all == total {
+            break;
+        }
+        if started.elapsed() > o.timeout {
+            return Err(format!(
+                "after {:?} only {all} of {total} artifacts carry an Accepted condition",
+                o.timeout
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let all_in = started.elapsed();
+    let peak_rss = peak_rss.max(hwm_kib(pid));
+    let healthy: Vec<Duration> = group_done
+        .iter()
+        .filter(|(g, _)| !is_slow(g, slow_groups))
+        .map(|(_, d)| *d)
+        .collect();
+    let slow: Vec<Duration> = group_done
+        .iter()
+        .filter(|(g, _)| is_slow(g, slow_groups))
+        .map(|(_, d)| *d)
+        .collect();
+    let max = |v: &[Duration]| v.iter().max().copied().unwrap_or_default();
+    Ok(format!(
+        "| artifacts | groups | applied in | first group judged | last healthy group judged | last slow group judged | all judged | operator peak RSS |\n\
+         |---|---|---|---|---|---|---|---|\n\
+         | {total} | {} ({slow_groups} slow) | {:.2} s | {:.2} s | {:.2} s | {:.2} s | **{:.2} s** | **{:.1} MiB** |",
+        o.groups,
+        applied_in.as_secs_f64(),
+        group_done
+            .values()
+            .min()
+            .copied()
+            .unwrap_or_default()
+            .as_secs_f64(),
+        max(&healthy).as_secs_f64(),
+        max(&slow).as_secs_f64(),
+        all_in.as_secs_f64(),
+        peak_rss as f64 / 1024.0,
+    ))
+}
+
+fn is_slow(group: &str, slow_groups: usize) -> bool {
+    group
+        .strip_prefix('g')
+        .and_then(|n| n.parse::<usize>().ok())
+        .is_some_and(|n| n < slow_groups)
+}
+
+/// Every artifact, as (kind, document): groups `g0`.. named by `spec.runtime`.
+fn artifacts(o: &Options) -> Vec<(&'static str, Value)> {
+    let slow_groups = o.groups / 10;
+    let quarter = o.per_group / 4;
+    let mut out = Vec::with_capacity(o.groups * o.per_group);
+    for g in 0..o.groups {
+        let group = format!("g{g}");
+        let meta = |name: String| json!({"name": name, "labels": {"ferry.dev/scale-bench": "1"}});
+        for s in 0..2 * quarter {
+            out.push((
+                "Sequence",
+                json!({"metadata": meta(format!("{group}-s{s}")), "spec": {"runtime": group,
+                    "mediators": [{"log": {"message": format!("sequence {s} of {group}")}}]}}),
+            ));
+        }
+        for e in 0..quarter {
+            out.push((
+                "Endpoint",
+                json!({"metadata": meta(format!("{group}-e{e}")), "spec": {"runtime": group,
+                    "http": {"uriTemplate": format!("http://127.0.0.1:9/{group}/{e}")}}}),
+            ));
+        }
+        for a in 0..quarter {
+            // A slow group's APIs call a Sequence that does not exist: refused, re-checked.
+            let sequence = if g < slow_groups {
+                format!("{group}-missing")
+            } else {
+                format!("{group}-s{a}")
+            };
+            out.push((
+                "IntegrationAPI",
+                json!({"metadata": meta(format!("{group}-api{a}")), "spec": {"runtime": group,
+                    "context": format!("/{group}/a{a}"),
+                    "resources": [{"methods": ["POST"], "uriTemplate": "/",
+                        "inSequence": [{"sequence": {"key": sequence}},
+                            {"call": {"endpoint": {"key": format!("{group}-e{a}")}}},
+                            {"respond": {}}]}]}}),
+            ));
+        }
+    }
+    out
+}
+
+fn resource(kind: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("ferry.dev", "v1alpha1", kind),
+        &ferry_api::resources::plural(kind),
+    )
+}
+
+async fn apply(client: &Client, namespace: &str, kind: &str, mut doc: Value) -> Result<(), String> {
+    let ar = resource(kind);
+    if let Some(obj) = doc.as_object_mut() {
+        obj.insert("apiVersion".into(), json!("ferry.dev/v1alpha1"));
+        obj.insert("kind".into(), json!(kind));
+    }
+    let obj: DynamicObject = serde_json::from_value(doc).map_err(|e| e.to_string())?;
+    let name = obj.name_any();
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &ar);
+    api.patch(
+        &name,
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&obj),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| format!("{kind}/{name}: {e}"))
+}
+
+/// Per group: how many artifacts exist and how many carry an Accepted condition for their
+/// current generation.
+async fn judged_by_group(
+    client: &Client,
+    namespace: &str,
+) -> Result<BTreeMap<String, (usize, usize)>, String> {
+    let mut out: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for kind in ["Sequence", "Endpoint", "IntegrationAPI"] {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), namespace, &resource(kind));
+        let list = api
+            .list(&ListParams::default().labels("ferry.dev/scale-bench=1"))
+            .await
+            .map_err(|e| format!("listing {kind}: {e}"))?;
+        for obj in list {
+            let group = obj.data["spec"]["runtime"]
+                .as_str()
+                .unwrap_or("default")
+                .to_string();
+            let generation = obj.metadata.generation;
+            let judged = obj.data["status"]["conditions"]
+                .as_array()
+                .is_some_and(|conditions| {
+                    conditions.iter().any(|c| {
+                        c["type"] == "Accepted"
+                            && (generation.is_none()
+                                || c["observedGeneration"].as_i64() == generation)
+                    })
+                });
+            let entry = out.entry(group).or_default();
+            entry.0 += 1;
+            entry.1 += usize::from(judged);
+        }
+    }
+    Ok(out)
+}
+
+async fn install_crds(client: &Client) -> Result<(), String> {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds/yaml");
+    let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for entry in entries {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        if !path.to_string_lossy().ends_with(".ferry.dev.yaml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+        let docs = ferry_api::bundle::yaml::parse_documents(&text)
+            .map_err(|e| format!("{}: {e:?}", path.display()))?;
+        for doc in docs {
+            let crd: CustomResourceDefinition =
+                serde_json::from_value(doc.value).map_err(|e| e.to_string())?;
+            let name = crd.name_any();
+            api.patch(
+                &name,
+                &PatchParams::apply(MANAGER).force(),
+                &Patch::Apply(&crd),
+            )
+            .await
+            .map_err(|e| format!("CRD {name}: {e}"))?;
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let established = api
+                    .get(&name)
+                    .await
+                    .ok()
+                    .and_then(|c| c.status)
+                    .and_then(|s| s.conditions)
+                    .is_some_and(|cs| {
+                        cs.iter()
+                            .any(|c| c.type_ == "Established" && c.status == "True")
+                    });
+                if established {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    return Err(format!("CRD {name} not established within 30 s"));
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The process's resident set (KiB), from /proc.
+fn rss_kib(pid: u32) -> u64 {
+    proc_status_kib(pid, "VmRSS:")
+}
+
+/// The process's peak resident set (KiB), from /proc.
+fn hwm_kib(pid: u32) -> u64 {
+    proc_status_kib(pid, "VmHWM:")
+}
+
+fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
