@@ -243,12 +243,16 @@ async fn the_operator_reconciles_the_healthcare_sample_on_a_real_cluster() {
         has_owner(&d).then(|| hash(&d)).flatten()
     })
     .await;
-    let cm = eventually("the bundle ConfigMap", || async {
-        config_maps.get("ferry-default-bundle").await.ok()
+    // The samples and the probe may reach the operator in two reconciles: wait for both.
+    let cm = eventually("the bundle ConfigMap with the probe", || async {
+        let cm = config_maps.get("ferry-default-bundle").await.ok()?;
+        cm.data
+            .as_ref()?
+            .contains_key("sequence-e2e-probe.yaml")
+            .then_some(cm)
     })
     .await;
     assert!(has_owner(&cm));
-    assert!(cm.data.unwrap().contains_key("sequence-e2e-probe.yaml"));
     let services: Api<Service> = Api::namespaced(client.clone(), &namespace);
     assert!(has_owner(
         &eventually("the Service", || async {
