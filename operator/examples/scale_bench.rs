@@ -100,7 +100,10 @@ async fn run() -> Result<String, String> {
 
     let mut operator = tokio::process::Command::new(&o.operator)
         .args(["--namespace", &namespace, "--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
+        .env(
+            "FERRY_LOG",
+            std::env::var("FERRY_SCALE_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("starting {}: {e}", o.operator.display()))?;

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::stream::FuturesUnordered;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, DynamicObject};
@@ -291,8 +292,11 @@ fn route_owned(
     })
 }
 
-/// The worker: reconciles queued groups while leading, retries failures with backoff and
-/// queues every group every [`RESYNC`].
+/// The worker: reconciles queued groups while leading, up to [`CONCURRENT_GROUPS`] at once
+/// (a group whose reconcile is slow — a large bundle, a slow API call — holds up no
+/// other), never one group twice at once (a group queued while it runs goes again after,
+/// with what changed meanwhile); retries failures with backoff and queues every group
+/// every [`RESYNC`].
 async fn work(
     ctx: Context,
     caches: Caches,
@@ -305,9 +309,17 @@ async fn work(
     let mut resync = tokio::time::interval(RESYNC);
     let mut leading = *leader.borrow_and_update();
     metrics.set_leader(leading);
+    let mut waiting: BTreeSet<GroupKey> = BTreeSet::new();
+    let mut in_flight: BTreeSet<GroupKey> = BTreeSet::new();
+    let mut running = FuturesUnordered::new();
     loop {
+        let mut queued = false;
         tokio::select! {
-            () = queue.wait() => {}
+            () = queue.wait() => queued = true,
+            Some((key, elapsed, result)) = running.next(), if !running.is_empty() => {
+                in_flight.remove(&key);
+                settle(&queue, &metrics, &mut failures, key, elapsed, result);
+            }
             _ = resync.tick() => caches.keys().into_iter().for_each(|k| queue.push(k)),
             changed = leader.changed() => {
                 if changed.is_err() {
@@ -325,41 +337,74 @@ async fn work(
             // Queued groups wait: becoming leader or ready queues everything anyway.
             continue;
         }
-        tokio::time::sleep(DEBOUNCE).await;
-        metrics.set_groups(caches.keys().len());
-        for key in queue.drain() {
-            let group = caches.group(&key);
-            let started = Instant::now();
-            let now = k8s_openapi::jiff::Timestamp::now().to_string();
-            match reconcile::reconcile(&ctx, &group, &now).await {
-                Ok(outcome) => {
-                    metrics.reconciled(started.elapsed(), None);
-                    failures.remove(&key);
-                    match outcome {
-                        Outcome::Removed => {
-                            tracing::info!(group = %key, "group emptied; its objects are deleted")
-                        }
-                        Outcome::Reconciled(state) => {
-                            tracing::debug!(group = %key, ?state, "reconciled")
-                        }
-                    }
+        if queued {
+            // Let a burst of events (an apply of many objects) settle into one reconcile.
+            tokio::time::sleep(DEBOUNCE).await;
+            metrics.set_groups(caches.keys().len());
+        }
+        waiting.extend(queue.drain());
+        while in_flight.len() < CONCURRENT_GROUPS {
+            let Some(key) = waiting.iter().find(|k| !in_flight.contains(*k)).cloned() else {
+                break;
+            };
+            waiting.remove(&key);
+            in_flight.insert(key.clone());
+            let (ctx, caches) = (&ctx, &caches);
+            running.push(async move {
+                // The group as it is now, not as it was when queued.
+                let group = caches.group(&key);
+                let started = Instant::now();
+                let now = k8s_openapi::jiff::Timestamp::now().to_string();
+                let result = reconcile::reconcile(ctx, &group, &now).await;
+                if let Err(e) = &result {
+                    reconcile::announce_failure(ctx, &group, e).await;
                 }
-                Err(e) => {
-                    metrics.reconciled(started.elapsed(), Some(e.category()));
-                    let n = failures.entry(key.clone()).or_insert(0);
-                    *n = n.saturating_add(1);
-                    let delay = MIN_BACKOFF
-                        .saturating_mul(2u32.saturating_pow(*n - 1))
-                        .min(MAX_BACKOFF);
-                    tracing::warn!(group = %key, error = %e, retry_in = ?delay, "reconcile failed");
-                    reconcile::announce_failure(&ctx, &group, &e).await;
-                    let queue = queue.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep(delay).await;
-                        queue.push(key);
-                    });
+                (key, started.elapsed(), result)
+            });
+        }
+    }
+}
+
+/// Groups reconciled at once. Each holds its group's rendered objects while it runs; the
+/// API server's own limits (and the client's) bound the rest.
+const CONCURRENT_GROUPS: usize = 16;
+
+/// Records one finished reconcile: metrics, the log line, and a retry with backoff when
+/// it failed.
+fn settle(
+    queue: &Arc<Queue>,
+    metrics: &Metrics,
+    failures: &mut BTreeMap<GroupKey, u32>,
+    key: GroupKey,
+    elapsed: Duration,
+    result: Result<Outcome, reconcile::Error>,
+) {
+    match result {
+        Ok(outcome) => {
+            metrics.reconciled(elapsed, None);
+            failures.remove(&key);
+            match outcome {
+                Outcome::Removed => {
+                    tracing::info!(group = %key, "group emptied; its objects are deleted")
+                }
+                Outcome::Reconciled(state) => {
+                    tracing::debug!(group = %key, ?state, "reconciled")
                 }
             }
+        }
+        Err(e) => {
+            metrics.reconciled(elapsed, Some(e.category()));
+            let n = failures.entry(key.clone()).or_insert(0);
+            *n = n.saturating_add(1);
+            let delay = MIN_BACKOFF
+                .saturating_mul(2u32.saturating_pow(*n - 1))
+                .min(MAX_BACKOFF);
+            tracing::warn!(group = %key, error = %e, retry_in = ?delay, "reconcile failed");
+            let queue = queue.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                queue.push(key);
+            });
         }
     }
 }
