@@ -428,6 +428,173 @@ async fn a_poison_message_fails_at_once_on_a_non_retry_status_and_is_dropped() {
     assert_eq!(state["dropped"], 1, "{state}");
 }
 
+/// A dead-letter store `dead` drained by a second processor into a backend of its own.
+fn with_dead_letters(extra: &str, dead_letters: &Backend) -> String {
+    format!(
+        "{extra}
+  failMessagesStore: dead
+---
+apiVersion: ferry.dev/v1alpha1
+kind: Endpoint
+metadata:
+  name: dlq
+spec:
+  http:
+    uriTemplate: http://127.0.0.1:{}/dlq
+    method: post
+---
+apiVersion: ferry.dev/v1alpha1
+kind: MessageProcessor
+metadata:
+  name: dead-letters
+spec:
+  type: forwarding
+  messageStore: dead
+  targetEndpoint: dlq
+  interval: 20",
+        dead_letters.port()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_message_holds_up_nothing_even_with_unlimited_retries() {
+    // The backend says 400 to one message: the message is wrong, not the backend. With
+    // unlimited attempts it used to be retried forever ahead of the good ones.
+    let backend = Backend::start(|r| {
+        if r.json()["n"] == 13 {
+            Reply::with_status(400, "text/plain", "poison")
+        } else {
+            Reply::json(json!({}))
+        }
+    });
+    let dead_letters = Backend::start(|_| Reply::json(json!({})));
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &config(
+            backend.port(),
+            "  type: memory",
+            &with_dead_letters("  maxDeliveryAttempts: -1", &dead_letters),
+        ),
+    );
+    let ferry = Ferry::start(&[dir.path()], &[]);
+    for n in [12, 13, 14, 15] {
+        assert_eq!(pay(&ferry, n).await.unwrap(), 202);
+    }
+    wait_for(
+        "the good messages and the dead letter",
+        Duration::from_secs(10),
+        || received(&backend).contains(&15) && received(&dead_letters) == [13],
+    )
+    .await;
+    assert_eq!(
+        received(&backend),
+        [12, 13, 14, 15],
+        "the poison is tried once"
+    );
+    let state = processor(&ferry, "forward").await;
+    assert_eq!(state["state"], "Active", "{state}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_errors_are_retried_when_asked_and_408_429_always() {
+    let answers = Arc::new(std::sync::Mutex::new(vec![429u16, 408, 400]));
+    let a = answers.clone();
+    let backend = Backend::start(move |_| match a.lock().unwrap().pop() {
+        Some(status) => Reply::with_status(status, "text/plain", "not now"),
+        None => Reply::json(json!({})),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &config(
+            backend.port(),
+            "  type: memory",
+            "  maxDeliveryAttempts: -1
+  retryClientErrors: true",
+        ),
+    );
+    let ferry = Ferry::start(&[dir.path()], &[]);
+    assert_eq!(pay(&ferry, 1).await.unwrap(), 202);
+    wait_for("the fourth attempt", Duration::from_secs(10), || {
+        received(&backend).len() == 4
+    })
+    .await;
+    let state = processor(&ferry, "forward").await;
+    assert_eq!(state["failedAttempts"], 3, "{state}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_stretches_the_wait_before_the_next_attempt() {
+    let busy = Arc::new(AtomicBool::new(true));
+    let b = busy.clone();
+    let backend = Backend::start(move |_| {
+        if b.swap(false, Ordering::SeqCst) {
+            let mut reply = Reply::with_status(503, "text/plain", "busy");
+            reply.headers.push(("retry-after".into(), "1".into()));
+            reply
+        } else {
+            Reply::json(json!({}))
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &config(backend.port(), "  type: memory", "  maxDeliveryAttempts: 5"),
+    );
+    let ferry = Ferry::start(&[dir.path()], &[]);
+    assert_eq!(pay(&ferry, 1).await.unwrap(), 202);
+    wait_for("the first attempt", Duration::from_secs(10), || {
+        received(&backend).len() == 1
+    })
+    .await;
+    let first = Instant::now();
+    wait_for("the second attempt", Duration::from_secs(10), || {
+        received(&backend).len() == 2
+    })
+    .await;
+    // clientRetryInterval is 30 ms; the backend asked for a second.
+    assert!(
+        first.elapsed() >= Duration::from_millis(900),
+        "retried after {:?}",
+        first.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backlog_stays_current_while_the_head_message_is_retried() {
+    let backend = Backend::start(|_| Reply::with_status(503, "text/plain", "down"));
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &config(
+            backend.port(),
+            "  type: memory",
+            "  maxDeliveryAttempts: -1",
+        ),
+    );
+    let ferry = Ferry::start(&[dir.path()], &[]);
+    assert_eq!(pay(&ferry, 1).await.unwrap(), 202);
+    wait_for("retries of the head", Duration::from_secs(10), || {
+        received(&backend).len() >= 2
+    })
+    .await;
+    for n in 2..=6 {
+        assert_eq!(pay(&ferry, n).await.unwrap(), 202);
+    }
+    // No message is taken while the head is retried; the backlog follows the store anyway.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let state = processor(&ferry, "forward").await;
+        if state["backlog"] == 6 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "backlog not refreshed: {state}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(received(&backend).iter().all(|n| *n == 1));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_keeps_the_stored_messages_and_restarts_the_processor() {
     let backend = Backend::start(|_| Reply::json(json!({})));

@@ -28,6 +28,8 @@ pub struct Processor {
     pub on_exhausted: OnExhausted,
     /// Response statuses that fail a delivery at once, without retrying.
     pub non_retry_status_codes: Vec<u16>,
+    /// 4xx answers (but 408 and 429) are retried rather than failed at once.
+    pub retry_client_errors: bool,
     /// Receives the endpoint's responses.
     pub reply_sequence: Option<String>,
     /// Runs after each failed delivery attempt.
@@ -104,6 +106,8 @@ pub fn check(cx: &mut Cx<'_>, spec: &MessageProcessorSpec) -> Option<Processor> 
     wrong_kind(cx, "spec.replySequence", reply, "forwarding");
     let non_retry = !forwarding && !spec.non_retry_status_codes.is_empty();
     wrong_kind(cx, "spec.nonRetryStatusCodes", non_retry, "forwarding");
+    let retry_client = !forwarding && spec.retry_client_errors;
+    wrong_kind(cx, "spec.retryClientErrors", retry_client, "forwarding");
     let target_store =
         spec.type_ != ProcessorType::FailoverForwarding && spec.target_store.is_some();
     wrong_kind(cx, "spec.targetStore", target_store, "failoverForwarding");
@@ -213,6 +217,7 @@ pub fn check(cx: &mut Cx<'_>, spec: &MessageProcessorSpec) -> Option<Processor> 
         max_attempts: attempts(spec.max_delivery_attempts),
         on_exhausted,
         non_retry_status_codes: spec.non_retry_status_codes.clone(),
+        retry_client_errors: spec.retry_client_errors,
         reply_sequence,
         fault_sequence,
         deactivate_sequence,

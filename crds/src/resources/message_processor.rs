@@ -95,6 +95,12 @@ pub struct MessageProcessorSpec {
     /// handled as after its last attempt (Synapse `non.retry.status.codes`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub non_retry_status_codes: Vec<u16>,
+    /// Retry 4xx answers too. Default false: a 4xx other than 408 and 429 is the
+    /// message's fault (a poison message), so it is handled at once as after its last
+    /// attempt — parked in `failMessagesStore` when there is one — instead of holding up
+    /// the messages behind it, even with unlimited attempts. Ferry's addition.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retry_client_errors: bool,
     /// A Sequence that receives the endpoint's responses (Synapse
     /// `message.processor.reply.sequence`). Default: responses are dropped.
     #[serde(default, skip_serializing_if = "Option::is_none")]

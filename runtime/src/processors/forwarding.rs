@@ -5,9 +5,13 @@
 //! (the default) kept at the head while the processor deactivates, as Synapse does.
 //!
 //! A response counts as delivered when its status is below 400. A status listed in
-//! `nonRetryStatusCodes` fails the message at once, without retrying (a poison message).
+//! `nonRetryStatusCodes` fails the message at once, without retrying (a poison message),
+//! and so does a 4xx other than 408 and 429 unless `retryClientErrors`: the backend says
+//! the message itself is wrong, so retrying it would only hold up the messages behind it.
+//! A `Retry-After` on a 429 or 503 answer stretches the wait before the next attempt.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -20,14 +24,15 @@ use crate::sequence::{self, Env, SeqId};
 use crate::stores::{Lease, convert};
 
 use super::runner::RunCx;
-use super::{OnExhausted, Target};
+use super::{CompiledProcessor, OnExhausted, Target};
 
 /// How one attempt ended.
 enum Outcome {
     /// Delivered; for an endpoint, its response.
     Delivered(Option<Box<Message>>),
-    /// Failed; worth another attempt.
-    Retry(Fault),
+    /// Failed; worth another attempt, not before the backend's `Retry-After` when it
+    /// gave one.
+    Retry(Fault, Option<Duration>),
     /// Failed in a way retrying does not mend.
     GiveUp(Fault),
 }
@@ -66,10 +71,10 @@ async fn deliver(cx: &mut RunCx, lease: Lease) {
                 }
                 return;
             }
-            Outcome::Retry(f) => (f, false),
-            Outcome::GiveUp(f) => (f, true),
+            Outcome::Retry(f, after) => (f, false, after),
+            Outcome::GiveUp(f) => (f, true, None),
         };
-        let (fault, give_up) = fault;
+        let (fault, give_up, retry_after) = fault;
         cx.state.record_failed_attempt();
         tracing::warn!(processor = %p.name, id = %lease.message.id, attempt = attempts, error = %fault.chain(), "delivery failed");
         if let Some(id) = p.fault_sequence {
@@ -80,7 +85,8 @@ async fn deliver(cx: &mut RunCx, lease: Lease) {
             exhausted(cx, lease, &fault).await;
             return;
         }
-        if !cx.stop.sleep(p.retry_interval).await || !cx.state.is_active() {
+        let wait = retry_after.map_or(p.retry_interval, |after| after.max(p.retry_interval));
+        if !cx.stop.sleep(wait).await || !cx.state.is_active() {
             // Stopping or deactivated mid-retry: the message keeps its place.
             release(cx, &lease).await;
             return;
@@ -111,26 +117,26 @@ async fn attempt(cx: &RunCx, lease: &Lease) -> Outcome {
                             format!("the endpoint answered {status}"),
                             true,
                         );
-                        if p.non_retry_status_codes.contains(&status) {
+                        if gives_up_on(status, p) {
                             Outcome::GiveUp(f)
                         } else {
-                            Outcome::Retry(f)
+                            Outcome::Retry(f, retry_after(&msg, status))
                         }
                     }
                 }
-                Ok(Delivery::Discarded) => Outcome::Retry(Fault::upstream(
-                    codes::TIMEOUT,
-                    "the endpoint did not answer in time",
-                    true,
-                )),
-                Err(f) => Outcome::Retry(f),
+                Ok(Delivery::Discarded) => Outcome::Retry(
+                    Fault::upstream(codes::TIMEOUT, "the endpoint did not answer in time", true),
+                    None,
+                ),
+                Err(f) => Outcome::Retry(f, None),
             }
         }
         Target::Store(target) => match target.store(lease.message.clone()).await {
             Ok(()) => Outcome::Delivered(None),
-            Err(e) => {
-                Outcome::Retry(Fault::internal(codes::STORE_FAILED, e.to_string()).with_cause(e))
-            }
+            Err(e) => Outcome::Retry(
+                Fault::internal(codes::STORE_FAILED, e.to_string()).with_cause(e),
+                None,
+            ),
         },
         // Sampling processors run their own loop.
         Target::Sequence(_) => Outcome::GiveUp(Fault::internal(
@@ -138,6 +144,36 @@ async fn attempt(cx: &RunCx, lease: &Lease) -> Outcome {
             "a sampling processor does not forward",
         )),
     }
+}
+
+/// Whether an answer with `status` fails the message at once: listed in
+/// `nonRetryStatusCodes`, or a client error (4xx but 408 Request Timeout and 429 Too Many
+/// Requests, which say "later", not "never") unless `retryClientErrors`.
+fn gives_up_on(status: u16, p: &CompiledProcessor) -> bool {
+    p.non_retry_status_codes.contains(&status)
+        || (!p.retry_client_errors && (400..500).contains(&status) && !matches!(status, 408 | 429))
+}
+
+/// The longest a `Retry-After` may stretch one wait: a backend cannot park a processor
+/// for days with one header.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// The wait a 429 or 503 answer asks for in its `Retry-After` (seconds, or an HTTP date).
+fn retry_after(answer: &Message, status: u16) -> Option<Duration> {
+    if !matches!(status, 429 | 503) {
+        return None;
+    }
+    let value = answer.header("retry-after")?.trim();
+    let wait = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => {
+            let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+            (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+        }
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
 }
 
 /// The last attempt failed: park, drop, or keep the message and deactivate.
@@ -240,5 +276,35 @@ fn target_endpoint(
                 "the processor has no targetEndpoint and the message no target.endpoint property",
             )
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(retry_after: &str) -> Message {
+        let mut msg = Message::new_empty();
+        msg.set_header("Retry-After", retry_after).unwrap();
+        msg
+    }
+
+    #[test]
+    fn retry_after_is_read_from_429_and_503_as_seconds_or_a_date_and_capped() {
+        assert_eq!(retry_after(&answer("2"), 503), Some(Duration::from_secs(2)));
+        assert_eq!(retry_after(&answer("2"), 429), Some(Duration::from_secs(2)));
+        assert_eq!(retry_after(&answer("2"), 500), None, "only 429 and 503 ask");
+        assert_eq!(retry_after(&answer("999999"), 503), Some(MAX_RETRY_AFTER));
+        assert_eq!(retry_after(&answer("soon"), 503), None);
+        let past = "Sun, 06 Nov 1994 08:49:37 GMT";
+        assert_eq!(retry_after(&answer(past), 503), Some(Duration::ZERO));
+        let later = (chrono::Utc::now() + chrono::Duration::seconds(30))
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string();
+        let wait = retry_after(&answer(&later), 503).unwrap();
+        assert!(
+            wait > Duration::from_secs(25) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
     }
 }

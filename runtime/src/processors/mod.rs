@@ -71,6 +71,8 @@ pub struct CompiledProcessor {
     pub on_exhausted: OnExhausted,
     /// Response statuses that fail a delivery at once, without retrying.
     pub non_retry_status_codes: Vec<u16>,
+    /// 4xx answers (but 408 and 429) are retried rather than failed at once.
+    pub retry_client_errors: bool,
     /// Receives the endpoint's responses.
     pub reply_sequence: Option<SeqId>,
     /// Runs after each failed delivery attempt.
@@ -135,6 +137,7 @@ impl CompiledProcessor {
             max_attempts: c.max_attempts,
             on_exhausted: on_exhausted?,
             non_retry_status_codes: c.non_retry_status_codes.clone(),
+            retry_client_errors: c.retry_client_errors,
             reply_sequence,
             fault_sequence,
             deactivate_sequence,

@@ -11,6 +11,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::state::ProcessorState;
 use super::{CompiledProcessor, Target, forwarding, sampling};
@@ -136,11 +137,41 @@ impl Kind for ProcessorKind {
             stop,
             cron_window_open: false,
         };
+        let backlog = refresh_backlog(cx.processor.clone(), cx.state.clone(), cx.stop.clone());
         async move {
-            match cx.processor.target {
-                Target::Sequence(_) => sampling::run(cx).await,
-                _ => forwarding::run(cx).await,
-            }
+            let work = async move {
+                match cx.processor.target {
+                    Target::Sequence(_) => sampling::run(cx).await,
+                    _ => forwarding::run(cx).await,
+                }
+            };
+            futures::future::join(work, backlog).await;
+        }
+    }
+}
+
+/// How often a running processor's backlog is read from its store, whatever the processor
+/// is doing (retrying, deactivated, idle): the gauge autoscaling and operators read.
+const BACKLOG_REFRESH: Duration = Duration::from_secs(2);
+
+/// Keeps the processor's backlog current until it stops: taking a message reads it too,
+/// but a processor retrying the message at its head, or deactivated, takes none.
+async fn refresh_backlog(
+    processor: Arc<CompiledProcessor>,
+    state: Arc<ProcessorState>,
+    mut stop: Stop,
+) {
+    loop {
+        // A store that hangs (a broker going away) must not hold up the processor's stop.
+        let count = tokio::select! {
+            count = processor.store.count() => count,
+            () = stop.stopped() => return,
+        };
+        if let Ok(n) = count {
+            state.set_backlog(n);
+        }
+        if !stop.sleep(BACKLOG_REFRESH).await {
+            return;
         }
     }
 }
