@@ -252,7 +252,10 @@ impl Leaf {
         } else {
             // No copy of the message: cloning it would deep-copy a parsed payload (100 KiB
             // of JSON after a switch on one field) only to serialise the unchanged bytes.
-            msg.body_bytes()
+            msg.body_bytes().map(|(body, ct)| {
+                let ct = declared_if_empty(msg, &body, ct);
+                (body, ct)
+            })
         }
         .map_err(|e| {
             Fault::bad_request(codes::PARSE_ERROR, format!("cannot write the payload: {e}"))
@@ -438,6 +441,18 @@ fn call_fault(name: &str, err: CallError) -> Fault {
         err.is_retryable(),
     )
     .with_cause(err)
+}
+
+/// An empty body goes with the content type the message declares (an empty JSON POST
+/// stays `application/json`): there is no payload to take one from, but the backend may
+/// route or validate on it.
+fn declared_if_empty(msg: &Message, body: &Bytes, written: String) -> String {
+    if !body.is_empty() || !written.is_empty() || msg.no_entity_body() {
+        return written;
+    }
+    msg.header(header::CONTENT_TYPE.as_str())
+        .map(str::to_owned)
+        .unwrap_or_default()
 }
 
 /// The header a SOAP 1.1 message names its action in.

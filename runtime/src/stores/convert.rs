@@ -49,7 +49,12 @@ pub fn to_stored(msg: &Message, now_ms: u64) -> Result<StoredMessage, PayloadErr
         uri: msg.uri.to_string(),
         headers,
         properties,
-        content_type: (!content_type.is_empty()).then_some(content_type),
+        // An empty body keeps the content type it was declared with.
+        content_type: if content_type.is_empty() {
+            msg.header(CONTENT_TYPE.as_str()).map(str::to_owned)
+        } else {
+            Some(content_type)
+        },
         body,
         stored_at_ms: now_ms,
     })
@@ -121,6 +126,23 @@ mod tests {
         assert_eq!(
             back.payload_json().unwrap(),
             Some(&serde_json::json!({"amount": 10}))
+        );
+    }
+
+    #[test]
+    fn an_empty_body_keeps_its_declared_content_type() {
+        let msg = Message::builder()
+            .method(Method::POST)
+            .uri("/pay")
+            .header("content-type", "application/json")
+            .build()
+            .unwrap();
+        let stored = to_stored(&msg, 5).unwrap();
+        assert!(stored.body.is_empty());
+        assert_eq!(stored.content_type.as_deref(), Some("application/json"));
+        assert_eq!(
+            from_stored(&stored).header("content-type"),
+            Some("application/json")
         );
     }
 }
