@@ -17,6 +17,7 @@ pub mod panics;
 pub mod passthrough;
 pub mod processors;
 pub mod reload;
+pub mod repeated;
 pub mod sequence;
 pub mod stores;
 pub mod supervisor;

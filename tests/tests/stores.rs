@@ -854,6 +854,13 @@ async fn chaos_rabbitmq_stopped_and_started_mid_stream_loses_no_accepted_message
     eprintln!("chaos (rabbitmq): {refused} refused while the broker was down; {tally}");
     assert!(tally.lost.is_empty(), "lost {:?}", tally.lost);
     assert!(refused > 0, "the broker outage was not noticed");
+    // The outage in the log: one WARN when it starts, one INFO when it ends, and no
+    // ERROR lines from the AMQP client for an expected reconnect.
+    let log = ferry.log();
+    let count = |what: &str| log.lines().filter(|l| l.contains(what)).count();
+    assert_eq!(count("lost the connection to RabbitMQ"), 1, "{log}");
+    assert_eq!(count("reconnected to RabbitMQ"), 1, "{log}");
+    assert_eq!(count("io_loop"), 0, "{log}");
     drop(ferry);
 }
 

@@ -1,6 +1,7 @@
-//! Log setup: `tracing` to stderr, filtered by `--log-filter` / `FERRY_LOG` (default `info`,
-//! with the AMQP client's internal chatter at `error`: Ferry reports broker trouble itself,
-//! once, in its own words).
+//! Log setup: `tracing` to stderr, filtered by `--log-filter` / `FERRY_LOG` (default `info`).
+//! The AMQP client's own lines are left out unless the filter names it: it logs an expected
+//! reconnect or a clean shutdown as ERRORs (`io_loop: Connection error`, `invalid channel`),
+//! while Ferry reports broker trouble itself, once, in its own words.
 
 use std::io::IsTerminal as _;
 
@@ -9,7 +10,10 @@ use tracing_subscriber::EnvFilter;
 use super::LogFormat;
 
 /// The filter when none is given.
-pub const DEFAULT_FILTER: &str = "info,lapin=error";
+pub const DEFAULT_FILTER: &str = "info";
+
+/// Added to a filter that does not mention the AMQP client.
+const QUIET_AMQP: &str = "lapin=off";
 
 /// Installs the global subscriber.
 pub fn init(format: LogFormat, filter: &str) -> anyhow::Result<()> {
@@ -19,9 +23,9 @@ pub fn init(format: LogFormat, filter: &str) -> anyhow::Result<()> {
     } else {
         filter
     };
-    let (filter, invalid) = match EnvFilter::try_new(filter) {
+    let (filter, invalid) = match EnvFilter::try_new(with_quiet_amqp(filter)) {
         Ok(f) => (f, None),
-        Err(e) => (EnvFilter::new(DEFAULT_FILTER), Some(e)),
+        Err(e) => (EnvFilter::new(with_quiet_amqp(DEFAULT_FILTER)), Some(e)),
     };
     let ansi = use_ansi(
         std::io::stderr().is_terminal(),
@@ -43,6 +47,15 @@ pub fn init(format: LogFormat, filter: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `filter` with the AMQP client left out, unless it says otherwise about it.
+fn with_quiet_amqp(filter: &str) -> String {
+    if filter.contains("lapin") {
+        filter.to_string()
+    } else {
+        format!("{filter},{QUIET_AMQP}")
+    }
+}
+
 /// Colour codes only for a person at a terminal: in a file, a pipe or a log collector they
 /// are noise that breaks `grep`. Decided on stderr, where the logs go. `NO_COLOR`
 /// (<https://no-color.org>) turns them off anywhere; `with_ansi` would override it.
@@ -55,6 +68,16 @@ mod tests {
     use std::ffi::OsStr;
 
     use super::*;
+
+    #[test]
+    fn the_amqp_client_is_quiet_unless_the_filter_names_it() {
+        assert_eq!(with_quiet_amqp("info"), "info,lapin=off");
+        assert_eq!(
+            with_quiet_amqp("debug,ferry::log=info"),
+            "debug,ferry::log=info,lapin=off"
+        );
+        assert_eq!(with_quiet_amqp("info,lapin=debug"), "info,lapin=debug");
+    }
 
     #[test]
     fn colours_are_only_for_a_terminal_without_no_color() {

@@ -4,22 +4,33 @@
 //! failover store back once the primary works again.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 
 use super::{Lease, MessageStore, StoreError, StoredMessage};
 use crate::cause::Chain;
+use crate::repeated::Repeated;
 
 /// A primary store backed by a failover store for writes.
 pub struct FailoverStore {
     primary: Arc<dyn MessageStore>,
     failover: Arc<dyn MessageStore>,
+    /// One warning per spilled message would flood the log during an outage.
+    spills: Repeated,
 }
+
+/// How often a continuing spill is summed up in the log.
+const SPILL_SUMMARY: Duration = Duration::from_secs(30);
 
 impl FailoverStore {
     /// Wraps `primary`, writing to `failover` when it fails.
     pub fn new(primary: Arc<dyn MessageStore>, failover: Arc<dyn MessageStore>) -> Self {
-        Self { primary, failover }
+        Self {
+            primary,
+            failover,
+            spills: Repeated::every(SPILL_SUMMARY),
+        }
     }
 }
 
@@ -43,12 +54,15 @@ impl MessageStore for FailoverStore {
             match self.primary.store(message.clone()).await {
                 Ok(()) => Ok(()),
                 Err(primary) => {
-                    tracing::warn!(
-                        store = self.primary.name(),
-                        failover = self.failover.name(),
-                        error = %Chain(&primary),
-                        "the primary store refused a message; storing it in the failover store"
-                    );
+                    if let Some(left_out) = self.spills.admit() {
+                        tracing::warn!(
+                            store = self.primary.name(),
+                            failover = self.failover.name(),
+                            error = %Chain(&primary),
+                            also_spilled_since_last_line = left_out,
+                            "the primary store refused a message; storing it in the failover store (one line per 30 s while it goes on)"
+                        );
+                    }
                     self.failover.store(message).await.map_err(|e| {
                         StoreError::transient(
                             self.primary.name(),

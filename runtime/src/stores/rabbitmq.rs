@@ -60,6 +60,25 @@ struct Link {
     delay: Duration,
     /// Why the last connection attempt failed, repeated while waiting to retry.
     last_error: String,
+    /// Since when a connection that was up is lost: an outage is logged once when it
+    /// starts (WARN) and once when it ends (INFO, with its length), whatever the number
+    /// of calls that find the broker away meanwhile.
+    down_since: Option<Instant>,
+}
+
+impl Link {
+    /// Forgets the open connection; the first loss of an outage is logged.
+    fn lose(&mut self, store: &str, queue: &str, why: &str) {
+        if self.open.take().is_some() && self.down_since.is_none() {
+            self.down_since = Some(Instant::now());
+            tracing::warn!(
+                store,
+                queue,
+                error = why,
+                "lost the connection to RabbitMQ; reconnecting in the background of the next calls"
+            );
+        }
+    }
 }
 
 struct Open {
@@ -120,7 +139,7 @@ impl RabbitMqStore {
             if open.channel.status().connected() {
                 return Ok((open.channel.clone(), link.generation));
             }
-            link.open = None;
+            link.lose(&self.name, &self.queue, "the channel is closed");
         }
         if let Some(at) = link.retry_at {
             let now = Instant::now();
@@ -142,7 +161,14 @@ impl RabbitMqStore {
                 link.generation += 1;
                 link.retry_at = None;
                 link.delay = Duration::ZERO;
-                tracing::info!(store = %self.name, queue = %self.queue, "connected to RabbitMQ");
+                match link.down_since.take() {
+                    Some(since) => {
+                        tracing::info!(store = %self.name, queue = %self.queue, outage_ms = since.elapsed().as_millis() as u64, "reconnected to RabbitMQ")
+                    }
+                    None => {
+                        tracing::info!(store = %self.name, queue = %self.queue, "connected to RabbitMQ")
+                    }
+                }
                 Ok((channel, link.generation))
             }
             Err(e) => {
@@ -231,7 +257,7 @@ impl RabbitMqStore {
     async fn drop_link(&self, generation: u64) {
         let mut link = self.link.lock().await;
         if link.generation == generation {
-            link.open = None;
+            link.lose(&self.name, &self.queue, "a call on the connection failed");
         }
     }
 
