@@ -497,6 +497,112 @@ async fn a_poison_message_holds_up_nothing_even_with_unlimited_retries() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_listed_replayed_and_purged_on_the_admin_port() {
+    let fixed = Arc::new(AtomicBool::new(false));
+    let f = fixed.clone();
+    let backend = Backend::start(move |r| {
+        if r.json()["n"] == 13 && !f.load(Ordering::SeqCst) {
+            Reply::with_status(400, "text/plain", "poison")
+        } else {
+            Reply::json(json!({}))
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &config(
+            backend.port(),
+            "  type: memory",
+            "  maxDeliveryAttempts: -1\n  failMessagesStore: dead",
+        ),
+    );
+    let ferry = Ferry::start(&[dir.path()], &[]);
+    let admin = |path: &str| ferry.admin_url(&format!("/management/message-stores{path}"));
+    for n in [12, 13, 14] {
+        assert_eq!(pay(&ferry, n).await.unwrap(), 202);
+    }
+    wait_for("the good messages", Duration::from_secs(10), || {
+        received(&backend).contains(&14)
+    })
+    .await;
+    let stores: Value = client()
+        .get(admin(""))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        stores["list"][0],
+        json!({"name": "dead", "size": 1}),
+        "{stores}"
+    );
+
+    // Listing hands the message back: it can be listed again.
+    for _ in 0..2 {
+        let listed: Value = client()
+            .get(admin("/dead/messages?limit=5"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(listed["count"], 1, "{listed}");
+        assert_eq!(listed["messages"][0]["bodyText"], r#"{"n":13}"#, "{listed}");
+    }
+
+    // The backend is fixed: replayed into its source store, the message goes through.
+    fixed.store(true, Ordering::SeqCst);
+    let replayed = client()
+        .post(admin("/dead/replay?to=payments"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replayed.status().as_u16(), 200);
+    assert_eq!(
+        replayed.json::<Value>().await.unwrap(),
+        json!({"replayed": 1})
+    );
+    wait_for("the replayed message", Duration::from_secs(10), || {
+        received(&backend) == [12, 13, 14, 13]
+    })
+    .await;
+
+    // Purge, and what a wrong request gets.
+    fixed.store(false, Ordering::SeqCst);
+    assert_eq!(pay(&ferry, 13).await.unwrap(), 202);
+    wait_for("the second dead letter", Duration::from_secs(10), || {
+        received(&backend).len() == 5
+    })
+    .await;
+    let mut purged = json!({});
+    for _ in 0..100 {
+        purged = client()
+            .delete(admin("/dead/messages"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if purged["purged"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(purged, json!({"purged": 1}));
+    let status = |path: &'static str| {
+        let url = admin(path);
+        async move { client().post(url).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status("/dead/replay").await, 400, "replay needs ?to=");
+    assert_eq!(status("/dead/replay?to=nowhere").await, 404);
+    assert_eq!(status("/nowhere/replay?to=dead").await, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_errors_are_retried_when_asked_and_408_429_always() {
     let answers = Arc::new(std::sync::Mutex::new(vec![429u16, 408, 400]));
     let a = answers.clone();

@@ -29,6 +29,40 @@ pub trait ManagementApi: Send + Sync + 'static {
     ) -> Pin<Box<dyn Future<Output = Response<Body>> + Send + '_>>;
 }
 
+/// Several management APIs under one `/management/`, each at its own path prefix (the
+/// processors at `/management/message-processors`, the stores at
+/// `/management/message-stores`).
+pub struct Mounts(pub Vec<(&'static str, Arc<dyn ManagementApi>)>);
+
+impl ManagementApi for Mounts {
+    fn handle(
+        &self,
+        req: Request<Body>,
+    ) -> Pin<Box<dyn Future<Output = Response<Body>> + Send + '_>> {
+        let path = req.uri().path();
+        let mounted = self.0.iter().find(|(prefix, _)| {
+            path.strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        });
+        match mounted {
+            Some((_, api)) => api.handle(req),
+            None => {
+                let prefixes: Vec<&str> = self.0.iter().map(|(p, _)| *p).collect();
+                let body = serde_json::json!({"error": format!("nothing at {path}; the management API serves {}", prefixes.join(", "))});
+                Box::pin(async move {
+                    let mut response = Response::new(body::full(body.to_string()));
+                    *response.status_mut() = StatusCode::NOT_FOUND;
+                    response.headers_mut().insert(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    );
+                    response
+                })
+            }
+        }
+    }
+}
+
 /// What the admin port reports on, shared with the rest of the runtime.
 pub struct AdminState {
     /// True while the runtime serves a compiled configuration and is not shutting down.

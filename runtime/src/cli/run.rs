@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::admin::metrics::Metrics;
-use crate::admin::server::AdminState;
+use crate::admin::server::{AdminState, Mounts};
 use crate::compile::CompileEnv;
 use crate::dispatch::{Dispatcher, RequestTimeouts};
 use crate::endpoints::client::EndpointClient;
@@ -29,6 +29,7 @@ use crate::processors::management::ProcessorsApi;
 use crate::processors::runner::Processors;
 use crate::reload::Runners;
 use crate::stores::factory::StoreRegistry;
+use crate::stores::management::StoresApi;
 use crate::tasks::runner::Tasks;
 use crate::transports::http::server::{self, ServerOptions};
 
@@ -209,8 +210,16 @@ async fn run(args: RunArgs, workers: usize) -> anyhow::Result<ExitCode> {
     };
 
     let admin_state = Arc::new(
-        AdminState::new(metrics.clone())
-            .with_management(Arc::new(ProcessorsApi::new(processors.clone()))),
+        AdminState::new(metrics.clone()).with_management(Arc::new(Mounts(vec![
+            (
+                "/management/message-processors",
+                Arc::new(ProcessorsApi::new(processors.clone())),
+            ),
+            (
+                "/management/message-stores",
+                Arc::new(StoresApi::new(current.clone())),
+            ),
+        ]))),
     );
     let admin_task = tokio::spawn(crate::admin::server::serve(
         admin,

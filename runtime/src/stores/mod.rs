@@ -16,6 +16,7 @@
 pub mod convert;
 pub mod factory;
 pub mod failover;
+pub mod management;
 pub mod memory;
 pub mod postgres;
 pub mod rabbitmq;
