@@ -456,44 +456,83 @@ spec:
     )
 }
 
+/// The store kinds a processor reads, as `payments` specs: memory, SQLite, the failover
+/// wrapper, and PostgreSQL and RabbitMQ when the machine's servers run (`make services`).
+fn store_kinds(tag: &str) -> Vec<(&'static str, String)> {
+    let mut kinds = vec![
+        ("memory", "  type: memory".to_string()),
+        ("sqlite", "  type: sqlite".to_string()),
+        (
+            "failover",
+            "  type: sqlite\n  failoverStore: dead".to_string(),
+        ),
+    ];
+    let unique = format!("ferry_{tag}_{}", std::process::id());
+    if std::net::TcpStream::connect("127.0.0.1:5432").is_ok() {
+        kinds.push((
+            "postgres",
+            format!("  type: postgres\n  postgres: {{url: \"postgres://postgres@127.0.0.1:5432/test\", table: {unique}}}"),
+        ));
+    } else {
+        eprintln!("skipped postgres: no PostgreSQL on 127.0.0.1:5432 (make services starts it)");
+    }
+    if std::net::TcpStream::connect("127.0.0.1:5672").is_ok() {
+        kinds.push((
+            "rabbitmq",
+            format!(
+                "  type: rabbitmq\n  rabbitmq: {{host: 127.0.0.1, port: 5672, queue: {unique}}}"
+            ),
+        ));
+    } else {
+        eprintln!("skipped rabbitmq: no RabbitMQ on 127.0.0.1:5672 (make services starts it)");
+    }
+    kinds
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poison_message_holds_up_nothing_even_with_unlimited_retries() {
     // The backend says 400 to one message: the message is wrong, not the backend. With
     // unlimited attempts it used to be retried forever ahead of the good ones.
-    let backend = Backend::start(|r| {
-        if r.json()["n"] == 13 {
-            Reply::with_status(400, "text/plain", "poison")
-        } else {
-            Reply::json(json!({}))
+    for (kind, store) in store_kinds("poison") {
+        let backend = Backend::start(|r| {
+            if r.json()["n"] == 13 {
+                Reply::with_status(400, "text/plain", "poison")
+            } else {
+                Reply::json(json!({}))
+            }
+        });
+        let dead_letters = Backend::start(|_| Reply::json(json!({})));
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            &config(
+                backend.port(),
+                &store,
+                &with_dead_letters("  maxDeliveryAttempts: -1", &dead_letters),
+            ),
+        );
+        let data = tempfile::tempdir().unwrap();
+        let ferry = Ferry::start(
+            &[dir.path()],
+            &["--data-dir", data.path().to_str().unwrap()],
+        );
+        for n in [12, 13, 14, 15] {
+            assert_eq!(pay(&ferry, n).await.unwrap(), 202, "{kind}");
         }
-    });
-    let dead_letters = Backend::start(|_| Reply::json(json!({})));
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        &config(
-            backend.port(),
-            "  type: memory",
-            &with_dead_letters("  maxDeliveryAttempts: -1", &dead_letters),
-        ),
-    );
-    let ferry = Ferry::start(&[dir.path()], &[]);
-    for n in [12, 13, 14, 15] {
-        assert_eq!(pay(&ferry, n).await.unwrap(), 202);
+        wait_for(
+            &format!("{kind}: the good messages and the dead letter"),
+            Duration::from_secs(15),
+            || received(&backend).contains(&15) && received(&dead_letters) == [13],
+        )
+        .await;
+        assert_eq!(
+            received(&backend),
+            [12, 13, 14, 15],
+            "{kind}: the poison is tried once"
+        );
+        let state = processor(&ferry, "forward").await;
+        assert_eq!(state["state"], "Active", "{kind}: {state}");
     }
-    wait_for(
-        "the good messages and the dead letter",
-        Duration::from_secs(10),
-        || received(&backend).contains(&15) && received(&dead_letters) == [13],
-    )
-    .await;
-    assert_eq!(
-        received(&backend),
-        [12, 13, 14, 15],
-        "the poison is tried once"
-    );
-    let state = processor(&ferry, "forward").await;
-    assert_eq!(state["state"], "Active", "{state}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -669,36 +708,70 @@ async fn a_retry_after_stretches_the_wait_before_the_next_attempt() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_backlog_stays_current_while_the_head_message_is_retried() {
-    let backend = Backend::start(|_| Reply::with_status(503, "text/plain", "down"));
+    for (kind, store) in store_kinds("backlog") {
+        let backend = Backend::start(|_| Reply::with_status(503, "text/plain", "down"));
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            &config(backend.port(), &store, "  maxDeliveryAttempts: -1"),
+        );
+        let data = tempfile::tempdir().unwrap();
+        let mut ferry = Ferry::start(
+            &[dir.path()],
+            &["--data-dir", data.path().to_str().unwrap()],
+        );
+        assert_eq!(pay(&ferry, 1).await.unwrap(), 202, "{kind}");
+        wait_for(
+            &format!("{kind}: retries of the head"),
+            Duration::from_secs(10),
+            || received(&backend).len() >= 2,
+        )
+        .await;
+        for n in 2..=6 {
+            assert_eq!(pay(&ferry, n).await.unwrap(), 202, "{kind}");
+        }
+        // No message is taken while the head is retried; the backlog follows the store
+        // anyway, within one refresh (2 s).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let state = processor(&ferry, "forward").await;
+            if state["backlog"] == 6 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{kind}: backlog not refreshed: {state}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(received(&backend).iter().all(|n| *n == 1), "{kind}");
+        // What is left in a shared server's queue or table must not reach the next run.
+        ferry.signal("KILL");
+        ferry.wait_exit(Duration::from_secs(5));
+        purge_shared(kind, &store).await;
+    }
+}
+
+/// Empties what a test left in the machine's PostgreSQL table or RabbitMQ queue, by running
+/// Ferry on it with a processor that accepts everything.
+async fn purge_shared(kind: &str, store: &str) {
+    if !matches!(kind, "postgres" | "rabbitmq") {
+        return;
+    }
+    let sink = Backend::start(|_| Reply::json(json!({})));
     let dir = tempfile::tempdir().unwrap();
     write(
         dir.path(),
-        &config(
-            backend.port(),
-            "  type: memory",
-            "  maxDeliveryAttempts: -1",
-        ),
+        &config(sink.port(), store, "  maxDeliveryAttempts: -1"),
     );
     let ferry = Ferry::start(&[dir.path()], &[]);
-    assert_eq!(pay(&ferry, 1).await.unwrap(), 202);
-    wait_for("retries of the head", Duration::from_secs(10), || {
-        received(&backend).len() >= 2
-    })
+    wait_for(
+        &format!("{kind}: the store drained"),
+        Duration::from_secs(15),
+        || received(&sink).len() >= 6,
+    )
     .await;
-    for n in 2..=6 {
-        assert_eq!(pay(&ferry, n).await.unwrap(), 202);
-    }
-    // No message is taken while the head is retried; the backlog follows the store anyway.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let state = processor(&ferry, "forward").await;
-        if state["backlog"] == 6 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "backlog not refreshed: {state}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(received(&backend).iter().all(|n| *n == 1));
+    drop(ferry);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
