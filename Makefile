@@ -22,16 +22,16 @@ validate: ## Validate every bundled sample with `ferry validate`
 
 ##@ Test
 
-# The second run: the runtime's Lease code only exists with the kubernetes feature (as the
-# image builds it). Both runs always happen; the status is cargo's (pipefail). `--show-output`
+# The second run: the runtime's Lease and processor-report code only exists with the
+# kubernetes feature (as the image builds it). Both runs always happen; the status is cargo's (pipefail). `--show-output`
 # lets .ci/test-summary.py see the `skipped:` lines of passing tests: it prints those, drops
 # the rest of their output again, and ends with one summary line.
 .PHONY: test
 test: services ## Run all tests (unit, schema, black-box) — the README's test command
 	set -o pipefail; { \
 	  $(CARGO) test --workspace --all-targets --no-fail-fast -- --show-output; status=$$?; \
-	  $(CARGO) test -p ferry --features kubernetes --lib --no-fail-fast leadership \
-	    -- --show-output || status=$$?; \
+	  $(CARGO) test -p ferry --features kubernetes --lib --no-fail-fast \
+	    -- --show-output leadership processors::kubernetes || status=$$?; \
 	  exit $$status; \
 	} 2>&1 | python3 .ci/test-summary.py
 

@@ -245,11 +245,24 @@ pub fn render(
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
         "metadata": meta(&name),
-        "rules": [{
-            "apiGroups": ["coordination.k8s.io"],
-            "resources": ["leases"],
-            "verbs": ["get", "create", "update", "patch"],
-        }],
+        "rules": [
+            {
+                "apiGroups": ["coordination.k8s.io"],
+                "resources": ["leases"],
+                "verbs": ["get", "create", "update", "patch"],
+            },
+            // The replica running a processor reports its state and why it stopped.
+            {
+                "apiGroups": [ferry_api::GROUP],
+                "resources": ["messageprocessors/status"],
+                "verbs": ["patch"],
+            },
+            {
+                "apiGroups": [""],
+                "resources": ["events"],
+                "verbs": ["create"],
+            },
+        ],
     });
     let role_binding = json!({
         "apiVersion": "rbac.authorization.k8s.io/v1",

@@ -185,6 +185,17 @@ pub struct MessageProcessorStatus {
     /// Messages waiting in the store.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backlog: Option<i64>,
+    /// Why the state last changed: `DeliveryFailed`, `StoreUnreachable`, `Deactivated`,
+    /// `Activated`. `state`, `backlog` and these are written by the runtime replica that
+    /// runs the processor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_reason: Option<String>,
+    /// What happened, in a sentence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_message: Option<String>,
+    /// The message kept at the head of the store when a delivery failed for good.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_message_id: Option<String>,
     /// `Accepted` and `Ready`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,

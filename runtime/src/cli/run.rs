@@ -128,6 +128,28 @@ impl RunArgs {
     }
 }
 
+/// In Kubernetes (a Lease names the group, as the operator runs it): processor states go
+/// to the MessageProcessors' status and Events too.
+#[cfg(feature = "kubernetes")]
+async fn kubernetes_reporter(args: &RunArgs) -> Option<crate::processors::report::Reporter> {
+    args.lease_name.as_ref()?;
+    let namespace = args
+        .lease_namespace
+        .clone()
+        .or_else(|| std::env::var("POD_NAMESPACE").ok())?;
+    match kube::Client::try_default().await {
+        Ok(client) => Some(crate::processors::kubernetes::reporter(
+            client,
+            namespace,
+            args.lease_identity.clone(),
+        )),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot reach the Kubernetes API: processor states are on the admin port only");
+            None
+        }
+    }
+}
+
 /// Runs until shut down.
 pub fn main(args: RunArgs) -> anyhow::Result<ExitCode> {
     let workers = args.workers.map_or_else(available_cpus, usize::from);
@@ -201,7 +223,11 @@ async fn run(args: RunArgs, workers: usize) -> anyhow::Result<ExitCode> {
         warn_local_stores(&compiled);
     }
     let current = Arc::new(ArcSwap::from_pointee(compiled));
-    let processors = Processors::new(metrics.clone(), election.leadership());
+    #[cfg(feature = "kubernetes")]
+    let reporter = kubernetes_reporter(&args).await;
+    #[cfg(not(feature = "kubernetes"))]
+    let reporter = None;
+    let processors = Processors::reporting(metrics.clone(), election.leadership(), reporter);
     processors.install(current.load_full()).await;
 
     let (stop_tx, stop_rx) = watch::channel(false);

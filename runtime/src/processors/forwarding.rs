@@ -23,6 +23,7 @@ use crate::message::Message;
 use crate::sequence::{self, Env, SeqId};
 use crate::stores::{Lease, convert};
 
+use super::report::reasons;
 use super::runner::RunCx;
 use super::{CompiledProcessor, OnExhausted, Target};
 
@@ -213,7 +214,16 @@ async fn exhausted(cx: &mut RunCx, lease: Lease, fault: &Fault) {
 async fn deactivate(cx: &mut RunCx, lease: Lease, fault: &Fault) {
     let p = cx.processor.clone();
     release(cx, &lease).await;
-    cx.state.set_active(false);
+    cx.state.deactivate(
+        reasons::DELIVERY_FAILED,
+        format!(
+            "message {} failed for good ({}); it is kept at the head of {} until the processor is activated again",
+            lease.message.id,
+            fault.message,
+            p.store.name()
+        ),
+        Some(&lease.message.id),
+    );
     tracing::error!(processor = %p.name, id = %lease.message.id, error = %fault.chain(), "delivery failed for good; the processor is deactivated and the message kept (activate it on the admin port)");
     if let Some(id) = p.deactivate_sequence {
         let mut msg = convert::from_stored(&lease.message);

@@ -9,7 +9,10 @@
 //! never read one store at the same time.
 
 pub mod forwarding;
+#[cfg(feature = "kubernetes")]
+pub mod kubernetes;
 pub mod management;
+pub mod report;
 pub mod runner;
 pub mod sampling;
 pub mod state;

@@ -13,6 +13,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::report::{Reporter, reasons};
 use super::state::ProcessorState;
 use super::{CompiledProcessor, Target, forwarding, sampling};
 use crate::admin::metrics::Metrics;
@@ -31,8 +32,18 @@ impl Processors {
     /// goes to `metrics` too. Follows the leadership from a task of its own, so it must be
     /// called within a Tokio runtime.
     pub fn new(metrics: Arc<Metrics>, leadership: Leadership) -> Arc<Self> {
+        Self::reporting(metrics, leadership, None)
+    }
+
+    /// As [`Processors::new`], with each processor's state changes also going to
+    /// `reporter` (Kubernetes status and Events).
+    pub fn reporting(
+        metrics: Arc<Metrics>,
+        leadership: Leadership,
+        reporter: Option<Reporter>,
+    ) -> Arc<Self> {
         Arc::new(Self {
-            supervisor: Supervisor::new(ProcessorKind { metrics }, leadership),
+            supervisor: Supervisor::new(ProcessorKind { metrics, reporter }, leadership),
         })
     }
 
@@ -80,6 +91,7 @@ pub struct ProcessorUnit {
 /// Message processors, as units of the supervisor.
 pub struct ProcessorKind {
     metrics: Arc<Metrics>,
+    reporter: Option<Reporter>,
 }
 
 impl Kind for ProcessorKind {
@@ -109,6 +121,7 @@ impl Kind for ProcessorKind {
             p.store.name(),
             p.active,
             self.metrics.clone(),
+            self.reporter.clone(),
         )
     }
 
@@ -260,7 +273,11 @@ impl RunCx {
                     }
                     if p.max_store_attempts.is_some_and(|max| failures >= max) {
                         tracing::error!(processor = %p.name, "the message store stays unreachable; deactivating the processor");
-                        self.state.set_active(false);
+                        self.state.deactivate(
+                            reasons::STORE_UNREACHABLE,
+                            format!("the message store {} stayed unreachable after {failures} attempts: {e}", p.store.name()),
+                            None,
+                        );
                         return None;
                     }
                     if !self.stop.sleep(p.store_retry_interval).await {

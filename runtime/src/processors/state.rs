@@ -2,13 +2,19 @@
 //! attempts made on the message at the head, the backlog, delivery counts, and whether it
 //! runs here (this process leads its group) or stands by.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
+use super::report::{ProcessorReport, Reporter, reasons};
 use crate::admin::metrics::Metrics;
+
+/// A changed backlog is reported (to Kubernetes) at most this often: the admin port and
+/// the metric have it at once, the resource's status needs no more.
+const BACKLOG_REPORT_EVERY: Duration = Duration::from_secs(10);
 
 /// The live state of one processor.
 pub struct ProcessorState {
@@ -28,6 +34,9 @@ pub struct ProcessorState {
     dropped: AtomicU64,
     /// Wakes the processor when it is activated (or asked to stop).
     pub(crate) wake: Notify,
+    reporter: Option<Reporter>,
+    /// The backlog last reported, and when.
+    reported_backlog: Mutex<(i64, Option<Instant>)>,
 }
 
 impl ProcessorState {
@@ -38,6 +47,7 @@ impl ProcessorState {
         store: &str,
         active: bool,
         metrics: Arc<Metrics>,
+        reporter: Option<Reporter>,
     ) -> Self {
         metrics.set_processor_active(name, active);
         Self {
@@ -53,6 +63,8 @@ impl ProcessorState {
             failed_attempts: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             wake: Notify::new(),
+            reporter,
+            reported_backlog: Mutex::new((-1, None)),
         }
     }
 
@@ -61,11 +73,42 @@ impl ProcessorState {
         self.active.load(Ordering::SeqCst)
     }
 
-    /// Activates (true) or deactivates it; an active processor resumes at once.
+    /// Activates (true) or deactivates it on request (the admin port); an active processor
+    /// resumes at once.
     pub fn set_active(&self, active: bool) {
-        self.active.store(active, Ordering::SeqCst);
+        let (reason, message) = if active {
+            (reasons::ACTIVATED, "activated on the admin port")
+        } else {
+            (reasons::DEACTIVATED, "deactivated on the admin port")
+        };
+        self.switch(active, reason, message.to_string(), None);
+    }
+
+    /// Deactivates it because of `reason`, over the message `head` when there is one.
+    pub(crate) fn deactivate(&self, reason: &'static str, message: String, head: Option<&str>) {
+        self.switch(false, reason, message, head.map(str::to_owned));
+    }
+
+    fn switch(&self, active: bool, reason: &'static str, message: String, head: Option<String>) {
+        let was = self.active.swap(active, Ordering::SeqCst);
         self.metrics.set_processor_active(&self.name, active);
         self.wake.notify_one();
+        if was != active {
+            self.report(Some((reason, message)), head);
+        }
+    }
+
+    fn report(&self, change: Option<(&'static str, String)>, head_message_id: Option<String>) {
+        if let Some(report) = &self.reporter {
+            let backlog = self.backlog.load(Ordering::Relaxed);
+            report(ProcessorReport {
+                processor: self.name.clone(),
+                active: self.is_active(),
+                backlog,
+                change,
+                head_message_id,
+            });
+        }
     }
 
     /// Whether it runs in this process (which leads its group) rather than standing by.
@@ -74,7 +117,11 @@ impl ProcessorState {
     }
 
     pub(crate) fn set_leader(&self, leader: bool) {
-        self.leader.store(leader, Ordering::SeqCst);
+        let was = self.leader.swap(leader, Ordering::SeqCst);
+        if leader && !was {
+            // The new runner's view replaces whatever the last one reported.
+            self.report(None, None);
+        }
     }
 
     pub(crate) fn set_attempts(&self, n: u32) {
@@ -85,6 +132,23 @@ impl ProcessorState {
         let n = i64::try_from(n).unwrap_or(i64::MAX);
         self.backlog.store(n, Ordering::Relaxed);
         self.metrics.set_processor_backlog(&self.name, n);
+        if self.reporter.is_some() {
+            let due = {
+                let mut last = self
+                    .reported_backlog
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                let due =
+                    last.0 != n && last.1.is_none_or(|at| at.elapsed() >= BACKLOG_REPORT_EVERY);
+                if due {
+                    *last = (n, Some(Instant::now()));
+                }
+                due
+            };
+            if due {
+                self.report(None, None);
+            }
+        }
     }
 
     pub(crate) fn record_delivered(&self) {
