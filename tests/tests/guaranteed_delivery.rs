@@ -1,6 +1,7 @@
 //! The guaranteed-delivery sample, end to end against a RabbitMQ node of its own: orders
 //! sent while the broker is stopped land in the SQLite failover store, and once the broker
-//! is back every accepted order reaches the warehouse.
+//! is back every accepted order reaches the warehouse; an order the warehouse refuses goes
+//! to the dead-letter store without holding up the next one.
 
 // Test code: a panic here is a failed test, with its message and backtrace.
 #![allow(clippy::unwrap_used)]
@@ -81,4 +82,41 @@ async fn every_order_accepted_while_the_broker_was_down_arrives_once_it_is_back(
             .contains("the primary store refused a message; storing it in the failover store"),
         "the outage went to the failover store"
     );
+
+    // An order the warehouse refuses (no id) goes to the dead-letter store at once, and the
+    // order behind it is fulfilled.
+    let poison = http
+        .post(ferry.url("/shop/orders"))
+        .json(&json!({"item": "no id"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(poison.status().as_u16(), 202);
+    assert_eq!(send(base + 6).await, 202);
+    let dead = ferry.admin_url("/management/message-stores/orders-dead");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let size = http
+            .get(&dead)
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()["size"]
+            .clone();
+        if size == 1
+            && ferry
+                .log()
+                .contains(&format!("fulfilled order {}", base + 6))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "dead letters: {size}\n{}",
+            ferry.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
