@@ -186,6 +186,46 @@ async fn an_aggregation_left_open_goes_with_its_request() {
     assert_eq!(open_aggregations(&s.ferry).await, 0.0);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn correlate_on_joins_messages_of_separate_requests() {
+    let s = start();
+    let post = |body: Value| {
+        let url = s.ferry.url("/o/correlated");
+        async move {
+            let resp = client().post(url).json(&body).send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.text().await.unwrap())
+        }
+    };
+    // Two requests of order A, at once: one carries both items, the other ends (202). An
+    // order of its own (B) does not mix in.
+    let first = tokio::spawn(post(json!({"order": "A", "item": 1})));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    let (a2, b) = tokio::join!(
+        post(json!({"order": "A", "item": 2})),
+        post(json!({"order": "B", "item": 3}))
+    );
+    let a1 = first.await.unwrap();
+    let mut answers = [a1.clone(), a2.clone()];
+    answers.sort();
+    assert_eq!(answers[0].0, 200, "{a1:?} {a2:?}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&answers[0].1).unwrap(),
+        json!([1, 2])
+    );
+    assert_eq!(answers[1], (202, String::new()), "{a1:?} {a2:?}");
+    // B had no partner: its timeout (500 ms) completed it with what it had.
+    assert_eq!(b.0, 200);
+    assert_eq!(serde_json::from_str::<Value>(&b.1).unwrap(), json!([3]));
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(open_aggregations(&s.ferry).await, 0.0);
+}
+
 /// Peak resident memory of a process, in KiB.
 fn peak_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();

@@ -592,10 +592,12 @@ fn iterate_refuses_attributes_it_would_ignore_and_bad_paths() {
 fn aggregate_checks_counts_timeout_and_unsupported_forms() {
     let d = check_flow(
         "        - aggregate: {correlateOn: '${payload.id}', completeCondition: {timeout: 0, messageCount: {min: 0, max: -2}}, onComplete: {expression: '${payload}'}}\n\
-         \x20       - aggregate: {completeCondition: {messageCount: {min: 3, max: 2}}, onComplete: {expression: '//a', aggregateElementType: child}}\n",
+         \x20       - aggregate: {completeCondition: {messageCount: {min: 3, max: 2}}, onComplete: {expression: '//a', aggregateElementType: child}}\n\
+         \x20       - aggregate: {id: x, correlateOn: '${payload.id}', onComplete: {expression: '${payload}'}}\n",
     );
     let want = [
-        "inSequence[0].aggregate.correlateOn: correlateOn is not supported yet",
+        "inSequence[2].aggregate.id: an aggregate joins either the copies of the split with this id or the messages correlateOn groups",
+        "inSequence[2].aggregate.correlateOn: a correlated aggregation needs a completeCondition",
         "inSequence[0].aggregate.completeCondition.timeout: must be positive",
         "inSequence[0].aggregate.completeCondition.messageCount.min: must be -1",
         "inSequence[0].aggregate.completeCondition.messageCount.max: must be -1",

@@ -16,6 +16,7 @@
 //! go when the request ends (answer, deadline, dropped connection), completed or not;
 //! `ferry_open_aggregations` counts them.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -35,6 +36,10 @@ use crate::message::Message;
 use crate::sequence::{self, Env, Flow};
 use crate::xml::{self, Element, Node};
 
+mod correlated;
+
+use correlated::{Groups, Rule};
+
 /// Tells aggregate mediators apart inside a split's scope.
 static NEXT_KEY: AtomicU64 = AtomicU64::new(0);
 
@@ -49,6 +54,8 @@ pub struct Aggregate {
     enclosing: Option<String>,
     on_complete: Vec<Mediator>,
     open: Gauge,
+    /// `correlateOn`: the expression and the open groups, shared by every flow.
+    correlate: Option<(Expression, Arc<Groups>)>,
 }
 
 /// What became of a message arriving at the aggregate.
@@ -86,6 +93,10 @@ impl Aggregate {
             enclosing: c.enclosing_element_property.clone(),
             on_complete: super::build_list(&c.on_complete, cx),
             open: cx.env.metrics.open_aggregations(),
+            correlate: c
+                .correlate_on
+                .clone()
+                .map(|e| (e, Arc::new(Groups::default()))),
         }
     }
 
@@ -103,6 +114,9 @@ impl Aggregate {
 
     /// Collects the message; see the module documentation.
     pub async fn mediate(&self, msg: &mut Message, env: Env<'_>) -> Result<Flow, Fault> {
+        if let Some((expression, groups)) = &self.correlate {
+            return self.mediate_correlated(expression, groups, msg, env).await;
+        }
         let id = self.id.as_deref();
         let Some(pos) = msg.splits().iter().rposition(|t| t.id.as_deref() == id) else {
             tracing::debug!("aggregate: the message is no copy of a matching split; it passes");
@@ -177,6 +191,51 @@ impl Aggregate {
             // Another copy carries the aggregate on; this one ends here.
             None => Ok(Flow::Drop),
         }
+    }
+
+    /// `correlateOn`: see [`correlated`].
+    async fn mediate_correlated(
+        &self,
+        expression: &Expression,
+        groups: &Arc<Groups>,
+        msg: &mut Message,
+        env: Env<'_>,
+    ) -> Result<Flow, Fault> {
+        let key = match expr::evaluate_string(expression, msg) {
+            Ok(key) => key,
+            Err(EvalError::Payload(e)) => {
+                return Err(Fault::bad_request(
+                    codes::PARSE_ERROR,
+                    format!("cannot read the payload: {e}"),
+                )
+                .with_cause(e));
+            }
+            Err(e) => {
+                return Err(Fault::internal(
+                    codes::CUSTOM,
+                    format!(
+                        "aggregate: cannot evaluate correlateOn {}: {e}",
+                        expression.source()
+                    ),
+                ));
+            }
+        };
+        let rule = Rule {
+            min: self.min,
+            max: self.max,
+            timeout: self.timeout,
+        };
+        let taken = std::mem::replace(msg, Message::new_empty());
+        let messages = match groups.arrive(key, taken, &rule, &self.open)? {
+            correlated::Arrival::Completes(messages) => messages,
+            correlated::Arrival::Waits(waiting) => match waiting.wait().await {
+                Some(messages) => messages,
+                // Another flow carries the group, this message in it.
+                None => return Ok(Flow::Drop),
+            },
+        };
+        let splits = messages.first().map_or(0, |m| m.splits().len());
+        self.carry(messages, splits, msg, env).await
     }
 
     /// Builds the aggregated message into `msg` and runs `onComplete` on it; the flow goes

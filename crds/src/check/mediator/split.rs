@@ -232,6 +232,8 @@ pub struct Aggregate {
     pub max: Option<usize>,
     /// What each message contributes: JSON (an array of the values) or XPath.
     pub expression: Expression,
+    /// `correlateOn`: messages of any flow are grouped by this value instead of by split.
+    pub correlate_on: Option<Expression>,
     /// The property holding the XML element the fragments are enclosed in (JSON: its local
     /// name becomes the member holding the array).
     pub enclosing_element_property: Option<String>,
@@ -262,14 +264,40 @@ fn message_count(cx: &mut Cx<'_>, field: &str, value: Option<i64>) -> Option<Opt
 pub(super) fn aggregate(cx: &mut Cx<'_>, field: &str, spec: &AggregateSpec) -> Option<Aggregate> {
     let id = split_id(cx, field, &spec.id);
     let mut ok = true;
-    if let Some(c) = &spec.correlate_on {
-        cx.expression(&format!("{field}.correlateOn"), c);
-        cx.error(
-            &format!("{field}.correlateOn"),
-            "correlateOn is not supported yet: an aggregate collects the copies of one clone or iterate (name it with id)",
-        );
-        ok = false;
-    }
+    let correlate_on = match &spec.correlate_on {
+        Some(c) => {
+            let f = format!("{field}.correlateOn");
+            let e = cx.expression(&f, c);
+            if e.is_none() {
+                ok = false;
+            }
+            if spec.id.is_some() {
+                cx.error(
+                    &format!("{field}.id"),
+                    "an aggregate joins either the copies of the split with this id or the messages correlateOn groups, not both",
+                );
+                ok = false;
+            }
+            let count = spec
+                .complete_condition
+                .message_count
+                .clone()
+                .unwrap_or_default();
+            let counted = |n: Option<i64>| n.is_some_and(|n| n > 0);
+            if spec.complete_condition.timeout.is_none()
+                && !counted(count.min)
+                && !counted(count.max)
+            {
+                cx.error(
+                    &f,
+                    "a correlated aggregation needs a completeCondition: a timeout, or a message count (min or max): there is no split whose copies it could count, so it would never complete",
+                );
+                ok = false;
+            }
+            e
+        }
+        None => None,
+    };
     let cf = format!("{field}.completeCondition");
     let timeout = match spec.complete_condition.timeout {
         Some(0) => {
@@ -329,6 +357,7 @@ pub(super) fn aggregate(cx: &mut Cx<'_>, field: &str, spec: &AggregateSpec) -> O
         min: min?,
         max: max?,
         expression: expression?,
+        correlate_on,
         enclosing_element_property: spec.on_complete.enclosing_element_property.clone(),
         on_complete: on_complete?,
     })
