@@ -550,14 +550,14 @@ fn check_flow(mediators: &str) -> Vec<String> {
 fn split_mediators_report_every_problem_located() {
     let d = check_flow(
         "        - clone: {targets: []}\n\
-         \x20       - clone: {id: '', targets: [{}, {to: x, soapAction: \"a\\tb\", sequence: [{sequence: {key: nope}}]}]}\n",
+         \x20       - clone: {id: '', targets: [{}, {to: x, endpoint: {key: nope}, soapAction: \"a\\tb\", sequence: [{sequence: {key: nope}}]}]}\n",
     );
     let want = [
         "inSequence[0].clone.targets: at least one target is required",
         "inSequence[1].clone.id: must not be empty when set",
-        "inSequence[1].clone.targets[0]: a target needs a sequence, an endpoint, or both",
+        "inSequence[1].clone.targets[0]: a target needs a sequence, an endpoint (or a to address), or both",
         "inSequence[1].clone.targets[1].soapAction: must be a non-empty action URI",
-        "inSequence[1].clone.targets[1].to: to is not supported yet",
+        "inSequence[1].clone.targets[1].to: set endpoint or to",
         "inSequence[1].clone.targets[1].sequence[0].sequence.key: sequence \"nope\" is not defined",
     ];
     for w in want {

@@ -91,10 +91,11 @@ pub struct Target {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "endpoint_ref_schema")]
     pub endpoint: Option<EndpointRef>,
-    /// The SOAP action set on the copy (not supported yet: Ferry has no SOAP envelope).
+    /// The SOAP action set on the copy (its `SOAPAction`), before its sequence runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub soap_action: Option<String>,
-    /// The `To` address set on the copy (not supported yet: give an endpoint).
+    /// The address the copy is sent to, as to an address endpoint of that URI (instead of
+    /// `endpoint`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
 }

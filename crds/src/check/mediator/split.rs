@@ -36,8 +36,8 @@ pub struct Clone {
     pub targets: Vec<Target>,
 }
 
-/// A target needs a sequence or an endpoint; `to` (an address without an endpoint) has
-/// nothing to send to in Ferry and is refused rather than ignored.
+/// A target needs a sequence, an endpoint, or a `to` address (Synapse's implicit address
+/// endpoint: the copy is sent there as to an address endpoint of that URI).
 pub(super) fn target(cx: &mut Cx<'_>, field: &str, spec: &TargetSpec) -> Option<Target> {
     let mut ok = true;
     if let Some(action) = &spec.soap_action
@@ -49,23 +49,39 @@ pub(super) fn target(cx: &mut Cx<'_>, field: &str, spec: &TargetSpec) -> Option<
         );
         ok = false;
     }
-    if spec.to.is_some() {
+    if spec.sequence.is_empty() && spec.endpoint.is_none() && spec.to.is_none() {
         cx.error(
-            &format!("{field}.to"),
-            "to is not supported yet; send the copy to an endpoint instead",
+            field,
+            "a target needs a sequence, an endpoint (or a to address), or both",
         );
         ok = false;
     }
-    if spec.sequence.is_empty() && spec.endpoint.is_none() {
-        cx.error(field, "a target needs a sequence, an endpoint, or both");
-        ok = false;
-    }
     let sequence = check_list(cx, &format!("{field}.sequence"), &spec.sequence);
-    let endpoint = match &spec.endpoint {
-        Some(reference) => {
+    let endpoint = match (&spec.endpoint, &spec.to) {
+        (Some(_), Some(_)) => {
+            cx.error(
+                &format!("{field}.to"),
+                "set endpoint or to (an address endpoint of that URI), not both",
+            );
+            None
+        }
+        (Some(reference), None) => {
             endpoint::check_ref(cx, &format!("{field}.endpoint"), reference).map(Some)
         }
-        None => Some(None),
+        (None, Some(to)) => {
+            match serde_json::from_value::<crate::resources::EndpointRef>(
+                serde_json::json!({"address": {"uri": to}}),
+            ) {
+                Ok(reference) => {
+                    endpoint::check_ref(cx, &format!("{field}.to"), &reference).map(Some)
+                }
+                Err(e) => {
+                    cx.error(&format!("{field}.to"), format!("not an address: {e}"));
+                    None
+                }
+            }
+        }
+        (None, None) => Some(None),
     };
     ok.then_some(())?;
     Some(Target {
