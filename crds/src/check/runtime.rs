@@ -2,16 +2,11 @@
 //! settings, and the group names every resource's `spec.runtime` may use. The operator
 //! renders from the same verdict.
 
-use crate::resources::{IntegrationRuntimeSpec, RuntimeMode};
+use crate::resources::IntegrationRuntimeSpec;
 
 /// What the CRD schema cannot say about a runtime's settings, each as `field: message`.
 pub fn problems(spec: &IntegrationRuntimeSpec) -> Vec<String> {
     let mut problems = Vec::new();
-    if spec.mode == RuntimeMode::Sidecar {
-        problems.push(
-            "spec.mode: sidecar mode is not rendered by this operator yet; use deployment".into(),
-        );
-    }
     if spec.replicas < 0 {
         problems.push(format!("spec.replicas: {} is negative", spec.replicas));
     }
