@@ -137,3 +137,23 @@ pub fn summary(yaml: &str) -> BTreeMap<String, Vec<String>> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sidecar_sample_renders_only_its_bundle() {
+        let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../config/kubernetes/sidecar/greeting.yaml");
+        let out = render_files(&[sample], "demo", &OperatorConfig::default());
+        assert!(out.problems.is_empty(), "{:?}", out.problems);
+        let objects = summary(&out.yaml);
+        assert_eq!(
+            objects.keys().collect::<Vec<_>>(),
+            ["ConfigMap"],
+            "{objects:?}"
+        );
+        assert_eq!(objects["ConfigMap"], ["ferry-greeting-bundle"]);
+    }
+}
