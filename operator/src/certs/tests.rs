@@ -222,3 +222,43 @@ async fn the_operator_makes_the_secret_and_sets_the_ca_bundle() {
     assert_eq!(&put["webhooks"][0]["clientConfig"]["caBundle"], ca);
     assert_eq!(put["metadata"]["resourceVersion"], "7");
 }
+
+#[tokio::test]
+async fn a_stored_certificate_near_its_end_is_renewed_in_place() {
+    let (client, fake) = crate::testing::fake_api::client();
+    let path = "/api/v1/namespaces/ferry/secrets/ferry-operator-webhook-tls";
+    let old = renew(None, Renewal::All, &names(), now() - 300 * DAY).unwrap();
+    let mut stored =
+        serde_json::to_value(old.to_secret("ferry-operator-webhook-tls", "ferry")).unwrap();
+    stored["metadata"]["resourceVersion"] = serde_json::json!("3");
+    fake.lock()
+        .unwrap()
+        .objects
+        .insert(path.to_string(), stored);
+    let serving = Arc::new(Serving::default());
+    let manager = Manager {
+        client,
+        source: Source::Operator {
+            secret: "ferry-operator-webhook-tls".into(),
+            namespace: "ferry".into(),
+            configuration: "ferry-operator".into(),
+            names: names(),
+        },
+        serving: serving.clone(),
+    };
+    manager.check().await.unwrap();
+    let state = fake.lock().unwrap();
+    let lines: Vec<String> = state.seen.iter().map(|s| s.line()).collect();
+    assert_eq!(lines[..2], [format!("GET {path}"), format!("PUT {path}")]);
+    let put = &state.seen[1].body;
+    assert_eq!(
+        put["metadata"]["resourceVersion"], "3",
+        "replaces what it read"
+    );
+    let renewed = Material::from_secret(&serde_json::from_value(put.clone()).unwrap()).unwrap();
+    assert_eq!(renewed.ca_bundle, old.ca_bundle, "same CA");
+    assert!(renewed.not_after > old.not_after);
+    drop(state);
+    // The configuration does not exist: nothing to patch, no error (checked again later).
+    assert!(serving.current().is_some());
+}
