@@ -201,7 +201,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             health: health.clone(),
             config: config.clone(),
         });
-        tokio::spawn(webhook::serve(listener, serving, plans));
+        tokio::spawn(webhook::serve(listener, serving, plans, metrics.clone()));
         tracing::info!(listen = %address, "sidecar injection webhook serving");
     }
 

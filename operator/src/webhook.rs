@@ -27,6 +27,7 @@ use crate::certs::Serving;
 use crate::config::OperatorConfig;
 use crate::controller::Caches;
 use crate::health::Health;
+use crate::metrics::Metrics;
 use crate::sidecar::{self, Decision, Plan};
 
 /// The path the MutatingWebhookConfiguration names.
@@ -63,8 +64,24 @@ impl Plans for FromCaches {
     }
 }
 
-/// Answers one AdmissionReview body: the status code and the AdmissionReview to send back.
-pub fn review(body: &[u8], plans: &dyn Plans) -> (StatusCode, Vec<u8>) {
+/// The answer to one AdmissionReview.
+#[derive(Debug)]
+pub struct Reply {
+    /// 200, or the error the failure policy handles.
+    pub status: StatusCode,
+    /// The AdmissionReview (JSON), or the error's text.
+    pub body: Vec<u8>,
+    /// The metrics label: `injected`, `unchanged`, `unavailable`, `invalid` or `error`.
+    pub result: &'static str,
+}
+
+/// Answers one AdmissionReview body.
+pub fn review(body: &[u8], plans: &dyn Plans) -> Reply {
+    let reply = |status, body, result| Reply {
+        status,
+        body,
+        result,
+    };
     let encode = |review: AdmissionReview<DynamicObject>| {
         let mut value = serde_json::to_value(&review).unwrap_or_default();
         // kube-rs writes the patch (Go's `[]byte`) as an array of numbers; base64 text is
@@ -90,20 +107,25 @@ pub fn review(body: &[u8], plans: &dyn Plans) -> (StatusCode, Vec<u8>) {
             Ok(request) => request,
             Err(e) => {
                 let response = AdmissionResponse::invalid(format!("not an AdmissionReview: {e}"));
-                return (StatusCode::BAD_REQUEST, encode(response.into_review()));
+                return reply(
+                    StatusCode::BAD_REQUEST,
+                    encode(response.into_review()),
+                    "invalid",
+                );
             }
         };
     let response = AdmissionResponse::from(&request);
     let pod = match (&request.operation, &request.object) {
         (Operation::Create, Some(pod)) if request.kind.kind == "Pod" => pod,
         // Only pod creations are sent by the chart's configuration; anything else passes.
-        _ => return (StatusCode::OK, encode(response.into_review())),
+        _ => return reply(StatusCode::OK, encode(response.into_review()), "unchanged"),
     };
     let namespace = request.namespace.clone().unwrap_or_default();
     let Some(plans) = plans.plans(&namespace) else {
-        return (
+        return reply(
             StatusCode::SERVICE_UNAVAILABLE,
             b"the operator has not listed the IntegrationRuntimes yet\n".to_vec(),
+            "unavailable",
         );
     };
     let pod = serde_json::to_value(pod).unwrap_or_default();
@@ -115,7 +137,7 @@ pub fn review(body: &[u8], plans: &dyn Plans) -> (StatusCode, Vec<u8>) {
     match sidecar::decide(&pod, &plans) {
         Decision::Leave(why) => {
             tracing::debug!(namespace, pod = name, why, "pod admitted unchanged");
-            (StatusCode::OK, encode(response.into_review()))
+            reply(StatusCode::OK, encode(response.into_review()), "unchanged")
         }
         Decision::Inject {
             key,
@@ -136,18 +158,22 @@ pub fn review(body: &[u8], plans: &dyn Plans) -> (StatusCode, Vec<u8>) {
                     if !warnings.is_empty() {
                         response.warnings = Some(warnings);
                     }
-                    (StatusCode::OK, encode(response.into_review()))
+                    reply(StatusCode::OK, encode(response.into_review()), "injected")
                 }
                 Err(e) => {
                     tracing::error!(namespace, pod = name, error = %e, "sidecar patch not serializable");
-                    (StatusCode::INTERNAL_SERVER_ERROR, e.into_bytes())
+                    reply(StatusCode::INTERNAL_SERVER_ERROR, e.into_bytes(), "error")
                 }
             }
         }
     }
 }
 
-async fn respond(request: Request<Incoming>, plans: Arc<dyn Plans>) -> Response<Full<Bytes>> {
+async fn respond(
+    request: Request<Incoming>,
+    plans: Arc<dyn Plans>,
+    metrics: Arc<Metrics>,
+) -> Response<Full<Bytes>> {
     let reply = |status: StatusCode, body: Vec<u8>, json: bool| {
         let mut response = Response::new(Full::new(Bytes::from(body)));
         *response.status_mut() = status;
@@ -185,15 +211,20 @@ async fn respond(request: Request<Incoming>, plans: Arc<dyn Plans>) -> Response<
             );
         }
     };
-    let (status, body) = review(&body, plans.as_ref());
-    let json =
-        status != StatusCode::SERVICE_UNAVAILABLE && status != StatusCode::INTERNAL_SERVER_ERROR;
-    reply(status, body, json)
+    let answer = review(&body, plans.as_ref());
+    metrics.admission(answer.result);
+    let json = answer.status == StatusCode::OK || answer.status == StatusCode::BAD_REQUEST;
+    reply(answer.status, answer.body, json)
 }
 
 /// Serves the webhook over TLS until the process ends. Each connection takes the
 /// certificate served at that moment, so a renewed one is used without a restart.
-pub async fn serve(listener: TcpListener, serving: Arc<Serving>, plans: Arc<dyn Plans>) {
+pub async fn serve(
+    listener: TcpListener,
+    serving: Arc<Serving>,
+    plans: Arc<dyn Plans>,
+    metrics: Arc<Metrics>,
+) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -206,7 +237,7 @@ pub async fn serve(listener: TcpListener, serving: Arc<Serving>, plans: Arc<dyn 
             tracing::warn!(%peer, "webhook connection refused: no certificate loaded yet");
             continue;
         };
-        let plans = plans.clone();
+        let (plans, metrics) = (plans.clone(), metrics.clone());
         tokio::spawn(async move {
             let acceptor = tokio_rustls::TlsAcceptor::from(config);
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
@@ -218,8 +249,8 @@ pub async fn serve(listener: TcpListener, serving: Arc<Serving>, plans: Arc<dyn 
                 Err(_) => return,
             };
             let service = service_fn(move |request: Request<Incoming>| {
-                let plans = plans.clone();
-                async move { Ok::<_, Infallible>(respond(request, plans).await) }
+                let (plans, metrics) = (plans.clone(), metrics.clone());
+                async move { Ok::<_, Infallible>(respond(request, plans, metrics).await) }
             });
             let builder = auto::Builder::new(TokioExecutor::new());
             if let Err(e) = builder.serve_connection(TokioIo::new(tls), service).await {

@@ -81,9 +81,9 @@ fn decoded_patch(response: &Value) -> Vec<Value> {
 #[test]
 fn a_selected_pod_is_admitted_with_a_json_patch() {
     let body = review_of(json!({"app": "orders"}), Value::Null).to_string();
-    let (status, reply) = review(body.as_bytes(), &plans());
-    assert_eq!(status, StatusCode::OK);
-    let response = response_of(&reply);
+    let reply = review(body.as_bytes(), &plans());
+    assert_eq!((reply.status, reply.result), (StatusCode::OK, "injected"));
+    let response = response_of(&reply.body);
     assert_eq!(response["uid"], "705ab4f5-6393-11e8-b7cc-42010a800002");
     assert_eq!(response["allowed"], true);
     assert_eq!(response["patchType"], "JSONPatch");
@@ -108,9 +108,9 @@ fn other_pods_are_admitted_unchanged() {
         ),
     ] {
         let body = review_of(labels, annotations).to_string();
-        let (status, reply) = review(body.as_bytes(), &plans());
-        assert_eq!(status, StatusCode::OK);
-        let response = response_of(&reply);
+        let reply = review(body.as_bytes(), &plans());
+        assert_eq!((reply.status, reply.result), (StatusCode::OK, "unchanged"));
+        let response = response_of(&reply.body);
         assert_eq!(response["allowed"], true);
         assert!(response.get("patch").is_none(), "{response}");
     }
@@ -119,11 +119,17 @@ fn other_pods_are_admitted_unchanged() {
 #[test]
 fn unknown_plans_and_bad_bodies_are_errors_the_failure_policy_handles() {
     let body = review_of(json!({"app": "orders"}), Value::Null).to_string();
-    let (status, _) = review(body.as_bytes(), &Fixed(None));
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    let (status, reply) = review(b"{\"kind\": \"Pod\"}", &plans());
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(response_of(&reply)["allowed"], false);
+    let reply = review(body.as_bytes(), &Fixed(None));
+    assert_eq!(
+        (reply.status, reply.result),
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+    );
+    let reply = review(b"{\"kind\": \"Pod\"}", &plans());
+    assert_eq!(
+        (reply.status, reply.result),
+        (StatusCode::BAD_REQUEST, "invalid")
+    );
+    assert_eq!(response_of(&reply.body)["allowed"], false);
 }
 
 #[test]
@@ -131,9 +137,9 @@ fn updates_are_admitted_unchanged() {
     let mut body = review_of(json!({"app": "orders"}), Value::Null);
     body["request"]["operation"] = json!("UPDATE");
     body["request"]["oldObject"] = body["request"]["object"].clone();
-    let (status, reply) = review(body.to_string().as_bytes(), &plans());
-    assert_eq!(status, StatusCode::OK);
-    assert!(response_of(&reply).get("patch").is_none());
+    let reply = review(body.to_string().as_bytes(), &plans());
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(response_of(&reply.body).get("patch").is_none());
 }
 
 /// POSTs `body` to the webhook at `port` over TLS trusting `ca`; the status and body.
@@ -168,7 +174,8 @@ async fn the_webhook_answers_an_admission_review_over_https() {
         .unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    tokio::spawn(serve(listener, serving, Arc::new(plans())));
+    let metrics = Arc::new(Metrics::new());
+    tokio::spawn(serve(listener, serving, Arc::new(plans()), metrics.clone()));
 
     let body = review_of(json!({"app": "orders"}), Value::Null).to_string();
     let (status, reply) = post(port, &material.ca_bundle, PATH, body.clone()).await;
@@ -179,6 +186,11 @@ async fn the_webhook_answers_an_admission_review_over_https() {
 
     let (status, _) = post(port, &material.ca_bundle, "/other", body).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        metrics
+            .encode()
+            .contains("ferry_operator_webhook_admissions_total{result=\"injected\"} 1")
+    );
 
     // A client that does not trust the CA does not get through.
     let stranger = renew(None, Renewal::All, &["127.0.0.1".to_string()], now).unwrap();
