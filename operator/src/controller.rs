@@ -14,7 +14,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ferry_api::resources::IntegrationRuntimeSpec;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
@@ -29,7 +28,7 @@ use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::reconcile::{self, Context, Outcome};
 use crate::render::{GROUP_LABEL, MANAGED_BY_LABEL, MANAGER};
-use crate::sidecar::{self, Plan, SIDECAR_LABEL};
+use crate::sidecar::SIDECAR_LABEL;
 
 /// How often every group is reconciled even without events (drift from hand edits).
 const RESYNC: Duration = Duration::from_secs(300);
@@ -97,8 +96,28 @@ impl Caches {
         .unwrap_or_else(|| Group::empty(key.clone()))
     }
 
-    /// The sidecar plans of a namespace's IntegrationRuntimes in mode `sidecar`, by name.
-    pub fn sidecar_plans(&self, namespace: &str, defaults: &IntegrationRuntimeSpec) -> Vec<Plan> {
+    /// Caches holding these objects (tests).
+    #[cfg(test)]
+    pub fn of(objects: &[DynamicObject]) -> Self {
+        let kinds = ferry_api::resources::KINDS
+            .iter()
+            .map(|kind| {
+                let mut writer = Writer::new(reconcile::api_resource(kind));
+                for obj in objects
+                    .iter()
+                    .filter(|o| o.types.as_ref().is_some_and(|t| t.kind == *kind))
+                {
+                    writer.apply_watcher_event(&Event::Apply(obj.clone()));
+                }
+                (*kind, writer.as_reader())
+            })
+            .collect();
+        let (deployments, _) = reflector::store();
+        Self { kinds, deployments }
+    }
+
+    /// The groups of a namespace's IntegrationRuntimes in mode `sidecar`, by name.
+    pub fn sidecar_groups(&self, namespace: &str) -> Vec<Group> {
         let runtimes = self
             .kinds
             .iter()
@@ -110,9 +129,7 @@ impl Caches {
             .filter_map(|obj| Some(GroupKey::new(namespace, obj.metadata.name.clone()?)))
             .collect();
         keys.sort();
-        keys.iter()
-            .filter_map(|key| sidecar::plan(&self.group(key), defaults))
-            .collect()
+        keys.iter().map(|key| self.group(key)).collect()
     }
 
     /// Every group that has objects or still has a Deployment of ours.

@@ -196,11 +196,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
-        let plans = Arc::new(webhook::FromCaches {
-            caches: caches.clone(),
-            health: health.clone(),
-            config: config.clone(),
-        });
+        let plans = Arc::new(webhook::FromCaches::new(
+            caches.clone(),
+            health.clone(),
+            config.clone(),
+        ));
         tokio::spawn(webhook::serve(listener, serving, plans, metrics.clone()));
         tracing::info!(listen = %address, "sidecar injection webhook serving");
     }

@@ -8,8 +8,9 @@
 //! server handles by the configuration's `failurePolicy` (`Ignore`: the pod is created
 //! without a sidecar; `Fail`: its creation fails and its controller retries).
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use bytes::Bytes;
@@ -26,6 +27,7 @@ use tokio::net::TcpListener;
 use crate::certs::Serving;
 use crate::config::OperatorConfig;
 use crate::controller::Caches;
+use crate::group::GroupKey;
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::sidecar::{self, Decision, Plan};
@@ -44,7 +46,8 @@ pub trait Plans: Send + Sync {
     fn plans(&self, namespace: &str) -> Option<Vec<Plan>>;
 }
 
-/// Plans from the operator's watch caches, once every kind is listed.
+/// Plans from the operator's watch caches, once every kind is listed. A group's plan is
+/// made (admission, bundle hash) once per version of its objects, not per pod.
 pub struct FromCaches {
     /// Filled by the controller when it starts.
     pub caches: Arc<std::sync::OnceLock<Caches>>,
@@ -52,6 +55,26 @@ pub struct FromCaches {
     pub health: Arc<Health>,
     /// The operator's runtime defaults.
     pub config: Arc<OperatorConfig>,
+    made: Mutex<HashMap<GroupKey, Made>>,
+}
+
+/// The last plan of a group, with the documents it was made from.
+type Made = (Vec<serde_json::Value>, Option<Plan>);
+
+impl FromCaches {
+    /// Plans from these caches.
+    pub fn new(
+        caches: Arc<std::sync::OnceLock<Caches>>,
+        health: Arc<Health>,
+        config: Arc<OperatorConfig>,
+    ) -> Self {
+        Self {
+            caches,
+            health,
+            config,
+            made: Mutex::default(),
+        }
+    }
 }
 
 impl Plans for FromCaches {
@@ -59,8 +82,24 @@ impl Plans for FromCaches {
         if !self.health.is_ready() {
             return None;
         }
-        let caches = self.caches.get()?;
-        Some(caches.sidecar_plans(namespace, &self.config.defaults))
+        let groups = self.caches.get()?.sidecar_groups(namespace);
+        let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
+        made.retain(|key, _| key.namespace != namespace || groups.iter().any(|g| g.key == *key));
+        let mut plans = Vec::new();
+        for group in groups {
+            let documents: Vec<serde_json::Value> =
+                group.all().map(|a| a.document.clone()).collect();
+            let plan = match made.get(&group.key) {
+                Some((before, plan)) if *before == documents => plan.clone(),
+                _ => {
+                    let plan = sidecar::plan(&group, &self.config.defaults);
+                    made.insert(group.key.clone(), (documents, plan.clone()));
+                    plan
+                }
+            };
+            plans.extend(plan);
+        }
+        Some(plans)
     }
 }
 

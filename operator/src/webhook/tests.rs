@@ -205,3 +205,25 @@ async fn the_webhook_answers_an_admission_review_over_https() {
             .is_err()
     );
 }
+
+#[test]
+fn plans_come_from_the_caches_once_listed_and_are_made_once_per_version() {
+    let objects = crate::testing::objects(RUNTIME);
+    let caches = Arc::new(std::sync::OnceLock::new());
+    let health = Arc::new(Health::default());
+    let from = FromCaches::new(
+        caches.clone(),
+        health.clone(),
+        Arc::new(OperatorConfig::default()),
+    );
+    assert!(from.plans("ns").is_none(), "not listed yet");
+    health.set_ready();
+    assert!(from.plans("ns").is_none(), "no caches yet");
+    let _ = caches.set(Caches::of(&objects));
+    let first = from.plans("ns").unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].key.name, "orders");
+    assert_eq!(from.plans("ns").unwrap(), first);
+    assert_eq!(from.made.lock().unwrap().len(), 1);
+    assert!(from.plans("elsewhere").unwrap().is_empty());
+}
