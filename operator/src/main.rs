@@ -187,6 +187,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             }
         };
         let serving = Arc::new(certs::Serving::default());
+        health.watch_webhook(serving.clone());
         let manager = certs::Manager {
             client: client.clone(),
             source,
