@@ -10,12 +10,16 @@
 use std::collections::BTreeMap;
 
 use ferry_api::bundle::{Bundle, Loaded, Origin};
-use ferry_api::resources::{IntegrationRuntimeSpec, Resource};
+use ferry_api::resources::{IntegrationRuntimeSpec, Resource, RuntimeMode};
 
 use crate::group::{Artifact, Group};
 
 /// Condition messages are capped by the API server (32 KiB); ours stay readable.
 const MAX_MESSAGE: usize = 2000;
+
+/// Kinds that run once per group (one replica holds the group's Lease). A sidecar group has
+/// no replicas that could elect one: each application pod runs its own runtime.
+const ONCE_PER_GROUP: &[&str] = &["ScheduledTask", "MessageProcessor"];
 
 /// The outcome of admitting one group.
 #[derive(Debug)]
@@ -50,7 +54,15 @@ pub fn admit<'g>(group: &'g Group, defaults: &IntegrationRuntimeSpec) -> Admissi
     let mut rejected: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let group_problem = ferry_api::check::runtime::group_name_problem(&group.key.name);
     let mut candidates: Vec<(&Artifact, Resource)> = Vec::new();
+    let sidecar = spec.as_ref().is_ok_and(|s| s.mode == RuntimeMode::Sidecar);
     for artifact in &group.artifacts {
+        if sidecar && ONCE_PER_GROUP.contains(&artifact.kind) {
+            rejected.entry(artifact.id()).or_default().push(format!(
+                "spec.runtime: group {} runs in sidecar mode, one runtime per application pod, so a {} would run in every pod; put it in a group in deployment mode",
+                group.key.name, artifact.kind
+            ));
+            continue;
+        }
         if let Some(problem) = &group_problem {
             rejected
                 .entry(artifact.id())

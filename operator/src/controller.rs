@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use futures::stream::FuturesUnordered;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::{Api, DynamicObject};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DynamicObject, PartialObjectMeta};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::{WatchStreamExt, reflector::store::Writer};
@@ -28,6 +29,7 @@ use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::reconcile::{self, Context, Outcome};
 use crate::render::{GROUP_LABEL, MANAGED_BY_LABEL, MANAGER};
+use crate::sidecar::SIDECAR_LABEL;
 
 /// How often every group is reconciled even without events (drift from hand edits).
 const RESYNC: Duration = Duration::from_secs(300);
@@ -95,6 +97,42 @@ impl Caches {
         .unwrap_or_else(|| Group::empty(key.clone()))
     }
 
+    /// Caches holding these objects (tests).
+    #[cfg(test)]
+    pub fn of(objects: &[DynamicObject]) -> Self {
+        let kinds = ferry_api::resources::KINDS
+            .iter()
+            .map(|kind| {
+                let mut writer = Writer::new(reconcile::api_resource(kind));
+                for obj in objects
+                    .iter()
+                    .filter(|o| o.types.as_ref().is_some_and(|t| t.kind == *kind))
+                {
+                    writer.apply_watcher_event(&Event::Apply(obj.clone()));
+                }
+                (*kind, writer.as_reader())
+            })
+            .collect();
+        let (deployments, _) = reflector::store();
+        Self { kinds, deployments }
+    }
+
+    /// The groups of a namespace's IntegrationRuntimes in mode `sidecar`, by name.
+    pub fn sidecar_groups(&self, namespace: &str) -> Vec<Group> {
+        let runtimes = self
+            .kinds
+            .iter()
+            .filter(|(kind, _)| *kind == "IntegrationRuntime")
+            .flat_map(|(_, store)| store.state());
+        let mut keys: Vec<GroupKey> = runtimes
+            .filter(|obj| obj.metadata.namespace.as_deref() == Some(namespace))
+            .filter(|obj| obj.data["spec"]["mode"] == "sidecar")
+            .filter_map(|obj| Some(GroupKey::new(namespace, obj.metadata.name.clone()?)))
+            .collect();
+        keys.sort();
+        keys.iter().map(|key| self.group(key)).collect()
+    }
+
     /// Every group that has objects or still has a Deployment of ours.
     pub fn keys(&self) -> BTreeSet<GroupKey> {
         let mut keys: BTreeSet<GroupKey> = self.artifacts().map(|a| a.group()).collect();
@@ -124,9 +162,12 @@ enum Change {
 }
 
 /// What the operator was started with.
+#[derive(Default)]
 pub struct Settings {
     /// Watch one namespace, or all when `None`.
     pub namespace: Option<String>,
+    /// Receives the caches once they are made (the webhook reads its plans from them).
+    pub caches: Arc<std::sync::OnceLock<Caches>>,
 }
 
 /// Runs the operator until `leader` closes. Reconciles only while `*leader` is true.
@@ -168,10 +209,19 @@ pub async fn run(
         watcher::watcher(deployments, config).default_backoff(),
     );
     streams.push(route_owned(owned, queue.clone(), metrics.clone()).boxed());
+    // Pods carrying a sidecar: their comings and goings change their group's status.
+    let pods: Api<PartialObjectMeta<Pod>> = match &settings.namespace {
+        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+        None => Api::all(ctx.client.clone()),
+    };
+    let sidecars =
+        watcher::watcher(pods, watcher::Config::default().labels(SIDECAR_LABEL)).default_backoff();
+    streams.push(route_sidecars(sidecars, queue.clone(), metrics.clone()).boxed());
     let caches = Caches {
         kinds,
         deployments: reader,
     };
+    let _ = settings.caches.set(caches.clone());
 
     let watches = futures::stream::select_all(streams);
     let listed = Arc::new(Mutex::new(0usize));
@@ -201,6 +251,35 @@ pub async fn run(
         () = watching => tracing::error!("the watches ended"),
         () = working => tracing::info!("leadership channel closed; stopping"),
     }
+}
+
+/// Queues the group of a pod whose sidecar appeared, changed or went. Never counts towards
+/// readiness: a cluster without sidecars still serves everything else.
+fn route_sidecars(
+    events: impl Stream<Item = Result<Event<PartialObjectMeta<Pod>>, watcher::Error>> + Send + 'static,
+    queue: Arc<Queue>,
+    metrics: Arc<Metrics>,
+) -> impl Stream<Item = bool> + Send {
+    events.map(move |event| {
+        match event {
+            Ok(Event::Apply(p) | Event::InitApply(p) | Event::Delete(p)) => {
+                let group = p
+                    .metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(SIDECAR_LABEL));
+                if let (Some(group), Some(namespace)) = (group, &p.metadata.namespace) {
+                    queue.push(GroupKey::new(namespace, group));
+                }
+            }
+            Ok(Event::Init | Event::InitDone) => {}
+            Err(e) => {
+                metrics.watch_error("Pod");
+                tracing::warn!(error = %e, "watch of sidecar pods failed; retrying with backoff");
+            }
+        }
+        false
+    })
 }
 
 /// Turns a kind's watch events into queued groups. Yields `true` once per completed list

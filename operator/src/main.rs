@@ -13,6 +13,7 @@ use ferry_operator::health::{self, Health};
 use ferry_operator::metrics::Metrics;
 use ferry_operator::reconcile::Context;
 use ferry_operator::render::MANAGER;
+use ferry_operator::{certs, webhook};
 use kube::runtime::events::{Recorder, Reporter};
 use kube_lease_manager::LeaseManagerBuilder;
 use tokio::sync::watch;
@@ -44,6 +45,31 @@ struct Args {
     /// The Lease's namespace (default: the pod's, from POD_NAMESPACE).
     #[arg(long, env = "POD_NAMESPACE")]
     lease_namespace: Option<String>,
+    /// Address of the sidecar injection webhook (HTTPS). Absent: no webhook.
+    #[arg(long, env = "FERRY_OPERATOR_WEBHOOK_LISTEN")]
+    webhook_listen: Option<SocketAddr>,
+    /// Serve `tls.crt` and `tls.key` from this directory (cert-manager's Secret, mounted)
+    /// instead of making a certificate.
+    #[arg(long, env = "FERRY_OPERATOR_WEBHOOK_CERT_DIR")]
+    webhook_cert_dir: Option<PathBuf>,
+    /// The Secret (in the operator's namespace) the made certificate is kept in.
+    #[arg(
+        long,
+        env = "FERRY_OPERATOR_WEBHOOK_SECRET",
+        default_value = "ferry-operator-webhook-tls"
+    )]
+    webhook_secret: String,
+    /// The MutatingWebhookConfiguration whose caBundle the operator keeps current.
+    #[arg(
+        long,
+        env = "FERRY_OPERATOR_WEBHOOK_CONFIGURATION",
+        default_value = "ferry-operator"
+    )]
+    webhook_configuration: String,
+    /// Names (DNS names or IP addresses) the made certificate is for: the webhook
+    /// Service's names, comma-separated.
+    #[arg(long, env = "FERRY_OPERATOR_WEBHOOK_DNS_NAMES", value_delimiter = ',')]
+    webhook_dns_names: Vec<String>,
     /// `json` (structured, for log collectors) or `text`.
     #[arg(long, env = "FERRY_LOG_FORMAT", default_value = "text")]
     log_format: LogFormat,
@@ -138,6 +164,48 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
     tokio::spawn(health::serve(listener, health.clone(), metrics.clone()));
 
+    let config = Arc::new(config);
+    let caches = Arc::new(std::sync::OnceLock::new());
+    if let Some(address) = args.webhook_listen {
+        let source = match &args.webhook_cert_dir {
+            Some(dir) => certs::Source::Files(dir.clone()),
+            None => {
+                let namespace = args.lease_namespace.clone().ok_or_else(|| {
+                    anyhow::anyhow!("the webhook's certificate Secret needs POD_NAMESPACE (or --lease-namespace)")
+                })?;
+                if args.webhook_dns_names.is_empty() {
+                    anyhow::bail!(
+                        "--webhook-dns-names: the names the webhook is called by are needed for its certificate"
+                    );
+                }
+                certs::Source::Operator {
+                    secret: args.webhook_secret.clone(),
+                    namespace,
+                    configuration: args.webhook_configuration.clone(),
+                    names: args.webhook_dns_names.clone(),
+                }
+            }
+        };
+        let serving = Arc::new(certs::Serving::default());
+        health.watch_webhook(serving.clone());
+        let manager = certs::Manager {
+            client: client.clone(),
+            source,
+            serving: serving.clone(),
+        };
+        tokio::spawn(manager.run());
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
+        let plans = Arc::new(webhook::FromCaches::new(
+            caches.clone(),
+            health.clone(),
+            config.clone(),
+        ));
+        tokio::spawn(webhook::serve(listener, serving, plans, metrics.clone()));
+        tracing::info!(listen = %address, "sidecar injection webhook serving");
+    }
+
     let identity = std::env::var("POD_NAME")
         .or_else(|_| std::env::var("HOSTNAME"))
         .unwrap_or_else(|_| format!("ferry-operator-{}", std::process::id()));
@@ -174,7 +242,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
     let ctx = Context {
         client,
-        config: Arc::new(config),
+        config,
         recorder: Some(recorder),
     };
     tracing::info!(
@@ -185,6 +253,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
     let settings = Settings {
         namespace: args.namespace,
+        caches,
     };
     tokio::select! {
         () = controller::run(ctx, settings, metrics, health, leader) => Ok(()),

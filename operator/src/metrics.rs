@@ -25,6 +25,7 @@ pub struct Metrics {
     groups: Gauge,
     leader: Gauge<f64, AtomicU64>,
     watch_errors: Family<Labels, Counter>,
+    admissions: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -70,6 +71,12 @@ impl Metrics {
             "Watch stream errors (retried with backoff), by kind",
             watch_errors.clone(),
         );
+        let admissions = Family::<Labels, Counter>::default();
+        registry.register(
+            "webhook_admissions",
+            "Pods the sidecar webhook answered for, by result (injected, unchanged, unavailable, invalid, error)",
+            admissions.clone(),
+        );
         Self {
             registry,
             reconciles,
@@ -78,7 +85,15 @@ impl Metrics {
             groups,
             leader,
             watch_errors,
+            admissions,
         }
+    }
+
+    /// Counts one answer of the sidecar webhook.
+    pub fn admission(&self, result: &'static str) {
+        self.admissions
+            .get_or_create(&vec![("result", result.to_string())])
+            .inc();
     }
 
     /// Counts one reconcile and how long it took; `error` is the failure's category.
@@ -130,6 +145,7 @@ mod tests {
         m.set_groups(3);
         m.set_leader(true);
         m.watch_error("Sequence");
+        m.admission("injected");
         let text = m.encode();
         for line in [
             "ferry_operator_reconciles_total 2",
@@ -138,6 +154,7 @@ mod tests {
             "ferry_operator_groups 3",
             "ferry_operator_leader 1.0",
             "ferry_operator_watch_errors_total{kind=\"Sequence\"} 1",
+            "ferry_operator_webhook_admissions_total{result=\"injected\"} 1",
         ] {
             assert!(text.contains(line), "{line} in\n{text}");
         }

@@ -82,16 +82,19 @@ pub fn render_files(paths: &[PathBuf], namespace: &str, config: &OperatorConfig)
         let owners: Vec<Owner> = Vec::new();
         match render(&group.key, spec, &admission.accepted, &owners) {
             Ok(r) => {
-                let mut objects: Vec<Value> = vec![
-                    to_value(&r.config_map),
-                    to_value(&r.service_account),
-                    to_value(&r.role),
-                    to_value(&r.role_binding),
-                    to_value(&r.service),
-                    to_value(&r.deployment),
-                ];
-                objects.extend(r.hpa.as_ref().map(to_value));
-                objects.extend(r.pdb.as_ref().map(to_value));
+                let mut objects: Vec<Value> = vec![to_value(&r.config_map)];
+                // A sidecar group owns only its bundle: the webhook injects the runtime.
+                if spec.mode != ferry_api::resources::RuntimeMode::Sidecar {
+                    objects.extend([
+                        to_value(&r.service_account),
+                        to_value(&r.role),
+                        to_value(&r.role_binding),
+                        to_value(&r.service),
+                        to_value(&r.deployment),
+                    ]);
+                    objects.extend(r.hpa.as_ref().map(to_value));
+                    objects.extend(r.pdb.as_ref().map(to_value));
+                }
                 for object in objects {
                     out.yaml.push_str("---\n");
                     ferry_api::yaml_writer::document(&mut out.yaml, &without_empty_owners(object));
@@ -133,4 +136,24 @@ pub fn summary(yaml: &str) -> BTreeMap<String, Vec<String>> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sidecar_sample_renders_only_its_bundle() {
+        let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../config/kubernetes/sidecar/greeting.yaml");
+        let out = render_files(&[sample], "demo", &OperatorConfig::default());
+        assert!(out.problems.is_empty(), "{:?}", out.problems);
+        let objects = summary(&out.yaml);
+        assert_eq!(
+            objects.keys().collect::<Vec<_>>(),
+            ["ConfigMap"],
+            "{objects:?}"
+        );
+        assert_eq!(objects["ConfigMap"], ["ferry-greeting-bundle"]);
+    }
 }

@@ -5,14 +5,15 @@
 
 use std::sync::Arc;
 
+use ferry_api::resources::RuntimeMode;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::ObjectReference;
-use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{
-    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams,
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
 };
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Client, Resource};
@@ -23,6 +24,7 @@ use crate::admission::admit;
 use crate::config::OperatorConfig;
 use crate::group::{Artifact, Group, GroupKey};
 use crate::render::{self, MANAGER, Owner, Rendered};
+use crate::sidecar::{self, SIDECAR_LABEL};
 use crate::status::{self, GroupState, Workload};
 
 /// What a reconcile needs.
@@ -63,6 +65,16 @@ pub enum Error {
         /// The API error.
         source: kube::Error,
     },
+    /// Listing objects (the pods of a sidecar group) failed.
+    #[error("listing {kind}s in {namespace}: {source}")]
+    List {
+        /// Kind of the objects.
+        kind: &'static str,
+        /// Their namespace.
+        namespace: String,
+        /// The API error.
+        source: kube::Error,
+    },
     /// Writing a resource's status failed.
     #[error("writing the status of {id} in {namespace}: {source}")]
     Status {
@@ -80,6 +92,7 @@ impl Error {
     pub fn category(&self) -> &'static str {
         let (Error::Apply { source, .. }
         | Error::Delete { source, .. }
+        | Error::List { source, .. }
         | Error::Status { source, .. }) = self;
         if let kube::Error::Api(status) = source
             && status.is_conflict()
@@ -89,6 +102,7 @@ impl Error {
         match self {
             Error::Apply { .. } => "apply",
             Error::Delete { .. } => "delete",
+            Error::List { .. } => "list",
             Error::Status { .. } => "status",
         }
     }
@@ -117,7 +131,11 @@ pub async fn reconcile(ctx: &Context, group: &Group, now: &str) -> Result<Outcom
             match render::render(&group.key, spec, &admission.accepted, &owners) {
                 Err(e) => GroupState::RenderFailed(e.to_string()),
                 Ok(rendered) => {
-                    let workload = apply(&ctx.client, &group.key, &rendered).await?;
+                    let workload = if spec.mode == RuntimeMode::Sidecar {
+                        apply_sidecar(&ctx.client, &group.key, &rendered).await?
+                    } else {
+                        apply(&ctx.client, &group.key, &rendered).await?
+                    };
                     GroupState::Applied {
                         workload,
                         config_hash: rendered.config_hash,
@@ -132,18 +150,26 @@ pub async fn reconcile(ctx: &Context, group: &Group, now: &str) -> Result<Outcom
         .spec
         .as_ref()
         .map_or(ctx.config.defaults.http_port, |s| s.http_port);
+    let sidecar = admission
+        .spec
+        .as_ref()
+        .is_ok_and(|s| s.mode == RuntimeMode::Sidecar);
     for artifact in &group.artifacts {
-        let url = status::api_url(artifact, &group.key.namespace, http_port);
+        let url = if sidecar {
+            status::api_url_at(artifact, &format!("localhost:{http_port}"))
+        } else {
+            status::api_url(artifact, &group.key.namespace, http_port)
+        };
         let desired = status::artifact(artifact, admission.rejection(artifact), &state, url, now);
         write_status(ctx, artifact, desired).await?;
     }
     if let Some(runtime) = &group.runtime {
-        let desired = status::runtime(
-            runtime,
-            &state,
-            &render::selector_string(&group.key.name),
-            now,
-        );
+        let selector = if sidecar {
+            format!("{SIDECAR_LABEL}={}", group.key.name)
+        } else {
+            render::selector_string(&group.key.name)
+        };
+        let desired = status::runtime(runtime, &state, &selector, now);
         write_status(ctx, runtime, desired).await?;
     }
     Ok(Outcome::Reconciled(state))
@@ -168,6 +194,40 @@ async fn apply(client: &Client, key: &GroupKey, r: &Rendered) -> Result<Workload
         None => delete::<PodDisruptionBudget>(client, key, &name).await?,
     }
     Ok(Workload::from_deployment(&deployment))
+}
+
+/// Sidecar mode: the bundle ConfigMap is all the group owns (the webhook mounts it into the
+/// application pods); what a former `deployment` mode made goes. Returns the census of the
+/// pods carrying the sidecar.
+async fn apply_sidecar(client: &Client, key: &GroupKey, r: &Rendered) -> Result<Workload, Error> {
+    apply_one(client, key, &r.config_map).await?;
+    let name = render::object_name(&key.name);
+    delete::<Deployment>(client, key, &name).await?;
+    delete::<HorizontalPodAutoscaler>(client, key, &name).await?;
+    delete::<PodDisruptionBudget>(client, key, &name).await?;
+    delete::<Service>(client, key, &name).await?;
+    delete::<RoleBinding>(client, key, &name).await?;
+    delete::<Role>(client, key, &name).await?;
+    delete::<ServiceAccount>(client, key, &name).await?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &key.namespace);
+    let selector = format!("{SIDECAR_LABEL}={}", key.name);
+    let listed = pods
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|source| Error::List {
+            kind: "Pod",
+            namespace: key.namespace.clone(),
+            source,
+        })?;
+    let pods: Vec<serde_json::Value> = listed
+        .items
+        .iter()
+        .filter_map(|p| serde_json::to_value(p).ok())
+        .collect();
+    Ok(Workload::from_census(&sidecar::census(
+        &pods,
+        &r.config_hash,
+    )))
 }
 
 async fn apply_one<K>(client: &Client, key: &GroupKey, object: &K) -> Result<K, Error>

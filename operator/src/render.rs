@@ -363,73 +363,13 @@ fn deployment(
     pod_labels.extend(labels(group));
     let mut pod_annotations = spec.pod_annotations.clone();
     pod_annotations.insert(CONFIG_HASH_ANNOTATION.into(), config_hash.into());
-
-    // Ours first; a variable the IntegrationRuntime sets itself replaces ours.
-    let field_ref = |path: &str| json!({"fieldRef": {"fieldPath": path}});
-    let mut env: Vec<Value> = vec![
-        json!({"name": "FERRY_HTTP_PORT", "value": spec.http_port.to_string()}),
-        json!({"name": "FERRY_ADMIN_PORT", "value": spec.admin_port.to_string()}),
-        json!({"name": "FERRY_LOG", "value": spec.log_level}),
-        json!({"name": "FERRY_LOG_FORMAT", "value": "json"}),
-        json!({"name": "FERRY_MAX_BODY_BYTES", "value": spec.max_request_body_bytes.to_string()}),
-        json!({"name": "FERRY_REQUEST_BODY_TIMEOUT", "value": spec.request_body_timeout_seconds.to_string()}),
-        json!({"name": "FERRY_REQUEST_TIMEOUT", "value": spec.request_timeout_seconds.to_string()}),
-        json!({"name": "FERRY_MAX_CONCURRENT_REQUESTS", "value": spec.max_concurrent_requests.to_string()}),
-        json!({"name": "FERRY_DATA_DIR", "value": DATA_DIR}),
-        json!({"name": "FERRY_LEASE_NAME", "value": name}),
-        json!({"name": "POD_NAMESPACE", "valueFrom": field_ref("metadata.namespace")}),
-        json!({"name": "POD_NAME", "valueFrom": field_ref("metadata.name")}),
-    ];
-    for secret in secret_refs(artifacts) {
-        let source = ferry_api::resources::SecretSource {
-            secret_key_ref: Some(secret.clone()),
-            env: None,
-        };
-        if let Some(var) = source.env_var() {
-            env.push(json!({"name": var, "valueFrom": {"secretKeyRef": {
-                "name": secret.name, "key": secret.key}}}));
-        }
-    }
-    let own: Vec<&str> = spec.env.iter().map(|e| e.name.as_str()).collect();
-    env.retain(|e| !own.contains(&e["name"].as_str().unwrap_or_default()));
-    env.extend(spec.env.iter().map(|e| json!(e)));
-
-    let probe = |path: &str, period: i32| {
-        json!({"httpGet": {"path": path, "port": "admin"}, "periodSeconds": period,
-            "timeoutSeconds": 2, "failureThreshold": 3})
-    };
-    let mut container = json!({
-        "name": "ferry",
-        "image": spec.image,
-        "args": ["run", BUNDLE_DIR, "--no-watch"],
-        "env": env,
-        "ports": [
-            {"name": "http", "containerPort": spec.http_port, "protocol": "TCP"},
-            {"name": "admin", "containerPort": spec.admin_port, "protocol": "TCP"},
-        ],
-        "readinessProbe": probe("/readyz", 5),
-        "livenessProbe": probe("/livez", 10),
-        "securityContext": {
-            "allowPrivilegeEscalation": false,
-            "readOnlyRootFilesystem": true,
-            "runAsNonRoot": true,
-            "capabilities": {"drop": ["ALL"]},
-        },
-        "volumeMounts": [
-            {"name": "bundle", "mountPath": BUNDLE_DIR, "readOnly": true},
-            {"name": "data", "mountPath": DATA_DIR},
-            {"name": "tmp", "mountPath": "/tmp"},
-        ],
-    });
-    if let Some(policy) = spec.image_pull_policy {
-        container["imagePullPolicy"] = json!(policy);
-    }
-    if let Some(resources) = &spec.resources {
-        container["resources"] = json!(resources);
-    }
-    if !spec.env_from.is_empty() {
-        container["envFrom"] = json!(spec.env_from);
-    }
+    let container = runtime_container(
+        spec,
+        artifacts,
+        &PodNames::DEPLOYMENT,
+        Some(&name),
+        ContainerSecurity::PodSets,
+    );
     let mut pod = json!({
         "serviceAccountName": name,
         // The runtime stops within its 30 s shutdown timeout; the rest is margin.
@@ -442,11 +382,7 @@ fn deployment(
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "containers": [container],
-        "volumes": [
-            {"name": "bundle", "configMap": {"name": bundle_name(group)}},
-            {"name": "data", "emptyDir": {}},
-            {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}},
-        ],
+        "volumes": runtime_volumes(group, &PodNames::DEPLOYMENT),
     });
     if !spec.image_pull_secrets.is_empty() {
         pod["imagePullSecrets"] = json!(spec.image_pull_secrets);
@@ -477,6 +413,149 @@ fn deployment(
         "metadata": metadata,
         "spec": deployment_spec,
     })
+}
+
+/// Names of the runtime's volumes and ports in a pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PodNames {
+    /// The HTTP port's name.
+    pub http: &'static str,
+    /// The admin port's name (the probes use it).
+    pub admin: &'static str,
+    /// The bundle ConfigMap.
+    pub bundle: &'static str,
+    /// The data directory.
+    pub data: &'static str,
+    /// `/tmp`.
+    pub tmp: &'static str,
+}
+
+impl PodNames {
+    /// In the group's own pods.
+    pub const DEPLOYMENT: PodNames = PodNames {
+        http: "http",
+        admin: "admin",
+        bundle: "bundle",
+        data: "data",
+        tmp: "tmp",
+    };
+    /// In an application's pod, prefixed so they do not clash with the application's
+    /// (port names are unique within a pod).
+    pub const SIDECAR: PodNames = PodNames {
+        http: "ferry-http",
+        admin: "ferry-admin",
+        bundle: "ferry-bundle",
+        data: "ferry-data",
+        tmp: "ferry-tmp",
+    };
+}
+
+/// Who states the runtime's user and seccomp profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerSecurity {
+    /// The pod's security context (the group's own pods).
+    PodSets,
+    /// The container's own (an application's pod, whose pod context is the application's).
+    ContainerSets,
+}
+
+/// The runtime's volumes: the group's bundle, a data directory and a small in-memory /tmp.
+pub fn runtime_volumes(group: &str, names: &PodNames) -> Value {
+    json!([
+        {"name": names.bundle, "configMap": {"name": bundle_name(group)}},
+        {"name": names.data, "emptyDir": {}},
+        {"name": names.tmp, "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}},
+    ])
+}
+
+/// The runtime container, as the group's Deployment and the sidecar injection both run it:
+/// ports, probes on the admin port, restricted security context, resources, environment
+/// (with the Secrets the artifacts refer to). `lease` names the Lease replicas compete for
+/// (none: every pod runs its own tasks and processors).
+pub fn runtime_container(
+    spec: &IntegrationRuntimeSpec,
+    artifacts: &[&Artifact],
+    names: &PodNames,
+    lease: Option<&str>,
+    security: ContainerSecurity,
+) -> Value {
+    // Ours first; a variable the IntegrationRuntime sets itself replaces ours.
+    let field_ref = |path: &str| json!({"fieldRef": {"fieldPath": path}});
+    let mut env: Vec<Value> = vec![
+        json!({"name": "FERRY_HTTP_PORT", "value": spec.http_port.to_string()}),
+        json!({"name": "FERRY_ADMIN_PORT", "value": spec.admin_port.to_string()}),
+        json!({"name": "FERRY_LOG", "value": spec.log_level}),
+        json!({"name": "FERRY_LOG_FORMAT", "value": "json"}),
+        json!({"name": "FERRY_MAX_BODY_BYTES", "value": spec.max_request_body_bytes.to_string()}),
+        json!({"name": "FERRY_REQUEST_BODY_TIMEOUT", "value": spec.request_body_timeout_seconds.to_string()}),
+        json!({"name": "FERRY_REQUEST_TIMEOUT", "value": spec.request_timeout_seconds.to_string()}),
+        json!({"name": "FERRY_MAX_CONCURRENT_REQUESTS", "value": spec.max_concurrent_requests.to_string()}),
+        json!({"name": "FERRY_DATA_DIR", "value": DATA_DIR}),
+    ];
+    if let Some(lease) = lease {
+        env.push(json!({"name": "FERRY_LEASE_NAME", "value": lease}));
+    }
+    env.push(json!({"name": "POD_NAMESPACE", "valueFrom": field_ref("metadata.namespace")}));
+    env.push(json!({"name": "POD_NAME", "valueFrom": field_ref("metadata.name")}));
+    for secret in secret_refs(artifacts) {
+        let source = ferry_api::resources::SecretSource {
+            secret_key_ref: Some(secret.clone()),
+            env: None,
+        };
+        if let Some(var) = source.env_var() {
+            env.push(json!({"name": var, "valueFrom": {"secretKeyRef": {
+                "name": secret.name, "key": secret.key}}}));
+        }
+    }
+    let own: Vec<&str> = spec.env.iter().map(|e| e.name.as_str()).collect();
+    env.retain(|e| !own.contains(&e["name"].as_str().unwrap_or_default()));
+    env.extend(spec.env.iter().map(|e| json!(e)));
+
+    let probe = |path: &str, period: i32| {
+        json!({"httpGet": {"path": path, "port": names.admin}, "periodSeconds": period,
+            "timeoutSeconds": 2, "failureThreshold": 3})
+    };
+    let mut container = json!({
+        "name": "ferry",
+        "image": spec.image,
+        "args": ["run", BUNDLE_DIR, "--no-watch"],
+        "env": env,
+        "ports": [
+            {"name": names.http, "containerPort": spec.http_port, "protocol": "TCP"},
+            {"name": names.admin, "containerPort": spec.admin_port, "protocol": "TCP"},
+        ],
+        "readinessProbe": probe("/readyz", 5),
+        "livenessProbe": probe("/livez", 10),
+        "securityContext": {
+            "allowPrivilegeEscalation": false,
+            "readOnlyRootFilesystem": true,
+            "runAsNonRoot": true,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": [
+            {"name": names.bundle, "mountPath": BUNDLE_DIR, "readOnly": true},
+            {"name": names.data, "mountPath": DATA_DIR},
+            {"name": names.tmp, "mountPath": "/tmp"},
+        ],
+    });
+    if security == ContainerSecurity::ContainerSets {
+        // In an application's pod the pod-level context is the application's: the
+        // container states the user and seccomp profile the runtime needs itself.
+        let context = &mut container["securityContext"];
+        context["runAsUser"] = json!(RUNTIME_UID);
+        context["runAsGroup"] = json!(RUNTIME_UID);
+        context["seccompProfile"] = json!({"type": "RuntimeDefault"});
+    }
+    if let Some(policy) = spec.image_pull_policy {
+        container["imagePullPolicy"] = json!(policy);
+    }
+    if let Some(resources) = &spec.resources {
+        container["resources"] = json!(resources);
+    }
+    if !spec.env_from.is_empty() {
+        container["envFrom"] = json!(spec.env_from);
+    }
+    container
 }
 
 fn typed<T: serde::de::DeserializeOwned>(

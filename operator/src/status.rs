@@ -9,6 +9,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use serde_json::{Map, Value, json};
 
 use crate::group::Artifact;
+use crate::sidecar::Census;
 
 /// The rollout of a group's Deployment, from its status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -25,6 +26,9 @@ pub struct Workload {
     pub available: i32,
     /// Whether the Deployment controller has seen the latest spec.
     pub observed: bool,
+    /// Sidecar mode: the pods are the applications' pods carrying the sidecar, `updated`
+    /// those injected with the current bundle; nothing rolls them but their owners.
+    pub sidecar: bool,
 }
 
 impl Workload {
@@ -39,6 +43,20 @@ impl Workload {
             ready: status.ready_replicas.unwrap_or(0),
             available: status.available_replicas.unwrap_or(0),
             observed: status.observed_generation.unwrap_or(0) >= d.metadata.generation.unwrap_or(0),
+            sidecar: false,
+        }
+    }
+
+    /// Reads the count of a sidecar group's pods.
+    pub fn from_census(c: &Census) -> Self {
+        Self {
+            desired: c.pods,
+            replicas: c.pods,
+            updated: c.current,
+            ready: c.ready,
+            available: c.ready,
+            observed: true,
+            sidecar: true,
         }
     }
 
@@ -109,6 +127,7 @@ fn ready(state: &GroupState, group: &str, generation: Option<i64>, now: &str) ->
             ),
         ),
         GroupState::RenderFailed(why) => (false, "RenderFailed", why.clone()),
+        GroupState::Applied { workload: w, .. } if w.sidecar => sidecar_ready(w),
         GroupState::Applied { workload: w, .. } => {
             if w.desired == 0 {
                 (false, "ScaledToZero", "the group runs no pods".to_string())
@@ -137,6 +156,39 @@ fn ready(state: &GroupState, group: &str, generation: Option<i64>, now: &str) ->
         }
     };
     condition("Ready", ok, reason, &message, generation, now)
+}
+
+/// `Ready` of a sidecar group: its pods are the applications', so "current" is what each
+/// was injected with; a stale one loads the new bundle when its owner restarts it.
+fn sidecar_ready(w: &Workload) -> (bool, &'static str, String) {
+    if w.replicas == 0 {
+        (
+            false,
+            "NoPods",
+            "no application pod carries the sidecar yet: pods that sidecar.selector matches get it when they are created".to_string(),
+        )
+    } else if w.updated < w.replicas {
+        (false, "RestartNeeded", stale_message(w))
+    } else if w.ready > 0 {
+        (
+            true,
+            "Running",
+            format!("{} of {} sidecars ready", w.ready, w.replicas),
+        )
+    } else {
+        (
+            false,
+            "Unavailable",
+            format!("0 of {} sidecars ready", w.replicas),
+        )
+    }
+}
+
+fn stale_message(w: &Workload) -> String {
+    format!(
+        "{} of {} pods carry the current configuration; the others load it when restarted (kubectl rollout restart of their Deployment)",
+        w.updated, w.replicas
+    )
 }
 
 /// The status an artifact should have.
@@ -219,9 +271,30 @@ pub fn runtime(runtime: &Artifact, state: &GroupState, selector: &str, now: &str
         } => {
             status["replicas"] = json!(w.replicas);
             status["readyReplicas"] = json!(w.ready);
+            status["updatedReplicas"] = json!(w.updated);
             status["configHash"] = json!(config_hash);
             status["artifacts"] = json!(accepted);
-            let progressing = if w.rolled_out() {
+            let progressing = if w.sidecar {
+                if w.updated == w.replicas {
+                    condition(
+                        "Progressing",
+                        false,
+                        "Current",
+                        "every sidecar carries the current configuration",
+                        generation,
+                        now,
+                    )
+                } else {
+                    condition(
+                        "Progressing",
+                        false,
+                        "RestartNeeded",
+                        &stale_message(w),
+                        generation,
+                        now,
+                    )
+                }
+            } else if w.rolled_out() {
                 condition(
                     "Progressing",
                     false,
@@ -317,6 +390,13 @@ pub fn patch(current: &Value, mut desired: Value) -> Option<Value> {
 /// Where an IntegrationAPI (or a ProxyService, at `/services/<name>`) answers inside the
 /// cluster.
 pub fn api_url(artifact: &Artifact, namespace: &str, http_port: u16) -> Option<String> {
+    let service = crate::render::object_name(&artifact.runtime);
+    api_url_at(artifact, &format!("{service}.{namespace}.svc:{http_port}"))
+}
+
+/// Where an IntegrationAPI (or a ProxyService) answers at `authority` (host and port): the
+/// group's Service, or `localhost:<httpPort>` for the application beside a sidecar.
+pub fn api_url_at(artifact: &Artifact, authority: &str) -> Option<String> {
     let spec = artifact.document.get("spec")?;
     if artifact.kind == "ProxyService" {
         let meta = artifact.document.get("metadata")?;
@@ -325,10 +405,7 @@ pub fn api_url(artifact: &Artifact, namespace: &str, http_port: u16) -> Option<S
             .and_then(|a| a.get(ferry_api::resources::SYNAPSE_NAME_ANNOTATION))
             .or_else(|| meta.get("name"))?
             .as_str()?;
-        return Some(format!(
-            "http://{}.{namespace}.svc:{http_port}/services/{name}",
-            crate::render::object_name(&artifact.runtime)
-        ));
+        return Some(format!("http://{authority}/services/{name}"));
     }
     let context = spec.get("context")?.as_str()?;
     let path = match spec.get("version").and_then(Value::as_str) {
@@ -338,10 +415,7 @@ pub fn api_url(artifact: &Artifact, namespace: &str, http_port: u16) -> Option<S
         Some(version) => format!("{context}/{version}"),
         None => context.to_string(),
     };
-    Some(format!(
-        "http://{}.{namespace}.svc:{http_port}{path}",
-        crate::render::object_name(&artifact.runtime)
-    ))
+    Some(format!("http://{authority}{path}"))
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 //! runtime groups, at least what the group Roles grant (Kubernetes lets a subject grant
 //! only what it holds) — and its `runtimeDefaults` are a configuration the operator reads.
 //!
-//! `NEEDED` lists the API calls in `src/reconcile.rs`, `src/controller.rs` and `src/main.rs`;
-//! a new call there belongs here too.
+//! `NEEDED` lists the API calls in `src/reconcile.rs`, `src/controller.rs`, `src/certs.rs` and
+//! `src/main.rs`; a new call there belongs here too.
 
 #![allow(clippy::unwrap_used)]
 
@@ -66,6 +66,14 @@ const NEEDED: &[(&str, &str, &[&str])] = &[
         "rolebindings",
         &["create", "patch", "delete"],
     ),
+    // the pods carrying a sidecar (counted for status; watched by label)
+    ("", "pods", &["list", "watch"]),
+    // the webhook configuration's caBundle (src/certs.rs)
+    (
+        "admissionregistration.k8s.io",
+        "mutatingwebhookconfigurations",
+        &["get", "update"],
+    ),
     // leader election (kube-lease-manager) and Events
     ("coordination.k8s.io", "leases", &["get", "create", "patch"]),
     ("events.k8s.io", "events", &["create", "patch"]),
@@ -73,8 +81,14 @@ const NEEDED: &[(&str, &str, &[&str])] = &[
 
 /// The ClusterRole template's rules, with Helm's template actions taken out.
 fn chart_rules() -> Vec<Value> {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../charts/ferry/templates/clusterrole.yaml");
+    template_rules("clusterrole.yaml")
+}
+
+/// The rules of the first document of a template, with Helm's template actions taken out.
+fn template_rules(template: &str) -> Vec<Value> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../charts/ferry/templates")
+        .join(template);
     let text = std::fs::read_to_string(path).unwrap();
     let mut yaml = String::new();
     let mut in_comment = false;
@@ -154,6 +168,60 @@ fn the_cluster_role_holds_what_each_group_role_grants() {
                 }
             }
         }
+    }
+}
+
+/// The webhook certificate's Secret (src/certs.rs: read, created once, replaced on renewal)
+/// is granted in the release namespace only, by name where Kubernetes allows it.
+#[test]
+fn the_role_grants_the_webhook_secret_and_nothing_cluster_wide_does() {
+    let role = template_rules("role.yaml");
+    for verb in ["get", "create", "update"] {
+        assert!(grants(&role, "", "secrets", verb), "secrets {verb}");
+    }
+    for rule in &role {
+        let verbs = rule["verbs"].as_array().unwrap();
+        if verbs.iter().any(|v| v == "get" || v == "update") {
+            assert!(rule["resourceNames"].is_array(), "{rule}");
+        }
+    }
+    assert!(!grants(&chart_rules(), "", "secrets", "get"));
+    let webhook = chart_rules()
+        .into_iter()
+        .find(|r| r["resources"][0] == "mutatingwebhookconfigurations")
+        .unwrap();
+    assert!(
+        webhook["resourceNames"].is_array(),
+        "only its own configuration"
+    );
+}
+
+/// The chart's webhook configuration calls the path the operator serves, and its failure
+/// policy comes from values.yaml, whose default is `Ignore`.
+#[test]
+fn the_webhook_configuration_matches_the_operator() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../charts/ferry");
+    let webhook = std::fs::read_to_string(dir.join("templates/webhook.yaml")).unwrap();
+    assert!(webhook.contains(&format!("path: {}", ferry_operator::webhook::PATH)));
+    assert!(webhook.contains("failurePolicy: {{ .Values.webhook.failurePolicy }}"));
+    assert!(webhook.contains("sideEffects: None"));
+    let values = ferry_api::bundle::yaml::parse_documents(
+        &std::fs::read_to_string(dir.join("values.yaml")).unwrap(),
+    )
+    .unwrap()
+    .remove(0)
+    .value;
+    assert_eq!(values["webhook"]["failurePolicy"], "Ignore");
+    assert_eq!(values["webhook"]["certManager"]["enabled"], false);
+    let deployment = std::fs::read_to_string(dir.join("templates/deployment.yaml")).unwrap();
+    for flag in [
+        "--webhook-listen",
+        "--webhook-cert-dir",
+        "--webhook-secret",
+        "--webhook-configuration",
+        "--webhook-dns-names",
+    ] {
+        assert!(deployment.contains(flag), "{flag}");
     }
 }
 

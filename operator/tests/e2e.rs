@@ -9,6 +9,13 @@
 //! artifact reports `Accepted=False` with its message while the rest stays accepted;
 //! fixing it brings `Accepted=True` back; deleting the group's objects deletes what was
 //! made for it.
+//!
+//! The sidecar test also runs the operator's webhook on this machine and registers it with
+//! the API server by URL: the API server must reach `https://<host>:<port>` where host is
+//! `FERRY_E2E_WEBHOOK_HOST` (default 127.0.0.1: an API server on this machine, as k3s or
+//! envtest; for kind, the Docker network's gateway, e.g. 172.18.0.1). It needs Kubernetes
+//! 1.29+ (native sidecars) and the controller manager (Deployments make pods); no kubelet:
+//! pods may stay Pending.
 
 #![allow(clippy::unwrap_used)]
 
@@ -16,9 +23,10 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service, ServiceAccount};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::{Client, Resource};
@@ -346,6 +354,347 @@ async fn the_operator_reconciles_the_healthcare_sample_on_a_real_cluster() {
         gone.then_some(())
     })
     .await;
+    let _ = namespaces
+        .delete(&namespace, &DeleteParams::default())
+        .await;
+}
+
+/// Deletes the test's cluster-scoped webhook configuration even when the test fails, so
+/// no later pod creation is sent to a webhook that is gone.
+struct WebhookConfiguration(String);
+
+impl Drop for WebhookConfiguration {
+    fn drop(&mut self) {
+        let name = self.0.clone();
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Runtime::new() else {
+                return;
+            };
+            runtime.block_on(async {
+                if let Ok(client) = Client::try_default().await {
+                    let api: Api<MutatingWebhookConfiguration> = Api::all(client);
+                    let _ = api.delete(&name, &DeleteParams::default()).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The containers named `ferry` in a pod, init containers included, and whether each is a
+/// native sidecar.
+fn ferry_containers(pod: &Pod) -> Vec<bool> {
+    let Some(spec) = &pod.spec else {
+        return Vec::new();
+    };
+    let init = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .filter(|c| c.name == "ferry");
+    let plain = spec.containers.iter().filter(|c| c.name == "ferry");
+    init.map(|c| c.restart_policy.as_deref() == Some("Always"))
+        .chain(plain.map(|_| false))
+        .collect()
+}
+
+/// The sidecar group's status counts exactly one pod carrying its sidecar, injected with
+/// the current bundle.
+async fn sidecar_pods_counted(client: &Client, namespace: &str, which: &str) {
+    eventually(
+        &format!("the runtime's status counting {which}"),
+        || async {
+            let obj = dynamic(client, namespace, "IntegrationRuntime")
+                .get("edge")
+                .await
+                .ok()?;
+            let status = &obj.data["status"];
+            // `Progressing=False, Current`: every pod counted carries the current bundle
+            // (the same fact as updatedReplicas == replicas, read from the condition so a
+            // CRD without that field, applied by an older checkout, cannot hide it).
+            let current = status["conditions"]
+                .as_array()?
+                .iter()
+                .any(|c| c["type"] == "Progressing" && c["reason"] == "Current");
+            (status["replicas"] == 1 && current).then_some(())
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn sidecar_mode_injects_one_sidecar_into_selected_pods_and_none_into_opted_out_ones() {
+    if cluster().is_none() {
+        return;
+    }
+    let client = Client::try_default()
+        .await
+        .expect("KUBECONFIG names a reachable cluster");
+    install_crds(&client).await;
+
+    let namespace = format!("ferry-e2e-sidecar-{}", std::process::id());
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace = serde_json::from_value(
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}),
+    )
+    .unwrap();
+    namespaces
+        .patch(&namespace, &PatchParams::apply(MANAGER), &Patch::Apply(&ns))
+        .await
+        .unwrap();
+
+    let host = std::env::var("FERRY_E2E_WEBHOOK_HOST").unwrap_or_else(|_| "127.0.0.1".into());
+    let bind = if host == "127.0.0.1" {
+        "127.0.0.1"
+    } else {
+        "0.0.0.0"
+    };
+    let (port, webhook_port) = (free_port(), free_port());
+    let configuration = namespace.clone();
+    let _operator = Operator(
+        Command::new(env!("CARGO_BIN_EXE_ferry-operator"))
+            .args([
+                "--namespace",
+                &namespace,
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--webhook-listen",
+                &format!("{bind}:{webhook_port}"),
+                "--webhook-dns-names",
+                &host,
+                "--webhook-configuration",
+                &configuration,
+                "--webhook-secret",
+                "ferry-e2e-webhook-tls",
+            ])
+            // The certificate's Secret goes into the test namespace.
+            .env("POD_NAMESPACE", &namespace)
+            .env("FERRY_LOG", "info,ferry_operator=debug")
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+
+    // The chart's configuration, pointed at this machine, for the test namespace only.
+    // `Fail`: a webhook the API server cannot reach fails the pod's creation (and this test,
+    // with the message below) instead of letting a pod in without its sidecar.
+    let webhooks: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    let _cleanup = WebhookConfiguration(configuration.clone());
+    let mwc: MutatingWebhookConfiguration = serde_json::from_value(json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "MutatingWebhookConfiguration",
+        "metadata": {"name": configuration},
+        "webhooks": [{
+            "name": "sidecar.ferry.dev",
+            "admissionReviewVersions": ["v1"],
+            "sideEffects": "None",
+            "failurePolicy": "Fail",
+            "timeoutSeconds": 10,
+            "reinvocationPolicy": "Never",
+            "clientConfig": {"url": format!(
+                "https://{host}:{webhook_port}{}", ferry_operator::webhook::PATH)},
+            "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"],
+                "resources": ["pods"], "scope": "Namespaced"}],
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+        }],
+    }))
+    .unwrap();
+    webhooks
+        .patch(
+            &configuration,
+            &PatchParams::apply(MANAGER),
+            &Patch::Apply(&mwc),
+        )
+        .await
+        .unwrap();
+
+    apply(
+        &client,
+        &namespace,
+        json!({"apiVersion": "ferry.dev/v1alpha1", "kind": "IntegrationRuntime",
+            "metadata": {"name": "edge"},
+            "spec": {"mode": "sidecar", "sidecar": {"selector": {"matchLabels": {"app": "e2e-app"}}}}}),
+    )
+    .await;
+    apply(
+        &client,
+        &namespace,
+        json!({"apiVersion": "ferry.dev/v1alpha1", "kind": "Sequence", "metadata": {"name": "hello"},
+            "spec": {"runtime": "edge", "mediators": [{"log": {"message": "hello"}}]}}),
+    )
+    .await;
+
+    // The operator made the certificate and put its CA into the configuration.
+    eventually("the caBundle set by the operator", || async {
+        let mwc = webhooks.get(&configuration).await.ok()?;
+        let bundle = mwc.webhooks?.first()?.client_config.ca_bundle.clone()?;
+        (!bundle.0.is_empty()).then_some(())
+    })
+    .await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
+    let cm = eventually("the sidecar group's bundle", || async {
+        config_maps.get("ferry-edge-bundle").await.ok()
+    })
+    .await;
+    assert!(cm.data.unwrap().contains_key("sequence-hello.yaml"));
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &namespace);
+    assert!(
+        deployments.get("ferry-edge").await.is_err(),
+        "no runtime Deployment in sidecar mode"
+    );
+    eventually(
+        "the runtime accepted (the operator has listed everything)",
+        || async {
+            let (status, _) = condition(
+                &client,
+                &namespace,
+                "IntegrationRuntime",
+                "edge",
+                "Accepted",
+            )
+            .await?;
+            (status == "True").then_some(())
+        },
+    )
+    .await;
+
+    // Bare pods first: the API server admits them itself, no controller needed. The
+    // ServiceAccount admission wants the namespace's `default` account, which the
+    // controller manager makes; applying it here makes that wait unnecessary.
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &namespace);
+    let default_account: ServiceAccount = serde_json::from_value(
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}),
+    )
+    .unwrap();
+    accounts
+        .patch(
+            "default",
+            &PatchParams::apply(MANAGER),
+            &Patch::Apply(&default_account),
+        )
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+    let bare = |name: &str, annotations: Value| {
+        serde_json::from_value::<Pod>(json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "labels": {"app": "e2e-app"}, "annotations": annotations},
+            "spec": {"containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10"}]},
+        }))
+        .unwrap()
+    };
+    let created = pods
+        .create(&Default::default(), &bare("bare-selected", json!({})))
+        .await
+        .unwrap_or_else(|e| {
+            panic!("creating a pod (does the API server reach https://{host}:{webhook_port}? FERRY_E2E_WEBHOOK_HOST): {e}")
+        });
+    assert_eq!(ferry_containers(&created), [true], "{:?}", created.spec);
+    let created = pods
+        .create(
+            &Default::default(),
+            &bare("bare-opted-out", json!({"ferry.dev/inject": "false"})),
+        )
+        .await
+        .unwrap();
+    assert!(ferry_containers(&created).is_empty(), "{:?}", created.spec);
+    sidecar_pods_counted(&client, &namespace, "the bare pod").await;
+    let _ = pods
+        .delete_collection(&DeleteParams::default(), &ListParams::default())
+        .await;
+
+    let app = |name: &str, annotations: Value| {
+        serde_json::from_value::<Deployment>(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": "e2e-app", "deploy": name}},
+                "template": {
+                    "metadata": {"labels": {"app": "e2e-app", "deploy": name},
+                        "annotations": annotations},
+                    "spec": {"containers": [{"name": "app",
+                        "image": "registry.k8s.io/pause:3.10"}]},
+                },
+            },
+        }))
+        .unwrap()
+    };
+    for (name, annotations) in [
+        ("selected", json!({})),
+        ("opted-out", json!({"ferry.dev/inject": "false"})),
+    ] {
+        deployments
+            .patch(
+                name,
+                &PatchParams::apply(MANAGER),
+                &Patch::Apply(&app(name, annotations)),
+            )
+            .await
+            .unwrap();
+    }
+    let pod_of = |deploy: &'static str| {
+        let pods = pods.clone();
+        move || {
+            let pods = pods.clone();
+            async move {
+                let list = pods
+                    .list(&ListParams::default().labels(&format!("deploy={deploy}")))
+                    .await
+                    .ok()?;
+                list.items.into_iter().next()
+            }
+        }
+    };
+    let what = "a pod of Deployment/selected (made by kube-controller-manager's ReplicaSet controller: is it running?)".to_string();
+    let selected = eventually(&what, pod_of("selected")).await;
+    assert_eq!(
+        ferry_containers(&selected),
+        [true],
+        "exactly one native sidecar: {:?}",
+        selected.spec
+    );
+    let labels = selected.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(
+        labels.get("ferry.dev/sidecar").map(String::as_str),
+        Some("edge")
+    );
+    let annotations = selected.metadata.annotations.clone().unwrap_or_default();
+    assert!(annotations.contains_key("ferry.dev/sidecar-config-hash"));
+    let volumes = selected
+        .spec
+        .as_ref()
+        .unwrap()
+        .volumes
+        .clone()
+        .unwrap_or_default();
+    assert!(volumes.iter().any(|v| {
+        v.config_map
+            .as_ref()
+            .is_some_and(|c| c.name == "ferry-edge-bundle")
+    }));
+
+    let opted_out = eventually("a pod of Deployment/opted-out", pod_of("opted-out")).await;
+    assert!(
+        ferry_containers(&opted_out).is_empty(),
+        "no sidecar in an opted-out pod: {:?}",
+        opted_out.spec
+    );
+
+    sidecar_pods_counted(&client, &namespace, "the Deployment's pod").await;
+
+    let _ = webhooks
+        .delete(&configuration, &DeleteParams::default())
+        .await;
     let _ = namespaces
         .delete(&namespace, &DeleteParams::default())
         .await;

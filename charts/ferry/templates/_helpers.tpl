@@ -76,3 +76,19 @@ app.kubernetes.io/component: operator
 {{- define "ferry.leaderElection" -}}
 {{- if or .Values.leaderElection.enabled (gt (int .Values.replicaCount) 1) }}true{{ end }}
 {{- end }}
+
+{{/* The webhook's Service, MutatingWebhookConfiguration and certificate Secret names. */}}
+{{- define "ferry.webhookService" -}}
+{{- printf "%s-webhook" (include "ferry.operatorName" .) }}
+{{- end }}
+
+{{- define "ferry.webhookSecret" -}}
+{{- printf "%s-webhook-tls" (include "ferry.operatorName" .) }}
+{{- end }}
+
+{{/* The names the webhook is called by: its Service's DNS names. */}}
+{{- define "ferry.webhookDnsNames" -}}
+{{- $svc := include "ferry.webhookService" . -}}
+{{- $ns := .Release.Namespace -}}
+{{- printf "%s,%s.%s,%s.%s.svc,%s.%s.svc.cluster.local" $svc $svc $ns $svc $ns $svc $ns }}
+{{- end }}

@@ -2,15 +2,20 @@
 //! settings, and the group names every resource's `spec.runtime` may use. The operator
 //! renders from the same verdict.
 
-use crate::resources::{IntegrationRuntimeSpec, RuntimeMode};
+use crate::resources::{IntegrationRuntimeSpec, RuntimeMode, ServiceSettings};
 
 /// What the CRD schema cannot say about a runtime's settings, each as `field: message`.
 pub fn problems(spec: &IntegrationRuntimeSpec) -> Vec<String> {
     let mut problems = Vec::new();
-    if spec.mode == RuntimeMode::Sidecar {
-        problems.push(
-            "spec.mode: sidecar mode is not rendered by this operator yet; use deployment".into(),
-        );
+    match spec.mode {
+        RuntimeMode::Sidecar => problems.extend(sidecar_problems(spec)),
+        RuntimeMode::Deployment => {
+            if spec.sidecar.is_some() {
+                problems.push(
+                    "spec.sidecar: only a runtime in mode sidecar is injected into pods; set mode: sidecar or remove it".into(),
+                );
+            }
+        }
     }
     if spec.replicas < 0 {
         problems.push(format!("spec.replicas: {} is negative", spec.replicas));
@@ -61,6 +66,43 @@ pub fn problems(spec: &IntegrationRuntimeSpec) -> Vec<String> {
     problems
 }
 
+/// Settings of the group's own pods that a sidecar cannot honour: its pods are the
+/// application's, scheduled, scaled and labelled by the application's own workload.
+fn sidecar_problems(spec: &IntegrationRuntimeSpec) -> Vec<String> {
+    let owned_by_the_application =
+        "a sidecar runs in the application's pods, which the application's own workload";
+    let mut problems = Vec::new();
+    let mut refuse = |set: bool, field: &str, what: &str| {
+        if set {
+            problems.push(format!(
+                "spec.{field}: {owned_by_the_application} {what}; remove it in mode sidecar"
+            ));
+        }
+    };
+    refuse(spec.replicas != 1, "replicas", "scales");
+    refuse(spec.autoscaling.is_some(), "autoscaling", "scales");
+    refuse(
+        spec.pod_disruption_budget.is_some(),
+        "podDisruptionBudget",
+        "protects from disruption",
+    );
+    refuse(!spec.node_selector.is_empty(), "nodeSelector", "schedules");
+    refuse(!spec.tolerations.is_empty(), "tolerations", "schedules");
+    refuse(spec.affinity.is_some(), "affinity", "schedules");
+    refuse(
+        !spec.pod_annotations.is_empty(),
+        "podAnnotations",
+        "annotates",
+    );
+    refuse(!spec.pod_labels.is_empty(), "podLabels", "labels");
+    refuse(
+        spec.service != ServiceSettings::default(),
+        "service",
+        "exposes (the application reaches the sidecar on localhost)",
+    );
+    problems
+}
+
 /// The group's objects are named `ferry-<group>`, so a group name must make a Service name
 /// (a DNS label); the problem as `spec.runtime: message`.
 pub fn group_name_problem(name: &str) -> Option<String> {
@@ -74,4 +116,48 @@ pub fn group_name_problem(name: &str) -> Option<String> {
             "spec.runtime: group name \"{name}\" cannot name a Service (ferry-{name}): use at most 57 lower-case letters, digits and '-'"
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(json: serde_json::Value) -> IntegrationRuntimeSpec {
+        serde_json::from_value(json).expect("a spec")
+    }
+
+    #[test]
+    fn a_sidecar_runtime_refuses_what_only_its_own_pods_could_honour() {
+        assert!(
+            problems(&spec(serde_json::json!({"mode": "sidecar",
+            "sidecar": {"selector": {"matchLabels": {"app": "a"}}},
+            "resources": {"limits": {"memory": "64Mi"}}, "env": [{"name": "A", "value": "1"}]})))
+            .is_empty()
+        );
+        let found = problems(&spec(serde_json::json!({"mode": "sidecar", "replicas": 3,
+            "autoscaling": {"maxReplicas": 3}, "podDisruptionBudget": {"maxUnavailable": 1},
+            "nodeSelector": {"a": "b"}, "podLabels": {"a": "b"}, "service": {"type": "NodePort"}})));
+        for field in [
+            "spec.replicas",
+            "spec.autoscaling",
+            "spec.podDisruptionBudget",
+            "spec.nodeSelector",
+            "spec.podLabels",
+            "spec.service",
+        ] {
+            assert!(
+                found.iter().any(|p| p.starts_with(&format!("{field}:"))),
+                "{field} in {found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn sidecar_settings_need_mode_sidecar() {
+        let found = problems(&spec(
+            serde_json::json!({"sidecar": {"selector": {"matchLabels": {"app": "a"}}}}),
+        ));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("spec.sidecar:"), "{found:?}");
+    }
 }

@@ -271,12 +271,16 @@ pub struct IntegrationRuntimeStatus {
     /// The generation the status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// Pods of the group's workload (the scale subresource reads it).
+    /// Pods of the group's workload (the scale subresource reads it); in sidecar mode,
+    /// the application pods carrying the sidecar.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<i32>,
     /// Pods that are ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready_replicas: Option<i32>,
+    /// Pods that run the current bundle (sidecar mode: pods injected with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_replicas: Option<i32>,
     /// The label selector of the pods, as a string (the scale subresource reads it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<String>,

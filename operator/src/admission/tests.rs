@@ -115,7 +115,6 @@ fn a_runtime_the_operator_cannot_render_is_refused_with_every_reason() {
     let a = admit(&g, &defaults());
     let why = a.spec.clone().unwrap_err();
     for part in [
-        "spec.mode",
         "spec.adminPort",
         "spec.autoscaling.maxReplicas",
         "spec.podDisruptionBudget",

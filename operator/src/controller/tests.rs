@@ -68,7 +68,10 @@ fn seeded() -> (Context, Fake) {
 
 fn start(ctx: Context, leader: watch::Receiver<bool>) -> Arc<Health> {
     let health = Arc::new(Health::default());
-    let settings = Settings { namespace: None };
+    let settings = Settings {
+        namespace: None,
+        ..Settings::default()
+    };
     tokio::spawn(run(
         ctx,
         settings,

@@ -259,7 +259,7 @@ async fn a_refused_artifact_gets_a_warning_event_once() {
 async fn a_refused_runtime_leaves_the_group_as_it_was() {
     let (client, fake) = client();
     let g = group(
-        &GROUP.replace("replicas: 2", "replicas: 2\n  mode: sidecar"),
+        &GROUP.replace("replicas: 2", "replicas: 2\n  adminPort: 8290"),
         "default",
     );
     let outcome = reconcile(&context(client), &g, NOW).await.unwrap();
@@ -280,7 +280,7 @@ async fn a_refused_runtime_leaves_the_group_as_it_was() {
         condition(runtime, "Accepted")["message"]
             .as_str()
             .unwrap()
-            .contains("sidecar")
+            .contains("adminPort")
     );
 }
 
@@ -381,4 +381,161 @@ async fn turning_autoscaling_on_and_off_applies_and_deletes_the_hpa() {
             .keys()
             .any(|k| k.contains("horizontalpodautoscalers"))
     );
+}
+
+const SIDECAR_GROUP: &str = r#"
+apiVersion: ferry.dev/v1alpha1
+kind: IntegrationRuntime
+metadata: {name: orders}
+spec:
+  mode: sidecar
+  sidecar: {selector: {matchLabels: {app: orders}}}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: IntegrationAPI
+metadata: {name: hello}
+spec:
+  runtime: orders
+  context: /hello
+  resources:
+    - methods: [GET]
+      inSequence:
+        - respond: {}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: ScheduledTask
+metadata: {name: tick}
+spec:
+  runtime: orders
+  sequence: tock
+  interval: 5
+---
+apiVersion: ferry.dev/v1alpha1
+kind: Sequence
+metadata: {name: tock}
+spec:
+  runtime: orders
+  mediators: [{log: {message: tock}}]
+"#;
+
+fn sidecar_pod(hash: &str, ready: bool) -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": format!("app-{hash}-{ready}"), "namespace": "ns",
+            "labels": {"app": "orders", "ferry.dev/sidecar": "orders"},
+            "annotations": {"ferry.dev/sidecar-config-hash": hash}},
+        "spec": {"containers": [{"name": "app", "image": "app:1"}]},
+        "status": {"phase": "Running",
+            "initContainerStatuses": [{"name": "ferry", "ready": ready, "restartCount": 0,
+                "image": "ferry", "imageID": "", "state": {}}]}})
+}
+
+#[tokio::test]
+async fn a_sidecar_group_owns_only_its_bundle_and_counts_the_pods_carrying_it() {
+    let (client, fake) = client();
+    let g = group(SIDECAR_GROUP, "orders");
+    let hash = crate::sidecar::plan(&g, &OperatorConfig::default().defaults)
+        .unwrap()
+        .config_hash;
+    fake.lock().unwrap().lists.insert(
+        "pods".into(),
+        vec![
+            sidecar_pod(&hash, true),
+            sidecar_pod(&hash, false),
+            sidecar_pod("0000", true),
+        ],
+    );
+    let outcome = reconcile(&context(client), &g, NOW).await.unwrap();
+    let Outcome::Reconciled(GroupState::Applied {
+        workload, refused, ..
+    }) = outcome
+    else {
+        panic!("applied: {outcome:?}");
+    };
+    assert_eq!(refused, ["ScheduledTask/tick"], "runs once per group");
+    assert_eq!(
+        (workload.replicas, workload.updated, workload.ready),
+        (3, 2, 2)
+    );
+
+    let seen = fake.lock().unwrap().seen.clone();
+    let writes: Vec<String> = seen
+        .iter()
+        .filter(|s| s.method != "GET" && !s.path.ends_with("/status"))
+        .map(Seen::line)
+        .collect();
+    assert_eq!(
+        writes,
+        [
+            "PATCH /api/v1/namespaces/ns/configmaps/ferry-orders-bundle",
+            "DELETE /apis/apps/v1/namespaces/ns/deployments/ferry-orders",
+            "DELETE /apis/autoscaling/v2/namespaces/ns/horizontalpodautoscalers/ferry-orders",
+            "DELETE /apis/policy/v1/namespaces/ns/poddisruptionbudgets/ferry-orders",
+            "DELETE /api/v1/namespaces/ns/services/ferry-orders",
+            "DELETE /apis/rbac.authorization.k8s.io/v1/namespaces/ns/rolebindings/ferry-orders",
+            "DELETE /apis/rbac.authorization.k8s.io/v1/namespaces/ns/roles/ferry-orders",
+            "DELETE /api/v1/namespaces/ns/serviceaccounts/ferry-orders",
+        ],
+        "no Deployment or Service in sidecar mode"
+    );
+    let list = seen
+        .iter()
+        .find(|s| s.method == "GET" && s.path == "/api/v1/namespaces/ns/pods")
+        .expect("the pods are listed");
+    assert!(
+        list.query
+            .contains("labelSelector=ferry.dev%2Fsidecar%3Dorders"),
+        "{}",
+        list.query
+    );
+
+    let written = status_writes(&fake);
+    let runtime =
+        &written["/apis/ferry.dev/v1alpha1/namespaces/ns/integrationruntimes/orders/status"];
+    assert_eq!(runtime["replicas"], 3);
+    assert_eq!(runtime["updatedReplicas"], 2);
+    assert_eq!(runtime["readyReplicas"], 2);
+    assert_eq!(runtime["selector"], "ferry.dev/sidecar=orders");
+    assert_eq!(condition(runtime, "Ready")["reason"], "RestartNeeded");
+    assert_eq!(condition(runtime, "Progressing")["reason"], "RestartNeeded");
+    let api = &written["/apis/ferry.dev/v1alpha1/namespaces/ns/integrationapis/hello/status"];
+    assert_eq!(api["url"], "http://localhost:8290/hello");
+    let task = &written["/apis/ferry.dev/v1alpha1/namespaces/ns/scheduledtasks/tick/status"];
+    assert_eq!(condition(task, "Accepted")["status"], "False");
+    assert!(
+        condition(task, "Accepted")["message"]
+            .as_str()
+            .unwrap()
+            .contains("sidecar mode")
+    );
+}
+
+#[tokio::test]
+async fn a_sidecar_group_whose_pods_all_carry_the_current_bundle_is_ready() {
+    let (client, fake) = client();
+    let g = group(SIDECAR_GROUP, "orders");
+    let hash = crate::sidecar::plan(&g, &OperatorConfig::default().defaults)
+        .unwrap()
+        .config_hash;
+    fake.lock()
+        .unwrap()
+        .lists
+        .insert("pods".into(), vec![sidecar_pod(&hash, true)]);
+    reconcile(&context(client), &g, NOW).await.unwrap();
+    let written = status_writes(&fake);
+    let runtime =
+        &written["/apis/ferry.dev/v1alpha1/namespaces/ns/integrationruntimes/orders/status"];
+    assert_eq!(condition(runtime, "Ready")["status"], "True");
+    assert_eq!(condition(runtime, "Progressing")["reason"], "Current");
+}
+
+#[tokio::test]
+async fn a_sidecar_group_without_pods_says_so() {
+    let (client, fake) = client();
+    let g = group(SIDECAR_GROUP, "orders");
+    reconcile(&context(client), &g, NOW).await.unwrap();
+    let written = status_writes(&fake);
+    let runtime =
+        &written["/apis/ferry.dev/v1alpha1/namespaces/ns/integrationruntimes/orders/status"];
+    assert_eq!(runtime["replicas"], 0);
+    assert_eq!(condition(runtime, "Ready")["reason"], "NoPods");
 }

@@ -15,6 +15,7 @@ fn running(ready: i32) -> GroupState {
             ready,
             available: ready,
             observed: true,
+            sidecar: false,
         },
         config_hash: "abc".into(),
         accepted: 1,
@@ -67,6 +68,7 @@ fn pods_not_ready_yet_are_reported_as_such() {
             ready: 2,
             available: 2,
             observed: true,
+            sidecar: false,
         },
         config_hash: "abc".into(),
         accepted: 1,
@@ -88,6 +90,7 @@ fn the_runtime_reports_counts_hash_and_refused_artifacts() {
             ready: 1,
             available: 1,
             observed: true,
+            sidecar: false,
         },
         config_hash: "abc".into(),
         accepted: 4,
@@ -185,4 +188,49 @@ fn api_urls_name_the_group_service() {
         api_url(&proxy.artifacts[0], "ns", 8290).as_deref(),
         Some("http://ferry-default.ns.svc:8290/services/StockQuoteProxy")
     );
+}
+
+#[test]
+fn a_sidecar_group_reports_pods_carrying_it_and_whether_their_bundle_is_current() {
+    let g = group(YAML, "default");
+    let rt = g.runtime.as_ref().unwrap();
+    let state = |pods, current, ready| GroupState::Applied {
+        workload: Workload::from_census(&Census {
+            pods,
+            current,
+            ready,
+        }),
+        config_hash: "abc".into(),
+        accepted: 1,
+        refused: vec![],
+    };
+    let reason = |s: &Value, kind| condition(s, kind)["reason"].as_str().unwrap().to_string();
+    let none = runtime(rt, &state(0, 0, 0), "ferry.dev/sidecar=default", T0);
+    assert_eq!(reason(&none, "Ready"), "NoPods");
+    let stale = runtime(rt, &state(3, 2, 3), "ferry.dev/sidecar=default", T0);
+    assert_eq!(
+        (
+            stale["replicas"].as_i64(),
+            stale["updatedReplicas"].as_i64()
+        ),
+        (Some(3), Some(2))
+    );
+    assert_eq!(reason(&stale, "Ready"), "RestartNeeded");
+    assert_eq!(reason(&stale, "Progressing"), "RestartNeeded");
+    assert_eq!(
+        condition(&stale, "Progressing")["status"],
+        "False",
+        "nothing rolls by itself"
+    );
+    assert!(
+        condition(&stale, "Ready")["message"]
+            .as_str()
+            .unwrap()
+            .contains("rollout restart")
+    );
+    let current = runtime(rt, &state(3, 3, 2), "ferry.dev/sidecar=default", T0);
+    assert_eq!(condition(&current, "Ready")["status"], "True");
+    assert_eq!(reason(&current, "Progressing"), "Current");
+    let api = artifact(&g.artifacts[0], None, &state(3, 3, 0), None, T0);
+    assert_eq!(reason(&api, "Ready"), "Unavailable");
 }

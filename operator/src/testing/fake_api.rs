@@ -90,6 +90,24 @@ pub fn status(code: u16, reason: &str) -> Value {
         "message": reason, "reason": reason, "code": code})
 }
 
+/// Whether a path names one object (`.../namespaces/ns/secrets/x`, `.../things/x`) rather
+/// than a collection.
+fn names_one(path: &str) -> bool {
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let rest = match parts.first() {
+        Some(&"api") => parts.get(2..),
+        Some(&"apis") => parts.get(3..),
+        _ => None,
+    }
+    .unwrap_or_default();
+    match rest {
+        ["namespaces", _, _, _, ..] => true,
+        ["namespaces", ..] => false,
+        [_, _, ..] => true,
+        _ => false,
+    }
+}
+
 /// The answer to one request; `None` keeps it open (a watch).
 fn answer(state: &mut State, seen: Seen) -> Option<(u16, String)> {
     state.seen.push(seen.clone());
@@ -115,6 +133,10 @@ fn answer(state: &mut State, seen: Seen) -> Option<(u16, String)> {
             let event = json!({"type": "ERROR", "object": status(410, "Expired")});
             return Some((200, format!("{event}\n")));
         }
+        "GET" if names_one(&seen.path) => match state.objects.get(&seen.path) {
+            Some(object) => (200, object.clone()),
+            None => (404, status(404, "NotFound")),
+        },
         "GET" => {
             let items = state.lists.get(&plural).cloned().unwrap_or_default();
             (
@@ -143,7 +165,17 @@ fn answer(state: &mut State, seen: Seen) -> Option<(u16, String)> {
             state.objects.insert(seen.path.clone(), object.clone());
             (200, object)
         }
-        "POST" => (201, seen.body.clone()),
+        "POST" => {
+            if let Some(name) = seen.body["metadata"]["name"].as_str() {
+                let path = format!("{}/{name}", seen.path);
+                state.objects.insert(path, seen.body.clone());
+            }
+            (201, seen.body.clone())
+        }
+        "PUT" => {
+            state.objects.insert(seen.path.clone(), seen.body.clone());
+            (200, seen.body.clone())
+        }
         "DELETE" => match state.objects.remove(&seen.path) {
             Some(object) => (200, object),
             None => (404, status(404, "NotFound")),
