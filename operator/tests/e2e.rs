@@ -10,6 +10,11 @@
 //! fixing it brings `Accepted=True` back; deleting the group's objects deletes what was
 //! made for it.
 //!
+//! The chart test installs charts/ferry with helm (`HELM`, the PATH, or `make helm`'s) and
+//! runs the operator as the chart's Deployment would — its arguments, environment and
+//! configuration — but on this machine, impersonating the chart's ServiceAccount: the
+//! healthcare sample must be reconciled with only the chart's RBAC.
+//!
 //! The sidecar test also runs the operator's webhook on this machine and registers it with
 //! the API server by URL: the API server must reach `https://<host>:<port>` where host is
 //! `FERRY_E2E_WEBHOOK_HOST` (default 127.0.0.1: an API server on this machine, as k3s or
@@ -698,4 +703,189 @@ async fn sidecar_mode_injects_one_sidecar_into_selected_pods_and_none_into_opted
     let _ = namespaces
         .delete(&namespace, &DeleteParams::default())
         .await;
+}
+
+/// The helm executable: `HELM`, else `helm` on the PATH, else the one `make helm` installs
+/// under the target folder's `tools/`.
+fn helm() -> Option<std::path::PathBuf> {
+    if let Some(h) = std::env::var_os("HELM") {
+        return Some(h.into());
+    }
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("helm"))
+            .find(|p| p.is_file())
+    });
+    on_path.or_else(|| {
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| repo().join("target"));
+        Some(target.join("tools/helm")).filter(|p| p.is_file())
+    })
+}
+
+/// `helm install` of charts/ferry, then the operator run exactly as the chart's Deployment
+/// runs it (its arguments, its environment, its configuration) but on this machine and as
+/// the chart's ServiceAccount (the kubeconfig impersonates it): the healthcare sample must
+/// be reconciled with no permission missing from the chart's RBAC.
+#[tokio::test]
+async fn the_chart_installs_and_its_service_account_runs_the_operator() {
+    if cluster().is_none() {
+        return;
+    }
+    let Some(helm) = helm() else {
+        eprintln!("skipped: no helm (make helm installs it into the target folder's tools/)");
+        return;
+    };
+    let client = Client::try_default().await.unwrap();
+    install_crds(&client).await;
+    let release_ns = format!("ferry-e2e-chart-{}", std::process::id());
+    let apps_ns = format!("{release_ns}-apps");
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    for ns in [&release_ns, &apps_ns] {
+        let obj: Namespace = serde_json::from_value(
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+        )
+        .unwrap();
+        namespaces
+            .patch(ns, &PatchParams::apply(MANAGER), &Patch::Apply(&obj))
+            .await
+            .unwrap();
+    }
+    let release = "ferry";
+    let installed = Command::new(&helm)
+        .args(["install", release])
+        .arg(repo().join("charts/ferry"))
+        .args(["--namespace", &release_ns, "--skip-crds", "--wait=false"])
+        // One release per test run: its cluster-wide objects get the namespace's name.
+        .args(["--set", &format!("fullnameOverride={release_ns}")])
+        .output()
+        .unwrap();
+    assert!(
+        installed.status.success(),
+        "helm install: {}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+
+    // The operator as the chart deploys it.
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &release_ns);
+    let operator = deployments
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|d| {
+            d.metadata
+                .name
+                .as_deref()
+                .is_some_and(|n| n.ends_with("-operator"))
+        })
+        .expect("the chart made the operator's Deployment");
+    let pod = operator.spec.unwrap().template.spec.unwrap();
+    let account = pod.service_account_name.clone().unwrap();
+    let container = &pod.containers[0];
+    let dir = tempfile::tempdir().unwrap();
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &release_ns);
+    let mut args: Vec<String> = Vec::new();
+    let (listen, webhook) = (free_port(), free_port());
+    for arg in container.args.clone().unwrap_or_default() {
+        let arg = if let Some(path) = arg.strip_prefix("--config=") {
+            // The mounted ConfigMap, read from the cluster.
+            let name = pod
+                .volumes
+                .iter()
+                .flatten()
+                .find_map(|v| v.config_map.as_ref().map(|c| c.name.clone()))
+                .unwrap();
+            let cm = config_maps.get(&name).await.unwrap();
+            let file = Path::new(path)
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_string();
+            let local = dir.path().join(&file);
+            std::fs::write(&local, &cm.data.unwrap()[&file]).unwrap();
+            format!("--config={}", local.display())
+        } else if arg.starts_with("--listen=") {
+            format!("--listen=127.0.0.1:{listen}")
+        } else if arg.starts_with("--webhook-listen=") {
+            format!("--webhook-listen=127.0.0.1:{webhook}")
+        } else {
+            arg
+        };
+        args.push(arg);
+    }
+    // As the chart's ServiceAccount: the kubeconfig, impersonating it.
+    let mut kubeconfig =
+        kube::config::Kubeconfig::read_from(std::env::var("KUBECONFIG").unwrap()).unwrap();
+    for user in &mut kubeconfig.auth_infos {
+        if let Some(auth) = user.auth_info.as_mut() {
+            auth.impersonate = Some(format!("system:serviceaccount:{release_ns}:{account}"));
+        }
+    }
+    let impersonating = dir.path().join("kubeconfig");
+    std::fs::write(&impersonating, serde_json::to_string(&kubeconfig).unwrap()).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ferry-operator"));
+    command
+        .args(&args)
+        .arg(format!("--namespace={apps_ns}"))
+        .env("KUBECONFIG", &impersonating)
+        .env("FERRY_LOG", "info,ferry_operator=debug")
+        .env("FERRY_LOG_FORMAT", "text")
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit());
+    for env in container.env.iter().flatten() {
+        match (&env.value, &env.value_from) {
+            (Some(v), _) => {
+                command.env(&env.name, v);
+            }
+            // The downward API: this pod's namespace.
+            (None, Some(from))
+                if from
+                    .field_ref
+                    .as_ref()
+                    .is_some_and(|f| f.field_path == "metadata.namespace") =>
+            {
+                command.env(&env.name, &release_ns);
+            }
+            _ => {}
+        }
+    }
+    let _operator = Operator(command.spawn().unwrap());
+
+    for entry in std::fs::read_dir(repo().join("config/samples/healthcare")).unwrap() {
+        for doc in documents(&entry.unwrap().path()) {
+            apply(&client, &apps_ns, doc).await;
+        }
+    }
+    let (status, message) = eventually("the healthcare API accepted and ready", || async {
+        let accepted = condition(
+            &client,
+            &apps_ns,
+            "IntegrationAPI",
+            "healthcare",
+            "Accepted",
+        )
+        .await?;
+        (accepted.0 == "True").then_some(accepted)
+    })
+    .await;
+    assert_eq!(status, "True", "{message}");
+    let apps_deployments: Api<Deployment> = Api::namespaced(client.clone(), &apps_ns);
+    eventually(
+        "the group's Deployment, made as the chart's ServiceAccount",
+        || async { apps_deployments.get("ferry-default").await.ok() },
+    )
+    .await;
+
+    let uninstalled = Command::new(&helm)
+        .args(["uninstall", release, "--namespace", &release_ns])
+        .output()
+        .unwrap();
+    assert!(uninstalled.status.success(), "helm uninstall");
+    for ns in [&release_ns, &apps_ns] {
+        let _ = namespaces.delete(ns, &DeleteParams::default()).await;
+    }
 }
