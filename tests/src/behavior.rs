@@ -15,6 +15,10 @@
 //!     request: {method: POST, path: /api/x, headers: {X-A: b}, json: {"a": 1}}
 //!     expect: {status: 200, headers: {content-type: application/json}, json: {"a": 1}}
 //!     backend: {name: echo, count: 1, path: /x, json: {"a": 1}, headers: {x-a: b}}
+//!   - name: later
+//!     waitMs: 500                 # wait before sending (an expiry to pass)
+//!     request: {path: /api/x}
+//!     expect: {status: 200}
 //! ```
 
 use std::collections::BTreeMap;
@@ -77,6 +81,9 @@ fn json_type() -> String {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Case {
     name: String,
+    /// Milliseconds to wait before sending the request (an expiry to pass, say).
+    #[serde(default)]
+    wait_ms: u64,
     request: RequestSpec,
     expect: Expect,
     backend: Option<BackendExpect>,
@@ -212,6 +219,9 @@ async fn run_case(
     backends: &BTreeMap<String, Backend>,
     before: &BTreeMap<&String, usize>,
 ) -> Result<(), String> {
+    if case.wait_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(case.wait_ms)).await;
+    }
     let method = reqwest::Method::from_bytes(case.request.method.as_bytes())
         .map_err(|e| format!("bad method: {e}"))?;
     let mut req = http.request(method, ferry.url(&case.request.path));
