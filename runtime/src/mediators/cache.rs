@@ -115,7 +115,9 @@ impl Finder {
             // With Cache-Control honoured, `no-cache` and an exceeded `max-age` send the
             // request on to the backend (the collector then stores the new response).
             !s.enable_cache_control
-                || !(e.no_cache || e.max_age.is_some_and(|age| now - e.stored >= age))
+                || !(e.no_cache
+                    || e.max_age
+                        .is_some_and(|age| now.saturating_duration_since(e.stored) >= age))
         });
         let Some(entry) = hit else {
             self.metrics.misses.inc();
