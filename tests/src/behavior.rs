@@ -9,7 +9,8 @@
 //!   - name: echo
 //!     echo: true
 //!   - name: fixed
-//!     reply: {status: 200, contentType: application/json, body: '{"ok":true}', delayMs: 0}
+//!     reply: {status: 200, contentType: application/json, body: '{"ok":true}', delayMs: 0,
+//!             headers: {Cache-Control: no-store}}
 //! cases:
 //!   - name: the body goes through untouched
 //!     request: {method: POST, path: /api/x, headers: {X-A: b}, json: {"a": 1}}
@@ -67,6 +68,9 @@ struct ReplySpec {
     body: String,
     #[serde(default)]
     delay_ms: u64,
+    /// More response headers.
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
 }
 
 fn ok() -> u16 {
@@ -177,10 +181,15 @@ pub async fn run_file(path: &Path) -> Vec<String> {
                 content_type: json_type(),
                 body: String::new(),
                 delay_ms: 0,
+                headers: BTreeMap::new(),
             });
             Backend::start(move |_| {
-                Reply::with_status(reply.status, &reply.content_type, reply.body.clone())
-                    .delayed(Duration::from_millis(reply.delay_ms))
+                let mut r =
+                    Reply::with_status(reply.status, &reply.content_type, reply.body.clone())
+                        .delayed(Duration::from_millis(reply.delay_ms));
+                r.headers
+                    .extend(reply.headers.iter().map(|(n, v)| (n.clone(), v.clone())));
+                r
             })
         };
         args.push("--set".into());
