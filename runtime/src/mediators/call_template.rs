@@ -97,3 +97,87 @@ impl CallTemplate {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arc_swap::ArcSwap;
+    use http::{Method, Request, StatusCode};
+    use serde_json::{Value, json};
+
+    use crate::admin::metrics::Metrics;
+    use crate::compile::compile_test_yaml;
+    use crate::dispatch::Dispatcher;
+    use crate::transports::http::body::{self, read_body_limited};
+
+    const CONFIG: &str = "apiVersion: ferry.dev/v1alpha1
+kind: Template
+metadata: {name: outer}
+spec:
+  parameters: [{name: name}]
+  mediators:
+    - sequence: {key: guarded}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: Sequence
+metadata: {name: guarded}
+spec:
+  onError: handler
+  mediators:
+    - callTemplate: {target: inner, withParams: [{name: p, value: inner-value}]}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: Template
+metadata: {name: inner}
+spec:
+  parameters: [{name: p}]
+  mediators:
+    - throwError: {errorMessage: 'failed with ${params.functionParams.p}'}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: Sequence
+metadata: {name: handler}
+spec:
+  mediators:
+    - payloadFactory:
+        mediaType: json
+        format: '{\"p\": \"${params.functionParams.p}\", \"name\": \"${params.functionParams.name}\", \"error\": \"${props.synapse.ERROR_MESSAGE}\"}'
+    - property: {name: HTTP_SC, scope: axis2, value: '200'}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: IntegrationAPI
+metadata: {name: t}
+spec:
+  context: /t
+  resources:
+    - methods: [GET]
+      uriTemplate: /run
+      inSequence:
+        - callTemplate: {target: outer, withParams: [{name: name, value: outer-value}]}
+        - respond: {}
+";
+
+    #[tokio::test]
+    async fn the_callers_parameters_come_back_when_a_template_fails() {
+        let metrics = Arc::new(Metrics::new());
+        let compiled = compile_test_yaml(CONFIG, metrics.clone());
+        let dispatcher =
+            Dispatcher::new(Arc::new(ArcSwap::from_pointee(compiled)), metrics, 1 << 20);
+        let req = Request::builder()
+            .method(Method::GET)
+            .uri("/t/run")
+            .body(body::full(""))
+            .unwrap();
+        let resp = dispatcher.dispatch(req).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        let bytes = read_body_limited(resp.into_body(), 1 << 20).await.unwrap();
+        let got: Value = serde_json::from_slice(&bytes).unwrap();
+        // The handler runs in the outer template's sequence: the inner template's `p` is
+        // gone, the outer's `name` is back.
+        assert_eq!(
+            got,
+            json!({"p": "", "name": "outer-value", "error": "failed with inner-value"})
+        );
+    }
+}
