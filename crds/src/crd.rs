@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use crate::resources::{
     Endpoint, IntegrationAPI, IntegrationRuntime, KINDS, LocalEntry, MessageProcessor,
-    MessageStore, ProxyService, ScheduledTask, Sequence,
+    MessageStore, ProxyService, ScheduledTask, Sequence, Template,
 };
 use crate::yaml_writer;
 
@@ -37,6 +37,7 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         MessageProcessor::crd(),
         ScheduledTask::crd(),
         LocalEntry::crd(),
+        Template::crd(),
         IntegrationRuntime::crd(),
     ]
 }
@@ -94,6 +95,7 @@ pub fn editor_json_schema() -> Value {
         generator.subschema_for::<MessageProcessor>(),
         generator.subschema_for::<ScheduledTask>(),
         generator.subschema_for::<LocalEntry>(),
+        generator.subschema_for::<Template>(),
         generator.subschema_for::<IntegrationRuntime>(),
     ];
     let branches: Vec<Value> = KINDS
@@ -111,7 +113,7 @@ pub fn editor_json_schema() -> Value {
         "$schema": "http://json-schema.org/draft-07/schema#",
         "$id": "https://ferry.dev/schemas/v1alpha1/ferry.schema.json",
         "title": "Ferry resource (ferry.dev/v1alpha1)",
-        "description": "A Ferry custom resource: IntegrationAPI, ProxyService, Sequence, Endpoint, MessageStore, MessageProcessor, ScheduledTask, LocalEntry or IntegrationRuntime.",
+        "description": "A Ferry custom resource: IntegrationAPI, ProxyService, Sequence, Endpoint, MessageStore, MessageProcessor, ScheduledTask, LocalEntry, Template or IntegrationRuntime.",
         "type": "object",
         "required": ["apiVersion", "kind", "metadata"],
         "properties": {

@@ -379,6 +379,7 @@ fn every_kind_has_its_short_name_the_ferry_category_and_a_status_subresource() {
         ("MessageProcessor", "mproc"),
         ("ScheduledTask", "stask"),
         ("LocalEntry", "lentry"),
+        ("Template", "tmpl"),
         ("IntegrationRuntime", "irt"),
     ];
     let crds = crd::all();
@@ -405,7 +406,7 @@ fn every_kind_has_its_short_name_the_ferry_category_and_a_status_subresource() {
                 .is_some()
         );
     }
-    let irt = &crds[8].spec.versions[0]
+    let irt = &crds[9].spec.versions[0]
         .subresources
         .as_ref()
         .unwrap()
@@ -636,6 +637,14 @@ kind: LocalEntry
 metadata: {name: order-schema, annotations: {ferry.dev/synapse-name: OrderSchema}}
 spec:
   json: {type: object, required: [id]}
+"#,
+        r#"
+apiVersion: ferry.dev/v1alpha1
+kind: Template
+metadata: {name: greet, annotations: {ferry.dev/synapse-name: GreetTemplate}}
+spec:
+  parameters: [{name: who, isMandatory: true}, {name: greeting, defaultValue: Hello}]
+  mediators: [{log: {message: "${params.functionParams.greeting}"}}]
 "#,
         r#"
 apiVersion: ferry.dev/v1alpha1

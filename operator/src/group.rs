@@ -254,6 +254,23 @@ mod tests {
     }
 
     #[test]
+    fn a_template_is_an_artifact_of_its_group_and_goes_to_the_bundle_as_written() {
+        let obj = object(
+            json!({"apiVersion": "ferry.dev/v1alpha1", "kind": "Template",
+            "metadata": {"name": "greet", "namespace": "ns",
+                "annotations": {"ferry.dev/synapse-name": "GreetTemplate"}},
+            "spec": {"runtime": "payments", "parameters": [{"name": "who"}], "mediators": [{"log": {}}]}}),
+        );
+        let artifact = Artifact::from_object(&obj).unwrap();
+        assert_eq!(artifact.document["kind"], "Template");
+        assert_eq!(
+            artifact.document["metadata"]["annotations"]["ferry.dev/synapse-name"],
+            "GreetTemplate"
+        );
+        assert_eq!(artifact.document["spec"]["parameters"][0]["name"], "who");
+    }
+
+    #[test]
     fn objects_of_other_kinds_are_not_artifacts() {
         let cm =
             object(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}));

@@ -9,6 +9,7 @@ use ferry_api::diagnostic::Diagnostic;
 use ferry_api::routes::RouteTable;
 
 use crate::admin::metrics::ResourceMetrics;
+use crate::compile::cx::TemplateId;
 use crate::endpoints::Endpoint;
 use crate::passthrough::Passthrough;
 use crate::processors::CompiledProcessor;
@@ -53,6 +54,8 @@ pub struct Compiled {
     pub sequences: Vec<Sequence>,
     /// Named sequences by name (for `keyExpression`).
     pub sequence_ids: HashMap<String, SeqId>,
+    /// Templates (sequence templates), indexed by [`TemplateId`].
+    pub templates: Vec<crate::mediators::call_template::Template>,
     /// Named endpoints.
     pub endpoints: HashMap<String, Arc<Endpoint>>,
     /// Message stores by name.
@@ -76,6 +79,11 @@ impl Compiled {
     /// The named sequence with this id.
     pub fn sequence(&self, id: SeqId) -> &Sequence {
         &self.sequences[id.0]
+    }
+
+    /// The template with this id.
+    pub fn template(&self, id: TemplateId) -> &crate::mediators::call_template::Template {
+        &self.templates[id.0]
     }
 
     /// The id of the named sequence `name`, if there is one.

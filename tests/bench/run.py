@@ -651,6 +651,14 @@ def main():
                                      f"http://127.0.0.1:{ferry_port}/bench/{path}"))
                     runs.append(("proxy service", "ferry", size, ferry.pid,
                                  f"http://127.0.0.1:{ferry_port}/services/bench-proxy"))
+                    # Cache hits: the first request fills the cache (checked: the echo comes
+                    # back, then the same from the cache); compare with passthrough's call.
+                    for _ in range(2):
+                        code, _, body = post(ferry_port, "/bench/cached", small)
+                        if code != 200 or body != small:
+                            raise RuntimeError(f"/bench/cached answered {code} with another body")
+                    runs.append(("cache hit", "ferry", size, ferry.pid,
+                                 f"http://127.0.0.1:{ferry_port}/bench/cached"))
             # Rounds interleave the scenarios of one body size, so a burst of outside load
             # hits them alike; each is warmed up in its first round only. The 1 KiB rounds
             # all come first: a process keeps the memory the 100 KiB bodies made it take.

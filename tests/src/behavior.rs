@@ -9,12 +9,17 @@
 //!   - name: echo
 //!     echo: true
 //!   - name: fixed
-//!     reply: {status: 200, contentType: application/json, body: '{"ok":true}', delayMs: 0}
+//!     reply: {status: 200, contentType: application/json, body: '{"ok":true}', delayMs: 0,
+//!             headers: {Cache-Control: no-store}}
 //! cases:
 //!   - name: the body goes through untouched
 //!     request: {method: POST, path: /api/x, headers: {X-A: b}, json: {"a": 1}}
 //!     expect: {status: 200, headers: {content-type: application/json}, json: {"a": 1}}
 //!     backend: {name: echo, count: 1, path: /x, json: {"a": 1}, headers: {x-a: b}}
+//!   - name: later
+//!     waitMs: 500                 # wait before sending (an expiry to pass)
+//!     request: {path: /api/x}
+//!     expect: {status: 200}
 //! ```
 
 use std::collections::BTreeMap;
@@ -63,6 +68,9 @@ struct ReplySpec {
     body: String,
     #[serde(default)]
     delay_ms: u64,
+    /// More response headers.
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
 }
 
 fn ok() -> u16 {
@@ -77,6 +85,9 @@ fn json_type() -> String {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Case {
     name: String,
+    /// Milliseconds to wait before sending the request (an expiry to pass, say).
+    #[serde(default)]
+    wait_ms: u64,
     request: RequestSpec,
     expect: Expect,
     backend: Option<BackendExpect>,
@@ -170,10 +181,15 @@ pub async fn run_file(path: &Path) -> Vec<String> {
                 content_type: json_type(),
                 body: String::new(),
                 delay_ms: 0,
+                headers: BTreeMap::new(),
             });
             Backend::start(move |_| {
-                Reply::with_status(reply.status, &reply.content_type, reply.body.clone())
-                    .delayed(Duration::from_millis(reply.delay_ms))
+                let mut r =
+                    Reply::with_status(reply.status, &reply.content_type, reply.body.clone())
+                        .delayed(Duration::from_millis(reply.delay_ms));
+                r.headers
+                    .extend(reply.headers.iter().map(|(n, v)| (n.clone(), v.clone())));
+                r
             })
         };
         args.push("--set".into());
@@ -212,6 +228,9 @@ async fn run_case(
     backends: &BTreeMap<String, Backend>,
     before: &BTreeMap<&String, usize>,
 ) -> Result<(), String> {
+    if case.wait_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(case.wait_ms)).await;
+    }
     let method = reqwest::Method::from_bytes(case.request.method.as_bytes())
         .map_err(|e| format!("bad method: {e}"))?;
     let mut req = http.request(method, ferry.url(&case.request.path));

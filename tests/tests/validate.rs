@@ -243,3 +243,52 @@ spec:
         assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
     }
 }
+
+#[test]
+fn template_cache_and_json_transform_mistakes_are_located_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("flows.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: ferry.dev/v1alpha1
+kind: Template
+metadata: {name: notify}
+spec:
+  parameters: [{name: channel, isMandatory: true}, {name: text}]
+  mediators: [{log: {message: '${params.functionParams.text}'}}]
+---
+apiVersion: ferry.dev/v1alpha1
+kind: Sequence
+metadata: {name: flow}
+spec:
+  mediators:
+    - callTemplate: {target: notify, withParams: [{name: txt, value: hi}]}
+    - cache: {protocol: {hashGenerator: org.wso2.carbon.mediator.cache.digest.DOMHASHGenerator}}
+    - jsonTransform: {properties: [{name: synapse.commons.json.output.autoPrimitive, value: 'no'}]}
+",
+    )
+    .unwrap();
+    let out = validate(&[dir.path()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let file = file.display();
+    for expected in [
+        format!(
+            "{file}:13: Sequence/flow spec.mediators[0].callTemplate.withParams[0].name: template \"notify\" has no parameter \"txt\""
+        ),
+        format!(
+            "{file}:13: Sequence/flow spec.mediators[0].callTemplate.withParams: template \"notify\" requires parameter \"channel\""
+        ),
+        format!(
+            "{file}:14: Sequence/flow spec.mediators[1].cache.protocol.hashGenerator: hash generator"
+        ),
+        format!(
+            "{file}:15: Sequence/flow spec.mediators[2].jsonTransform.properties[0].value: synapse.commons.json.output.autoPrimitive takes true or false"
+        ),
+    ] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(&expected)),
+            "{expected}\n{stdout}"
+        );
+    }
+}

@@ -323,6 +323,11 @@ pub fn every_kind_and_mediator() -> Vec<Document> {
             json!({"apiVersion": "ferry.dev/v1alpha1", "kind": "LocalEntry",
             "metadata": {"name": "le"}, "spec": {"json": {"type": "object"}}}),
         ),
+        (
+            "Template".into(),
+            json!({"apiVersion": "ferry.dev/v1alpha1", "kind": "Template",
+            "metadata": {"name": "t"}, "spec": {"mediators": [{"log": {}}]}}),
+        ),
     ];
     for (i, mediator) in mediators.as_array().into_iter().flatten().enumerate() {
         docs.push((

@@ -56,6 +56,8 @@ pub(crate) struct Index<'a> {
     unreadable: &'a [(String, String)],
     /// LocalEntries by `(runtime group, name)`, under both names.
     entries: HashMap<(&'a str, &'a str), &'a Loaded>,
+    /// Templates by `(runtime group, name)`, under both names.
+    templates: HashMap<(&'a str, &'a str), &'a crate::resources::TemplateSpec>,
     files: &'a std::collections::BTreeMap<String, Result<String, String>>,
 }
 
@@ -87,8 +89,18 @@ impl<'a> Index<'a> {
                 }
             }
         }
+        let mut templates = HashMap::new();
+        for l in &bundle.resources {
+            if let Resource::Template(t) = &l.resource {
+                let runtime = l.resource.runtime();
+                for name in std::iter::once(l.resource.name()).chain(l.resource.synapse_name()) {
+                    templates.entry((runtime, name)).or_insert(&t.spec);
+                }
+            }
+        }
         Index {
             names,
+            templates,
             memory_stores,
             unreadable: &bundle.unreadable,
             entries,
@@ -291,6 +303,7 @@ impl<'a> Cx<'a> {
                 "Endpoint" => "endpoint",
                 "Sequence" => "sequence",
                 "LocalEntry" => "local entry",
+                "Template" => "template",
                 other => other,
             };
             self.error(field, format!("{what} \"{name}\" is not defined{group}"));
@@ -314,6 +327,21 @@ impl<'a> Cx<'a> {
                 None
             }
         }
+    }
+
+    /// The spec of the Template `name` (its name or Synapse name) of this resource's
+    /// runtime group; an undefined one is a located error.
+    pub fn template_spec(
+        &mut self,
+        field: &str,
+        name: &str,
+    ) -> Option<&'a crate::resources::TemplateSpec> {
+        let runtime = self.loaded.resource.runtime();
+        let found = self.index.templates.get(&(runtime, name)).copied();
+        if found.is_none() {
+            self.reference(field, "Template", name);
+        }
+        found
     }
 
     /// The content of this resource, when it is a LocalEntry.

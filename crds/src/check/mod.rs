@@ -19,6 +19,7 @@ pub mod proxy;
 pub mod runtime;
 pub mod store;
 pub mod task;
+pub mod template;
 pub mod value;
 
 use std::collections::HashMap;
@@ -69,6 +70,8 @@ pub enum CheckedResource {
     /// A LocalEntry, its content resolved (read by the mediators that name it; nothing to
     /// run of its own).
     LocalEntry(local_entry::Content),
+    /// A Template (run by the `callTemplate` mediators that name it).
+    Template(template::Template),
     /// An IntegrationRuntime (read by the operator).
     Runtime,
 }
@@ -178,6 +181,9 @@ pub fn check(bundle: &Bundle, config: &ConfigKeys) -> Checked {
                     None
                 }
             },
+            Resource::Template(t) => {
+                template::check(&mut cx, &t.spec).map(CheckedResource::Template)
+            }
             Resource::IntegrationRuntime(r) => {
                 for problem in runtime::problems(&r.spec) {
                     let (field, message) = problem.split_once(": ").unwrap_or(("spec", &problem));

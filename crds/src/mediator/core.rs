@@ -287,15 +287,21 @@ pub struct SequenceRefSpec {
     pub namespaces: Namespaces,
 }
 
-/// `callTemplate`: runs a sequence template with parameters (Synapse `call-template`).
+/// `callTemplate`: runs a Template (a sequence template) with values for its parameters,
+/// then continues here (Synapse `call-template`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CallTemplateSpec {
-    /// The template's name.
+    /// The Template's name (or Synapse name).
     pub target: String,
-    /// Parameter values, read in the template as `${params.functionParams.name}`.
+    /// Parameter values (Synapse `<with-param>`): a literal `value`, or an `expression`
+    /// evaluated when the call runs, in the caller's context. Read in the template as
+    /// `${params.functionParams.name}` or `$func:name`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub with_params: Vec<NamedValue>,
+    /// XML namespace prefixes its XPath expressions use (`prefix: uri`; Synapse `xmlns:`).
+    #[serde(default, skip_serializing_if = "Namespaces::is_empty")]
+    pub namespaces: Namespaces,
 }
 
 // === store, throwError ===

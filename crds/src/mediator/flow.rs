@@ -426,67 +426,134 @@ pub enum ThrottleAccess {
 
 // === cache ===
 
-/// `cache`: answers repeated requests from a response cache (Micro Integrator 4.x form:
-/// one mediator in the request flow with `collector: false`, one in the response flow with
-/// `collector: true`).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+/// `cache`: answers repeated requests from a response cache, in Micro Integrator 4.x's
+/// form: a *finder* (`collector: false`, the default) in the request flow looks the request
+/// up and, on a hit, answers from the cache; a *collector* (`collector: true`) after the
+/// backend call stores the response for the request its finder looked up. The cache is in
+/// memory, per replica and per finder, bounded by `maxSize` entries and `maxTotalSize`
+/// bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CacheSpec {
-    /// True for the mediator in the response flow that stores responses. Default false.
+    /// True for the mediator after the backend call that stores responses; it takes no
+    /// other field (its finder's settings apply). Default false: a finder.
     #[serde(default)]
     pub collector: bool,
-    /// Milliseconds a cached response stays valid (Synapse: seconds). Default 5000.
+    /// Milliseconds a stored response stays valid (Synapse `timeout` is in seconds; Ferry
+    /// uses milliseconds for every duration). Default 5000000, Micro Integrator's 5000 s.
     #[serde(default = "default_cache_timeout")]
     pub timeout: u64,
-    /// Responses larger than this many bytes are not cached. Default: no limit.
+    /// Responses whose body is larger than this many bytes are not stored. Default: no
+    /// limit of its own (`maxTotalSize` still bounds the cache).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_message_size: Option<u64>,
-    /// Mediators run on a cache hit (default: respond with the cached response).
+    /// Mediators run on a hit, with the cached response as the message; the flow ends
+    /// after them (answer with `respond`, as in Synapse). Default: answer with the cached
+    /// response at once.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "nested")]
     pub on_cache_hit: Vec<Mediator>,
-    /// What makes two requests the same.
+    /// A named Sequence run on a hit instead of `onCacheHit` (Synapse
+    /// `<onCacheHit sequence="key">`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_cache_hit_sequence: Option<String>,
+    /// What makes two requests the same, and which responses are stored.
     #[serde(default)]
     pub protocol: CacheProtocol,
-    /// Entries kept in memory. Default 1000.
+    /// Responses kept (Synapse `<implementation maxSize>`); the oldest goes first when a
+    /// new one needs room. Default 1000.
     #[serde(default = "default_cache_max_size")]
     pub max_size: u32,
+    /// Bytes the stored responses may hold together (Ferry addition, so a cache's memory is
+    /// bounded even without `maxMessageSize`); the oldest go first. Default 67108864
+    /// (64 MiB).
+    #[serde(default = "default_cache_max_total_size")]
+    pub max_total_size: u64,
+}
+
+impl Default for CacheSpec {
+    fn default() -> Self {
+        Self {
+            collector: false,
+            timeout: default_cache_timeout(),
+            max_message_size: None,
+            on_cache_hit: Vec::new(),
+            on_cache_hit_sequence: None,
+            protocol: CacheProtocol::default(),
+            max_size: default_cache_max_size(),
+            max_total_size: default_cache_max_total_size(),
+        }
+    }
 }
 
 fn default_cache_timeout() -> u64 {
-    5000
+    5_000_000
 }
 
 fn default_cache_max_size() -> u32 {
     1000
 }
 
-/// The HTTP side of caching.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+fn default_cache_max_total_size() -> u64 {
+    64 * 1024 * 1024
+}
+
+/// The HTTP side of caching (Synapse `<protocol type="HTTP">`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CacheProtocol {
-    /// HTTP methods whose responses are cached. Default `[GET]`; `*` means all.
+    /// The protocol: `http`, the one Micro Integrator's default hash generator serves.
+    /// Default `http`.
+    #[serde(default = "default_cache_protocol", rename = "type")]
+    pub type_: String,
+    /// HTTP methods whose responses are stored. Default `[*]`: all.
     #[serde(default = "default_cache_methods")]
     pub methods: Vec<String>,
-    /// Headers left out of the request hash.
+    /// Headers left out of the request hash; `*` leaves out all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub headers_to_exclude_in_hash: Vec<String>,
-    /// Headers included in the request hash (default: all but the excluded ones).
+    /// Only these headers go into the request hash (instead of all but the excluded ones).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub headers_to_include_in_hash: Vec<String>,
-    /// A regular expression of response status codes that are cached. Default `.*`.
+    /// A regular expression the response status code must match in full to be stored.
+    /// Default `.*`.
     #[serde(default = "default_cache_codes")]
     pub response_codes: String,
-    /// Honour `Cache-Control` (`no-store`, `max-age`) of responses. Default false.
+    /// Honour the response's `Cache-Control`: `no-store` is not stored, `no-cache` and an
+    /// expired `max-age` send the request on to the backend. Default false.
     #[serde(default)]
     pub enable_cache_control: bool,
-    /// Add an `Age` header to cached responses. Default false.
+    /// Add an `Age` header (seconds since it was stored) to answers from the cache.
+    /// Default false.
     #[serde(default)]
     pub include_age_header: bool,
+    /// The hash generator class: only Micro Integrator's default,
+    /// `org.wso2.carbon.mediator.cache.digest.HttpRequestHashGenerator`, is supported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash_generator: Option<String>,
+}
+
+impl Default for CacheProtocol {
+    fn default() -> Self {
+        Self {
+            type_: default_cache_protocol(),
+            methods: default_cache_methods(),
+            headers_to_exclude_in_hash: Vec::new(),
+            headers_to_include_in_hash: Vec::new(),
+            response_codes: default_cache_codes(),
+            enable_cache_control: false,
+            include_age_header: false,
+            hash_generator: None,
+        }
+    }
+}
+
+fn default_cache_protocol() -> String {
+    "http".to_string()
 }
 
 fn default_cache_methods() -> Vec<String> {
-    vec!["GET".to_string()]
+    vec!["*".to_string()]
 }
 
 fn default_cache_codes() -> String {

@@ -127,7 +127,7 @@ declare_mediators! {
     /// Runs a named Sequence.
     Sequence(SequenceRefSpec) = "sequence", Runs, leaf;
     /// Runs a sequence template with parameters.
-    CallTemplate(CallTemplateSpec) = "callTemplate", NotYet, leaf;
+    CallTemplate(CallTemplateSpec) = "callTemplate", Runs, leaf;
     /// Puts the message into a MessageStore.
     Store(StoreSpec) = "store", Runs, leaf;
     /// Raises an error to the fault sequence.
@@ -147,7 +147,7 @@ declare_mediators! {
     /// Rate and concurrency limits.
     Throttle(ThrottleSpec) = "throttle", NotYet, nested;
     /// Response cache.
-    Cache(CacheSpec) = "cache", NotYet, nested;
+    Cache(CacheSpec) = "cache", Runs, nested;
     /// Schema validation.
     Validate(ValidateSpec) = "validate", Runs, nested;
     /// XSLT transformation.
@@ -159,7 +159,7 @@ declare_mediators! {
     /// Schema-to-schema mapping.
     Datamapper(DatamapperSpec) = "datamapper", NotYet, leaf;
     /// Conversion to JSON with per-flow settings.
-    JsonTransform(JsonTransformSpec) = "jsonTransform", NotYet, leaf;
+    JsonTransform(JsonTransformSpec) = "jsonTransform", Runs, leaf;
     /// SQL lookup into properties.
     DbLookup(DbLookupSpec) = "dbLookup", NotYet, leaf;
     /// SQL writes.

@@ -372,15 +372,25 @@ pub enum DataType {
     Csv,
 }
 
-/// `jsonTransform`: converts the payload to JSON with per-flow conversion settings, and
-/// optionally shapes it with a JSON Schema.
+/// `jsonTransform`: converts the payload to JSON with conversion settings of its own (the
+/// message's later conversions use them too), and optionally shapes the result with a
+/// JSON Schema.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct JsonTransformSpec {
-    /// The key of a JSON Schema the output is made to follow (types, arrays).
+    /// The key of a LocalEntry holding a JSON Schema the result is made to follow: values
+    /// become the `type` it declares (`"12"` a number, a single value an array ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema: Option<String>,
-    /// Conversion settings for this flow (`synapse.commons.json.*` names with values).
+    /// XML to JSON conversion settings, by their Synapse names with literal values:
+    /// `synapse.commons.json.output.autoPrimitive`,
+    /// `synapse.commons.json.output.disableAutoPrimitive.regex`,
+    /// `synapse.commons.json.preserve.namespace`,
+    /// `synapse.commons.json.output.namespaceSepChar`,
+    /// `synapse.commons.json.output.enableNSDeclarations`,
+    /// `synapse.commons.enableXmlNullForEmptyElement`,
+    /// `synapse.commons.enableXmlNilReadWrite`,
+    /// `synapse.commons.json.output.jsonoutAutoArray`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub properties: Vec<NamedValue>,
 }

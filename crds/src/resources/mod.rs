@@ -15,6 +15,7 @@ pub mod message_store;
 pub mod proxy_service;
 pub mod scheduled_task;
 pub mod sequence;
+pub mod template;
 
 pub use common::*;
 pub use endpoint::*;
@@ -26,6 +27,7 @@ pub use message_store::*;
 pub use proxy_service::*;
 pub use scheduled_task::*;
 pub use sequence::*;
+pub use template::*;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -40,6 +42,7 @@ pub const KINDS: &[&str] = &[
     "MessageProcessor",
     "ScheduledTask",
     "LocalEntry",
+    "Template",
     "IntegrationRuntime",
 ];
 
@@ -76,6 +79,8 @@ pub enum Resource {
     ScheduledTask(ScheduledTask),
     /// A LocalEntry.
     LocalEntry(LocalEntry),
+    /// A Template.
+    Template(Template),
     /// An IntegrationRuntime.
     IntegrationRuntime(IntegrationRuntime),
 }
@@ -119,6 +124,7 @@ impl Resource {
             "MessageProcessor" => Resource::MessageProcessor(typed(value)?),
             "ScheduledTask" => Resource::ScheduledTask(typed(value)?),
             "LocalEntry" => Resource::LocalEntry(typed(value)?),
+            "Template" => Resource::Template(typed(value)?),
             "IntegrationRuntime" => Resource::IntegrationRuntime(typed(value)?),
             other => match typed::<KindOnly>(serde_json::json!({ "kind": other })) {
                 Err(e) => return Err(e),
@@ -138,6 +144,7 @@ impl Resource {
             Resource::MessageProcessor(_) => "MessageProcessor",
             Resource::ScheduledTask(_) => "ScheduledTask",
             Resource::LocalEntry(_) => "LocalEntry",
+            Resource::Template(_) => "Template",
             Resource::IntegrationRuntime(_) => "IntegrationRuntime",
         }
     }
@@ -153,6 +160,7 @@ impl Resource {
             Resource::MessageProcessor(r) => &r.metadata,
             Resource::ScheduledTask(r) => &r.metadata,
             Resource::LocalEntry(r) => &r.metadata,
+            Resource::Template(r) => &r.metadata,
             Resource::IntegrationRuntime(r) => &r.metadata,
         };
         meta.name.as_deref().unwrap_or_default()
@@ -171,6 +179,7 @@ impl Resource {
             Resource::MessageProcessor(r) => &r.metadata,
             Resource::ScheduledTask(r) => &r.metadata,
             Resource::LocalEntry(r) => &r.metadata,
+            Resource::Template(r) => &r.metadata,
             Resource::IntegrationRuntime(_) => return None,
         };
         meta.annotations
@@ -197,6 +206,7 @@ impl Resource {
             Resource::MessageProcessor(r) => &r.spec.runtime,
             Resource::ScheduledTask(r) => &r.spec.runtime,
             Resource::LocalEntry(r) => &r.spec.runtime,
+            Resource::Template(r) => &r.spec.runtime,
             Resource::IntegrationRuntime(_) => self.name(),
         }
     }

@@ -25,7 +25,7 @@ fn every_kind_in_kinds_dispatches_to_its_own_variant() {
     for kind in KINDS {
         let spec = match *kind {
             "IntegrationAPI" => json!({"context": "/a", "resources": []}),
-            "Sequence" => json!({"mediators": []}),
+            "Sequence" | "Template" => json!({"mediators": []}),
             "ProxyService" => json!({"target": {}}),
             "Endpoint" => json!({"http": {"uriTemplate": "http://a"}}),
             "MessageProcessor" => json!({"type": "sampling", "messageStore": "s"}),

@@ -179,6 +179,23 @@ struct ProcessorOutcomeLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct CacheLookupLabels {
+    result: &'static str,
+}
+
+/// The series a response cache (cache mediator) updates: shared by every cache, so the
+/// series stay bounded whatever the configuration holds.
+#[derive(Clone)]
+pub struct CacheMetrics {
+    /// Lookups answered from the cache.
+    pub hits: Counter,
+    /// Lookups that found nothing fresh.
+    pub misses: Counter,
+    /// Responses held now, over every cache.
+    pub entries: Gauge,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct ReloadLabels {
     result: ReloadResult,
 }
@@ -295,6 +312,8 @@ pub struct Metrics {
     last_reload_success: Gauge<f64, AtomicU64>,
     leader: Gauge,
     open_aggregations: Gauge,
+    cache_lookups: Family<CacheLookupLabels, Counter>,
+    cache_entries: Gauge,
 }
 
 impl Default for Metrics {
@@ -389,6 +408,18 @@ impl Metrics {
             "Aggregations (aggregate mediator) collecting the copies of a clone or iterate, not yet complete",
             open_aggregations.clone(),
         );
+        let cache_lookups = Family::<CacheLookupLabels, Counter>::default();
+        registry.register(
+            "cache_lookups",
+            "Lookups of the response caches (cache mediator), by result: hit or miss",
+            cache_lookups.clone(),
+        );
+        let cache_entries = Gauge::default();
+        registry.register(
+            "cache_entries",
+            "Responses held by the response caches (cache mediator), over all of them",
+            cache_entries.clone(),
+        );
         registry.register(
             "build",
             "Build information",
@@ -408,6 +439,22 @@ impl Metrics {
             last_reload_success,
             leader,
             open_aggregations,
+            cache_lookups,
+            cache_entries,
+        }
+    }
+
+    /// The series a response cache updates.
+    pub fn cache(&self) -> CacheMetrics {
+        let lookups = |result| {
+            self.cache_lookups
+                .get_or_create(&CacheLookupLabels { result })
+                .clone()
+        };
+        CacheMetrics {
+            hits: lookups("hit"),
+            misses: lookups("miss"),
+            entries: self.cache_entries.clone(),
         }
     }
 

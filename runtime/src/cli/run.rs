@@ -158,6 +158,14 @@ pub fn main(args: RunArgs) -> anyhow::Result<ExitCode> {
         .block_on(run(args, workers))
 }
 
+/// Stack of a worker thread. Sequences and templates may call each other up to
+/// `sequence::MAX_DEPTH` (64) levels, each level a few nested futures polled on the stack:
+/// Tokio's 2 MiB default overflowed (the process aborted) before a looping configuration
+/// reached that limit in a debug build. 8 MiB is what the main thread, which runs the
+/// single-worker runtime, has; it is address space, and only the pages a deep flow
+/// touches count in RSS.
+const WORKER_STACK: usize = 8 * 1024 * 1024;
+
 /// The async runtime for `workers` threads. One worker gets the current-thread scheduler:
 /// with a single CPU (`taskset`, a Kubernetes limit of one core) a work-stealing pool has
 /// nothing to steal from, and its queues and wake-ups cost instructions on every request.
@@ -169,6 +177,7 @@ fn runtime(workers: usize) -> std::io::Result<tokio::runtime::Runtime> {
     } else {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(workers)
+            .thread_stack_size(WORKER_STACK)
             .enable_all()
             .build()
     }

@@ -37,11 +37,16 @@ pub struct CompileEnv {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SeqId(pub usize);
 
+/// Index of a Template in the compiled configuration's templates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TemplateId(pub usize);
+
 /// Shared state while building one resource.
 pub struct BuildCx<'a, E> {
     /// The compile environment.
     pub env: &'a CompileEnv,
     sequence_ids: &'a HashMap<String, SeqId>,
+    template_ids: &'a HashMap<String, TemplateId>,
     endpoints: &'a HashMap<String, Arc<E>>,
     stores: &'a HashMap<String, Arc<dyn MessageStore>>,
     origin: &'a Origin,
@@ -55,6 +60,7 @@ impl<'a, E> BuildCx<'a, E> {
     pub fn new(
         env: &'a CompileEnv,
         sequence_ids: &'a HashMap<String, SeqId>,
+        template_ids: &'a HashMap<String, TemplateId>,
         endpoints: &'a HashMap<String, Arc<E>>,
         stores: &'a HashMap<String, Arc<dyn MessageStore>>,
         loaded: &'a Loaded,
@@ -62,6 +68,7 @@ impl<'a, E> BuildCx<'a, E> {
         Self {
             env,
             sequence_ids,
+            template_ids,
             endpoints,
             stores,
             origin: &loaded.origin,
@@ -95,6 +102,15 @@ impl<'a, E> BuildCx<'a, E> {
         let id = self.sequence_ids.get(name).copied();
         if id.is_none() {
             self.internal("sequence", name);
+        }
+        id
+    }
+
+    /// The id of a Template.
+    pub fn template_id(&mut self, name: &str) -> Option<TemplateId> {
+        let id = self.template_ids.get(name).copied();
+        if id.is_none() {
+            self.internal("template", name);
         }
         id
     }

@@ -27,7 +27,7 @@ use crate::stores::MessageStore;
 use crate::stores::factory::StoreRegistry;
 use crate::supervisor::fingerprint::Fingerprints;
 use crate::tasks::CompiledTask;
-pub use cx::CompileEnv;
+pub use cx::{CompileEnv, TemplateId};
 
 use crate::endpoints::BuildCx;
 
@@ -86,16 +86,35 @@ pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagno
         })
         .collect();
 
+    let template_ids: HashMap<String, TemplateId> = resources
+        .iter()
+        .filter(|(_, c)| matches!(c, CheckedResource::Template(_)))
+        .enumerate()
+        .flat_map(|(i, (l, _))| {
+            let names = std::iter::once(l.resource.name()).chain(l.resource.synapse_name());
+            names.map(move |n| (n.to_string(), TemplateId(i)))
+        })
+        .collect();
+
     let stores = env.stores.open_all(bundle, &mut diagnostics);
-    let endpoints = build_endpoints(&resources, env, &sequence_ids, &stores, &mut diagnostics);
+    let ids = (&sequence_ids, &template_ids);
+    let endpoints = build_endpoints(&resources, env, ids, &stores, &mut diagnostics);
 
     let mut sequences = Vec::new();
+    let mut templates = Vec::new();
     let mut apis = Vec::new();
     let mut processors = Vec::new();
     let mut tasks = Vec::new();
     let fingerprints = Fingerprints::new(bundle);
     for (loaded, c) in &resources {
-        let mut cx = BuildCx::new(env, &sequence_ids, &endpoints, &stores, loaded);
+        let mut cx = BuildCx::new(
+            env,
+            &sequence_ids,
+            &template_ids,
+            &endpoints,
+            &stores,
+            loaded,
+        );
         let name = loaded.resource.name();
         // Logs and metrics show the name the user knows the resource by.
         let shown = loaded.resource.display_name();
@@ -108,6 +127,11 @@ pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagno
                     mediators,
                     on_error,
                 });
+            }
+            CheckedResource::Template(t) => {
+                templates.push(crate::mediators::call_template::Template::build(
+                    shown, t, &mut cx,
+                ));
             }
             CheckedResource::Api(api) => apis.push(build_api(shown, api, &mut cx)),
             CheckedResource::Processor(p) => {
@@ -145,6 +169,7 @@ pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagno
         routes,
         sequences,
         sequence_ids,
+        templates,
         endpoints,
         stores,
         processors,
@@ -222,7 +247,7 @@ fn build_api(name: &str, api: &check::Api, cx: &mut BuildCx<'_>) -> CompiledApi 
 fn build_endpoints(
     resources: &[(&Loaded, &CheckedResource)],
     env: &CompileEnv,
-    sequence_ids: &HashMap<String, SeqId>,
+    (sequence_ids, template_ids): (&HashMap<String, SeqId>, &HashMap<String, TemplateId>),
     stores: &HashMap<String, Arc<dyn MessageStore>>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> HashMap<String, Arc<Endpoint>> {
@@ -247,7 +272,7 @@ fn build_endpoints(
                 continue;
             }
             let name = loaded.resource.name();
-            let mut cx = BuildCx::new(env, sequence_ids, &endpoints, stores, loaded);
+            let mut cx = BuildCx::new(env, sequence_ids, template_ids, &endpoints, stores, loaded);
             let built = Endpoint::build(loaded.resource.display_name(), ep, &mut cx);
             diagnostics.append(&mut cx.diagnostics);
             if let Some(ep) = built {

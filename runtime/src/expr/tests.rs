@@ -508,6 +508,7 @@ fn xpath_binds_synapse_variables_and_functions() {
     assert_eq!(s("get-property('who')"), "bob");
     assert_eq!(s("get-property('axis2', 'HTTP_SC')"), "201");
     assert_eq!(s("get-property('transport', 'X-Trace')"), "t-1");
+    assert_eq!(s("get-property('func', 'p')"), "fp");
     assert_eq!(
         s("concat(get-property('who'), '-', //m:item[1])"),
         "bob-pen"

@@ -529,6 +529,8 @@ fn property_value(cx: &dyn ExprContext, scope: &str, name: &str) -> String {
         "operation" => text(cx.property(PropertyScope::Operation, name)),
         "env" => text(cx.property(PropertyScope::Env, name)),
         "system" => text(cx.property(PropertyScope::System, name)),
+        // A sequence-template parameter, as `$func:name`.
+        "func" => text(cx.function_param(name).cloned()),
         _ => String::new(),
     }
 }

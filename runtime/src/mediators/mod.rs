@@ -6,7 +6,9 @@
 //! only resolves names into runtime objects. docs/development.md walks through adding one.
 
 pub mod aggregate;
+pub mod cache;
 pub mod call;
+pub mod call_template;
 pub mod clone;
 pub mod drop;
 pub mod enrich;
@@ -14,6 +16,7 @@ pub mod filter;
 pub mod foreach;
 pub mod header;
 pub mod iterate;
+pub mod json_transform;
 pub mod log;
 pub mod loopback;
 pub mod makefault;
@@ -87,6 +90,12 @@ pub enum Mediator {
     Makefault(makefault::Makefault),
     /// `validate`
     Validate(validate::Validate),
+    /// `callTemplate`
+    CallTemplate(call_template::CallTemplate),
+    /// `cache`
+    Cache(cache::Cache),
+    /// `jsonTransform`
+    JsonTransform(json_transform::JsonTransform),
 }
 
 /// Builds a mediator list; those that cannot be built are left out (and recorded in `cx`,
@@ -133,6 +142,13 @@ impl Mediator {
                 Mediator::ScatterGather(scatter_gather::ScatterGather::build(m, cx))
             }
             Checked::Validate(m) => Mediator::Validate(validate::Validate::build(m, cx)),
+            Checked::JsonTransform(m) => {
+                Mediator::JsonTransform(json_transform::JsonTransform::build(m))
+            }
+            Checked::Cache(m) => Mediator::Cache(cache::Cache::build(m, cx)?),
+            Checked::CallTemplate(m) => {
+                Mediator::CallTemplate(call_template::CallTemplate::build(m, cx)?)
+            }
         })
     }
 
@@ -162,6 +178,9 @@ impl Mediator {
             Mediator::Foreach(m) => m.mediate(msg, env).await,
             Mediator::ScatterGather(m) => m.mediate(msg, env).await,
             Mediator::Validate(m) => m.mediate(msg, env).await,
+            Mediator::CallTemplate(m) => m.mediate(msg, env).await,
+            Mediator::Cache(m) => m.mediate(msg, env).await,
+            Mediator::JsonTransform(m) => m.mediate(msg),
             Mediator::Group(props) => {
                 for p in props {
                     if let Mediator::Property(p) = p {

@@ -92,6 +92,9 @@ pub struct Message {
     /// The splits (clone, iterate) this message is a copy of, innermost last: where an
     /// `aggregate` finds the group it collects for.
     splits: Vec<crate::mediators::split::SplitTag>,
+    /// The request a cache finder looked up and missed: where its collector stores the
+    /// response (Synapse keeps this in the message context too).
+    pub(crate) cache_lookup: Option<crate::mediators::cache::Lookup>,
 }
 
 /// The body of a backend answer that goes to the client unread. A copy of the message does
@@ -141,6 +144,7 @@ impl Message {
             local_entries: Arc::clone(&EMPTY_CONFIG),
             answer_body: AnswerBody::default(),
             splits: Vec::new(),
+            cache_lookup: None,
         }
     }
 
@@ -211,6 +215,7 @@ impl Message {
             local_entries: Arc::clone(&self.local_entries),
             answer_body: AnswerBody::default(),
             splits: self.splits.clone(),
+            cache_lookup: self.cache_lookup.clone(),
         }
     }
 

@@ -4,7 +4,7 @@
 //! equal.
 //!
 //! A fingerprint is the unit's own spec plus the spec of every resource it can reach: the
-//! Sequences, Endpoints and MessageStores it names, what those name, and so on. A running
+//! Sequences, Templates, Endpoints, MessageStores and LocalEntries it names, what those name, and so on. A running
 //! unit keeps the configuration it was built in (its endpoints, stores and sequences), so
 //! anything it could use must be in it, or a kept unit would go on with a stale definition.
 //! Names are found without knowing any spec's layout: every string anywhere in a spec that
@@ -53,13 +53,14 @@ impl<'a> Fingerprints<'a> {
     pub fn new(bundle: &'a Bundle) -> Self {
         let mut named: HashMap<&str, Vec<&Loaded>> = HashMap::new();
         let (mut sequences, mut stores, mut endpoints) = (Vec::new(), Vec::new(), Vec::new());
-        // LocalEntries are reached by name like the others, never all at once.
-        let mut entries = Vec::new();
+        // LocalEntries and Templates are reached by name like the others, never all at once.
+        let (mut entries, mut templates) = (Vec::new(), Vec::new());
         for loaded in &bundle.resources {
             let list = match &loaded.resource {
                 Resource::Sequence(_) => &mut sequences,
                 Resource::MessageStore(_) => &mut stores,
                 Resource::LocalEntry(_) => &mut entries,
+                Resource::Template(_) => &mut templates,
                 Resource::Endpoint(_) => {
                     endpoints.push(loaded);
                     named
@@ -117,8 +118,13 @@ impl<'a> Fingerprints<'a> {
             {
                 todo.extend(&self.endpoints);
             }
-            if let Resource::Sequence(seq) = &loaded.resource {
-                let dynamic = dynamic_references(&seq.spec.mediators);
+            let mediators = match &loaded.resource {
+                Resource::Sequence(seq) => Some(&seq.spec.mediators),
+                Resource::Template(t) => Some(&t.spec.mediators),
+                _ => None,
+            };
+            if let Some(mediators) = mediators {
+                let dynamic = dynamic_references(mediators);
                 if dynamic.sequences {
                     todo.extend(&self.sequences);
                 }
@@ -371,6 +377,43 @@ mod tests {
         );
         assert_ne!(f, fingerprint(&yaml("b", "x"), "ScheduledTask/t"));
         assert_eq!(f, fingerprint(&yaml("a", "y"), "ScheduledTask/t"));
+    }
+
+    #[test]
+    fn a_unit_reaches_the_templates_its_sequences_call_and_what_they_call() {
+        let yaml = |text: &str| {
+            [
+                doc(
+                    "ScheduledTask",
+                    "t",
+                    "{trigger: {interval: 1000}, inject: {sequence: s}}",
+                ),
+                doc(
+                    "Sequence",
+                    "s",
+                    "{mediators: [{callTemplate: {target: greet}}]}",
+                ),
+                doc(
+                    "Template",
+                    "greet",
+                    &format!("{{mediators: [{{log: {{message: {text}}}}}, {{sequence: {{key: inner}}}}]}}"),
+                ),
+                doc("Sequence", "inner", "{mediators: [{log: {}}]}"),
+            ]
+            .concat()
+        };
+        let f = fingerprint(&yaml("a"), "ScheduledTask/t");
+        let reached: Vec<&str> = f.resources().collect();
+        assert_eq!(
+            reached,
+            [
+                "ScheduledTask/t",
+                "Sequence/inner",
+                "Sequence/s",
+                "Template/greet"
+            ]
+        );
+        assert_ne!(f, fingerprint(&yaml("b"), "ScheduledTask/t"));
     }
 
     #[test]

@@ -6,18 +6,22 @@
 //! runtime's over [`Mediator`]: a mediator added to the registry fails to compile until
 //! both say what to do with it.
 
+mod cache;
 mod call;
 mod core;
 mod fault;
 mod flow;
+mod json_transform;
 mod split;
 mod transform;
 mod validate;
 
+pub use cache::{Cache, Finder, HTTP_REQUEST_HASH_GENERATOR, HashedHeaders, OnHit};
 pub use call::{Call, CallSource, CallTarget, Send};
 pub use core::{Header, HeaderOp, Log, Property, PropertyAction, SoapHeader, ThrowError, Variable};
 pub use fault::{FaultCode, Makefault, SOAP11_ENV, SOAP12_ENV};
 pub use flow::{Filter, FilterCondition, SequenceRef, Store, StoreTarget, Switch};
+pub use json_transform::{JsonSetting, JsonTransform};
 pub use split::{
     Aggregate, Attach, Clone, CollectionPlace, Foreach, ForeachResult, GatherTarget, Iterate,
     ScatterGather, Target,
@@ -100,6 +104,12 @@ pub enum Mediator {
     ScatterGather(ScatterGather),
     /// `validate`
     Validate(Validate),
+    /// `callTemplate`
+    CallTemplate(crate::check::template::CallTemplate),
+    /// `cache`
+    Cache(Cache),
+    /// `jsonTransform`
+    JsonTransform(JsonTransform),
 }
 
 /// Checks a mediator list at `field`; every element is checked, so every error is
@@ -144,6 +154,7 @@ fn declared_namespaces(spec: &Spec) -> Option<&crate::mediator::Namespaces> {
         Spec::ThrowError(s) => &s.namespaces,
         Spec::Makefault(s) => &s.namespaces,
         Spec::Validate(s) => &s.namespaces,
+        Spec::CallTemplate(s) => &s.namespaces,
         _ => return None,
     })
 }
@@ -186,15 +197,19 @@ fn check_in_scope(cx: &mut Cx<'_>, field: &str, spec: &Spec) -> Option<Mediator>
         Spec::Foreach(s) => split::foreach(cx, field, s).map(Mediator::Foreach),
         Spec::ScatterGather(s) => split::scatter_gather(cx, field, s).map(Mediator::ScatterGather),
         Spec::Validate(s) => validate::validate(cx, field, s).map(Mediator::Validate),
-        Spec::CallTemplate(_)
-        | Spec::Callout(_)
+        Spec::CallTemplate(s) => {
+            crate::check::template::call_template(cx, field, s).map(Mediator::CallTemplate)
+        }
+        Spec::Cache(s) => cache::cache(cx, field, s).map(Mediator::Cache),
+        Spec::JsonTransform(s) => {
+            json_transform::json_transform(cx, field, s).map(Mediator::JsonTransform)
+        }
+        Spec::Callout(_)
         | Spec::Throttle(_)
-        | Spec::Cache(_)
         | Spec::Xslt(_)
         | Spec::Xquery(_)
         | Spec::Script(_)
         | Spec::Datamapper(_)
-        | Spec::JsonTransform(_)
         | Spec::DbLookup(_)
         | Spec::DbReport(_)
         | Spec::Rewrite(_) => {
