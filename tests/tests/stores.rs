@@ -351,30 +351,7 @@ async fn a_backend_down_past_the_attempt_limit_parks_the_message_in_the_dead_let
         }
     });
     let dead_letters = Backend::start(|_| Reply::json(json!({})));
-    let dlq = format!(
-        "  maxDeliveryAttempts: 2
-  failMessagesStore: dead
----
-apiVersion: ferry.dev/v1alpha1
-kind: Endpoint
-metadata:
-  name: dlq
-spec:
-  http:
-    uriTemplate: http://127.0.0.1:{}/dlq
-    method: post
----
-apiVersion: ferry.dev/v1alpha1
-kind: MessageProcessor
-metadata:
-  name: dead-letters
-spec:
-  type: forwarding
-  messageStore: dead
-  targetEndpoint: dlq
-  interval: 20",
-        dead_letters.port()
-    );
+    let dlq = with_dead_letters("  maxDeliveryAttempts: 2", &dead_letters);
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), &config(backend.port(), "  type: memory", &dlq));
     let ferry = Ferry::start(&[dir.path()], &[]);
