@@ -97,6 +97,31 @@ async fn install_crds(client: &Client) {
     }
 }
 
+/// A client for the cluster `KUBECONFIG` names, with the CRDs installed.
+async fn connect() -> Client {
+    let client = Client::try_default()
+        .await
+        .expect("KUBECONFIG names a reachable cluster");
+    install_crds(&client).await;
+    client
+}
+
+/// Creates the namespaces (applied, so a rerun is fine); the API to delete them after.
+async fn create_namespaces(client: &Client, names: &[&str]) -> Api<Namespace> {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    for name in names {
+        let ns: Namespace = serde_json::from_value(
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
+        )
+        .unwrap();
+        namespaces
+            .patch(name, &PatchParams::apply(MANAGER), &Patch::Apply(&ns))
+            .await
+            .unwrap();
+    }
+    namespaces
+}
+
 async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
@@ -188,21 +213,9 @@ async fn the_operator_reconciles_the_healthcare_sample_on_a_real_cluster() {
     if cluster().is_none() {
         return;
     }
-    let client = Client::try_default()
-        .await
-        .expect("KUBECONFIG names a reachable cluster");
-    install_crds(&client).await;
-
+    let client = connect().await;
     let namespace = format!("ferry-e2e-{}", std::process::id());
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    let ns: Namespace = serde_json::from_value(
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}),
-    )
-    .unwrap();
-    namespaces
-        .patch(&namespace, &PatchParams::apply(MANAGER), &Patch::Apply(&ns))
-        .await
-        .unwrap();
+    let namespaces = create_namespaces(&client, &[&namespace]).await;
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -440,21 +453,9 @@ async fn sidecar_mode_injects_one_sidecar_into_selected_pods_and_none_into_opted
     if cluster().is_none() {
         return;
     }
-    let client = Client::try_default()
-        .await
-        .expect("KUBECONFIG names a reachable cluster");
-    install_crds(&client).await;
-
+    let client = connect().await;
     let namespace = format!("ferry-e2e-sidecar-{}", std::process::id());
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    let ns: Namespace = serde_json::from_value(
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}),
-    )
-    .unwrap();
-    namespaces
-        .patch(&namespace, &PatchParams::apply(MANAGER), &Patch::Apply(&ns))
-        .await
-        .unwrap();
+    let namespaces = create_namespaces(&client, &[&namespace]).await;
 
     let host = std::env::var("FERRY_E2E_WEBHOOK_HOST").unwrap_or_else(|_| "127.0.0.1".into());
     let bind = if host == "127.0.0.1" {
@@ -737,21 +738,10 @@ async fn the_chart_installs_and_its_service_account_runs_the_operator() {
         eprintln!("skipped: no helm (make helm installs it into the target folder's tools/)");
         return;
     };
-    let client = Client::try_default().await.unwrap();
-    install_crds(&client).await;
+    let client = connect().await;
     let release_ns = format!("ferry-e2e-chart-{}", std::process::id());
     let apps_ns = format!("{release_ns}-apps");
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    for ns in [&release_ns, &apps_ns] {
-        let obj: Namespace = serde_json::from_value(
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
-        )
-        .unwrap();
-        namespaces
-            .patch(ns, &PatchParams::apply(MANAGER), &Patch::Apply(&obj))
-            .await
-            .unwrap();
-    }
+    let namespaces = create_namespaces(&client, &[&release_ns, &apps_ns]).await;
     let release = "ferry";
     let installed = Command::new(&helm)
         .args(["install", release])

@@ -1013,9 +1013,11 @@ async fn chaos_rabbitmq_stopped_and_started_mid_stream_loses_no_accepted_message
     // The outage in the log: one WARN when it starts, one INFO when it ends, and no
     // ERROR lines from the AMQP client for an expected reconnect. (Every accepted order may
     // have gone before the outage: the store reconnects at its next call.)
-    wait_for("the reconnection in the log", Duration::from_secs(30), || {
-        ferry.log().contains("reconnected to RabbitMQ")
-    })
+    wait_for(
+        "the reconnection in the log",
+        Duration::from_secs(30),
+        || ferry.log().contains("reconnected to RabbitMQ"),
+    )
     .await;
     let log = ferry.log();
     let count = |what: &str| log.lines().filter(|l| l.contains(what)).count();
