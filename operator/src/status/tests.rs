@@ -19,6 +19,7 @@ fn running(ready: i32) -> GroupState {
         config_hash: "abc".into(),
         accepted: 1,
         refused: vec![],
+        queue_scaling: None,
     }
 }
 
@@ -71,6 +72,7 @@ fn pods_not_ready_yet_are_reported_as_such() {
         config_hash: "abc".into(),
         accepted: 1,
         refused: vec![],
+        queue_scaling: None,
     };
     let s = artifact(&g.artifacts[0], None, &rolling, None, T0);
     assert_eq!(condition(&s, "Ready")["reason"], "Progressing");
@@ -92,6 +94,7 @@ fn the_runtime_reports_counts_hash_and_refused_artifacts() {
         config_hash: "abc".into(),
         accepted: 4,
         refused: vec!["Sequence/broken".into()],
+        queue_scaling: None,
     };
     let s = runtime(rt, &state, "app=ferry", T0);
     assert_eq!(
