@@ -160,11 +160,32 @@ bench-micro: ## Criterion micro-benchmarks: expressions, JSON<->XML, mediator pi
 IMAGE_TAG ?= 0.1.0
 RUNTIME_IMAGE ?= ghcr.io/ferry-dev/ferry
 OPERATOR_IMAGE ?= ghcr.io/ferry-dev/ferry-operator
+# Static musl executables, built on the host (no Rust toolchain is pulled into a container:
+# base images are not reachable from every build machine) and copied into FROM scratch
+# images. The runtime gets the kubernetes feature (a group's Lease). musl rather than
+# static glibc: glibc's getaddrinfo may load shared NSS libraries at run time, which an
+# empty image lacks; musl's resolver reads /etc/hosts and /etc/resolv.conf itself
+# (tests/tests/image.rs resolves a backend through /etc/hosts in the image).
+IMAGE_TRIPLE ?= x86_64-unknown-linux-musl
+IMAGE_BIN := $(or $(CARGO_TARGET_DIR),target)/$(IMAGE_TRIPLE)/release
 
 .PHONY: images
-images: ## Build the runtime and operator images (needs a Docker engine; IMAGE_TAG=0.1.0)
-	docker build -f runtime/Dockerfile -t $(RUNTIME_IMAGE):$(IMAGE_TAG) .
-	docker build -f operator/Dockerfile -t $(OPERATOR_IMAGE):$(IMAGE_TAG) .
+images: image-build ## Build the runtime and operator images, FROM scratch (Docker when an engine runs, else buildah; IMAGE_TAG=0.1.0)
+	bash .ci/build-image.sh runtime/Dockerfile $(IMAGE_BIN)/ferry $(RUNTIME_IMAGE):$(IMAGE_TAG) --data-dir
+	bash .ci/build-image.sh operator/Dockerfile $(IMAGE_BIN)/ferry-operator $(OPERATOR_IMAGE):$(IMAGE_TAG)
+
+.PHONY: image-build
+image-build: image-tools ## Build the static musl executables the images hold
+	$(CARGO) build --release --locked --target $(IMAGE_TRIPLE) \
+	  -p ferry -p ferry-operator --features ferry/kubernetes
+
+.PHONY: image-tools
+image-tools: ## Install what images need when missing: the musl target (rustup), musl-gcc, and buildah when no Docker engine runs
+	@rustup target list --installed | grep -qx $(IMAGE_TRIPLE) || rustup target add $(IMAGE_TRIPLE)
+	@SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	need=; command -v musl-gcc >/dev/null || need="$$need musl-tools"; \
+	{ docker info >/dev/null 2>&1 || command -v buildah >/dev/null; } || need="$$need buildah"; \
+	if [ -n "$$need" ]; then $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$need; fi
 
 ##@ Generated files
 
