@@ -177,24 +177,19 @@ impl Image {
 
     /// The image's configuration: `Entrypoint`, `Cmd`, `Env`, `User`.
     fn config(&self) -> Value {
-        let text = match self.builder {
-            Builder::Buildah => run(Command::new("buildah").args([
-                "inspect",
-                "--type",
-                "image",
-                "--format",
-                "{{json .OCIv1.config}}",
-                &self.tag,
-            ])),
-            Builder::Docker => run(Command::new("docker").args([
-                "image",
-                "inspect",
-                "--format",
-                "{{json .Config}}",
-                &self.tag,
-            ])),
-        };
-        serde_json::from_str(&text).unwrap()
+        match self.builder {
+            Builder::Buildah => {
+                let text =
+                    run(Command::new("buildah").args(["inspect", "--type", "image", &self.tag]));
+                let inspected: Value = serde_json::from_str(&text).unwrap();
+                inspected["OCIv1"]["config"].clone()
+            }
+            Builder::Docker => {
+                let text = run(Command::new("docker").args(["image", "inspect", &self.tag]));
+                let inspected: Value = serde_json::from_str(&text).unwrap();
+                inspected[0]["Config"].clone()
+            }
+        }
     }
 
     /// The image's size as its builder reports it, in bytes.
@@ -234,7 +229,7 @@ impl Drop for Image {
         if self.builder == Builder::Buildah {
             let _ = Command::new(tool)
                 .args(["umount", &self.container])
-                .status();
+                .output();
         }
         let _ = Command::new(tool).args(["rm", &self.container]).output();
         let _ = Command::new(tool).args(["rmi", &self.tag]).output();
