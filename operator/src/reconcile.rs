@@ -23,7 +23,7 @@ use serde::de::DeserializeOwned;
 use crate::admission::admit;
 use crate::config::OperatorConfig;
 use crate::group::{Artifact, Group, GroupKey};
-use crate::render::{self, MANAGER, Owner, Rendered};
+use crate::render::{self, Keda, MANAGER, Owner, Rendered, queue_scaling};
 use crate::sidecar::{self, SIDECAR_LABEL};
 use crate::status::{self, GroupState, Workload};
 
@@ -75,6 +75,15 @@ pub enum Error {
         /// The API error.
         source: kube::Error,
     },
+    /// Asking the API server whether it serves KEDA's ScaledObject failed (other than
+    /// with 404, which means it does not).
+    #[error("discovering {group_version}: {source}")]
+    Discovery {
+        /// The API group version asked about.
+        group_version: &'static str,
+        /// The API error.
+        source: kube::Error,
+    },
     /// Writing a resource's status failed.
     #[error("writing the status of {id} in {namespace}: {source}")]
     Status {
@@ -93,6 +102,7 @@ impl Error {
         let (Error::Apply { source, .. }
         | Error::Delete { source, .. }
         | Error::List { source, .. }
+        | Error::Discovery { source, .. }
         | Error::Status { source, .. }) = self;
         if let kube::Error::Api(status) = source
             && status.is_conflict()
@@ -103,6 +113,7 @@ impl Error {
             Error::Apply { .. } => "apply",
             Error::Delete { .. } => "delete",
             Error::List { .. } => "list",
+            Error::Discovery { .. } => "discovery",
             Error::Status { .. } => "status",
         }
     }
@@ -128,19 +139,29 @@ pub async fn reconcile(ctx: &Context, group: &Group, now: &str) -> Result<Outcom
         Err(why) => GroupState::RuntimeRefused(why.clone()),
         Ok(spec) => {
             let owners = Owner::for_group(group.runtime.as_ref(), group.artifacts.iter());
-            match render::render(&group.key, spec, &admission.accepted, &owners) {
+            // Only a group that asks for queue scaling costs a discovery request.
+            let keda = match queue_scaling::wanted(spec.autoscaling.as_ref()) {
+                Some(_) => discover_keda(&ctx.client).await?,
+                None => Keda::NotServed,
+            };
+            match render::render(&group.key, spec, &admission.accepted, &owners, keda) {
                 Err(e) => GroupState::RenderFailed(e.to_string()),
                 Ok(rendered) => {
+                    let was_queue_scaled = group
+                        .runtime
+                        .as_ref()
+                        .is_some_and(|r| status::queue_scaled(&r.status));
                     let workload = if spec.mode == RuntimeMode::Sidecar {
                         apply_sidecar(&ctx.client, &group.key, &rendered).await?
                     } else {
-                        apply(&ctx.client, &group.key, &rendered).await?
+                        apply(&ctx.client, &group.key, &rendered, was_queue_scaled).await?
                     };
                     GroupState::Applied {
                         workload,
                         config_hash: rendered.config_hash,
                         accepted: admission.accepted.len(),
                         refused: admission.rejected.keys().cloned().collect(),
+                        queue_scaling: rendered.queue_scaling,
                     }
                 }
             }
@@ -175,9 +196,17 @@ pub async fn reconcile(ctx: &Context, group: &Group, now: &str) -> Result<Outcom
     Ok(Outcome::Reconciled(state))
 }
 
-/// Applies a rendering, children before the Deployment that mounts and runs as them; returns
-/// the Deployment's rollout as the API server reports it.
-async fn apply(client: &Client, key: &GroupKey, r: &Rendered) -> Result<Workload, Error> {
+/// Applies a rendering, children before the Deployment that mounts and runs as them, and
+/// the autoscaler after the Deployment it scales; returns the Deployment's rollout as the
+/// API server reports it. `was_queue_scaled`: the last status said a ScaledObject scaled
+/// the group, so one that is no longer rendered is deleted (only then: a cluster without
+/// KEDA would answer every such delete with 404, for nothing).
+async fn apply(
+    client: &Client,
+    key: &GroupKey,
+    r: &Rendered,
+    was_queue_scaled: bool,
+) -> Result<Workload, Error> {
     apply_one(client, key, &r.config_map).await?;
     apply_one(client, key, &r.service_account).await?;
     apply_one(client, key, &r.role).await?;
@@ -192,6 +221,16 @@ async fn apply(client: &Client, key: &GroupKey, r: &Rendered) -> Result<Workload
     match &r.pdb {
         Some(pdb) => drop(apply_one(client, key, pdb).await?),
         None => delete::<PodDisruptionBudget>(client, key, &name).await?,
+    }
+    if let Some(auth) = &r.trigger_authentication {
+        apply_keda(client, key, "TriggerAuthentication", auth).await?;
+    } else if was_queue_scaled {
+        delete_keda(client, key, "TriggerAuthentication", &name).await?;
+    }
+    match &r.scaled_object {
+        Some(scaled) => apply_keda(client, key, "ScaledObject", scaled).await?,
+        None if was_queue_scaled => delete_keda(client, key, "ScaledObject", &name).await?,
+        None => {}
     }
     Ok(Workload::from_deployment(&deployment))
 }
@@ -228,6 +267,72 @@ async fn apply_sidecar(client: &Client, key: &GroupKey, r: &Rendered) -> Result<
         &pods,
         &r.config_hash,
     )))
+}
+
+/// Whether the API server serves KEDA's ScaledObject (`scaledobjects.keda.sh`). Not
+/// cached: KEDA installed after the operator is seen on the group's next reconcile.
+async fn discover_keda(client: &Client) -> Result<Keda, Error> {
+    const GROUP_VERSION: &str = "keda.sh/v1alpha1";
+    match client.list_api_group_resources(GROUP_VERSION).await {
+        Ok(list) if list.resources.iter().any(|r| r.name == "scaledobjects") => Ok(Keda::Served),
+        Ok(_) => Ok(Keda::NotServed),
+        Err(kube::Error::Api(status)) if status.is_not_found() => Ok(Keda::NotServed),
+        Err(source) => Err(Error::Discovery {
+            group_version: GROUP_VERSION,
+            source,
+        }),
+    }
+}
+
+/// The API resource of a KEDA kind (`ScaledObject`, `TriggerAuthentication`).
+fn keda_resource(kind: &str) -> ApiResource {
+    let gvk = GroupVersionKind::gvk("keda.sh", "v1alpha1", kind);
+    ApiResource::from_gvk_with_plural(&gvk, &format!("{}s", kind.to_ascii_lowercase()))
+}
+
+/// Server-side applies a KEDA object (a kind without Rust types).
+async fn apply_keda(
+    client: &Client,
+    key: &GroupKey,
+    kind: &'static str,
+    object: &DynamicObject,
+) -> Result<(), Error> {
+    let name = object.metadata.name.clone().unwrap_or_default();
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &key.namespace, &keda_resource(kind));
+    api.patch(
+        &name,
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(object),
+    )
+    .await
+    .map(drop)
+    .map_err(|source| Error::Apply {
+        kind,
+        namespace: key.namespace.clone(),
+        name,
+        source,
+    })
+}
+
+async fn delete_keda(
+    client: &Client,
+    key: &GroupKey,
+    kind: &'static str,
+    name: &str,
+) -> Result<(), Error> {
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &key.namespace, &keda_resource(kind));
+    match api.delete(name, &DeleteParams::background()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.is_not_found() => Ok(()),
+        Err(source) => Err(Error::Delete {
+            kind,
+            namespace: key.namespace.clone(),
+            name: name.to_string(),
+            source,
+        }),
+    }
 }
 
 async fn apply_one<K>(client: &Client, key: &GroupKey, object: &K) -> Result<K, Error>
@@ -277,7 +382,8 @@ where
 }
 
 /// Deletes what a group made. Owner references let Kubernetes' garbage collector do the
-/// same; deleting here makes it immediate and does not depend on it.
+/// same; deleting here makes it immediate and does not depend on it. KEDA's objects are
+/// left to the collector: a cluster without KEDA would answer each delete with 404.
 async fn remove(client: &Client, key: &GroupKey) -> Result<(), Error> {
     let name = render::object_name(&key.name);
     delete::<Deployment>(client, key, &name).await?;

@@ -4,16 +4,21 @@
 
 use std::collections::BTreeMap;
 
-use ferry_api::resources::{IntegrationRuntimeSpec, SecretKeyRef};
+use ferry_api::resources::{IntegrationRuntimeSpec, ReloadStrategy, SecretKeyRef};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::api::DynamicObject;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::group::{Artifact, GroupKey};
+
+pub mod queue_scaling;
+
+pub use queue_scaling::Keda;
 
 /// The field manager of every object the operator applies.
 pub const MANAGER: &str = "ferry-operator";
@@ -50,8 +55,15 @@ pub struct Rendered {
     pub deployment: Deployment,
     /// The HTTP and admin ports.
     pub service: Service,
-    /// Present when autoscaling is enabled.
+    /// Present when autoscaling is enabled and no ScaledObject scales the group.
     pub hpa: Option<HorizontalPodAutoscaler>,
+    /// KEDA's ScaledObject, when the group scales on a queue and KEDA is installed.
+    pub scaled_object: Option<DynamicObject>,
+    /// KEDA's TriggerAuthentication, when the ScaledObject reads a broker URL from a Secret.
+    pub trigger_authentication: Option<DynamicObject>,
+    /// What became of queue scaling, when the group asks for it (its `QueueScaling`
+    /// condition).
+    pub queue_scaling: Option<queue_scaling::Verdict>,
     /// Present when a disruption budget is set.
     pub pdb: Option<PodDisruptionBudget>,
 }
@@ -201,12 +213,13 @@ pub enum RenderError {
     Object(&'static str, String),
 }
 
-/// Renders a group.
+/// Renders a group. `keda`: whether KEDA's ScaledObject is served, for queue scaling.
 pub fn render(
     key: &GroupKey,
     spec: &IntegrationRuntimeSpec,
     artifacts: &[&Artifact],
     owners: &[Owner],
+    keda: Keda,
 ) -> Result<Rendered, RenderError> {
     let (data, config_hash) = bundle(artifacts);
     let size: usize = data.iter().map(|(k, v)| k.len() + v.len()).sum();
@@ -289,37 +302,49 @@ pub fn render(
             ],
         },
     });
-    let hpa = spec.autoscaling.as_ref().filter(|a| a.enabled).map(|a| {
-        let utilization = |resource: &str, percent: i32| {
-            json!({"type": "Resource", "resource": {"name": resource,
+    let queue = spec
+        .autoscaling
+        .as_ref()
+        .and_then(|a| queue_scaling::plan(key, a, artifacts, keda, &meta));
+    let (keda_plan, queue_scaling) = match queue {
+        Some((plan, verdict)) => (plan, Some(verdict)),
+        None => (None, None),
+    };
+    let hpa = spec
+        .autoscaling
+        .as_ref()
+        .filter(|a| a.enabled && keda_plan.is_none())
+        .map(|a| {
+            let utilization = |resource: &str, percent: i32| {
+                json!({"type": "Resource", "resource": {"name": resource,
                 "target": {"type": "Utilization", "averageUtilization": percent}}})
-        };
-        let mut metrics = Vec::new();
-        let cpu = match (
-            a.target_cpu_utilization_percentage,
-            a.target_memory_utilization_percentage,
-        ) {
-            (None, None) => Some(75),
-            (cpu, _) => cpu,
-        };
-        if let Some(cpu) = cpu {
-            metrics.push(utilization("cpu", cpu));
-        }
-        if let Some(memory) = a.target_memory_utilization_percentage {
-            metrics.push(utilization("memory", memory));
-        }
-        json!({
-            "apiVersion": "autoscaling/v2",
-            "kind": "HorizontalPodAutoscaler",
-            "metadata": meta(&name),
-            "spec": {
-                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-                "minReplicas": a.min_replicas,
-                "maxReplicas": a.max_replicas,
-                "metrics": metrics,
-            },
-        })
-    });
+            };
+            let mut metrics = Vec::new();
+            let cpu = match (
+                a.target_cpu_utilization_percentage,
+                a.target_memory_utilization_percentage,
+            ) {
+                (None, None) => Some(75),
+                (cpu, _) => cpu,
+            };
+            if let Some(cpu) = cpu {
+                metrics.push(utilization("cpu", cpu));
+            }
+            if let Some(memory) = a.target_memory_utilization_percentage {
+                metrics.push(utilization("memory", memory));
+            }
+            json!({
+                "apiVersion": "autoscaling/v2",
+                "kind": "HorizontalPodAutoscaler",
+                "metadata": meta(&name),
+                "spec": {
+                    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                    "minReplicas": a.min_replicas,
+                    "maxReplicas": a.max_replicas,
+                    "metrics": metrics,
+                },
+            })
+        });
     let pdb = spec.pod_disruption_budget.as_ref().map(|p| {
         let mut spec = json!({"selector": {"matchLabels": selector(group)}});
         if let Some(min) = &p.min_available {
@@ -347,6 +372,15 @@ pub fn render(
             .map(|h| typed("HorizontalPodAutoscaler", h))
             .transpose()?,
         pdb: pdb.map(|p| typed("PodDisruptionBudget", p)).transpose()?,
+        scaled_object: keda_plan
+            .as_ref()
+            .map(|p| typed("ScaledObject", p.scaled_object.clone()))
+            .transpose()?,
+        trigger_authentication: keda_plan
+            .and_then(|p| p.trigger_authentication)
+            .map(|t| typed("TriggerAuthentication", t))
+            .transpose()?,
+        queue_scaling,
     })
 }
 
@@ -362,7 +396,11 @@ fn deployment(
     let mut pod_labels = spec.pod_labels.clone();
     pod_labels.extend(labels(group));
     let mut pod_annotations = spec.pod_annotations.clone();
-    pod_annotations.insert(CONFIG_HASH_ANNOTATION.into(), config_hash.into());
+    // Rollout: the hash in the pod template makes a new bundle a new template. In place:
+    // the template stays, and the runtime watches its mounted ConfigMap instead.
+    if spec.reload != ReloadStrategy::InPlace {
+        pod_annotations.insert(CONFIG_HASH_ANNOTATION.into(), config_hash.into());
+    }
     let container = runtime_container(
         spec,
         artifacts,
@@ -403,7 +441,8 @@ fn deployment(
             "spec": pod,
         },
     });
-    // With autoscaling on, the HPA owns the replica count: applying one would fight it.
+    // With autoscaling on, the HPA (ours or KEDA's) owns the replica count: applying one
+    // would fight it.
     if !spec.autoscaling.as_ref().is_some_and(|a| a.enabled) {
         deployment_spec["replicas"] = json!(spec.replicas);
     }
@@ -511,6 +550,14 @@ pub fn runtime_container(
     env.retain(|e| !own.contains(&e["name"].as_str().unwrap_or_default()));
     env.extend(spec.env.iter().map(|e| json!(e)));
 
+    // In place: the runtime reloads when its mounted ConfigMap changes; else a new bundle
+    // arrives with a new pod (rollout), or a restarted one (sidecar).
+    let args: &[&str] = if spec.reload == ReloadStrategy::InPlace {
+        &["run", BUNDLE_DIR]
+    } else {
+        &["run", BUNDLE_DIR, "--no-watch"]
+    };
+
     let probe = |path: &str, period: i32| {
         json!({"httpGet": {"path": path, "port": names.admin}, "periodSeconds": period,
             "timeoutSeconds": 2, "failureThreshold": 3})
@@ -518,7 +565,7 @@ pub fn runtime_container(
     let mut container = json!({
         "name": "ferry",
         "image": spec.image,
-        "args": ["run", BUNDLE_DIR, "--no-watch"],
+        "args": args,
         "env": env,
         "ports": [
             {"name": names.http, "containerPort": spec.http_port, "protocol": "TCP"},

@@ -9,6 +9,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use serde_json::{Map, Value, json};
 
 use crate::group::Artifact;
+use crate::render::queue_scaling::{self, Verdict};
 use crate::sidecar::Census;
 
 /// The rollout of a group's Deployment, from its status.
@@ -91,6 +92,8 @@ pub enum GroupState {
         accepted: usize,
         /// `Kind/name` of refused artifacts.
         refused: Vec<String>,
+        /// What became of queue scaling, when the group asks for it.
+        queue_scaling: Option<Verdict>,
     },
 }
 
@@ -268,6 +271,7 @@ pub fn runtime(runtime: &Artifact, state: &GroupState, selector: &str, now: &str
             config_hash,
             accepted,
             refused,
+            ..
         } => {
             status["replicas"] = json!(w.replicas);
             status["readyReplicas"] = json!(w.ready);
@@ -342,13 +346,37 @@ pub fn runtime(runtime: &Artifact, state: &GroupState, selector: &str, now: &str
             (settings_valid, progressing, degraded)
         }
     };
-    status["conditions"] = json!([
+    let mut conditions = vec![
         accepted,
         ready(state, group, generation, now),
         progressing,
-        degraded
-    ]);
+        degraded,
+    ];
+    if let GroupState::Applied {
+        queue_scaling: Some(v),
+        ..
+    } = state
+    {
+        conditions.push(condition(
+            queue_scaling::CONDITION,
+            v.active,
+            v.reason,
+            &v.message,
+            generation,
+            now,
+        ));
+    }
+    status["conditions"] = json!(conditions);
     status
+}
+
+/// Whether the last status written says a KEDA ScaledObject scaled the group (so one may
+/// be left to delete when it no longer does).
+pub fn queue_scaled(status: &Value) -> bool {
+    status["conditions"].as_array().is_some_and(|cs| {
+        cs.iter()
+            .any(|c| c["type"] == queue_scaling::CONDITION && c["status"] == "True")
+    })
 }
 
 /// The merge patch that takes `current` to `desired`, or `None` when nothing we manage

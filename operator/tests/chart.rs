@@ -76,6 +76,13 @@ const NEEDED: &[(&str, &str, &[&str])] = &[
         "mutatingwebhookconfigurations",
         &["get", "update"],
     ),
+    // queue scaling: KEDA's objects of a group (discovery needs no grant)
+    ("keda.sh", "scaledobjects", &["create", "patch", "delete"]),
+    (
+        "keda.sh",
+        "triggerauthentications",
+        &["create", "patch", "delete"],
+    ),
     // leader election (kube-lease-manager) and Events
     ("coordination.k8s.io", "leases", &["get", "create", "patch"]),
     ("events.k8s.io", "events", &["create", "patch"]),
@@ -158,7 +165,14 @@ fn the_cluster_role_holds_what_each_group_role_grants() {
     let artifact = ferry_operator::group::Artifact::from_object(&obj).unwrap();
     let spec = ferry_operator::config::OperatorConfig::default().defaults;
     let key = artifact.group();
-    let rendered = ferry_operator::render::render(&key, &spec, &[&artifact], &[]).unwrap();
+    let rendered = ferry_operator::render::render(
+        &key,
+        &spec,
+        &[&artifact],
+        &[],
+        ferry_operator::render::Keda::NotServed,
+    )
+    .unwrap();
     for rule in rendered.role.rules.unwrap() {
         for group in rule.api_groups.unwrap_or_default() {
             for resource in rule.resources.clone().unwrap_or_default() {

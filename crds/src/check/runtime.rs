@@ -2,7 +2,7 @@
 //! settings, and the group names every resource's `spec.runtime` may use. The operator
 //! renders from the same verdict.
 
-use crate::resources::{IntegrationRuntimeSpec, RuntimeMode, ServiceSettings};
+use crate::resources::{IntegrationRuntimeSpec, QueueAutoscaling, RuntimeMode, ServiceSettings};
 
 /// What the CRD schema cannot say about a runtime's settings, each as `field: message`.
 pub fn problems(spec: &IntegrationRuntimeSpec) -> Vec<String> {
@@ -55,6 +55,9 @@ pub fn problems(spec: &IntegrationRuntimeSpec) -> Vec<String> {
                 problems.push(format!("spec.autoscaling.{field}: must be at least 1"));
             }
         }
+        if let Some(queue) = &a.queue {
+            problems.extend(queue_problems(queue));
+        }
     }
     if let Some(pdb) = &spec.pod_disruption_budget
         && pdb.min_available.is_some() == pdb.max_unavailable.is_some()
@@ -100,6 +103,27 @@ fn sidecar_problems(spec: &IntegrationRuntimeSpec) -> Vec<String> {
         "service",
         "exposes (the application reaches the sidecar on localhost)",
     );
+    problems
+}
+
+/// What the schema cannot say about queue scaling. Whether the store exists and has a
+/// processor is the operator's to say (its `QueueScaling` condition): the store is another
+/// resource, which may arrive later.
+fn queue_problems(queue: &QueueAutoscaling) -> Vec<String> {
+    let mut problems = Vec::new();
+    if queue.store.is_empty() {
+        problems.push("spec.autoscaling.queue.store: names no MessageStore".into());
+    }
+    if queue.target_backlog_per_replica == 0 {
+        problems.push("spec.autoscaling.queue.targetBacklogPerReplica: must be at least 1".into());
+    }
+    if let Some(address) = &queue.prometheus_server_address
+        && !(address.starts_with("http://") || address.starts_with("https://"))
+    {
+        problems.push(format!(
+            "spec.autoscaling.queue.prometheusServerAddress: \"{address}\" is not an http:// or https:// URL"
+        ));
+    }
     problems
 }
 

@@ -739,3 +739,34 @@ fn soap_headers_need_a_declared_qualified_name() {
     }
     assert_eq!(d.len(), want.len(), "{d:#?}");
 }
+
+#[test]
+fn queue_scaling_settings_the_schema_cannot_judge_are_located_errors() {
+    let d = check(
+        "apiVersion: ferry.dev/v1alpha1
+kind: IntegrationRuntime
+metadata:
+  name: orders
+spec:
+  autoscaling:
+    maxReplicas: 4
+    queue:
+      store: ''
+      targetBacklogPerReplica: 0
+      prometheusServerAddress: prometheus:9090
+",
+    );
+    assert_eq!(d.len(), 3, "{d:#?}");
+    for field in [
+        "spec.autoscaling.queue.store",
+        "spec.autoscaling.queue.targetBacklogPerReplica",
+        "spec.autoscaling.queue.prometheusServerAddress",
+    ] {
+        assert!(
+            d.iter()
+                .any(|d| d.contains("IntegrationRuntime/orders")
+                    && d.contains(&format!("{field}: "))),
+            "{field}: {d:#?}"
+        );
+    }
+}

@@ -13,7 +13,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::Condition;
+use super::common::{Condition, SecretKeyRef};
 
 /// A runtime group.
 // kube's printcolumn(...) syntax repeats `type_` and `json_path` per column by design.
@@ -131,6 +131,13 @@ pub struct IntegrationRuntimeSpec {
     /// The Service in front of a `deployment`.
     #[serde(default)]
     pub service: ServiceSettings,
+    /// How pods of a `deployment` take a changed bundle: `rollout` (the default: the
+    /// bundle's hash is in the pod template, so a change rolls the Deployment and the
+    /// Ready condition tells when every pod serves it) or `inPlace` (pods keep running and
+    /// reload when the kubelet refreshes the mounted ConfigMap, typically within a minute;
+    /// in-memory stores, open aggregations and connections survive the change).
+    #[serde(default)]
+    pub reload: ReloadStrategy,
     /// Sidecar mode: which application pods get the runtime injected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sidecar: Option<SidecarSettings>,
@@ -180,6 +187,18 @@ pub enum RuntimeMode {
     Sidecar,
 }
 
+/// How a runtime group's pods take a changed bundle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = crate::resources::common::field_describes)]
+pub enum ReloadStrategy {
+    /// A rolling update of the Deployment (new pods on the new bundle).
+    #[default]
+    Rollout,
+    /// The running pods reload the mounted ConfigMap when the kubelet updates it.
+    InPlace,
+}
+
 /// Kubernetes image pull policies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[schemars(transform = crate::resources::common::field_describes)]
@@ -215,6 +234,34 @@ pub struct Autoscaling {
     /// Average memory use, in percent of requests, the autoscaler aims at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_memory_utilization_percentage: Option<i32>,
+    /// Scale on the backlog of a MessageStore instead of a HorizontalPodAutoscaler: the
+    /// operator renders a KEDA ScaledObject when KEDA's CRDs are installed (the CPU and
+    /// memory targets, when set, become triggers beside it), and otherwise keeps the
+    /// HorizontalPodAutoscaler and says why in the `QueueScaling` condition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<QueueAutoscaling>,
+}
+
+/// Scaling a group on the messages waiting in one of its stores (KEDA).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct QueueAutoscaling {
+    /// The MessageStore (of this group) whose backlog sets the replica count.
+    pub store: String,
+    /// Messages waiting per replica the scaler aims at: a backlog of 250 with a target of
+    /// 100 asks for 3 replicas (within minReplicas and maxReplicas).
+    pub target_backlog_per_replica: u32,
+    /// A `rabbitmq` store whose user has a password: a Secret key holding the broker URL
+    /// KEDA reads the queue length with (`amqp://user:password@host:5672/vhost`), given to
+    /// KEDA through a TriggerAuthentication. Without a password the URL is built from the
+    /// store's settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rabbitmq_url_from: Option<SecretKeyRef>,
+    /// Any other store type: the Prometheus server (`http://prometheus.monitoring:9090`)
+    /// KEDA queries for the runtime's `ferry_processor_backlog` metric of the processors
+    /// reading the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus_server_address: Option<String>,
 }
 
 /// A PodDisruptionBudget: exactly one of the two fields.

@@ -509,6 +509,131 @@ async fn a_sidecar_group_owns_only_its_bundle_and_counts_the_pods_carrying_it() 
     );
 }
 
+/// GROUP scaled on the backlog of a SQLite store, read by a forwarding processor.
+fn queue_scaled_group() -> String {
+    GROUP.replace(
+        "replicas: 2",
+        "replicas: 2
+  autoscaling:
+    maxReplicas: 5
+    queue: {store: jobs, targetBacklogPerReplica: 10, prometheusServerAddress: 'http://prometheus:9090'}",
+    ) + r#"---
+apiVersion: ferry.dev/v1alpha1
+kind: MessageStore
+metadata: {name: jobs}
+spec: {type: sqlite}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: Endpoint
+metadata: {name: worker}
+spec: {http: {uriTemplate: "http://worker:8080/"}}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: MessageProcessor
+metadata: {name: jobs-forwarder}
+spec: {type: forwarding, messageStore: jobs, targetEndpoint: worker}
+"#
+}
+
+const KEDA_DISCOVERY: &str = "GET /apis/keda.sh/v1alpha1";
+const SCALED_OBJECT: &str = "/apis/keda.sh/v1alpha1/namespaces/ns/scaledobjects/ferry-default";
+const HPA: &str = "/apis/autoscaling/v2/namespaces/ns/horizontalpodautoscalers/ferry-default";
+const RUNTIME_STATUS: &str =
+    "/apis/ferry.dev/v1alpha1/namespaces/ns/integrationruntimes/default/status";
+
+#[tokio::test]
+async fn with_keda_installed_a_queue_scaled_group_gets_a_scaled_object_and_no_hpa() {
+    let (client, fake) = client();
+    fake.lock().unwrap().discovery.insert(
+        "keda.sh/v1alpha1".into(),
+        vec!["scaledobjects".into(), "triggerauthentications".into()],
+    );
+    reconcile(
+        &context(client),
+        &group(&queue_scaled_group(), "default"),
+        NOW,
+    )
+    .await
+    .unwrap();
+    let seen = lines(&fake);
+    assert_eq!(seen[0], KEDA_DISCOVERY, "discovered before rendering");
+    let position = |line: &str| seen.iter().position(|l| l == line);
+    let deployment = position("PATCH /apis/apps/v1/namespaces/ns/deployments/ferry-default");
+    let scaled = position(&format!("PATCH {SCALED_OBJECT}"));
+    assert!(
+        scaled.is_some() && deployment < scaled,
+        "the ScaledObject comes after the Deployment it scales: {seen:?}"
+    );
+    assert!(seen.contains(&format!("DELETE {HPA}")), "{seen:?}");
+    let body = fake.lock().unwrap().objects[SCALED_OBJECT].clone();
+    assert_eq!(body["spec"]["triggers"][0]["type"], "prometheus");
+    assert_eq!(body["spec"]["maxReplicaCount"], 5);
+
+    let written = status_writes(&fake);
+    let queue = condition(&written[RUNTIME_STATUS], "QueueScaling");
+    assert_eq!(queue["status"], "True");
+    assert_eq!(queue["reason"], "ScaledObject");
+}
+
+#[tokio::test]
+async fn without_keda_the_group_keeps_its_hpa_and_its_status_says_why() {
+    let (client, fake) = client();
+    reconcile(
+        &context(client),
+        &group(&queue_scaled_group(), "default"),
+        NOW,
+    )
+    .await
+    .unwrap();
+    let seen = lines(&fake);
+    assert_eq!(seen[0], KEDA_DISCOVERY);
+    assert!(seen.contains(&format!("PATCH {HPA}")), "{seen:?}");
+    assert!(
+        !seen.iter().skip(1).any(|l| l.contains("keda.sh")),
+        "nothing sent to an API that is not there: {seen:?}"
+    );
+    let written = status_writes(&fake);
+    let queue = condition(&written[RUNTIME_STATUS], "QueueScaling");
+    assert_eq!(queue["status"], "False");
+    assert_eq!(queue["reason"], "KedaNotInstalled");
+}
+
+#[tokio::test]
+async fn turning_queue_scaling_off_deletes_the_scaled_object_it_made() {
+    let (client, fake) = client();
+    // The last status written says a ScaledObject scaled the group.
+    let before = GROUP.replace(
+        "replicas: 2",
+        "replicas: 2\n  autoscaling: {maxReplicas: 4}\nstatus:\n  conditions:\n    - {type: QueueScaling, status: \"True\", reason: ScaledObject}",
+    );
+    reconcile(&context(client), &group(&before, "default"), NOW)
+        .await
+        .unwrap();
+    let seen = lines(&fake);
+    assert!(
+        !seen.contains(&KEDA_DISCOVERY.to_string()),
+        "no queue scaling asked: no discovery"
+    );
+    assert!(
+        seen.contains(&format!("DELETE {SCALED_OBJECT}")),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(
+            &"DELETE /apis/keda.sh/v1alpha1/namespaces/ns/triggerauthentications/ferry-default"
+                .to_string()
+        ),
+        "{seen:?}"
+    );
+    assert!(seen.contains(&format!("PATCH {HPA}")), "{seen:?}");
+    let written = status_writes(&fake);
+    let conditions = written[RUNTIME_STATUS]["conditions"].as_array().unwrap();
+    assert!(
+        conditions.iter().all(|c| c["type"] != "QueueScaling"),
+        "{conditions:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_sidecar_group_whose_pods_all_carry_the_current_bundle_is_ready() {
     let (client, fake) = client();
@@ -538,4 +663,26 @@ async fn a_sidecar_group_without_pods_says_so() {
         &written["/apis/ferry.dev/v1alpha1/namespaces/ns/integrationruntimes/orders/status"];
     assert_eq!(runtime["replicas"], 0);
     assert_eq!(condition(runtime, "Ready")["reason"], "NoPods");
+}
+
+#[tokio::test]
+async fn a_failed_discovery_is_retried_without_touching_the_group() {
+    let (client, fake) = client();
+    fake.lock()
+        .unwrap()
+        .failures
+        .push(("GET".into(), "/apis/keda.sh/v1alpha1".into(), 500));
+    let err = reconcile(
+        &context(client),
+        &group(&queue_scaled_group(), "default"),
+        NOW,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.category(), "discovery");
+    assert_eq!(
+        lines(&fake),
+        [KEDA_DISCOVERY],
+        "a transient error must not swap the ScaledObject for an HPA"
+    );
 }

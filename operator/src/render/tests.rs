@@ -68,7 +68,7 @@ fn rendered(yaml: &str, name: &str) -> Rendered {
     assert!(a.rejected.is_empty(), "{:?}", a.rejected);
     let spec = a.spec.clone().unwrap();
     let owners = Owner::for_group(g.runtime.as_ref(), g.artifacts.iter());
-    render(&g.key, &spec, &a.accepted, &owners).unwrap()
+    render(&g.key, &spec, &a.accepted, &owners, Keda::Served).unwrap()
 }
 
 #[test]
@@ -237,6 +237,59 @@ fn an_oversized_bundle_is_refused() {
     );
     let g = group(&yaml, "default");
     let a = admit(&g, &OperatorConfig::default().defaults);
-    let err = render(&g.key, a.spec.as_ref().unwrap(), &a.accepted, &[]).unwrap_err();
+    let err = render(
+        &g.key,
+        a.spec.as_ref().unwrap(),
+        &a.accepted,
+        &[],
+        Keda::Served,
+    )
+    .unwrap_err();
     assert!(matches!(err, RenderError::TooLarge(_)));
+}
+
+#[test]
+fn in_place_reload_keeps_the_pod_template_and_lets_the_runtime_watch_its_bundle() {
+    let rollout = rendered(SAMPLE, "payments");
+    let in_place = rendered(
+        &SAMPLE.replace("  replicas: 2\n", "  replicas: 2\n  reload: inPlace\n"),
+        "payments",
+    );
+    let template = |r: &Rendered| r.deployment.spec.clone().unwrap().template;
+    let args = |r: &Rendered| {
+        template(r).spec.unwrap().containers[0]
+            .args
+            .clone()
+            .unwrap()
+    };
+    assert_eq!(args(&rollout), ["run", BUNDLE_DIR, "--no-watch"]);
+    assert_eq!(
+        args(&in_place),
+        ["run", BUNDLE_DIR],
+        "the runtime watches the mount"
+    );
+    let annotations = |r: &Rendered| {
+        template(r)
+            .metadata
+            .unwrap()
+            .annotations
+            .unwrap_or_default()
+    };
+    assert!(annotations(&rollout).contains_key(CONFIG_HASH_ANNOTATION));
+    assert!(
+        !annotations(&in_place).contains_key(CONFIG_HASH_ANNOTATION),
+        "a new bundle must not roll the pods"
+    );
+    let changed = rendered(
+        &SAMPLE
+            .replace("  replicas: 2\n", "  replicas: 2\n  reload: inPlace\n")
+            .replace("accepted: ", "queued: "),
+        "payments",
+    );
+    assert_ne!(changed.config_hash, in_place.config_hash);
+    assert_eq!(
+        template(&changed),
+        template(&in_place),
+        "the same pod template whatever the bundle"
+    );
 }

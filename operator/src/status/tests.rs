@@ -20,6 +20,7 @@ fn running(ready: i32) -> GroupState {
         config_hash: "abc".into(),
         accepted: 1,
         refused: vec![],
+        queue_scaling: None,
     }
 }
 
@@ -73,6 +74,7 @@ fn pods_not_ready_yet_are_reported_as_such() {
         config_hash: "abc".into(),
         accepted: 1,
         refused: vec![],
+        queue_scaling: None,
     };
     let s = artifact(&g.artifacts[0], None, &rolling, None, T0);
     assert_eq!(condition(&s, "Ready")["reason"], "Progressing");
@@ -95,6 +97,7 @@ fn the_runtime_reports_counts_hash_and_refused_artifacts() {
         config_hash: "abc".into(),
         accepted: 4,
         refused: vec!["Sequence/broken".into()],
+        queue_scaling: None,
     };
     let s = runtime(rt, &state, "app=ferry", T0);
     assert_eq!(
@@ -203,6 +206,7 @@ fn a_sidecar_group_reports_pods_carrying_it_and_whether_their_bundle_is_current(
         config_hash: "abc".into(),
         accepted: 1,
         refused: vec![],
+        queue_scaling: None,
     };
     let reason = |s: &Value, kind| condition(s, kind)["reason"].as_str().unwrap().to_string();
     let none = runtime(rt, &state(0, 0, 0), "ferry.dev/sidecar=default", T0);

@@ -1,7 +1,8 @@
 //! A mocked Kubernetes API server on a tower-test channel: it records every request and
 //! answers like the API server would — server-side apply echoes the object (a Deployment
 //! with a status), deletes answer 404 for what does not exist, lists serve seeded objects,
-//! watches stay open (or fail once with 410 Gone, to force a relist).
+//! watches stay open (or fail once with 410 Gone, to force a relist), discovery of an API
+//! group version serves what was seeded and 404 otherwise.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -44,6 +45,9 @@ pub struct State {
     pub ready_replicas: i32,
     /// Items served by lists, by resource plural (`sequences`).
     pub lists: HashMap<String, Vec<Value>>,
+    /// API group versions served beyond the built-in ones (`keda.sh/v1alpha1`), with their
+    /// plurals: discovery (`GET /apis/<group>/<version>`) answers 404 for the others.
+    pub discovery: HashMap<String, Vec<String>>,
     /// Plurals whose next watch fails with 410 Gone.
     pub gone_once: BTreeSet<String>,
     /// Watches held open.
@@ -123,6 +127,24 @@ fn answer(state: &mut State, seen: Seen) -> Option<(u16, String)> {
             "InternalError"
         };
         return Some((code, status(code, reason).to_string()));
+    }
+    if seen.method == "GET"
+        && let Some(group_version) = seen.path.strip_prefix("/apis/")
+        && group_version.matches('/').count() == 1
+    {
+        let Some(plurals) = state.discovery.get(group_version) else {
+            return Some((404, status(404, "NotFound").to_string()));
+        };
+        let resources: Vec<Value> = plurals
+            .iter()
+            .map(|p| {
+                json!({"name": p, "singularName": "", "namespaced": true, "kind": "",
+                "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]})
+            })
+            .collect();
+        let list = json!({"kind": "APIResourceList", "apiVersion": "v1",
+            "groupVersion": group_version, "resources": resources});
+        return Some((200, list.to_string()));
     }
     let plural = seen.path.rsplit('/').next().unwrap_or_default().to_string();
     let (code, body) = match seen.method.as_str() {
