@@ -23,3 +23,5 @@ pub const GROUP: &str = "ferry.dev";
 pub const VERSION: &str = "v1alpha1";
 /// `apiVersion` as written in resources.
 pub const API_VERSION: &str = "ferry.dev/v1alpha1";
+/// XSLT stylesheets of the xslt mediator (compile at load, transform per message).
+pub mod xslt;

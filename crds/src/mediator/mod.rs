@@ -151,7 +151,7 @@ declare_mediators! {
     /// Schema validation.
     Validate(ValidateSpec) = "validate", Runs, nested;
     /// XSLT transformation.
-    Xslt(XsltSpec) = "xslt", NotYet, leaf;
+    Xslt(XsltSpec) = "xslt", Runs, leaf;
     /// XQuery transformation.
     Xquery(XquerySpec) = "xquery", NotYet, leaf;
     /// Runs a script.

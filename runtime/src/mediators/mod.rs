@@ -29,6 +29,7 @@ pub mod switch;
 pub mod throw_error;
 pub mod validate;
 pub mod variable;
+pub mod xslt;
 
 use ferry_api::check::mediator::Mediator as Checked;
 
@@ -87,6 +88,8 @@ pub enum Mediator {
     Makefault(makefault::Makefault),
     /// `validate`
     Validate(validate::Validate),
+    /// `xslt`
+    Xslt(xslt::Xslt),
 }
 
 /// Builds a mediator list; those that cannot be built are left out (and recorded in `cx`,
@@ -133,6 +136,7 @@ impl Mediator {
                 Mediator::ScatterGather(scatter_gather::ScatterGather::build(m, cx))
             }
             Checked::Validate(m) => Mediator::Validate(validate::Validate::build(m, cx)),
+            Checked::Xslt(m) => Mediator::Xslt(xslt::Xslt(m.clone())),
         })
     }
 
@@ -162,6 +166,7 @@ impl Mediator {
             Mediator::Foreach(m) => m.mediate(msg, env).await,
             Mediator::ScatterGather(m) => m.mediate(msg, env).await,
             Mediator::Validate(m) => m.mediate(msg, env).await,
+            Mediator::Xslt(m) => m.mediate(msg),
             Mediator::Group(props) => {
                 for p in props {
                     if let Mediator::Property(p) = p {

@@ -13,6 +13,7 @@ mod flow;
 mod split;
 mod transform;
 mod validate;
+mod xslt;
 
 pub use call::{Call, CallSource, CallTarget, Send};
 pub use core::{Header, HeaderOp, Log, Property, PropertyAction, SoapHeader, ThrowError, Variable};
@@ -27,6 +28,7 @@ pub use transform::{
     Piece, Removal, RemoveStep, Step, json_path_steps, remove_paths,
 };
 pub use validate::{CompiledSchema, Validate};
+pub use xslt::Xslt;
 
 use serde_json::Value;
 
@@ -100,6 +102,8 @@ pub enum Mediator {
     ScatterGather(ScatterGather),
     /// `validate`
     Validate(Validate),
+    /// `xslt`
+    Xslt(Xslt),
 }
 
 /// Checks a mediator list at `field`; every element is checked, so every error is
@@ -186,11 +190,11 @@ fn check_in_scope(cx: &mut Cx<'_>, field: &str, spec: &Spec) -> Option<Mediator>
         Spec::Foreach(s) => split::foreach(cx, field, s).map(Mediator::Foreach),
         Spec::ScatterGather(s) => split::scatter_gather(cx, field, s).map(Mediator::ScatterGather),
         Spec::Validate(s) => validate::validate(cx, field, s).map(Mediator::Validate),
+        Spec::Xslt(s) => xslt::xslt(cx, field, s).map(Mediator::Xslt),
         Spec::CallTemplate(_)
         | Spec::Callout(_)
         | Spec::Throttle(_)
         | Spec::Cache(_)
-        | Spec::Xslt(_)
         | Spec::Xquery(_)
         | Spec::Script(_)
         | Spec::Datamapper(_)
