@@ -14,6 +14,8 @@ pub mod mediator;
 pub mod resources;
 pub mod routes;
 pub mod schedule;
+/// JavaScript programs of the script mediator (wrapped and syntax-checked at load).
+pub mod script;
 pub mod validate;
 pub mod yaml_writer;
 

@@ -71,7 +71,8 @@ fn mark_final(mediators: &mut [Mediator], mut final_: bool) {
             | Mediator::ThrowError(_)
             | Mediator::Makefault(_)
             | Mediator::Validate(_)
-            | Mediator::Xslt(_) => final_ = false,
+            | Mediator::Xslt(_)
+            | Mediator::Script(_) => final_ = false,
             // Copies are answered from messages that are no longer the request: nothing
             // inside a split streams.
             Mediator::Clone(_)

@@ -89,12 +89,12 @@ fn bad_regexes_are_reported() {
 fn unsupported_mediators_are_errors_not_silently_skipped() {
     let yaml = API.replace(
         "        - respond: {}\n",
-        "        - script: {language: js, inline: \"mc.x()\"}\n",
+        "        - xquery: {key: q}\n",
     );
     let d = check(&yaml);
     assert_eq!(d.len(), 1, "{d:?}");
     assert!(
-        d[0].contains("the script mediator is not supported"),
+        d[0].contains("the xquery mediator is not supported"),
         "{d:?}"
     );
 }

@@ -155,7 +155,7 @@ declare_mediators! {
     /// XQuery transformation.
     Xquery(XquerySpec) = "xquery", NotYet, leaf;
     /// Runs a script.
-    Script(ScriptSpec) = "script", NotYet, leaf;
+    Script(ScriptSpec) = "script", Runs, leaf;
     /// Schema-to-schema mapping.
     Datamapper(DatamapperSpec) = "datamapper", NotYet, leaf;
     /// Conversion to JSON with per-flow settings.

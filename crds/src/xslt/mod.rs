@@ -52,11 +52,13 @@ pub struct Stylesheet {
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 type Compiled = Context<RNode>;
+/// A thread's compiled copies by stylesheet id, each with a handle that says whether the
+/// stylesheet is still in use.
+type Copies = HashMap<u64, (Weak<Stylesheet>, Rc<Compiled>)>;
 
 thread_local! {
     /// This thread's compiled copies, by stylesheet id.
-    static COMPILED: RefCell<HashMap<u64, (Weak<Stylesheet>, Rc<Compiled>)>> =
-        RefCell::new(HashMap::new());
+    static COMPILED: RefCell<Copies> = RefCell::new(HashMap::new());
 }
 
 impl Stylesheet {

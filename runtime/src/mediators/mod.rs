@@ -21,6 +21,7 @@ pub mod payload_factory;
 pub mod property;
 pub mod respond;
 pub mod scatter_gather;
+pub mod script;
 pub mod send;
 pub mod sequence;
 pub mod split;
@@ -90,6 +91,8 @@ pub enum Mediator {
     Validate(validate::Validate),
     /// `xslt`
     Xslt(xslt::Xslt),
+    /// `script`
+    Script(script::Script),
 }
 
 /// Builds a mediator list; those that cannot be built are left out (and recorded in `cx`,
@@ -137,6 +140,7 @@ impl Mediator {
             }
             Checked::Validate(m) => Mediator::Validate(validate::Validate::build(m, cx)),
             Checked::Xslt(m) => Mediator::Xslt(xslt::Xslt(m.clone())),
+            Checked::Script(m) => Mediator::Script(script::Script::build(m)),
         })
     }
 
@@ -167,6 +171,7 @@ impl Mediator {
             Mediator::ScatterGather(m) => m.mediate(msg, env).await,
             Mediator::Validate(m) => m.mediate(msg, env).await,
             Mediator::Xslt(m) => m.mediate(msg),
+            Mediator::Script(m) => m.mediate(msg),
             Mediator::Group(props) => {
                 for p in props {
                     if let Mediator::Property(p) = p {

@@ -10,6 +10,7 @@ mod call;
 mod core;
 mod fault;
 mod flow;
+mod script;
 mod split;
 mod transform;
 mod validate;
@@ -19,6 +20,7 @@ pub use call::{Call, CallSource, CallTarget, Send};
 pub use core::{Header, HeaderOp, Log, Property, PropertyAction, SoapHeader, ThrowError, Variable};
 pub use fault::{FaultCode, Makefault, SOAP11_ENV, SOAP12_ENV};
 pub use flow::{Filter, FilterCondition, SequenceRef, Store, StoreTarget, Switch};
+pub use script::Script;
 pub use split::{
     Aggregate, Clone, CollectionPlace, Foreach, ForeachResult, GatherTarget, Iterate,
     ScatterGather, Target,
@@ -104,6 +106,8 @@ pub enum Mediator {
     Validate(Validate),
     /// `xslt`
     Xslt(Xslt),
+    /// `script`
+    Script(Script),
 }
 
 /// Checks a mediator list at `field`; every element is checked, so every error is
@@ -191,12 +195,12 @@ fn check_in_scope(cx: &mut Cx<'_>, field: &str, spec: &Spec) -> Option<Mediator>
         Spec::ScatterGather(s) => split::scatter_gather(cx, field, s).map(Mediator::ScatterGather),
         Spec::Validate(s) => validate::validate(cx, field, s).map(Mediator::Validate),
         Spec::Xslt(s) => xslt::xslt(cx, field, s).map(Mediator::Xslt),
+        Spec::Script(s) => script::script(cx, field, s).map(Mediator::Script),
         Spec::CallTemplate(_)
         | Spec::Callout(_)
         | Spec::Throttle(_)
         | Spec::Cache(_)
         | Spec::Xquery(_)
-        | Spec::Script(_)
         | Spec::Datamapper(_)
         | Spec::JsonTransform(_)
         | Spec::DbLookup(_)
