@@ -87,10 +87,7 @@ fn bad_regexes_are_reported() {
 
 #[test]
 fn unsupported_mediators_are_errors_not_silently_skipped() {
-    let yaml = API.replace(
-        "        - respond: {}\n",
-        "        - xquery: {key: q}\n",
-    );
+    let yaml = API.replace("        - respond: {}\n", "        - xquery: {key: q}\n");
     let d = check(&yaml);
     assert_eq!(d.len(), 1, "{d:?}");
     assert!(
