@@ -398,3 +398,140 @@ fn mc_object<'js>(cx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
     )?;
     Ok(mc)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn inline(source: &str) -> Script {
+        Script(Arc::new(Program::inline(source, &[]).expect("parses")))
+    }
+
+    fn message(body: &Value) -> Message {
+        Message::builder().json(body).build().expect("message")
+    }
+
+    fn detail(fault: &Fault) -> String {
+        fault.detail.clone().unwrap_or_default()
+    }
+
+    #[test]
+    fn mc_reads_and_writes_the_payload_properties_and_variables() {
+        let script = inline(
+            "var p = mc.getPayloadJSON(); mc.setProperty('who', p.name);\
+             mc.setVariable('n', p.n * 2); mc.setPayloadJSON({seen: mc.getProperty('who')});",
+        );
+        let mut msg = message(&json!({"name": "Ada", "n": 21}));
+        script.mediate(&mut msg).expect("runs");
+        assert_eq!(
+            msg.payload_json().expect("json"),
+            Some(&json!({"seen": "Ada"}))
+        );
+        assert_eq!(msg.variable("n"), Some(&json!(42)));
+        assert_eq!(
+            msg.property(PropertyScope::Default, "who"),
+            Some(json!("Ada"))
+        );
+    }
+
+    #[test]
+    fn a_throw_is_a_fault_and_the_message_is_given_back() {
+        let script = inline("mc.setProperty('before', 1); throw new Error('no stock');");
+        let mut msg = message(&json!({"keep": true}));
+        let fault = script.mediate(&mut msg).expect_err("throws");
+        assert!(detail(&fault).contains("no stock"), "{}", detail(&fault));
+        assert_eq!(
+            msg.payload_json().expect("json"),
+            Some(&json!({"keep": true}))
+        );
+        assert_eq!(
+            msg.property(PropertyScope::Default, "before"),
+            Some(json!(1))
+        );
+    }
+
+    #[test]
+    fn an_endless_loop_is_stopped_and_the_next_call_runs() {
+        let looping = inline("for (;;) {}");
+        let started = Instant::now();
+        let fault = looping
+            .mediate(&mut message(&json!({})))
+            .expect_err("stopped");
+        assert!(started.elapsed() < DEFAULT_TIMEOUT * 3);
+        assert!(
+            detail(&fault).contains("ran longer than"),
+            "{}",
+            detail(&fault)
+        );
+        let ok = inline("mc.setVariable('ok', true);");
+        let mut msg = message(&json!({}));
+        ok.mediate(&mut msg).expect("runs after a stopped one");
+        assert_eq!(msg.variable("ok"), Some(&json!(true)));
+    }
+
+    #[test]
+    fn running_out_of_memory_is_a_fault() {
+        let hungry = inline("var a = []; for (;;) { a.push(new Array(100000).fill(1)); }");
+        let fault = hungry
+            .mediate(&mut message(&json!({})))
+            .expect_err("out of memory");
+        assert!(
+            detail(&fault).contains("memory") || detail(&fault).contains("longer"),
+            "{}",
+            detail(&fault)
+        );
+        inline("1;")
+            .mediate(&mut message(&json!({})))
+            .expect("runs after");
+    }
+
+    #[test]
+    fn scripts_have_no_require_or_file_access() {
+        for source in [
+            "require('fs')",
+            "std.open('/etc/passwd')",
+            "os.exec(['ls'])",
+        ] {
+            let fault = inline(source)
+                .mediate(&mut message(&json!({})))
+                .expect_err(source);
+            assert!(detail(&fault).contains("not defined"), "{}", detail(&fault));
+        }
+    }
+
+    #[test]
+    fn keyed_functions_keep_their_own_scope() {
+        let a = Script(Arc::new(
+            Program::keyed(
+                "a",
+                "var X = 'a'; function f(mc) { mc.setVariable('x', X); }",
+                "f",
+                &[],
+            )
+            .expect("parses"),
+        ));
+        let b = Script(Arc::new(
+            Program::keyed(
+                "b",
+                "var X = 'b'; function f(mc) { mc.setVariable('x', X); }",
+                "f",
+                &[],
+            )
+            .expect("parses"),
+        ));
+        for (script, want) in [(&a, "a"), (&b, "b"), (&a, "a")] {
+            let mut msg = message(&json!({}));
+            script.mediate(&mut msg).expect("runs");
+            assert_eq!(msg.variable("x"), Some(&json!(want)));
+        }
+        let missing = Script(Arc::new(
+            Program::keyed("m", "function g() {}", "mediate", &[]).expect("parses"),
+        ));
+        let fault = missing
+            .mediate(&mut message(&json!({})))
+            .expect_err("no function");
+        assert!(detail(&fault).contains("not defined"), "{}", detail(&fault));
+    }
+}
