@@ -14,6 +14,8 @@ pub mod mediator;
 pub mod resources;
 pub mod routes;
 pub mod schedule;
+/// JavaScript programs of the script mediator (wrapped and syntax-checked at load).
+pub mod script;
 pub mod validate;
 pub mod yaml_writer;
 
@@ -23,3 +25,5 @@ pub const GROUP: &str = "ferry.dev";
 pub const VERSION: &str = "v1alpha1";
 /// `apiVersion` as written in resources.
 pub const API_VERSION: &str = "ferry.dev/v1alpha1";
+/// XSLT stylesheets of the xslt mediator (compile at load, transform per message).
+pub mod xslt;

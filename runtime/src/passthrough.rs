@@ -73,7 +73,9 @@ fn mark_final(mediators: &mut [Mediator], mut final_: bool) {
             | Mediator::Validate(_)
             | Mediator::CallTemplate(_)
             | Mediator::Cache(_)
-            | Mediator::JsonTransform(_) => final_ = false,
+            | Mediator::JsonTransform(_)
+            | Mediator::Xslt(_)
+            | Mediator::Script(_) => final_ = false,
             // Copies are answered from messages that are no longer the request: nothing
             // inside a split streams.
             Mediator::Clone(_)

@@ -659,6 +659,17 @@ def main():
                             raise RuntimeError(f"/bench/cached answered {code} with another body")
                     runs.append(("cache hit", "ferry", size, ferry.pid,
                                  f"http://127.0.0.1:{ferry_port}/bench/cached"))
+                    # xslt and script mediators on the 1 KiB order, answered without a
+                    # backend call; each answers correctly before it is timed.
+                    code, ctype, body = post(ferry_port, "/bench/xslt", small)
+                    if code != 200 or b"<quantity>" not in body or b"pad" in body:
+                        raise RuntimeError(f"xslt answered {code} {ctype}: {body[:200]!r}")
+                    code, _, body = post(ferry_port, "/bench/script", small)
+                    if code != 200 or json.loads(body) != {"id": 42, "lines": 8, "total": 29}:
+                        raise RuntimeError(f"script answered {code}: {body[:200]!r}")
+                    for name, path in (("xslt 1 KiB", "xslt"), ("script", "script")):
+                        runs.append((name, "ferry", size, ferry.pid,
+                                     f"http://127.0.0.1:{ferry_port}/bench/{path}"))
             # Rounds interleave the scenarios of one body size, so a burst of outside load
             # hits them alike; each is warmed up in its first round only. The 1 KiB rounds
             # all come first: a process keeps the memory the 100 KiB bodies made it take.

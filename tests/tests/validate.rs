@@ -292,3 +292,73 @@ spec:
         );
     }
 }
+
+#[test]
+fn broken_stylesheets_and_scripts_are_located_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("transform.yaml"),
+        r#"apiVersion: ferry.dev/v1alpha1
+kind: LocalEntry
+metadata: {name: broken-xsl}
+spec:
+  xml: '<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform"><xsl:template match="/"><xsl:bogus/></xsl:template></xsl:stylesheet>'
+---
+apiVersion: ferry.dev/v1alpha1
+kind: LocalEntry
+metadata: {name: broken-js}
+spec:
+  text: "function mediate(mc) {\n  var = 1;\n}\n"
+---
+apiVersion: ferry.dev/v1alpha1
+kind: IntegrationAPI
+metadata: {name: transform}
+spec:
+  context: /t
+  resources:
+    - methods: [POST]
+      uriTemplate: /x
+      inSequence:
+        - xslt: {key: broken-xsl}
+        - xslt: {key: "{$ctx:sheet}"}
+        - xslt:
+            key: broken-xsl
+            features: [{name: "http://ws.apache.org/ns/synapse/transform/feature/dom", value: true}]
+        - script: {key: broken-js}
+        - script: {inline: "if ("}
+        - script: {language: groovy, inline: "x"}
+        - respond: {}
+"#,
+    )
+    .unwrap();
+    let out = validate(&[dir.path()]);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    let at = |line: usize, i: usize, rest: &str| {
+        format!(
+            "transform.yaml:{line}: IntegrationAPI/transform spec.resources[0].inSequence[{i}].{rest}"
+        )
+    };
+    for expected in [
+        at(
+            22,
+            0,
+            "xslt.key: stylesheet \"broken-xsl\" does not compile: unsupported XSL element \"bogus\"",
+        ),
+        at(23, 1, "xslt.key: a stylesheet key chosen per message"),
+        at(26, 2, "xslt.features[0]: transformer feature"),
+        at(
+            27,
+            3,
+            "script.key: syntax error: variable name expected (line 2)",
+        ),
+        at(28, 4, "script.inline: syntax error"),
+        at(29, 5, "script.language: only JavaScript runs in Ferry"),
+    ] {
+        assert!(all.contains(&expected), "{expected}\n{all}");
+    }
+}

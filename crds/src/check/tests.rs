@@ -87,14 +87,11 @@ fn bad_regexes_are_reported() {
 
 #[test]
 fn unsupported_mediators_are_errors_not_silently_skipped() {
-    let yaml = API.replace(
-        "        - respond: {}\n",
-        "        - script: {language: js, inline: \"mc.x()\"}\n",
-    );
+    let yaml = API.replace("        - respond: {}\n", "        - xquery: {key: q}\n");
     let d = check(&yaml);
     assert_eq!(d.len(), 1, "{d:?}");
     assert!(
-        d[0].contains("the script mediator is not supported"),
+        d[0].contains("the xquery mediator is not supported"),
         "{d:?}"
     );
 }

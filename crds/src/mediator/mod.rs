@@ -151,11 +151,11 @@ declare_mediators! {
     /// Schema validation.
     Validate(ValidateSpec) = "validate", Runs, nested;
     /// XSLT transformation.
-    Xslt(XsltSpec) = "xslt", NotYet, leaf;
+    Xslt(XsltSpec) = "xslt", Runs, leaf;
     /// XQuery transformation.
     Xquery(XquerySpec) = "xquery", NotYet, leaf;
     /// Runs a script.
-    Script(ScriptSpec) = "script", NotYet, leaf;
+    Script(ScriptSpec) = "script", Runs, leaf;
     /// Schema-to-schema mapping.
     Datamapper(DatamapperSpec) = "datamapper", NotYet, leaf;
     /// Conversion to JSON with per-flow settings.

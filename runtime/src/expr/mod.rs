@@ -114,6 +114,21 @@ pub fn remove_selected(
     }
 }
 
+/// The XML payload with the first element an XPath selects replaced (the xslt mediator's
+/// `source`). Other expression languages cannot select nodes: an error.
+pub fn replace_selected(
+    expr: &Expression,
+    cx: &dyn ExprContext,
+    replacement: &crate::xml::Element,
+) -> Result<crate::xml::Element, EvalError> {
+    match expr {
+        Expression::XPath(x) => xpath::replace_selected(x, cx, replacement),
+        _ => Err(EvalError::Type(
+            "only an XPath selects the element to transform".into(),
+        )),
+    }
+}
+
 /// Renders a template, replacing each inline expression by its text
 /// ([`evaluate_string`]). A placeholder `$n` renders as an empty string; use
 /// [`render_with_args`] for payloadFactory formats.

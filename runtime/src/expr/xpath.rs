@@ -222,6 +222,70 @@ pub(crate) fn remove_selected(
     })
 }
 
+/// The payload with the first element the expression selects replaced by `replacement`
+/// (the xslt mediator's `source`): the envelope when the payload was one, else the body's
+/// element. An expression that selects no element is an error.
+pub(crate) fn replace_selected(
+    x: &XPathExpression,
+    cx: &dyn ExprContext,
+    replacement: &Element,
+) -> Result<Element, EvalError> {
+    let compiled = compiled(&x.source)?;
+    let payload_was_envelope = cx
+        .payload_xml()?
+        .is_some_and(|p| p.name.local == "Envelope" && is_soap(p.name.namespace.as_deref()));
+    run_with(&compiled, x, cx, |value, scope| {
+        let body = scope.body;
+        let no_element = || EvalError::NotFound(format!("{} selects no element", x.source));
+        let sxd_xpath::Value::Nodeset(set) = value else {
+            return Err(no_element());
+        };
+        let selected = set
+            .document_order()
+            .into_iter()
+            .find_map(|n| match n {
+                XNode::Element(e) => Some(e),
+                _ => None,
+            })
+            .ok_or_else(no_element)?;
+        let doc = selected.document();
+        let built = build_element(doc, replacement);
+        let Some(parent) = selected.parent() else {
+            return Err(no_element());
+        };
+        let children: Vec<ChildOfElement<'_>> = match parent {
+            dom::ParentOfChild::Element(p) => p.children(),
+            // The envelope itself was selected: the result is the new payload.
+            dom::ParentOfChild::Root(_) => return Ok(replacement.clone()),
+        };
+        let dom::ParentOfChild::Element(parent) = parent else {
+            return Err(no_element());
+        };
+        let swapped: Vec<ChildOfElement<'_>> = children
+            .into_iter()
+            .map(|c| match c {
+                ChildOfElement::Element(e) if e == selected => ChildOfElement::Element(built),
+                other => other,
+            })
+            .collect();
+        parent.replace_children(swapped);
+        let envelope = body.parent().and_then(|p| match p {
+            dom::ParentOfChild::Element(e) => Some(e),
+            dom::ParentOfChild::Root(_) => None,
+        });
+        if payload_was_envelope && let Some(envelope) = envelope {
+            return Ok(from_element(envelope));
+        }
+        body.children()
+            .into_iter()
+            .find_map(|c| match c {
+                ChildOfElement::Element(e) => Some(from_element(e)),
+                _ => None,
+            })
+            .ok_or_else(no_element)
+    })
+}
+
 /// Evaluates `xpath` over the message wrapped in its envelope and hands the value and the
 /// envelope's body to `finish`, while the document they live in still exists.
 fn run_with<R>(

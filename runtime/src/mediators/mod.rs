@@ -24,6 +24,7 @@ pub mod payload_factory;
 pub mod property;
 pub mod respond;
 pub mod scatter_gather;
+pub mod script;
 pub mod send;
 pub mod sequence;
 pub mod split;
@@ -32,6 +33,7 @@ pub mod switch;
 pub mod throw_error;
 pub mod validate;
 pub mod variable;
+pub mod xslt;
 
 use ferry_api::check::mediator::Mediator as Checked;
 
@@ -96,6 +98,10 @@ pub enum Mediator {
     Cache(cache::Cache),
     /// `jsonTransform`
     JsonTransform(json_transform::JsonTransform),
+    /// `xslt`
+    Xslt(xslt::Xslt),
+    /// `script`
+    Script(script::Script),
 }
 
 /// Builds a mediator list; those that cannot be built are left out (and recorded in `cx`,
@@ -149,6 +155,8 @@ impl Mediator {
             Checked::CallTemplate(m) => {
                 Mediator::CallTemplate(call_template::CallTemplate::build(m, cx)?)
             }
+            Checked::Xslt(m) => Mediator::Xslt(xslt::Xslt(m.clone())),
+            Checked::Script(m) => Mediator::Script(script::Script::build(m)),
         })
     }
 
@@ -181,6 +189,8 @@ impl Mediator {
             Mediator::CallTemplate(m) => m.mediate(msg, env).await,
             Mediator::Cache(m) => m.mediate(msg, env).await,
             Mediator::JsonTransform(m) => m.mediate(msg),
+            Mediator::Xslt(m) => m.mediate(msg),
+            Mediator::Script(m) => m.mediate(msg),
             Mediator::Group(props) => {
                 for p in props {
                     if let Mediator::Property(p) = p {

@@ -12,9 +12,11 @@ mod core;
 mod fault;
 mod flow;
 mod json_transform;
+mod script;
 mod split;
 mod transform;
 mod validate;
+mod xslt;
 
 pub use cache::{Cache, Finder, HTTP_REQUEST_HASH_GENERATOR, HashedHeaders, OnHit};
 pub use call::{Call, CallSource, CallTarget, Send};
@@ -22,6 +24,7 @@ pub use core::{Header, HeaderOp, Log, Property, PropertyAction, SoapHeader, Thro
 pub use fault::{FaultCode, Makefault, SOAP11_ENV, SOAP12_ENV};
 pub use flow::{Filter, FilterCondition, SequenceRef, Store, StoreTarget, Switch};
 pub use json_transform::{JsonSetting, JsonTransform};
+pub use script::Script;
 pub use split::{
     Aggregate, Attach, Clone, CollectionPlace, Foreach, ForeachResult, GatherTarget, Iterate,
     ScatterGather, Target,
@@ -31,6 +34,7 @@ pub use transform::{
     Piece, Removal, RemoveStep, Step, json_path_steps, remove_paths,
 };
 pub use validate::{CompiledSchema, Validate};
+pub use xslt::Xslt;
 
 use serde_json::Value;
 
@@ -110,6 +114,10 @@ pub enum Mediator {
     Cache(Cache),
     /// `jsonTransform`
     JsonTransform(JsonTransform),
+    /// `xslt`
+    Xslt(Xslt),
+    /// `script`
+    Script(Script),
 }
 
 /// Checks a mediator list at `field`; every element is checked, so every error is
@@ -204,11 +212,11 @@ fn check_in_scope(cx: &mut Cx<'_>, field: &str, spec: &Spec) -> Option<Mediator>
         Spec::JsonTransform(s) => {
             json_transform::json_transform(cx, field, s).map(Mediator::JsonTransform)
         }
+        Spec::Xslt(s) => xslt::xslt(cx, field, s).map(Mediator::Xslt),
+        Spec::Script(s) => script::script(cx, field, s).map(Mediator::Script),
         Spec::Callout(_)
         | Spec::Throttle(_)
-        | Spec::Xslt(_)
         | Spec::Xquery(_)
-        | Spec::Script(_)
         | Spec::Datamapper(_)
         | Spec::DbLookup(_)
         | Spec::DbReport(_)
