@@ -145,6 +145,14 @@ bench-overload-run:
 	python3 tests/bench/overload.py --ferry $(BENCH_BIN)/ferry \
 	  --backend $(BENCH_BIN)/echo-backend --load $(BENCH_BIN)/load --out docs/benchmarks.md
 
+.PHONY: bench-operator
+bench-operator: ## The operator at scale on the real API server KUBECONFIG names (1,000 artifacts in 50 groups); writes its section of docs/benchmarks.md
+	$(CARGO) build --release -p ferry-operator --bin ferry-operator
+	$(CARGO) run --release -q -p ferry-operator --example scale_bench -- \
+	  --operator $(BENCH_TARGET_DIR)/release/ferry-operator > $(BENCH_TARGET_DIR)/operator-scale.md
+	python3 tests/bench/sections.py docs/benchmarks.md operator-scale \
+	  '`make bench-operator` (operator/examples/scale_bench.rs)' $(BENCH_TARGET_DIR)/operator-scale.md
+
 .PHONY: soak
 soak: bench-build ## Mixed traffic with store-and-forward for SOAK_SECONDS (1800): RSS, fds, latency over time; writes its section of docs/benchmarks.md
 	python3 tests/bench/soak.py --ferry $(BENCH_BIN)/ferry \
