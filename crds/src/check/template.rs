@@ -208,12 +208,12 @@ spec:
     - {name: a}
     - {name: a}
     - {name: b, isMandatory: true, defaultValue: x}
-  mediators: [{script: {inline: '1'}}]
+  mediators: [{xquery: {key: q}}]
 ";
         let d = check(yaml);
         assert_eq!(d.len(), 3, "{d:?}");
         assert!(d[0].contains("spec.parameters[1].name: parameter \"a\" is declared twice"));
         assert!(d[1].contains("spec.parameters[2].defaultValue: a mandatory parameter"));
-        assert!(d[2].contains("spec.mediators[0].script: the script mediator is not supported"));
+        assert!(d[2].contains("spec.mediators[0].xquery: the xquery mediator is not supported"));
     }
 }
