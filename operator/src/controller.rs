@@ -391,10 +391,19 @@ async fn work(
     let mut waiting: BTreeSet<GroupKey> = BTreeSet::new();
     let mut in_flight: BTreeSet<GroupKey> = BTreeSet::new();
     let mut running = FuturesUnordered::new();
+    let mut settle_until: Option<tokio::time::Instant> = None;
     loop {
-        let mut queued = false;
         tokio::select! {
-            () = queue.wait() => queued = true,
+            // A burst of events (an apply of many objects) settles into one reconcile per
+            // group: the first event starts the wait, later ones join it. The reconciles in
+            // flight go on meanwhile (they are polled by this select, never paused).
+            () = queue.wait() => {
+                settle_until.get_or_insert_with(|| tokio::time::Instant::now() + DEBOUNCE);
+            }
+            () = sleep_until(settle_until), if settle_until.is_some() => {
+                settle_until = None;
+                metrics.set_groups(caches.keys().len());
+            }
             Some((key, elapsed, result)) = running.next(), if !running.is_empty() => {
                 in_flight.remove(&key);
                 settle(&queue, &metrics, &mut failures, key, elapsed, result);
@@ -416,10 +425,8 @@ async fn work(
             // Queued groups wait: becoming leader or ready queues everything anyway.
             continue;
         }
-        if queued {
-            // Let a burst of events (an apply of many objects) settle into one reconcile.
-            tokio::time::sleep(DEBOUNCE).await;
-            metrics.set_groups(caches.keys().len());
+        if settle_until.is_some() {
+            continue;
         }
         waiting.extend(queue.drain());
         while in_flight.len() < CONCURRENT_GROUPS {
@@ -441,6 +448,14 @@ async fn work(
                 (key, started.elapsed(), result)
             });
         }
+    }
+}
+
+/// Sleeps until `deadline`; never wakes without one.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
