@@ -80,6 +80,17 @@ fn write(dir: &Path, text: &str) {
     std::fs::write(dir.join("config.yaml"), text).unwrap();
 }
 
+/// A backend that answers 400 to message 13 (a poison message) and 200 to the others.
+fn refusing_13() -> Backend {
+    Backend::start(|r| {
+        if r.json()["n"] == 13 {
+            Reply::with_status(400, "text/plain", "poison")
+        } else {
+            Reply::json(json!({}))
+        }
+    })
+}
+
 async fn pay(ferry: &Ferry, n: u64) -> Result<u16, reqwest::Error> {
     client()
         .post(ferry.url("/pay"))
@@ -369,13 +380,7 @@ async fn a_backend_down_past_the_attempt_limit_parks_the_message_in_the_dead_let
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poison_message_fails_at_once_on_a_non_retry_status_and_is_dropped() {
-    let backend = Backend::start(|r| {
-        if r.json()["n"] == 13 {
-            Reply::with_status(400, "text/plain", "poison")
-        } else {
-            Reply::json(json!({}))
-        }
-    });
+    let backend = refusing_13();
     let dir = tempfile::tempdir().unwrap();
     write(
         dir.path(),
@@ -471,13 +476,7 @@ async fn a_poison_message_holds_up_nothing_even_with_unlimited_retries() {
     // The backend says 400 to one message: the message is wrong, not the backend. With
     // unlimited attempts it used to be retried forever ahead of the good ones.
     for (kind, store) in store_kinds("poison") {
-        let backend = Backend::start(|r| {
-            if r.json()["n"] == 13 {
-                Reply::with_status(400, "text/plain", "poison")
-            } else {
-                Reply::json(json!({}))
-            }
-        });
+        let backend = refusing_13();
         let dead_letters = Backend::start(|_| Reply::json(json!({})));
         let dir = tempfile::tempdir().unwrap();
         write(
