@@ -32,6 +32,8 @@ pub struct CompiledResource {
     pub passthrough: Option<Passthrough>,
     /// This resource's request counters and latency histogram.
     pub metrics: ResourceMetrics,
+    /// What it requires of callers beyond the API's authentication.
+    pub requirement: ferry_api::check::security::Requirement,
 }
 
 /// An IntegrationAPI, ready to run.
@@ -42,6 +44,8 @@ pub struct CompiledApi {
     pub resources: Vec<CompiledResource>,
     /// The API-level fault sequence.
     pub fault_sequence: Option<Sequence>,
+    /// Who may call it; `None`: anyone.
+    pub authenticator: Option<crate::security::Authenticator>,
 }
 
 /// The whole compiled configuration. Immutable; shared by `Arc` with every request in flight.

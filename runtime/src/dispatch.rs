@@ -22,6 +22,7 @@ use crate::expr::context::PropertyScope;
 use crate::fault::Fault;
 use crate::message::{Message, properties, soap};
 use crate::passthrough::Passthrough;
+use crate::security::{Denial, Identity};
 use crate::sequence::{self, Env, Flow};
 use crate::transports::http::body::{self, Body, BodyError};
 use crate::transports::http::deadline::{BodyProgress, Tracked};
@@ -155,6 +156,20 @@ impl Dispatcher {
         let span = tracing::debug_span!("message", api = %api.name, resource = %resource.label);
         let method = parts.method.clone();
         let work = async {
+            let identity = match &api.authenticator {
+                None => None,
+                Some(auth) => match auth
+                    .authenticate(&parts.headers, parts.uri.query(), &resource.requirement)
+                    .await
+                {
+                    Ok(identity) => identity,
+                    Err(denial) => {
+                        let params = (uri_params, query_params, url_postfix);
+                        return Box::pin(deny(&compiled, api, resource, parts, params, denial))
+                            .await;
+                    }
+                },
+            };
             if let Some(pass) = pass {
                 let soap = soap::request_version(&parts.headers);
                 let mut msg =
@@ -197,6 +212,7 @@ impl Dispatcher {
                 Request::from_parts(parts, body),
                 (uri_params, query_params, url_postfix),
                 progress.as_deref(),
+                identity,
             ))
             .await
         }
@@ -254,6 +270,7 @@ impl Dispatcher {
         req: Request<Body>,
         (uri_params, query_params, url_postfix): RouteParams,
         progress: Option<&BodyProgress>,
+        identity: Option<Identity>,
     ) -> Response<Body> {
         let (parts, body) = req.into_parts();
         let soap = soap::request_version(&parts.headers);
@@ -272,6 +289,7 @@ impl Dispatcher {
                 );
             }
         };
+        let remote = parts.extensions.get::<ClientAddr>().copied();
         let mut msg = Message::from_request(parts.method, parts.uri, parts.headers, bytes);
         prepare(
             &mut msg,
@@ -281,6 +299,16 @@ impl Dispatcher {
             query_params,
             url_postfix,
         );
+        if let Some(ClientAddr(addr)) = remote {
+            msg.set_property(
+                PropertyScope::Axis2,
+                properties::REMOTE_ADDR,
+                Value::String(addr.ip().to_string()),
+            );
+        }
+        if let Some(identity) = identity {
+            identity.apply(&mut msg);
+        }
         let env = Env {
             out_sequence: resource.out_sequence.as_ref(),
             ..Env::new(compiled)
@@ -360,9 +388,10 @@ fn answer(msg: &mut Message, flow: Flow) -> Result<Response<Body>, Fault> {
 impl Handler for Dispatcher {
     fn handle(
         &self,
-        req: Request<Body>,
-        _remote: std::net::SocketAddr,
+        mut req: Request<Body>,
+        remote: std::net::SocketAddr,
     ) -> impl Future<Output = Response<Body>> + Send {
+        req.extensions_mut().insert(ClientAddr(remote));
         self.dispatch(req)
     }
 }
@@ -381,6 +410,66 @@ fn prepare(
     msg.set_local_entries(compiled.local_entries.clone());
     msg.set_params(uri_params, query_params);
     msg.set_rest_properties(api, url_postfix);
+}
+
+/// The peer a request came from (a request extension the listener's handler sets), read
+/// into `REMOTE_ADDR`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub std::net::SocketAddr);
+
+/// The answer to a request its API's authentication refused: the resource's or API's fault
+/// sequence when there is one (with `ERROR_CODE` 900901/900902/900910 and `HTTP_SC` set to
+/// the status), else a 401/403 error answer; either way with the `WWW-Authenticate`
+/// challenges, unless the fault sequence set its own.
+async fn deny(
+    compiled: &Compiled,
+    api: &CompiledApi,
+    resource: &CompiledResource,
+    parts: http::request::Parts,
+    (uri_params, query_params, url_postfix): RouteParams,
+    denial: Denial,
+) -> Response<Body> {
+    tracing::debug!(
+        api = %api.name,
+        resource = %resource.label,
+        code = denial.code,
+        reason = %denial.message,
+        "request refused by authentication"
+    );
+    let handled = resource.fault_sequence.is_some() || api.fault_sequence.is_some();
+    let mut response = if handled {
+        let soap = soap::request_version(&parts.headers);
+        let mut msg = Message::from_request(parts.method, parts.uri, parts.headers, Bytes::new());
+        prepare(
+            &mut msg,
+            compiled,
+            &api.name,
+            uri_params,
+            query_params,
+            url_postfix,
+        );
+        msg.set_property(
+            PropertyScope::Axis2,
+            properties::HTTP_SC,
+            Value::from(denial.status.as_u16()),
+        );
+        let fault = Fault::bad_request(denial.code, denial.message.clone());
+        match handle_fault(api, resource, &fault, &mut msg, Env::new(compiled), soap).await {
+            Ok(flow) => answer(&mut msg, flow)
+                .unwrap_or_else(|_| error_response(denial.status, &denial.message)),
+            Err(_) => error_response(denial.status, &denial.message),
+        }
+    } else {
+        error_response(denial.status, &denial.message)
+    };
+    if !response.headers().contains_key(header::WWW_AUTHENTICATE) {
+        for value in denial.header_values() {
+            response
+                .headers_mut()
+                .append(header::WWW_AUTHENTICATE, value);
+        }
+    }
+    response
 }
 
 /// Which deadline passed first.

@@ -18,6 +18,7 @@ pub mod passthrough;
 pub mod processors;
 pub mod reload;
 pub mod repeated;
+pub mod security;
 pub mod sequence;
 pub mod stores;
 pub mod supervisor;

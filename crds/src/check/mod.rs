@@ -17,6 +17,7 @@ pub mod mediator;
 pub mod processor;
 pub mod proxy;
 pub mod runtime;
+pub mod security;
 pub mod store;
 pub mod task;
 pub mod template;
@@ -83,6 +84,8 @@ pub struct Api {
     pub resources: Vec<ApiResource>,
     /// The API-level fault sequence, when it has one.
     pub fault_sequence: Option<Vec<Mediator>>,
+    /// Who may call it; `None`: anyone.
+    pub authentication: Option<security::Authentication>,
 }
 
 /// A checked resource of an API.
@@ -96,6 +99,8 @@ pub struct ApiResource {
     pub out_sequence: Option<Vec<Mediator>>,
     /// The resource's fault sequence, when it has one.
     pub fault_sequence: Option<Vec<Mediator>>,
+    /// What it requires of callers beyond the API's authentication.
+    pub authentication: security::Requirement,
 }
 
 /// A checked named Sequence.
@@ -303,6 +308,12 @@ fn check_api(cx: &mut Cx<'_>, spec: &IntegrationApiSpec) -> Option<Api> {
         let out_sequence = optional_list(cx, &format!("{field}.outSequence"), &r.out_sequence);
         let fault_sequence =
             optional_list(cx, &format!("{field}.faultSequence"), &r.fault_sequence);
+        let authentication = security::requirement(
+            cx,
+            &format!("{field}.authentication"),
+            r.authentication.as_ref(),
+            spec.authentication.as_ref(),
+        );
         match (in_sequence, out_sequence, fault_sequence) {
             (Some(in_sequence), Some(out_sequence), Some(fault_sequence)) => {
                 resources.push(ApiResource {
@@ -314,16 +325,22 @@ fn check_api(cx: &mut Cx<'_>, spec: &IntegrationApiSpec) -> Option<Api> {
                     in_sequence,
                     out_sequence,
                     fault_sequence,
+                    authentication,
                 })
             }
             _ => ok = false,
         }
     }
     let fault_sequence = optional_list(cx, "spec.faultSequence", &spec.fault_sequence);
+    let authentication = match &spec.authentication {
+        Some(a) => security::authentication(cx, "spec.authentication", a).map(Some),
+        None => Some(None),
+    };
     ok.then_some(())?;
     Some(Api {
         resources,
         fault_sequence: fault_sequence?,
+        authentication: authentication?,
     })
 }
 

@@ -83,8 +83,10 @@ pub(super) fn check(cx: &mut Cx<'_>, name: &str, spec: &ProxyServiceSpec) -> Opt
             in_sequence,
             out_sequence,
             fault_sequence,
+            authentication: Default::default(),
         }],
         fault_sequence: None,
+        authentication: None,
     })
 }
 

@@ -6,6 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{Condition, default_runtime};
+use super::security::{ApiAuthentication, ResourceAuthentication};
 use crate::mediator::{Mediator, Namespaces};
 
 /// An HTTP API served by the runtime group `runtime` under `context`.
@@ -72,6 +73,10 @@ pub struct IntegrationApiSpec {
     pub fault_sequence: Vec<Mediator>,
     /// The resources, matched in order.
     pub resources: Vec<ApiResource>,
+    /// Who may call the API: JWT bearer tokens, basic auth, API keys (docs/security.md).
+    /// Default: anyone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authentication: Option<ApiAuthentication>,
     /// Requests with a larger body are refused with 413, in bytes. Default: the runtime's
     /// `maxRequestBodyBytes`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -132,6 +137,10 @@ pub struct ApiResource {
     /// Mediators run when this resource fails. Default: the API's `faultSequence`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fault_sequence: Vec<Mediator>,
+    /// What this resource requires of callers beyond the API's `authentication`: scopes,
+    /// or anonymous access.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authentication: Option<ResourceAuthentication>,
 }
 
 /// HTTP methods an API resource serves (upper case, as in Synapse's `methods`).

@@ -14,6 +14,7 @@ pub mod message_processor;
 pub mod message_store;
 pub mod proxy_service;
 pub mod scheduled_task;
+pub mod security;
 pub mod sequence;
 pub mod template;
 
@@ -26,6 +27,7 @@ pub use message_processor::*;
 pub use message_store::*;
 pub use proxy_service::*;
 pub use scheduled_task::*;
+pub use security::*;
 pub use sequence::*;
 pub use template::*;
 

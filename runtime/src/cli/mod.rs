@@ -4,6 +4,7 @@
 //! with located errors, `ferry crds` prints the CustomResourceDefinitions.
 
 mod crds;
+mod hash;
 mod logging;
 mod run;
 mod validate;
@@ -57,6 +58,9 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Print the CustomResourceDefinitions (or write them, and the editor JSON schema, to --out).
     Crds(CrdsArgs),
+    /// Hash a password (bcrypt) or an API key (SHA-256) read from standard input, for the
+    /// users and key lists of an API's authentication.
+    HashPassword(hash::HashArgs),
 }
 
 /// Arguments of `ferry validate`.
@@ -88,6 +92,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Validate(args) => validate::main(&args),
         Command::Crds(args) => crds::main(&args),
+        Command::HashPassword(args) => hash::main(&args),
     }
 }
 

@@ -231,13 +231,19 @@ fn build_api(name: &str, api: &check::Api, cx: &mut BuildCx<'_>) -> CompiledApi 
                 out_sequence,
                 fault_sequence: own_fault,
                 metrics: ResourceMetrics::default(),
+                requirement: res.authentication.clone(),
             }
         })
         .collect();
+    let authenticator = api
+        .authentication
+        .as_ref()
+        .and_then(|a| crate::security::Authenticator::build(name, a, cx));
     CompiledApi {
         name: Arc::from(name),
         resources,
         fault_sequence,
+        authenticator,
     }
 }
 

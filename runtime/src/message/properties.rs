@@ -29,6 +29,8 @@ use serde_json::Value;
 use crate::expr::context::PropertyScope;
 use crate::xml::Element;
 
+/// `axis2`: the client's IP address, as Synapse sets it for HTTP requests.
+pub const REMOTE_ADDR: &str = "REMOTE_ADDR";
 /// `axis2`: response status code.
 pub const HTTP_SC: &str = "HTTP_SC";
 /// `axis2`: response reason phrase.
