@@ -341,9 +341,21 @@ pub struct ScatterAggregation {
 pub struct ThrottleSpec {
     /// The throttle's id; mediators with the same id share counters.
     pub id: String,
+    /// What identifies a caller: an expression such as `${headers["X-Client"]}` or
+    /// `${props.synapse.AUTH_USER}`, matched against each rule's `range`. Default: the
+    /// client's IP address. A message whose key evaluates to nothing is counted under `""`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
     /// The limits.
     #[serde(default)]
     pub policy: ThrottlePolicy,
+    /// Callers tracked at once per replica; beyond it the least recently seen caller is
+    /// forgotten (its bucket starts full again). Default 10000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_keys: Option<u32>,
+    /// Share the limits across replicas through Redis. Default: each replica counts alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis: Option<ThrottleRedis>,
     /// Mediators run for admitted messages.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "nested")]
@@ -388,6 +400,25 @@ pub struct ThrottleRule {
     /// window ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prohibit_time_period: Option<u64>,
+}
+
+/// Redis for a throttle shared by every replica.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ThrottleRedis {
+    /// The server, `redis://host:port[/db]`. Default `redis://127.0.0.1:6379`. One with a
+    /// password goes in `urlFrom`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The URL from a Secret or an environment variable (when it holds a password).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_from: Option<crate::resources::SecretSource>,
+    /// Prefix of the Redis keys. Default `ferry:throttle:`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_prefix: Option<String>,
+    /// Milliseconds a Redis answer may take before this replica decides alone. Default 250.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
 }
 
 fn default_throttle_type() -> ThrottleRuleType {

@@ -145,7 +145,7 @@ declare_mediators! {
     /// Legacy blocking SOAP call.
     Callout(CalloutSpec) = "callout", NotYet, leaf;
     /// Rate and concurrency limits.
-    Throttle(ThrottleSpec) = "throttle", NotYet, nested;
+    Throttle(ThrottleSpec) = "throttle", Runs, nested;
     /// Response cache.
     Cache(CacheSpec) = "cache", Runs, nested;
     /// Schema validation.

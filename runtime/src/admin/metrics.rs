@@ -196,6 +196,29 @@ pub struct CacheMetrics {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ThrottleLabels {
+    throttle: String,
+    result: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ThrottleIdLabels {
+    throttle: String,
+}
+
+/// The series a throttle mediator updates (labelled by throttle id: bounded by the
+/// configuration).
+#[derive(Clone)]
+pub struct ThrottleMetrics {
+    /// Messages admitted.
+    pub accepted: Counter,
+    /// Messages rejected.
+    pub rejected: Counter,
+    /// Decisions this replica made alone because Redis was unreachable.
+    pub redis_fallbacks: Counter,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct ReloadLabels {
     result: ReloadResult,
 }
@@ -314,6 +337,8 @@ pub struct Metrics {
     open_aggregations: Gauge,
     cache_lookups: Family<CacheLookupLabels, Counter>,
     cache_entries: Gauge,
+    throttle_decisions: Family<ThrottleLabels, Counter>,
+    throttle_redis_fallbacks: Family<ThrottleIdLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -420,6 +445,18 @@ impl Metrics {
             "Responses held by the response caches (cache mediator), over all of them",
             cache_entries.clone(),
         );
+        let throttle_decisions = Family::<ThrottleLabels, Counter>::default();
+        registry.register(
+            "throttle_decisions",
+            "Messages a throttle mediator admitted or rejected, by throttle id and result",
+            throttle_decisions.clone(),
+        );
+        let throttle_redis_fallbacks = Family::<ThrottleIdLabels, Counter>::default();
+        registry.register(
+            "throttle_redis_fallbacks",
+            "Throttle decisions taken by this replica alone because Redis was unreachable",
+            throttle_redis_fallbacks.clone(),
+        );
         registry.register(
             "build",
             "Build information",
@@ -441,6 +478,26 @@ impl Metrics {
             open_aggregations,
             cache_lookups,
             cache_entries,
+            throttle_decisions,
+            throttle_redis_fallbacks,
+        }
+    }
+
+    /// The series of the throttle `id`.
+    pub fn throttle(&self, id: &str) -> ThrottleMetrics {
+        let labels = |result| ThrottleLabels {
+            throttle: id.to_string(),
+            result,
+        };
+        ThrottleMetrics {
+            accepted: self.throttle_decisions.get_or_create(&labels("accepted")).clone(),
+            rejected: self.throttle_decisions.get_or_create(&labels("rejected")).clone(),
+            redis_fallbacks: self
+                .throttle_redis_fallbacks
+                .get_or_create(&ThrottleIdLabels {
+                    throttle: id.to_string(),
+                })
+                .clone(),
         }
     }
 

@@ -30,6 +30,7 @@ pub mod sequence;
 pub mod split;
 pub mod store;
 pub mod switch;
+pub mod throttle;
 pub mod throw_error;
 pub mod validate;
 pub mod variable;
@@ -102,6 +103,8 @@ pub enum Mediator {
     Xslt(xslt::Xslt),
     /// `script`
     Script(script::Script),
+    /// `throttle`
+    Throttle(Box<throttle::Throttle>),
 }
 
 /// Builds a mediator list; those that cannot be built are left out (and recorded in `cx`,
@@ -157,6 +160,9 @@ impl Mediator {
             }
             Checked::Xslt(m) => Mediator::Xslt(xslt::Xslt(m.clone())),
             Checked::Script(m) => Mediator::Script(script::Script::build(m)),
+            Checked::Throttle(m) => {
+                Mediator::Throttle(Box::new(throttle::Throttle::build(m, cx)?))
+            }
         })
     }
 
@@ -191,6 +197,7 @@ impl Mediator {
             Mediator::JsonTransform(m) => m.mediate(msg),
             Mediator::Xslt(m) => m.mediate(msg),
             Mediator::Script(m) => m.mediate(msg),
+            Mediator::Throttle(m) => m.mediate(msg, env).await,
             Mediator::Group(props) => {
                 for p in props {
                     if let Mediator::Property(p) = p {

@@ -14,6 +14,7 @@ mod flow;
 mod json_transform;
 mod script;
 mod split;
+mod throttle;
 mod transform;
 mod validate;
 mod xslt;
@@ -28,6 +29,10 @@ pub use script::Script;
 pub use split::{
     Aggregate, Attach, Clone, CollectionPlace, Foreach, ForeachResult, GatherTarget, Iterate,
     ScatterGather, Target,
+};
+pub use throttle::{
+    DEFAULT_THROTTLE_PREFIX, DEFAULT_THROTTLE_REDIS, RedisUrl, RuleAction, Throttle, ThrottleRedis,
+    ThrottleRule,
 };
 pub use transform::{
     Enrich, EnrichCopy, EnrichRemove, EnrichSource, EnrichTarget, PayloadArg, PayloadFactory,
@@ -118,6 +123,8 @@ pub enum Mediator {
     Xslt(Xslt),
     /// `script`
     Script(Script),
+    /// `throttle`
+    Throttle(Box<Throttle>),
 }
 
 /// Checks a mediator list at `field`; every element is checked, so every error is
@@ -214,8 +221,10 @@ fn check_in_scope(cx: &mut Cx<'_>, field: &str, spec: &Spec) -> Option<Mediator>
         }
         Spec::Xslt(s) => xslt::xslt(cx, field, s).map(Mediator::Xslt),
         Spec::Script(s) => script::script(cx, field, s).map(Mediator::Script),
+        Spec::Throttle(s) => {
+            throttle::throttle(cx, field, s).map(|t| Mediator::Throttle(Box::new(t)))
+        }
         Spec::Callout(_)
-        | Spec::Throttle(_)
         | Spec::Xquery(_)
         | Spec::Datamapper(_)
         | Spec::DbLookup(_)
