@@ -74,6 +74,27 @@ pub struct Leaf {
     pub retry: Option<Retry>,
     /// When the endpoint is taken out of use after failures.
     pub suspension: Option<Suspension>,
+    /// `oauth`: a bearer token from a token URL (client credentials grant).
+    pub oauth: Option<OAuthClient>,
+}
+
+/// Checked OAuth 2.0 client credentials settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthClient {
+    /// The token endpoint.
+    pub token_url: String,
+    /// The client id.
+    pub client_id: String,
+    /// The environment variable holding the client secret.
+    pub client_secret_env: String,
+    /// Scopes requested (space separated in the request).
+    pub scopes: Vec<String>,
+    /// The `audience` parameter, when set.
+    pub audience: Option<String>,
+    /// Extra form parameters.
+    pub parameters: Vec<(String, String)>,
+    /// Client credentials in a Basic header (else form fields).
+    pub credentials_in_header: bool,
 }
 
 /// Where a leaf sends.
@@ -241,7 +262,6 @@ pub fn check(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec) -> Option<Endpoi
             "recipientList",
             "recipientList endpoints",
         ),
-        (spec.oauth.is_some(), "oauth", "OAuth"),
         (spec.tls.is_some(), "tls", "TLS settings"),
         (spec.http2, "http2", "per-endpoint HTTP/2"),
     ];
@@ -297,6 +317,7 @@ fn group_has_no_leaf_settings(
         (spec.suspend_on_failure.is_some(), "suspendOnFailure"),
         (!spec.headers.is_empty(), "headers"),
         (spec.basic_auth.is_some(), "basicAuth"),
+        (spec.oauth.is_some(), "oauth"),
     ];
     let mut ok = true;
     for (set, at) in settings {
@@ -404,6 +425,21 @@ fn leaf(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec, target: Target) -> Op
             }
         },
     };
+    if spec.basic_auth.is_some() && spec.oauth.is_some() {
+        cx.error(
+            &format!("{field}.oauth"),
+            "an endpoint sends one Authorization header: set basicAuth or oauth, not both",
+        );
+        ok = false;
+    }
+    let oauth = match &spec.oauth {
+        None => None,
+        Some(o) => {
+            let o = oauth(cx, &format!("{field}.oauth"), o);
+            ok &= o.is_some();
+            o
+        }
+    };
     let (timeout, discard_on_timeout) = match &spec.timeout {
         None => (None, false),
         Some(t) => (
@@ -437,6 +473,7 @@ fn leaf(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec, target: Target) -> Op
         discard_on_timeout,
         retry,
         suspension: suspension?,
+        oauth,
     })
 }
 
@@ -678,4 +715,64 @@ pub(crate) fn key_refs(spec: &EndpointSpec) -> Vec<String> {
         }
     }
     out
+}
+
+/// Checks `oauth`: the client credentials grant is run; the other grants are refused.
+fn oauth(cx: &mut Cx<'_>, field: &str, spec: &crate::resources::OAuth) -> Option<OAuthClient> {
+    use crate::resources::{OAuthAuthMode, OAuthGrant};
+    let before = cx.error_count();
+    if spec.grant_type != OAuthGrant::ClientCredentials {
+        cx.error(
+            &format!("{field}.grantType"),
+            "only clientCredentials is supported (the password and authorization-code grants are not)",
+        );
+    }
+    for (set, at) in [
+        (spec.username.is_some(), "username"),
+        (spec.password_from.is_some(), "passwordFrom"),
+        (spec.refresh_token_from.is_some(), "refreshTokenFrom"),
+    ] {
+        if set {
+            cx.error(
+                &format!("{field}.{at}"),
+                "belongs to a grant other than clientCredentials, which is not supported",
+            );
+        }
+    }
+    let url_ok = (spec.token_url.starts_with("http://") || spec.token_url.starts_with("https://"))
+        && spec.token_url.parse::<http::Uri>().is_ok();
+    if !url_ok {
+        cx.error(
+            &format!("{field}.tokenUrl"),
+            format!("{:?} is not an http:// or https:// URL", spec.token_url),
+        );
+    }
+    if spec.client_id.is_empty() {
+        cx.error(&format!("{field}.clientId"), "may not be empty");
+    }
+    let secret = spec.client_secret_from.env_var();
+    if secret.is_none() {
+        cx.error(&format!("{field}.clientSecretFrom"), "set env or secretKeyRef");
+    }
+    for reserved in ["grant_type", "client_id", "client_secret", "scope", "audience"] {
+        if spec.additional_parameters.contains_key(reserved) {
+            cx.error(
+                &format!("{field}.additionalParameters.{reserved}"),
+                "is set by Ferry from the other fields",
+            );
+        }
+    }
+    (cx.error_count() == before).then(|| OAuthClient {
+        token_url: spec.token_url.clone(),
+        client_id: spec.client_id.clone(),
+        client_secret_env: secret.unwrap_or_default(),
+        scopes: spec.scopes.clone(),
+        audience: spec.audience.clone(),
+        parameters: spec
+            .additional_parameters
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        credentials_in_header: spec.auth_mode == OAuthAuthMode::Header,
+    })
 }

@@ -552,6 +552,10 @@ pub struct OAuth {
     /// Scopes requested.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<String>,
+    /// The `audience` parameter of the token request (Auth0, Okta and others use it to
+    /// pick the API the token is for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
     /// Extra form parameters of the token request.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub additional_parameters: BTreeMap<String, String>,

@@ -16,6 +16,7 @@ use super::BuildCx;
 use super::client::{CallError, EndpointClient};
 use super::endpoint::{DEFAULT_TIMEOUT, Delivery, Forwarded, MAX_RESPONSE_BYTES};
 use super::headers::{add_headers, assemble, strip_hop_by_hop};
+use super::oauth::TokenSource;
 use super::suspension::{SuspendPolicy, Suspension};
 use super::target::Target;
 use crate::admin::metrics::{EndpointMetrics, EndpointOutcome, Metrics};
@@ -51,6 +52,7 @@ pub(super) struct Leaf {
     client: EndpointClient,
     metrics: Arc<Metrics>,
     call_metrics: EndpointMetrics,
+    oauth: Option<TokenSource>,
 }
 
 pub(super) struct Retry {
@@ -72,6 +74,16 @@ impl Leaf {
                         "",
                         format!("the environment variable {var} holding the password is not set"),
                     );
+                    return None;
+                }
+            },
+        };
+        let oauth = match &c.oauth {
+            None => None,
+            Some(o) => match TokenSource::build(o, cx.env.client.clone()) {
+                Ok(source) => Some(source),
+                Err(e) => {
+                    cx.error("oauth", e);
                     return None;
                 }
             },
@@ -117,21 +129,38 @@ impl Leaf {
             client: cx.env.client.clone(),
             metrics: Arc::clone(&cx.env.metrics),
             call_metrics: EndpointMetrics::default(),
+            oauth,
         })
     }
 
     pub(super) async fn call(&self, name: &Arc<str>, msg: &mut Message) -> Result<Delivery, Fault> {
         self.check_suspension(name)?;
-        let request = self.request(msg)?;
+        let mut request = self.request(msg)?;
         let force_error = msg.flag(PropertyScope::Default, FORCE_ERROR_ON_SOAP_FAULT);
         let mut attempt = 0;
+        // A token the backend refused is replaced once per call.
+        let mut token_renewed = false;
         loop {
+            if let Some(oauth) = &self.oauth {
+                let bearer = oauth.authorization().await?;
+                request.headers_mut().insert(header::AUTHORIZATION, bearer);
+            }
             let started = Instant::now();
             let result = self
                 .client
                 .send_buffered(request.clone(), Some(self.timeout), MAX_RESPONSE_BYTES)
                 .await;
             let elapsed = started.elapsed();
+            if let (Some(oauth), Ok(response)) = (&self.oauth, &result)
+                && response.status() == http::StatusCode::UNAUTHORIZED
+                && !token_renewed
+                && let Some(sent) = request.headers().get(header::AUTHORIZATION)
+            {
+                tracing::debug!(endpoint = %name, "the backend refused the OAuth token; fetching a new one");
+                oauth.refused(sent);
+                token_renewed = true;
+                continue;
+            }
             match result {
                 Ok(response) => {
                     // FORCE_ERROR_ON_SOAP_FAULT: a SOAP fault is this endpoint failing (for
@@ -324,6 +353,8 @@ impl Leaf {
         };
         target
             && self.retry.count == 0
+            // A token is fetched before, and refreshed after, a call: not in a stream.
+            && self.oauth.is_none()
             && self
                 .headers
                 .iter()

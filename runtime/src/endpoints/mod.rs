@@ -13,6 +13,7 @@ mod failover;
 mod headers;
 mod leaf;
 mod loadbalance;
+pub mod oauth;
 mod pool;
 pub mod suspension;
 mod target;
