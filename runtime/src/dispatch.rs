@@ -418,8 +418,8 @@ fn prepare(
 pub struct ClientAddr(pub std::net::SocketAddr);
 
 /// The answer to a request its API's authentication refused: the resource's or API's fault
-/// sequence when there is one (with `ERROR_CODE` 900901/900902/900910 and `HTTP_SC` set to
-/// the status), else a 401/403 error answer; either way with the `WWW-Authenticate`
+/// sequence when there is one (with `ERROR_CODE` 900901/900902/900910, `HTTP_SC` the
+/// status), else a 401/403 error answer; either way with the `WWW-Authenticate`
 /// challenges, unless the fault sequence set its own.
 async fn deny(
     compiled: &Compiled,
@@ -448,12 +448,8 @@ async fn deny(
             query_params,
             url_postfix,
         );
-        msg.set_property(
-            PropertyScope::Axis2,
-            properties::HTTP_SC,
-            Value::from(denial.status.as_u16()),
-        );
-        let fault = Fault::bad_request(denial.code, denial.message.clone());
+        let fault =
+            Fault::bad_request(denial.code, denial.message.clone()).with_status(denial.status);
         match handle_fault(api, resource, &fault, &mut msg, Env::new(compiled), soap).await {
             Ok(flow) => answer(&mut msg, flow)
                 .unwrap_or_else(|_| error_response(denial.status, &denial.message)),

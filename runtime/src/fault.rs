@@ -113,6 +113,9 @@ pub struct Fault {
     /// The error this fault was made from, if any: [`Error::source`]. Never shown to
     /// clients or fault sequences, only logged.
     cause: Option<Cause>,
+    /// The status its answer gets instead of the one its code and side imply (a refusal by
+    /// authentication is a client error, but a 401 or 403, not a 400).
+    status: Option<StatusCode>,
 }
 
 impl Fault {
@@ -125,6 +128,7 @@ impl Fault {
             side: FaultSide::Upstream,
             retryable,
             cause: None,
+            status: None,
         }
     }
 
@@ -137,6 +141,7 @@ impl Fault {
             side: FaultSide::Downstream,
             retryable: false,
             cause: None,
+            status: None,
         }
     }
 
@@ -160,6 +165,7 @@ impl Fault {
             side: FaultSide::Internal,
             retryable: false,
             cause: None,
+            status: None,
         }
     }
 
@@ -172,6 +178,7 @@ impl Fault {
             side: FaultSide::Internal,
             retryable: false,
             cause: None,
+            status: None,
         }
     }
 
@@ -194,8 +201,17 @@ impl Fault {
         Chain(self)
     }
 
+    /// Answers with `status` (see [`Fault::http_status`]).
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = Some(status);
+        self
+    }
+
     /// The status a client gets when no fault sequence answers.
     pub fn http_status(&self) -> StatusCode {
+        if let Some(status) = self.status {
+            return status;
+        }
         match (&self.code, self.side) {
             (ErrorCode::Numeric(codes::PARSE_ERROR), _) => StatusCode::BAD_REQUEST,
             (_, FaultSide::Downstream) => StatusCode::BAD_REQUEST,

@@ -33,7 +33,7 @@ TOOLS = ("valgrind", "callgrind_control", "wrk", "taskset")
 
 
 def wrk(script, body, url, seconds):
-    env = dict(os.environ, BENCH_BODY=str(body))
+    env = dict(os.environ, BENCH_BODY=str(body), BENCH_AUTH=bench.bench_auth(url))
     cmd = ["taskset", "-c", bench.LOAD_CPU, "wrk", "-t1", "-c20", f"-d{seconds}s",
            "--timeout", "5s", "-s", str(script), url]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout

@@ -39,6 +39,18 @@ import sections
 ROOT = Path(__file__).resolve().parents[2]
 BENCH_APIS = ROOT / "tests/bench/apis"
 NOTES = ROOT / "tests/bench/notes.md"
+# The bearer token the JWT scenario sends (RS256, demo key, expires in 2100).
+JWT_TOKEN_FILE = ROOT / "tests/testdata/jwt/demo-tokens.txt"
+
+
+def bench_auth(url):
+    """The Authorization value for a request to `url`: the demo token for /bench-jwt/."""
+    if "/bench-jwt/" not in url:
+        return ""
+    for line in JWT_TOKEN_FILE.read_text().splitlines():
+        if line.startswith("reader "):
+            return "Bearer " + line.split(" ", 1)[1]
+    return ""
 HEALTHCARE = ROOT / "config/samples/healthcare"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -59,6 +71,8 @@ wrk.method = "POST"
 wrk.body = f:read("*a")
 f:close()
 wrk.headers["Content-Type"] = "application/json"
+local auth = os.getenv("BENCH_AUTH")
+if auth and auth ~= "" then wrk.headers["Authorization"] = auth end
 
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -422,6 +436,7 @@ INSTRUCTION_RUNS = [
     ("passthrough", "ferry", 1024, "/bench/passthrough"),
     ("json routing", "ferry", 1024, "/bench/route"),
     ("json → xml", "ferry", 1024, "/bench/json-to-xml"),
+    ("passthrough + JWT (RS256)", "ferry", 1024, "/bench-jwt/passthrough"),
     ("passthrough", "nginx", 100 * 1024, None),
     ("passthrough", "ferry", 100 * 1024, "/bench/passthrough"),
     ("json routing", "ferry", 100 * 1024, "/bench/route"),

@@ -105,6 +105,21 @@ impl Ferry {
         paths: &[&Path],
         extra: &[&str],
     ) -> Result<Ferry, String> {
+        Self::spawn(dir, paths, extra, &[])
+    }
+
+    /// Like [`Ferry::start`], with environment variables set for ferry (secrets a
+    /// configuration reads with `env`).
+    pub fn start_with_env(paths: &[&Path], extra: &[&str], env: &[(&str, &str)]) -> Ferry {
+        Self::spawn(None, paths, extra, env).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn spawn(
+        dir: Option<&Path>,
+        paths: &[&Path],
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Ferry, String> {
         let ports = tempfile::tempdir().map_err(|e| e.to_string())?;
         let ports_file = ports.path().join("ports.json");
         let log = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
@@ -136,6 +151,7 @@ impl Ferry {
                     ports.path().join("data").into_os_string(),
                 ]
             })
+            .envs(env.iter().copied())
             .env(
                 "FERRY_LOG",
                 std::env::var("FERRY_LOG").unwrap_or_else(|_| "info".into()),

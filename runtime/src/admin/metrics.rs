@@ -485,19 +485,26 @@ impl Metrics {
 
     /// The series of the throttle `id`.
     pub fn throttle(&self, id: &str) -> ThrottleMetrics {
-        let labels = |result| ThrottleLabels {
-            throttle: id.to_string(),
-            result,
-        };
-        ThrottleMetrics {
-            accepted: self.throttle_decisions.get_or_create(&labels("accepted")).clone(),
-            rejected: self.throttle_decisions.get_or_create(&labels("rejected")).clone(),
-            redis_fallbacks: self
-                .throttle_redis_fallbacks
-                .get_or_create(&ThrottleIdLabels {
+        // A closure per series, as `cache` does: the family's read guard must be gone before
+        // the next series is created (that takes its write lock).
+        let decision = |result| {
+            self.throttle_decisions
+                .get_or_create(&ThrottleLabels {
                     throttle: id.to_string(),
+                    result,
                 })
-                .clone(),
+                .clone()
+        };
+        let accepted = decision("accepted");
+        let rejected = decision("rejected");
+        let labels = ThrottleIdLabels {
+            throttle: id.to_string(),
+        };
+        let redis_fallbacks = self.throttle_redis_fallbacks.get_or_create(&labels).clone();
+        ThrottleMetrics {
+            accepted,
+            rejected,
+            redis_fallbacks,
         }
     }
 

@@ -52,7 +52,7 @@ fn api(dir: &std::path::Path, fault_sequence: bool) -> String {
         "  faultSequence:
     - payloadFactory:
         mediaType: json
-        template: '{\"denied\": \"${props.synapse.ERROR_CODE}\"}'
+        format: '{\"denied\": \"${props.synapse.ERROR_CODE}\"}'
     - respond: {}
 "
     } else {
@@ -78,7 +78,7 @@ spec:
       inSequence:
         - payloadFactory:
             mediaType: json
-            template: '{{\"scheme\": \"${{props.synapse.AUTH_SCHEME}}\", \"user\": \"${{props.synapse.AUTH_USER}}\", \"tenant\": \"${{props.synapse.AUTH_CLAIMS.tenant}}\"}}'
+            format: '{{\"scheme\": \"${{props.synapse.AUTH_SCHEME}}\", \"user\": \"${{props.synapse.AUTH_USER}}\", \"tenant\": \"${{props.synapse.AUTH_CLAIMS.tenant}}\"}}'
         - respond: {{}}
     - uriTemplate: /write
       authentication: {{scopes: [orders:write]}}
@@ -89,7 +89,7 @@ spec:
       inSequence:
         - payloadFactory:
             mediaType: json
-            template: '{{\"user\": \"${{props.synapse.AUTH_USER}}\"}}'
+            format: '{{\"user\": \"${{props.synapse.AUTH_USER}}\"}}'
         - respond: {{}}
 ",
         key = key.display(),

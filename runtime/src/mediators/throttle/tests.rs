@@ -30,7 +30,7 @@ spec:
         - throttle:
             id: {id}
 {throttle}
-        - payloadFactory: {{mediaType: json, template: '{{\"ok\": true}}'}}
+        - payloadFactory: {{mediaType: json, format: '{{\"ok\": true}}'}}
         - respond: {{}}
 "
     )
@@ -117,7 +117,7 @@ async fn on_reject_runs_with_the_error_properties_and_on_accept_for_admitted_mes
             onReject:
               - payloadFactory:
                   mediaType: json
-                  template: '{\"rejected\": \"${props.synapse.ERROR_CODE}\"}'
+                  format: '{\"rejected\": \"${props.synapse.ERROR_CODE}\"}'
               - property: {name: HTTP_SC, scope: axis2, value: '503'}
               - respond: {}",
     ));
