@@ -144,8 +144,16 @@ async fn jwks_keys_rotate_unknown_kids_are_refetched_once_and_refused() {
         "apis.yaml",
         &format!(
             "{}{}",
-            jwt_api("rotating", &rotating.url(), "      jwksMinRefetchSeconds: 0\n"),
-            jwt_api("limited", &limited.url(), "      jwksMinRefetchSeconds: 3600\n"),
+            jwt_api(
+                "rotating",
+                &rotating.url(),
+                "      jwksMinRefetchSeconds: 0\n"
+            ),
+            jwt_api(
+                "limited",
+                &limited.url(),
+                "      jwksMinRefetchSeconds: 3600\n"
+            ),
         ),
     );
     let ferry = Ferry::start(&[&config], &[]);
@@ -312,8 +320,15 @@ async fn an_oauth_token_is_fetched_once_cached_and_shared_by_concurrent_calls() 
     assert_eq!(issued.load(Ordering::SeqCst), 1, "one fetch for ten calls");
     let resp = client().get(ferry.url("/front/x")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
-    assert_eq!(issued.load(Ordering::SeqCst), 1, "the cached token is reused");
-    assert!(!ferry.log().contains("s3cr3t"), "the secret is never logged");
+    assert_eq!(
+        issued.load(Ordering::SeqCst),
+        1,
+        "the cached token is reused"
+    );
+    assert!(
+        !ferry.log().contains("s3cr3t"),
+        "the secret is never logged"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -387,11 +402,8 @@ async fn hit(ferry: &Ferry, client_id: &str) -> u16 {
 }
 
 fn redis_reachable() -> bool {
-    std::net::TcpStream::connect_timeout(
-        &"127.0.0.1:6379".parse().unwrap(),
-        Duration::from_secs(1),
-    )
-    .is_ok()
+    std::net::TcpStream::connect_timeout(&"127.0.0.1:6379".parse().unwrap(), Duration::from_secs(1))
+        .is_ok()
 }
 
 /// A Redis key prefix no other test run shares.
@@ -530,13 +542,21 @@ async fn the_secured_sample_checks_tokens_scopes_and_throttles_per_client() {
 
     let resp = client().get(&url).send().await.unwrap();
     assert_eq!(resp.status(), 401);
-    assert_eq!(resp.headers()["www-authenticate"], "Bearer realm=\"secured-orders\"");
+    assert_eq!(
+        resp.headers()["www-authenticate"],
+        "Bearer realm=\"secured-orders\""
+    );
     assert_eq!(
         resp.json::<Value>().await.unwrap(),
         json!({"error": "credentials are missing", "code": 900902})
     );
 
-    let resp = client().delete(&url).bearer_auth(&reader).send().await.unwrap();
+    let resp = client()
+        .delete(&url)
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 403);
     let resp = client()
         .delete(&url)
@@ -547,13 +567,23 @@ async fn the_secured_sample_checks_tokens_scopes_and_throttles_per_client() {
     assert_eq!(resp.status(), 200);
 
     for i in 0..5 {
-        let resp = client().get(&url).bearer_auth(&reader).send().await.unwrap();
+        let resp = client()
+            .get(&url)
+            .bearer_auth(&reader)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 200, "request {}", i + 1);
         assert_eq!(
             resp.json::<Value>().await.unwrap(),
             json!({"order": "7", "client": "demo-client", "tenant": "acme"})
         );
     }
-    let resp = client().get(&url).bearer_auth(&reader).send().await.unwrap();
+    let resp = client()
+        .get(&url)
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 429);
 }

@@ -752,9 +752,18 @@ fn oauth(cx: &mut Cx<'_>, field: &str, spec: &crate::resources::OAuth) -> Option
     }
     let secret = spec.client_secret_from.env_var();
     if secret.is_none() {
-        cx.error(&format!("{field}.clientSecretFrom"), "set env or secretKeyRef");
+        cx.error(
+            &format!("{field}.clientSecretFrom"),
+            "set env or secretKeyRef",
+        );
     }
-    for reserved in ["grant_type", "client_id", "client_secret", "scope", "audience"] {
+    for reserved in [
+        "grant_type",
+        "client_id",
+        "client_secret",
+        "scope",
+        "audience",
+    ] {
         if spec.additional_parameters.contains_key(reserved) {
             cx.error(
                 &format!("{field}.additionalParameters.{reserved}"),

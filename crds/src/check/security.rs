@@ -168,10 +168,13 @@ fn jwt(cx: &mut Cx<'_>, field: &str, spec: &JwtAuth) -> Option<Jwt> {
             }
             Some(JwtKeys::Jwks(url.clone()))
         }
-        (None, from, file) if from.is_some() != file.is_some() => {
-            credentials(cx, field, ("keyFrom", from.as_ref()), ("keyFile", file.as_ref()))
-                .map(JwtKeys::Static)
-        }
+        (None, from, file) if from.is_some() != file.is_some() => credentials(
+            cx,
+            field,
+            ("keyFrom", from.as_ref()),
+            ("keyFile", file.as_ref()),
+        )
+        .map(JwtKeys::Static),
         _ => {
             cx.error(field, "set exactly one of jwksUrl, keyFrom and keyFile");
             None
@@ -305,10 +308,7 @@ fn credentials(
         (Some(from), None) => match from.env_var() {
             Some(var) => Some(Credentials::Env(var)),
             None => {
-                cx.error(
-                    &format!("{field}.{from_name}"),
-                    "set env or secretKeyRef",
-                );
+                cx.error(&format!("{field}.{from_name}"), "set env or secretKeyRef");
                 None
             }
         },

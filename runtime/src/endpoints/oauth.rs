@@ -120,7 +120,10 @@ impl TokenSource {
     /// already fetched is kept.
     pub fn refused(&self, refused: &HeaderValue) {
         let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
-        if current.as_ref().is_some_and(|t| &t.authorization == refused) {
+        if current
+            .as_ref()
+            .is_some_and(|t| &t.authorization == refused)
+        {
             *current = None;
         }
     }
@@ -148,7 +151,8 @@ impl TokenSource {
             .body(Bytes::from(self.form.clone()))
             .map_err(|e| failed(e.to_string()))?;
         if let Some(basic) = &self.basic {
-            req.headers_mut().insert(header::AUTHORIZATION, basic.clone());
+            req.headers_mut()
+                .insert(header::AUTHORIZATION, basic.clone());
         }
         let asked = Instant::now();
         let resp = self
@@ -164,7 +168,9 @@ impl TokenSource {
                 .get("error")
                 .and_then(Value::as_str)
                 .unwrap_or("no error code");
-            return Err(failed(format!("the token endpoint answered {status} ({error})")));
+            return Err(failed(format!(
+                "the token endpoint answered {status} ({error})"
+            )));
         }
         let Some(access) = body.get("access_token").and_then(Value::as_str) else {
             return Err(failed("the answer has no access_token".into()));

@@ -160,9 +160,7 @@ impl Mediator {
             }
             Checked::Xslt(m) => Mediator::Xslt(xslt::Xslt(m.clone())),
             Checked::Script(m) => Mediator::Script(script::Script::build(m)),
-            Checked::Throttle(m) => {
-                Mediator::Throttle(Box::new(throttle::Throttle::build(m, cx)?))
-            }
+            Checked::Throttle(m) => Mediator::Throttle(Box::new(throttle::Throttle::build(m, cx)?)),
         })
     }
 

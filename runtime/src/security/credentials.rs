@@ -44,14 +44,15 @@ impl Users {
             let Some((name, hash)) = line.split_once(':') else {
                 return Err(format!("users line {n}: expected name:hash"));
             };
-            if !(hash.starts_with("$2a$") || hash.starts_with("$2b$") || hash.starts_with("$2y$"))
-            {
+            if !(hash.starts_with("$2a$") || hash.starts_with("$2b$") || hash.starts_with("$2y$")) {
                 return Err(format!(
                     "users line {n} ({name}): the hash is not bcrypt ($2a$/$2b$/$2y$; `htpasswd -nbB` or `ferry hash-password` make one)"
                 ));
             }
             if bcrypt::verify("", hash).is_err() {
-                return Err(format!("users line {n} ({name}): the bcrypt hash is malformed"));
+                return Err(format!(
+                    "users line {n} ({name}): the bcrypt hash is malformed"
+                ));
             }
             cost = hash
                 .get(4..6)

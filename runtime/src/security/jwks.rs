@@ -191,7 +191,11 @@ pub fn parse(body: &[u8]) -> Result<Vec<Arc<JwksKey>>, String> {
         let Ok(jwk) = serde_json::from_value::<Jwk>(item.clone()) else {
             continue;
         };
-        if item.get("use").and_then(Value::as_str).is_some_and(|u| u != "sig") {
+        if item
+            .get("use")
+            .and_then(Value::as_str)
+            .is_some_and(|u| u != "sig")
+        {
             continue;
         }
         let family = match &jwk.algorithm {

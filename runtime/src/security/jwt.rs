@@ -104,7 +104,10 @@ impl JwtValidator {
         let key = match &self.keys {
             Keys::Static(key) => key,
             Keys::Jwks(jwks) => {
-                found = jwks.key(header.kid.as_deref()).await.map_err(JwtError::Invalid)?;
+                found = jwks
+                    .key(header.kid.as_deref())
+                    .await
+                    .map_err(JwtError::Invalid)?;
                 usable(&found, header.alg)?;
                 &found.key
             }

@@ -165,15 +165,13 @@ impl Authenticator {
             },
             Presented::ApiKey(key) => match &self.api_key {
                 Some(scheme) => match scheme.keys.name_of(&key) {
-                    Some(name) => self
-                        .no_scopes(requirement)
-                        .map(|()| {
-                            Some(Identity {
-                                scheme: "apiKey",
-                                user: Some(name.to_string()),
-                                claims: None,
-                            })
-                        }),
+                    Some(name) => self.no_scopes(requirement).map(|()| {
+                        Some(Identity {
+                            scheme: "apiKey",
+                            user: Some(name.to_string()),
+                            claims: None,
+                        })
+                    }),
                     None => Err(self.invalid("the API key is not valid".into())),
                 },
                 None => Err(self.invalid("API keys are not accepted here".into())),

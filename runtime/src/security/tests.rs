@@ -42,10 +42,7 @@ fn api(dir: &std::path::Path, fault_sequence: bool) -> String {
     let keys = dir.join("keys");
     std::fs::write(
         &keys,
-        format!(
-            "partner:{}\n",
-            super::credentials::api_key_hash("key-123")
-        ),
+        format!("partner:{}\n", super::credentials::api_key_hash("key-123")),
     )
     .unwrap();
     let fault = if fault_sequence {
@@ -187,10 +184,7 @@ async fn bad_tokens_are_refused_as_invalid_token() {
     let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let mut forged = claims();
     forged["sub"] = json!("admin");
-    let tampered = format!(
-        "{head}.{}.{signature}",
-        engine.encode(forged.to_string())
-    );
+    let tampered = format!("{head}.{}.{signature}", engine.encode(forged.to_string()));
     let none = format!(
         "{}.{payload}.",
         engine.encode(r#"{"alg":"none","typ":"JWT"}"#)
@@ -222,7 +216,10 @@ async fn bad_tokens_are_refused_as_invalid_token() {
             a.challenges
         );
         assert!(
-            a.body["error"]["message"].as_str().unwrap().contains(reason),
+            a.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(reason),
             "{what}: {}",
             a.body
         );
@@ -278,7 +275,12 @@ async fn basic_auth_admits_a_good_password_only() {
             base64::engine::general_purpose::STANDARD.encode(pair)
         )
     };
-    let a = get(&d, "/orders/who", Some(("authorization", &basic("alice:s3cret")))).await;
+    let a = get(
+        &d,
+        "/orders/who",
+        Some(("authorization", &basic("alice:s3cret"))),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(a.body["scheme"], "basic");
     assert_eq!(a.body["user"], "alice");

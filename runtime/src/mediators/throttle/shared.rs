@@ -72,8 +72,9 @@ impl RedisBuckets {
     pub fn shared(settings: &ThrottleRedis) -> Result<Arc<RedisBuckets>, String> {
         let url = match &settings.url {
             RedisUrl::Literal(url) => url.clone(),
-            RedisUrl::Env(var) => std::env::var(var)
-                .map_err(|_| format!("the environment variable {var} (the Redis URL) is not set"))?,
+            RedisUrl::Env(var) => std::env::var(var).map_err(|_| {
+                format!("the environment variable {var} (the Redis URL) is not set")
+            })?,
         };
         let registry = REGISTRY.get_or_init(Default::default);
         let mut map = registry.lock().unwrap_or_else(|e| e.into_inner());
@@ -144,7 +145,12 @@ impl RedisBuckets {
         }
     }
 
-    async fn run(&self, bucket: &str, capacity: u32, unit_ms: u64) -> redis::RedisResult<(i64, u64)> {
+    async fn run(
+        &self,
+        bucket: &str,
+        capacity: u32,
+        unit_ms: u64,
+    ) -> redis::RedisResult<(i64, u64)> {
         let mut conn = {
             let mut slot = self.conn.lock().await;
             match &*slot {

@@ -36,7 +36,11 @@ spec:
     )
 }
 
-async fn call(d: &Dispatcher, from: &str, client: Option<&str>) -> (StatusCode, Option<String>, Value) {
+async fn call(
+    d: &Dispatcher,
+    from: &str,
+    client: Option<&str>,
+) -> (StatusCode, Option<String>, Value) {
     let mut req = Request::get("/t/x");
     if let Some(c) = client {
         req = req.header("x-client", c);
@@ -127,4 +131,44 @@ async fn on_reject_runs_with_the_error_properties_and_on_accept_for_admitted_mes
     let (status, _, body) = call(&d, "10.0.0.9", None).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(body["rejected"], "900800");
+}
+
+#[tokio::test]
+async fn max_concurrent_access_rejects_a_message_while_another_is_inside_on_accept() {
+    // A backend that takes the connection and never answers: the first message stays
+    // inside onAccept until its call times out.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        drop(socket);
+    });
+    let d = Arc::new(dispatcher(&api(
+        "concurrency",
+        &format!(
+            "            policy: {{maxConcurrentAccess: 1}}
+            onAccept:
+              - call:
+                  endpoint:
+                    http: {{uriTemplate: 'http://127.0.0.1:{port}/slow'}}
+                    timeout: {{duration: 1500}}"
+        ),
+    )));
+    let inside = {
+        let d = d.clone();
+        tokio::spawn(async move { call(&d, "10.0.0.7", None).await.0 })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (status, _, body) = call(&d, "10.0.0.8", None).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        body["error"]["message"],
+        "Message throttled out: too many messages in flight"
+    );
+    // The first one timed out inside onAccept; its place is free again.
+    assert_eq!(inside.await.unwrap(), StatusCode::GATEWAY_TIMEOUT);
+    held.abort();
+    let (status, _, _) = call(&d, "10.0.0.8", None).await;
+    assert_ne!(status, StatusCode::TOO_MANY_REQUESTS);
 }
