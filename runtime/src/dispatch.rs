@@ -92,7 +92,7 @@ impl Dispatcher {
     /// Answers one request.
     pub async fn dispatch(&self, req: Request<Body>) -> Response<Body> {
         let compiled = self.current.load_full();
-        let (parts, body) = req.into_parts();
+        let (mut parts, body) = req.into_parts();
         let path = parts.uri.path().to_string();
         let found = compiled
             .routes
@@ -156,6 +156,7 @@ impl Dispatcher {
         let span = tracing::debug_span!("message", api = %api.name, resource = %resource.label);
         let method = parts.method.clone();
         let work = async {
+            // The caller's identity rides in the request's extensions to the mediation.
             let identity = match &api.authenticator {
                 None => None,
                 Some(auth) => match auth
@@ -170,6 +171,9 @@ impl Dispatcher {
                     }
                 },
             };
+            if let Some(identity) = identity {
+                parts.extensions.insert(identity);
+            }
             if let Some(pass) = pass {
                 let soap = soap::request_version(&parts.headers);
                 let mut msg =
@@ -212,7 +216,6 @@ impl Dispatcher {
                 Request::from_parts(parts, body),
                 (uri_params, query_params, url_postfix),
                 progress.as_deref(),
-                identity,
             ))
             .await
         }
@@ -270,10 +273,10 @@ impl Dispatcher {
         req: Request<Body>,
         (uri_params, query_params, url_postfix): RouteParams,
         progress: Option<&BodyProgress>,
-        identity: Option<Identity>,
     ) -> Response<Body> {
-        let (parts, body) = req.into_parts();
+        let (mut parts, body) = req.into_parts();
         let soap = soap::request_version(&parts.headers);
+        let identity = parts.extensions.remove::<Identity>();
         // The body's deadline is watched by the caller's one timer (see `within`).
         let read = body::read_body_limited(body, self.max_body_bytes).await;
         if let Some(progress) = progress {

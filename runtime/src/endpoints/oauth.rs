@@ -120,10 +120,7 @@ impl TokenSource {
     /// already fetched is kept.
     pub fn refused(&self, refused: &HeaderValue) {
         let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
-        if current
-            .as_ref()
-            .is_some_and(|t| &t.authorization == refused)
-        {
+        if current.as_ref().is_some_and(|t| t.authorization == refused) {
             *current = None;
         }
     }
