@@ -248,7 +248,7 @@ impl Dispatcher {
     /// Reads the request into a message and runs the resource's sequences on it.
     async fn mediate(
         &self,
-        compiled: &Compiled,
+        compiled: &Arc<Compiled>,
         api: &CompiledApi,
         resource: &CompiledResource,
         req: Request<Body>,

@@ -11,8 +11,9 @@ use super::cx::Cx;
 use super::value::ValueSource;
 use crate::expr::{Expression, Part};
 use crate::resources::endpoint::{
-    AddressEndpoint, AddressFormat, EndpointRef as RefSpec, EndpointSpec, HttpEndpoint, HttpMethod,
-    LoadbalanceAlgorithm, LoadbalanceEndpoint, ResponseAction, SuspendOnFailure,
+    AddressEndpoint, AddressFormat, AddressingVersion, EndpointRef as RefSpec, EndpointSpec,
+    HttpEndpoint, HttpMethod, LoadbalanceAlgorithm, LoadbalanceEndpoint, ResponseAction,
+    SuspendOnFailure,
 };
 
 /// The largest sum of `weightedRoundRobin` weights (weights are relative: 3 and 1 take
@@ -40,6 +41,26 @@ pub enum Endpoint {
         /// A failed child passes the message on to the next.
         failover: bool,
     },
+}
+
+impl EndpointRef {
+    /// Synapse's implicit endpoint: the message's `To` address, with no settings of its
+    /// own, named by the field of the mediator that sends to it.
+    pub fn implicit_to(field: &str) -> Self {
+        EndpointRef::Inline {
+            field: field.to_string(),
+            endpoint: Box::new(Endpoint::Leaf(Box::new(Leaf {
+                target: Target::To,
+                headers: Vec::new(),
+                basic_auth: None,
+                timeout: None,
+                discard_on_timeout: false,
+                retry: None,
+                suspension: None,
+                addressing: None,
+            }))),
+        }
+    }
 }
 
 /// A checked reference to an endpoint.
@@ -74,6 +95,8 @@ pub struct Leaf {
     pub retry: Option<Retry>,
     /// When the endpoint is taken out of use after failures.
     pub suspension: Option<Suspension>,
+    /// `enableAddressing`: the WS-Addressing version its SOAP requests carry headers of.
+    pub addressing: Option<AddressingVersion>,
 }
 
 /// Where a leaf sends.
@@ -90,6 +113,10 @@ pub enum Target {
         /// What the format does to a SOAP envelope.
         envelope: Envelope,
     },
+    /// The message's `To` address (Synapse's implicit endpoint of a `send` or `call` with
+    /// none): the `To` property, which the header mediator or the request's `wsa:To`
+    /// sets, with the REST postfix appended as for an address.
+    To,
     /// `address`: a fixed URL.
     Address {
         /// The URL, without a trailing `/`.
@@ -297,6 +324,7 @@ fn group_has_no_leaf_settings(
         (spec.suspend_on_failure.is_some(), "suspendOnFailure"),
         (!spec.headers.is_empty(), "headers"),
         (spec.basic_auth.is_some(), "basicAuth"),
+        (spec.enable_addressing.is_some(), "enableAddressing"),
     ];
     let mut ok = true;
     for (set, at) in settings {
@@ -428,6 +456,19 @@ fn leaf(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec, target: Target) -> Op
     };
     ok &= spec.retry.is_none() || retry.is_some();
     let suspension = suspension(cx, field, spec);
+    let addressing = match &spec.enable_addressing {
+        None => None,
+        Some(a) if a.separate_listener => {
+            cx.error(
+                &format!("{field}.enableAddressing.separateListener"),
+                "a separate listener for answers is not supported: the answer comes back on \
+                 the request's connection (leave separateListener false)",
+            );
+            ok = false;
+            None
+        }
+        Some(a) => Some(a.version),
+    };
     ok.then_some(())?;
     Some(Leaf {
         target,
@@ -437,6 +478,7 @@ fn leaf(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec, target: Target) -> Op
         discard_on_timeout,
         retry,
         suspension: suspension?,
+        addressing,
     })
 }
 

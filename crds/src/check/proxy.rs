@@ -68,6 +68,7 @@ pub(super) fn check(cx: &mut Cx<'_>, name: &str, spec: &ProxyServiceSpec) -> Opt
         let endpoint = super::endpoint::check_ref(cx, "spec.target.endpoint", ep)?;
         in_sequence.push(Mediator::Send(Send {
             endpoint,
+            implicit: false,
             receive: None,
         }));
     }

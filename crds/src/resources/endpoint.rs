@@ -164,6 +164,10 @@ endpoint_types! {
     /// Default false (HTTP/1.1).
     #[serde(default)]
     http2: bool,
+    /// WS-Addressing headers (`wsa:To`, `wsa:Action`, `wsa:MessageID`, `wsa:ReplyTo`, ...)
+    /// in the SOAP envelopes this endpoint sends (Synapse `<enableAddressing>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    enable_addressing: Option<EnableAddressing>,
 }
 
 impl EndpointSpec {
@@ -352,6 +356,33 @@ pub struct LoadbalanceEndpoint {
     /// Session affinity: messages of one session go to the same child.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<Session>,
+}
+
+/// WS-Addressing on an endpoint's requests.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnableAddressing {
+    /// `final` (WS-Addressing 1.0, `http://www.w3.org/2005/08/addressing`; the default) or
+    /// `submission` (the 2004/08 member submission).
+    #[serde(default)]
+    pub version: AddressingVersion,
+    /// Ask the backend to answer on a separate connection (`wsa:ReplyTo` naming a listener
+    /// of Ferry's). Only `false` is supported: answers come back on the request's
+    /// connection.
+    #[serde(default)]
+    pub separate_listener: bool,
+}
+
+/// WS-Addressing versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = crate::resources::common::field_describes)]
+pub enum AddressingVersion {
+    /// WS-Addressing 1.0 (W3C recommendation).
+    #[default]
+    Final,
+    /// The 2004/08 member submission.
+    Submission,
 }
 
 /// Load-balancing algorithms.

@@ -20,7 +20,10 @@ mod xslt;
 
 pub use cache::{Cache, Finder, HTTP_REQUEST_HASH_GENERATOR, HashedHeaders, OnHit};
 pub use call::{Call, CallSource, CallTarget, Send};
-pub use core::{Header, HeaderOp, Log, Property, PropertyAction, SoapHeader, ThrowError, Variable};
+pub use core::{
+    AddressingHeader, AddressingOp, Header, HeaderOp, Log, Property, PropertyAction, SoapHeader,
+    ThrowError, Variable,
+};
 pub use fault::{FaultCode, Makefault, SOAP11_ENV, SOAP12_ENV};
 pub use flow::{Filter, FilterCondition, SequenceRef, Store, StoreTarget, Switch};
 pub use json_transform::{JsonSetting, JsonTransform};
