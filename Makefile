@@ -114,7 +114,16 @@ bench-build: ## Build the statically linked release executables the benchmarks r
 bench: bench-tools bench-build ## Load benchmark vs nginx and the bare backend, plus instructions per request; writes docs/benchmarks.md (BENCH_SECONDS=10 BENCH_ROUNDS=1)
 	python3 tests/bench/run.py --ferry $(BENCH_BIN)/ferry \
 	  --backend $(BENCH_BIN)/echo-backend --out docs/benchmarks.md
+	@if [ "$${BENCH_SPLIT:-1}" != 0 ]; then $(MAKE) --no-print-directory bench-split-run; fi
 	@if [ "$${BENCH_OVERLOAD:-1}" != 0 ]; then $(MAKE) --no-print-directory bench-overload-run; fi
+
+.PHONY: bench-split
+bench-split: bench-tools bench-build bench-split-run ## iterate + aggregate and foreach over a 1,000-item array beside passthrough: req/s, peak RSS, instructions; writes its section of docs/benchmarks.md (in make bench too; BENCH_SPLIT=0 skips it there)
+
+.PHONY: bench-split-run
+bench-split-run:
+	python3 tests/bench/split.py --ferry $(BENCH_BIN)/ferry --backend $(BENCH_BIN)/echo-backend \
+	  --out docs/benchmarks.md
 
 .PHONY: bench-memory
 bench-memory: bench-build ## Peak and after-burst RSS of 1 and 9 MiB JSON<->XML conversions, one and four at once (in make bench too; BENCH_MEMORY=0 skips it there)
