@@ -12,7 +12,7 @@ use ferry_api::check::mediator::AddressingHeader;
 use ferry_api::resources::endpoint::AddressingVersion;
 
 use super::soap;
-use crate::xml::{Element, Node, QName};
+use crate::xml::{Element, NamespaceDecl, Node, QName};
 
 /// The namespace of WS-Addressing 1.0 (`final`).
 pub const FINAL: &str = "http://www.w3.org/2005/08/addressing";
@@ -73,6 +73,18 @@ pub fn write(
     header
         .children
         .retain(|c| !matches!(c, Node::Element(e) if is_addressing(&e.name)));
+    // Declared once on the header rather than on every block (unless the header already
+    // gives the prefix another meaning: then the writer declares it where it is used).
+    if !header
+        .namespaces
+        .iter()
+        .any(|d| d.prefix.as_deref() == Some("wsa"))
+    {
+        header.namespaces.push(NamespaceDecl {
+            prefix: Some("wsa".into()),
+            uri: ns.into(),
+        });
+    }
     let name = |local: &str| QName {
         prefix: Some("wsa".into()),
         local: local.into(),
