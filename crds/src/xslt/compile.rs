@@ -641,10 +641,15 @@ impl Compiler {
             match child {
                 ChildOfElement::Text(t) => {
                     if keep_space || !text::is_xml_space(t.text()) {
-                        out.push(Instr::Text {
-                            text: t.text().to_string(),
-                            raw: false,
-                        });
+                        // The parser splits text at references: one instruction per run.
+                        if let Some(Instr::Text { text, raw: false }) = out.last_mut() {
+                            text.push_str(t.text());
+                        } else {
+                            out.push(Instr::Text {
+                                text: t.text().to_string(),
+                                raw: false,
+                            });
+                        }
                     }
                 }
                 ChildOfElement::Element(e) => {

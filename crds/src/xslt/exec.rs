@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use sxd_document::dom::{Document, Element};
+use sxd_document::dom::{ChildOfElement, Document, Element};
 use sxd_document::{Package, QName, parser};
 use sxd_xpath::context::Evaluation;
 use sxd_xpath::nodeset::{Node, Nodeset};
@@ -26,7 +26,10 @@ pub(super) const RAW_TEXT: &str = "ferry-raw-text";
 
 /// How deep templates may call templates: a runaway recursion is an error, not a stack
 /// overflow.
-const MAX_DEPTH: usize = 1000;
+const MAX_DEPTH: usize = 3000;
+/// Stack left below which a template call moves to a new stack segment, and its size.
+const RED_ZONE: usize = 128 << 10;
+const STACK_SEGMENT: usize = 2 << 20;
 /// Instructions one transformation may run.
 const MAX_STEPS: u64 = 50_000_000;
 /// Characters one transformation may write.
@@ -47,9 +50,14 @@ pub(super) fn transform(
 ) -> Result<Output, String> {
     let source = parser::parse(input).map_err(|e| format!("the source is not XML: {e:?}"))?;
     let doc = source.as_document();
-    if !sheet.space.is_empty() {
-        strip_space(sheet, doc.root().children().into_iter().filter_map(|c| c.element()).collect());
-    }
+    prepare(
+        sheet,
+        doc.root()
+            .children()
+            .into_iter()
+            .filter_map(|c| c.element())
+            .collect(),
+    );
     let scratch = Package::new();
     let out = scratch.as_document();
     let mut cx = Context::new();
@@ -627,14 +635,17 @@ impl<'a, 'd> Exec<'a, 'd> {
                     if self.depth > MAX_DEPTH {
                         return Err(too_deep());
                     }
-                    for (i, node) in children.into_iter().enumerate() {
-                        let f = Focus {
-                            node,
-                            position: i + 1,
-                            size,
-                        };
-                        self.apply_one(f, mode, &[], sink)?;
-                    }
+                    stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || {
+                        for (i, node) in children.into_iter().enumerate() {
+                            let f = Focus {
+                                node,
+                                position: i + 1,
+                                size,
+                            };
+                            self.apply_one(f, mode, &[], sink)?;
+                        }
+                        Ok::<(), String>(())
+                    })?;
                     self.depth -= 1;
                     self.set_focus(focus);
                     Ok(())
@@ -657,6 +668,20 @@ impl<'a, 'd> Exec<'a, 'd> {
         if self.depth > MAX_DEPTH {
             return Err(too_deep());
         }
+        // Deep recursion continues on heap-allocated stack segments, whatever the thread's
+        // stack size.
+        stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || {
+            self.call_body(template, focus, args, sink)
+        })
+    }
+
+    fn call_body(
+        &mut self,
+        template: &'a Template,
+        focus: Focus<'d>,
+        args: &[(&str, Value<'d>)],
+        sink: Element<'d>,
+    ) -> Result<(), String> {
         self.set_focus(focus);
         let mut saved = Vec::with_capacity(template.params.len());
         for p in &template.params {
@@ -916,7 +941,8 @@ fn same_kind(a: Node<'_>, b: Node<'_>) -> bool {
 /// The node before `n` in document order (the last descendant of the previous sibling, or
 /// the parent).
 fn previous_in_order(n: Node<'_>) -> Option<Node<'_>> {
-    match n.preceding_siblings().last() {
+    // sxd-xpath gives preceding siblings nearest first.
+    match n.preceding_siblings().first() {
         Some(&s) => {
             let mut cur = s;
             while let Some(&last) = cur.children().last() {
@@ -970,32 +996,55 @@ fn path_key(n: Node<'_>) -> Vec<usize> {
     key
 }
 
-/// Removes whitespace-only text children of the elements `xsl:strip-space` names.
-fn strip_space(sheet: &Compiled, elements: Vec<Element<'_>>) {
+/// Makes the source the XPath data model's tree: adjacent text nodes (the parser splits
+/// text at references) are merged, and whitespace-only text children of the elements
+/// `xsl:strip-space` names are removed.
+fn prepare(sheet: &Compiled, elements: Vec<Element<'_>>) {
     for el in elements {
-        let node = Node::Element(el);
-        let mut best: Option<(f64, bool)> = None;
-        for (test, priority, strip) in &sheet.space {
-            if test_matches(test, node) && best.is_none_or(|(p, _)| *priority >= p) {
-                best = Some((*priority, *strip));
-            }
-        }
-        let strip = best.is_some_and(|b| b.1)
-            && el.attribute_value(QName::with_namespace_uri(
-                Some("http://www.w3.org/XML/1998/namespace"),
-                "space",
-            )) != Some("preserve");
+        let strip = !sheet.space.is_empty() && strips(sheet, el);
         let mut children = Vec::new();
+        let mut previous: Option<sxd_document::dom::Text<'_>> = None;
         for c in el.children() {
             match c {
-                sxd_document::dom::ChildOfElement::Text(t) if strip && is_xml_space(t.text()) => {
-                    t.remove_from_parent();
+                ChildOfElement::Text(t) => {
+                    if let Some(p) = previous {
+                        p.set_text(&format!("{}{}", p.text(), t.text()));
+                        t.remove_from_parent();
+                    } else {
+                        previous = Some(t);
+                    }
+                    continue;
                 }
-                sxd_document::dom::ChildOfElement::Element(e) => children.push(e),
+                ChildOfElement::Element(e) => children.push(e),
                 _ => {}
             }
+            previous = None;
         }
-        strip_space(sheet, children);
+        if strip {
+            for c in el.children() {
+                if let ChildOfElement::Text(t) = c {
+                    if is_xml_space(t.text()) {
+                        t.remove_from_parent();
+                    }
+                }
+            }
+        }
+        prepare(sheet, children);
     }
 }
 
+/// Whether `xsl:strip-space` (and not a better `xsl:preserve-space`) names `el`.
+fn strips(sheet: &Compiled, el: Element<'_>) -> bool {
+    let node = Node::Element(el);
+    let mut best: Option<(f64, bool)> = None;
+    for (test, priority, strip) in &sheet.space {
+        if test_matches(test, node) && best.is_none_or(|(p, _)| *priority >= p) {
+            best = Some((*priority, *strip));
+        }
+    }
+    best.is_some_and(|b| b.1)
+        && el.attribute_value(QName::with_namespace_uri(
+            Some("http://www.w3.org/XML/1998/namespace"),
+            "space",
+        )) != Some("preserve")
+}

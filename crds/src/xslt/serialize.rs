@@ -111,7 +111,13 @@ impl Writer<'_> {
             match *c {
                 ChildOfElement::Element(e) => self.element(e, depth + 1),
                 ChildOfElement::Text(t) if cdata => {
-                    self.out.push_str("<![CDATA[");
+                    // One section for a run of text nodes.
+                    let open = self.out.ends_with("]]>");
+                    if open {
+                        self.out.truncate(self.out.len() - 3);
+                    } else {
+                        self.out.push_str("<![CDATA[");
+                    }
                     self.out
                         .push_str(&t.text().replace("]]>", "]]]]><![CDATA[>"));
                     self.out.push_str("]]>");
