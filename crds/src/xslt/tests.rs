@@ -717,3 +717,26 @@ fn the_compiled_form_gives_the_same_result_every_time() {
     assert!(!x.contains("pad"), "{x}");
     assert_eq!(sheet.transform(&order, &[]), Ok(first));
 }
+
+#[test]
+fn unused_stylesheet_namespaces_are_not_written() {
+    // As tests/behavior/xslt.yaml's quote-to-price: q is declared but no result name uses it.
+    let s = Stylesheet::compile(
+        "t",
+        "<xsl:stylesheet version='1.0' xmlns:xsl='http://www.w3.org/1999/XSL/Transform' \
+         xmlns:q='urn:quotes'>\n  <xsl:template match='/'>\n    <price \
+         symbol='{q:getQuote/q:symbol}'><xsl:choose>\n      <xsl:when test=\"q:getQuote/q:symbol \
+         = 'IBM'\">172.5</xsl:when>\n      <xsl:otherwise>0</xsl:otherwise>\n    \
+         </xsl:choose></price>\n  </xsl:template>\n</xsl:stylesheet>",
+        &[],
+    )
+    .expect("compiles");
+    let out = s.transform(
+        "<q:getQuote xmlns:q='urn:quotes'><q:symbol>IBM</q:symbol></q:getQuote>",
+        &[],
+    );
+    assert_eq!(
+        out,
+        Ok(Output::Xml(r#"<price symbol="IBM">172.5</price>"#.into()))
+    );
+}
