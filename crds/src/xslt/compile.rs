@@ -492,10 +492,11 @@ impl Compiler {
                 for name in required(el, "elements")?.split_whitespace() {
                     let pattern = Pattern::parse(name, self)?;
                     for alt in pattern.0 {
-                        let test = alt.single_test().ok_or_else(|| {
-                            format!("{name} is not a name test")
-                        })?;
-                        self.space.push((test, alt.priority, local == "strip-space"));
+                        let test = alt
+                            .single_test()
+                            .ok_or_else(|| format!("{name} is not a name test"))?;
+                        self.space
+                            .push((test, alt.priority, local == "strip-space"));
                     }
                 }
                 Ok(())
@@ -634,7 +635,11 @@ impl Compiler {
 
     /// Compiles a sequence of instructions; local variables are in scope for the siblings
     /// after them.
-    fn body(&mut self, children: &[ChildOfElement<'_>], keep_space: bool) -> Result<Vec<Instr>, String> {
+    fn body(
+        &mut self,
+        children: &[ChildOfElement<'_>],
+        keep_space: bool,
+    ) -> Result<Vec<Instr>, String> {
         let depth = self.scope.len();
         let mut out = Vec::new();
         for child in children {
@@ -658,7 +663,9 @@ impl Compiler {
                         if self.scope[depth..].iter().any(|(n, _)| n == name) {
                             return Err(format!("the variable ${name} is declared twice"));
                         }
-                        let value = self.var_value(*e).map_err(|m| format!("xsl:variable: {m}"))?;
+                        let value = self
+                            .var_value(*e)
+                            .map_err(|m| format!("xsl:variable: {m}"))?;
                         let var = self.unique(name);
                         self.scope.push((name.to_string(), var.clone()));
                         out.push(Instr::Variable { var, value });
@@ -1050,12 +1057,7 @@ fn attr<'d>(el: Element<'d>, name: &str) -> Option<&'d str> {
 }
 
 fn required<'d>(el: Element<'d>, name: &str) -> Result<&'d str, String> {
-    attr(el, name).ok_or_else(|| {
-        format!(
-            "xsl:{} needs a {name} attribute",
-            el.name().local_part()
-        )
-    })
+    attr(el, name).ok_or_else(|| format!("xsl:{} needs a {name} attribute", el.name().local_part()))
 }
 
 fn child_elements(el: Element<'_>) -> impl Iterator<Item = Element<'_>> {

@@ -17,7 +17,9 @@ use super::compile::{
 use super::functions::{self, format_numbers, key_var};
 use super::pattern::test_matches;
 use super::serialize;
-use super::text::{AvtPart, CURRENT_VAR, POSITION_VAR, SIZE_VAR, is_qname, is_xml_space, number_string};
+use super::text::{
+    AvtPart, CURRENT_VAR, POSITION_VAR, SIZE_VAR, is_qname, is_xml_space, number_string,
+};
 
 /// The namespace of the elements that hold result tree fragments (and the result).
 pub(super) const FRAGMENT_NS: &str = "urn:ferry:xslt:fragment";
@@ -76,6 +78,8 @@ pub(super) fn transform(
         written: 0,
         order: None,
         copied_namespaces: false,
+        source: doc,
+        source_declares_namespaces: input.contains("xmlns"),
     };
     let focus = Focus {
         node: root,
@@ -116,6 +120,10 @@ struct Exec<'a, 'd> {
     order: Option<HashMap<Node<'d>, usize>>,
     /// Whether copied elements carry their namespace declarations.
     copied_namespaces: bool,
+    source: Document<'d>,
+    /// Whether the source declares any namespace (if not, copying its elements copies
+    /// none).
+    source_declares_namespaces: bool,
 }
 
 impl<'a, 'd> Exec<'a, 'd> {
@@ -243,7 +251,12 @@ impl<'a, 'd> Exec<'a, 'd> {
         Ok(())
     }
 
-    fn exec(&mut self, body: &'a [Instr], focus: Focus<'d>, sink: Element<'d>) -> Result<(), String> {
+    fn exec(
+        &mut self,
+        body: &'a [Instr],
+        focus: Focus<'d>,
+        sink: Element<'d>,
+    ) -> Result<(), String> {
         let mut saved = Vec::new();
         for instr in body {
             self.step()?;
@@ -260,7 +273,12 @@ impl<'a, 'd> Exec<'a, 'd> {
         Ok(())
     }
 
-    fn instruction(&mut self, instr: &'a Instr, focus: Focus<'d>, sink: Element<'d>) -> Result<(), String> {
+    fn instruction(
+        &mut self,
+        instr: &'a Instr,
+        focus: Focus<'d>,
+        sink: Element<'d>,
+    ) -> Result<(), String> {
         match instr {
             Instr::Text { text, raw } => self.text(sink, text, *raw)?,
             Instr::ValueOf { select, raw } => {
@@ -273,10 +291,9 @@ impl<'a, 'd> Exec<'a, 'd> {
                 sets,
                 body,
             } => {
-                let el = self.out.create_element(QName::with_namespace_uri(
-                    name.ns.as_deref(),
-                    &name.local,
-                ));
+                let el = self
+                    .out
+                    .create_element(QName::with_namespace_uri(name.ns.as_deref(), &name.local));
                 el.set_preferred_prefix(name.prefix.as_deref());
                 sink.append_child(el);
                 self.wrote(name.local.len())?;
@@ -300,7 +317,8 @@ impl<'a, 'd> Exec<'a, 'd> {
                 body,
             } => {
                 let qname = self.avt(name, focus.node)?;
-                let (prefix, local, ns) = self.result_name(&qname, namespace, in_scope, focus, false)?;
+                let (prefix, local, ns) =
+                    self.result_name(&qname, namespace, in_scope, focus, false)?;
                 let el = self
                     .out
                     .create_element(QName::with_namespace_uri(ns.as_deref(), &local));
@@ -317,7 +335,8 @@ impl<'a, 'd> Exec<'a, 'd> {
                 body,
             } => {
                 let qname = self.avt(name, focus.node)?;
-                let (prefix, local, ns) = self.result_name(&qname, namespace, in_scope, focus, true)?;
+                let (prefix, local, ns) =
+                    self.result_name(&qname, namespace, in_scope, focus, true)?;
                 let value = self.content_string(body, focus)?;
                 self.add_attribute(sink, prefix.as_deref(), &local, ns.as_deref(), &value)?;
             }
@@ -376,7 +395,11 @@ impl<'a, 'd> Exec<'a, 'd> {
                 let args = self.args(params, focus)?;
                 self.call(&self.sheet.templates[index], focus, &args, sink)?;
             }
-            Instr::ForEach { select, sorts, body } => {
+            Instr::ForEach {
+                select,
+                sorts,
+                body,
+            } => {
                 let nodes = match self.eval(select, focus.node)? {
                     Value::Nodeset(set) => self.ordered(set),
                     _ => return Err("xsl:for-each: select is not a node-set".into()),
@@ -428,7 +451,10 @@ impl<'a, 'd> Exec<'a, 'd> {
                 }
                 let value = self.content_string(body, focus)?.replace("?>", "? >");
                 self.wrote(value.len())?;
-                sink.append_child(self.out.create_processing_instruction(&target, Some(&value)));
+                sink.append_child(
+                    self.out
+                        .create_processing_instruction(&target, Some(&value)),
+                );
             }
             Instr::Number(spec) => {
                 let s = self.number(spec, focus)?;
@@ -437,9 +463,7 @@ impl<'a, 'd> Exec<'a, 'd> {
             Instr::Message { body, terminate } => {
                 let text = self.content_string(body, focus)?;
                 if *terminate {
-                    return Err(format!(
-                        "xsl:message terminated the transformation: {text}"
-                    ));
+                    return Err(format!("xsl:message terminated the transformation: {text}"));
                 }
             }
             Instr::Fail(what) => return Err(what.clone()),
@@ -472,7 +496,9 @@ impl<'a, 'd> Exec<'a, 'd> {
                 (!uri.is_empty()).then_some(uri)
             }
             None => {
-                let lookup = prefix.as_deref().unwrap_or(if attribute { "-" } else { "" });
+                let lookup = prefix
+                    .as_deref()
+                    .unwrap_or(if attribute { "-" } else { "" });
                 match in_scope.iter().rev().find(|(p, _)| p == lookup) {
                     Some((_, uri)) => Some(uri.clone()),
                     None if prefix.is_some() => {
@@ -531,10 +557,12 @@ impl<'a, 'd> Exec<'a, 'd> {
     fn copy_element(&mut self, e: Element<'d>, sink: Element<'d>) -> Result<Element<'d>, String> {
         let el = self.out.create_element(e.name());
         el.set_preferred_prefix(e.preferred_prefix());
-        for ns in e.namespaces_in_scope() {
-            if ns.prefix() != "xml" {
-                el.register_prefix(ns.prefix(), ns.uri());
-                self.copied_namespaces = true;
+        if self.source_declares_namespaces || e.document() != self.source {
+            for ns in e.namespaces_in_scope() {
+                if ns.prefix() != "xml" {
+                    el.register_prefix(ns.prefix(), ns.uri());
+                    self.copied_namespaces = true;
+                }
             }
         }
         if let Some(d) = e.default_namespace_uri() {
@@ -587,7 +615,10 @@ impl<'a, 'd> Exec<'a, 'd> {
             }
             Node::ProcessingInstruction(p) => {
                 self.wrote(p.target().len())?;
-                sink.append_child(self.out.create_processing_instruction(p.target(), p.value()));
+                sink.append_child(
+                    self.out
+                        .create_processing_instruction(p.target(), p.value()),
+                );
             }
             Node::Namespace(_) => {}
         }
@@ -703,6 +734,9 @@ impl<'a, 'd> Exec<'a, 'd> {
         if set.size() <= 1 {
             return set.into_iter().collect();
         }
+        if let Some(nodes) = siblings_in_order(&set) {
+            return nodes;
+        }
         let root = self.root;
         let order = self.order.get_or_insert_with(|| document_order(root));
         let mut keyed: Vec<(usize, Node<'d>)> = Vec::with_capacity(set.size());
@@ -750,7 +784,11 @@ impl<'a, 'd> Exec<'a, 'd> {
                 descending: match order.trim() {
                     "ascending" => false,
                     "descending" => true,
-                    other => return Err(format!("xsl:sort: order {other} is not ascending or descending")),
+                    other => {
+                        return Err(format!(
+                            "xsl:sort: order {other} is not ascending or descending"
+                        ));
+                    }
                 },
                 numeric: match data_type.trim() {
                     "number" => true,
@@ -793,11 +831,13 @@ impl<'a, 'd> Exec<'a, 'd> {
                         (false, true) => std::cmp::Ordering::Greater,
                         _ => x.total_cmp(y),
                     },
-                    (K::Text(x), K::Text(y)) => x.to_lowercase().cmp(&y.to_lowercase()).then_with(|| {
-                        let o = x.cmp(y);
-                        // Byte order puts upper case first.
-                        if spec.upper_first { o } else { o.reverse() }
-                    }),
+                    (K::Text(x), K::Text(y)) => {
+                        x.to_lowercase().cmp(&y.to_lowercase()).then_with(|| {
+                            let o = x.cmp(y);
+                            // Byte order puts upper case first.
+                            if spec.upper_first { o } else { o.reverse() }
+                        })
+                    }
                     _ => std::cmp::Ordering::Equal,
                 };
                 let ord = if spec.descending { ord.reverse() } else { ord };
@@ -933,7 +973,9 @@ fn same_kind(a: Node<'_>, b: Node<'_>) -> bool {
         (Node::Element(x), Node::Element(y)) => x.name() == y.name(),
         (Node::Attribute(x), Node::Attribute(y)) => x.name() == y.name(),
         (Node::Text(_), Node::Text(_)) | (Node::Comment(_), Node::Comment(_)) => true,
-        (Node::ProcessingInstruction(x), Node::ProcessingInstruction(y)) => x.target() == y.target(),
+        (Node::ProcessingInstruction(x), Node::ProcessingInstruction(y)) => {
+            x.target() == y.target()
+        }
         _ => false,
     }
 }
@@ -952,6 +994,27 @@ fn previous_in_order(n: Node<'_>) -> Option<Node<'_>> {
         }
         None => n.parent(),
     }
+}
+
+/// The nodes of `set` in document order when they all have one parent (the attributes and
+/// children of a node, the common case), without ordering the whole document.
+fn siblings_in_order<'d>(set: &Nodeset<'d>) -> Option<Vec<Node<'d>>> {
+    let mut nodes = set.iter();
+    let parent = nodes.next()?.parent()?;
+    if !nodes.all(|n| n.parent() == Some(parent)) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(set.size());
+    if let Node::Element(e) = parent {
+        out.extend(
+            e.attributes()
+                .into_iter()
+                .map(Node::Attribute)
+                .filter(|a| set.contains(*a)),
+        );
+    }
+    out.extend(parent.children().into_iter().filter(|c| set.contains(*c)));
+    Some(out)
 }
 
 fn collect_nodes<'d>(n: Node<'d>, out: &mut Vec<Node<'d>>) {
@@ -986,7 +1049,12 @@ fn path_key(n: Node<'_>) -> Vec<usize> {
                     Node::Element(e) => e.attributes().len(),
                     _ => 0,
                 };
-                attrs + parent.children().iter().position(|x| *x == cur).unwrap_or(0)
+                attrs
+                    + parent
+                        .children()
+                        .iter()
+                        .position(|x| *x == cur)
+                        .unwrap_or(0)
             }
         };
         key.push(index);

@@ -131,7 +131,11 @@ impl Function for GenerateId {
                 Some(n) => n,
                 None => return Ok(Value::String(String::new())),
             },
-            Some(other) => return Err(Error::ArgumentNotANodeset { actual: (&other).into() }),
+            Some(other) => {
+                return Err(Error::ArgumentNotANodeset {
+                    actual: (&other).into(),
+                });
+            }
             None => cx.node,
         };
         // The same node hashes the same within a transformation (node identity), and
@@ -240,7 +244,9 @@ impl Function for FunctionAvailable {
                 cx.function_for_name(QName::with_namespace_uri(Some(uri), local))
                     .is_some()
             }),
-            None => name.trim() != "document" && cx.function_for_name(QName::new(name.trim())).is_some(),
+            None => {
+                name.trim() != "document" && cx.function_for_name(QName::new(name.trim())).is_some()
+            }
         };
         Ok(Value::Boolean(available))
     }
@@ -273,7 +279,9 @@ impl Function for Lang {
         let mut node = Some(cx.node);
         while let Some(n) = node {
             if let Node::Element(e) = n {
-                if let Some(lang) = e.attribute_value(QName::with_namespace_uri(Some(XML_NS), "lang")) {
+                if let Some(lang) =
+                    e.attribute_value(QName::with_namespace_uri(Some(XML_NS), "lang"))
+                {
                     let lang = lang.to_ascii_lowercase();
                     return Ok(Value::Boolean(
                         lang == wanted || lang.starts_with(&format!("{wanted}-")),
@@ -324,7 +332,10 @@ impl Function for NodeSetFn {
     ) -> Result<Value<'d>, Error> {
         arity(&args, 1, 1)?;
         // A result tree fragment already is a node-set here (its root element).
-        Ok(args.into_iter().next().unwrap_or(Value::Nodeset(Nodeset::new())))
+        Ok(args
+            .into_iter()
+            .next()
+            .unwrap_or(Value::Nodeset(Nodeset::new())))
     }
 }
 
@@ -440,7 +451,10 @@ fn parse_sub(p: &str, f: &DecimalFormat) -> Result<SubPattern, String> {
         min_int: int.iter().filter(|&&c| c == f.zero).count(),
         grouping,
         min_frac: frac.iter().filter(|&&c| c == f.zero).count(),
-        max_frac: frac.iter().filter(|&&c| c == f.zero || c == f.digit).count(),
+        max_frac: frac
+            .iter()
+            .filter(|&&c| c == f.zero || c == f.digit)
+            .count(),
         scale,
     })
 }
@@ -456,7 +470,10 @@ pub(super) fn format_number(n: f64, pattern: &str, f: &DecimalFormat) -> Result<
     let is_negative = n < 0.0;
     let (prefix, suffix) = match (&negative, is_negative) {
         (Some(neg), true) => (neg.prefix.clone(), neg.suffix.clone()),
-        (None, true) => (format!("{}{}", f.minus, positive.prefix), positive.suffix.clone()),
+        (None, true) => (
+            format!("{}{}", f.minus, positive.prefix),
+            positive.suffix.clone(),
+        ),
         _ => (positive.prefix.clone(), positive.suffix.clone()),
     };
     if n.is_infinite() {

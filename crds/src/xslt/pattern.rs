@@ -78,9 +78,8 @@ impl Pattern {
     pub fn parse(text: &str, env: &mut dyn PatternEnv) -> Result<Pattern, String> {
         let mut alternatives = Vec::new();
         for alt in split_top(text, "|") {
-            alternatives.push(
-                parse_path(alt.trim(), env).map_err(|e| format!("pattern {text}: {e}"))?,
-            );
+            alternatives
+                .push(parse_path(alt.trim(), env).map_err(|e| format!("pattern {text}: {e}"))?);
         }
         Ok(Pattern(alternatives))
     }
@@ -150,9 +149,10 @@ impl Step {
     fn matches<'d>(&self, node: Node<'d>, cx: &Context<'d>) -> Result<bool, String> {
         let principal = match node {
             Node::Attribute(_) => self.attribute,
-            Node::Element(_) | Node::Text(_) | Node::Comment(_) | Node::ProcessingInstruction(_) => {
-                !self.attribute
-            }
+            Node::Element(_)
+            | Node::Text(_)
+            | Node::Comment(_)
+            | Node::ProcessingInstruction(_) => !self.attribute,
             Node::Root(_) | Node::Namespace(_) => false,
         };
         if !principal || !test_matches(&self.test, node) {
@@ -183,9 +183,9 @@ pub(super) fn test_matches(test: &NodeTest, node: Node<'_>) -> bool {
         },
         NodeTest::Any => name.is_some(),
         NodeTest::Namespace(ns) => name.is_some_and(|n| n.namespace_uri() == Some(ns.as_str())),
-        NodeTest::Name(ns, local) => name.is_some_and(|n| {
-            n.local_part() == local && n.namespace_uri() == ns.as_deref()
-        }),
+        NodeTest::Name(ns, local) => {
+            name.is_some_and(|n| n.local_part() == local && n.namespace_uri() == ns.as_deref())
+        }
     }
 }
 
@@ -281,7 +281,11 @@ fn parse_step(text: &str, env: &mut dyn PatternEnv) -> Result<Step, String> {
         (true, r.trim_start())
     } else if let Some(r) = text.strip_prefix("child::") {
         (false, r.trim_start())
-    } else if text.split('[').next().is_some_and(|head| head.contains("::")) {
+    } else if text
+        .split('[')
+        .next()
+        .is_some_and(|head| head.contains("::"))
+    {
         return Err(format!(
             "step {text}: only the child and attribute axes are allowed in patterns"
         ));

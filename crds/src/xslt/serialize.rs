@@ -31,7 +31,10 @@ pub(super) fn text(result: Element<'_>) -> String {
 pub(super) fn xml(result: Element<'_>, spec: &OutputSpec, copied_namespaces: bool) -> String {
     let mut w = Writer {
         out: String::with_capacity(1024),
-        scope: vec![("xml".into(), XML_NS.into()), (String::new(), String::new())],
+        scope: vec![
+            ("xml".into(), XML_NS.into()),
+            (String::new(), String::new()),
+        ],
         spec,
         copied_namespaces,
         generated: 0,
@@ -54,10 +57,12 @@ pub(super) fn xml(result: Element<'_>, spec: &OutputSpec, copied_namespaces: boo
                 _ => root.name().local_part().to_string(),
             };
             match &spec.doctype_public {
-                Some(public) => w
+                Some(public) => w.out.push_str(&format!(
+                    "<!DOCTYPE {name} PUBLIC \"{public}\" \"{system}\">"
+                )),
+                None => w
                     .out
-                    .push_str(&format!("<!DOCTYPE {name} PUBLIC \"{public}\" \"{system}\">")),
-                None => w.out.push_str(&format!("<!DOCTYPE {name} SYSTEM \"{system}\">")),
+                    .push_str(&format!("<!DOCTYPE {name} SYSTEM \"{system}\">")),
             }
             if spec.indent {
                 w.out.push('\n');
@@ -169,9 +174,7 @@ impl Writer<'_> {
             }
             Some(uri) => {
                 let mut prefix = el.preferred_prefix().unwrap_or_default().to_string();
-                if self.lookup(&prefix) != Some(uri)
-                    && decls.iter().any(|(p, _)| *p == prefix)
-                {
+                if self.lookup(&prefix) != Some(uri) && decls.iter().any(|(p, _)| *p == prefix) {
                     prefix = self.fresh_prefix();
                 }
                 self.declare(&mut decls, &prefix, uri);

@@ -194,9 +194,8 @@ fn bench_case() -> (Arc<Stylesheet>, String) {
         &[],
     )
     .expect("compiles");
-    let mut order = String::from(
-        "<jsonObject><kind>a</kind><id>42</id><name>Ferry benchmark order</name>",
-    );
+    let mut order =
+        String::from("<jsonObject><kind>a</kind><id>42</id><name>Ferry benchmark order</name>");
     for i in 0..8 {
         order.push_str(&format!(
             "<items><sku>SKU-{i:04}</sku><qty>{}</qty></items>",
@@ -467,10 +466,7 @@ fn attribute_sets_literal_attributes_and_xsl_attribute_combine() {
          <xsl:element name='e' use-attribute-sets='base'/><xsl:copy \
          use-attribute-sets='base'/></xsl:template>",
     );
-    assert_eq!(
-        out,
-        r#"<r a="1" c="3" b="lit" d="x"/><e a="1" b="base"/>"#
-    );
+    assert_eq!(out, r#"<r a="1" c="3" b="lit" d="x"/><e a="1" b="base"/>"#);
 }
 
 #[test]
@@ -520,8 +516,10 @@ fn text_output_with_disable_output_escaping() {
     assert_eq!(out, "<raw>b, a, c");
     let xml = on(
         PRICES,
-        &root("<r><xsl:value-of select=\"'&lt;b&gt;'\" disable-output-escaping='yes'/>\
-               <xsl:value-of select=\"'&lt;e&gt;'\"/></r>"),
+        &root(
+            "<r><xsl:value-of select=\"'&lt;b&gt;'\" disable-output-escaping='yes'/>\
+               <xsl:value-of select=\"'&lt;e&gt;'\"/></r>",
+        ),
     );
     assert_eq!(xml, "<r><b>&lt;e&gt;</r>");
 }
@@ -644,8 +642,10 @@ fn messages_terminate_only_when_asked() {
     );
     let s = Stylesheet::compile(
         "t",
-        &sheet(&root("<xsl:message terminate='yes'>bad <xsl:value-of \
-                      select='count(//line)'/></xsl:message>")),
+        &sheet(&root(
+            "<xsl:message terminate='yes'>bad <xsl:value-of \
+                      select='count(//line)'/></xsl:message>",
+        )),
         &[],
     )
     .expect("compiles");
@@ -663,7 +663,10 @@ fn forwards_compatible_stylesheets_fall_back() {
         &[],
     )
     .expect("compiles");
-    assert_eq!(s.transform(PRICES, &[]), Ok(Output::Xml("<r>fb</r>".into())));
+    assert_eq!(
+        s.transform(PRICES, &[]),
+        Ok(Output::Xml("<r>fb</r>".into()))
+    );
     let no_fallback = Stylesheet::compile(
         "t",
         "<xsl:stylesheet version='2.0' xmlns:xsl='http://www.w3.org/1999/XSL/Transform'>\
@@ -678,15 +681,33 @@ fn forwards_compatible_stylesheets_fall_back() {
 #[test]
 fn compile_errors_say_what_is_wrong() {
     for (body, says) in [
-        ("<xsl:template match='/'><xsl:value-of select='$nope'/></xsl:template>", "$nope"),
-        ("<xsl:template match='/'><xsl:call-template name='x'/></xsl:template>", "named x"),
+        (
+            "<xsl:template match='/'><xsl:value-of select='$nope'/></xsl:template>",
+            "$nope",
+        ),
+        (
+            "<xsl:template match='/'><xsl:call-template name='x'/></xsl:template>",
+            "named x",
+        ),
         ("<xsl:template match='a/following::b'/>", "axes"),
         ("<xsl:import href='x.xsl'/>", "xsl:import"),
-        ("<xsl:template match='/'><xsl:apply-imports/></xsl:template>", "apply-imports"),
-        ("<xsl:template match='/'><xsl:value-of/></xsl:template>", "select"),
-        ("<xsl:variable name='a' select='$b'/><xsl:variable name='b' select='$a'/>", "itself"),
+        (
+            "<xsl:template match='/'><xsl:apply-imports/></xsl:template>",
+            "apply-imports",
+        ),
+        (
+            "<xsl:template match='/'><xsl:value-of/></xsl:template>",
+            "select",
+        ),
+        (
+            "<xsl:variable name='a' select='$b'/><xsl:variable name='b' select='$a'/>",
+            "itself",
+        ),
         ("<xsl:output method='pdf'/>", "pdf"),
-        ("<xsl:template match='/'><r a='{'/></xsl:template>", "unterminated"),
+        (
+            "<xsl:template match='/'><r a='{'/></xsl:template>",
+            "unterminated",
+        ),
     ] {
         let err = Stylesheet::compile("t", &sheet(body), &[]).expect_err(body);
         assert!(err.contains(says), "{body}: {err}");
@@ -713,7 +734,10 @@ fn the_compiled_form_gives_the_same_result_every_time() {
         panic!("{first:?}")
     };
     assert!(x.starts_with("<jsonObject><kind>a</kind>"), "{x}");
-    assert!(x.contains("<items><sku>SKU-0000</sku><quantity>1</quantity></items>"), "{x}");
+    assert!(
+        x.contains("<items><sku>SKU-0000</sku><quantity>1</quantity></items>"),
+        "{x}"
+    );
     assert!(!x.contains("pad"), "{x}");
     assert_eq!(sheet.transform(&order, &[]), Ok(first));
 }

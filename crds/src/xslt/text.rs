@@ -171,7 +171,11 @@ pub(super) fn split_avt(text: &str) -> Result<Vec<AvtPart<String>>, String> {
                 chars.next();
                 lit.push('}');
             }
-            '}' => return Err(format!("a lone '}}' in the attribute value template {text}")),
+            '}' => {
+                return Err(format!(
+                    "a lone '}}' in the attribute value template {text}"
+                ));
+            }
             '{' => {
                 let mut expr = String::new();
                 let mut quote = None;
