@@ -93,6 +93,9 @@ pub(super) struct OutputSpec {
 
 pub(super) type Avt = Vec<AvtPart<XPath>>;
 
+/// The `xsl:sort`s and `xsl:with-param`s of an instruction, and its other children.
+type SortsAndParams<'e> = (Vec<Sort>, Vec<WithParam>, Vec<ChildOfElement<'e>>);
+
 /// A result element's or attribute's name, known when compiling.
 pub(super) struct LiteralName {
     pub ns: Option<String>,
@@ -582,10 +585,10 @@ impl Compiler {
         let body = self.body(&rest, false)?;
         self.scope.truncate(depth);
         self.templates.push(Template { params, body });
-        if let Some(name) = name {
-            if self.named.insert(name.clone(), index).is_some() {
-                return Err(format!("two templates are named {name}"));
-            }
+        if let Some(name) = name
+            && self.named.insert(name.clone(), index).is_some()
+        {
+            return Err(format!("two templates are named {name}"));
         }
         if let Some(pattern) = pattern {
             self.add_rules(pattern, mode, priority, index)?;
@@ -644,17 +647,15 @@ impl Compiler {
         let mut out = Vec::new();
         for child in children {
             match child {
-                ChildOfElement::Text(t) => {
-                    if keep_space || !text::is_xml_space(t.text()) {
-                        // The parser splits text at references: one instruction per run.
-                        if let Some(Instr::Text { text, raw: false }) = out.last_mut() {
-                            text.push_str(t.text());
-                        } else {
-                            out.push(Instr::Text {
-                                text: t.text().to_string(),
-                                raw: false,
-                            });
-                        }
+                ChildOfElement::Text(t) if keep_space || !text::is_xml_space(t.text()) => {
+                    // The parser splits text at references: one instruction per run.
+                    if let Some(Instr::Text { text, raw: false }) = out.last_mut() {
+                        text.push_str(t.text());
+                    } else {
+                        out.push(Instr::Text {
+                            text: t.text().to_string(),
+                            raw: false,
+                        });
                     }
                 }
                 ChildOfElement::Element(e) => {
@@ -684,10 +685,7 @@ impl Compiler {
         self.body(&el.children(), false)
     }
 
-    fn sorts_and_params<'e>(
-        &mut self,
-        el: Element<'e>,
-    ) -> Result<(Vec<Sort>, Vec<WithParam>, Vec<ChildOfElement<'e>>), String> {
+    fn sorts_and_params<'e>(&mut self, el: Element<'e>) -> Result<SortsAndParams<'e>, String> {
         let mut sorts = Vec::new();
         let mut params = Vec::new();
         let mut rest = Vec::new();

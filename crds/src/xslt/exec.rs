@@ -37,6 +37,11 @@ const MAX_STEPS: u64 = 50_000_000;
 /// Characters one transformation may write.
 const MAX_OUTPUT: usize = 64 << 20;
 
+/// Nodes hash and compare by identity (their place in the tree's arena), not by content,
+/// so the interior mutability of the tree does not change a key (hence the
+/// `mutable_key_type` allowances where it is used).
+type NodeOrder<'d> = HashMap<Node<'d>, usize>;
+
 /// The current node, its position and the size of the current node list.
 #[derive(Clone, Copy)]
 struct Focus<'d> {
@@ -117,7 +122,7 @@ struct Exec<'a, 'd> {
     steps: u64,
     written: usize,
     /// Document order of the source's nodes, made when first needed.
-    order: Option<HashMap<Node<'d>, usize>>,
+    order: Option<NodeOrder<'d>>,
     /// Whether copied elements carry their namespace declarations.
     copied_namespaces: bool,
     source: Document<'d>,
@@ -730,6 +735,7 @@ impl<'a, 'd> Exec<'a, 'd> {
     }
 
     /// The nodes of `set` in document order.
+    #[allow(clippy::mutable_key_type)]
     fn ordered(&mut self, set: Nodeset<'d>) -> Vec<Node<'d>> {
         if set.size() <= 1 {
             return set.into_iter().collect();
@@ -1027,7 +1033,8 @@ fn collect_nodes<'d>(n: Node<'d>, out: &mut Vec<Node<'d>>) {
     }
 }
 
-fn document_order(root: Node<'_>) -> HashMap<Node<'_>, usize> {
+#[allow(clippy::mutable_key_type)]
+fn document_order(root: Node<'_>) -> NodeOrder<'_> {
     let mut all = Vec::new();
     collect_nodes(root, &mut all);
     all.into_iter().enumerate().map(|(i, n)| (n, i)).collect()
@@ -1090,10 +1097,10 @@ fn prepare(sheet: &Compiled, elements: Vec<Element<'_>>) {
         }
         if strip {
             for c in el.children() {
-                if let ChildOfElement::Text(t) = c {
-                    if is_xml_space(t.text()) {
-                        t.remove_from_parent();
-                    }
+                if let ChildOfElement::Text(t) = c
+                    && is_xml_space(t.text())
+                {
+                    t.remove_from_parent();
                 }
             }
         }

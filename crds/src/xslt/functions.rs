@@ -278,15 +278,14 @@ impl Function for Lang {
         let wanted = args[0].string().to_ascii_lowercase();
         let mut node = Some(cx.node);
         while let Some(n) = node {
-            if let Node::Element(e) = n {
-                if let Some(lang) =
+            if let Node::Element(e) = n
+                && let Some(lang) =
                     e.attribute_value(QName::with_namespace_uri(Some(XML_NS), "lang"))
-                {
-                    let lang = lang.to_ascii_lowercase();
-                    return Ok(Value::Boolean(
-                        lang == wanted || lang.starts_with(&format!("{wanted}-")),
-                    ));
-                }
+            {
+                let lang = lang.to_ascii_lowercase();
+                return Ok(Value::Boolean(
+                    lang == wanted || lang.starts_with(&format!("{wanted}-")),
+                ));
             }
             node = n.parent();
         }
@@ -502,7 +501,7 @@ pub(super) fn format_number(n: f64, pattern: &str, f: &DecimalFormat) -> Result<
     let mut out = prefix;
     let len = int_digits.len();
     for (i, c) in int_digits.into_iter().enumerate() {
-        if p.grouping > 0 && i > 0 && (len - i) % p.grouping == 0 {
+        if p.grouping > 0 && i > 0 && (len - i).is_multiple_of(p.grouping) {
             out.push(f.grouping);
         }
         out.push(shift(c));
@@ -598,7 +597,7 @@ fn format_one(n: f64, token: &str, grouping: Option<(char, usize)>) -> String {
                     let mut out = String::new();
                     let len = digits.len();
                     for (i, c) in digits.chars().enumerate() {
-                        if i > 0 && (len - i) % size == 0 {
+                        if i > 0 && (len - i).is_multiple_of(size) {
                             out.push(sep);
                         }
                         out.push(c);
