@@ -103,6 +103,20 @@ pub(super) struct LiteralName {
     pub prefix: Option<String>,
 }
 
+/// A `select` expression: the common steps from the context node are taken directly, the
+/// rest evaluated by `sxd-xpath`.
+pub(super) enum Select {
+    /// `.`
+    Context,
+    /// `node()`, `*`, `text()`, `name`: children passing the test.
+    Children(NodeTest),
+    /// `@*`, `@name`: attributes passing the test.
+    Attributes(NodeTest),
+    /// `@*|node()` (or `node()|@*`): attributes, then children.
+    AttributesAndChildren,
+    XPath(XPath),
+}
+
 pub(super) struct Sort {
     pub select: XPath,
     pub order: Avt,
@@ -151,16 +165,16 @@ pub(super) enum Instr {
         body: Vec<Instr>,
     },
     ValueOf {
-        select: XPath,
+        select: Select,
         raw: bool,
     },
-    CopyOf(XPath),
+    CopyOf(Select),
     Copy {
         sets: Vec<String>,
         body: Vec<Instr>,
     },
     ApplyTemplates {
-        select: Option<XPath>,
+        select: Option<Select>,
         mode: Option<String>,
         sorts: Vec<Sort>,
         params: Vec<WithParam>,
@@ -170,7 +184,7 @@ pub(super) enum Instr {
         params: Vec<WithParam>,
     },
     ForEach {
-        select: XPath,
+        select: Select,
         sorts: Vec<Sort>,
         body: Vec<Instr>,
     },
@@ -372,6 +386,37 @@ impl Compiler {
             Ok(Some(x)) => Ok(x),
             Ok(None) => Err(format!("the expression {text:?} is empty")),
             Err(e) => Err(format!("the expression {text:?} does not parse: {e}")),
+        }
+    }
+
+    /// A `select`: one of the common steps taken directly, or an XPath expression.
+    fn select(&mut self, text: &str) -> Result<Select, String> {
+        let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        let name_test = |this: &Self, name: &str| -> Option<NodeTest> {
+            match name.split_once(':') {
+                Some((prefix, local)) if text::is_ncname(prefix) && text::is_ncname(local) => {
+                    let uri = this.namespaces.get(prefix)?;
+                    Some(NodeTest::Name(Some(uri.clone()), local.to_string()))
+                }
+                None if text::is_ncname(name) => Some(NodeTest::Name(None, name.to_string())),
+                _ => None,
+            }
+        };
+        let fast = match compact.as_str() {
+            "." => Some(Select::Context),
+            "node()" => Some(Select::Children(NodeTest::Node)),
+            "*" => Some(Select::Children(NodeTest::Any)),
+            "text()" => Some(Select::Children(NodeTest::Text)),
+            "@*" => Some(Select::Attributes(NodeTest::Any)),
+            "@*|node()" | "node()|@*" => Some(Select::AttributesAndChildren),
+            c => match c.strip_prefix('@') {
+                Some(name) => name_test(self, name).map(Select::Attributes),
+                None => name_test(self, c).map(Select::Children),
+            },
+        };
+        match fast {
+            Some(f) => Ok(f),
+            None => self.xpath(text).map(Select::XPath),
         }
     }
 
@@ -739,7 +784,7 @@ impl Compiler {
     fn xsl_instruction(&mut self, el: Element<'_>, local: &str) -> Result<Option<Instr>, String> {
         let instr = match local {
             "apply-templates" => {
-                let select = attr(el, "select").map(|s| self.xpath(s)).transpose()?;
+                let select = attr(el, "select").map(|s| self.select(s)).transpose()?;
                 let mode = attr(el, "mode").map(|m| self.expand(el, m)).transpose()?;
                 let (sorts, params, rest) = self.sorts_and_params(el)?;
                 if rest.iter().any(|c| matches!(c, ChildOfElement::Element(_))) {
@@ -762,7 +807,7 @@ impl Compiler {
                 Instr::CallTemplate { name, params }
             }
             "for-each" => {
-                let select = self.xpath(required(el, "select")?)?;
+                let select = self.select(required(el, "select")?)?;
                 let (sorts, params, rest) = self.sorts_and_params(el)?;
                 if !params.is_empty() {
                     return Err("xsl:with-param is not allowed here".into());
@@ -775,10 +820,10 @@ impl Compiler {
                 }
             }
             "value-of" => Instr::ValueOf {
-                select: self.xpath(required(el, "select")?)?,
+                select: self.select(required(el, "select")?)?,
                 raw: attr(el, "disable-output-escaping") == Some("yes"),
             },
-            "copy-of" => Instr::CopyOf(self.xpath(required(el, "select")?)?),
+            "copy-of" => Instr::CopyOf(self.select(required(el, "select")?)?),
             "copy" => Instr::Copy {
                 sets: self.attribute_set_names(el, attr(el, "use-attribute-sets"))?,
                 body: self.children_body(el)?,

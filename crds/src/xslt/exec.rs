@@ -12,10 +12,10 @@ use sxd_xpath::{Context, Value, XPath};
 
 use super::Output;
 use super::compile::{
-    Avt, Compiled, Instr, Level, NumberSpec, Sort, Template, VarValue, WithParam,
+    Avt, Compiled, Instr, Level, NumberSpec, Select, Sort, Template, VarValue, WithParam,
 };
 use super::functions::{self, format_numbers, key_var};
-use super::pattern::test_matches;
+use super::pattern::{NodeTest, test_matches};
 use super::serialize;
 use super::text::{
     AvtPart, CURRENT_VAR, POSITION_VAR, SIZE_VAR, is_qname, is_xml_space, number_string,
@@ -136,6 +136,58 @@ impl<'a, 'd> Exec<'a, 'd> {
         x.evaluate(&self.cx, node).map_err(|e| e.to_string())
     }
 
+    /// The nodes `select` selects from `node`, in document order.
+    fn select(
+        &mut self,
+        select: &Select,
+        node: Node<'d>,
+        what: &str,
+    ) -> Result<Vec<Node<'d>>, String> {
+        let attributes = |test: &NodeTest| -> Vec<Node<'d>> {
+            match node {
+                Node::Element(e) => e
+                    .attributes()
+                    .into_iter()
+                    .map(Node::Attribute)
+                    .filter(|a| test_matches(test, *a))
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
+        Ok(match select {
+            Select::Context => vec![node],
+            Select::Children(NodeTest::Node) => node.children(),
+            Select::Children(test) => node
+                .children()
+                .into_iter()
+                .filter(|c| test_matches(test, *c))
+                .collect(),
+            Select::Attributes(test) => attributes(test),
+            Select::AttributesAndChildren => {
+                let mut nodes = attributes(&NodeTest::Node);
+                nodes.extend(node.children());
+                nodes
+            }
+            Select::XPath(x) => match self.eval(x, node)? {
+                Value::Nodeset(set) => self.ordered(set),
+                _ => return Err(format!("{what}: select is not a node-set")),
+            },
+        })
+    }
+
+    /// The string value of what `select` selects from `node`.
+    fn select_string(&mut self, select: &Select, node: Node<'d>) -> Result<String, String> {
+        match select {
+            Select::Context => Ok(node.string_value()),
+            Select::XPath(x) => self.eval_string(x, node),
+            other => Ok(self
+                .select(other, node, "")?
+                .first()
+                .map(|n| n.string_value())
+                .unwrap_or_default()),
+        }
+    }
+
     fn eval_string(&self, x: &XPath, node: Node<'d>) -> Result<String, String> {
         Ok(string(self.eval(x, node)?))
     }
@@ -234,7 +286,7 @@ impl<'a, 'd> Exec<'a, 'd> {
         match body {
             [] => Ok(String::new()),
             [Instr::Text { text, .. }] => Ok(text.clone()),
-            [Instr::ValueOf { select, .. }] => self.eval_string(select, focus.node),
+            [Instr::ValueOf { select, .. }] => self.select_string(select, focus.node),
             _ => {
                 let frag = self.fragment();
                 self.exec(body, focus, frag)?;
@@ -287,7 +339,7 @@ impl<'a, 'd> Exec<'a, 'd> {
         match instr {
             Instr::Text { text, raw } => self.text(sink, text, *raw)?,
             Instr::ValueOf { select, raw } => {
-                let s = self.eval_string(select, focus.node)?;
+                let s = self.select_string(select, focus.node)?;
                 self.text(sink, &s, *raw)?;
             }
             Instr::Literal {
@@ -345,7 +397,7 @@ impl<'a, 'd> Exec<'a, 'd> {
                 let value = self.content_string(body, focus)?;
                 self.add_attribute(sink, prefix.as_deref(), &local, ns.as_deref(), &value)?;
             }
-            Instr::CopyOf(select) => match self.eval(select, focus.node)? {
+            Instr::CopyOf(Select::XPath(select)) => match self.eval(select, focus.node)? {
                 Value::Nodeset(set) => {
                     for node in self.ordered(set) {
                         self.copy(node, sink, true)?;
@@ -356,6 +408,11 @@ impl<'a, 'd> Exec<'a, 'd> {
                     self.text(sink, &s, false)?;
                 }
             },
+            Instr::CopyOf(select) => {
+                for node in self.select(select, focus.node, "xsl:copy-of")? {
+                    self.copy(node, sink, true)?;
+                }
+            }
             Instr::Copy { sets, body } => match focus.node {
                 Node::Element(e) => {
                     let el = self.copy_element(e, sink)?;
@@ -372,10 +429,7 @@ impl<'a, 'd> Exec<'a, 'd> {
                 params,
             } => {
                 let nodes = match select {
-                    Some(x) => match self.eval(x, focus.node)? {
-                        Value::Nodeset(set) => self.ordered(set),
-                        _ => return Err("xsl:apply-templates: select is not a node-set".into()),
-                    },
+                    Some(s) => self.select(s, focus.node, "xsl:apply-templates")?,
                     None => focus.node.children(),
                 };
                 let nodes = self.sort(nodes, sorts, focus)?;
@@ -405,10 +459,7 @@ impl<'a, 'd> Exec<'a, 'd> {
                 sorts,
                 body,
             } => {
-                let nodes = match self.eval(select, focus.node)? {
-                    Value::Nodeset(set) => self.ordered(set),
-                    _ => return Err("xsl:for-each: select is not a node-set".into()),
-                };
+                let nodes = self.select(select, focus.node, "xsl:for-each")?;
                 let nodes = self.sort(nodes, sorts, focus)?;
                 let size = nodes.len();
                 for (i, node) in nodes.into_iter().enumerate() {
