@@ -218,8 +218,8 @@ impl Compiled {
     /// Compiles stylesheet `text`; `_supplied` names the parameters the mediator binds (any
     /// top-level `xsl:param` can be bound, so they need no special treatment).
     pub fn new(text: &str, _supplied: &[String]) -> Result<Compiled, String> {
-        let package =
-            parser::parse(text).map_err(|e| format!("the stylesheet is not XML: {e:?}"))?;
+        let package = parser::parse(text)
+            .map_err(|e| format!("the stylesheet is not XML: {}", text::parse_error(text, &e)))?;
         let doc = package.as_document();
         let root = doc
             .root()

@@ -55,7 +55,12 @@ pub(super) fn transform(
     input: &str,
     params: &[(String, String)],
 ) -> Result<Output, String> {
-    let source = parser::parse(input).map_err(|e| format!("the source is not XML: {e:?}"))?;
+    let source = parser::parse(input).map_err(|e| {
+        format!(
+            "the source is not XML: {}",
+            super::text::parse_error(input, &e)
+        )
+    })?;
     let doc = source.as_document();
     prepare(
         sheet,

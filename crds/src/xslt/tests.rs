@@ -764,3 +764,48 @@ fn unused_stylesheet_namespaces_are_not_written() {
         Ok(Output::Xml(r#"<price symbol="IBM">172.5</price>"#.into()))
     );
 }
+
+#[test]
+fn soap_envelopes_are_built_with_their_namespaces_once() {
+    let out = on(
+        "<getQuote xmlns='urn:in'><symbol>IBM</symbol></getQuote>",
+        "<xsl:template match='/'><soapenv:Envelope \
+         xmlns:soapenv='http://schemas.xmlsoap.org/soap/envelope/' xmlns:i='urn:in'>\
+         <soapenv:Body><m:req xmlns:m='urn:m'><m:sym><xsl:value-of select='//i:symbol'/>\
+         </m:sym><m:n><xsl:value-of select=\"local-name(*[local-name()='getQuote'])\"/>\
+         </m:n></m:req></soapenv:Body></soapenv:Envelope></xsl:template>",
+    );
+    assert_eq!(
+        out,
+        "<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\">\
+         <soapenv:Body><m:req xmlns:m=\"urn:m\"><m:sym>IBM</m:sym><m:n>getQuote</m:n></m:req>\
+         </soapenv:Body></soapenv:Envelope>"
+    );
+    // A copied element of the default namespace inside one in no namespace, and back.
+    let copied = on(
+        "<a xmlns='urn:d'><b/></a>",
+        "<xsl:template match='/'><r><xsl:copy-of select='*'/><xsl:element name='x' \
+         namespace='urn:d'><plain/></xsl:element></r></xsl:template>",
+    );
+    assert_eq!(
+        copied,
+        "<r><a xmlns=\"urn:d\"><b/></a><x xmlns=\"urn:d\"><plain xmlns=\"\"/></x></r>"
+    );
+}
+
+#[test]
+fn xml_errors_say_where() {
+    let err = Stylesheet::compile(
+        "t",
+        "<xsl:stylesheet xmlns:xsl='http://www.w3.org/1999/XSL/Transform'>\n  <a></b>",
+        &[],
+    )
+    .expect_err("bad");
+    assert!(err.contains("line 2, column"), "{err}");
+    let s = Stylesheet::compile("t", &sheet(&root("<r/>")), &[]).expect("compiles");
+    let err = s.transform("<a><b></a>", &[]).expect_err("bad source");
+    assert!(
+        err.starts_with("the source is not XML: line 1, column"),
+        "{err}"
+    );
+}

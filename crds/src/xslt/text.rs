@@ -229,3 +229,17 @@ pub(super) fn number_string(n: f64) -> String {
 pub(super) fn is_xml_space(s: &str) -> bool {
     s.chars().all(|c| matches!(c, ' ' | '\t' | '\r' | '\n'))
 }
+
+/// Where and why `text` does not parse as XML.
+pub(super) fn parse_error(text: &str, e: &sxd_document::parser::Error) -> String {
+    let at = e.location().min(text.len());
+    let before = text.get(..at).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    let detail = e.to_string();
+    let why = detail
+        .split_once(": ")
+        .map_or(detail.as_str(), |d| d.1)
+        .trim_matches(|c| c == '{' || c == '}');
+    format!("line {line}, column {column}: {why}")
+}
