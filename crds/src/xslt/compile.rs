@@ -370,7 +370,8 @@ impl Compiler {
         let scope = &self.scope;
         let globals = &self.global_names;
         let refs = &mut self.refs;
-        let rewritten = text::rewrite_xpath(text, &mut self.uses, &mut |name| {
+        let known = (!self.forwards).then_some(text::FUNCTIONS);
+        let rewritten = text::rewrite_xpath(text, known, &mut self.uses, &mut |name| {
             if let Some((_, unique)) = scope.iter().rev().find(|(n, _)| n == name) {
                 return Ok(unique.clone());
             }

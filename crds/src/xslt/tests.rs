@@ -708,10 +708,25 @@ fn compile_errors_say_what_is_wrong() {
             "<xsl:template match='/'><r a='{'/></xsl:template>",
             "unterminated",
         ),
+        (
+            "<xsl:template match='/'><xsl:value-of select='conact(1, 2)'/></xsl:template>",
+            "conact()",
+        ),
     ] {
         let err = Stylesheet::compile("t", &sheet(body), &[]).expect_err(body);
         assert!(err.contains(says), "{body}: {err}");
     }
+}
+
+#[test]
+fn operators_before_parentheses_are_not_function_calls() {
+    assert_eq!(
+        on(
+            PRICES,
+            &root("<r><xsl:value-of select='3 mod (2) and not(1 div (0))'/></r>")
+        ),
+        "<r>false</r>"
+    );
 }
 
 #[test]

@@ -45,11 +45,65 @@ pub(super) fn is_qname(s: &str) -> bool {
     }
 }
 
+/// The unprefixed functions a stylesheet can call: XPath 1.0's and XSLT 1.0's.
+pub(super) const FUNCTIONS: &[&str] = &[
+    "last",
+    "position",
+    "count",
+    "local-name",
+    "namespace-uri",
+    "name",
+    "string",
+    "concat",
+    "starts-with",
+    "contains",
+    "substring-before",
+    "substring-after",
+    "substring",
+    "string-length",
+    "normalize-space",
+    "translate",
+    "boolean",
+    "not",
+    "true",
+    "false",
+    "number",
+    "sum",
+    "floor",
+    "ceiling",
+    "round",
+    "current",
+    "key",
+    "generate-id",
+    "format-number",
+    "system-property",
+    "element-available",
+    "function-available",
+    "unparsed-entity-uri",
+    "lang",
+    "id",
+    "document",
+];
+
+/// Names followed by `(` that are not function calls: node type tests and operators.
+const NOT_FUNCTIONS: &[&str] = &[
+    "node",
+    "text",
+    "comment",
+    "processing-instruction",
+    "and",
+    "or",
+    "div",
+    "mod",
+];
+
 /// Rewrites XPath `text`: each `$name` through `resolve` (which says the unique name, or
 /// why the variable is unknown) and `position()`/`last()` outside predicates to the
-/// processor's variables.
+/// processor's variables. With `known_functions`, a call of another unprefixed function is
+/// an error.
 pub(super) fn rewrite_xpath(
     text: &str,
+    known_functions: Option<&[&str]>,
     uses: &mut Uses,
     resolve: &mut dyn FnMut(&str) -> Result<String, String>,
 ) -> Result<String, String> {
@@ -111,6 +165,13 @@ pub(super) fn rewrite_xpath(
                 let prev = out.trim_end().chars().last();
                 let after_prefix = prev == Some(':') || chars.get(i) == Some(&':');
                 let call = next_non_space(i).filter(|&p| chars[p] == '(');
+                if let (Some(_), false, false, Some(known)) =
+                    (call, after_prefix, prev == Some('@'), known_functions)
+                    && !known.contains(&name.as_str())
+                    && !NOT_FUNCTIONS.contains(&name.as_str())
+                {
+                    return Err(format!("{name}() is not an XPath 1.0 or XSLT 1.0 function"));
+                }
                 if let (Some(open), false, false) = (call, after_prefix, prev == Some('@')) {
                     let close = next_non_space(open + 1).filter(|&p| chars[p] == ')');
                     match (name.as_str(), close) {
