@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use sxd_document::dom::{ChildOfElement, Document, Element};
-use sxd_document::{Package, QName, parser};
+use sxd_document::{Package, QName};
 use sxd_xpath::context::Evaluation;
 use sxd_xpath::nodeset::{Node, Nodeset};
 use sxd_xpath::{Context, Value, XPath};
@@ -55,21 +55,19 @@ pub(super) fn transform(
     input: &str,
     params: &[(String, String)],
 ) -> Result<Output, String> {
-    let source = parser::parse(input).map_err(|e| {
-        format!(
-            "the source is not XML: {}",
-            super::text::parse_error(input, &e)
-        )
-    })?;
+    let source = Package::new();
     let doc = source.as_document();
-    prepare(
-        sheet,
-        doc.root()
-            .children()
-            .into_iter()
-            .filter_map(|c| c.element())
-            .collect(),
-    );
+    super::source::parse(input, doc).map_err(|e| format!("the source is not XML: {e}"))?;
+    if !sheet.space.is_empty() {
+        strip_space(
+            sheet,
+            doc.root()
+                .children()
+                .into_iter()
+                .filter_map(|c| c.element())
+                .collect(),
+        );
+    }
     let scratch = Package::new();
     let out = scratch.as_document();
     let mut cx = Context::new();
@@ -1127,40 +1125,22 @@ fn path_key(n: Node<'_>) -> Vec<usize> {
     key
 }
 
-/// Makes the source the XPath data model's tree: adjacent text nodes (the parser splits
-/// text at references) are merged, and whitespace-only text children of the elements
-/// `xsl:strip-space` names are removed.
-fn prepare(sheet: &Compiled, elements: Vec<Element<'_>>) {
+/// Removes the whitespace-only text children of the elements `xsl:strip-space` names (the
+/// source builder has already merged adjacent text).
+fn strip_space(sheet: &Compiled, elements: Vec<Element<'_>>) {
     for el in elements {
-        let strip = !sheet.space.is_empty() && strips(sheet, el);
+        let strip = strips(sheet, el);
         let mut children = Vec::new();
-        let mut previous: Option<sxd_document::dom::Text<'_>> = None;
         for c in el.children() {
             match c {
-                ChildOfElement::Text(t) => {
-                    if let Some(p) = previous {
-                        p.set_text(&format!("{}{}", p.text(), t.text()));
-                        t.remove_from_parent();
-                    } else {
-                        previous = Some(t);
-                    }
-                    continue;
+                ChildOfElement::Text(t) if strip && is_xml_space(t.text()) => {
+                    t.remove_from_parent();
                 }
                 ChildOfElement::Element(e) => children.push(e),
                 _ => {}
             }
-            previous = None;
         }
-        if strip {
-            for c in el.children() {
-                if let ChildOfElement::Text(t) = c
-                    && is_xml_space(t.text())
-                {
-                    t.remove_from_parent();
-                }
-            }
-        }
-        prepare(sheet, children);
+        strip_space(sheet, children);
     }
 }
 

@@ -14,6 +14,7 @@ mod exec;
 mod functions;
 mod pattern;
 mod serialize;
+mod source;
 mod text;
 
 use std::cell::RefCell;
