@@ -824,3 +824,29 @@ fn xml_errors_say_where() {
         "{err}"
     );
 }
+
+#[test]
+fn the_source_is_read_with_references_cdata_and_attributes_in_order() {
+    let out = on(
+        "<?xml version='1.0'?><!--top--><a z='1' b='&amp;&#65;' xml:lang='en-GB'>x &lt; \
+         <![CDATA[<y>]]>&#x42;<b/></a>",
+        &root(
+            "<r n='{count(a/text())}' t='{a/text()}' l='{lang(\"en\")}'>\
+             <xsl:for-each select='a'><xsl:copy-of select='@*'/>\
+             <xsl:value-of select='lang(\"en\")'/></xsl:for-each></r>",
+        ),
+    );
+    assert_eq!(
+        out,
+        "<r l=\"false\" n=\"1\" t=\"x &lt; &lt;y>B\" z=\"1\" b=\"&amp;A\" \
+         xml:lang=\"en-GB\">true</r>"
+    );
+    let s = Stylesheet::compile("t", &sheet(&root("<r/>")), &[]).expect("compiles");
+    for bad in ["<a>&nope;</a>", "<a/><b/>", "text", "<a><b></a>", "<p:a/>"] {
+        let err = s.transform(bad, &[]).expect_err(bad);
+        assert!(
+            err.starts_with("the source is not XML: line 1"),
+            "{bad}: {err}"
+        );
+    }
+}
