@@ -32,6 +32,8 @@ pub(super) struct Compiled {
     pub namespaces: Vec<(String, String)>,
     pub formats: Rc<HashMap<String, DecimalFormat>>,
     pub uses: Uses,
+    /// The stylesheet's text, when `document('')` reads it.
+    pub text: Option<String>,
 }
 
 pub(super) struct Template {
@@ -255,7 +257,11 @@ impl Compiled {
         } else {
             c.top_level(root)?;
         }
-        c.finish()
+        let mut compiled = c.finish()?;
+        if compiled.uses.document {
+            compiled.text = Some(text.to_string());
+        }
+        Ok(compiled)
     }
 }
 
@@ -1020,6 +1026,7 @@ impl Compiler {
             namespaces,
             formats: Rc::new(self.formats),
             uses: self.uses,
+            text: None,
         })
     }
 }

@@ -18,7 +18,8 @@ use super::functions::{self, format_numbers, key_var};
 use super::pattern::{NodeTest, test_matches};
 use super::serialize;
 use super::text::{
-    AvtPart, CURRENT_VAR, POSITION_VAR, SIZE_VAR, is_qname, is_xml_space, number_string,
+    AvtPart, CURRENT_VAR, POSITION_VAR, SIZE_VAR, STYLESHEET_VAR, is_qname, is_xml_space,
+    number_string,
 };
 
 /// The namespace of the elements that hold result tree fragments (and the result).
@@ -70,6 +71,11 @@ pub(super) fn transform(
     }
     let scratch = Package::new();
     let out = scratch.as_document();
+    let stylesheet = Package::new();
+    if let Some(text) = &sheet.text {
+        super::source::parse(text, stylesheet.as_document())
+            .map_err(|e| format!("the stylesheet is not XML: {e}"))?;
+    }
     let mut cx = Context::new();
     functions::register(&mut cx, sheet.formats.clone());
     for (prefix, uri) in &sheet.namespaces {
@@ -95,6 +101,11 @@ pub(super) fn transform(
         size: 1,
     };
     ex.set_focus(focus);
+    if sheet.text.is_some() {
+        let mut set = Nodeset::new();
+        set.add(stylesheet.as_document().root());
+        ex.cx.set_variable(STYLESHEET_VAR, set);
+    }
     for g in &sheet.globals {
         let supplied = g
             .param

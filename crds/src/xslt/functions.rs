@@ -17,7 +17,7 @@ use sxd_xpath::function::{Error, Function};
 use sxd_xpath::nodeset::{Node, Nodeset};
 use sxd_xpath::{Context, Value};
 
-use super::text::{CURRENT_VAR, number_string};
+use super::text::{CURRENT_VAR, STYLESHEET_VAR, number_string};
 
 const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
 
@@ -244,9 +244,7 @@ impl Function for FunctionAvailable {
                 cx.function_for_name(QName::with_namespace_uri(Some(uri), local))
                     .is_some()
             }),
-            None => {
-                name.trim() != "document" && cx.function_for_name(QName::new(name.trim())).is_some()
-            }
+            None => cx.function_for_name(QName::new(name.trim())).is_some(),
         };
         Ok(Value::Boolean(available))
     }
@@ -312,12 +310,22 @@ struct Document;
 impl Function for Document {
     fn evaluate<'c, 'd>(
         &self,
-        _: &Evaluation<'c, 'd>,
-        _: Vec<Value<'d>>,
+        cx: &Evaluation<'c, 'd>,
+        args: Vec<Value<'d>>,
     ) -> Result<Value<'d>, Error> {
-        Err(Error::Other(
-            "document() is not supported: Ferry's stylesheets read no other documents".into(),
-        ))
+        arity(&args, 1, 2)?;
+        let uri = match &args[0] {
+            Value::Nodeset(set) => set.document_order_first().map(|n| n.string_value()),
+            other => Some(other.string()),
+        };
+        match (uri.as_deref(), cx.value_of(QName::new(STYLESHEET_VAR))) {
+            (Some(""), Some(root)) => Ok(root.clone()),
+            _ => Err(Error::Other(
+                "document() reads only the stylesheet itself (document('')): Ferry's \
+                 stylesheets read no other documents"
+                    .into(),
+            )),
+        }
     }
 }
 

@@ -850,3 +850,23 @@ fn the_source_is_read_with_references_cdata_and_attributes_in_order() {
         );
     }
 }
+
+#[test]
+fn document_of_the_empty_string_reads_the_stylesheet() {
+    let out = on(
+        PRICES,
+        "<m:rates><m:rate sku='a'>0.5</m:rate><m:rate sku='b'>2</m:rate></m:rates>\
+         <xsl:variable name='rates' select=\"document('')/*/m:rates/m:rate\"/>\
+         <xsl:template match='/'><r><xsl:for-each select='//line'><xsl:value-of \
+         select='$rates[@sku = current()/@sku]'/>,</xsl:for-each></r></xsl:template>",
+    );
+    assert_eq!(out, "<r>2,0.5,,</r>");
+    let s = Stylesheet::compile(
+        "t",
+        &sheet(&root("<xsl:copy-of select=\"document('other.xml')\"/>")),
+        &[],
+    )
+    .expect("compiles");
+    let err = s.transform(PRICES, &[]).expect_err("reads nothing else");
+    assert!(err.contains("document('')"), "{err}");
+}

@@ -14,6 +14,8 @@ pub(super) const POSITION_VAR: &str = "ferry-position";
 pub(super) const SIZE_VAR: &str = "ferry-size";
 /// The variable holding the current node (for `current()`).
 pub(super) const CURRENT_VAR: &str = "ferry-current";
+/// The variable holding the stylesheet's root node (for `document('')`).
+pub(super) const STYLESHEET_VAR: &str = "ferry-stylesheet";
 
 /// What rewritten expressions use, so the processor binds only what is needed.
 #[derive(Debug, Default, Clone, Copy)]
@@ -21,6 +23,8 @@ pub(super) struct Uses {
     pub position: bool,
     pub size: bool,
     pub current: bool,
+    /// `document()`: the stylesheet itself is read as a document.
+    pub document: bool,
 }
 
 pub(super) fn is_name_start(c: char) -> bool {
@@ -190,6 +194,7 @@ pub(super) fn rewrite_xpath(
                             continue;
                         }
                         ("current", _) => uses.current = true,
+                        ("document", _) => uses.document = true,
                         _ => {}
                     }
                 }
