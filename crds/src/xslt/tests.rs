@@ -870,3 +870,33 @@ fn document_of_the_empty_string_reads_the_stylesheet() {
     let err = s.transform(PRICES, &[]).expect_err("reads nothing else");
     assert!(err.contains("document('')"), "{err}");
 }
+
+#[test]
+fn the_order_total_of_the_behaviour_tests() {
+    // tests/behavior/xslt.yaml's order-total, as the runtime gets it.
+    let s = Stylesheet::compile(
+        "order-total",
+        r#"<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">
+  <xsl:template match="/order">
+    <total sum="{sum(line/@qty)}" big="{count(line[@qty &gt; 4]) &gt; 0}">
+      <xsl:for-each select="line">
+        <xsl:sort select="@qty" data-type="number" order="descending"/>
+        <xsl:value-of select="concat(position(), ':', @sku, ' ')"/>
+      </xsl:for-each>
+    </total>
+  </xsl:template>
+</xsl:stylesheet>
+"#,
+        &[],
+    )
+    .expect("compiles");
+    assert_eq!(
+        s.transform(
+            r#"<order><line sku="a" qty="2"/><line sku="b" qty="10"/><line sku="c" qty="3"/></order>"#,
+            &[]
+        ),
+        Ok(Output::Xml(
+            r#"<total big="true" sum="15">1:b 2:c 3:a </total>"#.into()
+        ))
+    );
+}
