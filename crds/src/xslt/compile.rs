@@ -377,7 +377,9 @@ impl Compiler {
         let globals = &self.global_names;
         let refs = &mut self.refs;
         let known = (!self.forwards).then_some(text::FUNCTIONS);
-        let rewritten = text::rewrite_xpath(text, known, &mut self.uses, &mut |name| {
+        let namespaces = &self.namespaces;
+        let declared = |prefix: &str| namespaces.contains_key(prefix);
+        let rewritten = text::rewrite_xpath(text, known, &declared, &mut self.uses, &mut |name| {
             if let Some((_, unique)) = scope.iter().rev().find(|(n, _)| n == name) {
                 return Ok(unique.clone());
             }

@@ -712,6 +712,10 @@ fn compile_errors_say_what_is_wrong() {
             "<xsl:template match='/'><xsl:value-of select='conact(1, 2)'/></xsl:template>",
             "conact()",
         ),
+        (
+            "<xsl:template match='/'><xsl:value-of select='count(x:item)'/></xsl:template>",
+            "prefix x",
+        ),
     ] {
         let err = Stylesheet::compile("t", &sheet(body), &[]).expect_err(body);
         assert!(err.contains(says), "{body}: {err}");

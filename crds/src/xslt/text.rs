@@ -108,6 +108,7 @@ const NOT_FUNCTIONS: &[&str] = &[
 pub(super) fn rewrite_xpath(
     text: &str,
     known_functions: Option<&[&str]>,
+    declared: &dyn Fn(&str) -> bool,
     uses: &mut Uses,
     resolve: &mut dyn FnMut(&str) -> Result<String, String>,
 ) -> Result<String, String> {
@@ -167,6 +168,15 @@ pub(super) fn rewrite_xpath(
                 }
                 let name: String = chars[start..i].iter().collect();
                 let prev = out.trim_end().chars().last();
+                let is_prefix = chars.get(i) == Some(&':')
+                    && chars
+                        .get(i + 1)
+                        .is_some_and(|&n| n == '*' || is_name_start(n));
+                if is_prefix && prev != Some(':') && name != "xml" && !declared(&name) {
+                    return Err(format!(
+                        "the namespace prefix {name} is not declared (in {text})"
+                    ));
+                }
                 let after_prefix = prev == Some(':') || chars.get(i) == Some(&':');
                 let call = next_non_space(i).filter(|&p| chars[p] == '(');
                 if let (Some(_), false, false, Some(known)) =
