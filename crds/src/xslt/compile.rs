@@ -550,7 +550,7 @@ impl Compiler {
                     let pattern = Pattern::parse(name, self)?;
                     for alt in pattern.0 {
                         let test = alt
-                            .single_test()
+                            .only_test()
                             .ok_or_else(|| format!("{name} is not a name test"))?;
                         self.space
                             .push((test, alt.priority, local == "strip-space"));
@@ -573,10 +573,8 @@ impl Compiler {
                     .into(),
             ),
             "namespace-alias" => Err("xsl:namespace-alias is not supported".into()),
-            other if self.forwards => {
-                let _ = other;
-                Ok(())
-            }
+            // Forwards-compatible mode: a later version's top-level element is ignored.
+            _ if self.forwards => Ok(()),
             other => Err(format!("xsl:{other} is not an XSLT 1.0 top-level element")),
         }
     }
@@ -1072,13 +1070,6 @@ fn order_globals(globals: Vec<(Global, Vec<String>)>) -> Result<Vec<Global>, Str
     }
     let mut slots: Vec<Option<Global>> = globals.into_iter().map(|(g, _)| Some(g)).collect();
     Ok(order.into_iter().filter_map(|i| slots[i].take()).collect())
-}
-
-impl PathPattern {
-    /// The node test of a one-step pattern without predicates (for `xsl:strip-space`).
-    fn single_test(&self) -> Option<NodeTest> {
-        self.only_test()
-    }
 }
 
 pub(super) fn split_expanded(expanded: &str) -> (Option<String>, String) {
