@@ -663,9 +663,12 @@ impl<'a, 'd> Exec<'a, 'd> {
                     for a in e.attributes() {
                         self.copy(Node::Attribute(a), el, true)?;
                     }
-                    for c in e.children() {
-                        self.copy(c.into(), el, true)?;
-                    }
+                    stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || {
+                        for c in e.children() {
+                            self.copy(c.into(), el, true)?;
+                        }
+                        Ok::<(), String>(())
+                    })?;
                 }
             }
             Node::Attribute(a) => {

@@ -114,7 +114,10 @@ impl Writer<'_> {
             }
             any = true;
             match *c {
-                ChildOfElement::Element(e) => self.element(e, depth + 1),
+                // A result nested as deep as templates may nest continues on heap segments.
+                ChildOfElement::Element(e) => {
+                    stacker::maybe_grow(64 << 10, 1 << 20, || self.element(e, depth + 1))
+                }
                 ChildOfElement::Text(t) if cdata => {
                     // One section for a run of text nodes.
                     let open = self.out.ends_with("]]>");

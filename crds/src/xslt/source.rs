@@ -9,6 +9,9 @@ use sxd_document::dom::{Document, Element};
 
 const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
 
+/// How deep elements may nest (as the runtime's own XML parser allows).
+const MAX_DEPTH: usize = 512;
+
 /// Builds `input` into `doc` (an empty document); the error says where and why it is not
 /// XML.
 pub(super) fn parse<'d>(input: &str, doc: Document<'d>) -> Result<(), String> {
@@ -50,6 +53,9 @@ impl<'d> Builder<'_, 'd> {
             };
             match event {
                 Event::Start(start) => {
+                    if self.stack.len() >= MAX_DEPTH {
+                        return Err(self.err(before, "elements are nested too deeply"));
+                    }
                     let opened = self.open(&start, before)?;
                     self.stack.push(opened);
                 }

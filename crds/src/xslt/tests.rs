@@ -904,3 +904,36 @@ fn the_order_total_of_the_behaviour_tests() {
         ))
     );
 }
+
+#[test]
+fn deep_results_and_sources_are_safe() {
+    // A result nested 2,000 deep is built, copied and written (on heap stack segments).
+    let s = Stylesheet::compile(
+        "t",
+        &sheet(
+            "<xsl:template name='nest'><xsl:param name='n'/><xsl:if test='$n &gt; 0'><x>\
+             <xsl:call-template name='nest'><xsl:with-param name='n' select='$n - 1'/>\
+             </xsl:call-template></x></xsl:if></xsl:template>\
+             <xsl:template match='/'><xsl:variable name='t'><xsl:call-template name='nest'>\
+             <xsl:with-param name='n' select='2000'/></xsl:call-template></xsl:variable>\
+             <r><xsl:copy-of select='$t'/></r></xsl:template>",
+        ),
+        &[],
+    )
+    .expect("compiles");
+    let out = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || s.transform(PRICES, &[]))
+        .expect("thread")
+        .join()
+        .expect("no overflow");
+    let Ok(Output::Xml(x)) = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(x.matches("<x>").count(), 1999);
+    // A source nested deeper than the runtime's parser allows is refused.
+    let s = Stylesheet::compile("t", &sheet(&root("<r/>")), &[]).expect("compiles");
+    let deep = format!("{}{}", "<a>".repeat(600), "</a>".repeat(600));
+    let err = s.transform(&deep, &[]).expect_err("too deep");
+    assert!(err.contains("nested too deeply"), "{err}");
+}
