@@ -71,9 +71,10 @@ pub(super) fn transform(
     }
     let scratch = Package::new();
     let out = scratch.as_document();
-    let stylesheet = Package::new();
-    if let Some(text) = &sheet.text {
-        super::source::parse(text, stylesheet.as_document())
+    // The stylesheet as a document, for document('').
+    let stylesheet = sheet.text.as_ref().map(|_| Package::new());
+    if let (Some(text), Some(package)) = (&sheet.text, &stylesheet) {
+        super::source::parse(text, package.as_document())
             .map_err(|e| format!("the stylesheet is not XML: {e}"))?;
     }
     let mut cx = Context::new();
@@ -101,9 +102,9 @@ pub(super) fn transform(
         size: 1,
     };
     ex.set_focus(focus);
-    if sheet.text.is_some() {
+    if let Some(package) = &stylesheet {
         let mut set = Nodeset::new();
-        set.add(stylesheet.as_document().root());
+        set.add(package.as_document().root());
         ex.cx.set_variable(STYLESHEET_VAR, set);
     }
     for g in &sheet.globals {
