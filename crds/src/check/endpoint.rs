@@ -74,6 +74,8 @@ pub struct Leaf {
     pub retry: Option<Retry>,
     /// When the endpoint is taken out of use after failures.
     pub suspension: Option<Suspension>,
+    /// TLS settings for `https` URLs (`None`: the defaults, system roots and TLS 1.2+).
+    pub tls: Option<super::tls::ClientTls>,
 }
 
 /// Where a leaf sends.
@@ -242,7 +244,6 @@ pub fn check(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec) -> Option<Endpoi
             "recipientList endpoints",
         ),
         (spec.oauth.is_some(), "oauth", "OAuth"),
-        (spec.tls.is_some(), "tls", "TLS settings"),
         (spec.http2, "http2", "per-endpoint HTTP/2"),
     ];
     let mut ok = true;
@@ -297,6 +298,7 @@ fn group_has_no_leaf_settings(
         (spec.suspend_on_failure.is_some(), "suspendOnFailure"),
         (!spec.headers.is_empty(), "headers"),
         (spec.basic_auth.is_some(), "basicAuth"),
+        (spec.tls.is_some(), "tls"),
     ];
     let mut ok = true;
     for (set, at) in settings {
@@ -428,8 +430,13 @@ fn leaf(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec, target: Target) -> Op
     };
     ok &= spec.retry.is_none() || retry.is_some();
     let suspension = suspension(cx, field, spec);
+    let tls = match &spec.tls {
+        None => Some(None),
+        Some(tls) => super::tls::client(cx, &format!("{field}.tls"), tls).map(Some),
+    };
     ok.then_some(())?;
     Some(Leaf {
+        tls: tls?,
         target,
         headers,
         basic_auth,
@@ -440,22 +447,19 @@ fn leaf(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec, target: Target) -> Op
     })
 }
 
-/// Refuses a URL scheme the runtime cannot call (only plain `http://` today), so an
-/// `https://` endpoint fails when it loads instead of on every call.
+/// Refuses a URL scheme the runtime cannot call (`http://` and `https://`), so such an
+/// endpoint fails when it loads instead of on every call.
 fn scheme_supported(cx: &mut Cx<'_>, field: &str, url: &str) -> bool {
     let Some((scheme, _)) = url.split_once("://") else {
         return true;
     };
-    if scheme.eq_ignore_ascii_case("http") {
+    if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") {
         return true;
     }
-    let message = if scheme.eq_ignore_ascii_case("https") {
-        "https endpoints are not supported yet (the runtime has no TLS client); use http"
-            .to_string()
-    } else {
-        format!("the {scheme} scheme is not supported; endpoints call http:// URLs")
-    };
-    cx.error(field, message);
+    cx.error(
+        field,
+        format!("the {scheme} scheme is not supported; endpoints call http:// and https:// URLs"),
+    );
     false
 }
 
