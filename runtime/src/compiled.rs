@@ -32,6 +32,8 @@ pub struct CompiledResource {
     pub passthrough: Option<Passthrough>,
     /// This resource's request counters and latency histogram.
     pub metrics: ResourceMetrics,
+    /// The listeners that serve it (`protocol`, a proxy's `transports`).
+    pub listeners: ferry_api::check::tls::Listeners,
 }
 
 /// An IntegrationAPI, ready to run.
@@ -42,6 +44,10 @@ pub struct CompiledApi {
     pub resources: Vec<CompiledResource>,
     /// The API-level fault sequence.
     pub fault_sequence: Option<Sequence>,
+    /// Its CORS policy.
+    pub cors: Option<crate::transports::http::cors::Cors>,
+    /// Only requests over HTTPS with a verified client certificate are served.
+    pub client_certificate: bool,
 }
 
 /// The whole compiled configuration. Immutable; shared by `Arc` with every request in flight.

@@ -24,9 +24,11 @@ use crate::message::{Message, properties, soap};
 use crate::passthrough::Passthrough;
 use crate::sequence::{self, Env, Flow};
 use crate::transports::http::body::{self, Body, BodyError};
+use crate::transports::http::cors::Cors;
 use crate::transports::http::deadline::{BodyProgress, Tracked};
 use crate::transports::http::error::{self, error_response, json_response};
 use crate::transports::http::server::Handler;
+use crate::transports::http::server::TlsConnection;
 use ferry_api::routes::RouteMatch;
 
 /// Path parameters, query parameters and the URL postfix of a routed request.
@@ -96,6 +98,37 @@ impl Dispatcher {
         let found = compiled
             .routes
             .route(&parts.method, &path, parts.uri.query());
+        // CORS first: a preflight is answered for the API, whatever its resources serve.
+        let cors = found_api(&found)
+            .and_then(|i| compiled.apis.get(i))
+            .and_then(|api| api.cors.as_ref());
+        if let Some(cors) = cors {
+            if Cors::is_preflight(&parts.method, &parts.headers) {
+                return cors.preflight(&parts.headers, |m| {
+                    matches!(
+                        compiled.routes.route(m, &path, parts.uri.query()),
+                        RouteMatch::Found { .. }
+                    )
+                });
+            }
+            let origin = parts.headers.get(header::ORIGIN).cloned();
+            let mut resp = Box::pin(self.dispatch_found(&compiled, parts, body, path, found)).await;
+            cors.decorate(origin.as_ref(), &mut resp);
+            return resp;
+        }
+        self.dispatch_found(&compiled, parts, body, path, found)
+            .await
+    }
+
+    /// Answers a request whose route lookup gave `found`.
+    async fn dispatch_found(
+        &self,
+        compiled: &Arc<Compiled>,
+        parts: http::request::Parts,
+        body: Body,
+        path: String,
+        found: RouteMatch,
+    ) -> Response<Body> {
         let (api_index, resource_index, uri_params, query_params, url_postfix) = match found {
             RouteMatch::Found {
                 api,
@@ -137,6 +170,10 @@ impl Dispatcher {
         };
         let api = &compiled.apis[api_index];
         let resource = &api.resources[resource_index];
+        let tls = parts.extensions.get::<Arc<TlsConnection>>().cloned();
+        if let Some(refused) = transport_refusal(api, resource, tls.as_deref(), &path) {
+            return refused;
+        }
         let started = Instant::now();
         let body_deadline = self
             .timeouts
@@ -161,12 +198,13 @@ impl Dispatcher {
                     Message::from_request(parts.method, parts.uri, parts.headers, Bytes::new());
                 prepare(
                     &mut msg,
-                    &compiled,
+                    compiled,
                     &api.name,
                     uri_params,
                     query_params,
                     url_postfix,
                 );
+                transport_properties(&mut msg, tls.as_deref());
                 let body = match &progress {
                     Some(progress) => body::boxed(Tracked::new(body, progress.clone())),
                     None => body,
@@ -191,7 +229,7 @@ impl Dispatcher {
             // hyper moves the request's future into place by value; unboxed, every request,
             // passthrough too, would copy the larger one.
             Box::pin(self.mediate(
-                &compiled,
+                compiled,
                 api,
                 resource,
                 Request::from_parts(parts, body),
@@ -257,6 +295,7 @@ impl Dispatcher {
     ) -> Response<Body> {
         let (parts, body) = req.into_parts();
         let soap = soap::request_version(&parts.headers);
+        let tls = parts.extensions.get::<Arc<TlsConnection>>().cloned();
         // The body's deadline is watched by the caller's one timer (see `within`).
         let read = body::read_body_limited(body, self.max_body_bytes).await;
         if let Some(progress) = progress {
@@ -281,6 +320,7 @@ impl Dispatcher {
             query_params,
             url_postfix,
         );
+        transport_properties(&mut msg, tls.as_deref());
         let env = Env {
             out_sequence: resource.out_sequence.as_ref(),
             ..Env::new(compiled)
@@ -381,6 +421,77 @@ fn prepare(
     msg.set_local_entries(compiled.local_entries.clone());
     msg.set_params(uri_params, query_params);
     msg.set_rest_properties(api, url_postfix);
+}
+
+/// The API whose context `found` matched, if any.
+fn found_api(found: &RouteMatch) -> Option<usize> {
+    match found {
+        RouteMatch::Found { api, .. } | RouteMatch::MethodNotAllowed { api, .. } => Some(*api),
+        RouteMatch::NotFound { api } => *api,
+    }
+}
+
+/// The answer for a request the resource does not take on the transport it came on: a
+/// resource or proxy not served on this listener (404, as if absent here), or an API that
+/// demands a verified client certificate (403 over plain HTTP, 401 without a certificate).
+fn transport_refusal(
+    api: &CompiledApi,
+    resource: &CompiledResource,
+    tls: Option<&TlsConnection>,
+    path: &str,
+) -> Option<Response<Body>> {
+    let https = tls.is_some();
+    if !resource.listeners.serves(https) {
+        let (here, there) = if https {
+            ("HTTPS", "HTTP")
+        } else {
+            ("HTTP", "HTTPS")
+        };
+        return Some(error_response(
+            StatusCode::NOT_FOUND,
+            &format!("{path} is not served over {here} (only over {there})"),
+        ));
+    }
+    if !api.client_certificate {
+        return None;
+    }
+    match tls {
+        None => Some(error_response(
+            StatusCode::FORBIDDEN,
+            &format!(
+                "API \"{}\" is served only over HTTPS with a client certificate",
+                api.name
+            ),
+        )),
+        Some(TlsConnection { client: None }) => Some(error_response(
+            StatusCode::UNAUTHORIZED,
+            &format!("API \"{}\" requires a client certificate", api.name),
+        )),
+        Some(_) => None,
+    }
+}
+
+/// The axis2-scope properties of a request over HTTPS: `TRANSPORT_IN_NAME` and whether and
+/// which client certificate was verified. A plain HTTP request gets none (so it pays for no
+/// property map); `TRANSPORT_IN_NAME` absent means HTTP.
+fn transport_properties(msg: &mut Message, tls: Option<&TlsConnection>) {
+    use crate::tls::peer;
+    let set = |msg: &mut Message, name: &str, value: Value| {
+        msg.set_property(PropertyScope::Axis2, name, value);
+    };
+    let Some(tls) = tls else {
+        return;
+    };
+    set(msg, peer::TRANSPORT_IN_NAME, Value::from("https"));
+    match &tls.client {
+        None => set(msg, peer::VERIFY, Value::from("NONE")),
+        Some(client) => {
+            set(msg, peer::VERIFY, Value::from("SUCCESS"));
+            set(msg, peer::SUBJECT, Value::from(client.subject.clone()));
+            set(msg, peer::ISSUER, Value::from(client.issuer.clone()));
+            set(msg, peer::SANS, Value::from(client.sans.clone()));
+        }
+    }
 }
 
 /// Which deadline passed first.

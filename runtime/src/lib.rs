@@ -22,5 +22,6 @@ pub mod sequence;
 pub mod stores;
 pub mod supervisor;
 pub mod tasks;
+pub mod tls;
 pub mod transports;
 pub mod xml;

@@ -115,7 +115,8 @@ def nginx(nginx_bin, backend_port, size, seconds, out, tmp):
     shutil.rmtree(ndir, ignore_errors=True)
     ndir.mkdir()
     conf = ndir / "nginx.conf"
-    conf.write_text(bench.NGINX_CONF.format(tmp=ndir, backend_port=backend_port, port=port))
+    conf.write_text(bench.NGINX_CONF.format(tmp=ndir, backend_port=backend_port, port=port,
+                                            https_server=""))
     cmd = [nginx_bin, "-p", str(ndir), "-e", str(ndir / "error.log"), "-c", str(conf)]
 
     def url_of():

@@ -58,6 +58,7 @@ impl EndpointRef {
                 retry: None,
                 suspension: None,
                 addressing: None,
+                tls: None,
             }))),
         }
     }
@@ -97,6 +98,8 @@ pub struct Leaf {
     pub suspension: Option<Suspension>,
     /// `enableAddressing`: the WS-Addressing version its SOAP requests carry headers of.
     pub addressing: Option<AddressingVersion>,
+    /// TLS settings for `https` URLs (`None`: the defaults, system roots and TLS 1.2+).
+    pub tls: Option<super::tls::ClientTls>,
 }
 
 /// Where a leaf sends.
@@ -269,7 +272,6 @@ pub fn check(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec) -> Option<Endpoi
             "recipientList endpoints",
         ),
         (spec.oauth.is_some(), "oauth", "OAuth"),
-        (spec.tls.is_some(), "tls", "TLS settings"),
         (spec.http2, "http2", "per-endpoint HTTP/2"),
     ];
     let mut ok = true;
@@ -325,6 +327,7 @@ fn group_has_no_leaf_settings(
         (!spec.headers.is_empty(), "headers"),
         (spec.basic_auth.is_some(), "basicAuth"),
         (spec.enable_addressing.is_some(), "enableAddressing"),
+        (spec.tls.is_some(), "tls"),
     ];
     let mut ok = true;
     for (set, at) in settings {
@@ -469,8 +472,13 @@ fn leaf(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec, target: Target) -> Op
         }
         Some(a) => Some(a.version),
     };
+    let tls = match &spec.tls {
+        None => Some(None),
+        Some(tls) => super::tls::client(cx, &format!("{field}.tls"), tls).map(Some),
+    };
     ok.then_some(())?;
     Some(Leaf {
+        tls: tls?,
         target,
         headers,
         basic_auth,
@@ -482,22 +490,19 @@ fn leaf(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec, target: Target) -> Op
     })
 }
 
-/// Refuses a URL scheme the runtime cannot call (only plain `http://` today), so an
-/// `https://` endpoint fails when it loads instead of on every call.
+/// Refuses a URL scheme the runtime cannot call (`http://` and `https://`), so such an
+/// endpoint fails when it loads instead of on every call.
 fn scheme_supported(cx: &mut Cx<'_>, field: &str, url: &str) -> bool {
     let Some((scheme, _)) = url.split_once("://") else {
         return true;
     };
-    if scheme.eq_ignore_ascii_case("http") {
+    if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") {
         return true;
     }
-    let message = if scheme.eq_ignore_ascii_case("https") {
-        "https endpoints are not supported yet (the runtime has no TLS client); use http"
-            .to_string()
-    } else {
-        format!("the {scheme} scheme is not supported; endpoints call http:// URLs")
-    };
-    cx.error(field, message);
+    cx.error(
+        field,
+        format!("the {scheme} scheme is not supported; endpoints call http:// and https:// URLs"),
+    );
     false
 }
 

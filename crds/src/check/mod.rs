@@ -20,6 +20,7 @@ pub mod runtime;
 pub mod store;
 pub mod task;
 pub mod template;
+pub mod tls;
 pub mod value;
 
 use std::collections::HashMap;
@@ -29,7 +30,7 @@ pub use cx::{ConfigKeys, Cx};
 
 use crate::bundle::{Bundle, Loaded};
 use crate::diagnostic::Diagnostic;
-use crate::resources::{IntegrationApiSpec, Resource};
+use crate::resources::{IntegrationApiSpec, Protocol, Resource};
 use crate::routes::{self, ApiRoute, ResourcePattern, ResourceRoute, RouteError, RouteTable};
 use mediator::{Mediator, check_list};
 
@@ -83,6 +84,10 @@ pub struct Api {
     pub resources: Vec<ApiResource>,
     /// The API-level fault sequence, when it has one.
     pub fault_sequence: Option<Vec<Mediator>>,
+    /// Its CORS policy, when it has one.
+    pub cors: Option<tls::CheckedCors>,
+    /// Only requests over HTTPS with a verified client certificate are served.
+    pub client_certificate: bool,
 }
 
 /// A checked resource of an API.
@@ -96,6 +101,8 @@ pub struct ApiResource {
     pub out_sequence: Option<Vec<Mediator>>,
     /// The resource's fault sequence, when it has one.
     pub fault_sequence: Option<Vec<Mediator>>,
+    /// The listeners that serve it (`protocol`, a proxy's `transports`).
+    pub listeners: tls::Listeners,
 }
 
 /// A checked named Sequence.
@@ -283,11 +290,6 @@ fn check_api(cx: &mut Cx<'_>, spec: &IntegrationApiSpec) -> Option<Api> {
                 at("userAgent"),
                 "matching resources by User-Agent",
             ),
-            (
-                r.protocol == Some(crate::resources::integration_api::Protocol::Https),
-                at("protocol"),
-                "https-only resources (there is no HTTPS listener yet)",
-            ),
         ]);
     }
     for (set, field, what) in unsupported {
@@ -314,16 +316,34 @@ fn check_api(cx: &mut Cx<'_>, spec: &IntegrationApiSpec) -> Option<Api> {
                     in_sequence,
                     out_sequence,
                     fault_sequence,
+                    listeners: match r.protocol {
+                        None => tls::Listeners::BOTH,
+                        Some(Protocol::Http) => tls::Listeners {
+                            http: true,
+                            https: false,
+                        },
+                        Some(Protocol::Https) => tls::Listeners {
+                            http: false,
+                            https: true,
+                        },
+                    },
                 })
             }
             _ => ok = false,
         }
     }
     let fault_sequence = optional_list(cx, "spec.faultSequence", &spec.fault_sequence);
+    let cors = match &spec.cors {
+        None => Some(None),
+        Some(c) => tls::cors(cx, c).map(Some),
+    };
     ok.then_some(())?;
     Some(Api {
         resources,
         fault_sequence: fault_sequence?,
+        cors: cors?,
+        client_certificate: spec.client_certificate
+            == crate::resources::transport_security::ClientCertificate::Required,
     })
 }
 

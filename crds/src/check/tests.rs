@@ -369,17 +369,13 @@ fn enable_addressing_sits_on_leaves_and_answers_on_the_same_connection() {
 }
 
 #[test]
-fn endpoints_the_runtime_cannot_call_are_refused() {
+fn endpoints_the_runtime_cannot_call_are_refused_and_https_is_not_one() {
     let d = check(&API.replace(
         "        - respond: {}\n",
         "        - call: {endpoint: {http: {uriTemplate: \"https://127.0.0.1:8443/x\"}}}\n        - call: {endpoint: {address: {uri: \"ftp://127.0.0.1/x\"}}}\n",
     ));
-    assert_eq!(d.len(), 2, "{d:?}");
-    assert!(
-        d[0].contains("https endpoints are not supported yet"),
-        "{d:?}"
-    );
-    assert!(d[1].contains("the ftp scheme is not supported"), "{d:?}");
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(d[0].contains("the ftp scheme is not supported"), "{d:?}");
 }
 
 #[test]
@@ -423,12 +419,11 @@ fn api_settings_the_runtime_does_not_act_on_are_refused_not_ignored() {
             "      uriTemplate: /orders/{id}\n      userAgent: curl.*\n      protocol: https\n",
         ),
     );
-    assert_eq!(d.len(), 4, "{d:#?}");
+    assert_eq!(d.len(), 3, "{d:#?}");
     for field in [
         "spec.hostname",
         "spec.statistics",
         "spec.resources[0].userAgent",
-        "spec.resources[0].protocol",
     ] {
         assert!(
             d.iter().any(|d| d.contains(&format!("{field}: "))),

@@ -622,7 +622,7 @@ pub enum OAuthAuthMode {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Tls {
-    /// CA certificates (PEM) trusted for the server. Default: the system roots.
+    /// CA certificates (PEM) trusted for the server, besides the system roots.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_from: Option<SecretSource>,
     /// A client certificate chain (PEM) for mutual TLS.
@@ -631,10 +631,15 @@ pub struct Tls {
     /// The client certificate's private key (PEM).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_from: Option<SecretSource>,
-    /// The name checked against the server's certificate. Default: the URL's host.
+    /// The name sent as SNI and checked against the server's certificate. Default: the
+    /// URL's host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_name: Option<String>,
-    /// Accept any server certificate. For tests only. Default false.
+    /// The oldest TLS version accepted: `1.2` (default) or `1.3`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_version: Option<super::transport_security::TlsVersion>,
+    /// Accept any server certificate. Refused by the validator: Ferry never turns
+    /// verification off; give the backend's CA in `caFrom` instead.
     #[serde(default)]
     pub insecure_skip_verify: bool,
 }

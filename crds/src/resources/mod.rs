@@ -16,6 +16,7 @@ pub mod proxy_service;
 pub mod scheduled_task;
 pub mod sequence;
 pub mod template;
+pub mod transport_security;
 
 pub use common::*;
 pub use endpoint::*;
@@ -28,6 +29,7 @@ pub use proxy_service::*;
 pub use scheduled_task::*;
 pub use sequence::*;
 pub use template::*;
+pub use transport_security::*;
 
 use serde::Serialize;
 use serde_json::Value;

@@ -139,6 +139,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Shutdown {
     let opts = ServerOptions {
+        max_header_bytes: server::READ_BUFFER_MAX,
         // Probes and scrapes carry no bodies; the management API gets a modest allowance.
         max_body_bytes: 1024 * 1024,
         header_read_timeout: Some(Duration::from_secs(10)),

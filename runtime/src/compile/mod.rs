@@ -231,6 +231,7 @@ fn build_api(name: &str, api: &check::Api, cx: &mut BuildCx<'_>) -> CompiledApi 
                 out_sequence,
                 fault_sequence: own_fault,
                 metrics: ResourceMetrics::default(),
+                listeners: res.listeners,
             }
         })
         .collect();
@@ -238,6 +239,11 @@ fn build_api(name: &str, api: &check::Api, cx: &mut BuildCx<'_>) -> CompiledApi 
         name: Arc::from(name),
         resources,
         fault_sequence,
+        cors: api
+            .cors
+            .clone()
+            .map(crate::transports::http::cors::Cors::new),
+        client_certificate: api.client_certificate,
     }
 }
 

@@ -81,6 +81,16 @@ impl Leaf {
                 }
             },
         };
+        let client = match &c.tls {
+            None => cx.env.client.clone(),
+            Some(tls) => match crate::tls::client::TlsProfile::build(tls) {
+                Ok(profile) => cx.env.client.with_tls(Arc::new(profile)),
+                Err(e) => {
+                    cx.error("", format!("tls: {e}"));
+                    return None;
+                }
+            },
+        };
         let target = Target::build(&c.target, &cx.env.config);
         let retry = match &c.retry {
             None => Retry {
@@ -120,7 +130,7 @@ impl Leaf {
             retry,
             suspension,
             addressing: c.addressing,
-            client: cx.env.client.clone(),
+            client,
             metrics: Arc::clone(&cx.env.metrics),
             call_metrics: EndpointMetrics::default(),
         })
