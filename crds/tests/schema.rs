@@ -381,6 +381,8 @@ fn every_kind_has_its_short_name_the_ferry_category_and_a_status_subresource() {
         ("LocalEntry", "lentry"),
         ("Template", "tmpl"),
         ("IntegrationRuntime", "irt"),
+        ("DataSource", "dsrc"),
+        ("DataService", "dss"),
     ];
     let crds = crd::all();
     assert_eq!(crds.len(), expected.len());
