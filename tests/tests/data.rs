@@ -68,8 +68,13 @@ impl Db {
     }
 
     fn admin(&self, sql: &str) {
+        assert!(self.try_admin(sql), "{sql} failed");
+    }
+
+    /// Runs `sql` as the server's administrator; whether it succeeded.
+    fn try_admin(&self, sql: &str) -> bool {
         let status = match self.kind {
-            Kind::Sqlite => return,
+            Kind::Sqlite => return true,
             Kind::Postgres => Command::new("psql")
                 .args([
                     "-h",
@@ -86,7 +91,7 @@ impl Db {
                 .args(["-h", "127.0.0.1", "-P", "3306", "-u", "root", "-e", sql])
                 .status(),
         };
-        assert!(status.map(|s| s.success()).unwrap_or(false), "{sql} failed");
+        status.map(|s| s.success()).unwrap_or(false)
     }
 
     /// The DataSource document.
@@ -137,12 +142,15 @@ spec:
 
 impl Drop for Db {
     fn drop(&mut self) {
-        if self.kind != Kind::Sqlite {
+        if self.kind != Kind::Sqlite && self.name != "postgres" {
             let drop = match self.kind {
                 Kind::Postgres => format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
                 _ => format!("DROP DATABASE IF EXISTS {}", self.name),
             };
-            self.admin(&drop);
+            // Never a panic in a destructor: a failing test is unwinding through here.
+            if !self.try_admin(&drop) {
+                eprintln!("could not drop database {}", self.name);
+            }
         }
     }
 }
@@ -151,7 +159,9 @@ impl Drop for Db {
 fn config(db: &Db) -> String {
     let many = match db.kind {
         // MariaDB has no printf: its padding is REPEAT.
-        Kind::Mariadb => "WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < :n) SELECT n, REPEAT('x', 200) AS pad FROM s".to_string(),
+        // MariaDB has no printf, and stops a recursion at 1,000 rows
+        // (max_recursive_iterations): digits cross-joined, then limited.
+        Kind::Mariadb => "WITH RECURSIVE d(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM d WHERE x < 9) SELECT a.x + 10 * b.x + 100 * c.x + 1000 * e.x + 10000 * f.x + 1 AS n, REPEAT('x', 200) AS pad FROM d a, d b, d c, d e, d f ORDER BY n LIMIT :n".to_string(),
         _ => db.many_sql().to_string(),
     };
     let truthy = if db.kind == Kind::Postgres {
@@ -565,7 +575,8 @@ async fn data_service_contract(kind: Kind) {
         json!({"id": 8, "what": "r3", "second": "r1"}),
     )
     .await;
-    assert_eq!(status, 200, "{body}");
+    // The fault sequence answers; the status stays the fault's.
+    assert_eq!(status, 409, "{body}");
     assert_eq!(json_of(&body), json!({"failed": "800409"}));
     let (_, body) = get(&ferry, "/flows/lookup/r3").await;
     assert_eq!(
@@ -589,7 +600,7 @@ async fn data_service_contract(kind: Kind) {
         json!({"id": "seven", "what": "x", "second": "y"}),
     )
     .await;
-    assert_eq!(status, 200, "{body}");
+    assert_eq!(status, 400, "{body}");
     assert_eq!(json_of(&body), json!({"failed": "800400"}));
 
     let log = ferry.log();
@@ -789,7 +800,7 @@ async fn requests_during_a_database_restart_fail_cleanly_and_the_pool_recovers()
 
     let url = ferry.url("/services/items/count");
     let stream = tokio::spawn(async move {
-        let mut statuses = Vec::new();
+        let mut statuses: Vec<u16> = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(120);
         let mut ok_after_outage = 0;
         let mut saw_outage = false;
@@ -811,12 +822,19 @@ async fn requests_during_a_database_restart_fail_cleanly_and_the_pool_recovers()
         (statuses, saw_outage, ok_after_outage)
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
+    // Down for longer than the pool's acquireTimeout (2 s): a shorter outage is waited
+    // out by the pool, and the requests succeed late instead of failing.
     pg.ctl("stop").unwrap();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
     pg.ctl("start").unwrap();
     let (statuses, saw_outage, ok_after) = stream.await.unwrap();
-    assert!(saw_outage, "no request saw the database down: {statuses:?}");
-    assert!(ok_after >= 20, "the pool did not recover: {statuses:?}");
+    let summary = format!(
+        "{} answers, {} of them 503",
+        statuses.len(),
+        statuses.iter().filter(|s| **s == 503).count()
+    );
+    assert!(saw_outage, "no request saw the database down: {summary}");
+    assert!(ok_after >= 20, "the pool did not recover: {summary}");
     // The data written before the restart is there.
     let (_, body) = get(&ferry, "/services/items/items?name=before").await;
     assert_eq!(json_of(&body)["items"]["item"][0]["name"], json!("before"));
