@@ -262,7 +262,6 @@ impl Driver for sqlx::Postgres {
             return Ok(Value::Null);
         }
         let type_name = raw.type_info().name().to_string();
-        drop(raw);
         let e = |_| decode_failed(&column);
         Ok(match type_name.as_str() {
             "BOOL" => Value::Bool(row.try_get::<bool, _>(i).map_err(e)?),
@@ -315,7 +314,6 @@ impl Driver for sqlx::MySql {
             return Ok(Value::Null);
         }
         let type_name = raw.type_info().name().to_string();
-        drop(raw);
         let e = |_| decode_failed(&column);
         let unsigned = type_name.ends_with("UNSIGNED");
         Ok(match type_name.trim_end_matches(" UNSIGNED") {
@@ -378,7 +376,6 @@ impl Driver for sqlx::Sqlite {
         }
         // SQLite types values, not columns: decode what the value is.
         let stored = raw.type_info().name().to_string();
-        drop(raw);
         let e = |_| decode_failed(&column);
         Ok(match stored.as_str() {
             "INTEGER" if declared == "BOOLEAN" => {

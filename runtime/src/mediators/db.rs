@@ -139,10 +139,11 @@ impl Db {
                 ValueSource::Literal(text) => Value::String(text.clone()),
                 ValueSource::Expr(e) => eval(e, msg)?,
             };
-            let empty = matches!(&value, Value::Null) || to_text(&value).is_empty();
-            let bound = if empty && *type_ != ParamType::String {
-                SqlValue::Null(*type_)
-            } else if matches!(value, Value::Null) {
+            // Null, or empty text for a type that is not text, binds NULL (MI binds what an
+            // expression that found nothing gives the same way).
+            let empty = matches!(&value, Value::Null)
+                || (*type_ != ParamType::String && to_text(&value).is_empty());
+            let bound = if empty {
                 SqlValue::Null(*type_)
             } else {
                 param::convert(&value, *type_).map_err(|expected| {
