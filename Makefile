@@ -154,6 +154,11 @@ bench-overload-run:
 	python3 tests/bench/overload.py --ferry $(BENCH_BIN)/ferry \
 	  --backend $(BENCH_BIN)/echo-backend --load $(BENCH_BIN)/load --out docs/benchmarks.md
 
+.PHONY: bench-data
+bench-data: bench-tools bench-build ## A DataService on PostgreSQL vs a minimal sqlx server: GET by key and a 10,000-row result; writes its section of docs/benchmarks.md
+	python3 tests/bench/data.py --ferry $(BENCH_BIN)/ferry --direct $(BENCH_BIN)/data-direct \
+	  --out docs/benchmarks.md
+
 .PHONY: bench-operator
 bench-operator: ## The operator at scale on the real API server KUBECONFIG names (1,000 artifacts in 50 groups); writes its section of docs/benchmarks.md
 	$(CARGO) build --release -p ferry-operator --bin ferry-operator

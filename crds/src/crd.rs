@@ -14,8 +14,8 @@ use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
 use crate::resources::{
-    Endpoint, IntegrationAPI, IntegrationRuntime, KINDS, LocalEntry, MessageProcessor,
-    MessageStore, ProxyService, ScheduledTask, Sequence, Template,
+    DataService, DataSource, Endpoint, IntegrationAPI, IntegrationRuntime, KINDS, LocalEntry,
+    MessageProcessor, MessageStore, ProxyService, ScheduledTask, Sequence, Template,
 };
 use crate::yaml_writer;
 
@@ -39,6 +39,8 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         LocalEntry::crd(),
         Template::crd(),
         IntegrationRuntime::crd(),
+        DataSource::crd(),
+        DataService::crd(),
     ]
 }
 
@@ -97,6 +99,8 @@ pub fn editor_json_schema() -> Value {
         generator.subschema_for::<LocalEntry>(),
         generator.subschema_for::<Template>(),
         generator.subschema_for::<IntegrationRuntime>(),
+        generator.subschema_for::<DataSource>(),
+        generator.subschema_for::<DataService>(),
     ];
     let branches: Vec<Value> = KINDS
         .iter()
@@ -113,7 +117,7 @@ pub fn editor_json_schema() -> Value {
         "$schema": "http://json-schema.org/draft-07/schema#",
         "$id": "https://ferry.dev/schemas/v1alpha1/ferry.schema.json",
         "title": "Ferry resource (ferry.dev/v1alpha1)",
-        "description": "A Ferry custom resource: IntegrationAPI, ProxyService, Sequence, Endpoint, MessageStore, MessageProcessor, ScheduledTask, LocalEntry, Template or IntegrationRuntime.",
+        "description": "A Ferry custom resource: IntegrationAPI, ProxyService, Sequence, Endpoint, MessageStore, MessageProcessor, ScheduledTask, LocalEntry, Template, IntegrationRuntime, DataSource or DataService.",
         "type": "object",
         "required": ["apiVersion", "kind", "metadata"],
         "properties": {

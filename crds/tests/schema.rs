@@ -381,6 +381,8 @@ fn every_kind_has_its_short_name_the_ferry_category_and_a_status_subresource() {
         ("LocalEntry", "lentry"),
         ("Template", "tmpl"),
         ("IntegrationRuntime", "irt"),
+        ("DataSource", "dsrc"),
+        ("DataService", "dss"),
     ];
     let crds = crd::all();
     assert_eq!(crds.len(), expected.len());
@@ -656,6 +658,32 @@ spec:
   autoscaling: {maxReplicas: 6, targetCPUUtilizationPercentage: 70}
   podDisruptionBudget: {minAvailable: 50%}
   env: [{name: RUST_LOG, value: info}]
+"#,
+        r#"
+apiVersion: ferry.dev/v1alpha1
+kind: DataSource
+metadata: {name: clinic-db}
+spec:
+  type: postgres
+  url: postgres://clinic@db:5432/clinic
+  passwordFrom: {secretKeyRef: {name: clinic-db, key: password}}
+  pool: {maxConnections: 20, acquireTimeoutMs: 2000}
+  readinessCheck: true
+"#,
+        r#"
+apiVersion: ferry.dev/v1alpha1
+kind: DataService
+metadata: {name: clinic}
+spec:
+  dataSource: clinic-db
+  outputType: xml
+  queries:
+    - name: doctorById
+      sql: SELECT id, name FROM doctors WHERE id = :id
+      params: [{name: id, type: integer, minimum: 1}]
+      result: {element: doctors, rowName: doctor, columns: [{column: name, name: doctorName}]}
+  resources:
+    - {method: GET, path: "/doctors/{id}", query: doctorById, notFound: true}
 "#,
     ];
     let mut kinds = Vec::new();

@@ -66,6 +66,8 @@ pub struct Compiled {
     pub endpoints: HashMap<String, Arc<Endpoint>>,
     /// Message stores by name.
     pub stores: HashMap<String, Arc<dyn MessageStore>>,
+    /// Data sources by name (and Synapse name).
+    pub data_sources: HashMap<String, Arc<crate::data::source::DataSource>>,
     /// Message processors, to be started when this configuration is installed.
     pub processors: Vec<Arc<CompiledProcessor>>,
     /// Scheduled tasks, to be started when this configuration is installed.

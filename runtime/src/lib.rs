@@ -6,6 +6,7 @@ pub mod cause;
 pub mod cli;
 pub mod compile;
 pub mod compiled;
+pub mod data;
 pub mod dispatch;
 pub mod endpoints;
 pub mod expr;

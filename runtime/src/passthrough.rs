@@ -75,7 +75,9 @@ fn mark_final(mediators: &mut [Mediator], mut final_: bool) {
             | Mediator::Cache(_)
             | Mediator::JsonTransform(_)
             | Mediator::Xslt(_)
-            | Mediator::Script(_) => final_ = false,
+            | Mediator::Script(_)
+            | Mediator::Db(_)
+            | Mediator::DataCall(_) => final_ = false,
             // Copies are answered from messages that are no longer the request: nothing
             // inside a split streams.
             Mediator::Clone(_)

@@ -11,6 +11,7 @@
 #[cfg(any(test, feature = "test-corpus"))]
 pub mod corpus;
 mod cx;
+pub mod data;
 pub mod endpoint;
 pub mod local_entry;
 pub mod mediator;
@@ -75,6 +76,8 @@ pub enum CheckedResource {
     Template(template::Template),
     /// An IntegrationRuntime (read by the operator).
     Runtime,
+    /// A DataSource (opened by the runtime from its spec).
+    DataSource,
 }
 
 /// A checked IntegrationAPI.
@@ -190,6 +193,13 @@ pub fn check(bundle: &Bundle, config: &ConfigKeys) -> Checked {
             },
             Resource::Template(t) => {
                 template::check(&mut cx, &t.spec).map(CheckedResource::Template)
+            }
+            Resource::DataSource(s) => {
+                data::check_source(&mut cx, &s.spec).then_some(CheckedResource::DataSource)
+            }
+            Resource::DataService(s) => {
+                data::check_service(&mut cx, loaded.resource.display_name(), &s.spec)
+                    .map(CheckedResource::Api)
             }
             Resource::IntegrationRuntime(r) => {
                 for problem in runtime::problems(&r.spec) {
@@ -493,7 +503,7 @@ fn check_routes(cx: &mut Cx<'_>, spec: &IntegrationApiSpec) {
 }
 
 /// `/a/{x}/b?q={q}` → `/a/{}/b`: what a request must look like to match.
-fn normalize_template(t: &str) -> String {
+pub(crate) fn normalize_template(t: &str) -> String {
     let path = t.split('?').next().unwrap_or(t);
     let mut out = String::with_capacity(path.len());
     let mut in_var = false;
@@ -518,7 +528,10 @@ fn normalize_template(t: &str) -> String {
 /// Whether the resource is served on the HTTP listener: an API, or a proxy (served as
 /// one). The route table and the runtime's API list hold them in bundle order.
 fn is_served(r: &Resource) -> bool {
-    matches!(r, Resource::IntegrationApi(_) | Resource::ProxyService(_))
+    matches!(
+        r,
+        Resource::IntegrationApi(_) | Resource::ProxyService(_) | Resource::DataService(_)
+    )
 }
 
 fn route_specs(bundle: &Bundle) -> Vec<ApiRoute> {
@@ -528,6 +541,7 @@ fn route_specs(bundle: &Bundle) -> Vec<ApiRoute> {
         .filter(|l| is_served(&l.resource))
         .map(|l| match &l.resource {
             Resource::IntegrationApi(api) => api_route(l, &api.spec),
+            Resource::DataService(ds) => data_service_route(l, &ds.spec),
             // Every method and path under /services/<name>; a name that cannot be a path
             // segment was reported by the proxy's check and matches nothing here.
             _ => ApiRoute {
@@ -543,6 +557,28 @@ fn route_specs(bundle: &Bundle) -> Vec<ApiRoute> {
             },
         })
         .collect()
+}
+
+/// A data service's routes: each resource's method and path under `/services/<name>`.
+fn data_service_route(l: &Loaded, spec: &crate::resources::DataServiceSpec) -> ApiRoute {
+    let name = l.resource.display_name();
+    ApiRoute {
+        name: l.resource.name().to_string(),
+        context: proxy::context(name)
+            .unwrap_or_else(|_| format!("{}{}", proxy::SERVICES_PREFIX, l.resource.name())),
+        version: None,
+        version_type: routes::VersionType::Context,
+        resources: spec
+            .resources
+            .iter()
+            .map(|r| ResourceRoute {
+                methods: http::Method::from_bytes(r.method.to_ascii_uppercase().as_bytes())
+                    .into_iter()
+                    .collect(),
+                pattern: ResourcePattern::UriTemplate(r.path.clone()),
+            })
+            .collect(),
+    }
 }
 
 fn api_route(l: &Loaded, spec: &IntegrationApiSpec) -> ApiRoute {

@@ -6,6 +6,8 @@
 //! rendering) works on these typed values.
 
 pub mod common;
+pub mod data_service;
+pub mod data_source;
 pub mod endpoint;
 pub mod integration_api;
 pub mod integration_runtime;
@@ -19,6 +21,8 @@ pub mod template;
 pub mod transport_security;
 
 pub use common::*;
+pub use data_service::*;
+pub use data_source::*;
 pub use endpoint::*;
 pub use integration_api::*;
 pub use integration_runtime::*;
@@ -46,6 +50,8 @@ pub const KINDS: &[&str] = &[
     "LocalEntry",
     "Template",
     "IntegrationRuntime",
+    "DataSource",
+    "DataService",
 ];
 
 /// The plural of a kind, as its CRD names it (`sequences`, `localentries`): the resource
@@ -85,6 +91,10 @@ pub enum Resource {
     Template(Template),
     /// An IntegrationRuntime.
     IntegrationRuntime(IntegrationRuntime),
+    /// A DataSource.
+    DataSource(DataSource),
+    /// A DataService.
+    DataService(DataService),
 }
 
 /// Why [`Resource::from_value`] failed: the serde error with the field path it occurred at
@@ -128,6 +138,8 @@ impl Resource {
             "LocalEntry" => Resource::LocalEntry(typed(value)?),
             "Template" => Resource::Template(typed(value)?),
             "IntegrationRuntime" => Resource::IntegrationRuntime(typed(value)?),
+            "DataSource" => Resource::DataSource(typed(value)?),
+            "DataService" => Resource::DataService(typed(value)?),
             other => match typed::<KindOnly>(serde_json::json!({ "kind": other })) {
                 Err(e) => return Err(e),
                 Ok(never) => match never.kind {},
@@ -148,6 +160,8 @@ impl Resource {
             Resource::LocalEntry(_) => "LocalEntry",
             Resource::Template(_) => "Template",
             Resource::IntegrationRuntime(_) => "IntegrationRuntime",
+            Resource::DataSource(_) => "DataSource",
+            Resource::DataService(_) => "DataService",
         }
     }
 
@@ -164,6 +178,8 @@ impl Resource {
             Resource::LocalEntry(r) => &r.metadata,
             Resource::Template(r) => &r.metadata,
             Resource::IntegrationRuntime(r) => &r.metadata,
+            Resource::DataSource(r) => &r.metadata,
+            Resource::DataService(r) => &r.metadata,
         };
         meta.name.as_deref().unwrap_or_default()
     }
@@ -182,6 +198,8 @@ impl Resource {
             Resource::ScheduledTask(r) => &r.metadata,
             Resource::LocalEntry(r) => &r.metadata,
             Resource::Template(r) => &r.metadata,
+            Resource::DataSource(r) => &r.metadata,
+            Resource::DataService(r) => &r.metadata,
             Resource::IntegrationRuntime(_) => return None,
         };
         meta.annotations
@@ -209,6 +227,8 @@ impl Resource {
             Resource::ScheduledTask(r) => &r.spec.runtime,
             Resource::LocalEntry(r) => &r.spec.runtime,
             Resource::Template(r) => &r.spec.runtime,
+            Resource::DataSource(r) => &r.spec.runtime,
+            Resource::DataService(r) => &r.spec.runtime,
             Resource::IntegrationRuntime(_) => self.name(),
         }
     }

@@ -382,6 +382,11 @@ async fn run(args: RunArgs, workers: usize) -> anyhow::Result<ExitCode> {
         stopped(stop_rx.clone()),
     ));
 
+    let data_health_task = tokio::spawn(crate::data::health::watch(
+        current.clone(),
+        admin_state.clone(),
+        stopped(stop_rx.clone()),
+    ));
     // The registry is shared (a cheap clone): reloads open stores in it, shutdown closes them.
     let stores = env.stores.clone();
     let watch_task = tokio::spawn(crate::reload::watch(
@@ -414,6 +419,7 @@ async fn run(args: RunArgs, workers: usize) -> anyhow::Result<ExitCode> {
         tracing::info!(?outcome, "HTTPS listener closed");
     }
     watch_task.abort();
+    data_health_task.abort();
     // After the listener: a message stored by a last request still gets its processor's
     // attention until here; in-flight deliveries finish, leased messages are released.
     // Bounded like the listener: a delivery still waiting on a slow backend past the

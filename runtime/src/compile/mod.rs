@@ -97,6 +97,11 @@ pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagno
         .collect();
 
     let stores = env.stores.open_all(bundle, &mut diagnostics);
+    let data_sources = crate::data::source::open_all(
+        resources.iter().map(|(l, _)| *l),
+        env.stores.data_dir().as_deref(),
+        &mut diagnostics,
+    );
     let ids = (&sequence_ids, &template_ids);
     let endpoints = build_endpoints(&resources, env, ids, &stores, &mut diagnostics);
 
@@ -114,7 +119,8 @@ pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagno
             &endpoints,
             &stores,
             loaded,
-        );
+        )
+        .with_data_sources(&data_sources);
         let name = loaded.resource.name();
         // Logs and metrics show the name the user knows the resource by.
         let shown = loaded.resource.display_name();
@@ -150,6 +156,7 @@ pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagno
             CheckedResource::Endpoint(_)
             | CheckedResource::MessageStore
             | CheckedResource::LocalEntry(_)
+            | CheckedResource::DataSource
             | CheckedResource::Runtime => {}
         }
         diagnostics.append(&mut cx.diagnostics);
@@ -172,6 +179,7 @@ pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagno
         templates,
         endpoints,
         stores,
+        data_sources,
         processors,
         tasks,
         config: env.config.clone(),

@@ -10,6 +10,7 @@ pub mod cache;
 pub mod call;
 pub mod call_template;
 pub mod clone;
+pub mod db;
 pub mod drop;
 pub mod enrich;
 pub mod filter;
@@ -102,6 +103,10 @@ pub enum Mediator {
     Xslt(xslt::Xslt),
     /// `script`
     Script(script::Script),
+    /// `dbLookup` and `dbReport`
+    Db(db::Db),
+    /// A DataService resource
+    DataCall(crate::data::service::DataCall),
 }
 
 /// Builds a mediator list; those that cannot be built are left out (and recorded in `cx`,
@@ -157,6 +162,12 @@ impl Mediator {
             }
             Checked::Xslt(m) => Mediator::Xslt(xslt::Xslt(m.clone())),
             Checked::Script(m) => Mediator::Script(script::Script::build(m)),
+            Checked::DbLookup(m) => Mediator::Db(db::Db::build(m, true, cx)?),
+            Checked::DbReport(m) => Mediator::Db(db::Db::build(m, false, cx)?),
+            Checked::DataCall(m) => {
+                let source = cx.data_source(&m.data_source)?;
+                Mediator::DataCall(crate::data::service::DataCall::build(m, source)?)
+            }
         })
     }
 
@@ -191,6 +202,8 @@ impl Mediator {
             Mediator::JsonTransform(m) => m.mediate(msg),
             Mediator::Xslt(m) => m.mediate(msg),
             Mediator::Script(m) => m.mediate(msg),
+            Mediator::Db(m) => m.mediate(msg).await,
+            Mediator::DataCall(m) => m.mediate(msg).await,
             Mediator::Group(props) => {
                 for p in props {
                     if let Mediator::Property(p) = p {

@@ -121,6 +121,12 @@ pub enum Mediator {
     Xslt(Xslt),
     /// `script`
     Script(Script),
+    /// `dbLookup`
+    DbLookup(crate::check::data::DbMediator),
+    /// `dbReport`
+    DbReport(crate::check::data::DbMediator),
+    /// One resource of a DataService (no YAML tag: the flow a data service resource runs).
+    DataCall(Box<crate::check::data::DataCall>),
 }
 
 /// Checks a mediator list at `field`; every element is checked, so every error is
@@ -217,12 +223,12 @@ fn check_in_scope(cx: &mut Cx<'_>, field: &str, spec: &Spec) -> Option<Mediator>
         }
         Spec::Xslt(s) => xslt::xslt(cx, field, s).map(Mediator::Xslt),
         Spec::Script(s) => script::script(cx, field, s).map(Mediator::Script),
+        Spec::DbLookup(s) => crate::check::data::db_lookup(cx, field, s).map(Mediator::DbLookup),
+        Spec::DbReport(s) => crate::check::data::db_report(cx, field, s).map(Mediator::DbReport),
         Spec::Callout(_)
         | Spec::Throttle(_)
         | Spec::Xquery(_)
         | Spec::Datamapper(_)
-        | Spec::DbLookup(_)
-        | Spec::DbReport(_)
         | Spec::Rewrite(_) => {
             debug_assert_eq!(spec.support(), Support::NotYet);
             cx.error(
