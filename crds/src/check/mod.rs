@@ -12,10 +12,12 @@
 pub mod corpus;
 mod cx;
 pub mod endpoint;
+pub mod inbound;
 pub mod local_entry;
 pub mod mediator;
 pub mod processor;
 pub mod proxy;
+pub mod rabbitmq_address;
 pub mod runtime;
 pub mod store;
 pub mod task;
@@ -72,6 +74,8 @@ pub enum CheckedResource {
     LocalEntry(local_entry::Content),
     /// A Template (run by the `callTemplate` mediators that name it).
     Template(template::Template),
+    /// An InboundEndpoint.
+    Inbound(Box<inbound::Inbound>),
     /// An IntegrationRuntime (read by the operator).
     Runtime,
 }
@@ -183,6 +187,9 @@ pub fn check(bundle: &Bundle, config: &ConfigKeys) -> Checked {
             },
             Resource::Template(t) => {
                 template::check(&mut cx, &t.spec).map(CheckedResource::Template)
+            }
+            Resource::InboundEndpoint(i) => {
+                inbound::check(&mut cx, &i.spec).map(|i| CheckedResource::Inbound(Box::new(i)))
             }
             Resource::IntegrationRuntime(r) => {
                 for problem in runtime::problems(&r.spec) {

@@ -7,6 +7,7 @@
 
 pub mod common;
 pub mod endpoint;
+pub mod inbound_endpoint;
 pub mod integration_api;
 pub mod integration_runtime;
 pub mod local_entry;
@@ -19,6 +20,7 @@ pub mod template;
 
 pub use common::*;
 pub use endpoint::*;
+pub use inbound_endpoint::*;
 pub use integration_api::*;
 pub use integration_runtime::*;
 pub use local_entry::*;
@@ -43,6 +45,7 @@ pub const KINDS: &[&str] = &[
     "ScheduledTask",
     "LocalEntry",
     "Template",
+    "InboundEndpoint",
     "IntegrationRuntime",
 ];
 
@@ -81,6 +84,8 @@ pub enum Resource {
     LocalEntry(LocalEntry),
     /// A Template.
     Template(Template),
+    /// An InboundEndpoint.
+    InboundEndpoint(InboundEndpoint),
     /// An IntegrationRuntime.
     IntegrationRuntime(IntegrationRuntime),
 }
@@ -125,6 +130,7 @@ impl Resource {
             "ScheduledTask" => Resource::ScheduledTask(typed(value)?),
             "LocalEntry" => Resource::LocalEntry(typed(value)?),
             "Template" => Resource::Template(typed(value)?),
+            "InboundEndpoint" => Resource::InboundEndpoint(typed(value)?),
             "IntegrationRuntime" => Resource::IntegrationRuntime(typed(value)?),
             other => match typed::<KindOnly>(serde_json::json!({ "kind": other })) {
                 Err(e) => return Err(e),
@@ -145,6 +151,7 @@ impl Resource {
             Resource::ScheduledTask(_) => "ScheduledTask",
             Resource::LocalEntry(_) => "LocalEntry",
             Resource::Template(_) => "Template",
+            Resource::InboundEndpoint(_) => "InboundEndpoint",
             Resource::IntegrationRuntime(_) => "IntegrationRuntime",
         }
     }
@@ -161,6 +168,7 @@ impl Resource {
             Resource::ScheduledTask(r) => &r.metadata,
             Resource::LocalEntry(r) => &r.metadata,
             Resource::Template(r) => &r.metadata,
+            Resource::InboundEndpoint(r) => &r.metadata,
             Resource::IntegrationRuntime(r) => &r.metadata,
         };
         meta.name.as_deref().unwrap_or_default()
@@ -180,6 +188,7 @@ impl Resource {
             Resource::ScheduledTask(r) => &r.metadata,
             Resource::LocalEntry(r) => &r.metadata,
             Resource::Template(r) => &r.metadata,
+            Resource::InboundEndpoint(r) => &r.metadata,
             Resource::IntegrationRuntime(_) => return None,
         };
         meta.annotations
@@ -207,6 +216,7 @@ impl Resource {
             Resource::ScheduledTask(r) => &r.spec.runtime,
             Resource::LocalEntry(r) => &r.spec.runtime,
             Resource::Template(r) => &r.spec.runtime,
+            Resource::InboundEndpoint(r) => &r.spec.runtime,
             Resource::IntegrationRuntime(_) => self.name(),
         }
     }

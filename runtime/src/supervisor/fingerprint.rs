@@ -76,6 +76,7 @@ impl<'a> Fingerprints<'a> {
                 | Resource::ProxyService(_)
                 | Resource::MessageProcessor(_)
                 | Resource::ScheduledTask(_)
+                | Resource::InboundEndpoint(_)
                 | Resource::IntegrationRuntime(_) => continue,
             };
             list.push(loaded);
