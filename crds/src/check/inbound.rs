@@ -32,7 +32,7 @@ pub struct Inbound {
 #[derive(Debug, Clone)]
 pub enum Settings {
     /// A RabbitMQ consumer.
-    Rabbitmq(RabbitMqInbound),
+    Rabbitmq(Box<RabbitMqInbound>),
     /// A directory poller.
     File(Box<File>),
 }
@@ -79,7 +79,7 @@ pub fn check(cx: &mut Cx<'_>, spec: &InboundEndpointSpec) -> Option<Inbound> {
         InboundProtocol::Rabbitmq => match &spec.rabbitmq {
             Some(r) => {
                 rabbitmq(cx, r);
-                Some(Settings::Rabbitmq(r.clone()))
+                Some(Settings::Rabbitmq(Box::new(r.clone())))
             }
             None => {
                 cx.error(

@@ -50,7 +50,7 @@ pub struct CompiledInbound {
 /// The protocol side of an endpoint.
 pub enum Source {
     /// A RabbitMQ queue.
-    Rabbitmq(rabbitmq::Settings),
+    Rabbitmq(Box<rabbitmq::Settings>),
     /// A directory.
     File(Box<checked::File>),
 }
@@ -72,7 +72,7 @@ impl CompiledInbound {
         };
         let source = match &c.settings {
             checked::Settings::Rabbitmq(spec) => match rabbitmq::Settings::new(spec) {
-                Ok(s) => Source::Rabbitmq(s),
+                Ok(s) => Source::Rabbitmq(Box::new(s)),
                 Err(e) => {
                     cx.error("spec.rabbitmq", e);
                     return None;

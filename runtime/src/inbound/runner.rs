@@ -118,6 +118,9 @@ impl Kind for InboundKind {
         state.set_running(running);
     }
 
+    // Not an `async fn`: its future would borrow `self`, and the supervisor needs one that
+    // is `'static`.
+    #[allow(clippy::manual_async_fn)]
     fn run(
         &self,
         unit: Arc<InboundUnit>,
