@@ -159,6 +159,11 @@ bench-data: bench-tools bench-build ## A DataService on PostgreSQL vs a minimal 
 	python3 tests/bench/data.py --ferry $(BENCH_BIN)/ferry --direct $(BENCH_BIN)/data-direct \
 	  --out docs/benchmarks.md
 
+.PHONY: bench-rabbitmq
+bench-rabbitmq: bench-tools bench-build ## RabbitMQ consume -> HTTP and HTTP -> publish (confirms) beside a raw lapin baseline, on the machine's broker; writes its section of docs/benchmarks.md
+	python3 tests/bench/rabbitmq.py --ferry $(BENCH_BIN)/ferry --backend $(BENCH_BIN)/echo-backend \
+	  --baseline $(BENCH_BIN)/amqp-baseline --out docs/benchmarks.md
+
 .PHONY: bench-operator
 bench-operator: ## The operator at scale on the real API server KUBECONFIG names (1,000 artifacts in 50 groups); writes its section of docs/benchmarks.md
 	$(CARGO) build --release -p ferry-operator --bin ferry-operator

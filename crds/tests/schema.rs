@@ -380,6 +380,7 @@ fn every_kind_has_its_short_name_the_ferry_category_and_a_status_subresource() {
         ("ScheduledTask", "stask"),
         ("LocalEntry", "lentry"),
         ("Template", "tmpl"),
+        ("InboundEndpoint", "inbound"),
         ("IntegrationRuntime", "irt"),
         ("DataSource", "dsrc"),
         ("DataService", "dss"),
@@ -408,7 +409,7 @@ fn every_kind_has_its_short_name_the_ferry_category_and_a_status_subresource() {
                 .is_some()
         );
     }
-    let irt = &crds[9].spec.versions[0]
+    let irt = &crds[10].spec.versions[0]
         .subresources
         .as_ref()
         .unwrap()
@@ -647,6 +648,24 @@ metadata: {name: greet, annotations: {ferry.dev/synapse-name: GreetTemplate}}
 spec:
   parameters: [{name: who, isMandatory: true}, {name: greeting, defaultValue: Hello}]
   mediators: [{log: {message: "${params.functionParams.greeting}"}}]
+"#,
+        r#"
+apiVersion: ferry.dev/v1alpha1
+kind: InboundEndpoint
+metadata: {name: orders-in}
+spec:
+  protocol: rabbitmq
+  sequence: hospital-route
+  onError: route-fault
+  sequential: false
+  rabbitmq:
+    host: rabbitmq.infra
+    queue: orders
+    passwordFrom: {secretKeyRef: {name: rabbit, key: password}}
+    username: ferry
+    declareQueue: {deadLetterExchange: orders-dlx}
+    exchange: {name: orders, type: topic, routingKey: 'orders.#'}
+    onFault: reject
 "#,
         r#"
 apiVersion: ferry.dev/v1alpha1

@@ -11,6 +11,7 @@ use ferry_api::routes::RouteTable;
 use crate::admin::metrics::ResourceMetrics;
 use crate::compile::cx::TemplateId;
 use crate::endpoints::Endpoint;
+use crate::inbound::CompiledInbound;
 use crate::passthrough::Passthrough;
 use crate::processors::CompiledProcessor;
 use crate::sequence::{SeqId, Sequence};
@@ -72,6 +73,8 @@ pub struct Compiled {
     pub processors: Vec<Arc<CompiledProcessor>>,
     /// Scheduled tasks, to be started when this configuration is installed.
     pub tasks: Vec<Arc<CompiledTask>>,
+    /// Inbound endpoints, to be started when this configuration is installed.
+    pub inbound_endpoints: Vec<Arc<CompiledInbound>>,
     /// Configuration properties.
     pub config: Arc<HashMap<String, String>>,
     /// The LocalEntries' contents as text (XML as written, JSON serialized), by name and

@@ -2,6 +2,7 @@
 //! and serves it (HTTP APIs, endpoints, and the admin port).
 
 pub mod admin;
+pub mod amqp;
 pub mod cause;
 pub mod cli;
 pub mod compile;
@@ -11,6 +12,7 @@ pub mod dispatch;
 pub mod endpoints;
 pub mod expr;
 pub mod fault;
+pub mod inbound;
 pub mod leadership;
 pub mod mediators;
 pub mod message;

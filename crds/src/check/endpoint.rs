@@ -32,6 +32,8 @@ pub enum Endpoint {
         /// Start from the first child every time (else from the one that last worked).
         dynamic: bool,
     },
+    /// An `address` with a `rabbitmq:` URI: publishes to RabbitMQ.
+    Rabbitmq(Box<super::rabbitmq_address::RabbitMqTarget>),
     /// `loadbalance`: children take turns.
     Loadbalance {
         /// The children.
@@ -290,6 +292,10 @@ pub fn check(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec) -> Option<Endpoi
     if let Some(http) = &spec.http {
         let target = http_target(cx, &format!("{field}.http"), http);
         leaf(cx, field, spec, target?).map(|l| Endpoint::Leaf(Box::new(l)))
+    } else if let Some(address) = &spec.address
+        && super::rabbitmq_address::is_rabbitmq(&address.uri)
+    {
+        rabbitmq(cx, field, spec, &address.uri)
     } else if let Some(address) = &spec.address {
         let target = address_target(cx, &format!("{field}.address"), address);
         leaf(cx, field, spec, target?).map(|l| Endpoint::Leaf(Box::new(l)))
@@ -309,6 +315,58 @@ pub fn check(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec) -> Option<Endpoi
     } else {
         // Only the unsupported kinds are left, and they were reported above.
         None
+    }
+}
+
+/// A `rabbitmq:` address: its parameters, and only the leaf settings a publish uses
+/// (`timeout.duration`).
+fn rabbitmq(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec, uri: &str) -> Option<Endpoint> {
+    let settings = [
+        (spec.retry.is_some(), "retry"),
+        (spec.mark_for_suspension.is_some(), "markForSuspension"),
+        (spec.suspend_on_failure.is_some(), "suspendOnFailure"),
+        (!spec.headers.is_empty(), "headers"),
+        (spec.basic_auth.is_some(), "basicAuth"),
+        (
+            spec.address.as_ref().is_some_and(|a| a.format.is_some()),
+            "address.format",
+        ),
+    ];
+    let mut ok = true;
+    for (set, at) in settings {
+        if set {
+            cx.error(
+                &format!("{field}.{at}"),
+                format!("{at} is not supported on a rabbitmq endpoint"),
+            );
+            ok = false;
+        }
+    }
+    if spec
+        .timeout
+        .as_ref()
+        .is_some_and(|t| t.response_action != crate::resources::endpoint::ResponseAction::Fault)
+    {
+        cx.error(
+            &format!("{field}.timeout.responseAction"),
+            "a rabbitmq endpoint's timeout is always a fault",
+        );
+        ok = false;
+    }
+    let timeout = Duration::from_millis(
+        spec.timeout
+            .as_ref()
+            .and_then(|t| t.duration)
+            .unwrap_or(30_000),
+    );
+    match super::rabbitmq_address::parse(uri, timeout) {
+        Ok(target) => ok.then(|| Endpoint::Rabbitmq(Box::new(target))),
+        Err(problems) => {
+            for p in problems {
+                cx.error(&format!("{field}.address.uri"), p);
+            }
+            None
+        }
     }
 }
 

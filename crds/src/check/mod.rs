@@ -13,10 +13,12 @@ pub mod corpus;
 mod cx;
 pub mod data;
 pub mod endpoint;
+pub mod inbound;
 pub mod local_entry;
 pub mod mediator;
 pub mod processor;
 pub mod proxy;
+pub mod rabbitmq_address;
 pub mod runtime;
 pub mod store;
 pub mod task;
@@ -74,6 +76,8 @@ pub enum CheckedResource {
     LocalEntry(local_entry::Content),
     /// A Template (run by the `callTemplate` mediators that name it).
     Template(template::Template),
+    /// An InboundEndpoint.
+    Inbound(Box<inbound::Inbound>),
     /// An IntegrationRuntime (read by the operator).
     Runtime,
     /// A DataSource (opened by the runtime from its spec).
@@ -200,6 +204,9 @@ pub fn check(bundle: &Bundle, config: &ConfigKeys) -> Checked {
             Resource::DataService(s) => {
                 data::check_service(&mut cx, loaded.resource.display_name(), &s.spec)
                     .map(CheckedResource::Api)
+            }
+            Resource::InboundEndpoint(i) => {
+                inbound::check(&mut cx, &i.spec).map(|i| CheckedResource::Inbound(Box::new(i)))
             }
             Resource::IntegrationRuntime(r) => {
                 for problem in runtime::problems(&r.spec) {

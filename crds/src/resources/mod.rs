@@ -9,6 +9,7 @@ pub mod common;
 pub mod data_service;
 pub mod data_source;
 pub mod endpoint;
+pub mod inbound_endpoint;
 pub mod integration_api;
 pub mod integration_runtime;
 pub mod local_entry;
@@ -24,6 +25,7 @@ pub use common::*;
 pub use data_service::*;
 pub use data_source::*;
 pub use endpoint::*;
+pub use inbound_endpoint::*;
 pub use integration_api::*;
 pub use integration_runtime::*;
 pub use local_entry::*;
@@ -49,6 +51,7 @@ pub const KINDS: &[&str] = &[
     "ScheduledTask",
     "LocalEntry",
     "Template",
+    "InboundEndpoint",
     "IntegrationRuntime",
     "DataSource",
     "DataService",
@@ -89,6 +92,8 @@ pub enum Resource {
     LocalEntry(LocalEntry),
     /// A Template.
     Template(Template),
+    /// An InboundEndpoint.
+    InboundEndpoint(InboundEndpoint),
     /// An IntegrationRuntime.
     IntegrationRuntime(IntegrationRuntime),
     /// A DataSource.
@@ -137,6 +142,7 @@ impl Resource {
             "ScheduledTask" => Resource::ScheduledTask(typed(value)?),
             "LocalEntry" => Resource::LocalEntry(typed(value)?),
             "Template" => Resource::Template(typed(value)?),
+            "InboundEndpoint" => Resource::InboundEndpoint(typed(value)?),
             "IntegrationRuntime" => Resource::IntegrationRuntime(typed(value)?),
             "DataSource" => Resource::DataSource(typed(value)?),
             "DataService" => Resource::DataService(typed(value)?),
@@ -159,6 +165,7 @@ impl Resource {
             Resource::ScheduledTask(_) => "ScheduledTask",
             Resource::LocalEntry(_) => "LocalEntry",
             Resource::Template(_) => "Template",
+            Resource::InboundEndpoint(_) => "InboundEndpoint",
             Resource::IntegrationRuntime(_) => "IntegrationRuntime",
             Resource::DataSource(_) => "DataSource",
             Resource::DataService(_) => "DataService",
@@ -177,6 +184,7 @@ impl Resource {
             Resource::ScheduledTask(r) => &r.metadata,
             Resource::LocalEntry(r) => &r.metadata,
             Resource::Template(r) => &r.metadata,
+            Resource::InboundEndpoint(r) => &r.metadata,
             Resource::IntegrationRuntime(r) => &r.metadata,
             Resource::DataSource(r) => &r.metadata,
             Resource::DataService(r) => &r.metadata,
@@ -200,6 +208,7 @@ impl Resource {
             Resource::Template(r) => &r.metadata,
             Resource::DataSource(r) => &r.metadata,
             Resource::DataService(r) => &r.metadata,
+            Resource::InboundEndpoint(r) => &r.metadata,
             Resource::IntegrationRuntime(_) => return None,
         };
         meta.annotations
@@ -229,6 +238,7 @@ impl Resource {
             Resource::Template(r) => &r.spec.runtime,
             Resource::DataSource(r) => &r.spec.runtime,
             Resource::DataService(r) => &r.spec.runtime,
+            Resource::InboundEndpoint(r) => &r.spec.runtime,
             Resource::IntegrationRuntime(_) => self.name(),
         }
     }

@@ -32,6 +32,7 @@ fn every_kind_in_kinds_dispatches_to_its_own_variant() {
             "ScheduledTask" => json!({"trigger": {"once": true}, "inject": {"sequence": "s"}}),
             "DataSource" => json!({"type": "sqlite", "url": "sqlite:a.db"}),
             "DataService" => json!({"dataSource": "d", "queries": [], "resources": []}),
+            "InboundEndpoint" => json!({"protocol": "file", "sequence": "s"}),
             _ => json!({}),
         };
         assert_eq!(resource(kind, spec).kind(), *kind);

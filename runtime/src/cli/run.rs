@@ -22,6 +22,8 @@ use crate::admin::server::{AdminState, Mounts};
 use crate::compile::CompileEnv;
 use crate::dispatch::{Dispatcher, RequestTimeouts};
 use crate::endpoints::client::EndpointClient;
+use crate::inbound::management::InboundsApi;
+use crate::inbound::runner::Inbounds;
 use crate::leadership::{
     DEFAULT_LEASE_DURATION_SECS, DEFAULT_LEASE_GRACE_SECS, Election, LeadershipError, LeaseSettings,
 };
@@ -317,6 +319,7 @@ async fn run(args: RunArgs, workers: usize) -> anyhow::Result<ExitCode> {
     let reporter = None;
     let processors = Processors::reporting(metrics.clone(), election.leadership(), reporter);
     processors.install(current.load_full()).await;
+    let inbounds = Inbounds::new(metrics.clone(), election.leadership());
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -332,6 +335,10 @@ async fn run(args: RunArgs, workers: usize) -> anyhow::Result<ExitCode> {
             (
                 "/management/message-stores",
                 Arc::new(StoresApi::new(current.clone())),
+            ),
+            (
+                crate::inbound::management::PREFIX,
+                Arc::new(InboundsApi::new(inbounds.clone())),
             ),
         ]))),
     );
@@ -360,6 +367,7 @@ async fn run(args: RunArgs, workers: usize) -> anyhow::Result<ExitCode> {
     let runners = Runners {
         processors: processors.clone(),
         tasks: Tasks::new(dispatcher.clone(), election.leadership()),
+        inbound: inbounds.clone(),
     };
     runners.tasks.install(current.load_full()).await;
     let https_task = https.map(|(listener, tls, _)| {
@@ -375,6 +383,7 @@ async fn run(args: RunArgs, workers: usize) -> anyhow::Result<ExitCode> {
             stopped(stop_rx.clone()),
         ))
     });
+    runners.inbound.install(current.load_full()).await;
     let http_task = tokio::spawn(server::serve(
         http,
         dispatcher,

@@ -20,6 +20,7 @@ use crate::admin::metrics::{Metrics, ResourceMetrics};
 pub use crate::compiled::{Compiled, CompiledApi, CompiledResource};
 use crate::endpoints::Endpoint;
 use crate::endpoints::client::EndpointClient;
+use crate::inbound::CompiledInbound;
 use crate::passthrough::Passthrough;
 use crate::processors::CompiledProcessor;
 use crate::sequence::{SeqId, Sequence};
@@ -110,6 +111,7 @@ pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagno
     let mut apis = Vec::new();
     let mut processors = Vec::new();
     let mut tasks = Vec::new();
+    let mut inbound_endpoints = Vec::new();
     let fingerprints = Fingerprints::new(bundle);
     for (loaded, c) in &resources {
         let mut cx = BuildCx::new(
@@ -152,6 +154,12 @@ pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagno
                     tasks.push(Arc::new(t));
                 }
             }
+            CheckedResource::Inbound(i) => {
+                let fingerprint = fingerprints.of(loaded);
+                if let Some(i) = CompiledInbound::build(name, i, fingerprint, &mut cx) {
+                    inbound_endpoints.push(Arc::new(i));
+                }
+            }
             // Entries were read into the mediators that name them when checked.
             CheckedResource::Endpoint(_)
             | CheckedResource::MessageStore
@@ -182,6 +190,7 @@ pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagno
         data_sources,
         processors,
         tasks,
+        inbound_endpoints,
         config: env.config.clone(),
         local_entries: Arc::new(local_entries(&resources)),
         resource_count: bundle.resources.len(),
@@ -313,7 +322,7 @@ fn build_endpoints(
 fn named_children<'a>(ep: &'a checked_endpoint::Endpoint, out: &mut Vec<&'a str>) {
     use checked_endpoint::{Endpoint as E, EndpointRef as R};
     let children = match ep {
-        E::Leaf(_) => return,
+        E::Leaf(_) | E::Rabbitmq(_) => return,
         E::Failover { children, .. } | E::Loadbalance { children, .. } => children,
     };
     for child in children {

@@ -14,6 +14,7 @@ mod headers;
 mod leaf;
 mod loadbalance;
 mod pool;
+mod rabbitmq;
 pub mod suspension;
 mod target;
 

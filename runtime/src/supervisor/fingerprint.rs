@@ -79,6 +79,7 @@ impl<'a> Fingerprints<'a> {
                 | Resource::MessageProcessor(_)
                 | Resource::ScheduledTask(_)
                 | Resource::DataService(_)
+                | Resource::InboundEndpoint(_)
                 | Resource::IntegrationRuntime(_) => continue,
             };
             list.push(loaded);
