@@ -114,7 +114,16 @@ bench-build: ## Build the statically linked release executables the benchmarks r
 bench: bench-tools bench-build ## Load benchmark vs nginx and the bare backend, plus instructions per request; writes docs/benchmarks.md (BENCH_SECONDS=10 BENCH_ROUNDS=1)
 	python3 tests/bench/run.py --ferry $(BENCH_BIN)/ferry \
 	  --backend $(BENCH_BIN)/echo-backend --out docs/benchmarks.md
+	@if [ "$${BENCH_SPLIT:-1}" != 0 ]; then $(MAKE) --no-print-directory bench-split-run; fi
 	@if [ "$${BENCH_OVERLOAD:-1}" != 0 ]; then $(MAKE) --no-print-directory bench-overload-run; fi
+
+.PHONY: bench-split
+bench-split: bench-tools bench-build bench-split-run ## iterate + aggregate and foreach over a 1,000-item array beside passthrough: req/s, peak RSS, instructions; writes its section of docs/benchmarks.md (in make bench too; BENCH_SPLIT=0 skips it there)
+
+.PHONY: bench-split-run
+bench-split-run:
+	python3 tests/bench/split.py --ferry $(BENCH_BIN)/ferry --backend $(BENCH_BIN)/echo-backend \
+	  --out docs/benchmarks.md
 
 .PHONY: bench-memory
 bench-memory: bench-build ## Peak and after-burst RSS of 1 and 9 MiB JSON<->XML conversions, one and four at once (in make bench too; BENCH_MEMORY=0 skips it there)
@@ -144,6 +153,16 @@ bench-overload: bench-build bench-overload-run ## p99 of admitted requests at 2x
 bench-overload-run:
 	python3 tests/bench/overload.py --ferry $(BENCH_BIN)/ferry \
 	  --backend $(BENCH_BIN)/echo-backend --load $(BENCH_BIN)/load --out docs/benchmarks.md
+
+.PHONY: bench-data
+bench-data: bench-tools bench-build ## A DataService on PostgreSQL vs a minimal sqlx server: GET by key and a 10,000-row result; writes its section of docs/benchmarks.md
+	python3 tests/bench/data.py --ferry $(BENCH_BIN)/ferry --direct $(BENCH_BIN)/data-direct \
+	  --out docs/benchmarks.md
+
+.PHONY: bench-rabbitmq
+bench-rabbitmq: bench-tools bench-build ## RabbitMQ consume -> HTTP and HTTP -> publish (confirms) beside a raw lapin baseline, on the machine's broker; writes its section of docs/benchmarks.md
+	python3 tests/bench/rabbitmq.py --ferry $(BENCH_BIN)/ferry --backend $(BENCH_BIN)/echo-backend \
+	  --baseline $(BENCH_BIN)/amqp-baseline --out docs/benchmarks.md
 
 .PHONY: bench-operator
 bench-operator: ## The operator at scale on the real API server KUBECONFIG names (1,000 artifacts in 50 groups); writes its section of docs/benchmarks.md

@@ -14,8 +14,8 @@ use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
 use crate::resources::{
-    Endpoint, IntegrationAPI, IntegrationRuntime, KINDS, LocalEntry, MessageProcessor,
-    MessageStore, ProxyService, ScheduledTask, Sequence, Template,
+    DataService, DataSource, Endpoint, InboundEndpoint, IntegrationAPI, IntegrationRuntime, KINDS,
+    LocalEntry, MessageProcessor, MessageStore, ProxyService, ScheduledTask, Sequence, Template,
 };
 use crate::yaml_writer;
 
@@ -38,7 +38,10 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         ScheduledTask::crd(),
         LocalEntry::crd(),
         Template::crd(),
+        InboundEndpoint::crd(),
         IntegrationRuntime::crd(),
+        DataSource::crd(),
+        DataService::crd(),
     ]
 }
 
@@ -96,7 +99,10 @@ pub fn editor_json_schema() -> Value {
         generator.subschema_for::<ScheduledTask>(),
         generator.subschema_for::<LocalEntry>(),
         generator.subschema_for::<Template>(),
+        generator.subschema_for::<InboundEndpoint>(),
         generator.subschema_for::<IntegrationRuntime>(),
+        generator.subschema_for::<DataSource>(),
+        generator.subschema_for::<DataService>(),
     ];
     let branches: Vec<Value> = KINDS
         .iter()
@@ -113,7 +119,7 @@ pub fn editor_json_schema() -> Value {
         "$schema": "http://json-schema.org/draft-07/schema#",
         "$id": "https://ferry.dev/schemas/v1alpha1/ferry.schema.json",
         "title": "Ferry resource (ferry.dev/v1alpha1)",
-        "description": "A Ferry custom resource: IntegrationAPI, ProxyService, Sequence, Endpoint, MessageStore, MessageProcessor, ScheduledTask, LocalEntry, Template or IntegrationRuntime.",
+        "description": "A Ferry custom resource: IntegrationAPI, ProxyService, Sequence, Endpoint, MessageStore, MessageProcessor, ScheduledTask, LocalEntry, Template, InboundEndpoint, IntegrationRuntime, DataSource or DataService.",
         "type": "object",
         "required": ["apiVersion", "kind", "metadata"],
         "properties": {

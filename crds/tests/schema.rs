@@ -380,7 +380,10 @@ fn every_kind_has_its_short_name_the_ferry_category_and_a_status_subresource() {
         ("ScheduledTask", "stask"),
         ("LocalEntry", "lentry"),
         ("Template", "tmpl"),
+        ("InboundEndpoint", "inbound"),
         ("IntegrationRuntime", "irt"),
+        ("DataSource", "dsrc"),
+        ("DataService", "dss"),
     ];
     let crds = crd::all();
     assert_eq!(crds.len(), expected.len());
@@ -406,7 +409,7 @@ fn every_kind_has_its_short_name_the_ferry_category_and_a_status_subresource() {
                 .is_some()
         );
     }
-    let irt = &crds[9].spec.versions[0]
+    let irt = &crds[10].spec.versions[0]
         .subresources
         .as_ref()
         .unwrap()
@@ -648,6 +651,24 @@ spec:
 "#,
         r#"
 apiVersion: ferry.dev/v1alpha1
+kind: InboundEndpoint
+metadata: {name: orders-in}
+spec:
+  protocol: rabbitmq
+  sequence: hospital-route
+  onError: route-fault
+  sequential: false
+  rabbitmq:
+    host: rabbitmq.infra
+    queue: orders
+    passwordFrom: {secretKeyRef: {name: rabbit, key: password}}
+    username: ferry
+    declareQueue: {deadLetterExchange: orders-dlx}
+    exchange: {name: orders, type: topic, routingKey: 'orders.#'}
+    onFault: reject
+"#,
+        r#"
+apiVersion: ferry.dev/v1alpha1
 kind: IntegrationRuntime
 metadata: {name: payments}
 spec:
@@ -656,6 +677,32 @@ spec:
   autoscaling: {maxReplicas: 6, targetCPUUtilizationPercentage: 70}
   podDisruptionBudget: {minAvailable: 50%}
   env: [{name: RUST_LOG, value: info}]
+"#,
+        r#"
+apiVersion: ferry.dev/v1alpha1
+kind: DataSource
+metadata: {name: clinic-db}
+spec:
+  type: postgres
+  url: postgres://clinic@db:5432/clinic
+  passwordFrom: {secretKeyRef: {name: clinic-db, key: password}}
+  pool: {maxConnections: 20, acquireTimeoutMs: 2000}
+  readinessCheck: true
+"#,
+        r#"
+apiVersion: ferry.dev/v1alpha1
+kind: DataService
+metadata: {name: clinic}
+spec:
+  dataSource: clinic-db
+  outputType: xml
+  queries:
+    - name: doctorById
+      sql: SELECT id, name FROM doctors WHERE id = :id
+      params: [{name: id, type: integer, minimum: 1}]
+      result: {element: doctors, rowName: doctor, columns: [{column: name, name: doctorName}]}
+  resources:
+    - {method: GET, path: "/doctors/{id}", query: doctorById, notFound: true}
 "#,
     ];
     let mut kinds = Vec::new();

@@ -21,6 +21,23 @@ const MAX_MESSAGE: usize = 2000;
 /// no replicas that could elect one: each application pod runs its own runtime.
 const ONCE_PER_GROUP: &[&str] = &["ScheduledTask", "MessageProcessor"];
 
+/// Whether the artifact runs on one replica of its group only: the kinds of
+/// [`ONCE_PER_GROUP`], and inbound endpoints whose protocol polls (a directory).
+fn runs_once_per_group(artifact: &Artifact) -> bool {
+    if ONCE_PER_GROUP.contains(&artifact.kind) {
+        return true;
+    }
+    artifact.kind == "InboundEndpoint"
+        && artifact
+            .document
+            .pointer("/spec/protocol")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|p| {
+                serde_json::from_value::<ferry_api::resources::InboundProtocol>(p.into()).ok()
+            })
+            .is_some_and(|p| p.once_per_group())
+}
+
 /// The outcome of admitting one group.
 #[derive(Debug)]
 pub struct Admission<'g> {
@@ -56,7 +73,7 @@ pub fn admit<'g>(group: &'g Group, defaults: &IntegrationRuntimeSpec) -> Admissi
     let mut candidates: Vec<(&Artifact, Resource)> = Vec::new();
     let sidecar = spec.as_ref().is_ok_and(|s| s.mode == RuntimeMode::Sidecar);
     for artifact in &group.artifacts {
-        if sidecar && ONCE_PER_GROUP.contains(&artifact.kind) {
+        if sidecar && runs_once_per_group(artifact) {
             rejected.entry(artifact.id()).or_default().push(format!(
                 "spec.runtime: group {} runs in sidecar mode, one runtime per application pod, so a {} would run in every pod; put it in a group in deployment mode",
                 group.key.name, artifact.kind

@@ -30,6 +30,10 @@ pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 pub const CONFIG_HASH_ANNOTATION: &str = "ferry.dev/config-hash";
 /// Where the bundle is mounted in the runtime container.
 pub const BUNDLE_DIR: &str = "/etc/ferry/bundle";
+/// Where the HTTPS listener's `kubernetes.io/tls` Secret is mounted.
+pub const TLS_DIR: &str = "/etc/ferry/tls";
+/// Where the Secret with the CA that verifies client certificates is mounted.
+pub const CLIENT_CA_DIR: &str = "/etc/ferry/tls-client-ca";
 /// The runtime's writable data directory (embedded stores).
 pub const DATA_DIR: &str = "/var/lib/ferry";
 /// A ConfigMap holds at most 1 MiB.
@@ -289,6 +293,15 @@ pub fn render(
     if !spec.service.annotations.is_empty() {
         service_meta["annotations"] = json!(spec.service.annotations);
     }
+    let mut ports = vec![
+        json!({"name": "http", "port": spec.http_port, "targetPort": "http", "protocol": "TCP"}),
+        json!({"name": "admin", "port": spec.admin_port, "targetPort": "admin", "protocol": "TCP"}),
+    ];
+    if let Some(https) = &spec.https {
+        ports.push(
+            json!({"name": "https", "port": https.port, "targetPort": "https", "protocol": "TCP"}),
+        );
+    }
     let service = json!({
         "apiVersion": "v1",
         "kind": "Service",
@@ -296,10 +309,7 @@ pub fn render(
         "spec": {
             "type": spec.service.type_,
             "selector": selector(group),
-            "ports": [
-                {"name": "http", "port": spec.http_port, "targetPort": "http", "protocol": "TCP"},
-                {"name": "admin", "port": spec.admin_port, "targetPort": "admin", "protocol": "TCP"},
-            ],
+            "ports": ports,
         },
     });
     let queue = spec
@@ -420,7 +430,7 @@ fn deployment(
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "containers": [container],
-        "volumes": runtime_volumes(group, &PodNames::DEPLOYMENT),
+        "volumes": runtime_volumes(group, spec, &PodNames::DEPLOYMENT),
     });
     if !spec.image_pull_secrets.is_empty() {
         pod["imagePullSecrets"] = json!(spec.image_pull_secrets);
@@ -461,6 +471,12 @@ pub struct PodNames {
     pub http: &'static str,
     /// The admin port's name (the probes use it).
     pub admin: &'static str,
+    /// The HTTPS port's name.
+    pub https: &'static str,
+    /// The HTTPS listener's certificate Secret.
+    pub tls: &'static str,
+    /// The Secret with the client CA.
+    pub client_ca: &'static str,
     /// The bundle ConfigMap.
     pub bundle: &'static str,
     /// The data directory.
@@ -474,6 +490,9 @@ impl PodNames {
     pub const DEPLOYMENT: PodNames = PodNames {
         http: "http",
         admin: "admin",
+        https: "https",
+        tls: "tls",
+        client_ca: "tls-client-ca",
         bundle: "bundle",
         data: "data",
         tmp: "tmp",
@@ -483,6 +502,9 @@ impl PodNames {
     pub const SIDECAR: PodNames = PodNames {
         http: "ferry-http",
         admin: "ferry-admin",
+        https: "ferry-https",
+        tls: "ferry-tls",
+        client_ca: "ferry-tls-client-ca",
         bundle: "ferry-bundle",
         data: "ferry-data",
         tmp: "ferry-tmp",
@@ -498,13 +520,23 @@ pub enum ContainerSecurity {
     ContainerSets,
 }
 
-/// The runtime's volumes: the group's bundle, a data directory and a small in-memory /tmp.
-pub fn runtime_volumes(group: &str, names: &PodNames) -> Value {
-    json!([
-        {"name": names.bundle, "configMap": {"name": bundle_name(group)}},
-        {"name": names.data, "emptyDir": {}},
-        {"name": names.tmp, "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}},
-    ])
+/// The runtime's volumes: the group's bundle, a data directory and a small in-memory /tmp;
+/// with an HTTPS listener, its certificate's Secret (and the client CA's). Secrets reach
+/// the pod as volumes only, never through the bundle: a renewed certificate reaches the
+/// mounted files, which the runtime reloads.
+pub fn runtime_volumes(group: &str, spec: &IntegrationRuntimeSpec, names: &PodNames) -> Value {
+    let mut volumes = vec![
+        json!({"name": names.bundle, "configMap": {"name": bundle_name(group)}}),
+        json!({"name": names.data, "emptyDir": {}}),
+        json!({"name": names.tmp, "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}}),
+    ];
+    if let Some(https) = &spec.https {
+        volumes.push(json!({"name": names.tls, "secret": {"secretName": https.secret_name}}));
+        if let Some(ca) = &https.client_ca_secret_name {
+            volumes.push(json!({"name": names.client_ca, "secret": {"secretName": ca}}));
+        }
+    }
+    Value::Array(volumes)
 }
 
 /// The runtime container, as the group's Deployment and the sidecar injection both run it:
@@ -526,11 +558,26 @@ pub fn runtime_container(
         json!({"name": "FERRY_LOG", "value": spec.log_level}),
         json!({"name": "FERRY_LOG_FORMAT", "value": "json"}),
         json!({"name": "FERRY_MAX_BODY_BYTES", "value": spec.max_request_body_bytes.to_string()}),
+        json!({"name": "FERRY_MAX_HEADER_BYTES", "value": spec.max_request_header_bytes.to_string()}),
         json!({"name": "FERRY_REQUEST_BODY_TIMEOUT", "value": spec.request_body_timeout_seconds.to_string()}),
         json!({"name": "FERRY_REQUEST_TIMEOUT", "value": spec.request_timeout_seconds.to_string()}),
         json!({"name": "FERRY_MAX_CONCURRENT_REQUESTS", "value": spec.max_concurrent_requests.to_string()}),
         json!({"name": "FERRY_DATA_DIR", "value": DATA_DIR}),
     ];
+    if let Some(https) = &spec.https {
+        env.push(json!({"name": "FERRY_HTTPS_PORT", "value": https.port.to_string()}));
+        env.push(json!({"name": "FERRY_TLS_CERT", "value": format!("{TLS_DIR}/tls.crt")}));
+        env.push(json!({"name": "FERRY_TLS_KEY", "value": format!("{TLS_DIR}/tls.key")}));
+        if https.client_ca_secret_name.is_some() {
+            env.push(
+                json!({"name": "FERRY_TLS_CLIENT_CA", "value": format!("{CLIENT_CA_DIR}/ca.crt")}),
+            );
+        }
+        env.push(json!({"name": "FERRY_TLS_CLIENT_AUTH", "value": https.client_auth}));
+        if let Some(min) = https.min_version {
+            env.push(json!({"name": "FERRY_TLS_MIN_VERSION", "value": min}));
+        }
+    }
     if let Some(lease) = lease {
         env.push(json!({"name": "FERRY_LEASE_NAME", "value": lease}));
     }
@@ -562,15 +609,30 @@ pub fn runtime_container(
         json!({"httpGet": {"path": path, "port": names.admin}, "periodSeconds": period,
             "timeoutSeconds": 2, "failureThreshold": 3})
     };
+    let mut ports = vec![
+        json!({"name": names.http, "containerPort": spec.http_port, "protocol": "TCP"}),
+        json!({"name": names.admin, "containerPort": spec.admin_port, "protocol": "TCP"}),
+    ];
+    let mut mounts = vec![
+        json!({"name": names.bundle, "mountPath": BUNDLE_DIR, "readOnly": true}),
+        json!({"name": names.data, "mountPath": DATA_DIR}),
+        json!({"name": names.tmp, "mountPath": "/tmp"}),
+    ];
+    if let Some(https) = &spec.https {
+        ports.push(json!({"name": names.https, "containerPort": https.port, "protocol": "TCP"}));
+        mounts.push(json!({"name": names.tls, "mountPath": TLS_DIR, "readOnly": true}));
+        if https.client_ca_secret_name.is_some() {
+            mounts.push(
+                json!({"name": names.client_ca, "mountPath": CLIENT_CA_DIR, "readOnly": true}),
+            );
+        }
+    }
     let mut container = json!({
         "name": "ferry",
         "image": spec.image,
         "args": args,
         "env": env,
-        "ports": [
-            {"name": names.http, "containerPort": spec.http_port, "protocol": "TCP"},
-            {"name": names.admin, "containerPort": spec.admin_port, "protocol": "TCP"},
-        ],
+        "ports": ports,
         "readinessProbe": probe("/readyz", 5),
         "livenessProbe": probe("/livez", 10),
         "securityContext": {
@@ -579,11 +641,7 @@ pub fn runtime_container(
             "runAsNonRoot": true,
             "capabilities": {"drop": ["ALL"]},
         },
-        "volumeMounts": [
-            {"name": names.bundle, "mountPath": BUNDLE_DIR, "readOnly": true},
-            {"name": names.data, "mountPath": DATA_DIR},
-            {"name": names.tmp, "mountPath": "/tmp"},
-        ],
+        "volumeMounts": mounts,
     });
     if security == ContainerSecurity::ContainerSets {
         // In an application's pod the pod-level context is the application's: the

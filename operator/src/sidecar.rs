@@ -74,7 +74,7 @@ pub fn plan(group: &Group, defaults: &IntegrationRuntimeSpec) -> Option<Plan> {
         selector: selector(spec, &group.key.name),
         config_hash,
         container,
-        volumes: render::runtime_volumes(&group.key.name, &PodNames::SIDECAR),
+        volumes: render::runtime_volumes(&group.key.name, spec, &PodNames::SIDECAR),
         image_pull_secrets: json!(spec.image_pull_secrets),
     })
 }

@@ -226,7 +226,10 @@ pub fn artifact(
         ),
     };
     let mut status = json!({"observedGeneration": generation, "conditions": [accepted, ready]});
-    if artifact.kind == "IntegrationAPI" || artifact.kind == "ProxyService" {
+    if matches!(
+        artifact.kind,
+        "IntegrationAPI" | "ProxyService" | "DataService"
+    ) {
         status["url"] = json!(url.filter(|_| rejection.is_none()));
     }
     status
@@ -426,7 +429,8 @@ pub fn api_url(artifact: &Artifact, namespace: &str, http_port: u16) -> Option<S
 /// group's Service, or `localhost:<httpPort>` for the application beside a sidecar.
 pub fn api_url_at(artifact: &Artifact, authority: &str) -> Option<String> {
     let spec = artifact.document.get("spec")?;
-    if artifact.kind == "ProxyService" {
+    // Proxies and data services are served at /services/<name>, as in Micro Integrator.
+    if artifact.kind == "ProxyService" || artifact.kind == "DataService" {
         let meta = artifact.document.get("metadata")?;
         let name = meta
             .get("annotations")

@@ -24,6 +24,7 @@ const NEEDED: &[(&str, &str, &[&str])] = &[
     ("ferry.dev", "scheduledtasks", &["get", "list", "watch"]),
     ("ferry.dev", "localentries", &["get", "list", "watch"]),
     ("ferry.dev", "templates", &["get", "list", "watch"]),
+    ("ferry.dev", "inboundendpoints", &["get", "list", "watch"]),
     (
         "ferry.dev",
         "integrationruntimes",
@@ -38,6 +39,7 @@ const NEEDED: &[(&str, &str, &[&str])] = &[
     ("ferry.dev", "scheduledtasks/status", &["patch"]),
     ("ferry.dev", "localentries/status", &["patch"]),
     ("ferry.dev", "templates/status", &["patch"]),
+    ("ferry.dev", "inboundendpoints/status", &["patch"]),
     ("ferry.dev", "integrationruntimes/status", &["patch"]),
     // server-side apply (create when absent) and deletes of what a group owns
     ("", "configmaps", &["create", "patch", "delete"]),

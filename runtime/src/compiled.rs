@@ -11,6 +11,7 @@ use ferry_api::routes::RouteTable;
 use crate::admin::metrics::ResourceMetrics;
 use crate::compile::cx::TemplateId;
 use crate::endpoints::Endpoint;
+use crate::inbound::CompiledInbound;
 use crate::passthrough::Passthrough;
 use crate::processors::CompiledProcessor;
 use crate::sequence::{SeqId, Sequence};
@@ -34,6 +35,8 @@ pub struct CompiledResource {
     pub metrics: ResourceMetrics,
     /// What it requires of callers beyond the API's authentication.
     pub requirement: ferry_api::check::security::Requirement,
+    /// The listeners that serve it (`protocol`, a proxy's `transports`).
+    pub listeners: ferry_api::check::tls::Listeners,
 }
 
 /// An IntegrationAPI, ready to run.
@@ -46,6 +49,10 @@ pub struct CompiledApi {
     pub fault_sequence: Option<Sequence>,
     /// Who may call it; `None`: anyone.
     pub authenticator: Option<crate::security::Authenticator>,
+    /// Its CORS policy.
+    pub cors: Option<crate::transports::http::cors::Cors>,
+    /// Only requests over HTTPS with a verified client certificate are served.
+    pub client_certificate: bool,
 }
 
 /// The whole compiled configuration. Immutable; shared by `Arc` with every request in flight.
@@ -64,10 +71,14 @@ pub struct Compiled {
     pub endpoints: HashMap<String, Arc<Endpoint>>,
     /// Message stores by name.
     pub stores: HashMap<String, Arc<dyn MessageStore>>,
+    /// Data sources by name (and Synapse name).
+    pub data_sources: HashMap<String, Arc<crate::data::source::DataSource>>,
     /// Message processors, to be started when this configuration is installed.
     pub processors: Vec<Arc<CompiledProcessor>>,
     /// Scheduled tasks, to be started when this configuration is installed.
     pub tasks: Vec<Arc<CompiledTask>>,
+    /// Inbound endpoints, to be started when this configuration is installed.
+    pub inbound_endpoints: Vec<Arc<CompiledInbound>>,
     /// Configuration properties.
     pub config: Arc<HashMap<String, String>>,
     /// The LocalEntries' contents as text (XML as written, JSON serialized), by name and

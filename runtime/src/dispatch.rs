@@ -25,9 +25,11 @@ use crate::passthrough::Passthrough;
 use crate::security::{Denial, Identity};
 use crate::sequence::{self, Env, Flow};
 use crate::transports::http::body::{self, Body, BodyError};
+use crate::transports::http::cors::Cors;
 use crate::transports::http::deadline::{BodyProgress, Tracked};
 use crate::transports::http::error::{self, error_response, json_response};
 use crate::transports::http::server::Handler;
+use crate::transports::http::server::TlsConnection;
 use ferry_api::routes::RouteMatch;
 
 /// Path parameters, query parameters and the URL postfix of a routed request.
@@ -92,11 +94,42 @@ impl Dispatcher {
     /// Answers one request.
     pub async fn dispatch(&self, req: Request<Body>) -> Response<Body> {
         let compiled = self.current.load_full();
-        let (mut parts, body) = req.into_parts();
+        let (parts, body) = req.into_parts();
         let path = parts.uri.path().to_string();
         let found = compiled
             .routes
             .route(&parts.method, &path, parts.uri.query());
+        // CORS first: a preflight is answered for the API, whatever its resources serve.
+        let cors = found_api(&found)
+            .and_then(|i| compiled.apis.get(i))
+            .and_then(|api| api.cors.as_ref());
+        if let Some(cors) = cors {
+            if Cors::is_preflight(&parts.method, &parts.headers) {
+                return cors.preflight(&parts.headers, |m| {
+                    matches!(
+                        compiled.routes.route(m, &path, parts.uri.query()),
+                        RouteMatch::Found { .. }
+                    )
+                });
+            }
+            let origin = parts.headers.get(header::ORIGIN).cloned();
+            let mut resp = Box::pin(self.dispatch_found(&compiled, parts, body, path, found)).await;
+            cors.decorate(origin.as_ref(), &mut resp);
+            return resp;
+        }
+        self.dispatch_found(&compiled, parts, body, path, found)
+            .await
+    }
+
+    /// Answers a request whose route lookup gave `found`.
+    async fn dispatch_found(
+        &self,
+        compiled: &Arc<Compiled>,
+        mut parts: http::request::Parts,
+        body: Body,
+        path: String,
+        found: RouteMatch,
+    ) -> Response<Body> {
         let (api_index, resource_index, uri_params, query_params, url_postfix) = match found {
             RouteMatch::Found {
                 api,
@@ -138,6 +171,10 @@ impl Dispatcher {
         };
         let api = &compiled.apis[api_index];
         let resource = &api.resources[resource_index];
+        let tls = parts.extensions.get::<Arc<TlsConnection>>().cloned();
+        if let Some(refused) = transport_refusal(api, resource, tls.as_deref(), &path) {
+            return refused;
+        }
         let started = Instant::now();
         let body_deadline = self
             .timeouts
@@ -166,7 +203,7 @@ impl Dispatcher {
                     Ok(identity) => identity,
                     Err(denial) => {
                         let params = (uri_params, query_params, url_postfix);
-                        return Box::pin(deny(&compiled, api, resource, parts, params, denial))
+                        return Box::pin(deny(compiled, api, resource, parts, params, denial))
                             .await;
                     }
                 },
@@ -180,12 +217,13 @@ impl Dispatcher {
                     Message::from_request(parts.method, parts.uri, parts.headers, Bytes::new());
                 prepare(
                     &mut msg,
-                    &compiled,
+                    compiled,
                     &api.name,
                     uri_params,
                     query_params,
                     url_postfix,
                 );
+                transport_properties(&mut msg, tls.as_deref());
                 let body = match &progress {
                     Some(progress) => body::boxed(Tracked::new(body, progress.clone())),
                     None => body,
@@ -210,7 +248,7 @@ impl Dispatcher {
             // hyper moves the request's future into place by value; unboxed, every request,
             // passthrough too, would copy the larger one.
             Box::pin(self.mediate(
-                &compiled,
+                compiled,
                 api,
                 resource,
                 Request::from_parts(parts, body),
@@ -267,7 +305,7 @@ impl Dispatcher {
     /// Reads the request into a message and runs the resource's sequences on it.
     async fn mediate(
         &self,
-        compiled: &Compiled,
+        compiled: &Arc<Compiled>,
         api: &CompiledApi,
         resource: &CompiledResource,
         req: Request<Body>,
@@ -277,6 +315,7 @@ impl Dispatcher {
         let (mut parts, body) = req.into_parts();
         let soap = soap::request_version(&parts.headers);
         let identity = parts.extensions.remove::<Identity>();
+        let tls = parts.extensions.get::<Arc<TlsConnection>>().cloned();
         // The body's deadline is watched by the caller's one timer (see `within`).
         let read = body::read_body_limited(body, self.max_body_bytes).await;
         if let Some(progress) = progress {
@@ -312,6 +351,7 @@ impl Dispatcher {
         if let Some(identity) = identity {
             identity.apply(&mut msg);
         }
+        transport_properties(&mut msg, tls.as_deref());
         let env = Env {
             out_sequence: resource.out_sequence.as_ref(),
             ..Env::new(compiled)
@@ -425,7 +465,7 @@ pub struct ClientAddr(pub std::net::SocketAddr);
 /// status), else a 401/403 error answer; either way with the `WWW-Authenticate`
 /// challenges, unless the fault sequence set its own.
 async fn deny(
-    compiled: &Compiled,
+    compiled: &Arc<Compiled>,
     api: &CompiledApi,
     resource: &CompiledResource,
     parts: http::request::Parts,
@@ -469,6 +509,77 @@ async fn deny(
         }
     }
     response
+}
+
+/// The API whose context `found` matched, if any.
+fn found_api(found: &RouteMatch) -> Option<usize> {
+    match found {
+        RouteMatch::Found { api, .. } | RouteMatch::MethodNotAllowed { api, .. } => Some(*api),
+        RouteMatch::NotFound { api } => *api,
+    }
+}
+
+/// The answer for a request the resource does not take on the transport it came on: a
+/// resource or proxy not served on this listener (404, as if absent here), or an API that
+/// demands a verified client certificate (403 over plain HTTP, 401 without a certificate).
+fn transport_refusal(
+    api: &CompiledApi,
+    resource: &CompiledResource,
+    tls: Option<&TlsConnection>,
+    path: &str,
+) -> Option<Response<Body>> {
+    let https = tls.is_some();
+    if !resource.listeners.serves(https) {
+        let (here, there) = if https {
+            ("HTTPS", "HTTP")
+        } else {
+            ("HTTP", "HTTPS")
+        };
+        return Some(error_response(
+            StatusCode::NOT_FOUND,
+            &format!("{path} is not served over {here} (only over {there})"),
+        ));
+    }
+    if !api.client_certificate {
+        return None;
+    }
+    match tls {
+        None => Some(error_response(
+            StatusCode::FORBIDDEN,
+            &format!(
+                "API \"{}\" is served only over HTTPS with a client certificate",
+                api.name
+            ),
+        )),
+        Some(TlsConnection { client: None }) => Some(error_response(
+            StatusCode::UNAUTHORIZED,
+            &format!("API \"{}\" requires a client certificate", api.name),
+        )),
+        Some(_) => None,
+    }
+}
+
+/// The axis2-scope properties of a request over HTTPS: `TRANSPORT_IN_NAME` and whether and
+/// which client certificate was verified. A plain HTTP request gets none (so it pays for no
+/// property map); `TRANSPORT_IN_NAME` absent means HTTP.
+fn transport_properties(msg: &mut Message, tls: Option<&TlsConnection>) {
+    use crate::tls::peer;
+    let set = |msg: &mut Message, name: &str, value: Value| {
+        msg.set_property(PropertyScope::Axis2, name, value);
+    };
+    let Some(tls) = tls else {
+        return;
+    };
+    set(msg, peer::TRANSPORT_IN_NAME, Value::from("https"));
+    match &tls.client {
+        None => set(msg, peer::VERIFY, Value::from("NONE")),
+        Some(client) => {
+            set(msg, peer::VERIFY, Value::from("SUCCESS"));
+            set(msg, peer::SUBJECT, Value::from(client.subject.clone()));
+            set(msg, peer::ISSUER, Value::from(client.issuer.clone()));
+            set(msg, peer::SANS, Value::from(client.sans.clone()));
+        }
+    }
 }
 
 /// Which deadline passed first.

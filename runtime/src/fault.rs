@@ -52,6 +52,16 @@ pub mod codes {
     pub const PARSE_ERROR: u32 = 601000;
     /// A message store could not accept the message.
     pub const STORE_FAILED: u32 = 700001;
+    /// A data service or database mediator parameter is missing or not of its type (400).
+    pub const DATA_BAD_PARAMETER: u32 = 800400;
+    /// A data service resource found no row where it answers 404.
+    pub const DATA_NOT_FOUND: u32 = 800404;
+    /// A statement violated a constraint (unique, foreign key, not null, check): 409.
+    pub const DATA_CONFLICT: u32 = 800409;
+    /// A statement failed for a reason the client cannot fix (500, no driver detail).
+    pub const DATA_FAILED: u32 = 800500;
+    /// The database cannot be reached, or no connection was free in time (503).
+    pub const DATA_UNAVAILABLE: u32 = 800503;
 }
 
 /// Which side failed, which decides the default status. (Not called `source`: that is
@@ -214,6 +224,9 @@ impl Fault {
         }
         match (&self.code, self.side) {
             (ErrorCode::Numeric(codes::PARSE_ERROR), _) => StatusCode::BAD_REQUEST,
+            (ErrorCode::Numeric(codes::DATA_NOT_FOUND), _) => StatusCode::NOT_FOUND,
+            (ErrorCode::Numeric(codes::DATA_CONFLICT), _) => StatusCode::CONFLICT,
+            (ErrorCode::Numeric(codes::DATA_UNAVAILABLE), _) => StatusCode::SERVICE_UNAVAILABLE,
             (_, FaultSide::Downstream) => StatusCode::BAD_REQUEST,
             (ErrorCode::Numeric(codes::TIMEOUT | codes::CONNECT_TIMEOUT), _) => {
                 StatusCode::GATEWAY_TIMEOUT

@@ -2,14 +2,17 @@
 //! and serves it (HTTP APIs, endpoints, and the admin port).
 
 pub mod admin;
+pub mod amqp;
 pub mod cause;
 pub mod cli;
 pub mod compile;
 pub mod compiled;
+pub mod data;
 pub mod dispatch;
 pub mod endpoints;
 pub mod expr;
 pub mod fault;
+pub mod inbound;
 pub mod leadership;
 pub mod mediators;
 pub mod message;
@@ -23,5 +26,6 @@ pub mod sequence;
 pub mod stores;
 pub mod supervisor;
 pub mod tasks;
+pub mod tls;
 pub mod transports;
 pub mod xml;

@@ -76,7 +76,9 @@ fn mark_final(mediators: &mut [Mediator], mut final_: bool) {
             | Mediator::JsonTransform(_)
             | Mediator::Xslt(_)
             | Mediator::Script(_)
-            | Mediator::Throttle(_) => final_ = false,
+            | Mediator::Throttle(_)
+            | Mediator::Db(_)
+            | Mediator::DataCall(_) => final_ = false,
             // Copies are answered from messages that are no longer the request: nothing
             // inside a split streams.
             Mediator::Clone(_)

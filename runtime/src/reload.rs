@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 
 use crate::admin::metrics::Metrics;
 use crate::compile::{self, CompileEnv, Compiled};
+use crate::inbound::runner::Inbounds;
 use crate::processors::runner::Processors;
 use crate::tasks::runner::Tasks;
 
@@ -29,6 +30,8 @@ pub struct Runners {
     pub processors: Arc<Processors>,
     /// The scheduled tasks.
     pub tasks: Arc<Tasks>,
+    /// The inbound endpoints.
+    pub inbound: Arc<Inbounds>,
 }
 
 impl Runners {
@@ -36,11 +39,13 @@ impl Runners {
     /// changed and removed ones stop, changed and new ones start.
     pub async fn install(&self, compiled: Arc<Compiled>) {
         self.processors.install(compiled.clone()).await;
-        self.tasks.install(compiled).await;
+        self.tasks.install(compiled.clone()).await;
+        self.inbound.install(compiled).await;
     }
 
     /// Stops them all.
     pub async fn stop(&self) {
+        self.inbound.stop().await;
         self.tasks.stop().await;
         self.processors.stop().await;
     }

@@ -66,7 +66,8 @@ pub const MAX_DEPTH: u32 = 64;
 #[derive(Clone, Copy)]
 pub struct Env<'a> {
     /// The configuration this message runs on (a reload does not change it mid-flight).
-    pub compiled: &'a Compiled,
+    /// Shared, so work that outlives the flow (a foreach that does not wait) keeps it.
+    pub compiled: &'a Arc<Compiled>,
     /// The current resource's out-sequence.
     pub out_sequence: Option<&'a Sequence>,
     /// How deep named-sequence calls are nested.
@@ -75,6 +76,9 @@ pub struct Env<'a> {
     /// `clone` or `iterate` goes on once its target is done (Micro Integrator's
     /// continuation). `None` at the start of a flow.
     pub cont: Option<&'a Cont<'a>>,
+    /// The message is the answer on its way to the client (an out-sequence or a `receive`
+    /// sequence): a `send` with no endpoint returns it to the client, as Synapse does.
+    pub out_flow: bool,
 }
 
 /// One frame of a flow's continuation: the rest of a mediator list, and the frame of the
@@ -88,12 +92,13 @@ pub struct Cont<'a> {
 
 impl<'a> Env<'a> {
     /// The environment at the start of a flow: no out-sequence, no continuation.
-    pub fn new(compiled: &'a Compiled) -> Self {
+    pub fn new(compiled: &'a Arc<Compiled>) -> Self {
         Env {
             compiled,
             out_sequence: None,
             depth: 0,
             cont: None,
+            out_flow: false,
         }
     }
 }

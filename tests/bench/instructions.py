@@ -47,14 +47,16 @@ def missing_tools():
     return [t for t in TOOLS if shutil.which(t) is None]
 
 
-def count(cmd, url_of, size, seconds, out, tmp, env=None):
+def count(cmd, url_of, size, seconds, out, tmp, env=None, body=None):
     """Runs `cmd` under callgrind on CPU PROXY_CPU; `url_of()` returns the URL to load once
-    the process serves (None while it does not). Returns (requests, errors, instructions per
+    the process serves (None while it does not). The load posts `body` (bytes), or the
+    benchmark's order of `size` bytes. Returns (requests, errors, instructions per
     request)."""
     script = tmp / "post.lua"
     script.write_text(bench.WRK_SCRIPT)
+    body_bytes = body if body is not None else bench.json_body(size)
     body = tmp / f"instr-body-{size}.json"
-    body.write_bytes(bench.json_body(size))
+    body.write_bytes(body_bytes)
     log = tmp / f"valgrind-{out.name}.log"
     for old in out.parent.glob(out.name + ".*"):
         old.unlink()
@@ -88,7 +90,7 @@ def count(cmd, url_of, size, seconds, out, tmp, env=None):
     return requests, errors, total / requests
 
 
-def ferry(ferry_bin, backend_port, path, size, seconds, out, tmp):
+def ferry(ferry_bin, backend_port, path, size, seconds, out, tmp, body=None):
     ports_file = tmp / "instr-ports.json"
     ports_file.unlink(missing_ok=True)
     cmd = [str(ferry_bin), "run", str(bench.BENCH_APIS), "--host", "127.0.0.1",
@@ -103,7 +105,8 @@ def ferry(ferry_bin, backend_port, path, size, seconds, out, tmp):
             return None
         return f"http://127.0.0.1:{int(p['http'].rsplit(':', 1)[1])}{path}"
 
-    return count(cmd, url_of, size, seconds, out, tmp, env=dict(os.environ, FERRY_LOG="warn"))
+    return count(cmd, url_of, size, seconds, out, tmp, env=dict(os.environ, FERRY_LOG="warn"),
+                 body=body)
 
 
 def nginx(nginx_bin, backend_port, size, seconds, out, tmp):
@@ -112,7 +115,8 @@ def nginx(nginx_bin, backend_port, size, seconds, out, tmp):
     shutil.rmtree(ndir, ignore_errors=True)
     ndir.mkdir()
     conf = ndir / "nginx.conf"
-    conf.write_text(bench.NGINX_CONF.format(tmp=ndir, backend_port=backend_port, port=port))
+    conf.write_text(bench.NGINX_CONF.format(tmp=ndir, backend_port=backend_port, port=port,
+                                            https_server=""))
     cmd = [nginx_bin, "-p", str(ndir), "-e", str(ndir / "error.log"), "-c", str(conf)]
 
     def url_of():

@@ -13,7 +13,8 @@ wrk and the backend share BENCH_LOAD_CPU (1). Only 127.0.0.1 is ever used.
 Environment: BENCH_SECONDS (10), BENCH_WARMUP (3), BENCH_ROUNDS (1), BENCH_CONNECTIONS (100),
 BENCH_STARTUP_RUNS (20), BENCH_FERRY_CPU (0), BENCH_LOAD_CPU (1), BENCH_INSTRUCTIONS (1: also
 count instructions per request under callgrind, nginx beside Ferry; 0 skips it),
-BENCH_INSTRUCTION_SECONDS (8).
+BENCH_INSTRUCTION_SECONDS (8), BENCH_HTTPS (1: also HTTPS passthrough, TLS terminated by
+Ferry and by nginx with the same self-signed certificate made by openssl; 0 skips it).
 """
 
 import argparse
@@ -24,6 +25,7 @@ import os
 import platform
 import shutil
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -62,6 +64,7 @@ CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "100"))
 STARTUP_RUNS = int(os.environ.get("BENCH_STARTUP_RUNS", "20"))
 INSTRUCTIONS = os.environ.get("BENCH_INSTRUCTIONS", "1") != "0"
 INSTRUCTION_SECONDS = int(os.environ.get("BENCH_INSTRUCTION_SECONDS", "8"))
+HTTPS = os.environ.get("BENCH_HTTPS", "1") != "0"
 PROXY_CPU = os.environ.get("BENCH_FERRY_CPU", "0")
 LOAD_CPU = os.environ.get("BENCH_LOAD_CPU", "1")
 
@@ -118,8 +121,47 @@ http {{
       proxy_set_header Connection "";
     }}
   }}
+{https_server}
 }}
 """
+
+# TLS terminated by nginx, as Ferry's HTTPS listener does, with the same certificate; wrk
+# keeps its connections, so the load measures record encryption more than handshakes.
+NGINX_HTTPS_SERVER = """
+  server {{
+    listen 127.0.0.1:{port} ssl;
+    ssl_certificate {cert};
+    ssl_certificate_key {key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    location / {{
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }}
+  }}
+"""
+
+
+def make_certificate(tmp):
+    """A self-signed ECDSA P-256 certificate for 127.0.0.1 (bench only): (cert, key)."""
+    cert, key = tmp / "bench.crt", tmp / "bench.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return cert, key
+
+
+def post_https(port, path, body, cafile):
+    ctx = ssl.create_default_context(cafile=str(cafile))
+    conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=ctx)
+    conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+    r = conn.getresponse()
+    data = r.read()
+    conn.close()
+    return r.status, r.getheader("Content-Type", ""), data
 
 
 def log(*parts):
@@ -287,7 +329,9 @@ def wait_for(predicate, what, timeout=20.0):
     raise RuntimeError(f"timed out waiting for {what}")
 
 
-def start_ferry(ferry, tmp, backend_port):
+def start_ferry(ferry, tmp, backend_port, tls=None):
+    """Ferry on the bench APIs: (process, HTTP port, HTTPS port or None); `tls` is
+    (cert, key) for the HTTPS listener."""
     ports_file = tmp / "ferry-ports.json"
     cmd = [
         "taskset", "-c", PROXY_CPU, str(ferry), "run", str(BENCH_APIS),
@@ -295,8 +339,13 @@ def start_ferry(ferry, tmp, backend_port):
         "--ports-file", str(ports_file), "--no-watch",
         "--set", f"bench.backend.port={backend_port}",
     ]
+    if tls:
+        cmd += ["--https-port", "0", "--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
     proc, http_port, _ = launch_ferry(cmd, tmp / "ferry.log", ports_file)
-    return proc, http_port
+    https_port = None
+    if tls:
+        https_port = int(json.loads(ports_file.read_text())["https"].rsplit(":", 1)[1])
+    return proc, http_port, https_port
 
 
 def launch_ferry(cmd, log_path, ports_file):
@@ -321,17 +370,22 @@ def launch_ferry(cmd, log_path, ports_file):
     return proc, http_port, admin_port
 
 
-def start_nginx(nginx, tmp, backend_port):
+def start_nginx(nginx, tmp, backend_port, tls=None):
+    """nginx in front of the backend: (process, HTTP port, HTTPS port or None)."""
     port = free_port()
+    https_port = free_port() if tls else None
     ndir = tmp / "nginx"
     ndir.mkdir()
     conf = ndir / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(tmp=ndir, backend_port=backend_port, port=port))
+    https_server = (NGINX_HTTPS_SERVER.format(port=https_port, cert=tls[0], key=tls[1])
+                    if tls else "")
+    conf.write_text(NGINX_CONF.format(tmp=ndir, backend_port=backend_port, port=port,
+                                      https_server=https_server))
     cmd = ["taskset", "-c", PROXY_CPU, nginx, "-p", str(ndir), "-e", str(ndir / "error.log"),
            "-c", str(conf)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(lambda: proc.poll() is None and status(port, "/") is not None, "nginx")
-    return proc, port
+    return proc, port, https_port
 
 
 def start_backend(backend):
@@ -494,8 +548,13 @@ def instruction_lines(rows):
     return lines
 
 
+def nginx_key(r):
+    """Which nginx row a row compares with: the same body size, over TLS or not."""
+    return r["size"], r["scenario"].startswith("https")
+
+
 def report(m, results, times, idle, nginx_version, instructions):
-    ref = {r["size"]: r for r in results if r["target"] == "nginx"}
+    ref = {nginx_key(r): r for r in results if r["target"] == "nginx"}
     lines = [
         "# Benchmarks",
         "",
@@ -534,7 +593,7 @@ def report(m, results, times, idle, nginx_version, instructions):
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
-        n = ref.get(r["size"])
+        n = ref.get(nginx_key(r))
         lines.append(
             f"| {r['scenario']} | {r['target']} | {r['size'] // 1024} KiB | {r['rps']:,.0f} | "
             f"{ratio(r['rps'], n and n['rps'])} | {r['p50_ms']:.2f} | "
@@ -566,16 +625,16 @@ def report(m, results, times, idle, nginx_version, instructions):
         "|---|---|---|",
     ]
     for r in results:
-        n = ref.get(r["size"])
+        n = ref.get(nginx_key(r))
         if r["target"] != "ferry" or not n:
             continue
         size = f"{r['size'] // 1024} KiB"
-        if r["scenario"] == "passthrough":
+        if r["scenario"] in ("passthrough", "https passthrough"):
             t = r["rps"] / n["rps"]
             p = r["p99_ms"] / n["p99_ms"]
             ok = t >= 1.0 and p <= 1.0
             lines.append(
-                f"| passthrough {size}: ≥ 1.0× nginx req/s, p99 no worse | {t:.2f}× req/s, "
+                f"| {r['scenario']} {size}: ≥ 1.0× nginx req/s, p99 no worse | {t:.2f}× req/s, "
                 f"p99 {p:.2f}× | {verdict(ok, f'req/s {(t - 1) * 100:+.0f}%, p99 {(p - 1) * 100:+.0f}%')} |"
             )
         elif r["scenario"] == "json routing":
@@ -627,9 +686,10 @@ def main():
         try:
             backend, backend_port = start_backend(args.backend)
             procs.append(backend)
-            ngx, nginx_port = start_nginx(nginx, tmp, backend_port)
+            tls = make_certificate(tmp) if HTTPS else None
+            ngx, nginx_port, nginx_https = start_nginx(nginx, tmp, backend_port, tls)
             procs.append(ngx)
-            ferry, ferry_port = start_ferry(args.ferry, tmp, backend_port)
+            ferry, ferry_port, ferry_https = start_ferry(args.ferry, tmp, backend_port, tls)
             procs.append(ferry)
 
             # Every target answers correctly before it is timed.
@@ -641,6 +701,11 @@ def main():
                 code, _, body = post(port, path, small)
                 if code != 200 or body != small:
                     raise RuntimeError(f"{path} on :{port} answered {code} with another body")
+            if tls:
+                for port, path in ((nginx_https, "/echo"), (ferry_https, "/bench/passthrough")):
+                    code, _, body = post_https(port, path, small, tls[0])
+                    if code != 200 or body != small:
+                        raise RuntimeError(f"https {path} on :{port} answered {code}")
             code, ctype, body = post(ferry_port, "/bench/json-to-xml", small)
             if code != 200 or "xml" not in ctype or not body.startswith(b"<order"):
                 raise RuntimeError(f"json-to-xml answered {code} {ctype}: {body[:200]!r}")
@@ -655,6 +720,14 @@ def main():
                     ("json routing", "ferry", ferry.pid,
                      f"http://127.0.0.1:{ferry_port}/bench/route"),
                 ]]
+                if tls:
+                    # TLS terminated by the proxy, plain HTTP to the backend.
+                    runs += [
+                        ("https passthrough", "nginx", size, ngx.pid,
+                         f"https://127.0.0.1:{nginx_https}/echo"),
+                        ("https passthrough", "ferry", size, ferry.pid,
+                         f"https://127.0.0.1:{ferry_https}/bench/passthrough"),
+                    ]
                 if size == 1024:
                     runs.append(("json → xml", "ferry", size, ferry.pid,
                                  f"http://127.0.0.1:{ferry_port}/bench/json-to-xml"))

@@ -15,7 +15,8 @@
 //!   - name: the body goes through untouched
 //!     request: {method: POST, path: /api/x, headers: {X-A: b}, json: {"a": 1}}
 //!     expect: {status: 200, headers: {content-type: application/json}, json: {"a": 1}}
-//!     backend: {name: echo, count: 1, path: /x, json: {"a": 1}, headers: {x-a: b}}
+//!     backend: {name: echo, count: 1, path: /x, json: {"a": 1}, headers: {x-a: b},
+//!               bodyContains: ['"a"']}
 //!   - name: later
 //!     waitMs: 500                 # wait before sending (an expiry to pass)
 //!     request: {path: /api/x}
@@ -130,6 +131,8 @@ struct BackendExpect {
     method: Option<String>,
     json: Option<Value>,
     body: Option<String>,
+    #[serde(default)]
+    body_contains: Vec<String>,
     #[serde(default)]
     headers: BTreeMap<String, String>,
 }
@@ -323,6 +326,14 @@ async fn run_case(
                 && &last.text() != want
             {
                 return Err(format!("backend got {:?}, expected {want:?}", last.text()));
+            }
+            let text = last.text();
+            for want in &b.body_contains {
+                if !text.contains(want.as_str()) {
+                    return Err(format!(
+                        "backend got {text:?}, expected it to contain {want:?}"
+                    ));
+                }
             }
             for (name, want) in &b.headers {
                 let got = last.header(name).unwrap_or("<absent>");

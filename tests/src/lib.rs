@@ -7,6 +7,7 @@
 pub mod backend;
 pub mod behavior;
 pub mod broker;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -77,6 +78,8 @@ pub struct Ferry {
     pub http: SocketAddr,
     /// The admin listener (`/livez`, `/readyz`, `/metrics`).
     pub admin: SocketAddr,
+    /// The HTTPS listener, when started with `--tls-cert`.
+    pub https: Option<SocketAddr>,
     log: tempfile::NamedTempFile,
     _ports: tempfile::TempDir,
 }
@@ -105,20 +108,22 @@ impl Ferry {
         paths: &[&Path],
         extra: &[&str],
     ) -> Result<Ferry, String> {
-        Self::spawn(dir, paths, extra, &[])
+        Self::try_start_env(dir, paths, extra, &[])
     }
 
     /// Like [`Ferry::start`], with environment variables set for ferry (secrets a
     /// configuration reads with `env`).
     pub fn start_with_env(paths: &[&Path], extra: &[&str], env: &[(&str, &str)]) -> Ferry {
-        Self::spawn(None, paths, extra, env).unwrap_or_else(|e| panic!("{e}"))
+        Self::try_start_env(None, paths, extra, env).unwrap_or_else(|e| panic!("{e}"))
     }
 
-    fn spawn(
+    /// Like [`Ferry::try_start_in`], with environment variables for ferry (secrets that
+    /// resources read with `env:`).
+    pub fn try_start_env(
         dir: Option<&Path>,
         paths: &[&Path],
         extra: &[&str],
-        env: &[(&str, &str)],
+        envs: &[(&str, &str)],
     ) -> Result<Ferry, String> {
         let ports = tempfile::tempdir().map_err(|e| e.to_string())?;
         let ports_file = ports.path().join("ports.json");
@@ -151,24 +156,25 @@ impl Ferry {
                     ports.path().join("data").into_os_string(),
                 ]
             })
-            .envs(env.iter().copied())
             .env(
                 "FERRY_LOG",
                 std::env::var("FERRY_LOG").unwrap_or_else(|_| "info".into()),
             )
+            .envs(envs.iter().copied())
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
             .map_err(|e| format!("cannot start ferry: {e}"))?;
         let deadline = Instant::now() + Duration::from_secs(20);
-        let (http, admin) = loop {
+        let (http, admin, https) = loop {
             if let Ok(text) = std::fs::read_to_string(&ports_file)
                 && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
             {
                 let http = v["http"].as_str().and_then(|s| s.parse().ok());
                 let admin = v["admin"].as_str().and_then(|s| s.parse().ok());
+                let https = v["https"].as_str().and_then(|s| s.parse().ok());
                 if let (Some(h), Some(a)) = (http, admin) {
-                    break (h, a);
+                    break (h, a, https);
                 }
             }
             if let Ok(Some(status)) = child.try_wait() {
@@ -186,6 +192,7 @@ impl Ferry {
             child,
             http,
             admin,
+            https,
             log,
             _ports: ports,
         };

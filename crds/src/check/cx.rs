@@ -304,6 +304,7 @@ impl<'a> Cx<'a> {
                 "Sequence" => "sequence",
                 "LocalEntry" => "local entry",
                 "Template" => "template",
+                "DataSource" => "data source",
                 other => other,
             };
             self.error(field, format!("{what} \"{name}\" is not defined{group}"));

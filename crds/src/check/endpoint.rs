@@ -11,8 +11,9 @@ use super::cx::Cx;
 use super::value::ValueSource;
 use crate::expr::{Expression, Part};
 use crate::resources::endpoint::{
-    AddressEndpoint, AddressFormat, EndpointRef as RefSpec, EndpointSpec, HttpEndpoint, HttpMethod,
-    LoadbalanceAlgorithm, LoadbalanceEndpoint, ResponseAction, SuspendOnFailure,
+    AddressEndpoint, AddressFormat, AddressingVersion, EndpointRef as RefSpec, EndpointSpec,
+    HttpEndpoint, HttpMethod, LoadbalanceAlgorithm, LoadbalanceEndpoint, ResponseAction,
+    SuspendOnFailure,
 };
 
 /// The largest sum of `weightedRoundRobin` weights (weights are relative: 3 and 1 take
@@ -31,6 +32,8 @@ pub enum Endpoint {
         /// Start from the first child every time (else from the one that last worked).
         dynamic: bool,
     },
+    /// An `address` with a `rabbitmq:` URI: publishes to RabbitMQ.
+    Rabbitmq(Box<super::rabbitmq_address::RabbitMqTarget>),
     /// `loadbalance`: children take turns.
     Loadbalance {
         /// The children.
@@ -40,6 +43,28 @@ pub enum Endpoint {
         /// A failed child passes the message on to the next.
         failover: bool,
     },
+}
+
+impl EndpointRef {
+    /// Synapse's implicit endpoint: the message's `To` address, with no settings of its
+    /// own, named by the field of the mediator that sends to it.
+    pub fn implicit_to(field: &str) -> Self {
+        EndpointRef::Inline {
+            field: field.to_string(),
+            endpoint: Box::new(Endpoint::Leaf(Box::new(Leaf {
+                target: Target::To,
+                headers: Vec::new(),
+                basic_auth: None,
+                timeout: None,
+                discard_on_timeout: false,
+                retry: None,
+                suspension: None,
+                addressing: None,
+                tls: None,
+                oauth: None,
+            }))),
+        }
+    }
 }
 
 /// A checked reference to an endpoint.
@@ -74,6 +99,10 @@ pub struct Leaf {
     pub retry: Option<Retry>,
     /// When the endpoint is taken out of use after failures.
     pub suspension: Option<Suspension>,
+    /// `enableAddressing`: the WS-Addressing version its SOAP requests carry headers of.
+    pub addressing: Option<AddressingVersion>,
+    /// TLS settings for `https` URLs (`None`: the defaults, system roots and TLS 1.2+).
+    pub tls: Option<super::tls::ClientTls>,
     /// `oauth`: a bearer token from a token URL (client credentials grant).
     pub oauth: Option<OAuthClient>,
 }
@@ -111,6 +140,10 @@ pub enum Target {
         /// What the format does to a SOAP envelope.
         envelope: Envelope,
     },
+    /// The message's `To` address (Synapse's implicit endpoint of a `send` or `call` with
+    /// none): the `To` property, which the header mediator or the request's `wsa:To`
+    /// sets, with the REST postfix appended as for an address.
+    To,
     /// `address`: a fixed URL.
     Address {
         /// The URL, without a trailing `/`.
@@ -262,7 +295,6 @@ pub fn check(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec) -> Option<Endpoi
             "recipientList",
             "recipientList endpoints",
         ),
-        (spec.tls.is_some(), "tls", "TLS settings"),
         (spec.http2, "http2", "per-endpoint HTTP/2"),
     ];
     let mut ok = true;
@@ -281,6 +313,10 @@ pub fn check(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec) -> Option<Endpoi
     if let Some(http) = &spec.http {
         let target = http_target(cx, &format!("{field}.http"), http);
         leaf(cx, field, spec, target?).map(|l| Endpoint::Leaf(Box::new(l)))
+    } else if let Some(address) = &spec.address
+        && super::rabbitmq_address::is_rabbitmq(&address.uri)
+    {
+        rabbitmq(cx, field, spec, &address.uri)
     } else if let Some(address) = &spec.address {
         let target = address_target(cx, &format!("{field}.address"), address);
         leaf(cx, field, spec, target?).map(|l| Endpoint::Leaf(Box::new(l)))
@@ -303,6 +339,58 @@ pub fn check(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec) -> Option<Endpoi
     }
 }
 
+/// A `rabbitmq:` address: its parameters, and only the leaf settings a publish uses
+/// (`timeout.duration`).
+fn rabbitmq(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec, uri: &str) -> Option<Endpoint> {
+    let settings = [
+        (spec.retry.is_some(), "retry"),
+        (spec.mark_for_suspension.is_some(), "markForSuspension"),
+        (spec.suspend_on_failure.is_some(), "suspendOnFailure"),
+        (!spec.headers.is_empty(), "headers"),
+        (spec.basic_auth.is_some(), "basicAuth"),
+        (
+            spec.address.as_ref().is_some_and(|a| a.format.is_some()),
+            "address.format",
+        ),
+    ];
+    let mut ok = true;
+    for (set, at) in settings {
+        if set {
+            cx.error(
+                &format!("{field}.{at}"),
+                format!("{at} is not supported on a rabbitmq endpoint"),
+            );
+            ok = false;
+        }
+    }
+    if spec
+        .timeout
+        .as_ref()
+        .is_some_and(|t| t.response_action != crate::resources::endpoint::ResponseAction::Fault)
+    {
+        cx.error(
+            &format!("{field}.timeout.responseAction"),
+            "a rabbitmq endpoint's timeout is always a fault",
+        );
+        ok = false;
+    }
+    let timeout = Duration::from_millis(
+        spec.timeout
+            .as_ref()
+            .and_then(|t| t.duration)
+            .unwrap_or(30_000),
+    );
+    match super::rabbitmq_address::parse(uri, timeout) {
+        Ok(target) => ok.then(|| Endpoint::Rabbitmq(Box::new(target))),
+        Err(problems) => {
+            for p in problems {
+                cx.error(&format!("{field}.address.uri"), p);
+            }
+            None
+        }
+    }
+}
+
 /// Settings that only a leaf uses are an error on a group (where they would do nothing).
 fn group_has_no_leaf_settings(
     cx: &mut Cx<'_>,
@@ -318,6 +406,8 @@ fn group_has_no_leaf_settings(
         (!spec.headers.is_empty(), "headers"),
         (spec.basic_auth.is_some(), "basicAuth"),
         (spec.oauth.is_some(), "oauth"),
+        (spec.enable_addressing.is_some(), "enableAddressing"),
+        (spec.tls.is_some(), "tls"),
     ];
     let mut ok = true;
     for (set, at) in settings {
@@ -464,8 +554,26 @@ fn leaf(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec, target: Target) -> Op
     };
     ok &= spec.retry.is_none() || retry.is_some();
     let suspension = suspension(cx, field, spec);
+    let addressing = match &spec.enable_addressing {
+        None => None,
+        Some(a) if a.separate_listener => {
+            cx.error(
+                &format!("{field}.enableAddressing.separateListener"),
+                "a separate listener for answers is not supported: the answer comes back on \
+                 the request's connection (leave separateListener false)",
+            );
+            ok = false;
+            None
+        }
+        Some(a) => Some(a.version),
+    };
+    let tls = match &spec.tls {
+        None => Some(None),
+        Some(tls) => super::tls::client(cx, &format!("{field}.tls"), tls).map(Some),
+    };
     ok.then_some(())?;
     Some(Leaf {
+        tls: tls?,
         target,
         headers,
         basic_auth,
@@ -474,25 +582,23 @@ fn leaf(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec, target: Target) -> Op
         retry,
         suspension: suspension?,
         oauth,
+        addressing,
     })
 }
 
-/// Refuses a URL scheme the runtime cannot call (only plain `http://` today), so an
-/// `https://` endpoint fails when it loads instead of on every call.
+/// Refuses a URL scheme the runtime cannot call (`http://` and `https://`), so such an
+/// endpoint fails when it loads instead of on every call.
 fn scheme_supported(cx: &mut Cx<'_>, field: &str, url: &str) -> bool {
     let Some((scheme, _)) = url.split_once("://") else {
         return true;
     };
-    if scheme.eq_ignore_ascii_case("http") {
+    if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") {
         return true;
     }
-    let message = if scheme.eq_ignore_ascii_case("https") {
-        "https endpoints are not supported yet (the runtime has no TLS client); use http"
-            .to_string()
-    } else {
-        format!("the {scheme} scheme is not supported; endpoints call http:// URLs")
-    };
-    cx.error(field, message);
+    cx.error(
+        field,
+        format!("the {scheme} scheme is not supported; endpoints call http:// and https:// URLs"),
+    );
     false
 }
 

@@ -11,16 +11,20 @@
 #[cfg(any(test, feature = "test-corpus"))]
 pub mod corpus;
 mod cx;
+pub mod data;
 pub mod endpoint;
+pub mod inbound;
 pub mod local_entry;
 pub mod mediator;
 pub mod processor;
 pub mod proxy;
+pub mod rabbitmq_address;
 pub mod runtime;
 pub mod security;
 pub mod store;
 pub mod task;
 pub mod template;
+pub mod tls;
 pub mod value;
 
 use std::collections::HashMap;
@@ -30,7 +34,7 @@ pub use cx::{ConfigKeys, Cx};
 
 use crate::bundle::{Bundle, Loaded};
 use crate::diagnostic::Diagnostic;
-use crate::resources::{IntegrationApiSpec, Resource};
+use crate::resources::{IntegrationApiSpec, Protocol, Resource};
 use crate::routes::{self, ApiRoute, ResourcePattern, ResourceRoute, RouteError, RouteTable};
 use mediator::{Mediator, check_list};
 
@@ -54,6 +58,9 @@ impl Checked {
 }
 
 /// A resource that passed every check.
+// One per resource, built once when a configuration loads and never on the request path:
+// the size of the largest variant (an API with its security settings) costs nothing there.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum CheckedResource {
     /// An IntegrationAPI.
@@ -73,8 +80,12 @@ pub enum CheckedResource {
     LocalEntry(local_entry::Content),
     /// A Template (run by the `callTemplate` mediators that name it).
     Template(template::Template),
+    /// An InboundEndpoint.
+    Inbound(Box<inbound::Inbound>),
     /// An IntegrationRuntime (read by the operator).
     Runtime,
+    /// A DataSource (opened by the runtime from its spec).
+    DataSource,
 }
 
 /// A checked IntegrationAPI.
@@ -86,6 +97,10 @@ pub struct Api {
     pub fault_sequence: Option<Vec<Mediator>>,
     /// Who may call it; `None`: anyone.
     pub authentication: Option<security::Authentication>,
+    /// Its CORS policy, when it has one.
+    pub cors: Option<tls::CheckedCors>,
+    /// Only requests over HTTPS with a verified client certificate are served.
+    pub client_certificate: bool,
 }
 
 /// A checked resource of an API.
@@ -101,6 +116,8 @@ pub struct ApiResource {
     pub fault_sequence: Option<Vec<Mediator>>,
     /// What it requires of callers beyond the API's authentication.
     pub authentication: security::Requirement,
+    /// The listeners that serve it (`protocol`, a proxy's `transports`).
+    pub listeners: tls::Listeners,
 }
 
 /// A checked named Sequence.
@@ -188,6 +205,16 @@ pub fn check(bundle: &Bundle, config: &ConfigKeys) -> Checked {
             },
             Resource::Template(t) => {
                 template::check(&mut cx, &t.spec).map(CheckedResource::Template)
+            }
+            Resource::DataSource(s) => {
+                data::check_source(&mut cx, &s.spec).then_some(CheckedResource::DataSource)
+            }
+            Resource::DataService(s) => {
+                data::check_service(&mut cx, loaded.resource.display_name(), &s.spec)
+                    .map(CheckedResource::Api)
+            }
+            Resource::InboundEndpoint(i) => {
+                inbound::check(&mut cx, &i.spec).map(|i| CheckedResource::Inbound(Box::new(i)))
             }
             Resource::IntegrationRuntime(r) => {
                 for problem in runtime::problems(&r.spec) {
@@ -288,11 +315,6 @@ fn check_api(cx: &mut Cx<'_>, spec: &IntegrationApiSpec) -> Option<Api> {
                 at("userAgent"),
                 "matching resources by User-Agent",
             ),
-            (
-                r.protocol == Some(crate::resources::integration_api::Protocol::Https),
-                at("protocol"),
-                "https-only resources (there is no HTTPS listener yet)",
-            ),
         ]);
     }
     for (set, field, what) in unsupported {
@@ -326,6 +348,17 @@ fn check_api(cx: &mut Cx<'_>, spec: &IntegrationApiSpec) -> Option<Api> {
                     out_sequence,
                     fault_sequence,
                     authentication,
+                    listeners: match r.protocol {
+                        None => tls::Listeners::BOTH,
+                        Some(Protocol::Http) => tls::Listeners {
+                            http: true,
+                            https: false,
+                        },
+                        Some(Protocol::Https) => tls::Listeners {
+                            http: false,
+                            https: true,
+                        },
+                    },
                 })
             }
             _ => ok = false,
@@ -336,11 +369,18 @@ fn check_api(cx: &mut Cx<'_>, spec: &IntegrationApiSpec) -> Option<Api> {
         Some(a) => security::authentication(cx, "spec.authentication", a).map(Some),
         None => Some(None),
     };
+    let cors = match &spec.cors {
+        None => Some(None),
+        Some(c) => tls::cors(cx, c).map(Some),
+    };
     ok.then_some(())?;
     Some(Api {
         resources,
         fault_sequence: fault_sequence?,
         authentication: authentication?,
+        cors: cors?,
+        client_certificate: spec.client_certificate
+            == crate::resources::transport_security::ClientCertificate::Required,
     })
 }
 
@@ -490,7 +530,7 @@ fn check_routes(cx: &mut Cx<'_>, spec: &IntegrationApiSpec) {
 }
 
 /// `/a/{x}/b?q={q}` → `/a/{}/b`: what a request must look like to match.
-fn normalize_template(t: &str) -> String {
+pub(crate) fn normalize_template(t: &str) -> String {
     let path = t.split('?').next().unwrap_or(t);
     let mut out = String::with_capacity(path.len());
     let mut in_var = false;
@@ -515,7 +555,10 @@ fn normalize_template(t: &str) -> String {
 /// Whether the resource is served on the HTTP listener: an API, or a proxy (served as
 /// one). The route table and the runtime's API list hold them in bundle order.
 fn is_served(r: &Resource) -> bool {
-    matches!(r, Resource::IntegrationApi(_) | Resource::ProxyService(_))
+    matches!(
+        r,
+        Resource::IntegrationApi(_) | Resource::ProxyService(_) | Resource::DataService(_)
+    )
 }
 
 fn route_specs(bundle: &Bundle) -> Vec<ApiRoute> {
@@ -525,6 +568,7 @@ fn route_specs(bundle: &Bundle) -> Vec<ApiRoute> {
         .filter(|l| is_served(&l.resource))
         .map(|l| match &l.resource {
             Resource::IntegrationApi(api) => api_route(l, &api.spec),
+            Resource::DataService(ds) => data_service_route(l, &ds.spec),
             // Every method and path under /services/<name>; a name that cannot be a path
             // segment was reported by the proxy's check and matches nothing here.
             _ => ApiRoute {
@@ -540,6 +584,28 @@ fn route_specs(bundle: &Bundle) -> Vec<ApiRoute> {
             },
         })
         .collect()
+}
+
+/// A data service's routes: each resource's method and path under `/services/<name>`.
+fn data_service_route(l: &Loaded, spec: &crate::resources::DataServiceSpec) -> ApiRoute {
+    let name = l.resource.display_name();
+    ApiRoute {
+        name: l.resource.name().to_string(),
+        context: proxy::context(name)
+            .unwrap_or_else(|_| format!("{}{}", proxy::SERVICES_PREFIX, l.resource.name())),
+        version: None,
+        version_type: routes::VersionType::Context,
+        resources: spec
+            .resources
+            .iter()
+            .map(|r| ResourceRoute {
+                methods: http::Method::from_bytes(r.method.to_ascii_uppercase().as_bytes())
+                    .into_iter()
+                    .collect(),
+                pattern: ResourcePattern::UriTemplate(r.path.clone()),
+            })
+            .collect(),
+    }
 }
 
 fn api_route(l: &Loaded, spec: &IntegrationApiSpec) -> ApiRoute {

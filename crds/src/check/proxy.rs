@@ -7,6 +7,7 @@
 use super::cx::Cx;
 use super::local_entry::Content;
 use super::mediator::{Filter, FilterCondition, Mediator, PayloadFactory, Piece, Send, check_list};
+use super::tls::Listeners;
 use super::{Api, ApiResource};
 use crate::expr::Expression;
 use crate::mediator::MediaType;
@@ -37,12 +38,6 @@ pub(super) fn check(cx: &mut Cx<'_>, name: &str, spec: &ProxyServiceSpec) -> Opt
     if spec.transports.is_empty() {
         cx.error("spec.transports", "a proxy needs a transport (http)");
     }
-    if spec.transports.contains(&ProxyTransport::Https) {
-        cx.error(
-            "spec.transports",
-            "https is not supported yet (there is no HTTPS listener); serve the proxy on http",
-        );
-    }
     if spec.trace {
         cx.error("spec.trace", "per-proxy tracing is not supported yet");
     }
@@ -68,6 +63,7 @@ pub(super) fn check(cx: &mut Cx<'_>, name: &str, spec: &ProxyServiceSpec) -> Opt
         let endpoint = super::endpoint::check_ref(cx, "spec.target.endpoint", ep)?;
         in_sequence.push(Mediator::Send(Send {
             endpoint,
+            implicit: false,
             receive: None,
         }));
     }
@@ -84,9 +80,15 @@ pub(super) fn check(cx: &mut Cx<'_>, name: &str, spec: &ProxyServiceSpec) -> Opt
             out_sequence,
             fault_sequence,
             authentication: Default::default(),
+            listeners: Listeners {
+                http: spec.transports.contains(&ProxyTransport::Http),
+                https: spec.transports.contains(&ProxyTransport::Https),
+            },
         }],
         fault_sequence: None,
         authentication: None,
+        cors: None,
+        client_certificate: false,
     })
 }
 

@@ -2,7 +2,10 @@
 //! settings, and the group names every resource's `spec.runtime` may use. The operator
 //! renders from the same verdict.
 
-use crate::resources::{IntegrationRuntimeSpec, QueueAutoscaling, RuntimeMode, ServiceSettings};
+use crate::resources::{
+    ClientAuth, HttpsListener, IntegrationRuntimeSpec, QueueAutoscaling, RuntimeMode,
+    ServiceSettings,
+};
 
 /// What the CRD schema cannot say about a runtime's settings, each as `field: message`.
 pub fn problems(spec: &IntegrationRuntimeSpec) -> Vec<String> {
@@ -30,6 +33,15 @@ pub fn problems(spec: &IntegrationRuntimeSpec) -> Vec<String> {
             "spec.adminPort: {} is also the httpPort; the two need different ports",
             spec.admin_port
         ));
+    }
+    if spec.max_request_header_bytes < 8192 {
+        problems.push(format!(
+            "spec.maxRequestHeaderBytes: {} is below 8192, the least a listener can take",
+            spec.max_request_header_bytes
+        ));
+    }
+    if let Some(https) = &spec.https {
+        problems.extend(https_problems(spec, https));
     }
     if let Some(a) = spec.autoscaling.as_ref().filter(|a| a.enabled) {
         if a.min_replicas < 1 {
@@ -65,6 +77,41 @@ pub fn problems(spec: &IntegrationRuntimeSpec) -> Vec<String> {
         problems.push(
             "spec.podDisruptionBudget: set exactly one of minAvailable and maxUnavailable".into(),
         );
+    }
+    problems
+}
+
+/// What the schema cannot say about the HTTPS listener: its port is its own, its
+/// Secrets name something, and mutual TLS has a CA to verify with.
+fn https_problems(spec: &IntegrationRuntimeSpec, https: &HttpsListener) -> Vec<String> {
+    let mut problems = Vec::new();
+    if https.port == 0 {
+        problems.push("spec.https.port: must not be 0".into());
+    }
+    for (field, port) in [("httpPort", spec.http_port), ("adminPort", spec.admin_port)] {
+        if https.port == port {
+            problems.push(format!(
+                "spec.https.port: {port} is also the {field}; each listener needs its own port"
+            ));
+        }
+    }
+    if https.secret_name.is_empty() {
+        problems.push(
+            "spec.https.secretName: names no Secret (a kubernetes.io/tls Secret with tls.crt and tls.key)"
+                .into(),
+        );
+    }
+    match (&https.client_auth, &https.client_ca_secret_name) {
+        (ClientAuth::None, Some(_)) => problems.push(
+            "spec.https.clientCaSecretName: client certificates are not asked for; set clientAuth optional or required".into(),
+        ),
+        (ClientAuth::Optional | ClientAuth::Required, None) => problems.push(
+            "spec.https.clientAuth: verifying client certificates needs clientCaSecretName (a Secret with ca.crt)".into(),
+        ),
+        (_, Some(name)) if name.is_empty() => {
+            problems.push("spec.https.clientCaSecretName: names no Secret".into());
+        }
+        _ => {}
     }
     problems
 }

@@ -346,33 +346,53 @@ fn a_configuration_key_nobody_sets_is_refused_where_it_is_read() {
 }
 
 #[test]
-fn endpoints_the_runtime_cannot_call_are_refused() {
+fn enable_addressing_sits_on_leaves_and_answers_on_the_same_connection() {
+    let d = check_flow(
+        "        - call: {endpoint: {address: {uri: \"http://127.0.0.1/x\"}, enableAddressing: {version: submission}}}\n\
+         \x20       - call: {endpoint: {address: {uri: \"http://127.0.0.1/x\"}, enableAddressing: {separateListener: true}}}\n\
+         \x20       - call: {endpoint: {failover: {endpoints: [{address: {uri: \"http://127.0.0.1/x\"}}]}, enableAddressing: {}}}\n\
+         \x20       - call: {}\n\
+         \x20       - send: {}\n",
+    );
+    let want = [
+        "inSequence[1].call.endpoint.enableAddressing.separateListener: a separate listener",
+        "inSequence[2].call.endpoint.enableAddressing: enableAddressing belongs on the leaf endpoints",
+    ];
+    for w in want {
+        assert!(d.iter().any(|l| l.contains(w)), "missing {w:?} in {d:#?}");
+    }
+    assert_eq!(
+        d.len(),
+        want.len(),
+        "call and send without an endpoint go to To: {d:#?}"
+    );
+}
+
+#[test]
+fn endpoints_the_runtime_cannot_call_are_refused_and_https_is_not_one() {
     let d = check(&API.replace(
         "        - respond: {}\n",
         "        - call: {endpoint: {http: {uriTemplate: \"https://127.0.0.1:8443/x\"}}}\n        - call: {endpoint: {address: {uri: \"ftp://127.0.0.1/x\"}}}\n",
     ));
-    assert_eq!(d.len(), 2, "{d:?}");
-    assert!(
-        d[0].contains("https endpoints are not supported yet"),
-        "{d:?}"
-    );
-    assert!(d[1].contains("the ftp scheme is not supported"), "{d:?}");
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(d[0].contains("the ftp scheme is not supported"), "{d:?}");
 }
 
 #[test]
 fn synapse_control_properties_ferry_does_not_implement_are_refused_by_name() {
     let d = check(&API.replace(
         "        - respond: {}\n",
-        "        - property: {name: OUT_ONLY, value: \"true\"}\n        - property: {name: FORCE_SC_ACCEPTED, value: \"true\", scope: axis2}\n        - property: {name: PRESERVE_WS_ADDRESSING, value: \"true\"}\n        - property: {name: NO_KEEPALIVE, value: x, scope: transport}\n        - respond: {}\n",
+        "        - property: {name: OUT_ONLY, value: \"true\"}\n        - property: {name: FORCE_SC_ACCEPTED, value: \"true\", scope: axis2}\n        - property: {name: PRESERVE_WS_ADDRESSING, value: \"true\"}\n        - property: {name: DISABLE_CHUNKING, value: \"true\", scope: axis2}\n        - property: {name: NO_KEEPALIVE, value: x, scope: transport}\n        - respond: {}\n",
     ));
     assert_eq!(
         d.len(),
         1,
-        "OUT_ONLY and FORCE_SC_ACCEPTED run; a header named NO_KEEPALIVE is just a header: {d:?}"
+        "OUT_ONLY, FORCE_SC_ACCEPTED and PRESERVE_WS_ADDRESSING run; a header named \
+         NO_KEEPALIVE is just a header: {d:?}"
     );
     assert!(
         d[0].contains(
-            "inSequence[2].property.name: Synapse gives the property PRESERVE_WS_ADDRESSING a meaning"
+            "inSequence[3].property.name: Synapse gives the property DISABLE_CHUNKING a meaning"
         ),
         "{d:?}"
     );
@@ -399,12 +419,11 @@ fn api_settings_the_runtime_does_not_act_on_are_refused_not_ignored() {
             "      uriTemplate: /orders/{id}\n      userAgent: curl.*\n      protocol: https\n",
         ),
     );
-    assert_eq!(d.len(), 4, "{d:#?}");
+    assert_eq!(d.len(), 3, "{d:#?}");
     for field in [
         "spec.hostname",
         "spec.statistics",
         "spec.resources[0].userAgent",
-        "spec.resources[0].protocol",
     ] {
         assert!(
             d.iter().any(|d| d.contains(&format!("{field}: "))),
@@ -600,7 +619,6 @@ fn aggregate_checks_counts_timeout_and_unsupported_forms() {
         "inSequence[0].aggregate.completeCondition.messageCount.max: must be -1",
         "inSequence[1].aggregate.completeCondition.messageCount: min (3) is greater than max (2)",
         "inSequence[1].aggregate.onComplete.enclosingElementProperty: an XPath aggregation needs enclosingElementProperty",
-        "inSequence[1].aggregate.onComplete.aggregateElementType: child is not supported yet",
     ];
     for w in want {
         assert!(d.iter().any(|l| l.contains(w)), "missing {w:?} in {d:#?}");
@@ -616,7 +634,9 @@ fn foreach_forms_and_their_attributes_are_checked() {
          \x20       - foreach: {expression: '//a', parallelExecution: true, sequence: []}\n\
          \x20       - foreach: {collection: '${payload.a[?(@.x)]}', sequence: []}\n\
          \x20       - foreach: {collection: '${payload.a}', counterVariable: i, resultTarget: r, resultType: XML, continueWithoutAggregation: true, id: x, sequence: []}\n\
-         \x20       - foreach: {collection: '${payload.a}', updateOriginal: false, sequence: []}\n",
+         \x20       - foreach: {collection: '${payload.a}', updateOriginal: false, sequence: []}\n\
+         \x20       - foreach: {collection: '${payload.a}', updateOriginal: false, resultTarget: r, resultType: XML, sequence: []}\n\
+         \x20       - foreach: {collection: '${payload.a}', continueWithoutAggregation: true, sequence: []}\n",
     );
     let want = [
         "inSequence[0].foreach: set either collection",
@@ -624,11 +644,8 @@ fn foreach_forms_and_their_attributes_are_checked() {
         "inSequence[2].foreach.parallelExecution: parallelExecution belongs to the collection form",
         "inSequence[3].foreach.collection: updateOriginal needs a collection that is a simple path",
         "inSequence[4].foreach.id: id belongs to the legacy expression form",
-        "inSequence[4].foreach.continueWithoutAggregation: continueWithoutAggregation is not supported yet",
-        "inSequence[4].foreach.resultType: XML results are not supported yet",
+        "inSequence[4].foreach.continueWithoutAggregation: continueWithoutAggregation gathers no results",
         "inSequence[4].foreach.counterVariable: counterVariable needs parallelExecution: false",
-        "inSequence[4].foreach.resultTarget: resultTarget needs updateOriginal: false",
-        "inSequence[4].foreach.resultType: resultType applies to the result variable only",
         "inSequence[5].foreach.resultTarget: updateOriginal: false needs resultTarget",
     ];
     for w in want {
@@ -719,7 +736,7 @@ fn an_address_takes_configuration_keys_but_nothing_computed_per_message() {
 }
 
 #[test]
-fn soap_headers_need_a_declared_qualified_name() {
+fn soap_headers_need_a_declared_qualified_name_unless_they_are_ws_addressing_ones() {
     let d = check_flow(
         "        - header: {scope: default, name: 't:Trace', value: x}\n\
          \x20       - header: {scope: default, name: MessageID, value: x}\n\
@@ -728,7 +745,6 @@ fn soap_headers_need_a_declared_qualified_name() {
     );
     let want = [
         "inSequence[0].header.name: the prefix 't' of \"t:Trace\" is not declared",
-        "inSequence[1].header.name: \"MessageID\": WS-Addressing headers are not supported yet",
         "inSequence[2].header.name: \"Trace\": a SOAP header needs a qualified name",
     ];
     for w in want {

@@ -205,19 +205,20 @@ pub struct OnComplete {
     /// aggregation, the element's name becomes the member holding the array).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enclosing_element_property: Option<String>,
-    /// Aggregate into a new `root` element (default); `child` is not supported yet.
+    /// `root` or `child`: an Integration Studio attribute that MI's runtime does not read;
+    /// accepted, and both values aggregate alike.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aggregate_element_type: Option<AggregateElementType>,
 }
 
-/// How aggregated XML fragments are combined.
+/// Integration Studio's aggregate element type (MI's runtime ignores it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 #[schemars(transform = crate::resources::common::field_describes)]
 pub enum AggregateElementType {
-    /// Wrap the fragments in a new root.
+    /// Integration Studio's default.
     Root,
-    /// Add them as children of the first message's element.
+    /// The other value Integration Studio writes.
     Child,
 }
 

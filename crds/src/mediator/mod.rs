@@ -46,7 +46,7 @@ macro_rules! declare_mediators {
         /// One step of a sequence. The YAML tag is the Synapse mediator's name in camelCase.
         ///
         /// Not modelled: the `class` mediator (custom Java code has no place in a native runtime),
-        /// `dataServiceCall` (Ferry has no data services), and the rarely used builder,
+        /// `dataServiceCall` (call a DataService's resource over HTTP with `call`), and the rarely used builder,
         /// transaction, ejb, bean, ntlm, oauth, entitlement and smooks mediators.
         // Variants differ in size, but mediators are built once per load and never moved on
         // the request path; boxing every variant would only make matches and construction
@@ -161,9 +161,9 @@ declare_mediators! {
     /// Conversion to JSON with per-flow settings.
     JsonTransform(JsonTransformSpec) = "jsonTransform", Runs, leaf;
     /// SQL lookup into properties.
-    DbLookup(DbLookupSpec) = "dbLookup", NotYet, leaf;
+    DbLookup(DbLookupSpec) = "dbLookup", Runs, leaf;
     /// SQL writes.
-    DbReport(DbReportSpec) = "dbReport", NotYet, leaf;
+    DbReport(DbReportSpec) = "dbReport", Runs, leaf;
     /// Builds a SOAP or POX fault.
     Makefault(MakefaultSpec) = "makefault", Runs, leaf;
     /// Rewrites the target URL.

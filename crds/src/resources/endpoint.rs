@@ -164,6 +164,10 @@ endpoint_types! {
     /// Default false (HTTP/1.1).
     #[serde(default)]
     http2: bool,
+    /// WS-Addressing headers (`wsa:To`, `wsa:Action`, `wsa:MessageID`, `wsa:ReplyTo`, ...)
+    /// in the SOAP envelopes this endpoint sends (Synapse `<enableAddressing>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    enable_addressing: Option<EnableAddressing>,
 }
 
 impl EndpointSpec {
@@ -352,6 +356,33 @@ pub struct LoadbalanceEndpoint {
     /// Session affinity: messages of one session go to the same child.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<Session>,
+}
+
+/// WS-Addressing on an endpoint's requests.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnableAddressing {
+    /// `final` (WS-Addressing 1.0, `http://www.w3.org/2005/08/addressing`; the default) or
+    /// `submission` (the 2004/08 member submission).
+    #[serde(default)]
+    pub version: AddressingVersion,
+    /// Ask the backend to answer on a separate connection (`wsa:ReplyTo` naming a listener
+    /// of Ferry's). Only `false` is supported: answers come back on the request's
+    /// connection.
+    #[serde(default)]
+    pub separate_listener: bool,
+}
+
+/// WS-Addressing versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = crate::resources::common::field_describes)]
+pub enum AddressingVersion {
+    /// WS-Addressing 1.0 (W3C recommendation).
+    #[default]
+    Final,
+    /// The 2004/08 member submission.
+    Submission,
 }
 
 /// Load-balancing algorithms.
@@ -595,7 +626,7 @@ pub enum OAuthAuthMode {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Tls {
-    /// CA certificates (PEM) trusted for the server. Default: the system roots.
+    /// CA certificates (PEM) trusted for the server, besides the system roots.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_from: Option<SecretSource>,
     /// A client certificate chain (PEM) for mutual TLS.
@@ -604,10 +635,15 @@ pub struct Tls {
     /// The client certificate's private key (PEM).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_from: Option<SecretSource>,
-    /// The name checked against the server's certificate. Default: the URL's host.
+    /// The name sent as SNI and checked against the server's certificate. Default: the
+    /// URL's host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_name: Option<String>,
-    /// Accept any server certificate. For tests only. Default false.
+    /// The oldest TLS version accepted: `1.2` (default) or `1.3`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_version: Option<super::transport_security::TlsVersion>,
+    /// Accept any server certificate. Refused by the validator: Ferry never turns
+    /// verification off; give the backend's CA in `caFrom` instead.
     #[serde(default)]
     pub insecure_skip_verify: bool,
 }

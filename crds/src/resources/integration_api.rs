@@ -77,6 +77,14 @@ pub struct IntegrationApiSpec {
     /// Default: anyone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authentication: Option<ApiAuthentication>,
+    /// Cross-origin resource sharing: preflights answered, `Access-Control-*` headers
+    /// on answers to allowed origins. Default: none (no CORS headers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<super::transport_security::Cors>,
+    /// `required`: only requests over HTTPS with a client certificate the listener verified
+    /// are served (401 without one, 403 over plain HTTP). Default `none`.
+    #[serde(default)]
+    pub client_certificate: super::transport_security::ClientCertificate,
     /// Requests with a larger body are refused with 413, in bytes. Default: the runtime's
     /// `maxRequestBodyBytes`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

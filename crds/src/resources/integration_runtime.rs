@@ -88,6 +88,10 @@ pub struct IntegrationRuntimeSpec {
     /// The HTTP port APIs are served on. Default 8290.
     #[serde(default = "default_http_port")]
     pub http_port: u16,
+    /// The HTTPS listener (MI's 8253), serving the same APIs and proxies as the HTTP port
+    /// with the certificate of a `kubernetes.io/tls` Secret. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub https: Option<super::transport_security::HttpsListener>,
     /// The admin port (`/livez`, `/readyz`, `/metrics`, management). Default 9201.
     #[serde(default = "default_admin_port")]
     pub admin_port: u16,
@@ -99,6 +103,10 @@ pub struct IntegrationRuntimeSpec {
     /// 10485760 (10 MiB).
     #[serde(default = "default_max_body")]
     pub max_request_body_bytes: u64,
+    /// Request heads (request line and headers) larger than this many bytes are refused
+    /// with 431. At least 8192. Default 65536.
+    #[serde(default = "default_max_header")]
+    pub max_request_header_bytes: u32,
     /// Seconds a request body may take to arrive in full, counted from the request head;
     /// slower ones are answered 408 (a client trickling its body holds a connection and a
     /// task). 0: only `requestTimeoutSeconds` bounds it. Default 60.
@@ -161,6 +169,10 @@ fn default_log_level() -> String {
 
 fn default_max_body() -> u64 {
     10 * 1024 * 1024
+}
+
+fn default_max_header() -> u32 {
+    64 * 1024
 }
 
 fn default_request_body_timeout() -> u64 {

@@ -6,7 +6,10 @@
 //! rendering) works on these typed values.
 
 pub mod common;
+pub mod data_service;
+pub mod data_source;
 pub mod endpoint;
+pub mod inbound_endpoint;
 pub mod integration_api;
 pub mod integration_runtime;
 pub mod local_entry;
@@ -17,9 +20,13 @@ pub mod scheduled_task;
 pub mod security;
 pub mod sequence;
 pub mod template;
+pub mod transport_security;
 
 pub use common::*;
+pub use data_service::*;
+pub use data_source::*;
 pub use endpoint::*;
+pub use inbound_endpoint::*;
 pub use integration_api::*;
 pub use integration_runtime::*;
 pub use local_entry::*;
@@ -30,6 +37,7 @@ pub use scheduled_task::*;
 pub use security::*;
 pub use sequence::*;
 pub use template::*;
+pub use transport_security::*;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -45,7 +53,10 @@ pub const KINDS: &[&str] = &[
     "ScheduledTask",
     "LocalEntry",
     "Template",
+    "InboundEndpoint",
     "IntegrationRuntime",
+    "DataSource",
+    "DataService",
 ];
 
 /// The plural of a kind, as its CRD names it (`sequences`, `localentries`): the resource
@@ -83,8 +94,14 @@ pub enum Resource {
     LocalEntry(LocalEntry),
     /// A Template.
     Template(Template),
+    /// An InboundEndpoint.
+    InboundEndpoint(InboundEndpoint),
     /// An IntegrationRuntime.
     IntegrationRuntime(IntegrationRuntime),
+    /// A DataSource.
+    DataSource(DataSource),
+    /// A DataService.
+    DataService(DataService),
 }
 
 /// Why [`Resource::from_value`] failed: the serde error with the field path it occurred at
@@ -127,7 +144,10 @@ impl Resource {
             "ScheduledTask" => Resource::ScheduledTask(typed(value)?),
             "LocalEntry" => Resource::LocalEntry(typed(value)?),
             "Template" => Resource::Template(typed(value)?),
+            "InboundEndpoint" => Resource::InboundEndpoint(typed(value)?),
             "IntegrationRuntime" => Resource::IntegrationRuntime(typed(value)?),
+            "DataSource" => Resource::DataSource(typed(value)?),
+            "DataService" => Resource::DataService(typed(value)?),
             other => match typed::<KindOnly>(serde_json::json!({ "kind": other })) {
                 Err(e) => return Err(e),
                 Ok(never) => match never.kind {},
@@ -147,7 +167,10 @@ impl Resource {
             Resource::ScheduledTask(_) => "ScheduledTask",
             Resource::LocalEntry(_) => "LocalEntry",
             Resource::Template(_) => "Template",
+            Resource::InboundEndpoint(_) => "InboundEndpoint",
             Resource::IntegrationRuntime(_) => "IntegrationRuntime",
+            Resource::DataSource(_) => "DataSource",
+            Resource::DataService(_) => "DataService",
         }
     }
 
@@ -163,7 +186,10 @@ impl Resource {
             Resource::ScheduledTask(r) => &r.metadata,
             Resource::LocalEntry(r) => &r.metadata,
             Resource::Template(r) => &r.metadata,
+            Resource::InboundEndpoint(r) => &r.metadata,
             Resource::IntegrationRuntime(r) => &r.metadata,
+            Resource::DataSource(r) => &r.metadata,
+            Resource::DataService(r) => &r.metadata,
         };
         meta.name.as_deref().unwrap_or_default()
     }
@@ -182,6 +208,9 @@ impl Resource {
             Resource::ScheduledTask(r) => &r.metadata,
             Resource::LocalEntry(r) => &r.metadata,
             Resource::Template(r) => &r.metadata,
+            Resource::DataSource(r) => &r.metadata,
+            Resource::DataService(r) => &r.metadata,
+            Resource::InboundEndpoint(r) => &r.metadata,
             Resource::IntegrationRuntime(_) => return None,
         };
         meta.annotations
@@ -209,6 +238,9 @@ impl Resource {
             Resource::ScheduledTask(r) => &r.spec.runtime,
             Resource::LocalEntry(r) => &r.spec.runtime,
             Resource::Template(r) => &r.spec.runtime,
+            Resource::DataSource(r) => &r.spec.runtime,
+            Resource::DataService(r) => &r.spec.runtime,
+            Resource::InboundEndpoint(r) => &r.spec.runtime,
             Resource::IntegrationRuntime(_) => self.name(),
         }
     }

@@ -42,8 +42,8 @@ pub struct ProxyServiceSpec {
     /// The runtime group that serves this proxy. Default `default`.
     #[serde(default = "default_runtime")]
     pub runtime: String,
-    /// The transports it is served on (Synapse `transports`). Default `[http]`; `https`
-    /// needs an HTTPS listener, which Ferry does not have yet.
+    /// The transports it is served on (Synapse `transports`): `http` (the HTTP port),
+    /// `https` (the HTTPS port) or both. Default `[http]`.
     #[serde(default = "default_transports")]
     pub transports: Vec<ProxyTransport>,
     /// What each request goes through.

@@ -30,6 +30,9 @@ fn every_kind_in_kinds_dispatches_to_its_own_variant() {
             "Endpoint" => json!({"http": {"uriTemplate": "http://a"}}),
             "MessageProcessor" => json!({"type": "sampling", "messageStore": "s"}),
             "ScheduledTask" => json!({"trigger": {"once": true}, "inject": {"sequence": "s"}}),
+            "DataSource" => json!({"type": "sqlite", "url": "sqlite:a.db"}),
+            "DataService" => json!({"dataSource": "d", "queries": [], "resources": []}),
+            "InboundEndpoint" => json!({"protocol": "file", "sequence": "s"}),
             _ => json!({}),
         };
         assert_eq!(resource(kind, spec).kind(), *kind);

@@ -293,3 +293,62 @@ fn in_place_reload_keeps_the_pod_template_and_lets_the_runtime_watch_its_bundle(
         "the same pod template whatever the bundle"
     );
 }
+
+#[test]
+fn an_https_listener_mounts_its_secrets_as_volumes_and_opens_its_port() {
+    let yaml = "apiVersion: ferry.dev/v1alpha1
+kind: IntegrationRuntime
+metadata: {name: secure}
+spec:
+  https: {secretName: secure-tls, clientCaSecretName: clients-ca, clientAuth: optional, minVersion: '1.3'}
+";
+    let r = rendered(yaml, "secure");
+    let pod = r.deployment.spec.unwrap().template.spec.unwrap();
+    let container = &pod.containers[0];
+    let env = container.env.clone().unwrap();
+    let value = |name: &str| {
+        env.iter()
+            .find(|e| e.name == name)
+            .and_then(|e| e.value.clone())
+    };
+    assert_eq!(value("FERRY_HTTPS_PORT").as_deref(), Some("8253"));
+    assert_eq!(
+        value("FERRY_TLS_CERT").as_deref(),
+        Some("/etc/ferry/tls/tls.crt")
+    );
+    assert_eq!(
+        value("FERRY_TLS_KEY").as_deref(),
+        Some("/etc/ferry/tls/tls.key")
+    );
+    assert_eq!(
+        value("FERRY_TLS_CLIENT_CA").as_deref(),
+        Some("/etc/ferry/tls-client-ca/ca.crt")
+    );
+    assert_eq!(value("FERRY_TLS_CLIENT_AUTH").as_deref(), Some("optional"));
+    assert_eq!(value("FERRY_TLS_MIN_VERSION").as_deref(), Some("1.3"));
+    let volumes = pod.volumes.unwrap();
+    let secret_of = |name: &str| {
+        volumes
+            .iter()
+            .find(|v| v.name == name)
+            .and_then(|v| v.secret.as_ref())
+            .and_then(|s| s.secret_name.clone())
+    };
+    assert_eq!(secret_of("tls").as_deref(), Some("secure-tls"));
+    assert_eq!(secret_of("tls-client-ca").as_deref(), Some("clients-ca"));
+    let ports = container.ports.clone().unwrap();
+    assert!(
+        ports
+            .iter()
+            .any(|p| p.name.as_deref() == Some("https") && p.container_port == 8253)
+    );
+    let service_ports = r.service.spec.unwrap().ports.unwrap();
+    assert!(
+        service_ports
+            .iter()
+            .any(|p| p.name.as_deref() == Some("https") && p.port == 8253)
+    );
+    // The certificate never travels in the bundle.
+    let bundle = to_yaml(&r.config_map);
+    assert!(!bundle.contains("secure-tls"), "{bundle}");
+}

@@ -179,6 +179,31 @@ struct ProcessorOutcomeLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct InboundLabels {
+    inbound: Arc<str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct InboundOutcomeLabels {
+    inbound: Arc<str>,
+    outcome: &'static str,
+}
+
+/// The series of one inbound endpoint: messages received, succeeded and failed, and in
+/// flight now.
+#[derive(Clone, Debug)]
+pub struct InboundMetrics {
+    /// Messages taken from the source.
+    pub received: Counter,
+    /// Messages whose sequence completed, settled with the source.
+    pub succeeded: Counter,
+    /// Messages whose sequence failed.
+    pub failed: Counter,
+    /// Messages taken and not yet settled.
+    pub in_flight: Gauge,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct CacheLookupLabels {
     result: &'static str,
 }
@@ -332,6 +357,8 @@ pub struct Metrics {
     processor_active: Family<ProcessorLabels, Gauge>,
     processor_backlog: Family<ProcessorLabels, Gauge>,
     processor_messages: Family<ProcessorOutcomeLabels, Counter>,
+    inbound_messages: Family<InboundOutcomeLabels, Counter>,
+    inbound_in_flight: Family<InboundLabels, Gauge>,
     last_reload_success: Gauge<f64, AtomicU64>,
     leader: Gauge,
     open_aggregations: Gauge,
@@ -421,6 +448,18 @@ impl Metrics {
             "Messages handled by processors, by outcome (delivered, failed_attempt, dropped, parked)",
             processor_messages.clone(),
         );
+        let inbound_messages = Family::<InboundOutcomeLabels, Counter>::default();
+        registry.register(
+            "inbound_messages",
+            "Messages taken by inbound endpoints, by outcome (received, succeeded, failed)",
+            inbound_messages.clone(),
+        );
+        let inbound_in_flight = Family::<InboundLabels, Gauge>::default();
+        registry.register(
+            "inbound_in_flight",
+            "Messages an inbound endpoint took and has not settled yet",
+            inbound_in_flight.clone(),
+        );
         let leader = Gauge::default();
         registry.register(
             "leader",
@@ -473,6 +512,8 @@ impl Metrics {
             processor_active,
             processor_backlog,
             processor_messages,
+            inbound_messages,
+            inbound_in_flight,
             last_reload_success,
             leader,
             open_aggregations,
@@ -651,6 +692,29 @@ impl Metrics {
                 outcome,
             })
             .inc();
+    }
+
+    /// The series of inbound endpoint `inbound` (the same ones across reloads).
+    pub fn inbound(&self, inbound: &Arc<str>) -> InboundMetrics {
+        let count = |outcome| {
+            self.inbound_messages
+                .get_or_create(&InboundOutcomeLabels {
+                    inbound: Arc::clone(inbound),
+                    outcome,
+                })
+                .clone()
+        };
+        InboundMetrics {
+            received: count("received"),
+            succeeded: count("succeeded"),
+            failed: count("failed"),
+            in_flight: self
+                .inbound_in_flight
+                .get_or_create(&InboundLabels {
+                    inbound: Arc::clone(inbound),
+                })
+                .clone(),
+        }
     }
 
     /// The whole registry in the OpenMetrics text format (see [`CONTENT_TYPE`]).

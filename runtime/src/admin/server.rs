@@ -70,6 +70,8 @@ pub struct AdminState {
     /// keep the reason `/readyz` gives.
     pub ready: AtomicBool,
     shutting_down: AtomicBool,
+    /// A data source with `readinessCheck` cannot reach its database.
+    data_down: AtomicBool,
     /// The registry `/metrics` exposes.
     pub metrics: Arc<Metrics>,
     management: Option<Arc<dyn ManagementApi>>,
@@ -91,6 +93,7 @@ impl AdminState {
         Self {
             ready: AtomicBool::new(false),
             shutting_down: AtomicBool::new(false),
+            data_down: AtomicBool::new(false),
             metrics,
             management: None,
         }
@@ -117,7 +120,12 @@ impl AdminState {
 
     /// Whether `/readyz` answers 200.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::SeqCst)
+        self.ready.load(Ordering::SeqCst) && !self.data_down.load(Ordering::SeqCst)
+    }
+
+    /// Records whether a data source that gates readiness (`readinessCheck`) is down.
+    pub fn set_data_down(&self, down: bool) {
+        self.data_down.store(down, Ordering::SeqCst);
     }
 
     /// Why the runtime is not ready, or `None` when it is.
@@ -126,6 +134,8 @@ impl AdminState {
             None
         } else if self.shutting_down.load(Ordering::SeqCst) {
             Some("shutting down: finishing in-flight requests")
+        } else if self.data_down.load(Ordering::SeqCst) {
+            Some("a data source with readinessCheck cannot reach its database")
         } else {
             Some("starting: no configuration is serving yet")
         }
@@ -139,6 +149,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Shutdown {
     let opts = ServerOptions {
+        max_header_bytes: server::READ_BUFFER_MAX,
         // Probes and scrapes carry no bodies; the management API gets a modest allowance.
         max_body_bytes: 1024 * 1024,
         header_read_timeout: Some(Duration::from_secs(10)),

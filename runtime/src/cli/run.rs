@@ -22,6 +22,8 @@ use crate::admin::server::{AdminState, Mounts};
 use crate::compile::CompileEnv;
 use crate::dispatch::{Dispatcher, RequestTimeouts};
 use crate::endpoints::client::EndpointClient;
+use crate::inbound::management::InboundsApi;
+use crate::inbound::runner::Inbounds;
 use crate::leadership::{
     DEFAULT_LEASE_DURATION_SECS, DEFAULT_LEASE_GRACE_SECS, Election, LeadershipError, LeaseSettings,
 };
@@ -31,7 +33,9 @@ use crate::reload::Runners;
 use crate::stores::factory::StoreRegistry;
 use crate::stores::management::StoresApi;
 use crate::tasks::runner::Tasks;
+use crate::tls::server::{ServerTls, ServerTlsSettings};
 use crate::transports::http::server::{self, ServerOptions};
+use ferry_api::resources::{ClientAuth, TlsVersion};
 
 /// Arguments of `ferry run`.
 #[derive(Debug, Clone, Args)]
@@ -45,6 +49,34 @@ pub struct RunArgs {
     /// Port of the HTTP listener serving the APIs (0 picks a free one).
     #[arg(long, default_value_t = 8290, env = "FERRY_HTTP_PORT")]
     pub http_port: u16,
+    /// Port of the HTTPS listener serving the same APIs and proxies (MI's 8253; 0 picks a
+    /// free one). It listens only when --tls-cert and --tls-key are given.
+    #[arg(long, default_value_t = 8253, env = "FERRY_HTTPS_PORT")]
+    pub https_port: u16,
+    /// The HTTPS listener's certificate chain (PEM, leaf first). Read again every
+    /// --tls-reload-interval seconds: a renewed certificate needs no restart.
+    #[arg(long, env = "FERRY_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "FERRY_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// CA certificates (PEM) client certificates are verified against (mutual TLS).
+    #[arg(long, env = "FERRY_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Client certificates: `none`, `optional` (verified when presented) or `required`.
+    #[arg(long, env = "FERRY_TLS_CLIENT_AUTH", value_enum, default_value_t = ClientAuthArg::None)]
+    pub tls_client_auth: ClientAuthArg,
+    /// The oldest TLS version the HTTPS listener accepts: 1.2 or 1.3.
+    #[arg(long, env = "FERRY_TLS_MIN_VERSION", default_value = "1.2", value_parser = ["1.2", "1.3"])]
+    pub tls_min_version: String,
+    /// Seconds between checks of the certificate files for a change.
+    #[arg(long, default_value_t = 10, env = "FERRY_TLS_RELOAD_INTERVAL",
+        value_parser = clap::value_parser!(u64).range(1..))]
+    pub tls_reload_interval: u64,
+    /// Largest request head (request line and headers) in bytes; larger ones get 431.
+    #[arg(long, default_value_t = 65536, env = "FERRY_MAX_HEADER_BYTES",
+        value_parser = clap::value_parser!(u32).range(8192..))]
+    pub max_header_bytes: u32,
     /// Port of the admin listener: /livez, /readyz, /metrics (0 picks a free one).
     #[arg(long, default_value_t = 9201, env = "FERRY_ADMIN_PORT")]
     pub admin_port: u16,
@@ -80,7 +112,8 @@ pub struct RunArgs {
     /// (a volume in Kubernetes).
     #[arg(long, default_value = ".ferry-data", env = "FERRY_DATA_DIR")]
     pub data_dir: PathBuf,
-    /// Write the bound addresses as JSON (`{"http": "...", "admin": "..."}`) to this file once
+    /// Write the bound addresses as JSON (`{"http": "...", "admin": "..."}`, and `"https"`
+    /// when it listens) to this file once
     /// serving: how scripts and tests find ports chosen with 0.
     #[arg(long)]
     pub ports_file: Option<PathBuf>,
@@ -107,7 +140,38 @@ pub struct RunArgs {
     pub workers: Option<u16>,
 }
 
+/// How the HTTPS listener treats client certificates (`--tls-client-auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClientAuthArg {
+    /// Not asked for.
+    None,
+    /// Verified when presented.
+    Optional,
+    /// Required: the handshake fails without one.
+    Required,
+}
+
 impl RunArgs {
+    /// The HTTPS listener's TLS settings, when it is to listen.
+    fn tls_settings(&self) -> Option<ServerTlsSettings> {
+        let (cert, key) = (self.tls_cert.clone()?, self.tls_key.clone()?);
+        Some(ServerTlsSettings {
+            cert,
+            key,
+            client_ca: self.tls_client_ca.clone(),
+            client_auth: match self.tls_client_auth {
+                ClientAuthArg::None => ClientAuth::None,
+                ClientAuthArg::Optional => ClientAuth::Optional,
+                ClientAuthArg::Required => ClientAuth::Required,
+            },
+            min_version: if self.tls_min_version == "1.3" {
+                TlsVersion::Tls13
+            } else {
+                TlsVersion::Tls12
+            },
+        })
+    }
+
     /// The Lease to hold, when one is asked for.
     fn lease_settings(&self) -> Result<Option<LeaseSettings>, LeadershipError> {
         let Some(name) = &self.lease_name else {
@@ -200,11 +264,28 @@ async fn run(args: RunArgs, workers: usize) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot listen on {}:{}", args.host, args.admin_port))?;
     let http_addr = http.local_addr()?;
     let admin_addr = admin.local_addr()?;
+    // Certificate files that do not load stop the start, as a bad configuration does.
+    let https = match args.tls_settings() {
+        None => None,
+        Some(settings) => {
+            let tls = ServerTls::load(settings)
+                .map_err(|e| anyhow::anyhow!("the HTTPS listener cannot start: {e}"))?;
+            let listener = TcpListener::bind((args.host.as_str(), args.https_port))
+                .await
+                .with_context(|| format!("cannot listen on {}:{}", args.host, args.https_port))?;
+            let addr = listener.local_addr()?;
+            Some((listener, tls, addr))
+        }
+    };
+    let https_addr = https.as_ref().map(|(_, _, addr)| *addr);
 
     let mut config: HashMap<String, String> =
         super::parse_properties(&args.set)?.into_iter().collect();
     config.insert("http.port".into(), http_addr.port().to_string());
     config.insert("admin.port".into(), admin_addr.port().to_string());
+    if let Some(addr) = https_addr {
+        config.insert("https.port".into(), addr.port().to_string());
+    }
     let metrics = Arc::new(Metrics::new());
     let env = CompileEnv {
         config: Arc::new(config),
@@ -238,6 +319,7 @@ async fn run(args: RunArgs, workers: usize) -> anyhow::Result<ExitCode> {
     let reporter = None;
     let processors = Processors::reporting(metrics.clone(), election.leadership(), reporter);
     processors.install(current.load_full()).await;
+    let inbounds = Inbounds::new(metrics.clone(), election.leadership());
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -254,6 +336,10 @@ async fn run(args: RunArgs, workers: usize) -> anyhow::Result<ExitCode> {
                 "/management/message-stores",
                 Arc::new(StoresApi::new(current.clone())),
             ),
+            (
+                crate::inbound::management::PREFIX,
+                Arc::new(InboundsApi::new(inbounds.clone())),
+            ),
         ]))),
     );
     let admin_task = tokio::spawn(crate::admin::server::serve(
@@ -262,6 +348,7 @@ async fn run(args: RunArgs, workers: usize) -> anyhow::Result<ExitCode> {
         stopped(stop_rx.clone()),
     ));
     let options = ServerOptions {
+        max_header_bytes: args.max_header_bytes as usize,
         max_body_bytes: args.max_body_bytes,
         header_read_timeout: seconds(args.request_header_timeout),
         graceful_timeout: Duration::from_secs(args.shutdown_timeout),
@@ -280,8 +367,23 @@ async fn run(args: RunArgs, workers: usize) -> anyhow::Result<ExitCode> {
     let runners = Runners {
         processors: processors.clone(),
         tasks: Tasks::new(dispatcher.clone(), election.leadership()),
+        inbound: inbounds.clone(),
     };
     runners.tasks.install(current.load_full()).await;
+    let https_task = https.map(|(listener, tls, _)| {
+        tokio::spawn(Arc::clone(&tls).watch(
+            Duration::from_secs(args.tls_reload_interval),
+            stopped(stop_rx.clone()),
+        ));
+        tokio::spawn(server::serve_tls(
+            listener,
+            dispatcher.clone(),
+            options.clone(),
+            tls,
+            stopped(stop_rx.clone()),
+        ))
+    });
+    runners.inbound.install(current.load_full()).await;
     let http_task = tokio::spawn(server::serve(
         http,
         dispatcher,
@@ -289,6 +391,11 @@ async fn run(args: RunArgs, workers: usize) -> anyhow::Result<ExitCode> {
         stopped(stop_rx.clone()),
     ));
 
+    let data_health_task = tokio::spawn(crate::data::health::watch(
+        current.clone(),
+        admin_state.clone(),
+        stopped(stop_rx.clone()),
+    ));
     // The registry is shared (a cheap clone): reloads open stores in it, shutdown closes them.
     let stores = env.stores.clone();
     let watch_task = tokio::spawn(crate::reload::watch(
@@ -302,10 +409,10 @@ async fn run(args: RunArgs, workers: usize) -> anyhow::Result<ExitCode> {
     ));
 
     if let Some(file) = &args.ports_file {
-        write_ports(file, http_addr, admin_addr)?;
+        write_ports(file, http_addr, https_addr, admin_addr)?;
     }
     admin_state.ready.store(true, Ordering::SeqCst);
-    tracing::info!(http = %http_addr, admin = %admin_addr, resources, workers, "serving");
+    tracing::info!(http = %http_addr, https = ?https_addr, admin = %admin_addr, resources, workers, "serving");
 
     wait_for_shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight requests");
@@ -314,7 +421,14 @@ async fn run(args: RunArgs, workers: usize) -> anyhow::Result<ExitCode> {
     if let Ok(outcome) = http_task.await {
         tracing::info!(?outcome, "HTTP listener closed");
     }
+    if let Some(Ok(outcome)) = match https_task {
+        Some(task) => Some(task.await),
+        None => None,
+    } {
+        tracing::info!(?outcome, "HTTPS listener closed");
+    }
     watch_task.abort();
+    data_health_task.abort();
     // After the listener: a message stored by a last request still gets its processor's
     // attention until here; in-flight deliveries finish, leased messages are released.
     // Bounded like the listener: a delivery still waiting on a slow backend past the
@@ -353,9 +467,17 @@ fn warn_local_stores(compiled: &crate::compiled::Compiled) {
     }
 }
 
-fn write_ports(file: &std::path::Path, http: SocketAddr, admin: SocketAddr) -> anyhow::Result<()> {
-    let text =
-        serde_json::json!({"http": http.to_string(), "admin": admin.to_string()}).to_string();
+fn write_ports(
+    file: &std::path::Path,
+    http: SocketAddr,
+    https: Option<SocketAddr>,
+    admin: SocketAddr,
+) -> anyhow::Result<()> {
+    let mut ports = serde_json::json!({"http": http.to_string(), "admin": admin.to_string()});
+    if let Some(https) = https {
+        ports["https"] = serde_json::Value::from(https.to_string());
+    }
+    let text = ports.to_string();
     // Write then rename, so a reader never sees half a file.
     let tmp = file.with_extension("tmp");
     std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;

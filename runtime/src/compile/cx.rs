@@ -51,6 +51,7 @@ pub struct BuildCx<'a, E> {
     stores: &'a HashMap<String, Arc<dyn MessageStore>>,
     origin: &'a Origin,
     resource: String,
+    data_sources: Option<&'a HashMap<String, Arc<crate::data::source::DataSource>>>,
     /// Every problem found.
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -73,8 +74,32 @@ impl<'a, E> BuildCx<'a, E> {
             stores,
             origin: &loaded.origin,
             resource: loaded.id(),
+            data_sources: None,
             diagnostics: Vec::new(),
         }
+    }
+
+    /// The same context, with the data sources the database mediators and data services
+    /// run on.
+    pub fn with_data_sources(
+        mut self,
+        sources: &'a HashMap<String, Arc<crate::data::source::DataSource>>,
+    ) -> Self {
+        self.data_sources = Some(sources);
+        self
+    }
+
+    /// A data source, resolved when the configuration was compiled (the reason one could
+    /// not be was reported then).
+    pub fn data_source(&mut self, name: &str) -> Option<Arc<crate::data::source::DataSource>> {
+        let source = self.data_sources.and_then(|all| all.get(name)).cloned();
+        if source.is_none() {
+            self.error(
+                "",
+                format!("data source \"{name}\" is not available (it could not be opened)"),
+            );
+        }
+        source
     }
 
     /// `Kind/name` of the resource being built.

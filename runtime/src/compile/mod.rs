@@ -20,6 +20,7 @@ use crate::admin::metrics::{Metrics, ResourceMetrics};
 pub use crate::compiled::{Compiled, CompiledApi, CompiledResource};
 use crate::endpoints::Endpoint;
 use crate::endpoints::client::EndpointClient;
+use crate::inbound::CompiledInbound;
 use crate::passthrough::Passthrough;
 use crate::processors::CompiledProcessor;
 use crate::sequence::{SeqId, Sequence};
@@ -97,6 +98,11 @@ pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagno
         .collect();
 
     let stores = env.stores.open_all(bundle, &mut diagnostics);
+    let data_sources = crate::data::source::open_all(
+        resources.iter().map(|(l, _)| *l),
+        env.stores.data_dir().as_deref(),
+        &mut diagnostics,
+    );
     let ids = (&sequence_ids, &template_ids);
     let endpoints = build_endpoints(&resources, env, ids, &stores, &mut diagnostics);
 
@@ -105,6 +111,7 @@ pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagno
     let mut apis = Vec::new();
     let mut processors = Vec::new();
     let mut tasks = Vec::new();
+    let mut inbound_endpoints = Vec::new();
     let fingerprints = Fingerprints::new(bundle);
     for (loaded, c) in &resources {
         let mut cx = BuildCx::new(
@@ -114,7 +121,8 @@ pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagno
             &endpoints,
             &stores,
             loaded,
-        );
+        )
+        .with_data_sources(&data_sources);
         let name = loaded.resource.name();
         // Logs and metrics show the name the user knows the resource by.
         let shown = loaded.resource.display_name();
@@ -146,10 +154,17 @@ pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagno
                     tasks.push(Arc::new(t));
                 }
             }
+            CheckedResource::Inbound(i) => {
+                let fingerprint = fingerprints.of(loaded);
+                if let Some(i) = CompiledInbound::build(name, i, fingerprint, &mut cx) {
+                    inbound_endpoints.push(Arc::new(i));
+                }
+            }
             // Entries were read into the mediators that name them when checked.
             CheckedResource::Endpoint(_)
             | CheckedResource::MessageStore
             | CheckedResource::LocalEntry(_)
+            | CheckedResource::DataSource
             | CheckedResource::Runtime => {}
         }
         diagnostics.append(&mut cx.diagnostics);
@@ -172,8 +187,10 @@ pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagno
         templates,
         endpoints,
         stores,
+        data_sources,
         processors,
         tasks,
+        inbound_endpoints,
         config: env.config.clone(),
         local_entries: Arc::new(local_entries(&resources)),
         resource_count: bundle.resources.len(),
@@ -232,6 +249,7 @@ fn build_api(name: &str, api: &check::Api, cx: &mut BuildCx<'_>) -> CompiledApi 
                 fault_sequence: own_fault,
                 metrics: ResourceMetrics::default(),
                 requirement: res.authentication.clone(),
+                listeners: res.listeners,
             }
         })
         .collect();
@@ -244,6 +262,11 @@ fn build_api(name: &str, api: &check::Api, cx: &mut BuildCx<'_>) -> CompiledApi 
         resources,
         fault_sequence,
         authenticator,
+        cors: api
+            .cors
+            .clone()
+            .map(crate::transports::http::cors::Cors::new),
+        client_certificate: api.client_certificate,
     }
 }
 
@@ -305,7 +328,7 @@ fn build_endpoints(
 fn named_children<'a>(ep: &'a checked_endpoint::Endpoint, out: &mut Vec<&'a str>) {
     use checked_endpoint::{Endpoint as E, EndpointRef as R};
     let children = match ep {
-        E::Leaf(_) => return,
+        E::Leaf(_) | E::Rabbitmq(_) => return,
         E::Failover { children, .. } | E::Loadbalance { children, .. } => children,
     };
     for child in children {

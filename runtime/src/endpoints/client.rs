@@ -23,6 +23,7 @@ use tokio::time::Instant;
 pub use super::error::{CallError, CallErrorKind};
 use super::error::{classify_body, classify_send};
 use super::pool::{Pool, PoolOptions};
+use crate::tls::client::TlsProfile;
 use crate::transports::http::body::{self, Body, BodyError, CallTimer, read_body_limited};
 
 /// Connection settings shared by all endpoints.
@@ -54,6 +55,9 @@ impl Default for ClientOptions {
 #[derive(Clone)]
 pub struct EndpointClient {
     transport: Transport,
+    /// The TLS profile of `https://` calls made through this clone (an endpoint's `tls`
+    /// block); `None`: the default one (system roots).
+    tls: Option<Arc<TlsProfile>>,
 }
 
 #[derive(Clone)]
@@ -85,6 +89,7 @@ impl EndpointClient {
     pub fn new(opts: ClientOptions) -> Self {
         if !opts.http2_prior_knowledge {
             return Self {
+                tls: None,
                 transport: Transport::Http1(Pool::new(PoolOptions {
                     connect_timeout: opts.connect_timeout,
                     idle_timeout: opts.pool_idle_timeout,
@@ -106,6 +111,15 @@ impl EndpointClient {
             .build(connector);
         Self {
             transport: Transport::H2c(Box::new(inner)),
+            tls: None,
+        }
+    }
+
+    /// The same client (the same pool) calling `https://` URLs with `profile`.
+    pub fn with_tls(&self, profile: Arc<TlsProfile>) -> Self {
+        Self {
+            transport: self.transport.clone(),
+            tls: Some(profile),
         }
     }
 
@@ -177,7 +191,14 @@ impl EndpointClient {
 
     async fn dispatch(&self, req: Request<Body>) -> Result<Response<Body>, CallError> {
         match &self.transport {
-            Transport::Http1(pool) => pool.send(req).await.map(|r| r.map(body::boxed)),
+            Transport::Http1(pool) => pool
+                .send(req, self.tls.as_ref())
+                .await
+                .map(|r| r.map(body::boxed)),
+            Transport::H2c(_) if req.uri().scheme_str() == Some("https") => Err(CallError::new(
+                CallErrorKind::SendFailed,
+                "https is not spoken by the HTTP/2 prior-knowledge client; call it over HTTP/1.1",
+            )),
             Transport::H2c(client) => client
                 .request(req)
                 .await

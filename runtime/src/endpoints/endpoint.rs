@@ -54,6 +54,7 @@ pub struct Endpoint {
 
 pub(super) enum Kind {
     Leaf(Box<Leaf>),
+    Rabbitmq(Box<super::rabbitmq::RabbitMqEndpoint>),
     Failover(Failover),
     Loadbalance(Loadbalance),
 }
@@ -75,6 +76,9 @@ impl Endpoint {
     pub fn build(name: &str, c: &checked::Endpoint, cx: &mut BuildCx<'_>) -> Option<Endpoint> {
         let kind = match c {
             checked::Endpoint::Leaf(leaf) => Kind::Leaf(Box::new(Leaf::build(leaf, cx)?)),
+            checked::Endpoint::Rabbitmq(target) => Kind::Rabbitmq(Box::new(
+                super::rabbitmq::RabbitMqEndpoint::new(name, target),
+            )),
             checked::Endpoint::Failover { children, dynamic } => Kind::Failover(Failover {
                 children: build_children(children, cx)?,
                 dynamic: *dynamic,
@@ -139,6 +143,7 @@ impl Endpoint {
     async fn call_inner(&self, msg: &mut Message) -> Result<Delivery, Fault> {
         match &self.kind {
             Kind::Leaf(leaf) => leaf.call(&self.name, msg).await,
+            Kind::Rabbitmq(rabbit) => rabbit.call(&self.name, msg).await,
             Kind::Failover(group) => group.call(&self.name, msg).await,
             Kind::Loadbalance(group) => group.call(&self.name, msg).await,
         }
@@ -207,6 +212,7 @@ impl Endpoint {
                 .suspension
                 .as_ref()
                 .is_none_or(|s| s.remaining(Instant::now()).is_none()),
+            Kind::Rabbitmq(_) => true,
             Kind::Failover(g) => g.children.iter().any(|c| c.is_ready()),
             Kind::Loadbalance(g) => g.children.iter().any(|c| c.is_ready()),
         }

@@ -30,6 +30,10 @@ pub enum CallErrorKind {
     /// The response arrived but could not be processed, e.g. it exceeds the size limit
     /// (101510).
     ResponseProcessing,
+    /// The TLS handshake failed: the backend's certificate is expired, not valid for the
+    /// host or from an unknown issuer, or the backend refused ours (101500, as Synapse
+    /// reports an SSL handshake failure; the message names the problem).
+    Tls,
 }
 
 impl CallErrorKind {
@@ -43,6 +47,7 @@ impl CallErrorKind {
             CallErrorKind::ProtocolViolation => codes::PROTOCOL_VIOLATION,
             CallErrorKind::SendFailed => codes::SENDING_FAILED,
             CallErrorKind::ResponseProcessing => codes::RESPONSE_PROCESSING_FAILURE,
+            CallErrorKind::Tls => codes::SENDING_FAILED,
         }
     }
 
@@ -56,6 +61,7 @@ impl CallErrorKind {
             CallErrorKind::ProtocolViolation => "protocol_violation",
             CallErrorKind::SendFailed => "send_failed",
             CallErrorKind::ResponseProcessing => "response_processing",
+            CallErrorKind::Tls => "tls",
         }
     }
 }
@@ -180,6 +186,10 @@ fn classify_exchange(err: &(dyn StdError + 'static)) -> Option<CallErrorKind> {
         }
     }
     let io = find::<io::Error>(err)?;
+    // TLS 1.3 reports a refused client certificate after the handshake, on the first read.
+    if crate::tls::client::handshake_failure(io).is_some() {
+        return Some(CallErrorKind::Tls);
+    }
     match io.kind() {
         io::ErrorKind::ConnectionReset
         | io::ErrorKind::ConnectionAborted

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ferry_api::check::endpoint::{self as checked, Envelope};
+use ferry_api::check::mediator::AddressingHeader;
 use ferry_api::check::value::ValueSource;
+use ferry_api::resources::endpoint::AddressingVersion;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Method, Request, Response, Uri};
 use tokio::time::Instant;
@@ -24,7 +26,8 @@ use crate::cause::Chain;
 use crate::expr::context::PropertyScope;
 use crate::expr::value::Evaluate;
 use crate::fault::{Fault, codes};
-use crate::message::{Message, properties, soap};
+use crate::message::properties::value_to_string;
+use crate::message::{Message, addressing, properties, soap};
 use crate::transports::http::body::{self, Body};
 
 /// Error codes retried when a `retry` block names none: the backend was unreachable, slow
@@ -49,6 +52,8 @@ pub(super) struct Leaf {
     discard_on_timeout: bool,
     retry: Retry,
     pub(super) suspension: Option<Suspension>,
+    /// `enableAddressing`: the WS-Addressing version written into SOAP requests.
+    addressing: Option<AddressingVersion>,
     client: EndpointClient,
     metrics: Arc<Metrics>,
     call_metrics: EndpointMetrics,
@@ -78,9 +83,19 @@ impl Leaf {
                 }
             },
         };
+        let client = match &c.tls {
+            None => cx.env.client.clone(),
+            Some(tls) => match crate::tls::client::TlsProfile::build(tls) {
+                Ok(profile) => cx.env.client.with_tls(Arc::new(profile)),
+                Err(e) => {
+                    cx.error("", format!("tls: {e}"));
+                    return None;
+                }
+            },
+        };
         let oauth = match &c.oauth {
             None => None,
-            Some(o) => match TokenSource::build(o, cx.env.client.clone()) {
+            Some(o) => match TokenSource::build(o, client.clone()) {
                 Ok(source) => Some(source),
                 Err(e) => {
                     cx.error("oauth", e);
@@ -126,7 +141,8 @@ impl Leaf {
             discard_on_timeout: c.discard_on_timeout,
             retry,
             suspension,
-            client: cx.env.client.clone(),
+            addressing: c.addressing,
+            client,
             metrics: Arc::clone(&cx.env.metrics),
             call_metrics: EndpointMetrics::default(),
             oauth,
@@ -269,13 +285,19 @@ impl Leaf {
         let (method, uri) = self.method_and_uri(msg)?;
         let (body, content_type) = if matches!(method, Method::GET | Method::HEAD) {
             Ok((Bytes::new(), String::new()))
-        } else if let Some(mt) = self.target.message_type() {
-            // The endpoint's format decides the message type (and the envelope): write
-            // from a copy so the message itself keeps its own.
+        } else if self.target.message_type().is_some() || self.addressing.is_some() {
+            // The endpoint's format decides the message type (and the envelope), or its
+            // addressing headers go into the envelope: write from a copy so the message
+            // itself keeps its own.
             let envelope = self.target.envelope();
             let mut out = msg.clone();
             reshape_envelope(&mut out, envelope)?;
-            out.set_property(PropertyScope::Axis2, properties::MESSAGE_TYPE, mt.into());
+            if let Some(version) = self.addressing {
+                write_addressing(&mut out, msg, version, &uri)?;
+            }
+            if let Some(mt) = self.target.message_type() {
+                out.set_property(PropertyScope::Axis2, properties::MESSAGE_TYPE, mt.into());
+            }
             out.body_bytes()
                 .map(|(body, ct)| (body, soap_content_type(envelope, msg, ct)))
         } else {
@@ -333,10 +355,12 @@ impl Leaf {
         // SOAP 1.1 requires the header; without an action of the message's own, an empty
         // one says "no intent" (SOAP 1.2 carries the action in the content type).
         if self.target.envelope() == Envelope::Soap11 && msg.header(SOAP_ACTION).is_none() {
-            own.push((
-                HeaderName::from_static("soapaction"),
-                HeaderValue::from_static("\"\""),
-            ));
+            // The message's WS-Addressing action is its SOAP action when it names none
+            // (Synapse does the same).
+            let value = addressing_action(msg)
+                .and_then(|a| HeaderValue::from_str(&format!("\"{a}\"")).ok())
+                .unwrap_or_else(|| HeaderValue::from_static("\"\""));
+            own.push((HeaderName::from_static("soapaction"), value));
         }
         Ok(own)
     }
@@ -350,6 +374,8 @@ impl Leaf {
                 |p| matches!(p, ferry_api::check::endpoint::UriPart::Expr(e) if e.uses_payload()),
             ),
             Target::Address { .. } => true,
+            // The address may be the request envelope's own `wsa:To`: the body is read.
+            Target::To => false,
         };
         target
             && self.retry.count == 0
@@ -521,6 +547,88 @@ fn reshape_envelope(out: &mut Message, envelope: Envelope) -> Result<(), Fault> 
     Ok(())
 }
 
+/// The message's WS-Addressing action (`Action`: set by the flow, or the request's own
+/// `wsa:Action`), when it has one.
+fn addressing_action(msg: &Message) -> Option<String> {
+    msg.property(PropertyScope::Default, AddressingHeader::Action.name())
+        .map(|v| value_to_string(&v))
+        .filter(|a| !a.trim().is_empty())
+}
+
+/// Writes the WS-Addressing headers of a request to `uri` into `out`'s envelope (a
+/// message that is not a SOAP envelope has none to carry them: it goes as it is). What
+/// the flow set is written; `To` is the endpoint's URL, `MessageID` a fresh id unless the
+/// flow set one or `PRESERVE_WS_ADDRESSING` keeps the request's, `ReplyTo` the anonymous
+/// address (answer on this connection) unless set or no answer is expected.
+fn write_addressing(
+    out: &mut Message,
+    msg: &Message,
+    version: AddressingVersion,
+    uri: &Uri,
+) -> Result<(), Fault> {
+    let is_envelope = out
+        .payload_xml()
+        .map_err(|e| {
+            Fault::bad_request(codes::PARSE_ERROR, format!("cannot write the payload: {e}"))
+                .with_cause(e)
+        })?
+        .is_some_and(|p| soap::envelope_version(p).is_some());
+    if !is_envelope {
+        return Ok(());
+    }
+    let set = |h: AddressingHeader| {
+        msg.properties()
+            .get(PropertyScope::Default, h.name())
+            .map(value_to_string)
+    };
+    let preserve = msg.flag(PropertyScope::Default, PRESERVE_WS_ADDRESSING);
+    let mut values = vec![(AddressingHeader::To, uri.to_string())];
+    let message_id = if preserve {
+        msg.property(PropertyScope::Default, properties::MESSAGE_ID)
+            .map(|v| value_to_string(&v))
+    } else {
+        set(AddressingHeader::MessageId)
+    };
+    values.push((
+        AddressingHeader::MessageId,
+        message_id.unwrap_or_else(|| msg.id()),
+    ));
+    if let Some(action) = addressing_action(msg).or_else(|| {
+        msg.header(SOAP_ACTION)
+            .map(|a| a.trim().trim_matches('"').to_string())
+            .filter(|a| !a.is_empty())
+    }) {
+        values.push((AddressingHeader::Action, action));
+    }
+    match set(AddressingHeader::ReplyTo) {
+        Some(reply_to) => values.push((AddressingHeader::ReplyTo, reply_to)),
+        None if !msg.flag(PropertyScope::Default, properties::OUT_ONLY) => values.push((
+            AddressingHeader::ReplyTo,
+            addressing::anonymous(version).to_string(),
+        )),
+        None => {}
+    }
+    for h in [
+        AddressingHeader::From,
+        AddressingHeader::FaultTo,
+        AddressingHeader::RelatesTo,
+    ] {
+        if let Some(value) = set(h) {
+            values.push((h, value));
+        }
+    }
+    if let Some(envelope) = out.payload_xml().ok().flatten() {
+        let mut envelope = envelope.clone();
+        addressing::write(&mut envelope, version, &values);
+        out.set_xml(envelope);
+    }
+    Ok(())
+}
+
+/// Keep the request's WS-Addressing message id on the requests an endpoint with
+/// `enableAddressing` sends (Synapse's property of that name).
+const PRESERVE_WS_ADDRESSING: &str = "PRESERVE_WS_ADDRESSING";
+
 /// The Content-Type of a SOAP request: the version's, with the charset, and for SOAP 1.2
 /// the message's action (its `SOAPAction` header) as the `action` parameter.
 fn soap_content_type(envelope: Envelope, msg: &Message, written: String) -> String {
@@ -528,6 +636,7 @@ fn soap_content_type(envelope: Envelope, msg: &Message, written: String) -> Stri
         msg.header(SOAP_ACTION)
             .map(|a| a.trim().trim_matches('"').to_string())
             .filter(|a| !a.is_empty())
+            .or_else(|| addressing_action(msg))
     };
     match envelope {
         Envelope::Soap11 => "text/xml; charset=UTF-8".to_string(),

@@ -15,6 +15,7 @@ mod leaf;
 mod loadbalance;
 pub mod oauth;
 mod pool;
+mod rabbitmq;
 pub mod suspension;
 mod target;
 

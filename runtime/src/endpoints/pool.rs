@@ -33,9 +33,10 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::error::{CallError, CallErrorKind, classify_hyper};
+use crate::tls::client::{BackendStream, TlsProfile};
 use crate::transports::http::body::Body;
 
-type Connection = http1::Connection<TokioIo<TcpStream>, Body>;
+type Connection = http1::Connection<TokioIo<BackendStream>, Body>;
 
 /// How connections are opened and kept.
 #[derive(Debug, Clone)]
@@ -53,10 +54,16 @@ pub(crate) struct Pool {
     reaper_started: AtomicBool,
 }
 
-/// One backend `host:port` and its idle connections, most recently used last.
+/// One backend `host:port` (and, over TLS, the profile it is called with) and its idle
+/// connections, most recently used last.
 struct Host {
     /// What to connect to: `host:port`.
     address: Box<str>,
+    /// For `https://`: the client configuration and the name to send and verify.
+    tls: Option<(
+        Arc<rustls::ClientConfig>,
+        rustls::pki_types::ServerName<'static>,
+    )>,
     /// The `Host` header for requests that carry none.
     host_header: HeaderValue,
     idle: Mutex<Vec<Idle>>,
@@ -101,13 +108,15 @@ impl Pool {
         })
     }
 
-    /// Sends `req` (an absolute `http://` URI) and returns the answer once its head has
+    /// Sends `req` (an absolute `http://` or `https://` URI; `tls` is the endpoint's own
+    /// TLS profile, else the default one) and returns the answer once its head has
     /// arrived; the body reads from the connection as it is polled.
     pub(crate) async fn send(
         self: &Arc<Self>,
         mut req: Request<Body>,
+        tls: Option<&Arc<TlsProfile>>,
     ) -> Result<Response<PooledBody>, CallError> {
-        let host = self.host(req.uri())?;
+        let host = self.host(req.uri(), tls)?;
         origin_form(&mut req);
         if !req.headers().contains_key(header::HOST) {
             req.headers_mut()
@@ -139,9 +148,10 @@ impl Pool {
         }
     }
 
-    fn host(&self, uri: &Uri) -> Result<Arc<Host>, CallError> {
+    fn host(&self, uri: &Uri, tls: Option<&Arc<TlsProfile>>) -> Result<Arc<Host>, CallError> {
         match uri.scheme_str() {
             Some("http") => {}
+            Some("https") => return self.tls_host(uri, tls),
             Some(other) => {
                 return Err(CallError::new(
                     CallErrorKind::SendFailed,
@@ -165,8 +175,41 @@ impl Pool {
         if let Some(host) = hosts.get(authority.as_str()) {
             return Ok(Arc::clone(host));
         }
-        let host = Arc::new(Host::new(authority)?);
+        let host = Arc::new(Host::new(authority, None)?);
         hosts.insert(authority.as_str().into(), Arc::clone(&host));
+        Ok(host)
+    }
+
+    /// The host of an `https://` URI: keyed by the TLS profile too, so a connection made
+    /// with one CA or client certificate never serves a call made with another.
+    fn tls_host(&self, uri: &Uri, tls: Option<&Arc<TlsProfile>>) -> Result<Arc<Host>, CallError> {
+        let Some(authority) = uri.authority() else {
+            return Err(CallError::new(
+                CallErrorKind::SendFailed,
+                format!("{uri} names no host"),
+            ));
+        };
+        let default;
+        let profile = match tls {
+            Some(profile) => profile,
+            None => {
+                default = TlsProfile::default_profile()
+                    .map_err(|e| CallError::new(CallErrorKind::Tls, e))?;
+                &default
+            }
+        };
+        let key = format!("https://{}#{}", authority.as_str(), profile.id);
+        let mut hosts = lock(&self.hosts);
+        if let Some(host) = hosts.get(key.as_str()) {
+            return Ok(Arc::clone(host));
+        }
+        let name = crate::tls::client::server_name(profile, authority.host())
+            .map_err(|e| CallError::new(CallErrorKind::SendFailed, e))?;
+        let host = Arc::new(Host::new(
+            authority,
+            Some((Arc::clone(&profile.config), name)),
+        )?);
+        hosts.insert(key.into(), Arc::clone(&host));
         Ok(host)
     }
 
@@ -203,7 +246,7 @@ impl Pool {
     }
 
     async fn connect(&self, host: &Host) -> Result<Pooled, CallError> {
-        let connecting = connect_tcp(&host.address);
+        let connecting = connect_stream(host);
         let stream = match self.opts.connect_timeout {
             Some(limit) => match tokio::time::timeout(limit, connecting).await {
                 Ok(result) => result,
@@ -221,6 +264,13 @@ impl Pool {
             None => connecting.await,
         }
         .map_err(|e| {
+            if let Some(why) = crate::tls::client::handshake_failure(&e) {
+                return CallError::new(
+                    CallErrorKind::Tls,
+                    format!("TLS handshake with {} failed: {why}", host.address),
+                )
+                .with_cause(e);
+            }
             let kind = if e.kind() == std::io::ErrorKind::TimedOut {
                 CallErrorKind::ConnectTimeout
             } else {
@@ -279,12 +329,19 @@ async fn reap(pool: Weak<Pool>, every: Duration) {
 }
 
 impl Host {
-    fn new(authority: &Authority) -> Result<Self, CallError> {
-        let port = authority.port_u16().unwrap_or(80);
+    fn new(
+        authority: &Authority,
+        tls: Option<(
+            Arc<rustls::ClientConfig>,
+            rustls::pki_types::ServerName<'static>,
+        )>,
+    ) -> Result<Self, CallError> {
+        let default_port = if tls.is_some() { 443 } else { 80 };
+        let port = authority.port_u16().unwrap_or(default_port);
         let name = authority.host();
         let address = format!("{name}:{port}").into_boxed_str();
         let header = match authority.port() {
-            Some(p) if p.as_u16() != 80 => format!("{name}:{p}"),
+            Some(p) if p.as_u16() != default_port => format!("{name}:{p}"),
             _ => name.to_owned(),
         };
         let host_header = HeaderValue::from_str(&header).map_err(|_| {
@@ -295,6 +352,7 @@ impl Host {
         })?;
         Ok(Self {
             address,
+            tls,
             host_header,
             idle: Mutex::new(Vec::new()),
         })
@@ -309,6 +367,20 @@ fn origin_form(req: &mut Request<Body>) {
         .cloned()
         .unwrap_or_else(|| PathAndQuery::from_static("/"));
     *req.uri_mut() = Uri::from(path);
+}
+
+/// A connection to `host`: TCP, then the TLS handshake for `https://`.
+async fn connect_stream(host: &Host) -> std::io::Result<BackendStream> {
+    let tcp = connect_tcp(&host.address).await?;
+    match &host.tls {
+        None => Ok(BackendStream::Plain(tcp)),
+        Some((config, name)) => {
+            let tls = tokio_rustls::TlsConnector::from(Arc::clone(config))
+                .connect(name.clone(), tcp)
+                .await?;
+            Ok(BackendStream::Tls(Box::new(tls)))
+        }
+    }
 }
 
 async fn connect_tcp(address: &str) -> std::io::Result<TcpStream> {

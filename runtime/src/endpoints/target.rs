@@ -12,7 +12,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::expr::context::PropertyScope;
 use crate::expr::value::{eval, to_text};
-use crate::fault::Fault;
+use crate::fault::{Fault, codes};
 use crate::message::{Message, properties};
 
 /// Where a leaf sends.
@@ -30,6 +30,8 @@ pub(super) enum Target {
         message_type: Option<&'static str>,
         envelope: Envelope,
     },
+    /// The message's `To` address.
+    To,
 }
 
 /// Characters percent-encoded in a path variable: everything but RFC 3986 unreserved ones.
@@ -44,6 +46,7 @@ impl Target {
     pub(super) fn envelope(&self) -> Envelope {
         match self {
             Target::Address { envelope, .. } | Target::Http { envelope, .. } => *envelope,
+            Target::To => Envelope::AsIs,
         }
     }
 
@@ -53,6 +56,7 @@ impl Target {
             Target::Address { message_type, .. } | Target::Http { message_type, .. } => {
                 *message_type
             }
+            Target::To => None,
         }
     }
 
@@ -93,6 +97,7 @@ impl Target {
                 message_type: *message_type,
                 envelope: *envelope,
             },
+            checked::Target::To => Target::To,
         }
     }
 
@@ -124,19 +129,44 @@ impl Target {
                 ..
             } => {
                 let mut url = uri.clone();
-                if *append_postfix
-                    && let Some(postfix) =
-                        msg.property(PropertyScope::Axis2, properties::REST_URL_POSTFIX)
-                {
-                    let postfix = to_text(&postfix);
-                    if !postfix.is_empty() && !postfix.starts_with(['/', '?']) {
-                        url.push('/');
-                    }
-                    url.push_str(&postfix);
+                if *append_postfix {
+                    push_postfix(&mut url, msg);
                 }
                 Ok((method.clone().unwrap_or_else(|| msg.method.clone()), url))
             }
+            Target::To => {
+                let to = msg
+                    .property(PropertyScope::Default, properties::TO)
+                    .map(|v| to_text(&v))
+                    .unwrap_or_default();
+                let scheme = to.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+                if !matches!(scheme.as_deref(), Some("http" | "https")) {
+                    return Err(Fault::upstream(
+                        codes::SENDING_FAILED,
+                        format!(
+                            "no endpoint and no To address to send to (To is {to:?}): name an \
+                             endpoint, or set To with the header mediator"
+                        ),
+                        false,
+                    ));
+                }
+                let mut url = to.trim_end_matches('/').to_string();
+                push_postfix(&mut url, msg);
+                Ok((msg.method.clone(), url))
+            }
         }
+    }
+}
+
+/// Appends Synapse's REST postfix (the request's path after the API context), when the
+/// message has one, to an address.
+fn push_postfix(url: &mut String, msg: &Message) {
+    if let Some(postfix) = msg.property(PropertyScope::Axis2, properties::REST_URL_POSTFIX) {
+        let postfix = to_text(&postfix);
+        if !postfix.is_empty() && !postfix.starts_with(['/', '?']) {
+            url.push('/');
+        }
+        url.push_str(&postfix);
     }
 }
 
@@ -160,7 +190,7 @@ impl Target {
                 append_postfix: false,
                 ..
             } => uri.clone(),
-            Target::Address { .. } => return None,
+            Target::Address { .. } | Target::To => return None,
         };
         url.parse().ok()
     }
@@ -168,6 +198,7 @@ impl Target {
     pub(super) fn method(&self) -> Option<&Method> {
         match self {
             Target::Http { method, .. } | Target::Address { method, .. } => method.as_ref(),
+            Target::To => None,
         }
     }
 }

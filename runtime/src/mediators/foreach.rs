@@ -10,6 +10,8 @@
 //! The legacy form's XPath works the same on XML: each selected element is taken out of
 //! the payload into its iteration, and its result goes back where it was.
 
+use std::sync::Arc;
+
 use ferry_api::check::mediator::{self as checked, CollectionPlace, ForeachResult};
 use ferry_api::expr::Expression;
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -22,8 +24,9 @@ use crate::expr::context::PropertyScope;
 use crate::expr::value::eval;
 use crate::expr::{self, EvalError, Leave, Taken};
 use crate::fault::{Fault, codes};
-use crate::message::Message;
+use crate::message::{Message, soap};
 use crate::sequence::{self, Env, Flow};
+use crate::xml::Element;
 
 /// A `foreach` mediator.
 pub struct Foreach {
@@ -32,7 +35,10 @@ pub struct Foreach {
     result: ForeachResult,
     counter_variable: Option<String>,
     counter_property: Option<String>,
-    sequence: Vec<Mediator>,
+    /// Shared with the iterations of a `continueWithoutAggregation` loop, which outlive
+    /// the flow that started them.
+    sequence: Arc<[Mediator]>,
+    detached: bool,
 }
 
 impl Foreach {
@@ -44,7 +50,8 @@ impl Foreach {
             result: c.result.clone(),
             counter_variable: c.counter_variable.clone(),
             counter_property: c.counter_property.clone(),
-            sequence: super::build_list(&c.sequence, cx),
+            sequence: super::build_list(&c.sequence, cx).into(),
+            detached: c.detached,
         }
     }
 
@@ -60,14 +67,30 @@ impl Foreach {
                 return self.mediate_elements(msg, env).await;
             }
             ForeachResult::InPlace(place) => self.take_collection(msg, place)?,
-            ForeachResult::Variable(_) => match eval(&self.collection, msg)? {
+            ForeachResult::Variable(_)
+            | ForeachResult::XmlVariable(_)
+            | ForeachResult::Discarded => match eval(&self.collection, msg)? {
                 Value::Array(items) => items,
                 other => return Err(self.not_an_array(&other)),
             },
         };
         let copies = self.copies(msg, items, Message::set_json);
-        let mut results = Vec::with_capacity(copies.len());
-        for copy in self.run_all(copies, env).await? {
+        if self.detached {
+            self.run_detached(copies, env);
+            return Ok(Flow::Continue);
+        }
+        let done = self.run_all(copies, env).await?;
+        match &self.result {
+            ForeachResult::XmlVariable(name) => {
+                let value = xml_results(name, &done)?;
+                msg.set_variable(name.clone(), value);
+                return Ok(Flow::Continue);
+            }
+            ForeachResult::Discarded => return Ok(Flow::Continue),
+            _ => {}
+        }
+        let mut results = Vec::with_capacity(done.len());
+        for copy in done {
             results.push(match copy.payload_json() {
                 Ok(Some(v)) => v.clone(),
                 Ok(None) => Value::Null,
@@ -78,8 +101,49 @@ impl Foreach {
         match &self.result {
             ForeachResult::InPlace(place) => self.put_collection(msg, place, results)?,
             ForeachResult::Variable(name) => msg.set_variable(name.clone(), results),
+            ForeachResult::XmlVariable(_) | ForeachResult::Discarded => {}
         }
         Ok(Flow::Continue)
+    }
+
+    /// `continueWithoutAggregation`: the iterations run in a task of their own (one after
+    /// the other unless `parallel`), holding the configuration they started on; the flow
+    /// does not wait for them. A fault or an early end of an iteration is logged.
+    fn run_detached(&self, copies: Vec<Message>, env: Env<'_>) {
+        let compiled = Arc::clone(env.compiled);
+        let sequence = Arc::clone(&self.sequence);
+        let parallel = self.parallel;
+        let depth = env.depth;
+        tokio::spawn(async move {
+            let env = Env {
+                depth,
+                ..Env::new(&compiled)
+            };
+            let run = |i: usize, mut copy: Message| {
+                let sequence = &sequence;
+                async move {
+                    if let Err(fault) = sequence::run(sequence, &mut copy, env).await {
+                        tracing::warn!(
+                            iteration = i,
+                            error = %fault.chain(),
+                            "foreach: an iteration that nothing waits for (continueWithoutAggregation) failed"
+                        );
+                    }
+                }
+            };
+            if parallel {
+                let mut running: FuturesUnordered<_> = copies
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, copy)| run(i, copy))
+                    .collect();
+                while running.next().await.is_some() {}
+            } else {
+                for (i, copy) in copies.into_iter().enumerate() {
+                    run(i, copy).await;
+                }
+            }
+        });
     }
 
     /// The legacy form's XPath: each selected element goes through the sequence and its
@@ -259,4 +323,25 @@ impl Foreach {
             )),
         }
     }
+}
+
+/// `resultType: XML`: an element named after the variable holding each iteration's result
+/// element in order (a SOAP result's body content; a JSON result as Synapse converts it),
+/// kept as XML text as XML variables are.
+fn xml_results(name: &str, done: &[Message]) -> Result<Value, Fault> {
+    let mut holder = Element::new(name);
+    for (i, copy) in done.iter().enumerate() {
+        let element = copy.payload_xml().map_err(parse_fault)?.map(|e| {
+            if soap::envelope_version(e).is_some() {
+                soap::body_content(e).cloned()
+            } else {
+                Some(e.clone())
+            }
+        });
+        match element.flatten() {
+            Some(e) => holder.push_child(e),
+            None => tracing::debug!(iteration = i, "foreach: an iteration left no XML result"),
+        }
+    }
+    Ok(Value::String(holder.to_xml_string()))
 }

@@ -3,7 +3,10 @@
 //! that is not a SOAP message yet is put in a SOAP 1.1 envelope for it, as Synapse keeps
 //! every message in one; written as JSON or plain XML it is still its body's content.
 
-use ferry_api::check::mediator::{self as checked, HeaderOp, SoapHeader};
+use ferry_api::check::mediator::{self as checked, AddressingOp, HeaderOp, SoapHeader};
+use serde_json::Value;
+
+use crate::expr::context::PropertyScope;
 use http::header::HeaderValue;
 
 use crate::expr::value::Evaluate;
@@ -21,6 +24,7 @@ impl Header {
         match &self.0 {
             HeaderOp::Transport(h) => transport(h, msg)?,
             HeaderOp::Soap(h) => soap_header(h, msg)?,
+            HeaderOp::Addressing(h) => addressing(h, msg)?,
         }
         Ok(Flow::Continue)
     }
@@ -41,6 +45,21 @@ fn transport(h: &checked::Header, msg: &mut Message) -> Result<(), Fault> {
                 .with_cause(e)
             })?;
             msg.headers.insert(h.name.clone(), value);
+        }
+    }
+    Ok(())
+}
+
+/// A WS-Addressing header is its property (see `message::addressing`).
+fn addressing(h: &AddressingOp, msg: &mut Message) -> Result<(), Fault> {
+    let name = h.header.name();
+    match &h.value {
+        Some(source) => {
+            let text = source.eval_string(msg)?;
+            msg.set_property(PropertyScope::Default, name, Value::String(text));
+        }
+        None => {
+            msg.remove_property(PropertyScope::Default, name);
         }
     }
     Ok(())
@@ -67,7 +86,7 @@ fn soap_header(h: &SoapHeader, msg: &mut Message) -> Result<(), Fault> {
     let same = |e: &Element| {
         e.name.local == h.local && e.name.namespace.as_deref() == Some(h.namespace.as_str())
     };
-    let header = header_part(&mut envelope);
+    let header = soap::header_mut(&mut envelope);
     header
         .children
         .retain(|c| !matches!(c, Node::Element(e) if same(e)));
@@ -82,30 +101,4 @@ fn soap_header(h: &SoapHeader, msg: &mut Message) -> Result<(), Fault> {
     }
     msg.set_xml(envelope);
     Ok(())
-}
-
-/// The envelope's `Header`, created (before the body) when it has none.
-fn header_part(envelope: &mut Element) -> &mut Element {
-    let ns = envelope.name.namespace.clone();
-    let prefix = envelope.name.prefix.clone();
-    let position = envelope.children.iter().position(
-        |c| matches!(c, Node::Element(e) if e.name.local == "Header" && e.name.namespace == ns),
-    );
-    let index = match position {
-        Some(i) => i,
-        None => {
-            let header = Element::with_name(QName {
-                prefix,
-                local: "Header".into(),
-                namespace: ns,
-            });
-            envelope.children.insert(0, Node::Element(Box::new(header)));
-            0
-        }
-    };
-    match &mut envelope.children[index] {
-        Node::Element(e) => e,
-        // The position found (or made) holds an element.
-        _ => unreachable!("the envelope's header is an element"),
-    }
 }

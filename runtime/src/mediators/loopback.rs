@@ -17,6 +17,7 @@ impl Loopback {
         let out_env = Env {
             out_sequence: None,
             cont: None,
+            out_flow: true,
             ..env
         };
         match sequence::run(&out.mediators, msg, out_env).await? {

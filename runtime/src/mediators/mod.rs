@@ -10,6 +10,7 @@ pub mod cache;
 pub mod call;
 pub mod call_template;
 pub mod clone;
+pub mod db;
 pub mod drop;
 pub mod enrich;
 pub mod filter;
@@ -105,6 +106,10 @@ pub enum Mediator {
     Script(script::Script),
     /// `throttle`
     Throttle(Box<throttle::Throttle>),
+    /// `dbLookup` and `dbReport`
+    Db(db::Db),
+    /// A DataService resource
+    DataCall(crate::data::service::DataCall),
 }
 
 /// Builds a mediator list; those that cannot be built are left out (and recorded in `cx`,
@@ -161,6 +166,12 @@ impl Mediator {
             Checked::Xslt(m) => Mediator::Xslt(xslt::Xslt(m.clone())),
             Checked::Script(m) => Mediator::Script(script::Script::build(m)),
             Checked::Throttle(m) => Mediator::Throttle(Box::new(throttle::Throttle::build(m, cx)?)),
+            Checked::DbLookup(m) => Mediator::Db(db::Db::build(m, true, cx)?),
+            Checked::DbReport(m) => Mediator::Db(db::Db::build(m, false, cx)?),
+            Checked::DataCall(m) => {
+                let source = cx.data_source(&m.data_source)?;
+                Mediator::DataCall(crate::data::service::DataCall::build(m, source)?)
+            }
         })
     }
 
@@ -196,6 +207,8 @@ impl Mediator {
             Mediator::Xslt(m) => m.mediate(msg),
             Mediator::Script(m) => m.mediate(msg),
             Mediator::Throttle(m) => m.mediate(msg, env).await,
+            Mediator::Db(m) => m.mediate(msg).await,
+            Mediator::DataCall(m) => m.mediate(msg).await,
             Mediator::Group(props) => {
                 for p in props {
                     if let Mediator::Property(p) = p {

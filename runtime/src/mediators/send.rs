@@ -16,6 +16,8 @@ use crate::sequence::{self, Env, Flow, SeqId};
 pub struct Send {
     endpoint: Arc<Endpoint>,
     receive: Option<SeqId>,
+    /// No endpoint was named: the message's `To` address, or in the out-flow the client.
+    implicit: bool,
 }
 
 impl Send {
@@ -26,7 +28,11 @@ impl Send {
             Some(name) => Some(cx.sequence_id(name)?),
             None => None,
         };
-        Some(Send { endpoint, receive })
+        Some(Send {
+            endpoint,
+            receive,
+            implicit: c.implicit,
+        })
     }
 
     /// Sends to `endpoint`, the answer going through the out-sequence (a clone or iterate
@@ -35,11 +41,15 @@ impl Send {
         Send {
             endpoint,
             receive: None,
+            implicit: false,
         }
     }
 
     /// Sends, runs the out-flow on the answer, and ends the flow with it.
     pub async fn mediate(&self, msg: &mut Message, env: Env<'_>) -> Result<Flow, Fault> {
+        if self.implicit && env.out_flow {
+            return Ok(Flow::Respond);
+        }
         if msg.flag(PropertyScope::Default, properties::OUT_ONLY) {
             // No answer is expected, so there is no out-flow: the in-flow ends here, as
             // with `drop` (202, unless FORCE_SC_ACCEPTED already says so).
@@ -53,6 +63,7 @@ impl Send {
         let out_env = Env {
             out_sequence: None,
             cont: None,
+            out_flow: true,
             ..env
         };
         let flow = match (self.receive, env.out_sequence) {

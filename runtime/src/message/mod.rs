@@ -10,6 +10,7 @@
 //! variable maps allocate on first write, and a body that nobody touches goes out as the
 //! very `Bytes` that came in.
 
+pub mod addressing;
 pub mod builder;
 pub mod convert;
 mod expr_context;
@@ -24,6 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 
 use bytes::Bytes;
+use ferry_api::check::mediator::AddressingHeader;
 use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode, Uri};
 use serde_json::{Map, Value};
@@ -367,20 +369,36 @@ impl Message {
             PropertyScope::Axis2 if name == properties::HTTP_METHOD => {
                 Some(Value::String(self.method.as_str().to_owned()))
             }
-            PropertyScope::Default if name == properties::MESSAGE_ID => Some(
-                self.properties
-                    .get(scope, name)
-                    .cloned()
-                    .unwrap_or_else(|| Value::String(self.id())),
-            ),
-            PropertyScope::Default if name == properties::TO => Some(
-                self.properties
-                    .get(scope, name)
-                    .cloned()
-                    .unwrap_or_else(|| Value::String(self.uri.to_string())),
-            ),
+            PropertyScope::Default => match self.properties.get(scope, name) {
+                Some(value) => Some(value.clone()),
+                None => self.addressing_default(name),
+            },
             _ => self.properties.get(scope, name).cloned(),
         }
+    }
+
+    /// What an addressing property (`To`, `MessageID`, `Action`, ...) reads until the flow
+    /// sets it: the request's own WS-Addressing header when its payload is a SOAP envelope
+    /// with one, else for `To` the request URI and for `MessageID` the message id. Only an
+    /// XML payload is looked at, so a JSON request is never converted for it.
+    fn addressing_default(&self, name: &str) -> Option<Value> {
+        let header = AddressingHeader::parse(name)?;
+        let from_envelope = match self.payload.kind() {
+            PayloadKind::Xml => self
+                .payload
+                .xml()
+                .ok()
+                .flatten()
+                .and_then(|envelope| addressing::read(envelope, header)),
+            _ => None,
+        };
+        let value = match (from_envelope, header) {
+            (Some(value), _) => value,
+            (None, AddressingHeader::To) => self.uri.to_string(),
+            (None, AddressingHeader::MessageId) => self.id(),
+            (None, _) => return None,
+        };
+        Some(Value::String(value))
     }
 
     /// Sets a property. `transport` sets a header; `HTTP_METHOD` sets the method. A value

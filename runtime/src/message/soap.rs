@@ -143,6 +143,32 @@ pub fn with_body_content(envelope: &Element, content: Element) -> Element {
     out
 }
 
+/// The envelope's `Header`, created (before the body) when it has none.
+pub fn header_mut(envelope: &mut Element) -> &mut Element {
+    let ns = envelope.name.namespace.clone();
+    let prefix = envelope.name.prefix.clone();
+    let position = envelope.children.iter().position(
+        |c| matches!(c, Node::Element(e) if e.name.local == "Header" && e.name.namespace == ns),
+    );
+    let index = match position {
+        Some(i) => i,
+        None => {
+            let header = Element::with_name(QName {
+                prefix,
+                local: "Header".into(),
+                namespace: ns,
+            });
+            envelope.children.insert(0, Node::Element(Box::new(header)));
+            0
+        }
+    };
+    match &mut envelope.children[index] {
+        Node::Element(e) => e,
+        // The position found (or made) holds an element.
+        _ => unreachable!("the envelope's header is an element"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -55,6 +55,13 @@ impl StoreRegistry {
         }
     }
 
+    /// The directory embedded databases live under; `None` when only checking (`ferry
+    /// validate` creates no files).
+    pub fn data_dir(&self) -> Option<PathBuf> {
+        let reg = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        reg.data_dir.clone()
+    }
+
     /// Closes every open store's connections (at shutdown, after the processors stopped).
     pub async fn close_all(&self) {
         let open: Vec<Arc<dyn MessageStore>> = {

@@ -16,7 +16,6 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use ferry_api::resources::RabbitMqStore as RabbitMqSpec;
 use futures::future::BoxFuture;
@@ -26,11 +25,10 @@ use lapin::options::{
 };
 use lapin::publisher_confirm::Confirmation;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
-use tokio::time::Instant;
+use lapin::{BasicProperties, Channel, Connection, ExchangeKind};
 
 use super::{Lease, MessageStore, StoreError, StoredMessage};
+use crate::amqp::{Link, LinkError};
 
 /// A RabbitMQ message store.
 pub struct RabbitMqStore {
@@ -43,76 +41,24 @@ pub struct RabbitMqStore {
     dead_letter_routing_key: Option<String>,
     confirms: bool,
     prefetch: usize,
-    initial_delay: Duration,
-    max_delay: Duration,
-    link: tokio::sync::Mutex<Link>,
+    link: Link<Channel>,
     /// Token → (connection generation, delivery tag) of the messages handed out.
     leases: Mutex<HashMap<u64, (u64, u64)>>,
     next_token: AtomicU64,
-}
-
-/// The current connection, or when the next attempt may be made.
-#[derive(Default)]
-struct Link {
-    open: Option<Open>,
-    generation: u64,
-    retry_at: Option<Instant>,
-    delay: Duration,
-    /// Why the last connection attempt failed, repeated while waiting to retry.
-    last_error: String,
-    /// Since when a connection that was up is lost: an outage is logged once when it
-    /// starts (WARN) and once when it ends (INFO, with its length), whatever the number
-    /// of calls that find the broker away meanwhile.
-    down_since: Option<Instant>,
-}
-
-impl Link {
-    /// Forgets the open connection; the first loss of an outage is logged.
-    fn lose(&mut self, store: &str, queue: &str, why: &str) {
-        if self.open.take().is_some() && self.down_since.is_none() {
-            self.down_since = Some(Instant::now());
-            tracing::warn!(
-                store,
-                queue,
-                error = why,
-                "lost the connection to RabbitMQ; reconnecting in the background of the next calls"
-            );
-        }
-    }
-}
-
-struct Open {
-    // Kept so the connection lives as long as its channel is used.
-    connection: Connection,
-    channel: Channel,
 }
 
 impl RabbitMqStore {
     /// Prepares the store from checked settings, reading the password from the
     /// environment; nothing is connected yet.
     pub fn new(name: &str, spec: &RabbitMqSpec) -> Result<Self, String> {
-        let user = spec.username.clone().unwrap_or_else(|| "guest".into());
-        let password = match &spec.password_from {
-            Some(from) => {
-                let var = from
-                    .env_var()
-                    .ok_or("passwordFrom: set env or secretKeyRef")?;
-                std::env::var(&var).map_err(|_| {
-                    format!("passwordFrom: the environment variable {var} is not set")
-                })?
-            }
-            None if spec.username.is_none() => "guest".into(),
-            None => return Err("passwordFrom is required with username".into()),
-        };
-        let enc = |s: &str| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string();
-        let uri = format!(
-            "amqp://{}:{}@{}:{}/{}",
-            enc(&user),
-            enc(&password),
-            spec.host.trim(),
-            spec.port.unwrap_or(5672),
-            enc(&spec.virtual_host)
-        );
+        let uri = crate::amqp::Broker {
+            host: &spec.host,
+            port: spec.port,
+            virtual_host: &spec.virtual_host,
+            username: spec.username.as_deref(),
+            password_from: spec.password_from.as_ref(),
+        }
+        .uri()?;
         let queue = spec.queue.clone().unwrap_or_else(|| name.to_string());
         Ok(Self {
             name: name.to_string(),
@@ -124,9 +70,11 @@ impl RabbitMqStore {
             dead_letter_routing_key: spec.dead_letter_routing_key.clone(),
             confirms: spec.publisher_confirms,
             prefetch: usize::from(spec.prefetch),
-            initial_delay: Duration::from_millis(spec.connection_retry.initial_delay),
-            max_delay: Duration::from_millis(spec.connection_retry.max_delay),
-            link: tokio::sync::Mutex::new(Link::default()),
+            link: Link::new(
+                ("store", name.to_string()),
+                spec.queue.clone().unwrap_or_else(|| name.to_string()),
+                &spec.connection_retry,
+            ),
             leases: Mutex::new(HashMap::new()),
             next_token: AtomicU64::new(1),
         })
@@ -134,61 +82,26 @@ impl RabbitMqStore {
 
     /// The open channel and its generation, connecting when allowed.
     async fn channel(&self) -> Result<(Channel, u64), StoreError> {
-        let mut link = self.link.lock().await;
-        if let Some(open) = &link.open {
-            if open.channel.status().connected() {
-                return Ok((open.channel.clone(), link.generation));
-            }
-            link.lose(&self.name, &self.queue, "the channel is closed");
-        }
-        if let Some(at) = link.retry_at {
-            let now = Instant::now();
-            if now < at {
-                return Err(StoreError::transient(
+        self.link
+            .get(|| self.connect(), |e: &StoreError| e.message.clone())
+            .await
+            .map_err(|e| match e {
+                LinkError::Waiting {
+                    last_error,
+                    retry_in,
+                } => StoreError::transient(
                     &self.name,
                     format!(
-                        "the broker is unreachable ({}); reconnecting in {} ms",
-                        link.last_error,
-                        (at - now).as_millis()
+                        "the broker is unreachable ({last_error}); reconnecting in {} ms",
+                        retry_in.as_millis()
                     ),
-                ));
-            }
-        }
-        match self.connect().await {
-            Ok(open) => {
-                let channel = open.channel.clone();
-                link.open = Some(open);
-                link.generation += 1;
-                link.retry_at = None;
-                link.delay = Duration::ZERO;
-                match link.down_since.take() {
-                    Some(since) => {
-                        tracing::info!(store = %self.name, queue = %self.queue, outage_ms = since.elapsed().as_millis() as u64, "reconnected to RabbitMQ")
-                    }
-                    None => {
-                        tracing::info!(store = %self.name, queue = %self.queue, "connected to RabbitMQ")
-                    }
-                }
-                Ok((channel, link.generation))
-            }
-            Err(e) => {
-                link.delay = if link.delay.is_zero() {
-                    self.initial_delay
-                } else {
-                    (link.delay * 2).min(self.max_delay)
-                };
-                link.retry_at = Some(Instant::now() + link.delay);
-                link.last_error = e.message.clone();
-                Err(e)
-            }
-        }
+                ),
+                LinkError::Failed(e) => e,
+            })
     }
 
-    async fn connect(&self) -> Result<Open, StoreError> {
-        let props = ConnectionProperties::default()
-            .with_executor(tokio_executor_trait::Tokio::current())
-            .with_reactor(tokio_reactor_trait::Tokio::current());
-        let connection = Connection::connect(&self.uri, props)
+    async fn connect(&self) -> Result<(Connection, Channel), StoreError> {
+        let connection = crate::amqp::connect(&self.uri)
             .await
             .map_err(|e| self.transient(e))?;
         let channel = connection
@@ -247,18 +160,12 @@ impl RabbitMqStore {
                 .await
                 .map_err(|e| self.permanent(e))?;
         }
-        Ok(Open {
-            connection,
-            channel,
-        })
+        Ok((connection, channel))
     }
 
     /// Forgets the connection after a failure on it, so the next call reconnects.
     async fn drop_link(&self, generation: u64) {
-        let mut link = self.link.lock().await;
-        if link.generation == generation {
-            link.lose(&self.name, &self.queue, "a call on the connection failed");
-        }
+        self.link.drop_generation(generation).await;
     }
 
     /// A transient error from the broker's (or serialiser's) own error, kept as the cause.
@@ -320,14 +227,8 @@ impl MessageStore for RabbitMqStore {
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {
-        Box::pin(async move {
-            let open = self.link.lock().await.open.take();
-            if let Some(open) = open {
-                // Unacknowledged deliveries go back to the queue on close, as on a drop.
-                let _ = open.channel.close(200, "ferry shutting down").await;
-                let _ = open.connection.close(200, "ferry shutting down").await;
-            }
-        })
+        // Unacknowledged deliveries go back to the queue on close, as on a drop.
+        Box::pin(self.link.close("ferry shutting down"))
     }
 
     fn store(&self, message: StoredMessage) -> BoxFuture<'_, Result<(), StoreError>> {

@@ -61,6 +61,8 @@ impl<'a> Fingerprints<'a> {
                 Resource::MessageStore(_) => &mut stores,
                 Resource::LocalEntry(_) => &mut entries,
                 Resource::Template(_) => &mut templates,
+                // A task or processor whose flow runs dbLookup/dbReport names its source.
+                Resource::DataSource(_) => &mut entries,
                 Resource::Endpoint(_) => {
                     endpoints.push(loaded);
                     named
@@ -76,6 +78,8 @@ impl<'a> Fingerprints<'a> {
                 | Resource::ProxyService(_)
                 | Resource::MessageProcessor(_)
                 | Resource::ScheduledTask(_)
+                | Resource::DataService(_)
+                | Resource::InboundEndpoint(_)
                 | Resource::IntegrationRuntime(_) => continue,
             };
             list.push(loaded);

@@ -99,7 +99,12 @@ impl Kind for TaskKind {
     }
 }
 
-async fn run(task: &CompiledTask, compiled: &Compiled, dispatcher: &Dispatcher, mut stop: Stop) {
+async fn run(
+    task: &CompiledTask,
+    compiled: &Arc<Compiled>,
+    dispatcher: &Dispatcher,
+    mut stop: Stop,
+) {
     let (every, count) = match &task.schedule {
         Schedule::Once => (None, Some(1)),
         Schedule::Interval { every, count } => (Some(*every), *count),
@@ -135,7 +140,7 @@ async fn run(task: &CompiledTask, compiled: &Compiled, dispatcher: &Dispatcher, 
 async fn run_cron(
     task: &CompiledTask,
     cron: &CronSchedule,
-    compiled: &Compiled,
+    compiled: &Arc<Compiled>,
     dispatcher: &Dispatcher,
     mut stop: Stop,
 ) {
@@ -155,7 +160,7 @@ async fn run_cron(
     }
 }
 
-async fn fire(task: &CompiledTask, compiled: &Compiled, dispatcher: &Dispatcher) {
+async fn fire(task: &CompiledTask, compiled: &Arc<Compiled>, dispatcher: &Dispatcher) {
     match &task.inject {
         Injection::Sequence(id) => {
             let mut msg = Message::from_request(

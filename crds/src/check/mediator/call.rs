@@ -37,10 +37,7 @@ pub(super) fn call(cx: &mut Cx<'_>, field: &str, spec: &CallSpec) -> Option<Call
     let ef = format!("{field}.endpoint");
     let endpoint = match &spec.endpoint {
         Some(reference) => endpoint::check_ref(cx, &ef, reference),
-        None => {
-            cx.error(&ef, "endpoint is required");
-            None
-        }
+        None => Some(EndpointRef::implicit_to(field)),
     };
     let (source, content_type) = match &spec.source {
         None => (Some(CallSource::Body), None),
@@ -120,8 +117,11 @@ fn required(cx: &mut Cx<'_>, field: &str, what: &str, value: &Option<String>) ->
 /// A checked `send`.
 #[derive(Debug, Clone)]
 pub struct Send {
-    /// The endpoint sent to.
+    /// The endpoint sent to: without one, the message's `To` address in the in-flow (in
+    /// the out-flow, the client: the answer).
     pub endpoint: EndpointRef,
+    /// No endpoint was named: in the out-flow the message is the answer to the client.
+    pub implicit: bool,
     /// A named Sequence the answer goes through (else the resource's outSequence).
     pub receive: Option<String>,
 }
@@ -132,13 +132,7 @@ pub(super) fn send(cx: &mut Cx<'_>, field: &str, spec: &SendSpec) -> Option<Send
     let ef = format!("{field}.endpoint");
     let endpoint = match &spec.endpoint {
         Some(reference) => endpoint::check_ref(cx, &ef, reference),
-        None => {
-            cx.error(
-                &ef,
-                "endpoint is required (Ferry has no implicit To address)",
-            );
-            None
-        }
+        None => Some(EndpointRef::implicit_to(field)),
     };
     let receive = match &spec.receive {
         Some(name) => Some(cx.sequence_ref(&format!("{field}.receive"), name)?),
@@ -146,6 +140,7 @@ pub(super) fn send(cx: &mut Cx<'_>, field: &str, spec: &SendSpec) -> Option<Send
     };
     Some(Send {
         endpoint: endpoint?,
+        implicit: spec.endpoint.is_none(),
         receive,
     })
 }

@@ -86,7 +86,6 @@ pub enum PropertyAction {
 /// is refused, naming the property.
 pub const UNIMPLEMENTED_CONTROL_PROPERTIES: &[&str] = &[
     "RESPONSE",
-    "PRESERVE_WS_ADDRESSING",
     "preserveProcessedHeaders",
     "SET_ROLLBACK_ONLY",
     "DISABLE_CHUNKING",
@@ -247,25 +246,107 @@ pub struct SoapHeader {
     pub value: Option<ValueSource>,
 }
 
-/// A `header` mediator: an HTTP header, or a SOAP header block.
+/// A `header` mediator: an HTTP header, a SOAP header block, or a WS-Addressing header.
 #[derive(Debug, Clone)]
 pub enum HeaderOp {
     /// `scope: transport`.
     Transport(Header),
     /// `scope: default`, a qualified name.
     Soap(SoapHeader),
+    /// `scope: default`, one of the bare WS-Addressing names (`To`, `Action`, ...).
+    Addressing(AddressingOp),
+}
+
+/// The WS-Addressing message headers that Synapse's header mediator sets by their bare
+/// names. Each is the message property of the same name (default scope): `send` and
+/// `call` without an endpoint go to `To`, and an endpoint with `enableAddressing` writes
+/// them into the SOAP envelope it sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressingHeader {
+    /// `wsa:To`: the destination address.
+    To,
+    /// `wsa:From`: the sender's address.
+    From,
+    /// `wsa:ReplyTo`: where the answer goes.
+    ReplyTo,
+    /// `wsa:FaultTo`: where a fault goes.
+    FaultTo,
+    /// `wsa:MessageID`: the message id.
+    MessageId,
+    /// `wsa:RelatesTo`: the id of the message this one answers.
+    RelatesTo,
+    /// `wsa:Action`: the action (also the SOAP action when the message names none).
+    Action,
+}
+
+impl AddressingHeader {
+    /// Every header, in the order an envelope carries them.
+    pub const ALL: [AddressingHeader; 7] = [
+        AddressingHeader::To,
+        AddressingHeader::From,
+        AddressingHeader::ReplyTo,
+        AddressingHeader::FaultTo,
+        AddressingHeader::MessageId,
+        AddressingHeader::RelatesTo,
+        AddressingHeader::Action,
+    ];
+
+    /// The header of a bare name as Synapse writes it, if it is one.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|h| h.name() == name)
+    }
+
+    /// The name: the element's local name in the envelope and the property's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            AddressingHeader::To => "To",
+            AddressingHeader::From => "From",
+            AddressingHeader::ReplyTo => "ReplyTo",
+            AddressingHeader::FaultTo => "FaultTo",
+            AddressingHeader::MessageId => "MessageID",
+            AddressingHeader::RelatesTo => "RelatesTo",
+            AddressingHeader::Action => "Action",
+        }
+    }
+
+    /// Whether the envelope carries it as an endpoint reference (`<wsa:Address>` inside)
+    /// rather than as text.
+    pub fn is_endpoint_reference(self) -> bool {
+        matches!(
+            self,
+            AddressingHeader::From | AddressingHeader::ReplyTo | AddressingHeader::FaultTo
+        )
+    }
+}
+
+/// A checked WS-Addressing `header`: sets or removes the header's property.
+#[derive(Debug, Clone)]
+pub struct AddressingOp {
+    /// Which header.
+    pub header: AddressingHeader,
+    /// The value; `None` removes it.
+    pub value: Option<ValueSource>,
 }
 
 pub(super) fn header(cx: &mut Cx<'_>, field: &str, spec: &HeaderSpec) -> Option<HeaderOp> {
     if spec.scope == HeaderScope::Default {
+        if let Some(header) = AddressingHeader::parse(&spec.name) {
+            let value = match spec.action {
+                SetOrRemove::Remove => None,
+                SetOrRemove::Set => Some(cx.value_source(
+                    field,
+                    spec.value.as_deref(),
+                    spec.expression.as_deref(),
+                )?),
+            };
+            return Some(HeaderOp::Addressing(AddressingOp { header, value }));
+        }
         return soap_header(cx, field, spec).map(HeaderOp::Soap);
     }
     transport_header(cx, field, spec).map(HeaderOp::Transport)
 }
 
 /// Synapse's default scope: `prefix:local` with the prefix declared in `namespaces`.
-/// `Action` (unqualified, as MI writes it) is the SOAP action: the transport header
-/// `SOAPAction`, which `soap11`/`soap12` endpoints send.
 fn soap_header(cx: &mut Cx<'_>, field: &str, spec: &HeaderSpec) -> Option<SoapHeader> {
     let nf = format!("{field}.name");
     let value = match spec.action {
@@ -275,16 +356,15 @@ fn soap_header(cx: &mut Cx<'_>, field: &str, spec: &HeaderSpec) -> Option<SoapHe
         }
     };
     let Some((prefix, local)) = spec.name.split_once(':') else {
-        let hint = if ["To", "From", "MessageID", "RelatesTo", "ReplyTo", "FaultTo"]
-            .contains(&spec.name.as_str())
-        {
-            "WS-Addressing headers are not supported yet"
-        } else {
-            "a SOAP header needs a qualified name prefix:local, the prefix declared in \
-             namespaces (Action alone sets the SOAP action: use scope transport with the \
-             name SOAPAction, as Ferry writes it)"
-        };
-        cx.error(&nf, format!("{:?}: {hint}", spec.name));
+        cx.error(
+            &nf,
+            format!(
+                "{:?}: a SOAP header needs a qualified name prefix:local, the prefix declared \
+                 in namespaces (the bare names Synapse gives a meaning are the WS-Addressing \
+                 headers To, From, ReplyTo, FaultTo, MessageID, RelatesTo and Action)",
+                spec.name
+            ),
+        );
         return None;
     };
     let Some(namespace) = cx

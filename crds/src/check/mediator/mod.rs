@@ -21,7 +21,10 @@ mod xslt;
 
 pub use cache::{Cache, Finder, HTTP_REQUEST_HASH_GENERATOR, HashedHeaders, OnHit};
 pub use call::{Call, CallSource, CallTarget, Send};
-pub use core::{Header, HeaderOp, Log, Property, PropertyAction, SoapHeader, ThrowError, Variable};
+pub use core::{
+    AddressingHeader, AddressingOp, Header, HeaderOp, Log, Property, PropertyAction, SoapHeader,
+    ThrowError, Variable,
+};
 pub use fault::{FaultCode, Makefault, SOAP11_ENV, SOAP12_ENV};
 pub use flow::{Filter, FilterCondition, SequenceRef, Store, StoreTarget, Switch};
 pub use json_transform::{JsonSetting, JsonTransform};
@@ -125,6 +128,12 @@ pub enum Mediator {
     Script(Script),
     /// `throttle`
     Throttle(Box<Throttle>),
+    /// `dbLookup`
+    DbLookup(crate::check::data::DbMediator),
+    /// `dbReport`
+    DbReport(crate::check::data::DbMediator),
+    /// One resource of a DataService (no YAML tag: the flow a data service resource runs).
+    DataCall(Box<crate::check::data::DataCall>),
 }
 
 /// Checks a mediator list at `field`; every element is checked, so every error is
@@ -224,12 +233,9 @@ fn check_in_scope(cx: &mut Cx<'_>, field: &str, spec: &Spec) -> Option<Mediator>
         Spec::Throttle(s) => {
             throttle::throttle(cx, field, s).map(|t| Mediator::Throttle(Box::new(t)))
         }
-        Spec::Callout(_)
-        | Spec::Xquery(_)
-        | Spec::Datamapper(_)
-        | Spec::DbLookup(_)
-        | Spec::DbReport(_)
-        | Spec::Rewrite(_) => {
+        Spec::DbLookup(s) => crate::check::data::db_lookup(cx, field, s).map(Mediator::DbLookup),
+        Spec::DbReport(s) => crate::check::data::db_report(cx, field, s).map(Mediator::DbReport),
+        Spec::Callout(_) | Spec::Xquery(_) | Spec::Datamapper(_) | Spec::Rewrite(_) => {
             debug_assert_eq!(spec.support(), Support::NotYet);
             cx.error(
                 field,

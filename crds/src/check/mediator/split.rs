@@ -8,8 +8,8 @@ use crate::check::cx::Cx;
 use crate::check::endpoint::{self, EndpointRef};
 use crate::expr::{Expression, XPathExpression};
 use crate::mediator::{
-    AggregateElementType, AggregateSpec, CloneSpec, ContentKind, ForeachSpec, IterateSpec,
-    ScatterGatherSpec, Target as TargetSpec,
+    AggregateSpec, CloneSpec, ContentKind, ForeachSpec, IterateSpec, ScatterGatherSpec,
+    Target as TargetSpec,
 };
 
 /// Where a copy made by `clone` or `iterate` goes.
@@ -358,13 +358,8 @@ pub(super) fn aggregate(cx: &mut Cx<'_>, field: &str, spec: &AggregateSpec) -> O
         );
         ok = false;
     }
-    if spec.on_complete.aggregate_element_type == Some(AggregateElementType::Child) {
-        cx.error(
-            &format!("{of}.aggregateElementType"),
-            "child is not supported yet (root is)",
-        );
-        ok = false;
-    }
+    // `aggregateElementType` is an Integration Studio attribute: MI's runtime does not read
+    // it, so both values aggregate alike (docs/mediators.md).
     let on_complete = check_list(cx, &format!("{of}.sequence"), &spec.on_complete.sequence);
     ok.then_some(())?;
     Some(Aggregate {
@@ -398,6 +393,11 @@ pub enum ForeachResult {
     InPlace(CollectionPlace),
     /// Into this variable, as a JSON array.
     Variable(String),
+    /// Into this variable, as XML: an element of the variable's name holding each
+    /// iteration's result element in order (`resultType: XML`).
+    XmlVariable(String),
+    /// Nowhere (`continueWithoutAggregation`).
+    Discarded,
 }
 
 /// A checked `foreach` (both forms).
@@ -416,6 +416,9 @@ pub struct Foreach {
     pub counter_property: Option<String>,
     /// Runs on each item.
     pub sequence: Vec<Mediator>,
+    /// `continueWithoutAggregation`: the iterations run on their own and the flow goes on
+    /// at once with the message unchanged.
+    pub detached: bool,
 }
 
 /// A simple path into the payload or a variable (`${payload.a.b}`, `json-eval($.a)`,
@@ -457,6 +460,7 @@ pub(super) fn foreach(cx: &mut Cx<'_>, field: &str, spec: &ForeachSpec) -> Optio
         counter_variable,
         counter_property,
         sequence: sequence?,
+        detached: spec.continue_without_aggregation,
     })
 }
 
@@ -545,17 +549,14 @@ fn foreach_v2(cx: &mut Cx<'_>, field: &str, spec: &ForeachSpec, src: &str) -> Op
         );
         ok = false;
     }
-    if spec.continue_without_aggregation {
+    if spec.continue_without_aggregation
+        && (spec.result_target.is_some()
+            || spec.result_type.is_some()
+            || spec.update_original == Some(true))
+    {
         cx.error(
             &format!("{field}.continueWithoutAggregation"),
-            "continueWithoutAggregation is not supported yet: the flow waits for the iterations",
-        );
-        ok = false;
-    }
-    if spec.result_type == Some(ContentKind::Xml) {
-        cx.error(
-            &format!("{field}.resultType"),
-            "XML results are not supported yet (JSON is)",
+            "continueWithoutAggregation gathers no results: it takes no resultTarget, resultType or updateOriginal: true",
         );
         ok = false;
     }
@@ -574,7 +575,12 @@ fn foreach_v2(cx: &mut Cx<'_>, field: &str, spec: &ForeachSpec, src: &str) -> Op
         }
         other => Some(other.clone()),
     };
-    let result = match (spec.update_original.unwrap_or(true), &spec.result_target) {
+    let update_original = spec
+        .update_original
+        .unwrap_or(!spec.continue_without_aggregation);
+    let result = match (update_original, &spec.result_target) {
+        // The results are not gathered: nothing is written anywhere.
+        (false, None) if spec.continue_without_aggregation => Some(ForeachResult::Discarded),
         (true, None) => match collection_place(src) {
             Some(place) => Some(ForeachResult::InPlace(place)),
             None => {
@@ -592,7 +598,10 @@ fn foreach_v2(cx: &mut Cx<'_>, field: &str, spec: &ForeachSpec, src: &str) -> Op
             );
             None
         }
-        (false, Some(v)) if !v.is_empty() => Some(ForeachResult::Variable(v.clone())),
+        (false, Some(v)) if !v.is_empty() => Some(match spec.result_type {
+            Some(ContentKind::Xml) => ForeachResult::XmlVariable(v.clone()),
+            _ => ForeachResult::Variable(v.clone()),
+        }),
         (false, _) => {
             cx.error(
                 &format!("{field}.resultTarget"),
@@ -601,7 +610,13 @@ fn foreach_v2(cx: &mut Cx<'_>, field: &str, spec: &ForeachSpec, src: &str) -> Op
             None
         }
     };
-    if spec.result_type.is_some() && !matches!(result, Some(ForeachResult::Variable(_))) {
+    if spec.result_type.is_some()
+        && !spec.continue_without_aggregation
+        && !matches!(
+            result,
+            Some(ForeachResult::Variable(_) | ForeachResult::XmlVariable(_))
+        )
+    {
         cx.error(
             &format!("{field}.resultType"),
             "resultType applies to the result variable only (updateOriginal: false)",

@@ -87,7 +87,7 @@ fn assert_connections(seen: &mut tokio::sync::mpsc::UnboundedReceiver<String>, e
 }
 
 async fn text(pool: &Arc<Pool>, addr: SocketAddr) -> String {
-    let response = pool.send(get(addr)).await.unwrap();
+    let response = pool.send(get(addr), None).await.unwrap();
     let bytes = read_body_limited(response.into_body(), 1024).await.unwrap();
     String::from_utf8(bytes.to_vec()).unwrap()
 }
@@ -134,7 +134,7 @@ async fn a_body_dropped_before_its_end_does_not_return_the_connection() {
     const LONG: &str = "HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial";
     let (addr, mut seen) = scripted(&[LONG, OK], 3).await;
     let pool = pool(8);
-    let response = pool.send(get(addr)).await.unwrap();
+    let response = pool.send(get(addr), None).await.unwrap();
     drop(response);
     assert_eq!(text(&pool, addr).await, "ok");
     assert_connections(&mut seen, 2);
@@ -144,12 +144,12 @@ async fn a_body_dropped_before_its_end_does_not_return_the_connection() {
 async fn idle_connections_beyond_the_limit_are_closed() {
     let (addr, _seen) = scripted(&[OK, OK, OK], 4).await;
     let pool = pool(1);
-    let a = pool.send(get(addr)).await.unwrap();
-    let b = pool.send(get(addr)).await.unwrap();
+    let a = pool.send(get(addr), None).await.unwrap();
+    let b = pool.send(get(addr), None).await.unwrap();
     read_body_limited(a.into_body(), 10).await.unwrap();
     read_body_limited(b.into_body(), 10).await.unwrap();
     let host = pool
-        .host(&format!("http://{addr}/").parse().unwrap())
+        .host(&format!("http://{addr}/").parse().unwrap(), None)
         .unwrap();
     assert_eq!(lock(&host.idle).len(), 1);
 }
@@ -165,7 +165,7 @@ async fn the_reaper_closes_connections_idle_past_the_timeout() {
     });
     assert_eq!(text(&pool, addr).await, "ok");
     let host = pool
-        .host(&format!("http://{addr}/").parse().unwrap())
+        .host(&format!("http://{addr}/").parse().unwrap(), None)
         .unwrap();
     assert_eq!(lock(&host.idle).len(), 1);
     tokio::time::sleep(Duration::from_millis(700)).await;
@@ -193,7 +193,7 @@ async fn a_streamed_request_body_reaches_the_backend_whole() {
         .uri(format!("http://{addr}/echo"))
         .body(body::full("hello world"))
         .unwrap();
-    let response = pool(8).send(req).await.unwrap();
+    let response = pool(8).send(req, None).await.unwrap();
     let bytes = read_body_limited(response.into_body(), 100).await.unwrap();
     assert_eq!(&bytes[..], b"hello world");
 }

@@ -2,6 +2,8 @@
 
 use super::*;
 use crate::stores::contract;
+use lapin::ConnectionProperties;
+use std::time::Duration;
 
 fn spec(queue: &str) -> RabbitMqSpec {
     RabbitMqSpec {

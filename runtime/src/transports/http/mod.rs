@@ -4,6 +4,7 @@
 //! that picks an API resource for each request is built by the checker (`ferry_api::routes`).
 
 pub mod body;
+pub mod cors;
 pub mod deadline;
 pub(crate) mod drain;
 pub mod error;

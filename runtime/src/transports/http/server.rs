@@ -1,9 +1,11 @@
-//! The HTTP listener: accepts connections, speaks HTTP/1.1 (keep-alive) and h2c, and hands
-//! each request to a [`Handler`].
+//! The HTTP listener: accepts connections, speaks HTTP/1.1 (keep-alive) and h2c, or both
+//! over TLS (HTTP/2 by ALPN), and hands each request to a [`Handler`].
 //!
 //! `ferry run` binds the API port and calls [`serve`] with the handler that routes into the
-//! compiled configuration; the admin port uses the same function with its own handler. The
-//! server owns the transport concerns only: body size limit, header read timeout, a panic
+//! compiled configuration, and the HTTPS port with [`serve_tls`] and the same handler; the
+//! admin port uses [`serve`] with its own handler. The server owns the transport concerns
+//! only: body and header size limits, header read timeout, the TLS handshake (a request
+//! over TLS carries a [`TlsConnection`] extension naming the verified client), a panic
 //! in a handler becoming a 500 (every build unwinds; see `crate::panics`), and graceful
 //! shutdown with a deadline.
 
@@ -30,6 +32,9 @@ use super::body::{self, Body};
 use super::deadline::FirstBytes;
 use super::drain::Drain;
 use super::error;
+use crate::tls::peer::ClientIdentity;
+pub use crate::tls::peer::TlsConnection;
+use crate::tls::server::ServerTls;
 
 /// The most a connection's read buffer grows to (hyper's default is about 400 KiB). Each
 /// keep-alive connection keeps its buffer between requests, so with large bodies and many
@@ -54,6 +59,10 @@ pub trait Handler: Send + Sync + 'static {
 /// Transport settings of one listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerOptions {
+    /// Largest request head (request line and headers) accepted; a larger one is answered
+    /// 431. It is also the most a connection's read buffer grows to. At least 8192 (hyper's
+    /// floor).
+    pub max_header_bytes: usize,
     /// Largest request body accepted. A larger declared Content-Length is answered 413
     /// before the handler runs; a larger chunked body fails the handler's read.
     pub max_body_bytes: usize,
@@ -75,6 +84,7 @@ pub struct ServerOptions {
 impl Default for ServerOptions {
     fn default() -> Self {
         Self {
+            max_header_bytes: READ_BUFFER_MAX,
             max_body_bytes: 16 * 1024 * 1024,
             header_read_timeout: Some(Duration::from_secs(30)),
             graceful_timeout: Duration::from_secs(30),
@@ -107,14 +117,44 @@ pub async fn serve<H: Handler>(
     opts: ServerOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Shutdown {
+    serve_with(listener, handler, opts, None, shutdown).await
+}
+
+/// [`serve`] over TLS: each connection's handshake (within the header read timeout) with
+/// the configuration `tls` holds at that moment, so a reloaded certificate applies to the
+/// next connection.
+pub async fn serve_tls<H: Handler>(
+    listener: TcpListener,
+    handler: Arc<H>,
+    opts: ServerOptions,
+    tls: Arc<ServerTls>,
+    shutdown: impl Future<Output = ()>,
+) -> Shutdown {
+    serve_with(listener, handler, opts, Some(tls), shutdown).await
+}
+
+/// How long a TLS handshake may take when the header read timeout is off.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+async fn serve_with<H: Handler>(
+    listener: TcpListener,
+    handler: Arc<H>,
+    opts: ServerOptions,
+    tls: Option<Arc<ServerTls>>,
+    shutdown: impl Future<Output = ()>,
+) -> Shutdown {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(opts.header_read_timeout)
         .keep_alive(opts.keep_alive)
-        .max_buf_size(READ_BUFFER_MAX);
-    builder.http2().timer(TokioTimer::new());
+        .max_buf_size(opts.max_header_bytes.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(opts.max_header_bytes).unwrap_or(u32::MAX));
+    let builder = Arc::new(builder);
 
     let drain = Drain::new();
     let mut connections = JoinSet::new();
@@ -138,6 +178,48 @@ pub async fn serve<H: Handler>(
                 };
                 if let Err(e) = stream.set_nodelay(true) {
                     debug!(%remote, error = %e, "setting TCP_NODELAY failed");
+                }
+                if let Some(tls) = &tls {
+                    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config());
+                    let (handler, builder, drain) =
+                        (Arc::clone(&handler), Arc::clone(&builder), Arc::clone(&drain));
+                    let limit = opts.max_body_bytes;
+                    let admission = admission.clone();
+                    let opts_header_timeout = opts.header_read_timeout;
+                    let handshake_timeout = opts.header_read_timeout.unwrap_or(HANDSHAKE_TIMEOUT);
+                    connections.spawn(async move {
+                        let stream = match tokio::time::timeout(
+                            handshake_timeout,
+                            acceptor.accept(stream),
+                        )
+                        .await
+                        {
+                            Ok(Ok(stream)) => stream,
+                            Ok(Err(e)) => {
+                                debug!(%remote, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                debug!(%remote, "TLS handshake timed out");
+                                return;
+                            }
+                        };
+                        let connection = Arc::new(tls_connection(stream.get_ref().1));
+                        let service = service_fn(move |mut req: Request<Incoming>| {
+                            req.extensions_mut().insert(Arc::clone(&connection));
+                            respond(Arc::clone(&handler), req, remote, limit, admission.clone())
+                        });
+                        // After the handshake, the first request must come in time too.
+                        let stream = FirstBytes::new(stream, opts_header_timeout);
+                        let conn = builder
+                            .serve_connection(TokioIo::new(stream), service)
+                            .into_owned();
+                        if let Err(e) = drain.watch(conn).await {
+                            debug!(%remote, error = %e, "connection ended with an error");
+                        }
+                    });
+                    while connections.try_join_next().is_some() {}
+                    continue;
                 }
                 let service = {
                     let handler = Arc::clone(&handler);
@@ -187,6 +269,15 @@ pub async fn serve<H: Handler>(
             }
         }
     }
+}
+
+/// What the requests of a TLS connection learn of it: the verified client certificate.
+fn tls_connection(session: &rustls::ServerConnection) -> TlsConnection {
+    let client = session
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .and_then(|leaf| ClientIdentity::from_der(leaf.as_ref()));
+    TlsConnection { client }
 }
 
 /// Runs the handler for one request, after the checks the transport owns.

@@ -1,0 +1,146 @@
+use crate::bundle::{Source, load};
+
+fn check(yaml: &str) -> Vec<String> {
+    let (bundle, mut diagnostics) = load(&[Source {
+        name: "test.yaml".into(),
+        text: yaml.into(),
+    }]);
+    diagnostics.extend(crate::validate::validate(&bundle));
+    diagnostics.iter().map(ToString::to_string).collect()
+}
+
+const SEQUENCE: &str = "apiVersion: ferry.dev/v1alpha1
+kind: Sequence
+metadata:
+  name: handle
+spec:
+  mediators:
+    - log: {}
+---
+";
+
+fn with(inbound: &str) -> String {
+    format!(
+        "{SEQUENCE}apiVersion: ferry.dev/v1alpha1
+kind: InboundEndpoint
+metadata:
+  name: in
+spec:
+{inbound}"
+    )
+}
+
+#[test]
+fn a_rabbitmq_consumer_and_a_file_poller_are_valid() {
+    let rabbit = with(
+        "  protocol: rabbitmq
+  sequence: handle
+  rabbitmq:
+    host: 127.0.0.1
+    queue: orders
+    declareQueue: {durable: true, deadLetterExchange: dlx}
+    exchange: {name: orders, type: topic, routingKey: 'orders.#'}
+    onFault: reject
+",
+    );
+    assert_eq!(check(&rabbit), Vec::<String>::new());
+    let file = with(
+        "  protocol: file
+  sequence: handle
+  file:
+    directory: inbox
+    fileNamePattern: '.*\\.csv'
+    content: csv
+    actionAfterProcess: move
+    moveAfterProcess: done
+    moveAfterFailure: failed
+",
+    );
+    assert_eq!(check(&file), Vec::<String>::new());
+}
+
+#[test]
+fn sequences_must_exist_and_only_the_protocols_block_may_be_set() {
+    let yaml = with(
+        "  protocol: rabbitmq
+  sequence: missing
+  onError: gone
+  rabbitmq: {host: h, queue: q}
+  file: {directory: d, moveAfterFailure: f}
+",
+    );
+    assert_eq!(
+        check(&yaml),
+        vec![
+            "test.yaml:15: InboundEndpoint/in spec.sequence: sequence \"missing\" is not defined",
+            "test.yaml:16: InboundEndpoint/in spec.onError: sequence \"gone\" is not defined",
+            "test.yaml:18: InboundEndpoint/in spec.file: only the block of the endpoint's protocol may be set (protocol is rabbitmq)",
+        ]
+    );
+}
+
+#[test]
+fn rabbitmq_settings_that_cannot_work_are_located() {
+    let yaml = with(
+        "  protocol: rabbitmq
+  sequence: handle
+  rabbitmq:
+    host: ''
+    queue: q
+    prefetch: 0
+    consumers: 0
+    tls: true
+    username: app
+",
+    );
+    let d = check(&yaml);
+    for field in [
+        "spec.rabbitmq.tls: TLS connections to RabbitMQ are not supported",
+        "spec.rabbitmq.host: host is required",
+        "spec.rabbitmq.prefetch: must be at least 1",
+        "spec.rabbitmq.consumers: must be at least 1",
+        "spec.rabbitmq.passwordFrom: passwordFrom is required with username",
+    ] {
+        assert!(d.iter().any(|l| l.contains(field)), "{field} in {d:?}");
+    }
+    let missing = with("  protocol: rabbitmq\n  sequence: handle\n");
+    assert!(check(&missing)[0].contains("spec.rabbitmq: a rabbitmq inbound endpoint needs"));
+}
+
+#[test]
+fn file_actions_need_their_directories_and_a_pattern_must_compile() {
+    let yaml = with(
+        "  protocol: file
+  sequence: handle
+  sequential: false
+  file:
+    directory: inbox/
+    fileNamePattern: '(*'
+    actionAfterProcess: move
+    moveAfterFailure: ./inbox
+    stableFor: 0
+    partSuffix: ''
+",
+    );
+    let d = check(&yaml);
+    for field in [
+        "spec.sequential: a file endpoint processes its files one at a time",
+        "spec.file.fileNamePattern: not a regular expression",
+        "spec.file.moveAfterProcess: actionAfterProcess move needs the directory moveAfterProcess",
+        "spec.file.moveAfterFailure: must not be the polled directory",
+        "spec.file.stableFor: with stableFor 0 set a partSuffix",
+    ] {
+        assert!(d.iter().any(|l| l.contains(field)), "{field} in {d:?}");
+    }
+}
+
+#[test]
+fn an_unknown_protocol_is_refused_with_the_supported_ones() {
+    let yaml = with("  protocol: jms\n  sequence: handle\n");
+    let d = check(&yaml);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(
+        d[0].contains("spec.protocol") && d[0].contains("rabbitmq") && d[0].contains("file"),
+        "{d:?}"
+    );
+}

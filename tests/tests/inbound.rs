@@ -1,0 +1,854 @@
+//! Inbound endpoints, black box: a RabbitMQ queue consumed into a sequence that calls an
+//! HTTP backend (acknowledged only after the sequence), a failed message dead-lettered,
+//! request-reply, a SIGKILL while consuming 2,000 messages; a directory of CSV files polled
+//! into JSON records, moved to done/ or failed/, a part file left alone, and a SIGKILL
+//! while processing 500 files. RabbitMQ tests use the machine's broker (127.0.0.1:5672)
+//! with queues of their own, and skip with a reason when it is not there.
+
+// Test code: a panic here is a failed test, with its message and backtrace.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use ferry_tests::backend::Reply;
+use ferry_tests::{Backend, Ferry, client};
+use lapin::options::{
+    BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use serde_json::{Value, json};
+
+const BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2F";
+
+/// A queue name of this test run alone.
+fn queue(name: &str) -> String {
+    format!("ferry-test-inbound-{name}-{}", std::process::id())
+}
+
+async fn channel() -> Option<(Connection, Channel)> {
+    let props = ConnectionProperties::default()
+        .with_executor(tokio_executor_trait::Tokio::current())
+        .with_reactor(tokio_reactor_trait::Tokio::current());
+    let Ok(conn) = Connection::connect(BROKER, props).await else {
+        eprintln!("skipped: no RabbitMQ on 127.0.0.1:5672 (make services starts it)");
+        return None;
+    };
+    let channel = conn.create_channel().await.unwrap();
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    Some((conn, channel))
+}
+
+async fn declare(channel: &Channel, queue: &str) {
+    channel
+        .queue_declare(
+            queue,
+            QueueDeclareOptions {
+                durable: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+}
+
+async fn delete(channel: &Channel, queue: &str) {
+    let _ = channel
+        .queue_delete(queue, QueueDeleteOptions::default())
+        .await;
+}
+
+async fn publish(channel: &Channel, queue: &str, body: &[u8], props: BasicProperties) {
+    channel
+        .basic_publish("", queue, BasicPublishOptions::default(), body, props)
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+}
+
+/// Messages ready in `queue` (not counting those delivered and unacknowledged).
+async fn ready(channel: &Channel, queue: &str) -> u32 {
+    channel
+        .queue_declare(
+            queue,
+            QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap()
+        .message_count()
+}
+
+fn write(dir: &Path, text: &str) {
+    std::fs::write(dir.join("config.yaml"), text).unwrap();
+}
+
+async fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn management(ferry: &Ferry, name: &str) -> Value {
+    client()
+        .get(ferry.admin_url(&format!("/management/inbound-endpoints/{name}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The `n` of each request the backend received, in order.
+fn received(backend: &Backend) -> Vec<u64> {
+    backend
+        .requests()
+        .iter()
+        .filter_map(|r| r.json()["n"].as_u64())
+        .collect()
+}
+
+/// Counts per `n`: how many never arrived, and which arrived more than once.
+fn tally(backend: &Backend, total: u64) -> (Vec<u64>, Vec<(u64, usize)>) {
+    let mut counts: HashMap<u64, usize> = HashMap::new();
+    for n in received(backend) {
+        *counts.entry(n).or_default() += 1;
+    }
+    let lost = (0..total).filter(|n| !counts.contains_key(n)).collect();
+    let mut duplicated: Vec<(u64, usize)> = counts.into_iter().filter(|(_, c)| *c > 1).collect();
+    duplicated.sort_unstable();
+    (lost, duplicated)
+}
+
+/// A RabbitMQ inbound endpoint on `QUEUE` into a sequence that calls the backend on `PORT`,
+/// with `EXTRA` settings in its rabbitmq block.
+const RABBIT: &str = "apiVersion: ferry.dev/v1alpha1
+kind: Endpoint
+metadata:
+  name: backend
+spec:
+  http:
+    uriTemplate: http://127.0.0.1:PORT/orders
+    method: post
+---
+apiVersion: ferry.dev/v1alpha1
+kind: Sequence
+metadata:
+  name: to-backend
+spec:
+  mediators:
+    - filter:
+        expression: ${payload.poison == true}
+        then:
+          - throwError: {type: POISON, errorMessage: poisoned}
+    - call: {endpoint: {key: backend}}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: Sequence
+metadata:
+  name: on-error
+spec:
+  mediators:
+    - log: {message: 'failed: ${props.synapse.ERROR_MESSAGE}'}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: InboundEndpoint
+metadata:
+  name: orders-in
+spec:
+  protocol: rabbitmq
+  sequence: to-backend
+  onError: on-error
+  sequential: SEQUENTIAL
+  rabbitmq:
+    host: 127.0.0.1
+    queue: QUEUE
+EXTRA
+";
+
+fn rabbit_config(port: u16, queue: &str, sequential: bool, extra: &str) -> String {
+    RABBIT
+        .replace("PORT", &port.to_string())
+        .replace("QUEUE", queue)
+        .replace("SEQUENTIAL", &sequential.to_string())
+        .replace("EXTRA", extra)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rabbitmq_messages_go_through_the_sequence_and_are_acknowledged_after_it() {
+    let Some((_conn, ch)) = channel().await else {
+        return;
+    };
+    let q = queue("basic");
+    delete(&ch, &q).await;
+    let backend = Backend::start(|_| Reply::json(json!({"ok": true})));
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "    declareQueue: {durable: true}\n    prefetch: 5";
+    write(dir.path(), &rabbit_config(backend.port(), &q, true, extra));
+    let ferry = Ferry::start(&[dir.path()], &[]);
+    wait_for("the consumer", Duration::from_secs(20), || {
+        ferry.log().contains("consuming from RabbitMQ")
+    })
+    .await;
+
+    let headers = {
+        let mut t = FieldTable::default();
+        t.insert(
+            "x-tenant".into(),
+            lapin::types::AMQPValue::LongString("acme".into()),
+        );
+        t
+    };
+    for n in 0..20u64 {
+        let props = BasicProperties::default()
+            .with_content_type("application/json".into())
+            .with_headers(headers.clone());
+        publish(&ch, &q, json!({"n": n}).to_string().as_bytes(), props).await;
+    }
+    wait_for("20 calls", Duration::from_secs(30), || {
+        backend.requests().len() >= 20
+    })
+    .await;
+    // Sequential: in the order published.
+    assert_eq!(received(&backend), (0..20).collect::<Vec<_>>());
+    let first = &backend.requests()[0];
+    assert_eq!(first.header("content-type"), Some("application/json"));
+    assert_eq!(
+        first.header("x-tenant"),
+        Some("acme"),
+        "AMQP headers become transport headers"
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let state = management(&ferry, "orders-in").await;
+        if state["succeeded"] == 20 && state["inFlight"] == 0 {
+            assert_eq!(state["received"], 20);
+            assert_eq!(state["failed"], 0);
+            assert_eq!(state["protocol"], "rabbitmq");
+            assert_eq!(state["runsOn"], "everyReplica");
+            assert_eq!(state["status"], "running");
+            break;
+        }
+        assert!(Instant::now() < deadline, "counts never settled: {state}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let metrics = client()
+        .get(ferry.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            "ferry_inbound_messages_total{inbound=\"orders-in\",outcome=\"succeeded\"} 20"
+        ),
+        "{metrics}"
+    );
+    drop(ferry);
+    assert_eq!(ready(&ch, &q).await, 0, "every message was acknowledged");
+    delete(&ch, &q).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_rabbitmq_message_is_rejected_to_the_dead_letter_queue() {
+    let Some((_conn, ch)) = channel().await else {
+        return;
+    };
+    let q = queue("dlx");
+    let dlq = queue("dlx-dead");
+    delete(&ch, &q).await;
+    delete(&ch, &dlq).await;
+    declare(&ch, &dlq).await;
+    let backend = Backend::start(|_| Reply::json(json!({"ok": true})));
+    let dir = tempfile::tempdir().unwrap();
+    // The default exchange routes the dead letter to the queue named by the routing key.
+    let extra = format!(
+        "    onFault: reject\n    declareQueue: {{durable: true, deadLetterExchange: '', deadLetterRoutingKey: {dlq}}}"
+    );
+    write(dir.path(), &rabbit_config(backend.port(), &q, true, &extra));
+    let ferry = Ferry::start(&[dir.path()], &[]);
+    wait_for("the consumer", Duration::from_secs(20), || {
+        ferry.log().contains("consuming from RabbitMQ")
+    })
+    .await;
+    let json_props = || BasicProperties::default().with_content_type("application/json".into());
+    publish(&ch, &q, br#"{"n": 1}"#, json_props()).await;
+    publish(&ch, &q, br#"{"n": 2, "poison": true}"#, json_props()).await;
+    publish(&ch, &q, br#"{"n": 3}"#, json_props()).await;
+    wait_for("the good messages", Duration::from_secs(30), || {
+        backend.requests().len() >= 2
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ready(&ch, &dlq).await < 1 {
+        assert!(
+            Instant::now() < deadline,
+            "nothing dead-lettered:\n{}",
+            ferry.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let dead = ch
+        .basic_get(dlq.as_str(), BasicGetOptions { no_ack: true })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(dead.delivery.data, br#"{"n": 2, "poison": true}"#);
+    assert_eq!(received(&backend), [1, 3]);
+    assert!(ferry.log().contains("failed: poisoned"), "onError ran");
+    let state = management(&ferry, "orders-in").await;
+    assert_eq!(state["failed"], 1, "{state}");
+    drop(ferry);
+    delete(&ch, &q).await;
+    delete(&ch, &dlq).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_rabbitmq_message_is_requeued_and_taken_again() {
+    let Some((_conn, ch)) = channel().await else {
+        return;
+    };
+    let q = queue("requeue");
+    delete(&ch, &q).await;
+    declare(&ch, &q).await;
+    let backend = Backend::start(|_| Reply::json(json!({"ok": true})));
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &rabbit_config(backend.port(), &q, true, "    requeueDelay: 50"),
+    );
+    let ferry = Ferry::start(&[dir.path()], &[]);
+    publish(
+        &ch,
+        &q,
+        br#"{"poison": true}"#,
+        BasicProperties::default().with_content_type("application/json".into()),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let state = management(&ferry, "orders-in").await;
+        if state["failed"].as_u64().unwrap_or(0) >= 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not redelivered: {state}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(ferry);
+    // Still there: requeued, never acknowledged.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ready(&ch, &q).await != 1 {
+        assert!(Instant::now() < deadline, "the message is gone");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    delete(&ch, &q).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rabbitmq_request_with_reply_to_is_answered_with_its_correlation_id() {
+    let Some((_conn, ch)) = channel().await else {
+        return;
+    };
+    let q = queue("rpc");
+    let replies = queue("rpc-replies");
+    delete(&ch, &q).await;
+    delete(&ch, &replies).await;
+    declare(&ch, &q).await;
+    declare(&ch, &replies).await;
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &format!(
+            "apiVersion: ferry.dev/v1alpha1
+kind: Sequence
+metadata:
+  name: quote
+spec:
+  mediators:
+    - payloadFactory:
+        mediaType: json
+        format: '{{\"sku\": \"${{payload.sku}}\", \"price\": 42}}'
+    - respond: {{}}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: InboundEndpoint
+metadata:
+  name: quotes
+spec:
+  protocol: rabbitmq
+  sequence: quote
+  rabbitmq: {{host: 127.0.0.1, queue: {q}}}
+"
+        ),
+    );
+    let ferry = Ferry::start(&[dir.path()], &[]);
+    let props = BasicProperties::default()
+        .with_content_type("application/json".into())
+        .with_reply_to(replies.as_str().into())
+        .with_correlation_id("req-7".into());
+    publish(&ch, &q, br#"{"sku": "A1"}"#, props).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let reply = loop {
+        if let Some(m) = ch
+            .basic_get(replies.as_str(), BasicGetOptions { no_ack: true })
+            .await
+            .unwrap()
+        {
+            break m.delivery;
+        }
+        assert!(Instant::now() < deadline, "no reply:\n{}", ferry.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        reply
+            .properties
+            .correlation_id()
+            .as_ref()
+            .map(|c| c.as_str()),
+        Some("req-7")
+    );
+    assert_eq!(
+        reply.properties.content_type().as_ref().map(|c| c.as_str()),
+        Some("application/json")
+    );
+    let body: Value = serde_json::from_slice(&reply.data).unwrap();
+    assert_eq!(body, json!({"sku": "A1", "price": 42}));
+    drop(ferry);
+    delete(&ch, &q).await;
+    delete(&ch, &replies).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_sigkill_while_consuming_2000_rabbitmq_messages_loses_none() {
+    let Some((_conn, ch)) = channel().await else {
+        return;
+    };
+    let q = queue("chaos");
+    delete(&ch, &q).await;
+    declare(&ch, &q).await;
+    let total = 2000u64;
+    for n in 0..total {
+        let props = BasicProperties::default()
+            .with_content_type("application/json".into())
+            .with_delivery_mode(2);
+        publish(&ch, &q, json!({"n": n}).to_string().as_bytes(), props).await;
+    }
+    let backend =
+        Backend::start(|_| Reply::json(json!({"ok": true})).delayed(Duration::from_millis(1)));
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "    prefetch: 50\n    consumers: 2";
+    write(dir.path(), &rabbit_config(backend.port(), &q, false, extra));
+    let ferry = Ferry::start(&[dir.path()], &[]);
+    wait_for("a share of the messages", Duration::from_secs(60), || {
+        backend.requests().len() >= 500
+    })
+    .await;
+    ferry.signal("KILL");
+    drop(ferry);
+    let before_restart = backend.requests().len();
+
+    let ferry = Ferry::start(&[dir.path()], &[]);
+    wait_for("every message", Duration::from_secs(120), || {
+        tally(&backend, total).0.is_empty()
+    })
+    .await;
+    // Let redeliveries of the last in-flight messages land before counting.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (lost, duplicated) = tally(&backend, total);
+    eprintln!(
+        "rabbitmq chaos: {total} published, {before_restart} calls before the SIGKILL, {} calls in all, {} lost, {} duplicated {:?}",
+        backend.requests().len(),
+        lost.len(),
+        duplicated.len(),
+        duplicated
+    );
+    assert!(lost.is_empty(), "lost {lost:?}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ready(&ch, &q).await != 0 {
+        assert!(Instant::now() < deadline, "the queue never emptied");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(ferry);
+    delete(&ch, &q).await;
+}
+
+// === publishing ===
+
+/// An API publishing each POST to a RabbitMQ endpoint with `PARAMS`, answering with what
+/// the call left in the message (202 for a plain publish), or 503 from its fault sequence.
+const PUBLISH: &str = "apiVersion: ferry.dev/v1alpha1
+kind: Endpoint
+metadata:
+  name: queue-ep
+spec:
+  address:
+    uri: rabbitmq:/q?rabbitmq.server.host.name=127.0.0.1&PARAMS
+  timeout: {duration: 10000}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: IntegrationAPI
+metadata:
+  name: publish
+spec:
+  context: /publish
+  resources:
+    - methods: [POST]
+      inSequence:
+        - call: {endpoint: {key: queue-ep}}
+        - respond: {}
+      faultSequence:
+        - property: {name: HTTP_SC, scope: axis2, value: '503'}
+        - payloadFactory: {mediaType: json, format: '{\"code\": \"${props.synapse.ERROR_CODE}\"}'}
+        - respond: {}
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_request_is_published_to_rabbitmq_confirmed_with_its_headers() {
+    let Some((_conn, ch)) = channel().await else {
+        return;
+    };
+    let q = queue("publish");
+    delete(&ch, &q).await;
+    let dir = tempfile::tempdir().unwrap();
+    let params = format!("rabbitmq.queue.name={q}&rabbitmq.queue.autodeclare=true");
+    write(dir.path(), &PUBLISH.replace("PARAMS", &params));
+    let ferry = Ferry::start(&[dir.path()], &[]);
+    for n in 0..3 {
+        let resp = client()
+            .post(ferry.url("/publish"))
+            .header("x-tenant", "acme")
+            .json(&json!({"n": n}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{}", ferry.log());
+    }
+    // Confirmed before the answer: all three are in the queue now.
+    assert_eq!(ready(&ch, &q).await, 3);
+    let got = ch
+        .basic_get(q.as_str(), BasicGetOptions { no_ack: true })
+        .await
+        .unwrap()
+        .unwrap()
+        .delivery;
+    assert_eq!(
+        serde_json::from_slice::<Value>(&got.data).unwrap(),
+        json!({"n": 0})
+    );
+    let props = &got.properties;
+    assert_eq!(
+        props.content_type().as_ref().map(|c| c.as_str()),
+        Some("application/json")
+    );
+    assert_eq!(*props.delivery_mode(), Some(2), "persistent");
+    let headers = props.headers().as_ref().unwrap();
+    assert!(
+        headers.inner().iter().any(|(k, v)| k.as_str() == "x-tenant"
+            && matches!(v, lapin::types::AMQPValue::LongString(s) if s.as_bytes() == b"acme")),
+        "{headers:?}"
+    );
+    assert!(
+        !headers.inner().keys().any(|k| k.as_str() == "host"),
+        "HTTP framing headers stay behind"
+    );
+    drop(ferry);
+    delete(&ch, &q).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_no_queue_takes_is_a_fault_not_a_silent_loss() {
+    let Some((_conn, _ch)) = channel().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let params = format!("rabbitmq.queue.name={}", queue("nowhere"));
+    write(dir.path(), &PUBLISH.replace("PARAMS", &params));
+    let ferry = Ferry::start(&[dir.path()], &[]);
+    let resp = client()
+        .post(ferry.url("/publish"))
+        .json(&json!({"n": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap(),
+        json!({"code": "101500"})
+    );
+    drop(ferry);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_over_rabbitmq_gets_the_reply_through_direct_reply_to() {
+    let Some((_conn, ch)) = channel().await else {
+        return;
+    };
+    let q = queue("rpc-out");
+    delete(&ch, &q).await;
+    declare(&ch, &q).await;
+    let dir = tempfile::tempdir().unwrap();
+    let params = format!("rabbitmq.queue.name={q}&rabbitmq.replyto.name=amq.rabbitmq.reply-to");
+    // The same Ferry answers the requests: an inbound endpoint on the queue.
+    let responder = format!(
+        "---
+apiVersion: ferry.dev/v1alpha1
+kind: Sequence
+metadata:
+  name: price
+spec:
+  mediators:
+    - payloadFactory: {{mediaType: json, format: '{{\"sku\": \"${{payload.sku}}\", \"price\": 9}}'}}
+    - respond: {{}}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: InboundEndpoint
+metadata:
+  name: pricer
+spec:
+  protocol: rabbitmq
+  sequence: price
+  rabbitmq: {{host: 127.0.0.1, queue: {q}}}
+"
+    );
+    write(
+        dir.path(),
+        &format!("{}{responder}", PUBLISH.replace("PARAMS", &params)),
+    );
+    let ferry = Ferry::start(&[dir.path()], &[]);
+    for sku in ["A1", "B2"] {
+        let resp = client()
+            .post(ferry.url("/publish"))
+            .json(&json!({"sku": sku}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{}", ferry.log());
+        assert_eq!(
+            resp.json::<Value>().await.unwrap(),
+            json!({"sku": sku, "price": 9})
+        );
+    }
+    drop(ferry);
+    delete(&ch, &q).await;
+}
+
+// === files ===
+
+/// A file inbound endpoint on `DIR` sending each CSV record to the backend on `PORT`.
+const FILES: &str = "apiVersion: ferry.dev/v1alpha1
+kind: Sequence
+metadata:
+  name: record-to-api
+spec:
+  mediators:
+    - filter:
+        expression: ${payload.sku == 'BAD'}
+        then:
+          - throwError: {type: BAD_RECORD, errorMessage: bad record}
+    - call:
+        endpoint:
+          http: {uriTemplate: 'http://127.0.0.1:PORT/records', method: post}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: InboundEndpoint
+metadata:
+  name: csv-in
+spec:
+  protocol: file
+  sequence: record-to-api
+  file:
+    directory: DIR/in
+    fileNamePattern: '.*\\.csv'
+    interval: 50
+    stableFor: STABLE
+    content: csv
+    actionAfterProcess: move
+    moveAfterProcess: DIR/done
+    moveAfterFailure: DIR/failed
+";
+
+fn files_config(port: u16, dir: &Path, stable_for: u64) -> String {
+    FILES
+        .replace("PORT", &port.to_string())
+        .replace("DIR", dir.to_str().unwrap())
+        .replace("STABLE", &stable_for.to_string())
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|r| {
+            r.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_files_become_json_records_and_move_to_done_or_failed() {
+    let backend = Backend::start(|_| Reply::json(json!({"ok": true})));
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path();
+    std::fs::create_dir_all(root.join("in")).unwrap();
+    let conf = tempfile::tempdir().unwrap();
+    write(conf.path(), &files_config(backend.port(), root, 200));
+    let ferry = Ferry::start(&[conf.path()], &[]);
+
+    std::fs::write(
+        root.join("in/b.csv"),
+        "sku,qty,note\nA1,2,\"fragile, glass\"\nB2,5,\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("in/a.csv"), "sku,qty\nC3,1\n").unwrap();
+    std::fs::write(root.join("in/bad.csv"), "sku,qty\nD4,1\nBAD,1\nE5,1\n").unwrap();
+    std::fs::write(root.join("in/notes.txt"), "not matched").unwrap();
+    std::fs::write(root.join("in/c.csv.part"), "sku,qty\nZ9,1\n").unwrap();
+
+    wait_for("the files to be handled", Duration::from_secs(30), || {
+        names(&root.join("done")).len() == 2 && names(&root.join("failed")).len() == 1
+    })
+    .await;
+    assert_eq!(names(&root.join("done")), ["a.csv", "b.csv"]);
+    assert_eq!(names(&root.join("failed")), ["bad.csv"]);
+    assert_eq!(names(&root.join("in")), ["c.csv.part", "notes.txt"]);
+    let mut records: Vec<String> = backend
+        .requests()
+        .iter()
+        .map(|r| r.json().to_string())
+        .collect();
+    records.sort();
+    // bad.csv stops at its bad record: E5 is never sent.
+    let mut expected: Vec<String> = [
+        json!({"sku": "C3", "qty": "1"}),
+        json!({"sku": "D4", "qty": "1"}),
+        json!({"sku": "A1", "qty": "2", "note": "fragile, glass"}),
+        json!({"sku": "B2", "qty": "5", "note": ""}),
+    ]
+    .iter()
+    .map(Value::to_string)
+    .collect();
+    expected.sort();
+    assert_eq!(records, expected);
+    let first = &backend.requests()[0];
+    assert_eq!(first.header("content-type"), Some("application/json"));
+    let state = management(&ferry, "csv-in").await;
+    assert_eq!(state["runsOn"], "leader", "{state}");
+    assert_eq!(state["succeeded"], 4, "{state}");
+    assert_eq!(state["failed"], 1, "{state}");
+
+    // Renamed when complete: taken then.
+    std::fs::rename(root.join("in/c.csv.part"), root.join("in/c.csv")).unwrap();
+    wait_for("the renamed part file", Duration::from_secs(30), || {
+        names(&root.join("done")).contains(&"c.csv".to_string())
+    })
+    .await;
+    drop(ferry);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_still_being_written_is_not_taken_until_it_is_stable() {
+    let backend = Backend::start(|_| Reply::json(json!({"ok": true})));
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path();
+    std::fs::create_dir_all(root.join("in")).unwrap();
+    let conf = tempfile::tempdir().unwrap();
+    write(conf.path(), &files_config(backend.port(), root, 1500));
+    let ferry = Ferry::start(&[conf.path()], &[]);
+
+    // A writer appending a record every 200 ms: never quiet for 1.5 s while it writes.
+    let path = root.join("in/slow.csv");
+    std::fs::write(&path, "sku,qty\n").unwrap();
+    for n in 0..10 {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        writeln!(f, "S{n},1").unwrap();
+        drop(f);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(backend.requests().is_empty(), "taken while being written");
+    }
+    wait_for("the finished file", Duration::from_secs(30), || {
+        names(&root.join("done")).contains(&"slow.csv".to_string())
+    })
+    .await;
+    assert_eq!(backend.requests().len(), 10, "every record, once");
+    drop(ferry);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_sigkill_while_processing_500_files_loses_none() {
+    let backend =
+        Backend::start(|_| Reply::json(json!({"ok": true})).delayed(Duration::from_millis(1)));
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path();
+    std::fs::create_dir_all(root.join("in")).unwrap();
+    let total = 500u64;
+    for n in 0..total {
+        std::fs::write(root.join(format!("in/{n:04}.csv")), format!("n\n{n}\n")).unwrap();
+    }
+    let conf = tempfile::tempdir().unwrap();
+    // The files are complete before Ferry starts: no need to wait for them to settle.
+    write(conf.path(), &files_config(backend.port(), root, 0));
+    let ferry = Ferry::start(&[conf.path()], &[]);
+    wait_for("a share of the files", Duration::from_secs(60), || {
+        backend.requests().len() >= 150
+    })
+    .await;
+    ferry.signal("KILL");
+    drop(ferry);
+    let before_restart = backend.requests().len();
+
+    let ferry = Ferry::start(&[conf.path()], &[]);
+    wait_for("every file", Duration::from_secs(120), || {
+        names(&root.join("in")).is_empty()
+    })
+    .await;
+    let numbers = |backend: &Backend| -> Vec<u64> {
+        backend
+            .requests()
+            .iter()
+            .filter_map(|r| r.json()["n"].as_str()?.parse().ok())
+            .collect()
+    };
+    let mut counts: HashMap<u64, usize> = HashMap::new();
+    for n in numbers(&backend) {
+        *counts.entry(n).or_default() += 1;
+    }
+    let lost: Vec<u64> = (0..total).filter(|n| !counts.contains_key(n)).collect();
+    let mut duplicated: Vec<u64> = counts
+        .iter()
+        .filter(|(_, c)| **c > 1)
+        .map(|(n, _)| *n)
+        .collect();
+    duplicated.sort_unstable();
+    eprintln!(
+        "file chaos: {total} files, {before_restart} records before the SIGKILL, {} in all, {} lost, {} duplicated {:?}",
+        backend.requests().len(),
+        lost.len(),
+        duplicated.len(),
+        duplicated
+    );
+    assert!(lost.is_empty(), "lost {lost:?}");
+    assert_eq!(names(&root.join("done")).len(), total as usize);
+    drop(ferry);
+}
