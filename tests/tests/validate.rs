@@ -222,7 +222,7 @@ apiVersion: ferry.dev/v1alpha1
 kind: Endpoint
 metadata: {name: secure}
 spec:
-  address: {uri: \"https://127.0.0.1:8443/x\"}
+  address: {uri: \"ftp://127.0.0.1:8443/x\"}
 ",
     )
     .unwrap();
@@ -238,7 +238,7 @@ spec:
         "broken.yaml:7: Sequence/blanks spec.mediators[1].variable.name: name must not be empty",
         "broken.yaml:13: ScheduledTask/no-trigger spec.trigger: set exactly one of interval, cron and once",
         "Endpoint/backend spec.http.uriTemplate: configuration key \"backend.port\" is not set",
-        "Endpoint/secure spec.address.uri: https endpoints are not supported yet",
+        "Endpoint/secure spec.address.uri: the ftp scheme is not supported",
     ] {
         assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
     }
@@ -347,7 +347,7 @@ spec:
         at(
             22,
             0,
-            "xslt.key: stylesheet \"broken-xsl\" does not compile: unsupported XSL element \"bogus\"",
+            "xslt.key: stylesheet \"broken-xsl\" does not compile: xsl:template: xsl:bogus is not an XSLT 1.0 instruction",
         ),
         at(23, 1, "xslt.key: a stylesheet key chosen per message"),
         at(26, 2, "xslt.features[0]: transformer feature"),
