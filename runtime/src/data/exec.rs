@@ -256,13 +256,14 @@ impl Driver for sqlx::Postgres {
     }
 
     fn cell(row: &Self::Row, i: usize) -> Result<Value, DataError> {
-        let column = row.columns()[i].name().to_string();
-        let raw = row.try_get_raw(i).map_err(|_| decode_failed(&column))?;
+        // Borrowed: only an error message needs it as a String.
+        let column = row.columns()[i].name();
+        let raw = row.try_get_raw(i).map_err(|_| decode_failed(column))?;
         if raw.is_null() {
             return Ok(Value::Null);
         }
         let type_name = raw.type_info().name().to_string();
-        let e = |_| decode_failed(&column);
+        let e = |_| decode_failed(column);
         Ok(match type_name.as_str() {
             "BOOL" => Value::Bool(row.try_get::<bool, _>(i).map_err(e)?),
             "INT2" => Value::from(row.try_get::<i16, _>(i).map_err(e)?),
@@ -289,7 +290,7 @@ impl Driver for sqlx::Postgres {
             // An enum, a domain over text, citext: their binary form is their text.
             other => match row.try_get_unchecked::<String, _>(i) {
                 Ok(s) => Value::String(s),
-                Err(_) => return Err(unsupported(&column, other)),
+                Err(_) => return Err(unsupported(column, other)),
             },
         })
     }
@@ -308,13 +309,14 @@ impl Driver for sqlx::MySql {
     }
 
     fn cell(row: &Self::Row, i: usize) -> Result<Value, DataError> {
-        let column = row.columns()[i].name().to_string();
-        let raw = row.try_get_raw(i).map_err(|_| decode_failed(&column))?;
+        // Borrowed: only an error message needs it as a String.
+        let column = row.columns()[i].name();
+        let raw = row.try_get_raw(i).map_err(|_| decode_failed(column))?;
         if raw.is_null() {
             return Ok(Value::Null);
         }
         let type_name = raw.type_info().name().to_string();
-        let e = |_| decode_failed(&column);
+        let e = |_| decode_failed(column);
         let unsigned = type_name.ends_with("UNSIGNED");
         Ok(match type_name.trim_end_matches(" UNSIGNED") {
             "BOOLEAN" => Value::Bool(row.try_get::<bool, _>(i).map_err(e)?),
@@ -338,7 +340,7 @@ impl Driver for sqlx::MySql {
             // Text of every kind, ENUM, SET, TIME (which may exceed a day).
             other => match row.try_get_unchecked::<String, _>(i) {
                 Ok(s) => Value::String(s),
-                Err(_) => return Err(unsupported(&column, other)),
+                Err(_) => return Err(unsupported(column, other)),
             },
         })
     }
@@ -368,15 +370,15 @@ impl Driver for sqlx::Sqlite {
 
     fn cell(row: &Self::Row, i: usize) -> Result<Value, DataError> {
         let col = &row.columns()[i];
-        let column = col.name().to_string();
+        let column = col.name();
         let declared = col.type_info().name().to_ascii_uppercase();
-        let raw = row.try_get_raw(i).map_err(|_| decode_failed(&column))?;
+        let raw = row.try_get_raw(i).map_err(|_| decode_failed(column))?;
         if raw.is_null() {
             return Ok(Value::Null);
         }
         // SQLite types values, not columns: decode what the value is.
         let stored = raw.type_info().name().to_string();
-        let e = |_| decode_failed(&column);
+        let e = |_| decode_failed(column);
         Ok(match stored.as_str() {
             "INTEGER" if declared == "BOOLEAN" => {
                 Value::Bool(row.try_get_unchecked::<i64, _>(i).map_err(e)? != 0)
