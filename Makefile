@@ -4,13 +4,14 @@ SHELL := /bin/bash
 CARGO ?= cargo
 SAMPLES ?= config/samples
 HTTP_PORT ?= 8290
+HTTPS_PORT ?= 8253
 ADMIN_PORT ?= 9201
 
 ##@ Run
 
 .PHONY: run
-run: ## Run Ferry on the bundled samples (HTTP :8290, admin :9201)
-	GLIBC_TUNABLES=$(FERRY_GLIBC_TUNABLES) $(CARGO) run --release -p ferry -- run $(SAMPLES) --http-port $(HTTP_PORT) --admin-port $(ADMIN_PORT)
+run: ## Run Ferry on the bundled samples (HTTP :8290, HTTPS :8253 with a self-signed localhost certificate, admin :9201)
+	GLIBC_TUNABLES=$(FERRY_GLIBC_TUNABLES) $(CARGO) run --release -p ferry -- run $(SAMPLES) --http-port $(HTTP_PORT) --https-port $(HTTPS_PORT) --tls-self-signed --admin-port $(ADMIN_PORT)
 
 # A fixed mmap threshold: glibc then gives large buffers back when freed, so RSS returns to
 # idle after a burst of large bodies (docs/running.md, "Memory"); the image's musl needs none.

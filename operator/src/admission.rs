@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use ferry_api::bundle::{Bundle, Loaded, Origin};
-use ferry_api::resources::{IntegrationRuntimeSpec, Resource, RuntimeMode};
+use ferry_api::resources::{IntegrationRuntimeSpec, Resource, RuntimeMode, SecretMount};
 
 use crate::group::{Artifact, Group};
 
@@ -87,6 +87,12 @@ pub fn admit<'g>(group: &'g Group, defaults: &IntegrationRuntimeSpec) -> Admissi
                 .push(problem.clone());
             continue;
         }
+        let mounts = spec.as_ref().map_or(&[][..], |s| &s.secret_mounts[..]);
+        let unmounted = unmounted_files(&artifact.document, mounts);
+        if !unmounted.is_empty() {
+            rejected.entry(artifact.id()).or_default().extend(unmounted);
+            continue;
+        }
         match Resource::from_value(artifact.kind, artifact.document.clone()) {
             Ok(resource) => candidates.push((artifact, resource)),
             Err(e) => rejected.entry(artifact.id()).or_default().push(format!(
@@ -143,6 +149,59 @@ pub fn admit<'g>(group: &'g Group, defaults: &IntegrationRuntimeSpec) -> Admissi
             .map(|(id, messages)| (id, cap(messages.join("; "))))
             .collect(),
     }
+}
+
+/// Fields whose value is a path the runtime reads a file from.
+const FILE_FIELDS: &[&str] = &["keyFile", "usersFile", "keysFile", "caFile"];
+
+/// Files an artifact names that the runtime's pod will not have. Locally `ferry run` reads
+/// them beside the YAML; in a cluster the bundle is a ConfigMap of resources only, so such
+/// a file must come from a Secret the IntegrationRuntime mounts (`secretMounts`), named by
+/// an absolute path inside the mount. Refused here rather than failing in every pod.
+fn unmounted_files(document: &serde_json::Value, mounts: &[SecretMount]) -> Vec<String> {
+    fn walk(value: &serde_json::Value, path: &str, out: &mut Vec<(String, String)>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, v) in map {
+                    let here = format!("{path}.{key}");
+                    match v.as_str() {
+                        Some(file) if FILE_FIELDS.contains(&key.as_str()) => {
+                            out.push((here, file.to_string()));
+                        }
+                        _ => walk(v, &here, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    walk(v, &format!("{path}[{i}]"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut files = Vec::new();
+    walk(&document["spec"], "spec", &mut files);
+    files
+        .into_iter()
+        .filter_map(|(field, file)| {
+            let inside = std::path::Path::new(&file).is_absolute()
+                && mounts
+                    .iter()
+                    .any(|m| std::path::Path::new(&file).starts_with(&m.mount_path));
+            (!inside).then(|| {
+                let mounted: Vec<&str> = mounts.iter().map(|m| m.mount_path.as_str()).collect();
+                let mounted = if mounted.is_empty() {
+                    "it mounts none".to_string()
+                } else {
+                    format!("it mounts {}", mounted.join(", "))
+                };
+                format!(
+                    "{field}: {file:?} is not a file the runtime's pod has: in a cluster a file must come from a Secret in the IntegrationRuntime's secretMounts, named by its absolute path ({mounted}), or use the matching *From field with a secretKeyRef"
+                )
+            })
+        })
+        .collect()
 }
 
 /// The IntegrationRuntime's settings with the operator's defaults for what it leaves out.

@@ -483,6 +483,8 @@ pub struct PodNames {
     pub data: &'static str,
     /// `/tmp`.
     pub tmp: &'static str,
+    /// The IntegrationRuntime's `secretMounts`, numbered after this.
+    pub secret_mount: &'static str,
 }
 
 impl PodNames {
@@ -496,6 +498,7 @@ impl PodNames {
         bundle: "bundle",
         data: "data",
         tmp: "tmp",
+        secret_mount: "secret-",
     };
     /// In an application's pod, prefixed so they do not clash with the application's
     /// (port names are unique within a pod).
@@ -508,6 +511,7 @@ impl PodNames {
         bundle: "ferry-bundle",
         data: "ferry-data",
         tmp: "ferry-tmp",
+        secret_mount: "ferry-secret-",
     };
 }
 
@@ -521,7 +525,8 @@ pub enum ContainerSecurity {
 }
 
 /// The runtime's volumes: the group's bundle, a data directory and a small in-memory /tmp;
-/// with an HTTPS listener, its certificate's Secret (and the client CA's). Secrets reach
+/// with an HTTPS listener, its certificate's Secret (and the client CA's); and the Secrets
+/// of `secretMounts`, for settings that name a file. Secrets reach
 /// the pod as volumes only, never through the bundle: a renewed certificate reaches the
 /// mounted files, which the runtime reloads.
 pub fn runtime_volumes(group: &str, spec: &IntegrationRuntimeSpec, names: &PodNames) -> Value {
@@ -535,6 +540,10 @@ pub fn runtime_volumes(group: &str, spec: &IntegrationRuntimeSpec, names: &PodNa
         if let Some(ca) = &https.client_ca_secret_name {
             volumes.push(json!({"name": names.client_ca, "secret": {"secretName": ca}}));
         }
+    }
+    for (i, mount) in spec.secret_mounts.iter().enumerate() {
+        volumes.push(json!({"name": format!("{}{i}", names.secret_mount),
+            "secret": {"secretName": mount.secret_name}}));
     }
     Value::Array(volumes)
 }
@@ -576,6 +585,27 @@ pub fn runtime_container(
         env.push(json!({"name": "FERRY_TLS_CLIENT_AUTH", "value": https.client_auth}));
         if let Some(min) = https.min_version {
             env.push(json!({"name": "FERRY_TLS_MIN_VERSION", "value": min}));
+        }
+        let limits = [
+            ("FERRY_HTTPS_MAX_BODY_BYTES", https.max_request_body_bytes),
+            (
+                "FERRY_HTTPS_MAX_HEADER_BYTES",
+                https.max_request_header_bytes.map(u64::from),
+            ),
+            (
+                "FERRY_HTTPS_REQUEST_BODY_TIMEOUT",
+                https.request_body_timeout_seconds,
+            ),
+            ("FERRY_HTTPS_REQUEST_TIMEOUT", https.request_timeout_seconds),
+            (
+                "FERRY_HTTPS_MAX_CONCURRENT_REQUESTS",
+                https.max_concurrent_requests,
+            ),
+        ];
+        for (name, value) in limits {
+            if let Some(value) = value {
+                env.push(json!({"name": name, "value": value.to_string()}));
+            }
         }
     }
     if let Some(lease) = lease {
@@ -626,6 +656,10 @@ pub fn runtime_container(
                 json!({"name": names.client_ca, "mountPath": CLIENT_CA_DIR, "readOnly": true}),
             );
         }
+    }
+    for (i, mount) in spec.secret_mounts.iter().enumerate() {
+        mounts.push(json!({"name": format!("{}{i}", names.secret_mount),
+            "mountPath": mount.mount_path, "readOnly": true}));
     }
     let mut container = json!({
         "name": "ferry",

@@ -587,3 +587,65 @@ async fn the_secured_sample_checks_tokens_scopes_and_throttles_per_client() {
         .unwrap();
     assert_eq!(resp.status(), 429);
 }
+
+/// The sample as `make run` serves it: over HTTPS with the self-signed development
+/// certificate, which a client trusts through the file Ferry wrote; the token, its scopes
+/// and the throttle apply there as over HTTP (one bucket for both listeners).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_secured_sample_is_served_over_https_with_the_development_certificate() {
+    let sample = workspace_root().join("config/samples/secured");
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap();
+    let args = [
+        "--https-port",
+        "0",
+        "--tls-self-signed",
+        "--data-dir",
+        data_dir,
+    ];
+    let ferry = Ferry::start(&[&sample], &args);
+    let https = ferry.https.expect("the HTTPS listener listens");
+    let cert = std::fs::read_to_string(data.path().join("tls/self-signed.crt")).unwrap();
+    let reader = demo_token("reader");
+    let get = |token: Option<&str>| {
+        let mut req = http::Request::get("/secured-orders/orders/7");
+        if let Some(token) = token {
+            req = req.header("authorization", format!("Bearer {token}"));
+        }
+        req.body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap()
+    };
+    for name in ["localhost", "127.0.0.1"] {
+        let tls = ferry_tests::tls::HttpsClient::new(&cert, name);
+        let answer = tls.send(https, get(None)).await.unwrap();
+        assert_eq!(answer.status, 401, "over {name}");
+    }
+    let tls = ferry_tests::tls::HttpsClient::new(&cert, "localhost");
+    for i in 0..4 {
+        let answer = tls.send(https, get(Some(&reader))).await.unwrap();
+        assert_eq!(answer.status, 200, "request {} over HTTPS", i + 1);
+        assert_eq!(
+            serde_json::from_str::<Value>(&answer.body).unwrap(),
+            json!({"order": "7", "client": "demo-client", "tenant": "acme"})
+        );
+    }
+    // The fifth of the minute over plain HTTP, the sixth over HTTPS again: refused.
+    let resp = client()
+        .get(ferry.url("/secured-orders/orders/7"))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let answer = tls.send(https, get(Some(&reader))).await.unwrap();
+    assert_eq!(answer.status, 429);
+    drop(ferry);
+
+    // A restart keeps the certificate clients were told to trust.
+    let again = Ferry::start(&[&sample], &args);
+    let answer = ferry_tests::tls::HttpsClient::new(&cert, "localhost")
+        .send(again.https.unwrap(), get(None))
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 401);
+}

@@ -423,3 +423,53 @@ async fn a_request_head_over_the_header_limit_is_answered_431() {
         .unwrap();
     assert_eq!(resp.status(), 200);
 }
+
+/// Limits per listener: the HTTPS listener's own body limit refuses what the HTTP listener
+/// takes, and the head limit it does not override stays the shared one.
+#[tokio::test]
+async fn the_https_listener_takes_its_own_request_limits() {
+    let data = tempfile::tempdir().unwrap();
+    let ferry = ferry_for(
+        1,
+        &[
+            "--https-port",
+            "0",
+            "--tls-self-signed",
+            "--data-dir",
+            data.path().to_str().unwrap(),
+            "--https-max-body-bytes",
+            "1024",
+            "--max-header-bytes",
+            "8192",
+        ],
+        &[],
+    );
+    let body = "x".repeat(4096);
+    let plain = client()
+        .post(ferry.url("/listeners/echo"))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 200, "HTTP keeps the 10 MiB default");
+    assert_eq!(plain.text().await.unwrap(), body);
+
+    let cert = std::fs::read_to_string(data.path().join("tls/self-signed.crt")).unwrap();
+    let https = ferry.https.unwrap();
+    let tls = HttpsClient::new(&cert, "localhost");
+    let post = |len: usize| {
+        http::Request::post("/listeners/echo")
+            .header("content-type", "text/plain")
+            .body(http_body_util::Full::new(bytes::Bytes::from(
+                "x".repeat(len),
+            )))
+            .unwrap()
+    };
+    assert_eq!(tls.send(https, post(4096)).await.unwrap().status, 413);
+    assert_eq!(tls.send(https, post(1000)).await.unwrap().status, 200);
+    let big_head = http::Request::get("/listeners/any")
+        .header("x-big", "a".repeat(16 * 1024))
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    assert_eq!(tls.send(https, big_head).await.unwrap().status, 431);
+}

@@ -3,7 +3,7 @@
 //! renders from the same verdict.
 
 use crate::resources::{
-    ClientAuth, HttpsListener, IntegrationRuntimeSpec, QueueAutoscaling, RuntimeMode,
+    ClientAuth, HttpsListener, IntegrationRuntimeSpec, QueueAutoscaling, RuntimeMode, SecretMount,
     ServiceSettings,
 };
 
@@ -71,6 +71,7 @@ pub fn problems(spec: &IntegrationRuntimeSpec) -> Vec<String> {
             problems.extend(queue_problems(queue));
         }
     }
+    problems.extend(secret_mount_problems(&spec.secret_mounts));
     if let Some(pdb) = &spec.pod_disruption_budget
         && pdb.min_available.is_some() == pdb.max_unavailable.is_some()
     {
@@ -79,6 +80,73 @@ pub fn problems(spec: &IntegrationRuntimeSpec) -> Vec<String> {
         );
     }
     problems
+}
+
+/// Directories the runtime's pod mounts itself (the operator renders them): a Secret
+/// mounted at, inside or around one would hide or be hidden by it.
+pub const RUNTIME_DIRS: [&str; 5] = [
+    "/etc/ferry/bundle",
+    "/etc/ferry/tls",
+    "/etc/ferry/tls-client-ca",
+    "/var/lib/ferry",
+    "/tmp",
+];
+
+/// Secret mounts: a Secret's name, and an absolute directory of its own for each.
+fn secret_mount_problems(mounts: &[SecretMount]) -> Vec<String> {
+    use std::path::{Component, Path};
+    let mut problems = Vec::new();
+    let mut good: Vec<usize> = Vec::new();
+    for (i, mount) in mounts.iter().enumerate() {
+        let field = format!("spec.secretMounts[{i}]");
+        if !is_dns_subdomain(&mount.secret_name) {
+            problems.push(format!(
+                "{field}.secretName: {:?} is not a Secret name (lower-case letters, digits, '-' and '.')",
+                mount.secret_name
+            ));
+        }
+        let path = Path::new(&mount.mount_path);
+        let plain = path
+            .components()
+            .all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+        if !path.is_absolute() || !plain || mount.mount_path == "/" {
+            problems.push(format!(
+                "{field}.mountPath: {:?} is not an absolute directory (no '.', '..' or '/' alone)",
+                mount.mount_path
+            ));
+            continue;
+        }
+        let overlaps = |other: &str| path.starts_with(other) || Path::new(other).starts_with(path);
+        if let Some(own) = RUNTIME_DIRS.iter().find(|d| overlaps(d)) {
+            problems.push(format!(
+                "{field}.mountPath: {:?} overlaps the runtime's own {own}; choose another directory, e.g. /etc/ferry/secrets/{}",
+                mount.mount_path, mount.secret_name
+            ));
+            continue;
+        }
+        // Only against the mounts already found good: one problem is reported once.
+        if let Some(&j) = good.iter().find(|&&j| overlaps(&mounts[j].mount_path)) {
+            problems.push(format!(
+                "{field}.mountPath: {:?} overlaps spec.secretMounts[{j}] ({:?}); each Secret needs a directory of its own",
+                mount.mount_path, mounts[j].mount_path
+            ));
+            continue;
+        }
+        good.push(i);
+    }
+    problems
+}
+
+/// A Kubernetes object name (RFC 1123 subdomain): at most 253 lower-case letters, digits,
+/// '-' and '.', starting and ending with a letter or digit.
+fn is_dns_subdomain(name: &str) -> bool {
+    let edge = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    name.len() <= 253
+        && edge(name.as_bytes().first())
+        && edge(name.as_bytes().last())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
 }
 
 /// What the schema cannot say about the HTTPS listener: its port is its own, its
@@ -94,6 +162,13 @@ fn https_problems(spec: &IntegrationRuntimeSpec, https: &HttpsListener) -> Vec<S
                 "spec.https.port: {port} is also the {field}; each listener needs its own port"
             ));
         }
+    }
+    if let Some(bytes) = https.max_request_header_bytes
+        && bytes < 8192
+    {
+        problems.push(format!(
+            "spec.https.maxRequestHeaderBytes: {bytes} is below 8192, the least a listener can take"
+        ));
     }
     if https.secret_name.is_empty() {
         problems.push(
@@ -220,6 +295,35 @@ mod tests {
                 found.iter().any(|p| p.starts_with(&format!("{field}:"))),
                 "{field} in {found:?}"
             );
+        }
+    }
+
+    #[test]
+    fn secret_mounts_need_a_secret_and_a_directory_of_their_own() {
+        assert!(
+            problems(&spec(serde_json::json!({"secretMounts": [
+                {"secretName": "jwt-keys", "mountPath": "/etc/ferry/secrets/jwt"},
+                {"secretName": "users", "mountPath": "/etc/ferry/secrets/users"}]})))
+            .is_empty()
+        );
+        let found = problems(&spec(serde_json::json!({"secretMounts": [
+            {"secretName": "Bad_Name", "mountPath": "relative/dir"},
+            {"secretName": "a", "mountPath": "/etc/ferry/bundle/keys"},
+            {"secretName": "b", "mountPath": "/etc/ferry"},
+            {"secretName": "c", "mountPath": "/srv/keys/../x"},
+            {"secretName": "d", "mountPath": "/srv/keys"},
+            {"secretName": "e", "mountPath": "/srv/keys/inner"}]})));
+        let expect = [
+            "spec.secretMounts[0].secretName: \"Bad_Name\" is not a Secret name",
+            "spec.secretMounts[0].mountPath: \"relative/dir\" is not an absolute directory",
+            "spec.secretMounts[1].mountPath: \"/etc/ferry/bundle/keys\" overlaps the runtime's own /etc/ferry/bundle",
+            "spec.secretMounts[2].mountPath: \"/etc/ferry\" overlaps the runtime's own /etc/ferry/bundle",
+            "spec.secretMounts[3].mountPath: \"/srv/keys/../x\" is not an absolute directory",
+            "spec.secretMounts[5].mountPath: \"/srv/keys/inner\" overlaps spec.secretMounts[4]",
+        ];
+        assert_eq!(found.len(), expect.len(), "{found:#?}");
+        for (got, want) in found.iter().zip(expect) {
+            assert!(got.starts_with(want), "{got} / {want}");
         }
     }
 

@@ -85,6 +85,11 @@ pub struct IntegrationRuntimeSpec {
     /// Environment variables from ConfigMaps and Secrets.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env_from: Vec<EnvFromSource>,
+    /// Secrets mounted read-only as files into the runtime container, for the settings
+    /// that name a file (`keyFile`, `usersFile`, `keysFile` of an API's authentication):
+    /// in a cluster such a path must be absolute and inside one of these mounts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secret_mounts: Vec<SecretMount>,
     /// The HTTP port APIs are served on. Default 8290.
     #[serde(default = "default_http_port")]
     pub http_port: u16,
@@ -149,6 +154,18 @@ pub struct IntegrationRuntimeSpec {
     /// Sidecar mode: which application pods get the runtime injected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sidecar: Option<SidecarSettings>,
+}
+
+/// A Secret mounted as a directory of files (one per key) into the runtime container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecretMount {
+    /// The Secret, in the runtime's namespace.
+    pub secret_name: String,
+    /// The absolute directory its keys appear in, e.g. `/etc/ferry/secrets/jwt`. Not one
+    /// of the runtime's own directories (`/etc/ferry/bundle`, `/etc/ferry/tls`,
+    /// `/etc/ferry/tls-client-ca`, `/var/lib/ferry`, `/tmp`), nor inside or around one.
+    pub mount_path: String,
 }
 
 fn default_replicas() -> i32 {

@@ -104,6 +104,22 @@ pub struct HttpsListener {
     /// The oldest TLS version accepted: `1.2` (default) or `1.3`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_version: Option<TlsVersion>,
+    /// This listener's `maxRequestBodyBytes`. Default: the runtime's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_request_body_bytes: Option<u64>,
+    /// This listener's `maxRequestHeaderBytes` (at least 8192). Default: the runtime's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_request_header_bytes: Option<u32>,
+    /// This listener's `requestBodyTimeoutSeconds`. Default: the runtime's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_body_timeout_seconds: Option<u64>,
+    /// This listener's `requestTimeoutSeconds`. Default: the runtime's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_timeout_seconds: Option<u64>,
+    /// This listener's `maxConcurrentRequests` (each listener counts its own). Default:
+    /// the runtime's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_requests: Option<u64>,
 }
 
 /// The HTTPS port Micro Integrator uses.

@@ -246,6 +246,11 @@ fn admission_agrees_with_the_checker_over_every_sample_and_broken_variant() {
                 // refer to it too (it leaves the first out of the bundle); what the checker
                 // refuses, the operator must refuse, and whatever the operator refuses
                 // beyond that must be such a follower.
+                let unmounted = admission
+                    .rejected
+                    .values()
+                    .filter(|m| m.contains("is not a file the runtime's pod has"))
+                    .count();
                 let missed: Vec<_> = refused_by_checker
                     .difference(&refused_by_operator)
                     .collect();
@@ -255,13 +260,15 @@ fn admission_agrees_with_the_checker_over_every_sample_and_broken_variant() {
                         !admission.rejected.get(*id).is_some_and(|m| {
                             m.contains("exists but was not accepted")
                                 || m.contains("is not defined")
+                                // A cluster's own rule: files come from mounted Secrets.
+                                || m.contains("is not a file the runtime's pod has")
                         })
                     })
                     .collect();
                 if !missed.is_empty()
                     || !extra.is_empty()
                     || (refused_by_checker.is_empty()
-                        && admission.accepted.len() != group.artifacts.len())
+                        && admission.accepted.len() + unmounted != group.artifacts.len())
                 {
                     failures.push(format!(
                         "{name} {what}: checker refuses {refused_by_checker:?}, operator {refused_by_operator:?}"
@@ -278,4 +285,66 @@ fn admission_agrees_with_the_checker_over_every_sample_and_broken_variant() {
         failures.join("\n")
     );
     assert!(compared > 1000, "{compared} groups compared");
+}
+
+const JWT_API: &str = r#"
+apiVersion: ferry.dev/v1alpha1
+kind: IntegrationAPI
+metadata: {name: secured}
+spec:
+  context: /secured
+  authentication:
+    jwt: {keyFile: KEY, algorithms: [RS256]}
+  resources:
+    - methods: [GET]
+      uriTemplate: /x
+      inSequence:
+        - respond: {}
+"#;
+
+fn runtime_with_mounts(mounts: &str) -> String {
+    format!(
+        "apiVersion: ferry.dev/v1alpha1\nkind: IntegrationRuntime\nmetadata: {{name: default}}\nspec:\n  secretMounts: {mounts}\n"
+    )
+}
+
+#[test]
+fn a_key_file_must_be_inside_a_secret_the_runtime_mounts() {
+    let relative = JWT_API.replace("KEY", "public.pem");
+    let g = group(&relative, "default");
+    let a = admit(&g, &defaults());
+    let message = a.rejected.get("IntegrationAPI/secured").expect("refused");
+    assert!(
+        message.starts_with(
+            "spec.authentication.jwt.keyFile: \"public.pem\" is not a file the runtime's pod has"
+        ) && message.contains("it mounts none")
+            && message.contains("keyFrom") | message.contains("*From"),
+        "{message}"
+    );
+
+    let mounted = format!(
+        "{}---\n{}",
+        runtime_with_mounts("[{secretName: jwt-keys, mountPath: /etc/ferry/secrets/jwt}]"),
+        JWT_API.replace("KEY", "/etc/ferry/secrets/jwt/public.pem")
+    );
+    let g = group(&mounted, "default");
+    let a = admit(&g, &defaults());
+    assert!(a.rejected.is_empty(), "{:?}", a.rejected);
+    assert!(a.spec.is_ok(), "{:?}", a.spec);
+
+    let elsewhere = format!(
+        "{}---\n{}",
+        runtime_with_mounts("[{secretName: jwt-keys, mountPath: /etc/ferry/secrets/jwt}]"),
+        JWT_API.replace("KEY", "/etc/ferry/secrets/jwtx/public.pem")
+    );
+    let g = group(&elsewhere, "default");
+    let message = admit(&g, &defaults())
+        .rejected
+        .get("IntegrationAPI/secured")
+        .cloned()
+        .expect("a sibling directory is not inside the mount");
+    assert!(
+        message.contains("it mounts /etc/ferry/secrets/jwt"),
+        "{message}"
+    );
 }

@@ -300,7 +300,8 @@ fn an_https_listener_mounts_its_secrets_as_volumes_and_opens_its_port() {
 kind: IntegrationRuntime
 metadata: {name: secure}
 spec:
-  https: {secretName: secure-tls, clientCaSecretName: clients-ca, clientAuth: optional, minVersion: '1.3'}
+  https: {secretName: secure-tls, clientCaSecretName: clients-ca, clientAuth: optional, minVersion: '1.3',
+    maxRequestBodyBytes: 65536, requestTimeoutSeconds: 20}
 ";
     let r = rendered(yaml, "secure");
     let pod = r.deployment.spec.unwrap().template.spec.unwrap();
@@ -326,6 +327,14 @@ spec:
     );
     assert_eq!(value("FERRY_TLS_CLIENT_AUTH").as_deref(), Some("optional"));
     assert_eq!(value("FERRY_TLS_MIN_VERSION").as_deref(), Some("1.3"));
+    // The HTTPS listener's own limits; the unset ones stay the runtime's.
+    assert_eq!(
+        value("FERRY_HTTPS_MAX_BODY_BYTES").as_deref(),
+        Some("65536")
+    );
+    assert_eq!(value("FERRY_HTTPS_REQUEST_TIMEOUT").as_deref(), Some("20"));
+    assert_eq!(value("FERRY_HTTPS_MAX_HEADER_BYTES"), None);
+    assert_eq!(value("FERRY_MAX_BODY_BYTES").as_deref(), Some("10485760"));
     let volumes = pod.volumes.unwrap();
     let secret_of = |name: &str| {
         volumes
@@ -351,4 +360,47 @@ spec:
     // The certificate never travels in the bundle.
     let bundle = to_yaml(&r.config_map);
     assert!(!bundle.contains("secure-tls"), "{bundle}");
+}
+
+#[test]
+fn secret_mounts_become_read_only_volumes_of_the_runtime_container() {
+    let yaml = "apiVersion: ferry.dev/v1alpha1
+kind: IntegrationRuntime
+metadata: {name: keys}
+spec:
+  secretMounts:
+    - {secretName: jwt-keys, mountPath: /etc/ferry/secrets/jwt}
+    - {secretName: api-users, mountPath: /etc/ferry/secrets/users}
+";
+    let r = rendered(yaml, "keys");
+    let pod = r.deployment.spec.unwrap().template.spec.unwrap();
+    let volumes = pod.volumes.unwrap();
+    let mounts = pod.containers[0].volume_mounts.clone().unwrap();
+    for (i, (secret, path)) in [
+        ("jwt-keys", "/etc/ferry/secrets/jwt"),
+        ("api-users", "/etc/ferry/secrets/users"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let name = format!("secret-{i}");
+        let volume = volumes.iter().find(|v| v.name == name).expect("volume");
+        assert_eq!(
+            volume
+                .secret
+                .as_ref()
+                .and_then(|s| s.secret_name.as_deref()),
+            Some(secret)
+        );
+        let mount = mounts.iter().find(|m| m.name == name).expect("mount");
+        assert_eq!(mount.mount_path, path);
+        assert_eq!(mount.read_only, Some(true));
+    }
+    // The checker's list of the runtime's own directories is the one rendered here.
+    for dir in [BUNDLE_DIR, TLS_DIR, CLIENT_CA_DIR, DATA_DIR, "/tmp"] {
+        assert!(
+            ferry_api::check::runtime::RUNTIME_DIRS.contains(&dir),
+            "{dir} is missing from RUNTIME_DIRS"
+        );
+    }
 }

@@ -20,6 +20,7 @@ use tokio::sync::watch;
 use crate::admin::metrics::Metrics;
 use crate::admin::server::{AdminState, Mounts};
 use crate::compile::CompileEnv;
+use crate::compiled::Compiled;
 use crate::dispatch::{Dispatcher, RequestTimeouts};
 use crate::endpoints::client::EndpointClient;
 use crate::inbound::management::InboundsApi;
@@ -50,7 +51,8 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 8290, env = "FERRY_HTTP_PORT")]
     pub http_port: u16,
     /// Port of the HTTPS listener serving the same APIs and proxies (MI's 8253; 0 picks a
-    /// free one). It listens only when --tls-cert and --tls-key are given.
+    /// free one). It listens only when --tls-cert and --tls-key, or --tls-self-signed, are
+    /// given.
     #[arg(long, default_value_t = 8253, env = "FERRY_HTTPS_PORT")]
     pub https_port: u16,
     /// The HTTPS listener's certificate chain (PEM, leaf first). Read again every
@@ -60,6 +62,11 @@ pub struct RunArgs {
     /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
     #[arg(long, env = "FERRY_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Without --tls-cert: serve HTTPS with a self-signed certificate for localhost, made
+    /// in `<data dir>/tls/` and kept there while valid (what clients trust:
+    /// `self-signed.crt`). For development only, as MI's default keystore is.
+    #[arg(long, env = "FERRY_TLS_SELF_SIGNED", conflicts_with = "tls_cert")]
+    pub tls_self_signed: bool,
     /// CA certificates (PEM) client certificates are verified against (mutual TLS).
     #[arg(long, env = "FERRY_TLS_CLIENT_CA")]
     pub tls_client_ca: Option<PathBuf>,
@@ -105,6 +112,10 @@ pub struct RunArgs {
     /// Seconds in-flight requests may take to finish after SIGTERM.
     #[arg(long, default_value_t = 30, env = "FERRY_SHUTDOWN_TIMEOUT")]
     pub shutdown_timeout: u64,
+    /// The HTTPS listener's own request limits, where they differ from the HTTP listener's
+    /// (the flags above): a public TLS listener often takes less than an internal one.
+    #[command(flatten)]
+    pub https_limits: HttpsLimitArgs,
     /// Do not reload when the files change (SIGHUP still reloads).
     #[arg(long)]
     pub no_watch: bool,
@@ -140,6 +151,94 @@ pub struct RunArgs {
     pub workers: Option<u16>,
 }
 
+/// Request limits of the HTTPS listener; each unset one is the HTTP listener's.
+#[derive(Debug, Clone, Default, Args)]
+pub struct HttpsLimitArgs {
+    /// --max-body-bytes for the HTTPS listener.
+    #[arg(long, env = "FERRY_HTTPS_MAX_BODY_BYTES")]
+    pub https_max_body_bytes: Option<usize>,
+    /// --max-header-bytes for the HTTPS listener.
+    #[arg(long, env = "FERRY_HTTPS_MAX_HEADER_BYTES",
+        value_parser = clap::value_parser!(u32).range(8192..))]
+    pub https_max_header_bytes: Option<u32>,
+    /// --request-header-timeout for the HTTPS listener (it bounds the handshake too).
+    #[arg(long, env = "FERRY_HTTPS_REQUEST_HEADER_TIMEOUT")]
+    pub https_request_header_timeout: Option<u64>,
+    /// --request-body-timeout for the HTTPS listener.
+    #[arg(long, env = "FERRY_HTTPS_REQUEST_BODY_TIMEOUT")]
+    pub https_request_body_timeout: Option<u64>,
+    /// --request-timeout for the HTTPS listener.
+    #[arg(long, env = "FERRY_HTTPS_REQUEST_TIMEOUT")]
+    pub https_request_timeout: Option<u64>,
+    /// --max-concurrent-requests for the HTTPS listener (each listener counts its own).
+    #[arg(long, env = "FERRY_HTTPS_MAX_CONCURRENT_REQUESTS")]
+    pub https_max_concurrent_requests: Option<usize>,
+}
+
+/// One listener's limits, from the flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ListenerLimits {
+    max_body_bytes: usize,
+    max_header_bytes: u32,
+    request_header_timeout: u64,
+    request_body_timeout: u64,
+    request_timeout: u64,
+    max_concurrent_requests: usize,
+}
+
+impl ListenerLimits {
+    fn http(args: &RunArgs) -> Self {
+        Self {
+            max_body_bytes: args.max_body_bytes,
+            max_header_bytes: args.max_header_bytes,
+            request_header_timeout: args.request_header_timeout,
+            request_body_timeout: args.request_body_timeout,
+            request_timeout: args.request_timeout,
+            max_concurrent_requests: args.max_concurrent_requests,
+        }
+    }
+
+    fn https(args: &RunArgs) -> Self {
+        let http = Self::http(args);
+        let o = &args.https_limits;
+        Self {
+            max_body_bytes: o.https_max_body_bytes.unwrap_or(http.max_body_bytes),
+            max_header_bytes: o.https_max_header_bytes.unwrap_or(http.max_header_bytes),
+            request_header_timeout: o
+                .https_request_header_timeout
+                .unwrap_or(http.request_header_timeout),
+            request_body_timeout: o
+                .https_request_body_timeout
+                .unwrap_or(http.request_body_timeout),
+            request_timeout: o.https_request_timeout.unwrap_or(http.request_timeout),
+            max_concurrent_requests: o
+                .https_max_concurrent_requests
+                .unwrap_or(http.max_concurrent_requests),
+        }
+    }
+
+    fn server_options(self, shutdown_timeout: u64) -> ServerOptions {
+        ServerOptions {
+            max_header_bytes: self.max_header_bytes as usize,
+            max_body_bytes: self.max_body_bytes,
+            header_read_timeout: seconds(self.request_header_timeout),
+            graceful_timeout: Duration::from_secs(shutdown_timeout),
+            max_concurrent_requests: (self.max_concurrent_requests > 0)
+                .then_some(self.max_concurrent_requests),
+            ..ServerOptions::default()
+        }
+    }
+
+    fn dispatcher(self, current: &Arc<ArcSwap<Compiled>>, metrics: &Arc<Metrics>) -> Dispatcher {
+        Dispatcher::new(current.clone(), metrics.clone(), self.max_body_bytes).with_timeouts(
+            RequestTimeouts {
+                body: seconds(self.request_body_timeout),
+                total: seconds(self.request_timeout),
+            },
+        )
+    }
+}
+
 /// How the HTTPS listener treats client certificates (`--tls-client-auth`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ClientAuthArg {
@@ -153,9 +252,23 @@ pub enum ClientAuthArg {
 
 impl RunArgs {
     /// The HTTPS listener's TLS settings, when it is to listen.
-    fn tls_settings(&self) -> Option<ServerTlsSettings> {
-        let (cert, key) = (self.tls_cert.clone()?, self.tls_key.clone()?);
-        Some(ServerTlsSettings {
+    fn tls_settings(&self) -> Result<Option<ServerTlsSettings>, String> {
+        let (cert, key) = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => (cert.clone(), key.clone()),
+            _ if self.tls_self_signed => {
+                let dir = self.data_dir.join("tls");
+                let pair = crate::tls::self_signed::ensure(&dir, std::time::SystemTime::now())
+                    .map_err(|e| format!("the self-signed certificate: {e}"))?;
+                tracing::warn!(
+                    cert = %pair.cert.display(),
+                    made = pair.made,
+                    "HTTPS uses a self-signed development certificate for localhost; clients trust it with this file"
+                );
+                (pair.cert, pair.key)
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(ServerTlsSettings {
             cert,
             key,
             client_ca: self.tls_client_ca.clone(),
@@ -169,7 +282,7 @@ impl RunArgs {
             } else {
                 TlsVersion::Tls12
             },
-        })
+        }))
     }
 
     /// The Lease to hold, when one is asked for.
@@ -265,7 +378,10 @@ async fn run(args: RunArgs, workers: usize) -> anyhow::Result<ExitCode> {
     let http_addr = http.local_addr()?;
     let admin_addr = admin.local_addr()?;
     // Certificate files that do not load stop the start, as a bad configuration does.
-    let https = match args.tls_settings() {
+    let https = match args
+        .tls_settings()
+        .map_err(|e| anyhow::anyhow!("the HTTPS listener cannot start: {e}"))?
+    {
         None => None,
         Some(settings) => {
             let tls = ServerTls::load(settings)
@@ -347,23 +463,9 @@ async fn run(args: RunArgs, workers: usize) -> anyhow::Result<ExitCode> {
         admin_state.clone(),
         stopped(stop_rx.clone()),
     ));
-    let options = ServerOptions {
-        max_header_bytes: args.max_header_bytes as usize,
-        max_body_bytes: args.max_body_bytes,
-        header_read_timeout: seconds(args.request_header_timeout),
-        graceful_timeout: Duration::from_secs(args.shutdown_timeout),
-        max_concurrent_requests: (args.max_concurrent_requests > 0)
-            .then_some(args.max_concurrent_requests),
-        ..ServerOptions::default()
-    };
-    let dispatcher = Arc::new(
-        Dispatcher::new(current.clone(), metrics.clone(), args.max_body_bytes).with_timeouts(
-            RequestTimeouts {
-                body: seconds(args.request_body_timeout),
-                total: seconds(args.request_timeout),
-            },
-        ),
-    );
+    let http_limits = ListenerLimits::http(&args);
+    let options = http_limits.server_options(args.shutdown_timeout);
+    let dispatcher = Arc::new(http_limits.dispatcher(&current, &metrics));
     let runners = Runners {
         processors: processors.clone(),
         tasks: Tasks::new(dispatcher.clone(), election.leadership()),
@@ -375,10 +477,16 @@ async fn run(args: RunArgs, workers: usize) -> anyhow::Result<ExitCode> {
             Duration::from_secs(args.tls_reload_interval),
             stopped(stop_rx.clone()),
         ));
+        let limits = ListenerLimits::https(&args);
+        let dispatcher = if limits == http_limits {
+            dispatcher.clone()
+        } else {
+            Arc::new(limits.dispatcher(&current, &metrics))
+        };
         tokio::spawn(server::serve_tls(
             listener,
-            dispatcher.clone(),
-            options.clone(),
+            dispatcher,
+            limits.server_options(args.shutdown_timeout),
             tls,
             stopped(stop_rx.clone()),
         ))
