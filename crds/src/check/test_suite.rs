@@ -150,6 +150,14 @@ fn check_suite(bundle: &Bundle, loaded: &LoadedSuite, out: &mut Vec<Diagnostic>)
         cx.error("spec.cases", "a suite needs at least one case");
     }
     check_mocks(&mut cx, "spec.mocks", &spec.mocks);
+    for (i, store) in spec.memory_stores.iter().enumerate() {
+        if !cx.known("MessageStore", store) {
+            cx.error(
+                &format!("spec.memoryStores[{i}]"),
+                format!("message store \"{store}\" is not defined"),
+            );
+        }
+    }
     let mut names = HashSet::new();
     for (i, case) in spec.cases.iter().enumerate() {
         let at = format!("spec.cases[{i}]");

@@ -65,6 +65,11 @@ pub struct TestSuiteSpec {
     /// are tried first).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mocks: Vec<Mock>,
+    /// MessageStores replaced by an in-process memory store for every case (a RabbitMQ or
+    /// PostgreSQL store, say: the suite then needs no broker or database, and
+    /// `expect.stored` sees what the case left there). Its failover store is dropped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub memory_stores: Vec<String>,
     /// The cases, run in parallel (each on its own copy of the configuration, its own
     /// ephemeral port, mocks and message stores).
     pub cases: Vec<TestCase>,

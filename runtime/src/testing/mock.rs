@@ -317,6 +317,30 @@ pub fn redirect(bundle: &mut Bundle, name: &str, addr: SocketAddr) -> Result<(),
     Err(format!("endpoint \"{name}\" is not defined"))
 }
 
+/// Makes the MessageStore named `name` (or with that Synapse name) of `bundle` an
+/// in-process memory store without a failover store.
+pub fn in_memory(bundle: &mut Bundle, name: &str) -> Result<(), String> {
+    for loaded in &mut bundle.resources {
+        let matches =
+            loaded.resource.name() == name || loaded.resource.synapse_name() == Some(name);
+        let Resource::MessageStore(store) = &mut loaded.resource else {
+            continue;
+        };
+        if !matches {
+            continue;
+        }
+        let spec = &mut store.spec;
+        spec.type_ = ferry_api::resources::StoreType::Memory;
+        spec.memory = None;
+        spec.sqlite = None;
+        spec.rabbitmq = None;
+        spec.postgres = None;
+        spec.failover_store = None;
+        return Ok(());
+    }
+    Err(format!("message store \"{name}\" is not defined"))
+}
+
 /// `uri` with its scheme and authority replaced by `http://addr`.
 fn with_authority(uri: &str, addr: SocketAddr) -> Option<String> {
     let (_, after) = uri.split_once("://")?;

@@ -315,6 +315,9 @@ impl CaseWork {
         let mut bundle = (*self.bundle).clone();
         let mut mocks = BTreeMap::new();
         if self.options.mocks {
+            for store in &self.suite.suite.spec.memory_stores {
+                mock::in_memory(&mut bundle, store).map_err(Failure::new)?;
+            }
             // Per endpoint: the case's rules first, then the suite's.
             let mut rules: BTreeMap<&str, Vec<&ferry_api::resources::test_suite::MockRule>> =
                 BTreeMap::new();
