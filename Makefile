@@ -61,6 +61,10 @@ helm: $(HELM) ## Install helm 3.17 into the target folder's tools/ when it is no
 chart-test: $(HELM) ## helm lint and helm template of charts/ferry, default values and ci/options-values.yaml (in make test)
 	bash .ci/chart-test.sh $(HELM) charts/ferry
 
+.PHONY: test-suites
+test-suites: ## Run the bundled samples' TestSuites with `ferry test` (make test runs them too, in tests/tests/ferry_test.rs)
+	$(CARGO) run -q -p ferry -- test $(SAMPLES) --coverage
+
 .PHONY: lint
 lint: ## cargo fmt --check and clippy with warnings denied
 	$(CARGO) fmt --all -- --check
@@ -154,6 +158,11 @@ bench-overload: bench-build bench-overload-run ## p99 of admitted requests at 2x
 bench-overload-run:
 	python3 tests/bench/overload.py --ferry $(BENCH_BIN)/ferry \
 	  --backend $(BENCH_BIN)/echo-backend --load $(BENCH_BIN)/load --out docs/benchmarks.md
+
+.PHONY: bench-test-suites
+bench-test-suites: bench-build ## Wall time and instructions (callgrind, when valgrind is there) of `ferry test` on the samples' suites; writes its section of docs/benchmarks.md (BENCH_ROUNDS=5)
+	python3 tests/bench/test_suites.py --ferry $(BENCH_BIN)/ferry --rounds $(or $(BENCH_ROUNDS),5) \
+	  --out docs/benchmarks.md
 
 .PHONY: bench-data
 bench-data: bench-tools bench-build ## A DataService on PostgreSQL vs a minimal sqlx server: GET by key and a 10,000-row result; writes its section of docs/benchmarks.md

@@ -13,6 +13,7 @@ use kube::core::CustomResourceExt;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
+use crate::resources::test_suite::{TEST_SUITE_KIND, TestSuite};
 use crate::resources::{
     DataService, DataSource, Endpoint, InboundEndpoint, IntegrationAPI, IntegrationRuntime, KINDS,
     LocalEntry, MessageProcessor, MessageStore, ProxyService, ScheduledTask, Sequence, Template,
@@ -104,9 +105,13 @@ pub fn editor_json_schema() -> Value {
         generator.subschema_for::<DataSource>(),
         generator.subschema_for::<DataService>(),
     ];
-    let branches: Vec<Value> = KINDS
+    // TestSuite is a local document (no CRD, see `resources::test_suite`), but it is
+    // written beside the resources, so editors check it with the same schema.
+    let suite = generator.subschema_for::<TestSuite>();
+    let kinds: Vec<&str> = KINDS.iter().copied().chain([TEST_SUITE_KIND]).collect();
+    let branches: Vec<Value> = kinds
         .iter()
-        .zip(refs)
+        .zip(refs.into_iter().chain([suite]))
         .map(|(kind, schema)| {
             json!({
                 "if": {"properties": {"kind": {"const": kind}}, "required": ["kind"]},
@@ -119,12 +124,12 @@ pub fn editor_json_schema() -> Value {
         "$schema": "http://json-schema.org/draft-07/schema#",
         "$id": "https://ferry.dev/schemas/v1alpha1/ferry.schema.json",
         "title": "Ferry resource (ferry.dev/v1alpha1)",
-        "description": "A Ferry custom resource: IntegrationAPI, ProxyService, Sequence, Endpoint, MessageStore, MessageProcessor, ScheduledTask, LocalEntry, Template, InboundEndpoint, IntegrationRuntime, DataSource or DataService.",
+        "description": "A Ferry custom resource: IntegrationAPI, ProxyService, Sequence, Endpoint, MessageStore, MessageProcessor, ScheduledTask, LocalEntry, Template, InboundEndpoint, IntegrationRuntime, DataSource or DataService; or a TestSuite for `ferry test`.",
         "type": "object",
         "required": ["apiVersion", "kind", "metadata"],
         "properties": {
             "apiVersion": {"const": crate::API_VERSION},
-            "kind": {"enum": KINDS},
+            "kind": {"enum": kinds},
         },
         "allOf": branches,
         "definitions": definitions,

@@ -454,8 +454,14 @@ fn the_editor_schema_selects_each_kind_and_recurses_through_definitions() {
     let schema = crd::editor_json_schema();
     assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
     let branches = schema["allOf"].as_array().unwrap();
-    assert_eq!(branches.len(), ferry_api::resources::KINDS.len());
-    for (branch, kind) in branches.iter().zip(ferry_api::resources::KINDS) {
+    // Every kind, and the TestSuite document `ferry test` reads.
+    let kinds: Vec<&str> = ferry_api::resources::KINDS
+        .iter()
+        .copied()
+        .chain(["TestSuite"])
+        .collect();
+    assert_eq!(branches.len(), kinds.len());
+    for (branch, kind) in branches.iter().zip(&kinds) {
         assert_eq!(branch["if"]["properties"]["kind"]["const"], *kind);
         let target = branch["then"]["$ref"].as_str().unwrap();
         let name = target.strip_prefix("#/definitions/").unwrap();

@@ -45,7 +45,8 @@ pub fn render_files(paths: &[PathBuf], namespace: &str, config: &OperatorConfig)
             let ours = value["apiVersion"]
                 .as_str()
                 .is_some_and(|v| v.starts_with("ferry.dev/"));
-            if !ours {
+            // A TestSuite is a local document for `ferry test`, never applied to a cluster.
+            if !ours || value["kind"] == "TestSuite" {
                 continue;
             }
             if value["metadata"]["namespace"].is_null()

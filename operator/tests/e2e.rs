@@ -238,7 +238,12 @@ async fn the_operator_reconciles_the_healthcare_sample_on_a_real_cluster() {
     );
 
     for entry in std::fs::read_dir(repo().join("config/samples/healthcare")).unwrap() {
-        for doc in documents(&entry.unwrap().path()) {
+        // Files only: the sample's tests/ folder holds TestSuites for `ferry test`.
+        let path = entry.unwrap().path();
+        if !path.is_file() {
+            continue;
+        }
+        for doc in documents(&path) {
             apply(&client, &namespace, doc).await;
         }
     }
@@ -846,7 +851,12 @@ async fn the_chart_installs_and_its_service_account_runs_the_operator() {
     let _operator = Operator(command.spawn().unwrap());
 
     for entry in std::fs::read_dir(repo().join("config/samples/healthcare")).unwrap() {
-        for doc in documents(&entry.unwrap().path()) {
+        // Files only: the sample's tests/ folder holds TestSuites for `ferry test`.
+        let path = entry.unwrap().path();
+        if !path.is_file() {
+            continue;
+        }
+        for doc in documents(&path) {
             apply(&client, &apps_ns, doc).await;
         }
     }

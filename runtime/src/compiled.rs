@@ -37,6 +37,8 @@ pub struct CompiledResource {
     pub requirement: ferry_api::check::security::Requirement,
     /// The listeners that serve it (`protocol`, a proxy's `transports`).
     pub listeners: ferry_api::check::tls::Listeners,
+    /// Counts its requests for `ferry test --coverage` (off otherwise).
+    pub coverage: crate::coverage::Point,
 }
 
 /// An IntegrationAPI, ready to run.

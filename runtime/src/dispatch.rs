@@ -171,6 +171,7 @@ impl Dispatcher {
         };
         let api = &compiled.apis[api_index];
         let resource = &api.resources[resource_index];
+        resource.coverage.hit();
         let tls = parts.extensions.get::<Arc<TlsConnection>>().cloned();
         if let Some(refused) = transport_refusal(api, resource, tls.as_deref(), &path) {
             return refused;
@@ -398,6 +399,7 @@ async fn handle_fault(
         log_fault(api, resource, fault);
         return Err(fault_response(fault, soap));
     };
+    handler.coverage.hit();
     sequence::run_fault_sequence(&handler.mediators, fault, msg, env)
         .await
         .map_err(|again| {

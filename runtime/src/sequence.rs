@@ -44,6 +44,8 @@ pub struct Sequence {
     pub mediators: Vec<Mediator>,
     /// The named sequence that handles faults raised inside this one.
     pub on_error: Option<SeqId>,
+    /// Counts its runs for `ferry test --coverage` (off otherwise).
+    pub coverage: crate::coverage::Point,
 }
 
 impl Sequence {
@@ -53,6 +55,7 @@ impl Sequence {
             name: None,
             mediators,
             on_error: None,
+            coverage: crate::coverage::Point::off(),
         }
     }
 }
@@ -164,6 +167,7 @@ pub fn run_named<'a>(
             ));
         }
         let seq = env.compiled.sequence(id);
+        seq.coverage.hit();
         let inner = Env {
             depth: env.depth + 1,
             ..env
@@ -173,6 +177,7 @@ pub fn run_named<'a>(
             Err(fault) => match seq.on_error {
                 Some(handler) => {
                     let handler = env.compiled.sequence(handler);
+                    handler.coverage.hit();
                     run_fault_sequence(&handler.mediators, &fault, msg, inner).await
                 }
                 None => Err(fault),

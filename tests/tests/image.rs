@@ -254,6 +254,10 @@ fn install_sample(rootfs: &Path) {
     let sample = workspace_root().join("config/samples/healthcare");
     for entry in std::fs::read_dir(sample).unwrap() {
         let path = entry.unwrap().path();
+        // Files only: the sample's tests/ folder holds TestSuites for `ferry test`.
+        if !path.is_file() {
+            continue;
+        }
         let text = std::fs::read_to_string(&path).unwrap();
         let text = text.replace("http://127.0.0.1:", &format!("http://{BACKEND_HOST}:"));
         std::fs::write(bundle.join(path.file_name().unwrap()), text).unwrap();

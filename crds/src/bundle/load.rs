@@ -10,6 +10,7 @@ use super::structural::deserialize_all;
 use super::{Origin, Source, read_sources, yaml};
 use crate::diagnostic::Diagnostic;
 use crate::resources::Resource;
+use crate::resources::test_suite::{TEST_SUITE_KIND, TestSuite};
 
 /// A resource with its origin.
 #[derive(Debug, Clone)]
@@ -66,13 +67,51 @@ impl Bundle {
     }
 }
 
+/// A TestSuite document with its origin.
+#[derive(Debug, Clone)]
+pub struct LoadedSuite {
+    /// The suite.
+    pub suite: TestSuite,
+    /// Where it came from.
+    pub origin: Origin,
+}
+
+impl LoadedSuite {
+    /// `TestSuite/name`, as diagnostics name it.
+    pub fn id(&self) -> String {
+        format!("{TEST_SUITE_KIND}/{}", self.suite.metadata.name)
+    }
+
+    /// An error about `field` of this suite.
+    pub fn error(&self, field: &str, message: impl Into<String>) -> Diagnostic {
+        self.origin.diagnostic(&self.id(), field, message)
+    }
+}
+
+/// The TestSuite documents found while loading, kept apart from the configuration: `ferry
+/// run` and the operator ignore them, `ferry validate` and `ferry test` read them.
+#[derive(Debug, Clone, Default)]
+pub struct Suites {
+    /// The suites that loaded, in source order.
+    pub suites: Vec<LoadedSuite>,
+    /// The structural errors of the suites that did not.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
 /// Loads sources into a bundle. Documents that fail are reported (every structural error of
 /// each, see `structural.rs`) and left out; the others load, including the other documents
 /// of a file with a YAML syntax error. Documents of other API groups (a Secret beside the
-/// integrations, say) are skipped.
+/// integrations, say) are skipped, and so are TestSuites (see [`load_with_suites`]).
 pub fn load(sources: &[Source]) -> (Bundle, Vec<Diagnostic>) {
+    let (bundle, diagnostics, _) = load_with_suites(sources);
+    (bundle, diagnostics)
+}
+
+/// [`load`], keeping the TestSuite documents (and their errors) apart.
+pub fn load_with_suites(sources: &[Source]) -> (Bundle, Vec<Diagnostic>, Suites) {
     let mut bundle = Bundle::default();
     let mut diagnostics = Vec::new();
+    let mut suites = Suites::default();
     for source in sources {
         let parsed = yaml::parse_all(&source.text);
         for broken in parsed.broken {
@@ -95,16 +134,36 @@ pub fn load(sources: &[Source]) -> (Bundle, Vec<Diagnostic>) {
             };
             let kind_and_name = kind_and_name(&doc.value);
             match load_document(doc.value, &origin) {
-                Ok(Some(resource)) => bundle.resources.push(Loaded { resource, origin }),
-                Ok(None) => {}
-                Err(found) => {
+                Ok(Document::Resource(resource)) => {
+                    bundle.resources.push(Loaded { resource, origin })
+                }
+                Ok(Document::Suite(suite)) => suites.suites.push(LoadedSuite { suite, origin }),
+                Ok(Document::Skipped) => {}
+                Err(Found::Suite(found)) => suites.diagnostics.extend(found),
+                Err(Found::Resource(found)) => {
                     diagnostics.extend(found);
                     bundle.unreadable.extend(kind_and_name);
                 }
             }
         }
     }
-    (bundle, diagnostics)
+    (bundle, diagnostics, suites)
+}
+
+/// What one document loaded as. Short-lived (one per document while loading), so the
+/// resource is not boxed: it moves into the bundle unboxed.
+#[allow(clippy::large_enum_variant)]
+enum Document {
+    Resource(Resource),
+    Suite(TestSuite),
+    /// Not ours (another API group).
+    Skipped,
+}
+
+/// The errors of a document that did not load, by what it was.
+enum Found {
+    Resource(Vec<Diagnostic>),
+    Suite(Vec<Diagnostic>),
 }
 
 fn kind_and_name(value: &Value) -> Option<(String, String)> {
@@ -115,11 +174,17 @@ fn kind_and_name(value: &Value) -> Option<(String, String)> {
 
 /// Loads the YAML files under `paths`: [`read_sources`] then [`load`].
 pub fn load_paths(paths: &[PathBuf]) -> (Bundle, Vec<Diagnostic>) {
+    let (bundle, diagnostics, _) = load_paths_with_suites(paths);
+    (bundle, diagnostics)
+}
+
+/// [`load_paths`], keeping the TestSuite documents apart.
+pub fn load_paths_with_suites(paths: &[PathBuf]) -> (Bundle, Vec<Diagnostic>, Suites) {
     let (sources, mut diagnostics) = read_sources(paths);
-    let (mut bundle, more) = load(&sources);
+    let (mut bundle, more, suites) = load_with_suites(&sources);
     diagnostics.extend(more);
     read_entry_files(&mut bundle);
-    (bundle, diagnostics)
+    (bundle, diagnostics, suites)
 }
 
 /// Reads the files LocalEntries name into [`Bundle::files`] (a failure is kept as its
@@ -136,9 +201,48 @@ fn read_entry_files(bundle: &mut Bundle) {
     }
 }
 
-/// One document to one resource. `Ok(None)`: not ours, skipped (a warning was not worth an
+/// One document to one resource or suite. `Skipped`: not ours (a warning was not worth an
 /// error). `Err`: every error found, at least one.
-fn load_document(value: Value, origin: &Origin) -> Result<Option<Resource>, Vec<Diagnostic>> {
+fn load_document(value: Value, origin: &Origin) -> Result<Document, Found> {
+    let is_suite = value.get("kind").and_then(Value::as_str) == Some(TEST_SUITE_KIND)
+        && value.get("apiVersion").and_then(Value::as_str) == Some(crate::API_VERSION);
+    if is_suite {
+        return load_suite(value, origin).map_err(Found::Suite);
+    }
+    load_resource(value, origin).map_err(Found::Resource)
+}
+
+/// A TestSuite document: its name and every structural error, as for a resource.
+fn load_suite(value: Value, origin: &Origin) -> Result<Document, Vec<Diagnostic>> {
+    let name = value
+        .get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or("?")
+        .to_string();
+    let id = format!("{TEST_SUITE_KIND}/{name}");
+    let mut errors = Vec::new();
+    if let Err(message) = check_name(&name) {
+        errors.push(origin.diagnostic(&id, "metadata.name", message));
+    }
+    let typed = deserialize_all(value, |value| {
+        serde_path_to_error::deserialize::<_, TestSuite>(value)
+    });
+    match typed {
+        Ok(suite) if errors.is_empty() => Ok(Document::Suite(suite)),
+        Ok(_) => Err(errors),
+        Err(found) => {
+            errors.extend(
+                found
+                    .into_iter()
+                    .map(|e| origin.diagnostic(&id, &e.field, e.message)),
+            );
+            Err(errors)
+        }
+    }
+}
+
+fn load_resource(value: Value, origin: &Origin) -> Result<Document, Vec<Diagnostic>> {
     let located = |field: &str, message: String| {
         Diagnostic::error(message)
             .in_file(origin.file.as_ref())
@@ -163,7 +267,7 @@ fn load_document(value: Value, origin: &Origin) -> Result<Option<Resource>, Vec<
         )]);
     };
     if !api_version.starts_with(crate::GROUP) || !api_version.contains('/') {
-        return Ok(None);
+        return Ok(Document::Skipped);
     }
     let id = format!("{kind}/{}", name.unwrap_or("?"));
     if api_version != crate::API_VERSION {
@@ -201,7 +305,7 @@ fn load_document(value: Value, origin: &Origin) -> Result<Option<Resource>, Vec<
         errors.push(located("metadata.name", message).for_resource(&id));
     }
     match deserialize_all(value, |value| Resource::from_value(kind, value)) {
-        Ok(resource) if errors.is_empty() => Ok(Some(resource)),
+        Ok(resource) if errors.is_empty() => Ok(Document::Resource(resource)),
         Ok(_) => Err(errors),
         Err(found) => {
             errors.extend(

@@ -13,7 +13,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::diagnostic::Diagnostic;
-pub use load::{Bundle, Loaded, file_path, load, load_paths};
+pub use load::{
+    Bundle, Loaded, LoadedSuite, Suites, file_path, load, load_paths, load_paths_with_suites,
+    load_with_suites,
+};
 pub use yaml::Spans;
 
 /// A named text to load: a file's display path and content, or a ConfigMap key and value.

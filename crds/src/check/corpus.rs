@@ -18,8 +18,8 @@ use crate::resources::Resource;
 /// A resource document: its kind and its whole value.
 pub type Document = (String, Value);
 
-/// The `ferry.dev` documents of a YAML text, in order (others, such as behaviour-test
-/// documents, are skipped).
+/// The `ferry.dev` resources of a YAML text, in order (others, such as behaviour-test
+/// documents and the TestSuites `ferry test` reads, are skipped).
 pub fn documents(text: &str) -> Vec<Document> {
     let Ok(docs) = yaml::parse_documents(text) else {
         return Vec::new();
@@ -33,7 +33,7 @@ pub fn documents(text: &str) -> Vec<Document> {
         })
         .filter_map(|d| {
             let kind = d.value.get("kind")?.as_str()?.to_string();
-            Some((kind, d.value))
+            (kind != crate::resources::test_suite::TEST_SUITE_KIND).then_some((kind, d.value))
         })
         .collect()
 }

@@ -24,6 +24,7 @@ pub mod security;
 pub mod store;
 pub mod task;
 pub mod template;
+pub mod test_suite;
 pub mod tls;
 pub mod value;
 

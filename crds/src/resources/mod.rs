@@ -20,6 +20,7 @@ pub mod scheduled_task;
 pub mod security;
 pub mod sequence;
 pub mod template;
+pub mod test_suite;
 pub mod transport_security;
 
 pub use common::*;

@@ -1,12 +1,14 @@
 //! The command line: one binary for people and pipelines.
 //!
 //! `ferry run PATH...` serves a bundle, `ferry validate PATH...` checks one and exits non-zero
-//! with located errors, `ferry crds` prints the CustomResourceDefinitions.
+//! with located errors, `ferry test PATH...` runs the TestSuites beside a configuration,
+//! `ferry crds` prints the CustomResourceDefinitions.
 
 mod crds;
 mod hash;
 mod logging;
 mod run;
+mod test;
 mod validate;
 
 use std::path::PathBuf;
@@ -15,6 +17,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub use run::RunArgs;
+pub use test::TestArgs;
 
 /// Ferry: a lean integration runtime.
 #[derive(Debug, Parser)]
@@ -56,6 +59,8 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Check the resources in PATH... and report every error with file, line and field.
     Validate(ValidateArgs),
+    /// Run the TestSuites in PATH... against the resources there, with mocked endpoints.
+    Test(Box<TestArgs>),
     /// Print the CustomResourceDefinitions (or write them, and the editor JSON schema, to --out).
     Crds(CrdsArgs),
     /// Hash a password (bcrypt) or an API key (SHA-256) read from standard input, for the
@@ -91,6 +96,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             run::main(*args)
         }
         Command::Validate(args) => validate::main(&args),
+        Command::Test(args) => test::main(*args),
         Command::Crds(args) => crds::main(&args),
         Command::HashPassword(args) => hash::main(&args),
     }

@@ -52,6 +52,8 @@ pub struct BuildCx<'a, E> {
     origin: &'a Origin,
     resource: String,
     data_sources: Option<&'a HashMap<String, Arc<crate::data::source::DataSource>>>,
+    /// Branching mediators built so far in this resource: numbers them for coverage.
+    branching: u32,
     /// Every problem found.
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -75,6 +77,7 @@ impl<'a, E> BuildCx<'a, E> {
             origin: &loaded.origin,
             resource: loaded.id(),
             data_sources: None,
+            branching: 0,
             diagnostics: Vec::new(),
         }
     }
@@ -100,6 +103,13 @@ impl<'a, E> BuildCx<'a, E> {
             );
         }
         source
+    }
+
+    /// The next number of a branching mediator (`switch #2`) in this resource, in build
+    /// order: the same for every compile of the same resource, so coverage adds up.
+    pub fn next_branching(&mut self) -> u32 {
+        self.branching += 1;
+        self.branching
     }
 
     /// `Kind/name` of the resource being built.

@@ -18,6 +18,7 @@ use ferry_api::diagnostic::Diagnostic;
 
 use crate::admin::metrics::{Metrics, ResourceMetrics};
 pub use crate::compiled::{Compiled, CompiledApi, CompiledResource};
+use crate::coverage;
 use crate::endpoints::Endpoint;
 use crate::endpoints::client::EndpointClient;
 use crate::inbound::CompiledInbound;
@@ -44,8 +45,10 @@ pub fn check_paths(
     paths: &[PathBuf],
     properties: Vec<(String, String)>,
 ) -> (Vec<Diagnostic>, usize) {
-    let (bundle, mut diagnostics) = bundle::load_paths(paths);
-    let count = bundle.resources.len() + bundle.unreadable.len();
+    let (bundle, mut diagnostics, suites) = bundle::load_paths_with_suites(paths);
+    // TestSuites are checked too (a broken test fails CI), and counted as documents.
+    diagnostics.extend(check::test_suite::check_suites(&bundle, &suites));
+    let count = bundle.resources.len() + bundle.unreadable.len() + suites.suites.len();
     let env = CompileEnv {
         config: Arc::new(properties.into_iter().collect()),
         client: EndpointClient::new(Default::default()),
@@ -134,6 +137,7 @@ pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagno
                     name: Some(Arc::from(shown)),
                     mediators,
                     on_error,
+                    coverage: coverage::point(coverage::Kind::Sequence, &loaded.id(), String::new),
                 });
             }
             CheckedResource::Template(t) => {
@@ -219,10 +223,11 @@ fn local_entries(resources: &[(&Loaded, &CheckedResource)]) -> HashMap<String, S
 
 /// Builds an API's resources and decides, once, which of them stream.
 fn build_api(name: &str, api: &check::Api, cx: &mut BuildCx<'_>) -> CompiledApi {
-    let fault_sequence = api
-        .fault_sequence
-        .as_ref()
-        .map(|list| Sequence::anonymous(crate::mediators::build_list(list, cx)));
+    let owner = cx.resource().to_string();
+    let fault_sequence = api.fault_sequence.as_ref().map(|list| Sequence {
+        coverage: coverage::point(coverage::Kind::Fault, &owner, || "faultSequence".into()),
+        ..Sequence::anonymous(crate::mediators::build_list(list, cx))
+    });
     let resources = api
         .resources
         .iter()
@@ -233,10 +238,12 @@ fn build_api(name: &str, api: &check::Api, cx: &mut BuildCx<'_>) -> CompiledApi 
                 .out_sequence
                 .as_ref()
                 .map(|list| Sequence::anonymous(crate::mediators::build_list(list, cx)));
-            let own_fault = res
-                .fault_sequence
-                .as_ref()
-                .map(|list| Sequence::anonymous(crate::mediators::build_list(list, cx)));
+            let own_fault = res.fault_sequence.as_ref().map(|list| Sequence {
+                coverage: coverage::point(coverage::Kind::Fault, &owner, || {
+                    format!("{} faultSequence", res.label)
+                }),
+                ..Sequence::anonymous(crate::mediators::build_list(list, cx))
+            });
             let fault_handled = own_fault.is_some() || fault_sequence.is_some();
             if !fault_handled && out_sequence.is_none() {
                 crate::passthrough::stream_final_answers(&mut in_sequence.mediators);
@@ -250,6 +257,7 @@ fn build_api(name: &str, api: &check::Api, cx: &mut BuildCx<'_>) -> CompiledApi 
                 metrics: ResourceMetrics::default(),
                 requirement: res.authentication.clone(),
                 listeners: res.listeners,
+                coverage: coverage::point(coverage::Kind::Resource, &owner, || res.label.clone()),
             }
         })
         .collect();

@@ -6,6 +6,7 @@ use ferry_api::check::mediator::{self as checked, FilterCondition};
 
 use super::BuildCx;
 use super::Mediator;
+use crate::coverage::{self, Point};
 use crate::expr::value::{eval, eval_bool, to_text};
 use crate::fault::Fault;
 use crate::message::Message;
@@ -24,6 +25,8 @@ pub struct Filter {
     condition: FilterCondition,
     then: Vec<Mediator>,
     otherwise: Vec<Mediator>,
+    /// Coverage of `then` and `else`.
+    hits: [Point; 2],
 }
 
 impl Filter {
@@ -39,7 +42,15 @@ impl Filter {
 
     /// Builds the mediator and its branches.
     pub fn build(c: &checked::Filter, cx: &mut BuildCx<'_>) -> Self {
+        let number = cx.next_branching();
+        let owner = cx.resource().to_string();
+        let hits = ["then", "else"].map(|branch| {
+            coverage::point(coverage::Kind::Branch, &owner, || {
+                format!("filter #{number} {branch}")
+            })
+        });
         Filter {
+            hits,
             condition: c.condition.clone(),
             then: super::build_list(&c.then, cx),
             otherwise: super::build_list(&c.otherwise, cx),
@@ -49,8 +60,10 @@ impl Filter {
     /// Runs the branch the condition picks.
     pub async fn mediate(&self, msg: &mut Message, env: Env<'_>) -> Result<Flow, Fault> {
         let branch = if test(&self.condition, msg)? {
+            self.hits[0].hit();
             &self.then
         } else {
+            self.hits[1].hit();
             &self.otherwise
         };
         sequence::run(branch, msg, env).await
