@@ -105,7 +105,7 @@ def run(ferry_bin, backend_bin, seconds):
                             body_file, seconds))
             for name, path in SCENARIOS:
                 (tmp / "ferry-ports.json").unlink(missing_ok=True)
-                ferry, port = bench.start_ferry(ferry_bin, tmp, backend_port)
+                ferry, port, _https = bench.start_ferry(ferry_bin, tmp, backend_port)
                 try:
                     code, _, answer = bench.post(port, path, body_file.read_bytes())
                     if code != 200 or not check(path, answer):
