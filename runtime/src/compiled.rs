@@ -86,6 +86,8 @@ pub struct Compiled {
     pub local_entries: Arc<HashMap<String, String>>,
     /// How many resources went into this configuration.
     pub resource_count: usize,
+    /// The resources as loaded, for the management API to list and describe.
+    pub catalog: Vec<ferry_api::resources::Resource>,
     /// What the checker found worth knowing (the configuration still runs).
     pub warnings: Vec<Diagnostic>,
 }

@@ -26,6 +26,7 @@ pub mod sequence;
 pub mod stores;
 pub mod supervisor;
 pub mod tasks;
+pub mod telemetry;
 pub mod tls;
 pub mod transports;
 pub mod xml;

@@ -194,6 +194,11 @@ pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagno
         config: env.config.clone(),
         local_entries: Arc::new(local_entries(&resources)),
         resource_count: bundle.resources.len(),
+        catalog: bundle
+            .resources
+            .iter()
+            .map(|l| l.resource.clone())
+            .collect(),
         warnings,
     })
 }
