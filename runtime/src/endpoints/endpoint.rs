@@ -281,7 +281,7 @@ impl Endpoint {
     /// `suspended` with the milliseconds left, `inactive` when deactivated) and a group's
     /// children.
     pub fn state_json(&self) -> serde_json::Value {
-        use serde_json::json;
+        use serde_json::{Value, json};
         let now = Instant::now();
         let (kind, mut out) = match &self.kind {
             Kind::Leaf(leaf) => {
@@ -320,9 +320,14 @@ impl Endpoint {
         if self.is_deactivated() {
             out["state"] = json!("inactive");
         }
-        out["name"] = json!(&*self.name);
-        out["kind"] = json!(kind);
-        out
+        // Name and kind first: the order `ferry ctl` shows columns in.
+        let mut ordered = serde_json::Map::new();
+        ordered.insert("name".into(), json!(&*self.name));
+        ordered.insert("kind".into(), json!(kind));
+        if let Value::Object(fields) = out {
+            ordered.extend(fields);
+        }
+        Value::Object(ordered)
     }
 
     /// Whether a call now would be tried (a suspended leaf, or a group of only suspended
