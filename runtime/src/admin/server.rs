@@ -75,8 +75,17 @@ pub struct AdminState {
     /// The registry `/metrics` exposes.
     pub metrics: Arc<Metrics>,
     management: Option<Arc<dyn ManagementApi>>,
-    /// The file holding the bearer token management writes need; `None`: read-only.
-    write_token: Option<std::path::PathBuf>,
+    /// Where the bearer token management writes need comes from; `None`: read-only.
+    write_token: Option<TokenSource>,
+}
+
+/// Where the management token comes from.
+#[derive(Clone)]
+enum TokenSource {
+    /// A file (a mounted Secret), read on each write.
+    File(std::path::PathBuf),
+    /// The value itself (`FERRY_MANAGEMENT_TOKEN` from a Secret), fixed at start.
+    Value(String),
 }
 
 impl std::fmt::Debug for AdminState {
@@ -106,18 +115,32 @@ impl AdminState {
     /// requests with `Authorization: Bearer <the token in file>`. The file is read on each
     /// write, so a rotated Secret applies without a restart.
     pub fn with_write_token(mut self, file: std::path::PathBuf) -> Self {
-        self.write_token = Some(file);
+        self.write_token = Some(TokenSource::File(file));
+        self
+    }
+
+    /// Allows management writes to requests with `Authorization: Bearer <token>`; an empty
+    /// token leaves the API read-only.
+    pub fn with_write_token_value(mut self, token: &str) -> Self {
+        let token = token.trim();
+        if !token.is_empty() {
+            self.write_token = Some(TokenSource::Value(token.to_string()));
+        }
         self
     }
 
     /// The refusal of `req`, a management write, or `None` when it may go ahead: 403 when
     /// writes are off or the token is wrong, 401 when none is given.
     fn refuse_write(&self, req: &Request<Body>) -> Option<Response<Body>> {
-        let Some(file) = &self.write_token else {
-            return Some(json_error(
-                StatusCode::FORBIDDEN,
-                "the management API is read-only: start ferry with --management-token-file to allow changes",
-            ));
+        let file = match &self.write_token {
+            None => {
+                return Some(json_error(
+                    StatusCode::FORBIDDEN,
+                    "the management API is read-only: start ferry with --management-token-file (or FERRY_MANAGEMENT_TOKEN) to allow changes",
+                ));
+            }
+            Some(TokenSource::Value(token)) => return check_bearer(req, token),
+            Some(TokenSource::File(file)) => file,
         };
         let expected = match std::fs::read_to_string(file) {
             Ok(token) if !token.trim().is_empty() => token.trim().to_string(),
@@ -129,33 +152,7 @@ impl AdminState {
                 ));
             }
         };
-        let given = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim);
-        match given {
-            None => {
-                let mut response = json_error(
-                    StatusCode::UNAUTHORIZED,
-                    "management writes need Authorization: Bearer <token>",
-                );
-                response.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer realm=\"ferry-management\""),
-                );
-                Some(response)
-            }
-            Some(token) if same(token.as_bytes(), expected.as_bytes()) => None,
-            Some(_) => Some(json_error(
-                StatusCode::FORBIDDEN,
-                "the management token is not valid",
-            )),
-        }
+        check_bearer(req, &expected)
     }
 
     /// Installs the management API under `/management/`.
@@ -277,6 +274,37 @@ impl Handler for AdminHandler {
             },
             _ => text(StatusCode::NOT_FOUND, "not found"),
         }
+    }
+}
+
+/// The refusal of `req` unless it carries `Authorization: Bearer <expected>`.
+fn check_bearer(req: &Request<Body>, expected: &str) -> Option<Response<Body>> {
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    match given {
+        None => {
+            let mut response = json_error(
+                StatusCode::UNAUTHORIZED,
+                "management writes need Authorization: Bearer <token>",
+            );
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"ferry-management\""),
+            );
+            Some(response)
+        }
+        Some(token) if same(token.as_bytes(), expected.as_bytes()) => None,
+        Some(_) => Some(json_error(
+            StatusCode::FORBIDDEN,
+            "the management token is not valid",
+        )),
     }
 }
 

@@ -27,7 +27,7 @@ pub struct CtlArgs {
         env = "FERRY_ADMIN_URL"
     )]
     pub admin_url: String,
-    /// A file holding the management token (writes need it).
+    /// A file holding the management token (writes need it); else FERRY_MANAGEMENT_TOKEN.
     #[arg(long, global = true, env = "FERRY_MANAGEMENT_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
     /// Output: a table for people, JSON for scripts.
@@ -127,7 +127,11 @@ pub fn main(args: CtlArgs) -> anyhow::Result<ExitCode> {
                 .trim()
                 .to_string(),
         ),
-        _ => None,
+        (None, true) => std::env::var("FERRY_MANAGEMENT_TOKEN")
+            .ok()
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty()),
+        (_, false) => None,
     };
     let url = format!("{}{path}", args.admin_url.trim_end_matches('/'));
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -147,7 +147,7 @@ pub struct RunArgs {
     pub service_name: String,
     /// A file holding the bearer token that management API writes need (activate,
     /// deactivate, trigger, log levels, replays): a mounted Secret. Without it the
-    /// management API is read-only.
+    /// management API is read-only (unless FERRY_MANAGEMENT_TOKEN holds the token itself).
     #[arg(long, env = "FERRY_MANAGEMENT_TOKEN_FILE")]
     pub management_token_file: Option<PathBuf>,
     /// The header carrying each request's correlation id (MI's `activityid`): read from the
@@ -408,6 +408,9 @@ async fn serve(args: RunArgs, workers: usize) -> anyhow::Result<ExitCode> {
         AdminState::new(metrics.clone()).with_management(Arc::new(Mounts(mounts)));
     if let Some(file) = &args.management_token_file {
         admin_state = admin_state.with_write_token(file.clone());
+    } else if let Ok(token) = std::env::var("FERRY_MANAGEMENT_TOKEN") {
+        // From a Secret through the environment (an IntegrationRuntime's `env`).
+        admin_state = admin_state.with_write_token_value(&token);
     }
     let admin_state = Arc::new(admin_state);
     let admin_task = tokio::spawn(crate::admin::server::serve(

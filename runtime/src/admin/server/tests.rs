@@ -222,4 +222,28 @@ async fn management_writes_are_refused_without_a_configured_token_and_the_right_
         call_with(&writable, Method::POST, path, Some("Bearer rotated")).await,
         StatusCode::OK
     );
+
+    // The token itself (FERRY_MANAGEMENT_TOKEN); an empty one leaves the API read-only.
+    let by_value = Arc::new(
+        AdminState::new(Arc::new(Metrics::new()))
+            .with_management(Arc::new(EchoManagement))
+            .with_write_token_value(" v4lue\n"),
+    );
+    assert_eq!(
+        call_with(&by_value, Method::POST, path, Some("Bearer v4lue")).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call_with(&by_value, Method::POST, path, Some("Bearer other")).await,
+        StatusCode::FORBIDDEN
+    );
+    let empty = Arc::new(
+        AdminState::new(Arc::new(Metrics::new()))
+            .with_management(Arc::new(EchoManagement))
+            .with_write_token_value(""),
+    );
+    assert_eq!(
+        call_with(&empty, Method::POST, path, Some("Bearer ")).await,
+        StatusCode::FORBIDDEN
+    );
 }
