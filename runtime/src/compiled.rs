@@ -53,6 +53,8 @@ pub struct CompiledApi {
     pub cors: Option<crate::transports::http::cors::Cors>,
     /// Only requests over HTTPS with a verified client certificate are served.
     pub client_certificate: bool,
+    /// `trace: true`: a span per mediator of its flows when tracing is on.
+    pub trace: bool,
 }
 
 /// The whole compiled configuration. Immutable; shared by `Arc` with every request in flight.

@@ -381,6 +381,7 @@ impl Dispatcher {
         transport_properties(&mut msg, tls.as_deref());
         let env = Env {
             out_sequence: resource.out_sequence.as_ref(),
+            trace_mediators: api.trace,
             ..Env::new(compiled)
         };
         let flow = match sequence::run(&resource.in_sequence.mediators, &mut msg, env).await {

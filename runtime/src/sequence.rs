@@ -44,6 +44,8 @@ pub struct Sequence {
     pub mediators: Vec<Mediator>,
     /// The named sequence that handles faults raised inside this one.
     pub on_error: Option<SeqId>,
+    /// `trace: true`: a span per mediator while it runs (when tracing is on).
+    pub trace: bool,
 }
 
 impl Sequence {
@@ -53,6 +55,7 @@ impl Sequence {
             name: None,
             mediators,
             on_error: None,
+            trace: false,
         }
     }
 }
@@ -79,6 +82,9 @@ pub struct Env<'a> {
     /// The message is the answer on its way to the client (an out-sequence or a `receive`
     /// sequence): a `send` with no endpoint returns it to the client, as Synapse does.
     pub out_flow: bool,
+    /// A traced artifact (`trace: true`) runs here: each mediator gets a span when the
+    /// message is in a trace. Nested lists and called sequences inherit it.
+    pub trace_mediators: bool,
 }
 
 /// One frame of a flow's continuation: the rest of a mediator list, and the frame of the
@@ -99,6 +105,7 @@ impl<'a> Env<'a> {
             depth: 0,
             cont: None,
             out_flow: false,
+            trace_mediators: false,
         }
     }
 }
@@ -108,6 +115,9 @@ pub type FlowFuture<'a> = Pin<Box<dyn Future<Output = Result<Flow, Fault>> + Sen
 
 /// Runs mediators in order until one ends the flow or fails.
 pub fn run<'a>(mediators: &'a [Mediator], msg: &'a mut Message, env: Env<'a>) -> FlowFuture<'a> {
+    if env.trace_mediators && msg.trace().is_some() {
+        return run_traced(mediators, msg, env);
+    }
     Box::pin(async move {
         for (i, mediator) in mediators.iter().enumerate() {
             let frame = Cont {
@@ -119,6 +129,53 @@ pub fn run<'a>(mediators: &'a [Mediator], msg: &'a mut Message, env: Env<'a>) ->
                 ..env
             };
             match mediator.mediate(msg, inner).await? {
+                Flow::Continue => {}
+                done => return Ok(done),
+            }
+        }
+        Ok(Flow::Continue)
+    })
+}
+
+/// [`run`] with a span per mediator under the message's span; the mediator runs in its
+/// span (a call's client span is its child).
+fn run_traced<'a>(mediators: &'a [Mediator], msg: &'a mut Message, env: Env<'a>) -> FlowFuture<'a> {
+    Box::pin(async move {
+        for (i, mediator) in mediators.iter().enumerate() {
+            let frame = Cont {
+                rest: mediators.get(i + 1..).unwrap_or_default(),
+                next: env.cont,
+            };
+            let inner = Env {
+                cont: Some(&frame),
+                ..env
+            };
+            let span = msg.trace().map(|parent| {
+                parent.child(
+                    crate::telemetry::Kind::Internal,
+                    mediator.name(),
+                    vec![
+                        opentelemetry::KeyValue::new("ferry.mediator", mediator.name()),
+                        opentelemetry::KeyValue::new(
+                            "ferry.mediator.index",
+                            i64::try_from(i).unwrap_or(i64::MAX),
+                        ),
+                    ],
+                )
+            });
+            let parent = match &span {
+                Some(span) => msg.trace.replace(span.clone()),
+                None => msg.trace.take(),
+            };
+            let result = mediator.mediate(msg, inner).await;
+            msg.trace = parent;
+            if let Some(span) = span {
+                if let Err(fault) = &result {
+                    span.error(fault.message.clone());
+                }
+                span.end();
+            }
+            match result? {
                 Flow::Continue => {}
                 done => return Ok(done),
             }
@@ -166,6 +223,7 @@ pub fn run_named<'a>(
         let seq = env.compiled.sequence(id);
         let inner = Env {
             depth: env.depth + 1,
+            trace_mediators: env.trace_mediators || seq.trace,
             ..env
         };
         match run(&seq.mediators, msg, inner).await {

@@ -91,6 +91,30 @@ spec:
         - store: {messageStore: orders}
         - property: {name: HTTP_SC, value: '202', scope: axis2}
         - respond: {}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: Sequence
+metadata:
+  name: price-it
+spec:
+  mediators:
+    - property: {name: priced, value: 'yes'}
+    - call: {endpoint: {key: price}}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: IntegrationAPI
+metadata:
+  name: traced
+spec:
+  context: /traced
+  trace: true
+  resources:
+    - methods: [GET]
+      uriTemplate: /it
+      inSequence:
+        - log: {message: tracing each mediator}
+        - sequence: {key: price-it}
+        - respond: {}
 ";
 
 /// The caller's trace context on the quote request.
@@ -314,6 +338,55 @@ async fn spans_of_calls_retries_and_a_stored_delivery_form_one_tree_per_request(
 
     let (_, services) = exported(&collector);
     assert!(services.iter().all(|s| s == "shop-test"), "{services:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_with_trace_true_gets_a_span_per_mediator_also_in_the_sequences_it_calls() {
+    let collector = Backend::start(|_| Reply::with_status(200, "application/x-protobuf", ""));
+    let price = Backend::start(|_| Reply::json(serde_json::json!({"price": 9.5})));
+    let dir = tempfile::tempdir().unwrap();
+    let config = CONFIG
+        .replace("STOCK", "1")
+        .replace("PRICE", &price.port().to_string())
+        .replace("FLAKY", "1")
+        .replace("WAREHOUSE", "1");
+    std::fs::write(dir.path().join("shop.yaml"), config).unwrap();
+    let endpoint = format!("http://127.0.0.1:{}", collector.port());
+    let ferry = Ferry::start_with_env(
+        &[dir.path()],
+        &["--otlp-endpoint", &endpoint],
+        &[("OTEL_BSP_SCHEDULE_DELAY", "100")],
+    );
+    let answer = client().get(ferry.url("/traced/it")).send().await.unwrap();
+    assert_eq!(answer.status().as_u16(), 200, "{}", ferry.log());
+    let spans = spans_until(&collector, &ferry, |spans| {
+        find(spans, "GET /it").len() == 1 && find(spans, "respond").len() == 1
+    })
+    .await;
+    let server = find(&spans, "GET /it")[0];
+    let child_of = |name: &str, parent: &Span| {
+        let found = find(&spans, name);
+        assert_eq!(found.len(), 1, "{name}");
+        assert_eq!(found[0].parent_span_id, parent.span_id, "{name}");
+        assert_eq!(found[0].kind, SpanKind::Internal as i32, "{name}");
+        found[0].clone()
+    };
+    let log = child_of("log", server);
+    assert_eq!(int_attr(&log, "ferry.mediator.index"), Some(0));
+    let sequence = child_of("sequence", server);
+    child_of("respond", server);
+    // The called sequence's mediators under the `sequence` span, the backend call under
+    // its `call` span.
+    child_of("property", &sequence);
+    let call = child_of("call", &sequence);
+    let client_span = find(&spans, "GET price")[0];
+    assert_eq!(client_span.parent_span_id, call.span_id);
+    assert_eq!(
+        spans.len(),
+        7,
+        "server, log, sequence, property, call, client, respond: {:?}",
+        spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -101,6 +101,8 @@ pub struct Api {
     pub cors: Option<tls::CheckedCors>,
     /// Only requests over HTTPS with a verified client certificate are served.
     pub client_certificate: bool,
+    /// `trace: true`: a span per mediator of its sequences when tracing is on.
+    pub trace: bool,
 }
 
 /// A checked resource of an API.
@@ -127,6 +129,8 @@ pub struct Sequence {
     pub mediators: Vec<Mediator>,
     /// The named Sequence run when it fails.
     pub on_error: Option<String>,
+    /// `trace: true`: a span per mediator when tracing is on.
+    pub trace: bool,
 }
 
 /// Checks a bundle: every error, each located, and the checked form of what is sound.
@@ -169,9 +173,6 @@ pub fn check(bundle: &Bundle, config: &ConfigKeys) -> Checked {
                     Some(name) => cx.sequence_ref("spec.onError", name).map(Some),
                     None => Some(None),
                 };
-                if seq.spec.trace {
-                    cx.error("spec.trace", "per-sequence tracing is not supported yet");
-                }
                 if seq.spec.statistics {
                     cx.error(
                         "spec.statistics",
@@ -182,6 +183,7 @@ pub fn check(bundle: &Bundle, config: &ConfigKeys) -> Checked {
                     CheckedResource::Sequence(Sequence {
                         mediators,
                         on_error,
+                        trace: seq.spec.trace,
                     })
                 })
             }
@@ -295,7 +297,6 @@ fn check_api(cx: &mut Cx<'_>, spec: &IntegrationApiSpec) -> Option<Api> {
             "spec.maxBodySize".into(),
             "a per-API body limit (set the runtime's maxRequestBodyBytes)",
         ),
-        (spec.trace, "spec.trace".into(), "per-API tracing"),
         (
             spec.statistics,
             "spec.statistics".into(),
@@ -381,6 +382,7 @@ fn check_api(cx: &mut Cx<'_>, spec: &IntegrationApiSpec) -> Option<Api> {
         cors: cors?,
         client_certificate: spec.client_certificate
             == crate::resources::transport_security::ClientCertificate::Required,
+        trace: spec.trace,
     })
 }
 

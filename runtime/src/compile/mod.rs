@@ -134,6 +134,7 @@ pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagno
                     name: Some(Arc::from(shown)),
                     mediators,
                     on_error,
+                    trace: seq.trace,
                 });
             }
             CheckedResource::Template(t) => {
@@ -272,6 +273,7 @@ fn build_api(name: &str, api: &check::Api, cx: &mut BuildCx<'_>) -> CompiledApi 
             .clone()
             .map(crate::transports::http::cors::Cors::new),
         client_certificate: api.client_certificate,
+        trace: api.trace,
     }
 }
 
