@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use ferry_tests::backend::Reply;
-use ferry_tests::{Backend, Ferry, client};
+use ferry_tests::{Backend, Ferry, client, workspace_root};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
@@ -430,4 +430,46 @@ fn a_sampling_ratio_outside_zero_to_one_stops_the_start() {
     );
     let err = refused.err().unwrap_or_default();
     assert!(err.contains("--trace-sampling-ratio 2"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tracing_variant_sends_one_tree_across_its_own_backend_apis() {
+    let collector = Backend::start(|_| Reply::with_status(200, "application/x-protobuf", ""));
+    let variant = workspace_root().join("config/variants/tracing");
+    let endpoint = format!("http://127.0.0.1:{}", collector.port());
+    let ferry = Ferry::start_with_env(
+        &[&variant],
+        &["--otlp-endpoint", &endpoint],
+        &[("OTEL_BSP_SCHEDULE_DELAY", "100")],
+    );
+    let quote = client().get(ferry.url("/shop/quote")).send().await.unwrap();
+    assert_eq!(quote.status().as_u16(), 200, "{}", ferry.log());
+    assert_eq!(
+        quote.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({"available": 7, "price": 9.5})
+    );
+    let order = client()
+        .post(ferry.url("/shop/orders"))
+        .json(&serde_json::json!({"order": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(order.status().as_u16(), 202);
+    let spans = spans_until(&collector, &ferry, |spans| {
+        find(spans, "GET /quote").len() == 1
+            && find(spans, "GET /stock").len() == 1
+            && find(spans, "POST /warehouse").len() == 1
+    })
+    .await;
+    // The backend API's server span is the child of the quote's client span: one tree
+    // across the hop.
+    let quote = find(&spans, "GET /quote")[0];
+    let call = find(&spans, "GET stock")[0];
+    let backend = find(&spans, "GET /stock")[0];
+    assert_eq!(call.trace_id, quote.trace_id);
+    assert_eq!(backend.parent_span_id, call.span_id);
+    // The stored order's delivery reaches the warehouse API in the order's trace.
+    let order = find(&spans, "POST /orders")[0];
+    let warehouse = find(&spans, "POST /warehouse")[0];
+    assert_eq!(warehouse.trace_id, order.trace_id);
 }
