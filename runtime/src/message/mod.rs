@@ -652,9 +652,9 @@ fn status_of(value: &Value) -> Option<StatusCode> {
 
 /// A process-unique id: a counter mixed with a per-process random seed, so ids neither
 /// repeat nor reveal how many messages came before.
-/// A new random-looking, process-unique UUID (version 4 shape) as text.
-pub fn new_uuid() -> String {
-    uuid_text(next_id())
+/// A new random-looking, process-unique UUID (version 4 shape), as its 128 bits.
+pub fn new_uuid_bits() -> u128 {
+    next_id()
 }
 
 fn uuid_text(id: u128) -> String {

@@ -69,11 +69,24 @@ pub fn from_pairs(pairs: &[(String, String)]) -> &str {
         .map_or("", |(_, v)| v.as_str())
 }
 
-/// A new id: a version-4-shaped UUID, as message ids are.
+/// A new id: a version-4-shaped UUID, as message ids are, written on the stack (the header
+/// value is the one allocation).
 fn new_id() -> HeaderValue {
-    let id = crate::message::new_uuid();
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let id = crate::message::new_uuid_bits();
+    let mut text = [0u8; 36];
+    let mut at = 0;
+    for i in 0..32 {
+        if matches!(i, 8 | 12 | 16 | 20) {
+            text[at] = b'-';
+            at += 1;
+        }
+        let nibble = (id >> (124 - 4 * i)) & 0xF;
+        text[at] = HEX[nibble as usize];
+        at += 1;
+    }
     // Hex digits and dashes only: always a valid header value.
-    HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+    HeaderValue::from_bytes(&text).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
 #[cfg(test)]
@@ -97,6 +110,9 @@ mod tests {
         let made = ensure(&mut headers).unwrap_or_else(|| HeaderValue::from_static(""));
         assert_eq!(made.len(), 36, "{made:?}");
         assert_eq!(headers.get(&name), Some(&made));
+        let text = made.to_str().unwrap_or_default();
+        assert_eq!(text.matches('-').count(), 4, "{text}");
+        assert_eq!(&text[14..15], "4", "version 4: {text}");
         let mut again = HeaderMap::new();
         assert_ne!(ensure(&mut again), Some(made), "ids differ");
     }
