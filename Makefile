@@ -121,6 +121,7 @@ bench: bench-tools bench-build ## Load benchmark vs nginx and the bare backend, 
 	  --backend $(BENCH_BIN)/echo-backend --out docs/benchmarks.md
 	@if [ "$${BENCH_SPLIT:-1}" != 0 ]; then $(MAKE) --no-print-directory bench-split-run; fi
 	@if [ "$${BENCH_OVERLOAD:-1}" != 0 ]; then $(MAKE) --no-print-directory bench-overload-run; fi
+	@if [ "$${BENCH_TRACING:-1}" != 0 ]; then $(MAKE) --no-print-directory bench-tracing-run; fi
 
 .PHONY: bench-split
 bench-split: bench-tools bench-build bench-split-run ## iterate + aggregate and foreach over a 1,000-item array beside passthrough: req/s, peak RSS, instructions; writes its section of docs/benchmarks.md (in make bench too; BENCH_SPLIT=0 skips it there)
@@ -128,6 +129,14 @@ bench-split: bench-tools bench-build bench-split-run ## iterate + aggregate and 
 .PHONY: bench-split-run
 bench-split-run:
 	python3 tests/bench/split.py --ferry $(BENCH_BIN)/ferry --backend $(BENCH_BIN)/echo-backend \
+	  --out docs/benchmarks.md
+
+.PHONY: bench-tracing
+bench-tracing: bench-tools bench-build bench-tracing-run ## The same flow with tracing off, 1 % and 100 % sampled (OTLP to a sink): req/s, p99, instructions; writes its section of docs/benchmarks.md (in make bench too; BENCH_TRACING=0 skips it there)
+
+.PHONY: bench-tracing-run
+bench-tracing-run:
+	python3 tests/bench/tracing.py --ferry $(BENCH_BIN)/ferry --backend $(BENCH_BIN)/echo-backend \
 	  --out docs/benchmarks.md
 
 .PHONY: bench-memory

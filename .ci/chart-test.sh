@@ -53,9 +53,10 @@ check lint-defaults "$helm" lint --strict "$chart"
 check lint-options "$helm" lint --strict "$chart" -f "$options"
 check template-defaults render_has \
   -e '^kind: ClusterRole$' -e '^kind: ServiceAccount$' -e '--leader-election' \
-  -n '^kind: ServiceMonitor$' -n '--namespace='
+  -n '^kind: ServiceMonitor$' -n '^kind: PodMonitor$' -n 'grafana_dashboard' -n '--namespace='
 check template-options render_has -f "$options" \
   -e '^kind: ServiceMonitor$' -e '--namespace=integrations' -e 'image: "registry.example/ferry:pinned"' \
+  -e '^kind: PodMonitor$' -e 'grafana_dashboard: "1"' -e 'ferry_processor_delivery_duration_seconds_bucket' \
   -e 'serviceAccountName: existing-operator' -e '--leader-election' \
   -n '^kind: ServiceAccount$'
 # serviceAccount.create=false without a name is refused with a message, not rendered broken.

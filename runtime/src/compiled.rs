@@ -55,6 +55,8 @@ pub struct CompiledApi {
     pub cors: Option<crate::transports::http::cors::Cors>,
     /// Only requests over HTTPS with a verified client certificate are served.
     pub client_certificate: bool,
+    /// `trace: true`: a span per mediator of its flows when tracing is on.
+    pub trace: bool,
 }
 
 /// The whole compiled configuration. Immutable; shared by `Arc` with every request in flight.
@@ -88,6 +90,8 @@ pub struct Compiled {
     pub local_entries: Arc<HashMap<String, String>>,
     /// How many resources went into this configuration.
     pub resource_count: usize,
+    /// The resources as loaded, for the management API to list and describe.
+    pub catalog: Vec<ferry_api::resources::Resource>,
     /// What the checker found worth knowing (the configuration still runs).
     pub warnings: Vec<Diagnostic>,
 }

@@ -94,7 +94,9 @@ impl Dispatcher {
     /// Answers one request.
     pub async fn dispatch(&self, req: Request<Body>) -> Response<Body> {
         let compiled = self.current.load_full();
-        let (parts, body) = req.into_parts();
+        let (mut parts, body) = req.into_parts();
+        // In the request's headers from here: backends and stores see it too.
+        let correlation = crate::telemetry::correlation::ensure(&mut parts.headers);
         let path = parts.uri.path().to_string();
         let found = compiled
             .routes
@@ -105,20 +107,31 @@ impl Dispatcher {
             .and_then(|api| api.cors.as_ref());
         if let Some(cors) = cors {
             if Cors::is_preflight(&parts.method, &parts.headers) {
-                return cors.preflight(&parts.headers, |m| {
+                let resp = cors.preflight(&parts.headers, |m| {
                     matches!(
                         compiled.routes.route(m, &path, parts.uri.query()),
                         RouteMatch::Found { .. }
                     )
                 });
+                return with_correlation(resp, correlation);
             }
             let origin = parts.headers.get(header::ORIGIN).cloned();
-            let mut resp = Box::pin(self.dispatch_found(&compiled, parts, body, path, found)).await;
+            let mut resp = Box::pin(self.dispatch_found(
+                &compiled,
+                parts,
+                body,
+                path,
+                found,
+                correlation.as_ref(),
+            ))
+            .await;
             cors.decorate(origin.as_ref(), &mut resp);
-            return resp;
+            return with_correlation(resp, correlation);
         }
-        self.dispatch_found(&compiled, parts, body, path, found)
-            .await
+        let resp = self
+            .dispatch_found(&compiled, parts, body, path, found, correlation.as_ref())
+            .await;
+        with_correlation(resp, correlation)
     }
 
     /// Answers a request whose route lookup gave `found`.
@@ -129,7 +142,9 @@ impl Dispatcher {
         body: Body,
         path: String,
         found: RouteMatch,
+        correlation: Option<&HeaderValue>,
     ) -> Response<Body> {
+        let correlation_id = correlation.and_then(|v| v.to_str().ok()).unwrap_or("");
         let (api_index, resource_index, uri_params, query_params, url_postfix) = match found {
             RouteMatch::Found {
                 api,
@@ -191,8 +206,10 @@ impl Dispatcher {
             Some(_) if !body.is_end_stream() => Some(Arc::new(BodyProgress::default())),
             _ => None,
         };
-        let span = tracing::debug_span!("message", api = %api.name, resource = %resource.label);
+        let span = tracing::debug_span!("message", api = %api.name, resource = %resource.label, correlation_id);
         let method = parts.method.clone();
+        // Tracing off: one branch, nothing allocated.
+        let trace = crate::telemetry::tracer().and_then(|_| server_trace(api, resource, &parts));
         let work = async {
             // The caller's identity rides in the request's extensions to the mediation.
             let identity = match &api.authenticator {
@@ -212,10 +229,14 @@ impl Dispatcher {
             if let Some(identity) = identity {
                 parts.extensions.insert(identity);
             }
+            if let Some(trace) = &trace {
+                parts.extensions.insert(trace.clone());
+            }
             if let Some(pass) = pass {
                 let soap = soap::request_version(&parts.headers);
                 let mut msg =
                     Message::from_request(parts.method, parts.uri, parts.headers, Bytes::new());
+                msg.set_trace(trace.clone());
                 prepare(
                     &mut msg,
                     compiled,
@@ -232,7 +253,7 @@ impl Dispatcher {
                 let request = match pass.endpoint().forward_request(msg, body) {
                     Ok(request) => request,
                     Err(fault) => {
-                        log_fault(api, resource, &fault);
+                        log_fault(api, resource, &fault, correlation_id);
                         return fault_response(&fault, soap);
                     }
                 };
@@ -240,7 +261,7 @@ impl Dispatcher {
                     Ok(Forwarded::Answered(answer)) => streamed_response(answer),
                     Ok(Forwarded::Discarded) => empty_response(StatusCode::ACCEPTED),
                     Err(fault) => {
-                        log_fault(api, resource, &fault);
+                        log_fault(api, resource, &fault, correlation_id);
                         fault_response(&fault, soap)
                     }
                 };
@@ -292,6 +313,10 @@ impl Dispatcher {
                 }
             }
         };
+        if let Some(trace) = &trace {
+            trace.http_status(response.status().as_u16(), false);
+            trace.end();
+        }
         resource.metrics.record(
             &self.metrics,
             &api.name,
@@ -316,6 +341,7 @@ impl Dispatcher {
         let (mut parts, body) = req.into_parts();
         let soap = soap::request_version(&parts.headers);
         let identity = parts.extensions.remove::<Identity>();
+        let trace = parts.extensions.remove::<crate::telemetry::Trace>();
         let tls = parts.extensions.get::<Arc<TlsConnection>>().cloned();
         // The body's deadline is watched by the caller's one timer (see `within`).
         let read = body::read_body_limited(body, self.max_body_bytes).await;
@@ -334,6 +360,7 @@ impl Dispatcher {
         };
         let remote = parts.extensions.get::<ClientAddr>().copied();
         let mut msg = Message::from_request(parts.method, parts.uri, parts.headers, bytes);
+        msg.set_trace(trace);
         prepare(
             &mut msg,
             compiled,
@@ -355,6 +382,7 @@ impl Dispatcher {
         transport_properties(&mut msg, tls.as_deref());
         let env = Env {
             out_sequence: resource.out_sequence.as_ref(),
+            trace_mediators: api.trace,
             ..Env::new(compiled)
         };
         let flow = match sequence::run(&resource.in_sequence.mediators, &mut msg, env).await {
@@ -373,12 +401,57 @@ impl Dispatcher {
         // raised, for the same fault sequences.
         match handle_fault(api, resource, &fault, &mut msg, env, soap).await {
             Ok(flow) => answer(&mut msg, flow).unwrap_or_else(|again| {
-                log_fault(api, resource, &again);
+                log_fault(api, resource, &again, msg.correlation_id());
                 fault_response(&again, soap)
             }),
             Err(response) => response,
         }
     }
+}
+
+/// The answer with the request's correlation id in its headers.
+fn with_correlation(mut resp: Response<Body>, id: Option<HeaderValue>) -> Response<Body> {
+    if let (Some(name), Some(id)) = (crate::telemetry::correlation::header(), id) {
+        resp.headers_mut().insert(name.clone(), id);
+    }
+    resp
+}
+
+/// The server span of a request routed to `resource`, under the caller's trace context
+/// when its headers carry one (HTTP server semantic conventions).
+fn server_trace(
+    api: &CompiledApi,
+    resource: &CompiledResource,
+    parts: &http::request::Parts,
+) -> Option<crate::telemetry::Trace> {
+    use opentelemetry::KeyValue;
+    let method = parts.method.as_str().to_string();
+    let name = format!("{method} {}", resource.label);
+    let mut attributes = vec![
+        KeyValue::new("http.request.method", method),
+        KeyValue::new("http.route", resource.label.to_string()),
+        KeyValue::new("url.path", parts.uri.path().to_string()),
+        KeyValue::new("ferry.api", api.name.to_string()),
+    ];
+    if let Some(query) = parts.uri.query() {
+        attributes.push(KeyValue::new("url.query", query.to_string()));
+    }
+    if let Some(ClientAddr(addr)) = parts.extensions.get::<ClientAddr>() {
+        attributes.push(KeyValue::new("client.address", addr.ip().to_string()));
+    }
+    if let Some(agent) = parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+    {
+        attributes.push(KeyValue::new("user_agent.original", agent.to_string()));
+    }
+    crate::telemetry::Trace::start_from_headers(
+        &parts.headers,
+        crate::telemetry::Kind::Server,
+        name,
+        attributes,
+    )
 }
 
 /// Hands `fault` to the resource's fault sequence, else the API's: the flow they leave, or
@@ -396,7 +469,7 @@ async fn handle_fault(
         .as_ref()
         .or(api.fault_sequence.as_ref());
     let Some(handler) = handler else {
-        log_fault(api, resource, fault);
+        log_fault(api, resource, fault, msg.correlation_id());
         return Err(fault_response(fault, soap));
     };
     handler.coverage.hit();
@@ -651,17 +724,19 @@ fn body_too_slow(
 /// DEBUG, so its fields would not show); the fault's message describes the problem, never
 /// the payload itself. The line carries the fault's causes too ([`Fault::chain`]), which
 /// the client's answer does not.
-fn log_fault(api: &CompiledApi, resource: &CompiledResource, fault: &Fault) {
+fn log_fault(api: &CompiledApi, resource: &CompiledResource, fault: &Fault, correlation_id: &str) {
     match fault.side {
         crate::fault::FaultSide::Downstream => tracing::warn!(
             api = %api.name,
             resource = %resource.label,
+            correlation_id,
             error = %fault.chain(),
             "bad request"
         ),
         _ => tracing::warn!(
             api = %api.name,
             resource = %resource.label,
+            correlation_id,
             error = %fault.chain(),
             "message failed and no fault sequence handled it"
         ),

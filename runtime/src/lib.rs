@@ -28,6 +28,7 @@ pub mod stores;
 pub mod supervisor;
 pub mod tasks;
 pub mod testing;
+pub mod telemetry;
 pub mod tls;
 pub mod transports;
 pub mod xml;

@@ -46,6 +46,8 @@ pub struct Sequence {
     pub on_error: Option<SeqId>,
     /// Counts its runs for `ferry test --coverage` (off otherwise).
     pub coverage: crate::coverage::Point,
+    /// `trace: true`: a span per mediator while it runs (when tracing is on).
+    pub trace: bool,
 }
 
 impl Sequence {
@@ -56,6 +58,7 @@ impl Sequence {
             mediators,
             on_error: None,
             coverage: crate::coverage::Point::off(),
+            trace: false,
         }
     }
 }
@@ -82,6 +85,9 @@ pub struct Env<'a> {
     /// The message is the answer on its way to the client (an out-sequence or a `receive`
     /// sequence): a `send` with no endpoint returns it to the client, as Synapse does.
     pub out_flow: bool,
+    /// A traced artifact (`trace: true`) runs here: each mediator gets a span when the
+    /// message is in a trace. Nested lists and called sequences inherit it.
+    pub trace_mediators: bool,
 }
 
 /// One frame of a flow's continuation: the rest of a mediator list, and the frame of the
@@ -102,6 +108,7 @@ impl<'a> Env<'a> {
             depth: 0,
             cont: None,
             out_flow: false,
+            trace_mediators: false,
         }
     }
 }
@@ -111,6 +118,9 @@ pub type FlowFuture<'a> = Pin<Box<dyn Future<Output = Result<Flow, Fault>> + Sen
 
 /// Runs mediators in order until one ends the flow or fails.
 pub fn run<'a>(mediators: &'a [Mediator], msg: &'a mut Message, env: Env<'a>) -> FlowFuture<'a> {
+    if env.trace_mediators && msg.trace().is_some() {
+        return run_traced(mediators, msg, env);
+    }
     Box::pin(async move {
         for (i, mediator) in mediators.iter().enumerate() {
             let frame = Cont {
@@ -122,6 +132,53 @@ pub fn run<'a>(mediators: &'a [Mediator], msg: &'a mut Message, env: Env<'a>) ->
                 ..env
             };
             match mediator.mediate(msg, inner).await? {
+                Flow::Continue => {}
+                done => return Ok(done),
+            }
+        }
+        Ok(Flow::Continue)
+    })
+}
+
+/// [`run`] with a span per mediator under the message's span; the mediator runs in its
+/// span (a call's client span is its child).
+fn run_traced<'a>(mediators: &'a [Mediator], msg: &'a mut Message, env: Env<'a>) -> FlowFuture<'a> {
+    Box::pin(async move {
+        for (i, mediator) in mediators.iter().enumerate() {
+            let frame = Cont {
+                rest: mediators.get(i + 1..).unwrap_or_default(),
+                next: env.cont,
+            };
+            let inner = Env {
+                cont: Some(&frame),
+                ..env
+            };
+            let span = msg.trace().map(|parent| {
+                parent.child(
+                    crate::telemetry::Kind::Internal,
+                    mediator.name(),
+                    vec![
+                        opentelemetry::KeyValue::new("ferry.mediator", mediator.name()),
+                        opentelemetry::KeyValue::new(
+                            "ferry.mediator.index",
+                            i64::try_from(i).unwrap_or(i64::MAX),
+                        ),
+                    ],
+                )
+            });
+            let parent = match &span {
+                Some(span) => msg.trace.replace(span.clone()),
+                None => msg.trace.take(),
+            };
+            let result = mediator.mediate(msg, inner).await;
+            msg.trace = parent;
+            if let Some(span) = span {
+                if let Err(fault) = &result {
+                    span.error(fault.message.clone());
+                }
+                span.end();
+            }
+            match result? {
                 Flow::Continue => {}
                 done => return Ok(done),
             }
@@ -170,6 +227,7 @@ pub fn run_named<'a>(
         seq.coverage.hit();
         let inner = Env {
             depth: env.depth + 1,
+            trace_mediators: env.trace_mediators || seq.trace,
             ..env
         };
         match run(&seq.mediators, msg, inner).await {

@@ -160,6 +160,8 @@ impl Ferry {
                 "FERRY_LOG",
                 std::env::var("FERRY_LOG").unwrap_or_else(|_| "info".into()),
             )
+            // Tests read the human-readable lines (a log file is JSON by default).
+            .env("FERRY_LOG_FORMAT", "text")
             .envs(envs.iter().copied())
             .stdout(Stdio::null())
             .stderr(stderr)
@@ -280,6 +282,16 @@ fn blocking_status(addr: SocketAddr, path: &str) -> Option<u16> {
     stream.read_to_end(&mut buf).ok()?;
     let text = String::from_utf8_lossy(&buf);
     text.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The token management API writes carry in tests.
+pub const MANAGEMENT_TOKEN: &str = "ferry-test-management-token";
+
+/// A file holding [`MANAGEMENT_TOKEN`], for `--management-token-file` (kept while it lives).
+pub fn management_token_file() -> tempfile::NamedTempFile {
+    let file = tempfile::NamedTempFile::new().expect("temporary file");
+    std::fs::write(file.path(), format!("{MANAGEMENT_TOKEN}\n")).expect("token written");
+    file
 }
 
 /// A reqwest client that never uses a proxy (tests only talk to 127.0.0.1).

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use ferry_tests::backend::Reply;
 use ferry_tests::broker::PrivateBroker;
-use ferry_tests::{Backend, Ferry, client};
+use ferry_tests::{Backend, Ferry, MANAGEMENT_TOKEN, client, management_token_file};
 use serde_json::{Value, json};
 
 /// An API storing every `POST /pay` into `payments`, a processor forwarding it to the
@@ -304,7 +304,11 @@ async fn a_backend_down_past_the_attempt_limit_deactivates_and_keeps_the_message
         dir.path(),
         &config(backend.port(), "  type: memory", "  maxDeliveryAttempts: 3"),
     );
-    let ferry = Ferry::start(&[dir.path()], &[]);
+    let token = management_token_file();
+    let ferry = Ferry::start(
+        &[dir.path()],
+        &["--management-token-file", token.path().to_str().unwrap()],
+    );
     assert_eq!(pay(&ferry, 7).await.unwrap(), 202);
     let mut state = json!({});
     for _ in 0..200 {
@@ -322,6 +326,7 @@ async fn a_backend_down_past_the_attempt_limit_deactivates_and_keeps_the_message
     healthy.store(true, Ordering::SeqCst);
     let resp = client()
         .post(ferry.admin_url("/management/message-processors/forward/activate"))
+        .bearer_auth(MANAGEMENT_TOKEN)
         .send()
         .await
         .unwrap();
@@ -531,7 +536,11 @@ async fn dead_letters_are_listed_replayed_and_purged_on_the_admin_port() {
             "  maxDeliveryAttempts: -1\n  failMessagesStore: dead",
         ),
     );
-    let ferry = Ferry::start(&[dir.path()], &[]);
+    let token = management_token_file();
+    let ferry = Ferry::start(
+        &[dir.path()],
+        &["--management-token-file", token.path().to_str().unwrap()],
+    );
     let admin = |path: &str| ferry.admin_url(&format!("/management/message-stores{path}"));
     for n in [12, 13, 14] {
         assert_eq!(pay(&ferry, n).await.unwrap(), 202);
@@ -572,6 +581,7 @@ async fn dead_letters_are_listed_replayed_and_purged_on_the_admin_port() {
     fixed.store(true, Ordering::SeqCst);
     let replayed = client()
         .post(admin("/dead/replay?to=payments"))
+        .bearer_auth(MANAGEMENT_TOKEN)
         .send()
         .await
         .unwrap();
@@ -596,6 +606,7 @@ async fn dead_letters_are_listed_replayed_and_purged_on_the_admin_port() {
     for _ in 0..100 {
         purged = client()
             .delete(admin("/dead/messages"))
+            .bearer_auth(MANAGEMENT_TOKEN)
             .send()
             .await
             .unwrap()
@@ -610,7 +621,16 @@ async fn dead_letters_are_listed_replayed_and_purged_on_the_admin_port() {
     assert_eq!(purged, json!({"purged": 1}));
     let status = |path: &'static str| {
         let url = admin(path);
-        async move { client().post(url).send().await.unwrap().status().as_u16() }
+        async move {
+            client()
+                .post(url)
+                .bearer_auth(MANAGEMENT_TOKEN)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
     };
     assert_eq!(status("/dead/replay").await, 400, "replay needs ?to=");
     assert_eq!(status("/dead/replay?to=nowhere").await, 404);

@@ -280,6 +280,7 @@ pub fn check_service(cx: &mut Cx<'_>, name: &str, spec: &DataServiceSpec) -> Opt
         cors: None,
         client_certificate: false,
         authentication: None,
+        trace: false,
     })
 }
 

@@ -102,6 +102,8 @@ pub struct Api {
     pub cors: Option<tls::CheckedCors>,
     /// Only requests over HTTPS with a verified client certificate are served.
     pub client_certificate: bool,
+    /// `trace: true`: a span per mediator of its sequences when tracing is on.
+    pub trace: bool,
 }
 
 /// A checked resource of an API.
@@ -128,6 +130,8 @@ pub struct Sequence {
     pub mediators: Vec<Mediator>,
     /// The named Sequence run when it fails.
     pub on_error: Option<String>,
+    /// `trace: true`: a span per mediator when tracing is on.
+    pub trace: bool,
 }
 
 /// Checks a bundle: every error, each located, and the checked form of what is sound.
@@ -170,9 +174,6 @@ pub fn check(bundle: &Bundle, config: &ConfigKeys) -> Checked {
                     Some(name) => cx.sequence_ref("spec.onError", name).map(Some),
                     None => Some(None),
                 };
-                if seq.spec.trace {
-                    cx.error("spec.trace", "per-sequence tracing is not supported yet");
-                }
                 if seq.spec.statistics {
                     cx.error(
                         "spec.statistics",
@@ -183,6 +184,7 @@ pub fn check(bundle: &Bundle, config: &ConfigKeys) -> Checked {
                     CheckedResource::Sequence(Sequence {
                         mediators,
                         on_error,
+                        trace: seq.spec.trace,
                     })
                 })
             }
@@ -296,7 +298,6 @@ fn check_api(cx: &mut Cx<'_>, spec: &IntegrationApiSpec) -> Option<Api> {
             "spec.maxBodySize".into(),
             "a per-API body limit (set the runtime's maxRequestBodyBytes)",
         ),
-        (spec.trace, "spec.trace".into(), "per-API tracing"),
         (
             spec.statistics,
             "spec.statistics".into(),
@@ -382,6 +383,7 @@ fn check_api(cx: &mut Cx<'_>, spec: &IntegrationApiSpec) -> Option<Api> {
         cors: cors?,
         client_certificate: spec.client_certificate
             == crate::resources::transport_security::ClientCertificate::Required,
+        trace: spec.trace,
     })
 }
 

@@ -38,9 +38,6 @@ pub(super) fn check(cx: &mut Cx<'_>, name: &str, spec: &ProxyServiceSpec) -> Opt
     if spec.transports.is_empty() {
         cx.error("spec.transports", "a proxy needs a transport (http)");
     }
-    if spec.trace {
-        cx.error("spec.trace", "per-proxy tracing is not supported yet");
-    }
     if spec.statistics {
         cx.error(
             "spec.statistics",
@@ -89,6 +86,7 @@ pub(super) fn check(cx: &mut Cx<'_>, name: &str, spec: &ProxyServiceSpec) -> Opt
         authentication: None,
         cors: None,
         client_certificate: false,
+        trace: spec.trace,
     })
 }
 

@@ -89,8 +89,8 @@ pub struct IntegrationApiSpec {
     /// `maxRequestBodyBytes`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_body_size: Option<u64>,
-    /// Record per-message trace spans for this API (Synapse `trace="enable"`). Default
-    /// false.
+    /// A trace span for each mediator of its flows, and of the sequences they call, when the
+    /// runtime exports traces (`--otlp-endpoint`); Synapse `trace="enable"`. Default false.
     #[serde(default)]
     pub trace: bool,
     /// Collect statistics for this API (Synapse `statistics="enable"`). Default false.

@@ -54,7 +54,8 @@ pub struct ProxyServiceSpec {
     /// XML namespace prefixes the XPath expressions of its mediators use (`prefix: uri`).
     #[serde(default, skip_serializing_if = "Namespaces::is_empty")]
     pub namespaces: Namespaces,
-    /// Record trace spans (Synapse `trace="enable"`). Default false.
+    /// A trace span for each mediator of its flows, and of the sequences they call, when the
+    /// runtime exports traces (`--otlp-endpoint`); Synapse `trace="enable"`. Default false.
     #[serde(default)]
     pub trace: bool,
     /// Collect statistics (Synapse `statistics="enable"`). Default false.

@@ -50,7 +50,8 @@ pub struct SequenceSpec {
     /// Default: the caller's fault handling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_error: Option<String>,
-    /// Record trace spans for each mediator (Synapse `trace="enable"`). Default false.
+    /// A trace span for each mediator of its flows, and of the sequences they call, when the
+    /// runtime exports traces (`--otlp-endpoint`); Synapse `trace="enable"`. Default false.
     #[serde(default)]
     pub trace: bool,
     /// Collect statistics (Synapse `statistics="enable"`). Default false.

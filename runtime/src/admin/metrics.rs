@@ -357,6 +357,7 @@ pub struct Metrics {
     processor_active: Family<ProcessorLabels, Gauge>,
     processor_backlog: Family<ProcessorLabels, Gauge>,
     processor_messages: Family<ProcessorOutcomeLabels, Counter>,
+    processor_delivery_duration: HistogramFamily<ProcessorLabels>,
     inbound_messages: Family<InboundOutcomeLabels, Counter>,
     inbound_in_flight: Family<InboundLabels, Gauge>,
     last_reload_success: Gauge<f64, AtomicU64>,
@@ -448,6 +449,14 @@ impl Metrics {
             "Messages handled by processors, by outcome (delivered, failed_attempt, dropped, parked)",
             processor_messages.clone(),
         );
+        let processor_delivery_duration: HistogramFamily<ProcessorLabels> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register_with_unit(
+            "processor_delivery_duration",
+            "Time of one delivery attempt of a forwarding processor, answer or failure",
+            Unit::Seconds,
+            processor_delivery_duration.clone(),
+        );
         let inbound_messages = Family::<InboundOutcomeLabels, Counter>::default();
         registry.register(
             "inbound_messages",
@@ -512,6 +521,7 @@ impl Metrics {
             processor_active,
             processor_backlog,
             processor_messages,
+            processor_delivery_duration,
             inbound_messages,
             inbound_in_flight,
             last_reload_success,
@@ -692,6 +702,15 @@ impl Metrics {
                 outcome,
             })
             .inc();
+    }
+
+    /// Records how long one delivery attempt of processor `name` took.
+    pub fn observe_processor_delivery(&self, processor: &Arc<str>, elapsed: std::time::Duration) {
+        self.processor_delivery_duration
+            .get_or_create(&ProcessorLabels {
+                processor: Arc::clone(processor),
+            })
+            .observe(elapsed.as_secs_f64());
     }
 
     /// The series of inbound endpoint `inbound` (the same ones across reloads).

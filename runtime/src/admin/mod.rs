@@ -2,5 +2,6 @@
 //! Prometheus scrape endpoint, and the hook for the management API. It runs on its own
 //! listener so probes and scrapes never queue behind API traffic.
 
+pub mod management;
 pub mod metrics;
 pub mod server;

@@ -75,6 +75,17 @@ pub struct AdminState {
     /// The registry `/metrics` exposes.
     pub metrics: Arc<Metrics>,
     management: Option<Arc<dyn ManagementApi>>,
+    /// Where the bearer token management writes need comes from; `None`: read-only.
+    write_token: Option<TokenSource>,
+}
+
+/// Where the management token comes from.
+#[derive(Clone)]
+enum TokenSource {
+    /// A file (a mounted Secret), read on each write.
+    File(std::path::PathBuf),
+    /// The value itself (`FERRY_MANAGEMENT_TOKEN` from a Secret), fixed at start.
+    Value(String),
 }
 
 impl std::fmt::Debug for AdminState {
@@ -96,7 +107,52 @@ impl AdminState {
             data_down: AtomicBool::new(false),
             metrics,
             management: None,
+            write_token: None,
         }
+    }
+
+    /// Allows management writes (activate, deactivate, trigger, log levels, replays) to
+    /// requests with `Authorization: Bearer <the token in file>`. The file is read on each
+    /// write, so a rotated Secret applies without a restart.
+    pub fn with_write_token(mut self, file: std::path::PathBuf) -> Self {
+        self.write_token = Some(TokenSource::File(file));
+        self
+    }
+
+    /// Allows management writes to requests with `Authorization: Bearer <token>`; an empty
+    /// token leaves the API read-only.
+    pub fn with_write_token_value(mut self, token: &str) -> Self {
+        let token = token.trim();
+        if !token.is_empty() {
+            self.write_token = Some(TokenSource::Value(token.to_string()));
+        }
+        self
+    }
+
+    /// The refusal of `req`, a management write, or `None` when it may go ahead: 403 when
+    /// writes are off or the token is wrong, 401 when none is given.
+    fn refuse_write(&self, req: &Request<Body>) -> Option<Response<Body>> {
+        let file = match &self.write_token {
+            None => {
+                return Some(json_error(
+                    StatusCode::FORBIDDEN,
+                    "the management API is read-only: start ferry with --management-token-file (or FERRY_MANAGEMENT_TOKEN) to allow changes",
+                ));
+            }
+            Some(TokenSource::Value(token)) => return check_bearer(req, token),
+            Some(TokenSource::File(file)) => file,
+        };
+        let expected = match std::fs::read_to_string(file) {
+            Ok(token) if !token.trim().is_empty() => token.trim().to_string(),
+            Ok(_) | Err(_) => {
+                tracing::warn!(file = %file.display(), "cannot read the management token file (or it is empty); refusing management writes");
+                return Some(json_error(
+                    StatusCode::FORBIDDEN,
+                    "management writes are refused: the token file cannot be read",
+                ));
+            }
+        };
+        check_bearer(req, &expected)
     }
 
     /// Installs the management API under `/management/`.
@@ -178,10 +234,16 @@ impl Handler for AdminHandler {
     async fn handle(&self, req: Request<Body>, _remote: std::net::SocketAddr) -> Response<Body> {
         let path = req.uri().path();
         if path == "/management" || path.starts_with("/management/") {
-            return match &self.state.management {
-                Some(api) => api.handle(req).await,
-                None => text(StatusCode::NOT_FOUND, "no management API is installed"),
+            let Some(api) = &self.state.management else {
+                return text(StatusCode::NOT_FOUND, "no management API is installed");
             };
+            // Reading is open (as /metrics is); changing anything needs the token.
+            if !matches!(*req.method(), Method::GET | Method::HEAD)
+                && let Some(refused) = self.state.refuse_write(&req)
+            {
+                return refused;
+            }
+            return api.handle(req).await;
         }
         let probe = matches!(path, "/livez" | "/readyz" | "/metrics");
         if probe && !matches!(*req.method(), Method::GET | Method::HEAD) {
@@ -213,6 +275,54 @@ impl Handler for AdminHandler {
             _ => text(StatusCode::NOT_FOUND, "not found"),
         }
     }
+}
+
+/// The refusal of `req` unless it carries `Authorization: Bearer <expected>`.
+fn check_bearer(req: &Request<Body>, expected: &str) -> Option<Response<Body>> {
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    match given {
+        None => {
+            let mut response = json_error(
+                StatusCode::UNAUTHORIZED,
+                "management writes need Authorization: Bearer <token>",
+            );
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"ferry-management\""),
+            );
+            Some(response)
+        }
+        Some(token) if same(token.as_bytes(), expected.as_bytes()) => None,
+        Some(_) => Some(json_error(
+            StatusCode::FORBIDDEN,
+            "the management token is not valid",
+        )),
+    }
+}
+
+/// Compares two tokens in time that depends on their lengths only.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A JSON `{"error": message}` answer.
+pub fn json_error(status: StatusCode, message: &str) -> Response<Body> {
+    let value = serde_json::json!({ "error": message });
+    let mut response = Response::new(body::full(value.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 fn text(status: StatusCode, message: &'static str) -> Response<Body> {

@@ -1,4 +1,6 @@
-//! Log setup: `tracing` to stderr, filtered by `--log-filter` / `FERRY_LOG` (default `info`).
+//! Log setup: `tracing` to stderr, filtered by `--log-filter` / `FERRY_LOG` (default `info`,
+//! changeable at run time through the management API), as JSON lines unless stderr is a
+//! terminal (`--log-format auto`, the default).
 //! The AMQP client's own lines are left out unless the filter names it: it logs an expected
 //! reconnect or a clean shutdown as ERRORs (`io_loop: Connection error`, `invalid channel`),
 //! while Ferry reports broker trouble itself, once, in its own words.
@@ -15,7 +17,8 @@ pub const DEFAULT_FILTER: &str = "info";
 /// Added to a filter that does not mention the AMQP client.
 const QUIET_AMQP: &str = "lapin=off";
 
-/// Installs the global subscriber.
+/// Installs the global subscriber, its filter replaceable at run time
+/// ([`crate::telemetry::log_level`]).
 pub fn init(format: LogFormat, filter: &str) -> anyhow::Result<()> {
     // An empty `FERRY_LOG=` (a blank chart value) means "not set", not "errors only".
     let filter = if filter.trim().is_empty() {
@@ -23,28 +26,66 @@ pub fn init(format: LogFormat, filter: &str) -> anyhow::Result<()> {
     } else {
         filter
     };
-    let (filter, invalid) = match EnvFilter::try_new(with_quiet_amqp(filter)) {
+    let (env_filter, invalid) = match EnvFilter::try_new(with_quiet_amqp(filter)) {
         Ok(f) => (f, None),
         Err(e) => (EnvFilter::new(with_quiet_amqp(DEFAULT_FILTER)), Some(e)),
     };
-    let ansi = use_ansi(
-        std::io::stderr().is_terminal(),
-        std::env::var_os("NO_COLOR").as_deref(),
-    );
+    let terminal = std::io::stderr().is_terminal();
+    let ansi = use_ansi(terminal, std::env::var_os("NO_COLOR").as_deref());
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(env_filter)
         .with_ansi(ansi)
         .with_writer(std::io::stderr);
-    let result = match format {
-        LogFormat::Text => builder.with_target(false).try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    // The filter's reload handle is typed by the format, hence one branch each.
+    let (result, apply): (_, crate::telemetry::log_level::Apply) = match resolve(format, terminal) {
+        LogFormat::Json => {
+            let builder = builder.json().flatten_event(true).with_filter_reloading();
+            let handle = builder.reload_handle();
+            (
+                builder.try_init(),
+                Box::new(move |wanted: &str| {
+                    handle.reload(parse(wanted)?).map_err(|e| e.to_string())
+                }),
+            )
+        }
+        _ => {
+            let builder = builder.with_target(false).with_filter_reloading();
+            let handle = builder.reload_handle();
+            (
+                builder.try_init(),
+                Box::new(move |wanted: &str| {
+                    handle.reload(parse(wanted)?).map_err(|e| e.to_string())
+                }),
+            )
+        }
     };
     result.map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))?;
+    let active = if invalid.is_some() {
+        DEFAULT_FILTER
+    } else {
+        filter
+    };
+    crate::telemetry::log_level::register(active, apply);
     if let Some(e) = invalid {
         // Logged, not fatal: a typo in a pod's FERRY_LOG must not stop it serving.
         tracing::warn!(error = %e, default = DEFAULT_FILTER, "invalid log filter; using the default");
     }
     Ok(())
+}
+
+/// A filter asked for at run time, with the AMQP client kept quiet as at start.
+fn parse(filter: &str) -> Result<EnvFilter, String> {
+    EnvFilter::try_new(with_quiet_amqp(filter)).map_err(|e| e.to_string())
+}
+
+/// `auto`: JSON lines where no person reads them (a container's or a service's log, a
+/// file, a pipe), text on a terminal.
+fn resolve(format: LogFormat, stderr_is_terminal: bool) -> LogFormat {
+    match format {
+        LogFormat::Auto if stderr_is_terminal => LogFormat::Text,
+        LogFormat::Auto => LogFormat::Json,
+        other => other,
+    }
 }
 
 /// `filter` with the AMQP client left out, unless it says otherwise about it.
@@ -77,6 +118,14 @@ mod tests {
             "debug,ferry::log=info,lapin=off"
         );
         assert_eq!(with_quiet_amqp("info,lapin=debug"), "info,lapin=debug");
+    }
+
+    #[test]
+    fn auto_writes_json_unless_a_person_reads_the_terminal() {
+        assert_eq!(resolve(LogFormat::Auto, true), LogFormat::Text);
+        assert_eq!(resolve(LogFormat::Auto, false), LogFormat::Json);
+        assert_eq!(resolve(LogFormat::Text, false), LogFormat::Text);
+        assert_eq!(resolve(LogFormat::Json, true), LogFormat::Json);
     }
 
     #[test]

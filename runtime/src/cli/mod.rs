@@ -5,6 +5,7 @@
 //! `ferry crds` prints the CustomResourceDefinitions.
 
 mod crds;
+mod ctl;
 mod hash;
 mod logging;
 mod run;
@@ -26,8 +27,9 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-    /// Log format on stderr.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "FERRY_LOG_FORMAT")]
+    /// Log format on stderr: `auto` writes text on a terminal and JSON lines elsewhere (a
+    /// container's log, a file, a pipe).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Auto, env = "FERRY_LOG_FORMAT")]
     pub log_format: LogFormat,
     /// Which logs to write: a level (`debug`), or a default level and per-target ones
     /// (`warn,ferry::log=info`: only the `log` mediator's lines and warnings). An empty one
@@ -45,6 +47,8 @@ pub struct Cli {
 /// How logs are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
+    /// Text on a terminal, JSON lines otherwise.
+    Auto,
     /// Human-readable lines.
     Text,
     /// One JSON object per line (for log collectors).
@@ -63,6 +67,9 @@ pub enum Command {
     Test(Box<TestArgs>),
     /// Print the CustomResourceDefinitions (or write them, and the editor JSON schema, to --out).
     Crds(CrdsArgs),
+    /// Talk to a running runtime's management API: list, describe, activate, deactivate,
+    /// trigger, change log levels.
+    Ctl(ctl::CtlArgs),
     /// Hash a password (bcrypt) or an API key (SHA-256) read from standard input, for the
     /// users and key lists of an API's authentication.
     HashPassword(hash::HashArgs),
@@ -99,6 +106,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Test(args) => test::main(*args),
         Command::Crds(args) => crds::main(&args),
         Command::HashPassword(args) => hash::main(&args),
+        Command::Ctl(args) => ctl::main(args),
     }
 }
 

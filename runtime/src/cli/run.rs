@@ -144,6 +144,28 @@ pub struct RunArgs {
     /// Seconds before expiry the leader renews the Lease (less than the duration).
     #[arg(long, default_value_t = DEFAULT_LEASE_GRACE_SECS, env = "FERRY_LEASE_GRACE")]
     pub lease_grace: u32,
+    /// Export trace spans over OTLP (HTTP/protobuf) to this collector
+    /// (`http://otel-collector:4318`, or a full URL ending in `/v1/traces`). Tracing is off
+    /// without it.
+    #[arg(long, env = "FERRY_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+    /// The share of new traces recorded (0 to 1); a request that arrives with a sampled or
+    /// unsampled `traceparent` keeps its caller's decision.
+    #[arg(long, default_value_t = 1.0, env = "FERRY_TRACE_SAMPLING_RATIO")]
+    pub trace_sampling_ratio: f64,
+    /// `service.name` of the exported spans.
+    #[arg(long, default_value = "ferry", env = "OTEL_SERVICE_NAME")]
+    pub service_name: String,
+    /// A file holding the bearer token that management API writes need (activate,
+    /// deactivate, trigger, log levels, replays): a mounted Secret. Without it the
+    /// management API is read-only (unless FERRY_MANAGEMENT_TOKEN holds the token itself).
+    #[arg(long, env = "FERRY_MANAGEMENT_TOKEN_FILE")]
+    pub management_token_file: Option<PathBuf>,
+    /// The header carrying each request's correlation id (MI's `activityid`): read from the
+    /// request or made, sent to backends, stored with messages, returned in the answer and
+    /// logged as `correlation_id`. Empty: no correlation ids.
+    #[arg(long, default_value = crate::telemetry::correlation::DEFAULT_HEADER, env = "FERRY_CORRELATION_HEADER")]
+    pub correlation_header: String,
     /// Threads that run requests, processors and tasks; by default one per CPU the process
     /// may use (its affinity and cgroup CPU limit). With one, everything runs on the main
     /// thread.
@@ -367,6 +389,26 @@ fn available_cpus() -> usize {
 }
 
 async fn run(args: RunArgs, workers: usize) -> anyhow::Result<ExitCode> {
+    crate::telemetry::correlation::configure(&args.correlation_header)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    // A collector that cannot be configured stops the start: traces would be lost silently.
+    let telemetry = match &args.otlp_endpoint {
+        Some(endpoint) => Some(crate::telemetry::install(&crate::telemetry::Settings {
+            endpoint: endpoint.clone(),
+            sampling_ratio: args.trace_sampling_ratio,
+            service_name: args.service_name.clone(),
+            instance: args.lease_identity.clone(),
+        })?),
+        None => None,
+    };
+    let code = serve(args, workers).await;
+    if let Some(telemetry) = telemetry {
+        telemetry.shutdown().await;
+    }
+    code
+}
+
+async fn serve(args: RunArgs, workers: usize) -> anyhow::Result<ExitCode> {
     // First: a Lease this binary cannot hold must stop the start, before anything binds.
     let election = Election::start(args.lease_settings()?).await?;
     let http = TcpListener::bind((args.host.as_str(), args.http_port))
@@ -442,33 +484,45 @@ async fn run(args: RunArgs, workers: usize) -> anyhow::Result<ExitCode> {
         let _ = rx.wait_for(|stop| *stop).await;
     };
 
-    let admin_state = Arc::new(
-        AdminState::new(metrics.clone()).with_management(Arc::new(Mounts(vec![
-            (
-                "/management/message-processors",
-                Arc::new(ProcessorsApi::new(processors.clone())),
-            ),
-            (
-                "/management/message-stores",
-                Arc::new(StoresApi::new(current.clone())),
-            ),
-            (
-                crate::inbound::management::PREFIX,
-                Arc::new(InboundsApi::new(inbounds.clone())),
-            ),
-        ]))),
+    let http_limits = ListenerLimits::http(&args);
+    let options = http_limits.server_options(args.shutdown_timeout);
+    let dispatcher = Arc::new(http_limits.dispatcher(&current, &metrics));
+    let tasks = Tasks::new(dispatcher.clone(), election.leadership());
+    let artifacts: Arc<dyn crate::admin::server::ManagementApi> = Arc::new(
+        crate::admin::management::ArtifactsApi::new(current.clone(), tasks.clone()),
     );
+    let mut mounts: Vec<(&'static str, Arc<dyn crate::admin::server::ManagementApi>)> = vec![
+        (
+            "/management/message-processors",
+            Arc::new(ProcessorsApi::new(processors.clone())),
+        ),
+        (
+            "/management/message-stores",
+            Arc::new(StoresApi::new(current.clone())),
+        ),
+        (
+            crate::inbound::management::PREFIX,
+            Arc::new(InboundsApi::new(inbounds.clone())),
+        ),
+    ];
+    mounts.extend(crate::admin::management::prefixes().map(|p| (p, artifacts.clone())));
+    let mut admin_state =
+        AdminState::new(metrics.clone()).with_management(Arc::new(Mounts(mounts)));
+    if let Some(file) = &args.management_token_file {
+        admin_state = admin_state.with_write_token(file.clone());
+    } else if let Ok(token) = std::env::var("FERRY_MANAGEMENT_TOKEN") {
+        // From a Secret through the environment (an IntegrationRuntime's `env`).
+        admin_state = admin_state.with_write_token_value(&token);
+    }
+    let admin_state = Arc::new(admin_state);
     let admin_task = tokio::spawn(crate::admin::server::serve(
         admin,
         admin_state.clone(),
         stopped(stop_rx.clone()),
     ));
-    let http_limits = ListenerLimits::http(&args);
-    let options = http_limits.server_options(args.shutdown_timeout);
-    let dispatcher = Arc::new(http_limits.dispatcher(&current, &metrics));
     let runners = Runners {
         processors: processors.clone(),
-        tasks: Tasks::new(dispatcher.clone(), election.leadership()),
+        tasks,
         inbound: inbounds.clone(),
     };
     runners.tasks.install(current.load_full()).await;
@@ -520,7 +574,7 @@ async fn run(args: RunArgs, workers: usize) -> anyhow::Result<ExitCode> {
         write_ports(file, http_addr, https_addr, admin_addr)?;
     }
     admin_state.ready.store(true, Ordering::SeqCst);
-    tracing::info!(http = %http_addr, https = ?https_addr, admin = %admin_addr, resources, workers, "serving");
+    tracing::info!(http = %http_addr, https = ?https_addr, admin = %admin_addr, resources, workers, tracing = ?args.otlp_endpoint, "serving");
 
     wait_for_shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight requests");

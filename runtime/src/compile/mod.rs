@@ -138,6 +138,7 @@ pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagno
                     mediators,
                     on_error,
                     coverage: coverage::point(coverage::Kind::Sequence, &loaded.id(), String::new),
+                    trace: seq.trace,
                 });
             }
             CheckedResource::Template(t) => {
@@ -198,6 +199,11 @@ pub fn compile(bundle: &Bundle, env: &CompileEnv) -> Result<Compiled, Vec<Diagno
         config: env.config.clone(),
         local_entries: Arc::new(local_entries(&resources)),
         resource_count: bundle.resources.len(),
+        catalog: bundle
+            .resources
+            .iter()
+            .map(|l| l.resource.clone())
+            .collect(),
         warnings,
     })
 }
@@ -275,6 +281,7 @@ fn build_api(name: &str, api: &check::Api, cx: &mut BuildCx<'_>) -> CompiledApi 
             .clone()
             .map(crate::transports::http::cors::Cors::new),
         client_certificate: api.client_certificate,
+        trace: api.trace,
     }
 }
 

@@ -379,12 +379,13 @@ async fn an_unhandled_fault_is_logged_at_warn_with_its_causes_and_answered_witho
     let store = crate::stores::StoreError::transient("orders", "disk I/O error").with_cause(disk);
     let fault =
         Fault::internal(crate::fault::codes::STORE_FAILED, store.to_string()).with_cause(store);
-    let ((), log) = logged(async { log_fault(api, resource, &fault) }).await;
+    let ((), log) = logged(async { log_fault(api, resource, &fault, "order-1") }).await;
     let line = log
         .lines()
         .find(|l| l.contains("no fault sequence handled it"))
         .unwrap_or_else(|| panic!("no line for the fault in:\n{log}"));
     assert!(line.contains(" WARN "), "{line}");
+    assert!(line.contains("correlation_id=\"order-1\""), "{line}");
     assert!(
         line.contains(
             "error=message store orders: disk I/O error (700001): no space left on device"

@@ -7,7 +7,7 @@
 //! user expects. Endpoints are built from their checked form (`ferry_api::check::endpoint`).
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use ferry_api::check::endpoint::{self as checked, EndpointRef};
@@ -50,6 +50,9 @@ pub struct Endpoint {
     /// The name (named endpoints) or the location (inline ones): the metrics label.
     name: Arc<str>,
     pub(super) kind: Kind,
+    /// Deactivated through the management API (MI's endpoint `inactive`): every call fails
+    /// at once as a suspended endpoint's does, until activated. A reload starts active.
+    deactivated: AtomicBool,
 }
 
 pub(super) enum Kind {
@@ -105,6 +108,7 @@ impl Endpoint {
         Some(Endpoint {
             name: Arc::from(name),
             kind,
+            deactivated: AtomicBool::new(false),
         })
     }
 
@@ -141,6 +145,40 @@ impl Endpoint {
     }
 
     async fn call_inner(&self, msg: &mut Message) -> Result<Delivery, Fault> {
+        self.check_active()?;
+        // A group's span holds its children's attempts and its failover events.
+        let group = match (&self.kind, msg.trace()) {
+            (Kind::Failover(_) | Kind::Loadbalance(_), Some(parent)) => {
+                let kind = if matches!(self.kind, Kind::Failover(_)) {
+                    "failover"
+                } else {
+                    "loadbalance"
+                };
+                let span = parent.child(
+                    crate::telemetry::Kind::Internal,
+                    format!("{kind} {}", self.name),
+                    vec![
+                        opentelemetry::KeyValue::new("ferry.endpoint", self.name.to_string()),
+                        opentelemetry::KeyValue::new("ferry.endpoint.kind", kind),
+                    ],
+                );
+                let parent = msg.trace.replace(span.clone());
+                Some((span, parent))
+            }
+            _ => None,
+        };
+        let result = self.call_kind(msg).await;
+        if let Some((span, parent)) = group {
+            if let Err(fault) = &result {
+                span.error(fault.message.clone());
+            }
+            span.end();
+            msg.trace = parent;
+        }
+        result
+    }
+
+    async fn call_kind(&self, msg: &mut Message) -> Result<Delivery, Fault> {
         match &self.kind {
             Kind::Leaf(leaf) => leaf.call(&self.name, msg).await,
             Kind::Rabbitmq(rabbit) => rabbit.call(&self.name, msg).await,
@@ -160,6 +198,7 @@ impl Endpoint {
     /// is not read), with `body` streaming behind it; the message is used up. Only for
     /// endpoints that [`Endpoint::streams`].
     pub fn forward_request(&self, msg: Message, body: Body) -> Result<Request<Body>, Fault> {
+        self.check_active()?;
         match &self.kind {
             Kind::Leaf(leaf) => leaf.forward_request(&self.name, msg, body),
             _ => Err(Fault::internal(
@@ -192,8 +231,13 @@ impl Endpoint {
         if !leaf.streams() {
             return self.call(msg).await;
         }
+        self.check_active()?;
         leaf.check_suspension(&self.name)?;
-        let request = leaf.final_request(msg)?.map(body::full);
+        let mut request = leaf.final_request(msg)?.map(body::full);
+        if let Some(trace) = msg.trace() {
+            let trace = super::leaf::client_trace(trace, &self.name, &mut request, 0);
+            request.extensions_mut().insert(trace);
+        }
         match leaf.forward(&self.name, request).await? {
             Forwarded::Answered(answer) => {
                 let (parts, body) = answer.into_parts();
@@ -204,9 +248,94 @@ impl Endpoint {
         }
     }
 
+    /// Deactivates (`false`) or activates (`true`) the endpoint, as MI's management API
+    /// does: a deactivated endpoint fails every call as suspended (303001) until activated;
+    /// activating also ends a suspension after failures.
+    pub fn set_active(&self, active: bool) {
+        self.deactivated.store(!active, Ordering::Relaxed);
+        if active
+            && let Kind::Leaf(leaf) = &self.kind
+            && let Some(s) = &leaf.suspension
+        {
+            s.on_success();
+        }
+    }
+
+    /// Whether the management API deactivated it.
+    pub fn is_deactivated(&self) -> bool {
+        self.deactivated.load(Ordering::Relaxed)
+    }
+
+    fn check_active(&self) -> Result<(), Fault> {
+        if self.is_deactivated() {
+            return Err(Fault::upstream(
+                codes::ENDPOINT_SUSPENDED,
+                format!("endpoint {} is deactivated", self.name),
+                false,
+            ));
+        }
+        Ok(())
+    }
+
+    /// The endpoint's state for the management API: `kind`, `state` (`active`,
+    /// `suspended` with the milliseconds left, `inactive` when deactivated) and a group's
+    /// children.
+    pub fn state_json(&self) -> serde_json::Value {
+        use serde_json::{Value, json};
+        let now = Instant::now();
+        let (kind, mut out) = match &self.kind {
+            Kind::Leaf(leaf) => {
+                let (state, remaining, suspensions) = match &leaf.suspension {
+                    Some(s) => match s.remaining(now) {
+                        Some(left) => ("suspended", Some(left.as_millis() as u64), s.suspensions()),
+                        None => ("active", None, s.suspensions()),
+                    },
+                    None => ("active", None, 0),
+                };
+                let mut v = json!({"state": state, "suspensions": suspensions});
+                if let Some(ms) = remaining {
+                    v["suspendedForMs"] = json!(ms);
+                }
+                if let Some(uri) = &leaf.fixed_uri {
+                    v["address"] = json!(uri.to_string());
+                }
+                ("http", v)
+            }
+            Kind::Rabbitmq(_) => ("rabbitmq", json!({"state": "active"})),
+            Kind::Failover(g) => (
+                "failover",
+                json!({
+                    "state": if self.is_ready() { "active" } else { "suspended" },
+                    "children": g.children.iter().map(|c| c.name().to_string()).collect::<Vec<_>>(),
+                }),
+            ),
+            Kind::Loadbalance(g) => (
+                "loadbalance",
+                json!({
+                    "state": if self.is_ready() { "active" } else { "suspended" },
+                    "children": g.children.iter().map(|c| c.name().to_string()).collect::<Vec<_>>(),
+                }),
+            ),
+        };
+        if self.is_deactivated() {
+            out["state"] = json!("inactive");
+        }
+        // Name and kind first: the order `ferry ctl` shows columns in.
+        let mut ordered = serde_json::Map::new();
+        ordered.insert("name".into(), json!(&*self.name));
+        ordered.insert("kind".into(), json!(kind));
+        if let Value::Object(fields) = out {
+            ordered.extend(fields);
+        }
+        Value::Object(ordered)
+    }
+
     /// Whether a call now would be tried (a suspended leaf, or a group of only suspended
     /// children, is not ready).
     pub(super) fn is_ready(&self) -> bool {
+        if self.is_deactivated() {
+            return false;
+        }
         match &self.kind {
             Kind::Leaf(leaf) => leaf
                 .suspension

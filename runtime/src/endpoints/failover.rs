@@ -40,6 +40,18 @@ impl Failover {
                 }
                 Err(fault) if fault.side == crate::fault::FaultSide::Upstream => {
                     tracing::debug!(group = %name, child = %child.name(), error = %fault.message, "failing over");
+                    if let Some(trace) = msg.trace() {
+                        trace.event(
+                            "failover",
+                            vec![
+                                opentelemetry::KeyValue::new(
+                                    "ferry.endpoint",
+                                    child.name().to_string(),
+                                ),
+                                opentelemetry::KeyValue::new("error.type", fault.code.to_string()),
+                            ],
+                        );
+                    }
                     last = Some(fault);
                 }
                 Err(fault) => return Err(fault),

@@ -28,7 +28,9 @@ use crate::expr::value::Evaluate;
 use crate::fault::{Fault, codes};
 use crate::message::properties::value_to_string;
 use crate::message::{Message, addressing, properties, soap};
+use crate::telemetry::Trace;
 use crate::transports::http::body::{self, Body};
+use opentelemetry::KeyValue;
 
 /// Error codes retried when a `retry` block names none: the backend was unreachable, slow
 /// or dropped the connection.
@@ -161,12 +163,20 @@ impl Leaf {
                 let bearer = oauth.authorization().await?;
                 request.headers_mut().insert(header::AUTHORIZATION, bearer);
             }
+            // One client span per attempt, so retries show as siblings; the backend sees
+            // this attempt's span as its parent.
+            let trace = msg
+                .trace()
+                .map(|t| client_trace(t, name, &mut request, attempt));
             let started = Instant::now();
             let result = self
                 .client
                 .send_buffered(request.clone(), Some(self.timeout), MAX_RESPONSE_BYTES)
                 .await;
             let elapsed = started.elapsed();
+            if let Some(trace) = &trace {
+                end_client_trace(trace, result.as_ref().map(|r| r.status().as_u16()));
+            }
             if let (Some(oauth), Ok(response)) = (&self.oauth, &result)
                 && response.status() == http::StatusCode::UNAUTHORIZED
                 && !token_renewed
@@ -352,6 +362,14 @@ impl Leaf {
         if let Some(auth) = &self.authorization {
             own.push((header::AUTHORIZATION, auth.clone()));
         }
+        // The request's correlation id goes on every call, also after an earlier call
+        // replaced the message's headers with its answer's.
+        if let (Some(name), Some(id)) = (
+            crate::telemetry::correlation::header(),
+            msg.correlation_value(),
+        ) {
+            own.push((name.clone(), id.clone()));
+        }
         // SOAP 1.1 requires the header; without an action of the message's own, an empty
         // one says "no intent" (SOAP 1.2 carries the action in the content type).
         if self.target.envelope() == Envelope::Soap11 && msg.header(SOAP_ACTION).is_none() {
@@ -410,6 +428,10 @@ impl Leaf {
         *request.method_mut() = method;
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
+        if let Some(trace) = msg.trace() {
+            let trace = client_trace(trace, name, &mut request, 0);
+            request.extensions_mut().insert(trace);
+        }
         Ok(request)
     }
 
@@ -418,11 +440,16 @@ impl Leaf {
     pub(super) async fn forward(
         &self,
         name: &Arc<str>,
-        request: Request<Body>,
+        mut request: Request<Body>,
     ) -> Result<Forwarded, Fault> {
+        let trace = request.extensions_mut().remove::<Trace>();
         let started = Instant::now();
         let timer = Box::pin(tokio::time::sleep_until(started + self.timeout));
-        match self.client.send_timed(request, timer, self.timeout).await {
+        let sent = self.client.send_timed(request, timer, self.timeout).await;
+        if let Some(trace) = &trace {
+            end_client_trace(trace, sent.as_ref().map(|(r, _)| r.status().as_u16()));
+        }
+        match sent {
             Ok((response, timer)) => {
                 self.call_metrics.record(
                     &self.metrics,
@@ -491,6 +518,54 @@ fn basic_authorization(user: &str, password: &str) -> Option<HeaderValue> {
 
 /// The fault of a failed call: the call's code and message, and the call error (with the
 /// hyper or socket error under it) as the cause.
+/// Starts the client span of one attempt to send `request` and writes its trace context
+/// into the request (HTTP client semantic conventions; `http.request.resend_count` counts
+/// retries).
+pub(super) fn client_trace<B>(
+    parent: &Trace,
+    endpoint: &str,
+    request: &mut Request<B>,
+    attempt: u32,
+) -> Trace {
+    let method = request.method().as_str().to_string();
+    let uri = request.uri();
+    let mut attributes = vec![
+        KeyValue::new("http.request.method", method.clone()),
+        KeyValue::new("url.full", uri.to_string()),
+        KeyValue::new("ferry.endpoint", endpoint.to_string()),
+    ];
+    if let Some(host) = uri.host() {
+        attributes.push(KeyValue::new("server.address", host.to_string()));
+    }
+    if let Some(port) = uri.port_u16() {
+        attributes.push(KeyValue::new("server.port", i64::from(port)));
+    }
+    if attempt > 0 {
+        attributes.push(KeyValue::new(
+            "http.request.resend_count",
+            i64::from(attempt),
+        ));
+    }
+    let trace = parent.child(
+        crate::telemetry::Kind::Client,
+        format!("{method} {endpoint}"),
+        attributes,
+    );
+    trace.inject(request.headers_mut());
+    trace
+}
+
+/// Ends an attempt's client span with its answer's status or its failure.
+pub(super) fn end_client_trace<E: std::fmt::Display>(trace: &Trace, outcome: Result<u16, &E>) {
+    match outcome {
+        Ok(status) => trace.http_status(status, true),
+        Err(e) => {
+            trace.error(e.to_string());
+        }
+    }
+    trace.end();
+}
+
 fn call_fault(name: &str, err: CallError) -> Fault {
     Fault::upstream(
         err.synapse_code,

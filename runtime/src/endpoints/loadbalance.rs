@@ -41,6 +41,18 @@ impl Loadbalance {
                     return Ok(delivery);
                 }
                 Err(fault) if fault.side == crate::fault::FaultSide::Upstream => {
+                    if let Some(trace) = msg.trace() {
+                        trace.event(
+                            "failover",
+                            vec![
+                                opentelemetry::KeyValue::new(
+                                    "ferry.endpoint",
+                                    child.name().to_string(),
+                                ),
+                                opentelemetry::KeyValue::new("error.type", fault.code.to_string()),
+                            ],
+                        );
+                    }
                     last = Some(fault);
                 }
                 Err(fault) => return Err(fault),

@@ -93,6 +93,11 @@ impl Suspension {
         state.until = Some(now + length);
     }
 
+    /// Times suspended since the last success (for the management API).
+    pub fn suspensions(&self) -> u32 {
+        self.lock().suspensions
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while holding this lock cannot leave the counters inconsistent in a way
         // that matters more than losing suspension, so a poisoned lock is used as is.

@@ -2,7 +2,7 @@
 //!
 //! A *finder* (`collector: false`) in the request flow hashes the request as MI's
 //! `HttpRequestHashGenerator` does — the method, the request URI, the selected transport
-//! headers (never `Date` or `User-Agent`) and, unless the method is GET, DELETE or HEAD,
+//! headers (never `Date`, `User-Agent`, the correlation id or the trace context) and, unless the method is GET, DELETE or HEAD,
 //! the payload — and looks it up. On a hit the cached response (status, headers, body)
 //! becomes the message and is answered, or handed to `onCacheHit`, after which the flow
 //! ends. On a miss the message remembers the lookup, and the *collector* (`collector:
@@ -202,6 +202,14 @@ fn collect(msg: &mut Message) -> Result<(), Fault> {
     Ok(())
 }
 
+/// Headers unique to each request, which would make every request a miss: the correlation
+/// id (made for every request without one) and the W3C trace context.
+fn per_request(name: &str) -> bool {
+    name == "traceparent"
+        || name == "tracestate"
+        || crate::telemetry::correlation::header().is_some_and(|h| h.as_str() == name)
+}
+
 /// The request hash: method, request URI, the selected headers (sorted, so their order
 /// does not matter), and the payload for methods that carry one. Lengths prefix each
 /// piece, so two different requests never feed the hash the same bytes.
@@ -217,7 +225,7 @@ fn request_key(msg: &Message, selected: &HashedHeaders) -> Result<Key, Fault> {
         .headers
         .iter()
         .map(|(n, v)| (n.as_str(), v.as_bytes()))
-        .filter(|(n, _)| *n != "date" && *n != "user-agent")
+        .filter(|(n, _)| *n != "date" && *n != "user-agent" && !per_request(n))
         .filter(|(n, _)| match selected {
             HashedHeaders::AllBut(excluded) => !excluded.iter().any(|e| e == n),
             HashedHeaders::Only(included) => included.iter().any(|i| i == n),

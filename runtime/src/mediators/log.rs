@@ -47,13 +47,14 @@ impl Log {
     /// Logs and continues.
     pub fn mediate(&self, msg: &mut Message) -> Result<Flow, Fault> {
         let line = self.line(msg)?;
+        let correlation_id = msg.correlation_id();
         match self.0.category {
-            LogCategory::Trace => tracing::trace!(target: "ferry::log", "{line}"),
-            LogCategory::Debug => tracing::debug!(target: "ferry::log", "{line}"),
-            LogCategory::Info => tracing::info!(target: "ferry::log", "{line}"),
-            LogCategory::Warn => tracing::warn!(target: "ferry::log", "{line}"),
+            LogCategory::Trace => tracing::trace!(target: "ferry::log", correlation_id, "{line}"),
+            LogCategory::Debug => tracing::debug!(target: "ferry::log", correlation_id, "{line}"),
+            LogCategory::Info => tracing::info!(target: "ferry::log", correlation_id, "{line}"),
+            LogCategory::Warn => tracing::warn!(target: "ferry::log", correlation_id, "{line}"),
             LogCategory::Error | LogCategory::Fatal => {
-                tracing::error!(target: "ferry::log", "{line}")
+                tracing::error!(target: "ferry::log", correlation_id, "{line}")
             }
         }
         Ok(Flow::Continue)

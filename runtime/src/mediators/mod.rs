@@ -119,6 +119,45 @@ pub fn build_list(list: &[Checked], cx: &mut BuildCx<'_>) -> Vec<Mediator> {
 }
 
 impl Mediator {
+    /// The mediator's name as written in YAML (`payloadFactory`): the span name when its
+    /// sequence is traced.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Mediator::Log(_) => "log",
+            Mediator::Property(_) => "property",
+            Mediator::Variable(_) => "variable",
+            Mediator::Header(_) => "header",
+            Mediator::Filter(_) => "filter",
+            Mediator::Switch(_) => "switch",
+            Mediator::PayloadFactory(_) => "payloadFactory",
+            Mediator::Enrich(_) => "enrich",
+            Mediator::Call(_) => "call",
+            Mediator::Send(_) => "send",
+            Mediator::Respond(_) => "respond",
+            Mediator::Drop(_) => "drop",
+            Mediator::Loopback(_) => "loopback",
+            Mediator::Sequence(_) => "sequence",
+            Mediator::Store(_) => "store",
+            Mediator::ThrowError(_) => "throwError",
+            Mediator::Group(_) => "propertyGroup",
+            Mediator::Clone(_) => "clone",
+            Mediator::Iterate(_) => "iterate",
+            Mediator::Aggregate(_) => "aggregate",
+            Mediator::Foreach(_) => "foreach",
+            Mediator::ScatterGather(_) => "scatterGather",
+            Mediator::Makefault(_) => "makefault",
+            Mediator::Validate(_) => "validate",
+            Mediator::CallTemplate(_) => "callTemplate",
+            Mediator::Cache(_) => "cache",
+            Mediator::JsonTransform(_) => "jsonTransform",
+            Mediator::Xslt(_) => "xslt",
+            Mediator::Script(_) => "script",
+            Mediator::Throttle(_) => "throttle",
+            Mediator::Db(_) => "db",
+            Mediator::DataCall(_) => "dataService",
+        }
+    }
+
     /// Builds one mediator from its checked form; `None` when something it needs could not
     /// be had (recorded in `cx`).
     pub fn build(checked: &Checked, cx: &mut BuildCx<'_>) -> Option<Mediator> {

@@ -68,19 +68,49 @@ impl Store {
             }
             None => &*msg,
         };
-        let stored = convert::to_stored(to_store, now_ms()).map_err(|e| {
+        let mut stored = convert::to_stored(to_store, now_ms()).map_err(|e| {
             Fault::internal(
                 codes::STORE_FAILED,
                 format!("cannot store the message: its payload is unreadable: {e}"),
             )
             .with_cause(e)
         })?;
-        store
-            .store(stored)
-            .await
-            .map_err(|e| Fault::internal(codes::STORE_FAILED, e.to_string()).with_cause(e))?;
+        // A producer span; its context travels in the stored message, so the processor's
+        // delivery continues this trace (the message's own trace headers otherwise).
+        let trace = msg.trace().map(|parent| {
+            let span = parent.child(
+                crate::telemetry::Kind::Producer,
+                format!("send {}", store.name()),
+                messaging_attributes(store.name(), "send", &stored.id),
+            );
+            crate::telemetry::store_context(&span, &mut stored.headers);
+            span
+        });
+        let result = store.store(stored).await;
+        if let Some(trace) = &trace {
+            if let Err(e) = &result {
+                trace.error(e.to_string());
+            }
+            trace.end();
+        }
+        result.map_err(|e| Fault::internal(codes::STORE_FAILED, e.to_string()).with_cause(e))?;
         Ok(Flow::Continue)
     }
+}
+
+/// The messaging semantic conventions' attributes of an operation on a store.
+pub(crate) fn messaging_attributes(
+    store: &str,
+    operation: &'static str,
+    message_id: &str,
+) -> Vec<opentelemetry::KeyValue> {
+    use opentelemetry::KeyValue;
+    vec![
+        KeyValue::new("messaging.system", "ferry"),
+        KeyValue::new("messaging.destination.name", store.to_string()),
+        KeyValue::new("messaging.operation.type", operation),
+        KeyValue::new("messaging.message.id", message_id.to_string()),
+    ]
 }
 
 /// Milliseconds since the Unix epoch.

@@ -97,6 +97,11 @@ pub struct Message {
     /// The request a cache finder looked up and missed: where its collector stores the
     /// response (Synapse keeps this in the message context too).
     pub(crate) cache_lookup: Option<crate::mediators::cache::Lookup>,
+    /// The span this message is in, when tracing is on (see [`crate::telemetry`]): backend
+    /// calls, stores and child flows start theirs under it.
+    pub(crate) trace: Option<crate::telemetry::Trace>,
+    /// The correlation id it arrived with (its header when the message was made).
+    correlation: Option<HeaderValue>,
 }
 
 /// The body of a backend answer that goes to the client unread. A copy of the message does
@@ -131,6 +136,9 @@ impl Message {
             .query()
             .map(ferry_api::routes::parse_query)
             .unwrap_or_default();
+        let correlation = crate::telemetry::correlation::header()
+            .and_then(|name| headers.get(name))
+            .cloned();
         Message {
             id: next_id(),
             method,
@@ -147,6 +155,8 @@ impl Message {
             answer_body: AnswerBody::default(),
             splits: Vec::new(),
             cache_lookup: None,
+            trace: None,
+            correlation,
         }
     }
 
@@ -160,6 +170,16 @@ impl Message {
         )
     }
 
+    /// The span this message is in, when tracing is on.
+    pub fn trace(&self) -> Option<&crate::telemetry::Trace> {
+        self.trace.as_ref()
+    }
+
+    /// Puts the message into `trace` (or out of any).
+    pub fn set_trace(&mut self, trace: Option<crate::telemetry::Trace>) {
+        self.trace = trace;
+    }
+
     /// A builder for messages in tests and injected flows.
     pub fn builder() -> MessageBuilder {
         MessageBuilder::default()
@@ -167,15 +187,21 @@ impl Message {
 
     /// The message id, `urn:uuid:` followed by a random-looking, process-unique UUID.
     pub fn id(&self) -> String {
-        let h = format!("{:032x}", self.id);
-        format!(
-            "urn:uuid:{}-{}-{}-{}-{}",
-            &h[..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..]
-        )
+        format!("urn:uuid:{}", uuid_text(self.id))
+    }
+
+    /// The correlation id as its header value, when the message has one.
+    pub fn correlation_value(&self) -> Option<&HeaderValue> {
+        self.correlation.as_ref()
+    }
+
+    /// The correlation id the message arrived with (see [`crate::telemetry::correlation`]);
+    /// empty when it has none.
+    pub fn correlation_id(&self) -> &str {
+        self.correlation
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
 
     /// Takes the id `id` (as [`Message::id`] writes it) so a message rebuilt from a store
@@ -218,6 +244,8 @@ impl Message {
             answer_body: AnswerBody::default(),
             splits: self.splits.clone(),
             cache_lookup: self.cache_lookup.clone(),
+            trace: self.trace.clone(),
+            correlation: self.correlation.clone(),
         }
     }
 
@@ -624,6 +652,23 @@ fn status_of(value: &Value) -> Option<StatusCode> {
 
 /// A process-unique id: a counter mixed with a per-process random seed, so ids neither
 /// repeat nor reveal how many messages came before.
+/// A new random-looking, process-unique UUID (version 4 shape), as its 128 bits.
+pub fn new_uuid_bits() -> u128 {
+    next_id()
+}
+
+fn uuid_text(id: u128) -> String {
+    let h = format!("{id:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
 fn next_id() -> u128 {
     static SEED: LazyLock<u64> = LazyLock::new(|| {
         let nanos = std::time::SystemTime::now()

@@ -58,7 +58,10 @@ async fn deliver(cx: &mut RunCx, lease: Lease) {
     loop {
         attempts += 1;
         cx.state.set_attempts(attempts);
-        let fault = match attempt(cx, &lease).await {
+        let started = std::time::Instant::now();
+        let outcome = traced_attempt(cx, &lease, attempts).await;
+        cx.state.record_attempt_time(started.elapsed());
+        let fault = match outcome {
             Outcome::Delivered(response) => {
                 if let Err(e) = p.store.ack(&lease).await {
                     // The message was delivered but stays in the store: it will be
@@ -77,7 +80,8 @@ async fn deliver(cx: &mut RunCx, lease: Lease) {
         };
         let (fault, give_up, retry_after) = fault;
         cx.state.record_failed_attempt();
-        tracing::warn!(processor = %p.name, id = %lease.message.id, attempt = attempts, error = %fault.chain(), "delivery failed");
+        let correlation_id = crate::telemetry::correlation::from_pairs(&lease.message.headers);
+        tracing::warn!(processor = %p.name, id = %lease.message.id, correlation_id, attempt = attempts, error = %fault.chain(), "delivery failed");
         if let Some(id) = p.fault_sequence {
             let mut msg = convert::from_stored(&lease.message);
             run_sequence(cx, id, &mut msg, Some(&fault)).await;
@@ -95,14 +99,52 @@ async fn deliver(cx: &mut RunCx, lease: Lease) {
     }
 }
 
+/// One delivery attempt, in a consumer span continuing the stored message's trace when
+/// tracing is on.
+async fn traced_attempt(cx: &RunCx, lease: &Lease, attempt_no: u32) -> Outcome {
+    let trace = match &cx.processor.target {
+        Target::Endpoint(_) => {
+            let store = cx.processor.store.name();
+            let mut attributes =
+                crate::mediators::store::messaging_attributes(store, "process", &lease.message.id);
+            attributes.push(opentelemetry::KeyValue::new(
+                "ferry.processor",
+                cx.processor.name.to_string(),
+            ));
+            attributes.push(opentelemetry::KeyValue::new(
+                "ferry.delivery.attempt",
+                i64::from(attempt_no),
+            ));
+            crate::telemetry::Trace::start_from_pairs(
+                &lease.message.headers,
+                crate::telemetry::Kind::Consumer,
+                format!("process {store}"),
+                attributes,
+            )
+        }
+        _ => None,
+    };
+    let Some(trace) = trace else {
+        return attempt(cx, lease, None).await;
+    };
+    let outcome = attempt(cx, lease, Some(&trace)).await;
+    match &outcome {
+        Outcome::Delivered(_) => {}
+        Outcome::Retry(fault, _) | Outcome::GiveUp(fault) => trace.error(fault.message.clone()),
+    }
+    trace.end();
+    outcome
+}
+
 /// One delivery attempt.
-async fn attempt(cx: &RunCx, lease: &Lease) -> Outcome {
+async fn attempt(cx: &RunCx, lease: &Lease, trace: Option<&crate::telemetry::Trace>) -> Outcome {
     let p = &cx.processor;
     match &p.target {
         Target::Endpoint(default) => {
             let mut msg = convert::from_stored(&lease.message);
             msg.set_config(cx.compiled.config.clone());
             msg.set_local_entries(cx.compiled.local_entries.clone());
+            msg.set_trace(trace.cloned());
             let endpoint = match target_endpoint(cx, &msg, default.as_ref()) {
                 Ok(endpoint) => endpoint,
                 Err(fault) => return Outcome::GiveUp(fault),

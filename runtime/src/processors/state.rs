@@ -163,6 +163,11 @@ impl ProcessorState {
             .count_processor_message(&self.name, "failed_attempt");
     }
 
+    /// Records the time of one delivery attempt.
+    pub(crate) fn record_attempt_time(&self, elapsed: std::time::Duration) {
+        self.metrics.observe_processor_delivery(&self.name, elapsed);
+    }
+
     pub(crate) fn record_dropped(&self) {
         self.dropped.fetch_add(1, Ordering::Relaxed);
         self.metrics.count_processor_message(&self.name, "dropped");

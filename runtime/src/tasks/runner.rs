@@ -24,6 +24,7 @@ use ferry_api::schedule::CronSchedule;
 /// Runs the scheduled tasks of the installed configuration while this process leads.
 pub struct Tasks {
     supervisor: Arc<Supervisor<TaskKind>>,
+    dispatcher: Arc<Dispatcher>,
 }
 
 impl Tasks {
@@ -32,7 +33,13 @@ impl Tasks {
     /// called within a Tokio runtime.
     pub fn new(dispatcher: Arc<Dispatcher>, leadership: Leadership) -> Arc<Self> {
         Arc::new(Self {
-            supervisor: Supervisor::new(TaskKind { dispatcher }, leadership),
+            supervisor: Supervisor::new(
+                TaskKind {
+                    dispatcher: dispatcher.clone(),
+                },
+                leadership,
+            ),
+            dispatcher,
         })
     }
 
@@ -51,6 +58,20 @@ impl Tasks {
             })
             .collect();
         self.supervisor.install(units).await
+    }
+
+    /// Runs the task `name` of `compiled` once now, on this replica, beside its schedule
+    /// (the management API's trigger); false when there is no such task.
+    pub fn trigger(&self, compiled: Arc<Compiled>, name: &str) -> bool {
+        let Some(task) = compiled.tasks.iter().find(|t| &*t.name == name).cloned() else {
+            return false;
+        };
+        let dispatcher = self.dispatcher.clone();
+        tokio::spawn(async move {
+            tracing::info!(task = %task.name, "task triggered through the management API");
+            fire(&task, &compiled, &dispatcher).await;
+        });
+        true
     }
 
     /// Stops every task; a regained lead does not start them again.

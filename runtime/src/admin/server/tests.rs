@@ -128,8 +128,8 @@ async fn management_requests_go_to_the_installed_api_or_404_without_one() {
     let metrics = Arc::new(Metrics::new());
     let with_api = Arc::new(AdminState::new(metrics).with_management(Arc::new(EchoManagement)));
     assert_eq!(
-        call(&with_api, Method::POST, "/management/message-processors").await,
-        (StatusCode::OK, "POST /management/message-processors".into())
+        call(&with_api, Method::GET, "/management/message-processors").await,
+        (StatusCode::OK, "GET /management/message-processors".into())
     );
     assert_eq!(
         call(&with_api, Method::GET, "/managementx").await.0,
@@ -156,4 +156,94 @@ async fn the_admin_port_serves_probes_over_a_real_socket_until_shutdown() {
 
     stop.send(()).unwrap();
     assert_eq!(task.await.unwrap(), Shutdown::Drained);
+}
+
+async fn call_with(
+    state: &Arc<AdminState>,
+    method: Method,
+    path: &str,
+    authorization: Option<&str>,
+) -> StatusCode {
+    let mut req = Request::builder().method(method).uri(path);
+    if let Some(a) = authorization {
+        req = req.header(header::AUTHORIZATION, a);
+    }
+    let req = req.body(body::empty()).unwrap();
+    AdminHandler::new(Arc::clone(state))
+        .handle(req, PEER)
+        .await
+        .status()
+}
+
+#[tokio::test]
+async fn management_writes_are_refused_without_a_configured_token_and_the_right_bearer() {
+    let path = "/management/endpoints/a/deactivate";
+    let read_only = Arc::new(
+        AdminState::new(Arc::new(Metrics::new())).with_management(Arc::new(EchoManagement)),
+    );
+    assert_eq!(
+        call_with(&read_only, Method::POST, path, Some("Bearer s3cret")).await,
+        StatusCode::FORBIDDEN,
+        "no token file: read-only"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, "s3cret\n").unwrap();
+    let writable = Arc::new(
+        AdminState::new(Arc::new(Metrics::new()))
+            .with_management(Arc::new(EchoManagement))
+            .with_write_token(file.clone()),
+    );
+    assert_eq!(
+        call_with(&writable, Method::POST, path, None).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        call_with(&writable, Method::POST, path, Some("Bearer wrong")).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        call_with(&writable, Method::POST, path, Some("Bearer s3cret")).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call_with(&writable, Method::GET, path, None).await,
+        StatusCode::OK,
+        "reading needs no token"
+    );
+    // A rotated Secret applies at once.
+    std::fs::write(&file, "rotated").unwrap();
+    assert_eq!(
+        call_with(&writable, Method::POST, path, Some("Bearer s3cret")).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        call_with(&writable, Method::POST, path, Some("Bearer rotated")).await,
+        StatusCode::OK
+    );
+
+    // The token itself (FERRY_MANAGEMENT_TOKEN); an empty one leaves the API read-only.
+    let by_value = Arc::new(
+        AdminState::new(Arc::new(Metrics::new()))
+            .with_management(Arc::new(EchoManagement))
+            .with_write_token_value(" v4lue\n"),
+    );
+    assert_eq!(
+        call_with(&by_value, Method::POST, path, Some("Bearer v4lue")).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call_with(&by_value, Method::POST, path, Some("Bearer other")).await,
+        StatusCode::FORBIDDEN
+    );
+    let empty = Arc::new(
+        AdminState::new(Arc::new(Metrics::new()))
+            .with_management(Arc::new(EchoManagement))
+            .with_write_token_value(""),
+    );
+    assert_eq!(
+        call_with(&empty, Method::POST, path, Some("Bearer ")).await,
+        StatusCode::FORBIDDEN
+    );
 }
