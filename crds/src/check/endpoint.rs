@@ -34,6 +34,8 @@ pub enum Endpoint {
     },
     /// An `address` with a `rabbitmq:` URI: publishes to RabbitMQ.
     Rabbitmq(Box<super::rabbitmq_address::RabbitMqTarget>),
+    /// An `address` with an `mqtt:` URI: publishes to an MQTT broker.
+    Mqtt(Box<super::mqtt_address::MqttTarget>),
     /// `loadbalance`: children take turns.
     Loadbalance {
         /// The children.
@@ -317,6 +319,10 @@ pub fn check(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec) -> Option<Endpoi
         && super::rabbitmq_address::is_rabbitmq(&address.uri)
     {
         rabbitmq(cx, field, spec, &address.uri)
+    } else if let Some(address) = &spec.address
+        && super::mqtt_address::is_mqtt(&address.uri)
+    {
+        mqtt(cx, field, spec, &address.uri)
     } else if let Some(address) = &spec.address {
         let target = address_target(cx, &format!("{field}.address"), address);
         leaf(cx, field, spec, target?).map(|l| Endpoint::Leaf(Box::new(l)))
@@ -382,6 +388,61 @@ fn rabbitmq(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec, uri: &str) -> Opt
     );
     match super::rabbitmq_address::parse(uri, timeout) {
         Ok(target) => ok.then(|| Endpoint::Rabbitmq(Box::new(target))),
+        Err(problems) => {
+            for p in problems {
+                cx.error(&format!("{field}.address.uri"), p);
+            }
+            None
+        }
+    }
+}
+
+/// An `mqtt:` address: its parameters, and only the leaf settings a publish uses
+/// (`timeout.duration`).
+fn mqtt(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec, uri: &str) -> Option<Endpoint> {
+    let settings = [
+        (spec.retry.is_some(), "retry"),
+        (spec.mark_for_suspension.is_some(), "markForSuspension"),
+        (spec.suspend_on_failure.is_some(), "suspendOnFailure"),
+        (!spec.headers.is_empty(), "headers"),
+        (spec.basic_auth.is_some(), "basicAuth"),
+        (spec.oauth.is_some(), "oauth"),
+        (spec.enable_addressing.is_some(), "enableAddressing"),
+        (spec.tls.is_some(), "tls"),
+        (
+            spec.address.as_ref().is_some_and(|a| a.format.is_some()),
+            "address.format",
+        ),
+    ];
+    let mut ok = true;
+    for (set, at) in settings {
+        if set {
+            cx.error(
+                &format!("{field}.{at}"),
+                format!("{at} is not supported on an mqtt endpoint"),
+            );
+            ok = false;
+        }
+    }
+    if spec
+        .timeout
+        .as_ref()
+        .is_some_and(|t| t.response_action != crate::resources::endpoint::ResponseAction::Fault)
+    {
+        cx.error(
+            &format!("{field}.timeout.responseAction"),
+            "an mqtt endpoint's timeout is always a fault",
+        );
+        ok = false;
+    }
+    let timeout = Duration::from_millis(
+        spec.timeout
+            .as_ref()
+            .and_then(|t| t.duration)
+            .unwrap_or(30_000),
+    );
+    match super::mqtt_address::parse(uri, timeout) {
+        Ok(target) => ok.then(|| Endpoint::Mqtt(Box::new(target))),
         Err(problems) => {
             for p in problems {
                 cx.error(&format!("{field}.address.uri"), p);

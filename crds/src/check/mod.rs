@@ -16,6 +16,7 @@ pub mod endpoint;
 pub mod inbound;
 pub mod local_entry;
 pub mod mediator;
+pub mod mqtt_address;
 pub mod processor;
 pub mod proxy;
 pub mod rabbitmq_address;

@@ -55,6 +55,7 @@ pub struct Endpoint {
 pub(super) enum Kind {
     Leaf(Box<Leaf>),
     Rabbitmq(Box<super::rabbitmq::RabbitMqEndpoint>),
+    Mqtt(Box<super::mqtt::MqttEndpoint>),
     Failover(Failover),
     Loadbalance(Loadbalance),
 }
@@ -79,6 +80,9 @@ impl Endpoint {
             checked::Endpoint::Rabbitmq(target) => Kind::Rabbitmq(Box::new(
                 super::rabbitmq::RabbitMqEndpoint::new(name, target),
             )),
+            checked::Endpoint::Mqtt(target) => {
+                Kind::Mqtt(Box::new(super::mqtt::MqttEndpoint::new(target)))
+            }
             checked::Endpoint::Failover { children, dynamic } => Kind::Failover(Failover {
                 children: build_children(children, cx)?,
                 dynamic: *dynamic,
@@ -144,6 +148,7 @@ impl Endpoint {
         match &self.kind {
             Kind::Leaf(leaf) => leaf.call(&self.name, msg).await,
             Kind::Rabbitmq(rabbit) => rabbit.call(&self.name, msg).await,
+            Kind::Mqtt(mqtt) => mqtt.call(&self.name, msg).await,
             Kind::Failover(group) => group.call(&self.name, msg).await,
             Kind::Loadbalance(group) => group.call(&self.name, msg).await,
         }
@@ -212,7 +217,7 @@ impl Endpoint {
                 .suspension
                 .as_ref()
                 .is_none_or(|s| s.remaining(Instant::now()).is_none()),
-            Kind::Rabbitmq(_) => true,
+            Kind::Rabbitmq(_) | Kind::Mqtt(_) => true,
             Kind::Failover(g) => g.children.iter().any(|c| c.is_ready()),
             Kind::Loadbalance(g) => g.children.iter().any(|c| c.is_ready()),
         }

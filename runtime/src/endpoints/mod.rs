@@ -13,6 +13,7 @@ mod failover;
 mod headers;
 mod leaf;
 mod loadbalance;
+mod mqtt;
 pub mod oauth;
 mod pool;
 mod rabbitmq;
