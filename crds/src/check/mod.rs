@@ -22,6 +22,7 @@ pub mod proxy;
 pub mod rabbitmq_address;
 pub mod runtime;
 pub mod security;
+pub mod smtp;
 pub mod store;
 pub mod task;
 pub mod template;

@@ -56,6 +56,7 @@ pub(super) enum Kind {
     Leaf(Box<Leaf>),
     Rabbitmq(Box<super::rabbitmq::RabbitMqEndpoint>),
     Mqtt(Box<super::mqtt::MqttEndpoint>),
+    Smtp(Box<super::smtp::SmtpEndpoint>),
     Failover(Failover),
     Loadbalance(Loadbalance),
 }
@@ -82,6 +83,9 @@ impl Endpoint {
             )),
             checked::Endpoint::Mqtt(target) => {
                 Kind::Mqtt(Box::new(super::mqtt::MqttEndpoint::new(target)))
+            }
+            checked::Endpoint::Smtp(target) => {
+                Kind::Smtp(Box::new(super::smtp::SmtpEndpoint::new(target)))
             }
             checked::Endpoint::Failover { children, dynamic } => Kind::Failover(Failover {
                 children: build_children(children, cx)?,
@@ -149,6 +153,7 @@ impl Endpoint {
             Kind::Leaf(leaf) => leaf.call(&self.name, msg).await,
             Kind::Rabbitmq(rabbit) => rabbit.call(&self.name, msg).await,
             Kind::Mqtt(mqtt) => mqtt.call(&self.name, msg).await,
+            Kind::Smtp(smtp) => smtp.call(&self.name, msg).await,
             Kind::Failover(group) => group.call(&self.name, msg).await,
             Kind::Loadbalance(group) => group.call(&self.name, msg).await,
         }
@@ -217,7 +222,7 @@ impl Endpoint {
                 .suspension
                 .as_ref()
                 .is_none_or(|s| s.remaining(Instant::now()).is_none()),
-            Kind::Rabbitmq(_) | Kind::Mqtt(_) => true,
+            Kind::Rabbitmq(_) | Kind::Mqtt(_) | Kind::Smtp(_) => true,
             Kind::Failover(g) => g.children.iter().any(|c| c.is_ready()),
             Kind::Loadbalance(g) => g.children.iter().any(|c| c.is_ready()),
         }

@@ -17,6 +17,7 @@ mod mqtt;
 pub mod oauth;
 mod pool;
 mod rabbitmq;
+mod smtp;
 pub mod suspension;
 mod target;
 
