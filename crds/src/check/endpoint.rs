@@ -38,6 +38,8 @@ pub enum Endpoint {
     Mqtt(Box<super::mqtt_address::MqttTarget>),
     /// `smtp`: sends the message as an email.
     Smtp(Box<super::smtp::SmtpTarget>),
+    /// `file`, or an `address` with a `vfs:file://` URI: writes the payload to a file.
+    File(Box<super::file_target::FileTarget>),
     /// `loadbalance`: children take turns.
     Loadbalance {
         /// The children.
@@ -282,7 +284,7 @@ pub fn check(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec) -> Option<Endpoi
         cx.error(
             field,
             if types.is_empty() {
-                "an endpoint needs exactly one of http, address, smtp, failover, loadbalance"
+                "an endpoint needs exactly one of http, address, smtp, file, failover, loadbalance"
                     .to_string()
             } else {
                 format!(
@@ -326,9 +328,15 @@ pub fn check(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec) -> Option<Endpoi
         && super::mqtt_address::is_mqtt(&address.uri)
     {
         mqtt(cx, field, spec, &address.uri)
+    } else if let Some(address) = &spec.address
+        && super::file_target::is_vfs(&address.uri)
+    {
+        file_endpoint(cx, field, spec, None, &address.uri)
     } else if let Some(address) = &spec.address {
         let target = address_target(cx, &format!("{field}.address"), address);
         leaf(cx, field, spec, target?).map(|l| Endpoint::Leaf(Box::new(l)))
+    } else if let Some(file) = &spec.file {
+        file_endpoint(cx, field, spec, Some(file), "")
     } else if let Some(smtp) = &spec.smtp {
         smtp_endpoint(cx, field, spec, smtp)
     } else if let Some(group) = &spec.failover {
@@ -455,6 +463,56 @@ fn mqtt(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec, uri: &str) -> Option<
             None
         }
     }
+}
+
+/// A `file` endpoint (or a `vfs:file://` address): no leaf setting applies (a local write
+/// has no timeout, retry or suspension of its own).
+fn file_endpoint(
+    cx: &mut Cx<'_>,
+    field: &str,
+    spec: &EndpointSpec,
+    typed: Option<&crate::resources::endpoint::FileEndpoint>,
+    uri: &str,
+) -> Option<Endpoint> {
+    let settings = [
+        (spec.retry.is_some(), "retry"),
+        (spec.mark_for_suspension.is_some(), "markForSuspension"),
+        (spec.suspend_on_failure.is_some(), "suspendOnFailure"),
+        (!spec.headers.is_empty(), "headers"),
+        (spec.basic_auth.is_some(), "basicAuth"),
+        (spec.oauth.is_some(), "oauth"),
+        (spec.enable_addressing.is_some(), "enableAddressing"),
+        (spec.tls.is_some(), "tls"),
+        (spec.timeout.is_some(), "timeout"),
+        (
+            spec.address.as_ref().is_some_and(|a| a.format.is_some()),
+            "address.format",
+        ),
+    ];
+    let mut ok = true;
+    for (set, at) in settings {
+        if set {
+            cx.error(
+                &format!("{field}.{at}"),
+                format!("{at} is not supported on a file endpoint"),
+            );
+            ok = false;
+        }
+    }
+    let target = match typed {
+        Some(f) => super::file_target::typed(cx, &format!("{field}.file"), f),
+        None => match super::file_target::vfs(uri) {
+            Ok(t) => Some(t),
+            Err(problems) => {
+                for p in problems {
+                    cx.error(&format!("{field}.address.uri"), p);
+                }
+                None
+            }
+        },
+    };
+    ok.then_some(())?;
+    target.map(|t| Endpoint::File(Box::new(t)))
 }
 
 /// An `smtp` endpoint: its connection and message fields, and only the leaf settings a

@@ -139,6 +139,10 @@ endpoint_types! {
     /// email connector: `email.init` is the connection, `email.send` the message fields).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     smtp: Option<SmtpEndpoint>,
+    /// A local directory a `call` writes the message's payload into, as a file (Micro
+    /// Integrator's VFS sender, `vfs:file://...` addresses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    file: Option<FileEndpoint>,
     /// How long a call may take and what happens when it takes longer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     timeout: Option<Timeout>,
@@ -199,6 +203,9 @@ impl EndpointSpec {
         }
         if self.smtp.is_some() {
             types.push("smtp");
+        }
+        if self.file.is_some() {
+            types.push("file");
         }
         types
     }
@@ -527,6 +534,44 @@ pub struct SmtpEndpoint {
     /// Extra headers of the email (`X-Order-Id: ${payload.id}`), templates.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
+}
+
+/// A file endpoint: where and how the payload is written.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FileEndpoint {
+    /// The directory files are written into; relative to the working directory when not
+    /// absolute.
+    pub directory: String,
+    /// The file's name, a template (`order-${payload.id}.json`); it must render to a
+    /// name, not a path.
+    pub file_name: String,
+    /// `overwrite` (the default: replace a file of that name), `create` (fail when the
+    /// file exists) or `append` (MI's `transport.vfs.Append`: add to the end, creating the
+    /// file when missing).
+    #[serde(default)]
+    pub mode: FileWriteMode,
+    /// With `append`: a line break written after each payload. Default false.
+    #[serde(default)]
+    pub append_newline: bool,
+    /// Create `directory` (and its parents) when missing (MI's
+    /// `transport.vfs.CreateFolder`). Default true.
+    #[serde(default = "default_true")]
+    pub create_directory: bool,
+}
+
+/// How a file endpoint writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[schemars(transform = crate::resources::common::field_describes)]
+pub enum FileWriteMode {
+    /// Replace the file, atomically (a temporary file renamed over it).
+    #[default]
+    Overwrite,
+    /// Write a new file, atomically; fail when one of that name exists.
+    Create,
+    /// Add to the end of the file.
+    Append,
 }
 
 /// How an SMTP connection is secured.

@@ -57,6 +57,7 @@ pub(super) enum Kind {
     Rabbitmq(Box<super::rabbitmq::RabbitMqEndpoint>),
     Mqtt(Box<super::mqtt::MqttEndpoint>),
     Smtp(Box<super::smtp::SmtpEndpoint>),
+    File(Box<super::file::FileEndpoint>),
     Failover(Failover),
     Loadbalance(Loadbalance),
 }
@@ -86,6 +87,9 @@ impl Endpoint {
             }
             checked::Endpoint::Smtp(target) => {
                 Kind::Smtp(Box::new(super::smtp::SmtpEndpoint::new(target)))
+            }
+            checked::Endpoint::File(target) => {
+                Kind::File(Box::new(super::file::FileEndpoint::new(target)))
             }
             checked::Endpoint::Failover { children, dynamic } => Kind::Failover(Failover {
                 children: build_children(children, cx)?,
@@ -154,6 +158,7 @@ impl Endpoint {
             Kind::Rabbitmq(rabbit) => rabbit.call(&self.name, msg).await,
             Kind::Mqtt(mqtt) => mqtt.call(&self.name, msg).await,
             Kind::Smtp(smtp) => smtp.call(&self.name, msg).await,
+            Kind::File(file) => file.call(&self.name, msg).await,
             Kind::Failover(group) => group.call(&self.name, msg).await,
             Kind::Loadbalance(group) => group.call(&self.name, msg).await,
         }
@@ -222,7 +227,7 @@ impl Endpoint {
                 .suspension
                 .as_ref()
                 .is_none_or(|s| s.remaining(Instant::now()).is_none()),
-            Kind::Rabbitmq(_) | Kind::Mqtt(_) | Kind::Smtp(_) => true,
+            Kind::Rabbitmq(_) | Kind::Mqtt(_) | Kind::Smtp(_) | Kind::File(_) => true,
             Kind::Failover(g) => g.children.iter().any(|c| c.is_ready()),
             Kind::Loadbalance(g) => g.children.iter().any(|c| c.is_ready()),
         }

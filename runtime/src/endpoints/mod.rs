@@ -10,6 +10,7 @@ pub mod client;
 pub mod endpoint;
 pub mod error;
 mod failover;
+mod file;
 mod headers;
 mod leaf;
 mod loadbalance;
