@@ -108,20 +108,23 @@ async fn consume(
     }
     let done = Arc::new(AtomicU64::new(0));
     while done.load(Ordering::Relaxed) < n {
-        let event = tokio::time::timeout(Duration::from_millis(200), events.poll()).await;
-        let Ok(event) = event else { continue };
-        let Event::Incoming(Packet::Publish(p)) = event? else {
+        // Every acknowledgement queued by a task comes back as an event, so the count is
+        // looked at again after the last one (poll is not cancelled: it is not cancel-safe).
+        let Event::Incoming(Packet::Publish(p)) = events.poll().await? else {
             continue;
         };
-        let permit = permits.clone().acquire_owned().await?;
-        let (client, done, conn_tx, conn_rx) = (
+        let (client, done, conn_tx, conn_rx, permits) = (
             client.clone(),
             done.clone(),
             conn_tx.clone(),
             conn_rx.clone(),
+            permits.clone(),
         );
+        // The event loop is never held up: a message waits for its turn in its own task.
         tokio::spawn(async move {
-            let _permit = permit;
+            let Ok(_permit) = permits.acquire_owned().await else {
+                return;
+            };
             let Ok(mut sender) = conn_rx.recv().await else {
                 return;
             };
