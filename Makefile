@@ -183,6 +183,16 @@ bench-rabbitmq: bench-tools bench-build ## RabbitMQ consume -> HTTP and HTTP -> 
 	python3 tests/bench/rabbitmq.py --ferry $(BENCH_BIN)/ferry --backend $(BENCH_BIN)/echo-backend \
 	  --baseline $(BENCH_BIN)/amqp-baseline --out docs/benchmarks.md
 
+.PHONY: bench-mqtt
+bench-mqtt: bench-tools bench-build ## MQTT consume -> HTTP beside a raw rumqttc baseline, on a Mosquitto of its own; writes its section of docs/benchmarks.md (BENCH_MQTT_MESSAGES=20000)
+	python3 tests/bench/mqtt.py --ferry $(BENCH_BIN)/ferry --backend $(BENCH_BIN)/echo-backend \
+	  --baseline $(BENCH_BIN)/mqtt-baseline --out docs/benchmarks.md
+
+.PHONY: bench-outbound
+bench-outbound: bench-tools bench-build ## file (overwrite, append) and SMTP endpoints beside an HTTP call, wrk-driven; writes its section of docs/benchmarks.md
+	python3 tests/bench/outbound.py --ferry $(BENCH_BIN)/ferry --backend $(BENCH_BIN)/echo-backend \
+	  --out docs/benchmarks.md
+
 .PHONY: bench-operator
 bench-operator: ## The operator at scale on the real API server KUBECONFIG names (1,000 artifacts in 50 groups); writes its section of docs/benchmarks.md
 	$(CARGO) build --release -p ferry-operator --bin ferry-operator

@@ -13,6 +13,19 @@ if ! up 5672 && command -v rabbitmq-server >/dev/null; then
   rabbitmq-server -detached || true
   for _ in $(seq 1 60); do up 5672 && break; sleep 1; done
 fi
-for port in 5432 5672; do
+if ! up 1883 && command -v mosquitto >/dev/null; then
+  echo "starting Mosquitto"
+  printf 'listener 1883 127.0.0.1\nallow_anonymous true\n' > /tmp/ferry-mosquitto.conf
+  mosquitto -d -c /tmp/ferry-mosquitto.conf || true
+  for _ in $(seq 1 20); do up 1883 && break; sleep 0.5; done
+fi
+# The email tests start their own SMTP server on 127.0.0.1 with Python's aiosmtpd (PyPI).
+if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
+  echo "installing aiosmtpd (the email tests' SMTP server)"
+  python3 -m pip install --quiet aiosmtpd 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages aiosmtpd \
+    || echo "aiosmtpd could not be installed (the email tests will say they skip)"
+fi
+for port in 5432 5672 1883; do
   if up "$port"; then echo "service on 127.0.0.1:$port is up"; else echo "service on 127.0.0.1:$port is NOT up (tests needing it will say they skip)"; fi
 done

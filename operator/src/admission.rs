@@ -22,20 +22,30 @@ const MAX_MESSAGE: usize = 2000;
 const ONCE_PER_GROUP: &[&str] = &["ScheduledTask", "MessageProcessor"];
 
 /// Whether the artifact runs on one replica of its group only: the kinds of
-/// [`ONCE_PER_GROUP`], and inbound endpoints whose protocol polls (a directory).
+/// [`ONCE_PER_GROUP`], and inbound endpoints that poll (a directory) or subscribe to MQTT
+/// without a shared subscription.
 fn runs_once_per_group(artifact: &Artifact) -> bool {
     if ONCE_PER_GROUP.contains(&artifact.kind) {
         return true;
     }
-    artifact.kind == "InboundEndpoint"
-        && artifact
-            .document
-            .pointer("/spec/protocol")
-            .and_then(serde_json::Value::as_str)
-            .and_then(|p| {
-                serde_json::from_value::<ferry_api::resources::InboundProtocol>(p.into()).ok()
-            })
-            .is_some_and(|p| p.once_per_group())
+    if artifact.kind != "InboundEndpoint" {
+        return false;
+    }
+    // The whole spec when it reads (an MQTT subscription runs everywhere when shared),
+    // else the protocol alone.
+    if let Some(spec) = artifact.document.pointer("/spec").and_then(|s| {
+        serde_json::from_value::<ferry_api::resources::InboundEndpointSpec>(s.clone()).ok()
+    }) {
+        return spec.once_per_group();
+    }
+    artifact
+        .document
+        .pointer("/spec/protocol")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|p| {
+            serde_json::from_value::<ferry_api::resources::InboundProtocol>(p.into()).ok()
+        })
+        .is_some_and(|p| p.once_per_group())
 }
 
 /// The outcome of admitting one group.

@@ -17,6 +17,7 @@ pub mod inbound;
 pub mod leadership;
 pub mod mediators;
 pub mod message;
+pub mod mqtt;
 pub mod panics;
 pub mod passthrough;
 pub mod processors;

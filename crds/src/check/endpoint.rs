@@ -34,6 +34,12 @@ pub enum Endpoint {
     },
     /// An `address` with a `rabbitmq:` URI: publishes to RabbitMQ.
     Rabbitmq(Box<super::rabbitmq_address::RabbitMqTarget>),
+    /// An `address` with an `mqtt:` URI: publishes to an MQTT broker.
+    Mqtt(Box<super::mqtt_address::MqttTarget>),
+    /// `smtp`: sends the message as an email.
+    Smtp(Box<super::smtp::SmtpTarget>),
+    /// `file`, or an `address` with a `vfs:file://` URI: writes the payload to a file.
+    File(Box<super::file_target::FileTarget>),
     /// `loadbalance`: children take turns.
     Loadbalance {
         /// The children.
@@ -278,7 +284,8 @@ pub fn check(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec) -> Option<Endpoi
         cx.error(
             field,
             if types.is_empty() {
-                "an endpoint needs exactly one of http, address, failover, loadbalance".to_string()
+                "an endpoint needs exactly one of http, address, smtp, file, failover, loadbalance"
+                    .to_string()
             } else {
                 format!(
                     "an endpoint has exactly one type, not {}",
@@ -317,9 +324,21 @@ pub fn check(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec) -> Option<Endpoi
         && super::rabbitmq_address::is_rabbitmq(&address.uri)
     {
         rabbitmq(cx, field, spec, &address.uri)
+    } else if let Some(address) = &spec.address
+        && super::mqtt_address::is_mqtt(&address.uri)
+    {
+        mqtt(cx, field, spec, &address.uri)
+    } else if let Some(address) = &spec.address
+        && super::file_target::is_vfs(&address.uri)
+    {
+        file_endpoint(cx, field, spec, None, &address.uri)
     } else if let Some(address) = &spec.address {
         let target = address_target(cx, &format!("{field}.address"), address);
         leaf(cx, field, spec, target?).map(|l| Endpoint::Leaf(Box::new(l)))
+    } else if let Some(file) = &spec.file {
+        file_endpoint(cx, field, spec, Some(file), "")
+    } else if let Some(smtp) = &spec.smtp {
+        smtp_endpoint(cx, field, spec, smtp)
     } else if let Some(group) = &spec.failover {
         let settings_ok = group_has_no_leaf_settings(cx, field, spec, "failover");
         let children = children(cx, &format!("{field}.failover"), &group.endpoints);
@@ -389,6 +408,167 @@ fn rabbitmq(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec, uri: &str) -> Opt
             None
         }
     }
+}
+
+/// An `mqtt:` address: its parameters, and only the leaf settings a publish uses
+/// (`timeout.duration`).
+fn mqtt(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec, uri: &str) -> Option<Endpoint> {
+    let settings = [
+        (spec.retry.is_some(), "retry"),
+        (spec.mark_for_suspension.is_some(), "markForSuspension"),
+        (spec.suspend_on_failure.is_some(), "suspendOnFailure"),
+        (!spec.headers.is_empty(), "headers"),
+        (spec.basic_auth.is_some(), "basicAuth"),
+        (spec.oauth.is_some(), "oauth"),
+        (spec.enable_addressing.is_some(), "enableAddressing"),
+        (spec.tls.is_some(), "tls"),
+        (
+            spec.address.as_ref().is_some_and(|a| a.format.is_some()),
+            "address.format",
+        ),
+    ];
+    let mut ok = true;
+    for (set, at) in settings {
+        if set {
+            cx.error(
+                &format!("{field}.{at}"),
+                format!("{at} is not supported on an mqtt endpoint"),
+            );
+            ok = false;
+        }
+    }
+    if spec
+        .timeout
+        .as_ref()
+        .is_some_and(|t| t.response_action != crate::resources::endpoint::ResponseAction::Fault)
+    {
+        cx.error(
+            &format!("{field}.timeout.responseAction"),
+            "an mqtt endpoint's timeout is always a fault",
+        );
+        ok = false;
+    }
+    let timeout = Duration::from_millis(
+        spec.timeout
+            .as_ref()
+            .and_then(|t| t.duration)
+            .unwrap_or(30_000),
+    );
+    match super::mqtt_address::parse(uri, timeout) {
+        Ok(target) => ok.then(|| Endpoint::Mqtt(Box::new(target))),
+        Err(problems) => {
+            for p in problems {
+                cx.error(&format!("{field}.address.uri"), p);
+            }
+            None
+        }
+    }
+}
+
+/// A `file` endpoint (or a `vfs:file://` address): no leaf setting applies (a local write
+/// has no timeout, retry or suspension of its own).
+fn file_endpoint(
+    cx: &mut Cx<'_>,
+    field: &str,
+    spec: &EndpointSpec,
+    typed: Option<&crate::resources::endpoint::FileEndpoint>,
+    uri: &str,
+) -> Option<Endpoint> {
+    let settings = [
+        (spec.retry.is_some(), "retry"),
+        (spec.mark_for_suspension.is_some(), "markForSuspension"),
+        (spec.suspend_on_failure.is_some(), "suspendOnFailure"),
+        (!spec.headers.is_empty(), "headers"),
+        (spec.basic_auth.is_some(), "basicAuth"),
+        (spec.oauth.is_some(), "oauth"),
+        (spec.enable_addressing.is_some(), "enableAddressing"),
+        (spec.tls.is_some(), "tls"),
+        (spec.timeout.is_some(), "timeout"),
+        (
+            spec.address.as_ref().is_some_and(|a| a.format.is_some()),
+            "address.format",
+        ),
+    ];
+    let mut ok = true;
+    for (set, at) in settings {
+        if set {
+            cx.error(
+                &format!("{field}.{at}"),
+                format!("{at} is not supported on a file endpoint"),
+            );
+            ok = false;
+        }
+    }
+    let target = match typed {
+        Some(f) => super::file_target::typed(cx, &format!("{field}.file"), f),
+        None => match super::file_target::vfs(uri) {
+            Ok(t) => Some(t),
+            Err(problems) => {
+                for p in problems {
+                    cx.error(&format!("{field}.address.uri"), p);
+                }
+                None
+            }
+        },
+    };
+    ok.then_some(())?;
+    target.map(|t| Endpoint::File(Box::new(t)))
+}
+
+/// An `smtp` endpoint: its connection and message fields, and only the leaf settings a
+/// send uses (`timeout.duration`).
+fn smtp_endpoint(
+    cx: &mut Cx<'_>,
+    field: &str,
+    spec: &EndpointSpec,
+    smtp: &crate::resources::endpoint::SmtpEndpoint,
+) -> Option<Endpoint> {
+    let settings = [
+        (spec.retry.is_some(), "retry"),
+        (spec.mark_for_suspension.is_some(), "markForSuspension"),
+        (spec.suspend_on_failure.is_some(), "suspendOnFailure"),
+        (!spec.headers.is_empty(), "headers"),
+        (spec.basic_auth.is_some(), "basicAuth"),
+        (spec.oauth.is_some(), "oauth"),
+        (spec.enable_addressing.is_some(), "enableAddressing"),
+        (spec.tls.is_some(), "tls"),
+    ];
+    let mut ok = true;
+    for (set, at) in settings {
+        if set {
+            let hint = match at {
+                "headers" => " (set the email's headers in smtp.headers)",
+                "basicAuth" => " (use smtp.username and smtp.passwordFrom)",
+                "tls" => " (use smtp.security and smtp.caFrom)",
+                _ => "",
+            };
+            cx.error(
+                &format!("{field}.{at}"),
+                format!("{at} is not supported on an smtp endpoint{hint}"),
+            );
+            ok = false;
+        }
+    }
+    if spec
+        .timeout
+        .as_ref()
+        .is_some_and(|t| t.response_action != crate::resources::endpoint::ResponseAction::Fault)
+    {
+        cx.error(
+            &format!("{field}.timeout.responseAction"),
+            "an smtp endpoint's timeout is always a fault",
+        );
+        ok = false;
+    }
+    let timeout = Duration::from_millis(
+        spec.timeout
+            .as_ref()
+            .and_then(|t| t.duration)
+            .unwrap_or(60_000),
+    );
+    let target = super::smtp::check(cx, &format!("{field}.smtp"), smtp, timeout);
+    ok.then_some(())?;
+    target.map(|t| Endpoint::Smtp(Box::new(t)))
 }
 
 /// Settings that only a leaf uses are an error on a group (where they would do nothing).

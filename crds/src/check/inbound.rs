@@ -8,7 +8,8 @@ use regex::Regex;
 
 use super::cx::Cx;
 use crate::resources::inbound_endpoint::{
-    FileAction, FileContent, FileInbound, InboundEndpointSpec, InboundProtocol, RabbitMqInbound,
+    FileAction, FileContent, FileInbound, InboundEndpointSpec, InboundProtocol, MqttInbound,
+    MqttVersion, RabbitMqInbound,
 };
 
 /// A checked InboundEndpoint.
@@ -35,6 +36,21 @@ pub enum Settings {
     Rabbitmq(Box<RabbitMqInbound>),
     /// A directory poller.
     File(Box<File>),
+    /// An MQTT subscriber.
+    Mqtt(Box<Mqtt>),
+}
+
+/// A checked MQTT inbound endpoint.
+#[derive(Debug, Clone)]
+pub struct Mqtt {
+    /// The settings as written.
+    pub spec: MqttInbound,
+    /// The environment variable holding the password.
+    pub password_env: Option<String>,
+    /// TLS, when asked.
+    pub tls: Option<super::tls::ClientTls>,
+    /// Whether the subscription is shared (runs on every replica).
+    pub shared: bool,
 }
 
 /// A checked file inbound endpoint.
@@ -63,6 +79,7 @@ pub fn check(cx: &mut Cx<'_>, spec: &InboundEndpointSpec) -> Option<Inbound> {
             spec.rabbitmq.is_some(),
         ),
         ("file", InboundProtocol::File, spec.file.is_some()),
+        ("mqtt", InboundProtocol::Mqtt, spec.mqtt.is_some()),
     ];
     for (block, protocol, set) in blocks {
         if set && protocol != spec.protocol {
@@ -95,6 +112,16 @@ pub fn check(cx: &mut Cx<'_>, spec: &InboundEndpointSpec) -> Option<Inbound> {
                 cx.error(
                     "spec.file",
                     "a file inbound endpoint needs its settings block (at least directory)",
+                );
+                None
+            }
+        },
+        InboundProtocol::Mqtt => match &spec.mqtt {
+            Some(m) => mqtt(cx, m).map(|m| Settings::Mqtt(Box::new(m))),
+            None => {
+                cx.error(
+                    "spec.mqtt",
+                    "an mqtt inbound endpoint needs its settings block (at least host and topics)",
                 );
                 None
             }
@@ -162,6 +189,125 @@ fn rabbitmq(cx: &mut Cx<'_>, r: &RabbitMqInbound) {
         ),
         _ => {}
     }
+}
+
+fn mqtt(cx: &mut Cx<'_>, m: &MqttInbound) -> Option<Mqtt> {
+    let before = cx.error_count();
+    if m.host.trim().is_empty() {
+        cx.error("spec.mqtt.host", "host is required");
+    }
+    if m.topics.is_empty() {
+        cx.error("spec.mqtt.topics", "at least one topic filter is required");
+    }
+    let shared = m.is_shared();
+    for (i, topic) in m.topics.iter().enumerate() {
+        let at = format!("spec.mqtt.topics[{i}]");
+        let filter = match topic.strip_prefix("$share/") {
+            Some(rest) => {
+                if !shared {
+                    cx.error(
+                        &at,
+                        "either every filter is a shared subscription ($share/GROUP/...) or none is",
+                    );
+                }
+                match rest.split_once('/') {
+                    Some((group, filter)) if !group.is_empty() && !group.contains(['+', '#']) => {
+                        filter
+                    }
+                    _ => {
+                        cx.error(
+                            &at,
+                            "a shared subscription is written $share/GROUP/FILTER, GROUP without / + #",
+                        );
+                        continue;
+                    }
+                }
+            }
+            None => {
+                if shared {
+                    cx.error(
+                        &at,
+                        "either every filter is a shared subscription ($share/GROUP/...) or none is",
+                    );
+                }
+                topic.as_str()
+            }
+        };
+        if let Err(e) = super::mqtt_address::topic_filter(filter) {
+            cx.error(&at, e);
+        }
+    }
+    if shared && m.version != MqttVersion::V5 {
+        cx.error(
+            "spec.mqtt.version",
+            "shared subscriptions ($share/...) are an MQTT 5 feature: set version \"5\"",
+        );
+    }
+    if m.qos > 2 {
+        cx.error("spec.mqtt.qos", "must be 0, 1 or 2");
+    }
+    if m.session_expiry_interval.is_some() && m.version != MqttVersion::V5 {
+        cx.error(
+            "spec.mqtt.sessionExpiryInterval",
+            "the session expiry interval is an MQTT 5 setting (version \"5\")",
+        );
+    }
+    if m.keep_alive == 0 {
+        cx.error("spec.mqtt.keepAlive", "must be at least 1 second");
+    }
+    if m.concurrency == 0 {
+        cx.error("spec.mqtt.concurrency", "must be at least 1");
+    }
+    if m.client_id.as_deref().is_some_and(|c| c.trim().is_empty()) {
+        cx.error(
+            "spec.mqtt.clientId",
+            "must not be empty (leave it out for ferry-<name>)",
+        );
+    }
+    if let Some(ct) = &m.content_type
+        && HeaderValue::from_str(ct).is_err()
+    {
+        cx.error("spec.mqtt.contentType", "not a valid content type");
+    }
+    let retry = &m.connection_retry;
+    if retry.initial_delay == 0 || retry.max_delay < retry.initial_delay {
+        cx.error(
+            "spec.mqtt.connectionRetry",
+            "initialDelay must be at least 1 and maxDelay at least initialDelay",
+        );
+    }
+    let password_env = match (&m.username, &m.password_from) {
+        (_, Some(from)) if from.env_var().is_none() => {
+            cx.error("spec.mqtt.passwordFrom", "set env or secretKeyRef");
+            None
+        }
+        (None, Some(_)) => {
+            cx.error(
+                "spec.mqtt.passwordFrom",
+                "a password goes with a username: set username",
+            );
+            None
+        }
+        (_, from) => from.as_ref().and_then(|f| f.env_var()),
+    };
+    let tls = match &m.tls {
+        Some(t) => {
+            if t.server_name.is_some() {
+                cx.error(
+                    "spec.mqtt.tls.serverName",
+                    "the MQTT client verifies the certificate against host; serverName is not supported",
+                );
+            }
+            super::tls::client(cx, "spec.mqtt.tls", t)
+        }
+        None => None,
+    };
+    (cx.error_count() == before).then(|| Mqtt {
+        spec: m.clone(),
+        password_env,
+        tls,
+        shared,
+    })
 }
 
 fn file(cx: &mut Cx<'_>, f: &FileInbound, sequential: bool) -> Option<File> {

@@ -135,6 +135,14 @@ endpoint_types! {
     /// A recipient list: a copy of the message to every child.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     recipient_list: Option<RecipientListEndpoint>,
+    /// An SMTP server a `call` sends the message through as an email (Micro Integrator's
+    /// email connector: `email.init` is the connection, `email.send` the message fields).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    smtp: Option<SmtpEndpoint>,
+    /// A local directory a `call` writes the message's payload into, as a file (Micro
+    /// Integrator's VFS sender, `vfs:file://...` addresses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    file: Option<FileEndpoint>,
     /// How long a call may take and what happens when it takes longer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     timeout: Option<Timeout>,
@@ -192,6 +200,12 @@ impl EndpointSpec {
         }
         if self.recipient_list.is_some() {
             types.push("recipientList");
+        }
+        if self.smtp.is_some() {
+            types.push("smtp");
+        }
+        if self.file.is_some() {
+            types.push("file");
         }
         types
     }
@@ -463,6 +477,132 @@ fn nested_endpoints(generator: &mut SchemaGenerator) -> Schema {
 }
 
 // === leaf settings ===
+
+/// An SMTP endpoint: the connection (once per endpoint) and the email each call sends.
+/// The message fields are templates: text with `${...}` expressions evaluated per message.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SmtpEndpoint {
+    /// The SMTP server's host (`email.init` `host`).
+    pub host: String,
+    /// Its port (`port`). Default 587 with `starttls`, 465 with `tls`, 25 with `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// Transport security: `starttls` (the default: the connection must be upgraded;
+    /// MI's `requireTLS`), `tls` (implicit TLS from the first byte; MI's `enableSSL`) or
+    /// `none` (plain text; only for a relay on the same host or network).
+    #[serde(default)]
+    pub security: SmtpSecurity,
+    /// CA certificates (PEM) trusted for the server, besides the system roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_from: Option<SecretSource>,
+    /// The user for SMTP AUTH (`username`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// The password for SMTP AUTH (`password`), from a secret or an environment variable;
+    /// requires `username`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_from: Option<SecretSource>,
+    /// The sender (`from`), a template: `Orders <orders@example.com>`.
+    pub from: String,
+    /// The recipients (`to`), a template giving a comma-separated list of addresses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// Copy recipients (`cc`), as `to`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cc: Option<String>,
+    /// Blind copy recipients (`bcc`), as `to`: in the envelope, not in the headers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bcc: Option<String>,
+    /// Where replies go (`replyTo`), as `to`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+    /// The subject (`subject`), a template. Default empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The body (`content`), a template. Default: the message's payload as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// The body's content type (`contentType`). Default `text/plain` for `content`, the
+    /// message's Content-Type for the payload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// Files attached (`attachments`), each with its content from a template (the payload,
+    /// a property).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<EmailAttachment>,
+    /// Extra headers of the email (`X-Order-Id: ${payload.id}`), templates.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// A file endpoint: where and how the payload is written.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FileEndpoint {
+    /// The directory files are written into; relative to the working directory when not
+    /// absolute.
+    pub directory: String,
+    /// The file's name, a template (`order-${payload.id}.json`); it must render to a
+    /// name, not a path.
+    pub file_name: String,
+    /// `overwrite` (the default: replace a file of that name), `create` (fail when the
+    /// file exists) or `append` (MI's `transport.vfs.Append`: add to the end, creating the
+    /// file when missing).
+    #[serde(default)]
+    pub mode: FileWriteMode,
+    /// With `append`: a line break written after each payload. Default false.
+    #[serde(default)]
+    pub append_newline: bool,
+    /// Create `directory` (and its parents) when missing (MI's
+    /// `transport.vfs.CreateFolder`). Default true.
+    #[serde(default = "default_true")]
+    pub create_directory: bool,
+}
+
+/// How a file endpoint writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[schemars(transform = crate::resources::common::field_describes)]
+pub enum FileWriteMode {
+    /// Replace the file, atomically (a temporary file renamed over it).
+    #[default]
+    Overwrite,
+    /// Write a new file, atomically; fail when one of that name exists.
+    Create,
+    /// Add to the end of the file.
+    Append,
+}
+
+/// How an SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[schemars(transform = crate::resources::common::field_describes)]
+pub enum SmtpSecurity {
+    /// Plain connection upgraded with STARTTLS, which the server must offer.
+    #[default]
+    Starttls,
+    /// TLS from the first byte (SMTPS).
+    Tls,
+    /// No TLS.
+    None,
+}
+
+/// A file attached to an email.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EmailAttachment {
+    /// The file name, a template.
+    pub file_name: String,
+    /// Its content, a template (`${payload}`, `${props.synapse.report}`). Default: the
+    /// message's payload as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// Its content type. Default `application/octet-stream`, or the message's
+    /// Content-Type for the payload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+}
 
 /// The timeout of a leaf endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]

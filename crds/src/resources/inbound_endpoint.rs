@@ -29,7 +29,7 @@ use super::message_store::ConnectionRetry;
     shortname = "inbound",
     category = "ferry",
     status = "InboundEndpointStatus",
-    doc = "Takes messages from a broker queue or a directory and injects each into a sequence (Synapse inbound endpoint): queue consumers run on every replica, pollers on the one replica holding the group's Lease.",
+    doc = "Takes messages from a broker queue, an MQTT topic or a directory and injects each into a sequence (Synapse inbound endpoint): queue consumers run on every replica, pollers on the one replica holding the group's Lease.",
     printcolumn(name = "Protocol", type_ = "string", json_path = ".spec.protocol"),
     printcolumn(name = "Sequence", type_ = "string", json_path = ".spec.sequence"),
     printcolumn(name = "Runtime", type_ = "string", json_path = ".spec.runtime"),
@@ -49,8 +49,9 @@ pub struct InboundEndpointSpec {
     /// The runtime group that runs this endpoint. Default `default`.
     #[serde(default = "default_runtime")]
     pub runtime: String,
-    /// Where messages come from: `rabbitmq` (a queue, consumed on every replica) or `file`
-    /// (a directory, polled on one replica). Only the block of that protocol may be set
+    /// Where messages come from: `rabbitmq` (a queue, consumed on every replica), `mqtt`
+    /// (topic filters, on one replica unless shared) or `file` (a directory, polled on one
+    /// replica). Only the block of that protocol may be set
     /// (Synapse `protocol`).
     pub protocol: InboundProtocol,
     /// The Sequence each message is injected into (Synapse `sequence`).
@@ -73,6 +74,22 @@ pub struct InboundEndpointSpec {
     /// Settings of a `file` endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<FileInbound>,
+    /// Settings of an `mqtt` endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mqtt: Option<MqttInbound>,
+}
+
+impl InboundEndpointSpec {
+    /// Whether the endpoint must run on one replica of its group only (through the group's
+    /// Lease): a poller, or an MQTT subscription that is not shared (each replica would get
+    /// every message). An MQTT 5 shared subscription (`$share/GROUP/filter`) runs on every
+    /// replica, the broker handing each message to one of them.
+    pub fn once_per_group(&self) -> bool {
+        match self.protocol {
+            InboundProtocol::Mqtt => !self.mqtt.as_ref().is_some_and(MqttInbound::is_shared),
+            p => p.once_per_group(),
+        }
+    }
 }
 
 /// The protocols of inbound endpoints.
@@ -84,6 +101,9 @@ pub enum InboundProtocol {
     Rabbitmq,
     /// A local directory, polled on the replica that leads the group.
     File,
+    /// An MQTT topic subscription: on the replica that leads the group, or on every replica
+    /// with an MQTT 5 shared subscription.
+    Mqtt,
 }
 
 impl InboundProtocol {
@@ -93,6 +113,9 @@ impl InboundProtocol {
         match self {
             InboundProtocol::Rabbitmq => false,
             InboundProtocol::File => true,
+            // A plain subscription on every replica would process each message once per
+            // replica; see [`InboundEndpointSpec::once_per_group`] for shared ones.
+            InboundProtocol::Mqtt => true,
         }
     }
 
@@ -101,6 +124,7 @@ impl InboundProtocol {
         match self {
             InboundProtocol::Rabbitmq => "rabbitmq",
             InboundProtocol::File => "file",
+            InboundProtocol::Mqtt => "mqtt",
         }
     }
 }
@@ -286,6 +310,89 @@ pub struct FileInbound {
     pub headers: BTreeMap<String, String>,
 }
 
+/// Settings of an MQTT inbound endpoint: one client subscribed to topic filters.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MqttInbound {
+    /// The broker's host (Synapse `mqtt.server.host.name`).
+    pub host: String,
+    /// The broker's port (`mqtt.server.port`). Default 1883, 8883 with `tls`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// The protocol version: `"3.1.1"` (the default) or `"5"`.
+    #[serde(default)]
+    pub version: MqttVersion,
+    /// The client identifier (`mqtt.client.id`): a persistent session is found again by
+    /// it. Default `ferry-<endpoint name>`; with a shared subscription the pod's host name
+    /// is appended, so each replica has its own session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The topic filters subscribed to (`mqtt.topic.name`), wildcards `+` and `#` allowed.
+    /// MQTT 5 shared subscriptions are written `$share/GROUP/filter`: then every filter must
+    /// be shared, and the endpoint runs on every replica.
+    pub topics: Vec<String>,
+    /// The subscription's quality of service (`mqtt.subscription.qos`): 0, 1 (the default)
+    /// or 2. Messages of QoS 1 and 2 are acknowledged only after their sequence completed.
+    #[serde(default = "default_mqtt_qos")]
+    pub qos: u8,
+    /// Start a new session on each connection (`mqtt.session.clean`). Default false: the
+    /// broker keeps the session (subscriptions and unacknowledged messages) while Ferry is
+    /// away, so a message taken but not acknowledged before a crash comes again.
+    #[serde(default)]
+    pub clean_session: bool,
+    /// MQTT 5 only: seconds the broker keeps a persistent session after the client went
+    /// away. Default 86400 (a day) for a persistent session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_expiry_interval: Option<u32>,
+    /// Messages processed at once when the endpoint is not `sequential`. Default 10.
+    #[serde(default = "default_mqtt_concurrency")]
+    pub concurrency: u16,
+    /// Seconds between keep-alive pings. Default 60.
+    #[serde(default = "default_keep_alive")]
+    pub keep_alive: u16,
+    /// The user name (`mqtt.subscription.username`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// The password (`mqtt.subscription.password`), from a secret or an environment
+    /// variable; requires `username`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_from: Option<SecretSource>,
+    /// Connect with TLS (`mqtt.ssl.enable`): the system's CAs plus `caFrom`, an optional
+    /// client certificate. `{}` for the defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<super::endpoint::Tls>,
+    /// The Content-Type of a message that carries none (`content.type`; an MQTT 5 message
+    /// may carry its own). Default `application/octet-stream`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// How reconnecting backs off (`mqtt.reconnection.interval`).
+    #[serde(default)]
+    pub connection_retry: ConnectionRetry,
+}
+
+impl MqttInbound {
+    /// Whether the subscription is an MQTT 5 shared one (its first filter starts with
+    /// `$share/`): the replicas compete for messages.
+    pub fn is_shared(&self) -> bool {
+        self.topics
+            .first()
+            .is_some_and(|t| t.starts_with("$share/"))
+    }
+}
+
+/// MQTT protocol versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = crate::resources::common::field_describes)]
+pub enum MqttVersion {
+    /// MQTT 3.1.1.
+    #[default]
+    #[serde(rename = "3.1.1")]
+    V311,
+    /// MQTT 5.
+    #[serde(rename = "5")]
+    V5,
+}
+
 /// The order of the files of one poll.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -348,6 +455,18 @@ fn default_consumers() -> u16 {
 
 fn default_requeue_delay() -> u64 {
     1000
+}
+
+fn default_mqtt_qos() -> u8 {
+    1
+}
+
+fn default_mqtt_concurrency() -> u16 {
+    10
+}
+
+fn default_keep_alive() -> u16 {
+    60
 }
 
 fn default_interval() -> u64 {

@@ -343,7 +343,7 @@ fn build_endpoints(
 fn named_children<'a>(ep: &'a checked_endpoint::Endpoint, out: &mut Vec<&'a str>) {
     use checked_endpoint::{Endpoint as E, EndpointRef as R};
     let children = match ep {
-        E::Leaf(_) | E::Rabbitmq(_) => return,
+        E::Leaf(_) | E::Rabbitmq(_) | E::Mqtt(_) | E::Smtp(_) | E::File(_) => return,
         E::Failover { children, .. } | E::Loadbalance { children, .. } => children,
     };
     for child in children {

@@ -58,6 +58,9 @@ pub struct Endpoint {
 pub(super) enum Kind {
     Leaf(Box<Leaf>),
     Rabbitmq(Box<super::rabbitmq::RabbitMqEndpoint>),
+    Mqtt(Box<super::mqtt::MqttEndpoint>),
+    Smtp(Box<super::smtp::SmtpEndpoint>),
+    File(Box<super::file::FileEndpoint>),
     Failover(Failover),
     Loadbalance(Loadbalance),
 }
@@ -82,6 +85,15 @@ impl Endpoint {
             checked::Endpoint::Rabbitmq(target) => Kind::Rabbitmq(Box::new(
                 super::rabbitmq::RabbitMqEndpoint::new(name, target),
             )),
+            checked::Endpoint::Mqtt(target) => {
+                Kind::Mqtt(Box::new(super::mqtt::MqttEndpoint::new(target)))
+            }
+            checked::Endpoint::Smtp(target) => {
+                Kind::Smtp(Box::new(super::smtp::SmtpEndpoint::new(target)))
+            }
+            checked::Endpoint::File(target) => {
+                Kind::File(Box::new(super::file::FileEndpoint::new(target)))
+            }
             checked::Endpoint::Failover { children, dynamic } => Kind::Failover(Failover {
                 children: build_children(children, cx)?,
                 dynamic: *dynamic,
@@ -182,6 +194,9 @@ impl Endpoint {
         match &self.kind {
             Kind::Leaf(leaf) => leaf.call(&self.name, msg).await,
             Kind::Rabbitmq(rabbit) => rabbit.call(&self.name, msg).await,
+            Kind::Mqtt(mqtt) => mqtt.call(&self.name, msg).await,
+            Kind::Smtp(smtp) => smtp.call(&self.name, msg).await,
+            Kind::File(file) => file.call(&self.name, msg).await,
             Kind::Failover(group) => group.call(&self.name, msg).await,
             Kind::Loadbalance(group) => group.call(&self.name, msg).await,
         }
@@ -302,6 +317,9 @@ impl Endpoint {
                 ("http", v)
             }
             Kind::Rabbitmq(_) => ("rabbitmq", json!({"state": "active"})),
+            Kind::Mqtt(_) => ("mqtt", json!({"state": "active"})),
+            Kind::Smtp(_) => ("smtp", json!({"state": "active"})),
+            Kind::File(_) => ("file", json!({"state": "active"})),
             Kind::Failover(g) => (
                 "failover",
                 json!({
@@ -341,7 +359,7 @@ impl Endpoint {
                 .suspension
                 .as_ref()
                 .is_none_or(|s| s.remaining(Instant::now()).is_none()),
-            Kind::Rabbitmq(_) => true,
+            Kind::Rabbitmq(_) | Kind::Mqtt(_) | Kind::Smtp(_) | Kind::File(_) => true,
             Kind::Failover(g) => g.children.iter().any(|c| c.is_ready()),
             Kind::Loadbalance(g) => g.children.iter().any(|c| c.is_ready()),
         }

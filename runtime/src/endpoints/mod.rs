@@ -10,12 +10,15 @@ pub mod client;
 pub mod endpoint;
 pub mod error;
 mod failover;
+mod file;
 mod headers;
 mod leaf;
 mod loadbalance;
+mod mqtt;
 pub mod oauth;
 mod pool;
 mod rabbitmq;
+mod smtp;
 pub mod suspension;
 mod target;
 

@@ -1,4 +1,5 @@
-//! Inbound endpoints: listeners and pollers outside HTTP (a RabbitMQ queue, a directory)
+//! Inbound endpoints: listeners and pollers outside HTTP (a RabbitMQ queue, MQTT topics, a
+//! directory)
 //! that inject each message they take into a sequence, the counterpart of Micro
 //! Integrator's inbound endpoints.
 //!
@@ -12,6 +13,7 @@
 pub mod file;
 pub mod inject;
 pub mod management;
+pub mod mqtt;
 pub mod rabbitmq;
 pub mod runner;
 pub mod state;
@@ -53,6 +55,8 @@ pub enum Source {
     Rabbitmq(Box<rabbitmq::Settings>),
     /// A directory.
     File(Box<checked::File>),
+    /// MQTT topic filters.
+    Mqtt(Box<mqtt::Settings>),
 }
 
 impl CompiledInbound {
@@ -79,6 +83,13 @@ impl CompiledInbound {
                 }
             },
             checked::Settings::File(f) => Source::File(f.clone()),
+            checked::Settings::Mqtt(m) => match mqtt::Settings::new(name, m) {
+                Ok(s) => Source::Mqtt(Box::new(s)),
+                Err(e) => {
+                    cx.error("spec.mqtt", e);
+                    return None;
+                }
+            },
         };
         Some(Self {
             name: Arc::from(name),
@@ -93,8 +104,12 @@ impl CompiledInbound {
         })
     }
 
-    /// Whether it runs on the one replica that leads the group, rather than on each.
+    /// Whether it runs on the one replica that leads the group, rather than on each (an
+    /// MQTT 5 shared subscription runs on each).
     pub fn once_per_group(&self) -> bool {
-        self.protocol.once_per_group()
+        match &self.source {
+            Source::Mqtt(m) => !m.shared(),
+            _ => self.protocol.once_per_group(),
+        }
     }
 }

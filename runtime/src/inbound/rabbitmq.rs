@@ -274,7 +274,7 @@ async fn consume(
 fn settings(unit: &InboundUnit) -> Option<&Settings> {
     match &unit.inbound.source {
         super::Source::Rabbitmq(s) => Some(s),
-        super::Source::File(_) => None,
+        super::Source::File(_) | super::Source::Mqtt(_) => None,
     }
 }
 

@@ -135,6 +135,7 @@ impl Kind for InboundKind {
             match &unit.inbound.source {
                 Source::Rabbitmq(_) => super::rabbitmq::run(unit.clone(), state, stop).await,
                 Source::File(_) => super::file::run(unit.clone(), state, stop).await,
+                Source::Mqtt(_) => super::mqtt::run(unit.clone(), state, stop).await,
             }
         }
     }

@@ -145,7 +145,7 @@ impl LeaseSettings {
 }
 
 /// The host name (in a pod, the pod's name).
-fn hostname() -> Option<String> {
+pub(crate) fn hostname() -> Option<String> {
     std::env::var("HOSTNAME")
         .ok()
         .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())

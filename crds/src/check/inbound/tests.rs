@@ -144,3 +144,113 @@ fn an_unknown_protocol_is_refused_with_the_supported_ones() {
         "{d:?}"
     );
 }
+
+#[test]
+fn an_mqtt_subscriber_plain_or_shared_is_valid() {
+    let plain = with(
+        "  protocol: mqtt
+  sequence: handle
+  mqtt:
+    host: 127.0.0.1
+    topics: ['plant/+/temperature', 'alarms/#']
+    qos: 2
+    username: ingest
+    passwordFrom: {env: MQTT_PASSWORD}
+    tls: {}
+",
+    );
+    assert_eq!(check(&plain), Vec::<String>::new());
+    let shared = with(
+        "  protocol: mqtt
+  sequence: handle
+  mqtt:
+    host: 127.0.0.1
+    version: \"5\"
+    topics: ['$share/ferry/plant/#']
+    sessionExpiryInterval: 3600
+",
+    );
+    assert_eq!(check(&shared), Vec::<String>::new());
+}
+
+#[test]
+fn bad_mqtt_settings_are_refused_each_at_its_field() {
+    let bad = with(
+        "  protocol: mqtt
+  sequence: handle
+  mqtt:
+    host: ' '
+    topics: ['a/b#', '$share/g/x', '']
+    qos: 3
+    keepAlive: 0
+    concurrency: 0
+    sessionExpiryInterval: 5
+    passwordFrom: {env: PW}
+    contentType: \"bad\\ntype\"
+    tls: {serverName: other, insecureSkipVerify: true}
+",
+    );
+    let all = check(&bad).join("\n");
+    for needle in [
+        "spec.mqtt.host: host is required",
+        "spec.mqtt.topics[0]: \"a/b#\": # must be a whole level",
+        "spec.mqtt.topics[1]: either every filter is a shared subscription",
+        "spec.mqtt.topics[2]: a topic filter must not be empty",
+        "spec.mqtt.qos: must be 0, 1 or 2",
+        "spec.mqtt.keepAlive: must be at least 1 second",
+        "spec.mqtt.concurrency: must be at least 1",
+        "spec.mqtt.sessionExpiryInterval: the session expiry interval is an MQTT 5 setting",
+        "spec.mqtt.passwordFrom: a password goes with a username",
+        "spec.mqtt.tls.serverName",
+        "spec.mqtt.tls.insecureSkipVerify",
+    ] {
+        assert!(all.contains(needle), "{needle:?} missing in:\n{all}");
+    }
+    let shared_v3 = with(
+        "  protocol: mqtt
+  sequence: handle
+  mqtt:
+    host: h
+    topics: ['$share/g/x']
+",
+    );
+    assert!(
+        check(&shared_v3)
+            .join("\n")
+            .contains("spec.mqtt.version: shared subscriptions ($share/...) are an MQTT 5 feature")
+    );
+    let other_block = with(
+        "  protocol: mqtt
+  sequence: handle
+  mqtt: {host: h, topics: [t]}
+  file: {directory: d}
+",
+    );
+    assert!(
+        check(&other_block)
+            .join("\n")
+            .contains("spec.file: only the block of the endpoint's protocol may be set")
+    );
+}
+
+#[test]
+fn a_shared_mqtt_subscription_runs_on_every_replica_a_plain_one_on_the_leader() {
+    use crate::resources::{InboundEndpointSpec, InboundProtocol, MqttInbound};
+    let spec = |topics: &[&str]| InboundEndpointSpec {
+        runtime: "default".into(),
+        protocol: InboundProtocol::Mqtt,
+        sequence: "s".into(),
+        on_error: None,
+        suspend: false,
+        sequential: true,
+        rabbitmq: None,
+        file: None,
+        mqtt: Some(MqttInbound {
+            host: "h".into(),
+            topics: topics.iter().map(|t| t.to_string()).collect(),
+            ..MqttInbound::default()
+        }),
+    };
+    assert!(spec(&["a/#"]).once_per_group());
+    assert!(!spec(&["$share/g/a/#"]).once_per_group());
+}
