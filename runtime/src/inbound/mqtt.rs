@@ -19,6 +19,7 @@
 //!   finish and be acknowledged, then disconnects cleanly.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -100,7 +101,14 @@ impl Settings {
                 credentials,
                 tls,
                 manual_acks: true,
-                receive_maximum: None,
+                // MQTT 5: the broker sends at most this many unacknowledged messages, which
+                // bounds the queue before the sequence (3.1.1 relies on the broker's own
+                // in-flight limit, Mosquitto's max_inflight_messages).
+                receive_maximum: Some(
+                    u16::try_from(usize::from(spec.concurrency).saturating_mul(4))
+                        .unwrap_or(u16::MAX)
+                        .max(64),
+                ),
             },
             shared: c.shared,
             spec: spec.clone(),
@@ -152,6 +160,9 @@ pub async fn run(unit: Arc<InboundUnit>, state: Arc<InboundState>, stop: Stop) {
     }
 }
 
+/// QoS 0 messages that may wait for the sequence; more are dropped.
+const QOS0_BACKLOG: usize = 10_000;
+
 /// One connection's life: connect, subscribe, hand messages to the worker until stopped
 /// (`Ok`) or until the connection fails (`Err`).
 async fn session(
@@ -168,13 +179,20 @@ async fn session(
     } else {
         usize::from(spec.concurrency)
     };
-    // Messages wait here for the worker; a full buffer pauses reading from the broker.
-    let (tx, rx) = mpsc::channel::<Box<Received>>(limit.max(16));
+    // Messages wait here for the worker. The event loop never waits on the worker: the
+    // worker's acknowledgements go out through this loop, so a loop blocked on a full
+    // queue while the worker waits to acknowledge would stop both (it did, after about 270
+    // messages under load). Messages of QoS 1 and 2 are bounded by the broker's window of
+    // unacknowledged ones; QoS 0 ones beyond QOS0_BACKLOG are dropped (at most once),
+    // counted as failed and logged.
+    let (tx, rx) = mpsc::unbounded_channel::<Box<Received>>();
+    let qos0 = Arc::new(AtomicUsize::new(0));
     let mut worker = tokio::spawn(work(
         unit.clone(),
         state.clone(),
         client.clone(),
         rx,
+        qos0.clone(),
         stop.clone(),
         limit,
     ));
@@ -198,7 +216,15 @@ async fn session(
                     state.set_connected();
                 }
                 Ok(Event::Message(message)) => {
-                    if tx.send(message).await.is_err() {
+                    if message.qos == 0 {
+                        if qos0.load(Ordering::Relaxed) >= QOS0_BACKLOG {
+                            state.received().failed();
+                            tracing::warn!(inbound = %unit.inbound.name, topic = %message.topic, "QoS 0 message dropped: {QOS0_BACKLOG} are waiting for the sequence already");
+                            continue;
+                        }
+                        qos0.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if tx.send(message).is_err() {
                         break Ok(());
                     }
                 }
@@ -243,7 +269,8 @@ async fn work(
     unit: Arc<InboundUnit>,
     state: Arc<InboundState>,
     client: Client,
-    mut rx: mpsc::Receiver<Box<Received>>,
+    mut rx: mpsc::UnboundedReceiver<Box<Received>>,
+    qos0: Arc<AtomicUsize>,
     mut stop: Stop,
     limit: usize,
 ) {
@@ -254,6 +281,9 @@ async fn work(
             Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
             next = rx.recv(), if in_flight.len() < limit => match next {
                 Some(message) => {
+                    if message.qos == 0 {
+                        qos0.fetch_sub(1, Ordering::Relaxed);
+                    }
                     let (unit, state, client) = (unit.clone(), state.clone(), client.clone());
                     in_flight.spawn(async move { handle(&unit, &state, &client, *message).await });
                 }
