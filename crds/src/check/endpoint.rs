@@ -361,78 +361,51 @@ pub fn check(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec) -> Option<Endpoi
 /// A `rabbitmq:` address: its parameters, and only the leaf settings a publish uses
 /// (`timeout.duration`).
 fn rabbitmq(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec, uri: &str) -> Option<Endpoint> {
-    let settings = [
-        (spec.retry.is_some(), "retry"),
-        (spec.mark_for_suspension.is_some(), "markForSuspension"),
-        (spec.suspend_on_failure.is_some(), "suspendOnFailure"),
-        (!spec.headers.is_empty(), "headers"),
-        (spec.basic_auth.is_some(), "basicAuth"),
-        (
-            spec.address.as_ref().is_some_and(|a| a.format.is_some()),
-            "address.format",
-        ),
-    ];
-    let mut ok = true;
-    for (set, at) in settings {
-        if set {
-            cx.error(
-                &format!("{field}.{at}"),
-                format!("{at} is not supported on a rabbitmq endpoint"),
-            );
-            ok = false;
-        }
-    }
-    if spec
-        .timeout
-        .as_ref()
-        .is_some_and(|t| t.response_action != crate::resources::endpoint::ResponseAction::Fault)
-    {
-        cx.error(
-            &format!("{field}.timeout.responseAction"),
-            "a rabbitmq endpoint's timeout is always a fault",
-        );
-        ok = false;
-    }
-    let timeout = Duration::from_millis(
-        spec.timeout
-            .as_ref()
-            .and_then(|t| t.duration)
-            .unwrap_or(30_000),
-    );
-    match super::rabbitmq_address::parse(uri, timeout) {
-        Ok(target) => ok.then(|| Endpoint::Rabbitmq(Box::new(target))),
-        Err(problems) => {
-            for p in problems {
-                cx.error(&format!("{field}.address.uri"), p);
-            }
-            None
-        }
-    }
+    let (ok, timeout) = publish_settings(cx, field, spec, "a rabbitmq", &[]);
+    let parsed = super::rabbitmq_address::parse(uri, timeout);
+    address(cx, field, parsed, ok).map(|target| Endpoint::Rabbitmq(Box::new(target)))
 }
 
 /// An `mqtt:` address: its parameters, and only the leaf settings a publish uses
 /// (`timeout.duration`).
 fn mqtt(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec, uri: &str) -> Option<Endpoint> {
+    let also = [
+        (spec.oauth.is_some(), "oauth"),
+        (spec.enable_addressing.is_some(), "enableAddressing"),
+        (spec.tls.is_some(), "tls"),
+    ];
+    let (ok, timeout) = publish_settings(cx, field, spec, "an mqtt", &also);
+    let parsed = super::mqtt_address::parse(uri, timeout);
+    address(cx, field, parsed, ok).map(|target| Endpoint::Mqtt(Box::new(target)))
+}
+
+/// The leaf settings of a broker endpoint that publishes (`kind`: "a rabbitmq", ...):
+/// every HTTP-only setting (and those of `also`) is refused, a timeout is always a fault.
+/// Whether all were acceptable, and the publish's timeout (30 s by default).
+fn publish_settings(
+    cx: &mut Cx<'_>,
+    field: &str,
+    spec: &EndpointSpec,
+    kind: &str,
+    also: &[(bool, &str)],
+) -> (bool, Duration) {
     let settings = [
         (spec.retry.is_some(), "retry"),
         (spec.mark_for_suspension.is_some(), "markForSuspension"),
         (spec.suspend_on_failure.is_some(), "suspendOnFailure"),
         (!spec.headers.is_empty(), "headers"),
         (spec.basic_auth.is_some(), "basicAuth"),
-        (spec.oauth.is_some(), "oauth"),
-        (spec.enable_addressing.is_some(), "enableAddressing"),
-        (spec.tls.is_some(), "tls"),
-        (
-            spec.address.as_ref().is_some_and(|a| a.format.is_some()),
-            "address.format",
-        ),
     ];
+    let format = [(
+        spec.address.as_ref().is_some_and(|a| a.format.is_some()),
+        "address.format",
+    )];
     let mut ok = true;
-    for (set, at) in settings {
+    for &(set, at) in settings.iter().chain(also).chain(&format) {
         if set {
             cx.error(
                 &format!("{field}.{at}"),
-                format!("{at} is not supported on an mqtt endpoint"),
+                format!("{at} is not supported on {kind} endpoint"),
             );
             ok = false;
         }
@@ -444,7 +417,7 @@ fn mqtt(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec, uri: &str) -> Option<
     {
         cx.error(
             &format!("{field}.timeout.responseAction"),
-            "an mqtt endpoint's timeout is always a fault",
+            format!("{kind} endpoint's timeout is always a fault"),
         );
         ok = false;
     }
@@ -454,8 +427,14 @@ fn mqtt(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec, uri: &str) -> Option<
             .and_then(|t| t.duration)
             .unwrap_or(30_000),
     );
-    match super::mqtt_address::parse(uri, timeout) {
-        Ok(target) => ok.then(|| Endpoint::Mqtt(Box::new(target))),
+    (ok, timeout)
+}
+
+/// A parsed broker address, its problems reported at `address.uri`; `None` also when the
+/// endpoint's other settings were refused (`ok` false).
+fn address<T>(cx: &mut Cx<'_>, field: &str, parsed: Result<T, Vec<String>>, ok: bool) -> Option<T> {
+    match parsed {
+        Ok(target) => ok.then_some(target),
         Err(problems) => {
             for p in problems {
                 cx.error(&format!("{field}.address.uri"), p);
