@@ -412,6 +412,7 @@ fn deployment(
         pod_annotations.insert(CONFIG_HASH_ANNOTATION.into(), config_hash.into());
     }
     let container = runtime_container(
+        group,
         spec,
         artifacts,
         &PodNames::DEPLOYMENT,
@@ -553,6 +554,7 @@ pub fn runtime_volumes(group: &str, spec: &IntegrationRuntimeSpec, names: &PodNa
 /// (with the Secrets the artifacts refer to). `lease` names the Lease replicas compete for
 /// (none: every pod runs its own tasks and processors).
 pub fn runtime_container(
+    group: &str,
     spec: &IntegrationRuntimeSpec,
     artifacts: &[&Artifact],
     names: &PodNames,
@@ -607,6 +609,15 @@ pub fn runtime_container(
                 env.push(json!({"name": name, "value": value.to_string()}));
             }
         }
+    }
+    if let Some(tracing) = &spec.tracing {
+        env.push(json!({"name": "FERRY_OTLP_ENDPOINT", "value": tracing.otlp_endpoint.trim()}));
+        env.push(json!({"name": "FERRY_OTLP_PROTOCOL", "value": tracing.protocol.as_str()}));
+        if let Some(ratio) = tracing.sampling_ratio {
+            env.push(json!({"name": "FERRY_TRACE_SAMPLING_RATIO", "value": ratio.to_string()}));
+        }
+        let service = tracing.service_name.as_deref().unwrap_or(group);
+        env.push(json!({"name": "OTEL_SERVICE_NAME", "value": service}));
     }
     if let Some(lease) = lease {
         env.push(json!({"name": "FERRY_LEASE_NAME", "value": lease}));

@@ -62,6 +62,7 @@ pub fn plan(group: &Group, defaults: &IntegrationRuntimeSpec) -> Option<Plan> {
         return None;
     }
     let mut container = render::runtime_container(
+        &group.key.name,
         spec,
         &admission.accepted,
         &PodNames::SIDECAR,

@@ -425,27 +425,30 @@ fn server_trace(
     parts: &http::request::Parts,
 ) -> Option<crate::telemetry::Trace> {
     use opentelemetry::KeyValue;
-    let method = parts.method.as_str().to_string();
+    let method = parts.method.as_str();
     let name = format!("{method} {}", resource.label);
-    let mut attributes = vec![
-        KeyValue::new("http.request.method", method),
-        KeyValue::new("http.route", resource.label.to_string()),
-        KeyValue::new("url.path", parts.uri.path().to_string()),
-        KeyValue::new("ferry.api", api.name.to_string()),
-    ];
-    if let Some(query) = parts.uri.query() {
-        attributes.push(KeyValue::new("url.query", query.to_string()));
-    }
-    if let Some(ClientAddr(addr)) = parts.extensions.get::<ClientAddr>() {
-        attributes.push(KeyValue::new("client.address", addr.ip().to_string()));
-    }
-    if let Some(agent) = parts
-        .headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-    {
-        attributes.push(KeyValue::new("user_agent.original", agent.to_string()));
-    }
+    let attributes = || {
+        let mut attributes = vec![
+            KeyValue::new("http.request.method", method.to_string()),
+            KeyValue::new("http.route", resource.label.to_string()),
+            KeyValue::new("url.path", parts.uri.path().to_string()),
+            KeyValue::new("ferry.api", api.name.to_string()),
+        ];
+        if let Some(query) = parts.uri.query() {
+            attributes.push(KeyValue::new("url.query", query.to_string()));
+        }
+        if let Some(ClientAddr(addr)) = parts.extensions.get::<ClientAddr>() {
+            attributes.push(KeyValue::new("client.address", addr.ip().to_string()));
+        }
+        if let Some(agent) = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+        {
+            attributes.push(KeyValue::new("user_agent.original", agent.to_string()));
+        }
+        attributes
+    };
     crate::telemetry::Trace::start_from_headers(
         &parts.headers,
         crate::telemetry::Kind::Server,

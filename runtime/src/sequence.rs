@@ -154,17 +154,15 @@ fn run_traced<'a>(mediators: &'a [Mediator], msg: &'a mut Message, env: Env<'a>)
                 ..env
             };
             let span = msg.trace().map(|parent| {
-                parent.child(
-                    crate::telemetry::Kind::Internal,
-                    mediator.name(),
+                parent.child(crate::telemetry::Kind::Internal, mediator.name(), || {
                     vec![
                         opentelemetry::KeyValue::new("ferry.mediator", mediator.name()),
                         opentelemetry::KeyValue::new(
                             "ferry.mediator.index",
                             i64::try_from(i).unwrap_or(i64::MAX),
                         ),
-                    ],
-                )
+                    ]
+                })
             });
             let parent = match &span {
                 Some(span) => msg.trace.replace(span.clone()),

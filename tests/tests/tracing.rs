@@ -1,7 +1,8 @@
-//! Distributed tracing, black box: `ferry run --otlp-endpoint` exports OTLP/HTTP protobuf to
-//! a collector started by the test (a real HTTP server on 127.0.0.1 decoding each export),
-//! which checks the span tree of an API calling two backends, a retried call, and a
-//! store-and-forward delivery; the backends check the `traceparent` they were sent.
+//! Distributed tracing, black box: `ferry run --otlp-endpoint` exports OTLP/HTTP protobuf (or
+//! OTLP/gRPC) to a collector started by the test (a real HTTP/1 or HTTP/2 server on 127.0.0.1
+//! decoding each export), which checks the span tree of an API calling two backends, a
+//! retried call, a store-and-forward delivery and a RabbitMQ inbound endpoint's message; the
+//! backends check the `traceparent` they were sent.
 
 // Test code: a panic here is a failed test, with its message and backtrace.
 #![allow(clippy::unwrap_used)]
@@ -472,4 +473,273 @@ async fn the_tracing_variant_sends_one_tree_across_its_own_backend_apis() {
     let order = find(&spans, "POST /orders")[0];
     let warehouse = find(&spans, "POST /warehouse")[0];
     assert_eq!(warehouse.trace_id, order.trace_id);
+}
+
+/// A gRPC OTLP collector: an HTTP/2 (prior knowledge, as gRPC without TLS speaks) server on
+/// 127.0.0.1 that decodes each `TraceService/Export` call's length-prefixed message and
+/// answers with gRPC status 0.
+struct GrpcCollector {
+    port: u16,
+    spans: Arc<std::sync::Mutex<Vec<Span>>>,
+    paths: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl GrpcCollector {
+    async fn start() -> GrpcCollector {
+        use http_body_util::BodyExt as _;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let spans: Arc<std::sync::Mutex<Vec<Span>>> = Arc::default();
+        let paths: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+        let (kept, seen) = (spans.clone(), paths.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (kept, seen) = (kept.clone(), seen.clone());
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(
+                        move |req: hyper::Request<hyper::body::Incoming>| {
+                            let (kept, seen) = (kept.clone(), seen.clone());
+                            async move {
+                                seen.lock().unwrap().push(req.uri().path().to_string());
+                                let grpc = req
+                                    .headers()
+                                    .get("content-type")
+                                    .and_then(|v| v.to_str().ok())
+                                    .is_some_and(|v| v.starts_with("application/grpc"));
+                                let body = req.into_body().collect().await.unwrap().to_bytes();
+                                // One message: a compression flag, a 4-byte length, the protobuf.
+                                assert!(grpc && body.len() >= 5 && body[0] == 0, "{body:?}");
+                                let len = u32::from_be_bytes([body[1], body[2], body[3], body[4]]);
+                                let export =
+                                    ExportTraceServiceRequest::decode(&body[5..5 + len as usize])
+                                        .unwrap();
+                                for resource_spans in export.resource_spans {
+                                    for scope in resource_spans.scope_spans {
+                                        kept.lock().unwrap().extend(scope.spans);
+                                    }
+                                }
+                                let answer = hyper::Response::builder()
+                                    .header("content-type", "application/grpc")
+                                    .body(GrpcAnswer(0))
+                                    .unwrap();
+                                Ok::<_, std::convert::Infallible>(answer)
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http2::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+                });
+            }
+        });
+        GrpcCollector { port, spans, paths }
+    }
+
+    fn spans(&self) -> Vec<Span> {
+        self.spans.lock().unwrap().clone()
+    }
+}
+
+/// A gRPC answer: an empty `ExportTraceServiceResponse`, then `grpc-status: 0` as trailers.
+struct GrpcAnswer(u8);
+
+impl hyper::body::Body for GrpcAnswer {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        self.0 += 1;
+        std::task::Poll::Ready(match self.0 {
+            1 => Some(Ok(hyper::body::Frame::data(bytes::Bytes::from_static(&[
+                0, 0, 0, 0, 0,
+            ])))),
+            2 => {
+                let mut trailers = http::HeaderMap::new();
+                trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+                Some(Ok(hyper::body::Frame::trailers(trailers)))
+            }
+            _ => None,
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_grpc_the_spans_reach_a_collectors_trace_service() {
+    let collector = GrpcCollector::start().await;
+    let stock = Backend::start(|_| Reply::json(serde_json::json!({"stock": 3})));
+    let price = Backend::start(|_| Reply::json(serde_json::json!({"price": 9.5})));
+    let dir = tempfile::tempdir().unwrap();
+    let config = CONFIG
+        .replace("STOCK", &stock.port().to_string())
+        .replace("PRICE", &price.port().to_string())
+        .replace("FLAKY", "1")
+        .replace("WAREHOUSE", "1");
+    std::fs::write(dir.path().join("shop.yaml"), config).unwrap();
+    let endpoint = format!("http://127.0.0.1:{}", collector.port);
+    let ferry = Ferry::start_with_env(
+        &[dir.path()],
+        &["--otlp-endpoint", &endpoint, "--otlp-protocol", "grpc"],
+        &[("OTEL_BSP_SCHEDULE_DELAY", "100")],
+    );
+    let quote = client()
+        .get(ferry.url("/shop/quote"))
+        .header("traceparent", format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(quote.status().as_u16(), 200, "{}", ferry.log());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let spans = loop {
+        let spans = collector.spans();
+        if find(&spans, "GET /quote").len() == 1 && find(&spans, "GET price").len() == 1 {
+            break spans;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no spans over gRPC; got {:?}\n{}",
+            spans.iter().map(|s| &s.name).collect::<Vec<_>>(),
+            ferry.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        collector
+            .paths
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|p| p == "/opentelemetry.proto.collector.trace.v1.TraceService/Export")
+    );
+    let server = find(&spans, "GET /quote")[0];
+    assert_eq!(hex(&server.trace_id), CALLER_TRACE);
+    assert_eq!(hex(&server.parent_span_id), CALLER_SPAN);
+    for call in ["GET stock", "GET price"] {
+        let client_span = find(&spans, call)[0];
+        assert_eq!(client_span.parent_span_id, server.span_id, "{call}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inbound_endpoints_message_is_a_consumer_span_in_the_producers_trace() {
+    use lapin::options::{BasicPublishOptions, QueueDeclareOptions, QueueDeleteOptions};
+    use lapin::types::{AMQPValue, FieldTable};
+    use lapin::{BasicProperties, Connection, ConnectionProperties};
+    let props = ConnectionProperties::default()
+        .with_executor(tokio_executor_trait::Tokio::current())
+        .with_reactor(tokio_reactor_trait::Tokio::current());
+    let Ok(conn) = Connection::connect("amqp://guest:guest@127.0.0.1:5672/%2f", props).await else {
+        eprintln!("skipped: no RabbitMQ on 127.0.0.1:5672 (make services starts it)");
+        return;
+    };
+    let channel = conn.create_channel().await.unwrap();
+    let queue = format!("traced-{}", std::process::id());
+    let _ = channel
+        .queue_delete(&queue, QueueDeleteOptions::default())
+        .await;
+    channel
+        .queue_declare(
+            &queue,
+            QueueDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+
+    let collector = Backend::start(|_| Reply::with_status(200, "application/x-protobuf", ""));
+    let stock = Backend::start(|_| Reply::json(serde_json::json!({"stock": 3})));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("inbound.yaml"),
+        format!(
+            "apiVersion: ferry.dev/v1alpha1
+kind: Endpoint
+metadata:
+  name: stock
+spec:
+  http: {{uriTemplate: 'http://127.0.0.1:{}/stock', method: get}}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: Sequence
+metadata:
+  name: check-stock
+spec:
+  mediators:
+    - call: {{endpoint: {{key: stock}}}}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: InboundEndpoint
+metadata:
+  name: stock-requests
+spec:
+  protocol: rabbitmq
+  sequence: check-stock
+  rabbitmq: {{host: 127.0.0.1, queue: {queue}}}
+",
+            stock.port()
+        ),
+    )
+    .unwrap();
+    let endpoint = format!("http://127.0.0.1:{}", collector.port());
+    let ferry = Ferry::start_with_env(
+        &[dir.path()],
+        &["--otlp-endpoint", &endpoint],
+        &[("OTEL_BSP_SCHEDULE_DELAY", "100")],
+    );
+    let mut headers = FieldTable::default();
+    headers.insert(
+        "traceparent".into(),
+        AMQPValue::LongString(format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01").into()),
+    );
+    channel
+        .basic_publish(
+            "",
+            &queue,
+            BasicPublishOptions::default(),
+            br#"{"sku": "A1"}"#,
+            BasicProperties::default()
+                .with_content_type("application/json".into())
+                .with_headers(headers),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let name = format!("process {queue}");
+    let spans = spans_until(&collector, &ferry, |spans| {
+        find(spans, &name).len() == 1 && find(spans, "GET stock").len() == 1
+    })
+    .await;
+    let consumer = find(&spans, &name)[0];
+    assert_eq!(consumer.kind, SpanKind::Consumer as i32);
+    assert_eq!(hex(&consumer.trace_id), CALLER_TRACE);
+    assert_eq!(hex(&consumer.parent_span_id), CALLER_SPAN);
+    assert_eq!(str_attr(consumer, "messaging.system"), Some("rabbitmq"));
+    assert_eq!(
+        str_attr(consumer, "messaging.destination.name"),
+        Some(queue.as_str())
+    );
+    assert_eq!(
+        str_attr(consumer, "ferry.inbound_endpoint"),
+        Some("stock-requests")
+    );
+    // The flow's call is the consumer's child, and the backend saw its context.
+    let call = find(&spans, "GET stock")[0];
+    assert_eq!(call.parent_span_id, consumer.span_id);
+    let sent = stock.requests()[0]
+        .header("traceparent")
+        .unwrap_or_default()
+        .to_string();
+    assert!(sent.contains(&hex(&call.span_id)), "{sent}");
+    drop(ferry);
+    let _ = channel
+        .queue_delete(&queue, QueueDeleteOptions::default())
+        .await;
 }

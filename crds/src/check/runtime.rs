@@ -4,7 +4,7 @@
 
 use crate::resources::{
     ClientAuth, HttpsListener, IntegrationRuntimeSpec, QueueAutoscaling, RuntimeMode, SecretMount,
-    ServiceSettings,
+    ServiceSettings, TracingSettings,
 };
 
 /// What the CRD schema cannot say about a runtime's settings, each as `field: message`.
@@ -72,6 +72,9 @@ pub fn problems(spec: &IntegrationRuntimeSpec) -> Vec<String> {
         }
     }
     problems.extend(secret_mount_problems(&spec.secret_mounts));
+    if let Some(tracing) = &spec.tracing {
+        problems.extend(tracing_problems(tracing));
+    }
     if let Some(pdb) = &spec.pod_disruption_budget
         && pdb.min_available.is_some() == pdb.max_unavailable.is_some()
     {
@@ -151,6 +154,31 @@ fn is_dns_subdomain(name: &str) -> bool {
 
 /// What the schema cannot say about the HTTPS listener: its port is its own, its
 /// Secrets name something, and mutual TLS has a CA to verify with.
+fn tracing_problems(tracing: &TracingSettings) -> Vec<String> {
+    let mut problems = Vec::new();
+    let endpoint = tracing.otlp_endpoint.trim();
+    if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+        problems.push(format!(
+            "spec.tracing.otlpEndpoint: {endpoint:?} is not an http:// or https:// URL"
+        ));
+    }
+    if let Some(ratio) = tracing.sampling_ratio
+        && !(0.0..=1.0).contains(&ratio)
+    {
+        problems.push(format!(
+            "spec.tracing.samplingRatio: {ratio} is not between 0 and 1"
+        ));
+    }
+    if tracing
+        .service_name
+        .as_deref()
+        .is_some_and(|name| name.trim().is_empty())
+    {
+        problems.push("spec.tracing.serviceName: must not be empty when set".into());
+    }
+    problems
+}
+
 fn https_problems(spec: &IntegrationRuntimeSpec, https: &HttpsListener) -> Vec<String> {
     let mut problems = Vec::new();
     if https.port == 0 {
@@ -296,6 +324,34 @@ mod tests {
                 "{field} in {found:?}"
             );
         }
+    }
+
+    #[test]
+    fn tracing_needs_an_http_collector_url_and_a_ratio_between_zero_and_one() {
+        assert!(
+            problems(&spec(serde_json::json!({"tracing": {
+                "otlpEndpoint": "http://collector:4317", "protocol": "grpc",
+                "samplingRatio": 0.01, "serviceName": "orders"}})))
+            .is_empty()
+        );
+        let found = problems(&spec(serde_json::json!({"tracing": {
+            "otlpEndpoint": "collector:4318", "samplingRatio": 1.5, "serviceName": " "}})));
+        for field in [
+            "spec.tracing.otlpEndpoint",
+            "spec.tracing.samplingRatio",
+            "spec.tracing.serviceName",
+        ] {
+            assert!(
+                found.iter().any(|p| p.starts_with(&format!("{field}:"))),
+                "{field} in {found:?}"
+            );
+        }
+        // The protocol is one of two names; the schema refuses others.
+        assert!(
+            serde_json::from_value::<IntegrationRuntimeSpec>(serde_json::json!({"tracing": {
+                "otlpEndpoint": "http://c:4317", "protocol": "thrift"}}))
+            .is_err()
+        );
     }
 
     #[test]

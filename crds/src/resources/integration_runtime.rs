@@ -154,6 +154,51 @@ pub struct IntegrationRuntimeSpec {
     /// Sidecar mode: which application pods get the runtime injected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sidecar: Option<SidecarSettings>,
+    /// Distributed tracing: spans exported over OTLP to a collector. Default: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracing: Option<TracingSettings>,
+}
+
+/// Where and how the runtime exports trace spans (docs/observability.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TracingSettings {
+    /// The collector's OTLP URL: `http://otel-collector.observability:4318` over
+    /// HTTP/protobuf (a full `.../v1/traces` URL too), `http://...:4317` over gRPC.
+    pub otlp_endpoint: String,
+    /// `http/protobuf` (the default) or `grpc`.
+    #[serde(default)]
+    pub protocol: OtlpProtocol,
+    /// The share of new traces recorded, 0 to 1; a request arriving with a trace context
+    /// keeps its caller's decision. Default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampling_ratio: Option<f64>,
+    /// The spans' `service.name`. Default: the IntegrationRuntime's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
+}
+
+/// How spans travel to the collector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = crate::resources::common::field_describes)]
+pub enum OtlpProtocol {
+    /// OTLP/HTTP with protobuf bodies.
+    #[default]
+    #[serde(rename = "http/protobuf")]
+    HttpProtobuf,
+    /// OTLP/gRPC.
+    #[serde(rename = "grpc")]
+    Grpc,
+}
+
+impl OtlpProtocol {
+    /// The name as written (and as `ferry run --otlp-protocol` takes it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OtlpProtocol::HttpProtobuf => "http/protobuf",
+            OtlpProtocol::Grpc => "grpc",
+        }
+    }
 }
 
 /// A Secret mounted as a directory of files (one per key) into the runtime container.

@@ -363,6 +363,49 @@ spec:
 }
 
 #[test]
+fn tracing_settings_become_the_runtimes_otlp_environment() {
+    let env_of = |yaml: &str| {
+        let r = rendered(yaml, "shop");
+        let pod = r.deployment.spec.unwrap().template.spec.unwrap();
+        pod.containers[0].env.clone().unwrap_or_default()
+    };
+    let env = env_of(
+        "apiVersion: ferry.dev/v1alpha1
+kind: IntegrationRuntime
+metadata: {name: shop}
+spec:
+  tracing: {otlpEndpoint: 'http://otel-collector.observability:4317', protocol: grpc, samplingRatio: 0.05}
+",
+    );
+    let value = |name: &str| {
+        env.iter()
+            .find(|e| e.name == name)
+            .and_then(|e| e.value.clone())
+    };
+    assert_eq!(
+        value("FERRY_OTLP_ENDPOINT").as_deref(),
+        Some("http://otel-collector.observability:4317")
+    );
+    assert_eq!(value("FERRY_OTLP_PROTOCOL").as_deref(), Some("grpc"));
+    assert_eq!(value("FERRY_TRACE_SAMPLING_RATIO").as_deref(), Some("0.05"));
+    // The group names the service unless serviceName does.
+    assert_eq!(value("OTEL_SERVICE_NAME").as_deref(), Some("shop"));
+    // Off: none of it.
+    let off = env_of(
+        "apiVersion: ferry.dev/v1alpha1
+kind: IntegrationRuntime
+metadata: {name: shop}
+spec: {}
+",
+    );
+    assert!(
+        !off.iter()
+            .any(|e| e.name.starts_with("FERRY_OTLP") || e.name == "OTEL_SERVICE_NAME"),
+        "{off:?}"
+    );
+}
+
+#[test]
 fn secret_mounts_become_read_only_volumes_of_the_runtime_container() {
     let yaml = "apiVersion: ferry.dev/v1alpha1
 kind: IntegrationRuntime

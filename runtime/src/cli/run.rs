@@ -144,11 +144,19 @@ pub struct RunArgs {
     /// Seconds before expiry the leader renews the Lease (less than the duration).
     #[arg(long, default_value_t = DEFAULT_LEASE_GRACE_SECS, env = "FERRY_LEASE_GRACE")]
     pub lease_grace: u32,
-    /// Export trace spans over OTLP (HTTP/protobuf) to this collector
-    /// (`http://otel-collector:4318`, or a full URL ending in `/v1/traces`). Tracing is off
-    /// without it.
+    /// Export trace spans over OTLP to this collector (`http://otel-collector:4318`, over
+    /// HTTP also a full URL ending in `/v1/traces`; `http://otel-collector:4317` over gRPC).
+    /// Tracing is off without it.
     #[arg(long, env = "FERRY_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
+    /// How spans go to the collector: `http/protobuf` or `grpc`.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "http/protobuf",
+        env = "FERRY_OTLP_PROTOCOL"
+    )]
+    pub otlp_protocol: crate::telemetry::Protocol,
     /// The share of new traces recorded (0 to 1); a request that arrives with a sampled or
     /// unsampled `traceparent` keeps its caller's decision.
     #[arg(long, default_value_t = 1.0, env = "FERRY_TRACE_SAMPLING_RATIO")]
@@ -395,6 +403,7 @@ async fn run(args: RunArgs, workers: usize) -> anyhow::Result<ExitCode> {
     let telemetry = match &args.otlp_endpoint {
         Some(endpoint) => Some(crate::telemetry::install(&crate::telemetry::Settings {
             endpoint: endpoint.clone(),
+            protocol: args.otlp_protocol,
             sampling_ratio: args.trace_sampling_ratio,
             service_name: args.service_name.clone(),
             instance: args.lease_identity.clone(),

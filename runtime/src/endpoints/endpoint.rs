@@ -169,10 +169,12 @@ impl Endpoint {
                 let span = parent.child(
                     crate::telemetry::Kind::Internal,
                     format!("{kind} {}", self.name),
-                    vec![
-                        opentelemetry::KeyValue::new("ferry.endpoint", self.name.to_string()),
-                        opentelemetry::KeyValue::new("ferry.endpoint.kind", kind),
-                    ],
+                    || {
+                        vec![
+                            opentelemetry::KeyValue::new("ferry.endpoint", self.name.to_string()),
+                            opentelemetry::KeyValue::new("ferry.endpoint.kind", kind),
+                        ]
+                    },
                 );
                 let parent = msg.trace.replace(span.clone());
                 Some((span, parent))

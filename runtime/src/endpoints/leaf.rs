@@ -516,8 +516,6 @@ fn basic_authorization(user: &str, password: &str) -> Option<HeaderValue> {
     Some(value)
 }
 
-/// The fault of a failed call: the call's code and message, and the call error (with the
-/// hyper or socket error under it) as the cause.
 /// Starts the client span of one attempt to send `request` and writes its trace context
 /// into the request (HTTP client semantic conventions; `http.request.resend_count` counts
 /// retries).
@@ -527,29 +525,31 @@ pub(super) fn client_trace<B>(
     request: &mut Request<B>,
     attempt: u32,
 ) -> Trace {
-    let method = request.method().as_str().to_string();
+    let method = request.method().as_str();
     let uri = request.uri();
-    let mut attributes = vec![
-        KeyValue::new("http.request.method", method.clone()),
-        KeyValue::new("url.full", uri.to_string()),
-        KeyValue::new("ferry.endpoint", endpoint.to_string()),
-    ];
-    if let Some(host) = uri.host() {
-        attributes.push(KeyValue::new("server.address", host.to_string()));
-    }
-    if let Some(port) = uri.port_u16() {
-        attributes.push(KeyValue::new("server.port", i64::from(port)));
-    }
-    if attempt > 0 {
-        attributes.push(KeyValue::new(
-            "http.request.resend_count",
-            i64::from(attempt),
-        ));
-    }
     let trace = parent.child(
         crate::telemetry::Kind::Client,
         format!("{method} {endpoint}"),
-        attributes,
+        || {
+            let mut attributes = vec![
+                KeyValue::new("http.request.method", method.to_string()),
+                KeyValue::new("url.full", uri.to_string()),
+                KeyValue::new("ferry.endpoint", endpoint.to_string()),
+            ];
+            if let Some(host) = uri.host() {
+                attributes.push(KeyValue::new("server.address", host.to_string()));
+            }
+            if let Some(port) = uri.port_u16() {
+                attributes.push(KeyValue::new("server.port", i64::from(port)));
+            }
+            if attempt > 0 {
+                attributes.push(KeyValue::new(
+                    "http.request.resend_count",
+                    i64::from(attempt),
+                ));
+            }
+            attributes
+        },
     );
     trace.inject(request.headers_mut());
     trace
@@ -566,6 +566,8 @@ pub(super) fn end_client_trace<E: std::fmt::Display>(trace: &Trace, outcome: Res
     trace.end();
 }
 
+/// The fault of a failed call: the call's code and message, and the call error (with the
+/// hyper or socket error under it) as the cause.
 fn call_fault(name: &str, err: CallError) -> Fault {
     Fault::upstream(
         err.synapse_code,

@@ -49,6 +49,11 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The queue consumed.
+    pub fn queue(&self) -> &str {
+        &self.spec.queue
+    }
+
     /// The settings of `spec`, the password read from the environment now.
     pub fn new(spec: &RabbitMqInbound) -> Result<Self, String> {
         let uri = Broker {

@@ -81,7 +81,7 @@ impl Store {
             let span = parent.child(
                 crate::telemetry::Kind::Producer,
                 format!("send {}", store.name()),
-                messaging_attributes(store.name(), "send", &stored.id),
+                || messaging_attributes(store.name(), "send", &stored.id),
             );
             crate::telemetry::store_context(&span, &mut stored.headers);
             span

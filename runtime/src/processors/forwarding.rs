@@ -105,21 +105,26 @@ async fn traced_attempt(cx: &RunCx, lease: &Lease, attempt_no: u32) -> Outcome {
     let trace = match &cx.processor.target {
         Target::Endpoint(_) => {
             let store = cx.processor.store.name();
-            let mut attributes =
-                crate::mediators::store::messaging_attributes(store, "process", &lease.message.id);
-            attributes.push(opentelemetry::KeyValue::new(
-                "ferry.processor",
-                cx.processor.name.to_string(),
-            ));
-            attributes.push(opentelemetry::KeyValue::new(
-                "ferry.delivery.attempt",
-                i64::from(attempt_no),
-            ));
             crate::telemetry::Trace::start_from_pairs(
                 &lease.message.headers,
                 crate::telemetry::Kind::Consumer,
                 format!("process {store}"),
-                attributes,
+                || {
+                    let mut attributes = crate::mediators::store::messaging_attributes(
+                        store,
+                        "process",
+                        &lease.message.id,
+                    );
+                    attributes.push(opentelemetry::KeyValue::new(
+                        "ferry.processor",
+                        cx.processor.name.to_string(),
+                    ));
+                    attributes.push(opentelemetry::KeyValue::new(
+                        "ferry.delivery.attempt",
+                        i64::from(attempt_no),
+                    ));
+                    attributes
+                },
             )
         }
         _ => None,

@@ -1,11 +1,11 @@
-//! The OTLP exporter's HTTP client: Ferry's own pooled client (HTTPS with the system's CA
-//! store), driven on the runtime the server runs on.
+//! Running the OTLP exporters on the server's runtime.
 //!
 //! The SDK's batch processor exports from a thread of its own, blocking on the export's
-//! future; a hyper client needs a Tokio reactor, which that thread has not. So the post is
+//! future; hyper and tonic need a Tokio reactor, which that thread has not. So the work is
 //! spawned onto the server's runtime and the export's future only waits for its answer on a
-//! channel. This spares a second HTTP stack (reqwest and its own runtime thread) in the
-//! binary.
+//! channel: over HTTP, Ferry's own pooled client posts ([`RuntimeClient`], sparing a second
+//! HTTP stack, reqwest and its runtime thread); over gRPC, tonic's exporter runs there
+//! whole ([`OnRuntime`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use opentelemetry_http::{HttpClient, HttpError, Request, Response};
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
 use crate::endpoints::client::EndpointClient;
 
@@ -69,5 +71,57 @@ impl HttpClient for RuntimeClient {
                 Err(_) => Err("the runtime stopped before the spans were posted".into()),
             }
         })
+    }
+}
+
+/// An exporter whose exports run on a given runtime (tonic's gRPC client needs one).
+#[derive(Debug)]
+pub(super) struct OnRuntime<E> {
+    exporter: std::sync::Arc<E>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl<E> OnRuntime<E> {
+    /// `exporter` on the runtime of the calling task.
+    pub(super) fn current(exporter: E) -> Self {
+        Self {
+            exporter: std::sync::Arc::new(exporter),
+            runtime: tokio::runtime::Handle::current(),
+        }
+    }
+}
+
+impl<E: SpanExporter + 'static> SpanExporter for OnRuntime<E> {
+    fn export(
+        &self,
+        batch: Vec<SpanData>,
+    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+        let exporter = self.exporter.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.runtime.spawn(async move {
+            let _ = tx.send(exporter.export(batch).await);
+        });
+        async move {
+            rx.await.unwrap_or_else(|_| {
+                Err(OTelSdkError::InternalFailure(
+                    "the runtime stopped before the spans were exported".into(),
+                ))
+            })
+        }
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.exporter.shutdown_with_timeout(timeout)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.exporter.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+        // Called once while the provider is built, before any export shares the exporter.
+        if let Some(exporter) = std::sync::Arc::get_mut(&mut self.exporter) {
+            exporter.set_resource(resource);
+        }
     }
 }

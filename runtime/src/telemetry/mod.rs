@@ -1,6 +1,6 @@
 //! Distributed tracing with OpenTelemetry: spans for API resources, endpoint calls (one per
-//! attempt, so retries show), failover groups, message stores and processors, exported over
-//! OTLP (HTTP/protobuf) to a collector; W3C `traceparent`/`tracestate` read from requests and
+//! attempt, so retries show), failover groups, message stores and processors, inbound
+//! endpoints, exported over OTLP (HTTP/protobuf or gRPC) to a collector; W3C `traceparent`/`tracestate` read from requests and
 //! written on every outbound call and into every stored message.
 //!
 //! Off by default, and then it costs one branch: [`tracer`] reads a `OnceLock` set once at
@@ -25,11 +25,11 @@ use std::time::Duration;
 use http::HeaderMap;
 use opentelemetry::propagation::TextMapPropagator as _;
 use opentelemetry::trace::{
-    SpanKind, Status, TraceContextExt as _, Tracer as _, TracerProvider as _,
+    Span as _, SpanKind, Status, TraceContextExt as _, Tracer as _, TracerProvider as _,
 };
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_http::{HeaderExtractor, HeaderInjector};
-use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
+use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _, WithTonicConfig as _};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider};
 
@@ -37,6 +37,9 @@ pub use opentelemetry::trace::SpanKind as Kind;
 
 /// The path OTLP/HTTP collectors receive traces on, added to an endpoint given without one.
 const TRACES_PATH: &str = "/v1/traces";
+
+/// How long one export may take.
+const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The installed tracer; unset (tracing off) unless [`install`] ran.
 static TRACER: OnceLock<SdkTracer> = OnceLock::new();
@@ -47,12 +50,27 @@ pub fn tracer() -> Option<&'static SdkTracer> {
     TRACER.get()
 }
 
+/// How spans travel to the collector (OpenTelemetry's `OTEL_EXPORTER_OTLP_PROTOCOL`
+/// values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Protocol {
+    /// OTLP/HTTP with protobuf bodies, to `<endpoint>/v1/traces` (port 4318 by convention).
+    #[default]
+    #[value(name = "http/protobuf")]
+    HttpProtobuf,
+    /// OTLP/gRPC, the collector's `TraceService/Export` (port 4317 by convention).
+    #[value(name = "grpc")]
+    Grpc,
+}
+
 /// How tracing is set up (`ferry run --otlp-endpoint ...`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
-    /// The collector's OTLP/HTTP base URL (`http://otel-collector:4318`) or its full traces
-    /// URL (`.../v1/traces`).
+    /// The collector's OTLP base URL (`http://otel-collector:4318`); over HTTP also its full
+    /// traces URL (`.../v1/traces`).
     pub endpoint: String,
+    /// HTTP/protobuf or gRPC.
+    pub protocol: Protocol,
     /// The share of new traces recorded, 0.0 to 1.0; a trace started upstream keeps the
     /// caller's decision (parent-based sampling).
     pub sampling_ratio: f64,
@@ -122,18 +140,39 @@ pub fn install(settings: &Settings) -> Result<Installed, TelemetryError> {
     if !(0.0..=1.0).contains(&settings.sampling_ratio) {
         return Err(TelemetryError::Ratio(settings.sampling_ratio));
     }
-    let url = settings.traces_url();
+    let url = match settings.protocol {
+        Protocol::HttpProtobuf => settings.traces_url(),
+        // gRPC names the service and method itself: the endpoint is the collector's root.
+        Protocol::Grpc => settings.endpoint.trim_end_matches('/').to_string(),
+    };
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err(TelemetryError::Endpoint(settings.endpoint.clone()));
     }
-    let exporter = opentelemetry_otlp::SpanExporter::builder()
-        .with_http()
-        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-        .with_endpoint(url)
-        .with_timeout(Duration::from_secs(10))
-        .with_http_client(export::RuntimeClient::current())
-        .build()
-        .map_err(TelemetryError::Exporter)?;
+    let processor = match settings.protocol {
+        Protocol::HttpProtobuf => BatchSpanProcessor::builder(
+            opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_endpoint(url)
+                .with_timeout(EXPORT_TIMEOUT)
+                .with_http_client(export::RuntimeClient::current())
+                .build()
+                .map_err(TelemetryError::Exporter)?,
+        )
+        .build(),
+        Protocol::Grpc => {
+            let mut exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(url.clone())
+                .with_timeout(EXPORT_TIMEOUT);
+            if url.starts_with("https://") {
+                exporter = exporter
+                    .with_tls_config(tonic::transport::ClientTlsConfig::new().with_native_roots());
+            }
+            let exporter = exporter.build().map_err(TelemetryError::Exporter)?;
+            BatchSpanProcessor::builder(export::OnRuntime::current(exporter)).build()
+        }
+    };
     let mut resource = opentelemetry_sdk::Resource::builder()
         .with_service_name(settings.service_name.clone())
         .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")));
@@ -141,7 +180,7 @@ pub fn install(settings: &Settings) -> Result<Installed, TelemetryError> {
         resource = resource.with_attribute(KeyValue::new("service.instance.id", instance.clone()));
     }
     let provider = SdkTracerProvider::builder()
-        .with_span_processor(BatchSpanProcessor::builder(exporter).build())
+        .with_span_processor(processor)
         .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
             settings.sampling_ratio,
         ))))
@@ -165,7 +204,7 @@ impl Trace {
         headers: &HeaderMap,
         kind: SpanKind,
         name: impl Into<Cow<'static, str>>,
-        attributes: Vec<KeyValue>,
+        attributes: impl FnOnce() -> Vec<KeyValue>,
     ) -> Option<Trace> {
         let tracer = tracer()?;
         let parent = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
@@ -177,25 +216,29 @@ impl Trace {
         pairs: &[(String, String)],
         kind: SpanKind,
         name: impl Into<Cow<'static, str>>,
-        attributes: Vec<KeyValue>,
+        attributes: impl FnOnce() -> Vec<KeyValue>,
     ) -> Option<Trace> {
         let tracer = tracer()?;
         let parent = TraceContextPropagator::new().extract(&PairsExtractor(pairs));
         Some(Trace::start(tracer, &parent, kind, name, attributes))
     }
 
+    /// The attributes are made only for a span that is recorded: with 1 % sampling, 99 % of
+    /// requests build none. (The sampler, parent-based trace-id ratio, decides without them.)
     fn start(
         tracer: &SdkTracer,
         parent: &Context,
         kind: SpanKind,
         name: impl Into<Cow<'static, str>>,
-        attributes: Vec<KeyValue>,
+        attributes: impl FnOnce() -> Vec<KeyValue>,
     ) -> Trace {
-        let span = tracer
+        let mut span = tracer
             .span_builder(name)
             .with_kind(kind)
-            .with_attributes(attributes)
             .start_with_context(tracer, parent);
+        if span.is_recording() {
+            span.set_attributes(attributes());
+        }
         Trace(parent.with_span(span))
     }
 
@@ -204,7 +247,7 @@ impl Trace {
         &self,
         kind: SpanKind,
         name: impl Into<Cow<'static, str>>,
-        attributes: Vec<KeyValue>,
+        attributes: impl FnOnce() -> Vec<KeyValue>,
     ) -> Trace {
         match tracer() {
             Some(tracer) => Trace::start(tracer, &self.0, kind, name, attributes),

@@ -3,6 +3,7 @@ use super::*;
 fn settings(endpoint: &str) -> Settings {
     Settings {
         endpoint: endpoint.into(),
+        protocol: Protocol::HttpProtobuf,
         sampling_ratio: 1.0,
         service_name: "ferry".into(),
         instance: None,
@@ -40,7 +41,7 @@ fn a_span_continues_the_callers_trace_and_hands_its_own_context_on() {
     );
     headers.insert("tracestate", http::HeaderValue::from_static("vendor=x"));
     let parent = TraceContextPropagator::new().extract(&HeaderExtractor(&headers));
-    let server = Trace::start(&tracer, &parent, SpanKind::Server, "GET /x", vec![]);
+    let server = Trace::start(&tracer, &parent, SpanKind::Server, "GET /x", Vec::new);
     assert_eq!(server.trace_id(), "0af7651916cd43dd8448eb211c80319c");
 
     let mut outbound = HeaderMap::new();
@@ -62,7 +63,7 @@ fn a_stored_context_replaces_the_messages_own_and_is_read_back() {
         &Context::new(),
         SpanKind::Producer,
         "send s",
-        vec![],
+        Vec::new,
     );
     let mut stored = vec![
         ("TraceParent".to_string(), "00-old-old-01".to_string()),
@@ -72,8 +73,49 @@ fn a_stored_context_replaces_the_messages_own_and_is_read_back() {
     assert_eq!(stored.len(), 2, "{stored:?}");
     assert_eq!(stored[0], ("x-other".to_string(), "kept".to_string()));
     let parent = TraceContextPropagator::new().extract(&PairsExtractor(&stored));
-    let consumer = Trace::start(&tracer, &parent, SpanKind::Consumer, "process s", vec![]);
+    let consumer = Trace::start(&tracer, &parent, SpanKind::Consumer, "process s", Vec::new);
     assert_eq!(consumer.trace_id(), span.trace_id());
+}
+
+#[test]
+fn attributes_are_made_only_for_a_recorded_span() {
+    let made = std::cell::Cell::new(0);
+    let attributes = || {
+        made.set(made.get() + 1);
+        vec![KeyValue::new("k", "v")]
+    };
+    let unsampled = SdkTracerProvider::builder()
+        .with_sampler(Sampler::AlwaysOff)
+        .build()
+        .tracer("test");
+    let span = Trace::start(
+        &unsampled,
+        &Context::new(),
+        SpanKind::Server,
+        "GET /x",
+        attributes,
+    );
+    assert!(!span.is_recording());
+    assert_eq!(made.get(), 0, "an unsampled span made its attributes");
+    let span = Trace::start(
+        &local_tracer(),
+        &Context::new(),
+        SpanKind::Server,
+        "GET /x",
+        attributes,
+    );
+    assert!(span.is_recording());
+    assert_eq!(made.get(), 1);
+}
+
+#[test]
+fn the_protocols_are_named_as_opentelemetrys_otlp_protocol_setting_names_them() {
+    use clap::ValueEnum as _;
+    assert_eq!(Protocol::from_str("grpc", false).ok(), Some(Protocol::Grpc));
+    assert_eq!(
+        Protocol::from_str("http/protobuf", false).ok(),
+        Some(Protocol::HttpProtobuf)
+    );
 }
 
 #[test]
