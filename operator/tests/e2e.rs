@@ -1117,6 +1117,37 @@ async fn queue_scaling_renders_a_scaled_object_the_api_server_accepts_or_says_wh
             hpas.get("ferry-orders").await.is_err(),
             "no HorizontalPodAutoscaler of the operator's beside the ScaledObject"
         );
+
+        // Any other store: a prometheus trigger on the processors' backlog gauge, which
+        // KEDA's schema accepts too.
+        for doc in [
+            json!({"apiVersion": "ferry.dev/v1alpha1", "kind": "MessageStore",
+                "metadata": {"name": "invoices"}, "spec": {"runtime": "billing", "type": "sqlite"}}),
+            json!({"apiVersion": "ferry.dev/v1alpha1", "kind": "Endpoint", "metadata": {"name": "ledger"},
+                "spec": {"runtime": "billing", "http": {"uriTemplate": "http://ledger.billing:8080/invoices"}}}),
+            json!({"apiVersion": "ferry.dev/v1alpha1", "kind": "MessageProcessor",
+                "metadata": {"name": "invoice-forwarder"},
+                "spec": {"runtime": "billing", "type": "forwarding", "messageStore": "invoices",
+                    "targetEndpoint": "ledger"}}),
+            json!({"apiVersion": "ferry.dev/v1alpha1", "kind": "IntegrationRuntime",
+                "metadata": {"name": "billing"},
+                "spec": {"autoscaling": {"maxReplicas": 4, "queue": {"store": "invoices",
+                    "targetBacklogPerReplica": 20,
+                    "prometheusServerAddress": "http://prometheus.monitoring:9090"}}}}),
+        ] {
+            apply(&client, &namespace, doc).await;
+        }
+        let scaled = eventually("the prometheus-triggered ScaledObject", || async {
+            keda_api("ScaledObject").get("ferry-billing").await.ok()
+        })
+        .await;
+        let trigger = &scaled.data["spec"]["triggers"][0];
+        assert_eq!(trigger["type"], "prometheus", "{trigger}");
+        let query = trigger["metadata"]["query"].as_str().unwrap_or_default();
+        assert!(
+            query.contains("ferry_processor_backlog") && query.contains("invoice-forwarder"),
+            "{query}"
+        );
     } else {
         let (status, reason) = eventually("QueueScaling=False", || async {
             queue_scaling().await.filter(|(s, _)| s == "False")
