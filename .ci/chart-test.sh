@@ -59,6 +59,16 @@ check template-options render_has -f "$options" \
   -e '^kind: PodMonitor$' -e 'grafana_dashboard: "1"' -e 'ferry_processor_delivery_duration_seconds_bucket' \
   -e 'serviceAccountName: existing-operator' -e '--leader-election' \
   -n '^kind: ServiceAccount$'
+# webhook.url: the configuration calls it, the certificate is for its host, no Service.
+check template-webhook-url render_has --set webhook.url=https://127.0.0.1:9443 \
+  -e 'url: "https://127.0.0.1:9443/mutate-pods"' -e '--webhook-dns-names=127.0.0.1$' \
+  -n 'name: ferry-operator-webhook$'
+check template-webhook-cert-manager render_has --set webhook.certManager.enabled=true \
+  -e '^kind: Certificate$' -e 'cert-manager.io/inject-ca-from: ferry-system/ferry-operator-webhook' \
+  -e '--webhook-cert-dir=' -n '--webhook-secret='
+# A webhook.url the API server cannot call is refused with a message.
+check template-refuses-plain-http-webhook-url bash -c \
+  '! "$0" template ferry "$1" --set webhook.url=http://127.0.0.1:9443' "$helm" "$chart"
 # serviceAccount.create=false without a name is refused with a message, not rendered broken.
 check template-refuses-missing-account bash -c \
   '! "$0" template ferry "$1" --set serviceAccount.create=false' "$helm" "$chart"

@@ -29,7 +29,7 @@ const HEADER: &str =
 
 /// The CRD of every kind, in [`KINDS`] order.
 pub fn all() -> Vec<CustomResourceDefinition> {
-    vec![
+    [
         IntegrationAPI::crd(),
         ProxyService::crd(),
         Sequence::crd(),
@@ -44,6 +44,44 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         DataSource::crd(),
         DataService::crd(),
     ]
+    .into_iter()
+    .map(kubernetes_formats)
+    .collect()
+}
+
+/// The integer formats Kubernetes knows for an unsigned Rust type's `format`. schemars
+/// writes `uint8` ... `uint64` and `uint`, which kube-apiserver (1.34 and later) answers
+/// with an "unrecognized format" warning for every field on each apply of the CRD; the
+/// `minimum: 0` schemars writes beside them keeps them unsigned.
+fn kubernetes_format(format: &str) -> Option<&'static str> {
+    match format {
+        "uint8" | "uint16" | "int8" | "int16" => Some("int32"),
+        "uint32" | "uint64" | "uint" => Some("int64"),
+        _ => None,
+    }
+}
+
+/// The CRD with every schema `format` Kubernetes does not know replaced by one it does.
+fn kubernetes_formats(crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    fn walk(value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(format)) = map.get_mut("format")
+                    && let Some(known) = kubernetes_format(format)
+                {
+                    *format = known.to_string();
+                }
+                map.values_mut().for_each(walk);
+            }
+            Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let Ok(mut value) = serde_json::to_value(&crd) else {
+        return crd;
+    };
+    walk(&mut value);
+    serde_json::from_value(value).unwrap_or(crd)
 }
 
 /// The CRDs as one multi-document YAML stream (`---` before each), in the given order.

@@ -276,7 +276,9 @@ async fn discover_keda(client: &Client) -> Result<Keda, Error> {
     match client.list_api_group_resources(GROUP_VERSION).await {
         Ok(list) if list.resources.iter().any(|r| r.name == "scaledobjects") => Ok(Keda::Served),
         Ok(_) => Ok(Keda::NotServed),
-        Err(kube::Error::Api(status)) if status.is_not_found() => Ok(Keda::NotServed),
+        // kube-apiserver answers a group version it does not serve with a plain-text 404
+        // ("404 page not found"), which carries no Status reason: the code decides.
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(Keda::NotServed),
         Err(source) => Err(Error::Discovery {
             group_version: GROUP_VERSION,
             source,

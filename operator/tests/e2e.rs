@@ -10,13 +10,19 @@
 //! fixing it brings `Accepted=True` back; deleting the group's objects deletes what was
 //! made for it.
 //!
-//! The chart test installs charts/ferry with helm (`HELM`, the PATH, or `make helm`'s) and
-//! runs the operator as the chart's Deployment would — its arguments, environment and
-//! configuration — but on this machine, impersonating the chart's ServiceAccount: the
-//! healthcare sample must be reconciled with only the chart's RBAC.
+//! The chart test installs charts/ferry with helm (`HELM`, the PATH, or `make helm`'s),
+//! its webhook pointed at this machine (`webhook.url`), and runs the operator as the
+//! chart's Deployment would — its arguments, environment and configuration — but on this
+//! machine, impersonating the chart's ServiceAccount: the healthcare sample must be
+//! reconciled with only the chart's RBAC, the operator must set the chart's `caBundle`, a
+//! selected pod must get its sidecar through the chart's webhook configuration, and with
+//! the operator stopped the chart's default failure policy (`Ignore`) must create a pod
+//! without one.
 //!
-//! The sidecar test also runs the operator's webhook on this machine and registers it with
-//! the API server by URL: the API server must reach `https://<host>:<port>` where host is
+//! The sidecar test runs the operator's webhook on this machine and registers it with the
+//! API server by URL, with `failurePolicy: Fail`: one sidecar in a selected pod, none in an
+//! opted-out one, and with the operator stopped a selected pod is refused. Both webhook
+//! tests need the API server to reach `https://<host>:<port>` where host is
 //! `FERRY_E2E_WEBHOOK_HOST` (default 127.0.0.1: an API server on this machine, as k3s or
 //! envtest; for kind, the Docker network's gateway, e.g. 172.18.0.1). It needs Kubernetes
 //! 1.29+ (native sidecars) and the controller manager (Deployments make pods); no kubelet:
@@ -404,6 +410,18 @@ impl Drop for WebhookConfiguration {
     }
 }
 
+/// Where the API server reaches a webhook served on this machine
+/// (`FERRY_E2E_WEBHOOK_HOST`, default 127.0.0.1), and the address to bind it to.
+fn webhook_host() -> (String, &'static str) {
+    let host = std::env::var("FERRY_E2E_WEBHOOK_HOST").unwrap_or_else(|_| "127.0.0.1".into());
+    let bind = if host == "127.0.0.1" {
+        "127.0.0.1"
+    } else {
+        "0.0.0.0"
+    };
+    (host, bind)
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -462,15 +480,10 @@ async fn sidecar_mode_injects_one_sidecar_into_selected_pods_and_none_into_opted
     let namespace = format!("ferry-e2e-sidecar-{}", std::process::id());
     let namespaces = create_namespaces(&client, &[&namespace]).await;
 
-    let host = std::env::var("FERRY_E2E_WEBHOOK_HOST").unwrap_or_else(|_| "127.0.0.1".into());
-    let bind = if host == "127.0.0.1" {
-        "127.0.0.1"
-    } else {
-        "0.0.0.0"
-    };
+    let (host, bind) = webhook_host();
     let (port, webhook_port) = (free_port(), free_port());
     let configuration = namespace.clone();
-    let _operator = Operator(
+    let operator = Operator(
         Command::new(env!("CARGO_BIN_EXE_ferry-operator"))
             .args([
                 "--namespace",
@@ -703,6 +716,18 @@ async fn sidecar_mode_injects_one_sidecar_into_selected_pods_and_none_into_opted
 
     sidecar_pods_counted(&client, &namespace, "the Deployment's pod").await;
 
+    // The webhook down: with `failurePolicy: Fail` a selected pod is refused rather than
+    // created without its sidecar.
+    drop(operator);
+    let refused = pods
+        .create(&Default::default(), &bare("while-down", json!({})))
+        .await
+        .expect_err("with the webhook down and failurePolicy Fail, no pod is created");
+    assert!(
+        refused.to_string().contains("failed calling webhook"),
+        "{refused}"
+    );
+
     let _ = webhooks
         .delete(&configuration, &DeleteParams::default())
         .await;
@@ -748,12 +773,17 @@ async fn the_chart_installs_and_its_service_account_runs_the_operator() {
     let apps_ns = format!("{release_ns}-apps");
     let namespaces = create_namespaces(&client, &[&release_ns, &apps_ns]).await;
     let release = "ferry";
+    let (listen, webhook) = (free_port(), free_port());
+    let (host, bind) = webhook_host();
     let installed = Command::new(&helm)
         .args(["install", release])
         .arg(repo().join("charts/ferry"))
         .args(["--namespace", &release_ns, "--skip-crds", "--wait=false"])
         // One release per test run: its cluster-wide objects get the namespace's name.
         .args(["--set", &format!("fullnameOverride={release_ns}")])
+        .args(["--set", &format!("watchNamespace={apps_ns}")])
+        // The operator runs on this machine: the API server calls its webhook there.
+        .args(["--set", &format!("webhook.url=https://{host}:{webhook}")])
         .output()
         .unwrap();
     assert!(
@@ -783,7 +813,6 @@ async fn the_chart_installs_and_its_service_account_runs_the_operator() {
     let dir = tempfile::tempdir().unwrap();
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &release_ns);
     let mut args: Vec<String> = Vec::new();
-    let (listen, webhook) = (free_port(), free_port());
     for arg in container.args.clone().unwrap_or_default() {
         let arg = if let Some(path) = arg.strip_prefix("--config=") {
             // The mounted ConfigMap, read from the cluster.
@@ -806,12 +835,19 @@ async fn the_chart_installs_and_its_service_account_runs_the_operator() {
         } else if arg.starts_with("--listen=") {
             format!("--listen=127.0.0.1:{listen}")
         } else if arg.starts_with("--webhook-listen=") {
-            format!("--webhook-listen=127.0.0.1:{webhook}")
+            format!("--webhook-listen={bind}:{webhook}")
         } else {
             arg
         };
         args.push(arg);
     }
+    assert!(args.contains(&format!("--namespace={apps_ns}")), "{args:?}");
+    let configuration = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--webhook-configuration="))
+        .expect("the chart runs the webhook, its certificate made by the operator")
+        .to_string();
+    let _cleanup = WebhookConfiguration(configuration.clone());
     // As the chart's ServiceAccount: the kubeconfig, impersonating it.
     let mut kubeconfig =
         kube::config::Kubeconfig::read_from(std::env::var("KUBECONFIG").unwrap()).unwrap();
@@ -825,7 +861,6 @@ async fn the_chart_installs_and_its_service_account_runs_the_operator() {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ferry-operator"));
     command
         .args(&args)
-        .arg(format!("--namespace={apps_ns}"))
         .env("KUBECONFIG", &impersonating)
         .env("FERRY_LOG", "info,ferry_operator=debug")
         .env("FERRY_LOG_FORMAT", "text")
@@ -848,7 +883,7 @@ async fn the_chart_installs_and_its_service_account_runs_the_operator() {
             _ => {}
         }
     }
-    let _operator = Operator(command.spawn().unwrap());
+    let operator = Operator(command.spawn().unwrap());
 
     for entry in std::fs::read_dir(repo().join("config/samples/healthcare")).unwrap() {
         // Files only: the sample's tests/ folder holds TestSuites for `ferry test`.
@@ -880,6 +915,73 @@ async fn the_chart_installs_and_its_service_account_runs_the_operator() {
     )
     .await;
 
+    // The chart's webhook configuration, its caBundle set by the operator as the chart's
+    // ServiceAccount (only its own configuration and Secret are granted).
+    let webhooks: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    eventually("the chart's caBundle set by the operator", || async {
+        let mwc = webhooks.get(&configuration).await.ok()?;
+        let bundle = mwc.webhooks?.first()?.client_config.ca_bundle.clone()?;
+        (!bundle.0.is_empty()).then_some(())
+    })
+    .await;
+    // A sidecar group: a pod it selects gets the sidecar through the chart's configuration.
+    apply(
+        &client,
+        &apps_ns,
+        json!({"apiVersion": "ferry.dev/v1alpha1", "kind": "IntegrationRuntime",
+            "metadata": {"name": "edge"},
+            "spec": {"mode": "sidecar", "sidecar": {"selector": {"matchLabels": {"app": "e2e-app"}}}}}),
+    )
+    .await;
+    apply(
+        &client,
+        &apps_ns,
+        json!({"apiVersion": "ferry.dev/v1alpha1", "kind": "Sequence", "metadata": {"name": "hello"},
+            "spec": {"runtime": "edge", "mediators": [{"log": {"message": "hello"}}]}}),
+    )
+    .await;
+    eventually("the sidecar runtime accepted", || async {
+        let (status, _) =
+            condition(&client, &apps_ns, "IntegrationRuntime", "edge", "Accepted").await?;
+        (status == "True").then_some(())
+    })
+    .await;
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &apps_ns);
+    let default_account: ServiceAccount = serde_json::from_value(
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}),
+    )
+    .unwrap();
+    accounts
+        .patch(
+            "default",
+            &PatchParams::apply(MANAGER),
+            &Patch::Apply(&default_account),
+        )
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &apps_ns);
+    let bare = |name: &str| {
+        serde_json::from_value::<Pod>(json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "labels": {"app": "e2e-app"}},
+            "spec": {"containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10"}]},
+        }))
+        .unwrap()
+    };
+    let created = pods
+        .create(&Default::default(), &bare("injected"))
+        .await
+        .unwrap();
+    assert_eq!(ferry_containers(&created), [true], "{:?}", created.spec);
+    // The webhook down: the chart's default failure policy, `Ignore`, creates the pod
+    // without its sidecar.
+    drop(operator);
+    let created = pods
+        .create(&Default::default(), &bare("while-down"))
+        .await
+        .expect("failurePolicy Ignore admits the pod while the webhook is down");
+    assert!(ferry_containers(&created).is_empty(), "{:?}", created.spec);
+
     let uninstalled = Command::new(&helm)
         .args(["uninstall", release, "--namespace", &release_ns])
         .output()
@@ -888,4 +990,197 @@ async fn the_chart_installs_and_its_service_account_runs_the_operator() {
     for ns in [&release_ns, &apps_ns] {
         let _ = namespaces.delete(ns, &DeleteParams::default()).await;
     }
+}
+
+/// Queue scaling: with KEDA's CRDs installed the operator renders a ScaledObject (and a
+/// TriggerAuthentication for a broker URL in a Secret) that the API server accepts against
+/// KEDA's own schema, and no HorizontalPodAutoscaler; without them the IntegrationRuntime
+/// says `KedaNotInstalled` and the group keeps a CPU HorizontalPodAutoscaler. Either way,
+/// turning `queue` off leaves the group with a HorizontalPodAutoscaler only. Nothing here
+/// needs KEDA's controllers.
+#[tokio::test]
+async fn queue_scaling_renders_a_scaled_object_the_api_server_accepts_or_says_why_not() {
+    if cluster().is_none() {
+        return;
+    }
+    let client = connect().await;
+    let keda = match client.list_api_group_resources("keda.sh/v1alpha1").await {
+        Ok(list) => list.resources.iter().any(|r| r.name == "scaledobjects"),
+        Err(_) => false,
+    };
+    eprintln!(
+        "KEDA's CRDs {}installed: checking the {} path",
+        if keda { "" } else { "not " },
+        if keda {
+            "ScaledObject"
+        } else {
+            "KedaNotInstalled"
+        }
+    );
+    let namespace = format!("ferry-e2e-keda-{}", std::process::id());
+    let namespaces = create_namespaces(&client, &[&namespace]).await;
+    let _operator = Operator(
+        Command::new(env!("CARGO_BIN_EXE_ferry-operator"))
+            .args([
+                "--namespace",
+                &namespace,
+                "--listen",
+                &format!("127.0.0.1:{}", free_port()),
+            ])
+            .env("FERRY_LOG", "info,ferry_operator=debug")
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let runtime = |queue: Value| {
+        let mut autoscaling = json!({"minReplicas": 1, "maxReplicas": 5});
+        if !queue.is_null() {
+            autoscaling["queue"] = queue;
+        }
+        json!({"apiVersion": "ferry.dev/v1alpha1", "kind": "IntegrationRuntime",
+            "metadata": {"name": "orders"}, "spec": {"autoscaling": autoscaling}})
+    };
+    apply(
+        &client,
+        &namespace,
+        json!({"apiVersion": "ferry.dev/v1alpha1", "kind": "MessageStore",
+            "metadata": {"name": "orders-queue"},
+            "spec": {"runtime": "orders", "type": "rabbitmq", "rabbitmq": {
+                "host": "rabbitmq.messaging", "queue": "orders", "username": "ferry",
+                "passwordFrom": {"secretKeyRef": {"name": "rabbit", "key": "password"}}}}}),
+    )
+    .await;
+    apply(
+        &client,
+        &namespace,
+        runtime(
+            json!({"store": "orders-queue", "targetBacklogPerReplica": 50,
+            "rabbitmqUrlFrom": {"name": "rabbit-keda", "key": "url"}}),
+        ),
+    )
+    .await;
+
+    let queue_scaling = || async {
+        let obj = dynamic(&client, &namespace, "IntegrationRuntime")
+            .get("orders")
+            .await
+            .ok()?;
+        let c = obj.data["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "QueueScaling")?
+            .clone();
+        Some((
+            c["status"].as_str()?.to_string(),
+            c["reason"].as_str()?.to_string(),
+        ))
+    };
+    let hpas: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), &namespace);
+    let keda_api = |kind: &str| {
+        let gvk = kube::core::GroupVersionKind::gvk("keda.sh", "v1alpha1", kind);
+        Api::<DynamicObject>::namespaced_with(
+            client.clone(),
+            &namespace,
+            &kube::core::ApiResource::from_gvk(&gvk),
+        )
+    };
+    if keda {
+        let (status, reason) = eventually("QueueScaling=True", || async {
+            queue_scaling().await.filter(|(s, _)| s == "True")
+        })
+        .await;
+        assert_eq!((status.as_str(), reason.as_str()), ("True", "ScaledObject"));
+        let scaled = keda_api("ScaledObject").get("ferry-orders").await.unwrap();
+        assert_eq!(
+            scaled.data["spec"]["scaleTargetRef"]["name"],
+            "ferry-orders"
+        );
+        assert_eq!(scaled.data["spec"]["maxReplicaCount"], 5);
+        let trigger = &scaled.data["spec"]["triggers"][0];
+        assert_eq!(trigger["type"], "rabbitmq", "{trigger}");
+        assert_eq!(trigger["metadata"]["queueName"], "orders", "{trigger}");
+        assert_eq!(
+            trigger["authenticationRef"]["name"], "ferry-orders",
+            "{trigger}"
+        );
+        let auth = keda_api("TriggerAuthentication")
+            .get("ferry-orders")
+            .await
+            .unwrap();
+        assert_eq!(
+            auth.data["spec"]["secretTargetRef"][0]["name"],
+            "rabbit-keda"
+        );
+        assert!(has_owner(&scaled));
+        assert!(
+            hpas.get("ferry-orders").await.is_err(),
+            "no HorizontalPodAutoscaler of the operator's beside the ScaledObject"
+        );
+
+        // Any other store: a prometheus trigger on the processors' backlog gauge, which
+        // KEDA's schema accepts too.
+        for doc in [
+            json!({"apiVersion": "ferry.dev/v1alpha1", "kind": "MessageStore",
+                "metadata": {"name": "invoices"}, "spec": {"runtime": "billing", "type": "sqlite"}}),
+            json!({"apiVersion": "ferry.dev/v1alpha1", "kind": "Endpoint", "metadata": {"name": "ledger"},
+                "spec": {"runtime": "billing", "http": {"uriTemplate": "http://ledger.billing:8080/invoices"}}}),
+            json!({"apiVersion": "ferry.dev/v1alpha1", "kind": "MessageProcessor",
+                "metadata": {"name": "invoice-forwarder"},
+                "spec": {"runtime": "billing", "type": "forwarding", "messageStore": "invoices",
+                    "targetEndpoint": "ledger"}}),
+            json!({"apiVersion": "ferry.dev/v1alpha1", "kind": "IntegrationRuntime",
+                "metadata": {"name": "billing"},
+                "spec": {"autoscaling": {"maxReplicas": 4, "queue": {"store": "invoices",
+                    "targetBacklogPerReplica": 20,
+                    "prometheusServerAddress": "http://prometheus.monitoring:9090"}}}}),
+        ] {
+            apply(&client, &namespace, doc).await;
+        }
+        let scaled = eventually("the prometheus-triggered ScaledObject", || async {
+            keda_api("ScaledObject").get("ferry-billing").await.ok()
+        })
+        .await;
+        let trigger = &scaled.data["spec"]["triggers"][0];
+        assert_eq!(trigger["type"], "prometheus", "{trigger}");
+        let query = trigger["metadata"]["query"].as_str().unwrap_or_default();
+        assert!(
+            query.contains("ferry_processor_backlog") && query.contains("invoice-forwarder"),
+            "{query}"
+        );
+    } else {
+        let (status, reason) = eventually("QueueScaling=False", || async {
+            queue_scaling().await.filter(|(s, _)| s == "False")
+        })
+        .await;
+        assert_eq!(
+            (status.as_str(), reason.as_str()),
+            ("False", "KedaNotInstalled")
+        );
+        eventually("the CPU HorizontalPodAutoscaler kept", || async {
+            hpas.get("ferry-orders").await.ok()
+        })
+        .await;
+    }
+
+    // Queue scaling off: the ScaledObject and TriggerAuthentication go, an HPA scales.
+    apply(&client, &namespace, runtime(Value::Null)).await;
+    eventually("the HorizontalPodAutoscaler", || async {
+        hpas.get("ferry-orders").await.ok()
+    })
+    .await;
+    if keda {
+        eventually("the ScaledObject deleted", || async {
+            let gone = keda_api("ScaledObject").get("ferry-orders").await.is_err()
+                && keda_api("TriggerAuthentication")
+                    .get("ferry-orders")
+                    .await
+                    .is_err();
+            gone.then_some(())
+        })
+        .await;
+    }
+    let _ = namespaces
+        .delete(&namespace, &DeleteParams::default())
+        .await;
 }

@@ -86,9 +86,34 @@ app.kubernetes.io/component: operator
 {{- printf "%s-webhook-tls" (include "ferry.operatorName" .) }}
 {{- end }}
 
-{{/* The names the webhook is called by: its Service's DNS names. */}}
+{{/*
+webhook.url, checked: an https:// URL with a host and nothing after it but an optional port
+(the chart adds the path); empty when unset.
+*/}}
+{{- define "ferry.webhookUrl" -}}
+{{- with .Values.webhook.url }}
+{{- $u := urlParse (trimSuffix "/" .) }}
+{{- if or (ne $u.scheme "https") (not $u.hostname) $u.path $u.query $u.fragment $u.userinfo }}
+{{- fail (printf "webhook.url: %q must be https://HOST or https://HOST:PORT (the API server calls HTTPS only; the chart adds the path /mutate-pods)" .) }}
+{{- end }}
+{{- trimSuffix "/" . }}
+{{- end }}
+{{- end }}
+
+{{/* The host of webhook.url, when it is set. */}}
+{{- define "ferry.webhookUrlHost" -}}
+{{- with include "ferry.webhookUrl" . }}{{ (urlParse .).hostname }}{{ end }}
+{{- end }}
+
+{{/*
+The names the webhook is called by: its Service's DNS names, or the host of webhook.url.
+*/}}
 {{- define "ferry.webhookDnsNames" -}}
+{{- with include "ferry.webhookUrlHost" . }}
+{{- . }}
+{{- else }}
 {{- $svc := include "ferry.webhookService" . -}}
 {{- $ns := .Release.Namespace -}}
 {{- printf "%s,%s.%s,%s.%s.svc,%s.%s.svc.cluster.local" $svc $svc $ns $svc $ns $svc $ns }}
+{{- end }}
 {{- end }}

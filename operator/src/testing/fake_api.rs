@@ -133,7 +133,9 @@ fn answer(state: &mut State, seen: Seen) -> Option<(u16, String)> {
         && group_version.matches('/').count() == 1
     {
         let Some(plurals) = state.discovery.get(group_version) else {
-            return Some((404, status(404, "NotFound").to_string()));
+            // As kube-apiserver answers a group version it does not serve: Go's plain-text
+            // "404 page not found", no Status object (found on a real 1.36 API server).
+            return Some((404, "404 page not found\n".to_string()));
         };
         let resources: Vec<Value> = plurals
             .iter()
