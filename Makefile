@@ -183,6 +183,11 @@ bench-rabbitmq: bench-tools bench-build ## RabbitMQ consume -> HTTP and HTTP -> 
 	python3 tests/bench/rabbitmq.py --ferry $(BENCH_BIN)/ferry --backend $(BENCH_BIN)/echo-backend \
 	  --baseline $(BENCH_BIN)/amqp-baseline --out docs/benchmarks.md
 
+.PHONY: bench-files
+bench-files: bench-tools bench-build ## File inbound throughput, 10,000 small JSON files from a local folder and from an SFTP server of its own (sshd); writes its section of docs/benchmarks.md (BENCH_FILES=10000)
+	python3 tests/bench/files.py --ferry $(BENCH_BIN)/ferry --backend $(BENCH_BIN)/echo-backend \
+	  --out docs/benchmarks.md
+
 .PHONY: bench-mqtt
 bench-mqtt: bench-tools bench-build ## MQTT consume -> HTTP beside a raw rumqttc baseline, on a Mosquitto of its own; writes its section of docs/benchmarks.md (BENCH_MQTT_MESSAGES=20000)
 	python3 tests/bench/mqtt.py --ferry $(BENCH_BIN)/ferry --backend $(BENCH_BIN)/echo-backend \

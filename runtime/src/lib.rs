@@ -32,4 +32,5 @@ pub mod telemetry;
 pub mod testing;
 pub mod tls;
 pub mod transports;
+pub mod vfs;
 pub mod xml;

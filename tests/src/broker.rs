@@ -123,14 +123,7 @@ impl PrivateBroker {
                 "-kernel inet_dist_use_interface {127,0,0,1}".into(),
             ),
         ];
-        let out = File::create(dir.path().join("server.out")).expect("a log file");
-        let server = Command::new(scripts.join("rabbitmq-server"))
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("a log file"))
-            .stderr(out)
-            .spawn()
-            .expect("rabbitmq-server runs");
+        let server = spawn_server(&scripts, &env, dir.path());
         let mut broker = PrivateBroker {
             node,
             port,
@@ -157,6 +150,24 @@ impl PrivateBroker {
     /// Starts the RabbitMQ application again and returns once it accepts AMQP connections.
     pub fn start_app(&mut self) {
         self.ctl(&["start_app"]);
+        self.wait_for_amqp();
+    }
+
+    /// Stops the whole node (`rabbitmqctl stop`: the Erlang VM exits, as when the broker's
+    /// machine restarts) and returns once it is gone. Its queues stay on disk.
+    pub fn stop_node(&mut self) {
+        self.ctl(&["stop"]);
+        assert!(
+            wait_exit(&mut self.server, Duration::from_secs(30)),
+            "the node {} did not exit",
+            self.node
+        );
+    }
+
+    /// Starts the node again on the same ports and database, after [`Self::stop_node`];
+    /// returns once it accepts AMQP connections.
+    pub fn start_node(&mut self) {
+        self.server = spawn_server(&self.scripts, &self.env, self.dir.path());
         self.wait_for_amqp();
     }
 
@@ -234,6 +245,23 @@ impl Drop for PrivateBroker {
         }
         let _ = self.server.wait();
     }
+}
+
+/// Runs `rabbitmq-server` with the node's environment, its output appended to
+/// `server.out` in `dir`.
+fn spawn_server(scripts: &Path, env: &[(&'static str, OsString)], dir: &Path) -> Child {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("server.out"))
+        .expect("a log file");
+    Command::new(scripts.join("rabbitmq-server"))
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().expect("a log file"))
+        .stderr(out)
+        .spawn()
+        .expect("rabbitmq-server runs")
 }
 
 /// The folder holding `rabbitmq-server` and `rabbitmqctl` to run as this user.

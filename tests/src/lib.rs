@@ -7,6 +7,7 @@
 pub mod backend;
 pub mod behavior;
 pub mod broker;
+pub mod file_servers;
 pub mod tls;
 
 use std::net::SocketAddr;

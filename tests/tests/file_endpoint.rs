@@ -189,6 +189,90 @@ async fn mi_vfs_addresses_write_a_named_file_or_the_reply_file_name() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn move_takes_a_file_to_another_directory_and_keeps_an_existing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (inbox, archive) = (dir.path().join("in"), dir.path().join("archive/2026/12"));
+    std::fs::create_dir_all(&inbox).unwrap();
+    std::fs::write(inbox.join("a.csv"), "one").unwrap();
+    std::fs::write(inbox.join("b.csv"), "two").unwrap();
+    let endpoint = format!(
+        "              file: {{mode: move, sourceDirectory: {}, sourceFileName: '${{payload.name}}', directory: {}, fileName: 'done-${{payload.name}}'}}",
+        inbox.display(),
+        archive.display()
+    );
+    write(dir.path(), &API.replace("ENDPOINT", &endpoint));
+    let ferry = Ferry::start(&[dir.path()], &[]);
+    let (status, body) = post(&ferry, json!({"name": "a.csv"})).await;
+    assert_eq!(status, 200, "{body} {}", ferry.log());
+    assert_eq!(
+        body,
+        json!({"name": "a.csv"}),
+        "the message goes on unchanged"
+    );
+    assert_eq!(names(&archive), ["done-a.csv"], "parent directories made");
+    assert_eq!(
+        std::fs::read_to_string(archive.join("done-a.csv")).unwrap(),
+        "one"
+    );
+    assert_eq!(names(&inbox), ["b.csv"]);
+
+    // The destination exists: refused, both files kept.
+    std::fs::write(inbox.join("a.csv"), "newer").unwrap();
+    let (status, body) = post(&ferry, json!({"name": "a.csv"})).await;
+    assert_eq!(status, 503);
+    assert_eq!(body["code"], "101500", "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("destination exists"),
+        "{body}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(archive.join("done-a.csv")).unwrap(),
+        "one"
+    );
+    assert_eq!(
+        std::fs::read_to_string(inbox.join("a.csv")).unwrap(),
+        "newer"
+    );
+
+    // A missing source and a name leaving the directory: faults.
+    let (status, body) = post(&ferry, json!({"name": "nope.csv"})).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("nope.csv"),
+        "{body}"
+    );
+    let (status, body) = post(&ferry, json!({"name": "../x"})).await;
+    assert_eq!(status, 503);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("is not a file name"),
+        "{body}"
+    );
+    drop(ferry);
+
+    // replaceExisting: the newer file replaces the archived one.
+    let endpoint = format!(
+        "              file: {{mode: move, sourceDirectory: {}, sourceFileName: '${{payload.name}}', directory: {}, fileName: 'done-${{payload.name}}', replaceExisting: true, createDirectory: false}}",
+        inbox.display(),
+        archive.display()
+    );
+    write(dir.path(), &API.replace("ENDPOINT", &endpoint));
+    let ferry = Ferry::start(&[dir.path()], &[]);
+    let (status, body) = post(&ferry, json!({"name": "a.csv"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        std::fs::read_to_string(archive.join("done-a.csv")).unwrap(),
+        "newer"
+    );
+    assert_eq!(names(&inbox), ["b.csv"]);
+}
+
 #[test]
 fn validate_refuses_bad_file_endpoints_with_located_messages() {
     let dir = tempfile::tempdir().unwrap();
@@ -215,6 +299,20 @@ metadata:
   name: bad-param
 spec:
   address: {uri: 'vfs:file:///tmp/x.txt?transport.vfs.Locking=true'}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: Endpoint
+metadata:
+  name: bad-move
+spec:
+  file: {directory: out, fileName: x, mode: move, appendNewline: true}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: Endpoint
+metadata:
+  name: bad-overwrite
+spec:
+  file: {directory: out, fileName: x, replaceExisting: true}
 ",
     );
     let out = ferry_tests::validate(&[dir.path()]);
@@ -225,7 +323,10 @@ spec:
         "Endpoint/bad-file spec.file.fileName: \"../x\" is not a file name",
         "spec.file.appendNewline: appendNewline goes with mode: append",
         "Endpoint/bad-file spec.timeout: timeout is not supported on a file endpoint",
-        "Endpoint/bad-vfs spec.address.uri: only local files",
+        "Endpoint/bad-vfs spec.address.uri: the address names no user",
+        "Endpoint/bad-move spec.file.sourceDirectory: mode move needs sourceDirectory",
+        "Endpoint/bad-move spec.file.appendNewline: appendNewline goes with mode: append",
+        "Endpoint/bad-overwrite spec.file.replaceExisting: replaceExisting goes with mode: move",
         "Endpoint/bad-param spec.address.uri: unknown parameter \"transport.vfs.Locking\"",
     ] {
         assert!(text.contains(needle), "{needle:?} missing in:\n{text}");

@@ -13,6 +13,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ferry_tests::backend::Reply;
+use ferry_tests::broker::PrivateBroker;
 use ferry_tests::{Backend, Ferry, client};
 use lapin::options::{
     BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions,
@@ -487,6 +488,195 @@ async fn chaos_sigkill_while_consuming_2000_rabbitmq_messages_loses_none() {
     }
     drop(ferry);
     delete(&ch, &q).await;
+}
+
+/// A channel with publisher confirms to the private node on `port`.
+async fn private_channel(port: u16) -> (Connection, Channel) {
+    let props = ConnectionProperties::default()
+        .with_executor(tokio_executor_trait::Tokio::current())
+        .with_reactor(tokio_reactor_trait::Tokio::current());
+    let url = format!("amqp://guest:guest@127.0.0.1:{port}/%2F");
+    let conn = Connection::connect(&url, props).await.unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    (conn, channel)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_a_broker_restart_while_consuming_1000_messages_loses_none() {
+    let Some(mut broker) = PrivateBroker::start() else {
+        return;
+    };
+    let q = queue("restart");
+    let total = 1000u64;
+    {
+        let (_conn, ch) = private_channel(broker.port()).await;
+        declare(&ch, &q).await;
+        for n in 0..total {
+            let props = BasicProperties::default()
+                .with_content_type("application/json".into())
+                .with_delivery_mode(2);
+            publish(&ch, &q, json!({"n": n}).to_string().as_bytes(), props).await;
+        }
+    }
+    // About 100 messages a second (5 at a time, 50 ms each), so the node goes down with
+    // most of them still queued and some in flight.
+    let backend =
+        Backend::start(|_| Reply::json(json!({"ok": true})).delayed(Duration::from_millis(50)));
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "    port: {}\n    prefetch: 5\n    consumers: 1",
+        broker.port()
+    );
+    write(
+        dir.path(),
+        &rabbit_config(backend.port(), &q, false, &extra),
+    );
+    let ferry = Ferry::start(&[dir.path()], &[]);
+    wait_for("a share of the messages", Duration::from_secs(60), || {
+        backend.requests().len() >= 150
+    })
+    .await;
+    // The whole node goes down (its Erlang VM exits) with messages in flight, and comes
+    // back on the same ports and database.
+    tokio::task::block_in_place(|| broker.stop_node());
+    let before_restart = backend.requests().len();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let state = management(&ferry, "orders-in").await;
+    assert_eq!(state["connected"], false, "the outage is seen: {state}");
+    tokio::task::block_in_place(|| broker.start_node());
+    wait_for("every message", Duration::from_secs(120), || {
+        tally(&backend, total).0.is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (lost, duplicated) = tally(&backend, total);
+    eprintln!(
+        "rabbitmq restart: {total} published, {before_restart} calls before the node stopped, {} calls in all, {} lost, {} duplicated {:?}",
+        backend.requests().len(),
+        lost.len(),
+        duplicated.len(),
+        duplicated
+    );
+    assert!(lost.is_empty(), "lost {lost:?}");
+    let (_conn, ch) = private_channel(broker.port()).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ready(&ch, &q).await != 0 {
+        assert!(Instant::now() < deadline, "the queue never emptied");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        before_restart < total as usize,
+        "the node stopped with messages left to consume"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let state = management(&ferry, "orders-in").await;
+        if state["connected"] == true {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never reconnected: {state}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(ferry);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishing_across_a_broker_restart_faults_cleanly_and_loses_nothing_confirmed() {
+    let Some(mut broker) = PrivateBroker::start() else {
+        return;
+    };
+    let q = queue("publish-restart");
+    let dir = tempfile::tempdir().unwrap();
+    let params = format!(
+        "rabbitmq.server.port={}&rabbitmq.queue.name={q}&rabbitmq.queue.autodeclare=true",
+        broker.port()
+    );
+    write(dir.path(), &PUBLISH.replace("PARAMS", &params));
+    let ferry = Ferry::start(&[dir.path()], &[]);
+    let http = client();
+    let post = |n: u64| {
+        let (http, url) = (http.clone(), ferry.url("/publish"));
+        async move {
+            http.post(url)
+                .json(&json!({"n": n}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let mut confirmed = Vec::new();
+    for n in 0..50 {
+        assert_eq!(post(n).await, 200, "{}", ferry.log());
+        confirmed.push(n);
+    }
+    tokio::task::block_in_place(|| broker.stop_node());
+    // During the outage: a clean fault, quickly, never a hang or a false success.
+    for n in 50..55 {
+        let started = Instant::now();
+        let status = post(n).await;
+        assert_eq!(status, 503, "a call while the broker is down is a fault");
+        assert!(
+            started.elapsed() < Duration::from_secs(12),
+            "the fault came after {:?}",
+            started.elapsed()
+        );
+    }
+    tokio::task::block_in_place(|| broker.start_node());
+    // The endpoint recovers by itself: calls succeed again.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut n = 100;
+    loop {
+        let status = post(n).await;
+        if status == 200 {
+            confirmed.push(n);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the endpoint never recovered: {}",
+            ferry.log()
+        );
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for n in 1000..1020 {
+        assert_eq!(post(n).await, 200);
+        confirmed.push(n);
+    }
+    // Every call answered 200 was confirmed, so it is in the queue, across the restart.
+    let (_conn, ch) = private_channel(broker.port()).await;
+    let mut got = Vec::new();
+    while let Some(m) = ch
+        .basic_get(q.as_str(), BasicGetOptions { no_ack: true })
+        .await
+        .unwrap()
+    {
+        got.push(
+            serde_json::from_slice::<Value>(&m.delivery.data).unwrap()["n"]
+                .as_u64()
+                .unwrap(),
+        );
+    }
+    got.sort_unstable();
+    let missing: Vec<u64> = confirmed
+        .iter()
+        .copied()
+        .filter(|n| !got.contains(n))
+        .collect();
+    eprintln!(
+        "rabbitmq publish across a restart: {} confirmed, {} in the queue, {} missing",
+        confirmed.len(),
+        got.len(),
+        missing.len()
+    );
+    assert!(missing.is_empty(), "confirmed but lost: {missing:?}");
+    drop(ferry);
 }
 
 // === publishing ===

@@ -464,6 +464,101 @@ async fn chaos_a_qos1_message_comes_again_after_a_sigkill_in_the_middle_of_its_s
     let _ = c.disconnect().await;
 }
 
+/// A regression guard for a deadlock (fixed) in which the loop reading from the broker
+/// waited on a full queue to the sequence while the sequence waited for that loop to send
+/// its acknowledgement: everything stopped after about 270 messages. A thousand QoS 1
+/// messages, published as fast as the backend takes them, must all arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_qos1_messages_all_reach_the_backend() {
+    if !broker_up() {
+        return;
+    }
+    const TOTAL: u64 = 1000;
+    let base = unique("volume");
+    let backend = Backend::start(|_| Reply::json(json!({"ok": true})));
+    let dir = tempfile::tempdir().unwrap();
+    let topic = format!("{base}/readings");
+    write(
+        dir.path(),
+        &inbound(
+            backend.port(),
+            &format!("{base}-ferry"),
+            &format!("'{topic}'"),
+            false,
+            "    qos: 1\n    concurrency: 20\n    contentType: application/json",
+        ),
+    );
+    let ferry = Ferry::start(&[dir.path()], &[]);
+    wait_connected(&ferry, "sensors-in").await;
+
+    let mut publisher = Publisher::connect(&format!("{base}-pub")).await;
+    let mut acked = 0u64;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for n in 0..TOTAL {
+        publisher
+            .client
+            .publish(&topic, QoS::AtLeastOnce, false, json!({"n": n}).to_string())
+            .await
+            .unwrap();
+        while publisher.acks.try_recv().is_ok() {
+            acked += 1;
+        }
+        // At most 300 ahead of the backend: the shared Mosquitto queues 1,000 messages for
+        // a subscriber at most (max_queued_messages) and would drop the rest, which is the
+        // broker's loss, not Ferry's.
+        if n % 50 == 49 {
+            loop {
+                let behind = (n + 1).saturating_sub(backend.requests().len() as u64);
+                if behind <= 300 {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "stuck after {} calls of {} published: {}\n{}",
+                    backend.requests().len(),
+                    n + 1,
+                    management(&ferry, "sensors-in").await,
+                    ferry.log()
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+    while acked < TOTAL {
+        tokio::time::timeout(Duration::from_secs(10), publisher.acks.recv())
+            .await
+            .expect("the broker acknowledges every publish")
+            .unwrap();
+        acked += 1;
+    }
+    loop {
+        let got = received(&backend);
+        let mut distinct = got.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() as u64 == TOTAL {
+            eprintln!(
+                "mqtt volume: {TOTAL} published at QoS 1, {} calls, {} duplicated",
+                got.len(),
+                got.len() - distinct.len()
+            );
+            assert_eq!(distinct, (0..TOTAL).collect::<Vec<_>>());
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {TOTAL} messages arrived: {}\n{}",
+            distinct.len(),
+            management(&ferry, "sensors-in").await,
+            ferry.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let state = management(&ferry, "sensors-in").await;
+    assert!(state["succeeded"].as_u64().unwrap() >= TOTAL, "{state}");
+    assert_eq!(state["failed"], 0, "{state}");
+}
+
 // === publishing ===
 
 /// An API publishing each POST to an MQTT endpoint with `PARAMS`, answering 200 (the

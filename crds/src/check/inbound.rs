@@ -62,6 +62,10 @@ pub struct File {
     pub pattern: Option<Regex>,
     /// The transport headers of every message, Content-Type included.
     pub headers: HeaderMap,
+    /// The directory polled (a remote URI's path when `directory` is one).
+    pub directory: String,
+    /// The remote server, `None` for a local directory.
+    pub server: Option<super::file_server::Server>,
 }
 
 /// Checks an InboundEndpoint.
@@ -318,6 +322,42 @@ fn file(cx: &mut Cx<'_>, f: &FileInbound, sequential: bool) -> Option<File> {
     if f.interval == 0 {
         cx.error("spec.file.interval", "must be at least 1 millisecond");
     }
+    let (server, directory) = if super::file_server::is_remote(&f.directory) {
+        match super::file_server::parse(&f.directory) {
+            Ok(mut u) => {
+                let mut problems = Vec::new();
+                for pair in u.query.split('&').filter(|p| !p.is_empty()) {
+                    let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                    if !super::file_server::parameter(&mut u.server, key, value, &mut problems) {
+                        problems.push(format!(
+                            "unknown parameter {key:?} in the directory's URI (the other transport.vfs.* settings are fields of spec.file)"
+                        ));
+                    }
+                }
+                if f.server.is_some() {
+                    problems.push(
+                        "the directory is a URI naming its server: remove server, or write the directory as a path".into(),
+                    );
+                }
+                for p in problems {
+                    cx.error("spec.file.directory", p);
+                }
+                (Some(u.server), u.path)
+            }
+            Err(problems) => {
+                for p in problems {
+                    cx.error("spec.file.directory", p);
+                }
+                (None, f.directory.clone())
+            }
+        }
+    } else {
+        let server = f
+            .server
+            .as_ref()
+            .and_then(|s| super::file_server::typed(cx, "spec.file.server", s));
+        (server, f.directory.clone())
+    };
     if f.stable_for == 0 && f.part_suffix.is_empty() {
         cx.error(
             "spec.file.stableFor",
@@ -369,7 +409,7 @@ fn file(cx: &mut Cx<'_>, f: &FileInbound, sequential: bool) -> Option<File> {
                 &format!("spec.file.{field}"),
                 format!("{field} goes with {what}: move"),
             ),
-            (FileAction::Move, Some(d)) if same_dir(d, &f.directory) => cx.error(
+            (FileAction::Move, Some(d)) if same_dir(d, &directory) => cx.error(
                 &format!("spec.file.{field}"),
                 "must not be the polled directory (its files would be taken again)",
             ),
@@ -407,6 +447,8 @@ fn file(cx: &mut Cx<'_>, f: &FileInbound, sequential: bool) -> Option<File> {
         spec: f.clone(),
         pattern,
         headers,
+        directory,
+        server,
     })
 }
 

@@ -13,6 +13,7 @@ pub mod corpus;
 mod cx;
 pub mod data;
 pub mod endpoint;
+pub mod file_server;
 pub mod file_target;
 pub mod inbound;
 pub mod local_entry;

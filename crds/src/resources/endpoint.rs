@@ -555,9 +555,86 @@ pub struct FileEndpoint {
     #[serde(default)]
     pub append_newline: bool,
     /// Create `directory` (and its parents) when missing (MI's
-    /// `transport.vfs.CreateFolder`). Default true.
+    /// `transport.vfs.CreateFolder`; the file connector's `createParentDirectories`).
+    /// Default true.
     #[serde(default = "default_true")]
     pub create_directory: bool,
+    /// With `move`: the directory the moved file is in (the file connector's
+    /// `sourcePath`, less the file's name). On `server` when one is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_directory: Option<String>,
+    /// With `move`: the moved file's name, a template rendered per message that must be a
+    /// name, not a path. Default: `fileName` (the file keeps its name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_file_name: Option<String>,
+    /// With `move`: replace a file of the destination's name (the file connector's
+    /// `overwrite`). Default false: the move fails when the destination exists.
+    #[serde(default)]
+    pub replace_existing: bool,
+    /// A remote server (SFTP, FTP or FTPS) the file is written on or moved on, instead of
+    /// the local disk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<FileServer>,
+}
+
+/// A remote file server: an SFTP, FTP or FTPS account (MI's `vfs:sftp://user:pass@host/`,
+/// `vfs:ftp://`, `vfs:ftps://` addresses).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FileServer {
+    /// `sftp`, `ftp` or `ftps` (explicit FTPS: `AUTH TLS` on the control connection, and
+    /// the data connections protected too).
+    pub protocol: FileProtocol,
+    /// The server's host name or address.
+    pub host: String,
+    /// Its port. Default 22 for `sftp`, 21 for `ftp` and `ftps`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// The user logged in as (`anonymous` for anonymous FTP).
+    pub user: String,
+    /// A file holding the password (its content less a final line break); it is read when
+    /// connecting and never logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<String>,
+    /// SFTP: a file holding the private key (OpenSSH PEM) logged in with (MI's
+    /// `transport.vfs.SFTPIdentities`), unencrypted; read when connecting, never logged.
+    /// With both a key and a password, the key is tried first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_key_file: Option<String>,
+    /// SFTP: the server's host key fingerprint as `ssh-keygen -lf` prints it
+    /// (`SHA256:...`). A server showing another key is refused. Default: any key is
+    /// accepted, as Micro Integrator's VFS does, with a warning in the log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_key: Option<String>,
+    /// FTP: passive mode, the server opening the data port (MI's `transport.vfs.Passive`).
+    /// Default true; active mode is not supported.
+    #[serde(default = "default_true")]
+    pub passive: bool,
+    /// FTPS: the CA certificates trusted for the server (beside the system's) and the
+    /// oldest TLS version, as an endpoint's `tls` block.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Tls>,
+    /// Milliseconds to connect and log in, and for each operation. Default 30000.
+    #[serde(default = "default_file_server_timeout")]
+    pub timeout: u64,
+}
+
+fn default_file_server_timeout() -> u64 {
+    30_000
+}
+
+/// The protocol of a remote file server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[schemars(transform = crate::resources::common::field_describes)]
+pub enum FileProtocol {
+    /// SSH File Transfer Protocol.
+    #[default]
+    Sftp,
+    /// Plain FTP, passive mode.
+    Ftp,
+    /// FTP with explicit TLS (`AUTH TLS`).
+    Ftps,
 }
 
 /// How a file endpoint writes.
@@ -572,6 +649,9 @@ pub enum FileWriteMode {
     Create,
     /// Add to the end of the file.
     Append,
+    /// Move (rename) the file `sourceFileName` of `sourceDirectory` to `fileName` in
+    /// `directory` (the file connector's `move`); the message's payload is not written.
+    Move,
 }
 
 /// How an SMTP connection is secured.

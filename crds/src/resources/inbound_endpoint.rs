@@ -250,13 +250,19 @@ pub enum FaultAction {
     Reject,
 }
 
-/// Settings of a file inbound endpoint: polls a local directory.
+/// Settings of a file inbound endpoint: polls a local or remote (SFTP, FTP, FTPS) directory.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FileInbound {
     /// The directory polled (Synapse `transport.vfs.FileURI`, without `file://`); relative
-    /// to the working directory when not absolute.
+    /// to the working directory when not absolute. On `server` when one is set; MI's
+    /// remote URIs are accepted too (`sftp://user:pass@host:22/in`, `ftp://`, `ftps://`,
+    /// with or without `vfs:`), and then name the server themselves.
     pub directory: String,
+    /// The remote server polled (SFTP, FTP or FTPS) instead of a local directory; the
+    /// move directories are on the same server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<crate::resources::endpoint::FileServer>,
     /// Only files whose name matches this regular expression, whole
     /// (`transport.vfs.FileNamePattern`). Default: every file.
     #[serde(default, skip_serializing_if = "Option::is_none")]

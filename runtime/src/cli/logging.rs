@@ -26,9 +26,13 @@ pub fn init(format: LogFormat, filter: &str) -> anyhow::Result<()> {
     } else {
         filter
     };
-    let (env_filter, invalid) = match EnvFilter::try_new(with_quiet_amqp(filter)) {
+    let (env_filter, invalid) = match EnvFilter::try_new(without_secrets(&with_quiet_amqp(filter)))
+    {
         Ok(f) => (f, None),
-        Err(e) => (EnvFilter::new(with_quiet_amqp(DEFAULT_FILTER)), Some(e)),
+        Err(e) => (
+            EnvFilter::new(without_secrets(&with_quiet_amqp(DEFAULT_FILTER))),
+            Some(e),
+        ),
     };
     let terminal = std::io::stderr().is_terminal();
     let ansi = use_ansi(terminal, std::env::var_os("NO_COLOR").as_deref());
@@ -75,7 +79,7 @@ pub fn init(format: LogFormat, filter: &str) -> anyhow::Result<()> {
 
 /// A filter asked for at run time, with the AMQP client kept quiet as at start.
 fn parse(filter: &str) -> Result<EnvFilter, String> {
-    EnvFilter::try_new(with_quiet_amqp(filter)).map_err(|e| e.to_string())
+    EnvFilter::try_new(without_secrets(&with_quiet_amqp(filter))).map_err(|e| e.to_string())
 }
 
 /// `auto`: JSON lines where no person reads them (a container's or a service's log, a
@@ -97,6 +101,17 @@ fn with_quiet_amqp(filter: &str) -> String {
     }
 }
 
+/// `filter` with the FTP client's protocol trace cut off whatever it says: suppaftp traces
+/// every command it sends, `PASS` and the password included, so it is held at `debug`.
+fn without_secrets(filter: &str) -> String {
+    let mut kept: Vec<&str> = filter
+        .split(',')
+        .filter(|d| !d.trim_start().starts_with("suppaftp"))
+        .collect();
+    kept.push("suppaftp=debug");
+    kept.join(",")
+}
+
 /// Colour codes only for a person at a terminal: in a file, a pipe or a log collector they
 /// are noise that breaks `grep`. Decided on stderr, where the logs go. `NO_COLOR`
 /// (<https://no-color.org>) turns them off anywhere; `with_ansi` would override it.
@@ -109,6 +124,15 @@ mod tests {
     use std::ffi::OsStr;
 
     use super::*;
+
+    #[test]
+    fn the_ftp_client_never_traces_its_commands_and_so_never_a_password() {
+        assert_eq!(without_secrets("info"), "info,suppaftp=debug");
+        assert_eq!(
+            without_secrets("trace,suppaftp=trace,lapin=off"),
+            "trace,lapin=off,suppaftp=debug"
+        );
+    }
 
     #[test]
     fn the_amqp_client_is_quiet_unless_the_filter_names_it() {

@@ -1,6 +1,7 @@
 //! File endpoints: a `call` or `send` to an endpoint with a `file` block (or an address
-//! `vfs:file:///...`, as Micro Integrator's VFS sender writes it) writes the message's
-//! payload to a file in a local directory.
+//! `vfs:file:///...`, `vfs:sftp://...`, `vfs:ftp://...`, `vfs:ftps://...`, as Micro
+//! Integrator's VFS sender writes it) writes the message's payload to a file in a local or
+//! remote directory, or moves a file there.
 //!
 //! - `overwrite` and `create` are atomic: the payload goes to a hidden temporary file in the
 //!   same directory (`.NAME.PID.N.tmp`, which a file inbound endpoint never takes), is
@@ -10,11 +11,19 @@
 //! - `append` adds the payload (and a line break with `appendNewline`) to the end of the
 //!   file, creating it when missing, and flushes it; a crash during the write can leave a
 //!   partial last record.
-//! - The file name is rendered per message and must be a name, not a path: a message can
-//!   never write outside the endpoint's directory.
-//! - The call returns once the data is on disk; the message goes on unchanged. A failure
-//!   (permissions, a full disk, `create` on an existing file) is a fault 101500 naming the
-//!   file and the reason.
+//! - `move` renames `sourceDirectory/sourceFileName` to `directory/fileName` (MI's file
+//!   connector `move`); the payload is not written. Without `replaceExisting` the move
+//!   fails when the destination exists. Across file systems the file is copied to a
+//!   temporary file beside the destination, flushed, renamed (or linked) into place, and
+//!   only then deleted at its source: a crash leaves it at both places, never at none.
+//! - The file names are rendered per message and must be names, not paths: a message can
+//!   never write or move outside the endpoint's directories.
+//! - On a remote `server` the endpoint keeps one logged-in session, checked with a cheap
+//!   round trip before each call and made again when it was lost; calls to one endpoint
+//!   run one at a time on it (see `vfs` for how each protocol writes).
+//! - The call returns once the data is on disk (or the server acknowledged it); the message
+//!   goes on unchanged. A failure (permissions, a full disk, `create` on an existing file,
+//!   a server that cannot be reached) is a fault 101500 naming the file and the reason.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -30,6 +39,7 @@ use crate::expr::context::PropertyScope;
 use crate::expr::value::render;
 use crate::fault::{Fault, codes};
 use crate::message::Message;
+use crate::vfs;
 
 /// The message property naming the file when a `vfs:` address names a directory (MI's).
 pub const REPLY_FILE_NAME: &str = "transport.vfs.ReplyFileName";
@@ -39,6 +49,8 @@ static NEXT_TEMP: AtomicU64 = AtomicU64::new(1);
 /// A file endpoint.
 pub struct FileEndpoint {
     target: FileTarget,
+    /// The session to the remote server, kept between calls.
+    remote: tokio::sync::Mutex<Option<vfs::Session>>,
 }
 
 impl FileEndpoint {
@@ -46,10 +58,11 @@ impl FileEndpoint {
     pub fn new(target: &FileTarget) -> Self {
         Self {
             target: target.clone(),
+            remote: tokio::sync::Mutex::new(None),
         }
     }
 
-    /// Writes `msg`'s payload.
+    /// Writes `msg`'s payload, or moves the file it names.
     pub async fn call(&self, name: &str, msg: &mut Message) -> Result<Delivery, Fault> {
         let t = &self.target;
         let fail = |why: String| {
@@ -73,9 +86,74 @@ impl FileEndpoint {
             },
         };
         file_target::plain_name(&file_name).map_err(fail)?;
+        if t.mode == FileWriteMode::Move {
+            let Some(source) = &t.source else {
+                return Err(fail("mode move without a source directory".into()));
+            };
+            let source_name = match &source.file_name {
+                Some(tpl) => render(tpl, msg)?,
+                None => file_name.clone(),
+            };
+            file_target::plain_name(&source_name).map_err(fail)?;
+            if t.server.is_some() {
+                let from = vfs::join(&source.directory, &source_name);
+                let to = vfs::join(&t.directory, &file_name);
+                let (dir, replace, create) =
+                    (t.directory.clone(), t.replace_existing, t.create_directory);
+                self.remote(async |s: &mut vfs::Session| {
+                    if create {
+                        s.mkdir_all(&dir).await?;
+                    }
+                    s.rename(&from, &to, replace).await
+                })
+                .await
+                .map_err(fail)?;
+                return Ok(Delivery::Answered);
+            }
+            let from = Path::new(&source.directory).join(&source_name);
+            let directory = PathBuf::from(&t.directory);
+            let (replace, create) = (t.replace_existing, t.create_directory);
+            let shown = (from.display().to_string(), directory.join(&file_name));
+            let moved = tokio::task::spawn_blocking(move || {
+                move_file(&from, &directory, &file_name, replace, create)
+            })
+            .await
+            .map_err(|e| fail(format!("the move task failed: {e}")))?;
+            moved.map_err(|e| {
+                fail(format!(
+                    "cannot move {} to {}: {e}",
+                    shown.0,
+                    shown.1.display()
+                ))
+            })?;
+            return Ok(Delivery::Answered);
+        }
         let (body, _) = msg.body_bytes().map_err(Fault::unreadable_payload)?;
-        let directory = PathBuf::from(&t.directory);
         let (mode, newline, create_directory) = (t.mode, t.append_newline, t.create_directory);
+        if t.server.is_some() {
+            let how = match mode {
+                FileWriteMode::Append => vfs::Write::Append,
+                FileWriteMode::Create => vfs::Write::Create,
+                _ => vfs::Write::Overwrite,
+            };
+            let body = if newline {
+                let mut record = Vec::with_capacity(body.len() + 1);
+                record.extend_from_slice(&body);
+                record.push(b'\n');
+                Bytes::from(record)
+            } else {
+                body
+            };
+            let dir = t.directory.clone();
+            self.remote(async |s: &mut vfs::Session| {
+                s.write(&dir, &file_name, &body, how, create_directory)
+                    .await
+            })
+            .await
+            .map_err(fail)?;
+            return Ok(Delivery::Answered);
+        }
+        let directory = PathBuf::from(&t.directory);
         let path = directory.join(&file_name);
         let written = tokio::task::spawn_blocking(move || {
             write(
@@ -91,6 +169,107 @@ impl FileEndpoint {
         .map_err(|e| fail(format!("the write task failed: {e}")))?;
         written.map_err(|e| fail(format!("cannot write {}: {e}", path.display())))?;
         Ok(Delivery::Answered)
+    }
+
+    /// Runs `op` on the remote session: the kept one when it still answers, else a new
+    /// one. A failed operation drops the session, so the next call starts afresh.
+    async fn remote<T>(
+        &self,
+        op: impl AsyncFnOnce(&mut vfs::Session) -> Result<T, String>,
+    ) -> Result<T, String> {
+        let Some(server) = &self.target.server else {
+            return Err("no server".into());
+        };
+        let mut kept = self.remote.lock().await;
+        if let Some(s) = kept.as_mut()
+            && !s.alive().await
+        {
+            *kept = None;
+        }
+        let mut session = match kept.take() {
+            Some(s) => s,
+            None => vfs::Session::connect(server).await?,
+        };
+        let result = op(&mut session).await;
+        if result.is_ok() {
+            *kept = Some(session);
+        }
+        result
+    }
+}
+
+/// Moves `from` to `dir/name`.
+fn move_file(
+    from: &Path,
+    dir: &Path,
+    name: &str,
+    replace: bool,
+    create_directory: bool,
+) -> std::io::Result<()> {
+    use std::io::{Error, ErrorKind};
+    let meta = std::fs::metadata(from)?;
+    if !meta.is_file() {
+        return Err(Error::new(ErrorKind::InvalidInput, "not a regular file"));
+    }
+    if create_directory {
+        std::fs::create_dir_all(dir)?;
+    }
+    let target = dir.join(name);
+    let exists = |e: Error| {
+        if e.kind() == ErrorKind::AlreadyExists {
+            Error::new(
+                e.kind(),
+                "the destination exists (replaceExisting is false)",
+            )
+        } else {
+            e
+        }
+    };
+    let same_fs = if replace {
+        std::fs::rename(from, &target)
+    } else {
+        // A hard link fails when the target exists: no window in which another writer's
+        // file could be replaced. Then the source name goes.
+        std::fs::hard_link(from, &target)
+            .map_err(exists)
+            .and_then(|()| std::fs::remove_file(from))
+    };
+    match same_fs {
+        Err(e) if e.kind() == ErrorKind::CrossesDevices => {}
+        other => {
+            other?;
+            sync_dir(dir);
+            if let Some(parent) = from.parent() {
+                sync_dir(parent);
+            }
+            return Ok(());
+        }
+    }
+    // Another file system: a copy beside the target, flushed, put in place, then the
+    // source removed.
+    let temp = dir.join(format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        NEXT_TEMP.fetch_add(1, Ordering::Relaxed)
+    ));
+    let placed = (|| {
+        std::fs::copy(from, &temp)?;
+        std::fs::File::open(&temp)?.sync_all()?;
+        if replace {
+            std::fs::rename(&temp, &target)
+        } else {
+            std::fs::hard_link(&temp, &target).map_err(exists)
+        }
+    })();
+    let _ = std::fs::remove_file(&temp);
+    placed?;
+    sync_dir(dir);
+    std::fs::remove_file(from)
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
     }
 }
 
@@ -123,6 +302,10 @@ fn write(
             }
             f.sync_data()
         }
+        FileWriteMode::Move => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "mode move writes nothing",
+        )),
         FileWriteMode::Overwrite | FileWriteMode::Create => {
             let temp = dir.join(format!(
                 ".{name}.{}.{}.tmp",
@@ -152,9 +335,7 @@ fn write(
             }
             result?;
             // The rename or link itself reaches the disk with the directory.
-            if let Ok(d) = std::fs::File::open(dir) {
-                let _ = d.sync_all();
-            }
+            sync_dir(dir);
             Ok(())
         }
     }
@@ -216,6 +397,48 @@ mod tests {
             .filter(|n| n.ends_with(".tmp"))
             .collect();
         assert!(left.is_empty(), "temporary files left: {left:?}");
+    }
+
+    #[test]
+    fn move_renames_refuses_an_existing_destination_unless_replacing() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (src, dst) = (dir.path().join("in"), dir.path().join("done/2026"));
+        std::fs::create_dir_all(&src).expect("mkdir");
+        std::fs::write(src.join("a.csv"), "one").expect("write");
+        move_file(&src.join("a.csv"), &dst, "a.csv", false, true).expect("move");
+        assert!(!src.join("a.csv").exists(), "gone from the source");
+        assert_eq!(
+            std::fs::read_to_string(dst.join("a.csv")).expect("read"),
+            "one"
+        );
+        std::fs::write(src.join("a.csv"), "two").expect("write");
+        let again = move_file(&src.join("a.csv"), &dst, "a.csv", false, true);
+        assert_eq!(
+            again.expect_err("exists").kind(),
+            std::io::ErrorKind::AlreadyExists
+        );
+        assert!(
+            src.join("a.csv").exists(),
+            "a refused move leaves the source"
+        );
+        move_file(&src.join("a.csv"), &dst, "a.csv", true, true).expect("replace");
+        assert_eq!(
+            std::fs::read_to_string(dst.join("a.csv")).expect("read"),
+            "two"
+        );
+        let missing = move_file(&src.join("nope"), &dst, "x", true, true);
+        assert_eq!(
+            missing.expect_err("missing").kind(),
+            std::io::ErrorKind::NotFound
+        );
+        let no_dir = move_file(
+            &dst.join("a.csv"),
+            &dir.path().join("absent"),
+            "a",
+            true,
+            false,
+        );
+        assert!(no_dir.is_err(), "no directory made without createDirectory");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The file inbound endpoint: polls a local directory on the replica that leads the group.
+//! The file inbound endpoint: polls a local directory, or a remote one over SFTP, FTP or
+//! FTPS (`crate::vfs`), on the replica that leads the group.
 //!
 //! Each poll lists the directory, keeps the files whose name matches the pattern, is not a
 //! part file (`partSuffix`) and has not been modified for `stableFor` (a file still being
@@ -12,26 +13,33 @@
 //! A file leaves the directory only after its messages were processed: a crash (or a lost
 //! lead) in the middle leaves it where it was, and it is processed again, from its start,
 //! by the next leader (at least once).
+//!
+//! A remote directory is polled over one session per poll (made at the poll's start, so a
+//! lost connection costs one poll). The server's clock is not trusted: a remote file is
+//! taken once a poll at least `stableFor` after the one that first saw it finds the same
+//! size and modification time. Its content is read as a stream too.
 
-use std::path::{Path, PathBuf};
+use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use ferry_api::check::inbound::File;
 use ferry_api::resources::{FileAction, FileContent, FileSort};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 
 use super::inject;
 use super::runner::InboundUnit;
 use super::state::InboundState;
 use crate::supervisor::Stop;
+use crate::vfs;
 
 /// A file found by a poll.
 struct Found {
-    path: PathBuf,
+    path: String,
     name: String,
     size: u64,
     modified: SystemTime,
@@ -45,20 +53,27 @@ pub async fn run(unit: Arc<InboundUnit>, state: Arc<InboundState>, mut stop: Sto
     let interval = Duration::from_millis(f.spec.interval);
     // A missing directory is made, as a sample's folder under the working directory needs;
     // one that cannot be made is reported by the first poll.
-    let _ = tokio::fs::create_dir_all(&f.spec.directory).await;
+    if f.server.is_none() {
+        let _ = tokio::fs::create_dir_all(&f.directory).await;
+    }
     let mut failing = false;
+    let mut seen = HashMap::new();
     loop {
-        match poll(&unit, f, &state, &stop).await {
+        let polled = match &f.server {
+            None => poll(&unit, f, &state, &stop).await,
+            Some(_) => poll_remote(&unit, f, &state, &stop, &mut seen).await,
+        };
+        match polled {
             Ok(()) => {
                 if failing {
-                    tracing::info!(inbound = %unit.inbound.name, directory = %f.spec.directory, "polling the directory again");
+                    tracing::info!(inbound = %unit.inbound.name, directory = %f.directory, "polling the directory again");
                 }
                 failing = false;
                 state.set_connected();
             }
             Err(e) => {
                 if !failing {
-                    tracing::warn!(inbound = %unit.inbound.name, directory = %f.spec.directory, error = %e, "cannot poll the directory");
+                    tracing::warn!(inbound = %unit.inbound.name, directory = %f.directory, error = %e, "cannot poll the directory");
                 }
                 failing = true;
                 state.set_error(e);
@@ -86,28 +101,138 @@ async fn poll(
         if stop.is_stopped() {
             break;
         }
-        let outcome = process(unit, f, state, &file).await;
+        let outcome = match tokio::fs::File::open(&file.path).await {
+            Ok(mut reader) => process(unit, f, state, &file, &mut reader).await,
+            Err(e) => Err(format!("cannot open the file: {e}")),
+        };
         let (action, dir) = match &outcome {
             Ok(()) => (f.spec.action_after_process, &f.spec.move_after_process),
             Err(e) => {
-                tracing::warn!(inbound = %unit.inbound.name, file = %file.path.display(), error = %e, "a file failed");
+                tracing::warn!(inbound = %unit.inbound.name, file = %file.path, error = %e, "a file failed");
                 (f.spec.action_after_failure, &f.spec.move_after_failure)
             }
         };
         if let Err(e) = settle(&file, action, dir.as_deref()).await {
             // It stays in the directory and is processed again: at least once.
-            return Err(format!(
-                "cannot move or delete {}: {e}",
-                file.path.display()
-            ));
+            return Err(format!("cannot move or delete {}: {e}", file.path));
         }
     }
     Ok(())
 }
 
+/// What a poll saw of a remote file: its size and modification time, and when a poll
+/// first saw them.
+type Seen = HashMap<String, (u64, Option<SystemTime>, Instant)>;
+
+/// One poll of a remote directory, over one session.
+async fn poll_remote(
+    unit: &InboundUnit,
+    f: &File,
+    state: &Arc<InboundState>,
+    stop: &Stop,
+    seen: &mut Seen,
+) -> Result<(), String> {
+    let Some(server) = &f.server else {
+        return Ok(());
+    };
+    let mut session = vfs::Session::connect(server).await?;
+    let result = poll_session(unit, f, state, stop, seen, &mut session).await;
+    session.close().await;
+    result
+}
+
+async fn poll_session(
+    unit: &InboundUnit,
+    f: &File,
+    state: &Arc<InboundState>,
+    stop: &Stop,
+    seen: &mut Seen,
+    session: &mut vfs::Session,
+) -> Result<(), String> {
+    let entries = session.list(&f.directory).await?;
+    let stable_for = Duration::from_millis(f.spec.stable_for);
+    let now = Instant::now();
+    let mut files = Vec::new();
+    let mut still = Seen::new();
+    for e in entries {
+        if !e.is_file || !wanted(f, &e.name) {
+            continue;
+        }
+        // Unchanged since a poll at least stableFor ago: no longer being written.
+        let first = match seen.get(&e.name) {
+            Some((size, modified, at)) if *size == e.size && *modified == e.modified => *at,
+            _ => now,
+        };
+        still.insert(e.name.clone(), (e.size, e.modified, first));
+        if f.spec.stable_for > 0 && (first == now || now.duration_since(first) < stable_for) {
+            continue;
+        }
+        files.push(Found {
+            path: vfs::join(&f.directory, &e.name),
+            name: e.name,
+            size: e.size,
+            modified: e.modified.unwrap_or(SystemTime::UNIX_EPOCH),
+        });
+    }
+    *seen = still;
+    sort(&mut files, f.spec.sort_by, f.spec.sort_descending);
+    if let Some(max) = f.spec.max_files_per_poll {
+        files.truncate(usize::try_from(max).unwrap_or(usize::MAX));
+    }
+    for file in files {
+        if stop.is_stopped() {
+            break;
+        }
+        let outcome = match session.open(&file.path).await {
+            Ok(mut reader) => {
+                let processed = process(unit, f, state, &file, &mut reader).await;
+                if processed.is_err() {
+                    // The rest is read and dropped, so the transfer completes cleanly and
+                    // the session can go on (an FTP server reports an abandoned one).
+                    let _ = tokio::io::copy(&mut reader, &mut tokio::io::sink()).await;
+                }
+                // An unfinished read is an error of the poll, not of the file.
+                session.finish_read(reader).await?;
+                processed
+            }
+            Err(e) => return Err(e),
+        };
+        let (action, dir) = match &outcome {
+            Ok(()) => (f.spec.action_after_process, &f.spec.move_after_process),
+            Err(e) => {
+                tracing::warn!(inbound = %unit.inbound.name, file = %file.path, error = %e, "a file failed");
+                (f.spec.action_after_failure, &f.spec.move_after_failure)
+            }
+        };
+        seen.remove(&file.name);
+        match (action, dir.as_deref()) {
+            (FileAction::Move, Some(dir)) => {
+                session.mkdir_all(dir).await?;
+                let mut target = vfs::join(dir, &file.name);
+                let mut n = 1;
+                while session.exists(&target).await? {
+                    target = vfs::join(dir, &format!("{}.{n}", file.name));
+                    n += 1;
+                }
+                session.rename(&file.path, &target, false).await?;
+            }
+            _ => session.remove(&file.path).await?,
+        }
+    }
+    Ok(())
+}
+
+/// Whether a file of this name may be taken: not hidden, not a part file, matching the
+/// pattern.
+fn wanted(f: &File, name: &str) -> bool {
+    !(name.starts_with('.')
+        || (!f.spec.part_suffix.is_empty() && name.ends_with(&f.spec.part_suffix))
+        || f.pattern.as_ref().is_some_and(|p| !p.is_match(name)))
+}
+
 /// The files of the directory that are ready to be taken.
 async fn list(f: &File) -> Result<Vec<Found>, String> {
-    let dir = Path::new(&f.spec.directory);
+    let dir = Path::new(&f.directory);
     let mut entries = tokio::fs::read_dir(dir)
         .await
         .map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
@@ -122,10 +247,7 @@ async fn list(f: &File) -> Result<Vec<Found>, String> {
         let Ok(name) = entry.file_name().into_string() else {
             continue;
         };
-        if name.starts_with('.')
-            || (!f.spec.part_suffix.is_empty() && name.ends_with(&f.spec.part_suffix))
-            || f.pattern.as_ref().is_some_and(|p| !p.is_match(&name))
-        {
+        if !wanted(f, &name) {
             continue;
         }
         // Gone since the listing, or not a regular file: not ours.
@@ -142,7 +264,7 @@ async fn list(f: &File) -> Result<Vec<Found>, String> {
             continue;
         }
         found.push(Found {
-            path: entry.path(),
+            path: entry.path().display().to_string(),
             name,
             size: meta.len(),
             modified,
@@ -164,12 +286,14 @@ fn sort(files: &mut [Found], by: FileSort, descending: bool) {
     }
 }
 
-/// Runs every message of `file` through the sequence; `Err` at the first that fails.
-async fn process(
+/// Runs every message of `file` (read from `reader`) through the sequence; `Err` at the
+/// first that fails.
+async fn process<R: AsyncRead + Unpin>(
     unit: &InboundUnit,
     f: &File,
     state: &Arc<InboundState>,
     file: &Found,
+    reader: &mut R,
 ) -> Result<(), String> {
     let mut headers = f.headers.clone();
     let mut set = |name: &'static str, value: String| {
@@ -179,7 +303,7 @@ async fn process(
     };
     // Micro Integrator's VFS transport headers.
     set("file_name", file.name.clone());
-    set("file_path", file.path.display().to_string());
+    set("file_path", file.path.clone());
     set("file_length", file.size.to_string());
     set(
         "last_modified",
@@ -190,15 +314,14 @@ async fn process(
     );
     match f.spec.content {
         FileContent::Json | FileContent::Xml | FileContent::Text | FileContent::Binary => {
-            let body = tokio::fs::read(&file.path)
+            let mut body = Vec::with_capacity(usize::try_from(file.size).unwrap_or(0));
+            reader
+                .read_to_end(&mut body)
                 .await
                 .map_err(|e| format!("cannot read the file: {e}"))?;
             one(unit, state, headers, Bytes::from(body)).await
         }
         FileContent::Lines | FileContent::Csv => {
-            let reader = tokio::fs::File::open(&file.path)
-                .await
-                .map_err(|e| format!("cannot open the file: {e}"))?;
             let mut lines = BufReader::new(reader).lines();
             let csv = f.spec.content == FileContent::Csv;
             let mut columns: Option<Vec<String>> = None;
@@ -237,8 +360,8 @@ async fn process(
 }
 
 /// The next line, or for CSV the next record (a quoted field may hold line breaks).
-async fn next_record(
-    lines: &mut tokio::io::Lines<BufReader<tokio::fs::File>>,
+async fn next_record<R: AsyncRead + Unpin>(
+    lines: &mut tokio::io::Lines<BufReader<R>>,
     csv: bool,
 ) -> Result<Option<String>, String> {
     let read = |r: std::io::Result<Option<String>>| r.map_err(|e| format!("cannot read: {e}"));
@@ -326,7 +449,7 @@ mod tests {
 
     fn found(name: &str, size: u64, age_s: u64) -> Found {
         Found {
-            path: PathBuf::from(name),
+            path: name.to_string(),
             name: name.to_string(),
             size,
             modified: SystemTime::UNIX_EPOCH + Duration::from_secs(1000 - age_s),
