@@ -337,7 +337,7 @@ fn render(f: &Found<'_>, doc: &Value, entries: &[Entry]) -> String {
             e.line, e.path, e.message
         ));
     }
-    ferry_api::yaml_writer::document(&mut out, doc);
+    ferry_api::yaml_writer::document_for_people(&mut out, doc);
     out
 }
 
