@@ -135,6 +135,8 @@ pub fn mediator(cx: &mut Cx<'_>, el: &Element) -> Option<Value> {
         "iterate" => ("iterate", iterate(cx, el)),
         "aggregate" => ("aggregate", aggregate(cx, el)),
         "foreach" => ("foreach", foreach(cx, el)),
+        "scatter-gather" => ("scatterGather", scatter_gather(cx, el)),
+        "validate" => ("validate", validate(cx, el)),
         "xslt" => ("xslt", xslt(cx, el)),
         "script" => ("script", script(cx, el)),
         other => {
@@ -771,6 +773,132 @@ fn foreach(cx: &mut Cx<'_>, el: &Element) -> Option<Value> {
                 flag(cx, "continue-without-aggregation"),
             )
             .v("sequence", Some(Value::Array(sequence)))
+            .build(),
+    )
+}
+
+fn scatter_gather(cx: &mut Cx<'_>, el: &Element) -> Option<Value> {
+    cx.check_attrs(
+        el,
+        &[
+            "parallel-execution",
+            "result-target",
+            "content-type",
+            "root-element",
+        ],
+    );
+    cx.check_children(el, &["aggregation", "sequence"]);
+    let Some(a) = el.child("aggregation") else {
+        cx.not_imported(el, "scatter-gather without aggregation; left out");
+        return None;
+    };
+    let aggregation = cx.within("aggregation", |cx| {
+        cx.check_attrs(
+            a,
+            &[
+                "expression",
+                "condition",
+                "timeout",
+                "min-messages",
+                "max-messages",
+            ],
+        );
+        let mut o = Obj::new()
+            .s("expression", a.attr("expression"))
+            .s("condition", a.attr("condition"));
+        for (attr, key) in [
+            ("timeout", "timeout"),
+            ("min-messages", "minMessages"),
+            ("max-messages", "maxMessages"),
+        ] {
+            if let Some(v) = a.attr(attr)
+                && let Some(n) = cx.number(a, attr, v)
+            {
+                o = o.v(key, Some(json!(n)));
+            }
+        }
+        o.build()
+    });
+    let mut sequences = Vec::new();
+    for (i, s) in el.children.iter().enumerate() {
+        if s.name == "sequence" {
+            let seq = cx.within(segment(el, i), |cx| {
+                cx.check_attrs(s, &[]);
+                list(cx, s)
+            });
+            sequences.push(Value::Array(seq));
+        }
+    }
+    // MI writes a variable's name in result-target; Ferry says `variable` and names it.
+    let (result_target, variable) = match el.attr("result-target") {
+        None => (None, None),
+        Some(t) if t.eq_ignore_ascii_case("body") => (None, None),
+        Some(name) => (Some("variable"), Some(name)),
+    };
+    Some(
+        Obj::new()
+            .v(
+                "parallelExecution",
+                cx.bool_attr(el, "parallel-execution")
+                    .filter(|p| !p)
+                    .map(Value::Bool),
+            )
+            .s("resultTarget", result_target)
+            .s("targetVariable", variable)
+            .s(
+                "contentType",
+                el.attr("content-type").map(str::to_ascii_uppercase),
+            )
+            .s("rootElement", el.attr("root-element"))
+            .v("aggregation", Some(aggregation))
+            .v("sequences", Some(Value::Array(sequences)))
+            .build(),
+    )
+}
+
+fn validate(cx: &mut Cx<'_>, el: &Element) -> Option<Value> {
+    cx.check_attrs(el, &["source", "cache-schema"]);
+    cx.check_children(el, &["schema", "resource", "feature", "on-fail"]);
+    if cx.bool_attr(el, "cache-schema") == Some(false) {
+        cx.adjusted(el, "cache-schema=\"false\": Ferry compiles every schema once, when the configuration loads");
+    }
+    let mut schemas = Vec::new();
+    let mut resources = Vec::new();
+    for (i, c) in el.children.iter().enumerate() {
+        cx.within(segment(el, i), |cx| match c.name.as_str() {
+            "schema" => {
+                cx.check_attrs(c, &["key"]);
+                match c.attr("key") {
+                    Some(k) if dynamic(k).is_none() => {
+                        schemas.push(json!(cx.reference(Family::LocalEntry, k)));
+                    }
+                    _ => cx.not_imported(c, "a schema without a fixed key is not imported"),
+                }
+            }
+            "resource" => {
+                cx.check_attrs(c, &["location", "key"]);
+                resources.push(json!({
+                    "location": c.attr("location").unwrap_or_default(),
+                    "key": cx.reference(Family::LocalEntry, c.attr("key").unwrap_or_default()),
+                }));
+            }
+            "feature" => cx.not_imported(
+                c,
+                "XML parser features do not apply: Ferry validates against JSON Schemas; left out",
+            ),
+            _ => {}
+        });
+    }
+    let on_fail = el
+        .child("on-fail")
+        .map(|f| cx.within("on-fail", |cx| list(cx, f)))
+        .unwrap_or_default();
+    Some(
+        Obj::new()
+            .s("source", el.attr("source"))
+            .list("schemas", schemas)
+            .list("resources", resources)
+            .v("onFail", Some(Value::Array(on_fail)))
             .build(),
     )
 }

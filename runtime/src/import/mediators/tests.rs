@@ -166,3 +166,22 @@ fn inline_endpoints_in_call_and_send_become_inline_definitions() {
     assert_eq!(report.len(), 1, "{report:?}");
     assert_eq!(report[0].status, Status::Adjusted);
 }
+
+#[test]
+fn scatter_gather_and_validate_map_their_parts() {
+    let (out, report) = convert(
+        r#"<scatter-gather parallel-execution="true" result-target="quotes" content-type="JSON"><aggregation expression="${payload}" timeout="2000" min-messages="1"/><sequence><call><endpoint key="StockEP"/></call></sequence><sequence><drop/></sequence></scatter-gather>
+           <validate source="json-eval($.order)"><schema key="OrderSchema"/><on-fail><drop/></on-fail></validate>"#,
+    );
+    assert!(report.is_empty(), "{report:?}");
+    assert_eq!(
+        out[0],
+        json!({"scatterGather": {"resultTarget": "variable", "targetVariable": "quotes", "contentType": "JSON",
+        "aggregation": {"expression": "${payload}", "timeout": 2000, "minMessages": 1},
+        "sequences": [[{"call": {"endpoint": {"key": "stock-ep"}}}], [{"drop": {}}]]}})
+    );
+    assert_eq!(
+        out[1],
+        json!({"validate": {"source": "json-eval($.order)", "schemas": ["OrderSchema"], "onFail": [{"drop": {}}]}})
+    );
+}
