@@ -30,12 +30,21 @@ pub fn main(args: &ImportArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }
     }
+    // Lines of the self-check name a written file by its path under --out; show where it is.
+    let written: std::collections::HashSet<&str> =
+        imported.outputs.iter().map(|o| o.path.as_str()).collect();
     let mut listing = String::new();
     for entry in &imported.report.entries {
         if entry.status == Status::Mapped && !args.verbose {
             continue;
         }
-        listing.push_str(&format!("{entry}\n"));
+        if !to_stdout && written.contains(entry.file.as_str()) {
+            let mut located = entry.clone();
+            located.file = args.out.join(&entry.file).display().to_string();
+            listing.push_str(&format!("{located}\n"));
+        } else {
+            listing.push_str(&format!("{entry}\n"));
+        }
     }
     let (mapped, adjusted, not_imported) = imported.report.counts();
     listing.push_str(&format!(
