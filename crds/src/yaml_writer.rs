@@ -73,6 +73,10 @@ fn sequence(out: &mut String, items: &[Value], width: usize, inline_first: bool,
         out.push_str("- ");
         match item {
             Value::Object(m) if !m.is_empty() => mapping(out, m, width + 2, true, style),
+            // A list of lists (scatterGather's sequences) in block style for people.
+            Value::Array(inner) if style == Style::People && !inner.is_empty() => {
+                sequence(out, inner, width + 2, true, style)
+            }
             // Nested sequences are rare in CRDs; JSON flow style is valid YAML.
             Value::Array(_) => out.push_str(&item.to_string()),
             other => scalar(out, other, width, style),
@@ -285,6 +289,25 @@ mod tests {
             out,
             "format: '{\"a\": 1}'\nxml: |-\n  <a>\n    <b/>\n  </a>\n"
         );
+    }
+
+    #[test]
+    fn lists_of_lists_for_people_are_block_sequences() {
+        let value =
+            json!({"sequences": [[{"log": {}}, {"drop": {}}], [{"call": {"key": "a"}}], []]});
+        let mut out = String::new();
+        document_for_people(&mut out, &value);
+        assert_eq!(
+            out,
+            "sequences:\n  - - log: {}\n    - drop: {}\n  - - call:\n        key: a\n  - []\n"
+        );
+        let doc = &YamlLoader::load_from_str(&out).unwrap()[0];
+        assert_eq!(
+            doc["sequences"][0][1]["drop"].as_hash().map(|h| h.len()),
+            Some(0)
+        );
+        assert_eq!(doc["sequences"][1][0]["call"]["key"].as_str(), Some("a"));
+        assert_eq!(doc["sequences"][2].as_vec().map(Vec::len), Some(0));
     }
 
     #[test]

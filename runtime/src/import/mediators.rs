@@ -137,6 +137,7 @@ pub fn mediator(cx: &mut Cx<'_>, el: &Element) -> Option<Value> {
         "foreach" => ("foreach", foreach(cx, el)),
         "scatter-gather" => ("scatterGather", scatter_gather(cx, el)),
         "validate" => ("validate", validate(cx, el)),
+        "cache" => ("cache", cache(cx, el)),
         "xslt" => ("xslt", xslt(cx, el)),
         "script" => ("script", script(cx, el)),
         other => {
@@ -901,6 +902,117 @@ fn validate(cx: &mut Cx<'_>, el: &Element) -> Option<Value> {
             .v("onFail", Some(Value::Array(on_fail)))
             .build(),
     )
+}
+
+fn cache(cx: &mut Cx<'_>, el: &Element) -> Option<Value> {
+    cx.check_attrs(
+        el,
+        &["collector", "timeout", "maxMessageSize", "id", "scope"],
+    );
+    cx.check_children(el, &["onCacheHit", "protocol", "implementation"]);
+    if cx.bool_attr(el, "collector") == Some(true) {
+        return Some(json!({ "collector": true }));
+    }
+    if el.attr("scope").is_some_and(|s| s != "per-host") {
+        cx.adjusted(
+            el,
+            "scope: a Ferry cache is kept per replica (MI's local caching)",
+        );
+    }
+    let mut out = Obj::new();
+    if let Some(t) = el.attr("timeout")
+        && let Some(secs) = cx.number(el, "timeout", t)
+    {
+        cx.adjusted(
+            el,
+            format!(
+                "timeout {secs} s written as {} ms",
+                secs.saturating_mul(1000)
+            ),
+        );
+        out = out.v("timeout", Some(json!(secs.saturating_mul(1000))));
+    }
+    if let Some(m) = el.attr("maxMessageSize")
+        && let Some(n) = cx.number(el, "maxMessageSize", m).filter(|n| *n > 0)
+    {
+        out = out.v("maxMessageSize", Some(json!(n)));
+    }
+    if let Some(hit) = el.child("onCacheHit") {
+        cx.within("onCacheHit", |cx| {
+            cx.check_attrs(hit, &["sequence"]);
+            out = std::mem::take(&mut out)
+                .s(
+                    "onCacheHitSequence",
+                    hit.attr("sequence")
+                        .map(|s| cx.reference(Family::Sequence, s)),
+                )
+                .list("onCacheHit", list(cx, hit));
+        });
+    }
+    if let Some(p) = el.child("protocol") {
+        let protocol = cx.within("protocol", |cx| {
+            cx.check_attrs(p, &["type"]);
+            cx.check_children(
+                p,
+                &[
+                    "methods",
+                    "headersToExcludeInHash",
+                    "headersToIncludeInHash",
+                    "responseCodes",
+                    "enableCacheControl",
+                    "includeAgeHeader",
+                    "hashGenerator",
+                ],
+            );
+            let split = |name: &str| -> Vec<Value> {
+                p.child(name)
+                    .map(|c| {
+                        c.text
+                            .split(',')
+                            .map(str::trim)
+                            .filter(|s| !s.is_empty())
+                            .map(|s| json!(s))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            let text = |name: &str| p.child(name).map(|c| c.text_trimmed().to_string());
+            let flag = |name: &str| {
+                text(name)
+                    .filter(|t| t == "true")
+                    .map(|_| Value::Bool(true))
+            };
+            Obj::new()
+                .s(
+                    "type",
+                    p.attr("type")
+                        .map(str::to_ascii_lowercase)
+                        .filter(|t| t != "http"),
+                )
+                .list("methods", split("methods"))
+                .list("headersToExcludeInHash", split("headersToExcludeInHash"))
+                .list("headersToIncludeInHash", split("headersToIncludeInHash"))
+                .s("responseCodes", text("responseCodes"))
+                .v("enableCacheControl", flag("enableCacheControl"))
+                .v("includeAgeHeader", flag("includeAgeHeader"))
+                .s("hashGenerator", text("hashGenerator"))
+                .build()
+        });
+        if protocol != json!({}) {
+            out = out.v("protocol", Some(protocol));
+        }
+    }
+    if let Some(i) = el.child("implementation") {
+        cx.within("implementation", |cx| {
+            cx.check_attrs(i, &["maxSize", "type"]);
+            if let Some(m) = i.attr("maxSize")
+                && let Some(n) = cx.number(i, "maxSize", m)
+            {
+                out = std::mem::take(&mut out).v("maxSize", Some(json!(n)));
+            }
+        });
+    }
+    Some(out.build())
 }
 
 // === transform ===

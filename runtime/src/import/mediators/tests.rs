@@ -185,3 +185,18 @@ fn scatter_gather_and_validate_map_their_parts() {
         json!({"validate": {"source": "json-eval($.order)", "schemas": ["OrderSchema"], "onFail": [{"drop": {}}]}})
     );
 }
+
+#[test]
+fn cache_finder_and_collector_map_with_seconds_as_milliseconds() {
+    let (out, report) = convert(
+        r#"<cache collector="false" timeout="60" maxMessageSize="2000"><onCacheHit><respond/></onCacheHit><protocol type="HTTP"><methods>GET, HEAD</methods><responseCodes>2[0-9][0-9]</responseCodes><enableCacheControl>false</enableCacheControl><includeAgeHeader>true</includeAgeHeader></protocol><implementation maxSize="500"/></cache>
+           <call><endpoint key="StockEP"/></call><cache collector="true"/>"#,
+    );
+    assert_eq!(report.len(), 1, "{report:?}");
+    assert_eq!(
+        out[0],
+        json!({"cache": {"timeout": 60000, "maxMessageSize": 2000, "onCacheHit": [{"respond": {}}],
+        "protocol": {"methods": ["GET", "HEAD"], "responseCodes": "2[0-9][0-9]", "includeAgeHeader": true}, "maxSize": 500}})
+    );
+    assert_eq!(out[2], json!({"cache": {"collector": true}}));
+}
