@@ -13,6 +13,7 @@ pub mod dispatch;
 pub mod endpoints;
 pub mod expr;
 pub mod fault;
+pub mod import;
 pub mod inbound;
 pub mod leadership;
 pub mod mediators;

@@ -2,11 +2,13 @@
 //!
 //! `ferry run PATH...` serves a bundle, `ferry validate PATH...` checks one and exits non-zero
 //! with located errors, `ferry test PATH...` runs the TestSuites beside a configuration,
-//! `ferry crds` prints the CustomResourceDefinitions.
+//! `ferry import PATH...` converts Micro Integrator projects, `ferry crds` prints the
+//! CustomResourceDefinitions.
 
 mod crds;
 mod ctl;
 mod hash;
+mod import;
 mod logging;
 mod run;
 mod test;
@@ -65,6 +67,9 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Run the TestSuites in PATH... against the resources there, with mocked endpoints.
     Test(Box<TestArgs>),
+    /// Convert WSO2 Micro Integrator / Synapse XML artifacts (files, project folders, .car
+    /// archives) into Ferry resources, with a report of what was mapped, adjusted or left out.
+    Import(ImportArgs),
     /// Print the CustomResourceDefinitions (or write them, and the editor JSON schema, to --out).
     Crds(CrdsArgs),
     /// Talk to a running runtime's management API: list, describe, activate, deactivate,
@@ -86,6 +91,30 @@ pub struct ValidateArgs {
     pub set: Vec<String>,
 }
 
+/// Arguments of `ferry import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Synapse XML files, MI project folders, or carbon applications (.car).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Folder to write one YAML file per artifact into (`apis/`, `sequences/`, ...), or `-`
+    /// for one YAML stream on standard output.
+    #[arg(long, default_value = "-")]
+    pub out: PathBuf,
+    /// `metadata.namespace` of every resource written.
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// The runtime group (`spec.runtime`) of every resource written.
+    #[arg(long)]
+    pub runtime: Option<String>,
+    /// Exit with status 1 when anything could not be imported.
+    #[arg(long)]
+    pub strict: bool,
+    /// List the mapped artifacts too, not only adjustments and what was left out.
+    #[arg(long, short)]
+    pub verbose: bool,
+}
+
 /// Arguments of `ferry crds`.
 #[derive(Debug, Args)]
 pub struct CrdsArgs {
@@ -104,6 +133,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Validate(args) => validate::main(&args),
         Command::Test(args) => test::main(*args),
+        Command::Import(args) => import::main(&args),
         Command::Crds(args) => crds::main(&args),
         Command::HashPassword(args) => hash::main(&args),
         Command::Ctl(args) => ctl::main(args),

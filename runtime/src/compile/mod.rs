@@ -45,7 +45,25 @@ pub fn check_paths(
     paths: &[PathBuf],
     properties: Vec<(String, String)>,
 ) -> (Vec<Diagnostic>, usize) {
-    let (bundle, mut diagnostics, suites) = bundle::load_paths_with_suites(paths);
+    let (bundle, diagnostics, suites) = bundle::load_paths_with_suites(paths);
+    check_loaded(bundle, diagnostics, suites, properties)
+}
+
+/// [`check_paths`] for YAML already in memory (`ferry import` checks what it wrote).
+pub fn check_sources(
+    sources: &[bundle::Source],
+    properties: Vec<(String, String)>,
+) -> (Vec<Diagnostic>, usize) {
+    let (bundle, diagnostics, suites) = bundle::load_with_suites(sources);
+    check_loaded(bundle, diagnostics, suites, properties)
+}
+
+fn check_loaded(
+    bundle: Bundle,
+    mut diagnostics: Vec<Diagnostic>,
+    suites: bundle::Suites,
+    properties: Vec<(String, String)>,
+) -> (Vec<Diagnostic>, usize) {
     // TestSuites are checked too (a broken test fails CI), and counted as documents.
     diagnostics.extend(check::test_suite::check_suites(&bundle, &suites));
     let count = bundle.resources.len() + bundle.unreadable.len() + suites.suites.len();
