@@ -301,12 +301,16 @@ fn malformed_xml_unknown_elements_and_unsupported_mediators_are_reported_located
         format!(
             "{odd}/Unsupported_Seq.xml:7: not imported: sequence[Unsupported_Seq]/frobnicate: <frobnicate> is not a mediator Ferry knows"
         ),
+        format!(
+            "{odd}/Unsupported_Seq.xml:8: not imported: sequence[Unsupported_Seq]/dbreport: dbreport: an inline connection (driver, url, user, password) is not available in Ferry; declare a DataSource"
+        ),
     ] {
         assert!(report.contains(&line), "missing {line:?} in:\n{report}");
     }
     // What could be imported is valid: the sequence keeps its log and respond.
     let seq = std::fs::read_to_string(out.path().join("sequences/unsupported-seq.yaml")).unwrap();
     assert!(seq.contains("# NOT IMPORTED (line 4"), "{seq}");
+    assert!(seq.contains("jsonTransform:"), "{seq}");
     let checked = validate(&[out.path()]);
     assert!(
         checked.status.success(),
