@@ -31,17 +31,21 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Copies `from` into `to`, writing the backend's address where the corpus says `@BACKEND@`.
-fn copy_with_backend(from: &Path, to: &Path, backend: &str) {
+/// Copies `from` into `to`, writing the backend's address where the corpus says `@BACKEND@`
+/// and the drop directory of its file inbound endpoint where it says `@INBOX@`.
+fn copy_with_backend(from: &Path, to: &Path, backend: &str, inbox: &Path) {
     for entry in std::fs::read_dir(from).unwrap() {
         let path = entry.unwrap().path();
         let target = to.join(path.file_name().unwrap());
         if path.is_dir() {
             std::fs::create_dir_all(&target).unwrap();
-            copy_with_backend(&path, &target, backend);
+            copy_with_backend(&path, &target, backend, inbox);
         } else {
             let content = std::fs::read_to_string(&path).unwrap();
-            std::fs::write(&target, content.replace("@BACKEND@", backend)).unwrap();
+            let content = content
+                .replace("@BACKEND@", backend)
+                .replace("@INBOX@", &inbox.display().to_string());
+            std::fs::write(&target, content).unwrap();
         }
     }
 }
@@ -75,10 +79,12 @@ async fn an_mi_project_imports_validates_and_answers_as_mi_documents() {
         _ => Reply::json(json!({"ok": true})),
     });
     let project = tempfile::tempdir().unwrap();
+    let inbox = tempfile::tempdir().unwrap();
     copy_with_backend(
         &corpus("orders-project"),
         project.path(),
         &format!("127.0.0.1:{}", backend.port()),
+        inbox.path(),
     );
     let out = tempfile::tempdir().unwrap();
     let result = import(&[
@@ -89,7 +95,7 @@ async fn an_mi_project_imports_validates_and_answers_as_mi_documents() {
     ]);
     let report = text(&result.stderr);
     assert!(result.status.success(), "{report}");
-    assert!(report.contains("12 artifacts imported"), "{report}");
+    assert!(report.contains("14 artifacts imported"), "{report}");
 
     // One file per artifact, in MI's folders, with Kubernetes names and the Synapse name kept.
     let api = std::fs::read_to_string(out.path().join("apis/orders-api.yaml")).unwrap();
@@ -103,6 +109,8 @@ async fn an_mi_project_imports_validates_and_answers_as_mi_documents() {
         "sequences/greeting-seq.yaml",
         "sequences/orders-fault-seq.yaml",
         "sequences/tick-seq.yaml",
+        "sequences/drop-seq.yaml",
+        "inbound-endpoints/drop-inbound.yaml",
         "templates/channel-template.yaml",
         "endpoints/orders-backend-ep.yaml",
         "endpoints/delivery-ep.yaml",
@@ -114,6 +122,10 @@ async fn an_mi_project_imports_validates_and_answers_as_mi_documents() {
     ] {
         assert!(out.path().join(file).exists(), "{file} missing: {report}");
     }
+    let inbound =
+        std::fs::read_to_string(out.path().join("inbound-endpoints/drop-inbound.yaml")).unwrap();
+    assert!(inbound.contains("sequence: drop-seq"), "{inbound}");
+    assert!(inbound.contains("onError: orders-fault-seq"), "{inbound}");
     let task = std::fs::read_to_string(out.path().join("tasks/tick.yaml")).unwrap();
     assert!(task.contains("interval: 1000"), "{task}");
     assert!(task.contains("# Adjusted"), "{task}");
@@ -192,6 +204,18 @@ async fn an_mi_project_imports_validates_and_answers_as_mi_documents() {
     let delivered = wait_for(&backend, "POST", "/deliveries");
     assert_eq!(delivered.json(), json!({"kind": "music", "quantity": 3}));
 
+    // The file inbound endpoint takes a dropped JSON file into Drop_Seq, which posts it to
+    // the backend, and deletes the file (ActionAfterProcess DELETE).
+    let dropped = inbox.path().join("order-7.json");
+    std::fs::write(&dropped, r#"{"kind": "film", "quantity": 7}"#).unwrap();
+    let drop = wait_for(&backend, "POST", "/drops");
+    assert_eq!(drop.json(), json!({"kind": "film", "quantity": 7}));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while dropped.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!dropped.exists(), "the processed file is deleted");
+
     // The MessageInjector task ran Tick_Seq once.
     let tick = wait_for(&backend, "POST", "/ticks");
     assert!(tick.text().contains("<at>now</at>"), "{}", tick.text());
@@ -263,7 +287,7 @@ fn malformed_xml_unknown_elements_and_unsupported_mediators_are_reported_located
         format!("{odd}/Broken.xml:4: not imported: not well-formed XML"),
         format!("{odd}/Clinic.dbs:1: not imported: data: data services are not imported yet"),
         format!(
-            "{odd}/Feed_Inbound.xml:2: not imported: inboundEndpoint: inbound endpoints are not imported yet"
+            "{odd}/Feed_Inbound.xml:2: not imported: inboundEndpoint[Feed_Inbound]: inbound protocol http is not available in Ferry"
         ),
         format!(
             "{odd}/Unsupported_Seq.xml:4: not imported: sequence[Unsupported_Seq]/datamapper: the datamapper mediator is not run by Ferry yet"
@@ -277,12 +301,16 @@ fn malformed_xml_unknown_elements_and_unsupported_mediators_are_reported_located
         format!(
             "{odd}/Unsupported_Seq.xml:7: not imported: sequence[Unsupported_Seq]/frobnicate: <frobnicate> is not a mediator Ferry knows"
         ),
+        format!(
+            "{odd}/Unsupported_Seq.xml:8: not imported: sequence[Unsupported_Seq]/dbreport: dbreport: an inline connection (driver, url, user, password) is not available in Ferry; declare a DataSource"
+        ),
     ] {
         assert!(report.contains(&line), "missing {line:?} in:\n{report}");
     }
     // What could be imported is valid: the sequence keeps its log and respond.
     let seq = std::fs::read_to_string(out.path().join("sequences/unsupported-seq.yaml")).unwrap();
     assert!(seq.contains("# NOT IMPORTED (line 4"), "{seq}");
+    assert!(seq.contains("jsonTransform:"), "{seq}");
     let checked = validate(&[out.path()]);
     assert!(
         checked.status.success(),

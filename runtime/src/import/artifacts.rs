@@ -1,6 +1,6 @@
 //! Synapse artifacts to Ferry resources, one function per artifact kind: API, proxy
-//! service, sequence, template, endpoint, message store, message processor, task and local
-//! entry. Each returns the resource's `spec`; `mod.rs` wraps it with its metadata.
+//! service, sequence, template, endpoint, message store, message processor, task, local entry
+//! and inbound endpoint (in `inbound.rs`). Each returns the resource's `spec`; `mod.rs` wraps it with its metadata.
 
 use serde_json::{Value, json};
 
@@ -32,6 +32,7 @@ pub fn kind_of(element: &str) -> Option<Kind> {
         "messageProcessor" => ("MessageProcessor", Family::Processor, "message-processors"),
         "task" => ("ScheduledTask", Family::Task, "tasks"),
         "localEntry" => ("LocalEntry", Family::LocalEntry, "local-entries"),
+        "inboundEndpoint" => ("InboundEndpoint", Family::Inbound, "inbound-endpoints"),
         _ => return None,
     };
     Some(Kind {
@@ -62,6 +63,7 @@ pub fn spec(cx: &mut Cx<'_>, el: &Element) -> Option<Value> {
         "messageProcessor" => message_processor(cx, el),
         "task" => task(cx, el),
         "localEntry" => local_entry(cx, el),
+        "inboundEndpoint" => super::inbound::inbound(cx, el),
         _ => None,
     }
 }

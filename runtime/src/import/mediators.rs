@@ -70,7 +70,6 @@ const NOT_RUN: &[(&str, &str)] = &[
         "router",
         "the router mediator is not run by Ferry; use switch or filter",
     ),
-    ("jsontransform", "jsontransform is not imported yet"),
     (
         "throttle",
         "throttle policies are not imported yet; write a throttle mediator by hand (docs/mediators.md#throttle)",
@@ -82,14 +81,6 @@ const NOT_RUN: &[(&str, &str)] = &[
     (
         "validate",
         "the validate mediator is not imported yet; write it by hand (docs/mediators.md#validate)",
-    ),
-    (
-        "dblookup",
-        "dblookup is not imported yet; write a dbLookup mediator by hand (docs/data.md)",
-    ),
-    (
-        "dbreport",
-        "dbreport is not imported yet; write a dbReport mediator by hand (docs/data.md)",
     ),
     (
         "scatter-gather",
@@ -139,6 +130,9 @@ pub fn mediator(cx: &mut Cx<'_>, el: &Element) -> Option<Value> {
         "validate" => ("validate", validate(cx, el)),
         "cache" => ("cache", cache(cx, el)),
         "xslt" => ("xslt", xslt(cx, el)),
+        "jsontransform" => ("jsonTransform", json_transform(cx, el)),
+        "dblookup" => ("dbLookup", db(cx, el, false)),
+        "dbreport" => ("dbReport", db(cx, el, true)),
         "script" => ("script", script(cx, el)),
         other => {
             let reason = NOT_RUN.iter().find(|(name, _)| *name == other).map_or_else(
@@ -1123,6 +1117,126 @@ fn enrich(cx: &mut Cx<'_>, el: &Element) -> Option<Value> {
             .build()
     });
     Some(json!({ "source": source, "target": target }))
+}
+
+/// MI's `jsontransform`: a schema (a local entry key) and conversion properties.
+fn json_transform(cx: &mut Cx<'_>, el: &Element) -> Option<Value> {
+    cx.check_attrs(el, &["schema"]);
+    cx.check_children(el, &["property"]);
+    let mut properties = Vec::new();
+    for (i, p) in el.children.iter().enumerate() {
+        if p.name != "property" {
+            continue;
+        }
+        cx.within(segment(el, i), |cx| {
+            cx.check_attrs(p, &["name", "value"]);
+            properties.push(json!({
+                "name": p.attr("name").unwrap_or_default(),
+                "value": p.attr("value").unwrap_or_default(),
+            }));
+        });
+    }
+    Some(
+        Obj::new()
+            .s(
+                "schema",
+                el.attr("schema")
+                    .map(|k| cx.reference(Family::LocalEntry, k)),
+            )
+            .list("properties", properties)
+            .build(),
+    )
+}
+
+/// MI's `dblookup` / `dbreport`: a connection by data source name and the statements.
+/// Ferry takes connections from DataSources only, so an inline pool (driver, url, user,
+/// password) is reported with what to write instead.
+fn db(cx: &mut Cx<'_>, el: &Element, report: bool) -> Option<Value> {
+    let mut attrs = vec![];
+    if report {
+        attrs.push("useTransaction");
+    }
+    cx.check_attrs(el, &attrs);
+    cx.check_children(el, &["connection", "statement"]);
+    let pool = el.child("connection").and_then(|c| c.child("pool"));
+    let ds_name = pool
+        .and_then(|p| p.child("dsName"))
+        .map(|d| d.text_trimmed().to_string())
+        .filter(|d| !d.is_empty());
+    let Some(ds_name) = ds_name else {
+        cx.not_imported(el, format!("{}: an inline connection (driver, url, user, password) is not available in Ferry; declare a DataSource and name it in connection.dsName (docs/data.md); left out", el.name));
+        return None;
+    };
+    if let Some(pool) = pool {
+        for c in &pool.children {
+            if c.name != "dsName" {
+                cx.adjusted(
+                    c,
+                    format!(
+                        "<{}> of a pool with dsName: the DataSource {ds_name} holds the connection in Ferry; left out",
+                        c.name
+                    ),
+                );
+            }
+        }
+    }
+    let mut statements = Vec::new();
+    for (i, st) in el.children.iter().enumerate() {
+        if st.name != "statement" {
+            continue;
+        }
+        cx.within(segment(el, i), |cx| {
+            cx.check_children(st, &["sql", "parameter", "result"]);
+            let sql = st.child("sql").map(|s| s.text_trimmed().to_string());
+            let Some(sql) = sql.filter(|s| !s.is_empty()) else {
+                cx.not_imported(st, "a statement without <sql>; left out");
+                return;
+            };
+            let mut parameters = Vec::new();
+            let mut results = Vec::new();
+            for (j, c) in st.children.iter().enumerate() {
+                cx.within(segment(st, j), |cx| match c.name.as_str() {
+                    "parameter" => {
+                        cx.check_attrs(c, &["value", "expression", "type"]);
+                        parameters.push(
+                            Obj::new()
+                                .s("value", c.attr("value"))
+                                .s("expression", c.attr("expression"))
+                                .s("type", Some(c.attr("type").unwrap_or("VARCHAR")))
+                                .build(),
+                        );
+                    }
+                    "result" if report => {
+                        cx.not_imported(c, "a dbreport has no results; left out");
+                    }
+                    "result" => {
+                        cx.check_attrs(c, &["name", "column"]);
+                        results.push(json!({
+                            "name": c.attr("name").unwrap_or_default(),
+                            "column": c.attr("column").unwrap_or_default(),
+                        }));
+                    }
+                    _ => {}
+                });
+            }
+            statements.push(
+                Obj::new()
+                    .s("sql", Some(sql))
+                    .list("parameters", parameters)
+                    .list("results", results)
+                    .build(),
+            );
+        });
+    }
+    let use_transaction =
+        (report && cx.bool_attr(el, "useTransaction") == Some(true)).then(|| json!(true));
+    Some(
+        Obj::new()
+            .v("connection", Some(json!({ "dsName": ds_name })))
+            .v("useTransaction", use_transaction)
+            .list("statements", statements)
+            .build(),
+    )
 }
 
 fn xslt(cx: &mut Cx<'_>, el: &Element) -> Option<Value> {

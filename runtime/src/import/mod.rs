@@ -12,6 +12,7 @@ mod car;
 mod cx;
 mod dom;
 mod endpoints;
+mod inbound;
 mod mediators;
 mod names;
 pub mod report;
@@ -251,7 +252,6 @@ fn classify<'s>(
     };
     let Some(kind) = artifacts::kind_of(&element.name) else {
         let message = match element.name.as_str() {
-            "inboundEndpoint" => "inbound endpoints are not imported yet; write an InboundEndpoint (docs/inbound.md)".to_string(),
             "data" => "data services are not imported yet; write a DataService and a DataSource (docs/data.md)".to_string(),
             "registry" | "taskManager" | "executor" | "eventSource" | "import" => {
                 format!("<{}> has no Ferry counterpart", element.name)
@@ -351,7 +351,15 @@ fn self_check(outputs: &[Output], report: &mut Report) {
         })
         .collect();
     let (diagnostics, _) = crate::compile::check_sources(&sources, Vec::new());
-    for d in diagnostics.iter().filter(|d| d.is_error()) {
+    // A password variable the import names (`passwordFrom.env`) is set where the resources
+    // run, not where they are imported; its "adjusted" line already says so.
+    let machine_only = |d: &ferry_api::diagnostic::Diagnostic| {
+        d.message.contains("environment variable") && d.message.contains("is not set")
+    };
+    for d in diagnostics
+        .iter()
+        .filter(|d| d.is_error() && !machine_only(d))
+    {
         report.entries.push(Entry {
             status: Status::NotImported,
             file: d.file.clone().unwrap_or_default(),

@@ -28,6 +28,8 @@ pub enum Family {
     Task,
     /// LocalEntry.
     LocalEntry,
+    /// InboundEndpoint.
+    Inbound,
 }
 
 /// Every imported artifact's Kubernetes name, by family and Synapse name.

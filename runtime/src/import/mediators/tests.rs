@@ -200,3 +200,39 @@ fn cache_finder_and_collector_map_with_seconds_as_milliseconds() {
     );
     assert_eq!(out[2], json!({"cache": {"collector": true}}));
 }
+
+#[test]
+fn dblookup_dbreport_and_jsontransform_map_their_parts() {
+    let (out, report) = convert(
+        r#"<dblookup><connection><pool><dsName>clinic</dsName></pool></connection>
+             <statement><sql>SELECT fee FROM doctors WHERE name = ?</sql>
+               <parameter expression="$ctx:doctor" type="VARCHAR"/><result name="fee" column="fee"/></statement></dblookup>
+           <dbreport useTransaction="true"><connection><pool><dsName>clinic</dsName></pool></connection>
+             <statement><sql>UPDATE doctors SET fee = ? WHERE name = ?</sql>
+               <parameter value="7500" type="NUMERIC"/><parameter expression="$ctx:doctor" type="VARCHAR"/></statement></dbreport>
+           <jsontransform schema="Banner"><property name="synapse.commons.json.output.autoPrimitive" value="false"/></jsontransform>
+           <dblookup><connection><pool><driver>org.postgresql.Driver</driver><url>jdbc:postgresql://db/x</url></pool></connection>
+             <statement><sql>SELECT 1</sql></statement></dblookup>"#,
+    );
+    assert_eq!(
+        out,
+        vec![
+            json!({"dbLookup": {"connection": {"dsName": "clinic"}, "statements": [{
+                "sql": "SELECT fee FROM doctors WHERE name = ?",
+                "parameters": [{"expression": "$ctx:doctor", "type": "VARCHAR"}],
+                "results": [{"name": "fee", "column": "fee"}]}]}}),
+            json!({"dbReport": {"connection": {"dsName": "clinic"}, "useTransaction": true, "statements": [{
+                "sql": "UPDATE doctors SET fee = ? WHERE name = ?",
+                "parameters": [{"value": "7500", "type": "NUMERIC"}, {"expression": "$ctx:doctor", "type": "VARCHAR"}]}]}}),
+            json!({"jsonTransform": {"schema": "Banner", "properties": [
+                {"name": "synapse.commons.json.output.autoPrimitive", "value": "false"}]}}),
+        ]
+    );
+    assert_eq!(report.len(), 1, "{report:?}");
+    assert_eq!(report[0].status, Status::NotImported);
+    assert_eq!(report[0].path, "dblookup[2]");
+    assert!(
+        report[0].message.contains("declare a DataSource"),
+        "{report:?}"
+    );
+}
