@@ -367,7 +367,7 @@ async fn delete_keda(
     let api: Api<DynamicObject> =
         Api::namespaced_with(ctx.client.clone(), &key.namespace, &keda_resource(kind));
     let result = api.delete(name, &DeleteParams::background()).await;
-    settle_delete(ctx, key, kind, name, result.map(drop))
+    settle_delete(ctx, key, kind, name, result.map(drop)).map_or(Ok(()), Err)
 }
 
 /// Server-side applies an owned object, unless it is unchanged since the last apply.
@@ -438,23 +438,24 @@ where
     }
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &key.namespace);
     let result = api.delete(name, &DeleteParams::background()).await;
-    settle_delete(ctx, key, kind, name, result.map(drop))
+    settle_delete(ctx, key, kind, name, result.map(drop)).map_or(Ok(()), Err)
 }
 
-/// Records a delete's outcome: gone (deleted, or 404) is remembered, a failure forgets.
+/// Records a delete's outcome: gone (deleted, or 404) is remembered, a failure forgets
+/// the object and is returned.
 fn settle_delete(
     ctx: &Context,
     key: &GroupKey,
     kind: &'static str,
     name: &str,
     result: Result<(), kube::Error>,
-) -> Result<(), Error> {
+) -> Option<Error> {
     match result {
         Ok(()) => {}
         Err(kube::Error::Api(status)) if status.is_not_found() => {}
         Err(source) => {
             ctx.applied.forget(kind, &key.namespace, name);
-            return Err(Error::Delete {
+            return Some(Error::Delete {
                 kind,
                 namespace: key.namespace.clone(),
                 name: name.to_string(),
@@ -463,7 +464,7 @@ fn settle_delete(
         }
     }
     ctx.applied.deleted(kind, &key.namespace, name);
-    Ok(())
+    None
 }
 
 /// Deletes what a group made. Owner references let Kubernetes' garbage collector do the
