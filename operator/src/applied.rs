@@ -11,10 +11,11 @@
 //!   as without the memory;
 //! - the watched Deployments correct it at once: one deleted, recreated or whose spec
 //!   someone else changed (its `generation` moved past the one our apply got back) is
-//!   forgotten, and its group requeued, so the next reconcile applies it again;
+//!   forgotten, and its group requeued, so the next reconcile applies it again; so is
+//!   one a relist of the watch no longer shows (deleted while the watch was down);
 //! - a failed apply or delete forgets the object.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
@@ -61,6 +62,8 @@ struct Memory {
     /// The owned Deployments as last seen (watch or apply answer), by (namespace, name):
     /// their status is the group's rollout when no apply answers with it.
     deployments: HashMap<(String, String), Deployment>,
+    /// While the Deployment watch relists: the Deployments listed so far.
+    listing: Option<HashSet<(String, String)>>,
 }
 
 /// The shared memory; cloning shares it.
@@ -203,6 +206,9 @@ impl Applied {
         if drifted {
             memory.entries.remove(&key);
         }
+        if let Some(listing) = &mut memory.listing {
+            listing.insert(place.clone());
+        }
         let before = memory.deployments.insert(place, d.clone());
         drifted
             || before.is_none_or(|b| {
@@ -210,6 +216,37 @@ impl Applied {
                     || b.metadata.generation != d.metadata.generation
                     || Workload::from_deployment(&b) != Workload::from_deployment(d)
             })
+    }
+}
+
+impl Applied {
+    /// The Deployment watch starts a (re)list: what it does not list again went while it
+    /// was not watching.
+    pub fn relist_started(&self) {
+        self.lock().listing = Some(HashSet::new());
+    }
+
+    /// The (re)list is complete: the Deployments it did not list are forgotten (their
+    /// groups apply them again) and returned.
+    pub fn relist_done(&self) -> Vec<Deployment> {
+        let mut memory = self.lock();
+        let Some(listed) = memory.listing.take() else {
+            return Vec::new();
+        };
+        let gone: Vec<(String, String)> = memory
+            .deployments
+            .keys()
+            .filter(|k| !listed.contains(*k))
+            .cloned()
+            .collect();
+        let mut out = Vec::new();
+        for place in gone {
+            memory
+                .entries
+                .remove(&ObjectKey::new("Deployment", &place.0, &place.1));
+            out.extend(memory.deployments.remove(&place));
+        }
+        out
     }
 }
 
@@ -245,6 +282,23 @@ mod tests {
         assert!(a.absent("Service", "ns", "s"));
         a.forget("Service", "ns", "s");
         assert!(!a.absent("Service", "ns", "s"));
+    }
+
+    #[test]
+    fn a_deployment_deleted_while_the_watch_was_down_is_forgotten_at_the_relist() {
+        let a = Applied::default();
+        let mut other = deployment("u2", 1, 0, "x");
+        other.metadata.name = Some("ferry-h".into());
+        a.applied_deployment(7, &deployment("u1", 1, 0, "x"));
+        a.applied_deployment(8, &other);
+        a.relist_started();
+        a.observe_deployment(&other, false);
+        let gone = a.relist_done();
+        assert_eq!(gone.len(), 1);
+        assert_eq!(gone[0].metadata.name.as_deref(), Some("ferry-g"));
+        assert_eq!(a.unchanged_deployment("ns", "ferry-g", 7), None);
+        assert!(a.unchanged_deployment("ns", "ferry-h", 8).is_some());
+        assert!(a.relist_done().is_empty(), "no relist under way");
     }
 
     #[test]

@@ -347,7 +347,8 @@ fn route(
 /// Queues the group of an owned Deployment that went, was replaced, had its spec changed
 /// by someone else, or whose reported rollout moved (replicas, updated, ready, available,
 /// observed); the Deployment controller's other status updates (conditions, timestamps)
-/// would only reconcile the group to the same result.
+/// would only reconcile the group to the same result. A relist also queues the groups of
+/// Deployments that went while the watch was down.
 fn route_owned(
     events: impl Stream<Item = Result<Event<Deployment>, watcher::Error>> + Send + 'static,
     queue: Arc<Queue>,
@@ -370,8 +371,14 @@ fn route_owned(
                     queue.push(key);
                 }
             }
-            Ok(Event::Init) => {}
+            Ok(Event::Init) => applied.relist_started(),
             Ok(Event::InitDone) => {
+                // Deleted while the watch was down: no delete event came.
+                for d in applied.relist_done() {
+                    if let Some(key) = deployment_group(&d) {
+                        queue.push(key);
+                    }
+                }
                 let first = !listed;
                 listed = true;
                 return first;
