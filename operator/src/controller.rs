@@ -24,6 +24,7 @@ use kube::runtime::watcher::{self, Event};
 use kube::runtime::{WatchStreamExt, reflector::store::Writer};
 use tokio::sync::{Notify, watch};
 
+use crate::applied::Applied;
 use crate::group::{Artifact, Group, GroupKey, collect};
 use crate::health::Health;
 use crate::metrics::Metrics;
@@ -208,7 +209,7 @@ pub async fn run(
         writer,
         watcher::watcher(deployments, config).default_backoff(),
     );
-    streams.push(route_owned(owned, queue.clone(), metrics.clone()).boxed());
+    streams.push(route_owned(owned, queue.clone(), ctx.applied.clone(), metrics.clone()).boxed());
     // Pods carrying a sidecar: their comings and goings change their group's status.
     let pods: Api<PartialObjectMeta<Pod>> = match &settings.namespace {
         Some(ns) => Api::namespaced(ctx.client.clone(), ns),
@@ -343,21 +344,41 @@ fn route(
     })
 }
 
+/// Queues the group of an owned Deployment that went, was replaced, had its spec changed
+/// by someone else, or whose reported rollout moved (replicas, updated, ready, available,
+/// observed); the Deployment controller's other status updates (conditions, timestamps)
+/// would only reconcile the group to the same result. A relist also queues the groups of
+/// Deployments that went while the watch was down.
 fn route_owned(
     events: impl Stream<Item = Result<Event<Deployment>, watcher::Error>> + Send + 'static,
     queue: Arc<Queue>,
+    applied: Applied,
     metrics: Arc<Metrics>,
 ) -> impl Stream<Item = bool> + Send {
     let mut listed = false;
     events.map(move |event| {
         match event {
-            Ok(Event::Apply(d) | Event::InitApply(d) | Event::Delete(d)) => {
+            Ok(Event::Apply(d) | Event::InitApply(d)) => {
+                if applied.observe_deployment(&d, false)
+                    && let Some(key) = deployment_group(&d)
+                {
+                    queue.push(key);
+                }
+            }
+            Ok(Event::Delete(d)) => {
+                applied.observe_deployment(&d, true);
                 if let Some(key) = deployment_group(&d) {
                     queue.push(key);
                 }
             }
-            Ok(Event::Init) => {}
+            Ok(Event::Init) => applied.relist_started(),
             Ok(Event::InitDone) => {
+                // Deleted while the watch was down: no delete event came.
+                for d in applied.relist_done() {
+                    if let Some(key) = deployment_group(&d) {
+                        queue.push(key);
+                    }
+                }
                 let first = !listed;
                 listed = true;
                 return first;
@@ -408,7 +429,12 @@ async fn work(
                 in_flight.remove(&key);
                 settle(&queue, &metrics, &mut failures, key, elapsed, result);
             }
-            _ = resync.tick() => caches.keys().into_iter().for_each(|k| queue.push(k)),
+            _ = resync.tick() => {
+                // Drift from hand edits and deletions of owned objects the operator does not
+                // watch: the next reconcile of every group writes all it owns again.
+                ctx.applied.forget_all();
+                caches.keys().into_iter().for_each(|k| queue.push(k));
+            }
             changed = leader.changed() => {
                 if changed.is_err() {
                     return;
@@ -417,6 +443,8 @@ async fn work(
                 metrics.set_leader(leading);
                 tracing::info!(leading, "leadership changed");
                 if leading {
+                    // Another replica led meanwhile: what this one remembers may be stale.
+                    ctx.applied.forget_all();
                     caches.keys().into_iter().for_each(|k| queue.push(k));
                 }
             }

@@ -10,6 +10,7 @@
 //! [`certs`] keeps current.
 
 pub mod admission;
+pub mod applied;
 pub mod certs;
 pub mod config;
 pub mod controller;

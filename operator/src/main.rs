@@ -244,6 +244,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         client,
         config,
         recorder: Some(recorder),
+        applied: Default::default(),
     };
     tracing::info!(
         namespace = args.namespace.as_deref().unwrap_or("(all)"),

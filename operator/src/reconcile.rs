@@ -21,6 +21,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::admission::admit;
+use crate::applied::{Applied, digest};
 use crate::config::OperatorConfig;
 use crate::group::{Artifact, Group, GroupKey};
 use crate::render::{self, Keda, MANAGER, Owner, Rendered, queue_scaling};
@@ -36,6 +37,8 @@ pub struct Context {
     pub config: Arc<OperatorConfig>,
     /// Publishes Kubernetes Events (a resource refused, say); `None` in tests.
     pub recorder: Option<Recorder>,
+    /// What was last written to each owned object: an unchanged one is not written again.
+    pub applied: Applied,
 }
 
 /// Why a reconcile failed; the group is retried with backoff.
@@ -131,7 +134,7 @@ pub enum Outcome {
 /// Reconciles one group. `now` stamps condition transitions (RFC 3339).
 pub async fn reconcile(ctx: &Context, group: &Group, now: &str) -> Result<Outcome, Error> {
     if group.is_empty() {
-        remove(&ctx.client, &group.key).await?;
+        remove(ctx, &group.key).await?;
         return Ok(Outcome::Removed);
     }
     let admission = admit(group, &ctx.config.defaults);
@@ -152,9 +155,9 @@ pub async fn reconcile(ctx: &Context, group: &Group, now: &str) -> Result<Outcom
                         .as_ref()
                         .is_some_and(|r| status::queue_scaled(&r.status));
                     let workload = if spec.mode == RuntimeMode::Sidecar {
-                        apply_sidecar(&ctx.client, &group.key, &rendered).await?
+                        apply_sidecar(ctx, &group.key, &rendered).await?
                     } else {
-                        apply(&ctx.client, &group.key, &rendered, was_queue_scaled).await?
+                        apply(ctx, &group.key, &rendered, was_queue_scaled).await?
                     };
                     GroupState::Applied {
                         workload,
@@ -202,53 +205,74 @@ pub async fn reconcile(ctx: &Context, group: &Group, now: &str) -> Result<Outcom
 /// the group, so one that is no longer rendered is deleted (only then: a cluster without
 /// KEDA would answer every such delete with 404, for nothing).
 async fn apply(
-    client: &Client,
+    ctx: &Context,
     key: &GroupKey,
     r: &Rendered,
     was_queue_scaled: bool,
 ) -> Result<Workload, Error> {
-    apply_one(client, key, &r.config_map).await?;
-    apply_one(client, key, &r.service_account).await?;
-    apply_one(client, key, &r.role).await?;
-    apply_one(client, key, &r.role_binding).await?;
-    apply_one(client, key, &r.service).await?;
-    let deployment = apply_one(client, key, &r.deployment).await?;
+    apply_one(ctx, key, &r.config_map).await?;
+    apply_one(ctx, key, &r.service_account).await?;
+    apply_one(ctx, key, &r.role).await?;
+    apply_one(ctx, key, &r.role_binding).await?;
+    apply_one(ctx, key, &r.service).await?;
+    let deployment = apply_deployment(ctx, key, &r.deployment).await?;
     let name = render::object_name(&key.name);
     match &r.hpa {
-        Some(hpa) => drop(apply_one(client, key, hpa).await?),
-        None => delete::<HorizontalPodAutoscaler>(client, key, &name).await?,
+        Some(hpa) => apply_one(ctx, key, hpa).await?,
+        None => delete::<HorizontalPodAutoscaler>(ctx, key, &name).await?,
     }
     match &r.pdb {
-        Some(pdb) => drop(apply_one(client, key, pdb).await?),
-        None => delete::<PodDisruptionBudget>(client, key, &name).await?,
+        Some(pdb) => apply_one(ctx, key, pdb).await?,
+        None => delete::<PodDisruptionBudget>(ctx, key, &name).await?,
     }
     if let Some(auth) = &r.trigger_authentication {
-        apply_keda(client, key, "TriggerAuthentication", auth).await?;
+        apply_keda(ctx, key, "TriggerAuthentication", auth).await?;
     } else if was_queue_scaled {
-        delete_keda(client, key, "TriggerAuthentication", &name).await?;
+        delete_keda(ctx, key, "TriggerAuthentication", &name).await?;
     }
     match &r.scaled_object {
-        Some(scaled) => apply_keda(client, key, "ScaledObject", scaled).await?,
-        None if was_queue_scaled => delete_keda(client, key, "ScaledObject", &name).await?,
+        Some(scaled) => apply_keda(ctx, key, "ScaledObject", scaled).await?,
+        None if was_queue_scaled => delete_keda(ctx, key, "ScaledObject", &name).await?,
         None => {}
     }
     Ok(Workload::from_deployment(&deployment))
 }
 
+/// Applies the Deployment unless what was last applied is what is desired and the watch
+/// still shows that Deployment; returns it as the API server answered or as last watched
+/// (with its current rollout status either way).
+async fn apply_deployment(
+    ctx: &Context,
+    key: &GroupKey,
+    d: &Deployment,
+) -> Result<Deployment, Error> {
+    let hash = digest(d);
+    let name = d.metadata.name.clone().unwrap_or_default();
+    if let Some(live) = ctx
+        .applied
+        .unchanged_deployment(&key.namespace, &name, hash)
+    {
+        return Ok(live);
+    }
+    let answer = server_side_apply(ctx, key, d).await?;
+    ctx.applied.applied_deployment(hash, &answer);
+    Ok(answer)
+}
+
 /// Sidecar mode: the bundle ConfigMap is all the group owns (the webhook mounts it into the
 /// application pods); what a former `deployment` mode made goes. Returns the census of the
 /// pods carrying the sidecar.
-async fn apply_sidecar(client: &Client, key: &GroupKey, r: &Rendered) -> Result<Workload, Error> {
-    apply_one(client, key, &r.config_map).await?;
+async fn apply_sidecar(ctx: &Context, key: &GroupKey, r: &Rendered) -> Result<Workload, Error> {
+    apply_one(ctx, key, &r.config_map).await?;
     let name = render::object_name(&key.name);
-    delete::<Deployment>(client, key, &name).await?;
-    delete::<HorizontalPodAutoscaler>(client, key, &name).await?;
-    delete::<PodDisruptionBudget>(client, key, &name).await?;
-    delete::<Service>(client, key, &name).await?;
-    delete::<RoleBinding>(client, key, &name).await?;
-    delete::<Role>(client, key, &name).await?;
-    delete::<ServiceAccount>(client, key, &name).await?;
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &key.namespace);
+    delete::<Deployment>(ctx, key, &name).await?;
+    delete::<HorizontalPodAutoscaler>(ctx, key, &name).await?;
+    delete::<PodDisruptionBudget>(ctx, key, &name).await?;
+    delete::<Service>(ctx, key, &name).await?;
+    delete::<RoleBinding>(ctx, key, &name).await?;
+    delete::<Role>(ctx, key, &name).await?;
+    delete::<ServiceAccount>(ctx, key, &name).await?;
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &key.namespace);
     let selector = format!("{SIDECAR_LABEL}={}", key.name);
     let listed = pods
         .list(&ListParams::default().labels(&selector))
@@ -292,52 +316,62 @@ fn keda_resource(kind: &str) -> ApiResource {
     ApiResource::from_gvk_with_plural(&gvk, &format!("{}s", kind.to_ascii_lowercase()))
 }
 
-/// Server-side applies a KEDA object (a kind without Rust types).
+/// Server-side applies a KEDA object (a kind without Rust types), unless it is unchanged
+/// since the last apply.
 async fn apply_keda(
-    client: &Client,
+    ctx: &Context,
     key: &GroupKey,
     kind: &'static str,
     object: &DynamicObject,
 ) -> Result<(), Error> {
     let name = object.metadata.name.clone().unwrap_or_default();
+    let hash = digest(object);
+    if ctx.applied.unchanged(kind, &key.namespace, &name, hash) {
+        return Ok(());
+    }
     let api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), &key.namespace, &keda_resource(kind));
-    api.patch(
-        &name,
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(object),
-    )
-    .await
-    .map(drop)
-    .map_err(|source| Error::Apply {
-        kind,
-        namespace: key.namespace.clone(),
-        name,
-        source,
-    })
+        Api::namespaced_with(ctx.client.clone(), &key.namespace, &keda_resource(kind));
+    let result = api
+        .patch(
+            &name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(object),
+        )
+        .await;
+    match result {
+        Ok(_) => {
+            ctx.applied.applied(kind, &key.namespace, &name, hash);
+            Ok(())
+        }
+        Err(source) => {
+            ctx.applied.forget(kind, &key.namespace, &name);
+            Err(Error::Apply {
+                kind,
+                namespace: key.namespace.clone(),
+                name,
+                source,
+            })
+        }
+    }
 }
 
 async fn delete_keda(
-    client: &Client,
+    ctx: &Context,
     key: &GroupKey,
     kind: &'static str,
     name: &str,
 ) -> Result<(), Error> {
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), &key.namespace, &keda_resource(kind));
-    match api.delete(name, &DeleteParams::background()).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.is_not_found() => Ok(()),
-        Err(source) => Err(Error::Delete {
-            kind,
-            namespace: key.namespace.clone(),
-            name: name.to_string(),
-            source,
-        }),
+    if ctx.applied.absent(kind, &key.namespace, name) {
+        return Ok(());
     }
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(ctx.client.clone(), &key.namespace, &keda_resource(kind));
+    let result = api.delete(name, &DeleteParams::background()).await;
+    settle_delete(ctx, key, kind, name, result.map(drop)).map_or(Ok(()), Err)
 }
 
-async fn apply_one<K>(client: &Client, key: &GroupKey, object: &K) -> Result<K, Error>
+/// Server-side applies an owned object, unless it is unchanged since the last apply.
+async fn apply_one<K>(ctx: &Context, key: &GroupKey, object: &K) -> Result<(), Error>
 where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
         + k8s_openapi::Resource
@@ -346,23 +380,51 @@ where
         + Serialize
         + std::fmt::Debug,
 {
+    let kind = <K as k8s_openapi::Resource>::KIND;
     let name = object.meta().name.clone().unwrap_or_default();
-    let api: Api<K> = Api::namespaced(client.clone(), &key.namespace);
-    api.patch(
-        &name,
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(object),
-    )
-    .await
-    .map_err(|source| Error::Apply {
-        kind: <K as k8s_openapi::Resource>::KIND,
-        namespace: key.namespace.clone(),
-        name,
-        source,
+    let hash = digest(object);
+    if ctx.applied.unchanged(kind, &key.namespace, &name, hash) {
+        return Ok(());
+    }
+    server_side_apply(ctx, key, object).await?;
+    ctx.applied.applied(kind, &key.namespace, &name, hash);
+    Ok(())
+}
+
+/// One server-side apply (forced, as the operator's field manager); a failure forgets
+/// what was applied before.
+async fn server_side_apply<K>(ctx: &Context, key: &GroupKey, object: &K) -> Result<K, Error>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + k8s_openapi::Resource
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + std::fmt::Debug,
+{
+    let kind = <K as k8s_openapi::Resource>::KIND;
+    let name = object.meta().name.clone().unwrap_or_default();
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &key.namespace);
+    let result = api
+        .patch(
+            &name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(object),
+        )
+        .await;
+    result.map_err(|source| {
+        ctx.applied.forget(kind, &key.namespace, &name);
+        Error::Apply {
+            kind,
+            namespace: key.namespace.clone(),
+            name,
+            source,
+        }
     })
 }
 
-async fn delete<K>(client: &Client, key: &GroupKey, name: &str) -> Result<(), Error>
+/// Deletes an owned object unless it is known to be gone already.
+async fn delete<K>(ctx: &Context, key: &GroupKey, name: &str) -> Result<(), Error>
 where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
         + k8s_openapi::Resource
@@ -370,32 +432,54 @@ where
         + DeserializeOwned
         + std::fmt::Debug,
 {
-    let api: Api<K> = Api::namespaced(client.clone(), &key.namespace);
-    match api.delete(name, &DeleteParams::background()).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.is_not_found() => Ok(()),
-        Err(source) => Err(Error::Delete {
-            kind: <K as k8s_openapi::Resource>::KIND,
-            namespace: key.namespace.clone(),
-            name: name.to_string(),
-            source,
-        }),
+    let kind = <K as k8s_openapi::Resource>::KIND;
+    if ctx.applied.absent(kind, &key.namespace, name) {
+        return Ok(());
     }
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &key.namespace);
+    let result = api.delete(name, &DeleteParams::background()).await;
+    settle_delete(ctx, key, kind, name, result.map(drop)).map_or(Ok(()), Err)
+}
+
+/// Records a delete's outcome: gone (deleted, or 404) is remembered, a failure forgets
+/// the object and is returned.
+fn settle_delete(
+    ctx: &Context,
+    key: &GroupKey,
+    kind: &'static str,
+    name: &str,
+    result: Result<(), kube::Error>,
+) -> Option<Error> {
+    match result {
+        Ok(()) => {}
+        Err(kube::Error::Api(status)) if status.is_not_found() => {}
+        Err(source) => {
+            ctx.applied.forget(kind, &key.namespace, name);
+            return Some(Error::Delete {
+                kind,
+                namespace: key.namespace.clone(),
+                name: name.to_string(),
+                source,
+            });
+        }
+    }
+    ctx.applied.deleted(kind, &key.namespace, name);
+    None
 }
 
 /// Deletes what a group made. Owner references let Kubernetes' garbage collector do the
 /// same; deleting here makes it immediate and does not depend on it. KEDA's objects are
 /// left to the collector: a cluster without KEDA would answer each delete with 404.
-async fn remove(client: &Client, key: &GroupKey) -> Result<(), Error> {
+async fn remove(ctx: &Context, key: &GroupKey) -> Result<(), Error> {
     let name = render::object_name(&key.name);
-    delete::<Deployment>(client, key, &name).await?;
-    delete::<HorizontalPodAutoscaler>(client, key, &name).await?;
-    delete::<PodDisruptionBudget>(client, key, &name).await?;
-    delete::<Service>(client, key, &name).await?;
-    delete::<RoleBinding>(client, key, &name).await?;
-    delete::<Role>(client, key, &name).await?;
-    delete::<ServiceAccount>(client, key, &name).await?;
-    delete::<ConfigMap>(client, key, &render::bundle_name(&key.name)).await
+    delete::<Deployment>(ctx, key, &name).await?;
+    delete::<HorizontalPodAutoscaler>(ctx, key, &name).await?;
+    delete::<PodDisruptionBudget>(ctx, key, &name).await?;
+    delete::<Service>(ctx, key, &name).await?;
+    delete::<RoleBinding>(ctx, key, &name).await?;
+    delete::<Role>(ctx, key, &name).await?;
+    delete::<ServiceAccount>(ctx, key, &name).await?;
+    delete::<ConfigMap>(ctx, key, &render::bundle_name(&key.name)).await
 }
 
 /// The API resource of a ferry.dev kind.

@@ -62,6 +62,7 @@ fn seeded() -> (Context, Fake) {
         client,
         config: Arc::new(OperatorConfig::default()),
         recorder: None,
+        applied: Default::default(),
     };
     (ctx, fake)
 }
