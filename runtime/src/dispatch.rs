@@ -214,9 +214,13 @@ impl Dispatcher {
             // The caller's identity rides in the request's extensions to the mediation.
             let identity = match &api.authenticator {
                 None => None,
-                Some(auth) => match auth
-                    .authenticate(&parts.headers, parts.uri.query(), &resource.requirement)
-                    .await
+                // Boxed: only protected APIs pay for the JWKS fetch's state in their future.
+                Some(auth) => match Box::pin(auth.authenticate(
+                    &parts.headers,
+                    parts.uri.query(),
+                    &resource.requirement,
+                ))
+                .await
                 {
                     Ok(identity) => identity,
                     Err(denial) => {
@@ -257,7 +261,10 @@ impl Dispatcher {
                         return fault_response(&fault, soap);
                     }
                 };
-                return match pass.endpoint().forward(request).await {
+                // Boxed like the mediation below: the endpoint call's state (retries, the
+                // pooled connection, the client's future) would otherwise be inline in every
+                // request's future, copied on each of its moves.
+                return match Box::pin(pass.endpoint().forward(request)).await {
                     Ok(Forwarded::Answered(answer)) => streamed_response(answer),
                     Ok(Forwarded::Discarded) => empty_response(StatusCode::ACCEPTED),
                     Err(fault) => {

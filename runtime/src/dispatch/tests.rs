@@ -400,3 +400,20 @@ async fn an_unhandled_fault_is_logged_at_warn_with_its_causes_and_answered_witho
         json!({"error": {"code": 700001, "message": "message store orders: disk I/O error"}})
     );
 }
+
+/// The request's future is built on the stack and moved into its box (the listener boxes it
+/// once, so later moves copy a pointer): its size is copied per request. The endpoint call,
+/// authentication and the mediation are boxed inside it, so a plain request does not carry
+/// their states. A debug build measured 17.9 KiB with the passthrough call inline, 8.0 KiB
+/// boxed (release builds lay futures out smaller).
+#[test]
+fn the_request_future_stays_small() {
+    let d = dispatcher(CONVERT, 1 << 20);
+    let req = post("/convert/to-xml", "application/json", body::full("{}"));
+    let size = std::mem::size_of_val(&d.dispatch(req));
+    eprintln!("the dispatch future: {size} bytes");
+    assert!(
+        size <= 10 * 1024,
+        "the dispatch future grew to {size} bytes"
+    );
+}

@@ -304,7 +304,9 @@ async fn respond<H: Handler>(
     let method = req.method().clone();
     // Cheap clones (shared bytes), kept only to name the request if the handler panics.
     let uri = req.uri().clone();
-    match AssertUnwindSafe(handler.handle(req, remote))
+    // Boxed: the handler's future (the whole request: routing, authentication, the call) is
+    // kilobytes, and each move on its way into this task's state would copy it, per request.
+    match AssertUnwindSafe(Box::pin(handler.handle(req, remote)))
         .catch_unwind()
         .await
     {
