@@ -17,6 +17,7 @@ pub mod schedule;
 /// JavaScript programs of the script mediator (wrapped and syntax-checked at load).
 pub mod script;
 pub mod validate;
+pub mod xml_reference;
 pub mod yaml_writer;
 
 /// The API group of every Ferry resource.

@@ -580,25 +580,7 @@ pub(crate) fn is_name_char(c: char) -> bool {
         || matches!(c, '-' | '.' | '0'..='9' | '\u{B7}' | '\u{300}'..='\u{36F}' | '\u{203F}'..='\u{2040}')
 }
 
-/// Resolves a predefined entity or character reference; anything else is unknown because
-/// we never read entity declarations.
-fn resolve_reference(name: &str) -> Option<char> {
-    match name {
-        "lt" => Some('<'),
-        "gt" => Some('>'),
-        "amp" => Some('&'),
-        "apos" => Some('\''),
-        "quot" => Some('"'),
-        _ => {
-            let num = name.strip_prefix('#')?;
-            let code = match num.strip_prefix('x') {
-                Some(hex) => u32::from_str_radix(hex, 16).ok()?,
-                None => num.parse().ok()?,
-            };
-            char::from_u32(code).filter(|c| *c != '\0')
-        }
-    }
-}
+pub(crate) use ferry_api::xml_reference::resolve_reference;
 
 // === serialising ===
 

@@ -7,6 +7,8 @@ use quick_xml::events::{BytesStart, Event};
 use sxd_document::QName;
 use sxd_document::dom::{Document, Element};
 
+use crate::xml_reference::resolve_reference;
+
 const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
 
 /// How deep elements may nest (as the runtime's own XML parser allows).
@@ -235,24 +237,5 @@ impl<'d> Builder<'_, 'd> {
             None => None,
         };
         Ok((prefix, local, ns))
-    }
-}
-
-/// A predefined entity or a character reference (no DTD is read, so no other entity).
-fn resolve_reference(name: &str) -> Option<char> {
-    match name {
-        "lt" => Some('<'),
-        "gt" => Some('>'),
-        "amp" => Some('&'),
-        "apos" => Some('\''),
-        "quot" => Some('"'),
-        _ => {
-            let num = name.strip_prefix('#')?;
-            let code = match num.strip_prefix('x') {
-                Some(hex) => u32::from_str_radix(hex, 16).ok()?,
-                None => num.parse().ok()?,
-            };
-            char::from_u32(code).filter(|c| *c != '\0')
-        }
     }
 }

@@ -3,6 +3,7 @@
 //! report where an element is and copy inline XML (a payloadFactory format, an inline
 //! local entry) exactly as it was written.
 
+use ferry_api::xml_reference::resolve_reference;
 use quick_xml::events::Event;
 
 /// One element of a Synapse file.
@@ -196,24 +197,6 @@ fn close(element: Element, stack: &mut [Element], root: &mut Option<Element>) {
     match stack.last_mut() {
         Some(parent) => parent.children.push(element),
         None => *root = Some(element),
-    }
-}
-
-fn resolve_reference(name: &str) -> Option<char> {
-    match name {
-        "lt" => Some('<'),
-        "gt" => Some('>'),
-        "amp" => Some('&'),
-        "apos" => Some('\''),
-        "quot" => Some('"'),
-        _ => {
-            let num = name.strip_prefix('#')?;
-            let code = match num.strip_prefix('x') {
-                Some(hex) => u32::from_str_radix(hex, 16).ok()?,
-                None => num.parse().ok()?,
-            };
-            char::from_u32(code).filter(|c| *c != '\0')
-        }
     }
 }
 
