@@ -13,6 +13,9 @@
 //!   someone else changed (its `generation` moved past the one our apply got back) is
 //!   forgotten, and its group requeued, so the next reconcile applies it again; so is
 //!   one a relist of the watch no longer shows (deleted while the watch was down);
+//! - the other owned kinds are watched by metadata only: one deleted, or written by
+//!   anybody after our apply (its `resourceVersion` is no longer the one our apply got
+//!   back), is forgotten and its group requeued; so is one we deleted that reappears;
 //! - a failed apply or delete forgets the object.
 
 use std::collections::{HashMap, HashSet};
@@ -45,10 +48,11 @@ impl ObjectKey {
 /// What the last successful write left.
 #[derive(Debug, Clone, PartialEq)]
 enum Entry {
-    /// Applied with this desired state (its hash); for a Deployment, the uid and
-    /// generation the API server answered with.
+    /// Applied with this desired state (its hash); the resource version the API server
+    /// answered with; for a Deployment, also the uid and generation it answered with.
     Present {
         hash: u64,
+        version: Option<String>,
         uid: Option<String>,
         generation: Option<i64>,
     },
@@ -97,16 +101,55 @@ impl Applied {
         )
     }
 
-    /// Records a successful apply.
-    pub fn applied(&self, kind: &'static str, namespace: &str, name: &str, hash: u64) {
+    /// Records a successful apply and the resource version the API server answered with.
+    pub fn applied(
+        &self,
+        kind: &'static str,
+        namespace: &str,
+        name: &str,
+        hash: u64,
+        version: Option<&str>,
+    ) {
         self.lock().entries.insert(
             ObjectKey::new(kind, namespace, name),
             Entry::Present {
                 hash,
+                version: version.map(str::to_string),
                 uid: None,
                 generation: None,
             },
         );
+    }
+
+    /// An owned object (not a Deployment) as its metadata watch delivered it (`deleted`:
+    /// it went). Returns whether its group must be reconciled because the object is not
+    /// what our last write left: deleted while we think it present, written since (by a
+    /// hand edit, another controller), or present while we deleted it. The object is
+    /// then forgotten, so that reconcile writes it. The echo of our own write carries the
+    /// version our apply got back and changes nothing; should it come before the apply's
+    /// answer is recorded, the group is reconciled once more and finds it unchanged.
+    pub fn observe_owned(
+        &self,
+        kind: &'static str,
+        namespace: &str,
+        name: &str,
+        version: Option<&str>,
+        deleted: bool,
+    ) -> bool {
+        let key = ObjectKey::new(kind, namespace, name);
+        let mut memory = self.lock();
+        let drifted = match (memory.entries.get(&key), deleted) {
+            (Some(Entry::Present { .. }), true) => true,
+            (Some(Entry::Present { version: ours, .. }), false) => {
+                version.is_some() && ours.as_deref() != version
+            }
+            (Some(Entry::Absent), deleted) => !deleted,
+            (None, _) => false,
+        };
+        if drifted {
+            memory.entries.remove(&key);
+        }
+        drifted
     }
 
     /// Whether the object is known to be absent (deleted by us, or found missing).
@@ -166,6 +209,7 @@ impl Applied {
             ObjectKey::new("Deployment", namespace, name),
             Entry::Present {
                 hash,
+                version: answer.metadata.resource_version.clone(),
                 uid: answer.metadata.uid.clone(),
                 generation: answer.metadata.generation,
             },
@@ -272,7 +316,7 @@ mod tests {
         let a = Applied::default();
         let hash = digest(&json!({"data": {"k": "v"}}));
         assert!(!a.unchanged("ConfigMap", "ns", "c", hash));
-        a.applied("ConfigMap", "ns", "c", hash);
+        a.applied("ConfigMap", "ns", "c", hash, Some("5"));
         assert!(a.unchanged("ConfigMap", "ns", "c", hash));
         assert!(!a.unchanged("ConfigMap", "ns", "c", digest(&json!({"data": {"k": "w"}}))));
         assert!(!a.unchanged("ConfigMap", "other", "c", hash));
@@ -282,6 +326,35 @@ mod tests {
         assert!(a.absent("Service", "ns", "s"));
         a.forget("Service", "ns", "s");
         assert!(!a.absent("Service", "ns", "s"));
+    }
+
+    #[test]
+    fn an_owned_object_written_or_deleted_by_someone_else_is_applied_again() {
+        let a = Applied::default();
+        let hash = 7;
+        a.applied("Service", "ns", "s", hash, Some("10"));
+        // The echo of our own apply.
+        assert!(!a.observe_owned("Service", "ns", "s", Some("10"), false));
+        assert!(a.unchanged("Service", "ns", "s", hash));
+        // A hand edit: a later version.
+        assert!(a.observe_owned("Service", "ns", "s", Some("11"), false));
+        assert!(
+            !a.unchanged("Service", "ns", "s", hash),
+            "forgotten: applied again"
+        );
+        // Nothing remembered: nothing to compare with (the next reconcile writes anyway).
+        assert!(!a.observe_owned("Service", "ns", "s", Some("12"), false));
+        a.applied("Service", "ns", "s", hash, Some("12"));
+        assert!(
+            a.observe_owned("Service", "ns", "s", Some("12"), true),
+            "deleted"
+        );
+        assert!(!a.unchanged("Service", "ns", "s", hash));
+        // Deleted by us, then made again by somebody with our labels.
+        a.deleted("Role", "ns", "r");
+        assert!(!a.observe_owned("Role", "ns", "r", Some("3"), true));
+        assert!(a.observe_owned("Role", "ns", "r", Some("4"), false));
+        assert!(!a.absent("Role", "ns", "r"));
     }
 
     #[test]

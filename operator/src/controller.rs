@@ -17,7 +17,10 @@ use std::time::{Duration, Instant};
 use futures::stream::FuturesUnordered;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service, ServiceAccount};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, DynamicObject, PartialObjectMeta};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher::{self, Event};
@@ -218,6 +221,22 @@ pub async fn run(
     let sidecars =
         watcher::watcher(pods, watcher::Config::default().labels(SIDECAR_LABEL)).default_backoff();
     streams.push(route_sidecars(sidecars, queue.clone(), metrics.clone()).boxed());
+    // The other owned kinds, by metadata only: a hand edit or deletion is repaired at once
+    // instead of at the next resync.
+    let owned = OwnedWatch {
+        client: &ctx.client,
+        namespace: settings.namespace.as_deref(),
+        queue: &queue,
+        applied: &ctx.applied,
+        metrics: &metrics,
+    };
+    streams.push(owned.watch::<ConfigMap>());
+    streams.push(owned.watch::<Service>());
+    streams.push(owned.watch::<ServiceAccount>());
+    streams.push(owned.watch::<Role>());
+    streams.push(owned.watch::<RoleBinding>());
+    streams.push(owned.watch::<HorizontalPodAutoscaler>());
+    streams.push(owned.watch::<PodDisruptionBudget>());
     let caches = Caches {
         kinds,
         deployments: reader,
@@ -251,6 +270,70 @@ pub async fn run(
     tokio::select! {
         () = watching => tracing::error!("the watches ended"),
         () = working => tracing::info!("leadership channel closed; stopping"),
+    }
+}
+
+/// What a metadata watch of an owned kind needs.
+struct OwnedWatch<'a> {
+    client: &'a kube::Client,
+    namespace: Option<&'a str>,
+    queue: &'a Arc<Queue>,
+    applied: &'a Applied,
+    metrics: &'a Arc<Metrics>,
+}
+
+impl OwnedWatch<'_> {
+    /// Watches the operator's objects of one kind (by its managed-by label) and queues the
+    /// group of one that is no longer what the operator last wrote ([`Applied::observe_owned`]).
+    /// Never counts towards readiness.
+    fn watch<K>(&self) -> futures::stream::BoxStream<'static, bool>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + k8s_openapi::Resource
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug
+            + Send
+            + 'static,
+    {
+        let kind = <K as k8s_openapi::Resource>::KIND;
+        let api: Api<K> = match self.namespace {
+            Some(ns) => Api::namespaced(self.client.clone(), ns),
+            None => Api::all(self.client.clone()),
+        };
+        let config = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGER}"));
+        let (queue, applied, metrics) = (
+            self.queue.clone(),
+            self.applied.clone(),
+            self.metrics.clone(),
+        );
+        let observe = move |meta: &kube::api::ObjectMeta, deleted: bool| {
+            let (Some(namespace), Some(name)) = (&meta.namespace, &meta.name) else {
+                return;
+            };
+            let group = meta.labels.as_ref().and_then(|l| l.get(GROUP_LABEL));
+            let version = meta.resource_version.as_deref();
+            if let Some(group) = group
+                && applied.observe_owned(kind, namespace, name, version, deleted)
+            {
+                queue.push(GroupKey::new(namespace, group));
+            }
+        };
+        watcher::metadata_watcher(api, config)
+            .default_backoff()
+            .map(move |event| {
+                match event {
+                    Ok(Event::Apply(o) | Event::InitApply(o)) => observe(&o.metadata, false),
+                    Ok(Event::Delete(o)) => observe(&o.metadata, true),
+                    Ok(Event::Init | Event::InitDone) => {}
+                    Err(e) => {
+                        metrics.watch_error(kind);
+                        tracing::warn!(kind, error = %e, "watch of owned objects failed; retrying with backoff");
+                    }
+                }
+                false
+            })
+            .boxed()
     }
 }
 

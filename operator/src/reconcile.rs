@@ -339,8 +339,10 @@ async fn apply_keda(
         )
         .await;
     match result {
-        Ok(_) => {
-            ctx.applied.applied(kind, &key.namespace, &name, hash);
+        Ok(answer) => {
+            let version = answer.metadata.resource_version.as_deref();
+            ctx.applied
+                .applied(kind, &key.namespace, &name, hash, version);
             Ok(())
         }
         Err(source) => {
@@ -386,8 +388,10 @@ where
     if ctx.applied.unchanged(kind, &key.namespace, &name, hash) {
         return Ok(());
     }
-    server_side_apply(ctx, key, object).await?;
-    ctx.applied.applied(kind, &key.namespace, &name, hash);
+    let answer = server_side_apply(ctx, key, object).await?;
+    let version = answer.meta().resource_version.as_deref();
+    ctx.applied
+        .applied(kind, &key.namespace, &name, hash, version);
     Ok(())
 }
 

@@ -368,6 +368,37 @@ async fn the_operator_reconciles_the_healthcare_sample_on_a_real_cluster() {
     })
     .await;
 
+    // Hand edits of owned objects are repaired at once (their watch), not at the 5-minute
+    // resync: a bundle entry overwritten, the Service deleted.
+    let bundle = config_maps.get("ferry-default-bundle").await.unwrap().data;
+    config_maps
+        .patch(
+            "ferry-default-bundle",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"sequence-e2e-probe.yaml": "edited by hand"}})),
+        )
+        .await
+        .unwrap();
+    services
+        .delete("ferry-default", &DeleteParams::default())
+        .await
+        .unwrap();
+    let repaired = Instant::now();
+    eventually("the hand-edited bundle restored", || async {
+        let cm = config_maps.get("ferry-default-bundle").await.ok()?;
+        (cm.data == bundle).then_some(())
+    })
+    .await;
+    eventually("the deleted Service made again", || async {
+        services.get("ferry-default").await.ok()
+    })
+    .await;
+    assert!(
+        repaired.elapsed() < Duration::from_secs(30),
+        "repaired by the watch, not the resync: {:?}",
+        repaired.elapsed()
+    );
+
     // Deleting the group deletes what was made for it.
     for kind in ferry_api::resources::KINDS {
         let api = dynamic(&client, &namespace, kind);

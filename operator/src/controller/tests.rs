@@ -197,3 +197,53 @@ async fn nothing_is_written_until_this_replica_leads() {
     status_written(&fake, "/integrationruntimes/default/status").await;
     assert!(writes(&fake) > 0);
 }
+
+#[tokio::test]
+async fn an_owned_object_edited_by_someone_else_queues_its_group_for_a_new_apply() {
+    let (client, fake) = client();
+    let labels = serde_json::json!({GROUP_LABEL: "default", MANAGED_BY_LABEL: MANAGER});
+    fake.lock().unwrap().lists.insert(
+        "configmaps".into(),
+        vec![
+            serde_json::json!({"metadata": {"name": "ferry-default-bundle", "namespace": "ns",
+                "resourceVersion": "11", "labels": labels}}),
+            serde_json::json!({"metadata": {"name": "ferry-other-bundle", "namespace": "ns",
+                "resourceVersion": "7", "labels": {GROUP_LABEL: "other", MANAGED_BY_LABEL: MANAGER}}}),
+        ],
+    );
+    let applied = Applied::default();
+    applied.applied("ConfigMap", "ns", "ferry-default-bundle", 1, Some("10"));
+    applied.applied("ConfigMap", "ns", "ferry-other-bundle", 2, Some("7"));
+    let queue = Arc::new(Queue::default());
+    let metrics = Arc::new(Metrics::new());
+    let owned = OwnedWatch {
+        client: &client,
+        namespace: None,
+        queue: &queue,
+        applied: &applied,
+        metrics: &metrics,
+    };
+    let mut events = owned.watch::<ConfigMap>();
+    // Init, two listed objects, InitDone; then the watch stays open.
+    for _ in 0..4 {
+        tokio::time::timeout(Duration::from_secs(5), events.next())
+            .await
+            .expect("a watch event")
+            .expect("the watch goes on");
+    }
+    assert_eq!(queue.drain(), [GroupKey::new("ns", "default")]);
+    assert!(!applied.unchanged("ConfigMap", "ns", "ferry-default-bundle", 1));
+    assert!(applied.unchanged("ConfigMap", "ns", "ferry-other-bundle", 2));
+    let state = fake.lock().unwrap();
+    let list = state
+        .seen
+        .iter()
+        .find(|s| s.path == "/api/v1/configmaps")
+        .expect("the list");
+    assert!(
+        list.query
+            .contains("labelSelector=app.kubernetes.io%2Fmanaged-by%3Dferry-operator"),
+        "{}",
+        list.query
+    );
+}
