@@ -297,7 +297,8 @@ impl OwnedWatch<'_> {
             + 'static,
     {
         let kind = <K as k8s_openapi::Resource>::KIND;
-        let api: Api<K> = match self.namespace {
+        // `PartialObjectMeta` makes the watch ask for metadata only.
+        let api: Api<PartialObjectMeta<K>> = match self.namespace {
             Some(ns) => Api::namespaced(self.client.clone(), ns),
             None => Api::all(self.client.clone()),
         };
@@ -319,7 +320,7 @@ impl OwnedWatch<'_> {
                 queue.push(GroupKey::new(namespace, group));
             }
         };
-        watcher::metadata_watcher(api, config)
+        watcher::watcher(api, config)
             .default_backoff()
             .map(move |event| {
                 match event {
