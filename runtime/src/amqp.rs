@@ -106,6 +106,8 @@ impl Broker<'_> {
 /// Opens a connection to `address`, driven by the current Tokio runtime (lapin's own
 /// executor would add threads of its own). A TLS handshake that fails is an error (see
 /// [`describe`]); nothing falls back to plain AMQP.
+// The handshake closure's error type is lapin's (tcp-stream's HandshakeError), not ours.
+#[allow(clippy::result_large_err)]
 pub async fn connect(address: &Address) -> Result<Connection, lapin::Error> {
     let props = ConnectionProperties::default()
         .with_executor(tokio_executor_trait::Tokio::current())
