@@ -1,19 +1,27 @@
 //! AMQP 0-9-1 connections to RabbitMQ, shared by everything that talks to a broker: the
 //! `rabbitmq` message store, the RabbitMQ inbound endpoint and RabbitMQ endpoints. It holds
-//! what they must do alike: the broker URI from typed settings (the password read from the
-//! environment), connecting on Ferry's own Tokio runtime, the backoff between reconnection
-//! attempts, and [`Link`], a connection made on first use and re-made after a failure (no
-//! sooner than the backoff allows), whose outages are logged once each.
+//! what they must do alike: the broker's [`Address`] from typed settings (the password and
+//! the TLS material read from the environment), connecting on Ferry's own Tokio runtime —
+//! over TLS (`amqps`) with the runtime's one rustls client configuration when asked —, the
+//! backoff between reconnection attempts, and [`Link`], a connection made on first use and
+//! re-made after a failure (no sooner than the backoff allows), whose outages are logged
+//! once each.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
+use ferry_api::check::tls::ClientTls;
 use ferry_api::resources::{ConnectionRetry, SecretSource};
 use http::{HeaderMap, HeaderName, HeaderValue};
+use lapin::tcp::{RustlsConnector, TcpStream};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::uri::AMQPUri;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use tokio::time::Instant;
+
+use crate::tls::client::TlsProfile;
 
 /// Where a broker is and who connects, as the resources write it.
 pub struct Broker<'a> {
@@ -27,11 +35,48 @@ pub struct Broker<'a> {
     pub username: Option<&'a str>,
     /// Where the password is.
     pub password_from: Option<&'a SecretSource>,
+    /// Connect with TLS, so configured; the port then defaults to 5671.
+    pub tls: Option<&'a ClientTls>,
+}
+
+/// Where to connect and how: the broker's URI and, for `amqps`, the TLS client side.
+/// Its URI holds the password: it is never logged.
+#[derive(Clone)]
+pub struct Address {
+    uri: String,
+    tls: Option<Arc<BrokerTls>>,
+}
+
+struct BrokerTls {
+    connector: RustlsConnector,
+    /// The name sent as SNI and verified: `serverName`, else the host.
+    server_name: String,
 }
 
 impl Broker<'_> {
-    /// The `amqp://` URI, the password read from its environment variable now.
-    pub fn uri(&self) -> Result<String, String> {
+    /// The broker's address; the password and the TLS material (CA, client certificate
+    /// and key) are read from their environment variables now.
+    pub fn address(&self) -> Result<Address, String> {
+        let uri = self.uri()?;
+        let tls = match self.tls {
+            None => None,
+            Some(settings) => {
+                let profile = TlsProfile::build(settings).map_err(|e| format!("tls: {e}"))?;
+                let name = crate::tls::client::server_name(&profile, self.host.trim())
+                    .map_err(|e| format!("tls: {e}"))?;
+                Some(Arc::new(BrokerTls {
+                    connector: RustlsConnector::from(profile.config_without_alpn()),
+                    server_name: name.to_str().into_owned(),
+                }))
+            }
+        };
+        Ok(Address { uri, tls })
+    }
+
+    /// The `amqp://` URI, the password read from its environment variable now. With TLS
+    /// the scheme stays `amqp`: [`connect`] wraps the socket itself, with Ferry's rustls
+    /// configuration rather than lapin's own.
+    fn uri(&self) -> Result<String, String> {
         let user = self.username.unwrap_or("guest");
         let password = match self.password_from {
             Some(from) => {
@@ -51,19 +96,54 @@ impl Broker<'_> {
             enc(user),
             enc(&password),
             self.host.trim(),
-            self.port.unwrap_or(5672),
+            self.port
+                .unwrap_or(if self.tls.is_some() { 5671 } else { 5672 }),
             enc(self.virtual_host)
         ))
     }
 }
 
-/// Opens a connection to `uri`, driven by the current Tokio runtime (lapin's own executor
-/// would add threads of its own).
-pub async fn connect(uri: &str) -> Result<Connection, lapin::Error> {
+/// Opens a connection to `address`, driven by the current Tokio runtime (lapin's own
+/// executor would add threads of its own). A TLS handshake that fails is an error (see
+/// [`describe`]); nothing falls back to plain AMQP.
+// The handshake closure's error type is lapin's (tcp-stream's HandshakeError), not ours.
+#[allow(clippy::result_large_err)]
+pub async fn connect(address: &Address) -> Result<Connection, lapin::Error> {
     let props = ConnectionProperties::default()
         .with_executor(tokio_executor_trait::Tokio::current())
         .with_reactor(tokio_reactor_trait::Tokio::current());
-    Connection::connect(uri, props).await
+    let Some(tls) = &address.tls else {
+        return Connection::connect(&address.uri, props).await;
+    };
+    let uri = address
+        .uri
+        .parse::<AMQPUri>()
+        .map_err(|e| lapin::Error::from(std::io::Error::other(e)))?;
+    let tls = Arc::clone(tls);
+    Connection::connector(
+        uri,
+        // As lapin does for its own `amqps`: the handshake on the blocking socket (on lapin's
+        // I/O thread), then non-blocking for the AMQP session.
+        Box::new(move |uri: &AMQPUri| {
+            let plain = TcpStream::connect((uri.authority.host.as_str(), uri.authority.port))?;
+            let stream = plain.into_rustls(&tls.connector, &tls.server_name)?;
+            stream.set_nonblocking(true)?;
+            Ok(stream)
+        }),
+        props,
+    )
+    .await
+}
+
+/// A connection error in an operator's words: a failed TLS handshake says why (an unknown
+/// CA, a wrong host name, a refused client certificate) instead of lapin's I/O wording.
+pub fn describe(err: &lapin::Error) -> String {
+    if let lapin::ErrorKind::IOError(io) = err.kind()
+        && let Some(why) = crate::tls::client::handshake_failure(io)
+    {
+        return format!("the TLS handshake with RabbitMQ failed: {why}");
+    }
+    err.to_string()
 }
 
 /// Exponential backoff between connection attempts: the first wait `initialDelay`, each
@@ -363,6 +443,7 @@ mod tests {
             virtual_host: "/",
             username: None,
             password_from: None,
+            tls: None,
         };
         assert_eq!(
             broker.uri().as_deref(),

@@ -37,7 +37,7 @@ pub struct Connect {
     pub keep_alive: Duration,
     /// User name and password.
     pub credentials: Option<(String, String)>,
-    /// TLS, when asked.
+    /// TLS, when asked (a configuration offering no ALPN protocol: MQTT is not HTTP).
     pub tls: Option<Arc<rustls::ClientConfig>>,
     /// Received messages of QoS 1 and 2 are acknowledged by [`Client::ack`], not at once.
     pub manual_acks: bool,
@@ -119,11 +119,10 @@ pub fn session(c: &Connect) -> (Client, Events) {
     // Requests queue here while the event loop writes; big enough for a burst of
     // acknowledgements and publishes.
     const CAPACITY: usize = 256;
-    let transport = c.tls.as_ref().map(|config| {
-        let mut config = (**config).clone();
-        config.alpn_protocols = Vec::new();
-        Transport::tls_with_config(TlsConfiguration::Rustls(Arc::new(config)))
-    });
+    let transport = c
+        .tls
+        .as_ref()
+        .map(|config| Transport::tls_with_config(TlsConfiguration::Rustls(Arc::clone(config))));
     match c.version {
         MqttVersion::V311 => {
             let mut o = rumqttc::MqttOptions::new(&c.client_id, &c.host, c.port);

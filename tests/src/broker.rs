@@ -58,6 +58,7 @@ pub fn purge_shared_queue(queue: &str) {
 pub struct PrivateBroker {
     node: String,
     port: u16,
+    tls_port: Option<u16>,
     scripts: PathBuf,
     env: Vec<(&'static str, OsString)>,
     server: Child,
@@ -70,6 +71,17 @@ impl PrivateBroker {
     /// not installed, after saying why the calling test skips. A node that is installed but
     /// does not boot fails the test with its log: a broken broker must not pass as a skip.
     pub fn start() -> Option<PrivateBroker> {
+        Self::start_with(None)
+    }
+
+    /// Starts a node with an `amqps` listener besides the plain one: its certificate
+    /// `server`, and client certificates issued by `client_ca` required (RabbitMQ's
+    /// `verify_peer` with `fail_if_no_peer_cert`). `None` as [`Self::start`].
+    pub fn start_tls(server: &crate::tls::Pem, client_ca: &str) -> Option<PrivateBroker> {
+        Self::start_with(Some((server, client_ca)))
+    }
+
+    fn start_with(tls: Option<(&crate::tls::Pem, &str)>) -> Option<PrivateBroker> {
         let Some(scripts) = scripts() else {
             eprintln!(
                 "skipped: rabbitmq-server is not installed, so no private RabbitMQ node to stop and start"
@@ -86,13 +98,32 @@ impl PrivateBroker {
             .prefix("ferry-rabbitmq-")
             .tempdir()
             .expect("a temporary folder");
-        let [port, dist_port, ctl_port] = free_ports();
+        let [port, dist_port, ctl_port, tls_port] = free_ports();
         let at = |name: &str| dir.path().join(name).into_os_string();
-        std::fs::write(
-            dir.path().join("rabbitmq.conf"),
-            format!("listeners.tcp.local = 127.0.0.1:{port}\n"),
-        )
-        .expect("the node's config is written");
+        let mut conf = format!("listeners.tcp.local = 127.0.0.1:{port}\n");
+        if let Some((server, client_ca)) = tls {
+            for (file, pem) in [
+                ("server.pem", &server.cert),
+                ("server.key", &server.key),
+                ("client-ca.pem", &client_ca.to_string()),
+            ] {
+                std::fs::write(dir.path().join(file), pem).expect("written");
+            }
+            let path = |name: &str| dir.path().join(name).display().to_string();
+            conf.push_str(&format!(
+                "listeners.ssl.local = 127.0.0.1:{tls_port}\n\
+                 ssl_options.certfile = {}\n\
+                 ssl_options.keyfile = {}\n\
+                 ssl_options.cacertfile = {}\n\
+                 ssl_options.verify = verify_peer\n\
+                 ssl_options.fail_if_no_peer_cert = true\n",
+                path("server.pem"),
+                path("server.key"),
+                path("client-ca.pem"),
+            ));
+        }
+        std::fs::write(dir.path().join("rabbitmq.conf"), conf)
+            .expect("the node's config is written");
         // No plugins: the management plugin would open another port, and booting is faster.
         std::fs::write(dir.path().join("enabled_plugins"), "[].\n").expect("written");
         // Empty: the machine's /etc/rabbitmq/rabbitmq-env.conf describes the shared node.
@@ -127,6 +158,7 @@ impl PrivateBroker {
         let mut broker = PrivateBroker {
             node,
             port,
+            tls_port: tls.map(|_| tls_port),
             scripts,
             env,
             server,
@@ -139,6 +171,11 @@ impl PrivateBroker {
     /// The node's AMQP port on 127.0.0.1.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The node's `amqps` port on 127.0.0.1, when started with [`Self::start_tls`].
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls_port
     }
 
     /// Stops the RabbitMQ application (`rabbitmqctl stop_app`): clients lose their
@@ -276,21 +313,23 @@ fn scripts() -> Option<PathBuf> {
         .find(|dir| dir.join("rabbitmq-server").is_file() && dir.join("rabbitmqctl").is_file())
 }
 
-/// Three distinct free ports on 127.0.0.1, none in 35672-35682 where other rabbitmqctl
-/// runs (against the shared broker) listen by default.
-fn free_ports() -> [u16; 3] {
+/// `N` distinct free ports on 127.0.0.1, none in 35672-35682 where other rabbitmqctl runs
+/// (against the shared broker) listen by default.
+fn free_ports<const N: usize>() -> [u16; N] {
     let mut held = Vec::new();
-    let mut ports = Vec::new();
-    while ports.len() < 3 {
+    let mut ports = [0; N];
+    let mut found = 0;
+    while found < N {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a free port on 127.0.0.1");
         let port = listener.local_addr().expect("a bound port").port();
         if !(35672..=35682).contains(&port) {
-            ports.push(port);
+            ports[found] = port;
+            found += 1;
         }
-        // Held until all three are picked, so that they differ.
+        // Held until all are picked, so that they differ.
         held.push(listener);
     }
-    [ports[0], ports[1], ports[2]]
+    ports
 }
 
 /// Whether a broker on `port` answers the AMQP 0-9-1 protocol header with a frame (its

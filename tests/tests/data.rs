@@ -693,10 +693,21 @@ struct PrivatePostgres {
     bin: PathBuf,
     dir: tempfile::TempDir,
     port: u16,
+    /// Server options besides the port and address (TLS).
+    options: String,
 }
 
 impl PrivatePostgres {
     fn start() -> Result<PrivatePostgres, String> {
+        Self::start_with(None)
+    }
+
+    /// A server that also accepts TLS, with the certificate `server`.
+    fn start_tls(server: &ferry_tests::tls::Pem) -> Result<PrivatePostgres, String> {
+        Self::start_with(Some(server))
+    }
+
+    fn start_with(tls: Option<&ferry_tests::tls::Pem>) -> Result<PrivatePostgres, String> {
         let bin = std::fs::read_dir("/usr/lib/postgresql")
             .map_err(|e| format!("no /usr/lib/postgresql: {e}"))?
             .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
@@ -726,16 +737,36 @@ impl PrivatePostgres {
         if !ok.success() {
             return Err("initdb failed (running as root?)".into());
         }
-        let pg = PrivatePostgres { bin, dir, port };
+        let mut options = String::new();
+        if let Some(server) = tls {
+            let data = dir.path().join("data");
+            for (name, pem) in [("server.crt", &server.cert), ("server.key", &server.key)] {
+                let path = data.join(name);
+                std::fs::write(&path, pem).map_err(|e| e.to_string())?;
+                // PostgreSQL refuses a key others can read, or one it does not own.
+                let _ = Command::new("chmod").arg("600").arg(&path).status();
+                if is_root() {
+                    let _ = Command::new("chown").arg("postgres").arg(&path).status();
+                }
+            }
+            options = " -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key".into();
+        }
+        let pg = PrivatePostgres {
+            bin,
+            dir,
+            port,
+            options,
+        };
         pg.ctl("start")?;
         Ok(pg)
     }
 
     fn ctl(&self, action: &str) -> Result<(), String> {
         let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1",
+            "-p {} -k {} -c listen_addresses=127.0.0.1{}",
             self.port,
-            self.dir.path().display()
+            self.dir.path().display(),
+            self.options
         );
         let mut cmd = as_postgres(&self.bin.join("pg_ctl"));
         cmd.args(["-D"]).arg(self.dir.path().join("data"));
@@ -881,7 +912,7 @@ spec:
     assert!(!out.status.success(), "{text}");
     for expected in [
         "DataSource/db spec.url: a postgres url starts with postgres://",
-        "DataSource/db spec.tls.mode: TLS to the database is not supported",
+        "DataSource/db spec.tls.mode: require encrypts without verifying",
         "DataService/svc spec.dataSource: data source \"nope\" is not defined",
         "DataService/svc spec.queries[0].params[0].default: parameter \"a\": expected an integer",
         "DataService/svc spec.queries[0].sql: parameter :b is not declared in params",
@@ -944,4 +975,144 @@ fn urlencode(s: &str) -> String {
         }
     }
     out
+}
+
+/// A data source, a data service and a PostgreSQL store over TLS to a private server whose
+/// certificate a test CA issued (`tls.caFile` beside the YAML), and the same with a CA
+/// that did not issue it.
+const TLS_CONFIG: &str = "apiVersion: ferry.dev/v1alpha1
+kind: DataSource
+metadata: {name: good}
+spec:
+  type: postgres
+  url: postgres://postgres@127.0.0.1:PORT/postgres
+  tls: {caFile: ca.pem}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: DataSource
+metadata: {name: wrong}
+spec:
+  type: postgres
+  url: postgres://postgres@127.0.0.1:PORT/postgres
+  tls: {mode: verifyFull, caFile: other.pem}
+  pool: {acquireTimeoutMs: 2000}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: DataService
+metadata: {name: good}
+spec:
+  dataSource: good
+  queries:
+    - name: ssl
+      sql: SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()
+      result: {single: true}
+  resources:
+    - {method: GET, path: /ssl, query: ssl}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: DataService
+metadata: {name: wrong}
+spec:
+  dataSource: wrong
+  queries:
+    - name: ssl
+      sql: SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()
+      result: {single: true}
+  resources:
+    - {method: GET, path: /ssl, query: ssl}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: MessageStore
+metadata: {name: payments}
+spec:
+  type: postgres
+  postgres:
+    url: postgres://postgres@127.0.0.1:PORT/postgres
+    table: ferry_tls_payments
+    tls: {caFile: ca.pem}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: IntegrationAPI
+metadata: {name: pay}
+spec:
+  context: /pay
+  resources:
+    - methods: [POST]
+      inSequence:
+        - store: {messageStore: payments}
+        - property: {name: HTTP_SC, value: '202', scope: axis2}
+        - respond: {}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: Endpoint
+metadata: {name: settle}
+spec:
+  http: {uriTemplate: 'http://127.0.0.1:BACKEND/settle', method: post}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: MessageProcessor
+metadata: {name: forward}
+spec:
+  type: forwarding
+  messageStore: payments
+  targetEndpoint: settle
+  interval: 20
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgresql_over_tls_is_verified_for_data_services_and_the_store() {
+    use ferry_tests::tls::{TestCa, Usage};
+    let ca = TestCa::new("PostgreSQL CA");
+    let server = ca.issue("postgres", &["127.0.0.1"], Usage::Server);
+    let other = TestCa::new("another CA");
+    let pg = match PrivatePostgres::start_tls(&server) {
+        Ok(pg) => pg,
+        Err(reason) => {
+            eprintln!("skipped: cannot run a private PostgreSQL: {reason}");
+            return;
+        }
+    };
+    let backend = ferry_tests::Backend::start(|_| ferry_tests::backend::Reply::json(json!({})));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ca.pem"), &ca.cert).unwrap();
+    std::fs::write(dir.path().join("other.pem"), &other.cert).unwrap();
+    let file = dir.path().join("tls.yaml");
+    std::fs::write(
+        &file,
+        TLS_CONFIG
+            .replace("PORT", &pg.port.to_string())
+            .replace("BACKEND", &backend.port().to_string()),
+    )
+    .unwrap();
+    let ferry = Ferry::start(&[&file], &[]);
+
+    // The data service's connection is encrypted, by the server's own account.
+    let (status, body) = get(&ferry, "/services/good/ssl").await;
+    assert_eq!(status, 200, "{body}\n{}", ferry.log());
+    assert!(body.contains("true"), "{body}");
+
+    // The store over TLS stores, and its processor forwards.
+    let resp = client()
+        .post(ferry.url("/pay"))
+        .json(&json!({"n": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 202, "{}", ferry.log());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !backend.requests().iter().any(|r| r.json()["n"] == 1) {
+        assert!(Instant::now() < deadline, "not forwarded:\n{}", ferry.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A server certificate from a CA not trusted: refused, never a plain connection.
+    let (status, body) = get(&ferry, "/services/wrong/ssl").await;
+    assert_eq!(status, 503, "{body}");
+    let said = format!("{body}\n{}", ferry.log());
+    assert!(
+        said.contains("UnknownIssuer") || said.contains("not signed by a trusted CA"),
+        "{said}"
+    );
+    drop(ferry);
+    drop(pg);
 }

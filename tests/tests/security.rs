@@ -453,6 +453,124 @@ async fn two_processes_share_one_limit_through_redis() {
     assert_eq!(hit(&two, "other").await, 200);
 }
 
+/// A `redis-server` of this test alone, serving only TLS on a free port of 127.0.0.1 with
+/// a certificate `server` issued by a test CA, in a temporary folder; killed when dropped.
+struct PrivateRedis {
+    port: u16,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl PrivateRedis {
+    /// `None` (after saying why the test skips) when redis-server is not installed.
+    fn start_tls(server: &ferry_tests::tls::Pem, ca: &str) -> Option<PrivateRedis> {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, pem) in [("server.pem", &server.cert), ("server.key", &server.key)] {
+            std::fs::write(dir.path().join(name), pem).unwrap();
+        }
+        std::fs::write(dir.path().join("ca.pem"), ca).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let at = |name: &str| dir.path().join(name).display().to_string();
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                "0",
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .args(["--tls-port", &port.to_string()])
+            .args(["--tls-cert-file", &at("server.pem")])
+            .args(["--tls-key-file", &at("server.key")])
+            .args(["--tls-ca-cert-file", &at("ca.pem")])
+            .args(["--tls-auth-clients", "no", "--dir", &at("")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        let Ok(child) = child else {
+            eprintln!("skipped: redis-server is not installed (make services installs it)");
+            return None;
+        };
+        let redis = PrivateRedis {
+            port,
+            child,
+            _dir: dir,
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(redis)
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_share_one_limit_through_redis_over_tls_and_a_wrong_ca_is_refused() {
+    use ferry_tests::tls::{TestCa, Usage};
+    let ca = TestCa::new("redis CA");
+    let server = ca.issue("redis", &["localhost"], Usage::Server);
+    let Some(redis) = PrivateRedis::start_tls(&server, &ca.cert) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let redis_block = |ca_var: &str| {
+        format!(
+            "            redis: {{url: 'rediss://127.0.0.1:{}', tls: {{caFrom: {{env: {ca_var}}}, serverName: localhost}}, timeout: 2000}}\n",
+            redis.port
+        )
+    };
+    let config = throttle_config(dir.path(), "shared-tls", &redis_block("REDIS_CA"), 4);
+    let env = [("REDIS_CA", ca.cert.as_str())];
+    let one = Ferry::start_with_env(&[&config], &[], &env);
+    let two = Ferry::start_with_env(&[&config], &[], &env);
+    for i in 0..4 {
+        let ferry = if i % 2 == 0 { &one } else { &two };
+        assert_eq!(
+            hit(ferry, "shared").await,
+            200,
+            "request {}\n{}",
+            i + 1,
+            one.log()
+        );
+    }
+    assert_eq!(hit(&one, "shared").await, 429, "{}", one.log());
+    assert_eq!(hit(&two, "shared").await, 429, "{}", two.log());
+    assert!(!one.log().contains("Redis is unreachable"), "{}", one.log());
+
+    // Trusting another CA: the handshake fails, this replica counts alone and says why.
+    let other = TestCa::new("another CA");
+    let wrong_dir = tempfile::tempdir().unwrap();
+    let config = throttle_config(wrong_dir.path(), "wrong-ca", &redis_block("OTHER_CA"), 2);
+    let wrong = Ferry::start_with_env(&[&config], &[], &[("OTHER_CA", other.cert.as_str())]);
+    assert_eq!(hit(&wrong, "a").await, 200);
+    let log = wrong.log();
+    assert!(
+        log.contains("Redis is unreachable")
+            && log.contains("TLS handshake with Redis failed")
+            && log.contains("not signed by a trusted CA"),
+        "{log}"
+    );
+    drop((one, two, wrong, redis));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_redis_a_throttle_counts_per_replica_warns_once_and_counts_the_fallbacks() {
     let dir = tempfile::tempdir().unwrap();

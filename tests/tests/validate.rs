@@ -132,7 +132,7 @@ fn wrong_or_unsupported_messaging_settings_are_located_errors() {
             ("  interval: 1000\n", "  cronExpression: \"0 61 * * * ?\"\n"),
             (
                 "  name: failed-payments\nspec:\n  type: sqlite\n",
-                "  name: failed-payments\nspec:\n  type: rabbitmq\n  rabbitmq: {host: localhost, tls: true}\n",
+                "  name: failed-payments\nspec:\n  type: rabbitmq\n  rabbitmq: {host: localhost, tls: {serverName: \"not a name\"}}\n",
             ),
         ],
     );
@@ -148,7 +148,7 @@ fn wrong_or_unsupported_messaging_settings_are_located_errors() {
         "{all}"
     );
     assert!(
-        all.contains("MessageStore/failed-payments spec.rabbitmq.tls: TLS connections to RabbitMQ are not supported in this build yet"),
+        all.contains("MessageStore/failed-payments spec.rabbitmq.tls.serverName: \"not a name\" is neither a DNS name nor an IP address"),
         "{all}"
     );
 }

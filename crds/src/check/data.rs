@@ -14,8 +14,8 @@ use super::value::ValueSource;
 use super::{Api, ApiResource};
 use crate::mediator::{DbConnection, DbLookupSpec, DbReportSpec, DbStatement};
 use crate::resources::{
-    DataQuery, DataServiceSpec, DataSourceSpec, DatabaseType, OutputType, ParamType, QueryResult,
-    TlsMode,
+    DataQuery, DataServiceSpec, DataSourceSpec, DataSourceTls, DatabaseType, OutputType, ParamType,
+    QueryResult, TlsMode,
 };
 pub use param::{Param, SqlValue};
 pub use sql::{ParamStyle, SqlPiece};
@@ -121,18 +121,19 @@ pub fn check_source(cx: &mut Cx<'_>, spec: &DataSourceSpec) -> bool {
         cx.error("spec.pool.acquireTimeoutMs", "must be at least 1");
     }
     if let Some(tls) = &spec.tls {
-        if tls.mode != TlsMode::Disable {
+        if spec.type_ == DatabaseType::Sqlite {
             cx.error(
-                "spec.tls.mode",
-                "TLS to the database is not supported by this Ferry build yet; use disable (a database in the cluster network, or a TLS sidecar)",
+                "spec.tls",
+                "a SQLite database is a file: it has no connection to secure",
             );
+        } else {
+            check_tls(cx, "spec.tls", tls);
         }
-        if tls.ca_file.is_some() {
-            cx.error(
-                "spec.tls.caFile",
-                "TLS to the database is not supported by this Ferry build yet",
-            );
-        }
+    }
+    if let (Some(url), None) = (&spec.url, &spec.tls)
+        && let Err(e) = url_tls(spec.type_, url)
+    {
+        cx.error("spec.url", e);
     }
     for (i, sql) in spec.init_sql.iter().enumerate() {
         if sql.trim().is_empty() {
@@ -140,6 +141,75 @@ pub fn check_source(cx: &mut Cx<'_>, spec: &DataSourceSpec) -> bool {
         }
     }
     cx.error_count() == before
+}
+
+/// Checks a database connection's `tls` block at `field`.
+pub fn check_tls(cx: &mut Cx<'_>, field: &str, tls: &DataSourceTls) {
+    if tls.mode == TlsMode::Require {
+        cx.error(
+            &format!("{field}.mode"),
+            "require encrypts without verifying the server's certificate, and Ferry never connects unverified: use verifyFull (or verifyCa), with caFile for a private CA",
+        );
+    }
+    match &tls.ca_file {
+        Some(f) if f.trim().is_empty() => cx.error(&format!("{field}.caFile"), "an empty path"),
+        Some(_) if tls.mode == TlsMode::Disable => cx.error(
+            &format!("{field}.caFile"),
+            "caFile goes with mode verifyFull or verifyCa",
+        ),
+        _ => {}
+    }
+}
+
+/// What TLS a database URL asks for by itself (no `tls` block).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlTls {
+    /// It names no mode: plain text (the drivers' own default, `prefer`, would encrypt
+    /// without verifying).
+    Unset,
+    /// `sslmode=disable` / `ssl-mode=DISABLED`.
+    Disabled,
+    /// A verifying mode (`verify-ca`, `verify-full`; `VERIFY_CA`, `VERIFY_IDENTITY`), with
+    /// the URL's own CA parameter.
+    Verified,
+}
+
+/// The TLS mode of a `type_` URL: PostgreSQL's `sslmode`, MySQL's `ssl-mode`. A mode that
+/// encrypts without verifying the server is an error (a sentence).
+pub fn url_tls(type_: DatabaseType, url: &str) -> Result<UrlTls, String> {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let mode = query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let key = key.to_ascii_lowercase();
+        let named = match type_ {
+            DatabaseType::Postgres => key == "sslmode",
+            DatabaseType::Mysql => key == "ssl-mode" || key == "sslmode",
+            DatabaseType::Sqlite => false,
+        };
+        named.then(|| value.to_ascii_lowercase())
+    });
+    let Some(mode) = mode else {
+        return Ok(UrlTls::Unset);
+    };
+    match (type_, mode.as_str()) {
+        (DatabaseType::Postgres, "disable") | (DatabaseType::Mysql, "disabled") => {
+            Ok(UrlTls::Disabled)
+        }
+        (DatabaseType::Postgres, "verify-ca" | "verify-full")
+        | (DatabaseType::Mysql, "verify_ca" | "verify_identity") => Ok(UrlTls::Verified),
+        (DatabaseType::Postgres, "allow" | "prefer" | "require")
+        | (DatabaseType::Mysql, "preferred" | "required") => Err(format!(
+            "the URL's TLS mode {mode} encrypts without verifying the server's certificate, and Ferry never connects unverified: use {} (or the tls block)",
+            if type_ == DatabaseType::Postgres {
+                "sslmode=verify-full"
+            } else {
+                "ssl-mode=VERIFY_IDENTITY"
+            }
+        )),
+        _ => Err(format!(
+            "the URL's TLS mode {mode:?} is not one the driver knows"
+        )),
+    }
 }
 
 /// Whether `url`'s scheme is the one of `type_`.

@@ -145,11 +145,8 @@ pub fn check(cx: &mut Cx<'_>, spec: &InboundEndpointSpec) -> Option<Inbound> {
 }
 
 fn rabbitmq(cx: &mut Cx<'_>, r: &RabbitMqInbound) {
-    if r.tls {
-        cx.error(
-            "spec.rabbitmq.tls",
-            "TLS connections to RabbitMQ are not supported in this build yet",
-        );
+    if let Some(tls) = &r.tls {
+        super::tls::client(cx, "spec.rabbitmq.tls", tls);
     }
     if r.host.trim().is_empty() {
         cx.error("spec.rabbitmq.host", "host is required");

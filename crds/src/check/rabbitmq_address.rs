@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use percent_encoding::percent_decode_str;
 
-use crate::resources::ExchangeType;
+use super::tls::{ClientTls, is_server_name};
+use crate::resources::{ExchangeType, TlsVersion};
 
 /// The `rabbitmq:` address scheme.
 pub const SCHEME: &str = "rabbitmq:";
@@ -62,6 +63,10 @@ pub struct RabbitMqTarget {
     /// `rabbitmq.replyto.name`: wait for a reply (request-reply); only RabbitMQ's direct
     /// reply-to is supported.
     pub request_reply: bool,
+    /// `rabbitmq.connection.ssl.enabled`: connect with TLS (`amqps`), verified against the
+    /// system roots plus `rabbitmq.connection.ssl.ca.env`, with a client certificate from
+    /// `.cert.env`/`.key.env`, `.server.name` and `.version` (the oldest accepted).
+    pub tls: Option<ClientTls>,
     /// How long a publish (its confirm) and a reply may take.
     pub timeout: Duration,
 }
@@ -89,9 +94,25 @@ pub fn parse(uri: &str, timeout: Duration) -> Result<RabbitMqTarget, Vec<String>
         delivery_mode: 2,
         content_type: None,
         request_reply: false,
+        tls: None,
         timeout,
     };
     let mut routing_key = None;
+    let mut port = None;
+    let mut ssl = false;
+    let mut tls = ClientTls {
+        ca_env: None,
+        identity_env: None,
+        server_name: None,
+        min_version: TlsVersion::Tls12,
+    };
+    let (mut cert_env, mut key_env) = (None, None);
+    let env_var = |key: &str, value: &str, problems: &mut Vec<String>| {
+        if value.is_empty() {
+            problems.push(format!("{key} names an environment variable"));
+        }
+        Some(value.to_string())
+    };
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, raw) = pair.split_once('=').unwrap_or((pair, ""));
         let value = percent_decode_str(raw).decode_utf8_lossy().into_owned();
@@ -103,7 +124,7 @@ pub fn parse(uri: &str, timeout: Duration) -> Result<RabbitMqTarget, Vec<String>
         match key {
             "rabbitmq.server.host.name" => t.host = value,
             "rabbitmq.server.port" => match value.parse() {
-                Ok(p) => t.port = p,
+                Ok(p) => port = Some(p),
                 Err(_) => problems.push(format!("{key} must be a port number, not {value:?}")),
             },
             "rabbitmq.server.virtual.host" => t.virtual_host = value,
@@ -153,14 +174,65 @@ pub fn parse(uri: &str, timeout: Duration) -> Result<RabbitMqTarget, Vec<String>
                     ));
                 }
             }
+            "rabbitmq.connection.ssl.enabled" => flag(&mut ssl),
+            "rabbitmq.connection.ssl.version" => match value.as_str() {
+                "TLSv1.2" | "TLS" | "SSL" => tls.min_version = TlsVersion::Tls12,
+                "TLSv1.3" => tls.min_version = TlsVersion::Tls13,
+                _ => problems.push(format!(
+                    "{key} must be TLSv1.2 or TLSv1.3 (the oldest version accepted), not {value:?}"
+                )),
+            },
+            "rabbitmq.connection.ssl.ca.env" => tls.ca_env = env_var(key, &value, &mut problems),
+            "rabbitmq.connection.ssl.cert.env" => cert_env = env_var(key, &value, &mut problems),
+            "rabbitmq.connection.ssl.key.env" => key_env = env_var(key, &value, &mut problems),
+            "rabbitmq.connection.ssl.server.name" => {
+                if !is_server_name(&value) {
+                    problems.push(format!(
+                        "{key}: {value:?} is neither a DNS name nor an IP address"
+                    ));
+                }
+                tls.server_name = Some(value);
+            }
+            k if k.starts_with("rabbitmq.connection.ssl.keystore.")
+                || k.starts_with("rabbitmq.connection.ssl.truststore.") =>
+            {
+                problems.push(format!(
+                    "{key}: Ferry reads no Java key stores; give the broker's CA as PEM in an environment variable (rabbitmq.connection.ssl.ca.env) and a client certificate and key likewise (.cert.env, .key.env)"
+                ))
+            }
             other => problems.push(format!(
-                "unknown parameter {other:?} (Ferry reads rabbitmq.server.host.name, .port, .virtual.host, .user.name, .password, rabbitmq.exchange.name, .type, .durable, .autodeclare, rabbitmq.queue.name, .durable, .autodeclare, .routing.key, .delivery.mode, rabbitmq.publisher.confirms.enabled, rabbitmq.message.content.type and rabbitmq.replyto.name)"
+                "unknown parameter {other:?} (Ferry reads rabbitmq.server.host.name, .port, .virtual.host, .user.name, .password, rabbitmq.connection.ssl.enabled, .version, .ca.env, .cert.env, .key.env, .server.name, rabbitmq.exchange.name, .type, .durable, .autodeclare, rabbitmq.queue.name, .durable, .autodeclare, .routing.key, .delivery.mode, rabbitmq.publisher.confirms.enabled, rabbitmq.message.content.type and rabbitmq.replyto.name)"
             )),
         }
     }
     if t.host.trim().is_empty() {
         problems.push("rabbitmq.server.host.name is required".into());
     }
+    match (cert_env, key_env) {
+        (Some(cert), Some(key)) => tls.identity_env = Some((cert, key)),
+        (None, None) => {}
+        (Some(_), None) => problems.push(
+            "rabbitmq.connection.ssl.cert.env needs its key: rabbitmq.connection.ssl.key.env"
+                .into(),
+        ),
+        (None, Some(_)) => problems.push(
+            "rabbitmq.connection.ssl.key.env needs its certificate: rabbitmq.connection.ssl.cert.env"
+                .into(),
+        ),
+    }
+    let tuned = tls.ca_env.is_some()
+        || tls.identity_env.is_some()
+        || tls.server_name.is_some()
+        || tls.min_version != TlsVersion::Tls12;
+    if ssl {
+        t.tls = Some(tls);
+    } else if tuned {
+        problems.push(
+            "the rabbitmq.connection.ssl.* settings go with rabbitmq.connection.ssl.enabled=true"
+                .into(),
+        );
+    }
+    t.port = port.unwrap_or(if ssl { 5671 } else { 5672 });
     if t.username.is_some() && t.password_env.is_none() {
         problems
             .push("rabbitmq.server.user.name needs rabbitmq.server.password=$SYSTEM:VAR".into());
@@ -227,5 +299,43 @@ mod tests {
         assert!(problems[2].contains("unknown parameter \"rabbitmq.colour\""));
         let nowhere = parse("rabbitmq:/x?rabbitmq.server.host.name=h", T).unwrap_err();
         assert!(nowhere[0].contains("rabbitmq.queue.name"), "{nowhere:?}");
+    }
+
+    #[test]
+    fn ssl_parameters_turn_tls_on_with_the_port_5671_and_pem_from_the_environment() {
+        let t = parse(
+            "rabbitmq:/x?rabbitmq.server.host.name=127.0.0.1&rabbitmq.queue.name=q\
+             &rabbitmq.connection.ssl.enabled=true&rabbitmq.connection.ssl.ca.env=BROKER_CA\
+             &rabbitmq.connection.ssl.cert.env=C&rabbitmq.connection.ssl.key.env=K\
+             &rabbitmq.connection.ssl.server.name=rabbit.local&rabbitmq.connection.ssl.version=TLSv1.3",
+            T,
+        )
+        .unwrap();
+        assert_eq!(t.port, 5671);
+        let tls = t.tls.unwrap();
+        assert_eq!(tls.ca_env.as_deref(), Some("BROKER_CA"));
+        assert_eq!(tls.identity_env, Some(("C".into(), "K".into())));
+        assert_eq!(tls.server_name.as_deref(), Some("rabbit.local"));
+        assert_eq!(tls.min_version, TlsVersion::Tls13);
+        let plain = parse(
+            "rabbitmq:/x?rabbitmq.server.host.name=h&rabbitmq.queue.name=q",
+            T,
+        );
+        assert_eq!(plain.map(|t| (t.port, t.tls)), Ok((5672, None)));
+    }
+
+    #[test]
+    fn key_stores_half_an_identity_and_ssl_settings_without_ssl_are_refused() {
+        let problems = parse(
+            "rabbitmq:/x?rabbitmq.server.host.name=h&rabbitmq.queue.name=q\
+             &rabbitmq.connection.ssl.truststore.location=/t.jks&rabbitmq.connection.ssl.cert.env=C\
+             &rabbitmq.connection.ssl.ca.env=CA",
+            T,
+        )
+        .unwrap_err();
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems[0].contains("no Java key stores"), "{problems:?}");
+        assert!(problems[1].contains("key.env"), "{problems:?}");
+        assert!(problems[2].contains("ssl.enabled=true"), "{problems:?}");
     }
 }

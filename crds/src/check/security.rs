@@ -330,11 +330,17 @@ fn credentials(
 /// A relative file is read from the folder of the YAML file the resource came from (so a
 /// sample's key sits beside it, whatever the current directory); an absolute one as is.
 fn beside(cx: &Cx<'_>, file: &str) -> String {
+    beside_origin(&cx.loaded().origin.file, file)
+}
+
+/// Where a `*File` path of a resource loaded from `origin` points: an absolute path as
+/// written, a relative one in the folder of the YAML file the resource came from.
+pub fn beside_origin(origin: &str, file: &str) -> String {
     let path = std::path::Path::new(file);
     if path.is_absolute() {
         return file.to_string();
     }
-    match std::path::Path::new(&*cx.loaded().origin.file).parent() {
+    match std::path::Path::new(origin).parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.join(path).display().to_string(),
         _ => file.to_string(),
     }

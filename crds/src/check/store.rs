@@ -53,11 +53,8 @@ pub fn check(cx: &mut Cx<'_>, name: &str, spec: &MessageStoreSpec) -> bool {
             "a rabbitmq store needs its settings block (at least host)",
         ),
         (_, Some(r)) => {
-            if r.tls {
-                cx.error(
-                    "spec.rabbitmq.tls",
-                    "TLS connections to RabbitMQ are not supported in this build yet",
-                );
+            if let Some(tls) = &r.tls {
+                super::tls::client(cx, "spec.rabbitmq.tls", tls);
             }
             if r.host.trim().is_empty() {
                 cx.error("spec.rabbitmq.host", "host is required");
@@ -100,6 +97,16 @@ pub fn check(cx: &mut Cx<'_>, name: &str, spec: &MessageStoreSpec) -> bool {
         }
         if pg.url.is_some() && pg.url_from.is_some() {
             cx.error("spec.postgres", "set url or urlFrom, not both");
+        }
+        match (&pg.tls, &pg.url) {
+            (Some(tls), _) => super::data::check_tls(cx, "spec.postgres.tls", tls),
+            (None, Some(url)) => {
+                if let Err(e) = super::data::url_tls(crate::resources::DatabaseType::Postgres, url)
+                {
+                    cx.error("spec.postgres.url", e);
+                }
+            }
+            (None, None) => {}
         }
         for (field, from) in [
             ("urlFrom", &pg.url_from),

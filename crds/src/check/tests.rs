@@ -783,3 +783,87 @@ spec:
         );
     }
 }
+
+#[test]
+fn tls_to_brokers_and_databases_that_would_not_verify_is_located() {
+    let d = check(
+        "apiVersion: ferry.dev/v1alpha1
+kind: MessageStore
+metadata: {name: amqps}
+spec:
+  type: rabbitmq
+  rabbitmq: {host: rabbit, tls: {insecureSkipVerify: true}}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: MessageStore
+metadata: {name: pg}
+spec:
+  type: postgres
+  postgres: {url: 'postgres://db/x?sslmode=require'}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: DataSource
+metadata: {name: db}
+spec: {type: mysql, url: 'mysql://db/x', tls: {mode: require}}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: DataSource
+metadata: {name: lite}
+spec: {type: sqlite, url: 'sqlite:x.db', tls: {}}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: IntegrationAPI
+metadata: {name: limited}
+spec:
+  context: /limited
+  resources:
+    - inSequence:
+        - throttle:
+            id: t
+            redis: {url: 'redis://127.0.0.1:6379', tls: {}}
+            policy: {rules: [{range: other, maxCount: 1, unitTime: 1000}]}
+        - throttle:
+            id: u
+            redis: {url: 'rediss://127.0.0.1:6379/#insecure'}
+            policy: {rules: [{range: other, maxCount: 1, unitTime: 1000}]}
+",
+    );
+    for expected in [
+        "MessageStore/amqps spec.rabbitmq.tls.insecureSkipVerify: Ferry never turns",
+        "MessageStore/pg spec.postgres.url: the URL's TLS mode require encrypts without verifying",
+        "DataSource/db spec.tls.mode: require encrypts without verifying",
+        "DataSource/lite spec.tls: a SQLite database is a file",
+        "spec.resources[0].inSequence[0].throttle.redis.tls: tls goes with a rediss:// URL",
+        "spec.resources[0].inSequence[1].throttle.redis.url: Ferry never turns certificate verification off",
+    ] {
+        assert!(
+            d.iter().any(|l| l.contains(expected)),
+            "{expected} in {d:?}"
+        );
+    }
+}
+
+#[test]
+fn database_urls_name_their_tls_mode_per_driver() {
+    use crate::check::data::{UrlTls, url_tls};
+    use crate::resources::DatabaseType::{Mysql, Postgres};
+    assert_eq!(url_tls(Postgres, "postgres://h/db"), Ok(UrlTls::Unset));
+    assert_eq!(
+        url_tls(
+            Postgres,
+            "postgres://h/db?sslmode=verify-full&sslrootcert=ca.pem"
+        ),
+        Ok(UrlTls::Verified)
+    );
+    assert_eq!(
+        url_tls(Postgres, "postgres://h/db?sslmode=disable"),
+        Ok(UrlTls::Disabled)
+    );
+    assert!(url_tls(Postgres, "postgres://h/db?sslmode=prefer").is_err());
+    assert_eq!(
+        url_tls(Mysql, "mysql://h/db?ssl-mode=VERIFY_IDENTITY"),
+        Ok(UrlTls::Verified)
+    );
+    assert!(url_tls(Mysql, "mysql://h/db?ssl-mode=REQUIRED").is_err());
+    assert!(url_tls(Mysql, "mysql://h/db?ssl-mode=bogus").is_err());
+}

@@ -48,12 +48,11 @@ pub fn client(cx: &mut Cx<'_>, field: &str, tls: &Tls) -> Option<ClientTls> {
     let ca_env = env("caFrom", tls.ca_from.as_ref());
     let cert_env = env("certFrom", tls.cert_from.as_ref());
     let key_env = env("keyFrom", tls.key_from.as_ref());
-    let (Some(ca_env), Some(cert_env), Some(key_env)) = (ca_env, cert_env, key_env) else {
+    let (Some(_), Some(cert_env), Some(key_env)) = (ca_env, cert_env, key_env) else {
         return None;
     };
-    let identity_env = match (cert_env, key_env) {
-        (Some(cert), Some(key)) => Some((cert, key)),
-        (None, None) => None,
+    match (cert_env, key_env) {
+        (Some(_), Some(_)) | (None, None) => {}
         (Some(_), None) => {
             cx.error(
                 &format!("{field}.keyFrom"),
@@ -68,7 +67,7 @@ pub fn client(cx: &mut Cx<'_>, field: &str, tls: &Tls) -> Option<ClientTls> {
             );
             return None;
         }
-    };
+    }
     if let Some(name) = &tls.server_name
         && !is_server_name(name)
     {
@@ -78,12 +77,19 @@ pub fn client(cx: &mut Cx<'_>, field: &str, tls: &Tls) -> Option<ClientTls> {
         );
         ok = false;
     }
-    ok.then(|| ClientTls {
-        ca_env,
-        identity_env,
+    ok.then(|| settings(tls))
+}
+
+/// The settings of a `tls` block [`client`] accepted: what the runtime builds its rustls
+/// configuration from (it resolves what was checked, it does not check again).
+pub fn settings(tls: &Tls) -> ClientTls {
+    let env = |s: &Option<crate::resources::SecretSource>| s.as_ref().and_then(|s| s.env_var());
+    ClientTls {
+        ca_env: env(&tls.ca_from),
+        identity_env: env(&tls.cert_from).zip(env(&tls.key_from)),
         server_name: tls.server_name.clone(),
         min_version: tls.min_version.unwrap_or(TlsVersion::Tls12),
-    })
+    }
 }
 
 /// Whether `name` can be a TLS server name: an IP address, or a DNS name of labels of

@@ -407,8 +407,8 @@ pub struct ThrottleRule {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ThrottleRedis {
-    /// The server, `redis://host:port[/db]`. Default `redis://127.0.0.1:6379`. One with a
-    /// password goes in `urlFrom`.
+    /// The server, `redis://host:port[/db]`, or `rediss://` for TLS. Default
+    /// `redis://127.0.0.1:6379`. One with a password goes in `urlFrom`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     /// The URL from a Secret or an environment variable (when it holds a password).
@@ -420,6 +420,11 @@ pub struct ThrottleRedis {
     /// Milliseconds a Redis answer may take before this replica decides alone. Default 250.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u64>,
+    /// TLS to a `rediss://` server: CA certificates trusted besides the system roots
+    /// (`caFrom`), a client certificate (`certFrom`, `keyFrom`), `serverName`, `minVersion`,
+    /// as for an endpoint. A `rediss://` URL without it verifies against the system roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<crate::resources::endpoint::Tls>,
 }
 
 fn default_throttle_type() -> ThrottleRuleType {

@@ -66,7 +66,11 @@ pub struct DataSourceSpec {
     /// Connection pool settings.
     #[serde(default)]
     pub pool: PoolSettings,
-    /// TLS to the database server. Only `disable` is supported by this build.
+    /// TLS to the database server (PostgreSQL, MySQL/MariaDB). Without it the URL's
+    /// `sslmode` (PostgreSQL: `disable`, `verify-ca`, `verify-full`, with `sslrootcert`)
+    /// or `ssl-mode` (MySQL: `DISABLED`, `VERIFY_CA`, `VERIFY_IDENTITY`, with `ssl-ca`)
+    /// decides, and a URL naming neither connects in plain text. Modes that encrypt
+    /// without verifying (`prefer`, `require`, `PREFERRED`, `REQUIRED`) are refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<DataSourceTls>,
     /// SQL statements run once, in order, when the runtime first uses the data source (after
@@ -150,14 +154,17 @@ fn default_statement_cache() -> usize {
     100
 }
 
-/// TLS settings of a data source.
+/// TLS settings of a database connection (a data source, a PostgreSQL store).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DataSourceTls {
-    /// `disable`, `require`, `verifyCa` or `verifyFull`. Default `disable`.
+    /// `verifyFull` (the certificate and the host name checked; the default), `verifyCa`
+    /// (the certificate checked, not the name) or `disable`. `require` (encrypted but not
+    /// verified) is refused.
     #[serde(default)]
     pub mode: TlsMode,
-    /// A PEM file of the certificate authorities to trust.
+    /// A PEM file of certificate authorities trusted besides the system roots (a private
+    /// CA; in Kubernetes a mounted Secret or ConfigMap).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<String>,
 }
@@ -168,13 +175,14 @@ pub struct DataSourceTls {
 #[schemars(transform = crate::resources::common::field_describes)]
 pub enum TlsMode {
     /// Plain TCP.
-    #[default]
     Disable,
-    /// Encrypted, the server's certificate not checked.
+    /// Encrypted, the server's certificate not checked. Refused by the validator: Ferry
+    /// never connects unverified.
     Require,
     /// Encrypted, the certificate checked against the CAs.
     VerifyCa,
     /// Encrypted, the certificate and host name checked.
+    #[default]
     VerifyFull,
 }
 

@@ -135,7 +135,7 @@ impl InboundProtocol {
 pub struct RabbitMqInbound {
     /// The broker's host (Synapse `rabbitmq.server.host.name`).
     pub host: String,
-    /// The broker's port (`rabbitmq.server.port`). Default 5672.
+    /// The broker's port (`rabbitmq.server.port`). Default 5672 (5671 with `tls`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
     /// The virtual host (`rabbitmq.server.virtual.host`). Default `/`.
@@ -147,9 +147,12 @@ pub struct RabbitMqInbound {
     /// The password (`rabbitmq.server.password`), from a secret or an environment variable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_from: Option<SecretSource>,
-    /// Connect with TLS (`amqps`). Default false.
-    #[serde(default)]
-    pub tls: bool,
+    /// Connect with TLS (`amqps`, `rabbitmq.connection.ssl.enabled`): the broker's
+    /// certificate verified against the system roots plus `caFrom`, a client certificate
+    /// for RabbitMQ's mutual TLS (`certFrom`, `keyFrom`), `serverName` and `minVersion` as
+    /// for an endpoint. `tls: {}` turns TLS on with the defaults. Default: plain AMQP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<super::endpoint::Tls>,
     /// The queue consumed (`rabbitmq.queue.name`).
     pub queue: String,
     /// Declare the queue before consuming (`rabbitmq.queue.autodeclare`). Default: the

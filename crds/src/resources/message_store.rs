@@ -140,9 +140,12 @@ pub struct RabbitMqStore {
     /// The password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_from: Option<SecretSource>,
-    /// Connect with TLS (`amqps`). Default false.
-    #[serde(default)]
-    pub tls: bool,
+    /// Connect with TLS (`amqps`): the broker's certificate verified against the system
+    /// roots plus `caFrom`, a client certificate for RabbitMQ's mutual TLS (`certFrom`,
+    /// `keyFrom`), `serverName` and `minVersion` as for an endpoint. `tls: {}` turns TLS on
+    /// with the defaults. Default: plain AMQP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<super::endpoint::Tls>,
     /// Wait for the broker's confirm before a `store` succeeds. Default true.
     #[serde(default = "default_true")]
     pub publisher_confirms: bool,
@@ -217,6 +220,11 @@ pub struct PostgresStore {
     /// Connections kept open. Default 4.
     #[serde(default = "default_pool_size")]
     pub pool_size: u32,
+    /// TLS to the server, as a DataSource's `tls`: `mode` (`verifyFull` by default,
+    /// `verifyCa`, `disable`) and `caFile`. Without it the URL's `sslmode` decides (plain
+    /// when it names none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<super::data_source::DataSourceTls>,
 }
 
 fn default_pool_size() -> u32 {

@@ -100,6 +100,8 @@ impl DataSource {
                 if let Some(p) = &password {
                     o = o.password(p);
                 }
+                let o = crate::tls::database::postgres(o, &url, spec.tls.as_ref())
+                    .map_err(|e| ("spec.tls".to_string(), e))?;
                 Options::Postgres(o.statement_cache_capacity(cache))
             }
             DatabaseType::Mysql => {
@@ -111,6 +113,8 @@ impl DataSource {
                 if let Some(p) = &password {
                     o = o.password(p);
                 }
+                let o = crate::tls::database::mysql(o, &url, spec.tls.as_ref())
+                    .map_err(|e| ("spec.tls".to_string(), e))?;
                 Options::Mysql(o.statement_cache_capacity(cache))
             }
             DatabaseType::Sqlite => {
@@ -272,7 +276,8 @@ pub fn open_all<'a>(
             continue;
         };
         let name = loaded.resource.name();
-        match DataSource::new(loaded.resource.display_name(), &ds.spec, data_dir) {
+        let spec = with_ca_beside(&ds.spec, &loaded.origin.file);
+        match DataSource::new(loaded.resource.display_name(), &spec, data_dir) {
             Ok(source) => {
                 let source = Arc::new(source);
                 if let Some(alias) = loaded.resource.synapse_name() {
@@ -284,6 +289,17 @@ pub fn open_all<'a>(
         }
     }
     out
+}
+
+/// `spec` with a relative `tls.caFile` made relative to the YAML file it came from.
+fn with_ca_beside(spec: &DataSourceSpec, origin: &str) -> DataSourceSpec {
+    let mut spec = spec.clone();
+    if let Some(tls) = &mut spec.tls
+        && let Some(file) = &mut tls.ca_file
+    {
+        *file = ferry_api::check::security::beside_origin(origin, file);
+    }
+    spec
 }
 
 #[cfg(test)]

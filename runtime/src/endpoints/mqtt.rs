@@ -210,7 +210,7 @@ impl MqttEndpoint {
                     server_name: None,
                     min_version: ferry_api::resources::TlsVersion::Tls12,
                 })?;
-            Some(profile.config)
+            Some(profile.config_without_alpn())
         } else {
             None
         };

@@ -36,7 +36,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::endpoint::Delivery;
-use crate::amqp::{Broker, Link, LinkError, Usable};
+use crate::amqp::{Address, Broker, Link, LinkError, Usable};
 use crate::expr::context::PropertyScope;
 use crate::fault::{Fault, codes};
 use crate::message::Message;
@@ -44,7 +44,7 @@ use crate::message::Message;
 /// A RabbitMQ endpoint.
 pub struct RabbitMqEndpoint {
     target: RabbitMqTarget,
-    uri: Result<String, String>,
+    address: Result<Address, String>,
     link: Link<Channels>,
     next_correlation: AtomicU64,
 }
@@ -77,14 +77,15 @@ impl RabbitMqEndpoint {
                 env: Some(var.clone()),
                 secret_key_ref: None,
             });
-        let uri = Broker {
+        let address = Broker {
             host: &target.host,
             port: Some(target.port),
             virtual_host: &target.virtual_host,
             username: target.username.as_deref(),
             password_from: secret.as_ref(),
+            tls: target.tls.as_ref(),
         }
-        .uri();
+        .address();
         let destination = if target.exchange.is_empty() {
             target.routing_key.clone()
         } else {
@@ -92,7 +93,7 @@ impl RabbitMqEndpoint {
         };
         Self {
             target: target.clone(),
-            uri,
+            address,
             link: Link::new(
                 ("endpoint", name.to_string()),
                 destination,
@@ -250,7 +251,7 @@ impl RabbitMqEndpoint {
     }
 
     async fn channels(&self, name: &str) -> Result<(Channels, u64), Fault> {
-        let uri = self.uri.as_ref().map_err(|e| {
+        let address = self.address.as_ref().map_err(|e| {
             Fault::upstream(
                 codes::CONNECTION_FAILED,
                 format!("endpoint {name}: {e}"),
@@ -258,7 +259,7 @@ impl RabbitMqEndpoint {
             )
         })?;
         self.link
-            .get(|| self.connect(uri), |e: &lapin::Error| e.to_string())
+            .get(|| self.connect(address), crate::amqp::describe)
             .await
             .map_err(|e| {
                 let why = match e {
@@ -269,7 +270,9 @@ impl RabbitMqEndpoint {
                         "RabbitMQ is unreachable ({last_error}); reconnecting in {} ms",
                         retry_in.as_millis()
                     ),
-                    LinkError::Failed(e) => format!("cannot connect to RabbitMQ: {e}"),
+                    LinkError::Failed(e) => {
+                        format!("cannot connect to RabbitMQ: {}", crate::amqp::describe(&e))
+                    }
                 };
                 Fault::upstream(
                     codes::CONNECTION_FAILED,
@@ -279,9 +282,9 @@ impl RabbitMqEndpoint {
             })
     }
 
-    async fn connect(&self, uri: &str) -> Result<(Connection, Channels), lapin::Error> {
+    async fn connect(&self, address: &Address) -> Result<(Connection, Channels), lapin::Error> {
         let t = &self.target;
-        let connection = crate::amqp::connect(uri).await?;
+        let connection = crate::amqp::connect(address).await?;
         let publish = connection.create_channel().await?;
         if t.confirms {
             publish

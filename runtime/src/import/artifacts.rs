@@ -421,7 +421,10 @@ fn message_store(cx: &mut Cx<'_>, el: &Element) -> Option<Value> {
                         return true;
                     }
                     "rabbitmq.connection.ssl.enabled" | "store.rabbitmq.ssl.enabled" => {
-                        ("tls", json!(value == "true"))
+                        if value != "true" {
+                            return true;
+                        }
+                        ("tls", json!({}))
                     }
                     "store.failover.message.store.name" => {
                         failover = Some(value.to_string());

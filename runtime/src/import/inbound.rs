@@ -160,7 +160,13 @@ fn rabbitmq(cx: &mut Cx<'_>, b: &mut Block, name: &str, p: &Element, value: &str
             b.password = true;
             return true;
         }
-        "rabbitmq.connection.ssl.enabled" => ("tls", json!(value == "true")),
+        "rabbitmq.connection.ssl.enabled" => {
+            if value == "true" {
+                ("tls", json!({}))
+            } else {
+                return true;
+            }
+        }
         "rabbitmq.queue.name" => ("queue", json!(value)),
         "rabbitmq.queue.autodeclare" => {
             b.queue_declare = Some(value == "true");

@@ -60,7 +60,7 @@ impl Settings {
             Some(t) => Some(
                 crate::tls::client::TlsProfile::build(t)
                     .map_err(|e| format!("tls: {e}"))?
-                    .config,
+                    .config_without_alpn(),
             ),
             None => None,
         };

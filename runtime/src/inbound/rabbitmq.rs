@@ -44,7 +44,7 @@ use crate::supervisor::Stop;
 
 /// What a RabbitMQ endpoint connects with.
 pub struct Settings {
-    uri: String,
+    address: crate::amqp::Address,
     spec: RabbitMqInbound,
 }
 
@@ -56,16 +56,18 @@ impl Settings {
 
     /// The settings of `spec`, the password read from the environment now.
     pub fn new(spec: &RabbitMqInbound) -> Result<Self, String> {
-        let uri = Broker {
+        let tls = spec.tls.as_ref().map(ferry_api::check::tls::settings);
+        let address = Broker {
             host: &spec.host,
             port: spec.port,
             virtual_host: &spec.virtual_host,
             username: spec.username.as_deref(),
             password_from: spec.password_from.as_ref(),
+            tls: tls.as_ref(),
         }
-        .uri()?;
+        .address()?;
         Ok(Self {
-            uri,
+            address,
             spec: spec.clone(),
         })
     }
@@ -109,9 +111,9 @@ async fn session(
     backoff: &mut Backoff,
 ) -> Result<(), String> {
     let spec = &settings.spec;
-    let connection = crate::amqp::connect(&settings.uri)
+    let connection = crate::amqp::connect(&settings.address)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| crate::amqp::describe(&e))?;
     let started = start_consumers(unit, spec, state, stop, &connection).await;
     let mut consumers = match started {
         Ok(c) => c,

@@ -226,7 +226,14 @@ fn open_leaf(
                 password_from: None,
                 table: "ferry_messages".into(),
                 pool_size: 4,
+                tls: None,
             });
+            let mut settings = settings;
+            if let Some(tls) = &mut settings.tls
+                && let Some(file) = &mut tls.ca_file
+            {
+                *file = ferry_api::check::security::beside_origin(&loaded.origin.file, file);
+            }
             if reg.data_dir.is_none() {
                 // Checking only: the settings are fine, nothing is opened.
                 return PostgresStore::check(&settings)

@@ -80,7 +80,7 @@ impl PostgresStore {
         if let Some(from) = &spec.password_from {
             options = options.password(&read_secret(from, "passwordFrom")?);
         }
-        Ok(options)
+        crate::tls::database::postgres(options, &url, spec.tls.as_ref())
     }
 
     /// Creates the table if needed and returns earlier instances' leases, once.
@@ -282,6 +282,7 @@ mod tests {
             password_from: None,
             table: table.into(),
             pool_size: 2,
+            tls: None,
         }
     }
 

@@ -33,7 +33,7 @@ use crate::amqp::{Link, LinkError};
 /// A RabbitMQ message store.
 pub struct RabbitMqStore {
     name: String,
-    uri: String,
+    address: crate::amqp::Address,
     queue: String,
     exchange: Option<String>,
     routing_key: String,
@@ -51,18 +51,20 @@ impl RabbitMqStore {
     /// Prepares the store from checked settings, reading the password from the
     /// environment; nothing is connected yet.
     pub fn new(name: &str, spec: &RabbitMqSpec) -> Result<Self, String> {
-        let uri = crate::amqp::Broker {
+        let tls = spec.tls.as_ref().map(ferry_api::check::tls::settings);
+        let address = crate::amqp::Broker {
             host: &spec.host,
             port: spec.port,
             virtual_host: &spec.virtual_host,
             username: spec.username.as_deref(),
             password_from: spec.password_from.as_ref(),
+            tls: tls.as_ref(),
         }
-        .uri()?;
+        .address()?;
         let queue = spec.queue.clone().unwrap_or_else(|| name.to_string());
         Ok(Self {
             name: name.to_string(),
-            uri,
+            address,
             routing_key: spec.routing_key.clone().unwrap_or_else(|| queue.clone()),
             queue,
             exchange: spec.exchange.clone().filter(|e| !e.is_empty()),
@@ -101,9 +103,9 @@ impl RabbitMqStore {
     }
 
     async fn connect(&self) -> Result<(Connection, Channel), StoreError> {
-        let connection = crate::amqp::connect(&self.uri)
+        let connection = crate::amqp::connect(&self.address)
             .await
-            .map_err(|e| self.transient(e))?;
+            .map_err(|e| StoreError::transient(&self.name, crate::amqp::describe(&e)))?;
         let channel = connection
             .create_channel()
             .await

@@ -80,6 +80,14 @@ impl TlsProfile {
         })
     }
 
+    /// The configuration for a protocol other than HTTP (AMQP, Redis, PostgreSQL): the
+    /// same trust and identity, without offering `http/1.1` by ALPN.
+    pub fn config_without_alpn(&self) -> Arc<ClientConfig> {
+        let mut config = (*self.config).clone();
+        config.alpn_protocols = Vec::new();
+        Arc::new(config)
+    }
+
     /// The profile of an `https://` endpoint without a `tls` block: system roots, TLS 1.2+,
     /// no client certificate. Built once, on the first such call.
     pub fn default_profile() -> Result<Arc<Self>, String> {

@@ -1,12 +1,14 @@
 //! TLS in both directions, on rustls (ring): the HTTPS listener's certificate, reloaded
 //! when its files change, and its verification of client certificates ([`server`]); the
 //! client side every `https://` endpoint calls through ([`client`]); and what a verified
-//! client certificate says about its holder, for expressions ([`peer`]); and a development
-//! certificate for a listener with none of its own ([`self_signed`]).
+//! client certificate says about its holder, for expressions ([`peer`]); a development
+//! certificate for a listener with none of its own ([`self_signed`]); and the TLS of
+//! database connections, which sqlx makes itself ([`database`]).
 //!
 //! Versions are TLS 1.2 and 1.3 only; verification is never turned off.
 
 pub mod client;
+pub mod database;
 pub mod peer;
 pub mod self_signed;
 pub mod server;

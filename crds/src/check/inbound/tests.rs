@@ -89,13 +89,13 @@ fn rabbitmq_settings_that_cannot_work_are_located() {
     queue: q
     prefetch: 0
     consumers: 0
-    tls: true
+    tls: {insecureSkipVerify: true}
     username: app
 ",
     );
     let d = check(&yaml);
     for field in [
-        "spec.rabbitmq.tls: TLS connections to RabbitMQ are not supported",
+        "spec.rabbitmq.tls.insecureSkipVerify: Ferry never turns certificate verification off",
         "spec.rabbitmq.host: host is required",
         "spec.rabbitmq.prefetch: must be at least 1",
         "spec.rabbitmq.consumers: must be at least 1",

@@ -70,6 +70,8 @@ pub struct ThrottleRedis {
     pub key_prefix: String,
     /// How long an answer may take.
     pub timeout: Duration,
+    /// TLS settings for a `rediss://` URL; `None` there: the system roots alone.
+    pub tls: Option<crate::check::tls::ClientTls>,
 }
 
 /// Where a Redis URL comes from.
@@ -180,6 +182,20 @@ pub(super) fn throttle(cx: &mut Cx<'_>, field: &str, spec: &ThrottleSpec) -> Opt
                     );
                     return None;
                 }
+                if url.starts_with("rediss://") && url.contains('#') {
+                    cx.error(
+                        &format!("{at}.url"),
+                        "Ferry never turns certificate verification off (#insecure); trust the server's CA with tls.caFrom",
+                    );
+                    return None;
+                }
+                if r.tls.is_some() && !url.starts_with("rediss://") {
+                    cx.error(
+                        &format!("{at}.tls"),
+                        "tls goes with a rediss:// URL",
+                    );
+                    return None;
+                }
                 if url.contains('@') {
                     cx.error(
                         &format!("{at}.url"),
@@ -190,7 +206,12 @@ pub(super) fn throttle(cx: &mut Cx<'_>, field: &str, spec: &ThrottleSpec) -> Opt
                 RedisUrl::Literal(url.to_string())
             }
         };
+        let tls = match &r.tls {
+            Some(t) => Some(crate::check::tls::client(cx, &format!("{at}.tls"), t)?),
+            None => None,
+        };
         Some(ThrottleRedis {
+            tls,
             url,
             key_prefix: r
                 .key_prefix
