@@ -364,7 +364,11 @@ fn leaf_settings(cx: &mut Cx<'_>, el: &Element, mut out: Obj) -> Value {
                     });
             Obj::new()
                 .v("errorCodes", codes(cx, s))
-                .v("initialDuration", initial.map(|n| json!(n)))
+                // MI's -1 is its code default, 30000 ms: Ferry's default too.
+                .v(
+                    "initialDuration",
+                    initial.filter(|n| *n >= 0).map(|n| json!(n)),
+                )
                 .v("progressionFactor", factor)
                 .v(
                     "maximumDuration",

@@ -392,17 +392,20 @@ fn self_check(outputs: &[Output], report: &mut Report) {
     let unset = |d: &ferry_api::diagnostic::Diagnostic| {
         d.message.contains("environment variable") && d.message.contains("is not set")
     };
-    // A DataSource whose password variable is unset cannot be opened here, so what reads
-    // it reports it unavailable: that too is settled where the resources run.
-    let unopened: Vec<String> = diagnostics
+    // A resource whose secret's variable is unset cannot be built here (a DataSource not
+    // opened, an Endpoint without its password), so what uses it reports it missing: that
+    // too is settled where the resources run.
+    let unbuilt: Vec<String> = diagnostics
         .iter()
         .filter(|d| unset(d))
-        .filter_map(|d| d.resource.as_deref()?.strip_prefix("DataSource/"))
-        .map(|name| format!("data source \"{name}\" is not available"))
+        .filter_map(|d| d.resource.as_deref()?.split_once('/'))
+        .map(|(_, name)| format!("\"{name}\""))
         .collect();
-    let machine_only = |d: &ferry_api::diagnostic::Diagnostic| {
-        unset(d) || unopened.iter().any(|m| d.message.contains(m.as_str()))
+    let follows_unset = |d: &ferry_api::diagnostic::Diagnostic| {
+        (d.message.contains("is not available") || d.message.contains("was not built"))
+            && unbuilt.iter().any(|n| d.message.contains(n.as_str()))
     };
+    let machine_only = |d: &ferry_api::diagnostic::Diagnostic| unset(d) || follows_unset(d);
     for d in diagnostics
         .iter()
         .filter(|d| d.is_error() && !machine_only(d))
