@@ -52,6 +52,42 @@ fn copy_with_backend(from: &Path, to: &Path, backend: &str, inbox: &Path) {
     }
 }
 
+/// Imports the corpus project `name` with `--strict -v`, its `@BACKEND@` being `backend`
+/// and its `@INBOX@`/`@DB@` files in `work`: the output folder and the report.
+fn import_project(name: &str, backend: &Backend, work: &Path) -> (tempfile::TempDir, String) {
+    let project = tempfile::tempdir().unwrap();
+    copy_with_backend(
+        &corpus(name),
+        project.path(),
+        &format!("127.0.0.1:{}", backend.port()),
+        work,
+    );
+    let out = tempfile::tempdir().unwrap();
+    let result = import(&[
+        project.path().to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+        "--strict",
+        "-v",
+    ]);
+    let report = text(&result.stderr);
+    assert!(result.status.success(), "{report}");
+    (out, report)
+}
+
+/// POSTs `body` to `path` of `ferry` asking for JSON: the status and the JSON answer.
+async fn post_json(ferry: &Ferry, path: &str, body: &Value) -> (u16, Value) {
+    let resp = client()
+        .post(ferry.url(path))
+        .header("Accept", "application/json")
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
 /// Waits until the backend has seen a request for `path` (10 s at most).
 fn wait_for(backend: &Backend, method: &str, path: &str) -> ferry_tests::backend::Recorded {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -80,23 +116,8 @@ async fn an_mi_project_imports_validates_and_answers_as_mi_documents() {
         })),
         _ => Reply::json(json!({"ok": true})),
     });
-    let project = tempfile::tempdir().unwrap();
     let inbox = tempfile::tempdir().unwrap();
-    copy_with_backend(
-        &corpus("orders-project"),
-        project.path(),
-        &format!("127.0.0.1:{}", backend.port()),
-        inbox.path(),
-    );
-    let out = tempfile::tempdir().unwrap();
-    let result = import(&[
-        project.path().to_str().unwrap(),
-        "--out",
-        out.path().to_str().unwrap(),
-        "--strict",
-    ]);
-    let report = text(&result.stderr);
-    assert!(result.status.success(), "{report}");
+    let (out, report) = import_project("orders-project", &backend, inbox.path());
     assert!(report.contains("14 artifacts imported"), "{report}");
 
     // One file per artifact, in MI's folders, with Kubernetes names and the Synapse name kept.
@@ -369,25 +390,9 @@ async fn orchestration_throttle_templates_auth_and_a_data_service_import_and_run
         }
         _ => Reply::with_status(401, "application/json", r#"{"error": "who are you"}"#),
     });
-    let project = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
-    copy_with_backend(
-        &corpus("flows-project"),
-        project.path(),
-        &format!("127.0.0.1:{}", backend.port()),
-        work.path(),
-    );
     create_catalogue(&work.path().join("catalogue.db"));
-    let out = tempfile::tempdir().unwrap();
-    let result = import(&[
-        project.path().to_str().unwrap(),
-        "--out",
-        out.path().to_str().unwrap(),
-        "--strict",
-        "-v",
-    ]);
-    let report = text(&result.stderr);
-    assert!(result.status.success(), "{report}");
+    let (out, report) = import_project("flows-project", &backend, work.path());
 
     // What the report says about each new mapping, located.
     assert!(
@@ -475,14 +480,10 @@ async fn orchestration_throttle_templates_auth_and_a_data_service_import_and_run
     assert_eq!(vendors, vec![json!("a"), json!("b")]);
 
     // iterate + aggregate: one stock call per line, through the expanded template endpoint.
-    let resp = http
-        .post(ferry.url("/flows/orders"))
-        .json(&json!({"lines": [{"sku": "p1", "qty": 1}, {"sku": "p2", "qty": 9}]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200, "{}", ferry.log());
-    let mut lines: Vec<Value> = serde_json::from_value(resp.json().await.unwrap()).unwrap();
+    let order = json!({"lines": [{"sku": "p1", "qty": 1}, {"sku": "p2", "qty": 9}]});
+    let (status, body) = post_json(&ferry, "/flows/orders", &order).await;
+    assert_eq!(status, 200, "{}", ferry.log());
+    let mut lines: Vec<Value> = serde_json::from_value(body).unwrap();
     lines.sort_by_key(|v| v["sku"].to_string());
     assert_eq!(
         lines,
@@ -493,15 +494,11 @@ async fn orchestration_throttle_templates_auth_and_a_data_service_import_and_run
     );
 
     // foreach: each item priced in place, with the endpoint's basic auth.
-    let resp = http
-        .post(ferry.url("/flows/prices"))
-        .json(&json!({"items": [{"sku": "x"}, {"sku": "y"}], "currency": "EUR"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200, "{}", ferry.log());
+    let items = json!({"items": [{"sku": "x"}, {"sku": "y"}], "currency": "EUR"});
+    let (status, body) = post_json(&ferry, "/flows/prices", &items).await;
+    assert_eq!(status, 200, "{}", ferry.log());
     assert_eq!(
-        resp.json::<Value>().await.unwrap(),
+        body,
         json!({"items": [{"sku": "x", "price": 7}, {"sku": "y", "price": 7}], "currency": "EUR"})
     );
 
@@ -557,23 +554,11 @@ async fn orchestration_throttle_templates_auth_and_a_data_service_import_and_run
     assert!(xml.starts_with("<Products"), "{xml}");
     assert!(xml.contains("<name>lamp</name>"), "{xml}");
     // The insert, with its validation.
-    let resp = http
-        .post(ferry.url("/services/Catalogue/products"))
-        .header("Accept", "application/json")
-        .json(&json!({"name": "rug", "category": "living", "price": 40}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200, "{}", ferry.log());
-    assert_eq!(
-        resp.json::<Value>().await.unwrap(),
-        json!({"rowsAffected": 1})
-    );
-    let resp = http
-        .post(ferry.url("/services/Catalogue/products"))
-        .json(&json!({"name": "", "category": "living", "price": 1}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 400);
+    let rug = json!({"name": "rug", "category": "living", "price": 40});
+    let (status, body) = post_json(&ferry, "/services/Catalogue/products", &rug).await;
+    assert_eq!(status, 200, "{}", ferry.log());
+    assert_eq!(body, json!({"rowsAffected": 1}));
+    let nameless = json!({"name": "", "category": "living", "price": 1});
+    let (status, _) = post_json(&ferry, "/services/Catalogue/products", &nameless).await;
+    assert_eq!(status, 400);
 }
