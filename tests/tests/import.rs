@@ -77,10 +77,17 @@ fn import_project(name: &str, backend: &Backend, work: &Path) -> (tempfile::Temp
 
 /// POSTs `body` to `path` of `ferry` asking for JSON: the status and the JSON answer.
 async fn post_json(ferry: &Ferry, path: &str, body: &Value) -> (u16, Value) {
-    let resp = client()
-        .post(ferry.url(path))
+    json_answer(client().post(ferry.url(path)).json(body)).await
+}
+
+/// GETs `path` of `ferry` asking for JSON: the status and the JSON answer.
+async fn get_json(ferry: &Ferry, path: &str) -> (u16, Value) {
+    json_answer(client().get(ferry.url(path))).await
+}
+
+async fn json_answer(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let resp = request
         .header("Accept", "application/json")
-        .json(body)
         .send()
         .await
         .unwrap();
@@ -473,9 +480,9 @@ async fn orchestration_throttle_templates_auth_and_a_data_service_import_and_run
     let http = client();
 
     // clone + aggregate: both vendors' answers, joined (in arrival order, as in MI).
-    let resp = http.get(ferry.url("/flows/quotes")).send().await.unwrap();
-    assert_eq!(resp.status(), 200, "{}", ferry.log());
-    let mut vendors: Vec<Value> = serde_json::from_value(resp.json().await.unwrap()).unwrap();
+    let (status, body) = get_json(&ferry, "/flows/quotes").await;
+    assert_eq!(status, 200, "{}", ferry.log());
+    let mut vendors: Vec<Value> = serde_json::from_value(body).unwrap();
     vendors.sort_by_key(|v| v.to_string());
     assert_eq!(vendors, vec![json!("a"), json!("b")]);
 
@@ -503,10 +510,10 @@ async fn orchestration_throttle_templates_auth_and_a_data_service_import_and_run
     );
 
     // scatter-gather: both answers, in the order of the sequences.
-    let resp = http.get(ferry.url("/flows/summary")).send().await.unwrap();
-    assert_eq!(resp.status(), 200, "{}", ferry.log());
+    let (status, body) = get_json(&ferry, "/flows/summary").await;
+    assert_eq!(status, 200, "{}", ferry.log());
     assert_eq!(
-        resp.json::<Value>().await.unwrap(),
+        body,
         json!([{"vendor": "a", "price": 10}, {"vendor": "b", "price": 12}])
     );
 
@@ -521,24 +528,13 @@ async fn orchestration_throttle_templates_auth_and_a_data_service_import_and_run
     }
 
     // The data service: the query by category, with its default and its path variable.
-    let resp = http
-        .get(ferry.url("/services/Catalogue/products/kitchen"))
-        .header("Accept", "application/json")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200, "{}", ferry.log());
+    let (status, body) = get_json(&ferry, "/services/Catalogue/products/kitchen").await;
+    assert_eq!(status, 200, "{}", ferry.log());
     assert_eq!(
-        resp.json::<Value>().await.unwrap(),
+        body,
         json!({"Products": {"Product": [{"productId": 1, "name": "kettle", "price": 30.5}]}})
     );
-    let resp = http
-        .get(ferry.url("/services/Catalogue/products/kitchen?maxPrice=5000"))
-        .header("Accept", "application/json")
-        .send()
-        .await
-        .unwrap();
-    let body: Value = resp.json().await.unwrap();
+    let (_, body) = get_json(&ferry, "/services/Catalogue/products/kitchen?maxPrice=5000").await;
     assert_eq!(
         body["Products"]["Product"].as_array().map(Vec::len),
         Some(2),
