@@ -33,6 +33,13 @@ fn lines(imported: &Imported, status: Status) -> Vec<&Entry> {
         .collect()
 }
 
+fn messages(imported: &Imported, status: Status) -> Vec<&str> {
+    lines(imported, status)
+        .iter()
+        .map(|e| e.message.as_str())
+        .collect()
+}
+
 const STAFF: &str = r##"<data name="Staff_Service" transports="http https">
   <description>People and their desks</description>
   <config id="staffdb">
@@ -130,10 +137,7 @@ fn a_data_service_becomes_a_data_service_and_its_data_source() {
     assert_eq!(not_imported.len(), 1, "{not_imported:?}");
     assert_eq!(not_imported[0].line, 31);
     assert!(not_imported[0].message.contains("SOAP operation getByDesk"));
-    let adjusted: Vec<&str> = lines(&imported, Status::Adjusted)
-        .iter()
-        .map(|e| e.message.as_str())
-        .collect();
+    let adjusted = messages(&imported, Status::Adjusted);
     for part in [
         "STAFF_SERVICE_PASSWORD",
         "JDBC URL options",
@@ -160,21 +164,21 @@ fn what_a_data_service_cannot_map_is_reported_and_never_half_written() {
 </data>"#,
     );
     assert!(imported.outputs.is_empty(), "{:?}", imported.outputs);
-    let messages: Vec<String> = lines(&imported, Status::NotImported)
+    let located: Vec<String> = lines(&imported, Status::NotImported)
         .iter()
         .map(|e| format!("{}: {}", e.line, e.message))
         .collect();
     assert!(
-        messages
+        located
             .iter()
             .any(|m| m.starts_with("2: the driver oracle.jdbc.OracleDriver")),
-        "{messages:?}"
+        "{located:?}"
     );
     assert!(
-        messages
+        located
             .iter()
             .any(|m| m.starts_with("1: the data service Legacy reads config ora")),
-        "{messages:?}"
+        "{located:?}"
     );
 
     let imported = import(
@@ -196,18 +200,15 @@ fn what_a_data_service_cannot_map_is_reported_and_never_half_written() {
         spec(&imported, "data-sources/procs.yaml")["url"],
         json!("sqlite:procs.db")
     );
-    let messages: Vec<&str> = lines(&imported, Status::NotImported)
-        .iter()
-        .map(|e| e.message.as_str())
-        .collect();
+    let reasons = messages(&imported, Status::NotImported);
     for part in [
         "OUT parameter b",
         "nested queries",
         "calls the query p, which is not imported",
     ] {
         assert!(
-            messages.iter().any(|m| m.contains(part)),
-            "{part}: {messages:?}"
+            reasons.iter().any(|m| m.contains(part)),
+            "{part}: {reasons:?}"
         );
     }
 }
