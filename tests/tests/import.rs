@@ -31,8 +31,9 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Copies `from` into `to`, writing the backend's address where the corpus says `@BACKEND@`
-/// and the drop directory of its file inbound endpoint where it says `@INBOX@`.
+/// Copies `from` into `to`, writing the backend's address where the corpus says `@BACKEND@`,
+/// the drop directory of its file inbound endpoint where it says `@INBOX@` and a database
+/// file where it says `@DB@`.
 fn copy_with_backend(from: &Path, to: &Path, backend: &str, inbox: &Path) {
     for entry in std::fs::read_dir(from).unwrap() {
         let path = entry.unwrap().path();
@@ -44,10 +45,54 @@ fn copy_with_backend(from: &Path, to: &Path, backend: &str, inbox: &Path) {
             let content = std::fs::read_to_string(&path).unwrap();
             let content = content
                 .replace("@BACKEND@", backend)
-                .replace("@INBOX@", &inbox.display().to_string());
+                .replace("@INBOX@", &inbox.display().to_string())
+                .replace("@DB@", &inbox.join("catalogue.db").display().to_string());
             std::fs::write(&target, content).unwrap();
         }
     }
+}
+
+/// Imports the corpus project `name` with `--strict -v`, its `@BACKEND@` being `backend`
+/// and its `@INBOX@`/`@DB@` files in `work`: the output folder and the report.
+fn import_project(name: &str, backend: &Backend, work: &Path) -> (tempfile::TempDir, String) {
+    let project = tempfile::tempdir().unwrap();
+    copy_with_backend(
+        &corpus(name),
+        project.path(),
+        &format!("127.0.0.1:{}", backend.port()),
+        work,
+    );
+    let out = tempfile::tempdir().unwrap();
+    let result = import(&[
+        project.path().to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+        "--strict",
+        "-v",
+    ]);
+    let report = text(&result.stderr);
+    assert!(result.status.success(), "{report}");
+    (out, report)
+}
+
+/// POSTs `body` to `path` of `ferry` asking for JSON: the status and the JSON answer.
+async fn post_json(ferry: &Ferry, path: &str, body: &Value) -> (u16, Value) {
+    json_answer(client().post(ferry.url(path)).json(body)).await
+}
+
+/// GETs `path` of `ferry` asking for JSON: the status and the JSON answer.
+async fn get_json(ferry: &Ferry, path: &str) -> (u16, Value) {
+    json_answer(client().get(ferry.url(path))).await
+}
+
+async fn json_answer(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let resp = request
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
 }
 
 /// Waits until the backend has seen a request for `path` (10 s at most).
@@ -78,23 +123,8 @@ async fn an_mi_project_imports_validates_and_answers_as_mi_documents() {
         })),
         _ => Reply::json(json!({"ok": true})),
     });
-    let project = tempfile::tempdir().unwrap();
     let inbox = tempfile::tempdir().unwrap();
-    copy_with_backend(
-        &corpus("orders-project"),
-        project.path(),
-        &format!("127.0.0.1:{}", backend.port()),
-        inbox.path(),
-    );
-    let out = tempfile::tempdir().unwrap();
-    let result = import(&[
-        project.path().to_str().unwrap(),
-        "--out",
-        out.path().to_str().unwrap(),
-        "--strict",
-    ]);
-    let report = text(&result.stderr);
-    assert!(result.status.success(), "{report}");
+    let (out, report) = import_project("orders-project", &backend, inbox.path());
     assert!(report.contains("14 artifacts imported"), "{report}");
 
     // One file per artifact, in MI's folders, with Kubernetes names and the Synapse name kept.
@@ -285,7 +315,10 @@ fn malformed_xml_unknown_elements_and_unsupported_mediators_are_reported_located
     let odd = odd.display().to_string();
     for line in [
         format!("{odd}/Broken.xml:4: not imported: not well-formed XML"),
-        format!("{odd}/Clinic.dbs:1: not imported: data: data services are not imported yet"),
+        format!("{odd}/Clinic.dbs:2: not imported: data/config[Clinic]: a config without url"),
+        format!(
+            "{odd}/Clinic.dbs:1: not imported: data[Clinic]: the data service Clinic reads config clinic, which cannot be imported"
+        ),
         format!(
             "{odd}/Feed_Inbound.xml:2: not imported: inboundEndpoint[Feed_Inbound]: inbound protocol http is not available in Ferry"
         ),
@@ -321,4 +354,207 @@ fn malformed_xml_unknown_elements_and_unsupported_mediators_are_reported_located
 
     let strict = import(&[&odd, "--out", "-", "--strict"]);
     assert_eq!(strict.status.code(), Some(1), "{}", text(&strict.stderr));
+}
+
+/// The import's report line that contains `part`, or a failure listing the report.
+fn line_with<'r>(report: &'r str, part: &str) -> &'r str {
+    report
+        .lines()
+        .find(|l| l.contains(part))
+        .unwrap_or_else(|| panic!("no line with {part:?} in:\n{report}"))
+}
+
+/// Creates the SQLite database the corpus's data service reads (Python's standard
+/// library: the sqlite3 command line tool is not always installed).
+fn create_catalogue(db: &Path) {
+    let script = format!(
+        "import sqlite3\nc = sqlite3.connect({:?})\nc.execute('CREATE TABLE products (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, category TEXT NOT NULL, price REAL NOT NULL)')\nc.executemany('INSERT INTO products (name, category, price) VALUES (?, ?, ?)', [('kettle', 'kitchen', 30.5), ('toaster', 'kitchen', 2500.0), ('lamp', 'living', 12.0)])\nc.commit()\n",
+        db.display().to_string()
+    );
+    let status = Command::new("python3")
+        .args(["-c", &script])
+        .status()
+        .expect("python3 runs");
+    assert!(status.success(), "the test database could not be made");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orchestration_throttle_templates_auth_and_a_data_service_import_and_run() {
+    let backend = Backend::start(|r| match (r.method.as_str(), r.uri.as_str()) {
+        ("GET", "/vendors/a") => Reply::json(json!({"vendor": "a", "price": 10})),
+        ("GET", "/vendors/b") => {
+            Reply::json(json!({"vendor": "b", "price": 12})).delayed(Duration::from_millis(100))
+        }
+        ("POST", "/stock") => {
+            let line = r.json();
+            Reply::json(json!({"sku": line["sku"], "inStock": line["qty"].as_i64() < Some(5)}))
+        }
+        ("POST", "/price")
+            if r.header("authorization") == Some("Basic c2hvcDpzM2NyZXQtcHJpY2U=") =>
+        {
+            let item = r.json();
+            Reply::json(json!({"sku": item["sku"], "price": 7}))
+        }
+        _ => Reply::with_status(401, "application/json", r#"{"error": "who are you"}"#),
+    });
+    let work = tempfile::tempdir().unwrap();
+    create_catalogue(&work.path().join("catalogue.db"));
+    let (out, report) = import_project("flows-project", &backend, work.path());
+
+    // What the report says about each new mapping, located.
+    assert!(
+        line_with(&report, "Backend_Template.xml:3: adjusted")
+            .contains("expanded into every endpoint")
+    );
+    assert!(line_with(&report, "Stock_EP.xml:2: adjusted").contains("written out here"));
+    assert!(
+        line_with(&report, "Price_EP.xml:12: adjusted").contains("PRICE_EP_BASIC_AUTH_PASSWORD")
+    );
+    assert!(
+        line_with(
+            &report,
+            "local entry Flows_Throttle_Policy is written inline"
+        )
+        .contains("FlowsAPI.xml:78:")
+    );
+    assert!(
+        line_with(&report, "Upload_Inbound.xml:3: adjusted")
+            .contains("uploader:***@127.0.0.1:2222/upload/in is not copied into the resource")
+    );
+    assert!(line_with(&report, "{cat} is renamed {category}").contains("Catalogue.dbs:30:"));
+    assert!(
+        !report.contains("s3cret-price") && !report.contains("up%40load"),
+        "{report}"
+    );
+
+    let endpoint = std::fs::read_to_string(out.path().join("endpoints/stock-ep.yaml")).unwrap();
+    assert!(endpoint.contains("/stock"), "{endpoint}");
+    assert!(endpoint.contains("duration: 5000"), "{endpoint}");
+    assert!(!out.path().join("templates/backend-template.yaml").exists());
+    let inbound =
+        std::fs::read_to_string(out.path().join("inbound-endpoints/upload-inbound.yaml")).unwrap();
+    for part in [
+        "directory: /upload/in",
+        "protocol: sftp",
+        "port: 2222",
+        "user: uploader",
+        "passwordFile: /etc/ferry/secrets/upload-inbound/password",
+        "moveAfterProcess: /upload/done",
+        "moveAfterFailure: /upload/failed",
+    ] {
+        assert!(inbound.contains(part), "{part} missing in\n{inbound}");
+    }
+    let source = std::fs::read_to_string(out.path().join("data-sources/catalogue.yaml")).unwrap();
+    assert!(source.contains("type: sqlite"), "{source}");
+    for (_, yaml) in std::fs::read_dir(out.path())
+        .unwrap()
+        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+        .map(|f| {
+            let p = f.unwrap().path();
+            (p.clone(), std::fs::read_to_string(p).unwrap())
+        })
+    {
+        assert!(
+            !yaml.contains("s3cret-price") && !yaml.contains("up%40load"),
+            "{yaml}"
+        );
+    }
+
+    let checked = Command::new(ferry_bin())
+        .arg("validate")
+        .arg(out.path())
+        .env("PRICE_EP_BASIC_AUTH_PASSWORD", "s3cret-price")
+        .output()
+        .unwrap();
+    assert!(
+        checked.status.success(),
+        "{}{}",
+        text(&checked.stdout),
+        text(&checked.stderr)
+    );
+    let ferry = Ferry::start_with_env(
+        &[out.path()],
+        &[],
+        &[("PRICE_EP_BASIC_AUTH_PASSWORD", "s3cret-price")],
+    );
+    let http = client();
+
+    // clone + aggregate: both vendors' answers, joined (in arrival order, as in MI).
+    let (status, body) = get_json(&ferry, "/flows/quotes").await;
+    assert_eq!(status, 200, "{}", ferry.log());
+    let mut vendors: Vec<Value> = serde_json::from_value(body).unwrap();
+    vendors.sort_by_key(|v| v.to_string());
+    assert_eq!(vendors, vec![json!("a"), json!("b")]);
+
+    // iterate + aggregate: one stock call per line, through the expanded template endpoint.
+    let order = json!({"lines": [{"sku": "p1", "qty": 1}, {"sku": "p2", "qty": 9}]});
+    let (status, body) = post_json(&ferry, "/flows/orders", &order).await;
+    assert_eq!(status, 200, "{}", ferry.log());
+    let mut lines: Vec<Value> = serde_json::from_value(body).unwrap();
+    lines.sort_by_key(|v| v["sku"].to_string());
+    assert_eq!(
+        lines,
+        vec![
+            json!({"sku": "p1", "inStock": true}),
+            json!({"sku": "p2", "inStock": false})
+        ]
+    );
+
+    // foreach: each item priced in place, with the endpoint's basic auth.
+    let items = json!({"items": [{"sku": "x"}, {"sku": "y"}], "currency": "EUR"});
+    let (status, body) = post_json(&ferry, "/flows/prices", &items).await;
+    assert_eq!(status, 200, "{}", ferry.log());
+    assert_eq!(
+        body,
+        json!({"items": [{"sku": "x", "price": 7}, {"sku": "y", "price": 7}], "currency": "EUR"})
+    );
+
+    // scatter-gather: both answers, in the order of the sequences.
+    let (status, body) = get_json(&ferry, "/flows/summary").await;
+    assert_eq!(status, 200, "{}", ferry.log());
+    assert_eq!(
+        body,
+        json!([{"vendor": "a", "price": 10}, {"vendor": "b", "price": 12}])
+    );
+
+    // throttle: two a minute per caller, the third goes to onReject.
+    for admitted in [true, true, false] {
+        let resp = http.get(ferry.url("/flows/limited")).send().await.unwrap();
+        assert_eq!(resp.status(), if admitted { 200 } else { 429 });
+        assert_eq!(
+            resp.json::<Value>().await.unwrap(),
+            json!({"admitted": admitted})
+        );
+    }
+
+    // The data service: the query by category, with its default and its path variable.
+    let (status, body) = get_json(&ferry, "/services/Catalogue/products/kitchen").await;
+    assert_eq!(status, 200, "{}", ferry.log());
+    assert_eq!(
+        body,
+        json!({"Products": {"Product": [{"productId": 1, "name": "kettle", "price": 30.5}]}})
+    );
+    let (_, body) = get_json(&ferry, "/services/Catalogue/products/kitchen?maxPrice=5000").await;
+    assert_eq!(
+        body["Products"]["Product"].as_array().map(Vec::len),
+        Some(2),
+        "{body}"
+    );
+    // XML by default, as MI answers.
+    let resp = http
+        .get(ferry.url("/services/Catalogue/products/living"))
+        .send()
+        .await
+        .unwrap();
+    let xml = resp.text().await.unwrap();
+    assert!(xml.starts_with("<Products"), "{xml}");
+    assert!(xml.contains("<name>lamp</name>"), "{xml}");
+    // The insert, with its validation.
+    let rug = json!({"name": "rug", "category": "living", "price": 40});
+    let (status, body) = post_json(&ferry, "/services/Catalogue/products", &rug).await;
+    assert_eq!(status, 200, "{}", ferry.log());
+    assert_eq!(body, json!({"rowsAffected": 1}));
+    let nameless = json!({"name": "", "category": "living", "price": 1});
+    let (status, _) = post_json(&ferry, "/services/Catalogue/products", &nameless).await;
+    assert_eq!(status, 400);
 }

@@ -33,6 +33,9 @@ pub fn kind_of(element: &str) -> Option<Kind> {
         "task" => ("ScheduledTask", Family::Task, "tasks"),
         "localEntry" => ("LocalEntry", Family::LocalEntry, "local-entries"),
         "inboundEndpoint" => ("InboundEndpoint", Family::Inbound, "inbound-endpoints"),
+        "data" => ("DataService", Family::DataService, "data-services"),
+        // Only inside a `<data>`: `mod.rs` classifies each of its configs.
+        "config" => ("DataSource", Family::DataSource, "data-sources"),
         _ => return None,
     };
     Some(Kind {
@@ -64,6 +67,8 @@ pub fn spec(cx: &mut Cx<'_>, el: &Element) -> Option<Value> {
         "task" => task(cx, el),
         "localEntry" => local_entry(cx, el),
         "inboundEndpoint" => super::inbound::inbound(cx, el),
+        "data" => super::data::service(cx, el),
+        "config" => super::data::source(cx, el),
         _ => None,
     }
 }
@@ -71,19 +76,6 @@ pub fn spec(cx: &mut Cx<'_>, el: &Element) -> Option<Value> {
 /// `enable`/`disable` (MI's trace and statistics flags) as `true` or nothing.
 fn enabled(el: &Element, name: &str) -> Option<Value> {
     (el.attr(name) == Some("enable")).then_some(Value::Bool(true))
-}
-
-/// A flow given as a child element and/or a `name="sequence"` attribute.
-fn flow(cx: &mut Cx<'_>, el: &Element, name: &str) -> Vec<Value> {
-    let mut out = Vec::new();
-    if let Some(key) = el.attr(name) {
-        out.push(json!({ "sequence": { "key": cx.reference(Family::Sequence, key) } }));
-    }
-    if let Some(child) = el.child(name) {
-        cx.check_attrs(child, &[]);
-        out.extend(cx.within(name.to_string(), |cx| mediators::list(cx, child)));
-    }
-    out
 }
 
 // === IntegrationAPI ===
@@ -175,9 +167,9 @@ fn resource(cx: &mut Cx<'_>, el: &Element) -> Option<Value> {
             .s("protocol", protocol)
             .s("contentType", el.attr("content-type"))
             .s("userAgent", el.attr("user-agent"))
-            .list("inSequence", flow(cx, el, "inSequence"))
-            .list("outSequence", flow(cx, el, "outSequence"))
-            .list("faultSequence", flow(cx, el, "faultSequence"))
+            .list("inSequence", mediators::flow(cx, el, "inSequence"))
+            .list("outSequence", mediators::flow(cx, el, "outSequence"))
+            .list("faultSequence", mediators::flow(cx, el, "faultSequence"))
             .build(),
     )
 }
@@ -213,12 +205,14 @@ fn proxy(cx: &mut Cx<'_>, el: &Element) -> Option<Value> {
             c.name.as_str(),
             "parameter" | "policy" | "enableAddressing" | "enableSec"
         ) {
-            let what = c
-                .attr("name")
-                .map_or_else(|| format!("<{}>", c.name), |n| format!("parameter {n}"));
-            cx.within(segment(el, i), |cx| {
-                cx.not_imported(c, format!("{what} is not imported yet"))
-            });
+            let message = match c.attr("name") {
+                Some(n) if c.name == "parameter" => proxy_parameter(n),
+                _ => format!(
+                    "<{}> (WS-Security, WS-Addressing and WS-Policy of a proxy) is not run by Ferry; secure the proxy with its authentication settings (docs/security.md)",
+                    c.name
+                ),
+            };
+            cx.within(segment(el, i), |cx| cx.not_imported(c, message));
         }
     }
     if el.attr("startOnLoad") == Some("false") {
@@ -236,7 +230,7 @@ fn proxy(cx: &mut Cx<'_>, el: &Element) -> Option<Value> {
         match t.trim() {
             "" => {}
             "http" | "https" => transports.push(Value::String(t.trim().to_string())),
-            other => cx.not_imported(el, format!("transport {other} is not served by proxies in Ferry; use an InboundEndpoint (docs/inbound.md)")),
+            other => cx.not_imported(el, proxy_transport(other)),
         }
     }
     let Some(t) = el.child("target") else {
@@ -258,9 +252,9 @@ fn proxy(cx: &mut Cx<'_>, el: &Element) -> Option<Value> {
             (None, None) => None,
         };
         Obj::new()
-            .list("inSequence", flow(cx, t, "inSequence"))
-            .list("outSequence", flow(cx, t, "outSequence"))
-            .list("faultSequence", flow(cx, t, "faultSequence"))
+            .list("inSequence", mediators::flow(cx, t, "inSequence"))
+            .list("outSequence", mediators::flow(cx, t, "outSequence"))
+            .list("faultSequence", mediators::flow(cx, t, "faultSequence"))
             .v("endpoint", endpoint)
             .build()
     });
@@ -286,6 +280,47 @@ fn proxy(cx: &mut Cx<'_>, el: &Element) -> Option<Value> {
             .v("statistics", enabled(el, "statistics"))
             .build(),
     )
+}
+
+/// What a proxy transport other than HTTP becomes in Ferry.
+fn proxy_transport(transport: &str) -> String {
+    let inbound = match transport {
+        "jms" => Some("rabbitmq (for a JMS queue on RabbitMQ; other JMS brokers are not reached)"),
+        "rabbitmq" => Some("rabbitmq"),
+        "vfs" => Some("file"),
+        "mqtt" => Some("mqtt"),
+        _ => None,
+    };
+    match inbound {
+        Some(protocol) => format!(
+            "transport {transport}: a Ferry proxy answers HTTP only; a {transport} listener is an InboundEndpoint with protocol {protocol} injecting into a Sequence that holds this proxy's inSequence (docs/inbound.md); left out"
+        ),
+        None => format!(
+            "transport {transport} is not served by Ferry (HTTP proxies and rabbitmq, mqtt and file InboundEndpoints are); left out"
+        ),
+    }
+}
+
+/// What a proxy `<parameter>` is in Ferry: a listener's setting belongs to the
+/// InboundEndpoint that replaces that listener.
+fn proxy_parameter(name: &str) -> String {
+    let listener = [
+        ("transport.jms.", "jms"),
+        ("rabbitmq.", "rabbitmq"),
+        ("transport.rabbitmq.", "rabbitmq"),
+        ("transport.vfs.", "vfs"),
+        ("mqtt.", "mqtt"),
+        ("transport.mail.", "mail"),
+    ]
+    .iter()
+    .find(|(prefix, _)| name.starts_with(prefix))
+    .map(|(_, t)| *t);
+    match listener {
+        Some(t) => format!(
+            "parameter {name} configures the proxy's {t} listener; in Ferry it is a parameter of the InboundEndpoint that takes this proxy's messages (docs/inbound.md); left out"
+        ),
+        None => format!("parameter {name} has no Ferry counterpart; left out"),
+    }
 }
 
 // === Sequence, Template ===
@@ -314,9 +349,11 @@ fn template(cx: &mut Cx<'_>, el: &Element) -> Option<Value> {
     cx.check_attrs(el, &["name", "onError"]);
     cx.check_children(el, &["parameter", "sequence", "endpoint"]);
     if el.child("endpoint").is_some() {
-        cx.not_imported(
+        // Ferry has no endpoint templates: each endpoint naming this one gets its body with
+        // the parameters filled in (endpoints.rs), so the template itself writes nothing.
+        cx.adjusted(
             el,
-            "endpoint templates are not imported yet; write the endpoints out",
+            "an endpoint template is expanded into every endpoint that names it; no resource of its own",
         );
         return None;
     }
@@ -403,7 +440,7 @@ fn message_store(cx: &mut Cx<'_>, el: &Element) -> Option<Value> {
         }
         "RabbitMQStore" => {
             let mut block = Obj::new();
-            let mut password = false;
+            let mut password = None;
             each_parameter(cx, el, |cx, name, p, value| {
                 let (key, v) = match name {
                     "store.rabbitmq.host.name" => ("host", json!(value)),
@@ -417,7 +454,7 @@ fn message_store(cx: &mut Cx<'_>, el: &Element) -> Option<Value> {
                     "store.rabbitmq.route.key" => ("routingKey", json!(value)),
                     "store.rabbitmq.username" => ("username", json!(value)),
                     "store.rabbitmq.password" => {
-                        password = true;
+                        password = Some(value.to_string());
                         return true;
                     }
                     "rabbitmq.connection.ssl.enabled" | "store.rabbitmq.ssl.enabled" => {
@@ -435,15 +472,9 @@ fn message_store(cx: &mut Cx<'_>, el: &Element) -> Option<Value> {
                 block = std::mem::take(&mut block).v(key, Some(v));
                 true
             });
-            if password {
-                let store = name_of(el).unwrap_or_default();
-                let store = cx.names.get(Family::Store, store).unwrap_or(store);
-                let env = format!(
-                    "{}_PASSWORD",
-                    store.to_ascii_uppercase().replace(['-', '.'], "_")
-                );
-                cx.adjusted(el, format!("the RabbitMQ password is not copied into the resource: it is read from the environment variable {env} (passwordFrom.env); set it, or point passwordFrom at a Kubernetes Secret"));
-                block = block.v("passwordFrom", Some(json!({ "env": env })));
+            if let Some(value) = password {
+                let from = cx.secret_from(el, &value, "PASSWORD", "RabbitMQ password");
+                block = block.v("passwordFrom", Some(from));
             }
             json!({ "type": "rabbitmq", "rabbitmq": block.build() })
         }

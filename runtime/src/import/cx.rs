@@ -25,8 +25,21 @@ pub struct Cx<'a> {
     pub entries: Vec<Entry>,
     /// Namespace prefixes declared in the file, for the resource's `namespaces`.
     pub namespaces: BTreeMap<String, String>,
+    /// The Kubernetes name of the resource being converted (names its secrets' variables).
+    pub artifact: String,
+    /// The local entries of the import by Synapse key, for what a mapper must read rather
+    /// than reference (a throttle's policy).
+    pub local_entries: &'a Elements,
+    /// The endpoint templates of the import by name: Ferry has none, so each use is
+    /// expanded.
+    pub endpoint_templates: &'a Elements,
     path: Vec<String>,
 }
+
+/// Artifact elements of an import by Synapse name.
+pub type Elements = BTreeMap<String, Element>;
+
+static NONE: Elements = BTreeMap::new();
 
 impl<'a> Cx<'a> {
     /// A context for one source file.
@@ -37,8 +50,22 @@ impl<'a> Cx<'a> {
             names,
             entries: Vec::new(),
             namespaces: BTreeMap::new(),
+            artifact: String::new(),
+            local_entries: &NONE,
+            endpoint_templates: &NONE,
             path: Vec::new(),
         }
+    }
+
+    /// The same context, reading local entries and endpoint templates from these.
+    pub fn with_lookups(
+        mut self,
+        local_entries: &'a Elements,
+        endpoint_templates: &'a Elements,
+    ) -> Self {
+        self.local_entries = local_entries;
+        self.endpoint_templates = endpoint_templates;
+        self
     }
 
     /// Runs `f` one step deeper in the element path.
@@ -157,6 +184,22 @@ impl<'a> Cx<'a> {
                 None
             }
         }
+    }
+
+    /// A secret the source wrote in clear (a password, a client secret), as a `...From`
+    /// reference: never copied, read from the environment variable `<RESOURCE>_<SUFFIX>`
+    /// (or the `$SYSTEM:VAR` the source named), with the "adjusted" line saying so. `what`
+    /// names the secret in that line.
+    pub fn secret_from(&mut self, el: &Element, value: &str, suffix: &str, what: &str) -> Value {
+        let env = match value.trim().strip_prefix("$SYSTEM:") {
+            Some(var) => var.to_string(),
+            None => format!(
+                "{}_{suffix}",
+                self.artifact.to_ascii_uppercase().replace(['-', '.'], "_")
+            ),
+        };
+        self.adjusted(el, format!("the {what} is not copied into the resource: it is read from the environment variable {env}; set it, or point the reference at a Kubernetes Secret (secretKeyRef)"));
+        serde_json::json!({ "env": env })
     }
 
     /// The reference to an artifact of `family`, rewritten to its Kubernetes name.

@@ -24,6 +24,9 @@ pub fn reference(cx: &mut Cx<'_>, el: &Element) -> Option<Value> {
 
 /// The spec of an `<endpoint>` definition (named or inline), without `runtime`.
 pub fn definition(cx: &mut Cx<'_>, el: &Element) -> Option<Value> {
+    if let Some(template) = el.attr("template") {
+        return from_template(cx, el, template);
+    }
     cx.check_attrs(el, &["name"]);
     cx.check_children(
         el,
@@ -62,6 +65,117 @@ pub fn definition(cx: &mut Cx<'_>, el: &Element) -> Option<Value> {
         "failover" => failover(cx, kind),
         _ => loadbalance(cx, kind),
     })
+}
+
+/// `<endpoint template="T" uri=".." name=".."><parameter name value/>`: the template's
+/// `<endpoint>` with `$uri`, `$name` and each `$param` filled in, converted as if written
+/// here (every line at the using element).
+fn from_template(cx: &mut Cx<'_>, el: &Element, name: &str) -> Option<Value> {
+    cx.check_attrs(el, &["name", "template", "uri"]);
+    cx.check_children(el, &["parameter"]);
+    let templates = cx.endpoint_templates;
+    let Some(body) = templates.get(name).and_then(|t| t.child("endpoint")) else {
+        cx.not_imported(
+            el,
+            format!("the endpoint template {name} is not part of this import; left out"),
+        );
+        return None;
+    };
+    let mut values: Vec<(String, String)> = Vec::new();
+    for p in templates
+        .get(name)
+        .into_iter()
+        .flat_map(|t| t.children_named("parameter"))
+    {
+        if let (Some(n), Some(d)) = (p.attr("name"), p.attr("defaultValue")) {
+            values.push((n.to_string(), d.to_string()));
+        }
+    }
+    for p in el.children_named("parameter") {
+        if let (Some(n), Some(v)) = (p.attr("name"), p.attr("value")) {
+            values.retain(|(k, _)| k != n);
+            values.push((n.to_string(), v.to_string()));
+        }
+    }
+    for (key, attr) in [("uri", "uri"), ("name", "name")] {
+        if let Some(v) = el.attr(attr) {
+            values.retain(|(k, _)| k != key);
+            values.push((key.to_string(), v.to_string()));
+        }
+    }
+    // `$uri` before `$u`: the longer name wins where one is a prefix of another.
+    values.sort_by_key(|(k, _)| std::cmp::Reverse(k.len()));
+    let mut expanded = body.clone();
+    fill(&mut expanded, &values, el.line);
+    let left: Vec<String> = unfilled(&expanded);
+    if !left.is_empty() {
+        cx.not_imported(
+            el,
+            format!(
+                "the endpoint template {name} needs {} and this endpoint gives no value; left out",
+                left.join(", ")
+            ),
+        );
+        return None;
+    }
+    cx.adjusted(
+        el,
+        format!(
+            "the endpoint template {name} is written out here: Ferry has no endpoint templates"
+        ),
+    );
+    // The template's own name attribute (`$name`) is the using endpoint's.
+    expanded.attrs.retain(|(k, _)| k != "template");
+    definition(cx, &expanded)
+}
+
+/// Replaces `$key` by its value in every attribute and text under `el`, and moves every
+/// line to `line`.
+fn fill(el: &mut Element, values: &[(String, String)], line: u32) {
+    let apply = |s: &str| {
+        let mut out = s.to_string();
+        for (k, v) in values {
+            out = out.replace(&format!("${k}"), v);
+        }
+        out
+    };
+    for (_, v) in &mut el.attrs {
+        *v = apply(v);
+    }
+    el.text = apply(&el.text);
+    el.line = line;
+    // The content span points into the template's file, not this one.
+    el.inner = 0..0;
+    for c in &mut el.children {
+        fill(c, values, line);
+    }
+}
+
+/// `$placeholders` still in attributes after filling (template parameters without a value).
+fn unfilled(el: &Element) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut scan = |s: &str| {
+        for part in s.split('$').skip(1) {
+            let name: String = part
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            // `$SYSTEM:` and `$FILE:` are MI's injections, resolved where the endpoint runs.
+            if !name.is_empty() && !matches!(name.as_str(), "SYSTEM" | "FILE") {
+                out.push(format!("${name}"));
+            }
+        }
+    };
+    for (_, v) in &el.attrs {
+        scan(v);
+    }
+    scan(&el.text);
+    for c in &el.children {
+        out.extend(unfilled(c));
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 const LEAF_CHILDREN: &[&str] = &[
@@ -146,13 +260,15 @@ fn http(cx: &mut Cx<'_>, el: &Element) -> Option<Value> {
 
 /// `timeout`, `markForSuspension`, `suspendOnFailure` of a leaf endpoint.
 fn leaf_settings(cx: &mut Cx<'_>, el: &Element, mut out: Obj) -> Value {
-    for name in [
-        "enableAddressing",
-        "enableSec",
-        "enableRM",
-        "authentication",
-        "retryConfig",
-    ] {
+    if let Some(a) = el.child("authentication") {
+        let (key, value) = cx
+            .within("authentication", |cx| authentication(cx, a))
+            .unzip();
+        if let Some(key) = key {
+            out = out.v(key, value);
+        }
+    }
+    for name in ["enableAddressing", "enableSec", "enableRM", "retryConfig"] {
         if let Some(c) = el.child(name) {
             cx.within(name, |cx| {
                 cx.not_imported(c, format!("<{name}> is not imported yet; configure it on the Ferry endpoint by hand (docs/endpoints.md)"))
@@ -248,7 +364,11 @@ fn leaf_settings(cx: &mut Cx<'_>, el: &Element, mut out: Obj) -> Value {
                     });
             Obj::new()
                 .v("errorCodes", codes(cx, s))
-                .v("initialDuration", initial.map(|n| json!(n)))
+                // MI's -1 is its code default, 30000 ms: Ferry's default too.
+                .v(
+                    "initialDuration",
+                    initial.filter(|n| *n >= 0).map(|n| json!(n)),
+                )
                 .v("progressionFactor", factor)
                 .v(
                     "maximumDuration",
@@ -262,6 +382,132 @@ fn leaf_settings(cx: &mut Cx<'_>, el: &Element, mut out: Obj) -> Value {
         cx.adjusted(el, "no markForSuspension or suspendOnFailure: MI would suspend this endpoint after a failure, Ferry never does unless told (docs/endpoints.md)");
     }
     out.build()
+}
+
+/// MI's `<authentication>`: `basicAuth` or `oauth` (client credentials, or the password
+/// and authorization-code grants Ferry reports), secrets as references.
+fn authentication(cx: &mut Cx<'_>, el: &Element) -> Option<(&'static str, Value)> {
+    cx.check_attrs(el, &[]);
+    cx.check_children(el, &["basicAuth", "oauth"]);
+    if let Some(b) = el.child("basicAuth") {
+        return cx.within("basicAuth", |cx| {
+            cx.check_children(b, &["username", "password"]);
+            let text = |name: &str| b.child(name).map(|c| c.text_trimmed().to_string());
+            let (Some(user), Some(password)) = (text("username"), text("password")) else {
+                cx.not_imported(b, "basicAuth needs username and password; left out");
+                return None;
+            };
+            let from = cx.secret_from(b, &password, "BASIC_AUTH_PASSWORD", "basic-auth password");
+            Some((
+                "basicAuth",
+                json!({ "username": user, "passwordFrom": from }),
+            ))
+        });
+    }
+    let o = el.child("oauth")?;
+    cx.within("oauth", |cx| {
+        cx.check_children(
+            o,
+            &[
+                "clientCredentials",
+                "passwordCredentials",
+                "authorizationCode",
+            ],
+        );
+        let Some(grant) = o.children.first() else {
+            cx.not_imported(o, "oauth without a grant; left out");
+            return None;
+        };
+        let name = grant.name.clone();
+        cx.within(name.clone(), |cx| oauth(cx, grant))
+    })
+}
+
+fn oauth(cx: &mut Cx<'_>, g: &Element) -> Option<(&'static str, Value)> {
+    if g.name != "clientCredentials" {
+        cx.not_imported(
+            g,
+            format!("the OAuth {} grant is not run by Ferry (client credentials is: docs/security.md#oauth2-client-credentials); left out", g.name),
+        );
+        return None;
+    }
+    cx.check_children(
+        g,
+        &[
+            "clientId",
+            "clientSecret",
+            "tokenUrl",
+            "authMode",
+            "requestParameters",
+            "connectionTimeout",
+            "connectionRequestTimeout",
+            "socketTimeout",
+            "customHeaders",
+        ],
+    );
+    let text = |name: &str| g.child(name).map(|c| c.text_trimmed().to_string());
+    let (Some(id), Some(secret), Some(url)) =
+        (text("clientId"), text("clientSecret"), text("tokenUrl"))
+    else {
+        cx.not_imported(
+            g,
+            "clientCredentials needs clientId, clientSecret and tokenUrl; left out",
+        );
+        return None;
+    };
+    let from = cx.secret_from(g, &secret, "OAUTH_CLIENT_SECRET", "OAuth client secret");
+    let mode = match text("authMode").map(|m| m.to_ascii_lowercase()).as_deref() {
+        None | Some("header") => None,
+        Some("payload") => Some("payload"),
+        Some(other) => {
+            cx.not_imported(
+                g,
+                format!("authMode {other} is not header or payload; the header is used"),
+            );
+            None
+        }
+    };
+    let mut scopes = Vec::new();
+    let mut audience = None;
+    let mut extra = serde_json::Map::new();
+    if let Some(params) = g.child("requestParameters") {
+        for p in params.children_named("parameter") {
+            let value = p.text_trimmed().to_string();
+            match p.attr("name").unwrap_or_default() {
+                "scope" => scopes.extend(value.split_whitespace().map(|s| json!(s))),
+                "audience" => audience = Some(value),
+                "" => cx.not_imported(p, "a request parameter without name; left out"),
+                other => {
+                    extra.insert(other.to_string(), json!(value));
+                }
+            }
+        }
+    }
+    for name in [
+        "connectionTimeout",
+        "connectionRequestTimeout",
+        "socketTimeout",
+        "customHeaders",
+    ] {
+        if let Some(c) = g.child(name) {
+            cx.not_imported(c, format!("{name} of the token request has no Ferry counterpart (the token request goes through the endpoints' client); left out"));
+        }
+    }
+    Some((
+        "oauth",
+        Obj::new()
+            .s("tokenUrl", Some(url))
+            .s("clientId", Some(id))
+            .v("clientSecretFrom", Some(from))
+            .list("scopes", scopes)
+            .s("audience", audience)
+            .v(
+                "additionalParameters",
+                (!extra.is_empty()).then_some(Value::Object(extra)),
+            )
+            .s("authMode", mode)
+            .build(),
+    ))
 }
 
 /// The children of a failover or loadbalance group.

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use super::cx::{Cx, Obj, segment};
 use super::dom::Element;
 use super::names::Family;
+use super::vfs;
 
 /// Converts an `<inboundEndpoint>` to an InboundEndpoint spec, or `None` (reported).
 pub fn inbound(cx: &mut Cx<'_>, el: &Element) -> Option<Value> {
@@ -128,13 +129,18 @@ pub fn inbound(cx: &mut Cx<'_>, el: &Element) -> Option<Value> {
 #[derive(Default)]
 struct Block {
     obj: Obj,
-    password: bool,
+    /// The password as the source wrote it (a `$SYSTEM:` variable or clear text).
+    password: Option<String>,
     queue_declare: Option<bool>,
     queue: Obj,
     exchange: Obj,
     routing_key: Option<String>,
     topic: Option<String>,
     server_uri: Option<String>,
+    /// Moves after processing or failure to a remote folder: (field, URI, parameter).
+    remote_moves: Vec<(&'static str, String, Element)>,
+    /// Remote-only VFS parameters (`SFTPIdentities`, `Passive`, `SFTPUserDirIsRoot`).
+    server_params: Vec<(String, String, Element)>,
 }
 
 impl Block {
@@ -157,7 +163,7 @@ fn rabbitmq(cx: &mut Cx<'_>, b: &mut Block, name: &str, p: &Element, value: &str
         "rabbitmq.server.virtual.host" => ("virtualHost", json!(value)),
         "rabbitmq.server.user.name" => ("username", json!(value)),
         "rabbitmq.server.password" => {
-            b.password = true;
+            b.password = Some(value.to_string());
             return true;
         }
         "rabbitmq.connection.ssl.enabled" => {
@@ -250,7 +256,7 @@ fn mqtt(cx: &mut Cx<'_>, b: &mut Block, name: &str, p: &Element, value: &str) ->
         "mqtt.client.id" => ("clientId", json!(value)),
         "mqtt.subscription.username" => ("username", json!(value)),
         "mqtt.subscription.password" => {
-            b.password = true;
+            b.password = Some(value.to_string());
             return true;
         }
         "mqtt.ssl.enable" => {
@@ -319,14 +325,28 @@ fn file(cx: &mut Cx<'_>, b: &mut Block, name: &str, p: &Element, value: &str) ->
             Some(a) => ("actionAfterFailure", a),
             None => return true,
         },
-        "transport.vfs.MoveAfterProcess" => match local_path(cx, p, value) {
-            Some(d) => ("moveAfterProcess", json!(d)),
-            None => return true,
-        },
-        "transport.vfs.MoveAfterFailure" => match local_path(cx, p, value) {
-            Some(d) => ("moveAfterFailure", json!(d)),
-            None => return true,
-        },
+        "transport.vfs.MoveAfterProcess" | "transport.vfs.MoveAfterFailure" => {
+            let field = if name.ends_with("Process") {
+                "moveAfterProcess"
+            } else {
+                "moveAfterFailure"
+            };
+            if vfs::is_remote(value) {
+                b.remote_moves.push((field, value.to_string(), p.clone()));
+                return true;
+            }
+            match local_path(cx, p, value) {
+                Some(d) => (field, json!(d)),
+                None => return true,
+            }
+        }
+        "transport.vfs.SFTPIdentities"
+        | "transport.vfs.Passive"
+        | "transport.vfs.SFTPUserDirIsRoot" => {
+            b.server_params
+                .push((name.to_string(), value.to_string(), p.clone()));
+            return true;
+        }
         "transport.vfs.FileProcessCount" => match number(cx, p, name, value) {
             Some(n) => ("maxFilesPerPoll", n),
             None => return true,
@@ -374,7 +394,7 @@ fn local_path(cx: &mut Cx<'_>, p: &Element, uri: &str) -> Option<String> {
     }
     if rest.contains("://") {
         let scheme = rest.split("://").next().unwrap_or_default();
-        cx.not_imported(p, format!("{scheme}:// locations are not imported yet: write the InboundEndpoint's file block by hand with its server block (docs/inbound.md)"));
+        cx.not_imported(p, format!("{scheme}:// locations are not available in Ferry (local folders and sftp, ftp, ftps servers are); left out"));
         return None;
     }
     Some(rest.to_string())
@@ -389,15 +409,9 @@ fn finish(cx: &mut Cx<'_>, el: &Element, protocol: &str, mut b: Block) -> Option
             format!("a {protocol} inbound endpoint without {what}; left out"),
         );
     };
-    if b.password {
-        let name = el.attr("name").unwrap_or_default();
-        let name = cx.names.get(Family::Inbound, name).unwrap_or(name);
-        let env = format!(
-            "{}_PASSWORD",
-            name.to_ascii_uppercase().replace(['-', '.'], "_")
-        );
-        cx.adjusted(el, format!("the {protocol} password is not copied into the resource: it is read from the environment variable {env} (passwordFrom.env); set it, or point passwordFrom at a Kubernetes Secret"));
-        b.set("passwordFrom", json!({ "env": env }));
+    if let Some(value) = b.password.take() {
+        let from = cx.secret_from(el, &value, "PASSWORD", &format!("{protocol} password"));
+        b.set("passwordFrom", from);
     }
     let mut obj = b.obj.build();
     let map = obj.as_object_mut()?;
@@ -457,13 +471,35 @@ fn finish(cx: &mut Cx<'_>, el: &Element, protocol: &str, mut b: Block) -> Option
                 missing(cx, "transport.vfs.FileURI");
                 return None;
             };
-            let directory = local_path(cx, el, &uri)?;
+            let mut server = None;
+            let directory = if vfs::is_remote(&uri) {
+                let name = cx.artifact.clone();
+                let remote = vfs::remote(cx, el, &uri, &b.server_params, &name)?;
+                for (field, move_uri, p) in &b.remote_moves {
+                    if let Some(path) = vfs::path_on(cx, p, move_uri, &remote) {
+                        map.insert((*field).into(), json!(path));
+                    }
+                }
+                server = Some(remote.server.clone());
+                remote.path
+            } else {
+                for (_, move_uri, p) in &b.remote_moves {
+                    cx.not_imported(p, format!("a move to a remote folder ({}) from a local one is not available in Ferry; left out", move_uri.split('@').next_back().unwrap_or_default()));
+                }
+                for (key, _, p) in &b.server_params {
+                    cx.adjusted(p, format!("{key} applies to remote folders only; left out"));
+                }
+                local_path(cx, el, &uri)?
+            };
             // MI deletes a failed file unless told otherwise; Ferry's default is to move it.
             if !map.contains_key("actionAfterFailure") {
                 map.insert("actionAfterFailure".into(), json!("delete"));
             }
             let mut ordered = serde_json::Map::new();
             ordered.insert("directory".into(), json!(directory));
+            if let Some(server) = server {
+                ordered.insert("server".into(), server);
+            }
             ordered.append(map);
             *map = ordered;
         }
@@ -632,6 +668,84 @@ mod tests {
             .collect();
         assert_eq!(not_imported.len(), 1, "{report:?}");
         assert!(not_imported[0].1.contains("Frobnicate"), "{report:?}");
+    }
+
+    #[test]
+    fn remote_vfs_folders_become_a_server_block_and_the_password_a_file() {
+        let (yaml, report) = import(
+            r#"<inboundEndpoint name="Remote_Drop" protocol="file" sequence="s" xmlns="http://ws.apache.org/ns/synapse">
+  <parameters>
+    <parameter name="transport.vfs.FileURI">vfs:sftp://bob:s%40cret@127.0.0.1:2222/upload/in?transport.vfs.SFTPIdentities=/keys/id</parameter>
+    <parameter name="transport.vfs.ActionAfterProcess">MOVE</parameter>
+    <parameter name="transport.vfs.MoveAfterProcess">vfs:sftp://bob:s%40cret@127.0.0.1:2222/upload/done</parameter>
+    <parameter name="transport.vfs.ActionAfterFailure">MOVE</parameter>
+    <parameter name="transport.vfs.MoveAfterFailure">vfs:sftp://bob@elsewhere/failed</parameter>
+  </parameters>
+</inboundEndpoint>"#,
+        );
+        for want in [
+            "directory: /upload/in",
+            "protocol: sftp",
+            "host: \"127.0.0.1\"",
+            "port: 2222",
+            "user: bob",
+            "passwordFile: /etc/ferry/secrets/remote-drop/password",
+            "privateKeyFile: /keys/id",
+            "moveAfterProcess: /upload/done",
+        ] {
+            assert!(yaml.contains(want), "{want} missing in\n{yaml}");
+        }
+        assert!(
+            !yaml.contains("s%40cret") && !yaml.contains("s@cret"),
+            "{yaml}"
+        );
+        let lines: Vec<(Status, &str)> = report
+            .iter()
+            .filter(|(s, _, _)| *s != Status::Mapped)
+            .map(|(s, _, m)| (*s, m.as_str()))
+            .collect();
+        assert!(
+            lines.iter().any(|(s, m)| *s == Status::Adjusted
+                && m.contains("bob:***@127.0.0.1:2222/upload/in")
+                && m.contains("passwordFile")),
+            "{lines:?}"
+        );
+        // The failure folder on another server is left out, so the import's self-check
+        // finds actionAfterFailure move without its folder: both lines say so.
+        assert!(
+            lines
+                .iter()
+                .any(|(s, m)| *s == Status::NotImported && m.contains("elsewhere/failed is not on")),
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .all(|(_, m)| !m.contains("s%40cret") && !m.contains("s@cret")),
+            "{lines:?}"
+        );
+
+        let (yaml, report) = import(
+            r#"<inboundEndpoint name="Ftp_Drop" protocol="file" sequence="s" xmlns="http://ws.apache.org/ns/synapse">
+  <parameters>
+    <parameter name="transport.vfs.FileURI">ftps://anon@files.example:990/in</parameter>
+    <parameter name="transport.vfs.Passive">true</parameter>
+  </parameters>
+</inboundEndpoint>"#,
+        );
+        for want in [
+            "protocol: ftps",
+            "port: 990",
+            "user: anon",
+            "directory: /in",
+        ] {
+            assert!(yaml.contains(want), "{want} missing in\n{yaml}");
+        }
+        assert!(!yaml.contains("passwordFile"), "{yaml}");
+        assert!(
+            report.iter().all(|(s, _, _)| *s != Status::NotImported),
+            "{report:?}"
+        );
     }
 
     #[test]

@@ -70,22 +70,6 @@ const NOT_RUN: &[(&str, &str)] = &[
         "router",
         "the router mediator is not run by Ferry; use switch or filter",
     ),
-    (
-        "throttle",
-        "throttle policies are not imported yet; write a throttle mediator by hand (docs/mediators.md#throttle)",
-    ),
-    (
-        "cache",
-        "the cache mediator is not imported yet; write it by hand (docs/mediators.md#cache)",
-    ),
-    (
-        "validate",
-        "the validate mediator is not imported yet; write it by hand (docs/mediators.md#validate)",
-    ),
-    (
-        "scatter-gather",
-        "scatter-gather is not imported yet; write a scatterGather mediator by hand",
-    ),
 ];
 
 /// Converts the mediators inside `el` (a sequence, an inSequence, a filter's `then`...).
@@ -98,6 +82,22 @@ pub fn list(cx: &mut Cx<'_>, el: &Element) -> Vec<Value> {
         }
     }
     out
+}
+
+/// A flow given as a child element and/or a `name="sequence"` attribute.
+pub fn flow(cx: &mut Cx<'_>, el: &Element, name: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    out.extend(sequence_call(cx, el.attr(name)));
+    if let Some(child) = el.child(name) {
+        cx.check_attrs(child, &[]);
+        out.extend(cx.within(name.to_string(), |cx| list(cx, child)));
+    }
+    out
+}
+
+/// A call of the Sequence `key` names (MI's `sequence="name"` attributes), if any.
+fn sequence_call(cx: &Cx<'_>, key: Option<&str>) -> Option<Value> {
+    key.map(|k| json!({ "sequence": { "key": cx.reference(Family::Sequence, k) } }))
 }
 
 /// Converts one mediator, or reports why it was left out.
@@ -129,6 +129,7 @@ pub fn mediator(cx: &mut Cx<'_>, el: &Element) -> Option<Value> {
         "scatter-gather" => ("scatterGather", scatter_gather(cx, el)),
         "validate" => ("validate", validate(cx, el)),
         "cache" => ("cache", cache(cx, el)),
+        "throttle" => ("throttle", throttle::throttle(cx, el)),
         "xslt" => ("xslt", xslt(cx, el)),
         "jsontransform" => ("jsonTransform", json_transform(cx, el)),
         "dblookup" => ("dbLookup", db(cx, el, false)),
@@ -504,9 +505,7 @@ fn filter(cx: &mut Cx<'_>, el: &Element) -> Option<Value> {
 /// A branch: its mediators, or a `sequence="name"` attribute as a sequence call.
 fn branch(cx: &mut Cx<'_>, el: &Element) -> Vec<Value> {
     let mut out = Vec::new();
-    if let Some(name) = el.attr("sequence") {
-        out.push(json!({ "sequence": { "key": cx.reference(Family::Sequence, name) } }));
-    }
+    out.extend(sequence_call(cx, el.attr("sequence")));
     out.extend(list(cx, el));
     out
 }
@@ -544,9 +543,7 @@ fn target(cx: &mut Cx<'_>, el: &Element) -> Value {
     cx.check_attrs(el, &["sequence", "endpoint", "soapAction", "to"]);
     cx.check_children(el, &["sequence", "endpoint"]);
     let mut sequence = Vec::new();
-    if let Some(name) = el.attr("sequence") {
-        sequence.push(json!({ "sequence": { "key": cx.reference(Family::Sequence, name) } }));
-    }
+    sequence.extend(sequence_call(cx, el.attr("sequence")));
     if let Some(s) = el.child("sequence") {
         cx.check_attrs(s, &[]);
         sequence.extend(cx.within("sequence", |cx| list(cx, s)));
@@ -697,9 +694,7 @@ fn aggregate(cx: &mut Cx<'_>, el: &Element) -> Option<Value> {
             ],
         );
         let mut sequence = Vec::new();
-        if let Some(name) = on.attr("sequence") {
-            sequence.push(json!({ "sequence": { "key": cx.reference(Family::Sequence, name) } }));
-        }
+        sequence.extend(sequence_call(cx, on.attr("sequence")));
         sequence.extend(list(cx, on));
         Obj::new()
             .s("expression", on.attr("expression"))
@@ -743,9 +738,7 @@ fn foreach(cx: &mut Cx<'_>, el: &Element) -> Option<Value> {
     );
     cx.check_children(el, &["sequence"]);
     let mut sequence = Vec::new();
-    if let Some(name) = el.attr("sequence") {
-        sequence.push(json!({ "sequence": { "key": cx.reference(Family::Sequence, name) } }));
-    }
+    sequence.extend(sequence_call(cx, el.attr("sequence")));
     if let Some(s) = el.child("sequence") {
         sequence.extend(cx.within("sequence", |cx| list(cx, s)));
     }
@@ -1399,6 +1392,8 @@ fn send(cx: &mut Cx<'_>, el: &Element) -> Option<Value> {
             .build(),
     )
 }
+
+mod throttle;
 
 #[cfg(test)]
 mod tests;

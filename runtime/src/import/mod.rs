@@ -10,12 +10,14 @@
 mod artifacts;
 mod car;
 mod cx;
+mod data;
 mod dom;
 mod endpoints;
 mod inbound;
 mod mediators;
 mod names;
 pub mod report;
+mod vfs;
 
 use std::path::{Path, PathBuf};
 
@@ -205,13 +207,29 @@ pub fn import_sources(sources: &[SourceFile], options: &Options) -> Imported {
         }
     }
     let mut names = Names::default();
+    let mut local_entries = cx::Elements::new();
+    let mut endpoint_templates = cx::Elements::new();
     for f in &found {
         names.assign(f.kind.family, &f.synapse);
+        let lookup = match f.kind.family {
+            names::Family::LocalEntry => Some(&mut local_entries),
+            names::Family::Template if f.element.child("endpoint").is_some() => {
+                Some(&mut endpoint_templates)
+            }
+            _ => None,
+        };
+        if let Some(lookup) = lookup {
+            lookup
+                .entry(f.synapse.clone())
+                .or_insert_with(|| f.element.clone());
+        }
     }
     let mut outputs = Vec::new();
     for f in &found {
-        let mut cx = Cx::new(&f.source.name, &f.source.text, &names);
+        let mut cx = Cx::new(&f.source.name, &f.source.text, &names)
+            .with_lookups(&local_entries, &endpoint_templates);
         let name = names.reference(f.kind.family, &f.synapse);
+        cx.artifact = name.clone();
         let segment = format!("{}[{}]", f.path, f.synapse);
         let spec = cx.within(segment.clone(), |cx| artifacts::spec(cx, &f.element));
         let Some(mut spec) = spec else {
@@ -250,9 +268,9 @@ fn classify<'s>(
         path: path.clone(),
         message,
     };
-    let Some(kind) = artifacts::kind_of(&element.name) else {
+    let kind = artifacts::kind_of(&element.name).filter(|_| element.name != "config");
+    let Some(kind) = kind else {
         let message = match element.name.as_str() {
-            "data" => "data services are not imported yet; write a DataService and a DataSource (docs/data.md)".to_string(),
             "registry" | "taskManager" | "executor" | "eventSource" | "import" => {
                 format!("<{}> has no Ferry counterpart", element.name)
             }
@@ -273,6 +291,24 @@ fn classify<'s>(
         )));
         return;
     };
+    if element.name == "data" {
+        // Each `<config>` of a data service is a DataSource of its own.
+        for (i, config) in element.children.iter().enumerate() {
+            if config.name != "config" {
+                continue;
+            }
+            let Some(kind) = artifacts::kind_of("config") else {
+                continue;
+            };
+            found.push(Found {
+                source,
+                element: config.clone(),
+                kind,
+                synapse: data::source_synapse(&element, config),
+                path: format!("{path}/{}", cx::segment(&element, i)),
+            });
+        }
+    }
     found.push(Found {
         source,
         element,
@@ -351,11 +387,25 @@ fn self_check(outputs: &[Output], report: &mut Report) {
         })
         .collect();
     let (diagnostics, _) = crate::compile::check_sources(&sources, Vec::new());
-    // A password variable the import names (`passwordFrom.env`) is set where the resources
+    // A secret's variable the import names (`passwordFrom.env`, ...) is set where the resources
     // run, not where they are imported; its "adjusted" line already says so.
-    let machine_only = |d: &ferry_api::diagnostic::Diagnostic| {
+    let unset = |d: &ferry_api::diagnostic::Diagnostic| {
         d.message.contains("environment variable") && d.message.contains("is not set")
     };
+    // A resource whose secret's variable is unset cannot be built here (a DataSource not
+    // opened, an Endpoint without its password), so what uses it reports it missing: that
+    // too is settled where the resources run.
+    let unbuilt: Vec<String> = diagnostics
+        .iter()
+        .filter(|d| unset(d))
+        .filter_map(|d| d.resource.as_deref()?.split_once('/'))
+        .map(|(_, name)| format!("\"{name}\""))
+        .collect();
+    let follows_unset = |d: &ferry_api::diagnostic::Diagnostic| {
+        (d.message.contains("is not available") || d.message.contains("was not built"))
+            && unbuilt.iter().any(|n| d.message.contains(n.as_str()))
+    };
+    let machine_only = |d: &ferry_api::diagnostic::Diagnostic| unset(d) || follows_unset(d);
     for d in diagnostics
         .iter()
         .filter(|d| d.is_error() && !machine_only(d))

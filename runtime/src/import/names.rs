@@ -30,6 +30,10 @@ pub enum Family {
     LocalEntry,
     /// InboundEndpoint.
     Inbound,
+    /// DataService (MI `.dbs`).
+    DataService,
+    /// DataSource (a `<config>` of a `.dbs`).
+    DataSource,
 }
 
 /// Every imported artifact's Kubernetes name, by family and Synapse name.

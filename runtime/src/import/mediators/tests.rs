@@ -236,3 +236,168 @@ fn dblookup_dbreport_and_jsontransform_map_their_parts() {
         "{report:?}"
     );
 }
+
+const POLICY: &str = r#"<wsp:Policy xmlns:wsp="http://schemas.xmlsoap.org/ws/2004/09/policy" xmlns:throttle="http://www.wso2.org/products/wso2commons/throttle">
+  <throttle:MediatorThrottleAssertion>
+    <throttle:MaximumConcurrentAccess>3</throttle:MaximumConcurrentAccess>
+    <wsp:Policy>
+      <throttle:ID throttle:type="IP">other</throttle:ID>
+      <wsp:Policy><throttle:Control><wsp:Policy>
+        <throttle:MaximumCount>4</throttle:MaximumCount>
+        <throttle:UnitTime>60000</throttle:UnitTime>
+      </wsp:Policy></throttle:Control></wsp:Policy>
+    </wsp:Policy>
+    <wsp:Policy>
+      <throttle:ID throttle:type="IP">10.0.0.9</throttle:ID>
+      <wsp:Policy><throttle:Deny/></wsp:Policy>
+    </wsp:Policy>
+    <wsp:Policy>
+      <throttle:ID throttle:type="IP">127.0.0.1</throttle:ID>
+      <wsp:Policy><throttle:Allow/></wsp:Policy>
+    </wsp:Policy>
+  </throttle:MediatorThrottleAssertion>
+</wsp:Policy>"#;
+
+#[test]
+fn throttle_maps_its_inline_policy_with_other_last_and_both_handlers() {
+    let (out, report) = convert(&format!(
+        r#"<throttle id="A" onReject="Other_Seq"><policy>{POLICY}</policy><onAccept><log/></onAccept><onReject><drop/></onReject></throttle>"#
+    ));
+    assert!(report.is_empty(), "{report:?}");
+    assert_eq!(
+        out,
+        vec![json!({"throttle": {
+            "id": "A",
+            "policy": {"maxConcurrentAccess": 3, "rules": [
+                {"range": "10.0.0.9", "access": "deny"},
+                {"range": "127.0.0.1", "access": "allow"},
+                {"range": "other", "maxCount": 4, "unitTime": 60000},
+            ]},
+            "onAccept": [{"log": {}}],
+            "onReject": [{"sequence": {"key": "other-seq"}}, {"drop": {}}],
+        }})]
+    );
+}
+
+#[test]
+fn throttle_reads_a_policy_key_from_the_imports_local_entries_or_reports_it() {
+    let entry = format!("<localEntry key=\"Policy_A\">{POLICY}</localEntry>");
+    let entry = crate::import::dom::parse(&entry).expect("parses");
+    let mut entries = crate::import::cx::Elements::new();
+    entries.insert("Policy_A".into(), entry);
+    let text = r#"<sequence name="s"><throttle id="A"><policy key="Policy_A"/><onAccept><log/></onAccept></throttle>
+<throttle id="B"><policy key="gov:/policies/b.xml"/></throttle></sequence>"#;
+    let root = crate::import::dom::parse(text).expect("parses");
+    let names = Names::default();
+    let mut cx = Cx::new("test.xml", text, &names).with_lookups(&entries, &entries);
+    let out = list(&mut cx, &root);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(
+        out[0]["throttle"]["policy"]["rules"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+    let lines: Vec<(Status, u32, &str)> = cx
+        .entries
+        .iter()
+        .map(|e| (e.status, e.line, e.message.as_str()))
+        .collect();
+    assert_eq!(lines[0].0, Status::Adjusted);
+    assert!(
+        lines[0]
+            .2
+            .contains("local entry Policy_A is written inline"),
+        "{lines:?}"
+    );
+    assert!(lines[1].2.contains("without onReject"), "{lines:?}");
+    assert_eq!(lines[2].0, Status::NotImported);
+    assert_eq!(lines[2].1, 2);
+    assert!(
+        lines[2]
+            .2
+            .contains("gov:/policies/b.xml is not a local entry"),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn throttle_parts_ferry_does_not_count_are_reported_and_left_out() {
+    let (out, report) = convert(
+        r#"<throttle id="C"><policy><wsp:Policy xmlns:wsp="p" xmlns:throttle="t"><throttle:MediatorThrottleAssertion>
+  <throttle:MaximumConcurrentAccess>5</throttle:MaximumConcurrentAccess>
+  <wsp:Policy><throttle:ID throttle:type="DOMAIN">example.org</throttle:ID><wsp:Policy><throttle:Deny/></wsp:Policy></wsp:Policy>
+  <wsp:Policy><throttle:ID throttle:type="IP">10.0.0.1-10.0.0.9</throttle:ID><wsp:Policy><throttle:Deny/></wsp:Policy></wsp:Policy>
+  <wsp:Policy><throttle:ID throttle:type="IP">other</throttle:ID><wsp:Policy><throttle:Control><wsp:Policy>
+    <throttle:MaximumCount>2</throttle:MaximumCount><throttle:UnitTime>1000</throttle:UnitTime><throttle:ProhibitTimePeriod>5000</throttle:ProhibitTimePeriod>
+  </wsp:Policy></throttle:Control></wsp:Policy></wsp:Policy>
+</throttle:MediatorThrottleAssertion></wsp:Policy></policy><onReject><drop/></onReject></throttle>
+<throttle id="D"><policy><wsp:Policy xmlns:wsp="p" xmlns:throttle="t"><throttle:MediatorThrottleAssertion>
+  <throttle:MaximumConcurrentAccess>0</throttle:MaximumConcurrentAccess>
+</throttle:MediatorThrottleAssertion></wsp:Policy></policy></throttle>"#,
+    );
+    assert_eq!(
+        out,
+        vec![json!({"throttle": {"id": "C", "policy": {"rules": [
+            {"range": "other", "maxCount": 2, "unitTime": 1000}]}, "onReject": [{"drop": {}}]}})]
+    );
+    let lines: Vec<(u32, &str)> = report
+        .iter()
+        .filter(|e| e.status == Status::NotImported)
+        .map(|e| (e.line, e.message.as_str()))
+        .collect();
+    let expect = [
+        (3, "DOMAIN rule example.org"),
+        (4, "address range 10.0.0.1-10.0.0.9"),
+        (5, "ProhibitTimePeriod 5000 ms"),
+        (1, "MaximumConcurrentAccess without onAccept"),
+        (9, "no limit of this throttle's policy"),
+    ];
+    assert_eq!(lines.len(), expect.len(), "{lines:?}");
+    for ((line, part), (got_line, got)) in expect.iter().zip(&lines) {
+        assert_eq!(line, got_line, "{got}");
+        assert!(got.contains(part), "{part}: {got}");
+    }
+}
+
+#[test]
+fn endpoint_authentication_becomes_basic_auth_or_oauth_with_secret_references() {
+    let text = r#"<sequence name="s">
+<call><endpoint><http uri-template="http://b/x"><authentication><basicAuth><username>u</username><password>pw</password></basicAuth></authentication></http></endpoint></call>
+<call><endpoint><http uri-template="http://b/y"><authentication><oauth><clientCredentials>
+  <clientId>ferry</clientId><clientSecret>$SYSTEM:OAUTH_SECRET</clientSecret><tokenUrl>http://t/token</tokenUrl><authMode>payload</authMode>
+  <requestParameters><parameter name="scope">read write</parameter><parameter name="audience">orders</parameter><parameter name="resource">r1</parameter></requestParameters>
+</clientCredentials></oauth></authentication></http></endpoint></call>
+<call><endpoint><http uri-template="http://b/z"><authentication><oauth><passwordCredentials><clientId>c</clientId></passwordCredentials></oauth></authentication></http></endpoint></call>
+</sequence>"#;
+    let root = crate::import::dom::parse(text).expect("parses");
+    let names = Names::default();
+    let mut cx = Cx::new("test.xml", text, &names);
+    cx.artifact = "orders-seq".into();
+    let out = list(&mut cx, &root);
+    let endpoint = |i: usize| out[i]["call"]["endpoint"].clone();
+    assert_eq!(
+        endpoint(0)["basicAuth"],
+        json!({"username": "u", "passwordFrom": {"env": "ORDERS_SEQ_BASIC_AUTH_PASSWORD"}})
+    );
+    assert_eq!(
+        endpoint(1)["oauth"],
+        json!({"tokenUrl": "http://t/token", "clientId": "ferry",
+            "clientSecretFrom": {"env": "OAUTH_SECRET"}, "scopes": ["read", "write"],
+            "audience": "orders", "additionalParameters": {"resource": "r1"}, "authMode": "payload"})
+    );
+    assert_eq!(endpoint(2).get("oauth"), None);
+    let lines: Vec<(Status, u32, &str)> = cx
+        .entries
+        .iter()
+        .filter(|e| e.status != Status::Adjusted || e.message.contains("not copied"))
+        .map(|e| (e.status, e.line, e.message.as_str()))
+        .collect();
+    assert!(
+        lines.iter().any(|(s, l, m)| *s == Status::NotImported
+            && *l == 7
+            && m.contains("passwordCredentials grant")),
+        "{lines:?}"
+    );
+    assert!(lines.iter().all(|(_, _, m)| !m.contains("pw")), "{lines:?}");
+}
