@@ -60,14 +60,9 @@ async fn channel(uri: &str) -> Result<(Connection, Channel), Error> {
     Ok((conn, channel))
 }
 
-fn persistent() -> BasicProperties {
-    BasicProperties::default()
-        .with_delivery_mode(2)
-        .with_content_type("application/json".into())
-}
-
-async fn fill(uri: &str, queue: &str, n: u64) -> Result<(), Error> {
-    let (_conn, ch) = channel(uri).await?;
+/// A channel in confirm mode to `uri`, with the durable `queue` declared.
+async fn publishing_channel(uri: &str, queue: &str) -> Result<(Connection, Channel), Error> {
+    let (conn, ch) = channel(uri).await?;
     ch.confirm_select(ConfirmSelectOptions::default()).await?;
     let durable = QueueDeclareOptions {
         durable: true,
@@ -75,6 +70,17 @@ async fn fill(uri: &str, queue: &str, n: u64) -> Result<(), Error> {
     };
     ch.queue_declare(queue, durable, FieldTable::default())
         .await?;
+    Ok((conn, ch))
+}
+
+fn persistent() -> BasicProperties {
+    BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_content_type("application/json".into())
+}
+
+async fn fill(uri: &str, queue: &str, n: u64) -> Result<(), Error> {
+    let (_conn, ch) = publishing_channel(uri, queue).await?;
     let body = body();
     let mut pending = Vec::new();
     for _ in 0..n {
@@ -156,14 +162,7 @@ async fn consume(uri: &str, queue: &str, n: u64, prefetch: u16, port: u16) -> Re
 }
 
 async fn publish(uri: &str, queue: &str, seconds: u64, concurrency: u64) -> Result<(), Error> {
-    let (_conn, ch) = channel(uri).await?;
-    ch.confirm_select(ConfirmSelectOptions::default()).await?;
-    let durable = QueueDeclareOptions {
-        durable: true,
-        ..QueueDeclareOptions::default()
-    };
-    ch.queue_declare(queue, durable, FieldTable::default())
-        .await?;
+    let (_conn, ch) = publishing_channel(uri, queue).await?;
     let count = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let start = Instant::now();
@@ -199,14 +198,7 @@ async fn publish(uri: &str, queue: &str, seconds: u64, concurrency: u64) -> Resu
 }
 
 async fn serve(uri: &str, queue: &str) -> Result<(), Error> {
-    let (_conn, ch) = channel(uri).await?;
-    ch.confirm_select(ConfirmSelectOptions::default()).await?;
-    let durable = QueueDeclareOptions {
-        durable: true,
-        ..QueueDeclareOptions::default()
-    };
-    ch.queue_declare(queue, durable, FieldTable::default())
-        .await?;
+    let (_conn, ch) = publishing_channel(uri, queue).await?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
     let mut out = std::io::stdout();
     writeln!(out, "listening on {}", listener.local_addr()?)?;
