@@ -6,7 +6,6 @@
 // Test code: a panic here is a failed test, with its message and backtrace.
 #![allow(clippy::unwrap_used)]
 
-
 use ferry_tests::files::{file_api, names, post_file};
 use ferry_tests::{Ferry, assert_contains_all, validate_fails, write_config};
 use serde_json::{Value, json};
