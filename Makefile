@@ -113,7 +113,7 @@ BENCH_BIN := $(BENCH_TARGET_DIR)/$(BENCH_TRIPLE)/release
 .PHONY: bench-build
 bench-build: ## Build the statically linked release executables the benchmarks run
 	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release \
-	  --target $(BENCH_TRIPLE) -p ferry -p ferry-bench
+	  --target $(BENCH_TRIPLE) --target-dir $(BENCH_TARGET_DIR) -p ferry -p ferry-bench
 
 .PHONY: bench
 bench: bench-tools bench-build ## Load benchmark vs nginx and the bare backend, plus instructions per request; writes docs/benchmarks.md (BENCH_SECONDS=10 BENCH_ROUNDS=1)

@@ -15,30 +15,20 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import inbound  # noqa: E402  (what the inbound benchmarks share)
 import run  # noqa: E402  (the shared helpers of make bench)
 import sections  # noqa: E402
 
 FILES = int(os.environ.get("BENCH_FILES", "10000"))
 
-INBOUND = """apiVersion: ferry.dev/v1alpha1
-kind: Sequence
-metadata: {{name: to-backend}}
-spec:
-  mediators:
-    - call:
-        endpoint:
-          http: {{uriTemplate: "http://127.0.0.1:{port}/echo", method: post}}
----
-apiVersion: ferry.dev/v1alpha1
+INBOUND = inbound.TO_BACKEND + """apiVersion: ferry.dev/v1alpha1
 kind: InboundEndpoint
 metadata: {{name: bench-files}}
 spec:
@@ -54,12 +44,6 @@ spec:
 """
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_sshd(tmp):
     sshd = shutil.which("sshd") or "/usr/sbin/sshd"
     if not Path(sshd).exists():
@@ -68,7 +52,7 @@ def start_sshd(tmp):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp / name)],
                        check=True)
     shutil.copy(tmp / "client.pub", tmp / "authorized_keys")
-    port = free_port()
+    port = run.free_port()
     (tmp / "sshd_config").write_text(
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {tmp / 'host'}\n"
         f"PidFile {tmp / 'sshd.pid'}\nAuthorizedKeysFile {tmp / 'authorized_keys'}\n"
@@ -79,20 +63,8 @@ def start_sshd(tmp):
     proc = subprocess.Popen([sshd, "-D", "-e", "-f", str(tmp / "sshd_config")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    def listening():
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return True
-        except OSError:
-            return False
-
-    run.wait_for(listening, "sshd", timeout=10)
+    inbound.wait_listening(port, "sshd")
     return proc, port
-
-
-def admin_json(port, path):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
-        return json.loads(r.read())
 
 
 def make_files(folder):
@@ -106,28 +78,11 @@ def make_files(folder):
 
 
 def ferry_files(ferry, name, directory, server, backend_port, tmp):
-    conf = tmp / f"{name}-conf"
-    conf.mkdir()
-    (conf / "config.yaml").write_text(INBOUND.format(
-        port=backend_port, directory=directory, server=server))
-    ports = tmp / f"{name}-ports.json"
-    cmd = ["taskset", "-c", run.PROXY_CPU, str(ferry), "run", str(conf), "--host", "127.0.0.1",
-           "--http-port", "0", "--admin-port", "0", "--ports-file", str(ports), "--no-watch"]
     start = time.monotonic()
-    proc, _, admin = run.launch_ferry(cmd, tmp / f"{name}.log", ports)
+    proc, _, admin = inbound.launch_ferry(ferry, f"{name}-conf", INBOUND.format(
+        port=backend_port, directory=directory, server=server), tmp)
     try:
-        last, last_change = None, time.monotonic()
-        while True:
-            state = admin_json(admin, "/management/inbound-endpoints/bench-files")
-            settled = state["succeeded"] + state["failed"]
-            if settled >= FILES:
-                break
-            if settled != last:
-                last, last_change = settled, time.monotonic()
-            elif time.monotonic() - last_change > 60:
-                raise RuntimeError(f"{name}: stopped at {settled} of {FILES} "
-                                   f"(log: {tmp / (name + '.log')})")
-            time.sleep(0.05)
+        state = inbound.wait_settled(admin, "bench-files", FILES, tmp / f"{name}-conf.log")
         seconds = time.monotonic() - start
     finally:
         run.stop(proc)
@@ -155,7 +110,9 @@ def main():
         finally:
             run.stop(backend)
             run.stop(sshd)
-    rate = lambda r: r["files"] / r["seconds"] if r["seconds"] else 0.0  # noqa: E731
+    def rate(r):
+        return inbound.rate(r, "files")
+
     lines = [
         "## File inbound: local folder and SFTP",
         "",

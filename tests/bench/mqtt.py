@@ -14,34 +14,23 @@ Writes its section of docs/benchmarks.md (`--out`).
 """
 
 import argparse
-import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import inbound  # noqa: E402  (what the inbound benchmarks share)
 import run  # noqa: E402  (the shared helpers of make bench)
 import sections  # noqa: E402
 
 MESSAGES = int(os.environ.get("BENCH_MQTT_MESSAGES", "20000"))
 CONCURRENCY = int(os.environ.get("BENCH_MQTT_CONCURRENCY", "20"))
 
-CONSUME = """apiVersion: ferry.dev/v1alpha1
-kind: Sequence
-metadata: {{name: to-backend}}
-spec:
-  mediators:
-    - call:
-        endpoint:
-          http: {{uriTemplate: "http://127.0.0.1:{port}/echo", method: post}}
----
-apiVersion: ferry.dev/v1alpha1
+CONSUME = inbound.TO_BACKEND + """apiVersion: ferry.dev/v1alpha1
 kind: InboundEndpoint
 metadata: {{name: bench-in}}
 spec:
@@ -53,83 +42,34 @@ spec:
 """
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_broker(tmp):
     mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    port = free_port()
+    port = run.free_port()
     conf = tmp / "mosquitto.conf"
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n"
                     "max_queued_messages 1000000\nmax_inflight_messages 100\npersistence false\n")
     proc = subprocess.Popen([mosquitto, "-c", str(conf)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    def listening():
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return True
-        except OSError:
-            return False
-
-    run.wait_for(listening, "mosquitto", timeout=10)
+    inbound.wait_listening(port, "mosquitto")
     return proc, port
-
-
-def baseline(tool, *args):
-    out = subprocess.run(["taskset", "-c", run.LOAD_CPU, str(tool), *map(str, args)],
-                         capture_output=True, text=True, check=True).stdout
-    return json.loads(out.strip().splitlines()[-1]) if out.strip() else None
-
-
-def admin_json(port, path):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
-        return json.loads(r.read())
 
 
 def ferry_consume(ferry, tool, broker, backend_port, tmp):
     topic = f"ferry-bench/consume/{os.getpid()}"
-    conf = tmp / "consume"
-    conf.mkdir()
-    (conf / "config.yaml").write_text(CONSUME.format(
-        port=backend_port, broker=broker, topic=topic, concurrency=CONCURRENCY))
-    ports = tmp / "consume-ports.json"
-    cmd = ["taskset", "-c", run.PROXY_CPU, str(ferry), "run", str(conf), "--host", "127.0.0.1",
-           "--http-port", "0", "--admin-port", "0", "--ports-file", str(ports), "--no-watch"]
-    proc, _, admin = run.launch_ferry(cmd, tmp / "consume.log", ports)
+    proc, _, admin = inbound.launch_ferry(ferry, "consume", CONSUME.format(
+        port=backend_port, broker=broker, topic=topic, concurrency=CONCURRENCY), tmp)
     try:
-        run.wait_for(lambda: admin_json(admin, "/management/inbound-endpoints/bench-in")
-                     ["connected"], "the subscription", timeout=30)
+        run.wait_for(lambda: inbound.endpoint_state(admin, "bench-in")["connected"],
+                     "the subscription", timeout=30)
         start = time.monotonic()
-        baseline(tool, "publish", broker, topic, MESSAGES)
+        inbound.baseline(tool, "publish", broker, topic, MESSAGES)
         # Done when every message was settled, succeeded or failed (a failed one is
-        # acknowledged too: MQTT has no negative acknowledgement). No progress for 30 s is
-        # reported with the counts, rather than waiting out a long timeout.
-        last, last_change = None, time.monotonic()
-        while True:
-            state = admin_json(admin, "/management/inbound-endpoints/bench-in")
-            settled = state["succeeded"] + state["failed"]
-            if settled >= MESSAGES:
-                break
-            if settled != last:
-                last, last_change = settled, time.monotonic()
-            elif time.monotonic() - last_change > 30:
-                log = (tmp / "consume.log").read_text(errors="replace").splitlines()
-                print("\n".join(log[-40:]), file=sys.stderr)
-                raise RuntimeError(
-                    f"Ferry stopped consuming: {state['succeeded']} succeeded, "
-                    f"{state['failed']} failed of {MESSAGES} (log: {tmp / 'consume.log'})")
-            time.sleep(0.05)
+        # acknowledged too: MQTT has no negative acknowledgement).
+        state = inbound.wait_settled(admin, "bench-in", MESSAGES, tmp / "consume.log", stall=30)
         seconds = time.monotonic() - start
     finally:
         run.stop(proc)
     return {"messages": MESSAGES, "seconds": seconds, "failed": state["failed"]}
-
-
-def rate(r):
-    return r["messages"] / r["seconds"] if r and r["seconds"] else 0.0
 
 
 def main():
@@ -144,15 +84,16 @@ def main():
         broker, broker_port = start_broker(tmp)
         backend, backend_port = run.start_backend(args.backend)
         try:
-            base = baseline(args.baseline, "consume", broker_port,
+            base = inbound.baseline(args.baseline, "consume", broker_port,
                             f"ferry-bench/baseline/{os.getpid()}", MESSAGES, CONCURRENCY,
                             backend_port)
             ours = ferry_consume(args.ferry, args.baseline, broker_port, backend_port, tmp)
         finally:
             run.stop(backend)
             run.stop(broker)
+    rate = inbound.rate
     ratio = rate(ours) / rate(base) if rate(base) else 0.0
-    verdict = "meets the goal" if ratio >= 0.7 else "below the goal"
+    verdict = inbound.verdict(ratio)
     lines = [
         "## MQTT: Ferry beside raw rumqttc",
         "",

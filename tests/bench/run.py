@@ -262,9 +262,10 @@ class Sampler:
         self.cpu = self.cpu_seconds / (time.monotonic() - self.t0)
 
 
-def run_wrk(script, body_file, url, seconds):
+def run_wrk(script, body_file, url, seconds, connections=None):
     cmd = [
-        "taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s",
+        "taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections or CONNECTIONS}",
+        f"-d{seconds}s",
         "--timeout", "5s", "-s", str(script), url,
     ]
     env = dict(os.environ, BENCH_BODY=str(body_file))

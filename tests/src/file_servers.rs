@@ -42,35 +42,143 @@ fn wait_greeting(child: &mut Child, port: u16, log: &Path, what: &str) {
     }
 }
 
-/// An OpenSSH server logged into as the current user with a key of its own.
-pub struct Sshd {
+/// A server process of one test, its log and folder: stopped when dropped.
+struct Process {
     child: Child,
+    log: PathBuf,
+    /// The server's config, keys and files: removed once it stopped (fields drop in order).
+    _dir: tempfile::TempDir,
+}
+
+impl Process {
+    /// Runs `cmd` (its output to `log` in `dir`) and waits until it greets on `port`.
+    fn spawn(mut cmd: Command, dir: tempfile::TempDir, port: u16, what: &str) -> Process {
+        let log = dir.path().join(format!("{what}.log"));
+        let out = std::fs::File::create(&log).expect("a log");
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("log"))
+            .stderr(out)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{what} does not start: {e}"));
+        wait_greeting(&mut child, port, &log, what);
+        Process {
+            child,
+            log,
+            _dir: dir,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An OpenSSH server logged into as the current user, with a key of its own or, from
+/// [`Sshd::start_with_password`], with a password.
+pub struct Sshd {
     /// Its port.
     pub port: u16,
     /// The user to log in as.
     pub user: String,
-    /// The client's private key (OpenSSH format, no passphrase).
+    /// The client's private key (OpenSSH format, no passphrase); the server takes it unless
+    /// started with a password.
     pub key_file: PathBuf,
+    /// With [`Sshd::start_with_password`]: the password the server takes.
+    pub password: Option<String>,
+    /// A file holding [`Sshd::password`] (or nothing, when the server takes a key).
+    pub password_file: PathBuf,
     /// The host key's fingerprint, `SHA256:...`.
     pub host_key: String,
     /// A folder the files of the test go in (absolute: paths are as on the server).
     pub root: PathBuf,
-    dir: tempfile::TempDir,
+    process: Process,
+}
+
+/// How the server lets the user in.
+enum Login {
+    Key,
+    /// The password, and the private copy of /etc/shadow that holds its hash.
+    Password(String, PathBuf),
+}
+
+fn sshd_path() -> Option<PathBuf> {
+    let sshd = ["/usr/sbin/sshd", "/usr/local/sbin/sshd"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists());
+    if sshd.is_none() {
+        eprintln!(
+            "skipped: sshd (Debian's openssh-server) is not installed; .ci/services.sh installs it"
+        );
+    }
+    sshd
+}
+
+fn output(cmd: &mut Command) -> String {
+    let out = cmd.stdin(Stdio::null()).output().expect("the command runs");
+    assert!(out.status.success(), "{cmd:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 impl Sshd {
-    /// Starts `sshd`; `None` (after saying why) when it is not installed.
+    /// Starts `sshd` taking the client key; `None` (after saying why) when it is not
+    /// installed.
     pub fn start() -> Option<Sshd> {
-        let sshd = ["/usr/sbin/sshd", "/usr/local/sbin/sshd"]
-            .into_iter()
-            .map(PathBuf::from)
-            .find(|p| p.exists());
-        let Some(sshd) = sshd else {
+        let sshd = sshd_path()?;
+        Some(Self::launch(&sshd, |_, _| Login::Key))
+    }
+
+    /// Starts `sshd` taking a password only (no key). Without PAM, OpenSSH checks a
+    /// password against the user's hash in /etc/shadow, and the test's user (root in CI)
+    /// has none; the machine's /etc/shadow is never changed: sshd runs in a mount namespace
+    /// of its own (`unshare --mount`) where a copy holding the test password's hash is
+    /// bind-mounted over it. That needs root; `None` (after saying why) without it or
+    /// without sshd.
+    pub fn start_with_password() -> Option<Sshd> {
+        let sshd = sshd_path()?;
+        if output(Command::new("id").arg("-u")) != "0" {
             eprintln!(
-                "skipped: sshd (Debian's openssh-server) is not installed; .ci/services.sh installs it"
+                "skipped: a password login needs root, to give sshd a private /etc/shadow (unshare --mount)"
             );
             return None;
-        };
+        }
+        Some(Self::launch(&sshd, |d, user| {
+            let password = "s3cret-sftp".to_string();
+            let hash = output(Command::new("openssl").args(["passwd", "-6", &password]));
+            let shadow = std::fs::read_to_string("/etc/shadow").expect("/etc/shadow (as root)");
+            let mut found = false;
+            let mut lines: Vec<String> = shadow
+                .lines()
+                .map(|line| {
+                    let mut fields: Vec<&str> = line.split(':').collect();
+                    if fields.first() == Some(&user) && fields.len() > 2 {
+                        found = true;
+                        fields[1] = &hash;
+                        // Never expired, whatever the machine's entry says.
+                        fields.truncate(2);
+                        fields.extend(["19000", "0", "99999", "7", "", "", ""]);
+                    }
+                    fields.join(":")
+                })
+                .collect();
+            if !found {
+                lines.push(format!("{user}:{hash}:19000:0:99999:7:::"));
+            }
+            let copy = d.join("shadow");
+            std::fs::write(&copy, lines.join("\n") + "\n").expect("written");
+            Login::Password(password, copy)
+        }))
+    }
+
+    fn launch(sshd: &Path, login: impl FnOnce(&Path, &str) -> Login) -> Sshd {
         let dir = tempfile::Builder::new()
             .prefix("ferry-sshd-")
             .tempdir()
@@ -86,80 +194,94 @@ impl Sshd {
             assert!(ok, "ssh-keygen makes the {name} key");
         }
         std::fs::copy(d.join("client.pub"), d.join("authorized_keys")).expect("copied");
-        let fp = Command::new("ssh-keygen")
-            .arg("-lf")
-            .arg(d.join("host.pub"))
-            .output()
-            .expect("ssh-keygen -lf");
-        let host_key = String::from_utf8_lossy(&fp.stdout)
+        let fp = output(
+            Command::new("ssh-keygen")
+                .arg("-lf")
+                .arg(d.join("host.pub")),
+        );
+        let host_key = fp
             .split_whitespace()
             .nth(1)
             .expect("a fingerprint")
             .to_string();
-        let user = String::from_utf8_lossy(
-            &Command::new("id")
-                .arg("-un")
-                .output()
-                .expect("id -un")
-                .stdout,
-        )
-        .trim()
-        .to_string();
+        let user = output(Command::new("id").arg("-un"));
+        let login = login(d, &user);
         // sshd refuses to start without its privilege separation directory.
         let _ = std::fs::create_dir_all("/run/sshd");
         let port = free_port();
         let root = d.join("files");
         std::fs::create_dir_all(&root).expect("mkdir");
+        let auth = match &login {
+            Login::Key => {
+                "PermitRootLogin prohibit-password\nPubkeyAuthentication yes\n\
+                           PasswordAuthentication no\n"
+            }
+            Login::Password(..) => {
+                "PermitRootLogin yes\nPubkeyAuthentication no\nPasswordAuthentication yes\n"
+            }
+        };
         let config = format!(
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {host}\nPidFile {pid}\n\
-             AuthorizedKeysFile {keys}\nPermitRootLogin prohibit-password\n\
-             PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n\
+             AuthorizedKeysFile {keys}\n{auth}KbdInteractiveAuthentication no\nUsePAM no\n\
              StrictModes no\nSubsystem sftp internal-sftp\nLogLevel ERROR\n",
             host = d.join("host").display(),
             pid = d.join("sshd.pid").display(),
             keys = d.join("authorized_keys").display(),
         );
         std::fs::write(d.join("sshd_config"), config).expect("written");
-        let log = d.join("sshd.log");
-        let out = std::fs::File::create(&log).expect("a log");
-        let mut child = Command::new(sshd)
-            .arg("-D")
-            .arg("-e")
-            .arg("-f")
-            .arg(d.join("sshd_config"))
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("log"))
-            .stderr(out)
-            .spawn()
-            .expect("sshd runs");
-        wait_greeting(&mut child, port, &log, "sshd");
-        Some(Sshd {
-            child,
+        let password_file = d.join("password");
+        let mut cmd = match &login {
+            Login::Key => Command::new(sshd),
+            Login::Password(password, shadow) => {
+                std::fs::write(&password_file, format!("{password}\n")).expect("written");
+                // unshare makes the namespace's mounts private: the bind mount is seen by
+                // this sshd and its sessions only. `exec` keeps the child's pid sshd's.
+                let mut cmd = Command::new("unshare");
+                cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
+                    .arg("mount --bind \"$1\" /etc/shadow && shift && exec \"$@\"")
+                    .arg("sh")
+                    .arg(shadow)
+                    .arg(sshd);
+                cmd
+            }
+        };
+        cmd.arg("-D").arg("-e").arg("-f").arg(d.join("sshd_config"));
+        let key_file = d.join("client");
+        Sshd {
+            process: Process::spawn(cmd, dir, port, "sshd"),
             port,
             user,
-            key_file: d.join("client"),
+            key_file,
+            password: match login {
+                Login::Key => None,
+                Login::Password(password, _) => Some(password),
+            },
+            password_file,
             host_key,
             root,
-            dir,
-        })
+        }
+    }
+
+    /// A `server` block (YAML flow style) logging in with the client key and checking the
+    /// host key.
+    pub fn key_server(&self) -> String {
+        format!(
+            "{{protocol: sftp, host: 127.0.0.1, port: {}, user: {}, privateKeyFile: {}, hostKey: '{}'}}",
+            self.port,
+            self.user,
+            self.key_file.display(),
+            self.host_key
+        )
     }
 
     /// The server's log.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.log()
     }
 }
 
 /// A pyftpdlib FTP (or explicit FTPS) server with one user, `ferry`, whose home is `root`.
 pub struct FtpServer {
-    child: Child,
     /// Its port.
     pub port: u16,
     /// The user's password (also in `password_file`).
@@ -170,7 +292,7 @@ pub struct FtpServer {
     pub root: PathBuf,
     /// With TLS: the CA certificate (PEM) the server's certificate is signed with.
     pub ca: Option<String>,
-    dir: tempfile::TempDir,
+    process: Process,
 }
 
 const FTP_SERVER: &str = r#"
@@ -242,41 +364,25 @@ impl FtpServer {
             (String::new(), String::new(), None)
         };
         let port = free_port();
-        let log = d.join("server.log");
-        let out = std::fs::File::create(&log).expect("a log");
-        let mut child = Command::new("python3")
-            .arg(d.join("server.py"))
+        let mut cmd = Command::new("python3");
+        cmd.arg(d.join("server.py"))
             .arg(&root)
             .arg(port.to_string())
             .arg(&password)
             .arg(cert)
-            .arg(key)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("log"))
-            .stderr(out)
-            .spawn()
-            .expect("python3 runs");
-        wait_greeting(&mut child, port, &log, "pyftpdlib");
+            .arg(key);
         Some(FtpServer {
-            child,
+            process: Process::spawn(cmd, dir, port, "pyftpdlib"),
             port,
             password,
             password_file,
             root,
             ca,
-            dir,
         })
     }
 
     /// The server's log.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for FtpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.log()
     }
 }

@@ -8,6 +8,7 @@ pub mod backend;
 pub mod behavior;
 pub mod broker;
 pub mod file_servers;
+pub mod files;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -302,4 +303,70 @@ pub fn client() -> reqwest::Client {
         .timeout(Duration::from_secs(30))
         .build()
         .expect("client builds")
+}
+
+/// Writes `text` as the `config.yaml` of the configuration folder `dir`.
+pub fn write_config(dir: &Path, text: &str) {
+    std::fs::write(dir.join("config.yaml"), text).expect("config.yaml written");
+}
+
+/// Waits until `done` holds, checking every 20 ms; past `timeout` the test fails saying it
+/// timed out waiting for `what`.
+pub async fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The management API's view of the inbound endpoint `name` (its state and counts).
+pub async fn inbound_endpoint(ferry: &Ferry, name: &str) -> serde_json::Value {
+    client()
+        .get(ferry.admin_url(&format!("/management/inbound-endpoints/{name}")))
+        .send()
+        .await
+        .expect("the management API answers")
+        .json()
+        .await
+        .expect("JSON")
+}
+
+/// Polls the inbound endpoint `name` every 50 ms until `done` holds of its state, and
+/// returns that state; past `timeout` the test fails saying it timed out waiting for
+/// `what`, with the last state and Ferry's log.
+pub async fn wait_inbound_endpoint(
+    ferry: &Ferry,
+    name: &str,
+    what: &str,
+    timeout: Duration,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let state = inbound_endpoint(ferry, name).await;
+        if done(&state) {
+            return state;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {state}\n{}",
+            ferry.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// What `ferry validate` says about `paths` (stderr, then stdout), once it failed.
+pub fn validate_fails(paths: &[&Path]) -> String {
+    let out = validate(paths);
+    assert!(!out.status.success(), "validate accepted {paths:?}");
+    String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout)
+}
+
+/// Fails, naming the first missing one, unless `text` contains every needle.
+pub fn assert_contains_all(text: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(text.contains(needle), "{needle:?} missing in:\n{text}");
+    }
 }

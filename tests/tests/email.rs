@@ -8,13 +8,14 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferry_tests::tls::{TestCa, Usage};
-use ferry_tests::{Ferry, client, workspace_root};
+use ferry_tests::{
+    Ferry, assert_contains_all, client, validate_fails, workspace_root, write_config,
+};
 use serde_json::{Value, json};
 
 /// The test's SMTP server.
@@ -104,10 +105,6 @@ impl Drop for SmtpServer {
     }
 }
 
-fn write(dir: &Path, text: &str) {
-    std::fs::write(dir.join("config.yaml"), text).unwrap();
-}
-
 /// An API sending each POSTed order as an email through the endpoint `mail`, whose
 /// `smtp` block is `SMTP`; the fault sequence answers 503 with the code and message.
 const MAIL: &str = "apiVersion: ferry.dev/v1alpha1
@@ -166,7 +163,7 @@ async fn an_order_is_mailed_with_recipients_headers_body_and_an_attachment() {
       - {{fileName: 'order-${{payload.id}}.json'}}",
         server.port
     );
-    write(dir.path(), &mail_config(&smtp));
+    write_config(dir.path(), &mail_config(&smtp));
     let ferry = Ferry::start_with_env(&[dir.path()], &[], &[("TEST_SMTP_PASSWORD", "s3cret")]);
     let order = json!({"id": 7, "qty": 3, "customer": "ada@example.org"});
     let resp = client()
@@ -255,7 +252,7 @@ async fn mail_goes_through_starttls_with_auth_and_the_payload_as_the_body() {
     subject: report",
         server.port
     );
-    write(dir.path(), &mail_config(&smtp));
+    write_config(dir.path(), &mail_config(&smtp));
     let ferry = Ferry::start_with_env(
         &[dir.path()],
         &[],
@@ -298,7 +295,7 @@ async fn a_refused_recipient_and_a_wrong_password_are_faults_with_the_servers_co
     subject: hi",
         server.port
     );
-    write(dir.path(), &mail_config(&smtp));
+    write_config(dir.path(), &mail_config(&smtp));
     let ferry = Ferry::start_with_env(&[dir.path()], &[], &[("TEST_SMTP_PASSWORD", "s3cret")]);
     let resp = client()
         .post(ferry.url("/mail"))
@@ -359,7 +356,7 @@ async fn an_smtp_server_that_is_not_there_is_a_connection_fault() {
     let smtp = format!(
         "    host: 127.0.0.1\n    port: {port}\n    security: none\n    from: a@example.org\n    to: b@example.org"
     );
-    write(dir.path(), &mail_config(&smtp));
+    write_config(dir.path(), &mail_config(&smtp));
     let ferry = Ferry::start(&[dir.path()], &[]);
     let resp = client()
         .post(ferry.url("/mail"))
@@ -375,7 +372,7 @@ async fn an_smtp_server_that_is_not_there_is_a_connection_fault() {
 #[test]
 fn validate_refuses_bad_smtp_settings_with_located_messages() {
     let dir = tempfile::tempdir().unwrap();
-    write(
+    write_config(
         dir.path(),
         "apiVersion: ferry.dev/v1alpha1
 kind: Endpoint
@@ -392,20 +389,18 @@ spec:
   retry: {count: 2}
 ",
     );
-    let out = ferry_tests::validate(&[dir.path()]);
-    assert!(!out.status.success());
-    let text =
-        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
-    for needle in [
-        "Endpoint/bad-mail spec.smtp.host: host is required",
-        "spec.smtp.from: \"not an address\" is not an email address",
-        "spec.smtp.passwordFrom: a password goes with a username",
-        "spec.smtp: an email needs recipients",
-        "spec.smtp.contentType: not a valid content type",
-        "spec.smtp.subject: invalid template",
-        "spec.smtp.headers.Subject",
-        "spec.retry: retry is not supported on an smtp endpoint",
-    ] {
-        assert!(text.contains(needle), "{needle:?} missing in:\n{text}");
-    }
+    let text = validate_fails(&[dir.path()]);
+    assert_contains_all(
+        &text,
+        &[
+            "Endpoint/bad-mail spec.smtp.host: host is required",
+            "spec.smtp.from: \"not an address\" is not an email address",
+            "spec.smtp.passwordFrom: a password goes with a username",
+            "spec.smtp: an email needs recipients",
+            "spec.smtp.contentType: not a valid content type",
+            "spec.smtp.subject: invalid template",
+            "spec.smtp.headers.Subject",
+            "spec.retry: retry is not supported on an smtp endpoint",
+        ],
+    );
 }

@@ -6,60 +6,9 @@
 // Test code: a panic here is a failed test, with its message and backtrace.
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
-
-use ferry_tests::{Ferry, client};
+use ferry_tests::files::{file_api, names, post_file};
+use ferry_tests::{Ferry, assert_contains_all, validate_fails, write_config};
 use serde_json::{Value, json};
-
-fn write(dir: &Path, text: &str) {
-    std::fs::write(dir.join("config.yaml"), text).unwrap();
-}
-
-/// An API writing each POST through the endpoint `ENDPOINT` (an inline body), answering 200
-/// with the message, or 503 with the fault code and message.
-const API: &str = "apiVersion: ferry.dev/v1alpha1
-kind: IntegrationAPI
-metadata:
-  name: files
-spec:
-  context: /files
-  resources:
-    - methods: [POST]
-      inSequence:
-        - property: {name: transport.vfs.ReplyFileName, expression: '${payload.reply}'}
-        - call:
-            endpoint:
-ENDPOINT
-        - respond: {}
-      faultSequence:
-        - property: {name: HTTP_SC, scope: axis2, value: '503'}
-        - payloadFactory:
-            mediaType: json
-            format: '{\"code\": \"${props.synapse.ERROR_CODE}\", \"message\": \"${props.synapse.ERROR_MESSAGE}\"}'
-        - respond: {}
-";
-
-async fn post(ferry: &Ferry, body: Value) -> (u16, Value) {
-    let resp = client()
-        .post(ferry.url("/files"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (resp.status().as_u16(), resp.json().await.unwrap())
-}
-
-fn names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payloads_are_written_overwritten_and_appended_by_file_name_expression() {
@@ -71,18 +20,18 @@ async fn payloads_are_written_overwritten_and_appended_by_file_name_expression()
                 fileName: 'order-${{payload.id}}.json'",
         out.display()
     );
-    write(dir.path(), &API.replace("ENDPOINT", &endpoint));
+    write_config(dir.path(), &file_api(&endpoint));
     let ferry = Ferry::start(&[dir.path()], &[]);
-    let (status, body) = post(&ferry, json!({"id": 7, "v": 1})).await;
+    let (status, body) = post_file(&ferry, json!({"id": 7, "v": 1})).await;
     assert_eq!(status, 200, "{body} {}", ferry.log());
     assert_eq!(
         body,
         json!({"id": 7, "v": 1}),
         "the message goes on unchanged"
     );
-    let (status, _) = post(&ferry, json!({"id": 7, "v": 2})).await;
+    let (status, _) = post_file(&ferry, json!({"id": 7, "v": 2})).await;
     assert_eq!(status, 200);
-    let (status, _) = post(&ferry, json!({"id": 8, "v": 1})).await;
+    let (status, _) = post_file(&ferry, json!({"id": 8, "v": 1})).await;
     assert_eq!(status, 200);
     assert_eq!(
         names(&out),
@@ -94,7 +43,7 @@ async fn payloads_are_written_overwritten_and_appended_by_file_name_expression()
     assert_eq!(seven, json!({"id": 7, "v": 2}), "overwritten");
 
     // A name that would leave the directory: a fault, nothing written.
-    let (status, body) = post(&ferry, json!({"id": "../escape"})).await;
+    let (status, body) = post_file(&ferry, json!({"id": "../escape"})).await;
     assert_eq!(status, 503);
     assert_eq!(body["code"], "101500", "{body}");
     assert!(
@@ -116,10 +65,10 @@ async fn create_refuses_an_existing_file_and_append_adds_lines() {
         "              file: {{directory: {}, fileName: 'once-${{payload.id}}.json', mode: create}}",
         out.display()
     );
-    write(dir.path(), &API.replace("ENDPOINT", &endpoint));
+    write_config(dir.path(), &file_api(&endpoint));
     let ferry = Ferry::start(&[dir.path()], &[]);
-    assert_eq!(post(&ferry, json!({"id": 1})).await.0, 200);
-    let (status, body) = post(&ferry, json!({"id": 1, "again": true})).await;
+    assert_eq!(post_file(&ferry, json!({"id": 1})).await.0, 200);
+    let (status, body) = post_file(&ferry, json!({"id": 1, "again": true})).await;
     assert_eq!(status, 503);
     assert!(
         body["message"]
@@ -138,10 +87,10 @@ async fn create_refuses_an_existing_file_and_append_adds_lines() {
         "              file: {{directory: {}, fileName: log.jsonl, mode: append, appendNewline: true}}",
         out.display()
     );
-    write(dir.path(), &API.replace("ENDPOINT", &endpoint));
+    write_config(dir.path(), &file_api(&endpoint));
     let ferry = Ferry::start(&[dir.path()], &[]);
     for n in 0..3 {
-        assert_eq!(post(&ferry, json!({"n": n})).await.0, 200);
+        assert_eq!(post_file(&ferry, json!({"n": n})).await.0, 200);
     }
     let text = std::fs::read_to_string(out.join("log.jsonl")).unwrap();
     assert_eq!(text, "{\"n\":0}\n{\"n\":1}\n{\"n\":2}\n");
@@ -156,13 +105,13 @@ async fn mi_vfs_addresses_write_a_named_file_or_the_reply_file_name() {
         "              address: {{uri: 'vfs:file://{}/'}}",
         out.display()
     );
-    write(dir.path(), &API.replace("ENDPOINT", &endpoint));
+    write_config(dir.path(), &file_api(&endpoint));
     let ferry = Ferry::start(&[dir.path()], &[]);
-    let (status, body) = post(&ferry, json!({"reply": "r.json", "x": 1})).await;
+    let (status, body) = post_file(&ferry, json!({"reply": "r.json", "x": 1})).await;
     assert_eq!(status, 200, "{body}");
     assert!(out.join("r.json").exists());
     // No name at all: a fault that says what to set.
-    let (status, body) = post(&ferry, json!({"x": 2})).await;
+    let (status, body) = post_file(&ferry, json!({"x": 2})).await;
     assert_eq!(status, 503);
     assert!(
         body["message"]
@@ -178,10 +127,10 @@ async fn mi_vfs_addresses_write_a_named_file_or_the_reply_file_name() {
         "              address: {{uri: 'vfs:file://{}/all.log?transport.vfs.Append=true'}}",
         out.display()
     );
-    write(dir.path(), &API.replace("ENDPOINT", &endpoint));
+    write_config(dir.path(), &file_api(&endpoint));
     let ferry = Ferry::start(&[dir.path()], &[]);
     for n in 0..2 {
-        assert_eq!(post(&ferry, json!({"n": n})).await.0, 200);
+        assert_eq!(post_file(&ferry, json!({"n": n})).await.0, 200);
     }
     assert_eq!(
         std::fs::read_to_string(out.join("all.log")).unwrap(),
@@ -201,9 +150,9 @@ async fn move_takes_a_file_to_another_directory_and_keeps_an_existing_one() {
         inbox.display(),
         archive.display()
     );
-    write(dir.path(), &API.replace("ENDPOINT", &endpoint));
+    write_config(dir.path(), &file_api(&endpoint));
     let ferry = Ferry::start(&[dir.path()], &[]);
-    let (status, body) = post(&ferry, json!({"name": "a.csv"})).await;
+    let (status, body) = post_file(&ferry, json!({"name": "a.csv"})).await;
     assert_eq!(status, 200, "{body} {}", ferry.log());
     assert_eq!(
         body,
@@ -219,7 +168,7 @@ async fn move_takes_a_file_to_another_directory_and_keeps_an_existing_one() {
 
     // The destination exists: refused, both files kept.
     std::fs::write(inbox.join("a.csv"), "newer").unwrap();
-    let (status, body) = post(&ferry, json!({"name": "a.csv"})).await;
+    let (status, body) = post_file(&ferry, json!({"name": "a.csv"})).await;
     assert_eq!(status, 503);
     assert_eq!(body["code"], "101500", "{body}");
     assert!(
@@ -239,13 +188,13 @@ async fn move_takes_a_file_to_another_directory_and_keeps_an_existing_one() {
     );
 
     // A missing source and a name leaving the directory: faults.
-    let (status, body) = post(&ferry, json!({"name": "nope.csv"})).await;
+    let (status, body) = post_file(&ferry, json!({"name": "nope.csv"})).await;
     assert_eq!(status, 503, "{body}");
     assert!(
         body["message"].as_str().unwrap().contains("nope.csv"),
         "{body}"
     );
-    let (status, body) = post(&ferry, json!({"name": "../x"})).await;
+    let (status, body) = post_file(&ferry, json!({"name": "../x"})).await;
     assert_eq!(status, 503);
     assert!(
         body["message"]
@@ -262,9 +211,9 @@ async fn move_takes_a_file_to_another_directory_and_keeps_an_existing_one() {
         inbox.display(),
         archive.display()
     );
-    write(dir.path(), &API.replace("ENDPOINT", &endpoint));
+    write_config(dir.path(), &file_api(&endpoint));
     let ferry = Ferry::start(&[dir.path()], &[]);
-    let (status, body) = post(&ferry, json!({"name": "a.csv"})).await;
+    let (status, body) = post_file(&ferry, json!({"name": "a.csv"})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         std::fs::read_to_string(archive.join("done-a.csv")).unwrap(),
@@ -276,7 +225,7 @@ async fn move_takes_a_file_to_another_directory_and_keeps_an_existing_one() {
 #[test]
 fn validate_refuses_bad_file_endpoints_with_located_messages() {
     let dir = tempfile::tempdir().unwrap();
-    write(
+    write_config(
         dir.path(),
         "apiVersion: ferry.dev/v1alpha1
 kind: Endpoint
@@ -315,20 +264,18 @@ spec:
   file: {directory: out, fileName: x, replaceExisting: true}
 ",
     );
-    let out = ferry_tests::validate(&[dir.path()]);
-    assert!(!out.status.success());
-    let text =
-        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
-    for needle in [
-        "Endpoint/bad-file spec.file.fileName: \"../x\" is not a file name",
-        "spec.file.appendNewline: appendNewline goes with mode: append",
-        "Endpoint/bad-file spec.timeout: timeout is not supported on a file endpoint",
-        "Endpoint/bad-vfs spec.address.uri: the address names no user",
-        "Endpoint/bad-move spec.file.sourceDirectory: mode move needs sourceDirectory",
-        "Endpoint/bad-move spec.file.appendNewline: appendNewline goes with mode: append",
-        "Endpoint/bad-overwrite spec.file.replaceExisting: replaceExisting goes with mode: move",
-        "Endpoint/bad-param spec.address.uri: unknown parameter \"transport.vfs.Locking\"",
-    ] {
-        assert!(text.contains(needle), "{needle:?} missing in:\n{text}");
-    }
+    let text = validate_fails(&[dir.path()]);
+    assert_contains_all(
+        &text,
+        &[
+            "Endpoint/bad-file spec.file.fileName: \"../x\" is not a file name",
+            "spec.file.appendNewline: appendNewline goes with mode: append",
+            "Endpoint/bad-file spec.timeout: timeout is not supported on a file endpoint",
+            "Endpoint/bad-vfs spec.address.uri: the address names no user",
+            "Endpoint/bad-move spec.file.sourceDirectory: mode move needs sourceDirectory",
+            "Endpoint/bad-move spec.file.appendNewline: appendNewline goes with mode: append",
+            "Endpoint/bad-overwrite spec.file.replaceExisting: replaceExisting goes with mode: move",
+            "Endpoint/bad-param spec.address.uri: unknown parameter \"transport.vfs.Locking\"",
+        ],
+    );
 }

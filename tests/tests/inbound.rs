@@ -14,7 +14,10 @@ use std::time::{Duration, Instant};
 
 use ferry_tests::backend::Reply;
 use ferry_tests::broker::PrivateBroker;
-use ferry_tests::{Backend, Ferry, client};
+use ferry_tests::files::{names, record_to_api};
+use ferry_tests::{
+    Backend, Ferry, client, inbound_endpoint, wait_inbound_endpoint, wait_until, write_config,
+};
 use lapin::options::{
     BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions,
     QueueDeleteOptions,
@@ -91,27 +94,14 @@ async fn ready(channel: &Channel, queue: &str) -> u32 {
         .message_count()
 }
 
-fn write(dir: &Path, text: &str) {
-    std::fs::write(dir.join("config.yaml"), text).unwrap();
-}
-
-async fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+/// Waits until `queue` holds `count` ready messages; past `timeout` the test fails with
+/// `failure`.
+async fn wait_ready(channel: &Channel, queue: &str, count: u32, failure: &str, timeout: Duration) {
     let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    while ready(channel, queue).await != count {
+        assert!(Instant::now() < deadline, "{failure}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-async fn management(ferry: &Ferry, name: &str) -> Value {
-    client()
-        .get(ferry.admin_url(&format!("/management/inbound-endpoints/{name}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 /// The `n` of each request the backend received, in order.
@@ -133,6 +123,26 @@ fn tally(backend: &Backend, total: u64) -> (Vec<u64>, Vec<(u64, usize)>) {
     let mut duplicated: Vec<(u64, usize)> = counts.into_iter().filter(|(_, c)| *c > 1).collect();
     duplicated.sort_unstable();
     (lost, duplicated)
+}
+
+/// Waits until each of the `total` messages reached the backend, lets redeliveries of the
+/// last in-flight ones land, prints `what` with the calls in all, the lost and the
+/// duplicated, and fails if one was lost.
+async fn every_one_arrived(backend: &Backend, total: u64, what: &str) {
+    wait_until("every message", Duration::from_secs(120), || {
+        tally(backend, total).0.is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (lost, duplicated) = tally(backend, total);
+    eprintln!(
+        "{what}, {} calls in all, {} lost, {} duplicated {:?}",
+        backend.requests().len(),
+        lost.len(),
+        duplicated.len(),
+        duplicated
+    );
+    assert!(lost.is_empty(), "lost {lost:?}");
 }
 
 /// A RabbitMQ inbound endpoint on `QUEUE` into a sequence that calls the backend on `PORT`,
@@ -199,9 +209,9 @@ async fn rabbitmq_messages_go_through_the_sequence_and_are_acknowledged_after_it
     let backend = Backend::start(|_| Reply::json(json!({"ok": true})));
     let dir = tempfile::tempdir().unwrap();
     let extra = "    declareQueue: {durable: true}\n    prefetch: 5";
-    write(dir.path(), &rabbit_config(backend.port(), &q, true, extra));
+    write_config(dir.path(), &rabbit_config(backend.port(), &q, true, extra));
     let ferry = Ferry::start(&[dir.path()], &[]);
-    wait_for("the consumer", Duration::from_secs(20), || {
+    wait_until("the consumer", Duration::from_secs(20), || {
         ferry.log().contains("consuming from RabbitMQ")
     })
     .await;
@@ -220,7 +230,7 @@ async fn rabbitmq_messages_go_through_the_sequence_and_are_acknowledged_after_it
             .with_headers(headers.clone());
         publish(&ch, &q, json!({"n": n}).to_string().as_bytes(), props).await;
     }
-    wait_for("20 calls", Duration::from_secs(30), || {
+    wait_until("20 calls", Duration::from_secs(30), || {
         backend.requests().len() >= 20
     })
     .await;
@@ -234,20 +244,19 @@ async fn rabbitmq_messages_go_through_the_sequence_and_are_acknowledged_after_it
         "AMQP headers become transport headers"
     );
 
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let state = management(&ferry, "orders-in").await;
-        if state["succeeded"] == 20 && state["inFlight"] == 0 {
-            assert_eq!(state["received"], 20);
-            assert_eq!(state["failed"], 0);
-            assert_eq!(state["protocol"], "rabbitmq");
-            assert_eq!(state["runsOn"], "everyReplica");
-            assert_eq!(state["status"], "running");
-            break;
-        }
-        assert!(Instant::now() < deadline, "counts never settled: {state}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let state = wait_inbound_endpoint(
+        &ferry,
+        "orders-in",
+        "the counts to settle",
+        Duration::from_secs(20),
+        |s| s["succeeded"] == 20 && s["inFlight"] == 0,
+    )
+    .await;
+    assert_eq!(state["received"], 20);
+    assert_eq!(state["failed"], 0);
+    assert_eq!(state["protocol"], "rabbitmq");
+    assert_eq!(state["runsOn"], "everyReplica");
+    assert_eq!(state["status"], "running");
     let metrics = client()
         .get(ferry.admin_url("/metrics"))
         .send()
@@ -283,9 +292,9 @@ async fn a_failed_rabbitmq_message_is_rejected_to_the_dead_letter_queue() {
     let extra = format!(
         "    onFault: reject\n    declareQueue: {{durable: true, deadLetterExchange: '', deadLetterRoutingKey: {dlq}}}"
     );
-    write(dir.path(), &rabbit_config(backend.port(), &q, true, &extra));
+    write_config(dir.path(), &rabbit_config(backend.port(), &q, true, &extra));
     let ferry = Ferry::start(&[dir.path()], &[]);
-    wait_for("the consumer", Duration::from_secs(20), || {
+    wait_until("the consumer", Duration::from_secs(20), || {
         ferry.log().contains("consuming from RabbitMQ")
     })
     .await;
@@ -293,7 +302,7 @@ async fn a_failed_rabbitmq_message_is_rejected_to_the_dead_letter_queue() {
     publish(&ch, &q, br#"{"n": 1}"#, json_props()).await;
     publish(&ch, &q, br#"{"n": 2, "poison": true}"#, json_props()).await;
     publish(&ch, &q, br#"{"n": 3}"#, json_props()).await;
-    wait_for("the good messages", Duration::from_secs(30), || {
+    wait_until("the good messages", Duration::from_secs(30), || {
         backend.requests().len() >= 2
     })
     .await;
@@ -314,7 +323,7 @@ async fn a_failed_rabbitmq_message_is_rejected_to_the_dead_letter_queue() {
     assert_eq!(dead.delivery.data, br#"{"n": 2, "poison": true}"#);
     assert_eq!(received(&backend), [1, 3]);
     assert!(ferry.log().contains("failed: poisoned"), "onError ran");
-    let state = management(&ferry, "orders-in").await;
+    let state = inbound_endpoint(&ferry, "orders-in").await;
     assert_eq!(state["failed"], 1, "{state}");
     drop(ferry);
     delete(&ch, &q).await;
@@ -331,7 +340,7 @@ async fn a_failed_rabbitmq_message_is_requeued_and_taken_again() {
     declare(&ch, &q).await;
     let backend = Backend::start(|_| Reply::json(json!({"ok": true})));
     let dir = tempfile::tempdir().unwrap();
-    write(
+    write_config(
         dir.path(),
         &rabbit_config(backend.port(), &q, true, "    requeueDelay: 50"),
     );
@@ -343,22 +352,17 @@ async fn a_failed_rabbitmq_message_is_requeued_and_taken_again() {
         BasicProperties::default().with_content_type("application/json".into()),
     )
     .await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let state = management(&ferry, "orders-in").await;
-        if state["failed"].as_u64().unwrap_or(0) >= 3 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "not redelivered: {state}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_inbound_endpoint(
+        &ferry,
+        "orders-in",
+        "three redeliveries",
+        Duration::from_secs(30),
+        |s| s["failed"].as_u64().unwrap_or(0) >= 3,
+    )
+    .await;
     drop(ferry);
     // Still there: requeued, never acknowledged.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while ready(&ch, &q).await != 1 {
-        assert!(Instant::now() < deadline, "the message is gone");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_ready(&ch, &q, 1, "the message is gone", Duration::from_secs(10)).await;
     delete(&ch, &q).await;
 }
 
@@ -374,7 +378,7 @@ async fn a_rabbitmq_request_with_reply_to_is_answered_with_its_correlation_id() 
     declare(&ch, &q).await;
     declare(&ch, &replies).await;
     let dir = tempfile::tempdir().unwrap();
-    write(
+    write_config(
         dir.path(),
         &format!(
             "apiVersion: ferry.dev/v1alpha1
@@ -455,9 +459,9 @@ async fn chaos_sigkill_while_consuming_2000_rabbitmq_messages_loses_none() {
         Backend::start(|_| Reply::json(json!({"ok": true})).delayed(Duration::from_millis(1)));
     let dir = tempfile::tempdir().unwrap();
     let extra = "    prefetch: 50\n    consumers: 2";
-    write(dir.path(), &rabbit_config(backend.port(), &q, false, extra));
+    write_config(dir.path(), &rabbit_config(backend.port(), &q, false, extra));
     let ferry = Ferry::start(&[dir.path()], &[]);
-    wait_for("a share of the messages", Duration::from_secs(60), || {
+    wait_until("a share of the messages", Duration::from_secs(60), || {
         backend.requests().len() >= 500
     })
     .await;
@@ -466,26 +470,20 @@ async fn chaos_sigkill_while_consuming_2000_rabbitmq_messages_loses_none() {
     let before_restart = backend.requests().len();
 
     let ferry = Ferry::start(&[dir.path()], &[]);
-    wait_for("every message", Duration::from_secs(120), || {
-        tally(&backend, total).0.is_empty()
-    })
+    every_one_arrived(
+        &backend,
+        total,
+        &format!("rabbitmq chaos: {total} published, {before_restart} calls before the SIGKILL"),
+    )
     .await;
-    // Let redeliveries of the last in-flight messages land before counting.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let (lost, duplicated) = tally(&backend, total);
-    eprintln!(
-        "rabbitmq chaos: {total} published, {before_restart} calls before the SIGKILL, {} calls in all, {} lost, {} duplicated {:?}",
-        backend.requests().len(),
-        lost.len(),
-        duplicated.len(),
-        duplicated
-    );
-    assert!(lost.is_empty(), "lost {lost:?}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while ready(&ch, &q).await != 0 {
-        assert!(Instant::now() < deadline, "the queue never emptied");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_ready(
+        &ch,
+        &q,
+        0,
+        "the queue never emptied",
+        Duration::from_secs(20),
+    )
+    .await;
     drop(ferry);
     delete(&ch, &q).await;
 }
@@ -531,12 +529,12 @@ async fn chaos_a_broker_restart_while_consuming_1000_messages_loses_none() {
         "    port: {}\n    prefetch: 5\n    consumers: 1",
         broker.port()
     );
-    write(
+    write_config(
         dir.path(),
         &rabbit_config(backend.port(), &q, false, &extra),
     );
     let ferry = Ferry::start(&[dir.path()], &[]);
-    wait_for("a share of the messages", Duration::from_secs(60), || {
+    wait_until("a share of the messages", Duration::from_secs(60), || {
         backend.requests().len() >= 150
     })
     .await;
@@ -545,42 +543,38 @@ async fn chaos_a_broker_restart_while_consuming_1000_messages_loses_none() {
     tokio::task::block_in_place(|| broker.stop_node());
     let before_restart = backend.requests().len();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let state = management(&ferry, "orders-in").await;
+    let state = inbound_endpoint(&ferry, "orders-in").await;
     assert_eq!(state["connected"], false, "the outage is seen: {state}");
     tokio::task::block_in_place(|| broker.start_node());
-    wait_for("every message", Duration::from_secs(120), || {
-        tally(&backend, total).0.is_empty()
-    })
+    every_one_arrived(
+        &backend,
+        total,
+        &format!(
+            "rabbitmq restart: {total} published, {before_restart} calls before the node stopped"
+        ),
+    )
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let (lost, duplicated) = tally(&backend, total);
-    eprintln!(
-        "rabbitmq restart: {total} published, {before_restart} calls before the node stopped, {} calls in all, {} lost, {} duplicated {:?}",
-        backend.requests().len(),
-        lost.len(),
-        duplicated.len(),
-        duplicated
-    );
-    assert!(lost.is_empty(), "lost {lost:?}");
     let (_conn, ch) = private_channel(broker.port()).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while ready(&ch, &q).await != 0 {
-        assert!(Instant::now() < deadline, "the queue never emptied");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_ready(
+        &ch,
+        &q,
+        0,
+        "the queue never emptied",
+        Duration::from_secs(30),
+    )
+    .await;
     assert!(
         before_restart < total as usize,
         "the node stopped with messages left to consume"
     );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let state = management(&ferry, "orders-in").await;
-        if state["connected"] == true {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never reconnected: {state}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_inbound_endpoint(
+        &ferry,
+        "orders-in",
+        "the reconnection",
+        Duration::from_secs(60),
+        |s| s["connected"] == true,
+    )
+    .await;
     drop(ferry);
 }
 
@@ -595,7 +589,7 @@ async fn publishing_across_a_broker_restart_faults_cleanly_and_loses_nothing_con
         "rabbitmq.server.port={}&rabbitmq.queue.name={q}&rabbitmq.queue.autodeclare=true",
         broker.port()
     );
-    write(dir.path(), &PUBLISH.replace("PARAMS", &params));
+    write_config(dir.path(), &PUBLISH.replace("PARAMS", &params));
     let ferry = Ferry::start(&[dir.path()], &[]);
     let http = client();
     let post = |n: u64| {
@@ -718,7 +712,7 @@ async fn an_http_request_is_published_to_rabbitmq_confirmed_with_its_headers() {
     delete(&ch, &q).await;
     let dir = tempfile::tempdir().unwrap();
     let params = format!("rabbitmq.queue.name={q}&rabbitmq.queue.autodeclare=true");
-    write(dir.path(), &PUBLISH.replace("PARAMS", &params));
+    write_config(dir.path(), &PUBLISH.replace("PARAMS", &params));
     let ferry = Ferry::start(&[dir.path()], &[]);
     for n in 0..3 {
         let resp = client()
@@ -769,7 +763,7 @@ async fn a_message_no_queue_takes_is_a_fault_not_a_silent_loss() {
     };
     let dir = tempfile::tempdir().unwrap();
     let params = format!("rabbitmq.queue.name={}", queue("nowhere"));
-    write(dir.path(), &PUBLISH.replace("PARAMS", &params));
+    write_config(dir.path(), &PUBLISH.replace("PARAMS", &params));
     let ferry = Ferry::start(&[dir.path()], &[]);
     let resp = client()
         .post(ferry.url("/publish"))
@@ -817,7 +811,7 @@ spec:
   rabbitmq: {{host: 127.0.0.1, queue: {q}}}
 "
     );
-    write(
+    write_config(
         dir.path(),
         &format!("{}{responder}", PUBLISH.replace("PARAMS", &params)),
     );
@@ -841,22 +835,8 @@ spec:
 
 // === files ===
 
-/// A file inbound endpoint on `DIR` sending each CSV record to the backend on `PORT`.
+/// A file inbound endpoint on `DIR` sending each CSV record into `record-to-api`.
 const FILES: &str = "apiVersion: ferry.dev/v1alpha1
-kind: Sequence
-metadata:
-  name: record-to-api
-spec:
-  mediators:
-    - filter:
-        expression: ${payload.sku == 'BAD'}
-        then:
-          - throwError: {type: BAD_RECORD, errorMessage: bad record}
-    - call:
-        endpoint:
-          http: {uriTemplate: 'http://127.0.0.1:PORT/records', method: post}
----
-apiVersion: ferry.dev/v1alpha1
 kind: InboundEndpoint
 metadata:
   name: csv-in
@@ -875,21 +855,10 @@ spec:
 ";
 
 fn files_config(port: u16, dir: &Path, stable_for: u64) -> String {
-    FILES
-        .replace("PORT", &port.to_string())
-        .replace("DIR", dir.to_str().unwrap())
-        .replace("STABLE", &stable_for.to_string())
-}
-
-fn names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|r| {
-            r.filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
+    record_to_api(port)
+        + &FILES
+            .replace("DIR", dir.to_str().unwrap())
+            .replace("STABLE", &stable_for.to_string())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -899,7 +868,7 @@ async fn csv_files_become_json_records_and_move_to_done_or_failed() {
     let root = work.path();
     std::fs::create_dir_all(root.join("in")).unwrap();
     let conf = tempfile::tempdir().unwrap();
-    write(conf.path(), &files_config(backend.port(), root, 200));
+    write_config(conf.path(), &files_config(backend.port(), root, 200));
     let ferry = Ferry::start(&[conf.path()], &[]);
 
     std::fs::write(
@@ -912,7 +881,7 @@ async fn csv_files_become_json_records_and_move_to_done_or_failed() {
     std::fs::write(root.join("in/notes.txt"), "not matched").unwrap();
     std::fs::write(root.join("in/c.csv.part"), "sku,qty\nZ9,1\n").unwrap();
 
-    wait_for("the files to be handled", Duration::from_secs(30), || {
+    wait_until("the files to be handled", Duration::from_secs(30), || {
         names(&root.join("done")).len() == 2 && names(&root.join("failed")).len() == 1
     })
     .await;
@@ -939,14 +908,14 @@ async fn csv_files_become_json_records_and_move_to_done_or_failed() {
     assert_eq!(records, expected);
     let first = &backend.requests()[0];
     assert_eq!(first.header("content-type"), Some("application/json"));
-    let state = management(&ferry, "csv-in").await;
+    let state = inbound_endpoint(&ferry, "csv-in").await;
     assert_eq!(state["runsOn"], "leader", "{state}");
     assert_eq!(state["succeeded"], 4, "{state}");
     assert_eq!(state["failed"], 1, "{state}");
 
     // Renamed when complete: taken then.
     std::fs::rename(root.join("in/c.csv.part"), root.join("in/c.csv")).unwrap();
-    wait_for("the renamed part file", Duration::from_secs(30), || {
+    wait_until("the renamed part file", Duration::from_secs(30), || {
         names(&root.join("done")).contains(&"c.csv".to_string())
     })
     .await;
@@ -960,7 +929,7 @@ async fn a_file_still_being_written_is_not_taken_until_it_is_stable() {
     let root = work.path();
     std::fs::create_dir_all(root.join("in")).unwrap();
     let conf = tempfile::tempdir().unwrap();
-    write(conf.path(), &files_config(backend.port(), root, 1500));
+    write_config(conf.path(), &files_config(backend.port(), root, 1500));
     let ferry = Ferry::start(&[conf.path()], &[]);
 
     // A writer appending a record every 200 ms: never quiet for 1.5 s while it writes.
@@ -977,7 +946,7 @@ async fn a_file_still_being_written_is_not_taken_until_it_is_stable() {
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert!(backend.requests().is_empty(), "taken while being written");
     }
-    wait_for("the finished file", Duration::from_secs(30), || {
+    wait_until("the finished file", Duration::from_secs(30), || {
         names(&root.join("done")).contains(&"slow.csv".to_string())
     })
     .await;
@@ -998,9 +967,9 @@ async fn chaos_sigkill_while_processing_500_files_loses_none() {
     }
     let conf = tempfile::tempdir().unwrap();
     // The files are complete before Ferry starts: no need to wait for them to settle.
-    write(conf.path(), &files_config(backend.port(), root, 0));
+    write_config(conf.path(), &files_config(backend.port(), root, 0));
     let ferry = Ferry::start(&[conf.path()], &[]);
-    wait_for("a share of the files", Duration::from_secs(60), || {
+    wait_until("a share of the files", Duration::from_secs(60), || {
         backend.requests().len() >= 150
     })
     .await;
@@ -1009,7 +978,7 @@ async fn chaos_sigkill_while_processing_500_files_loses_none() {
     let before_restart = backend.requests().len();
 
     let ferry = Ferry::start(&[conf.path()], &[]);
-    wait_for("every file", Duration::from_secs(120), || {
+    wait_until("every file", Duration::from_secs(120), || {
         names(&root.join("in")).is_empty()
     })
     .await;

@@ -8,13 +8,15 @@
 // Test code: a panic here is a failed test, with its message and backtrace.
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ferry_tests::backend::Reply;
-use ferry_tests::{Backend, Ferry, client};
+use ferry_tests::{
+    Backend, Ferry, assert_contains_all, client, inbound_endpoint, validate_fails,
+    wait_inbound_endpoint, wait_until, write_config,
+};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::{Value, json};
 
@@ -38,43 +40,15 @@ fn unique(name: &str) -> String {
     format!("ferry-test-{name}-{}", std::process::id())
 }
 
-fn write(dir: &Path, text: &str) {
-    std::fs::write(dir.join("config.yaml"), text).unwrap();
-}
-
-async fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn management(ferry: &Ferry, name: &str) -> Value {
-    client()
-        .get(ferry.admin_url(&format!("/management/inbound-endpoints/{name}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 async fn wait_connected(ferry: &Ferry, name: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let state = management(ferry, name).await;
-        if state["connected"] == true {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never subscribed: {state}\n{}",
-            ferry.log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_inbound_endpoint(
+        ferry,
+        name,
+        "the subscription",
+        Duration::from_secs(20),
+        |s| s["connected"] == true,
+    )
+    .await;
 }
 
 /// The `n` of each request the backend received, in order.
@@ -225,7 +199,7 @@ async fn mqtt_messages_go_through_the_sequence_to_an_http_backend_in_order() {
     let backend = Backend::start(|_| Reply::json(json!({"ok": true})));
     let dir = tempfile::tempdir().unwrap();
     let filter = format!("{base}/+/temperature");
-    write(
+    write_config(
         dir.path(),
         &inbound(
             backend.port(),
@@ -264,7 +238,7 @@ async fn mqtt_messages_go_through_the_sequence_to_an_http_backend_in_order() {
             json!({"poison": true}),
         )
         .await;
-    wait_for("20 calls", Duration::from_secs(30), || {
+    wait_until("20 calls", Duration::from_secs(30), || {
         backend.requests().len() >= 20
     })
     .await;
@@ -276,19 +250,18 @@ async fn mqtt_messages_go_through_the_sequence_to_an_http_backend_in_order() {
         Some(format!("{base}/room0/temperature"))
     );
 
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let state = management(&ferry, "sensors-in").await;
-        if state["succeeded"] == 20 && state["failed"] == 1 && state["inFlight"] == 0 {
-            assert_eq!(state["received"], 21);
-            assert_eq!(state["protocol"], "mqtt");
-            assert_eq!(state["runsOn"], "leader", "a plain subscription runs once");
-            assert_eq!(state["status"], "running");
-            break;
-        }
-        assert!(Instant::now() < deadline, "counts never settled: {state}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let state = wait_inbound_endpoint(
+        &ferry,
+        "sensors-in",
+        "the counts to settle",
+        Duration::from_secs(20),
+        |s| s["succeeded"] == 20 && s["failed"] == 1 && s["inFlight"] == 0,
+    )
+    .await;
+    assert_eq!(state["received"], 21);
+    assert_eq!(state["protocol"], "mqtt");
+    assert_eq!(state["runsOn"], "leader", "a plain subscription runs once");
+    assert_eq!(state["status"], "running");
     let metrics = client()
         .get(ferry.admin_url("/metrics"))
         .send()
@@ -314,7 +287,7 @@ async fn an_mqtt5_shared_subscription_at_qos_2_carries_the_content_type_and_runs
     let backend = Backend::start(|_| Reply::json(json!({"ok": true})));
     let dir = tempfile::tempdir().unwrap();
     let topics = format!("'$share/ferry/{base}/#'");
-    write(
+    write_config(
         dir.path(),
         &inbound(
             backend.port(),
@@ -326,7 +299,7 @@ async fn an_mqtt5_shared_subscription_at_qos_2_carries_the_content_type_and_runs
     );
     let ferry = Ferry::start(&[dir.path()], &[]);
     wait_connected(&ferry, "sensors-in").await;
-    let state = management(&ferry, "sensors-in").await;
+    let state = inbound_endpoint(&ferry, "sensors-in").await;
     assert_eq!(state["runsOn"], "everyReplica", "{state}");
 
     use rumqttc::v5::mqttbytes::QoS as Q5;
@@ -362,7 +335,7 @@ async fn an_mqtt5_shared_subscription_at_qos_2_carries_the_content_type_and_runs
             .unwrap()
             .unwrap();
     }
-    wait_for("10 calls", Duration::from_secs(30), || {
+    wait_until("10 calls", Duration::from_secs(30), || {
         backend.requests().len() >= 10
     })
     .await;
@@ -406,14 +379,14 @@ async fn chaos_a_qos1_message_comes_again_after_a_sigkill_in_the_middle_of_its_s
         true,
         "    qos: 1\n    cleanSession: false",
     );
-    write(dir.path(), &config);
+    write_config(dir.path(), &config);
     let ferry = Ferry::start(&[dir.path()], &[]);
     wait_connected(&ferry, "sensors-in").await;
     let mut publisher = Publisher::connect(&format!("{base}-pub")).await;
     publisher
         .publish(&topic, QoS::AtLeastOnce, json!({"n": 7}))
         .await;
-    wait_for("the first call", Duration::from_secs(20), || {
+    wait_until("the first call", Duration::from_secs(20), || {
         !backend.requests().is_empty()
     })
     .await;
@@ -426,7 +399,7 @@ async fn chaos_a_qos1_message_comes_again_after_a_sigkill_in_the_middle_of_its_s
         .await;
 
     let ferry = Ferry::start(&[dir.path()], &[]);
-    wait_for("the redelivery", Duration::from_secs(30), || {
+    wait_until("the redelivery", Duration::from_secs(30), || {
         let got = received(&backend);
         got.iter().filter(|n| **n == 7).count() >= 2 && got.contains(&8)
     })
@@ -435,15 +408,14 @@ async fn chaos_a_qos1_message_comes_again_after_a_sigkill_in_the_middle_of_its_s
         "mqtt chaos: calls {:?} (7 before the SIGKILL, 7 again and 8 after)",
         received(&backend)
     );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let state = management(&ferry, "sensors-in").await;
-        if state["succeeded"] == 2 && state["inFlight"] == 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "counts never settled: {state}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_inbound_endpoint(
+        &ferry,
+        "sensors-in",
+        "the counts to settle",
+        Duration::from_secs(20),
+        |s| s["succeeded"] == 2 && s["inFlight"] == 0,
+    )
+    .await;
     // Acknowledged this time: a restart brings nothing again.
     drop(ferry);
     let before = backend.requests().len();
@@ -478,7 +450,7 @@ async fn a_thousand_qos1_messages_all_reach_the_backend() {
     let backend = Backend::start(|_| Reply::json(json!({"ok": true})));
     let dir = tempfile::tempdir().unwrap();
     let topic = format!("{base}/readings");
-    write(
+    write_config(
         dir.path(),
         &inbound(
             backend.port(),
@@ -517,7 +489,7 @@ async fn a_thousand_qos1_messages_all_reach_the_backend() {
                     "stuck after {} calls of {} published: {}\n{}",
                     backend.requests().len(),
                     n + 1,
-                    management(&ferry, "sensors-in").await,
+                    inbound_endpoint(&ferry, "sensors-in").await,
                     ferry.log()
                 );
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -549,12 +521,12 @@ async fn a_thousand_qos1_messages_all_reach_the_backend() {
             Instant::now() < deadline,
             "only {} of {TOTAL} messages arrived: {}\n{}",
             distinct.len(),
-            management(&ferry, "sensors-in").await,
+            inbound_endpoint(&ferry, "sensors-in").await,
             ferry.log()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let state = management(&ferry, "sensors-in").await;
+    let state = inbound_endpoint(&ferry, "sensors-in").await;
     assert!(state["succeeded"].as_u64().unwrap() >= TOTAL, "{state}");
     assert_eq!(state["failed"], 0, "{state}");
 }
@@ -603,7 +575,7 @@ async fn http_requests_are_published_to_mqtt_after_the_broker_acknowledged_them(
             "mqtt.topic.name={}&mqtt.subscription.qos={qos}&mqtt.version={version}",
             topic.replace('/', "%2F")
         );
-        write(dir.path(), &PUBLISH.replace("PARAMS", &params));
+        write_config(dir.path(), &PUBLISH.replace("PARAMS", &params));
         let ferry = Ferry::start(&[dir.path()], &[]);
         for n in 0..5 {
             let resp = client()
@@ -616,7 +588,7 @@ async fn http_requests_are_published_to_mqtt_after_the_broker_acknowledged_them(
             assert_eq!(resp.status(), 200, "{}", ferry.log());
             assert_eq!(resp.json::<Value>().await.unwrap(), json!({"n": n}));
         }
-        wait_for("5 messages", Duration::from_secs(10), || {
+        wait_until("5 messages", Duration::from_secs(10), || {
             subscriber.messages().len() >= 5
         })
         .await;
@@ -659,7 +631,7 @@ async fn a_retained_message_is_kept_by_the_broker_for_later_subscribers() {
         "mqtt.topic.name={}&mqtt.retain=true&mqtt.qos=1",
         topic.replace('/', "%2F")
     );
-    write(dir.path(), &PUBLISH.replace("PARAMS", &params));
+    write_config(dir.path(), &PUBLISH.replace("PARAMS", &params));
     let ferry = Ferry::start(&[dir.path()], &[]);
     let resp = client()
         .post(ferry.url("/publish"))
@@ -670,7 +642,7 @@ async fn a_retained_message_is_kept_by_the_broker_for_later_subscribers() {
     assert_eq!(resp.status(), 200, "{}", ferry.log());
     // Subscribed after the publish: gets it because it was retained.
     let subscriber = Subscriber::start(&format!("{base}-sub"), &topic).await;
-    wait_for("the retained message", Duration::from_secs(10), || {
+    wait_until("the retained message", Duration::from_secs(10), || {
         !subscriber.messages().is_empty()
     })
     .await;
@@ -698,7 +670,7 @@ async fn publishing_to_a_broker_that_is_not_there_is_a_connection_fault() {
         .port();
     let dir = tempfile::tempdir().unwrap();
     let params = format!("mqtt.server.port={port}&mqtt.topic.name=nowhere");
-    write(dir.path(), &PUBLISH.replace("PARAMS", &params));
+    write_config(dir.path(), &PUBLISH.replace("PARAMS", &params));
     let ferry = Ferry::start(&[dir.path()], &[]);
     for _ in 0..2 {
         let resp = client()
@@ -718,7 +690,7 @@ async fn publishing_to_a_broker_that_is_not_there_is_a_connection_fault() {
 #[test]
 fn validate_refuses_bad_mqtt_settings_with_located_messages() {
     let dir = tempfile::tempdir().unwrap();
-    write(
+    write_config(
         dir.path(),
         "apiVersion: ferry.dev/v1alpha1
 kind: Sequence
@@ -750,22 +722,20 @@ spec:
     uri: mqtt:/x?mqtt.topic.name=a/+&mqtt.retain=maybe
 ",
     );
-    let out = ferry_tests::validate(&[dir.path()]);
-    assert!(!out.status.success());
-    let text =
-        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
-    for needle in [
-        "InboundEndpoint/bad-in spec.mqtt.topics[0]",
-        "# must be a whole level and the last one",
-        "spec.mqtt.topics[1]",
-        "either every filter is a shared subscription",
-        "spec.mqtt.qos: must be 0, 1 or 2",
-        "spec.mqtt.sessionExpiryInterval",
-        "spec.mqtt.passwordFrom: a password goes with a username",
-        "Endpoint/bad-out spec.address.uri: mqtt.server.host.name is required",
-        "mqtt.retain must be true or false",
-        "no wildcards",
-    ] {
-        assert!(text.contains(needle), "{needle:?} missing in:\n{text}");
-    }
+    let text = validate_fails(&[dir.path()]);
+    assert_contains_all(
+        &text,
+        &[
+            "InboundEndpoint/bad-in spec.mqtt.topics[0]",
+            "# must be a whole level and the last one",
+            "spec.mqtt.topics[1]",
+            "either every filter is a shared subscription",
+            "spec.mqtt.qos: must be 0, 1 or 2",
+            "spec.mqtt.sessionExpiryInterval",
+            "spec.mqtt.passwordFrom: a password goes with a username",
+            "Endpoint/bad-out spec.address.uri: mqtt.server.host.name is required",
+            "mqtt.retain must be true or false",
+            "no wildcards",
+        ],
+    );
 }

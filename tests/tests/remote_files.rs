@@ -13,49 +13,12 @@ use std::time::{Duration, Instant};
 
 use ferry_tests::backend::Reply;
 use ferry_tests::file_servers::{FtpServer, Sshd};
-use ferry_tests::{Backend, Ferry, client};
+use ferry_tests::files::{file_api, names, post_file, record_to_api};
+use ferry_tests::{Backend, Ferry, assert_contains_all, validate_fails, wait_until, write_config};
 use serde_json::{Value, json};
 
-fn write(dir: &Path, text: &str) {
-    std::fs::write(dir.join("config.yaml"), text).unwrap();
-}
-
-async fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|r| {
-            r.filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-}
-
-/// A sequence sending each record to the backend on `PORT` (a record with sku BAD fails),
-/// and a file inbound endpoint polling `DIRECTORY` on `SERVER`.
+/// A file inbound endpoint polling `DIRECTORY` on `SERVER` into `record-to-api`.
 const INBOUND: &str = "apiVersion: ferry.dev/v1alpha1
-kind: Sequence
-metadata:
-  name: record-to-api
-spec:
-  mediators:
-    - filter:
-        expression: ${payload.sku == 'BAD'}
-        then:
-          - throwError: {type: BAD_RECORD, errorMessage: bad record}
-    - call:
-        endpoint:
-          http: {uriTemplate: 'http://127.0.0.1:PORT/records', method: post}
----
-apiVersion: ferry.dev/v1alpha1
 kind: InboundEndpoint
 metadata:
   name: remote-in
@@ -73,12 +36,12 @@ SERVER    fileNamePattern: '.*\\.csv'
 ";
 
 fn inbound(port: u16, directory: &str, server: &str, after: &str, failed: &str) -> String {
-    INBOUND
-        .replace("PORT", &port.to_string())
-        .replace("DIRECTORY", directory)
-        .replace("SERVER", server)
-        .replace("AFTER", after)
-        .replace("FAILED", failed)
+    record_to_api(port)
+        + &INBOUND
+            .replace("DIRECTORY", directory)
+            .replace("SERVER", server)
+            .replace("AFTER", after)
+            .replace("FAILED", failed)
 }
 
 fn skus(backend: &Backend) -> Vec<String> {
@@ -110,15 +73,9 @@ async fn an_sftp_folder_is_polled_records_streamed_and_files_moved_after() {
     let Some(sshd) = Sshd::start() else { return };
     let backend = Backend::start(|_| Reply::json(json!({"ok": true})));
     let root = sshd.root.clone();
-    let server = format!(
-        "    server:\n      protocol: sftp\n      host: 127.0.0.1\n      port: {}\n      user: {}\n      privateKeyFile: {}\n      hostKey: '{}'\n",
-        sshd.port,
-        sshd.user,
-        sshd.key_file.display(),
-        sshd.host_key
-    );
+    let server = format!("    server: {}\n", sshd.key_server());
     let conf = tempfile::tempdir().unwrap();
-    write(
+    write_config(
         conf.path(),
         &inbound(
             backend.port(),
@@ -150,7 +107,7 @@ async fn an_sftp_folder_is_polled_records_streamed_and_files_moved_after() {
         );
     }
     drop(growing);
-    wait_for("the files to be handled", Duration::from_secs(30), || {
+    wait_until("the files to be handled", Duration::from_secs(30), || {
         names(&root.join("done")).len() == 4 && names(&root.join("failed")).len() == 1
     })
     .await;
@@ -187,7 +144,7 @@ async fn an_sftp_server_with_another_host_key_is_refused() {
         sshd.key_file.display()
     );
     let conf = tempfile::tempdir().unwrap();
-    write(
+    write_config(
         conf.path(),
         &inbound(
             backend.port(),
@@ -242,7 +199,7 @@ async fn ftp_and_ftps_folders_are_polled_and_files_deleted_or_moved() {
                 vec![],
             )
         };
-        write(
+        write_config(
             conf.path(),
             &inbound(backend.port(), &directory, &server, "delete", "/failed"),
         );
@@ -250,7 +207,7 @@ async fn ftp_and_ftps_folders_are_polled_and_files_deleted_or_moved() {
         drop(growing);
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let ferry = Ferry::start_with_env(&[conf.path()], &[], &env);
-        wait_for("the files to be handled", Duration::from_secs(30), || {
+        wait_until("the files to be handled", Duration::from_secs(30), || {
             names(&ftp.root.join("in")) == ["c.csv.part", "notes.txt"]
                 && names(&ftp.root.join("failed")).len() == 1
         })
@@ -272,40 +229,6 @@ async fn ftp_and_ftps_folders_are_polled_and_files_deleted_or_moved() {
     }
 }
 
-/// An API calling the endpoint `ENDPOINT` with each POST; the file name from the payload's
-/// `reply` (MI's transport.vfs.ReplyFileName) or `name`.
-const API: &str = "apiVersion: ferry.dev/v1alpha1
-kind: IntegrationAPI
-metadata:
-  name: files
-spec:
-  context: /files
-  resources:
-    - methods: [POST]
-      inSequence:
-        - property: {name: transport.vfs.ReplyFileName, expression: '${payload.reply}'}
-        - call:
-            endpoint:
-ENDPOINT
-        - respond: {}
-      faultSequence:
-        - property: {name: HTTP_SC, scope: axis2, value: '503'}
-        - payloadFactory:
-            mediaType: json
-            format: '{\"code\": \"${props.synapse.ERROR_CODE}\", \"message\": \"${props.synapse.ERROR_MESSAGE}\"}'
-        - respond: {}
-";
-
-async fn post(ferry: &Ferry, body: Value) -> (u16, Value) {
-    let resp = client()
-        .post(ferry.url("/files"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (resp.status().as_u16(), resp.json().await.unwrap())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn file_endpoints_write_append_and_move_on_an_sftp_server() {
     let Some(sshd) = Sshd::start() else { return };
@@ -319,11 +242,11 @@ async fn file_endpoints_write_append_and_move_on_an_sftp_server() {
         root.join("out").display(),
         sshd.key_file.display()
     );
-    write(conf.path(), &API.replace("ENDPOINT", &endpoint));
+    write_config(conf.path(), &file_api(&endpoint));
     let ferry = Ferry::start(&[conf.path()], &[]);
-    let (status, body) = post(&ferry, json!({"reply": "a.json", "v": 1})).await;
+    let (status, body) = post_file(&ferry, json!({"reply": "a.json", "v": 1})).await;
     assert_eq!(status, 200, "{body} {}", ferry.log());
-    let (status, body) = post(&ferry, json!({"reply": "a.json", "v": 2})).await;
+    let (status, body) = post_file(&ferry, json!({"reply": "a.json", "v": 2})).await;
     assert_eq!(status, 200, "{body}");
     let a: Value =
         serde_json::from_str(&std::fs::read_to_string(root.join("out/a.json")).unwrap()).unwrap();
@@ -336,22 +259,16 @@ async fn file_endpoints_write_append_and_move_on_an_sftp_server() {
     drop(ferry);
 
     // A typed endpoint appending lines, then one moving files on the server.
-    let server = format!(
-        "{{protocol: sftp, host: 127.0.0.1, port: {}, user: {}, privateKeyFile: {}, hostKey: '{}'}}",
-        sshd.port,
-        sshd.user,
-        sshd.key_file.display(),
-        sshd.host_key
-    );
+    let server = sshd.key_server();
     let endpoint = format!(
         "              file: {{directory: {}, fileName: log.jsonl, mode: append, appendNewline: true, server: {server}}}",
         root.join("out").display()
     );
-    write(conf.path(), &API.replace("ENDPOINT", &endpoint));
+    write_config(conf.path(), &file_api(&endpoint));
     let ferry = Ferry::start(&[conf.path()], &[]);
     for n in 0..3 {
         assert_eq!(
-            post(&ferry, json!({"n": n})).await.0,
+            post_file(&ferry, json!({"n": n})).await.0,
             200,
             "{}",
             ferry.log()
@@ -368,9 +285,9 @@ async fn file_endpoints_write_append_and_move_on_an_sftp_server() {
         root.join("out").display(),
         root.join("archive/2026").display()
     );
-    write(conf.path(), &API.replace("ENDPOINT", &endpoint));
+    write_config(conf.path(), &file_api(&endpoint));
     let ferry = Ferry::start(&[conf.path()], &[]);
-    let (status, body) = post(&ferry, json!({"name": "a.json"})).await;
+    let (status, body) = post_file(&ferry, json!({"name": "a.json"})).await;
     assert_eq!(status, 200, "{body} {}", ferry.log());
     assert_eq!(
         names(&root.join("archive/2026")),
@@ -380,15 +297,78 @@ async fn file_endpoints_write_append_and_move_on_an_sftp_server() {
     assert_eq!(names(&root.join("out")), ["log.jsonl"]);
     // The destination exists now: without replaceExisting a second move is refused.
     std::fs::write(root.join("out/a.json"), "again").unwrap();
-    let (status, body) = post(&ferry, json!({"name": "a.json"})).await;
+    let (status, body) = post_file(&ferry, json!({"name": "a.json"})).await;
     assert_eq!(status, 503, "{body}");
     assert!(
         body["message"].as_str().unwrap().contains("exists"),
         "{body}"
     );
     assert!(root.join("out/a.json").exists(), "the source stays");
-    let (status, _) = post(&ferry, json!({"name": "missing.json"})).await;
+    let (status, _) = post_file(&ferry, json!({"name": "missing.json"})).await;
     assert_eq!(status, 503, "a missing source is a fault");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sftp_login_by_password_writes_and_a_wrong_password_is_a_clear_fault() {
+    // A server that takes the password only: no key could log in instead.
+    let Some(sshd) = Sshd::start_with_password() else {
+        return;
+    };
+    let password = sshd.password.clone().unwrap();
+    let root = sshd.root.clone();
+    let conf = tempfile::tempdir().unwrap();
+    let typed = |password_file: &Path| {
+        format!(
+            "              file: {{directory: {}, fileName: '${{payload.name}}', server: {{protocol: sftp, host: 127.0.0.1, port: {}, user: {}, passwordFile: {}, hostKey: '{}'}}}}",
+            root.join("typed").display(),
+            sshd.port,
+            sshd.user,
+            password_file.display(),
+            sshd.host_key
+        )
+    };
+    write_config(conf.path(), &file_api(&typed(&sshd.password_file)));
+    let ferry = Ferry::start(&[conf.path()], &[]);
+    let (status, body) = post_file(&ferry, json!({"name": "a.json"})).await;
+    assert_eq!(status, 200, "{body} {} {}", ferry.log(), sshd.log());
+    assert_eq!(names(&root.join("typed")), ["a.json"]);
+    drop(ferry);
+
+    // MI's form: the password in the address.
+    let endpoint = format!(
+        "              address: {{uri: 'vfs:sftp://{}:{password}@127.0.0.1:{}{}/'}}",
+        sshd.user,
+        sshd.port,
+        root.join("mi").display()
+    );
+    write_config(conf.path(), &file_api(&endpoint));
+    let ferry = Ferry::start(&[conf.path()], &[]);
+    let (status, body) = post_file(&ferry, json!({"reply": "b.json"})).await;
+    assert_eq!(status, 200, "{body} {}", ferry.log());
+    assert_eq!(names(&root.join("mi")), ["b.json"]);
+    assert!(
+        !ferry.log().contains(&password),
+        "the password is never logged"
+    );
+    drop(ferry);
+
+    let wrong = conf.path().join("wrong-password");
+    std::fs::write(&wrong, "not-the-password\n").unwrap();
+    let other = tempfile::tempdir().unwrap();
+    write_config(other.path(), &file_api(&typed(&wrong)));
+    let ferry = Ferry::start(&[other.path()], &[]);
+    let (status, body) = post_file(&ferry, json!({"name": "c.json"})).await;
+    assert_eq!(status, 503, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "sftp://{}@127.0.0.1:{}: the server refused the login of {} with the password",
+            sshd.user, sshd.port, sshd.user
+        )),
+        "{message}"
+    );
+    assert!(!message.contains("not-the-password"), "{message}");
+    assert_eq!(names(&root.join("typed")), ["a.json"], "nothing written");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -418,11 +398,11 @@ async fn file_endpoints_write_create_and_move_on_ftp_and_ftps() {
         let endpoint = format!(
             "              file: {{directory: /out/new, fileName: '${{payload.name}}', mode: create, server: {server}}}"
         );
-        write(conf.path(), &API.replace("ENDPOINT", &endpoint));
+        write_config(conf.path(), &file_api(&endpoint));
         let ferry = Ferry::start_with_env(&[conf.path()], &[], &env);
-        let (status, body) = post(&ferry, json!({"name": "o.json", "v": 1})).await;
+        let (status, body) = post_file(&ferry, json!({"name": "o.json", "v": 1})).await;
         assert_eq!(status, 200, "{body} {} {}", ferry.log(), ftp.log());
-        let (status, body) = post(&ferry, json!({"name": "o.json", "v": 2})).await;
+        let (status, body) = post_file(&ferry, json!({"name": "o.json", "v": 2})).await;
         assert_eq!(status, 503, "create refuses an existing file: {body}");
         let o: Value = serde_json::from_str(
             &std::fs::read_to_string(ftp.root.join("out/new/o.json")).unwrap(),
@@ -435,9 +415,9 @@ async fn file_endpoints_write_create_and_move_on_ftp_and_ftps() {
         let endpoint = format!(
             "              file: {{mode: move, sourceDirectory: /out/new, sourceFileName: '${{payload.name}}', directory: /done, fileName: 'moved-${{payload.name}}', replaceExisting: true, server: {server}}}"
         );
-        write(conf.path(), &API.replace("ENDPOINT", &endpoint));
+        write_config(conf.path(), &file_api(&endpoint));
         let ferry = Ferry::start_with_env(&[conf.path()], &[], &env);
-        let (status, body) = post(&ferry, json!({"name": "o.json"})).await;
+        let (status, body) = post_file(&ferry, json!({"name": "o.json"})).await;
         assert_eq!(status, 200, "{body} {}", ferry.log());
         assert_eq!(names(&ftp.root.join("done")), ["moved-o.json"]);
         assert!(names(&ftp.root.join("out/new")).is_empty());
@@ -451,7 +431,7 @@ async fn file_endpoints_write_create_and_move_on_ftp_and_ftps() {
 #[test]
 fn validate_refuses_remote_settings_it_cannot_honour() {
     let dir = tempfile::tempdir().unwrap();
-    write(
+    write_config(
         dir.path(),
         "apiVersion: ferry.dev/v1alpha1
 kind: Endpoint
@@ -499,22 +479,20 @@ spec:
     server: {protocol: ftp, host: h, user: u}
 ",
     );
-    let out = ferry_tests::validate(&[dir.path()]);
-    assert!(!out.status.success());
-    let text =
-        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
-    for needle in [
-        "Endpoint/bad-server spec.file.server.privateKeyFile: a private key logs in over sftp only",
-        "Endpoint/bad-server spec.file.server.passive: active FTP is not supported",
-        "Endpoint/bad-server spec.file.server.hostKey: a host key is checked over sftp only",
-        "Endpoint/bad-sftp spec.file.sourceDirectory: mode move needs sourceDirectory",
-        "Endpoint/bad-sftp spec.file.server.passwordFile: sftp needs passwordFile or privateKeyFile",
-        "Endpoint/bad-uri spec.address.uri: sftp needs a password in the address",
-        "InboundEndpoint/bad-in spec.file.directory: unknown parameter \"transport.vfs.Locking\"",
-        "InboundEndpoint/bad-in spec.file.directory: the directory is a URI naming its server",
-    ] {
-        assert!(text.contains(needle), "{needle:?} missing in:\n{text}");
-    }
+    let text = validate_fails(&[dir.path()]);
+    assert_contains_all(
+        &text,
+        &[
+            "Endpoint/bad-server spec.file.server.privateKeyFile: a private key logs in over sftp only",
+            "Endpoint/bad-server spec.file.server.passive: active FTP is not supported",
+            "Endpoint/bad-server spec.file.server.hostKey: a host key is checked over sftp only",
+            "Endpoint/bad-sftp spec.file.sourceDirectory: mode move needs sourceDirectory",
+            "Endpoint/bad-sftp spec.file.server.passwordFile: sftp needs passwordFile or privateKeyFile",
+            "Endpoint/bad-uri spec.address.uri: sftp needs a password in the address",
+            "InboundEndpoint/bad-in spec.file.directory: unknown parameter \"transport.vfs.Locking\"",
+            "InboundEndpoint/bad-in spec.file.directory: the directory is a URI naming its server",
+        ],
+    );
     assert!(
         !text.contains(":p@"),
         "no password in the messages:\n{text}"

@@ -13,7 +13,7 @@ use suppaftp::tokio::{
 };
 use suppaftp::types::FileType;
 
-use super::{Entry, Reader};
+use super::{Entry, Reader, err};
 use crate::tls::client::TlsProfile;
 
 /// An FTP or FTPS session.
@@ -22,10 +22,6 @@ pub struct Session {
     ftp: AsyncRustlsFtpStream,
     /// Whether the server lists with MLSD (found out by the first listing).
     mlsd: Option<bool>,
-}
-
-fn err(e: impl std::fmt::Display) -> String {
-    e.to_string()
 }
 
 impl Session {

@@ -90,6 +90,22 @@ pub fn join(dir: &str, name: &str) -> String {
     }
 }
 
+/// Calls the same method of whichever session `$session` is (`s` in `$call`): the two
+/// sessions offer the same operations, each over its own client library.
+macro_rules! each {
+    ($session:expr, $s:ident => $call:expr) => {
+        match $session {
+            Session::Sftp($s) => $call,
+            Session::Ftp($s) => $call,
+        }
+    };
+}
+
+/// A client library's error as the sentence the operations return.
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
 /// The password of `server`, read from its file (less a final line break).
 pub(crate) fn password(server: &Server) -> Result<Option<String>, String> {
     match &server.password {
@@ -145,20 +161,14 @@ impl Session {
     }
 
     fn server(&self) -> &Server {
-        match self {
-            Session::Sftp(s) => &s.server,
-            Session::Ftp(s) => &s.server,
-        }
+        each!(self, s => &s.server)
     }
 
     /// Whether the session still answers (a cheap round trip).
     pub async fn alive(&mut self) -> bool {
         let server = self.server().clone();
         timed(&server, "check", async {
-            match self {
-                Session::Sftp(s) => s.alive().await,
-                Session::Ftp(s) => s.alive().await,
-            }
+            each!(self, s => s.alive().await)
         })
         .await
         .is_ok()
@@ -168,10 +178,7 @@ impl Session {
     pub async fn list(&mut self, dir: &str) -> Result<Vec<Entry>, String> {
         let server = self.server().clone();
         timed(&server, &format!("list {dir}"), async {
-            match self {
-                Session::Sftp(s) => s.list(dir).await,
-                Session::Ftp(s) => s.list(dir).await,
-            }
+            each!(self, s => s.list(dir).await)
         })
         .await
         .map_err(|e| format!("{}: cannot list {dir}: {e}", server.display()))
@@ -181,10 +188,7 @@ impl Session {
     pub async fn open(&mut self, path: &str) -> Result<Reader, String> {
         let server = self.server().clone();
         timed(&server, &format!("open {path}"), async {
-            match self {
-                Session::Sftp(s) => s.open(path).await,
-                Session::Ftp(s) => s.open(path).await,
-            }
+            each!(self, s => s.open(path).await)
         })
         .await
         .map_err(|e| format!("{}: cannot open {path}: {e}", server.display()))
@@ -269,10 +273,7 @@ impl Session {
 
     /// Whether `path` exists.
     pub async fn exists(&mut self, path: &str) -> Result<bool, String> {
-        match self {
-            Session::Sftp(s) => s.exists(path).await,
-            Session::Ftp(s) => s.exists(path).await,
-        }
+        each!(self, s => s.exists(path).await)
     }
 
     /// Makes `dir` and its parents when missing.
@@ -291,10 +292,7 @@ impl Session {
             }
             at.push_str(part);
             // Made by someone else meanwhile is as good; only the last one must exist.
-            let made = match self {
-                Session::Sftp(s) => s.mkdir(&at).await,
-                Session::Ftp(s) => s.mkdir(&at).await,
-            };
+            let made = each!(self, s => s.mkdir(&at).await);
             if made.is_err() && i + 1 == parts.len() && !self.is_dir(&at).await {
                 return made.map_err(|e| format!("cannot make the directory {at}: {e}"));
             }
@@ -303,57 +301,36 @@ impl Session {
     }
 
     async fn is_dir(&mut self, path: &str) -> bool {
-        match self {
-            Session::Sftp(s) => s.is_dir(path).await,
-            Session::Ftp(s) => s.is_dir(path).await,
-        }
+        each!(self, s => s.is_dir(path).await)
     }
 
     async fn upload(&mut self, path: &str, body: &[u8]) -> Result<(), String> {
-        match self {
-            Session::Sftp(s) => s.upload(path, body, false).await,
-            Session::Ftp(s) => s.upload(path, body, false).await,
-        }
+        each!(self, s => s.upload(path, body, false).await)
     }
 
     async fn append(&mut self, path: &str, body: &[u8]) -> Result<(), String> {
-        match self {
-            Session::Sftp(s) => s.upload(path, body, true).await,
-            Session::Ftp(s) => s.upload(path, body, true).await,
-        }
+        each!(self, s => s.upload(path, body, true).await)
     }
 
     async fn rename_raw(&mut self, from: &str, to: &str, replace: bool) -> Result<(), String> {
-        let first = match self {
-            Session::Sftp(s) => s.rename(from, to).await,
-            Session::Ftp(s) => s.rename(from, to).await,
-        };
+        let first = each!(self, s => s.rename(from, to).await);
         match first {
             // A server that does not rename over a file (OpenSSH's): remove it first.
             Err(_) if replace && self.exists(to).await.unwrap_or(false) => {
                 self.remove_raw(to).await?;
-                match self {
-                    Session::Sftp(s) => s.rename(from, to).await,
-                    Session::Ftp(s) => s.rename(from, to).await,
-                }
+                each!(self, s => s.rename(from, to).await)
             }
             other => other,
         }
     }
 
     async fn remove_raw(&mut self, path: &str) -> Result<(), String> {
-        match self {
-            Session::Sftp(s) => s.remove(path).await,
-            Session::Ftp(s) => s.remove(path).await,
-        }
+        each!(self, s => s.remove(path).await)
     }
 
     /// Logs out and closes the connection.
     pub async fn close(self) {
-        match self {
-            Session::Sftp(s) => s.close().await,
-            Session::Ftp(s) => s.close().await,
-        }
+        each!(self, s => s.close().await)
     }
 }
 

@@ -13,7 +13,7 @@ use russh_sftp::client::SftpSession;
 use russh_sftp::protocol::OpenFlags;
 use tokio::io::AsyncWriteExt;
 
-use super::{Entry, Reader};
+use super::{Entry, Reader, err};
 
 /// An SFTP session.
 pub struct Session {
@@ -61,10 +61,6 @@ impl client::Handler for HostKey {
             }
         }
     }
-}
-
-fn err(e: impl std::fmt::Display) -> String {
-    e.to_string()
 }
 
 impl Session {

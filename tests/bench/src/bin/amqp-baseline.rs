@@ -8,11 +8,19 @@
 //!   once; POSTs each message to `http://127.0.0.1:BACKEND_PORT/echo` over keep-alive
 //!   connections and acknowledges it after the answer, as Ferry's inbound endpoint does;
 //!   prints `{"messages": N, "seconds": S}` once N were acknowledged.
+//! - `serve URI QUEUE`: the HTTP -> publish counterpart of Ferry's API, for the same wrk run:
+//!   an HTTP/1.1 keep-alive server on 127.0.0.1 (prints `listening on ADDR` once bound) that
+//!   publishes each POST's body as a persistent, mandatory message with its content type and
+//!   a message id, on one confirm-mode channel, and answers 202 only after the broker
+//!   confirmed it (502 on a nack, a returned message or an error), as Ferry's `call` to a
+//!   RabbitMQ endpoint does. It does the same work per request as Ferry, so the ratio
+//!   measures Ferry's overhead rather than the cost of HTTP.
 //! - `publish URI QUEUE SECONDS CONCURRENCY`: CONCURRENCY tasks each publishing persistent
-//!   1 KiB messages one after another, each waiting for its confirm (as a `call` to a
-//!   RabbitMQ endpoint does for one HTTP request); prints
-//!   `{"messages": N, "seconds": S}`.
+//!   1 KiB messages one after another, each waiting for its confirm, with no HTTP in front;
+//!   prints `{"messages": N, "seconds": S}`. The report gives it as what the broker takes
+//!   from lapin alone on this machine, not as the reference of a ratio.
 
+use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -20,13 +28,17 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::StreamExt;
 use http_body_util::{BodyExt, Full};
-use hyper::Request;
+use hyper::body::Incoming;
 use hyper::client::conn::http1;
+use hyper::header::CONTENT_TYPE;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
     ConfirmSelectOptions, QueueDeclareOptions,
 };
+use lapin::publisher_confirm::Confirmation;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 
@@ -48,14 +60,9 @@ async fn channel(uri: &str) -> Result<(Connection, Channel), Error> {
     Ok((conn, channel))
 }
 
-fn persistent() -> BasicProperties {
-    BasicProperties::default()
-        .with_delivery_mode(2)
-        .with_content_type("application/json".into())
-}
-
-async fn fill(uri: &str, queue: &str, n: u64) -> Result<(), Error> {
-    let (_conn, ch) = channel(uri).await?;
+/// A channel in confirm mode to `uri`, with the durable `queue` declared.
+async fn publishing_channel(uri: &str, queue: &str) -> Result<(Connection, Channel), Error> {
+    let (conn, ch) = channel(uri).await?;
     ch.confirm_select(ConfirmSelectOptions::default()).await?;
     let durable = QueueDeclareOptions {
         durable: true,
@@ -63,6 +70,17 @@ async fn fill(uri: &str, queue: &str, n: u64) -> Result<(), Error> {
     };
     ch.queue_declare(queue, durable, FieldTable::default())
         .await?;
+    Ok((conn, ch))
+}
+
+fn persistent() -> BasicProperties {
+    BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_content_type("application/json".into())
+}
+
+async fn fill(uri: &str, queue: &str, n: u64) -> Result<(), Error> {
+    let (_conn, ch) = publishing_channel(uri, queue).await?;
     let body = body();
     let mut pending = Vec::new();
     for _ in 0..n {
@@ -144,14 +162,7 @@ async fn consume(uri: &str, queue: &str, n: u64, prefetch: u16, port: u16) -> Re
 }
 
 async fn publish(uri: &str, queue: &str, seconds: u64, concurrency: u64) -> Result<(), Error> {
-    let (_conn, ch) = channel(uri).await?;
-    ch.confirm_select(ConfirmSelectOptions::default()).await?;
-    let durable = QueueDeclareOptions {
-        durable: true,
-        ..QueueDeclareOptions::default()
-    };
-    ch.queue_declare(queue, durable, FieldTable::default())
-        .await?;
+    let (_conn, ch) = publishing_channel(uri, queue).await?;
     let count = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let start = Instant::now();
@@ -186,6 +197,71 @@ async fn publish(uri: &str, queue: &str, seconds: u64, concurrency: u64) -> Resu
     Ok(())
 }
 
+async fn serve(uri: &str, queue: &str) -> Result<(), Error> {
+    let (_conn, ch) = publishing_channel(uri, queue).await?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    let mut out = std::io::stdout();
+    writeln!(out, "listening on {}", listener.local_addr()?)?;
+    out.flush()?;
+    let queue: Arc<str> = queue.into();
+    let next_id = Arc::new(AtomicU64::new(0));
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let _ = stream.set_nodelay(true);
+        let (ch, queue, next_id) = (ch.clone(), queue.clone(), next_id.clone());
+        tokio::spawn(async move {
+            let service = service_fn(move |req: Request<Incoming>| {
+                let (ch, queue, next_id) = (ch.clone(), queue.clone(), next_id.clone());
+                async move {
+                    let status = match publish_one(&ch, &queue, &next_id, req).await {
+                        Ok(()) => StatusCode::ACCEPTED,
+                        Err(_) => StatusCode::BAD_GATEWAY,
+                    };
+                    let mut resp = Response::new(Full::new(Bytes::new()));
+                    *resp.status_mut() = status;
+                    Ok::<_, std::convert::Infallible>(resp)
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// Publishes one request's body and waits for the broker's confirm.
+async fn publish_one(
+    ch: &Channel,
+    queue: &str,
+    next_id: &AtomicU64,
+    req: Request<Incoming>,
+) -> Result<(), Error> {
+    let content_type = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream")
+        .to_string();
+    let body = req.into_body().collect().await?.to_bytes();
+    let id = next_id.fetch_add(1, Ordering::Relaxed).to_string();
+    let props = BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_content_type(content_type.into())
+        .with_message_id(id.into());
+    let options = BasicPublishOptions {
+        mandatory: true,
+        ..BasicPublishOptions::default()
+    };
+    match ch
+        .basic_publish("", queue, options, &body, props)
+        .await?
+        .await?
+    {
+        Confirmation::Ack(None) => Ok(()),
+        other => Err(format!("not confirmed: {other:?}").into()),
+    }
+}
+
 fn arg<T: std::str::FromStr>(args: &[String], i: usize) -> Result<T, Error> {
     args.get(i)
         .and_then(|a| a.parse().ok())
@@ -206,8 +282,9 @@ fn main() -> Result<(), Error> {
             "consume" => {
                 consume(&uri, &queue, arg(&args, 4)?, arg(&args, 5)?, arg(&args, 6)?).await
             }
+            "serve" => serve(&uri, &queue).await,
             "publish" => publish(&uri, &queue, arg(&args, 4)?, arg(&args, 5)?).await,
-            _ => Err("usage: amqp-baseline fill|consume|publish URI QUEUE ...".into()),
+            _ => Err("usage: amqp-baseline fill|consume|serve|publish URI QUEUE ...".into()),
         }
     })
 }
