@@ -133,6 +133,32 @@ pub async fn connect(address: &Address) -> Result<Connection, lapin::Error> {
         props,
     )
     .await
+    .map_err(closed_after_handshake)
+}
+
+/// The broker closed a TLS connection before the AMQP handshake ended. With TLS 1.3 that is
+/// how a refused client certificate can show: the client's side of the TLS handshake is
+/// complete before the broker has judged the certificate, so its alert may come only as a
+/// closed socket under lapin's first write.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the broker closed the connection right after the TLS handshake ({0}): it may require a client certificate (tls.certFrom) or refuse the one sent"
+)]
+struct ClosedAfterHandshake(std::io::ErrorKind);
+
+fn closed_after_handshake(err: lapin::Error) -> lapin::Error {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+    match err.kind() {
+        lapin::ErrorKind::IOError(io)
+            if matches!(
+                io.kind(),
+                BrokenPipe | ConnectionReset | ConnectionAborted | UnexpectedEof
+            ) && crate::tls::client::handshake_failure(io).is_none() =>
+        {
+            lapin::Error::from(std::io::Error::other(ClosedAfterHandshake(io.kind())))
+        }
+        _ => err,
+    }
 }
 
 /// A connection error in an operator's words: a failed TLS handshake says why (an unknown
@@ -142,6 +168,13 @@ pub fn describe(err: &lapin::Error) -> String {
         && let Some(why) = crate::tls::client::handshake_failure(io)
     {
         return format!("the TLS handshake with RabbitMQ failed: {why}");
+    }
+    if let lapin::ErrorKind::IOError(io) = err.kind()
+        && let Some(closed) = io
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<ClosedAfterHandshake>())
+    {
+        return format!("the TLS handshake with RabbitMQ failed: {closed}");
     }
     err.to_string()
 }
@@ -419,6 +452,28 @@ impl<T: Usable> Link<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tls_connection_closed_by_the_broker_reads_as_a_handshake_failure() {
+        let closed = closed_after_handshake(lapin::Error::from(std::io::Error::from(
+            std::io::ErrorKind::BrokenPipe,
+        )));
+        let text = describe(&closed);
+        assert!(
+            text.starts_with("the TLS handshake with RabbitMQ failed: the broker closed")
+                && text.contains("client certificate"),
+            "{text}"
+        );
+        // Other errors keep their words.
+        let refused = closed_after_handshake(lapin::Error::from(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        )));
+        assert!(
+            !describe(&refused).contains("TLS"),
+            "{}",
+            describe(&refused)
+        );
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_maximum_and_starts_over_after_a_success() {
