@@ -9,6 +9,7 @@ pub mod behavior;
 pub mod broker;
 pub mod file_servers;
 pub mod files;
+pub mod process;
 pub mod tls;
 
 use std::net::SocketAddr;

@@ -3,7 +3,8 @@
 //! each test in a database of its own, dropped at the end. SQL injection in every parameter
 //! type, type mismatches, NULLs, unicode, a transaction failing half-way, constraint
 //! violations, 100,000 rows streamed in bounded memory, and a database restart under a
-//! stream of requests (on a private PostgreSQL started by the test).
+//! stream of requests (on a private PostgreSQL started by the test). TLS to PostgreSQL and
+//! MariaDB is tested on private servers the tests start with certificates of a test CA.
 
 // Test code: a panic here is a failed test, with its message and backtrace.
 #![allow(clippy::unwrap_used)]
@@ -977,93 +978,62 @@ fn urlencode(s: &str) -> String {
     out
 }
 
-/// A data source, a data service and a PostgreSQL store over TLS to a private server whose
-/// certificate a test CA issued (`tls.caFile` beside the YAML), and the same with a CA
-/// that did not issue it.
-const TLS_CONFIG: &str = "apiVersion: ferry.dev/v1alpha1
+/// A data source `wrong` of `type_` at `url` that verifies the server with a CA
+/// (`other.pem`) that did not issue its certificate, and its data service.
+fn wrong_ca_source(type_: &str, url: &str) -> String {
+    format!(
+        "apiVersion: ferry.dev/v1alpha1
 kind: DataSource
-metadata: {name: good}
+metadata: {{name: wrong}}
 spec:
-  type: postgres
-  url: postgres://postgres@127.0.0.1:PORT/postgres
-  tls: {caFile: ca.pem}
----
-apiVersion: ferry.dev/v1alpha1
-kind: DataSource
-metadata: {name: wrong}
-spec:
-  type: postgres
-  url: postgres://postgres@127.0.0.1:PORT/postgres
-  tls: {mode: verifyFull, caFile: other.pem}
-  pool: {acquireTimeoutMs: 2000}
----
-apiVersion: ferry.dev/v1alpha1
-kind: DataService
-metadata: {name: good}
-spec:
-  dataSource: good
-  queries:
-    - name: ssl
-      sql: SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()
-      result: {single: true}
-  resources:
-    - {method: GET, path: /ssl, query: ssl}
----
-apiVersion: ferry.dev/v1alpha1
-kind: DataService
-metadata: {name: wrong}
-spec:
-  dataSource: wrong
-  queries:
-    - name: ssl
-      sql: SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()
-      result: {single: true}
-  resources:
-    - {method: GET, path: /ssl, query: ssl}
----
-apiVersion: ferry.dev/v1alpha1
-kind: MessageStore
-metadata: {name: payments}
-spec:
-  type: postgres
-  postgres:
-    url: postgres://postgres@127.0.0.1:PORT/postgres
-    table: ferry_tls_payments
-    tls: {caFile: ca.pem}
----
-apiVersion: ferry.dev/v1alpha1
-kind: IntegrationAPI
-metadata: {name: pay}
-spec:
-  context: /pay
-  resources:
-    - methods: [POST]
-      inSequence:
-        - store: {messageStore: payments}
-        - property: {name: HTTP_SC, value: '202', scope: axis2}
-        - respond: {}
----
-apiVersion: ferry.dev/v1alpha1
-kind: Endpoint
-metadata: {name: settle}
-spec:
-  http: {uriTemplate: 'http://127.0.0.1:BACKEND/settle', method: post}
----
-apiVersion: ferry.dev/v1alpha1
-kind: MessageProcessor
-metadata: {name: forward}
-spec:
-  type: forwarding
-  messageStore: payments
-  targetEndpoint: settle
-  interval: 20
-";
+  type: {type_}
+  url: {url}
+  tls: {{mode: verifyFull, caFile: other.pem}}
+  pool: {{acquireTimeoutMs: 2000}}
+{}",
+        probe_service("wrong", "SELECT 1 AS one")
+    )
+}
 
+/// A data service `name` on the data source of that name, answering `sql`'s one row at
+/// /services/<name>/probe.
+fn probe_service(name: &str, sql: &str) -> String {
+    format!(
+        "---
+apiVersion: ferry.dev/v1alpha1
+kind: DataService
+metadata: {{name: {name}}}
+spec:
+  dataSource: {name}
+  queries:
+    - name: probe
+      sql: \"{sql}\"
+      result: {{single: true}}
+  resources:
+    - {{method: GET, path: /probe, query: probe}}
+"
+    )
+}
+
+/// The `wrong` data service is refused for its server's certificate, never connected to
+/// in plain text.
+async fn assert_untrusted_server_refused(ferry: &Ferry) {
+    let (status, body) = get(ferry, "/services/wrong/probe").await;
+    assert_eq!(status, 503, "{body}");
+    let said = format!("{body}\n{}", ferry.log());
+    assert!(
+        said.contains("UnknownIssuer") || said.contains("not signed by a trusted CA"),
+        "{said}"
+    );
+}
+
+/// The database-tls variant on a private server whose certificate (for localhost and
+/// 127.0.0.1) a test CA issued: its data service and its PostgreSQL store over TLS.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgresql_over_tls_is_verified_for_data_services_and_the_store() {
     use ferry_tests::tls::{TestCa, Usage};
     let ca = TestCa::new("PostgreSQL CA");
-    let server = ca.issue("postgres", &["127.0.0.1"], Usage::Server);
+    let server = ca.issue("postgres", &["localhost", "127.0.0.1"], Usage::Server);
     let other = TestCa::new("another CA");
     let pg = match PrivatePostgres::start_tls(&server) {
         Ok(pg) => pg,
@@ -1074,45 +1044,188 @@ async fn postgresql_over_tls_is_verified_for_data_services_and_the_store() {
     };
     let backend = ferry_tests::Backend::start(|_| ferry_tests::backend::Reply::json(json!({})));
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("ca.pem"), &ca.cert).unwrap();
+    let ca_path = dir.path().join("ca.pem");
+    std::fs::write(&ca_path, &ca.cert).unwrap();
     std::fs::write(dir.path().join("other.pem"), &other.cert).unwrap();
-    let file = dir.path().join("tls.yaml");
-    std::fs::write(
-        &file,
-        TLS_CONFIG
-            .replace("PORT", &pg.port.to_string())
-            .replace("BACKEND", &backend.port().to_string()),
+    let variant = std::fs::read_to_string(
+        ferry_tests::workspace_root().join("config/variants/database-tls/orders.yaml"),
     )
     .unwrap();
-    let ferry = Ferry::start(&[&file], &[]);
+    let variant = variant
+        .replace("localhost:5433", &format!("localhost:{}", pg.port))
+        .replace(
+            "/tmp/ferry-database-tls/ca.crt",
+            &ca_path.display().to_string(),
+        )
+        // The forwarded orders go to a backend of the test, which shows what arrived.
+        .replace(
+            "127.0.0.1:8290/services/tls-orders/orders",
+            &format!("127.0.0.1:{}/orders", backend.port()),
+        );
+    let file = dir.path().join("orders.yaml");
+    std::fs::write(&file, variant).unwrap();
+    let wrong = dir.path().join("wrong.yaml");
+    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port);
+    std::fs::write(&wrong, wrong_ca_source("postgres", &url)).unwrap();
+    let ferry = Ferry::start(&[&file, &wrong], &[]);
 
     // The data service's connection is encrypted, by the server's own account.
-    let (status, body) = get(&ferry, "/services/good/ssl").await;
+    let (status, body) = get(&ferry, "/services/tls-orders/session").await;
     assert_eq!(status, 200, "{body}\n{}", ferry.log());
-    assert!(body.contains("true"), "{body}");
+    assert!(body.contains("true") && body.contains("TLSv1."), "{body}");
+    let (status, body) = post(
+        &ferry,
+        "/services/tls-orders/orders",
+        json!({"item": "tea", "qty": 2}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = get(&ferry, "/services/tls-orders/orders").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("tea"), "{body}");
 
     // The store over TLS stores, and its processor forwards.
     let resp = client()
-        .post(ferry.url("/pay"))
-        .json(&json!({"n": 1}))
+        .post(ferry.url("/tls-orders"))
+        .json(&json!({"item": "coffee", "qty": 1}))
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 202, "{}", ferry.log());
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !backend.requests().iter().any(|r| r.json()["n"] == 1) {
+    while !backend
+        .requests()
+        .iter()
+        .any(|r| r.json()["item"] == "coffee")
+    {
         assert!(Instant::now() < deadline, "not forwarded:\n{}", ferry.log());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    // A server certificate from a CA not trusted: refused, never a plain connection.
-    let (status, body) = get(&ferry, "/services/wrong/ssl").await;
-    assert_eq!(status, 503, "{body}");
-    let said = format!("{body}\n{}", ferry.log());
-    assert!(
-        said.contains("UnknownIssuer") || said.contains("not signed by a trusted CA"),
-        "{said}"
-    );
+    assert_untrusted_server_refused(&ferry).await;
     drop(ferry);
     drop(pg);
+}
+
+/// A MariaDB server of this test's own (Debian's `mariadbd`, as the machine's MariaDB runs),
+/// with a fresh data folder and TLS on, with the certificate the test gives it.
+struct PrivateMariadb {
+    port: u16,
+    process: ferry_tests::process::Process,
+}
+
+impl PrivateMariadb {
+    fn start_tls(server: &ferry_tests::tls::Pem) -> Result<PrivateMariadb, String> {
+        let mariadbd = ["/usr/sbin/mariadbd", "/usr/sbin/mysqld"]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists())
+            .ok_or("no mariadbd (Debian's mariadb-server)")?;
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let data = dir.path().join("data");
+        // Root may run the server only when it says so; anyone else runs it as themselves.
+        let user: &[&str] = if is_root() { &["--user=root"] } else { &[] };
+        let installed = Command::new("mariadb-install-db")
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .args(user)
+            // root@127.0.0.1 without a password, as the machine's server has it.
+            .args(["--auth-root-authentication-method=normal", "--skip-test-db"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|e| format!("mariadb-install-db: {e}"))?;
+        if !installed.success() {
+            return Err("mariadb-install-db failed".into());
+        }
+        let (cert, key) = (dir.path().join("server.pem"), dir.path().join("server.key"));
+        std::fs::write(&cert, &server.cert).map_err(|e| e.to_string())?;
+        std::fs::write(&key, &server.key).map_err(|e| e.to_string())?;
+        let port = ferry_tests::process::free_port();
+        let mut cmd = Command::new(mariadbd);
+        cmd.arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .args(user)
+            .arg(format!("--port={port}"))
+            .args(["--bind-address=127.0.0.1", "--skip-name-resolve"])
+            .arg(format!("--socket={}", dir.path().join("sock").display()))
+            .arg(format!("--pid-file={}", dir.path().join("pid").display()))
+            .arg(format!("--ssl-cert={}", cert.display()))
+            .arg(format!("--ssl-key={}", key.display()));
+        Ok(PrivateMariadb {
+            port,
+            process: ferry_tests::process::Process::spawn(cmd, dir, port, "mariadbd"),
+        })
+    }
+}
+
+/// Data sources on a private MariaDB over TLS: verified with `tls.caFile`, and verified as
+/// the URL's own `ssl-mode` says.
+const MARIADB_TLS_CONFIG: &str = "apiVersion: ferry.dev/v1alpha1
+kind: DataSource
+metadata: {name: good}
+spec:
+  type: mysql
+  url: mysql://root@127.0.0.1:PORT/mysql
+  tls: {caFile: ca.pem}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: DataSource
+metadata: {name: byurl}
+spec:
+  type: mysql
+  url: mysql://root@127.0.0.1:PORT/mysql?ssl-mode=VERIFY_IDENTITY&ssl-ca=CA_PATH
+";
+
+/// The session's TLS cipher, as the server sees it.
+const MARIADB_CIPHER: &str = "SELECT VARIABLE_VALUE AS cipher FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'Ssl_cipher'";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_over_tls_is_verified_for_data_services() {
+    use ferry_tests::tls::{TestCa, Usage};
+    let ca = TestCa::new("MariaDB CA");
+    let server = ca.issue("mariadb", &["127.0.0.1"], Usage::Server);
+    let other = TestCa::new("another CA");
+    let db = match PrivateMariadb::start_tls(&server) {
+        Ok(db) => db,
+        Err(reason) => {
+            eprintln!("skipped: cannot run a private MariaDB: {reason}");
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ca_path = dir.path().join("ca.pem");
+    std::fs::write(&ca_path, &ca.cert).unwrap();
+    std::fs::write(dir.path().join("other.pem"), &other.cert).unwrap();
+    let file = dir.path().join("tls.yaml");
+    let mut config = MARIADB_TLS_CONFIG
+        .replace("PORT", &db.port.to_string())
+        .replace("CA_PATH", &ca_path.display().to_string());
+    for name in ["good", "byurl"] {
+        config.push_str(&probe_service(name, MARIADB_CIPHER));
+    }
+    config.push_str("---\n");
+    let url = format!("mysql://root@127.0.0.1:{}/mysql", db.port);
+    config.push_str(&wrong_ca_source("mysql", &url));
+    std::fs::write(&file, config).unwrap();
+    let ferry = Ferry::start(&[&file], &[]);
+
+    // Both verified sessions are encrypted, by the server's own account.
+    for name in ["good", "byurl"] {
+        let (status, body) = get(&ferry, &format!("/services/{name}/probe")).await;
+        assert_eq!(
+            status,
+            200,
+            "{name}: {body}\n{}\n{}",
+            ferry.log(),
+            db.process.log()
+        );
+        let cipher = json_of(&body).to_string();
+        assert!(
+            cipher.contains("TLS_") || cipher.contains("AES"),
+            "{name}: {body}"
+        );
+    }
+
+    assert_untrusted_server_refused(&ferry).await;
 }
