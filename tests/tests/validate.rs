@@ -17,6 +17,60 @@ fn every_bundled_sample_validates() {
     assert!(stderr.contains("valid"), "{stderr}");
 }
 
+/// The variants need a broker or a server to run, never to validate: each folder is checked
+/// on its own, as `ferry run config/variants/<name>` loads it (the healthcare one beside
+/// the sample it completes). database-tls names the CA file its script makes: here a copy
+/// of it names one made by the test, and the https one's CA variable holds that CA.
+#[test]
+fn every_variant_validates() {
+    let root = workspace_root();
+    let healthcare = root.join("config/samples/healthcare");
+    let made = tempfile::tempdir().unwrap();
+    let ca = made.path().join("ca.crt");
+    let ca_pem = ferry_tests::tls::TestCa::new("variant CA").cert;
+    std::fs::write(&ca, &ca_pem).unwrap();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(root.join("config/variants")).unwrap() {
+        let mut variant = entry.unwrap().path();
+        if variant.ends_with("database-tls") {
+            let copy = made.path().join("database-tls");
+            std::fs::create_dir(&copy).unwrap();
+            let text = std::fs::read_to_string(variant.join("orders.yaml")).unwrap();
+            let text = text.replace("/tmp/ferry-database-tls/ca.crt", &ca.display().to_string());
+            std::fs::write(copy.join("orders.yaml"), text).unwrap();
+            variant = copy;
+        }
+        let mut paths = vec![variant.clone()];
+        if variant.ends_with("healthcare-rabbitmq") {
+            for file in [
+                "book-appointment",
+                "endpoints",
+                "healthcare-api",
+                "hospitals",
+                "payments",
+            ] {
+                paths.push(healthcare.join(format!("{file}.yaml")));
+            }
+        }
+        // The https variant reads its CA from SAMPLE_CA, as its comment shows.
+        let out = std::process::Command::new(ferry_tests::ferry_bin())
+            .arg("validate")
+            .args(&paths)
+            .env("SAMPLE_CA", &ca_pem)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "{}: {stdout}{stderr}",
+            variant.display()
+        );
+        checked += 1;
+    }
+    assert!(checked >= 8, "only {checked} variants");
+}
+
 #[test]
 fn every_behaviour_file_validates() {
     assert_validates("tests/behavior");
