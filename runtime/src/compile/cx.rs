@@ -154,7 +154,12 @@ impl<'a, E> BuildCx<'a, E> {
     pub fn endpoint(&mut self, name: &str) -> Option<Arc<E>> {
         let ep = self.endpoints.get(name).cloned();
         if ep.is_none() {
-            self.internal("endpoint", name);
+            // The checker resolved the name, so the endpoint's own build failed and said why
+            // (an unset secret variable, an unreadable CA file).
+            self.error(
+                "",
+                format!("endpoint \"{name}\" is not available (it could not be built)"),
+            );
         }
         ep
     }

@@ -434,6 +434,17 @@ async fn basic_auth_reads_the_password_from_the_environment_at_load_time() {
         .err()
         .expect("an unset variable is an error");
     assert!(err.contains("FERRY_TEST_UNSET_PASSWORD"), "{err}");
+    // What calls the endpoint is told it is missing because of that, not of a bug.
+    let with_caller = format!(
+        "{}apiVersion: ferry.dev/v1alpha1\nkind: IntegrationAPI\nmetadata: {{name: a}}\nspec:\n  context: /a\n  resources:\n    - inSequence:\n        - call: {{endpoint: {{key: svc}}}}\n",
+        with_password_in("FERRY_TEST_UNSET_PASSWORD")
+    );
+    let err = compile_yaml(&with_caller)
+        .err()
+        .expect("an unset variable is an error");
+    assert!(err.contains("FERRY_TEST_UNSET_PASSWORD"), "{err}");
+    assert!(err.contains("endpoint \"svc\" is not available"), "{err}");
+    assert!(!err.contains("internal error"), "{err}");
     // Setting a variable is `unsafe` in edition 2024 (and unsafe code is forbidden here),
     // so the test uses one every process has.
     let path = std::env::var("PATH").unwrap();
