@@ -10,6 +10,8 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use ferry_tests::backend::Reply;
@@ -520,10 +522,21 @@ async fn chaos_a_broker_restart_while_consuming_1000_messages_loses_none() {
             publish(&ch, &q, json!({"n": n}).to_string().as_bytes(), props).await;
         }
     }
-    // About 100 messages a second (5 at a time, 50 ms each), so the node goes down with
-    // most of them still queued and some in flight.
-    let backend =
-        Backend::start(|_| Reply::json(json!({"ok": true})).delayed(Duration::from_millis(50)));
+    // About 100 messages a second (5 at a time, 50 ms each) until the node is told to stop;
+    // then 5 a second, so it goes down with most of them still queued and some in flight,
+    // however long its Erlang VM takes to stop on a loaded machine.
+    let stopping = Arc::new(AtomicBool::new(false));
+    let backend = Backend::start({
+        let stopping = stopping.clone();
+        move |_| {
+            let delay = if stopping.load(Ordering::SeqCst) {
+                Duration::from_secs(1)
+            } else {
+                Duration::from_millis(50)
+            };
+            Reply::json(json!({"ok": true})).delayed(delay)
+        }
+    });
     let dir = tempfile::tempdir().unwrap();
     let extra = format!(
         "    port: {}\n    prefetch: 5\n    consumers: 1",
@@ -540,12 +553,14 @@ async fn chaos_a_broker_restart_while_consuming_1000_messages_loses_none() {
     .await;
     // The whole node goes down (its Erlang VM exits) with messages in flight, and comes
     // back on the same ports and database.
+    stopping.store(true, Ordering::SeqCst);
     tokio::task::block_in_place(|| broker.stop_node());
     let before_restart = backend.requests().len();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let state = inbound_endpoint(&ferry, "orders-in").await;
     assert_eq!(state["connected"], false, "the outage is seen: {state}");
     tokio::task::block_in_place(|| broker.start_node());
+    stopping.store(false, Ordering::SeqCst);
     every_one_arrived(
         &backend,
         total,
