@@ -264,14 +264,7 @@ async fn apply_deployment(
 /// pods carrying the sidecar.
 async fn apply_sidecar(ctx: &Context, key: &GroupKey, r: &Rendered) -> Result<Workload, Error> {
     apply_one(ctx, key, &r.config_map).await?;
-    let name = render::object_name(&key.name);
-    delete::<Deployment>(ctx, key, &name).await?;
-    delete::<HorizontalPodAutoscaler>(ctx, key, &name).await?;
-    delete::<PodDisruptionBudget>(ctx, key, &name).await?;
-    delete::<Service>(ctx, key, &name).await?;
-    delete::<RoleBinding>(ctx, key, &name).await?;
-    delete::<Role>(ctx, key, &name).await?;
-    delete::<ServiceAccount>(ctx, key, &name).await?;
+    delete_workload(ctx, key).await?;
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &key.namespace);
     let selector = format!("{SIDECAR_LABEL}={}", key.name);
     let listed = pods
@@ -475,6 +468,13 @@ fn settle_delete(
 /// same; deleting here makes it immediate and does not depend on it. KEDA's objects are
 /// left to the collector: a cluster without KEDA would answer each delete with 404.
 async fn remove(ctx: &Context, key: &GroupKey) -> Result<(), Error> {
+    delete_workload(ctx, key).await?;
+    delete::<ConfigMap>(ctx, key, &render::bundle_name(&key.name)).await
+}
+
+/// Deletes the objects a group runs its own pods with (deployment mode): all but the
+/// bundle ConfigMap.
+async fn delete_workload(ctx: &Context, key: &GroupKey) -> Result<(), Error> {
     let name = render::object_name(&key.name);
     delete::<Deployment>(ctx, key, &name).await?;
     delete::<HorizontalPodAutoscaler>(ctx, key, &name).await?;
@@ -483,7 +483,7 @@ async fn remove(ctx: &Context, key: &GroupKey) -> Result<(), Error> {
     delete::<RoleBinding>(ctx, key, &name).await?;
     delete::<Role>(ctx, key, &name).await?;
     delete::<ServiceAccount>(ctx, key, &name).await?;
-    delete::<ConfigMap>(ctx, key, &render::bundle_name(&key.name)).await
+    Ok(())
 }
 
 /// The API resource of a ferry.dev kind.
