@@ -174,17 +174,17 @@ bench-test-suites: bench-build ## Wall time and instructions (callgrind, when va
 	  --out docs/benchmarks.md
 
 .PHONY: bench-data
-bench-data: bench-tools bench-build ## A DataService on PostgreSQL vs a minimal sqlx server: GET by key and a 10,000-row result; writes its section of docs/benchmarks.md
+bench-data: services bench-tools bench-build ## A DataService on PostgreSQL vs a minimal sqlx server: GET by key and a 10,000-row result; writes its section of docs/benchmarks.md
 	python3 tests/bench/data.py --ferry $(BENCH_BIN)/ferry --direct $(BENCH_BIN)/data-direct \
 	  --out docs/benchmarks.md
 
 .PHONY: bench-rabbitmq
-bench-rabbitmq: bench-tools bench-build ## RabbitMQ consume -> HTTP and HTTP -> publish (confirms) beside a raw lapin baseline, on the machine's broker; writes its section of docs/benchmarks.md
+bench-rabbitmq: services bench-tools bench-build ## RabbitMQ consume -> HTTP and HTTP -> publish (confirms) beside a raw lapin baseline, on the machine's broker; writes its section of docs/benchmarks.md
 	python3 tests/bench/rabbitmq.py --ferry $(BENCH_BIN)/ferry --backend $(BENCH_BIN)/echo-backend \
 	  --baseline $(BENCH_BIN)/amqp-baseline --out docs/benchmarks.md
 
 .PHONY: bench-files
-bench-files: bench-tools bench-build ## File inbound throughput, 10,000 small JSON files from a local folder and from an SFTP server of its own (sshd); writes its section of docs/benchmarks.md (BENCH_FILES=10000)
+bench-files: services bench-tools bench-build ## File inbound throughput, 10,000 small JSON files from a local folder and from an SFTP server of its own (sshd); writes its section of docs/benchmarks.md (BENCH_FILES=10000)
 	python3 tests/bench/files.py --ferry $(BENCH_BIN)/ferry --backend $(BENCH_BIN)/echo-backend \
 	  --out docs/benchmarks.md
 
@@ -194,7 +194,7 @@ bench-mqtt: bench-tools bench-build ## MQTT consume -> HTTP beside a raw rumqttc
 	  --baseline $(BENCH_BIN)/mqtt-baseline --out docs/benchmarks.md
 
 .PHONY: bench-outbound
-bench-outbound: bench-tools bench-build ## file (overwrite, append) and SMTP endpoints beside an HTTP call, wrk-driven; writes its section of docs/benchmarks.md
+bench-outbound: services bench-tools bench-build ## file (overwrite, append) and SMTP endpoints beside an HTTP call, wrk-driven; writes its section of docs/benchmarks.md
 	python3 tests/bench/outbound.py --ferry $(BENCH_BIN)/ferry --backend $(BENCH_BIN)/echo-backend \
 	  --out docs/benchmarks.md
 
