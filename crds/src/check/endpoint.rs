@@ -361,7 +361,8 @@ pub fn check(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec) -> Option<Endpoi
 /// A `rabbitmq:` address: its parameters, and only the leaf settings a publish uses
 /// (`timeout.duration`).
 fn rabbitmq(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec, uri: &str) -> Option<Endpoint> {
-    let (ok, timeout) = publish_settings(cx, field, spec, "a rabbitmq", &[]);
+    let tls = "rabbitmq.connection.ssl.* in the address";
+    let (ok, timeout) = publish_settings(cx, field, spec, "a rabbitmq", tls);
     let parsed = super::rabbitmq_address::parse(uri, timeout);
     address(cx, field, parsed, ok).map(|target| Endpoint::Rabbitmq(Box::new(target)))
 }
@@ -369,47 +370,45 @@ fn rabbitmq(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec, uri: &str) -> Opt
 /// An `mqtt:` address: its parameters, and only the leaf settings a publish uses
 /// (`timeout.duration`).
 fn mqtt(cx: &mut Cx<'_>, field: &str, spec: &EndpointSpec, uri: &str) -> Option<Endpoint> {
-    let also = [
-        (spec.oauth.is_some(), "oauth"),
-        (spec.enable_addressing.is_some(), "enableAddressing"),
-        (spec.tls.is_some(), "tls"),
-    ];
-    let (ok, timeout) = publish_settings(cx, field, spec, "an mqtt", &also);
+    let tls = "mqtt.ssl.enable and mqtt.ssl.ca.env in the address";
+    let (ok, timeout) = publish_settings(cx, field, spec, "an mqtt", tls);
     let parsed = super::mqtt_address::parse(uri, timeout);
     address(cx, field, parsed, ok).map(|target| Endpoint::Mqtt(Box::new(target)))
 }
 
 /// The leaf settings of a broker endpoint that publishes (`kind`: "a rabbitmq", ...):
-/// every HTTP-only setting (and those of `also`) is refused, a timeout is always a fault.
-/// Whether all were acceptable, and the publish's timeout (30 s by default).
+/// every one but `timeout` is refused (`tls`: the address's parameters say how, `tls_in`),
+/// a timeout is always a fault. Whether all were acceptable, and the publish's timeout (30 s
+/// by default).
 fn publish_settings(
     cx: &mut Cx<'_>,
     field: &str,
     spec: &EndpointSpec,
     kind: &str,
-    also: &[(bool, &str)],
+    tls_in: &str,
 ) -> (bool, Duration) {
-    let settings = [
-        (spec.retry.is_some(), "retry"),
-        (spec.mark_for_suspension.is_some(), "markForSuspension"),
-        (spec.suspend_on_failure.is_some(), "suspendOnFailure"),
-        (!spec.headers.is_empty(), "headers"),
-        (spec.basic_auth.is_some(), "basicAuth"),
-    ];
-    let format = [(
-        spec.address.as_ref().is_some_and(|a| a.format.is_some()),
-        "address.format",
-    )];
+    let ok = refuse_leaf_settings(cx, field, spec, &["timeout"], |at| {
+        let hint = if at == "tls" {
+            format!(" (set {tls_in})")
+        } else {
+            String::new()
+        };
+        format!("{at} is not supported on {kind} endpoint{hint}")
+    });
+    let (timeout_ok, timeout) = fault_timeout(cx, field, spec, kind, 30_000);
+    (ok && timeout_ok, timeout)
+}
+
+/// The timeout of an endpoint (`kind`: "a rabbitmq", ...) whose timeout can only be a
+/// fault: whether its `responseAction` says so, and its duration (`default_ms` unset).
+fn fault_timeout(
+    cx: &mut Cx<'_>,
+    field: &str,
+    spec: &EndpointSpec,
+    kind: &str,
+    default_ms: u64,
+) -> (bool, Duration) {
     let mut ok = true;
-    for &(set, at) in settings.iter().chain(also).chain(&format) {
-        if set {
-            cx.error(
-                &format!("{field}.{at}"),
-                format!("{at} is not supported on {kind} endpoint"),
-            );
-            ok = false;
-        }
-    }
     if spec
         .timeout
         .as_ref()
@@ -425,7 +424,7 @@ fn publish_settings(
         spec.timeout
             .as_ref()
             .and_then(|t| t.duration)
-            .unwrap_or(30_000),
+            .unwrap_or(default_ms),
     );
     (ok, timeout)
 }
@@ -453,31 +452,9 @@ fn file_endpoint(
     typed: Option<&crate::resources::endpoint::FileEndpoint>,
     uri: &str,
 ) -> Option<Endpoint> {
-    let settings = [
-        (spec.retry.is_some(), "retry"),
-        (spec.mark_for_suspension.is_some(), "markForSuspension"),
-        (spec.suspend_on_failure.is_some(), "suspendOnFailure"),
-        (!spec.headers.is_empty(), "headers"),
-        (spec.basic_auth.is_some(), "basicAuth"),
-        (spec.oauth.is_some(), "oauth"),
-        (spec.enable_addressing.is_some(), "enableAddressing"),
-        (spec.tls.is_some(), "tls"),
-        (spec.timeout.is_some(), "timeout"),
-        (
-            spec.address.as_ref().is_some_and(|a| a.format.is_some()),
-            "address.format",
-        ),
-    ];
-    let mut ok = true;
-    for (set, at) in settings {
-        if set {
-            cx.error(
-                &format!("{field}.{at}"),
-                format!("{at} is not supported on a file endpoint"),
-            );
-            ok = false;
-        }
-    }
+    let ok = refuse_leaf_settings(cx, field, spec, &[], |at| {
+        format!("{at} is not supported on a file endpoint")
+    });
     let target = match typed {
         Some(f) => super::file_target::typed(cx, &format!("{field}.file"), f),
         None => match super::file_target::vfs(uri) {
@@ -502,51 +479,18 @@ fn smtp_endpoint(
     spec: &EndpointSpec,
     smtp: &crate::resources::endpoint::SmtpEndpoint,
 ) -> Option<Endpoint> {
-    let settings = [
-        (spec.retry.is_some(), "retry"),
-        (spec.mark_for_suspension.is_some(), "markForSuspension"),
-        (spec.suspend_on_failure.is_some(), "suspendOnFailure"),
-        (!spec.headers.is_empty(), "headers"),
-        (spec.basic_auth.is_some(), "basicAuth"),
-        (spec.oauth.is_some(), "oauth"),
-        (spec.enable_addressing.is_some(), "enableAddressing"),
-        (spec.tls.is_some(), "tls"),
-    ];
-    let mut ok = true;
-    for (set, at) in settings {
-        if set {
-            let hint = match at {
-                "headers" => " (set the email's headers in smtp.headers)",
-                "basicAuth" => " (use smtp.username and smtp.passwordFrom)",
-                "tls" => " (use smtp.security and smtp.caFrom)",
-                _ => "",
-            };
-            cx.error(
-                &format!("{field}.{at}"),
-                format!("{at} is not supported on an smtp endpoint{hint}"),
-            );
-            ok = false;
-        }
-    }
-    if spec
-        .timeout
-        .as_ref()
-        .is_some_and(|t| t.response_action != crate::resources::endpoint::ResponseAction::Fault)
-    {
-        cx.error(
-            &format!("{field}.timeout.responseAction"),
-            "an smtp endpoint's timeout is always a fault",
-        );
-        ok = false;
-    }
-    let timeout = Duration::from_millis(
-        spec.timeout
-            .as_ref()
-            .and_then(|t| t.duration)
-            .unwrap_or(60_000),
-    );
+    let settings_ok = refuse_leaf_settings(cx, field, spec, &["timeout"], |at| {
+        let hint = match at {
+            "headers" => " (set the email's headers in smtp.headers)",
+            "basicAuth" => " (use smtp.username and smtp.passwordFrom)",
+            "tls" => " (use smtp.security and smtp.caFrom)",
+            _ => "",
+        };
+        format!("{at} is not supported on an smtp endpoint{hint}")
+    });
+    let (timeout_ok, timeout) = fault_timeout(cx, field, spec, "an smtp", 60_000);
     let target = super::smtp::check(cx, &format!("{field}.smtp"), smtp, timeout);
-    ok.then_some(())?;
+    (settings_ok && timeout_ok).then_some(())?;
     target.map(|t| Endpoint::Smtp(Box::new(t)))
 }
 
@@ -557,7 +501,15 @@ fn group_has_no_leaf_settings(
     spec: &EndpointSpec,
     group: &str,
 ) -> bool {
-    let settings = [
+    // A group has no address of its own, so no address.format either.
+    refuse_leaf_settings(cx, field, spec, &["address.format"], |at| {
+        format!("{at} belongs on the leaf endpoints of a {group} group, not on the group")
+    })
+}
+
+/// Every setting only a leaf endpoint uses, and whether `spec` sets it.
+fn leaf_settings(spec: &EndpointSpec) -> [(bool, &'static str); 10] {
+    [
         (spec.timeout.is_some(), "timeout"),
         (spec.retry.is_some(), "retry"),
         (spec.mark_for_suspension.is_some(), "markForSuspension"),
@@ -567,14 +519,26 @@ fn group_has_no_leaf_settings(
         (spec.oauth.is_some(), "oauth"),
         (spec.enable_addressing.is_some(), "enableAddressing"),
         (spec.tls.is_some(), "tls"),
-    ];
+        (
+            spec.address.as_ref().is_some_and(|a| a.format.is_some()),
+            "address.format",
+        ),
+    ]
+}
+
+/// Reports, at `field.<setting>` with `refusal(setting)`, each leaf setting `spec` sets
+/// that `allowed` does not name; whether there was none.
+fn refuse_leaf_settings(
+    cx: &mut Cx<'_>,
+    field: &str,
+    spec: &EndpointSpec,
+    allowed: &[&str],
+    refusal: impl Fn(&str) -> String,
+) -> bool {
     let mut ok = true;
-    for (set, at) in settings {
-        if set {
-            cx.error(
-                &format!("{field}.{at}"),
-                format!("{at} belongs on the leaf endpoints of a {group} group, not on the group"),
-            );
+    for (set, at) in leaf_settings(spec) {
+        if set && !allowed.contains(&at) {
+            cx.error(&format!("{field}.{at}"), refusal(at));
             ok = false;
         }
     }

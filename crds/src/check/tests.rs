@@ -369,6 +369,44 @@ fn enable_addressing_sits_on_leaves_and_answers_on_the_same_connection() {
 }
 
 #[test]
+fn http_settings_on_broker_endpoints_are_refused_with_where_tls_is_set() {
+    let broker = |uri: &str| {
+        format!(
+            "apiVersion: ferry.dev/v1alpha1
+kind: Endpoint
+metadata: {{name: out}}
+spec:
+  address: {{uri: \"{uri}\"}}
+  tls: {{minVersion: \"1.3\"}}
+  oauth: {{tokenUrl: \"http://127.0.0.1/token\", clientId: c, clientSecretFrom: {{env: S}}}}
+  retry: {{count: 2}}
+"
+        )
+    };
+    let d = check(&broker(
+        "rabbitmq:/q?rabbitmq.server.host.name=127.0.0.1&rabbitmq.queue.name=q",
+    ));
+    assert_eq!(d.len(), 3, "{d:?}");
+    assert!(
+        d.iter().any(|e| e.contains("spec.tls")
+            && e.contains("not supported on a rabbitmq endpoint")
+            && e.contains("rabbitmq.connection.ssl.*")),
+        "{d:?}"
+    );
+    assert!(d.iter().any(|e| e.contains("spec.oauth")), "{d:?}");
+    assert!(d.iter().any(|e| e.contains("spec.retry")), "{d:?}");
+    let d = check(&broker(
+        "mqtt:/t?mqtt.server.host.name=127.0.0.1&mqtt.topic.name=t",
+    ));
+    assert_eq!(d.len(), 3, "{d:?}");
+    assert!(
+        d.iter()
+            .any(|e| e.contains("spec.tls") && e.contains("mqtt.ssl.enable")),
+        "{d:?}"
+    );
+}
+
+#[test]
 fn endpoints_the_runtime_cannot_call_are_refused_and_https_is_not_one() {
     let d = check(&API.replace(
         "        - respond: {}\n",
