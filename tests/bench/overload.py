@@ -2,7 +2,7 @@
 """The overload benchmark behind `make bench-overload` (and `make bench`): p99 of the
 admitted requests at twice the load Ferry can serve.
 
-Ferry runs tests/bench/overload (`/overload/convert`: the JSON body, an order of 70 items,
+Ferry runs tests/bench/overload (`/overload/convert`: the JSON body, an order of 279 items,
 converted to XML, then a call to a backend that answers OVERLOAD_DELAY_MS late) on one CPU
 with `--max-concurrent-requests OVERLOAD_LIMIT`. The conversion makes Ferry's CPU the
 bottleneck: a lighter flow would have the load generator and the backend, which share the
@@ -25,7 +25,7 @@ BENCH_LOAD_CPU (1). Writes the "Overload" section of docs/benchmarks.md (section
 
 Environment: OVERLOAD_SECONDS (15), OVERLOAD_WARMUP (3), OVERLOAD_DELAY_MS (5),
 OVERLOAD_LIMIT (64), OVERLOAD_CONNECTIONS (the limit), OVERLOAD_OPEN_CONNECTIONS (1200),
-OVERLOAD_FACTOR (2), OVERLOAD_BODY (bytes, 4096), OVERLOAD_PATH (/overload/convert),
+OVERLOAD_FACTOR (2), OVERLOAD_BODY (bytes, 16384), OVERLOAD_PATH (/overload/convert),
 OVERLOAD_CAPACITY_ROUNDS (3: the capacity row is the best of them), OVERLOAD_MAX_RATIO
 (3: the verdict's bound on p99 at twice capacity / p99 at capacity),
 OVERLOAD_DEFAULT_LIMIT (1: also run step 3; 0 skips it).
@@ -51,7 +51,7 @@ LIMIT = int(os.environ.get("OVERLOAD_LIMIT", "64"))
 CONNECTIONS = int(os.environ.get("OVERLOAD_CONNECTIONS", str(LIMIT)))
 OPEN_CONNECTIONS = int(os.environ.get("OVERLOAD_OPEN_CONNECTIONS", "1200"))
 FACTOR = float(os.environ.get("OVERLOAD_FACTOR", "2"))
-BODY = int(os.environ.get("OVERLOAD_BODY", "4096"))
+BODY = int(os.environ.get("OVERLOAD_BODY", "16384"))
 PATH = os.environ.get("OVERLOAD_PATH", "/overload/convert")
 CAPACITY_ROUNDS = max(1, int(os.environ.get("OVERLOAD_CAPACITY_ROUNDS", "3")))
 MAX_RATIO = float(os.environ.get("OVERLOAD_MAX_RATIO", "3"))
