@@ -306,6 +306,39 @@ pub fn client() -> reqwest::Client {
         .expect("client builds")
 }
 
+/// An Endpoint `name` at the broker address `uri` (`timeout_ms` to wait for the broker) and
+/// an API, `POST /publish`, that calls it and answers its reply; a fault answers 503 with
+/// `{"code": <the Synapse error code>}`.
+pub fn publish_config(name: &str, uri: &str, timeout_ms: u64) -> String {
+    format!(
+        "apiVersion: ferry.dev/v1alpha1
+kind: Endpoint
+metadata:
+  name: {name}
+spec:
+  address:
+    uri: {uri}
+  timeout: {{duration: {timeout_ms}}}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: IntegrationAPI
+metadata:
+  name: publish
+spec:
+  context: /publish
+  resources:
+    - methods: [POST]
+      inSequence:
+        - call: {{endpoint: {{key: {name}}}}}
+        - respond: {{}}
+      faultSequence:
+        - property: {{name: HTTP_SC, scope: axis2, value: '503'}}
+        - payloadFactory: {{mediaType: json, format: '{{\"code\": \"${{props.synapse.ERROR_CODE}}\"}}'}}
+        - respond: {{}}
+"
+    )
+}
+
 /// Writes `text` as the `config.yaml` of the configuration folder `dir`.
 pub fn write_config(dir: &Path, text: &str) {
     std::fs::write(dir.join("config.yaml"), text).expect("config.yaml written");

@@ -604,7 +604,7 @@ async fn publishing_across_a_broker_restart_faults_cleanly_and_loses_nothing_con
         "rabbitmq.server.port={}&rabbitmq.queue.name={q}&rabbitmq.queue.autodeclare=true",
         broker.port()
     );
-    write_config(dir.path(), &PUBLISH.replace("PARAMS", &params));
+    write_config(dir.path(), &publish_api(&params));
     let ferry = Ferry::start(&[dir.path()], &[]);
     let http = client();
     let post = |n: u64| {
@@ -690,33 +690,15 @@ async fn publishing_across_a_broker_restart_faults_cleanly_and_loses_nothing_con
 
 // === publishing ===
 
-/// An API publishing each POST to a RabbitMQ endpoint with `PARAMS`, answering with what
+/// An API publishing each POST to a RabbitMQ endpoint with `params`, answering with what
 /// the call left in the message (202 for a plain publish), or 503 from its fault sequence.
-const PUBLISH: &str = "apiVersion: ferry.dev/v1alpha1
-kind: Endpoint
-metadata:
-  name: queue-ep
-spec:
-  address:
-    uri: rabbitmq:/q?rabbitmq.server.host.name=127.0.0.1&PARAMS
-  timeout: {duration: 10000}
----
-apiVersion: ferry.dev/v1alpha1
-kind: IntegrationAPI
-metadata:
-  name: publish
-spec:
-  context: /publish
-  resources:
-    - methods: [POST]
-      inSequence:
-        - call: {endpoint: {key: queue-ep}}
-        - respond: {}
-      faultSequence:
-        - property: {name: HTTP_SC, scope: axis2, value: '503'}
-        - payloadFactory: {mediaType: json, format: '{\"code\": \"${props.synapse.ERROR_CODE}\"}'}
-        - respond: {}
-";
+fn publish_api(params: &str) -> String {
+    ferry_tests::publish_config(
+        "queue-ep",
+        &format!("rabbitmq:/q?rabbitmq.server.host.name=127.0.0.1&{params}"),
+        10000,
+    )
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_http_request_is_published_to_rabbitmq_confirmed_with_its_headers() {
@@ -727,7 +709,7 @@ async fn an_http_request_is_published_to_rabbitmq_confirmed_with_its_headers() {
     delete(&ch, &q).await;
     let dir = tempfile::tempdir().unwrap();
     let params = format!("rabbitmq.queue.name={q}&rabbitmq.queue.autodeclare=true");
-    write_config(dir.path(), &PUBLISH.replace("PARAMS", &params));
+    write_config(dir.path(), &publish_api(&params));
     let ferry = Ferry::start(&[dir.path()], &[]);
     for n in 0..3 {
         let resp = client()
@@ -778,7 +760,7 @@ async fn a_message_no_queue_takes_is_a_fault_not_a_silent_loss() {
     };
     let dir = tempfile::tempdir().unwrap();
     let params = format!("rabbitmq.queue.name={}", queue("nowhere"));
-    write_config(dir.path(), &PUBLISH.replace("PARAMS", &params));
+    write_config(dir.path(), &publish_api(&params));
     let ferry = Ferry::start(&[dir.path()], &[]);
     let resp = client()
         .post(ferry.url("/publish"))
@@ -826,10 +808,7 @@ spec:
   rabbitmq: {{host: 127.0.0.1, queue: {q}}}
 "
     );
-    write_config(
-        dir.path(),
-        &format!("{}{responder}", PUBLISH.replace("PARAMS", &params)),
-    );
+    write_config(dir.path(), &format!("{}{responder}", publish_api(&params)));
     let ferry = Ferry::start(&[dir.path()], &[]);
     for sku in ["A1", "B2"] {
         let resp = client()

@@ -533,33 +533,15 @@ async fn a_thousand_qos1_messages_all_reach_the_backend() {
 
 // === publishing ===
 
-/// An API publishing each POST to an MQTT endpoint with `PARAMS`, answering 200 (the
+/// An API publishing each POST to an MQTT endpoint with `params`, answering 200 (the
 /// message as it was), or 503 with the fault code from its fault sequence.
-const PUBLISH: &str = "apiVersion: ferry.dev/v1alpha1
-kind: Endpoint
-metadata:
-  name: mqtt-ep
-spec:
-  address:
-    uri: mqtt:/out?mqtt.server.host.name=127.0.0.1&PARAMS
-  timeout: {duration: 5000}
----
-apiVersion: ferry.dev/v1alpha1
-kind: IntegrationAPI
-metadata:
-  name: publish
-spec:
-  context: /publish
-  resources:
-    - methods: [POST]
-      inSequence:
-        - call: {endpoint: {key: mqtt-ep}}
-        - respond: {}
-      faultSequence:
-        - property: {name: HTTP_SC, scope: axis2, value: '503'}
-        - payloadFactory: {mediaType: json, format: '{\"code\": \"${props.synapse.ERROR_CODE}\"}'}
-        - respond: {}
-";
+fn publish_api(params: &str) -> String {
+    ferry_tests::publish_config(
+        "mqtt-ep",
+        &format!("mqtt:/out?mqtt.server.host.name=127.0.0.1&{params}"),
+        5000,
+    )
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_requests_are_published_to_mqtt_after_the_broker_acknowledged_them() {
@@ -575,7 +557,7 @@ async fn http_requests_are_published_to_mqtt_after_the_broker_acknowledged_them(
             "mqtt.topic.name={}&mqtt.subscription.qos={qos}&mqtt.version={version}",
             topic.replace('/', "%2F")
         );
-        write_config(dir.path(), &PUBLISH.replace("PARAMS", &params));
+        write_config(dir.path(), &publish_api(&params));
         let ferry = Ferry::start(&[dir.path()], &[]);
         for n in 0..5 {
             let resp = client()
@@ -631,7 +613,7 @@ async fn a_retained_message_is_kept_by_the_broker_for_later_subscribers() {
         "mqtt.topic.name={}&mqtt.retain=true&mqtt.qos=1",
         topic.replace('/', "%2F")
     );
-    write_config(dir.path(), &PUBLISH.replace("PARAMS", &params));
+    write_config(dir.path(), &publish_api(&params));
     let ferry = Ferry::start(&[dir.path()], &[]);
     let resp = client()
         .post(ferry.url("/publish"))
@@ -670,7 +652,7 @@ async fn publishing_to_a_broker_that_is_not_there_is_a_connection_fault() {
         .port();
     let dir = tempfile::tempdir().unwrap();
     let params = format!("mqtt.server.port={port}&mqtt.topic.name=nowhere");
-    write_config(dir.path(), &PUBLISH.replace("PARAMS", &params));
+    write_config(dir.path(), &publish_api(&params));
     let ferry = Ferry::start(&[dir.path()], &[]);
     for _ in 0..2 {
         let resp = client()
