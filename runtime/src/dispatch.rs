@@ -4,6 +4,7 @@
 //! It reads the configuration through an `ArcSwap` once per request: a reload swaps in a new
 //! configuration for the next requests while this one finishes on the one it started with.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,16 +25,19 @@ use crate::message::{Message, properties, soap};
 use crate::passthrough::Passthrough;
 use crate::security::{Denial, Identity};
 use crate::sequence::{self, Env, Flow};
+use crate::timeouts::Timeout;
 use crate::transports::http::body::{self, Body, BodyError};
 use crate::transports::http::cors::Cors;
 use crate::transports::http::deadline::{BodyProgress, Tracked};
 use crate::transports::http::error::{self, error_response, json_response};
-use crate::transports::http::server::Handler;
-use crate::transports::http::server::TlsConnection;
+use crate::transports::http::server::{Handler, Peer, TlsConnection};
 use ferry_api::routes::RouteMatch;
 
 /// Path parameters, query parameters and the URL postfix of a routed request.
 type RouteParams = (Vec<(String, String)>, Vec<(String, String)>, String);
+
+/// Where a request came from: the client's address, and its TLS connection over HTTPS.
+type Origin = (Option<SocketAddr>, Option<Arc<TlsConnection>>);
 
 /// How long a request may take, counted from its head (`ferry run --request-body-timeout`,
 /// `--request-timeout`). `None` waits forever.
@@ -49,10 +53,7 @@ pub struct RequestTimeouts {
 impl RequestTimeouts {
     /// When the body of a request that started at `started` is due, and the timeout that
     /// makes it so: the total deadline at the latest, the body being part of the request.
-    fn body_deadline(
-        &self,
-        started: tokio::time::Instant,
-    ) -> Option<(tokio::time::Instant, Duration)> {
+    fn body_deadline(&self, started: Instant) -> Option<(Instant, Duration)> {
         let due = match (self.body, self.total) {
             (Some(body), Some(total)) => body.min(total),
             (Some(timeout), None) | (None, Some(timeout)) => timeout,
@@ -91,8 +92,21 @@ impl Dispatcher {
         self
     }
 
-    /// Answers one request.
-    pub async fn dispatch(&self, req: Request<Body>) -> Response<Body> {
+    /// Answers one request. The client's address and TLS connection, when known, are the
+    /// request's [`ClientAddr`] and `Arc<TlsConnection>` extensions (the listener passes
+    /// them as a [`Peer`] instead, see [`Handler::handle`]).
+    pub fn dispatch(&self, req: Request<Body>) -> impl Future<Output = Response<Body>> + Send {
+        let remote = req.extensions().get::<ClientAddr>().map(|addr| addr.0);
+        let tls = req.extensions().get::<Arc<TlsConnection>>().cloned();
+        self.serve(req, remote, tls)
+    }
+
+    async fn serve(
+        &self,
+        req: Request<Body>,
+        remote: Option<SocketAddr>,
+        tls: Option<Arc<TlsConnection>>,
+    ) -> Response<Body> {
         let compiled = self.current.load_full();
         let (mut parts, body) = req.into_parts();
         // In the request's headers from here: backends and stores see it too.
@@ -116,10 +130,11 @@ impl Dispatcher {
                 return with_correlation(resp, correlation);
             }
             let origin = parts.headers.get(header::ORIGIN).cloned();
+            let peer = (remote, tls);
             let mut resp = Box::pin(self.dispatch_found(
                 &compiled,
-                parts,
-                body,
+                (parts, body),
+                peer,
                 path,
                 found,
                 correlation.as_ref(),
@@ -129,7 +144,14 @@ impl Dispatcher {
             return with_correlation(resp, correlation);
         }
         let resp = self
-            .dispatch_found(&compiled, parts, body, path, found, correlation.as_ref())
+            .dispatch_found(
+                &compiled,
+                (parts, body),
+                (remote, tls),
+                path,
+                found,
+                correlation.as_ref(),
+            )
             .await;
         with_correlation(resp, correlation)
     }
@@ -138,8 +160,8 @@ impl Dispatcher {
     async fn dispatch_found(
         &self,
         compiled: &Arc<Compiled>,
-        mut parts: http::request::Parts,
-        body: Body,
+        (mut parts, body): (http::request::Parts, Body),
+        (remote, tls): Origin,
         path: String,
         found: RouteMatch,
         correlation: Option<&HeaderValue>,
@@ -187,14 +209,11 @@ impl Dispatcher {
         let api = &compiled.apis[api_index];
         let resource = &api.resources[resource_index];
         resource.coverage.hit();
-        let tls = parts.extensions.get::<Arc<TlsConnection>>().cloned();
         if let Some(refused) = transport_refusal(api, resource, tls.as_deref(), &path) {
             return refused;
         }
         let started = Instant::now();
-        let body_deadline = self
-            .timeouts
-            .body_deadline(tokio::time::Instant::from_std(started));
+        let body_deadline = self.timeouts.body_deadline(started);
         let pass = resource
             .passthrough
             .as_ref()
@@ -209,7 +228,8 @@ impl Dispatcher {
         let span = tracing::debug_span!("message", api = %api.name, resource = %resource.label, correlation_id);
         let method = parts.method.clone();
         // Tracing off: one branch, nothing allocated.
-        let trace = crate::telemetry::tracer().and_then(|_| server_trace(api, resource, &parts));
+        let trace =
+            crate::telemetry::tracer().and_then(|_| server_trace(api, resource, &parts, remote));
         let work = async {
             // The caller's identity rides in the request's extensions to the mediation.
             let identity = match &api.authenticator {
@@ -238,23 +258,30 @@ impl Dispatcher {
             }
             if let Some(pass) = pass {
                 let soap = soap::request_version(&parts.headers);
-                let mut msg =
-                    Message::from_request(parts.method, parts.uri, parts.headers, Bytes::new());
-                msg.set_trace(trace.clone());
-                prepare(
-                    &mut msg,
-                    compiled,
-                    &api.name,
-                    uri_params,
-                    query_params,
-                    url_postfix,
-                );
-                transport_properties(&mut msg, tls.as_deref());
                 let body = match &progress {
                     Some(progress) => body::boxed(Tracked::new(body, progress.clone())),
                     None => body,
                 };
-                let request = match pass.endpoint().forward_request(msg, body) {
+                let endpoint = pass.endpoint();
+                // A fixed URL and literal headers: no message is made, nothing reads one.
+                let made = if endpoint.forwards_heads() {
+                    endpoint.forward_head(parts, body, trace.as_ref())
+                } else {
+                    let mut msg =
+                        Message::from_request(parts.method, parts.uri, parts.headers, Bytes::new());
+                    msg.set_trace(trace.clone());
+                    prepare(
+                        &mut msg,
+                        compiled,
+                        &api.name,
+                        uri_params,
+                        query_params,
+                        url_postfix,
+                    );
+                    transport_properties(&mut msg, tls.as_deref());
+                    endpoint.forward_request(msg, body)
+                };
+                let request = match made {
                     Ok(request) => request,
                     Err(fault) => {
                         log_fault(api, resource, &fault, correlation_id);
@@ -280,17 +307,14 @@ impl Dispatcher {
                 compiled,
                 api,
                 resource,
-                Request::from_parts(parts, body),
+                (Request::from_parts(parts, body), (remote, tls)),
                 (uri_params, query_params, url_postfix),
                 progress.as_deref(),
             ))
             .await
         }
         .instrument(span);
-        let total_due = self
-            .timeouts
-            .total
-            .map(|total| tokio::time::Instant::from_std(started) + total);
+        let total_due = self.timeouts.total.map(|total| started + total);
         let response = match (body_deadline.filter(|_| progress.is_some()), total_due) {
             (None, None) => work.await,
             (body_due, total_due) => {
@@ -341,7 +365,7 @@ impl Dispatcher {
         compiled: &Arc<Compiled>,
         api: &CompiledApi,
         resource: &CompiledResource,
-        req: Request<Body>,
+        (req, (remote, tls)): (Request<Body>, Origin),
         (uri_params, query_params, url_postfix): RouteParams,
         progress: Option<&BodyProgress>,
     ) -> Response<Body> {
@@ -349,7 +373,6 @@ impl Dispatcher {
         let soap = soap::request_version(&parts.headers);
         let identity = parts.extensions.remove::<Identity>();
         let trace = parts.extensions.remove::<crate::telemetry::Trace>();
-        let tls = parts.extensions.get::<Arc<TlsConnection>>().cloned();
         // The body's deadline is watched by the caller's one timer (see `within`).
         let read = body::read_body_limited(body, self.max_body_bytes).await;
         if let Some(progress) = progress {
@@ -365,7 +388,6 @@ impl Dispatcher {
                 );
             }
         };
-        let remote = parts.extensions.get::<ClientAddr>().copied();
         let mut msg = Message::from_request(parts.method, parts.uri, parts.headers, bytes);
         msg.set_trace(trace);
         prepare(
@@ -376,7 +398,7 @@ impl Dispatcher {
             query_params,
             url_postfix,
         );
-        if let Some(ClientAddr(addr)) = remote {
+        if let Some(addr) = remote {
             msg.set_property(
                 PropertyScope::Axis2,
                 properties::REMOTE_ADDR,
@@ -430,6 +452,7 @@ fn server_trace(
     api: &CompiledApi,
     resource: &CompiledResource,
     parts: &http::request::Parts,
+    remote: Option<SocketAddr>,
 ) -> Option<crate::telemetry::Trace> {
     use opentelemetry::KeyValue;
     let method = parts.method.as_str();
@@ -444,7 +467,7 @@ fn server_trace(
         if let Some(query) = parts.uri.query() {
             attributes.push(KeyValue::new("url.query", query.to_string()));
         }
-        if let Some(ClientAddr(addr)) = parts.extensions.get::<ClientAddr>() {
+        if let Some(addr) = remote {
             attributes.push(KeyValue::new("client.address", addr.ip().to_string()));
         }
         if let Some(agent) = parts
@@ -516,11 +539,10 @@ fn answer(msg: &mut Message, flow: Flow) -> Result<Response<Body>, Fault> {
 impl Handler for Dispatcher {
     fn handle(
         &self,
-        mut req: Request<Body>,
-        remote: std::net::SocketAddr,
+        req: Request<Body>,
+        peer: Peer,
     ) -> impl Future<Output = Response<Body>> + Send {
-        req.extensions_mut().insert(ClientAddr(remote));
-        self.dispatch(req)
+        self.serve(req, Some(peer.remote), peer.tls)
     }
 }
 
@@ -681,28 +703,28 @@ enum Expired {
 /// `make bench-instructions`: 1 KiB passthrough 40,100 with two, 38,800 with none).
 async fn within(
     work: impl Future<Output = Response<Body>>,
-    body_due: Option<tokio::time::Instant>,
-    total_due: Option<tokio::time::Instant>,
+    body_due: Option<Instant>,
+    total_due: Option<Instant>,
     progress: Option<&BodyProgress>,
 ) -> Result<Response<Body>, Expired> {
     let arrived = || progress.is_none_or(BodyProgress::received);
     let Some(first) = body_due.into_iter().chain(total_due).min() else {
         return Ok(work.await);
     };
-    let sleep = tokio::time::sleep_until(first);
-    tokio::pin!(work, sleep);
+    let mut timeout = Timeout::at(first);
+    let mut work = std::pin::pin!(work);
     loop {
         tokio::select! {
             biased;
             response = &mut work => return Ok(response),
-            () = &mut sleep => {
-                let now = sleep.deadline();
+            () = &mut timeout => {
+                let now = timeout.deadline();
                 if !arrived() {
                     return Err(Expired::Body);
                 }
                 match total_due {
                     Some(total) if total <= now => return Err(Expired::Total),
-                    Some(total) => sleep.as_mut().reset(total),
+                    Some(total) => timeout.reset(total),
                     None => return Ok(work.await),
                 }
             }
@@ -714,7 +736,7 @@ async fn within(
 fn body_too_slow(
     api: &CompiledApi,
     resource: &CompiledResource,
-    deadline: Option<(tokio::time::Instant, Duration)>,
+    deadline: Option<(Instant, Duration)>,
 ) -> Response<Body> {
     let timeout = deadline.map_or(Duration::ZERO, |(_, after)| after);
     tracing::warn!(

@@ -31,6 +31,7 @@ pub mod supervisor;
 pub mod tasks;
 pub mod telemetry;
 pub mod testing;
+pub mod timeouts;
 pub mod tls;
 pub mod transports;
 pub mod vfs;

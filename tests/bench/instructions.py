@@ -7,7 +7,8 @@ builds of a change to the request path, and Ferry with nginx on the same load; u
 `make bench` for throughput, latency and memory (it also prints this table).
 
     python3 tests/bench/instructions.py --ferry target/release/ferry \\
-        --backend target/release/echo-backend [--path /bench/route] [--size 1024] [--nginx]
+        --backend target/release/echo-backend [--path /bench/route] [--size 1024] [--nginx] \\
+        [--arg=--request-header-timeout=0 ...]
 
 Starts the echo backend and Ferry (under `valgrind --tool=callgrind`) on the bench APIs,
 warms up with wrk, zeroes the counters, loads for --seconds with 20 connections, and
@@ -90,13 +91,13 @@ def count(cmd, url_of, size, seconds, out, tmp, env=None, body=None):
     return requests, errors, total / requests
 
 
-def ferry(ferry_bin, backend_port, path, size, seconds, out, tmp, body=None):
+def ferry(ferry_bin, backend_port, path, size, seconds, out, tmp, body=None, extra=()):
     ports_file = tmp / "instr-ports.json"
     ports_file.unlink(missing_ok=True)
     cmd = [str(ferry_bin), "run", str(bench.BENCH_APIS), "--host", "127.0.0.1",
            "--http-port", "0", "--admin-port", "0", "--ports-file", str(ports_file),
            "--no-watch", "--data-dir", str(tmp / "instr-data"),
-           "--set", f"bench.backend.port={backend_port}"]
+           "--set", f"bench.backend.port={backend_port}", *extra]
 
     def url_of():
         try:
@@ -133,6 +134,8 @@ def main():
     ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--seconds", type=int, default=8)
     ap.add_argument("--nginx", action="store_true", help="measure nginx's passthrough first")
+    ap.add_argument("--arg", action="append", default=[], metavar="FLAG",
+                    help="an extra `ferry run` flag, e.g. --arg=--request-timeout=0 (repeatable)")
     ap.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "ferry.callgrind")
     args = ap.parse_args()
     if missing_tools():
@@ -149,7 +152,7 @@ def main():
                 print(f"nginx {args.size} B: {r} requests, {e} errors, "
                       f"{per:,.0f} instructions per request ({out}.*)")
             r, e, per = ferry(args.ferry, backend_port, args.path, args.size, args.seconds,
-                              args.out, tmp)
+                              args.out, tmp, extra=args.arg)
         finally:
             bench.stop(backend)
     print(f"{args.path} {args.size} B: {r} requests, {e} errors, "

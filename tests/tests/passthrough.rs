@@ -102,6 +102,43 @@ async fn request_and_answer_pass_unchanged_with_the_endpoint_headers() {
     assert_eq!(got.body.as_ref(), sent.as_slice());
 }
 
+/// An endpoint with a fixed URL and literal headers is called without a message: the same
+/// request reaches the backend (its method and headers, the correlation id, no
+/// connection headers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fixed_endpoint_gets_the_same_request_without_a_message() {
+    let backend = Backend::start(|req| Reply::with_status(200, "text/plain", req.body.clone()));
+    let ferry = start(&backend, &[]);
+    let resp = client()
+        .post(ferry.url("/pass/fixed?x=1"))
+        .header("content-type", "application/json")
+        .header("x-client", "c")
+        .header("x-via", "client")
+        .header("proxy-authorization", "Basic c2VjcmV0")
+        .header("te", "trailers")
+        .body("{\"id\": 7}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", ferry.log());
+    let correlation = resp.headers()["activityid"].to_str().unwrap().to_string();
+    assert_eq!(resp.text().await.unwrap(), "{\"id\": 7}");
+    let got = &backend.requests()[0];
+    assert_eq!(got.method, "PUT", "the endpoint's method");
+    assert_eq!(got.uri, "/fixed", "the endpoint's fixed URL");
+    assert_eq!(got.header("x-client"), Some("c"));
+    assert_eq!(
+        got.header("x-via"),
+        Some("ferry-fixed"),
+        "the endpoint's header wins"
+    );
+    assert_eq!(got.header("content-type"), Some("application/json"));
+    assert_eq!(got.header("content-length"), Some("9"));
+    assert_eq!(got.header("activityid"), Some(correlation.as_str()));
+    assert_eq!(got.header("proxy-authorization"), None);
+    assert_eq!(got.header("te"), None);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_body_streams_without_growing_ferry_s_memory() {
     let backend =

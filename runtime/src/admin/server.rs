@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 
 use super::metrics::{CONTENT_TYPE, Metrics};
 use crate::transports::http::body::{self, Body};
-use crate::transports::http::server::{self, Handler, ServerOptions, Shutdown};
+use crate::transports::http::server::{self, Handler, Peer, ServerOptions, Shutdown};
 
 /// The management API, mounted under `/management/` on the admin port.
 ///
@@ -231,7 +231,7 @@ impl AdminHandler {
 }
 
 impl Handler for AdminHandler {
-    async fn handle(&self, req: Request<Body>, _remote: std::net::SocketAddr) -> Response<Body> {
+    async fn handle(&self, req: Request<Body>, _peer: Peer) -> Response<Body> {
         let path = req.uri().path();
         if path == "/management" || path.starts_with("/management/") {
             let Some(api) = &self.state.management else {

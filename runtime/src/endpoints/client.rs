@@ -149,7 +149,7 @@ impl EndpointClient {
         let (parts, incoming) = response.into_parts();
         let read = read_body_limited(incoming, limit);
         let bytes = match deadline {
-            Some(at) => match tokio::time::timeout_at(at, read).await {
+            Some(at) => match crate::timeouts::timeout_at(at.into_std(), read).await {
                 Ok(read) => read,
                 Err(_) => return Err(timed_out(timeout, "no complete response body")),
             },
@@ -179,7 +179,7 @@ impl EndpointClient {
             if let Poll::Ready(result) = pending.as_mut().poll(cx) {
                 return Poll::Ready(Some(result));
             }
-            timer.as_mut().poll(cx).map(|()| None)
+            std::pin::Pin::new(&mut timer).poll(cx).map(|()| None)
         })
         .await;
         match head {
@@ -215,7 +215,7 @@ impl EndpointClient {
     ) -> Result<Response<Body>, CallError> {
         let pending = self.dispatch(req);
         match deadline {
-            Some(at) => match tokio::time::timeout_at(at, pending).await {
+            Some(at) => match crate::timeouts::timeout_at(at.into_std(), pending).await {
                 Ok(result) => result,
                 Err(_) => Err(timed_out(timeout, "no response")),
             },

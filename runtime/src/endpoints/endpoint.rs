@@ -20,6 +20,7 @@ use super::leaf::Leaf;
 use super::loadbalance::{Loadbalance, weighted_schedule};
 use crate::fault::{Fault, codes};
 use crate::message::Message;
+use crate::telemetry::Trace;
 use crate::transports::http::body::{self, Body};
 
 /// How long a call may take when its endpoint sets no timeout (Synapse's global default).
@@ -218,6 +219,30 @@ impl Endpoint {
         self.check_active()?;
         match &self.kind {
             Kind::Leaf(leaf) => leaf.forward_request(&self.name, msg, body),
+            _ => Err(Fault::internal(
+                codes::SENDING_FAILED,
+                format!("endpoint {} cannot stream a body", self.name),
+            )),
+        }
+    }
+
+    /// Whether [`Endpoint::forward_head`] makes this endpoint's streamed requests: a leaf
+    /// whose URL is fixed and whose headers need no message.
+    pub fn forwards_heads(&self) -> bool {
+        matches!(&self.kind, Kind::Leaf(leaf) if leaf.forwards_heads())
+    }
+
+    /// [`Endpoint::forward_request`] from the client's request head, for an endpoint that
+    /// [`Endpoint::forwards_heads`]: no message is made for the call.
+    pub fn forward_head(
+        &self,
+        head: http::request::Parts,
+        body: Body,
+        trace: Option<&Trace>,
+    ) -> Result<Request<Body>, Fault> {
+        self.check_active()?;
+        match &self.kind {
+            Kind::Leaf(leaf) => leaf.forward_head(&self.name, head, body, trace),
             _ => Err(Fault::internal(
                 codes::SENDING_FAILED,
                 format!("endpoint {} cannot stream a body", self.name),

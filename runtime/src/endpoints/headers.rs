@@ -42,7 +42,10 @@ pub(super) fn assemble(
 }
 
 /// Connection headers out, the endpoint's own headers in.
-pub(super) fn add_headers(headers: &mut HeaderMap, own: Vec<(HeaderName, HeaderValue)>) {
+pub(super) fn add_headers(
+    headers: &mut HeaderMap,
+    own: impl IntoIterator<Item = (HeaderName, HeaderValue)>,
+) {
     strip_hop_by_hop(headers);
     for (name, value) in own {
         headers.insert(name, value);

@@ -50,6 +50,10 @@ pub(super) struct Leaf {
     pub(super) fixed_uri: Option<Uri>,
     headers: Vec<(HeaderName, ValueSource)>,
     authorization: Option<HeaderValue>,
+    /// The endpoint's own headers when no message is needed to make them (literal values,
+    /// no SOAP action to add) and its URL is fixed: a streamed call is then made from the
+    /// client's request head alone ([`Leaf::forward_head`]).
+    head_only: Option<Vec<(HeaderName, HeaderValue)>>,
     timeout: Duration,
     discard_on_timeout: bool,
     retry: Retry,
@@ -134,11 +138,17 @@ impl Leaf {
                 maximum: s.maximum,
             })
         });
+        let fixed_uri = target.fixed_uri();
+        let head_only = fixed_uri
+            .as_ref()
+            .filter(|_| target.envelope() != Envelope::Soap11)
+            .and_then(|_| literal_headers(&c.headers, authorization.as_ref()));
         Some(Leaf {
-            fixed_uri: target.fixed_uri(),
+            fixed_uri,
             target,
             headers: c.headers.clone(),
             authorization,
+            head_only,
             timeout: c.timeout.unwrap_or(DEFAULT_TIMEOUT),
             discard_on_timeout: c.discard_on_timeout,
             retry,
@@ -435,6 +445,48 @@ impl Leaf {
         Ok(request)
     }
 
+    /// Whether [`Leaf::forward_head`] can make this leaf's streamed requests: its URL is
+    /// fixed and its headers need no message.
+    pub(super) fn forwards_heads(&self) -> bool {
+        self.head_only.is_some() && self.fixed_uri.is_some()
+    }
+
+    /// [`Leaf::forward_request`] without a message, for a leaf that [`Leaf::forwards_heads`]:
+    /// the same request, made from the client's request head.
+    pub(super) fn forward_head(
+        &self,
+        name: &Arc<str>,
+        head: http::request::Parts,
+        body: Body,
+        trace: Option<&Trace>,
+    ) -> Result<Request<Body>, Fault> {
+        let (Some(own), Some(uri)) = (&self.head_only, &self.fixed_uri) else {
+            return Err(Fault::internal(
+                codes::SENDING_FAILED,
+                format!("endpoint {name} needs the message to make its request"),
+            ));
+        };
+        self.check_suspension(name)?;
+        let method = self.target.method().unwrap_or(&head.method).clone();
+        let body = if matches!(method, Method::GET | Method::HEAD) {
+            body::empty()
+        } else {
+            body
+        };
+        let mut headers = head.headers;
+        // The correlation id is among them already (the dispatcher put it there).
+        add_headers(&mut headers, own.iter().cloned());
+        let mut request = Request::new(body);
+        *request.method_mut() = method;
+        *request.uri_mut() = uri.clone();
+        *request.headers_mut() = headers;
+        if let Some(trace) = trace {
+            let trace = client_trace(trace, name, &mut request, 0);
+            request.extensions_mut().insert(trace);
+        }
+        Ok(request)
+    }
+
     /// Sends a streamed request and returns the answer with its body streaming back,
     /// bounded by the endpoint's timeout.
     pub(super) async fn forward(
@@ -444,7 +496,7 @@ impl Leaf {
     ) -> Result<Forwarded, Fault> {
         let trace = request.extensions_mut().remove::<Trace>();
         let started = Instant::now();
-        let timer = Box::pin(tokio::time::sleep_until(started + self.timeout));
+        let timer = crate::timeouts::Timeout::at((started + self.timeout).into_std());
         let sent = self.client.send_timed(request, timer, self.timeout).await;
         if let Some(trace) = &trace {
             end_client_trace(trace, sent.as_ref().map(|(r, _)| r.status().as_u16()));
@@ -519,6 +571,25 @@ fn basic_authorization(user: &str, password: &str) -> Option<HeaderValue> {
 /// Starts the client span of one attempt to send `request` and writes its trace context
 /// into the request (HTTP client semantic conventions; `http.request.resend_count` counts
 /// retries).
+/// The endpoint's headers as values, when every one is a literal (and valid) and no message
+/// is needed to make them; with the basic-auth header.
+fn literal_headers(
+    headers: &[(HeaderName, ValueSource)],
+    authorization: Option<&HeaderValue>,
+) -> Option<Vec<(HeaderName, HeaderValue)>> {
+    let mut own = Vec::with_capacity(headers.len() + 1);
+    for (name, value) in headers {
+        let ValueSource::Literal(text) = value else {
+            return None;
+        };
+        own.push((name.clone(), HeaderValue::from_str(text).ok()?));
+    }
+    if let Some(auth) = authorization {
+        own.push((header::AUTHORIZATION, auth.clone()));
+    }
+    Some(own)
+}
+
 pub(super) fn client_trace<B>(
     parent: &Trace,
     endpoint: &str,

@@ -21,7 +21,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::message::Message;
 use crate::transports::http::body::{self, Body};
-use crate::transports::http::server::{self, Handler, ServerOptions};
+use crate::transports::http::server::{self, Handler, Peer, ServerOptions};
 
 /// Largest call body a mock reads.
 const MAX_CALL_BYTES: usize = 16 * 1024 * 1024;
@@ -237,7 +237,7 @@ impl Handler for Mock {
     fn handle(
         &self,
         req: Request<Body>,
-        _remote: SocketAddr,
+        _peer: Peer,
     ) -> impl Future<Output = Response<Body>> + Send {
         self.answer(req)
     }

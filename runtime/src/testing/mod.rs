@@ -48,7 +48,7 @@ use crate::message::Message;
 use crate::processors::runner::Processors;
 use crate::stores::factory::StoreRegistry;
 use crate::transports::http::body::Body;
-use crate::transports::http::server::{self, Handler, ServerOptions};
+use crate::transports::http::server::{self, Handler, Peer, ServerOptions};
 use assert::Failure;
 use capture::LogLine;
 
@@ -489,10 +489,10 @@ impl Handler for CaseHandler {
     fn handle(
         &self,
         req: Request<Body>,
-        remote: SocketAddr,
+        peer: Peer,
     ) -> impl Future<Output = Response<Body>> + Send {
         self.dispatcher
-            .handle(req, remote)
+            .handle(req, peer)
             .instrument(self.span.clone())
     }
 }

@@ -18,7 +18,9 @@ async fn call(state: &Arc<AdminState>, method: Method, path: &str) -> (StatusCod
         .uri(path)
         .body(body::empty())
         .unwrap();
-    let response = AdminHandler::new(Arc::clone(state)).handle(req, PEER).await;
+    let response = AdminHandler::new(Arc::clone(state))
+        .handle(req, Peer::plain(PEER))
+        .await;
     let status = response.status();
     let bytes = read_body_limited(response.into_body(), 1 << 20)
         .await
@@ -90,7 +92,7 @@ async fn metrics_are_exposed_in_openmetrics_text_with_its_content_type() {
     );
     let req = Request::get("/metrics").body(body::empty()).unwrap();
     let response = AdminHandler::new(Arc::clone(&state))
-        .handle(req, PEER)
+        .handle(req, Peer::plain(PEER))
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()[header::CONTENT_TYPE], CONTENT_TYPE);
@@ -170,7 +172,7 @@ async fn call_with(
     }
     let req = req.body(body::empty()).unwrap();
     AdminHandler::new(Arc::clone(state))
-        .handle(req, PEER)
+        .handle(req, Peer::plain(PEER))
         .await
         .status()
 }

@@ -8,7 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 use super::*;
-use crate::transports::http::server::{self, Handler, ServerOptions};
+use crate::transports::http::server::{self, Handler, Peer, ServerOptions};
 
 fn get(addr: SocketAddr, path: &str) -> Request<Bytes> {
     Request::builder()
@@ -60,8 +60,8 @@ where
 struct PeerPort;
 
 impl Handler for PeerPort {
-    async fn handle(&self, req: http::Request<Body>, remote: SocketAddr) -> http::Response<Body> {
-        let port = remote.port();
+    async fn handle(&self, req: http::Request<Body>, peer: Peer) -> http::Response<Body> {
+        let port = peer.remote.port();
         let body = read_body_limited(req.into_body(), 1024)
             .await
             .unwrap_or_default();

@@ -21,7 +21,7 @@ use crate::endpoints::client::{CallError, CallErrorKind, EndpointClient};
 use crate::expr::context::PropertyScope;
 use crate::message::properties;
 use crate::transports::http::body::{self, Body, read_body_limited};
-use crate::transports::http::server::{self, Handler, ServerOptions};
+use crate::transports::http::server::{self, Handler, Peer, ServerOptions};
 
 /// What a backend saw.
 #[derive(Debug, Clone)]
@@ -41,7 +41,7 @@ struct Backend {
 }
 
 impl Handler for Arc<Backend> {
-    async fn handle(&self, req: Request<Body>, _remote: std::net::SocketAddr) -> Response<Body> {
+    async fn handle(&self, req: Request<Body>, _peer: Peer) -> Response<Body> {
         let (parts, incoming) = req.into_parts();
         let body = read_body_limited(incoming, 1 << 20)
             .await

@@ -43,7 +43,7 @@ where
 
 /// A call's deadline as a timer, made once and shared by the wait for the answer's head
 /// and its body (one timer per call instead of two).
-pub type CallTimer = std::pin::Pin<Box<tokio::time::Sleep>>;
+pub type CallTimer = crate::timeouts::Timeout;
 
 /// `body`, failing with a timeout error if it has not ended when `sleep` fires: a streamed
 /// backend answer keeps the endpoint's timeout for its whole body, as a buffered one does.
@@ -54,7 +54,7 @@ pub fn with_timer(body: Body, sleep: CallTimer) -> Body {
 
 struct Deadline {
     inner: Body,
-    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+    sleep: CallTimer,
 }
 
 /// The deadline passed before a streamed body ended.
@@ -73,7 +73,7 @@ impl HttpBody for Deadline {
         if let std::task::Poll::Ready(frame) = std::pin::Pin::new(&mut self.inner).poll_frame(cx) {
             return std::task::Poll::Ready(frame);
         }
-        match self.sleep.as_mut().poll(cx) {
+        match std::pin::Pin::new(&mut self.sleep).poll(cx) {
             std::task::Poll::Ready(()) => std::task::Poll::Ready(Some(Err(Box::new(BodyTimeout)))),
             std::task::Poll::Pending => std::task::Poll::Pending,
         }

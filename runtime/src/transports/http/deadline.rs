@@ -23,9 +23,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::Sleep;
 
 use super::body::BoxError;
+use crate::timeouts::Timeout;
 
 // === impl FirstBytes ===
 
@@ -38,8 +38,8 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// dropped), so it costs one timer per connection, none per request.
 pub struct FirstBytes<S> {
     inner: S,
-    /// Until the protocol is decided. Boxed because hyper wants an `Unpin` connection.
-    deadline: Option<Pin<Box<Sleep>>>,
+    /// Until the protocol is decided.
+    deadline: Option<Timeout>,
     /// Bytes of the HTTP/2 preface seen so far.
     matched: usize,
 }
@@ -50,7 +50,7 @@ impl<S> FirstBytes<S> {
     pub fn new(inner: S, timeout: Option<Duration>) -> Self {
         Self {
             inner,
-            deadline: timeout.map(|t| Box::pin(tokio::time::sleep(t))),
+            deadline: timeout.map(Timeout::after),
             matched: 0,
         }
     }
@@ -86,7 +86,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for FirstBytes<S> {
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => match this.deadline.as_mut().map(|d| d.as_mut().poll(cx)) {
+            Poll::Pending => match this.deadline.as_mut().map(|d| Pin::new(d).poll(cx)) {
                 Some(Poll::Ready(())) => Poll::Ready(Err(io::Error::new(
                     io::ErrorKind::TimedOut,
                     "no request within the header read timeout",

@@ -5,7 +5,7 @@
 //! compiled configuration, and the HTTPS port with [`serve_tls`] and the same handler; the
 //! admin port uses [`serve`] with its own handler. The server owns the transport concerns
 //! only: body and header size limits, header read timeout, the TLS handshake (a request
-//! over TLS carries a [`TlsConnection`] extension naming the verified client), a panic
+//! over TLS comes with a [`TlsConnection`] naming the verified client), a panic
 //! in a handler becoming a 500 (every build unwinds; see `crate::panics`), and graceful
 //! shutdown with a deadline.
 
@@ -32,6 +32,7 @@ use super::body::{self, Body};
 use super::deadline::FirstBytes;
 use super::drain::Drain;
 use super::error;
+use crate::timeouts::HyperTimer;
 use crate::tls::peer::ClientIdentity;
 pub use crate::tls::peer::TlsConnection;
 use crate::tls::server::ServerTls;
@@ -44,16 +45,29 @@ pub const READ_BUFFER_MAX: usize = 64 * 1024;
 
 /// What answers requests. Implemented by the runtime's dispatcher and by the admin port.
 pub trait Handler: Send + Sync + 'static {
-    /// Answers one request from the peer at `remote`. Errors are the handler's to turn into
-    /// responses; the server only adds a 500 when the handler panics.
+    /// Answers one request from `peer`. Errors are the handler's to turn into responses;
+    /// the server only adds a 500 when the handler panics.
     ///
-    /// The peer's address is an argument rather than a request extension: the first
-    /// extension allocates a map, on every request.
-    fn handle(
-        &self,
-        req: Request<Body>,
-        remote: SocketAddr,
-    ) -> impl Future<Output = Response<Body>> + Send;
+    /// The peer is an argument rather than a request extension: the first extension
+    /// allocates a map, on every request.
+    fn handle(&self, req: Request<Body>, peer: Peer)
+    -> impl Future<Output = Response<Body>> + Send;
+}
+
+/// Who sent a request: its address and, over TLS, what the handshake established.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    /// The client's address.
+    pub remote: SocketAddr,
+    /// The TLS connection the request came on; `None` over plain HTTP.
+    pub tls: Option<Arc<TlsConnection>>,
+}
+
+impl Peer {
+    /// A peer over plain HTTP.
+    pub fn plain(remote: SocketAddr) -> Self {
+        Self { remote, tls: None }
+    }
 }
 
 /// Transport settings of one listener.
@@ -146,7 +160,9 @@ async fn serve_with<H: Handler>(
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
-        .timer(TokioTimer::new())
+        // The header read timeout is armed for every request head: a coarse timeout, not a
+        // tokio timer each time (see `crate::timeouts`).
+        .timer(HyperTimer)
         .header_read_timeout(opts.header_read_timeout)
         .keep_alive(opts.keep_alive)
         .max_buf_size(opts.max_header_bytes.max(8192));
@@ -205,9 +221,12 @@ async fn serve_with<H: Handler>(
                             }
                         };
                         let connection = Arc::new(tls_connection(stream.get_ref().1));
-                        let service = service_fn(move |mut req: Request<Incoming>| {
-                            req.extensions_mut().insert(Arc::clone(&connection));
-                            respond(Arc::clone(&handler), req, remote, limit, admission.clone())
+                        let service = service_fn(move |req: Request<Incoming>| {
+                            let peer = Peer {
+                                remote,
+                                tls: Some(Arc::clone(&connection)),
+                            };
+                            respond(Arc::clone(&handler), req, peer, limit, admission.clone())
                         });
                         // After the handshake, the first request must come in time too.
                         let stream = FirstBytes::new(stream, opts_header_timeout);
@@ -226,7 +245,8 @@ async fn serve_with<H: Handler>(
                     let limit = opts.max_body_bytes;
                     let admission = admission.clone();
                     service_fn(move |req| {
-                        respond(Arc::clone(&handler), req, remote, limit, admission.clone())
+                        let peer = Peer::plain(remote);
+                        respond(Arc::clone(&handler), req, peer, limit, admission.clone())
                     })
                 };
                 // Hyper's header timer starts once HTTP/1 or HTTP/2 is told apart; until
@@ -284,7 +304,7 @@ fn tls_connection(session: &rustls::ServerConnection) -> TlsConnection {
 async fn respond<H: Handler>(
     handler: Arc<H>,
     req: Request<Incoming>,
-    remote: SocketAddr,
+    peer: Peer,
     limit: usize,
     admission: Option<(Arc<Semaphore>, usize)>,
 ) -> Result<Response<Body>, Infallible> {
@@ -306,7 +326,7 @@ async fn respond<H: Handler>(
     let uri = req.uri().clone();
     // Boxed: the handler's future (the whole request: routing, authentication, the call) is
     // kilobytes, and each move on its way into this task's state would copy it, per request.
-    match AssertUnwindSafe(Box::pin(handler.handle(req, remote)))
+    match AssertUnwindSafe(Box::pin(handler.handle(req, peer)))
         .catch_unwind()
         .await
     {

@@ -18,7 +18,8 @@ struct Echo {
 }
 
 impl Handler for Echo {
-    async fn handle(&self, req: Request<Body>, remote: SocketAddr) -> Response<Body> {
+    async fn handle(&self, req: Request<Body>, peer: Peer) -> Response<Body> {
+        let remote = peer.remote;
         self.calls.fetch_add(1, Ordering::SeqCst);
         let path = req.uri().path().to_owned();
         if let Some(ms) = path.strip_prefix("/slow/") {
