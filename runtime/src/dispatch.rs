@@ -167,14 +167,14 @@ impl Dispatcher {
         correlation: Option<&HeaderValue>,
     ) -> Response<Body> {
         let correlation_id = correlation.and_then(|v| v.to_str().ok()).unwrap_or("");
-        let (api_index, resource_index, uri_params, query_params, url_postfix) = match found {
+        let (api_index, resource_index, params) = match found {
             RouteMatch::Found {
                 api,
                 resource,
                 uri_params,
                 query_params,
                 url_postfix,
-            } => (api, resource, uri_params, query_params, url_postfix),
+            } => (api, resource, (uri_params, query_params, url_postfix)),
             RouteMatch::MethodNotAllowed { allow, .. } => {
                 let allow = allow
                     .iter()
@@ -244,7 +244,6 @@ impl Dispatcher {
                 {
                     Ok(identity) => identity,
                     Err(denial) => {
-                        let params = (uri_params, query_params, url_postfix);
                         return Box::pin(deny(compiled, api, resource, parts, params, denial))
                             .await;
                     }
@@ -267,17 +266,8 @@ impl Dispatcher {
                 let made = if endpoint.forwards_heads() {
                     endpoint.forward_head(parts, body, trace.as_ref())
                 } else {
-                    let mut msg =
-                        Message::from_request(parts.method, parts.uri, parts.headers, Bytes::new());
+                    let mut msg = request_message(parts, Bytes::new(), compiled, &api.name, params);
                     msg.set_trace(trace.clone());
-                    prepare(
-                        &mut msg,
-                        compiled,
-                        &api.name,
-                        uri_params,
-                        query_params,
-                        url_postfix,
-                    );
                     transport_properties(&mut msg, tls.as_deref());
                     endpoint.forward_request(msg, body)
                 };
@@ -308,7 +298,7 @@ impl Dispatcher {
                 api,
                 resource,
                 (Request::from_parts(parts, body), (remote, tls)),
-                (uri_params, query_params, url_postfix),
+                params,
                 progress.as_deref(),
             ))
             .await
@@ -366,7 +356,7 @@ impl Dispatcher {
         api: &CompiledApi,
         resource: &CompiledResource,
         (req, (remote, tls)): (Request<Body>, Origin),
-        (uri_params, query_params, url_postfix): RouteParams,
+        params: RouteParams,
         progress: Option<&BodyProgress>,
     ) -> Response<Body> {
         let (mut parts, body) = req.into_parts();
@@ -388,16 +378,8 @@ impl Dispatcher {
                 );
             }
         };
-        let mut msg = Message::from_request(parts.method, parts.uri, parts.headers, bytes);
+        let mut msg = request_message(parts, bytes, compiled, &api.name, params);
         msg.set_trace(trace);
-        prepare(
-            &mut msg,
-            compiled,
-            &api.name,
-            uri_params,
-            query_params,
-            url_postfix,
-        );
         if let Some(addr) = remote {
             msg.set_property(
                 PropertyScope::Axis2,
@@ -546,20 +528,22 @@ impl Handler for Dispatcher {
     }
 }
 
-/// What every flow finds on a new message besides the request: configuration, path and
-/// query parameters, and the properties Synapse sets for REST APIs.
-fn prepare(
-    msg: &mut Message,
+/// The message of a routed request with `body`, and what every flow finds on it besides
+/// the request: configuration, path and query parameters, and the properties Synapse sets
+/// for REST APIs.
+fn request_message(
+    parts: http::request::Parts,
+    body: Bytes,
     compiled: &Compiled,
     api: &str,
-    uri_params: Vec<(String, String)>,
-    query_params: Vec<(String, String)>,
-    url_postfix: String,
-) {
+    (uri_params, query_params, url_postfix): RouteParams,
+) -> Message {
+    let mut msg = Message::from_request(parts.method, parts.uri, parts.headers, body);
     msg.set_config(compiled.config.clone());
     msg.set_local_entries(compiled.local_entries.clone());
     msg.set_params(uri_params, query_params);
     msg.set_rest_properties(api, url_postfix);
+    msg
 }
 
 /// The peer a request came from (a request extension the listener's handler sets), read
@@ -576,7 +560,7 @@ async fn deny(
     api: &CompiledApi,
     resource: &CompiledResource,
     parts: http::request::Parts,
-    (uri_params, query_params, url_postfix): RouteParams,
+    params: RouteParams,
     denial: Denial,
 ) -> Response<Body> {
     tracing::debug!(
@@ -589,15 +573,7 @@ async fn deny(
     let handled = resource.fault_sequence.is_some() || api.fault_sequence.is_some();
     let mut response = if handled {
         let soap = soap::request_version(&parts.headers);
-        let mut msg = Message::from_request(parts.method, parts.uri, parts.headers, Bytes::new());
-        prepare(
-            &mut msg,
-            compiled,
-            &api.name,
-            uri_params,
-            query_params,
-            url_postfix,
-        );
+        let mut msg = request_message(parts, Bytes::new(), compiled, &api.name, params);
         let fault =
             Fault::bad_request(denial.code, denial.message.clone()).with_status(denial.status);
         match handle_fault(api, resource, &fault, &mut msg, Env::new(compiled), soap).await {
