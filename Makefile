@@ -82,7 +82,7 @@ services: ## Make sure the local RabbitMQ and PostgreSQL used by store tests are
 ##@ Fuzzing
 
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= expression json_scan convert bundle_check routes http_head
+FUZZ_TARGETS ?= expression json_scan convert bundle_check routes http_head backend_answer
 # libFuzzer's own output: new inputs it finds and crash artifacts, kept out of the source
 # tree (the seed corpora under tests/fuzz/corpus/ are read, never written).
 FUZZ_WORK ?= $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/fuzz-work

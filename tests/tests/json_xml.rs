@@ -75,7 +75,9 @@ const MIB: u64 = 1 << 20;
 const BIG: usize = 9_000_000;
 
 /// Sends `body` through a fresh ferry and checks the answer is `expected`, that the peak
-/// RSS stayed under 6× the body + 40 MiB, and that the RSS came back down afterwards.
+/// RSS grew by less than 6× the body, and that the RSS came back down afterwards. The bound
+/// is on the growth over the idle RSS: a debug binary's idle RSS differs between machines
+/// (51 MiB on one CI machine, under 40 MiB on others), and it is not the conversion's.
 async fn converts_within_bounded_memory(
     path: &str,
     content_type: &str,
@@ -105,7 +107,7 @@ async fn converts_within_bounded_memory(
     );
 
     let (peak, _) = memory_of(ferry.pid()).unwrap();
-    let bound = 6 * body_len + 40 * MIB;
+    let bound = idle + 6 * body_len;
     assert!(
         peak < bound,
         "peak RSS {} MiB, bound {} MiB (idle {} MiB, body {} MiB)",

@@ -8,6 +8,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::io;
 
+use super::pool::{Http1Error, Http1ErrorKind};
 use crate::cause::{self, Cause, Chain};
 use crate::fault::codes;
 use crate::transports::http::body::BoxError;
@@ -152,7 +153,7 @@ pub(crate) fn classify_send(err: hyper_util::client::legacy::Error) -> CallError
 }
 
 /// A failure of an HTTP/1.1 exchange on a connection Ferry drives itself.
-pub(crate) fn classify_hyper(err: hyper::Error) -> CallError {
+pub(crate) fn classify_http1(err: Http1Error) -> CallError {
     CallError::new(
         classify_exchange(&err).unwrap_or(CallErrorKind::SendFailed),
         chain_text(&err),
@@ -174,6 +175,14 @@ pub(crate) fn classify_body(err: BoxError) -> CallError {
 
 /// The kind told by hyper's or the socket's error inside `err`, if it tells one.
 fn classify_exchange(err: &(dyn StdError + 'static)) -> Option<CallErrorKind> {
+    if let Some(h) = find::<Http1Error>(err) {
+        match h.kind() {
+            Http1ErrorKind::Parse => return Some(CallErrorKind::ProtocolViolation),
+            Http1ErrorKind::Incomplete => return Some(CallErrorKind::ConnectionClosed),
+            // Told by the socket's error or the request body's, below.
+            Http1ErrorKind::Io | Http1ErrorKind::Request => {}
+        }
+    }
     if let Some(h) = find::<hyper::Error>(err) {
         if h.is_parse() || h.is_parse_status() || h.is_parse_too_large() {
             return Some(CallErrorKind::ProtocolViolation);

@@ -4,8 +4,8 @@
 //! hyper's pooled client runs every connection in a task of its own, so each call crosses a
 //! channel into that task and the answer crosses back (two task switches and a pool lookup
 //! that hashes the host with SipHash, per call). Here the task that makes a call owns the
-//! connection while the call lasts: it polls the connection while it waits for the answer's
-//! head, and the answer's body polls it while the body is read. A connection whose answer
+//! connection while the call lasts: it writes the request and reads the answer's head
+//! itself (`conn`), and the answer's body reads from the connection as it is polled. A connection whose answer
 //! was read to the end goes back to its host's idle list; a body dropped before its end
 //! closes the connection (what is left of it would otherwise be read as the next answer).
 //!
@@ -15,28 +15,26 @@
 //! nothing of it was written.
 
 use std::collections::HashMap;
-use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::uri::{Authority, PathAndQuery};
+use http::uri::Authority;
 use http::{HeaderValue, Request, Response, Uri, header};
-use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
-use sync_wrapper::SyncWrapper;
+use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::error::{CallError, CallErrorKind, classify_hyper};
+use super::error::{CallError, CallErrorKind, classify_http1};
 use crate::tls::client::{BackendStream, TlsProfile};
 use crate::transports::http::body::Body;
+use conn::{Conn, Failed, ResponseBody};
+pub(crate) use conn::{Http1Error, Http1ErrorKind};
 
-type Connection = http1::Connection<TokioIo<BackendStream>, Body>;
+mod conn;
 
 /// How connections are opened and kept.
 #[derive(Debug, Clone)]
@@ -70,33 +68,8 @@ struct Host {
 }
 
 struct Idle {
-    conn: Pooled,
+    conn: Conn,
     since: Instant,
-}
-
-/// A connection and the handle requests are sent through.
-struct Pooled {
-    sender: http1::SendRequest<Body>,
-    // The connection is only ever touched through `&mut` (by the one task that owns it), so
-    // it can live in a `Sync` body although hyper's type is not `Sync`.
-    conn: SyncWrapper<Pin<Box<Connection>>>,
-}
-
-impl Pooled {
-    /// Drives the connection's I/O; `Ready` means the connection is over.
-    fn poll_conn(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), hyper::Error>> {
-        self.conn.get_mut().as_mut().poll(cx)
-    }
-
-    /// Whether an idle connection can take a request now, polling it once without a waker
-    /// to notice a close that came while nobody watched.
-    fn is_usable(&mut self) -> bool {
-        let mut cx = Context::from_waker(Waker::noop());
-        if self.poll_conn(&mut cx).is_ready() {
-            return false;
-        }
-        matches!(self.sender.poll_ready(&mut cx), Poll::Ready(Ok(())))
-    }
 }
 
 impl Pool {
@@ -117,7 +90,6 @@ impl Pool {
         tls: Option<&Arc<TlsProfile>>,
     ) -> Result<Response<PooledBody>, CallError> {
         let host = self.host(req.uri(), tls)?;
-        origin_form(&mut req);
         if !req.headers().contains_key(header::HOST) {
             req.headers_mut()
                 .insert(header::HOST, host.host_header.clone());
@@ -129,21 +101,19 @@ impl Pool {
                 Some(conn) => (conn, true),
                 None => (self.connect(&host).await?, false),
             };
-            match exchange(conn, req).await {
-                Ok((response, conn)) => {
-                    let (parts, incoming) = response.into_parts();
+            match conn.exchange(req).await {
+                Ok(response) => {
+                    let (parts, body) = response.into_parts();
                     let body = PooledBody {
-                        incoming,
-                        conn: Some(conn),
+                        body,
                         home: Arc::downgrade(&host),
                         pool: Arc::downgrade(self),
                     };
                     return Ok(Response::from_parts(parts, body));
                 }
-                Err(Failed::Unsent(back, _)) if reused => req = *back,
-                Err(Failed::Unsent(_, err) | Failed::Sent(err)) => {
-                    return Err(classify_hyper(err));
-                }
+                Err(Failed::Unsent(unsent)) if reused => req = unsent.request,
+                Err(Failed::Unsent(unsent)) => return Err(classify_http1(unsent.error)),
+                Err(Failed::Sent(err)) => return Err(classify_http1(err)),
             }
         }
     }
@@ -213,7 +183,7 @@ impl Pool {
         Ok(host)
     }
 
-    fn checkout(&self, host: &Host) -> Option<Pooled> {
+    fn checkout(&self, host: &Host) -> Option<Conn> {
         let now = Instant::now();
         let mut idle = lock(&host.idle);
         while let Some(mut candidate) = idle.pop() {
@@ -226,10 +196,10 @@ impl Pool {
         None
     }
 
-    fn checkin(self: &Arc<Self>, host: &Host, conn: Pooled) {
+    fn checkin(self: &Arc<Self>, host: &Host, conn: Conn) {
         // Whether the connection can take another request is checked when it is taken out
         // (polling it here as well would cost a second read attempt per call).
-        if self.opts.max_idle_per_host == 0 || conn.sender.is_closed() {
+        if self.opts.max_idle_per_host == 0 {
             return;
         }
         {
@@ -245,7 +215,7 @@ impl Pool {
         self.start_reaper();
     }
 
-    async fn connect(&self, host: &Host) -> Result<Pooled, CallError> {
+    async fn connect(&self, host: &Host) -> Result<Conn, CallError> {
         let connecting = connect_stream(host);
         let stream = match self.opts.connect_timeout {
             Some(limit) => match tokio::time::timeout(limit, connecting).await {
@@ -278,15 +248,7 @@ impl Pool {
             };
             CallError::new(kind, format!("cannot connect to {}: {e}", host.address)).with_cause(e)
         })?;
-        let (sender, conn) = http1::Builder::new()
-            .max_buf_size(self.opts.max_buf_size)
-            .handshake(TokioIo::new(stream))
-            .await
-            .map_err(classify_hyper)?;
-        Ok(Pooled {
-            sender,
-            conn: SyncWrapper::new(Box::pin(conn)),
-        })
+        Ok(Conn::new(stream, self.opts.max_buf_size))
     }
 
     /// Closes connections idle past the timeout even when their host gets no more calls.
@@ -359,16 +321,6 @@ impl Host {
     }
 }
 
-/// A backend sees the path and query, not the absolute URI the endpoint resolved.
-fn origin_form(req: &mut Request<Body>) {
-    let path = req
-        .uri()
-        .path_and_query()
-        .cloned()
-        .unwrap_or_else(|| PathAndQuery::from_static("/"));
-    *req.uri_mut() = Uri::from(path);
-}
-
 /// A connection to `host`: TCP, then the TLS handshake for `https://`.
 async fn connect_stream(host: &Host) -> std::io::Result<BackendStream> {
     let tcp = connect_tcp(&host.address).await?;
@@ -402,49 +354,19 @@ async fn connect_tcp(address: &str) -> std::io::Result<TcpStream> {
     }))
 }
 
-enum Failed {
-    /// Nothing was written: the request can go out on another connection.
-    Unsent(Box<Request<Body>>, hyper::Error),
-    Sent(hyper::Error),
-}
-
-/// Sends the request on `conn`, driving the connection until the answer's head is in.
-async fn exchange(
-    mut conn: Pooled,
-    req: Request<Body>,
-) -> Result<(Response<Incoming>, Pooled), Failed> {
-    let mut answer = std::pin::pin!(conn.sender.try_send_request(req));
-    let mut conn_done = false;
-    let result = poll_fn(|cx| {
-        if !conn_done && conn.poll_conn(cx).is_ready() {
-            // The connection ended; hyper fails the pending request, which the next poll
-            // of `answer` reports.
-            conn_done = true;
-        }
-        answer.as_mut().poll(cx)
-    })
-    .await;
-    match result {
-        Ok(response) => Ok((response, conn)),
-        Err(mut e) => match e.take_message() {
-            Some(req) => Err(Failed::Unsent(Box::new(req), e.into_error())),
-            None => Err(Failed::Sent(e.into_error())),
-        },
-    }
-}
-
 /// An answer's body, reading from its connection; puts the connection back into the pool
 /// once the body has ended.
 pub(crate) struct PooledBody {
-    incoming: Incoming,
-    conn: Option<Pooled>,
+    body: ResponseBody,
     home: Weak<Host>,
     pool: Weak<Pool>,
 }
 
 impl PooledBody {
     fn release(&mut self) {
-        let Some(conn) = self.conn.take() else { return };
+        let Some(conn) = self.body.take_reusable() else {
+            return;
+        };
         if let (Some(pool), Some(host)) = (self.pool.upgrade(), self.home.upgrade()) {
             pool.checkin(&host, conn);
         }
@@ -453,34 +375,25 @@ impl PooledBody {
 
 impl HttpBody for PooledBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = Http1Error;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let this = &mut *self;
-        if let Some(conn) = this.conn.as_mut()
-            && conn.poll_conn(cx).is_ready()
-        {
-            // Over (closed or failed): whatever the body still lacks, `incoming` reports.
-            this.conn = None;
-        }
-        let frame = Pin::new(&mut this.incoming).poll_frame(cx);
-        if let Poll::Ready(None) = frame {
-            this.release();
-        } else if this.incoming.is_end_stream() && matches!(frame, Poll::Ready(Some(Ok(_)))) {
-            this.release();
+    ) -> Poll<Option<Result<Frame<Bytes>, Http1Error>>> {
+        let frame = Pin::new(&mut self.body).poll_frame(cx);
+        if frame.is_ready() && self.body.is_end_stream() {
+            self.release();
         }
         frame
     }
 
     fn is_end_stream(&self) -> bool {
-        self.incoming.is_end_stream()
+        self.body.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.incoming.size_hint()
+        self.body.size_hint()
     }
 }
 

@@ -6,6 +6,7 @@
 use std::sync::OnceLock;
 
 use bytes::Bytes;
+use ferry::endpoints::client::{ClientOptions, EndpointClient};
 use ferry::message::Message;
 use ferry::message::convert::{self, ConversionOptions};
 use ferry_api::bundle::{self, Source};
@@ -25,13 +26,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 pub type Target = fn(&[u8]);
 
 /// Every target, by the name its corpus folder and cargo-fuzz binary have.
-pub const ALL: [(&str, Target); 6] = [
+pub const ALL: [(&str, Target); 7] = [
     ("expression", expression),
     ("json_scan", json_scan),
     ("convert", convert),
     ("bundle_check", bundle_check),
     ("routes", routes),
     ("http_head", http_head),
+    ("backend_answer", backend_answer),
 ];
 
 // === expression ===
@@ -355,5 +357,85 @@ pub fn http_head(data: &[u8]) {
         };
         let (served, ()) = tokio::join!(conn, send);
         let _ = served;
+    });
+}
+
+// === backend_answer ===
+
+struct AnswerFixture {
+    rt: tokio::runtime::Runtime,
+    client: EndpointClient,
+}
+
+fn answer_fixture() -> &'static AnswerFixture {
+    static FIXTURE: OnceLock<AnswerFixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a current-thread Tokio runtime");
+        // No idle connections: each input is one connection, closed after its answer.
+        let client = EndpointClient::new(ClientOptions {
+            max_idle_per_host: 0,
+            ..ClientOptions::default()
+        });
+        AnswerFixture { rt, client }
+    })
+}
+
+/// Bytes as a backend answers: a listener on 127.0.0.1 reads the request, writes them and
+/// closes; Ferry's endpoint client (its own HTTP/1.1 connection, `endpoints/pool/conn.rs`)
+/// parses them as the answer to a GET, read whole, and to a POST, streamed.
+pub fn backend_answer(data: &[u8]) {
+    let fixture = answer_fixture();
+    fixture.rt.block_on(async {
+        for post in [false, true] {
+            let Ok(listener) = tokio::net::TcpListener::bind("127.0.0.1:0").await else {
+                return;
+            };
+            let Ok(addr) = listener.local_addr() else {
+                return;
+            };
+            let backend = async {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                // The whole request first: closing with unread bytes would reset the answer.
+                let mut request = Vec::new();
+                let mut chunk = [0u8; 1024];
+                let complete = |r: &[u8]| match r.windows(4).position(|w| w == b"\r\n\r\n") {
+                    // The POST's body is the four bytes of "body".
+                    Some(end) => !post || r.len() >= end + 8,
+                    None => false,
+                };
+                while !complete(&request) {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let _ = stream.write_all(data).await;
+                let _ = stream.shutdown().await;
+                let _ = stream.read_to_end(&mut request).await;
+            };
+            let uri = format!("http://{addr}/answer");
+            let call = async {
+                let timeout = Some(std::time::Duration::from_secs(2));
+                if post {
+                    let req = Request::post(&uri)
+                        .body(ferry::transports::http::body::full("body"))
+                        .expect("a valid request");
+                    if let Ok(response) = fixture.client.send(req, timeout).await {
+                        let _ = response.into_body().collect().await;
+                    }
+                } else {
+                    let req = Request::get(&uri)
+                        .body(Bytes::new())
+                        .expect("a valid request");
+                    let _ = fixture.client.send_buffered(req, timeout, 1 << 20).await;
+                }
+            };
+            tokio::join!(backend, call);
+        }
     });
 }
