@@ -31,6 +31,8 @@ use crate::transports::http::body::{Body, BoxError};
 
 /// At most this many header fields in an answer's head (as hyper).
 const MAX_HEADERS: usize = 100;
+/// Header fields an answer's map has room for beyond its own (see `parse_head`).
+const ANSWER_HEADER_ROOM: usize = 8;
 /// What one read asks the socket for, at least.
 const READ_CHUNK: usize = 8 * 1024;
 /// A request body whose first frame fits in this many bytes goes out in the same write as
@@ -488,7 +490,10 @@ impl Conn {
                 value_len: field.value.len(),
             }));
             let head_bytes = self.buf.split_to(len).freeze();
-            let mut headers = HeaderMap::with_capacity(self.spans.len());
+            // Room beyond the answer's own fields: Ferry adds its correlation header, and
+            // hyper's server keeps an answer's emptied map to parse the client's next request
+            // head into, which would otherwise grow (rehash) on that request's correlation id.
+            let mut headers = HeaderMap::with_capacity(self.spans.len() + ANSWER_HEADER_ROOM);
             for &Span {
                 name,
                 name_len,
