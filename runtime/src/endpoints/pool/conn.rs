@@ -35,6 +35,8 @@ const MAX_HEADERS: usize = 100;
 const ANSWER_HEADER_ROOM: usize = 8;
 /// What one read asks the socket for, at least.
 const READ_CHUNK: usize = 8 * 1024;
+/// What one read of a body asks the socket for, at most (the read buffer a call holds).
+const MAX_READ: usize = 64 * 1024;
 /// A request body whose first frame fits in this many bytes goes out in the same write as
 /// the head: one system call and, over TLS, one record.
 const COALESCE: usize = 16 * 1024;
@@ -166,8 +168,19 @@ impl Conn {
 
     /// Reads what the socket has into `buf`; `Ok(0)` at its end.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        if self.buf.capacity() - self.buf.len() < 1024 {
-            self.buf.reserve(READ_CHUNK);
+        self.poll_fill_up_to(cx, READ_CHUNK)
+    }
+
+    /// As [`Conn::poll_fill`], with room for `expected` more bytes (at most `MAX_READ`): a
+    /// large body comes in a few large reads, and as a few large frames to the client.
+    fn poll_fill_up_to(
+        &mut self,
+        cx: &mut Context<'_>,
+        expected: usize,
+    ) -> Poll<io::Result<usize>> {
+        let spare = self.buf.capacity() - self.buf.len();
+        if spare < 1024 || spare < expected.min(MAX_READ) {
+            self.buf.reserve(expected.clamp(READ_CHUNK, MAX_READ));
         }
         tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.buf)
     }
@@ -858,10 +871,17 @@ impl ResponseBody {
 
     /// Reads more into the connection's buffer; `Ok(false)` at the connection's end.
     fn poll_more(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, Http1Error>> {
+        let expected = match self.decoder {
+            Decoder::Length(left) | Decoder::ChunkData(left) => {
+                usize::try_from(left).unwrap_or(MAX_READ)
+            }
+            Decoder::Close => MAX_READ,
+            _ => READ_CHUNK,
+        };
         let Some(conn) = self.conn.as_mut() else {
             return Poll::Ready(Ok(false));
         };
-        match ready!(conn.poll_fill(cx)) {
+        match ready!(conn.poll_fill_up_to(cx, expected)) {
             Ok(0) => Poll::Ready(Ok(false)),
             Ok(_) => Poll::Ready(Ok(true)),
             Err(e) => {
