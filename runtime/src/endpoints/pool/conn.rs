@@ -385,23 +385,8 @@ impl Conn {
                 Poll::Ready(None) => return Poll::Ready(Ok(Next::Frame(None))),
                 Poll::Pending => {}
             }
-            loop {
-                match self.parse_head(false) {
-                    Ok(Some(head)) => return Poll::Ready(Ok(Next::Answer(head))),
-                    Ok(None) => {}
-                    Err(e) => return Poll::Ready(Err(e)),
-                }
-                match ready!(self.poll_fill(cx)) {
-                    Ok(0) => {
-                        return Poll::Ready(Err(Http1Error::new(
-                            Http1ErrorKind::Incomplete,
-                            "the backend closed the connection while the request was sent",
-                        )));
-                    }
-                    Ok(_) => {}
-                    Err(e) => return Poll::Ready(Err(Http1Error::io("reading the answer", e))),
-                }
-            }
+            // The backend may answer (and close) before it has read the whole request.
+            self.poll_head(cx, false).map(|head| head.map(Next::Answer))
         })
         .await
     }
@@ -420,36 +405,42 @@ impl Conn {
 
     /// Reads until the answer's (final) head is in.
     async fn read_head(&mut self, head_request: bool) -> Result<Head, Http1Error> {
-        poll_fn(|cx| {
-            loop {
-                if let Some(head) = self.parse_head(head_request)? {
-                    return Poll::Ready(Ok(head));
-                }
-                if self.buf.len() >= self.max_head {
+        poll_fn(|cx| self.poll_head(cx, head_request)).await
+    }
+
+    /// Reads until the answer's (final) head is in, at most `max_head` bytes of it.
+    fn poll_head(
+        &mut self,
+        cx: &mut Context<'_>,
+        head_request: bool,
+    ) -> Poll<Result<Head, Http1Error>> {
+        loop {
+            if let Some(head) = self.parse_head(head_request)? {
+                return Poll::Ready(Ok(head));
+            }
+            if self.buf.len() >= self.max_head {
+                return Poll::Ready(Err(Http1Error::new(
+                    Http1ErrorKind::Parse,
+                    format!("the answer's head exceeds {} bytes", self.max_head),
+                )));
+            }
+            match ready!(self.poll_fill(cx)) {
+                Ok(0) if self.buf.is_empty() => {
                     return Poll::Ready(Err(Http1Error::new(
-                        Http1ErrorKind::Parse,
-                        format!("the answer's head exceeds {} bytes", self.max_head),
+                        Http1ErrorKind::Incomplete,
+                        "the backend closed the connection before answering",
                     )));
                 }
-                match ready!(self.poll_fill(cx)) {
-                    Ok(0) if self.buf.is_empty() => {
-                        return Poll::Ready(Err(Http1Error::new(
-                            Http1ErrorKind::Incomplete,
-                            "the backend closed the connection before answering",
-                        )));
-                    }
-                    Ok(0) => {
-                        return Poll::Ready(Err(Http1Error::new(
-                            Http1ErrorKind::Incomplete,
-                            "the backend closed the connection in the middle of the answer's head",
-                        )));
-                    }
-                    Ok(_) => {}
-                    Err(e) => return Poll::Ready(Err(Http1Error::io("reading the answer", e))),
+                Ok(0) => {
+                    return Poll::Ready(Err(Http1Error::new(
+                        Http1ErrorKind::Incomplete,
+                        "the backend closed the connection in the middle of the answer's head",
+                    )));
                 }
+                Ok(_) => {}
+                Err(e) => return Poll::Ready(Err(Http1Error::io("reading the answer", e))),
             }
-        })
-        .await
+        }
     }
 
     /// Parses the final answer head at the start of `buf`, skipping interim (1xx) ones;

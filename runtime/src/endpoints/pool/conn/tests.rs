@@ -423,3 +423,25 @@ async fn a_request_that_could_not_be_written_comes_back_whole() {
     }
     drop(server_side);
 }
+
+#[tokio::test]
+async fn an_endless_head_while_the_body_is_sent_is_bounded_too() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let head = format!("HTTP/1.1 200 OK\r\nx-big: {}", "a".repeat(64 * 1024));
+        let _ = stream.write_all(head.as_bytes()).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    });
+    // A body that never ends: the call waits on it and on the answer at once.
+    let (tx, rx) = futures::channel::mpsc::unbounded::<Bytes>();
+    tx.unbounded_send(Bytes::from_static(b"part")).unwrap();
+    let stream = StreamBody::new(rx.map(|b| Ok::<_, BoxError>(Frame::data(b))));
+    let req = request(Method::POST, body::boxed(stream));
+    let kind = tokio::time::timeout(Duration::from_secs(5), failure(connect(addr).await, req))
+        .await
+        .expect("the head limit ends the call");
+    assert_eq!(kind, CallErrorKind::ProtocolViolation);
+    drop(tx);
+}
