@@ -9,6 +9,7 @@
 
 use std::sync::OnceLock;
 
+use http::header::Entry;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// MI's header name.
@@ -48,11 +49,17 @@ pub fn header() -> Option<&'static HeaderName> {
 /// empty one). `None` when correlation is off.
 pub fn ensure(headers: &mut HeaderMap) -> Option<HeaderValue> {
     let name = header()?;
-    match headers.get(name) {
-        Some(value) if !value.is_empty() => Some(value.clone()),
-        _ => {
+    // One lookup (the name is not a standard one: hashing it is most of the cost).
+    match headers.entry(name) {
+        Entry::Occupied(found) if !found.get().is_empty() => Some(found.get().clone()),
+        Entry::Occupied(mut empty) => {
             let value = new_id();
-            headers.insert(name.clone(), value.clone());
+            empty.insert(value.clone());
+            Some(value)
+        }
+        Entry::Vacant(absent) => {
+            let value = new_id();
+            absent.insert(value.clone());
             Some(value)
         }
     }

@@ -235,21 +235,25 @@ impl Conn {
 
         let written = write_all(&mut self.io, &self.out).await;
         self.out.clear();
+        if let Err((error, 0)) = written {
+            let first = first.or_else(|| coalesced.map(Frame::data));
+            let body = match first {
+                Some(frame) => crate::transports::http::body::boxed(Replay {
+                    first: Some(frame),
+                    rest: body,
+                }),
+                None => body,
+            };
+            return Err(Failed::Unsent(Box::new(Unsent {
+                request: Request::from_parts(parts, body),
+                error: Http1Error::io("writing the request", error),
+            })));
+        }
+        // Sent: the head and the first frame are not needed again; they go now rather than
+        // when the answer has come (their bytes are slices of the client's read buffer).
+        drop(parts);
+        drop(coalesced);
         let early = match written {
-            Err((error, 0)) => {
-                let first = first.or_else(|| coalesced.map(Frame::data));
-                let body = match first {
-                    Some(frame) => crate::transports::http::body::boxed(Replay {
-                        first: Some(frame),
-                        rest: body,
-                    }),
-                    None => body,
-                };
-                return Err(Failed::Unsent(Box::new(Unsent {
-                    request: Request::from_parts(parts, body),
-                    error: Http1Error::io("writing the request", error),
-                })));
-            }
             Ok(()) => self
                 .send_body(first, body, &mut sent)
                 .await
