@@ -93,6 +93,14 @@ fn request(method: Method, body: Body) -> Request<Body> {
         .unwrap()
 }
 
+/// A body of unknown length that sends what is sent into the returned sender, and ends
+/// when the sender is dropped.
+fn channel_body() -> (futures::channel::mpsc::UnboundedSender<Bytes>, Body) {
+    let (tx, rx) = futures::channel::mpsc::unbounded::<Bytes>();
+    let stream = StreamBody::new(rx.map(|b| Ok::<_, BoxError>(Frame::data(b))));
+    (tx, body::boxed(stream))
+}
+
 fn get() -> Request<Body> {
     request(Method::GET, body::empty())
 }
@@ -172,9 +180,8 @@ async fn a_get_has_no_framing_and_an_empty_post_says_it_is_empty() {
 #[tokio::test]
 async fn a_body_of_unknown_length_goes_chunked_as_it_comes() {
     let (addr, mut seen) = backend(vec!["HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"]).await;
-    let (tx, rx) = futures::channel::mpsc::unbounded::<Bytes>();
-    let stream = StreamBody::new(rx.map(|b| Ok::<_, BoxError>(Frame::data(b))));
-    let req = request(Method::PUT, body::boxed(stream));
+    let (tx, streamed) = channel_body();
+    let req = request(Method::PUT, streamed);
     tx.unbounded_send(Bytes::from_static(b"abc")).unwrap();
     let sender = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -353,10 +360,9 @@ async fn an_answer_before_the_body_is_all_sent_is_returned() {
         tokio::time::sleep(Duration::from_secs(2)).await;
     });
     // A body that never ends: only the early answer can end the call.
-    let (tx, rx) = futures::channel::mpsc::unbounded::<Bytes>();
+    let (tx, streamed) = channel_body();
     tx.unbounded_send(Bytes::from_static(b"part")).unwrap();
-    let stream = StreamBody::new(rx.map(|b| Ok::<_, BoxError>(Frame::data(b))));
-    let req = request(Method::POST, body::boxed(stream));
+    let req = request(Method::POST, streamed);
     let (status, text, conn) =
         tokio::time::timeout(Duration::from_secs(5), call(connect(addr).await, req))
             .await
@@ -435,10 +441,9 @@ async fn an_endless_head_while_the_body_is_sent_is_bounded_too() {
         tokio::time::sleep(Duration::from_secs(2)).await;
     });
     // A body that never ends: the call waits on it and on the answer at once.
-    let (tx, rx) = futures::channel::mpsc::unbounded::<Bytes>();
+    let (tx, streamed) = channel_body();
     tx.unbounded_send(Bytes::from_static(b"part")).unwrap();
-    let stream = StreamBody::new(rx.map(|b| Ok::<_, BoxError>(Frame::data(b))));
-    let req = request(Method::POST, body::boxed(stream));
+    let req = request(Method::POST, streamed);
     let kind = tokio::time::timeout(Duration::from_secs(5), failure(connect(addr).await, req))
         .await
         .expect("the head limit ends the call");
