@@ -30,6 +30,10 @@
 //!   answers 404 when some other resource accepts the method.
 
 use std::collections::{HashMap, HashSet};
+
+/// The lookups on the request path hash request-chosen paths: foldhash, seeded per
+/// process, costs a fraction of std's SipHash on these short keys.
+type PathMap<V> = HashMap<String, V, foldhash::fast::RandomState>;
 use std::fmt;
 
 use http::Method;
@@ -190,7 +194,7 @@ impl fmt::Display for MethodLabel {
 #[derive(Debug, Clone, Default)]
 pub struct RouteTable {
     /// Resolved context (version included, no trailing slash) to API.
-    by_prefix: HashMap<String, ApiTable>,
+    by_prefix: PathMap<ApiTable>,
     /// The API whose context is `/`, if any.
     root: Option<ApiTable>,
 }
@@ -209,7 +213,7 @@ struct ApiTable {
 /// The resources accepting one method, in Synapse's dispatcher order.
 #[derive(Debug, Clone, Default)]
 struct Dispatch {
-    exact: HashMap<String, usize>,
+    exact: PathMap<usize>,
     /// `(prefix without "/*", resource)`, longest first (the bare `/*` has an empty prefix).
     prefixes: Vec<(String, usize)>,
     /// `(".ext", resource)`, longest first.
@@ -225,7 +229,7 @@ struct Templates {
     router: matchit::Router<usize>,
     /// Keyed by the `matchit` route; holds the candidates sharing that path shape.
     buckets: Vec<Vec<TemplateEntry>>,
-    bucket_of: HashMap<String, usize>,
+    bucket_of: PathMap<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -390,7 +394,7 @@ impl RouteTable {
         }
         // Each '/' (except the leading one) ends a candidate context, longest first.
         let mut end = path.len();
-        while let Some(slash) = path[..end].rfind('/') {
+        while let Some(slash) = path.as_bytes()[..end].iter().rposition(|&b| b == b'/') {
             if slash == 0 {
                 break;
             }

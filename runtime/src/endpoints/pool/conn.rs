@@ -312,18 +312,21 @@ impl Conn {
         });
 
         let framing = request_framing(&parts.method, &parts.headers, body)?;
+        // Noted on the way: two more lookups would hash both names again.
+        let (mut has_length, mut has_te) = (false, false);
         for (name, value) in &parts.headers {
+            has_length |= name == http::header::CONTENT_LENGTH;
+            has_te |= name == http::header::TRANSFER_ENCODING;
             out.extend_from_slice(name.as_str().as_bytes());
             out.extend_from_slice(b": ");
             out.extend_from_slice(value.as_bytes());
             out.extend_from_slice(b"\r\n");
         }
-        let has_length = parts.headers.contains_key(http::header::CONTENT_LENGTH);
-        let has_te = parts.headers.contains_key(http::header::TRANSFER_ENCODING);
         match framing {
             Framing::Length(n) if !has_length => {
-                // Writing into a Vec cannot fail.
-                let _ = write!(out, "content-length: {n}\r\n");
+                out.extend_from_slice(b"content-length: ");
+                out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+                out.extend_from_slice(b"\r\n");
             }
             Framing::Chunked if !has_te => {
                 out.extend_from_slice(b"transfer-encoding: chunked\r\n");
