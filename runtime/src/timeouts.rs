@@ -190,8 +190,6 @@ impl Drop for Timeout {
     }
 }
 
-impl hyper::rt::Sleep for Timeout {}
-
 /// The deadline passed before the future was ready.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Elapsed;
@@ -208,27 +206,6 @@ pub async fn timeout_at<F: Future>(due: Instant, future: F) -> Result<F::Output,
         Pin::new(&mut timeout).poll(cx).map(|()| Err(Elapsed))
     })
     .await
-}
-
-/// hyper's timer (the HTTP/1 header read timeout) on [`Timeout`]s.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct HyperTimer;
-
-impl hyper::rt::Timer for HyperTimer {
-    fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        Box::pin(Timeout::after(duration))
-    }
-
-    fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        Box::pin(Timeout::at(deadline))
-    }
-
-    fn reset(&self, sleep: &mut Pin<Box<dyn hyper::rt::Sleep>>, new_deadline: Instant) {
-        match sleep.as_mut().downcast_mut_pin::<Timeout>() {
-            Some(timeout) => timeout.get_mut().reset(new_deadline),
-            None => *sleep = self.sleep_until(new_deadline),
-        }
-    }
 }
 
 /// Thirty years on: later than any deadline a timeout means.

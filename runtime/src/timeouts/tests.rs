@@ -109,18 +109,6 @@ async fn many_tasks_each_get_their_own_deadline() {
     assert!(started.elapsed() < Duration::from_secs(2));
 }
 
-#[tokio::test]
-async fn hyper_resets_in_place() {
-    use hyper::rt::Timer as _;
-    let timer = HyperTimer;
-    let mut sleep = timer.sleep(Duration::from_secs(3600));
-    assert!(futures::poll!(sleep.as_mut()).is_pending());
-    let started = Instant::now();
-    timer.reset(&mut sleep, Instant::now() + Duration::from_millis(40));
-    sleep.await;
-    assert!(started.elapsed() < Duration::from_millis(600));
-}
-
 #[test]
 fn a_duration_past_the_clock_never_ends_instead_of_panicking() {
     let timeout = Timeout::after(Duration::MAX);

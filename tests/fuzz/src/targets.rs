@@ -3,22 +3,21 @@
 //! catches panics misses wrong answers; where a second, simpler implementation exists, the
 //! target compares against it).
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use ferry::endpoints::client::{ClientOptions, EndpointClient};
 use ferry::message::Message;
 use ferry::message::convert::{self, ConversionOptions};
+use ferry::transports::http::body::{Body, read_body_limited};
+use ferry::transports::http::server::{Handler, Peer, ServerOptions, serve_connection};
 use ferry_api::bundle::{self, Source};
 use ferry_api::check::{self, ConfigKeys};
 use ferry_api::expr::{Expression, Template};
 use ferry_api::routes::VersionType;
 use ferry_api::routes::{ApiRoute, ResourcePattern, ResourceRoute, RouteMatch, RouteTable};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use http_body_util::BodyExt;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -320,34 +319,42 @@ fn http_fixture() -> &'static HttpFixture {
     })
 }
 
-/// Bytes as a client sends them on a connection: hyper's HTTP/1.1 server (with the
-/// runtime's read-buffer limit) parses the heads, and each request is routed and turned into
-/// a [`Message`] the way the dispatcher does, its query and headers read back.
+/// Routes each request and turns it into a [`Message`] the way the dispatcher does, its
+/// query and headers read back.
+struct RouteAndRead(&'static HttpFixture);
+
+impl Handler for RouteAndRead {
+    async fn handle(&self, req: Request<Body>, _peer: Peer) -> Response<Body> {
+        let (parts, body) = req.into_parts();
+        let found = self
+            .0
+            .table
+            .route(&parts.method, parts.uri.path(), parts.uri.query());
+        if let RouteMatch::MethodNotAllowed { allow, .. } = found {
+            assert!(!allow.is_empty(), "a 405 with an empty Allow");
+        }
+        let body = read_body_limited(body, 64 * 1024).await.unwrap_or_default();
+        let msg = Message::from_request(parts.method, parts.uri, parts.headers, body);
+        let _ = msg.query_param("q");
+        let _ = msg.header("content-type");
+        let _ = msg.payload_json();
+        Response::new(ferry::transports::http::body::empty())
+    }
+}
+
+/// Bytes as a client sends them on a connection: Ferry's listener (its own HTTP/1.1
+/// connection, `transports/http/server/h1.rs`, with the default limits) parses the heads
+/// and bodies, and each request is routed and read as a message.
 pub fn http_head(data: &[u8]) {
     let fixture = http_fixture();
     fixture.rt.block_on(async {
         let (mut client, server) = tokio::io::duplex(64 * 1024);
-        let service = service_fn(|req: Request<Incoming>| async move {
-            let (parts, body) = req.into_parts();
-            let found = fixture
-                .table
-                .route(&parts.method, parts.uri.path(), parts.uri.query());
-            if let RouteMatch::MethodNotAllowed { allow, .. } = found {
-                assert!(!allow.is_empty(), "a 405 with an empty Allow");
-            }
-            let body = match Limited::new(body, 64 * 1024).collect().await {
-                Ok(collected) => collected.to_bytes(),
-                Err(_) => Bytes::new(),
-            };
-            let msg = Message::from_request(parts.method, parts.uri, parts.headers, body);
-            let _ = msg.query_param("q");
-            let _ = msg.header("content-type");
-            let _ = msg.payload_json();
-            Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
-        });
-        let conn = hyper::server::conn::http1::Builder::new()
-            .max_buf_size(ferry::transports::http::server::READ_BUFFER_MAX)
-            .serve_connection(TokioIo::new(server), service);
+        let peer = Peer::plain(std::net::SocketAddr::from(([127, 0, 0, 1], 9)));
+        let opts = ServerOptions {
+            header_read_timeout: None,
+            ..ServerOptions::default()
+        };
+        let conn = serve_connection(server, peer, Arc::new(RouteAndRead(fixture)), &opts);
         let send = async {
             // The server may close early (a bad head): a write error is its answer.
             let _ = client.write_all(data).await;
@@ -355,8 +362,7 @@ pub fn http_head(data: &[u8]) {
             let mut answer = Vec::new();
             let _ = client.read_to_end(&mut answer).await;
         };
-        let (served, ()) = tokio::join!(conn, send);
-        let _ = served;
+        tokio::join!(conn, send);
     });
 }
 

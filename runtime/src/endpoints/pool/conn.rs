@@ -16,7 +16,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::poll_fn;
-use std::io::{self, Write as _};
+use std::io;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -28,20 +28,23 @@ use tokio::io::AsyncWrite;
 
 use crate::tls::client::BackendStream;
 use crate::transports::http::body::{Body, BoxError};
+use crate::transports::http::wire::{self, Decoder, Step, connection_has, last_coding_is_chunked};
 
 /// At most this many header fields in an answer's head (as hyper).
 const MAX_HEADERS: usize = 100;
-/// Header fields an answer's map has room for beyond its own (see `parse_head`).
-const ANSWER_HEADER_ROOM: usize = 8;
-/// What one read asks the socket for, at least.
+/// Header fields an answer's map has room for beyond its own: Ferry's correlation id.
+const ANSWER_HEADER_ROOM: usize = 2;
+/// What a read buffer grows by when it runs out of room.
 const READ_CHUNK: usize = 8 * 1024;
+/// The least room a read of an answer's head asks for. The last answer's bytes are still
+/// held (its headers are slices of them), so growing the buffer means a new allocation: a
+/// kilobyte of room takes most heads, and a few answers share one buffer.
+const HEAD_ROOM: usize = 1024;
 /// What one read of a body asks the socket for, at most (the read buffer a call holds).
 const MAX_READ: usize = 64 * 1024;
 /// A request body whose first frame fits in this many bytes goes out in the same write as
 /// the head: one system call and, over TLS, one record.
 const COALESCE: usize = 16 * 1024;
-/// The longest chunk-size or trailer line accepted in a chunked body.
-const MAX_LINE: usize = 4 * 1024;
 
 /// A connection and what was read from it but not yet consumed.
 pub(crate) struct Conn {
@@ -168,7 +171,7 @@ impl Conn {
 
     /// Reads what the socket has into `buf`; `Ok(0)` at its end.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        self.poll_fill_up_to(cx, READ_CHUNK)
+        self.poll_fill_up_to(cx, HEAD_ROOM)
     }
 
     /// As [`Conn::poll_fill`], with room for `expected` more bytes (at most `MAX_READ`): a
@@ -179,7 +182,7 @@ impl Conn {
         expected: usize,
     ) -> Poll<io::Result<usize>> {
         let spare = self.buf.capacity() - self.buf.len();
-        if spare < 1024 || spare < expected.min(MAX_READ) {
+        if spare < HEAD_ROOM || spare < expected.min(MAX_READ) {
             self.buf.reserve(expected.clamp(READ_CHUNK, MAX_READ));
         }
         tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.buf)
@@ -284,7 +287,7 @@ impl Conn {
         } = head;
         let body = ResponseBody {
             conn: Some(self),
-            decoder: Decoder::new(framing),
+            decoder: decoder(framing),
             keep_alive: keep_alive && answer_keeps,
         };
         Ok(response.map(|()| body))
@@ -501,9 +504,7 @@ impl Conn {
                 value_len: field.value.len(),
             }));
             let head_bytes = self.buf.split_to(len).freeze();
-            // Room beyond the answer's own fields: Ferry adds its correlation header, and
-            // hyper's server keeps an answer's emptied map to parse the client's next request
-            // head into, which would otherwise grow (rehash) on that request's correlation id.
+            // Room beyond the answer's own fields: Ferry adds its correlation header.
             let mut headers = HeaderMap::with_capacity(self.spans.len() + ANSWER_HEADER_ROOM);
             for &Span {
                 name,
@@ -613,12 +614,7 @@ impl Sent {
 
 fn encode_chunk(out: &mut Vec<u8>, framing: Framing, data: &[u8]) {
     if framing == Framing::Chunked {
-        if data.is_empty() {
-            return;
-        }
-        let _ = write!(out, "{:x}\r\n", data.len());
-        out.extend_from_slice(data);
-        out.extend_from_slice(b"\r\n");
+        wire::encode_chunk(out, data);
     } else {
         out.extend_from_slice(data);
     }
@@ -730,26 +726,6 @@ fn answer_framing(
     })
 }
 
-fn last_coding_is_chunked(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(http::header::TRANSFER_ENCODING)
-        .iter()
-        .next_back()
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit(',').next())
-        .is_some_and(|coding| coding.trim().eq_ignore_ascii_case("chunked"))
-}
-
-/// Whether the `Connection` fields list `token`.
-fn connection_has(headers: &HeaderMap, token: &str) -> bool {
-    headers
-        .get_all(http::header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
-}
-
 /// Writes all of `bytes`; on failure, says how many went out.
 async fn write_all(io: &mut BackendStream, bytes: &[u8]) -> Result<(), (io::Error, usize)> {
     let mut written = 0;
@@ -803,30 +779,12 @@ impl HttpBody for Replay {
     }
 }
 
-/// Where an answer's body decoder is.
-#[derive(Debug, Clone, Copy)]
-enum Decoder {
-    Length(u64),
-    /// Expecting a chunk-size line.
-    ChunkSize,
-    /// Inside a chunk, this many bytes to go.
-    ChunkData(u64),
-    /// After a chunk's data, expecting its CRLF.
-    ChunkEnd,
-    /// After the last chunk, expecting trailer fields or the final CRLF.
-    Trailers,
-    Close,
-    Done,
-}
-
-impl Decoder {
-    fn new(framing: Framing) -> Self {
-        match framing {
-            Framing::Empty | Framing::Length(0) => Decoder::Done,
-            Framing::Length(n) => Decoder::Length(n),
-            Framing::Chunked => Decoder::ChunkSize,
-            Framing::Close => Decoder::Close,
-        }
+fn decoder(framing: Framing) -> Decoder {
+    match framing {
+        Framing::Empty => Decoder::Done,
+        Framing::Length(n) => Decoder::length(n),
+        Framing::Chunked => Decoder::ChunkSize,
+        Framing::Close => Decoder::Close,
     }
 }
 
@@ -858,7 +816,7 @@ impl ResponseBody {
         )
     }
 
-    fn malformed(&mut self, what: &str) -> Http1Error {
+    fn malformed(&mut self, what: &'static str) -> Http1Error {
         self.conn = None;
         self.decoder = Decoder::Done;
         Http1Error::new(
@@ -869,11 +827,9 @@ impl ResponseBody {
 
     /// Reads more into the connection's buffer; `Ok(false)` at the connection's end.
     fn poll_more(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, Http1Error>> {
-        let expected = match self.decoder {
-            Decoder::Length(left) | Decoder::ChunkData(left) => {
-                usize::try_from(left).unwrap_or(MAX_READ)
-            }
-            Decoder::Close => MAX_READ,
+        let expected = match (self.decoder.left(), self.decoder) {
+            (Some(left), _) => usize::try_from(left).unwrap_or(MAX_READ),
+            (None, Decoder::Close) => MAX_READ,
             _ => READ_CHUNK,
         };
         let Some(conn) = self.conn.as_mut() else {
@@ -889,25 +845,6 @@ impl ResponseBody {
             }
         }
     }
-
-    /// Takes one CRLF-terminated line out of the buffer (without its CRLF).
-    fn take_line(&mut self) -> Result<Option<Bytes>, Http1Error> {
-        let Some(conn) = self.conn.as_mut() else {
-            return Ok(None);
-        };
-        match conn.buf.iter().position(|&b| b == b'\n') {
-            Some(end) => {
-                let line = conn.buf.split_to(end + 1).freeze();
-                let trimmed = line
-                    .strip_suffix(b"\r\n")
-                    .or_else(|| line.strip_suffix(b"\n"));
-                let len = trimmed.map_or(line.len(), <[u8]>::len);
-                Ok(Some(line.slice(..len)))
-            }
-            None if conn.buf.len() > MAX_LINE => Err(self.malformed("a line is too long")),
-            None => Ok(None),
-        }
-    }
 }
 
 impl HttpBody for ResponseBody {
@@ -920,91 +857,20 @@ impl HttpBody for ResponseBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Http1Error>>> {
         let this = &mut *self;
         loop {
-            match this.decoder {
-                Decoder::Done => return Poll::Ready(None),
-                Decoder::Length(left) | Decoder::ChunkData(left) => {
-                    let available = this.conn.as_ref().map_or(0, |c| c.buf.len());
-                    if available == 0 {
-                        match ready!(this.poll_more(cx)) {
-                            Ok(true) => continue,
-                            Ok(false) => return Poll::Ready(Some(Err(this.incomplete()))),
-                            Err(e) => return Poll::Ready(Some(Err(e))),
-                        }
-                    }
-                    let take = left.min(available as u64) as usize;
-                    let Some(conn) = this.conn.as_mut() else {
+            let Some(conn) = this.conn.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match this.decoder.step(&mut conn.buf) {
+                Step::Data(data) => return Poll::Ready(Some(Ok(Frame::data(data)))),
+                Step::End => return Poll::Ready(None),
+                Step::Malformed(what) => return Poll::Ready(Some(Err(this.malformed(what)))),
+                Step::NeedMore => match ready!(this.poll_more(cx)) {
+                    Ok(true) => {}
+                    Ok(false) if this.decoder.at_eof() => {
+                        this.conn = None;
                         return Poll::Ready(None);
-                    };
-                    let data = conn.buf.split_to(take).freeze();
-                    let left = left - take as u64;
-                    this.decoder = match this.decoder {
-                        Decoder::Length(_) if left == 0 => Decoder::Done,
-                        Decoder::Length(_) => Decoder::Length(left),
-                        _ if left == 0 => Decoder::ChunkEnd,
-                        _ => Decoder::ChunkData(left),
-                    };
-                    return Poll::Ready(Some(Ok(Frame::data(data))));
-                }
-                Decoder::Close => {
-                    if let Some(conn) = this.conn.as_mut()
-                        && !conn.buf.is_empty()
-                    {
-                        let data = conn.buf.split().freeze();
-                        return Poll::Ready(Some(Ok(Frame::data(data))));
                     }
-                    match ready!(this.poll_more(cx)) {
-                        Ok(true) => continue,
-                        Ok(false) => {
-                            this.decoder = Decoder::Done;
-                            this.conn = None;
-                            return Poll::Ready(None);
-                        }
-                        Err(e) => return Poll::Ready(Some(Err(e))),
-                    }
-                }
-                Decoder::ChunkSize => match this.take_line() {
-                    Ok(Some(line)) => {
-                        let size = line.split(|&b| b == b';').next().unwrap_or(&[]);
-                        let size = std::str::from_utf8(size)
-                            .ok()
-                            .map(str::trim)
-                            .filter(|s| !s.is_empty() && s.len() <= 16)
-                            .and_then(|s| u64::from_str_radix(s, 16).ok());
-                        match size {
-                            Some(0) => this.decoder = Decoder::Trailers,
-                            Some(n) => this.decoder = Decoder::ChunkData(n),
-                            None => {
-                                return Poll::Ready(Some(Err(this.malformed("a chunk size"))));
-                            }
-                        }
-                    }
-                    Ok(None) => match ready!(this.poll_more(cx)) {
-                        Ok(true) => {}
-                        Ok(false) => return Poll::Ready(Some(Err(this.incomplete()))),
-                        Err(e) => return Poll::Ready(Some(Err(e))),
-                    },
-                    Err(e) => return Poll::Ready(Some(Err(e))),
-                },
-                Decoder::ChunkEnd | Decoder::Trailers => match this.take_line() {
-                    Ok(Some(line)) => {
-                        if matches!(this.decoder, Decoder::ChunkEnd) {
-                            if !line.is_empty() {
-                                return Poll::Ready(Some(Err(
-                                    this.malformed("a chunk is longer than its size")
-                                )));
-                            }
-                            this.decoder = Decoder::ChunkSize;
-                        } else if line.is_empty() {
-                            this.decoder = Decoder::Done;
-                            return Poll::Ready(None);
-                        }
-                        // A trailer field: not passed on (see `send_body`).
-                    }
-                    Ok(None) => match ready!(this.poll_more(cx)) {
-                        Ok(true) => {}
-                        Ok(false) => return Poll::Ready(Some(Err(this.incomplete()))),
-                        Err(e) => return Poll::Ready(Some(Err(e))),
-                    },
+                    Ok(false) => return Poll::Ready(Some(Err(this.incomplete()))),
                     Err(e) => return Poll::Ready(Some(Err(e))),
                 },
             }
@@ -1012,15 +878,11 @@ impl HttpBody for ResponseBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        matches!(self.decoder, Decoder::Done)
+        self.decoder.is_done()
     }
 
     fn size_hint(&self) -> SizeHint {
-        match self.decoder {
-            Decoder::Done => SizeHint::with_exact(0),
-            Decoder::Length(n) => SizeHint::with_exact(n),
-            _ => SizeHint::default(),
-        }
+        self.decoder.size_hint()
     }
 }
 

@@ -1,19 +1,17 @@
 //! Telling open connections to finish: the listener's graceful shutdown.
 //!
-//! When shutdown starts, every connection gets hyper's `graceful_shutdown` (finish the
-//! request in flight, then close). hyper-util's `GracefulShutdown` does this through a watch
-//! channel that each connection polls whenever it is woken — a few times per request, about
-//! 600 instructions each time on the request path. Here a connection registers its task's
-//! waker once, when it first runs, and otherwise only reads an atomic flag; starting the
-//! drain sets the flag and wakes the registered tasks.
+//! When shutdown starts, every connection finishes the request in flight, then closes
+//! (HTTP/2: hyper's `graceful_shutdown`). hyper-util's `GracefulShutdown` does this through
+//! a watch channel that each connection polls whenever it is woken — a few times per
+//! request, about 600 instructions each time on the request path. Here a connection
+//! registers its task's waker once, when it first runs, and otherwise only reads an atomic
+//! flag; starting the drain sets the flag and wakes the registered tasks.
 
 use std::collections::HashMap;
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Waker;
-
-use hyper_util::server::graceful::GracefulConnection;
 
 /// The drain signal shared by a listener and its connections.
 #[derive(Default)]
@@ -38,25 +36,25 @@ impl Drain {
         }
     }
 
-    /// Drives `conn` to its end, shutting it down gracefully once the drain starts.
+    /// Whether the drain has started: a connection finishes its request in flight, and
+    /// one waiting for a request closes.
+    pub(crate) fn is_started(&self) -> bool {
+        self.started.load(Ordering::SeqCst)
+    }
+
+    /// Drives `conn` to its end, polling it again when the drain starts (it reads
+    /// [`Drain::is_started`] itself).
     ///
     /// Meant to be a spawned task's whole future: the waker registered on the first poll is
     /// the task's, which stays the same for every later poll.
-    pub(crate) async fn watch<C: GracefulConnection>(self: Arc<Self>, conn: C) -> C::Output {
+    pub(crate) async fn guard<C: Future>(self: Arc<Self>, conn: C) -> C::Output {
         let mut conn = std::pin::pin!(conn);
         let mut registration: Option<Registration> = None;
-        let mut told = false;
         poll_fn(|cx| {
-            if !told {
-                // Register before reading the flag: a drain that starts in between then
-                // either finds the waker or is seen here.
-                if registration.is_none() {
-                    registration = Some(Registration::new(&self, cx.waker()));
-                }
-                if self.started.load(Ordering::SeqCst) {
-                    told = true;
-                    conn.as_mut().graceful_shutdown();
-                }
+            // Registered before `conn` reads the flag: a drain that starts in between then
+            // either finds the waker or is seen there.
+            if registration.is_none() {
+                registration = Some(Registration::new(&self, cx.waker()));
             }
             conn.as_mut().poll(cx)
         })

@@ -9,3 +9,4 @@ pub mod deadline;
 pub(crate) mod drain;
 pub mod error;
 pub mod server;
+pub(crate) mod wire;

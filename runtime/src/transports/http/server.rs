@@ -1,5 +1,5 @@
 //! The HTTP listener: accepts connections, speaks HTTP/1.1 (keep-alive) and h2c, or both
-//! over TLS (HTTP/2 by ALPN), and hands each request to a [`Handler`].
+//! over TLS, and hands each request to a [`Handler`].
 //!
 //! `ferry run` binds the API port and calls [`serve`] with the handler that routes into the
 //! compiled configuration, and the HTTPS port with [`serve_tls`] and the same handler; the
@@ -8,9 +8,13 @@
 //! over TLS comes with a [`TlsConnection`] naming the verified client), a panic
 //! in a handler becoming a 500 (every build unwinds; see `crate::panics`), and graceful
 //! shutdown with a deadline.
+//!
+//! A connection's first bytes say which protocol it speaks: HTTP/1.x is served by
+//! `h1`, in the connection's own task; HTTP/2 (its preface, whether over TLS by ALPN or
+//! in the clear with prior knowledge) by hyper.
 
 use std::convert::Infallible;
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -19,20 +23,19 @@ use std::time::Duration;
 use futures::FutureExt;
 use http::{Request, Response, StatusCode};
 use http_body_util::Limited;
-use hyper::body::{Body as _, Incoming};
+use hyper::body::Incoming;
+use hyper::server::conn::http2;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::{debug, error, warn};
 
-use super::body::{self, Body};
-use super::deadline::FirstBytes;
+use super::body::{self, Body, BoxError};
 use super::drain::Drain;
 use super::error;
-use crate::timeouts::HyperTimer;
 use crate::tls::peer::ClientIdentity;
 pub use crate::tls::peer::TlsConnection;
 use crate::tls::server::ServerTls;
@@ -147,6 +150,17 @@ pub async fn serve_tls<H: Handler>(
     serve_with(listener, handler, opts, Some(tls), shutdown).await
 }
 
+/// Serves one connection that is already open, `io` from `peer`, as a listener serves
+/// each it accepts (HTTP/1.x, or h2c by its preface), until it ends: the listener's
+/// connection handling without a socket, for fuzzing and tests.
+pub async fn serve_connection<H, I>(io: I, peer: Peer, handler: Arc<H>, opts: &ServerOptions)
+where
+    H: Handler,
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    Serving::new(handler, opts).connection(io, peer).await;
+}
+
 /// How long a TLS handshake may take when the header read timeout is off.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -157,26 +171,9 @@ async fn serve_with<H: Handler>(
     tls: Option<Arc<ServerTls>>,
     shutdown: impl Future<Output = ()>,
 ) -> Shutdown {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        // The header read timeout is armed for every request head: a coarse timeout, not a
-        // tokio timer each time (see `crate::timeouts`).
-        .timer(HyperTimer)
-        .header_read_timeout(opts.header_read_timeout)
-        .keep_alive(opts.keep_alive)
-        .max_buf_size(opts.max_header_bytes.max(8192));
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(opts.max_header_bytes).unwrap_or(u32::MAX));
-    let builder = Arc::new(builder);
+    let serving = Arc::new(Serving::new(handler, &opts));
 
-    let drain = Drain::new();
     let mut connections = JoinSet::new();
-    let admission = opts
-        .max_concurrent_requests
-        .map(|n| (Arc::new(Semaphore::new(n)), n));
     let mut shutdown = std::pin::pin!(shutdown);
 
     loop {
@@ -195,15 +192,12 @@ async fn serve_with<H: Handler>(
                 if let Err(e) = stream.set_nodelay(true) {
                     debug!(%remote, error = %e, "setting TCP_NODELAY failed");
                 }
+                let serving = Arc::clone(&serving);
+                let drain = Arc::clone(&serving.drain);
                 if let Some(tls) = &tls {
                     let acceptor = tokio_rustls::TlsAcceptor::from(tls.config());
-                    let (handler, builder, drain) =
-                        (Arc::clone(&handler), Arc::clone(&builder), Arc::clone(&drain));
-                    let limit = opts.max_body_bytes;
-                    let admission = admission.clone();
-                    let opts_header_timeout = opts.header_read_timeout;
                     let handshake_timeout = opts.header_read_timeout.unwrap_or(HANDSHAKE_TIMEOUT);
-                    connections.spawn(async move {
+                    connections.spawn(drain.guard(async move {
                         let stream = match tokio::time::timeout(
                             handshake_timeout,
                             acceptor.accept(stream),
@@ -221,44 +215,14 @@ async fn serve_with<H: Handler>(
                             }
                         };
                         let connection = Arc::new(tls_connection(stream.get_ref().1));
-                        let service = service_fn(move |req: Request<Incoming>| {
-                            let peer = Peer {
-                                remote,
-                                tls: Some(Arc::clone(&connection)),
-                            };
-                            respond(Arc::clone(&handler), req, peer, limit, admission.clone())
-                        });
-                        // After the handshake, the first request must come in time too.
-                        let stream = FirstBytes::new(stream, opts_header_timeout);
-                        let conn = builder
-                            .serve_connection(TokioIo::new(stream), service)
-                            .into_owned();
-                        if let Err(e) = drain.watch(conn).await {
-                            debug!(%remote, error = %e, "connection ended with an error");
-                        }
-                    });
-                    while connections.try_join_next().is_some() {}
-                    continue;
+                        let peer = Peer { remote, tls: Some(connection) };
+                        serving.connection(stream, peer).await;
+                    }));
+                } else {
+                    connections.spawn(drain.guard(async move {
+                        serving.connection(stream, Peer::plain(remote)).await;
+                    }));
                 }
-                let service = {
-                    let handler = Arc::clone(&handler);
-                    let limit = opts.max_body_bytes;
-                    let admission = admission.clone();
-                    service_fn(move |req| {
-                        let peer = Peer::plain(remote);
-                        respond(Arc::clone(&handler), req, peer, limit, admission.clone())
-                    })
-                };
-                // Hyper's header timer starts once HTTP/1 or HTTP/2 is told apart; until
-                // then the first bytes are on our clock (a silent client is a slowloris too).
-                let stream = FirstBytes::new(stream, opts.header_read_timeout);
-                let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                let conn = Arc::clone(&drain).watch(conn);
-                connections.spawn(async move {
-                    if let Err(e) = conn.await {
-                        debug!(%remote, error = %e, "connection ended with an error");
-                    }
-                });
                 // Reap finished connections so the set only holds live ones.
                 while connections.try_join_next().is_some() {}
             }
@@ -270,7 +234,7 @@ async fn serve_with<H: Handler>(
         connections = connections.len(),
         "listener closed, draining connections"
     );
-    drain.start();
+    serving.drain.start();
     let deadline = tokio::time::sleep(opts.graceful_timeout);
     let mut deadline = std::pin::pin!(deadline);
     loop {
@@ -291,6 +255,86 @@ async fn serve_with<H: Handler>(
     }
 }
 
+/// What every connection of a listener shares.
+struct Serving<H> {
+    handler: Arc<H>,
+    h2: http2::Builder<TokioExecutor>,
+    settings: h1::Settings,
+    max_body_bytes: usize,
+    admission: Option<(Arc<Semaphore>, usize)>,
+    drain: Arc<Drain>,
+}
+
+impl<H: Handler> Serving<H> {
+    fn new(handler: Arc<H>, opts: &ServerOptions) -> Self {
+        let mut h2 = http2::Builder::new(TokioExecutor::new());
+        h2.timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(opts.max_header_bytes).unwrap_or(u32::MAX));
+        Self {
+            handler,
+            h2,
+            settings: h1::Settings {
+                max_head: opts.max_header_bytes.max(8192),
+                header_timeout: opts.header_read_timeout,
+                keep_alive: opts.keep_alive,
+            },
+            max_body_bytes: opts.max_body_bytes,
+            admission: opts
+                .max_concurrent_requests
+                .map(|n| (Arc::new(Semaphore::new(n)), n)),
+            drain: Drain::new(),
+        }
+    }
+
+    /// Serves one connection (after its TLS handshake) to its end.
+    async fn connection<I>(&self, io: I, peer: Peer)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let remote = peer.remote;
+        let ended = match h1::detect(io, self.settings.header_timeout, &self.drain).await {
+            h1::Protocol::Http1(io, buf) => h1::serve(io, buf, self.settings, &self.drain, |req| {
+                respond(
+                    Arc::clone(&self.handler),
+                    req,
+                    peer.clone(),
+                    self.max_body_bytes,
+                    self.admission.clone(),
+                )
+            })
+            .await
+            .map_err(BoxError::from),
+            h1::Protocol::Http2(io) => {
+                let service = service_fn(|req: Request<Incoming>| {
+                    let answer = respond(
+                        Arc::clone(&self.handler),
+                        req,
+                        peer.clone(),
+                        self.max_body_bytes,
+                        self.admission.clone(),
+                    );
+                    async move { Ok::<_, Infallible>(answer.await) }
+                });
+                let mut conn = std::pin::pin!(self.h2.serve_connection(TokioIo::new(io), service));
+                let mut told = false;
+                poll_fn(|cx| {
+                    if !told && self.drain.is_started() {
+                        told = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
+                    conn.as_mut().poll(cx)
+                })
+                .await
+                .map_err(BoxError::from)
+            }
+            h1::Protocol::Gone => Ok(()),
+        };
+        if let Err(e) = ended {
+            debug!(%remote, error = %e, "connection ended with an error");
+        }
+    }
+}
+
 /// What the requests of a TLS connection learn of it: the verified client certificate.
 fn tls_connection(session: &rustls::ServerConnection) -> TlsConnection {
     let client = session
@@ -301,24 +345,28 @@ fn tls_connection(session: &rustls::ServerConnection) -> TlsConnection {
 }
 
 /// Runs the handler for one request, after the checks the transport owns.
-async fn respond<H: Handler>(
+async fn respond<H: Handler, B>(
     handler: Arc<H>,
-    req: Request<Incoming>,
+    req: Request<B>,
     peer: Peer,
     limit: usize,
     admission: Option<(Arc<Semaphore>, usize)>,
-) -> Result<Response<Body>, Infallible> {
+) -> Response<Body>
+where
+    B: hyper::body::Body<Data = bytes::Bytes> + Send + Sync + 'static,
+    B::Error: Into<BoxError>,
+{
     // Held until the handler has its answer's head (a streamed body goes on without it).
     let _permit = match &admission {
         None => None,
         Some((permits, max)) => match permits.try_acquire() {
             Ok(permit) => Some(permit),
-            Err(_) => return Ok(error::overloaded(*max)),
+            Err(_) => return error::overloaded(*max),
         },
     };
     // Content-Length is what the size hint reports; refuse before reading a byte.
     if req.body().size_hint().lower() > limit as u64 {
-        return Ok(error::too_large(limit));
+        return error::too_large(limit);
     }
     let req = req.map(|incoming| body::boxed(Limited::new(incoming, limit)));
     let method = req.method().clone();
@@ -330,7 +378,7 @@ async fn respond<H: Handler>(
         .catch_unwind()
         .await
     {
-        Ok(response) => Ok(response),
+        Ok(response) => response,
         Err(payload) => {
             // The panic hook (`crate::panics`) logged where it happened and counted it.
             error!(
@@ -339,13 +387,12 @@ async fn respond<H: Handler>(
                 panic = %crate::panics::message(payload.as_ref()),
                 "request handler panicked; answered 500"
             );
-            Ok(error::error_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal error",
-            ))
+            error::error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
         }
     }
 }
+
+mod h1;
 
 #[cfg(test)]
 mod tests;

@@ -15,6 +15,17 @@ use crate::transports::http::body::{BodyError, BoxError, read_body_limited};
 #[derive(Default)]
 struct Echo {
     calls: AtomicUsize,
+    /// Requests whose handling was dropped before it answered.
+    cancelled: Arc<AtomicUsize>,
+}
+
+/// Counts a handler's future dropped before it answered.
+struct CancelGuard(Arc<AtomicUsize>);
+
+impl Drop for CancelGuard {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 impl Handler for Echo {
@@ -29,7 +40,27 @@ impl Handler for Echo {
             panic!("handler bug");
         }
         if path == "/hang" {
+            let _guard = CancelGuard(Arc::clone(&self.cancelled));
             std::future::pending::<()>().await;
+        }
+        if path == "/big" {
+            return Response::new(body::full(vec![b'z'; 100 * 1024]));
+        }
+        if path == "/liar" {
+            // Says two bytes, has four: two go out and the connection ends.
+            let mut response = Response::new(body::full("abcd"));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_LENGTH, http::HeaderValue::from_static("2"));
+            return response;
+        }
+        if path == "/stream" {
+            // A body of unknown length: chunked to HTTP/1.1, up to the close to HTTP/1.0.
+            let frames =
+                ["ab", "cd"].map(|s| Ok::<_, BoxError>(hyper::body::Frame::data(Bytes::from(s))));
+            return Response::new(http_body_util::BodyExt::boxed(
+                http_body_util::StreamBody::new(futures::stream::iter(frames)),
+            ));
         }
         let port = remote.port();
         let method = req.method().clone();
@@ -366,4 +397,275 @@ async fn past_the_concurrency_limit_a_request_gets_503_with_retry_after_at_once(
         .unwrap();
     assert_eq!(again.status(), StatusCode::OK);
     assert_eq!(server.handler.calls.load(Ordering::SeqCst), 3);
+}
+
+// === the HTTP/1.1 wire ===
+
+/// Sends `bytes` on a new connection and reads everything until the server closes it.
+async fn raw(addr: SocketAddr, bytes: &[u8]) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    read_to_close(&mut stream).await
+}
+
+async fn read_to_close(stream: &mut tokio::net::TcpStream) -> String {
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buf))
+        .await
+        .expect("the server should close the connection")
+        .unwrap();
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// Reads from `stream` until `want` has arrived.
+async fn read_until(stream: &mut tokio::net::TcpStream, want: &str) -> String {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !String::from_utf8_lossy(&buf).contains(want) {
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut chunk))
+            .await
+            .expect("timed out waiting for the answer")
+            .unwrap();
+        assert!(
+            n > 0,
+            "closed before {want:?}: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_order_on_one_connection() {
+    let server = start(ServerOptions::default()).await;
+    let got = raw(
+        server.addr,
+        b"POST /one HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET /two HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let one = got.find("POST /one").expect(&got);
+    let two = got.find("GET /two").expect(&got);
+    assert!(one < two, "{got}");
+    assert!(got.contains(" abc"), "{got}");
+    assert_eq!(got.matches("HTTP/1.1 200 OK\r\n").count(), 2, "{got}");
+    assert!(got.to_ascii_lowercase().contains("\r\ndate: "), "{got}");
+}
+
+#[tokio::test]
+async fn a_chunked_request_body_arrives_whole() {
+    let server = start(ServerOptions::default()).await;
+    let got = raw(
+        server.addr,
+        b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3;x=y\r\nabc\r\n2\r\nde\r\n0\r\nT: v\r\n\r\n",
+    )
+    .await;
+    assert!(got.starts_with("HTTP/1.1 200 OK\r\n"), "{got}");
+    assert!(got.ends_with(" abcde"), "{got}");
+}
+
+#[tokio::test]
+async fn a_body_sent_in_pieces_is_streamed_to_the_handler() {
+    let server = start(ServerOptions::default()).await;
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(
+            b"PUT /p HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nConnection: close\r\n\r\nabc",
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    stream.write_all(b"def").await.unwrap();
+    let got = read_to_close(&mut stream).await;
+    assert!(got.ends_with(" abcdef"), "{got}");
+}
+
+#[tokio::test]
+async fn expect_100_continue_is_answered_before_the_body_is_sent() {
+    let server = start(ServerOptions::default()).await;
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let interim = read_until(&mut stream, "\r\n\r\n").await;
+    assert_eq!(interim, "HTTP/1.1 100 Continue\r\n\r\n");
+    stream.write_all(b"ok").await.unwrap();
+    let got = read_to_close(&mut stream).await;
+    assert!(
+        got.starts_with("HTTP/1.1 200 OK\r\n") && got.ends_with(" ok"),
+        "{got}"
+    );
+}
+
+#[tokio::test]
+async fn a_head_request_gets_the_length_but_no_body_and_the_connection_goes_on() {
+    let server = start(ServerOptions::default()).await;
+    let got = raw(
+        server.addr,
+        b"HEAD /h HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let (head, rest) = got.split_once("\r\n\r\n").unwrap();
+    assert!(head.contains("content-length: "), "{got}");
+    assert!(
+        rest.starts_with("HTTP/1.1 200 OK\r\n"),
+        "the HEAD answer had a body: {got}"
+    );
+    assert!(rest.contains("GET /after"), "{got}");
+}
+
+#[tokio::test]
+async fn a_body_of_unknown_length_is_chunked_to_1_1_and_closed_for_1_0() {
+    let server = start(ServerOptions::default()).await;
+    let got = raw(
+        server.addr,
+        b"GET /stream HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(got.contains("transfer-encoding: chunked\r\n"), "{got}");
+    assert!(
+        got.ends_with("\r\n\r\n2\r\nab\r\n2\r\ncd\r\n0\r\n\r\n"),
+        "{got}"
+    );
+    let got = raw(
+        server.addr,
+        b"GET /stream HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    )
+    .await;
+    assert!(got.contains("connection: close\r\n"), "{got}");
+    assert!(got.ends_with("\r\n\r\nabcd"), "{got}");
+}
+
+#[tokio::test]
+async fn http_1_0_closes_unless_kept_alive() {
+    let server = start(ServerOptions::default()).await;
+    let got = raw(server.addr, b"GET /old HTTP/1.0\r\n\r\n").await;
+    assert!(
+        got.contains("connection: close\r\n") && got.contains("GET /old"),
+        "{got}"
+    );
+
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        .await
+        .unwrap();
+    let first = read_until(&mut stream, "GET /a").await;
+    assert!(first.contains("connection: keep-alive\r\n"), "{first}");
+    stream.write_all(b"GET /b HTTP/1.0\r\n\r\n").await.unwrap();
+    assert!(read_to_close(&mut stream).await.contains("GET /b"));
+}
+
+#[tokio::test]
+async fn requests_that_are_not_valid_http_are_refused_and_the_connection_closed() {
+    let server = start(ServerOptions::default()).await;
+    for (request, status) in [
+        (&b"NOT HTTP\r\n\r\n"[..], "400"),
+        (
+            b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 3x\r\n\r\n",
+            "400",
+        ),
+        (
+            b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+            "400",
+        ),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", "400"),
+        (
+            b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "400",
+        ),
+        (b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", "400"),
+    ] {
+        let got = raw(server.addr, request).await;
+        assert!(
+            got.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{:?}: {got}",
+            String::from_utf8_lossy(request)
+        );
+        assert!(got.contains("connection: close\r\n"), "{got}");
+    }
+    assert_eq!(server.handler.calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_head_over_the_limit_is_refused_with_431() {
+    let server = start(ServerOptions {
+        max_header_bytes: 8192,
+        ..ServerOptions::default()
+    })
+    .await;
+    let mut request = b"GET / HTTP/1.1\r\nX-Big: ".to_vec();
+    request.extend(std::iter::repeat_n(b'a', 9000));
+    request.extend_from_slice(b"\r\n\r\n");
+    let got = raw(server.addr, &request).await;
+    assert!(got.starts_with("HTTP/1.1 431 "), "{got}");
+    assert_eq!(server.handler.calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_length_beside_chunked_is_read_as_chunked_and_the_connection_closed_after() {
+    let server = start(ServerOptions::default()).await;
+    let got = raw(
+        server.addr,
+        b"POST /s HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await;
+    assert!(got.ends_with(" hi"), "{got}");
+    assert!(got.contains("connection: close\r\n"), "{got}");
+    assert!(!got.contains("smuggled"), "{got}");
+}
+
+#[tokio::test]
+async fn a_client_that_goes_away_cancels_its_request() {
+    let server = start(ServerOptions::default()).await;
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    while server.handler.calls.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    drop(stream);
+    let cancelled = Arc::clone(&server.handler.cancelled);
+    tokio::time::timeout(Duration::from_secs(5), async move {
+        while cancelled.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the request should be cancelled when its client goes away");
+}
+
+#[tokio::test]
+async fn an_unread_body_ends_the_connection_after_the_answer() {
+    let server = start(ServerOptions::default()).await;
+    // /hang never reads; /slow/0 reads. Here: a body the handler cannot have read yet
+    // because it has not arrived; the answer comes first, and the connection closes.
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\nabc")
+        .await
+        .unwrap();
+    let got = read_to_close(&mut stream).await;
+    assert!(got.starts_with("HTTP/1.1 413 "), "{got}");
+}
+
+#[tokio::test]
+async fn a_large_answer_goes_out_whole_and_one_longer_than_it_says_is_cut() {
+    let server = start(ServerOptions::default()).await;
+    let got = raw(
+        server.addr,
+        b"GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let (head, body) = got.split_once("\r\n\r\n").unwrap();
+    assert!(head.contains("content-length: 102400"), "{head}");
+    assert_eq!(body.len(), 100 * 1024);
+    assert!(body.bytes().all(|b| b == b'z'));
+
+    // Kept alive by the client, but the answer overran its length: the connection ends.
+    let got = raw(server.addr, b"GET /liar HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(got.ends_with("\r\n\r\nab"), "{got}");
 }
