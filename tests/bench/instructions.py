@@ -8,7 +8,7 @@ builds of a change to the request path, and Ferry with nginx on the same load; u
 
     python3 tests/bench/instructions.py --ferry target/release/ferry \\
         --backend target/release/echo-backend [--path /bench/route] [--size 1024] [--nginx] \\
-        [--arg=--request-header-timeout=0 ...]
+        [--https] [--arg=--request-header-timeout=0 ...]
 
 Starts the echo backend and Ferry (under `valgrind --tool=callgrind`) on the bench APIs,
 warms up with wrk, zeroes the counters, loads for --seconds with 20 connections, and
@@ -91,37 +91,47 @@ def count(cmd, url_of, size, seconds, out, tmp, env=None, body=None):
     return requests, errors, total / requests
 
 
-def ferry(ferry_bin, backend_port, path, size, seconds, out, tmp, body=None, extra=()):
+def ferry(ferry_bin, backend_port, path, size, seconds, out, tmp, body=None, extra=(),
+          tls=None):
+    """`tls`: (cert, key) to load over HTTPS, TLS terminated by Ferry."""
     ports_file = tmp / "instr-ports.json"
     ports_file.unlink(missing_ok=True)
     cmd = [str(ferry_bin), "run", str(bench.BENCH_APIS), "--host", "127.0.0.1",
            "--http-port", "0", "--admin-port", "0", "--ports-file", str(ports_file),
            "--no-watch", "--data-dir", str(tmp / "instr-data"),
            "--set", f"bench.backend.port={backend_port}", *extra]
+    if tls:
+        cmd += ["--https-port", "0", "--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
 
     def url_of():
         try:
             p = json.loads(ports_file.read_text())
         except (OSError, ValueError):
             return None
-        return f"http://127.0.0.1:{int(p['http'].rsplit(':', 1)[1])}{path}"
+        scheme = "https" if tls else "http"
+        return f"{scheme}://127.0.0.1:{int(p[scheme].rsplit(':', 1)[1])}{path}"
 
     return count(cmd, url_of, size, seconds, out, tmp, env=dict(os.environ, FERRY_LOG="warn"),
                  body=body)
 
 
-def nginx(nginx_bin, backend_port, size, seconds, out, tmp):
+def nginx(nginx_bin, backend_port, size, seconds, out, tmp, tls=None):
     port = bench.free_port()
+    https_port = bench.free_port() if tls else None
     ndir = tmp / "instr-nginx"
     shutil.rmtree(ndir, ignore_errors=True)
     ndir.mkdir()
     conf = ndir / "nginx.conf"
+    https_server = (bench.NGINX_HTTPS_SERVER.format(port=https_port, cert=tls[0], key=tls[1])
+                    if tls else "")
     conf.write_text(bench.NGINX_CONF.format(tmp=ndir, backend_port=backend_port, port=port,
-                                            https_server=""))
+                                            https_server=https_server))
     cmd = [nginx_bin, "-p", str(ndir), "-e", str(ndir / "error.log"), "-c", str(conf)]
 
     def url_of():
-        return f"http://127.0.0.1:{port}/echo" if bench.status(port, "/") is not None else None
+        if bench.status(port, "/") is None:
+            return None
+        return f"https://127.0.0.1:{https_port}/echo" if tls else f"http://127.0.0.1:{port}/echo"
 
     return count(cmd, url_of, size, seconds, out, tmp)
 
@@ -134,6 +144,8 @@ def main():
     ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--seconds", type=int, default=8)
     ap.add_argument("--nginx", action="store_true", help="measure nginx's passthrough first")
+    ap.add_argument("--https", action="store_true",
+                    help="load over HTTPS (TLS terminated by the proxy, self-signed certificate)")
     ap.add_argument("--arg", action="append", default=[], metavar="FLAG",
                     help="an extra `ferry run` flag, e.g. --arg=--request-timeout=0 (repeatable)")
     ap.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "ferry.callgrind")
@@ -144,15 +156,17 @@ def main():
     with tempfile.TemporaryDirectory(prefix="ferry-instr-") as t:
         tmp = Path(t)
         backend, backend_port = bench.start_backend(args.backend)
+        tls = bench.make_certificate(tmp) if args.https else None
         try:
             if args.nginx:
                 nginx_bin = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
                 out = args.out.with_name(args.out.name.replace("ferry", "nginx"))
-                r, e, per = nginx(nginx_bin, backend_port, args.size, args.seconds, out, tmp)
+                r, e, per = nginx(nginx_bin, backend_port, args.size, args.seconds, out, tmp,
+                                  tls=tls)
                 print(f"nginx {args.size} B: {r} requests, {e} errors, "
                       f"{per:,.0f} instructions per request ({out}.*)")
             r, e, per = ferry(args.ferry, backend_port, args.path, args.size, args.seconds,
-                              args.out, tmp, extra=args.arg)
+                              args.out, tmp, extra=args.arg, tls=tls)
         finally:
             bench.stop(backend)
     print(f"{args.path} {args.size} B: {r} requests, {e} errors, "

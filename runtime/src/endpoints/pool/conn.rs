@@ -28,23 +28,13 @@ use tokio::io::AsyncWrite;
 
 use crate::tls::client::BackendStream;
 use crate::transports::http::body::{Body, BoxError};
-use crate::transports::http::wire::{self, Decoder, Step, connection_has, last_coding_is_chunked};
+use crate::transports::http::wire::{
+    self, COALESCE, Decoder, HEAD_ROOM, MAX_HEADERS, MAX_READ, READ_CHUNK, Step, connection_has,
+    last_coding_is_chunked,
+};
 
-/// At most this many header fields in an answer's head (as hyper).
-const MAX_HEADERS: usize = 100;
 /// Header fields an answer's map has room for beyond its own: Ferry's correlation id.
 const ANSWER_HEADER_ROOM: usize = 2;
-/// What a read buffer grows by when it runs out of room.
-const READ_CHUNK: usize = 8 * 1024;
-/// The least room a read of an answer's head asks for. The last answer's bytes are still
-/// held (its headers are slices of them), so growing the buffer means a new allocation: a
-/// kilobyte of room takes most heads, and a few answers share one buffer.
-const HEAD_ROOM: usize = 1024;
-/// What one read of a body asks the socket for, at most (the read buffer a call holds).
-const MAX_READ: usize = 64 * 1024;
-/// A request body whose first frame fits in this many bytes goes out in the same write as
-/// the head: one system call and, over TLS, one record.
-const COALESCE: usize = 16 * 1024;
 
 /// A connection and what was read from it but not yet consumed.
 pub(crate) struct Conn {
@@ -181,11 +171,7 @@ impl Conn {
         cx: &mut Context<'_>,
         expected: usize,
     ) -> Poll<io::Result<usize>> {
-        let spare = self.buf.capacity() - self.buf.len();
-        if spare < HEAD_ROOM || spare < expected.min(MAX_READ) {
-            self.buf.reserve(expected.clamp(READ_CHUNK, MAX_READ));
-        }
-        tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.buf)
+        wire::poll_fill(&mut self.io, &mut self.buf, cx, expected)
     }
 
     /// Sends `req` and reads the answer's head; the answer's body reads from this

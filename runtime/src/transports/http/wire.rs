@@ -3,11 +3,46 @@
 //! ([`super::server`]), the endpoint pool answers' bodies (`endpoints::pool::conn`); both
 //! decode from their connection's read buffer, so a frame is a slice of what was read.
 
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use bytes::{Bytes, BytesMut};
 use hyper::body::SizeHint;
+use tokio::io::AsyncRead;
 
 /// The longest chunk-size or trailer line accepted in a chunked body.
 const MAX_LINE: usize = 4 * 1024;
+/// At most this many header fields in a head (as hyper).
+pub(crate) const MAX_HEADERS: usize = 100;
+/// What a read buffer grows by when it runs out of room.
+pub(crate) const READ_CHUNK: usize = 8 * 1024;
+/// The least room a read asks for. Small on purpose: the previous message's bytes are
+/// still held (its header values are slices of them), so growing the buffer means a new
+/// allocation; a kilobyte of room takes most heads, and a few messages share one buffer
+/// before it is replaced.
+pub(crate) const HEAD_ROOM: usize = 1024;
+/// What one read of a body asks the socket for, at most.
+pub(crate) const MAX_READ: usize = 64 * 1024;
+/// A head whose first body frame fits in this many bytes goes out in one write with it:
+/// one system call and, over TLS, one record.
+pub(crate) const COALESCE: usize = 16 * 1024;
+
+/// Reads what `io` has into `buf`, with room for `wanted` more bytes (at least
+/// [`HEAD_ROOM`], at most [`MAX_READ`]): a large body comes in a few large reads.
+/// `Ok(0)` at the stream's end.
+pub(crate) fn poll_fill<I: AsyncRead + Unpin>(
+    io: &mut I,
+    buf: &mut BytesMut,
+    cx: &mut Context<'_>,
+    wanted: usize,
+) -> Poll<io::Result<usize>> {
+    let spare = buf.capacity() - buf.len();
+    if spare < HEAD_ROOM || spare < wanted.min(MAX_READ) {
+        buf.reserve(wanted.clamp(READ_CHUNK, MAX_READ));
+    }
+    tokio_util::io::poll_read_buf(Pin::new(io), cx, buf)
+}
 
 /// Where a body's decoding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

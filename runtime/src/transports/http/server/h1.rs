@@ -40,25 +40,14 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use super::super::body::Body;
 use super::super::drain::Drain;
 use super::super::error::error_response;
-use super::super::wire::{self, Decoder, Step, connection_has, last_coding_is_chunked};
+use super::super::wire::{
+    self, COALESCE, Decoder, HEAD_ROOM, MAX_HEADERS, MAX_READ, READ_CHUNK, Step, connection_has,
+    last_coding_is_chunked,
+};
 use crate::timeouts::Timeout;
 
-/// At most this many header fields in a request head (as hyper).
-const MAX_HEADERS: usize = 100;
 /// Header fields a request's map has room for beyond its own: the correlation id.
 const HEADER_ROOM: usize = 2;
-/// What a read buffer grows by when it runs out of room.
-const READ_CHUNK: usize = 8 * 1024;
-/// The least room a read of a request head asks for. Small on purpose: the previous
-/// request's bytes are still held (its headers are slices of them), so growing the buffer
-/// means a new allocation; a kilobyte of room takes most heads, and a few requests share
-/// one buffer before it is replaced.
-const HEAD_ROOM: usize = 1024;
-/// What one read of a body asks the socket for, at most.
-const MAX_READ: usize = 64 * 1024;
-/// An answer whose first body frame fits in this many bytes goes out in one write with
-/// its head: one system call and, over TLS, one record.
-const COALESCE: usize = 16 * 1024;
 /// The HTTP/2 connection preface (RFC 9113, 3.4).
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -97,11 +86,7 @@ fn lock<I>(wire: &Mutex<Shared<I>>) -> MutexGuard<'_, Shared<I>> {
 impl<I: AsyncRead + Unpin> Shared<I> {
     /// Reads what the socket has into `buf`, with room for `wanted` more bytes.
     fn poll_fill(&mut self, cx: &mut Context<'_>, wanted: usize) -> Poll<io::Result<usize>> {
-        let spare = self.buf.capacity() - self.buf.len();
-        if spare < HEAD_ROOM || spare < wanted.min(MAX_READ) {
-            self.buf.reserve(wanted.clamp(READ_CHUNK, MAX_READ));
-        }
-        tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.buf)
+        wire::poll_fill(&mut self.io, &mut self.buf, cx, wanted)
     }
 }
 
