@@ -73,6 +73,9 @@ pub(super) struct Shared<I> {
     decoder: Decoder,
     /// The rest of a `100 Continue` to write before the body is read.
     interim: &'static [u8],
+    /// The connection was closed with the body unread: whoever still holds the body gets
+    /// an error, not an early end.
+    abandoned: bool,
 }
 
 pub(super) type Wire<I> = Arc<Mutex<Shared<I>>>;
@@ -135,6 +138,9 @@ impl<I: AsyncRead + AsyncWrite + Unpin> HttpBody for RequestBody<I> {
         };
         let mut shared = lock(wire);
         let shared = &mut *shared;
+        if shared.abandoned {
+            return Poll::Ready(Some(Err(RequestBodyError::Incomplete)));
+        }
         while !shared.interim.is_empty() {
             match ready!(Pin::new(&mut shared.io).poll_write(cx, shared.interim)) {
                 Ok(0) => return Poll::Ready(Some(Err(RequestBodyError::Incomplete))),
@@ -339,6 +345,7 @@ where
         buf,
         decoder: Decoder::Done,
         interim: b"",
+        abandoned: false,
     }));
     let mut out = Vec::with_capacity(READ_CHUNK);
     let mut spans = Vec::new();
@@ -401,7 +408,7 @@ where
             let mut shared = lock(&wire);
             shared.interim = b"";
             let done = shared.decoder.is_done();
-            shared.decoder = Decoder::Done;
+            shared.abandoned = !done;
             done
         };
         // A body the handler left unread is still on the wire: the next request cannot be

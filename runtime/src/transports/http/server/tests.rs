@@ -14,6 +14,8 @@ use crate::transports::http::body::{BodyError, BoxError, read_body_limited};
 /// path: `/slow/{ms}` sleeps first, `/panic` panics, `/hang` never answers.
 #[derive(Default)]
 struct Echo {
+    /// What a body read after the answer (`/early`) came to: its length or its error.
+    late_read: Arc<std::sync::Mutex<Option<Result<usize, String>>>>,
     calls: AtomicUsize,
     /// Requests whose handling was dropped before it answered.
     cancelled: Arc<AtomicUsize>,
@@ -42,6 +44,15 @@ impl Handler for Echo {
         if path == "/hang" {
             let _guard = CancelGuard(Arc::clone(&self.cancelled));
             std::future::pending::<()>().await;
+        }
+        if path == "/early" {
+            // Answers at once and reads the body afterwards, elsewhere.
+            let late = Arc::clone(&self.late_read);
+            tokio::spawn(async move {
+                let read = read_body_limited(req.into_body(), usize::MAX).await;
+                *late.lock().unwrap() = Some(read.map(|b| b.len()).map_err(|e| e.to_string()));
+            });
+            return Response::new(body::full("early"));
         }
         if path == "/big" {
             return Response::new(body::full(vec![b'z'; 100 * 1024]));
@@ -668,4 +679,32 @@ async fn a_large_answer_goes_out_whole_and_one_longer_than_it_says_is_cut() {
     // Kept alive by the client, but the answer overran its length: the connection ends.
     let got = raw(server.addr, b"GET /liar HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert!(got.ends_with("\r\n\r\nab"), "{got}");
+}
+
+#[tokio::test]
+async fn a_body_still_read_after_its_connection_closed_fails_instead_of_ending_early() {
+    let server = start(ServerOptions::default()).await;
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"POST /early HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+        .await
+        .unwrap();
+    let got = read_to_close(&mut stream).await;
+    assert!(got.ends_with("early"), "{got}");
+    drop(stream);
+    let late = Arc::clone(&server.handler.late_read);
+    let read = tokio::time::timeout(Duration::from_secs(5), async move {
+        loop {
+            if let Some(read) = late.lock().unwrap().clone() {
+                return read;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the late read should end");
+    assert!(
+        read.is_err(),
+        "3 of 10 bytes read as a whole body: {read:?}"
+    );
 }
