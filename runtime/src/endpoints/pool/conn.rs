@@ -29,8 +29,8 @@ use tokio::io::AsyncWrite;
 use crate::tls::client::BackendStream;
 use crate::transports::http::body::{Body, BoxError};
 use crate::transports::http::wire::{
-    self, COALESCE, Decoder, HEAD_ROOM, MAX_HEADERS, MAX_READ, READ_CHUNK, Step, connection_has,
-    last_coding_is_chunked,
+    self, COALESCE, Decoder, Framing, HEAD_ROOM, MAX_HEADERS, MAX_READ, READ_CHUNK, Step,
+    connection_has, last_coding_is_chunked,
 };
 
 /// Header fields an answer's map has room for beyond its own: Ferry's correlation id.
@@ -55,17 +55,6 @@ struct Span {
     name_len: usize,
     value: usize,
     value_len: usize,
-}
-
-/// How a message's body is delimited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Framing {
-    /// No body at all.
-    Empty,
-    Length(u64),
-    Chunked,
-    /// Until the backend closes the connection (answers only).
-    Close,
 }
 
 /// Why an exchange failed.

@@ -44,6 +44,18 @@ pub(crate) fn poll_fill<I: AsyncRead + Unpin>(
     tokio_util::io::poll_read_buf(Pin::new(io), cx, buf)
 }
 
+/// How a message's body is delimited on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// No body at all (a bodiless request; HEAD, 1xx, 204 and 304 answers).
+    Empty,
+    Length(u64),
+    Chunked,
+    /// Up to the connection's close (answers only: to an HTTP/1.0 client, or from a
+    /// backend that gives no length).
+    Close,
+}
+
 /// Where a body's decoding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Decoder {

@@ -41,8 +41,8 @@ use super::super::body::Body;
 use super::super::drain::Drain;
 use super::super::error::error_response;
 use super::super::wire::{
-    self, COALESCE, Decoder, HEAD_ROOM, MAX_HEADERS, MAX_READ, READ_CHUNK, Step, connection_has,
-    last_coding_is_chunked,
+    self, COALESCE, Decoder, Framing, HEAD_ROOM, MAX_HEADERS, MAX_READ, READ_CHUNK, Step,
+    connection_has, last_coding_is_chunked,
 };
 use crate::timeouts::Timeout;
 
@@ -616,17 +616,6 @@ async fn answer_unless_gone<I: AsyncRead + Unpin>(
         Poll::Pending
     })
     .await
-}
-
-/// How an answer's body goes out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Framing {
-    /// No body (HEAD, 1xx, 204, 304).
-    Empty,
-    Length(u64),
-    Chunked,
-    /// Up to the connection's close (an HTTP/1.0 client, a body of unknown length).
-    Close,
 }
 
 /// Writes `answer` to a request of `method` and `version`; false when the connection
