@@ -110,10 +110,41 @@ BENCH_TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 BENCH_TRIPLE ?= $(shell rustc -vV | sed -n 's/^host: //p')
 BENCH_BIN := $(BENCH_TARGET_DIR)/$(BENCH_TRIPLE)/release
 
+BENCH_RUSTFLAGS := -C target-feature=+crt-static
+
+# Profile-guided (BENCH_PGO=1, the default; docs/development.md, "Profile-guided builds"):
+# an instrumented build (its own target folder) runs the training load of
+# tests/bench/pgo.py, and the executables the benchmarks run are compiled with the counts
+# it wrote. The profile is made again only when the instrumented executable changed; rustc
+# tracks the profile file, so a new one compiles every crate again.
+BENCH_PGO ?= 1
+PGO_DIR := $(abspath $(BENCH_TARGET_DIR))/pgo
+PGO_PROFILE := $(PGO_DIR)/ferry.profdata
+PGO_BIN := $(BENCH_TARGET_DIR)/pgo-generate/$(BENCH_TRIPLE)/release
+LLVM_PROFDATA ?= $(shell rustc --print sysroot)/lib/rustlib/$(shell rustc -vV | sed -n 's/^host: //p')/bin/llvm-profdata
+
 .PHONY: bench-build
-bench-build: ## Build the statically linked release executables the benchmarks run
-	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release \
+bench-build: ## Build the statically linked, profile-guided release executables the benchmarks run (BENCH_PGO=0: without a profile)
+ifeq ($(BENCH_PGO),0)
+	RUSTFLAGS="$(BENCH_RUSTFLAGS)" $(CARGO) build --release \
 	  --target $(BENCH_TRIPLE) --target-dir $(BENCH_TARGET_DIR) -p ferry -p ferry-bench
+else
+	@$(MAKE) --no-print-directory bench-profile
+	RUSTFLAGS="$(BENCH_RUSTFLAGS) -Cprofile-use=$(PGO_PROFILE)" $(CARGO) build --release \
+	  --target $(BENCH_TRIPLE) --target-dir $(BENCH_TARGET_DIR) -p ferry -p ferry-bench
+endif
+
+.PHONY: bench-profile
+bench-profile: bench-tools ## The profile of a profile-guided build: build instrumented, run tests/bench/pgo.py on it, merge its counts
+	RUSTFLAGS="$(BENCH_RUSTFLAGS) -Cprofile-generate=$(PGO_DIR)/raw" $(CARGO) build --release \
+	  --target $(BENCH_TRIPLE) --target-dir $(BENCH_TARGET_DIR)/pgo-generate -p ferry -p ferry-bench
+	@$(MAKE) --no-print-directory $(PGO_PROFILE)
+
+$(PGO_PROFILE): $(PGO_BIN)/ferry
+	rm -rf $(PGO_DIR)/raw
+	python3 tests/bench/pgo.py --ferry $(PGO_BIN)/ferry --backend $(PGO_BIN)/echo-backend \
+	  --profiles $(PGO_DIR)/raw
+	$(LLVM_PROFDATA) merge -o $@ $(PGO_DIR)/raw
 
 .PHONY: bench
 bench: bench-tools bench-build ## Load benchmark vs nginx and the bare backend, plus instructions per request; writes docs/benchmarks.md (BENCH_SECONDS=10 BENCH_ROUNDS=1)
@@ -144,12 +175,13 @@ bench-memory: bench-build ## Peak and after-burst RSS of 1 and 9 MiB JSON<->XML 
 	python3 tests/bench/memory.py --ferry $(BENCH_BIN)/ferry
 
 .PHONY: bench-tools
-bench-tools: ## Install wrk, nginx and valgrind from Debian when they are missing
+bench-tools: ## Install wrk, nginx and valgrind from Debian and llvm-profdata (rustup's llvm-tools) when they are missing
 	@if ! command -v wrk >/dev/null || ! PATH="$$PATH:/usr/sbin" command -v nginx >/dev/null \
 	    || ! command -v valgrind >/dev/null; then \
 	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk nginx-light valgrind; \
 	fi
+	@[ -x "$(LLVM_PROFDATA)" ] || rustup component add llvm-tools
 
 .PHONY: bench-instructions
 bench-instructions: bench-tools bench-build ## Instructions per request under callgrind, nginx first (repeatable; BENCH_PATH=/bench/passthrough)
